@@ -1,0 +1,88 @@
+# webfarm — see README.md. Every target installs what it needs: Debian packages
+# through hack/install-packages.sh, Go tools into bin/ from the module proxy.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+BIN            := $(CURDIR)/bin
+CONTROLLER_GEN_VERSION ?= v0.23.0
+CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+GO_TEST_FLAGS  ?=
+
+export PATH := $(BIN):$(PATH)
+
+.PHONY: all
+all: build
+
+##@ Development
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths="./api/..."
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC under config/.
+	$(CONTROLLER_GEN) rbac:roleName=webfarm-controller crd:generateEmbeddedObjectMeta=false \
+		paths="./api/..." paths="./controllers/..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: check-generated
+check-generated: generate manifests ## Fail if generated files are stale.
+	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate manifests' and commit" >&2; exit 1; }
+
+.PHONY: fmt
+fmt: ## Run gofmt.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet and check gofmt.
+	go vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed: $$out" >&2; exit 1; }
+
+##@ Build
+
+.PHONY: build
+build: ## Build the controller and agent into bin/.
+	go build -o $(BIN)/webfarm-controller ./cmd/webfarm-controller
+	go build -o $(BIN)/webfarm-agent ./cmd/webfarm-agent
+
+##@ Test
+
+.PHONY: test
+test: packages check-generated vet test-unit test-envtest test-node ## Everything: unit, envtest and node tests.
+
+.PHONY: test-unit
+test-unit: ## Unit tests: need neither root nor a control plane.
+	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-envtest
+test-envtest: control-plane ## Tests against a real kube-apiserver and etcd.
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_ENVTEST=1 \
+		go test $(GO_TEST_FLAGS) -count=1 -run 'Envtest' ./...
+
+.PHONY: test-node
+test-node: packages ## Node tests: real iptables, netlink and HAProxy in network namespaces (root).
+	WEBFARM_NODE_TESTS=1 go test $(GO_TEST_FLAGS) -count=1 -p 1 -run 'Node' ./agent/...
+
+.PHONY: bench
+bench: packages control-plane ## Benchmarks; they print their figures.
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_ENVTEST=1 WEBFARM_NODE_TESTS=1 \
+		go test -run '^$$' -bench . -benchtime 1x -count=1 ./...
+
+##@ Tools
+
+.PHONY: packages
+packages: ## Install the Debian packages the tests use (haproxy, iptables, iproute2, ...).
+	hack/install-packages.sh
+
+.PHONY: control-plane
+control-plane: ## Build kube-apiserver, etcd and kubectl from the module proxy (cached).
+	hack/control-plane.sh >/dev/null
+
+$(CONTROLLER_GEN):
+	GOBIN=$(BIN)/.tmp go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+	mv $(BIN)/.tmp/controller-gen $@ && rmdir $(BIN)/.tmp
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)

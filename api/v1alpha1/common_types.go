@@ -1,0 +1,29 @@
+package v1alpha1
+
+// LocalObjectReference names an object in the namespace of the object that
+// holds the reference.
+type LocalObjectReference struct {
+	// name of the referenced object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+}
+
+// Condition types shared by the three kinds.
+const (
+	// ConditionReady is True when the object does what its spec asks.
+	ConditionReady = "Ready"
+	// ConditionDegraded is True when the object works, but with less redundancy
+	// than its spec asks for.
+	ConditionDegraded = "Degraded"
+)
+
+// Annotations and labels read or written by webfarm.
+const (
+	// DrainAnnotation on a Node asks webfarm to drain that node's front:
+	// "true" drains it, "false" or no annotation keeps it serving. Any other
+	// value is reported as a Warning event on the Node and treated as "false".
+	DrainAnnotation = "webfarm.io/drain"
+)

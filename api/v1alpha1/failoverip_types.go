@@ -1,0 +1,168 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// FailoverIPSpec declares one floating address and the rules that move it,
+// with the meaning Heartbeat gave them.
+// +kubebuilder:validation:XValidation:rule="duration(self.deadtime) > duration(self.keepalive)",message="deadtime must exceed keepalive",fieldPath=".deadtime"
+// +kubebuilder:validation:XValidation:rule="duration(self.deadtime) - duration(self.guard) > duration(self.keepalive)",message="deadtime minus guard must exceed keepalive, or an owner would fence itself before its next heartbeat",fieldPath=".guard"
+type FailoverIPSpec struct {
+	// address is the floating IPv4 or IPv6 address (no prefix length). Exactly
+	// one healthy front holds it at a time.
+	// +required
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="address must be an IPv4 or IPv6 address without prefix length"
+	// +kubebuilder:validation:XValidation:rule="!isIP(self) || (!ip(self).isLoopback() && !ip(self).isUnspecified() && !ip(self).isLinkLocalUnicast() && ip(self).isGlobalUnicast())",message="address must be a unicast address that is not loopback, link-local or unspecified"
+	Address string `json:"address"`
+
+	// interface is the network interface the owner adds the address to. By
+	// default, the interface that holds the node's own address.
+	// +optional
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.-]+$`
+	Interface string `json:"interface,omitempty"`
+
+	// frontSelector narrows the nodes that may hold the address. Candidates
+	// are the fronts of the WebFarms that list this FailoverIP in their
+	// spec.failoverIPs and, when set, match this selector too.
+	// +optional
+	FrontSelector *metav1.LabelSelector `json:"frontSelector,omitempty"`
+
+	// preferredNode is the node that takes the address when several could:
+	// Heartbeat's master node.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	PreferredNode string `json:"preferredNode,omitempty"`
+
+	// autoFailback gives the address back to preferredNode as soon as it is a
+	// healthy candidate again, through a planned hand-off. Off by default, as
+	// in the original setup: a recovered node first deserves a look.
+	// +optional
+	// +kubebuilder:default=false
+	AutoFailback bool `json:"autoFailback"`
+
+	// keepalive is how often agents renew their heartbeat.
+	// +optional
+	// +kubebuilder:default="500ms"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('1m')",message="keepalive must be between 100ms and 1m"
+	Keepalive metav1.Duration `json:"keepalive,omitempty"`
+
+	// deadtime is how long a node's heartbeat may stay silent before the node
+	// is declared dead and its address moved.
+	// +optional
+	// +kubebuilder:default="2s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('300ms') && duration(self) <= duration('10m')",message="deadtime must be between 300ms and 10m"
+	Deadtime metav1.Duration `json:"deadtime,omitempty"`
+
+	// guard is the safety margin around deadtime: an owner that cannot prove
+	// it is alive removes the address after deadtime minus guard, and a new
+	// owner is chosen only after deadtime plus guard, so the two never
+	// announce the address at once.
+	// +optional
+	// +kubebuilder:default="500ms"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('50ms')",message="guard must be at least 50ms"
+	Guard metav1.Duration `json:"guard,omitempty"`
+}
+
+// FailoverIPStatus records who owns the address, under a fencing epoch.
+type FailoverIPStatus struct {
+	// observedGeneration is the generation of the spec this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// owner is the node that may hold the address; empty when none may.
+	// +optional
+	Owner string `json:"owner,omitempty"`
+
+	// epoch is the fencing token: it grows by one at every change of owner.
+	// An agent holds the address only as owner of the current epoch.
+	// +optional
+	Epoch int64 `json:"epoch"`
+
+	// previousOwner is the owner of the previous epoch.
+	// +optional
+	PreviousOwner string `json:"previousOwner,omitempty"`
+
+	// previousOwnerReleased is true when the previous owner acknowledged
+	// removing the address, so the owner may announce it at once.
+	// +optional
+	PreviousOwnerReleased bool `json:"previousOwnerReleased,omitempty"`
+
+	// releaseRequested asks the owner to remove the address and acknowledge,
+	// for a planned hand-off.
+	// +optional
+	ReleaseRequested bool `json:"releaseRequested,omitempty"`
+
+	// candidates lists the nodes that may hold the address now.
+	// +optional
+	// +listType=atomic
+	Candidates []string `json:"candidates,omitempty"`
+
+	// lastTransitionTime is when the owner last changed.
+	// +optional
+	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+
+	// transitions counts the changes of owner.
+	// +optional
+	Transitions int64 `json:"transitions"`
+
+	// conditions: Ready (a node owns and serves the address).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// FailoverIP reasons.
+const (
+	ReasonOwned             = "Owned"
+	ReasonNoCandidate       = "NoCandidate"
+	ReasonAwaitingFence     = "AwaitingFence"
+	ReasonAwaitingRelease   = "AwaitingRelease"
+	ReasonOwnerNotAnnounced = "OwnerNotAnnounced"
+)
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=fip,categories=webfarm
+// +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.spec.address`
+// +kubebuilder:printcolumn:name="Owner",type=string,JSONPath=`.status.owner`
+// +kubebuilder:printcolumn:name="Epoch",type=integer,JSONPath=`.status.epoch`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// FailoverIP is a floating address that exactly one healthy front holds and
+// announces; it moves when that front dies or drains.
+type FailoverIP struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec declares the address and how it moves.
+	// +required
+	Spec FailoverIPSpec `json:"spec"`
+
+	// status records who owns the address.
+	// +optional
+	Status FailoverIPStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// FailoverIPList is a list of FailoverIPs.
+type FailoverIPList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []FailoverIP `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&FailoverIP{}, &FailoverIPList{})
+}

@@ -1,0 +1,236 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// FrontPhase is where a front stands in its drain cycle.
+// +kubebuilder:validation:Enum=Active;Draining;Drained;Down
+type FrontPhase string
+
+const (
+	// FrontActive serves new and existing clients.
+	FrontActive FrontPhase = "Active"
+	// FrontDraining takes no new clients; clients holding its cookie finish.
+	FrontDraining FrontPhase = "Draining"
+	// FrontDrained is draining and has no session left on the active proxy:
+	// it can be stopped for maintenance.
+	FrontDrained FrontPhase = "Drained"
+	// FrontDown has not renewed its heartbeat within its deadtime.
+	FrontDown FrontPhase = "Down"
+)
+
+// ServerRole tells the main server of a front from its backup twin.
+// +kubebuilder:validation:Enum=Main;Backup
+type ServerRole string
+
+const (
+	// ServerMain is checked on the drain port and takes new clients.
+	ServerMain ServerRole = "Main"
+	// ServerBackup is checked on the web port and only serves clients whose
+	// cookie names a main server that is down.
+	ServerBackup ServerRole = "Backup"
+)
+
+// VIPState is what an agent does with one FailoverIP.
+// +kubebuilder:validation:Enum=Holding;Waiting;Released;Fenced
+type VIPState string
+
+const (
+	// VIPHolding: the address is on the node and announced.
+	VIPHolding VIPState = "Holding"
+	// VIPWaiting: the node owns the address but waits until the previous
+	// owner must have stopped announcing it.
+	VIPWaiting VIPState = "Waiting"
+	// VIPReleased: the node removed the address at the epoch it names, as
+	// asked by a planned hand-off.
+	VIPReleased VIPState = "Released"
+	// VIPFenced: the node removed the address because it could prove neither
+	// its own liveness nor that no other node holds it.
+	VIPFenced VIPState = "Fenced"
+)
+
+// FrontNodeSpec is one node taking part in one or more farms. The controller
+// writes it; users change it only through the node's drain annotation.
+type FrontNodeSpec struct {
+	// nodeName is the Node this front runs on.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="nodeName is immutable"
+	NodeName string `json:"nodeName"`
+
+	// address is the node's address that HAProxy, the drain rules and the
+	// agents' heartbeats use: its InternalIP, else its first address.
+	// +required
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="address must be an IPv4 or IPv6 address"
+	Address string `json:"address"`
+
+	// cookie is the value of the sticky cookie that names this front. It is
+	// random, stable for the life of the FrontNode, and says nothing about the
+	// host.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]{4,32}$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="cookie is immutable: clients hold it"
+	Cookie string `json:"cookie"`
+
+	// drainRequested mirrors the node's webfarm.io/drain annotation.
+	// +optional
+	DrainRequested bool `json:"drainRequested,omitempty"`
+
+	// farms lists the WebFarms, as "namespace/name", that select this node.
+	// +optional
+	// +listType=set
+	Farms []string `json:"farms,omitempty"`
+}
+
+// FrontNodeStatus is written in two parts: phase and heartbeat by the
+// controller, proxy, servers and failoverIPs by the node's agent.
+type FrontNodeStatus struct {
+	// observedGeneration is the generation of the spec the controller acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is where the front stands in its drain cycle.
+	// +optional
+	Phase FrontPhase `json:"phase,omitempty"`
+
+	// lastHeartbeatTime is when the controller last saw the node's Lease
+	// renewed, by the controller's own clock.
+	// +optional
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+
+	// sessions counts the sessions that the active proxies hold on this front,
+	// main and backup servers together; Draining becomes Drained at zero.
+	// +optional
+	Sessions int32 `json:"sessions"`
+
+	// proxy is the state of the node's HAProxy, as its agent reports it.
+	// +optional
+	Proxy ProxyStatus `json:"proxy,omitempty"`
+
+	// servers lists every server of this node's HAProxy with its state and
+	// current sessions, as read from its runtime API.
+	// +optional
+	// +listType=atomic
+	Servers []ServerStatus `json:"servers,omitempty"`
+
+	// failoverIPs reports what the agent does with each FailoverIP this node
+	// owns or has just released.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	FailoverIPs []NodeFailoverIPStatus `json:"failoverIPs,omitempty"`
+
+	// shuttingDown is set by an agent that stops gracefully, so that the
+	// controller hands its addresses off at once.
+	// +optional
+	ShuttingDown bool `json:"shuttingDown,omitempty"`
+
+	// conditions: Ready (the front serves), ProxyHealthy (HAProxy runs the
+	// wanted configuration).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ProxyStatus is the state of a node's HAProxy.
+type ProxyStatus struct {
+	// configHash identifies the configuration HAProxy runs.
+	// +optional
+	ConfigHash string `json:"configHash,omitempty"`
+	// lastReloadTime is when HAProxy last loaded a new configuration.
+	// +optional
+	LastReloadTime *metav1.Time `json:"lastReloadTime,omitempty"`
+	// healthy is true while HAProxy runs the wanted configuration.
+	// +optional
+	Healthy bool `json:"healthy"`
+	// message says why the proxy is not healthy, e.g. the error of
+	// "haproxy -c" for a refused configuration.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// ServerStatus is one server of a node's HAProxy.
+type ServerStatus struct {
+	// farm is the WebFarm, as "namespace/name".
+	Farm string `json:"farm"`
+	// front is the node this server points at.
+	Front string `json:"front"`
+	// role tells the main server from its backup twin.
+	Role ServerRole `json:"role"`
+	// state as HAProxy reports it, e.g. UP, DOWN, DRAIN, MAINT.
+	// +optional
+	State string `json:"state,omitempty"`
+	// sessions is the server's current session count.
+	// +optional
+	Sessions int32 `json:"sessions"`
+}
+
+// NodeFailoverIPStatus is what an agent does with one FailoverIP.
+type NodeFailoverIPStatus struct {
+	// name of the FailoverIP, as "namespace/name".
+	Name string `json:"name"`
+	// epoch of the FailoverIP's ownership this state refers to.
+	Epoch int64 `json:"epoch"`
+	// state of the address on this node.
+	State VIPState `json:"state"`
+	// message says what the agent waits for, or why it fenced.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// FrontNode reasons.
+const (
+	ReasonServing          = "Serving"
+	ReasonDrainRequested   = "DrainRequested"
+	ReasonDrained          = "Drained"
+	ReasonHeartbeatExpired = "HeartbeatExpired"
+	ReasonConfigApplied    = "ConfigApplied"
+	ReasonConfigRejected   = "ConfigRejected"
+	ReasonReloadFailed     = "ReloadFailed"
+)
+
+// ConditionProxyHealthy is True while a node's HAProxy runs the wanted
+// configuration.
+const ConditionProxyHealthy = "ProxyHealthy"
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=fn,categories=webfarm
+// +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.spec.address`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Sessions",type=integer,JSONPath=`.status.sessions`
+// +kubebuilder:printcolumn:name="Proxy",type=string,JSONPath=`.status.conditions[?(@.type=="ProxyHealthy")].reason`
+// +kubebuilder:printcolumn:name="Heartbeat",type=date,JSONPath=`.status.lastHeartbeatTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// FrontNode is one node taking part in the farms that select it. It is
+// created, named after its Node and deleted by the operator.
+type FrontNode struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is written by the controller.
+	// +required
+	Spec FrontNodeSpec `json:"spec"`
+
+	// status is written by the controller and by the node's agent.
+	// +optional
+	Status FrontNodeStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// FrontNodeList is a list of FrontNodes.
+type FrontNodeList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []FrontNode `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&FrontNode{}, &FrontNodeList{})
+}

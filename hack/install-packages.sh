@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the node tests, the testbed and the demo use.
+# Quick when they are already there; needs root (as on the project's machines).
+set -euo pipefail
+
+packages=(haproxy iptables iproute2 arping tcpdump nginx-light curl procps)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-packages: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The packaged services are not ours to run: the tests start their own.
+for s in haproxy nginx; do
+  systemctl disable --now "$s" >/dev/null 2>&1 || service "$s" stop >/dev/null 2>&1 || true
+done
