@@ -1,0 +1,178 @@
+// Package netnstest gives node tests throwaway network namespaces: created by
+// the test, with every process inside them killed and the namespace removed
+// when the test ends, pass or fail.
+//
+// Tests that use it are named TestNode… and run only as root with
+// WEBFARM_NODE_TESTS=1 (as `make test-node` sets).
+package netnstest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// EnabledVar is the environment variable that enables node tests.
+const EnabledVar = "WEBFARM_NODE_TESTS"
+
+// Prefix starts the name of every namespace these helpers create.
+const Prefix = "wft-"
+
+// Skip skips t unless node tests are enabled and the test runs as root.
+func Skip(t testing.TB) {
+	t.Helper()
+	if os.Getenv(EnabledVar) != "1" {
+		t.Skipf("node test: set %s=1 and run as root (make test-node)", EnabledVar)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("node test: needs root")
+	}
+}
+
+// NS is a network namespace created by a test.
+type NS struct {
+	Name string
+}
+
+// New creates a namespace with its loopback up, and removes it when t ends.
+func New(t testing.TB) *NS {
+	t.Helper()
+	Skip(t)
+	ns, err := Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := ns.Delete(); err != nil {
+			t.Errorf("removing namespace %s: %v", ns.Name, err)
+		}
+	})
+	return ns
+}
+
+// Create creates a namespace outside a test (benchmarks, the testbed). The
+// caller deletes it.
+func Create() (*NS, error) {
+	suffix := make([]byte, 4)
+	if _, err := rand.Read(suffix); err != nil {
+		return nil, err
+	}
+	ns := &NS{Name: Prefix + hex.EncodeToString(suffix)}
+	if out, err := exec.Command("ip", "netns", "add", ns.Name).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("creating namespace %s: %v: %s", ns.Name, err, out)
+	}
+	if _, err := ns.Run("ip", "link", "set", "lo", "up"); err != nil {
+		_ = ns.Delete()
+		return nil, err
+	}
+	return ns, nil
+}
+
+// Delete kills every process in the namespace and removes it.
+func (ns *NS) Delete() error {
+	if out, err := exec.Command("ip", "netns", "pids", ns.Name).Output(); err == nil {
+		for _, pid := range strings.Fields(string(out)) {
+			_ = exec.Command("kill", "-9", pid).Run()
+		}
+	}
+	if out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
+
+// Command returns a command that runs inside the namespace.
+func (ns *NS) Command(name string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+}
+
+// Run runs a command inside the namespace and returns its combined output.
+func (ns *NS) Run(name string, args ...string) (string, error) {
+	out, err := ns.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s in %s: %v: %s", name, strings.Join(args, " "), ns.Name, err, out)
+	}
+	return string(out), nil
+}
+
+// MustRun runs a command inside the namespace and fails t if it fails.
+func (ns *NS) MustRun(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := ns.Run(name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Handle opens a netlink handle inside the namespace; the caller closes it.
+func (ns *NS) Handle() (*netlink.Handle, error) {
+	h, err := netns.GetFromName(ns.Name)
+	if err != nil {
+		return nil, fmt.Errorf("opening namespace %s: %w", ns.Name, err)
+	}
+	defer h.Close()
+	return netlink.NewHandleAt(h)
+}
+
+// Do runs fn on an OS thread that has entered the namespace (for sockets that
+// must be opened inside it). The thread is discarded afterwards.
+func (ns *NS) Do(fn func() error) error {
+	target, err := netns.GetFromName(ns.Name)
+	if err != nil {
+		return fmt.Errorf("opening namespace %s: %w", ns.Name, err)
+	}
+	defer target.Close()
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread dies with the goroutine instead of going
+		// back to the pool inside another namespace.
+		runtime.LockOSThread()
+		if err := netns.Set(target); err != nil {
+			errc <- fmt.Errorf("entering namespace %s: %w", ns.Name, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// Link connects two namespaces with a veth pair, giving each end an address
+// (CIDR notation, e.g. "10.77.0.1/24") and bringing both up.
+func Link(a *NS, aIf, aAddr string, b *NS, bIf, bAddr string) error {
+	tmpA, tmpB := "wft"+aIf, "wft"+bIf
+	if len(tmpA) > 15 || len(tmpB) > 15 {
+		return fmt.Errorf("interface names %q, %q too long", aIf, bIf)
+	}
+	steps := [][]string{
+		{"ip", "link", "add", tmpA, "type", "veth", "peer", "name", tmpB},
+		{"ip", "link", "set", tmpA, "netns", a.Name, "name", aIf},
+		{"ip", "link", "set", tmpB, "netns", b.Name, "name", bIf},
+	}
+	for _, s := range steps {
+		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
+			_ = exec.Command("ip", "link", "del", tmpA).Run()
+			return fmt.Errorf("%s: %v: %s", strings.Join(s, " "), err, out)
+		}
+	}
+	for _, end := range []struct {
+		ns         *NS
+		link, addr string
+	}{{a, aIf, aAddr}, {b, bIf, bAddr}} {
+		if _, err := end.ns.Run("ip", "addr", "add", end.addr, "dev", end.link); err != nil {
+			return err
+		}
+		if _, err := end.ns.Run("ip", "link", "set", end.link, "up"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
