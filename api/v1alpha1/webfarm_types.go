@@ -89,7 +89,7 @@ type FrontendSpec struct {
 }
 
 // BackendSpec is how HAProxy reaches the web server on every front.
-// +kubebuilder:validation:XValidation:rule="self.webPort != self.drainPort",message="drainPort must differ from webPort: the drain rule maps the one to the other",fieldPath=".drainPort"
+// +kubebuilder:validation:XValidation:rule="!has(self.webPort) || !has(self.drainPort) || self.webPort != self.drainPort",message="drainPort must differ from webPort: the drain rule maps the one to the other",fieldPath=".drainPort"
 type BackendSpec struct {
 	// webPort is the port the web server listens on, on every front. The
 	// backup twin of each front is checked and served on it.

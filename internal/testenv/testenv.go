@@ -6,9 +6,12 @@
 package testenv
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -87,6 +90,18 @@ func StartEnv() (*Env, error) {
 		return nil, err
 	}
 	return &Env{Config: cfg, Client: c, Scheme: scheme, env: env}, nil
+}
+
+// Kubectl runs the kubectl built beside kube-apiserver against this control
+// plane, as its admin user, and returns its standard output.
+func (e *Env) Kubectl(args ...string) (string, error) {
+	stdout, stderr, err := e.env.ControlPlane.KubeCtl().Run(args...)
+	if err != nil {
+		errText, _ := io.ReadAll(stderr)
+		return "", fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, errText)
+	}
+	out, err := io.ReadAll(stdout)
+	return string(out), err
 }
 
 // Stop stops the control plane.
