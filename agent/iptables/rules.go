@@ -122,8 +122,8 @@ func quoteComment(text string) string {
 			return r
 		}
 		return '_'
-	}, text)
-	comment := strings.TrimSpace(commentPrefix + " " + strings.TrimSpace(safe))
+	}, strings.TrimSpace(text))
+	comment := strings.TrimSpace(commentPrefix + " " + safe)
 	if len(comment) > maxComment {
 		comment = strings.TrimSpace(comment[:maxComment])
 	}
