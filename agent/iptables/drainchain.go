@@ -11,7 +11,11 @@
 //
 // Sync reads before it writes and writes nothing when the kernel already
 // holds the wanted chain, so calling it every few seconds is cheap and
-// repairs a chain or jump that someone flushed or deleted.
+// repairs a chain or jump that someone flushed or deleted. Measured by
+// BenchmarkNodeSync (2 cores, nft backend, inside a test namespace where each
+// command also pays about 2.5 ms for `ip netns exec`), for 1,000 fronts: a
+// resync that finds the chain in place 15 ms, a first sync 32 ms, a sync
+// that drains one front 55 ms.
 package iptables
 
 import (

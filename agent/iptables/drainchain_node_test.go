@@ -477,7 +477,7 @@ func BenchmarkNodeSync(b *testing.B) {
 					}
 					total += time.Since(start)
 				}
-				b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/sync")
+				b.ReportMetric(total.Seconds()*1000/float64(b.N), "ms/sync")
 				b.ReportMetric(float64(fronts), "fronts")
 			})
 		}

@@ -30,7 +30,9 @@ type Rule struct {
 type Family int
 
 const (
+	// IPv4 rules go to iptables.
 	IPv4 Family = iota
+	// IPv6 rules go to ip6tables.
 	IPv6
 )
 
