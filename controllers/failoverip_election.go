@@ -1,0 +1,238 @@
+package controllers
+
+import (
+	"hash/fnv"
+	"slices"
+	"time"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// Ownership is the fenced ownership of one FailoverIP, as kept in its status.
+type Ownership struct {
+	Owner                 string
+	Epoch                 int64
+	PreviousOwner         string
+	PreviousOwnerReleased bool
+	ReleaseRequested      bool
+}
+
+// ElectionFront is what the election knows of one front.
+type ElectionFront struct {
+	Name string
+	// Selected: a front of a WebFarm that lists the FailoverIP, matching its
+	// frontSelector.
+	Selected bool
+	// Draining: the node's drain annotation asks to drain it.
+	Draining bool
+	// ShuttingDown: its agent stops gracefully and said so.
+	ShuttingDown bool
+	// Heard: the controller has seen the node's Lease.
+	Heard bool
+	// LastAlive is when the controller last saw the Lease change, by its own
+	// clock; when it never did, when it started watching.
+	LastAlive time.Time
+	// ReleasedEpoch is the epoch at which the agent reports having released
+	// the address (0 when it reports no release).
+	ReleasedEpoch int64
+}
+
+// ElectionInput is everything the election of one FailoverIP depends on.
+type ElectionInput struct {
+	// Key is the FailoverIP as "namespace/name"; it spreads addresses over
+	// equally good fronts.
+	Key                     string
+	Now                     time.Time
+	Deadtime, Guard         time.Duration
+	PreferredNode           string
+	AutoFailback            bool
+	Current                 Ownership
+	// Fronts must include the current owner, selected or not.
+	Fronts []ElectionFront
+}
+
+// ElectionResult is the ownership to write and why.
+type ElectionResult struct {
+	Ownership
+	// Candidates may hold the address now, sorted by name.
+	Candidates []string
+	// Reason is one of webfarmv1.ReasonOwned, ReasonNoCandidate,
+	// ReasonAwaitingFence, ReasonAwaitingRelease and ReasonHandOffBlocked.
+	Reason string
+	// Successor is the front that takes over once the owner releases.
+	Successor string
+	// OwnerChanged is true when Owner (and Epoch) changed.
+	OwnerChanged bool
+	// RequeueAfter is when the result may change with time alone: the owner's
+	// heartbeat turning stale, or its fence expiring. Zero when only an
+	// event can change it.
+	RequeueAfter time.Duration
+}
+
+// Elect decides who owns a FailoverIP. The rules, in order:
+//
+//  1. The owner that acknowledged a release at the current epoch has stopped
+//     announcing: the best candidate takes over at once.
+//  2. No owner: the best candidate takes the address; nobody can still hold
+//     it, since an owner is removed only once it must have stopped.
+//  3. An owner that is a candidate keeps the address — unless autoFailback
+//     brings it back to the preferred node, through a planned hand-off.
+//  4. A live owner that is no longer a candidate (draining, shutting down,
+//     deselected) is asked to release; a draining or shutting-down owner with
+//     no successor keeps the address rather than leaving it unheld.
+//  5. A silent owner keeps the address until its heartbeat has been stale
+//     for deadtime plus guard — then it must have fenced itself — and only
+//     then does the best candidate, or nobody, take over.
+//
+// Every change of owner increments the epoch by one.
+func Elect(in ElectionInput) ElectionResult {
+	cands := candidates(in)
+	cur := in.Current
+	owner := in.front(cur.Owner)
+	switch {
+	case cur.Owner != "" && cur.Epoch > 0 && owner.ReleasedEpoch == cur.Epoch:
+		return in.handOver(cands, best(in, cands), true)
+	case cur.Owner == "":
+		return in.handOver(cands, best(in, cands), true)
+	case slices.Contains(cands, cur.Owner):
+		if in.AutoFailback && in.PreferredNode != cur.Owner && slices.Contains(cands, in.PreferredNode) {
+			return in.requestRelease(cands, owner, in.PreferredNode)
+		}
+		return in.keep(cands, owner, webfarmv1.ReasonOwned)
+	case in.fresh(owner):
+		return in.releaseLiveOwner(cands, owner)
+	default:
+		return in.fence(cands, owner)
+	}
+}
+
+// releaseLiveOwner starts a planned hand-off away from an owner that is alive
+// but no longer a candidate.
+func (in ElectionInput) releaseLiveOwner(cands []string, owner ElectionFront) ElectionResult {
+	next := best(in, cands)
+	if next == "" && owner.Selected {
+		return in.keep(cands, owner, ReasonHandOffBlocked)
+	}
+	return in.requestRelease(cands, owner, next)
+}
+
+// fence moves the address away from a silent owner once it must have stopped
+// announcing it.
+func (in ElectionInput) fence(cands []string, owner ElectionFront) ElectionResult {
+	fencedAt := owner.LastAlive.Add(in.Deadtime + in.Guard)
+	if in.Now.Before(fencedAt) {
+		res := in.result(cands, in.Current, webfarmv1.ReasonAwaitingFence)
+		res.RequeueAfter = fencedAt.Sub(in.Now)
+		return res
+	}
+	return in.handOver(cands, best(in, cands), false)
+}
+
+func (in ElectionInput) keep(cands []string, owner ElectionFront, reason string) ElectionResult {
+	own := in.Current
+	own.ReleaseRequested = false
+	res := in.result(cands, own, reason)
+	res.RequeueAfter = in.untilStale(owner)
+	return res
+}
+
+func (in ElectionInput) requestRelease(cands []string, owner ElectionFront, successor string) ElectionResult {
+	own := in.Current
+	own.ReleaseRequested = true
+	res := in.result(cands, own, webfarmv1.ReasonAwaitingRelease)
+	res.Successor = successor
+	res.RequeueAfter = in.untilStale(owner)
+	return res
+}
+
+// handOver makes next (possibly nobody) the owner. released tells the new
+// owner that the previous one acknowledged its release, so that it may
+// announce at once.
+func (in ElectionInput) handOver(cands []string, next string, released bool) ElectionResult {
+	cur := in.Current
+	if next == "" && cur.Owner == "" {
+		return in.result(cands, cur, webfarmv1.ReasonNoCandidate)
+	}
+	own := Ownership{
+		Owner:                 next,
+		Epoch:                 cur.Epoch + 1,
+		PreviousOwner:         cur.Owner,
+		PreviousOwnerReleased: released,
+	}
+	reason := webfarmv1.ReasonOwned
+	if next == "" {
+		reason = webfarmv1.ReasonNoCandidate
+	}
+	res := in.result(cands, own, reason)
+	res.OwnerChanged = true
+	if next != "" {
+		res.RequeueAfter = in.untilStale(in.front(next))
+	}
+	return res
+}
+
+func (in ElectionInput) result(cands []string, own Ownership, reason string) ElectionResult {
+	return ElectionResult{Ownership: own, Candidates: cands, Reason: reason}
+}
+
+// untilStale is how long until f's heartbeat turns stale; zero if it is.
+func (in ElectionInput) untilStale(f ElectionFront) time.Duration {
+	if !in.fresh(f) {
+		return 0
+	}
+	return f.LastAlive.Add(in.Deadtime).Sub(in.Now)
+}
+
+func (in ElectionInput) fresh(f ElectionFront) bool {
+	return heartbeat{heard: f.Heard, lastAlive: f.LastAlive}.freshAt(in.Now, in.Deadtime)
+}
+
+// front returns the named front. An owner missing from the input counts as
+// alive now, so that a caller's omission can only delay a move, never cause
+// an unsafe one.
+func (in ElectionInput) front(name string) ElectionFront {
+	for _, f := range in.Fronts {
+		if f.Name == name {
+			return f
+		}
+	}
+	return ElectionFront{Name: name, Heard: true, LastAlive: in.Now}
+}
+
+// candidates are the fronts that are selected, not draining, not shutting
+// down and whose heartbeat is fresh, sorted by name.
+func candidates(in ElectionInput) []string {
+	var out []string
+	for _, f := range in.Fronts {
+		if f.Selected && !f.Draining && !f.ShuttingDown && in.fresh(f) {
+			out = append(out, f.Name)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// best is the preferred node when it is a candidate, else the candidate that
+// ranks first for this FailoverIP by rendezvous hashing — stable as fronts
+// come and go, and spreading addresses evenly. "" when there is none.
+func best(in ElectionInput, cands []string) string {
+	if slices.Contains(cands, in.PreferredNode) {
+		return in.PreferredNode
+	}
+	var top string
+	var topRank uint64
+	for _, c := range cands {
+		if r := rank(in.Key, c); top == "" || r > topRank {
+			top, topRank = c, r
+		}
+	}
+	return top
+}
+
+func rank(key, node string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	h.Write([]byte{0})
+	h.Write([]byte(node))
+	return h.Sum64()
+}

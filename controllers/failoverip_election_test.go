@@ -1,0 +1,347 @@
+package controllers
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+const (
+	testDeadtime = 2 * time.Second
+	testGuard    = 500 * time.Millisecond
+)
+
+var t0 = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+
+// alive is a selected front whose Lease changed ago before t0.
+func alive(name string, ago time.Duration) ElectionFront {
+	return ElectionFront{Name: name, Selected: true, Heard: true, LastAlive: t0.Add(-ago)}
+}
+
+func draining(f ElectionFront) ElectionFront     { f.Draining = true; return f }
+func shuttingDown(f ElectionFront) ElectionFront { f.ShuttingDown = true; return f }
+func deselected(f ElectionFront) ElectionFront   { f.Selected = false; return f }
+func released(f ElectionFront, epoch int64) ElectionFront {
+	f.ReleasedEpoch = epoch
+	return f
+}
+
+func owned(owner string, epoch int64) Ownership { return Ownership{Owner: owner, Epoch: epoch} }
+
+func TestElect(t *testing.T) {
+	tests := []struct {
+		name          string
+		current       Ownership
+		preferred     string
+		autoFailback  bool
+		fronts        []ElectionFront
+		want          Ownership
+		wantReason    string
+		wantSuccessor string
+		wantCands     []string
+		wantRequeue   time.Duration
+	}{{
+		name:        "steady state: the owner stays while it is a candidate",
+		current:     owned("a", 3),
+		fronts:      []ElectionFront{alive("a", 100*time.Millisecond), alive("b", 0)},
+		want:        owned("a", 3),
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a", "b"},
+		wantRequeue: testDeadtime - 100*time.Millisecond,
+	}, {
+		name:        "first election takes a candidate, announced at once",
+		current:     Ownership{},
+		fronts:      []ElectionFront{alive("a", 0)},
+		want:        Ownership{Owner: "a", Epoch: 1, PreviousOwnerReleased: true},
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a"},
+		wantRequeue: testDeadtime,
+	}, {
+		name:        "owner loss: a silent owner keeps the address until deadtime plus guard",
+		current:     owned("a", 3),
+		fronts:      []ElectionFront{alive("a", testDeadtime), alive("b", 0)},
+		want:        owned("a", 3),
+		wantReason:  webfarmv1.ReasonAwaitingFence,
+		wantCands:   []string{"b"},
+		wantRequeue: testGuard,
+	}, {
+		name:        "guard timing: one nanosecond before the fence, nothing moves",
+		current:     owned("a", 3),
+		fronts:      []ElectionFront{alive("a", testDeadtime+testGuard-time.Nanosecond), alive("b", 0)},
+		want:        owned("a", 3),
+		wantReason:  webfarmv1.ReasonAwaitingFence,
+		wantCands:   []string{"b"},
+		wantRequeue: time.Nanosecond,
+	}, {
+		name:        "guard timing: at deadtime plus guard the next candidate owns it, unreleased",
+		current:     owned("a", 3),
+		fronts:      []ElectionFront{alive("a", testDeadtime+testGuard), alive("b", 0)},
+		want:        Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a"},
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"b"},
+		wantRequeue: testDeadtime,
+	}, {
+		name:        "an owner never heard since the controller started is fenced from that start",
+		current:     owned("a", 3),
+		fronts:      []ElectionFront{{Name: "a", Selected: true, LastAlive: t0.Add(-time.Second)}, alive("b", 0)},
+		want:        owned("a", 3),
+		wantReason:  webfarmv1.ReasonAwaitingFence,
+		wantCands:   []string{"b"},
+		wantRequeue: testDeadtime + testGuard - time.Second,
+	}, {
+		name:        "an owner back before its fence keeps the address",
+		current:     owned("a", 3),
+		fronts:      []ElectionFront{alive("a", 0), alive("b", 0)},
+		want:        owned("a", 3),
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a", "b"},
+		wantRequeue: testDeadtime,
+	}, {
+		name:        "a silent owner that acknowledged its release is replaced at once",
+		current:     Ownership{Owner: "a", Epoch: 3, ReleaseRequested: true},
+		fronts:      []ElectionFront{released(draining(alive("a", testDeadtime)), 3), alive("b", 0)},
+		want:        Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a", PreviousOwnerReleased: true},
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"b"},
+		wantRequeue: testDeadtime,
+	}, {
+		name:        "a release acknowledged at an older epoch proves nothing",
+		current:     owned("a", 3),
+		fronts:      []ElectionFront{released(alive("a", testDeadtime), 2), alive("b", 0)},
+		want:        owned("a", 3),
+		wantReason:  webfarmv1.ReasonAwaitingFence,
+		wantCands:   []string{"b"},
+		wantRequeue: testGuard,
+	}, {
+		name:        "preferred node without autoFailback: a recovered preferred node does not take the address back",
+		current:     owned("b", 4),
+		preferred:   "a",
+		fronts:      []ElectionFront{alive("a", 0), alive("b", 0)},
+		want:        owned("b", 4),
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a", "b"},
+		wantRequeue: testDeadtime,
+	}, {
+		name:          "preferred node with autoFailback: the owner is asked to release to it",
+		current:       owned("b", 4),
+		preferred:     "a",
+		autoFailback:  true,
+		fronts:        []ElectionFront{alive("a", 0), alive("b", 0)},
+		want:          Ownership{Owner: "b", Epoch: 4, ReleaseRequested: true},
+		wantReason:    webfarmv1.ReasonAwaitingRelease,
+		wantSuccessor: "a",
+		wantCands:     []string{"a", "b"},
+		wantRequeue:   testDeadtime,
+	}, {
+		name:         "preferred node with autoFailback: the release acknowledged, the preferred node owns it",
+		current:      Ownership{Owner: "b", Epoch: 4, ReleaseRequested: true},
+		preferred:    "a",
+		autoFailback: true,
+		fronts:       []ElectionFront{alive("a", 0), released(alive("b", 0), 4)},
+		want:         Ownership{Owner: "a", Epoch: 5, PreviousOwner: "b", PreviousOwnerReleased: true},
+		wantReason:   webfarmv1.ReasonOwned,
+		wantCands:    []string{"a", "b"},
+		wantRequeue:  testDeadtime,
+	}, {
+		name:        "preferred node wins the first election",
+		current:     Ownership{},
+		preferred:   "b",
+		fronts:      []ElectionFront{alive("a", 0), alive("b", 0), alive("c", 0)},
+		want:        Ownership{Owner: "b", Epoch: 1, PreviousOwnerReleased: true},
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a", "b", "c"},
+		wantRequeue: testDeadtime,
+	}, {
+		name:          "draining owner: asked to release, no deadtime wait",
+		current:       owned("a", 3),
+		fronts:        []ElectionFront{draining(alive("a", 0)), alive("b", 0)},
+		want:          Ownership{Owner: "a", Epoch: 3, ReleaseRequested: true},
+		wantReason:    webfarmv1.ReasonAwaitingRelease,
+		wantSuccessor: "b",
+		wantCands:     []string{"b"},
+		wantRequeue:   testDeadtime,
+	}, {
+		name:        "draining owner: once released, the next candidate owns it at once",
+		current:     Ownership{Owner: "a", Epoch: 3, ReleaseRequested: true},
+		fronts:      []ElectionFront{released(draining(alive("a", 0)), 3), alive("b", 0)},
+		want:        Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a", PreviousOwnerReleased: true},
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"b"},
+		wantRequeue: testDeadtime,
+	}, {
+		name:        "draining owner undrained before releasing keeps the address",
+		current:     Ownership{Owner: "a", Epoch: 3, ReleaseRequested: true},
+		fronts:      []ElectionFront{alive("a", 0), alive("b", 0)},
+		want:        owned("a", 3),
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a", "b"},
+		wantRequeue: testDeadtime,
+	}, {
+		name:        "owner undrained after releasing gets the address back at a new epoch",
+		current:     Ownership{Owner: "a", Epoch: 3},
+		preferred:   "a",
+		fronts:      []ElectionFront{released(alive("a", 0), 3), alive("b", 0)},
+		want:        Ownership{Owner: "a", Epoch: 4, PreviousOwner: "a", PreviousOwnerReleased: true},
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a", "b"},
+		wantRequeue: testDeadtime,
+	}, {
+		name:        "draining owner with no other candidate keeps the address",
+		current:     owned("a", 3),
+		fronts:      []ElectionFront{draining(alive("a", 0)), draining(alive("b", 0))},
+		want:        owned("a", 3),
+		wantReason:  ReasonHandOffBlocked,
+		wantRequeue: testDeadtime,
+	}, {
+		name:          "owner shutting down: asked to release",
+		current:       owned("a", 3),
+		fronts:        []ElectionFront{shuttingDown(alive("a", 0)), alive("b", 0)},
+		want:          Ownership{Owner: "a", Epoch: 3, ReleaseRequested: true},
+		wantReason:    webfarmv1.ReasonAwaitingRelease,
+		wantSuccessor: "b",
+		wantCands:     []string{"b"},
+		wantRequeue:   testDeadtime,
+	}, {
+		name:        "deselected owner with no successor releases to nobody",
+		current:     owned("a", 3),
+		fronts:      []ElectionFront{deselected(alive("a", 0))},
+		want:        Ownership{Owner: "a", Epoch: 3, ReleaseRequested: true},
+		wantReason:  webfarmv1.ReasonAwaitingRelease,
+		wantRequeue: testDeadtime,
+	}, {
+		name:       "all candidates gone: after the fence nobody holds the address",
+		current:    owned("a", 3),
+		fronts:     []ElectionFront{alive("a", time.Minute), alive("b", time.Minute), draining(alive("c", 0))},
+		want:       Ownership{Epoch: 4, PreviousOwner: "a"},
+		wantReason: webfarmv1.ReasonNoCandidate,
+	}, {
+		name:       "no candidate and no owner: nothing changes",
+		current:    Ownership{Epoch: 4, PreviousOwner: "a"},
+		fronts:     []ElectionFront{alive("a", time.Minute)},
+		want:       Ownership{Epoch: 4, PreviousOwner: "a"},
+		wantReason: webfarmv1.ReasonNoCandidate,
+	}, {
+		name:        "candidates returning: the first fresh one owns the address at once",
+		current:     Ownership{Epoch: 4, PreviousOwner: "a"},
+		fronts:      []ElectionFront{alive("a", time.Minute), alive("b", 0)},
+		want:        Ownership{Owner: "b", Epoch: 5, PreviousOwnerReleased: true},
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"b"},
+		wantRequeue: testDeadtime,
+	}, {
+		name:       "a Lease never heard makes no candidate",
+		current:    Ownership{Epoch: 4},
+		fronts:     []ElectionFront{{Name: "a", Selected: true, LastAlive: t0}},
+		want:       Ownership{Epoch: 4},
+		wantReason: webfarmv1.ReasonNoCandidate,
+	}, {
+		name:          "an owner missing from the input is asked to release, never moved",
+		current:       owned("a", 3),
+		fronts:        []ElectionFront{alive("b", 0)},
+		want:          Ownership{Owner: "a", Epoch: 3, ReleaseRequested: true},
+		wantReason:    webfarmv1.ReasonAwaitingRelease,
+		wantSuccessor: "b",
+		wantCands:     []string{"b"},
+		wantRequeue:   testDeadtime,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := ElectionInput{
+				Key: "web/vip", Now: t0, Deadtime: testDeadtime, Guard: testGuard,
+				PreferredNode: tt.preferred, AutoFailback: tt.autoFailback,
+				Current: tt.current, Fronts: tt.fronts,
+			}
+			got := Elect(in)
+			if got.Ownership != tt.want {
+				t.Errorf("ownership = %+v, want %+v", got.Ownership, tt.want)
+			}
+			if got.Reason != tt.wantReason {
+				t.Errorf("reason = %s, want %s", got.Reason, tt.wantReason)
+			}
+			if got.Successor != tt.wantSuccessor {
+				t.Errorf("successor = %q, want %q", got.Successor, tt.wantSuccessor)
+			}
+			if !slices.Equal(got.Candidates, tt.wantCands) {
+				t.Errorf("candidates = %v, want %v", got.Candidates, tt.wantCands)
+			}
+			if got.RequeueAfter != tt.wantRequeue {
+				t.Errorf("requeueAfter = %v, want %v", got.RequeueAfter, tt.wantRequeue)
+			}
+			if changed := got.Owner != tt.current.Owner || got.Epoch != tt.current.Epoch; got.OwnerChanged != changed {
+				t.Errorf("ownerChanged = %v, want %v", got.OwnerChanged, changed)
+			}
+		})
+	}
+}
+
+// TestElectEpochMonotonic drives one FailoverIP through a life of losses,
+// drains, returns and fail-backs, and checks that the epoch grows by exactly
+// one at every change of owner and never otherwise.
+func TestElectEpochMonotonic(t *testing.T) {
+	type step struct {
+		after  time.Duration // since the previous step
+		fronts func(now time.Time, own Ownership) []ElectionFront
+	}
+	fresh := func(now time.Time, name string) ElectionFront {
+		return ElectionFront{Name: name, Selected: true, Heard: true, LastAlive: now}
+	}
+	steps := []step{
+		{0, func(now time.Time, _ Ownership) []ElectionFront { return []ElectionFront{fresh(now, "a"), fresh(now, "b")} }},
+		{time.Second, func(now time.Time, _ Ownership) []ElectionFront {
+			return []ElectionFront{{Name: "a", Selected: true, Heard: true, LastAlive: now.Add(-3 * time.Second)}, fresh(now, "b")}
+		}},
+		{time.Second, func(now time.Time, own Ownership) []ElectionFront {
+			b := fresh(now, "b")
+			b.Draining = true
+			return []ElectionFront{fresh(now, "a"), b}
+		}},
+		{time.Second, func(now time.Time, own Ownership) []ElectionFront {
+			b := fresh(now, "b")
+			b.Draining, b.ReleasedEpoch = true, own.Epoch
+			return []ElectionFront{fresh(now, "a"), b}
+		}},
+		{time.Second, func(now time.Time, _ Ownership) []ElectionFront {
+			stale := func(n string) ElectionFront {
+				return ElectionFront{Name: n, Selected: true, Heard: true, LastAlive: now.Add(-time.Minute)}
+			}
+			return []ElectionFront{stale("a"), stale("b")}
+		}},
+		{time.Second, func(now time.Time, _ Ownership) []ElectionFront { return []ElectionFront{fresh(now, "b")} }},
+	}
+	now := t0
+	var own Ownership
+	owners := 0
+	for i, s := range steps {
+		now = now.Add(s.after)
+		res := Elect(ElectionInput{Key: "web/vip", Now: now, Deadtime: testDeadtime, Guard: testGuard, PreferredNode: "a", Current: own, Fronts: s.fronts(now, own)})
+		switch {
+		case res.OwnerChanged && res.Epoch != own.Epoch+1:
+			t.Fatalf("step %d: owner %q -> %q moved the epoch from %d to %d", i, own.Owner, res.Owner, own.Epoch, res.Epoch)
+		case !res.OwnerChanged && (res.Epoch != own.Epoch || res.Owner != own.Owner):
+			t.Fatalf("step %d: epoch or owner changed without OwnerChanged: %+v -> %+v", i, own, res.Ownership)
+		}
+		if res.OwnerChanged {
+			owners++
+		}
+		own = res.Ownership
+	}
+	// a; b (a lost); a (b drained and released); nobody; b.
+	if own.Owner != "b" || own.Epoch != 5 || owners != 5 {
+		t.Errorf("after the life: owner %q at epoch %d after %d changes, want b at 5 after 5", own.Owner, own.Epoch, owners)
+	}
+}
+
+// TestBestSpreadsAddresses checks that without a preferred node, different
+// FailoverIPs do not all land on the same front.
+func TestBestSpreadsAddresses(t *testing.T) {
+	cands := []string{"f1", "f2", "f3", "f4"}
+	owners := map[string]int{}
+	for _, key := range []string{"web/a", "web/b", "web/c", "web/d", "web/e", "web/f", "web/g", "web/h"} {
+		owners[best(ElectionInput{Key: key}, cands)]++
+	}
+	if len(owners) < 2 {
+		t.Errorf("8 addresses over 4 fronts all went to %v", owners)
+	}
+}

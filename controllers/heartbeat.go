@@ -1,0 +1,99 @@
+package controllers
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+)
+
+// LeasePrefix starts the name of every node's heartbeat Lease:
+// "webfarm-node-<node>", in the operator namespace.
+const LeasePrefix = "webfarm-node-"
+
+// LeaseName is the name of node's heartbeat Lease.
+func LeaseName(node string) string { return LeasePrefix + node }
+
+// nodeOfLease returns the node whose heartbeat Lease is called name.
+func nodeOfLease(name string) (string, bool) {
+	node, ok := strings.CutPrefix(name, LeasePrefix)
+	return node, ok && node != ""
+}
+
+// HeartbeatTracker remembers, by the controller's own clock, when the
+// controller last saw each node's Lease change. It never reads the
+// timestamps written in the Lease: they come from another machine's clock.
+// It is fed by the Lease watch and safe for concurrent use.
+type HeartbeatTracker struct {
+	clock  clock.PassiveClock
+	origin time.Time
+
+	mu   sync.Mutex
+	seen map[string]sighting
+}
+
+type sighting struct {
+	version string
+	at      time.Time
+}
+
+// NewHeartbeatTracker returns an empty tracker; nodes it has not seen yet
+// count as last alive when it was created.
+func NewHeartbeatTracker(c clock.PassiveClock) *HeartbeatTracker {
+	return &HeartbeatTracker{clock: c, origin: c.Now(), seen: map[string]sighting{}}
+}
+
+// Observe records that node's Lease is at version (its resourceVersion;
+// "" once deleted). It reports whether that is news: a first sighting or a
+// change. A first sighting counts as a change: the controller cannot tell how
+// old it is, and a live agent renews it within one keepalive anyway.
+func (t *HeartbeatTracker) Observe(node, version string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s, ok := t.seen[node]; ok && s.version == version {
+		return false
+	}
+	t.seen[node] = sighting{version: version, at: t.clock.Now()}
+	return true
+}
+
+// LastAlive returns the last instant node is known to have been alive: when
+// the controller last saw its Lease change. heard is false when it never saw
+// the Lease, or saw it deleted. When it never saw it, the instant is when the
+// tracker started, the latest the node may have renewed it unseen; a deletion
+// counts as a change, so that deleting a Lease never makes a live node look
+// long dead.
+func (t *HeartbeatTracker) LastAlive(node string) (at time.Time, heard bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.seen[node]
+	if !ok {
+		return t.origin, false
+	}
+	return s.at, s.version != ""
+}
+
+// heartbeat is one front's liveness as judged by the controller.
+type heartbeat struct {
+	// heard: the controller has seen the node's Lease.
+	heard bool
+	// lastAlive: when the controller last saw the Lease change.
+	lastAlive time.Time
+}
+
+// freshAt reports whether the heartbeat is fresh at now: heard, and seen
+// changing less than deadtime ago.
+func (h heartbeat) freshAt(now time.Time, deadtime time.Duration) bool {
+	return h.heard && now.Sub(h.lastAlive) < deadtime
+}
+
+// staleAt is when the heartbeat stops being fresh.
+func (h heartbeat) staleAt(deadtime time.Duration) time.Time {
+	return h.lastAlive.Add(deadtime)
+}
+
+func (t *HeartbeatTracker) heartbeat(node string) heartbeat {
+	at, heard := t.LastAlive(node)
+	return heartbeat{heard: heard, lastAlive: at}
+}
