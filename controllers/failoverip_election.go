@@ -41,12 +41,12 @@ type ElectionFront struct {
 type ElectionInput struct {
 	// Key is the FailoverIP as "namespace/name"; it spreads addresses over
 	// equally good fronts.
-	Key                     string
-	Now                     time.Time
-	Deadtime, Guard         time.Duration
-	PreferredNode           string
-	AutoFailback            bool
-	Current                 Ownership
+	Key             string
+	Now             time.Time
+	Deadtime, Guard time.Duration
+	PreferredNode   string
+	AutoFailback    bool
+	Current         Ownership
 	// Fronts must include the current owner, selected or not.
 	Fronts []ElectionFront
 }

@@ -288,7 +288,9 @@ func TestElectEpochMonotonic(t *testing.T) {
 		return ElectionFront{Name: name, Selected: true, Heard: true, LastAlive: now}
 	}
 	steps := []step{
-		{0, func(now time.Time, _ Ownership) []ElectionFront { return []ElectionFront{fresh(now, "a"), fresh(now, "b")} }},
+		{0, func(now time.Time, _ Ownership) []ElectionFront {
+			return []ElectionFront{fresh(now, "a"), fresh(now, "b")}
+		}},
 		{time.Second, func(now time.Time, _ Ownership) []ElectionFront {
 			return []ElectionFront{{Name: "a", Selected: true, Heard: true, LastAlive: now.Add(-3 * time.Second)}, fresh(now, "b")}
 		}},
