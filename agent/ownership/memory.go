@@ -1,0 +1,44 @@
+package ownership
+
+import "time"
+
+// Memory is what the agent remembers about one FailoverIP between two
+// decisions. The zero value is a node that just started: it holds nothing,
+// gave nothing up, and has not started waiting.
+type Memory struct {
+	// Holding is true from the moment the agent decides to hold the address
+	// until it has removed it; HeldEpoch is the epoch it holds it at.
+	Holding   bool
+	HeldEpoch int64
+	// GaveUp is Release or Fence once the agent removed the address at
+	// GaveUpEpoch, for GaveUpReason; NotOwner when it gave up nothing.
+	GaveUp       Action
+	GaveUpEpoch  int64
+	GaveUpReason string
+	// WaitingSince is when the agent started waiting for WaitingEpoch.
+	WaitingEpoch int64
+	WaitingSince time.Time
+}
+
+// After returns the memory once d is carried out at now. Record a Hold before
+// adding the address, so that heartbeats claim it from then on; record every
+// other action once the address is gone, so that they stop claiming it only
+// then.
+func (m Memory) After(d Decision, now time.Time) Memory {
+	switch d.Action {
+	case Hold:
+		m.Holding, m.HeldEpoch = true, d.Epoch
+	case Wait:
+		if m.WaitingEpoch != d.Epoch || m.WaitingSince.IsZero() {
+			m.WaitingEpoch, m.WaitingSince = d.Epoch, now
+		}
+	case Release, Fence:
+		m.Holding, m.HeldEpoch = false, 0
+		if m.GaveUp == NotOwner || d.Epoch > m.GaveUpEpoch {
+			m.GaveUp, m.GaveUpEpoch, m.GaveUpReason = d.Action, d.Epoch, d.Reason
+		}
+	case NotOwner:
+		m.Holding, m.HeldEpoch = false, 0
+	}
+	return m
+}

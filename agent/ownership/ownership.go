@@ -1,0 +1,393 @@
+// Package ownership decides what an agent does with one FailoverIP: hold and
+// announce the address, wait, release it, or fence itself.
+//
+// Decide is a pure function of what the agent knows — the FailoverIP status it
+// last saw, its own memory of the address, when it last renewed its Lease,
+// what it last heard from its peers — and of now. It has no clock, client or
+// goroutine, so every rule below is a row of a table test.
+//
+// Rules (docs/architecture.md, "Failover-IP ownership"):
+//
+//   - A node holds the address only as the owner of the current epoch, and
+//     only while it can prove it is alive: its Lease was renewed within
+//     deadtime-guard, or every other candidate was heard within
+//     deadtime-guard and none of them claims the address.
+//   - A node with no other candidate can prove it only through its Lease.
+//   - When any peer reports a later epoch, or another owner of the current
+//     epoch, the node's view is stale: it drops the address at once.
+//   - A new owner announces once the previous owner acknowledged its release
+//     (previousOwnerReleased), or else once it has listened for deadtime
+//     since it started waiting for this epoch without hearing any peer claim
+//     the address.
+//   - A node never holds again at an epoch it released or fenced: the
+//     controller has to write a new epoch first.
+//
+// Times are compared only with one another when they come from this node's
+// own monotonic clock (time.Now readings); no other machine's timestamp is
+// ever used.
+package ownership
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// Action is what the agent does with the address.
+type Action int
+
+const (
+	// NotOwner: another node owns the address, or none does; make sure it is
+	// not on this node. Nothing to report.
+	NotOwner Action = iota
+	// Hold: add the address and announce it.
+	Hold
+	// Wait: this node owns the address but may not announce it yet.
+	Wait
+	// Release: remove the address and report it released at the epoch.
+	Release
+	// Fence: remove the address at once and report why.
+	Fence
+)
+
+func (a Action) String() string {
+	switch a {
+	case NotOwner:
+		return "NotOwner"
+	case Hold:
+		return "Hold"
+	case Wait:
+		return "Wait"
+	case Release:
+		return "Release"
+	case Fence:
+		return "Fence"
+	}
+	return fmt.Sprintf("Action(%d)", int(a))
+}
+
+// Status is the part of a FailoverIP's status that fences ownership, as this
+// node last saw it.
+type Status struct {
+	Owner                 string
+	Epoch                 int64
+	PreviousOwner         string
+	PreviousOwnerReleased bool
+	ReleaseRequested      bool
+	// Candidates are the nodes that may hold the address; the owner must
+	// hear every one of them but itself to serve without its Lease.
+	Candidates []string
+}
+
+// StatusOf reads the fencing fields of a FailoverIP status.
+func StatusOf(s *webfarmv1.FailoverIPStatus) Status {
+	return Status{
+		Owner:                 s.Owner,
+		Epoch:                 s.Epoch,
+		PreviousOwner:         s.PreviousOwner,
+		PreviousOwnerReleased: s.PreviousOwnerReleased,
+		ReleaseRequested:      s.ReleaseRequested,
+		Candidates:            slices.Clone(s.Candidates),
+	}
+}
+
+// Timing holds the Heartbeat timings of a FailoverIP.
+type Timing struct {
+	Keepalive time.Duration
+	Deadtime  time.Duration
+	Guard     time.Duration
+}
+
+// TimingOf reads the timings of a FailoverIP spec.
+func TimingOf(s *webfarmv1.FailoverIPSpec) Timing {
+	return Timing{Keepalive: s.Keepalive.Duration, Deadtime: s.Deadtime.Duration, Guard: s.Guard.Duration}
+}
+
+// aliveWindow is how long a proof of liveness lasts: an owner that has proved
+// nothing for deadtime-guard removes the address, guard before the controller
+// may give it to another node (deadtime+guard).
+func (t Timing) aliveWindow() time.Duration { return t.Deadtime - t.Guard }
+
+// Peer is what this node heard from another agent, by its own clock.
+type Peer struct {
+	Node string
+	// LastHeard is when the last authenticated heartbeat arrived; zero if
+	// never.
+	LastHeard time.Time
+	// LastClaimed is when the last heartbeat saying the peer holds this
+	// address arrived; zero if never.
+	LastClaimed time.Time
+	// SeenOwner and SeenEpoch are the latest ownership of this FailoverIP
+	// the peer reported seeing in its status; SeenEpoch 0 when it reported
+	// none.
+	SeenOwner string
+	SeenEpoch int64
+}
+
+// Input is everything Decide looks at.
+type Input struct {
+	// Node is this node's name.
+	Node string
+	// Address is the floating address, used in reasons only.
+	Address string
+	Status  Status
+	Timing  Timing
+	// Memory is what this node remembers of the address from its previous
+	// decisions (see Memory.After).
+	Memory Memory
+	// LastLeaseRenewal is when this node's last successful Lease renewal
+	// started; zero if none succeeded yet.
+	LastLeaseRenewal time.Time
+	// Peers are the agents this node heard from, and may include agents
+	// that are not candidates; a candidate missing here was never heard.
+	Peers []Peer
+	Now   time.Time
+}
+
+// Decision is what to do with the address now.
+type Decision struct {
+	Action Action
+	// Epoch is the epoch the action refers to, for the FrontNode status.
+	Epoch int64
+	// Reason says what a Wait waits for, why a Fence fenced, who owns the
+	// address instead; human-readable.
+	Reason string
+	// RecheckAfter is the longest the agent may go before deciding again
+	// when nothing it knows changes: for Hold, when the proof of liveness
+	// runs out; for Wait, when the wait may be over.
+	RecheckAfter time.Duration
+}
+
+// Announce tells whether the address must be on this node and announced.
+func (d Decision) Announce() bool { return d.Action == Hold }
+
+// State is what the agent reports in FrontNode.status.failoverIPs; false for
+// NotOwner, which reports nothing.
+func (d Decision) State() (webfarmv1.VIPState, bool) {
+	switch d.Action {
+	case Hold:
+		return webfarmv1.VIPHolding, true
+	case Wait:
+		return webfarmv1.VIPWaiting, true
+	case Release:
+		return webfarmv1.VIPReleased, true
+	case Fence:
+		return webfarmv1.VIPFenced, true
+	}
+	return "", false
+}
+
+func (d Decision) String() string {
+	if d.Reason == "" {
+		return fmt.Sprintf("%s at epoch %d", d.Action, d.Epoch)
+	}
+	return fmt.Sprintf("%s at epoch %d: %s", d.Action, d.Epoch, d.Reason)
+}
+
+// Decide returns what this node does with the address now.
+func Decide(in Input) Decision {
+	st := in.Status
+	switch {
+	case st.Owner != in.Node:
+		return notOwner(in)
+	case st.ReleaseRequested:
+		return Decision{Action: Release, Epoch: st.Epoch, Reason: "released for a planned hand-off", RecheckAfter: in.Timing.Keepalive}
+	case st.Epoch <= 0:
+		return in.wait("epoch 0 fences nothing: waiting for the controller to write an epoch", in.Timing.Keepalive)
+	}
+	if why, stale := newerView(in); stale {
+		return in.dropOrWait(why)
+	}
+	if m := in.Memory; m.GaveUp != NotOwner && m.GaveUpEpoch >= st.Epoch {
+		reason := fmt.Sprintf("%s; holding again needs a new epoch", m.GaveUpReason)
+		return Decision{Action: m.GaveUp, Epoch: m.GaveUpEpoch, Reason: reason, RecheckAfter: in.Timing.Keepalive}
+	}
+	holding, fence := in.heldEpoch()
+	if fence != nil {
+		return *fence
+	}
+	until, why, alive := in.proveAlive()
+	if !alive {
+		return in.dropOrWait(why)
+	}
+	if holding {
+		return in.hold(until)
+	}
+	if left, why := in.pending(); left > 0 {
+		return in.wait(why, left)
+	}
+	return in.hold(until)
+}
+
+func notOwner(in Input) Decision {
+	st := in.Status
+	reason := fmt.Sprintf("%s owns %s at epoch %d", st.Owner, in.Address, st.Epoch)
+	if st.Owner == "" {
+		reason = fmt.Sprintf("no node owns %s at epoch %d", in.Address, st.Epoch)
+	}
+	return Decision{Action: NotOwner, Epoch: st.Epoch, Reason: reason, RecheckAfter: in.Timing.Keepalive}
+}
+
+func (in Input) hold(until time.Time) Decision {
+	return Decision{Action: Hold, Epoch: in.Status.Epoch, RecheckAfter: until.Sub(in.Now)}
+}
+
+func (in Input) wait(why string, recheck time.Duration) Decision {
+	return Decision{Action: Wait, Epoch: in.Status.Epoch, Reason: why, RecheckAfter: recheck}
+}
+
+// dropOrWait fences a node that holds the address and keeps one that does not
+// from announcing it.
+func (in Input) dropOrWait(why string) Decision {
+	if in.Memory.Holding {
+		return Decision{Action: Fence, Epoch: in.Memory.HeldEpoch, Reason: why, RecheckAfter: in.Timing.Keepalive}
+	}
+	return in.wait(why, in.Timing.Keepalive)
+}
+
+// newerView tells whether a peer reported a later epoch, or another owner of
+// the current one: proof that this node's status is stale. The report counts
+// however old it is, since epochs only grow.
+func newerView(in Input) (string, bool) {
+	st := in.Status
+	for _, p := range in.Peers {
+		if p.SeenEpoch > st.Epoch || (p.SeenEpoch == st.Epoch && p.SeenOwner != st.Owner) {
+			return fmt.Sprintf("%s reports epoch %d owned by %s, our status says epoch %d owned by %s",
+				p.Node, p.SeenEpoch, orNone(p.SeenOwner), st.Epoch, st.Owner), true
+		}
+	}
+	return "", false
+}
+
+// heldEpoch tells whether the address this node holds may stay on it at the
+// current epoch, or returns the Fence that removes it.
+func (in Input) heldEpoch() (bool, *Decision) {
+	m, st := in.Memory, in.Status
+	switch {
+	case !m.Holding:
+		return false, nil
+	case m.HeldEpoch == st.Epoch:
+		return true, nil
+	case m.HeldEpoch == st.Epoch-1 && st.PreviousOwner == in.Node:
+		// The controller renewed our own ownership: nobody else held the
+		// epoch in between.
+		return true, nil
+	case m.HeldEpoch > st.Epoch:
+		return false, &Decision{Action: Fence, Epoch: m.HeldEpoch, RecheckAfter: in.Timing.Keepalive,
+			Reason: fmt.Sprintf("status epoch %d is older than epoch %d that we hold", st.Epoch, m.HeldEpoch)}
+	}
+	return false, &Decision{Action: Fence, Epoch: m.HeldEpoch, RecheckAfter: in.Timing.Keepalive,
+		Reason: fmt.Sprintf("held at epoch %d, but another owner may have held it before epoch %d", m.HeldEpoch, st.Epoch)}
+}
+
+// proveAlive tells until when this node is provably alive: through its Lease,
+// or through every other candidate confirming that none of them claims the
+// address. When it is not, it says why.
+func (in Input) proveAlive() (time.Time, string, bool) {
+	window := in.Timing.aliveWindow()
+	var until time.Time
+	leaseWhy := "has not renewed its Lease yet"
+	if !in.LastLeaseRenewal.IsZero() {
+		until = in.LastLeaseRenewal.Add(window)
+		leaseWhy = fmt.Sprintf("could not renew its Lease for %s", short(in.Now.Sub(in.LastLeaseRenewal)))
+	}
+	peersUntil, peersWhy, confirmed := in.confirmedByPeers(window)
+	if confirmed && peersUntil.After(until) {
+		until = peersUntil
+	}
+	if in.Now.Before(until) {
+		return until, "", true
+	}
+	return time.Time{}, fmt.Sprintf("%s and %s", leaseWhy, peersWhy), false
+}
+
+// confirmedByPeers tells until when every other candidate confirms, by being
+// heard without claiming the address, that no other node holds it.
+func (in Input) confirmedByPeers(window time.Duration) (time.Time, string, bool) {
+	others := in.otherCandidates()
+	if len(others) == 0 {
+		return time.Time{}, "has no other candidate to confirm it", false
+	}
+	var until time.Time
+	for _, name := range others {
+		p, heard := in.peer(name)
+		switch {
+		case !heard:
+			return time.Time{}, fmt.Sprintf("never heard %s", name), false
+		case in.Now.Sub(p.LastHeard) >= window:
+			return time.Time{}, fmt.Sprintf("has not heard %s for %s", name, short(in.Now.Sub(p.LastHeard))), false
+		case !p.LastClaimed.IsZero() && in.Now.Sub(p.LastClaimed) < window:
+			return time.Time{}, fmt.Sprintf("%s claims %s", name, in.Address), false
+		}
+		if heardUntil := p.LastHeard.Add(window); until.IsZero() || heardUntil.Before(until) {
+			until = heardUntil
+		}
+	}
+	return until, "", true
+}
+
+// pending returns how much longer a new owner must wait before announcing,
+// and what for; zero when it may announce.
+func (in Input) pending() (time.Duration, string) {
+	st, deadtime := in.Status, in.Timing.Deadtime
+	var left time.Duration
+	var why string
+	longer := func(d time.Duration, reason string) {
+		if d > left {
+			left, why = d, reason
+		}
+	}
+	if !st.PreviousOwnerReleased {
+		since := in.Now
+		if in.Memory.WaitingEpoch == st.Epoch && !in.Memory.WaitingSince.IsZero() {
+			since = in.Memory.WaitingSince
+		}
+		d := deadtime - in.Now.Sub(since)
+		longer(d, fmt.Sprintf("listening %s more before announcing %s (previous owner %s released nothing)",
+			short(d), in.Address, orNone(st.PreviousOwner)))
+	}
+	for _, p := range in.Peers {
+		if p.LastClaimed.IsZero() || (st.PreviousOwnerReleased && p.Node == st.PreviousOwner) {
+			continue
+		}
+		d := deadtime - in.Now.Sub(p.LastClaimed)
+		longer(d, fmt.Sprintf("waiting %s more for %s to stop claiming %s", short(d), p.Node, in.Address))
+	}
+	return left, why
+}
+
+func (in Input) otherCandidates() []string {
+	var others []string
+	for _, c := range in.Status.Candidates {
+		if c != in.Node && !slices.Contains(others, c) {
+			others = append(others, c)
+		}
+	}
+	return others
+}
+
+func (in Input) peer(name string) (Peer, bool) {
+	for _, p := range in.Peers {
+		if p.Node == name && !p.LastHeard.IsZero() {
+			return p, true
+		}
+	}
+	return Peer{}, false
+}
+
+// short prints a duration to the tenth of a second, for reasons.
+func short(d time.Duration) string {
+	if d > 0 && d < 100*time.Millisecond {
+		d = 100 * time.Millisecond
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+func orNone(node string) string {
+	if node == "" {
+		return "none"
+	}
+	return node
+}

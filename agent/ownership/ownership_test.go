@@ -1,0 +1,289 @@
+package ownership
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// t0 stands for a monotonic reading of this node's clock.
+var t0 = time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+
+// timing: deadtime 2s, guard 500ms, so a proof of liveness lasts 1.5s.
+var timing = Timing{Keepalive: 500 * time.Millisecond, Deadtime: 2 * time.Second, Guard: 500 * time.Millisecond}
+
+func ago(d time.Duration) time.Time { return t0.Add(-d) }
+
+// heard is a peer heard d ago, claiming nothing, at our view of epoch 7.
+func heard(node string, d time.Duration) Peer {
+	return Peer{Node: node, LastHeard: ago(d), SeenOwner: "front1", SeenEpoch: 7}
+}
+
+func with(p Peer, edit func(*Peer)) Peer { edit(&p); return p }
+
+// holder is front1 holding 10.0.0.100 at epoch 7, its Lease renewed 100ms
+// ago, both other candidates heard 100ms ago.
+func holder(edit ...func(*Input)) Input {
+	in := Input{
+		Node:    "front1",
+		Address: "10.0.0.100",
+		Status: Status{Owner: "front1", Epoch: 7, PreviousOwner: "front2",
+			Candidates: []string{"front1", "front2", "front3"}},
+		Timing:           timing,
+		Memory:           Memory{Holding: true, HeldEpoch: 7},
+		LastLeaseRenewal: ago(100 * time.Millisecond),
+		Peers:            []Peer{heard("front2", 100*time.Millisecond), heard("front3", 100*time.Millisecond)},
+		Now:              t0,
+	}
+	for _, e := range edit {
+		e(&in)
+	}
+	return in
+}
+
+// newOwner is front2, just made owner of epoch 8 after front1, holding
+// nothing, Lease fresh, front1 and front3 heard 100ms ago claiming nothing.
+func newOwner(edit ...func(*Input)) Input {
+	in := Input{
+		Node:    "front2",
+		Address: "10.0.0.100",
+		Status: Status{Owner: "front2", Epoch: 8, PreviousOwner: "front1",
+			Candidates: []string{"front1", "front2", "front3"}},
+		Timing:           timing,
+		LastLeaseRenewal: ago(100 * time.Millisecond),
+		Peers: []Peer{
+			{Node: "front1", LastHeard: ago(100 * time.Millisecond), SeenOwner: "front1", SeenEpoch: 7},
+			{Node: "front3", LastHeard: ago(100 * time.Millisecond), SeenOwner: "front2", SeenEpoch: 8},
+		},
+		Now: t0,
+	}
+	for _, e := range edit {
+		e(&in)
+	}
+	return in
+}
+
+func staleLease(in *Input) { in.LastLeaseRenewal = ago(3 * time.Second) }
+func noLease(in *Input)    { in.LastLeaseRenewal = time.Time{} }
+func peers(p ...Peer) func(*Input) {
+	return func(in *Input) { in.Peers = p }
+}
+func waitingFor(d time.Duration) func(*Input) {
+	return func(in *Input) { in.Memory.WaitingEpoch, in.Memory.WaitingSince = in.Status.Epoch, ago(d) }
+}
+
+func TestDecide(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     Input
+		want   Action
+		epoch  int64
+		reason string // a substring of the reason
+	}{
+		// The owner: Lease fresh/stale × peers heard/not heard × epochs.
+		{name: "lease fresh, peers heard", in: holder(), want: Hold, epoch: 7},
+		{name: "lease fresh, peers never heard", in: holder(peers()), want: Hold, epoch: 7},
+		{name: "lease fresh, a peer silent", in: holder(peers(heard("front2", 100*time.Millisecond), heard("front3", 5*time.Second))), want: Hold, epoch: 7},
+		{name: "lease stale, every peer heard and claiming nothing: API outage, keep serving",
+			in: holder(staleLease), want: Hold, epoch: 7},
+		{name: "lease never renewed, every peer heard", in: holder(noLease), want: Hold, epoch: 7},
+		{name: "lease stale, a peer silent for deadtime-guard",
+			in:   holder(staleLease, peers(heard("front2", 100*time.Millisecond), heard("front3", 1500*time.Millisecond))),
+			want: Fence, epoch: 7, reason: "could not renew its Lease for 3s and has not heard front3 for 1.5s"},
+		{name: "lease stale, peers never heard", in: holder(staleLease, peers()), want: Fence, epoch: 7, reason: "never heard front2"},
+		{name: "lease never renewed, peers never heard", in: holder(noLease, peers()), want: Fence, epoch: 7, reason: "has not renewed its Lease yet"},
+		{name: "lease stale, a peer claims the address",
+			in: holder(staleLease, peers(heard("front2", 100*time.Millisecond),
+				with(heard("front3", 100*time.Millisecond), func(p *Peer) { p.LastClaimed = p.LastHeard; p.SeenEpoch, p.SeenOwner = 6, "front3" }))),
+			want: Fence, epoch: 7, reason: "front3 claims 10.0.0.100"},
+		{name: "lease fresh, a peer still claims at an older epoch: it fences itself, we keep the address",
+			in: holder(peers(heard("front2", 100*time.Millisecond),
+				with(heard("front3", 100*time.Millisecond), func(p *Peer) { p.LastClaimed = p.LastHeard; p.SeenEpoch, p.SeenOwner = 6, "front3" }))),
+			want: Hold, epoch: 7},
+		{name: "lease fresh, a peer saw an older epoch", in: holder(peers(with(heard("front2", time.Second), func(p *Peer) { p.SeenEpoch = 5 }))), want: Hold, epoch: 7},
+		{name: "lease fresh, a peer saw a later epoch",
+			in:   holder(peers(heard("front2", 100*time.Millisecond), with(heard("front3", 100*time.Millisecond), func(p *Peer) { p.SeenOwner, p.SeenEpoch = "front3", 8 }))),
+			want: Fence, epoch: 7, reason: "front3 reports epoch 8 owned by front3"},
+		{name: "lease stale, peers heard, one saw a later epoch",
+			in:   holder(staleLease, peers(with(heard("front2", 100*time.Millisecond), func(p *Peer) { p.SeenOwner, p.SeenEpoch = "front2", 8 }), heard("front3", 100*time.Millisecond))),
+			want: Fence, epoch: 7, reason: "front2 reports epoch 8"},
+		{name: "a peer saw a later epoch long ago: epochs only grow",
+			in:   holder(peers(with(heard("front2", time.Hour), func(p *Peer) { p.SeenOwner, p.SeenEpoch = "front2", 8 }))),
+			want: Fence, epoch: 7},
+		{name: "a peer saw a later epoch owned by us: our status is stale all the same",
+			in:   holder(peers(with(heard("front2", 100*time.Millisecond), func(p *Peer) { p.SeenEpoch = 9 }))),
+			want: Fence, epoch: 7, reason: "epoch 9 owned by front1"},
+		{name: "a peer saw another owner of the same epoch",
+			in:   holder(peers(with(heard("front2", 100*time.Millisecond), func(p *Peer) { p.SeenOwner = "front2" }))),
+			want: Fence, epoch: 7, reason: "epoch 7 owned by front2"},
+		{name: "a peer that reported nothing about this address", in: holder(peers(with(heard("front2", 100*time.Millisecond), func(p *Peer) { p.SeenOwner, p.SeenEpoch = "", 0 }), heard("front3", 100*time.Millisecond))), want: Hold, epoch: 7},
+		{name: "a heard non-candidate saw a later epoch",
+			in:   holder(peers(heard("front2", 100*time.Millisecond), heard("front3", 100*time.Millisecond), with(heard("front4", 100*time.Millisecond), func(p *Peer) { p.SeenOwner, p.SeenEpoch = "front4", 8 }))),
+			want: Fence, epoch: 7, reason: "front4 reports epoch 8"},
+
+		// An owner with no other candidate.
+		{name: "single candidate, lease fresh", in: holder(func(in *Input) { in.Status.Candidates = []string{"front1"}; in.Peers = nil }), want: Hold, epoch: 7},
+		{name: "single candidate losing the API",
+			in:   holder(staleLease, func(in *Input) { in.Status.Candidates = []string{"front1"} }),
+			want: Fence, epoch: 7, reason: "could not renew its Lease for 3s and has no other candidate to confirm it"},
+		{name: "no candidate list at all, losing the API", in: holder(staleLease, func(in *Input) { in.Status.Candidates = nil }), want: Fence, epoch: 7},
+		{name: "lease renewed exactly deadtime-guard ago, no peers: the proof ran out",
+			in:   holder(peers(), func(in *Input) { in.LastLeaseRenewal = ago(1500 * time.Millisecond) }),
+			want: Fence, epoch: 7},
+
+		// Epochs this node holds at.
+		{name: "holds at the previous epoch, renewed to us", in: holder(func(in *Input) { in.Status.Epoch, in.Status.PreviousOwner = 8, "front1"; in.Peers = nil }), want: Hold, epoch: 8},
+		{name: "holds at an older epoch that another node owned since",
+			in:   holder(func(in *Input) { in.Status.Epoch, in.Status.PreviousOwner = 9, "front2"; in.Peers = nil }),
+			want: Fence, epoch: 7, reason: "held at epoch 7"},
+		{name: "holds at an epoch later than the status", in: holder(func(in *Input) { in.Memory.HeldEpoch = 8 }), want: Fence, epoch: 8, reason: "status epoch 7 is older"},
+		{name: "gave up this epoch by fencing, lease fresh again",
+			in: holder(func(in *Input) {
+				in.Memory = Memory{GaveUp: Fence, GaveUpEpoch: 7, GaveUpReason: "could not renew its Lease"}
+			}),
+			want: Fence, epoch: 7, reason: "holding again needs a new epoch"},
+		{name: "released this epoch, the request withdrawn",
+			in:   holder(func(in *Input) { in.Memory = Memory{GaveUp: Release, GaveUpEpoch: 7, GaveUpReason: "released"} }),
+			want: Release, epoch: 7},
+		{name: "fenced an older epoch, owner again at a new one, released", in: holder(func(in *Input) {
+			in.Memory = Memory{GaveUp: Fence, GaveUpEpoch: 7}
+			in.Status.Epoch, in.Status.PreviousOwner, in.Status.PreviousOwnerReleased = 8, "front1", true
+			in.Peers = nil
+		}), want: Hold, epoch: 8},
+
+		// Planned hand-off and other owners.
+		{name: "release requested while holding", in: holder(func(in *Input) { in.Status.ReleaseRequested = true }), want: Release, epoch: 7},
+		{name: "release requested while waiting", in: newOwner(func(in *Input) { in.Status.ReleaseRequested = true }), want: Release, epoch: 8},
+		{name: "another node owns it, we hold it", in: holder(func(in *Input) { in.Status.Owner, in.Status.Epoch = "front2", 8 }), want: NotOwner, epoch: 8, reason: "front2 owns 10.0.0.100 at epoch 8"},
+		{name: "nobody owns it", in: holder(func(in *Input) { in.Status.Owner = "" }), want: NotOwner, epoch: 7, reason: "no node owns"},
+		{name: "owner at epoch 0", in: newOwner(func(in *Input) { in.Status.Epoch = 0 }), want: Wait, epoch: 0, reason: "epoch 0"},
+
+		// A new owner after a hard loss.
+		{name: "new owner that just started waiting listens deadtime", in: newOwner(), want: Wait, epoch: 8, reason: "listening 2s more before announcing 10.0.0.100 (previous owner front1"},
+		{name: "new owner waiting for 1.2s", in: newOwner(waitingFor(1200 * time.Millisecond)), want: Wait, epoch: 8, reason: "listening 800ms more"},
+		{name: "a wait recorded for an older epoch starts again", in: newOwner(func(in *Input) { in.Memory.WaitingEpoch, in.Memory.WaitingSince = 7, ago(time.Hour) }), want: Wait, epoch: 8, reason: "listening 2s more"},
+		{name: "new owner waited deadtime and heard no claim", in: newOwner(waitingFor(2 * time.Second)), want: Hold, epoch: 8},
+		{name: "new owner waited long, the previous owner claimed 800ms ago",
+			in:   newOwner(waitingFor(time.Minute), func(in *Input) { in.Peers[0].LastClaimed = ago(800 * time.Millisecond) }),
+			want: Wait, epoch: 8, reason: "waiting 1.2s more for front1 to stop claiming 10.0.0.100"},
+		{name: "new owner waited long, the previous owner claimed deadtime ago",
+			in:   newOwner(waitingFor(time.Minute), func(in *Input) { in.Peers[0].LastClaimed = ago(2 * time.Second) }),
+			want: Hold, epoch: 8},
+		{name: "new owner waited long, a third node claims it", in: newOwner(waitingFor(time.Minute), func(in *Input) { in.Peers[1].LastClaimed = ago(time.Second) }),
+			want: Wait, epoch: 8, reason: "for front3 to stop claiming"},
+		{name: "previous owner released: announce at once", in: newOwner(func(in *Input) { in.Status.PreviousOwnerReleased = true }), want: Hold, epoch: 8},
+		{name: "previous owner released: its last claim does not count",
+			in: newOwner(func(in *Input) {
+				in.Status.PreviousOwnerReleased = true
+				in.Peers[0].LastClaimed = ago(10 * time.Millisecond)
+			}),
+			want: Hold, epoch: 8},
+		{name: "previous owner released, a third node claims it",
+			in: newOwner(func(in *Input) {
+				in.Status.PreviousOwnerReleased = true
+				in.Peers[1].LastClaimed = ago(10 * time.Millisecond)
+			}),
+			want: Wait, epoch: 8, reason: "front3 to stop claiming"},
+		{name: "new owner, lease stale, peers heard and claiming nothing", in: newOwner(staleLease, waitingFor(time.Minute)), want: Hold, epoch: 8},
+		{name: "new owner, lease stale, peers silent: cannot prove it is alive",
+			in:   newOwner(staleLease, waitingFor(time.Minute), peers()),
+			want: Wait, epoch: 8, reason: "could not renew its Lease for 3s and never heard front1"},
+		{name: "new owner, a peer saw a later epoch", in: newOwner(waitingFor(time.Minute), func(in *Input) { in.Peers[1].SeenEpoch, in.Peers[1].SeenOwner = 9, "front3" }),
+			want: Wait, epoch: 8, reason: "front3 reports epoch 9"},
+		{name: "previous owner released, a peer saw a later epoch", in: newOwner(func(in *Input) {
+			in.Status.PreviousOwnerReleased = true
+			in.Peers[0].SeenEpoch, in.Peers[0].SeenOwner = 9, "front1"
+		}), want: Wait, epoch: 8, reason: "front1 reports epoch 9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Decide(tt.in)
+			if got.Action != tt.want || got.Epoch != tt.epoch {
+				t.Fatalf("Decide() = %v, want %v at epoch %d", got, tt.want, tt.epoch)
+			}
+			if !strings.Contains(got.Reason, tt.reason) {
+				t.Errorf("reason %q does not contain %q", got.Reason, tt.reason)
+			}
+			if (got.Action == Wait || got.Action == Fence) && got.Reason == "" {
+				t.Errorf("%v gives no reason", got.Action)
+			}
+		})
+	}
+}
+
+func TestDecideRecheckAfter(t *testing.T) {
+	tests := []struct {
+		name string
+		in   Input
+		want time.Duration
+	}{
+		{name: "hold on the Lease: until it is deadtime-guard old", in: holder(peers()), want: 1400 * time.Millisecond},
+		{name: "hold on peers only: until the oldest is deadtime-guard old",
+			in:   holder(staleLease, peers(heard("front2", 200*time.Millisecond), heard("front3", time.Second))),
+			want: 500 * time.Millisecond},
+		{name: "hold on both: the later of the two", in: holder(peers(heard("front2", 0), heard("front3", 0))), want: 1500 * time.Millisecond},
+		{name: "wait for a claim to age out", in: newOwner(waitingFor(time.Minute), func(in *Input) { in.Peers[0].LastClaimed = ago(800 * time.Millisecond) }), want: 1200 * time.Millisecond},
+		{name: "wait, listening", in: newOwner(waitingFor(500 * time.Millisecond)), want: 1500 * time.Millisecond},
+		{name: "wait on liveness: poll at keepalive", in: newOwner(staleLease, peers()), want: 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Decide(tt.in).RecheckAfter; got != tt.want {
+				t.Errorf("RecheckAfter = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecisionState(t *testing.T) {
+	tests := []struct {
+		action Action
+		want   webfarmv1.VIPState
+		report bool
+	}{
+		{Hold, webfarmv1.VIPHolding, true},
+		{Wait, webfarmv1.VIPWaiting, true},
+		{Release, webfarmv1.VIPReleased, true},
+		{Fence, webfarmv1.VIPFenced, true},
+		{NotOwner, "", false},
+	}
+	for _, tt := range tests {
+		got, report := Decision{Action: tt.action}.State()
+		if got != tt.want || report != tt.report {
+			t.Errorf("%v.State() = %q, %v; want %q, %v", tt.action, got, report, tt.want, tt.report)
+		}
+		if announce := (Decision{Action: tt.action}).Announce(); announce != (tt.action == Hold) {
+			t.Errorf("%v.Announce() = %v", tt.action, announce)
+		}
+	}
+}
+
+func TestMemoryAfter(t *testing.T) {
+	later := t0.Add(time.Second)
+	tests := []struct {
+		name string
+		m    Memory
+		d    Decision
+		want Memory
+	}{
+		{name: "hold", d: Decision{Action: Hold, Epoch: 7}, want: Memory{Holding: true, HeldEpoch: 7}},
+		{name: "first wait starts the clock", d: Decision{Action: Wait, Epoch: 8}, want: Memory{WaitingEpoch: 8, WaitingSince: later}},
+		{name: "a later wait keeps it", m: Memory{WaitingEpoch: 8, WaitingSince: t0}, d: Decision{Action: Wait, Epoch: 8}, want: Memory{WaitingEpoch: 8, WaitingSince: t0}},
+		{name: "a wait for a new epoch restarts it", m: Memory{WaitingEpoch: 7, WaitingSince: t0}, d: Decision{Action: Wait, Epoch: 8}, want: Memory{WaitingEpoch: 8, WaitingSince: later}},
+		{name: "fence", m: Memory{Holding: true, HeldEpoch: 7}, d: Decision{Action: Fence, Epoch: 7, Reason: "r"}, want: Memory{GaveUp: Fence, GaveUpEpoch: 7, GaveUpReason: "r"}},
+		{name: "release", d: Decision{Action: Release, Epoch: 7, Reason: "r"}, want: Memory{GaveUp: Release, GaveUpEpoch: 7, GaveUpReason: "r"}},
+		{name: "repeating a give-up keeps the first reason", m: Memory{GaveUp: Fence, GaveUpEpoch: 7, GaveUpReason: "first"},
+			d: Decision{Action: Fence, Epoch: 7, Reason: "first; holding again needs a new epoch"}, want: Memory{GaveUp: Fence, GaveUpEpoch: 7, GaveUpReason: "first"}},
+		{name: "not owner drops the address, remembers what it gave up", m: Memory{Holding: true, HeldEpoch: 9, GaveUp: Fence, GaveUpEpoch: 7},
+			d: Decision{Action: NotOwner, Epoch: 10}, want: Memory{GaveUp: Fence, GaveUpEpoch: 7}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.m.After(tt.d, later); got != tt.want {
+				t.Errorf("After() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
