@@ -174,7 +174,10 @@ func TestNodeSyncRepairsTampering(t *testing.T) {
 	}{
 		{"chain flushed", [][]string{{"-t", "nat", "-F", Chain}}},
 		{"jump deleted", [][]string{append([]string{"-t", "nat", "-D", "OUTPUT"}, jumpArgs...)}},
-		{"jump duplicated", [][]string{append([]string{"-t", "nat", "-A", "OUTPUT"}, jumpArgs...)}},
+		{"jump copied to the start of OUTPUT", [][]string{append([]string{"-t", "nat", "-I", "OUTPUT"}, jumpArgs...)}},
+		{"jump copied to the end of OUTPUT", [][]string{
+			append([]string{"-t", "nat", "-A", "OUTPUT"}, jumpArgs...),
+		}},
 		{"chain and jump deleted", [][]string{
 			append([]string{"-t", "nat", "-D", "OUTPUT"}, jumpArgs...),
 			{"-t", "nat", "-F", Chain},
@@ -186,6 +189,9 @@ func TestNodeSyncRepairsTampering(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ns, d := newNSChain(t)
+			for _, f := range []Family{IPv4, IPv6} {
+				ns.MustRun(t, ipt(f), "-t", "nat", "-A", "OUTPUT", "-p", "udp", "-j", "RETURN")
+			}
 			mustSync(t, d, dualStack)
 			for _, f := range []Family{IPv4, IPv6} {
 				synced := save(t, ns, f)

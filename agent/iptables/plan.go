@@ -59,11 +59,13 @@ func syncPayload(chain string, cur state, want []Rule) string {
 			b.WriteString(l + "\n")
 		}
 	}
-	// Copies of our jump are ours too: keep exactly one.
-	for ; jumps > 1; jumps-- {
-		b.WriteString("-D " + hook + " " + jump + "\n")
-	}
-	if jumps == 0 {
+	if jumps != 1 {
+		// Copies of our jump are ours too. Deleting them by rule number
+		// could hit a foreign rule added since we read, and deleting by
+		// spec takes the first; so delete them all and put one back first.
+		for range jumps {
+			b.WriteString("-D " + hook + " " + jump + "\n")
+		}
 		b.WriteString("-I " + hook + " 1 " + jump + "\n")
 	}
 	b.WriteString("COMMIT\n")

@@ -63,11 +63,11 @@ func TestSyncPayload(t *testing.T) {
 			payload: "*nat\n-I OUTPUT 1 " + jumpSpec(Chain) + "\nCOMMIT\n",
 		},
 		{
-			name: "copies of the jump are removed down to one",
-			cur:  state{chainExists: true, chain: []string{line1}, hook: []string{jump, foreign, jump, jump}},
+			name: "copies of the jump are replaced by one, first in OUTPUT",
+			cur:  state{chainExists: true, chain: []string{line1}, hook: []string{foreign, jump, jump}},
 			want: []Rule{r1},
 			payload: "*nat\n-D OUTPUT " + jumpSpec(Chain) + "\n-D OUTPUT " + jumpSpec(Chain) +
-				"\nCOMMIT\n",
+				"\n-I OUTPUT 1 " + jumpSpec(Chain) + "\nCOMMIT\n",
 		},
 		{
 			name: "a foreign jump to our chain is not ours: ours is still added",
