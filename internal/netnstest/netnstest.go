@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -124,7 +125,7 @@ func (ns *NS) Handle() (*netlink.Handle, error) {
 }
 
 // Do runs fn on an OS thread that has entered the namespace (for sockets that
-// must be opened inside it). The thread is discarded afterwards.
+// must be opened inside it; they stay bound to it afterwards).
 func (ns *NS) Do(fn func() error) error {
 	target, err := netns.GetFromName(ns.Name)
 	if err != nil {
@@ -133,16 +134,45 @@ func (ns *NS) Do(fn func() error) error {
 	defer target.Close()
 	errc := make(chan error, 1)
 	go func() {
-		// Never unlocked: the thread dies with the goroutine instead of going
-		// back to the pool inside another namespace.
 		runtime.LockOSThread()
+		origin, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("reading this thread's namespace: %w", err)
+			return
+		}
+		defer origin.Close()
 		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("entering namespace %s: %w", ns.Name, err)
 			return
 		}
 		errc <- fn()
+		// Only a thread back in its own namespace may serve other goroutines;
+		// one that cannot go back stays locked and dies with this goroutine.
+		// (It must go back: if it is the main thread, `ip netns pids` would
+		// list the whole test binary as a process of the namespace.)
+		if netns.Set(origin) == nil {
+			runtime.UnlockOSThread()
+		}
 	}()
 	return <-errc
+}
+
+// Tools writes, in dir, a wrapper script per program that runs it inside the
+// namespace, and returns their paths by program name — for libraries that
+// take the path of a binary, such as go-iptables.
+func (ns *NS) Tools(dir string, programs ...string) (map[string]string, error) {
+	paths := make(map[string]string, len(programs))
+	for _, p := range programs {
+		path := filepath.Join(dir, ns.Name+"-"+p)
+		script := fmt.Sprintf("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n", ns.Name, p)
+		if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+			return nil, err
+		}
+		paths[p] = path
+	}
+	return paths, nil
 }
 
 // Link connects two namespaces with a veth pair, giving each end an address
