@@ -1,0 +1,84 @@
+// Package agent is webfarm's node agent: on its own node only, it runs HAProxy
+// for the farms that select the node, keeps the DNAT drain chain, holds and
+// announces the failover addresses the node owns, renews the node's heartbeats
+// and reports all of it in the node's FrontNode status.
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Options configure an agent. The zero value of each optional field takes the
+// default documented beside it.
+type Options struct {
+	// NodeName is the node this agent runs on (required).
+	NodeName string
+	// Namespace is the operator namespace: the node Lease and the peer Secret
+	// live there. Default webfarm-system.
+	Namespace string
+	// HAProxyDir holds HAProxy's configuration, sockets and pid file.
+	// Default /run/webfarm/haproxy.
+	HAProxyDir string
+	// HAProxyBinary is the haproxy executable. Default haproxy (from $PATH).
+	HAProxyBinary string
+	// PeerPort is the UDP port of the agent-to-agent heartbeats. Default 7694.
+	PeerPort int
+	// PeerSecret names the Secret, in Namespace, whose key "authkey"
+	// authenticates agent-to-agent heartbeats. Default webfarm-peer-key.
+	PeerSecret string
+	// FailoverHook, when set, is an executable run at every takeover and
+	// release of a failover address (see agent/vip).
+	FailoverHook string
+	// Resync is how often the agent rewrites its node's state even when
+	// nothing changed, repairing what someone else removed. Default 10s.
+	Resync time.Duration
+	// StatsInterval is how often the agent reads HAProxy's server states and
+	// sessions. Default 1s.
+	StatsInterval time.Duration
+	// ShutdownGrace bounds a graceful shutdown: the time given to the planned
+	// hand-off of the addresses this node holds. Default 10s.
+	ShutdownGrace time.Duration
+}
+
+// Defaults.
+const (
+	DefaultNamespace     = "webfarm-system"
+	DefaultHAProxyDir    = "/run/webfarm/haproxy"
+	DefaultPeerPort      = 7694
+	DefaultPeerSecret    = "webfarm-peer-key"
+	DefaultResync        = 10 * time.Second
+	DefaultStatsInterval = time.Second
+	DefaultShutdownGrace = 10 * time.Second
+)
+
+// PeerSecretKey is the key of the peer Secret that holds the shared key.
+const PeerSecretKey = "authkey"
+
+// withDefaults returns o with every unset field at its default, or an error
+// naming the field that cannot be used.
+func (o Options) withDefaults() (Options, error) {
+	if o.NodeName == "" {
+		return o, errors.New("node name is required (--node-name or $NODE_NAME)")
+	}
+	setDefault(&o.Namespace, DefaultNamespace)
+	setDefault(&o.HAProxyDir, DefaultHAProxyDir)
+	setDefault(&o.HAProxyBinary, "haproxy")
+	setDefault(&o.PeerSecret, DefaultPeerSecret)
+	setDefault(&o.PeerPort, DefaultPeerPort)
+	setDefault(&o.Resync, DefaultResync)
+	setDefault(&o.StatsInterval, DefaultStatsInterval)
+	setDefault(&o.ShutdownGrace, DefaultShutdownGrace)
+	if o.PeerPort < 1 || o.PeerPort > 65535 {
+		return o, fmt.Errorf("peer port %d: must be between 1 and 65535", o.PeerPort)
+	}
+	return o, nil
+}
+
+func setDefault[T comparable](field *T, value T) {
+	var zero T
+	if *field == zero {
+		*field = value
+	}
+}

@@ -1,0 +1,81 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// report is the part of a FrontNode's status that belongs to the node's agent
+// (see docs/architecture.md); the controller writes the rest.
+type report struct {
+	Proxy        webfarmv1.ProxyStatus
+	Servers      []webfarmv1.ServerStatus
+	FailoverIPs  []webfarmv1.NodeFailoverIPStatus
+	ShuttingDown bool
+}
+
+// reporter publishes the agent's report with a JSON merge patch that carries
+// only the agent's keys, so it never overwrites the controller's. It skips
+// writes that would change nothing, and tries again after a failure.
+type reporter struct {
+	client client.Client
+	node   string
+
+	mu        sync.Mutex
+	current   report
+	published *report
+}
+
+// update changes the report with fn; publish sends it.
+func (r *reporter) update(fn func(*report)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fn(&r.current)
+}
+
+// publish writes the report if it differs from the last one written.
+func (r *reporter) publish(ctx context.Context) error {
+	r.mu.Lock()
+	want := r.current
+	want.Servers = append([]webfarmv1.ServerStatus(nil), want.Servers...)
+	want.FailoverIPs = append([]webfarmv1.NodeFailoverIPStatus(nil), want.FailoverIPs...)
+	unchanged := r.published != nil && reflect.DeepEqual(*r.published, want)
+	r.mu.Unlock()
+	if unchanged {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{
+		"proxy":        want.Proxy,
+		"servers":      want.Servers,
+		"failoverIPs":  want.FailoverIPs,
+		"shuttingDown": want.ShuttingDown,
+	}})
+	if err != nil {
+		return err
+	}
+	front := &webfarmv1.FrontNode{}
+	front.Name = r.node
+	if err := r.client.Status().Patch(ctx, front, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("patching status of FrontNode %s: %w", r.node, err)
+	}
+	r.mu.Lock()
+	r.published = &want
+	r.mu.Unlock()
+	return nil
+}
+
+// forget makes the next publish write even an unchanged report, e.g. after the
+// FrontNode was recreated.
+func (r *reporter) forget() {
+	r.mu.Lock()
+	r.published = nil
+	r.mu.Unlock()
+}

@@ -1,0 +1,90 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// snapshot is what the agent knows of the cluster at one moment, read from its
+// informer cache. It stays usable, unchanged, while the API server is away.
+type snapshot struct {
+	node        string
+	self        *webfarmv1.FrontNode             // nil until the controller creates it
+	fronts      map[string]*webfarmv1.FrontNode  // by node name
+	farms       map[string]*webfarmv1.WebFarm    // by "namespace/name"
+	failoverIPs map[string]*webfarmv1.FailoverIP // by "namespace/name"
+}
+
+// readSnapshot lists the three kinds from r.
+func readSnapshot(ctx context.Context, r client.Reader, node string) (*snapshot, error) {
+	var fronts webfarmv1.FrontNodeList
+	var farms webfarmv1.WebFarmList
+	var fips webfarmv1.FailoverIPList
+	for _, list := range []client.ObjectList{&fronts, &farms, &fips} {
+		if err := r.List(ctx, list); err != nil {
+			return nil, fmt.Errorf("listing %T: %w", list, err)
+		}
+	}
+	s := &snapshot{
+		node:        node,
+		fronts:      make(map[string]*webfarmv1.FrontNode, len(fronts.Items)),
+		farms:       make(map[string]*webfarmv1.WebFarm, len(farms.Items)),
+		failoverIPs: make(map[string]*webfarmv1.FailoverIP, len(fips.Items)),
+	}
+	for i := range fronts.Items {
+		s.fronts[fronts.Items[i].Name] = &fronts.Items[i]
+	}
+	for i := range farms.Items {
+		s.farms[key(&farms.Items[i])] = &farms.Items[i]
+	}
+	for i := range fips.Items {
+		s.failoverIPs[key(&fips.Items[i])] = &fips.Items[i]
+	}
+	s.self = s.fronts[node]
+	return s, nil
+}
+
+// key is the "namespace/name" the API uses to name farms and failover IPs.
+func key(obj client.Object) string { return obj.GetNamespace() + "/" + obj.GetName() }
+
+// farmKeys returns the farms this node is a front of, sorted, that exist.
+func (s *snapshot) farmKeys() []string {
+	if s.self == nil {
+		return nil
+	}
+	var keys []string
+	for _, k := range s.self.Spec.Farms {
+		if _, ok := s.farms[k]; ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// frontsOf returns the fronts of a farm, sorted by node name.
+func (s *snapshot) frontsOf(farm string) []*webfarmv1.FrontNode {
+	var fronts []*webfarmv1.FrontNode
+	for _, f := range s.fronts {
+		if slices.Contains(f.Spec.Farms, farm) {
+			fronts = append(fronts, f)
+		}
+	}
+	slices.SortFunc(fronts, func(a, b *webfarmv1.FrontNode) int { return compareStrings(a.Name, b.Name) })
+	return fronts
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
