@@ -36,6 +36,10 @@ type HeartbeatTracker struct {
 type sighting struct {
 	version string
 	at      time.Time
+	// silence is how long the Lease had been silent before this sighting;
+	// wasLive tells whether the sighting before was of a live Lease.
+	silence time.Duration
+	wasLive bool
 }
 
 // NewHeartbeatTracker returns an empty tracker; nodes it has not seen yet
@@ -51,11 +55,26 @@ func NewHeartbeatTracker(c clock.PassiveClock) *HeartbeatTracker {
 func (t *HeartbeatTracker) Observe(node, version string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if s, ok := t.seen[node]; ok && s.version == version {
+	prev, ok := t.seen[node]
+	if ok && prev.version == version {
 		return false
 	}
-	t.seen[node] = sighting{version: version, at: t.clock.Now()}
+	now := t.clock.Now()
+	t.seen[node] = sighting{version: version, at: now, silence: now.Sub(prev.at), wasLive: ok && prev.version != ""}
 	return true
+}
+
+// Revived reports whether node's latest sighting may have changed its
+// freshness under deadtime: a first sighting, a deletion, or a renewal after
+// a silence of deadtime or more. A renewal within deadtime of the previous
+// one changes nothing a reconciler has not already scheduled. The answer
+// depends only on the latest sighting, so every watcher of the Lease gets the
+// same one whichever calls Observe first.
+func (t *HeartbeatTracker) Revived(node string, deadtime time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.seen[node]
+	return !ok || s.version == "" || !s.wasLive || s.silence >= deadtime
 }
 
 // LastAlive returns the last instant node is known to have been alive: when
@@ -96,4 +115,34 @@ func (h heartbeat) staleAt(deadtime time.Duration) time.Time {
 func (t *HeartbeatTracker) heartbeat(node string) heartbeat {
 	at, heard := t.LastAlive(node)
 	return heartbeat{heard: heard, lastAlive: at}
+}
+
+// frontDeadtimes remembers the deadtime each front is judged by, so that the
+// Lease watch can tell a renewal that revives a front from a routine one.
+type frontDeadtimes struct {
+	mu sync.Mutex
+	m  map[string]time.Duration
+}
+
+func newFrontDeadtimes() *frontDeadtimes {
+	return &frontDeadtimes{m: map[string]time.Duration{}}
+}
+
+func (d *frontDeadtimes) set(node string, deadtime time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.m[node] = deadtime
+}
+
+func (d *frontDeadtimes) forget(node string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.m, node)
+}
+
+// get is node's deadtime; zero when unknown, so that any renewal counts.
+func (d *frontDeadtimes) get(node string) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m[node]
 }

@@ -1,0 +1,80 @@
+// Command webfarm-controller runs the webfarm operator's controller: it keeps
+// a FrontNode per front, mirrors the drain annotation and elects the owner of
+// every FailoverIP. See docs/architecture.md.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+	"github.com/webfarm/webfarm/controllers"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "webfarm-controller:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		namespace, electionID, metricsAddr, probeAddr string
+		leaderElect                                   bool
+	)
+	// --kubeconfig is registered by controller-runtime's config package.
+	flag.StringVar(&namespace, "namespace", controllers.DefaultNamespace, "Operator namespace: where the nodes' heartbeat Leases and the leader-election Lease live.")
+	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader, so that only one controller acts at a time.")
+	flag.StringVar(&electionID, "leader-election-id", "webfarm-controller.webfarm.io", "Name of the leader-election Lease.")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; \"0\" disables it.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := webfarmv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading the kubeconfig: %w", err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Cache:                   controllers.CacheOptions(namespace),
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        electionID,
+		LeaderElectionNamespace: namespace,
+		// The next leader starts at once when this one stops cleanly.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := controllers.Setup(mgr, controllers.Options{Namespace: namespace}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the readiness check: %w", err)
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

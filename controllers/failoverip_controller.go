@@ -1,0 +1,190 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// FailoverIPReconciler elects the owner of each FailoverIP (Elect) and
+// writes it to status under a fencing epoch.
+type FailoverIPReconciler struct {
+	*shared
+	wakeups *wakeups
+}
+
+// Reconcile runs the election of the FailoverIP req names.
+func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	fip := &webfarmv1.FailoverIP{}
+	if err := r.Get(ctx, req.NamespacedName, fip); err != nil {
+		r.wakeups.forget(req)
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	fronts, err := r.electionFronts(ctx, fip)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	now := r.clock.Now()
+	in := ElectionInput{
+		Key: req.String(), Now: now,
+		Deadtime: fip.Spec.Deadtime.Duration, Guard: fip.Spec.Guard.Duration,
+		PreferredNode: fip.Spec.PreferredNode, AutoFailback: fip.Spec.AutoFailback,
+		Current: ownershipOf(fip.Status), Fronts: fronts,
+	}
+	res := Elect(in)
+	if d := nextElection(in, res); d > 0 {
+		r.wakeups.after(req, d)
+	}
+	want := failoverIPStatus(fip.Status, fip.Generation, res, now)
+	if failoverIPStatusEqual(want, fip.Status) {
+		return reconcile.Result{}, nil
+	}
+	return reconcile.Result{}, r.writeStatus(ctx, fip, want, res)
+}
+
+// writeStatus patches the status under optimistic locking: an election made
+// from a stale cache must fail, never fence with an old epoch.
+func (r *FailoverIPReconciler) writeStatus(ctx context.Context, fip *webfarmv1.FailoverIP, want webfarmv1.FailoverIPStatus, res ElectionResult) error {
+	before := fip.DeepCopy()
+	fip.Status = want
+	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	if err := r.Status().Patch(ctx, fip, patch, client.FieldOwner(ControllerName)); err != nil {
+		return fmt.Errorf("patching the status of FailoverIP %s/%s: %w", fip.Namespace, fip.Name, err)
+	}
+	if res.OwnerChanged {
+		log.FromContext(ctx).Info("New owner", "failoverIP", klog.KObj(fip), "owner", want.Owner, "epoch", want.Epoch, "previousOwner", want.PreviousOwner, "released", want.PreviousOwnerReleased)
+	}
+	for _, e := range electionEvents(before.Status, want, res) {
+		r.events.Eventf(fip, nil, e.kind, e.reason, actionElect, "%s", e.note)
+	}
+	return nil
+}
+
+// nextElection is when time alone may change the result: the owner's fence
+// or staleness (Elect's RequeueAfter), or a candidate's heartbeat turning
+// stale. Zero when only an event can.
+func nextElection(in ElectionInput, res ElectionResult) time.Duration {
+	next := res.RequeueAfter
+	for _, f := range in.Fronts {
+		if d := in.untilStale(f); d > 0 && (next <= 0 || d < next) {
+			next = d
+		}
+	}
+	return next
+}
+
+// electionFronts gathers what the election knows of the fronts of the farms
+// that list the FailoverIP, and of its owner.
+func (r *FailoverIPReconciler) electionFronts(ctx context.Context, fip *webfarmv1.FailoverIP) ([]ElectionFront, error) {
+	farms, err := r.farmsListing(ctx, fip.Namespace, fip.Name)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []ElectionFront
+	for i := range farms {
+		fronts, err := r.frontsOfFarm(ctx, farmKey(farms[i].Namespace, farms[i].Name))
+		if err != nil {
+			return nil, err
+		}
+		for j := range fronts {
+			if seen[fronts[j].Name] {
+				continue
+			}
+			seen[fronts[j].Name] = true
+			f, err := r.electionFront(ctx, fip, &fronts[j], true)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, f)
+		}
+	}
+	if owner := fip.Status.Owner; owner != "" && !seen[owner] {
+		f, err := r.formerFront(ctx, fip, owner)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// electionFront describes one front. inFarm: a front of a farm listing the
+// FailoverIP; it is selected when the FailoverIP's frontSelector matches too.
+func (r *FailoverIPReconciler) electionFront(ctx context.Context, fip *webfarmv1.FailoverIP, front *webfarmv1.FrontNode, inFarm bool) (ElectionFront, error) {
+	hb := r.tracker.heartbeat(front.Name)
+	f := ElectionFront{
+		Name:          front.Name,
+		Draining:      front.Spec.DrainRequested,
+		ShuttingDown:  front.Status.ShuttingDown,
+		Heard:         hb.heard,
+		LastAlive:     hb.lastAlive,
+		ReleasedEpoch: releasedEpoch(front, fip),
+	}
+	if !inFarm {
+		return f, nil
+	}
+	if fip.Spec.FrontSelector == nil {
+		f.Selected = true
+		return f, nil
+	}
+	node := &corev1.Node{}
+	if err := r.Get(ctx, types.NamespacedName{Name: front.Name}, node); client.IgnoreNotFound(err) != nil {
+		return f, fmt.Errorf("getting Node %s: %w", front.Name, err)
+	} else if err == nil {
+		f.Selected = selectorMatches(fip.Spec.FrontSelector, node.Labels)
+	}
+	return f, nil
+}
+
+// formerFront describes an owner that no farm listing the FailoverIP counts
+// among its fronts any more: not selected, judged by its heartbeat, so that
+// it is asked to release while alive and replaced only once fenced.
+func (r *FailoverIPReconciler) formerFront(ctx context.Context, fip *webfarmv1.FailoverIP, owner string) (ElectionFront, error) {
+	front, err := r.frontNode(ctx, owner)
+	if err != nil {
+		return ElectionFront{}, err
+	}
+	if front != nil {
+		return r.electionFront(ctx, fip, front, false)
+	}
+	hb := r.tracker.heartbeat(owner)
+	return ElectionFront{Name: owner, Heard: hb.heard, LastAlive: hb.lastAlive}, nil
+}
+
+// releasedEpoch is the epoch at which front's agent reports having released
+// fip; 0 when it reports no release.
+func releasedEpoch(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) int64 {
+	key := farmKey(fip.Namespace, fip.Name)
+	for _, s := range front.Status.FailoverIPs {
+		if s.Name == key && s.State == webfarmv1.VIPReleased {
+			return s.Epoch
+		}
+	}
+	return 0
+}
+
+func setupFailoverIPs(mgr ctrl.Manager, s *shared) error {
+	r := &FailoverIPReconciler{shared: s, wakeups: newWakeups(s.clock)}
+	c := mgr.GetCache()
+	w := &failoverIPWatches{shared: s}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("failoverip").
+		WatchesRawSource(watch(c, &webfarmv1.FailoverIP{}, failoverIPSpecChanged, byKey[*webfarmv1.FailoverIP])).
+		WatchesRawSource(watch(c, &webfarmv1.WebFarm{}, farmSpecChanged, w.forFarm)).
+		WatchesRawSource(watch(c, &webfarmv1.FrontNode{}, frontChangedForElection, w.forFront)).
+		WatchesRawSource(watch(c, &corev1.Node{}, nodeLabelsChanged, w.forNode)).
+		WatchesRawSource(s.watchLeases(c, w.forNodeName)).
+		WatchesRawSource(r.wakeups).
+		Complete(r)
+}

@@ -1,0 +1,109 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// ownershipOf reads the fenced ownership kept in a FailoverIP's status.
+func ownershipOf(st webfarmv1.FailoverIPStatus) Ownership {
+	return Ownership{
+		Owner:                 st.Owner,
+		Epoch:                 st.Epoch,
+		PreviousOwner:         st.PreviousOwner,
+		PreviousOwnerReleased: st.PreviousOwnerReleased,
+		ReleaseRequested:      st.ReleaseRequested,
+	}
+}
+
+// failoverIPStatus is the status to write after an election.
+func failoverIPStatus(cur webfarmv1.FailoverIPStatus, generation int64, res ElectionResult, now time.Time) webfarmv1.FailoverIPStatus {
+	st := *cur.DeepCopy()
+	st.ObservedGeneration = generation
+	st.Owner, st.Epoch = res.Owner, res.Epoch
+	st.PreviousOwner, st.PreviousOwnerReleased = res.PreviousOwner, res.PreviousOwnerReleased
+	st.ReleaseRequested = res.ReleaseRequested
+	st.Candidates = res.Candidates
+	if res.OwnerChanged {
+		t := metav1.NewTime(now.Truncate(time.Second))
+		st.LastTransitionTime = &t
+		st.Transitions++
+	}
+	setCondition(&st.Conditions, readyCondition(res), generation, now)
+	return st
+}
+
+// readyCondition tells whether a node serves the address, and if not, what
+// the controller waits for.
+func readyCondition(res ElectionResult) metav1.Condition {
+	c := metav1.Condition{Type: webfarmv1.ConditionReady, Status: metav1.ConditionTrue, Reason: res.Reason}
+	switch res.Reason {
+	case webfarmv1.ReasonOwned:
+		c.Message = fmt.Sprintf("Node %s owns the address at epoch %d", res.Owner, res.Epoch)
+	case webfarmv1.ReasonAwaitingRelease:
+		c.Message = fmt.Sprintf("Node %s is asked to release the address for a planned hand-off to %s", res.Owner, orNobody(res.Successor))
+	case ReasonHandOffBlocked:
+		c.Message = fmt.Sprintf("Node %s keeps the address: no other front is a candidate to take it over", res.Owner)
+	case webfarmv1.ReasonAwaitingFence:
+		c.Status = metav1.ConditionFalse
+		c.Message = fmt.Sprintf("Owner %s stopped renewing its heartbeat; the address moves once it must have stopped announcing (deadtime plus guard)", res.Owner)
+	default:
+		c.Status = metav1.ConditionFalse
+		c.Message = "No front may hold the address: every selected front is draining, shutting down or not renewing its heartbeat Lease; check the webfarm-agents and the frontSelector"
+	}
+	return c
+}
+
+func orNobody(node string) string {
+	if node == "" {
+		return "nobody"
+	}
+	return node
+}
+
+// eventSpec is an event to send on a FailoverIP.
+type eventSpec struct {
+	kind, reason, note string
+}
+
+// electionEvents are the events that tell what changed between the status
+// before an election and the one it writes.
+func electionEvents(old, cur webfarmv1.FailoverIPStatus, res ElectionResult) []eventSpec {
+	var out []eventSpec
+	oldReason := ""
+	if c := meta.FindStatusCondition(old.Conditions, webfarmv1.ConditionReady); c != nil {
+		oldReason = c.Reason
+	}
+	if res.OwnerChanged && cur.Owner != "" {
+		how := "after its heartbeat had been stale for deadtime plus guard"
+		if cur.PreviousOwnerReleased {
+			how = "at once: the previous owner released it"
+		}
+		out = append(out, eventSpec{corev1.EventTypeNormal, EventOwnerChanged,
+			fmt.Sprintf("Owner %s -> %s at epoch %d, %s", orNobody(old.Owner), cur.Owner, cur.Epoch, how)})
+	}
+	if cur.ReleaseRequested && !old.ReleaseRequested {
+		out = append(out, eventSpec{corev1.EventTypeNormal, EventReleaseRequested,
+			fmt.Sprintf("Asked %s to release the address for a planned hand-off to %s", cur.Owner, orNobody(res.Successor))})
+	}
+	if res.Reason == webfarmv1.ReasonAwaitingFence && oldReason != res.Reason {
+		out = append(out, eventSpec{corev1.EventTypeWarning, EventAwaitingFence,
+			fmt.Sprintf("Owner %s stopped renewing its heartbeat; the address moves once it must have stopped announcing", cur.Owner)})
+	}
+	if res.Reason == webfarmv1.ReasonNoCandidate && (oldReason != res.Reason || res.OwnerChanged) {
+		out = append(out, eventSpec{corev1.EventTypeWarning, EventNoCandidate,
+			fmt.Sprintf("No front may hold the address (epoch %d): nobody holds it", cur.Epoch)})
+	}
+	return out
+}
+
+func failoverIPStatusEqual(a, b webfarmv1.FailoverIPStatus) bool {
+	return equality.Semantic.DeepEqual(a, b)
+}

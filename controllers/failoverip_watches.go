@@ -1,0 +1,95 @@
+package controllers
+
+import (
+	"context"
+	"maps"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// failoverIPWatches map events to the FailoverIPs whose election they may
+// change.
+type failoverIPWatches struct{ *shared }
+
+// byKey: a namespaced object concerns itself.
+func byKey[T client.Object](_ context.Context, o T) []reconcile.Request {
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}}}
+}
+
+// forFarm: the FailoverIPs a farm lists have its fronts as candidates.
+func (w *failoverIPWatches) forFarm(_ context.Context, farm *webfarmv1.WebFarm) []reconcile.Request {
+	out := make([]reconcile.Request, len(farm.Spec.FailoverIPs))
+	for i, name := range farm.Spec.FailoverIPs {
+		out[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: farm.Namespace, Name: name}}
+	}
+	return out
+}
+
+// forFront: a front concerns the FailoverIPs of its farms, and those it owns
+// or may hold.
+func (w *failoverIPWatches) forFront(ctx context.Context, front *webfarmv1.FrontNode) []reconcile.Request {
+	return w.forNodeInFarms(ctx, front.Name, front.Spec.Farms)
+}
+
+// forNode: a Node's labels may match a FailoverIP's frontSelector.
+func (w *failoverIPWatches) forNode(ctx context.Context, node *corev1.Node) []reconcile.Request {
+	return w.forNodeName(ctx, node.Name)
+}
+
+// forNodeName: a node's heartbeat concerns the FailoverIPs of its front's
+// farms, and those it owns or may hold.
+func (w *failoverIPWatches) forNodeName(ctx context.Context, node string) []reconcile.Request {
+	front, err := w.frontNode(ctx, node)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Mapping a node to its FailoverIPs")
+	}
+	var farms []string
+	if front != nil {
+		farms = front.Spec.Farms
+	}
+	return w.forNodeInFarms(ctx, node, farms)
+}
+
+func (w *failoverIPWatches) forNodeInFarms(ctx context.Context, node string, farmKeys []string) []reconcile.Request {
+	var out []reconcile.Request
+	for _, key := range farmKeys {
+		farm, err := w.farm(ctx, key)
+		if err != nil || farm == nil {
+			continue
+		}
+		out = append(out, w.forFarm(ctx, farm)...)
+	}
+	fips, err := w.failoverIPsOfNode(ctx, node)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Mapping a node to its FailoverIPs")
+	}
+	for i := range fips {
+		out = append(out, byKey(ctx, &fips[i])...)
+	}
+	return out
+}
+
+func failoverIPSpecChanged(old, new *webfarmv1.FailoverIP) bool {
+	return old.Generation != new.Generation
+}
+
+// frontChangedForElection: what Elect reads of a front — its farms, drain,
+// graceful shutdown and release acknowledgements — or its phase, which
+// turns Down as its heartbeat goes stale.
+func frontChangedForElection(old, new *webfarmv1.FrontNode) bool {
+	return !slices.Equal(old.Spec.Farms, new.Spec.Farms) ||
+		old.Spec.DrainRequested != new.Spec.DrainRequested ||
+		old.Status.ShuttingDown != new.Status.ShuttingDown ||
+		old.Status.Phase != new.Status.Phase ||
+		!equality.Semantic.DeepEqual(old.Status.FailoverIPs, new.Status.FailoverIPs)
+}
+
+func nodeLabelsChanged(old, new *corev1.Node) bool { return !maps.Equal(old.Labels, new.Labels) }

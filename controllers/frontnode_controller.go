@@ -1,0 +1,314 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// FrontNodeReconciler keeps one FrontNode per Node that some WebFarm
+// selects: its spec from the Node and the farms, the controller's part of
+// its status from the heartbeat and the sessions the active proxies report.
+// Requests name the Node (and so the FrontNode).
+type FrontNodeReconciler struct {
+	*shared
+	wakeups *wakeups
+	// warned remembers the last problem reported on each Node, so that an
+	// event is sent once per new problem rather than at every reconcile.
+	warned sync.Map
+}
+
+// Reconcile brings the FrontNode named req.Name in line with its Node.
+func (r *FrontNodeReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	node, err := r.node(ctx, req.Name)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	front := &webfarmv1.FrontNode{}
+	if err := r.Get(ctx, req.NamespacedName, front); client.IgnoreNotFound(err) != nil {
+		return reconcile.Result{}, fmt.Errorf("getting FrontNode %s: %w", req.Name, err)
+	} else if err != nil {
+		front = nil
+	}
+	var farms webfarmv1.WebFarmList
+	if err := r.List(ctx, &farms); err != nil {
+		return reconcile.Result{}, fmt.Errorf("listing WebFarms: %w", err)
+	}
+	var keys []string
+	if node != nil {
+		keys = selectingFarms(farms.Items, node.Labels)
+	}
+	if len(keys) == 0 {
+		return reconcile.Result{}, r.remove(ctx, req, front)
+	}
+	front, err = r.applySpec(ctx, node, front, keys)
+	if err != nil || front == nil {
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{}, r.applyStatus(ctx, node, front, farms.Items)
+}
+
+// node returns the named Node, nil when it is gone.
+func (r *FrontNodeReconciler) node(ctx context.Context, name string) (*corev1.Node, error) {
+	node := &corev1.Node{}
+	err := r.Get(ctx, types.NamespacedName{Name: name}, node)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("getting Node %s: %w", name, err)
+	}
+	return node, nil
+}
+
+// remove deletes the FrontNode of a Node that is gone or that no farm
+// selects any more.
+func (r *FrontNodeReconciler) remove(ctx context.Context, req reconcile.Request, front *webfarmv1.FrontNode) error {
+	r.wakeups.forget(req)
+	r.deadtimes.forget(req.Name)
+	r.warned.Delete(req.Name)
+	if front == nil {
+		return nil
+	}
+	if err := r.Delete(ctx, front); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting FrontNode %s: %w", front.Name, err)
+	}
+	log.FromContext(ctx).Info("Deleted FrontNode: no WebFarm selects its Node", "frontNode", klog.KObj(front))
+	return nil
+}
+
+// applySpec creates the FrontNode or patches its spec when the Node or the
+// farms changed. It returns nil, without error, when the Node cannot be a
+// front yet (no address).
+func (r *FrontNodeReconciler) applySpec(ctx context.Context, node *corev1.Node, front *webfarmv1.FrontNode, farms []string) (*webfarmv1.FrontNode, error) {
+	drain := r.drainRequested(node)
+	address := nodeAddress(node)
+	if address == "" {
+		r.warnOnce(node, EventNoNodeAddress, "", "Node %s has no IP address: it cannot be a front of %v", node.Name, farms)
+		if front == nil {
+			return nil, nil
+		}
+		address = front.Spec.Address
+	}
+	if front == nil {
+		return r.create(ctx, node, address, drain, farms)
+	}
+	if front.Spec.Address == address && front.Spec.DrainRequested == drain && slices.Equal(front.Spec.Farms, farms) {
+		return front, nil
+	}
+	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"address": address, "drainRequested": drain, "farms": farms}})
+	if err != nil {
+		return nil, fmt.Errorf("encoding the spec patch of FrontNode %s: %w", front.Name, err)
+	}
+	if err := r.Patch(ctx, front, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(ControllerName)); err != nil {
+		return nil, fmt.Errorf("patching the spec of FrontNode %s: %w", front.Name, err)
+	}
+	return front, nil
+}
+
+func (r *FrontNodeReconciler) create(ctx context.Context, node *corev1.Node, address string, drain bool, farms []string) (*webfarmv1.FrontNode, error) {
+	cookie, err := newCookie()
+	if err != nil {
+		return nil, err
+	}
+	front := &webfarmv1.FrontNode{
+		ObjectMeta: metav1.ObjectMeta{Name: node.Name},
+		Spec: webfarmv1.FrontNodeSpec{
+			NodeName: node.Name, Address: address, Cookie: cookie, DrainRequested: drain, Farms: farms,
+		},
+	}
+	if err := r.Create(ctx, front, client.FieldOwner(ControllerName)); err != nil {
+		return nil, fmt.Errorf("creating FrontNode %s: %w", node.Name, err)
+	}
+	log.FromContext(ctx).Info("Created FrontNode", "frontNode", klog.KObj(front), "farms", farms)
+	return front, nil
+}
+
+// drainRequested reads the Node's drain annotation; an invalid value is
+// reported on the Node and treated as no drain.
+func (r *FrontNodeReconciler) drainRequested(node *corev1.Node) bool {
+	drain, invalid := parseDrain(node.Annotations)
+	if invalid != "" {
+		r.warnOnce(node, EventInvalidDrainAnnotation, invalid,
+			"Annotation %s=%q is neither \"true\" nor \"false\": the front keeps serving", webfarmv1.DrainAnnotation, invalid)
+	} else {
+		r.warned.Delete(node.Name)
+	}
+	return drain
+}
+
+// warnOnce sends a Warning event on node unless the same problem (reason and
+// detail) was the last one reported on it.
+func (r *FrontNodeReconciler) warnOnce(node *corev1.Node, reason, detail, note string, args ...any) {
+	problem := reason + "\x00" + detail
+	if last, ok := r.warned.Swap(node.Name, problem); ok && last == problem {
+		return
+	}
+	r.events.Eventf(node, nil, corev1.EventTypeWarning, reason, actionReconcile, note, args...)
+}
+
+// applyStatus writes the controller's part of the FrontNode's status when it
+// changed, and wakes up when the heartbeat would turn stale.
+func (r *FrontNodeReconciler) applyStatus(ctx context.Context, node *corev1.Node, front *webfarmv1.FrontNode, farms []webfarmv1.WebFarm) error {
+	fips, err := r.failoverIPsOfFront(ctx, node, front.Spec.Farms)
+	if err != nil {
+		return err
+	}
+	proxies, err := r.activeProxies(ctx, front.Spec.Farms, farms)
+	if err != nil {
+		return err
+	}
+	deadtime := frontDeadtime(fips)
+	r.deadtimes.set(front.Name, deadtime)
+	hb := r.tracker.heartbeat(front.Name)
+	now := r.clock.Now()
+	fresh := hb.freshAt(now, deadtime)
+	sessions, reported := frontSessions(front.Name, proxies)
+	phase := frontPhase(fresh, front.Spec.DrainRequested, sessions, reported)
+	if fresh {
+		r.wakeups.after(reconcile.Request{NamespacedName: types.NamespacedName{Name: front.Name}}, hb.staleAt(deadtime).Sub(now))
+	}
+	was := controllerStatusOf(front.Status)
+	want := controllerFrontStatus{
+		ObservedGeneration: front.Generation,
+		Phase:              phase,
+		LastHeartbeatTime:  reportedHeartbeat(was.LastHeartbeatTime, hb, phase != was.Phase),
+		Sessions:           sessions,
+		Conditions:         frontConditions(was.Conditions, phase, front.Status.Proxy, front.Generation, now),
+	}
+	if want.equal(was) {
+		return nil
+	}
+	if err := r.patchStatus(ctx, front, want); err != nil {
+		return err
+	}
+	if phase != was.Phase {
+		r.phaseEvent(front, phase, sessions)
+	}
+	return nil
+}
+
+func (r *FrontNodeReconciler) patchStatus(ctx context.Context, front *webfarmv1.FrontNode, st controllerFrontStatus) error {
+	patch, err := json.Marshal(map[string]any{"status": st})
+	if err != nil {
+		return fmt.Errorf("encoding the status patch of FrontNode %s: %w", front.Name, err)
+	}
+	if err := r.Status().Patch(ctx, front, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(ControllerName)); err != nil {
+		return fmt.Errorf("patching the status of FrontNode %s: %w", front.Name, err)
+	}
+	return nil
+}
+
+func (r *FrontNodeReconciler) phaseEvent(front *webfarmv1.FrontNode, phase webfarmv1.FrontPhase, sessions int32) {
+	switch phase {
+	case webfarmv1.FrontActive:
+		r.events.Eventf(front, nil, corev1.EventTypeNormal, EventFrontActive, actionReconcile, "Front takes new clients")
+	case webfarmv1.FrontDraining:
+		r.events.Eventf(front, nil, corev1.EventTypeNormal, EventFrontDraining, actionReconcile, "Drain requested: no new clients, %d sessions remain", sessions)
+	case webfarmv1.FrontDrained:
+		r.events.Eventf(front, nil, corev1.EventTypeNormal, EventFrontDrained, actionReconcile, "No session left on the active proxies: safe to stop for maintenance")
+	case webfarmv1.FrontDown:
+		r.events.Eventf(front, nil, corev1.EventTypeWarning, EventFrontDown, actionReconcile, "Heartbeat Lease %s/%s not renewed within deadtime: check the node's webfarm-agent", r.namespace, LeaseName(front.Name))
+	}
+}
+
+// failoverIPsOfFront lists the FailoverIPs the front may hold: those its
+// farms list whose frontSelector, if any, matches the node.
+func (r *FrontNodeReconciler) failoverIPsOfFront(ctx context.Context, node *corev1.Node, farmKeys []string) ([]webfarmv1.FailoverIP, error) {
+	var out []webfarmv1.FailoverIP
+	for _, key := range farmKeys {
+		farm, err := r.farm(ctx, key)
+		if err != nil || farm == nil {
+			return nil, err
+		}
+		for _, name := range farm.Spec.FailoverIPs {
+			fip, err := r.failoverIP(ctx, farm.Namespace, name)
+			if err != nil {
+				return nil, err
+			}
+			if fip != nil && selectorMatches(fip.Spec.FrontSelector, node.Labels) {
+				out = append(out, *fip)
+			}
+		}
+	}
+	return out, nil
+}
+
+// activeProxies returns, for each farm, the proxies whose sessions count:
+// the owners of its FailoverIPs, or every front of a farm without any.
+func (r *FrontNodeReconciler) activeProxies(ctx context.Context, farmKeys []string, farms []webfarmv1.WebFarm) ([]farmProxies, error) {
+	var out []farmProxies
+	for _, key := range farmKeys {
+		i := slices.IndexFunc(farms, func(f webfarmv1.WebFarm) bool { return farmKey(f.Namespace, f.Name) == key })
+		if i < 0 {
+			continue
+		}
+		proxies, err := r.proxiesOf(ctx, &farms[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, farmProxies{farm: key, proxies: proxies})
+	}
+	return out, nil
+}
+
+func (r *FrontNodeReconciler) proxiesOf(ctx context.Context, farm *webfarmv1.WebFarm) ([]*webfarmv1.FrontNode, error) {
+	if len(farm.Spec.FailoverIPs) == 0 {
+		fronts, err := r.frontsOfFarm(ctx, farmKey(farm.Namespace, farm.Name))
+		if err != nil {
+			return nil, err
+		}
+		out := make([]*webfarmv1.FrontNode, len(fronts))
+		for i := range fronts {
+			out[i] = &fronts[i]
+		}
+		return out, nil
+	}
+	var out []*webfarmv1.FrontNode
+	for _, name := range farm.Spec.FailoverIPs {
+		fip, err := r.failoverIP(ctx, farm.Namespace, name)
+		if err != nil {
+			return nil, err
+		}
+		if fip == nil || fip.Status.Owner == "" {
+			continue
+		}
+		owner := &webfarmv1.FrontNode{}
+		if err := r.Get(ctx, types.NamespacedName{Name: fip.Status.Owner}, owner); client.IgnoreNotFound(err) != nil {
+			return nil, fmt.Errorf("getting FrontNode %s, owner of %s/%s: %w", fip.Status.Owner, farm.Namespace, name, err)
+		} else if err == nil {
+			out = append(out, owner)
+		}
+	}
+	return out, nil
+}
+
+func setupFrontNodes(mgr ctrl.Manager, s *shared) error {
+	r := &FrontNodeReconciler{shared: s, wakeups: newWakeups(s.clock)}
+	c := mgr.GetCache()
+	w := &frontNodeWatches{shared: s}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("frontnode").
+		WatchesRawSource(watch(c, &corev1.Node{}, nodeChanged, byName[*corev1.Node])).
+		WatchesRawSource(watch(c, &webfarmv1.FrontNode{}, frontChangedForItself, byName[*webfarmv1.FrontNode])).
+		WatchesRawSource(watch(c, &webfarmv1.FrontNode{}, frontServersChanged, w.forFrontServers)).
+		WatchesRawSource(watch(c, &webfarmv1.WebFarm{}, farmSpecChanged, w.forFarm)).
+		WatchesRawSource(watch(c, &webfarmv1.FailoverIP{}, failoverIPChangedForFronts, w.forFailoverIP)).
+		WatchesRawSource(s.watchLeases(c, func(_ context.Context, node string) []reconcile.Request { return nodeRequest(node) })).
+		WatchesRawSource(r.wakeups).
+		Complete(r)
+}

@@ -1,0 +1,14 @@
+package controllers
+
+// The controller's permissions, least privilege: it reads Nodes and the
+// heartbeat Leases, owns FrontNodes, writes only the status of WebFarms and
+// FailoverIPs, and sends events (events.k8s.io/v1). The Lease rule of the
+// operator namespace also covers leader election.
+//
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=webfarm.io,resources=webfarms;failoverips,verbs=get;list;watch
+// +kubebuilder:rbac:groups=webfarm.io,resources=webfarms/status;failoverips/status,verbs=get;patch
+// +kubebuilder:rbac:groups=webfarm.io,resources=frontnodes,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=webfarm.io,resources=frontnodes/status,verbs=get;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=webfarm-system

@@ -1,0 +1,88 @@
+package controllers
+
+import (
+	"fmt"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+)
+
+// DefaultNamespace is the operator namespace when none is given: where the
+// nodes' heartbeat Leases and the leader-election Lease live.
+const DefaultNamespace = "webfarm-system"
+
+// ControllerName names the controller in events and as a field manager.
+const ControllerName = "webfarm-controller"
+
+// Options configure the controller.
+type Options struct {
+	// Namespace is the operator namespace, where agents renew their nodes'
+	// heartbeat Leases. DefaultNamespace when empty.
+	Namespace string
+	// Clock judges heartbeats and times the wake-ups at which they turn
+	// stale; the real clock when nil. Tests pass a fake one.
+	Clock clock.WithDelayedExecution
+}
+
+// CacheOptions are the manager cache options the controller needs: Leases
+// watched in the operator namespace only, managed fields dropped to save
+// memory. Pass them as manager.Options.Cache.
+func CacheOptions(namespace string) cache.Options {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{namespace: {}}},
+		},
+	}
+}
+
+// Setup adds the FrontNode, FailoverIP and WebFarm reconcilers, their field
+// indexes and watches to mgr. The manager's cache must be built with
+// CacheOptions(opts.Namespace).
+func Setup(mgr manager.Manager, opts Options) error {
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if err := addIndexes(mgr); err != nil {
+		return err
+	}
+	s := &shared{
+		Client:    mgr.GetClient(),
+		events:    mgr.GetEventRecorder(ControllerName),
+		clock:     opts.Clock,
+		tracker:   NewHeartbeatTracker(opts.Clock),
+		deadtimes: newFrontDeadtimes(),
+		namespace: opts.Namespace,
+	}
+	if err := setupFrontNodes(mgr, s); err != nil {
+		return fmt.Errorf("setting up the FrontNode controller: %w", err)
+	}
+	if err := setupFailoverIPs(mgr, s); err != nil {
+		return fmt.Errorf("setting up the FailoverIP controller: %w", err)
+	}
+	if err := setupWebFarms(mgr, s); err != nil {
+		return fmt.Errorf("setting up the WebFarm controller: %w", err)
+	}
+	return nil
+}
+
+// shared is what the three reconcilers have in common: one heartbeat
+// tracker fed by the Lease watches, and what it needs to judge freshness.
+type shared struct {
+	client.Client
+	events    events.EventRecorder
+	clock     clock.WithDelayedExecution
+	tracker   *HeartbeatTracker
+	deadtimes *frontDeadtimes
+	namespace string
+}
