@@ -1,0 +1,73 @@
+{{/*
+fullname prefixes every object's name: the release name when it already
+contains the chart name ("webfarm" gives webfarm-controller, webfarm-agent),
+else "<release>-<chart>". Cluster-scoped objects carry it too, so that two
+releases never fight over one name.
+*/}}
+{{- define "webfarm.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "webfarm.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "webfarm.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "webfarm.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: webfarm
+{{- end -}}
+
+{{/* selectorLabels takes (dict "ctx" $ "component" "controller"). */}}
+{{- define "webfarm.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "webfarm.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "webfarm.controllerName" -}}
+{{- printf "%s-controller" (include "webfarm.fullname" .) -}}
+{{- end -}}
+
+{{- define "webfarm.agentName" -}}
+{{- printf "%s-agent" (include "webfarm.fullname" .) -}}
+{{- end -}}
+
+{{- define "webfarm.peerSecretName" -}}
+{{- default (printf "%s-peer-key" (include "webfarm.fullname" .)) .Values.peerSecret.name -}}
+{{- end -}}
+
+{{- define "webfarm.leaderElectionID" -}}
+{{- default (include "webfarm.controllerName" .) .Values.controller.leaderElection.id -}}
+{{- end -}}
+
+{{/* farmNamespaces: the namespaces whose Secrets and ConfigMaps the agent reads. */}}
+{{- define "webfarm.farmNamespaces" -}}
+{{- if .Values.farmNamespaces -}}
+{{- toJson .Values.farmNamespaces -}}
+{{- else -}}
+{{- toJson (list .Release.Namespace) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* image takes (dict "ctx" $ "image" .Values.x.image). */}}
+{{- define "webfarm.image" -}}
+{{- printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag) -}}
+{{- end -}}
+
+{{/* agentUser is the user name the API server gives the agent's ServiceAccount. */}}
+{{- define "webfarm.agentUser" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "webfarm.agentName" .) -}}
+{{- end -}}
