@@ -1,0 +1,116 @@
+package testbed
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/webfarm/webfarm/internal/testenv"
+)
+
+// The farm's own binaries, built from this checkout.
+const (
+	controllerBinary = "webfarm-controller"
+	agentBinary      = "webfarm-agent"
+)
+
+// buildBinaries builds webfarm-controller and webfarm-agent into dir.
+func buildBinaries(dir string) error {
+	for _, name := range []string{controllerBinary, agentBinary} {
+		pkg := "./cmd/" + name
+		if _, err := os.Stat(filepath.Join(testenv.RepoRoot(), "cmd", name)); err != nil {
+			return fmt.Errorf("%s does not exist in this checkout yet (start the testbed with WithoutFarm): %w", pkg, err)
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		cmd.Dir = testenv.RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %w: %s", pkg, err, out)
+		}
+	}
+	return nil
+}
+
+// Controller is the webfarm-controller process, in the root namespace.
+type Controller struct{ proc *process }
+
+func newController(binDir, kubeconfig, logPath string) *Controller {
+	return &Controller{proc: &process{
+		name: controllerBinary,
+		argv: []string{
+			filepath.Join(binDir, controllerBinary),
+			"--kubeconfig", kubeconfig,
+			"--namespace", OperatorNamespace,
+			"--leader-elect=false",
+			"--metrics-bind-address", "0",
+			"--health-probe-bind-address", "127.0.0.1:0",
+		},
+		log: logPath,
+	}}
+}
+
+// Start starts the controller.
+func (c *Controller) Start() error { return c.proc.Start() }
+
+// Stop stops the controller gracefully (SIGTERM).
+func (c *Controller) Stop() error { return c.proc.Stop() }
+
+// Running reports whether the controller runs.
+func (c *Controller) Running() bool { return c.proc.Running() }
+
+// LogPath is the controller's log file.
+func (c *Controller) LogPath() string { return c.proc.log }
+
+// LogTail returns the last n lines of the controller's log.
+func (c *Controller) LogTail(n int) string { return c.proc.LogTail(n) }
+
+// Agent is a front's webfarm-agent, inside the front's namespace. The agent
+// starts HAProxy detached, so HAProxy outlives a stopped agent, as on a
+// node where the agent's container restarts.
+type Agent struct {
+	front *Front
+	proc  *process
+}
+
+func newAgent(f *Front, binDir string) *Agent {
+	return &Agent{front: f, proc: &process{
+		name: agentBinary + " " + f.Name,
+		ns:   f.Namespace,
+		argv: []string{
+			filepath.Join(binDir, agentBinary),
+			"--node-name", f.Name,
+			"--namespace", OperatorNamespace,
+			"--kubeconfig", f.Kubeconfig(),
+			"--state-dir", f.StateDir(),
+			"--metrics-bind-address", "0",
+			"--health-probe-bind-address", "0",
+		},
+		log: filepath.Join(f.dir, "agent.log"),
+	}}
+}
+
+// Start starts the agent.
+func (a *Agent) Start() error { return a.proc.Start() }
+
+// Stop stops the agent gracefully (SIGTERM): it hands off the addresses it
+// holds before exiting.
+func (a *Agent) Stop() error { return a.proc.Stop() }
+
+// Kill SIGKILLs the agent and every HAProxy of its front, leaving the web
+// server and the network as they are (addresses included).
+func (a *Agent) Kill() error {
+	if err := a.proc.Kill(); err != nil {
+		return err
+	}
+	_, err := killNamespace(a.front.Namespace, "nginx")
+	return err
+}
+
+// Running reports whether the agent runs.
+func (a *Agent) Running() bool { return a.proc.Running() }
+
+// LogPath is the agent's log file.
+func (a *Agent) LogPath() string { return a.proc.log }
+
+// LogTail returns the last n lines of the agent's log.
+func (a *Agent) LogTail(n int) string { return a.proc.LogTail(n) }

@@ -1,0 +1,71 @@
+package testbed
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// EnabledVar is the environment variable that enables the end-to-end tests
+// (named TestE2E…): they need root, nginx, haproxy, tcpdump and arping
+// (hack/install-packages.sh) and the control plane (hack/control-plane.sh).
+const EnabledVar = "WEBFARM_E2E"
+
+// Skip skips t unless end-to-end tests are enabled and it runs as root.
+func Skip(t testing.TB) {
+	t.Helper()
+	if os.Getenv(EnabledVar) != "1" {
+		t.Skipf("end-to-end test: set %s=1 and run as root (make test-e2e)", EnabledVar)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("end-to-end test: needs root")
+	}
+}
+
+// StartT starts a testbed for a test, narrating into the test log, and
+// closes it when the test ends, pass, fail or panic. It skips t unless
+// end-to-end tests are enabled.
+func StartT(t testing.TB, o Options) *Testbed {
+	t.Helper()
+	Skip(t)
+	if o.Log == nil {
+		o.Log = testLog{t}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tb, err := Start(ctx, o)
+	if err != nil {
+		t.Fatalf("starting the testbed: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			tb.dumpLogs(t)
+		}
+		if err := tb.Close(); err != nil {
+			t.Errorf("closing the testbed: %v", err)
+		}
+	})
+	return tb
+}
+
+type testLog struct{ t testing.TB }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// dumpLogs writes the tail of every process's log into the test log.
+func (tb *Testbed) dumpLogs(t testing.TB) {
+	const lines = 40
+	if tb.ctl != nil {
+		t.Logf("controller log (last %d lines):\n%s", lines, tb.ctl.LogTail(lines))
+	}
+	for _, f := range tb.fronts {
+		if f.agent != nil {
+			t.Logf("agent %s log (last %d lines):\n%s", f.Name, lines, f.agent.LogTail(lines))
+		}
+	}
+}
