@@ -1,0 +1,298 @@
+package haproxy
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// farmPlan is a farm whose every field has been checked: each string in it
+// is safe to write into the configuration as it is.
+type farmPlan struct {
+	key, name                  string
+	port, maxConn              int32
+	balance                    webfarmv1.BalanceAlgorithm
+	cookieName                 string
+	forwardFor, redispatch     bool
+	retries                    int32
+	checkMethod, checkPath     string
+	interMs                    int64
+	rise, fall                 int32
+	connectMs, clientMs, srvMs int64
+	webPort, drainPort         int32
+	statsURI, statsAuth        string // statsAuth is quoted; empty without stats
+	errorCodes                 []int
+	servers                    []serverPlan
+}
+
+// serverPlan is one HAProxy server line.
+type serverPlan struct {
+	name, address, cookie string
+	checkPort             int32 // 0: the traffic port
+	backup, drain         bool
+}
+
+// Patterns of the strings that reach the configuration unquoted. They are
+// the CRD's own patterns (or stricter), checked again because a Farm may
+// come from anywhere.
+var (
+	farmKeyPattern   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+	nodeNamePattern  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+	tokenPattern     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	uriPathPattern   = regexp.MustCompile(`^/[A-Za-z0-9._~!&()*+,;=:@%/?-]*$`)
+	socketPattern    = regexp.MustCompile(`^/[A-Za-z0-9._/-]{1,99}$`)
+	maxCheckPathLen  = 1024
+	maxStatsURILen   = 256
+	maxCredentialLen = 256
+)
+
+// planFarm checks f and fills in the CRD defaults of its zero fields.
+func planFarm(f Farm) (farmPlan, error) {
+	if !farmKeyPattern.MatchString(f.Key) {
+		return farmPlan{}, fmt.Errorf("key: must be <namespace>/<name> of DNS names")
+	}
+	p := farmPlan{key: f.Key, name: BackendName(f.Key)}
+	steps := []func(*farmPlan, Farm) error{
+		planFrontend, planBackend, planHealthCheck, planTimeouts, planStats, planErrorPages, planServers,
+	}
+	for _, step := range steps {
+		if err := step(&p, f); err != nil {
+			return farmPlan{}, err
+		}
+	}
+	return p, nil
+}
+
+func planFrontend(p *farmPlan, f Farm) error {
+	fe := f.Spec.Frontend
+	p.port = orDefault(fe.Port, 80)
+	p.maxConn = orDefault(fe.MaxConn, 2000)
+	if err := inRange("spec.frontend.port", p.port, 1, 65535); err != nil {
+		return err
+	}
+	return inRange("spec.frontend.maxConn", p.maxConn, 1, 1000000)
+}
+
+func planBackend(p *farmPlan, f Farm) error {
+	be := f.Spec.Backend
+	p.webPort = orDefault(be.WebPort, 5080)
+	p.drainPort = orDefault(be.DrainPort, 5081)
+	if err := inRange("spec.backend.webPort", p.webPort, 1, 65535); err != nil {
+		return err
+	}
+	if err := inRange("spec.backend.drainPort", p.drainPort, 1, 65535); err != nil {
+		return err
+	}
+	if p.webPort == p.drainPort {
+		return fmt.Errorf("spec.backend.drainPort %d: must differ from webPort", p.drainPort)
+	}
+	p.balance = orDefault(be.Balance, webfarmv1.BalanceRoundRobin)
+	switch p.balance {
+	case webfarmv1.BalanceRoundRobin, webfarmv1.BalanceLeastConn, webfarmv1.BalanceSource:
+	default:
+		return fmt.Errorf("spec.backend.balance %q: must be roundrobin, leastconn or source", p.balance)
+	}
+	p.cookieName = orDefault(be.Cookie.Name, "SERVERID")
+	if !tokenPattern.MatchString(p.cookieName) {
+		return fmt.Errorf("spec.backend.cookie.name %q: must be 1 to 64 letters, digits, '.', '_' or '-'", p.cookieName)
+	}
+	p.forwardFor = boolOr(be.ForwardFor, true)
+	p.redispatch = boolOr(be.Redispatch, true)
+	p.retries = 3
+	if be.Retries != nil {
+		p.retries = *be.Retries
+	}
+	return inRange("spec.backend.retries", p.retries, 0, 100)
+}
+
+func planHealthCheck(p *farmPlan, f Farm) error {
+	hc := f.Spec.HealthCheck
+	p.checkMethod = string(orDefault(hc.Method, "HEAD"))
+	switch p.checkMethod {
+	case "HEAD", "GET", "OPTIONS":
+	default:
+		return fmt.Errorf("spec.healthCheck.method %q: must be HEAD, GET or OPTIONS", p.checkMethod)
+	}
+	p.checkPath = orDefault(hc.Path, "/check.txt")
+	if err := uriPath("spec.healthCheck.path", p.checkPath, maxCheckPathLen); err != nil {
+		return err
+	}
+	var err error
+	if p.interMs, err = millis("spec.healthCheck.interval", hc.Interval.Duration, 2*time.Second, 100*time.Millisecond, time.Hour); err != nil {
+		return err
+	}
+	p.rise, p.fall = orDefault(hc.Rise, 2), orDefault(hc.Fall, 3)
+	if err := inRange("spec.healthCheck.rise", p.rise, 1, 100); err != nil {
+		return err
+	}
+	return inRange("spec.healthCheck.fall", p.fall, 1, 100)
+}
+
+func planTimeouts(p *farmPlan, f Farm) error {
+	t := f.Spec.Timeouts
+	var err error
+	if p.connectMs, err = millis("spec.timeouts.connect", t.Connect.Duration, 5*time.Second, time.Millisecond, 24*time.Hour); err != nil {
+		return err
+	}
+	if p.clientMs, err = millis("spec.timeouts.client", t.Client.Duration, 50*time.Second, time.Millisecond, 24*time.Hour); err != nil {
+		return err
+	}
+	p.srvMs, err = millis("spec.timeouts.server", t.Server.Duration, 50*time.Second, time.Millisecond, 24*time.Hour)
+	return err
+}
+
+// planStats renders the page only when the spec enables it and credentials
+// were resolved: an unguarded statistics page is never served.
+func planStats(p *farmPlan, f Farm) error {
+	s := f.Spec.Stats
+	if s == nil || !s.Enabled {
+		return nil
+	}
+	if f.Stats == nil {
+		return fmt.Errorf("spec.stats.credentialsSecretRef: the page is enabled but no credentials were resolved")
+	}
+	p.statsURI = orDefault(s.URI, "/haproxy?stats")
+	if err := uriPath("spec.stats.uri", p.statsURI, maxStatsURILen); err != nil {
+		return err
+	}
+	if err := credential("spec.stats.credentialsSecretRef: username", f.Stats.User, false); err != nil {
+		return err
+	}
+	if err := credential("spec.stats.credentialsSecretRef: password", f.Stats.Password, true); err != nil {
+		return err
+	}
+	p.statsAuth = quoteWord(f.Stats.User + ":" + f.Stats.Password)
+	return nil
+}
+
+func planErrorPages(p *farmPlan, f Farm) error {
+	for code, page := range f.ErrorPages {
+		if _, err := errorResponse(code, page); err != nil {
+			return fmt.Errorf("spec.errorPages.configMapRef: key %q: %w", fmt.Sprint(code), err)
+		}
+		p.errorCodes = append(p.errorCodes, code)
+	}
+	slices.Sort(p.errorCodes)
+	return nil
+}
+
+// planServers adds every front twice: the main server, whose check goes to
+// the drain port (the DNAT rule maps it to the web port while the front
+// serves), and the backup twin with the same cookie, checked on the web port.
+// Both carry traffic to the web port, as in the original setup.
+func planServers(p *farmPlan, f Farm) error {
+	fronts := slices.Clone(f.Fronts)
+	slices.SortFunc(fronts, func(a, b Front) int { return strings.Compare(a.Name, b.Name) })
+	names, cookies := map[string]bool{}, map[string]string{}
+	for i, fr := range fronts {
+		field := fmt.Sprintf("fronts[%d]", i)
+		addr, err := frontAddress(field, fr)
+		if err != nil {
+			return err
+		}
+		if !tokenPattern.MatchString(fr.Cookie) {
+			return fmt.Errorf("%s (%s).cookie %q: must be 1 to 64 letters, digits, '.', '_' or '-'", field, fr.Name, fr.Cookie)
+		}
+		if other, dup := cookies[fr.Cookie]; dup {
+			return fmt.Errorf("%s (%s).cookie %q: already the cookie of front %s", field, fr.Name, fr.Cookie, other)
+		}
+		cookies[fr.Cookie] = fr.Name
+		main, backup := ServerNames(fr.Name)
+		for _, n := range []string{main, backup} {
+			if names[n] {
+				return fmt.Errorf("%s (%s).name: server name %q is used twice", field, fr.Name, n)
+			}
+			names[n] = true
+		}
+		hostPort := netip.AddrPortFrom(addr, uint16(p.webPort)).String()
+		p.servers = append(p.servers,
+			serverPlan{name: main, address: hostPort, cookie: fr.Cookie, checkPort: p.drainPort, drain: fr.Draining},
+			serverPlan{name: backup, address: hostPort, cookie: fr.Cookie, backup: true})
+	}
+	return nil
+}
+
+func frontAddress(field string, fr Front) (netip.Addr, error) {
+	if !nodeNamePattern.MatchString(fr.Name) {
+		return netip.Addr{}, fmt.Errorf("%s.name %q: must be a DNS name (a node name)", field, fr.Name)
+	}
+	addr := fr.Address.Unmap()
+	if !addr.IsValid() || addr.IsUnspecified() || addr.IsMulticast() || addr.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%s (%s).address %q: must be a unicast address without zone", field, fr.Name, fr.Address)
+	}
+	return addr, nil
+}
+
+func checkRuntimeSocket(path string) error {
+	if !socketPattern.MatchString(path) || strings.Contains(path, "/../") {
+		return fmt.Errorf("runtime socket %q: must be an absolute path of at most 100 letters, digits, '.', '_', '-' and '/'", path)
+	}
+	return nil
+}
+
+func uriPath(field, v string, max int) error {
+	if len(v) > max || !uriPathPattern.MatchString(v) {
+		return fmt.Errorf("%s %q: must start with '/', hold at most %d characters and no spaces, quotes, '#', '$' or '\\'", field, v, max)
+	}
+	return nil
+}
+
+// credential accepts printable ASCII only: anything else would be encoded
+// differently by different browsers. A password is never printed.
+func credential(field, v string, secret bool) error {
+	shown := fmt.Sprintf(" %q", v)
+	if secret {
+		shown = ""
+	}
+	if v == "" || len(v) > maxCredentialLen {
+		return fmt.Errorf("%s%s: must hold 1 to %d characters", field, shown, maxCredentialLen)
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return fmt.Errorf("%s%s: byte %d is not printable ASCII", field, shown, i)
+		}
+		if !secret && v[i] == ':' {
+			return fmt.Errorf("%s%s: must not hold ':'", field, shown)
+		}
+	}
+	return nil
+}
+
+func inRange(field string, v, lo, hi int32) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("%s %d: must be between %d and %d", field, v, lo, hi)
+	}
+	return nil
+}
+
+// millis converts d (def when zero) to whole milliseconds, rounding up so
+// that a sub-millisecond duration never becomes HAProxy's 0 ("no timeout").
+func millis(field string, d, def, lo, hi time.Duration) (int64, error) {
+	if d == 0 {
+		d = def
+	}
+	if d < lo || d > hi {
+		return 0, fmt.Errorf("%s %s: must be between %s and %s", field, d, lo, hi)
+	}
+	return int64((d + time.Millisecond - 1) / time.Millisecond), nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func boolOr(v *bool, def bool) bool {
+	if v == nil {
+		return def
+	}
+	return *v
+}

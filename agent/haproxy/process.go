@@ -1,0 +1,300 @@
+package haproxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Files in Process.Dir.
+const (
+	ConfigFile        = "haproxy.cfg"
+	PIDFile           = "haproxy.pid"  // the master's pid
+	MasterSocketFile  = "master.sock"  // master CLI: reload, show proc
+	RuntimeSocketFile = "runtime.sock" // the workers' admin stats socket
+	StartupLogFile    = "startup.log"  // what haproxy printed when last started
+	errorsDir         = "errors"
+)
+
+// Timeouts of the steps that wait for HAProxy, when ctx has no deadline.
+const (
+	startTimeout  = 10 * time.Second
+	reloadTimeout = 10 * time.Second
+	stopTimeout   = 10 * time.Second
+	pollInterval  = 20 * time.Millisecond
+)
+
+// Process is the node's HAProxy, run in master-worker mode and detached from
+// the agent so that it outlives an agent restart; a new Process on the same
+// Dir adopts it (pid file and master socket). Its methods are safe for
+// concurrent use.
+type Process struct {
+	// Binary is the haproxy executable; default "haproxy" from $PATH.
+	Binary string
+	// Dir holds haproxy.cfg, errors/, the pid file, the master and runtime
+	// sockets and startup.log. Its path must be short (unix sockets) and
+	// plain: letters, digits, '.', '_', '-' and '/'.
+	Dir string
+
+	mu sync.Mutex // serializes Apply and Stop
+}
+
+// RuntimeSocket is the admin stats socket that Stats and SetDrain use; pass
+// it as Config.RuntimeSocket.
+func (p *Process) RuntimeSocket() string { return filepath.Join(p.Dir, RuntimeSocketFile) }
+
+func (p *Process) path(name string) string { return filepath.Join(p.Dir, name) }
+
+func (p *Process) binary() string {
+	if p.Binary == "" {
+		return "haproxy"
+	}
+	return p.Binary
+}
+
+// Apply makes HAProxy serve cfg with the error files files (paths relative
+// to Dir, see ErrorFiles). When HAProxy runs with exactly this configuration
+// it does nothing. Otherwise it validates a staging copy with `haproxy -c`
+// (refusal: *ValidationError, and nothing changes on disk or in HAProxy),
+// installs it and starts HAProxy or reloads it hitlessly. reloaded reports
+// whether HAProxy (re)loaded the configuration.
+func (p *Process) Apply(ctx context.Context, cfg []byte, files map[string][]byte) (reloaded bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := checkRuntimeSocket(p.RuntimeSocket()); err != nil {
+		return false, fmt.Errorf("haproxy dir %q: %w", p.Dir, err)
+	}
+	if err := checkFilePaths(files); err != nil {
+		return false, err
+	}
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+		return false, err
+	}
+	old, err := p.installed()
+	if err != nil {
+		return false, err
+	}
+	running := p.Running(ctx)
+	if running && old.same(cfg, files) {
+		return false, nil
+	}
+	staging, err := os.MkdirTemp(p.Dir, ".staging-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(staging)
+	if err := writeTree(staging, cfg, files); err != nil {
+		return false, fmt.Errorf("writing staging configuration: %w", err)
+	}
+	if err := validate(ctx, p.binary(), filepath.Join(staging, ConfigFile)); err != nil {
+		return false, err
+	}
+	return true, p.installAndLoad(ctx, staging, old, running)
+}
+
+// installAndLoad moves the staging tree into Dir and loads it; if HAProxy
+// does not take it, the previous files are put back, so that Dir always
+// holds what HAProxy runs.
+func (p *Process) installAndLoad(ctx context.Context, staging string, old installedFiles, running bool) error {
+	oldErrors := filepath.Join(staging, "previous-"+errorsDir)
+	if err := renameIfExists(p.path(errorsDir), oldErrors); err != nil {
+		return err
+	}
+	undo := func() {
+		_ = os.RemoveAll(p.path(errorsDir))
+		_ = renameIfExists(oldErrors, p.path(errorsDir))
+		if old.cfg == nil {
+			_ = os.Remove(p.path(ConfigFile))
+		} else {
+			_ = os.WriteFile(p.path(ConfigFile), old.cfg, 0o600)
+		}
+	}
+	err := renameIfExists(filepath.Join(staging, errorsDir), p.path(errorsDir))
+	if err == nil {
+		err = os.Rename(filepath.Join(staging, ConfigFile), p.path(ConfigFile))
+	}
+	if err == nil && running {
+		err = p.reload(ctx)
+	} else if err == nil {
+		err = p.start(ctx)
+	}
+	if err != nil {
+		undo()
+	}
+	return err
+}
+
+func renameIfExists(from, to string) error {
+	err := os.Rename(from, to)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// installedFiles is what Dir holds now: the configuration HAProxy runs.
+type installedFiles struct {
+	cfg   []byte // nil when there is none
+	files map[string][]byte
+}
+
+func (p *Process) installed() (installedFiles, error) {
+	var in installedFiles
+	cfg, err := os.ReadFile(p.path(ConfigFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return in, err
+	}
+	in.cfg, in.files = cfg, map[string][]byte{}
+	err = filepath.WalkDir(p.path(errorsDir), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(p.Dir, path)
+		if err == nil {
+			in.files[filepath.ToSlash(rel)], err = os.ReadFile(path)
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return in, fmt.Errorf("reading installed error files: %w", err)
+	}
+	return in, nil
+}
+
+func (in installedFiles) same(cfg []byte, files map[string][]byte) bool {
+	if in.cfg == nil || !bytes.Equal(in.cfg, cfg) || len(in.files) != len(files) {
+		return false
+	}
+	for path, content := range files {
+		if got, ok := in.files[path]; !ok || !bytes.Equal(got, content) {
+			return false
+		}
+	}
+	return true
+}
+
+// start launches the master, which daemonizes (-D) in a session of its own
+// so that it survives the agent, and waits until it answers with a worker.
+func (p *Process) start(ctx context.Context) error {
+	if pid, alive := p.masterPID(); alive {
+		return fmt.Errorf("haproxy master %d (from %s) is alive but its master socket does not answer", pid, p.path(PIDFile))
+	}
+	logFile, err := os.Create(p.path(StartupLogFile))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.CommandContext(ctx, p.binary(), "-W", "-D",
+		"-S", p.path(MasterSocketFile)+",mode,600",
+		"-p", p.path(PIDFile), "-f", p.path(ConfigFile))
+	cmd.Dir = p.Dir
+	// A file, not a pipe: the daemon keeps its stderr, and a pipe would
+	// make Run wait for the daemon's end.
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Run(); err != nil {
+		out, _ := os.ReadFile(p.path(StartupLogFile))
+		return fmt.Errorf("starting haproxy: %w: %s", err, bytes.TrimSpace(out))
+	}
+	ctx, cancel := withDefaultTimeout(ctx, startTimeout)
+	defer cancel()
+	return poll(ctx, "haproxy to start a worker", func() (bool, error) {
+		procs, err := p.showProc(ctx)
+		return err == nil && len(procs.workers) > 0, nil
+	})
+}
+
+// reload asks the master to reload (it re-executes itself with the new
+// configuration, hands the listening sockets to the new worker and lets the
+// old one finish its connections) and waits for the outcome: HAProxy 2.6's
+// master CLI does not report it, so it is read from `show proc`.
+func (p *Process) reload(ctx context.Context) error {
+	ctx, cancel := withDefaultTimeout(ctx, reloadTimeout)
+	defer cancel()
+	before, err := p.showProc(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := p.masterCommand(ctx, "reload"); err != nil {
+		return fmt.Errorf("asking haproxy to reload: %w", err)
+	}
+	var after procList
+	err = poll(ctx, "haproxy to reload", func() (bool, error) {
+		after, err = p.showProc(ctx)
+		return err == nil && after.reloads > before.reloads && len(after.workers) > 0, nil
+	})
+	if err != nil {
+		return err
+	}
+	if after.failedReloads > before.failedReloads {
+		logs, _ := p.masterCommand(ctx, "show startup-logs")
+		return fmt.Errorf("haproxy refused to reload; it keeps the previous configuration: %s", bytes.TrimSpace([]byte(logs)))
+	}
+	return nil
+}
+
+// Running reports whether the master answers on its socket.
+func (p *Process) Running(ctx context.Context) bool {
+	_, err := p.showProc(ctx)
+	return err == nil
+}
+
+// Stop ends the master and its workers (for cleanup: clients are cut) and
+// removes the pid file and sockets; the configuration stays.
+func (p *Process) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pid, alive := p.masterPID()
+	if alive {
+		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("stopping haproxy master %d: %w", pid, err)
+		}
+		ctx, cancel := withDefaultTimeout(ctx, stopTimeout)
+		defer cancel()
+		err := poll(ctx, fmt.Sprintf("haproxy master %d to exit", pid), func() (bool, error) {
+			return !processAlive(pid), nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, name := range []string{PIDFile, MasterSocketFile, RuntimeSocketFile} {
+		if err := os.Remove(p.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// poll calls done every pollInterval until it returns true or an error, or
+// ctx ends.
+func poll(ctx context.Context, what string, done func() (bool, error)) error {
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		ok, err := done()
+		if err != nil || ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,176 @@
+// Package haproxy is everything webfarm's node agent needs from the local
+// HAProxy: it renders the configuration of the farms that select the node
+// (Render, ErrorFiles), validates it with `haproxy -c` and loads it into a
+// master-worker HAProxy that it starts, adopts after an agent restart and
+// reloads hitlessly (Process.Apply), and reads or changes server states
+// through the runtime API (Process.Stats, Process.SetDrain).
+//
+// Error files: Render refers to each farm's error pages by a path relative to
+// the configuration file (errors/<backend>/<code>.http; the global section sets
+// `default-path config`), and ErrorFiles returns those paths with the complete
+// HTTP responses to write there. The agent passes both to Process.Apply, which
+// writes them into a staging copy, validates that copy and only then moves it
+// into Process.Dir:
+//
+//	cfg, err := haproxy.Render(c)
+//	...
+//	reloaded, err := proc.Apply(ctx, cfg, haproxy.ErrorFiles(c))
+package haproxy
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// Front is one front of a farm, as every HAProxy of the farm sees it.
+type Front struct {
+	// Name is the front's node name; it names the two HAProxy servers.
+	Name string
+	// Address is the node's address (FrontNode spec.address).
+	Address netip.Addr
+	// Cookie is the sticky-cookie value of the front (FrontNode spec.cookie).
+	Cookie string
+	// Draining renders the main server with weight 0: no new clients, while
+	// clients holding its cookie keep reaching it. It is the configuration
+	// twin of the runtime drain state (SetDrain), so a reload keeps it.
+	Draining bool
+}
+
+// Farm is one WebFarm with everything resolved (secrets, configmaps).
+type Farm struct {
+	// Key is "namespace/name".
+	Key string
+	// Spec is the WebFarm's spec. Zero fields take the CRD defaults, so that
+	// a spec that did not go through the API server renders the same.
+	Spec webfarmv1.WebFarmSpec
+	// Fronts are the farm's fronts, sorted by Name (Render sorts a copy too).
+	Fronts []Front
+	// Stats is nil when spec.stats is disabled; User/Password come from the
+	// Secret.
+	Stats *Credentials
+	// ErrorPages maps a status code to the page from the ConfigMap: either an
+	// HTML body, to which Render adds the status line and headers (as the CRD
+	// documents), or a complete HTTP response starting with "HTTP/1.", whose
+	// status and headers are checked and rewritten canonically.
+	ErrorPages map[int][]byte
+}
+
+// Credentials guard a farm's statistics page (HTTP basic authentication).
+type Credentials struct{ User, Password string }
+
+// Config is everything one node's HAProxy serves.
+type Config struct {
+	Farms []Farm
+	// RuntimeSocket is the absolute path of the admin stats socket; use
+	// Process.RuntimeSocket so that Stats and SetDrain find it.
+	RuntimeSocket string
+	// IPv4Only binds `*:<port>` instead of the dual-stack `[::]:<port> v4v6`,
+	// for nodes whose kernel has IPv6 disabled.
+	IPv4Only bool
+}
+
+// Global limits that Render writes. They are not part of the API: they bound
+// what a misbehaving farm could cost the node.
+const (
+	// minGlobalMaxConn is the original setup's global maxconn; the global
+	// limit grows with the sum of the farms' limits.
+	minGlobalMaxConn = 4096
+	// hardStopAfter bounds how long an old worker keeps serving its clients
+	// after a reload, so that reloads cannot pile up processes forever.
+	hardStopAfter = "30m"
+	// maxReloads ends a worker that survived that many reloads.
+	maxReloads = 50
+)
+
+// BackendName is the HAProxy proxy name of a farm: "namespace/name" becomes
+// "farm_<namespace>_<name>". Neither part may hold '_', so it is unambiguous.
+func BackendName(farmKey string) string {
+	return "farm_" + strings.Replace(farmKey, "/", "_", 1)
+}
+
+// ServerNames are the names of a front's two servers in every farm: the main
+// server, checked on the drain port, and its backup twin, checked on the web
+// port.
+func ServerNames(front string) (main, backup string) {
+	return front, front + "-backup"
+}
+
+// ErrorFilePath is where the configuration expects a farm's error page for
+// code, relative to the configuration file's directory.
+func ErrorFilePath(farmKey string, code int) string {
+	return fmt.Sprintf("errors/%s/%d.http", BackendName(farmKey), code)
+}
+
+// Render returns the HAProxy configuration for c. It is pure and
+// deterministic; an error names the farm and the field that cannot be used.
+func Render(c Config) ([]byte, error) {
+	plans, err := planFarms(c.Farms)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRuntimeSocket(c.RuntimeSocket); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	writeGlobal(&b, c.RuntimeSocket, plans)
+	for _, p := range plans {
+		writeFarm(&b, p, c.IPv4Only)
+	}
+	return b.Bytes(), nil
+}
+
+// ErrorFiles returns the error pages the configuration of c refers to, by
+// path relative to the configuration file (see ErrorFilePath), as complete
+// HTTP responses. Call it after Render succeeded: a page Render would refuse
+// is left out here, and then `haproxy -c` refuses the missing file.
+func ErrorFiles(c Config) map[string][]byte {
+	files := map[string][]byte{}
+	for _, f := range c.Farms {
+		for code, page := range f.ErrorPages {
+			resp, err := errorResponse(code, page)
+			if err != nil {
+				continue
+			}
+			files[ErrorFilePath(f.Key, code)] = resp
+		}
+	}
+	return files
+}
+
+// planFarms checks every farm and returns their plans sorted by key.
+func planFarms(farms []Farm) ([]farmPlan, error) {
+	plans := make([]farmPlan, 0, len(farms))
+	for _, f := range farms {
+		p, err := planFarm(f)
+		if err != nil {
+			return nil, fmt.Errorf("farm %s: %w", quoteKey(f.Key), err)
+		}
+		plans = append(plans, p)
+	}
+	slices.SortFunc(plans, func(a, b farmPlan) int { return strings.Compare(a.key, b.key) })
+	ports := map[int32]string{}
+	for i, p := range plans {
+		if i > 0 && plans[i-1].key == p.key {
+			return nil, fmt.Errorf("farm %s: listed twice", p.key)
+		}
+		if other, taken := ports[p.port]; taken {
+			return nil, fmt.Errorf("farm %s: spec.frontend.port %d: already used by farm %s", p.key, p.port, other)
+		}
+		ports[p.port] = p.key
+	}
+	return plans, nil
+}
+
+// quoteKey prints a farm key that may not be valid (it is then quoted, so
+// that an error message cannot be forged by a key holding newlines).
+func quoteKey(key string) string {
+	if farmKeyPattern.MatchString(key) {
+		return key
+	}
+	return fmt.Sprintf("%q", key)
+}

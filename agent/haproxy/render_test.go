@@ -1,0 +1,215 @@
+package haproxy
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+const testSocket = "/run/webfarm/haproxy/runtime.sock"
+
+// sampleFarm is config/samples' WebFarm with its Secret and ConfigMap, on
+// two fronts.
+func sampleFarm(t testing.TB) Farm {
+	t.Helper()
+	var wf webfarmv1.WebFarm
+	readYAML(t, "webfarm_v1alpha1_webfarm.yaml", &wf)
+	var secret corev1.Secret
+	readYAML(t, "stats_secret.yaml", &secret)
+	var pages corev1.ConfigMap
+	readYAML(t, "error_pages_configmap.yaml", &pages)
+	f := Farm{
+		Key:  "default/" + wf.Name,
+		Spec: wf.Spec,
+		Fronts: []Front{
+			{Name: "front1", Address: netip.MustParseAddr("192.0.2.11"), Cookie: "k3x9q2m1"},
+			{Name: "front2", Address: netip.MustParseAddr("192.0.2.12"), Cookie: "p7w4z8n5"},
+		},
+		Stats:      &Credentials{User: secret.StringData["username"], Password: secret.StringData["password"]},
+		ErrorPages: map[int][]byte{},
+	}
+	for key, page := range pages.Data {
+		code, err := strconv.Atoi(key)
+		if err != nil {
+			t.Fatalf("error pages sample: key %q: %v", key, err)
+		}
+		f.ErrorPages[code] = []byte(page)
+	}
+	return f
+}
+
+func readYAML(t testing.TB, name string, into any) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, into); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+}
+
+// goldenConfigs are the configurations whose rendering is kept under
+// testdata/<name>/ (haproxy.cfg and errors/), a layout `haproxy -c` reads.
+func goldenConfigs(t testing.TB) map[string]Config {
+	sample := sampleFarm(t)
+
+	// Every optional field left out: the CRD defaults apply. One front is
+	// draining, one is IPv6, none has stats or error pages.
+	defaults := Farm{
+		Key: "shop/store.example",
+		Fronts: []Front{
+			{Name: "node-b", Address: netip.MustParseAddr("2001:db8::b"), Cookie: "bbbb2222"},
+			{Name: "node-a", Address: netip.MustParseAddr("198.51.100.7"), Cookie: "aaaa1111", Draining: true},
+		},
+	}
+
+	off := false
+	zero := int32(0)
+	variant := Farm{
+		Key: "blog/www",
+		Spec: webfarmv1.WebFarmSpec{
+			Frontend: webfarmv1.FrontendSpec{Port: 8080, MaxConn: 100},
+			Backend: webfarmv1.BackendSpec{
+				WebPort: 8000, DrainPort: 8001, Balance: webfarmv1.BalanceLeastConn,
+				Cookie: webfarmv1.CookieSpec{Name: "BLOG_ID"}, ForwardFor: &off, Retries: &zero, Redispatch: &off,
+			},
+			HealthCheck: webfarmv1.HealthCheckSpec{Method: "GET", Path: "/healthz?full=1", Interval: metav1.Duration{Duration: 500 * time.Millisecond}, Rise: 1, Fall: 1},
+			Timeouts: webfarmv1.TimeoutsSpec{
+				Connect: metav1.Duration{Duration: 1500 * time.Microsecond},
+				Client:  metav1.Duration{Duration: time.Minute}, Server: metav1.Duration{Duration: 2 * time.Hour},
+			},
+			Stats: &webfarmv1.StatsSpec{Enabled: true, URI: "/_stats"},
+		},
+		Fronts: []Front{{Name: "web1.dc1", Address: netip.MustParseAddr("203.0.113.5"), Cookie: "w1"}},
+		// Quotes, '#', '$', '\' and spaces stay inside one quoted word.
+		Stats: &Credentials{User: `o'neil`, Password: `p#ss w$rd\'x`},
+		ErrorPages: map[int][]byte{
+			503: []byte("HTTP/1.0 503 Busy\r\nContent-Type: text/plain\r\nRetry-After: 30\r\nContent-Length: 5\r\n\r\nbusy\n"),
+		},
+	}
+	return map[string]Config{
+		"sample":   {Farms: []Farm{sample}, RuntimeSocket: testSocket},
+		"defaults": {Farms: []Farm{defaults}, RuntimeSocket: testSocket},
+		"variants": {Farms: []Farm{variant, sample}, RuntimeSocket: testSocket, IPv4Only: true},
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	for name, c := range goldenConfigs(t) {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := Render(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files := ErrorFiles(c)
+			dir := filepath.Join("testdata", name)
+			if *update {
+				writeGolden(t, dir, cfg, files)
+			}
+			compareGolden(t, dir, cfg, files)
+			checkWithHAProxy(t, dir)
+		})
+	}
+}
+
+func writeGolden(t *testing.T, dir string, cfg []byte, files map[string][]byte) {
+	t.Helper()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeTree(dir, cfg, files); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func compareGolden(t *testing.T, dir string, cfg []byte, files map[string][]byte) {
+	t.Helper()
+	want := map[string][]byte{ConfigFile: cfg}
+	for path, content := range files {
+		want[path] = content
+	}
+	got := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		got[rel], err = os.ReadFile(path)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("reading golden files (run with -update to write them): %v", err)
+	}
+	for path, content := range want {
+		if !bytes.Equal(got[path], content) {
+			t.Errorf("%s differs from the rendering (run go test -update and review the diff):\n%s", filepath.Join(dir, path), content)
+		}
+	}
+	for path := range got {
+		if _, ok := want[path]; !ok {
+			t.Errorf("%s: golden file no longer rendered", filepath.Join(dir, path))
+		}
+	}
+}
+
+// checkWithHAProxy runs `haproxy -c` on a directory laid out like Process.Dir,
+// when haproxy is installed.
+func checkWithHAProxy(t testing.TB, dir string) {
+	t.Helper()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Log("haproxy not installed: configuration not checked by haproxy -c")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := validate(ctx, bin, filepath.Join(dir, ConfigFile)); err != nil {
+		t.Fatalf("%s: %v", dir, err)
+	}
+}
+
+func TestRenderIsDeterministic(t *testing.T) {
+	c := goldenConfigs(t)["variants"]
+	first, err := Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(c.Farms)
+	for i := range c.Farms {
+		slices.Reverse(c.Farms[i].Fronts)
+	}
+	again, err := Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first, again) {
+		t.Fatalf("the order of farms and fronts changed the output:\n%s\n---\n%s", first, again)
+	}
+}
+
+func TestNames(t *testing.T) {
+	if got := BackendName("default/web.example"); got != "farm_default_web.example" {
+		t.Errorf("BackendName = %q", got)
+	}
+	main, backup := ServerNames("front1")
+	if main != "front1" || backup != "front1-backup" {
+		t.Errorf("ServerNames = %q, %q", main, backup)
+	}
+}

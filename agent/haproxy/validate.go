@@ -1,0 +1,87 @@
+package haproxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// ValidationError means `haproxy -c` refused a configuration; nothing was
+// loaded.
+type ValidationError struct {
+	// Output is everything haproxy printed.
+	Output string
+}
+
+// Error gives haproxy's alerts (or, without any, the end of its output).
+func (e *ValidationError) Error() string {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(e.Output), "\n") {
+		if strings.Contains(l, "[ALERT]") {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	if len(lines) == 0 {
+		all := strings.Split(strings.TrimSpace(e.Output), "\n")
+		lines = all[max(0, len(all)-5):]
+	}
+	return "haproxy -c refused the configuration: " + strings.Join(lines, "; ")
+}
+
+// validate runs `haproxy -c` on cfgPath. Error files are resolved relative to
+// cfgPath's directory (`default-path config`).
+func validate(ctx context.Context, binary, cfgPath string) error {
+	cmd := exec.CommandContext(ctx, binary, "-c", "-f", cfgPath)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &exit) && ctx.Err() == nil:
+		return &ValidationError{Output: out.String()}
+	default:
+		return fmt.Errorf("running %s -c: %w: %s", binary, err, strings.TrimSpace(out.String()))
+	}
+}
+
+// writeTree writes cfg as dir/haproxy.cfg and files under dir, creating dir.
+func writeTree(dir string, cfg []byte, files map[string][]byte) error {
+	if err := checkFilePaths(files); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), cfg, 0o600); err != nil {
+		return err
+	}
+	for path, content := range files {
+		full := filepath.Join(dir, path)
+		if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(full, content, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkFilePaths accepts only plain relative paths under errors/, so that
+// Apply never writes outside its own directory.
+func checkFilePaths(files map[string][]byte) error {
+	for path := range files {
+		clean := filepath.ToSlash(filepath.Clean(path))
+		if clean != path || !filepath.IsLocal(path) || !strings.HasPrefix(path, errorsDir+"/") {
+			return fmt.Errorf("file %q: must be a clean relative path under %s/", path, errorsDir)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package haproxy
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// maxGlobalMaxConn bounds the global connection limit, which HAProxy turns
+// into a file-descriptor limit, whatever the farms ask for.
+const maxGlobalMaxConn = 1000000
+
+func writeGlobal(b *bytes.Buffer, runtimeSocket string, plans []farmPlan) {
+	maxConn := int64(0)
+	for _, p := range plans {
+		maxConn += int64(p.maxConn)
+	}
+	maxConn = min(max(maxConn, minGlobalMaxConn), maxGlobalMaxConn)
+	b.WriteString("# Rendered by webfarm-agent from the WebFarms that select this node; edits are overwritten.\n")
+	b.WriteString("global\n")
+	b.WriteString("    master-worker\n")
+	// Error files are named relative to this file, so that a staging copy
+	// validates with its own error files.
+	b.WriteString("    default-path config\n")
+	fmt.Fprintf(b, "    stats socket %s mode 600 level admin expose-fd listeners\n", runtimeSocket)
+	fmt.Fprintf(b, "    maxconn %d\n", maxConn)
+	fmt.Fprintf(b, "    hard-stop-after %s\n", hardStopAfter)
+	fmt.Fprintf(b, "    mworker-max-reloads %d\n", maxReloads)
+	b.WriteString("\ndefaults\n")
+	b.WriteString("    mode http\n")
+	b.WriteString("    option dontlognull\n")
+}
+
+// writeFarm writes one farm as a listen section, in the order of the
+// original haproxy.cfg.
+func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only bool) {
+	fmt.Fprintf(b, "\n# WebFarm %s\nlisten %s\n", p.key, p.name)
+	if ipv4Only {
+		fmt.Fprintf(b, "    bind *:%d\n", p.port)
+	} else {
+		fmt.Fprintf(b, "    bind [::]:%d v4v6\n", p.port)
+	}
+	b.WriteString("    mode http\n")
+	fmt.Fprintf(b, "    maxconn %d\n", p.maxConn)
+	fmt.Fprintf(b, "    balance %s\n", p.balance)
+	fmt.Fprintf(b, "    cookie %s insert indirect nocache\n", p.cookieName)
+	if p.forwardFor {
+		b.WriteString("    option forwardfor\n")
+	}
+	fmt.Fprintf(b, "    option httpchk %s %s HTTP/1.0\n", p.checkMethod, p.checkPath)
+	fmt.Fprintf(b, "    retries %d\n", p.retries)
+	if p.redispatch {
+		b.WriteString("    option redispatch\n")
+	}
+	fmt.Fprintf(b, "    timeout connect %dms\n", p.connectMs)
+	fmt.Fprintf(b, "    timeout client %dms\n", p.clientMs)
+	fmt.Fprintf(b, "    timeout server %dms\n", p.srvMs)
+	if p.statsAuth != "" {
+		b.WriteString("    stats enable\n")
+		b.WriteString("    stats scope .\n")
+		fmt.Fprintf(b, "    stats uri %s\n", p.statsURI)
+		fmt.Fprintf(b, "    stats auth %s\n", p.statsAuth)
+	}
+	for _, code := range p.errorCodes {
+		fmt.Fprintf(b, "    errorfile %d %s\n", code, ErrorFilePath(p.key, code))
+	}
+	fmt.Fprintf(b, "    default-server inter %dms rise %d fall %d\n", p.interMs, p.rise, p.fall)
+	for _, s := range p.servers {
+		writeServer(b, s)
+	}
+}
+
+func writeServer(b *bytes.Buffer, s serverPlan) {
+	fmt.Fprintf(b, "    server %s %s cookie %s check", s.name, s.address, s.cookie)
+	if s.checkPort != 0 {
+		fmt.Fprintf(b, " port %d", s.checkPort)
+	}
+	if s.drain {
+		b.WriteString(" weight 0")
+	}
+	if s.backup {
+		b.WriteString(" backup")
+	}
+	b.WriteByte('\n')
+}
+
+// quoteWord makes s one configuration word that HAProxy reads back as it
+// is: inside single quotes nothing is special (no '#', '$', '\' or space),
+// and a single quote itself is closed, escaped and reopened.
+func quoteWord(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
