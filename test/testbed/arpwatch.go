@@ -30,6 +30,7 @@ type ARPWatcher struct {
 	tcpdump, arping *exec.Cmd
 	macs            map[string]string
 	done            chan struct{}
+	stopOnce        sync.Once
 
 	mu     sync.Mutex
 	events []ARPEvent
@@ -155,8 +156,10 @@ func (w *ARPWatcher) Holders() []string {
 	return out
 }
 
-// Stop ends the capture and the probes.
-func (w *ARPWatcher) Stop() {
+// Stop ends the capture and the probes; the events stay readable.
+func (w *ARPWatcher) Stop() { w.stopOnce.Do(w.stop) }
+
+func (w *ARPWatcher) stop() {
 	if w.arping != nil && w.arping.Process != nil {
 		_ = w.arping.Process.Signal(syscall.SIGTERM)
 		_ = w.arping.Wait()

@@ -15,9 +15,9 @@ const (
 	agentBinary      = "webfarm-agent"
 )
 
-// buildBinaries builds webfarm-controller and webfarm-agent into dir.
-func buildBinaries(dir string) error {
-	for _, name := range []string{controllerBinary, agentBinary} {
+// buildBinaries builds the named programs of cmd/ into dir.
+func buildBinaries(dir string, programs ...string) error {
+	for _, name := range programs {
 		pkg := "./cmd/" + name
 		if _, err := os.Stat(filepath.Join(testenv.RepoRoot(), "cmd", name)); err != nil {
 			return fmt.Errorf("%s does not exist in this checkout yet (start the testbed with WithoutFarm): %w", pkg, err)

@@ -179,3 +179,9 @@ func (f *Front) removeForeignAddresses() error {
 	}
 	return nil
 }
+
+// StopWeb stops the front's nginx (its web server goes down, HAProxy stays).
+func (f *Front) StopWeb() error { return f.web.proc.Stop() }
+
+// StartWeb starts the front's nginx again.
+func (f *Front) StartWeb() error { return f.web.proc.Start() }

@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -58,14 +59,19 @@ func (l testLog) Write(p []byte) (int, error) {
 }
 
 // dumpLogs writes the tail of every process's log into the test log.
-func (tb *Testbed) dumpLogs(t testing.TB) {
-	const lines = 40
+func (tb *Testbed) dumpLogs(t testing.TB) { t.Log(tb.LogTails(40)) }
+
+// LogTails returns the last n lines of the controller's and every agent's
+// log, for failure reports.
+func (tb *Testbed) LogTails(n int) string {
+	var b strings.Builder
 	if tb.ctl != nil {
-		t.Logf("controller log (last %d lines):\n%s", lines, tb.ctl.LogTail(lines))
+		fmt.Fprintf(&b, "--- controller log (last %d lines):\n%s\n", n, tb.ctl.LogTail(n))
 	}
 	for _, f := range tb.fronts {
 		if f.agent != nil {
-			t.Logf("agent %s log (last %d lines):\n%s", f.Name, lines, f.agent.LogTail(lines))
+			fmt.Fprintf(&b, "--- agent %s log (last %d lines):\n%s\n", f.Name, n, f.agent.LogTail(n))
 		}
 	}
+	return b.String()
 }

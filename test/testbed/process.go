@@ -11,8 +11,10 @@ import (
 	"time"
 )
 
-// stopGrace bounds a graceful stop (SIGTERM) before the process is killed.
-const stopGrace = 15 * time.Second
+// stopGrace bounds a graceful stop (SIGTERM) before the process is killed:
+// longer than the agent's default shutdown grace (10s), within which it
+// hands its addresses off.
+const stopGrace = 20 * time.Second
 
 // process is a program the testbed runs, in the root namespace or inside
 // one of its namespaces (through `ip netns exec`, which execs in place, so

@@ -41,6 +41,8 @@ type Options struct {
 	// WithoutFarm starts the namespaces, web servers, control plane, Nodes
 	// and samples, but neither the controller nor the agents.
 	WithoutFarm bool
+	// WithoutAgents starts the controller but no agent.
+	WithoutAgents bool
 	// BinDir holds prebuilt webfarm-controller and webfarm-agent binaries;
 	// empty: they are built from this checkout into the testbed's directory.
 	BinDir string
@@ -233,13 +235,21 @@ func (tb *Testbed) startFarm(context.Context) error {
 	binDir := tb.opts.BinDir
 	if binDir == "" {
 		binDir = filepath.Join(tb.dir, "bin")
-		if err := buildBinaries(binDir); err != nil {
+		programs := []string{controllerBinary, agentBinary}
+		if tb.opts.WithoutAgents {
+			programs = programs[:1]
+		}
+		if err := buildBinaries(binDir, programs...); err != nil {
 			return err
 		}
 	}
 	tb.ctl = newController(binDir, tb.controllerKubeconfig(), filepath.Join(tb.dir, "controller.log"))
 	if err := tb.ctl.Start(); err != nil {
 		return err
+	}
+	if tb.opts.WithoutAgents {
+		tb.say("farm: webfarm-controller started, no agent (WithoutAgents); log %s", tb.ctl.LogPath())
+		return nil
 	}
 	for _, f := range tb.fronts {
 		f.agent = newAgent(f, binDir)
