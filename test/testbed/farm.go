@@ -106,6 +106,10 @@ func (a *Agent) Kill() error {
 	return err
 }
 
+// KillProcess SIGKILLs the agent process alone: HAProxy keeps serving and
+// the addresses stay, as when an agent's container crashes.
+func (a *Agent) KillProcess() error { return a.proc.Kill() }
+
 // Running reports whether the agent runs.
 func (a *Agent) Running() bool { return a.proc.Running() }
 

@@ -1,0 +1,101 @@
+// Package e2e runs the farm's end-to-end scenarios on the local testbed
+// (test/testbed): the demo's five, then the resilience checks. Tests are
+// named TestE2E… and run as root with WEBFARM_E2E=1 (make test-e2e).
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/webfarm/webfarm/test/testbed"
+)
+
+// running is the testbed of the test in progress, closed on Ctrl-C: the
+// test binary would otherwise die with its namespaces and processes left
+// behind (the next run sweeps them, but not the control plane).
+var running struct {
+	sync.Mutex
+	tb *testbed.Testbed
+}
+
+func TestMain(m *testing.M) {
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		running.Lock()
+		if running.tb != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v: removing the testbed\n", sig)
+			_ = running.tb.Close()
+		}
+		os.Exit(1)
+	}()
+	os.Exit(m.Run())
+}
+
+// start starts a full testbed for t, waits until the farm serves, and
+// removes it when t ends.
+func start(t testing.TB) *testbed.Testbed {
+	t.Helper()
+	tb := testbed.StartT(t, testbed.Options{})
+	running.Lock()
+	running.tb = tb
+	running.Unlock()
+	t.Cleanup(func() {
+		running.Lock()
+		running.tb = nil
+		running.Unlock()
+	})
+	if err := tb.WaitReady(context.Background(), 90*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+// run runs the scenarios in order as subtests, stopping at the first that
+// fails: each starts from the farm the previous one left.
+func run(t *testing.T, tb *testbed.Testbed, scenarios []testbed.Scenario) {
+	var results []*testbed.Result
+	defer func() {
+		var table tableLog
+		testbed.WriteTable(&table, results)
+		t.Logf("summary:\n%s", table)
+	}()
+	for _, s := range scenarios {
+		ok := t.Run(s.Name, func(t *testing.T) {
+			r, err := s.Run(context.Background(), tb)
+			results = append(results, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+		if !ok {
+			return
+		}
+	}
+}
+
+type tableLog []byte
+
+func (l *tableLog) Write(p []byte) (int, error) { *l = append(*l, p...); return len(p), nil }
+func (l tableLog) String() string               { return string(l) }
+
+// TestE2EDemo runs the five scenarios of `make demo` as assertions.
+func TestE2EDemo(t *testing.T) {
+	testbed.Skip(t)
+	run(t, start(t), testbed.DemoScenarios)
+}
+
+// TestE2EResilience: a controller restart, an isolated owner, an agent
+// restart and a configuration reload, then a 60 s API server outage.
+func TestE2EResilience(t *testing.T) {
+	testbed.Skip(t)
+	scenarios := append(append([]testbed.Scenario(nil), testbed.ResilienceScenarios...), testbed.APIOutage(60*time.Second))
+	run(t, start(t), scenarios)
+}

@@ -1,0 +1,299 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// ResilienceScenarios are the end-to-end checks beyond the demo, in the
+// order the e2e test runs them. APIOutage is separate: it takes a duration.
+var ResilienceScenarios = []Scenario{
+	{"controller restart", ControllerRestart},
+	{"owner isolated", OwnerIsolated},
+	{"agent restart", AgentRestart},
+	{"config reload", ConfigReload},
+}
+
+// PeerPort is the agents' heartbeat port (their default).
+const PeerPort = 7694
+
+// vipState is who holds the VIP, by the FailoverIP's status and on links.
+type vipState struct {
+	owner   string
+	epoch   int64
+	holders []string
+}
+
+func (tb *Testbed) vipState(ctx context.Context) (vipState, error) {
+	fip, err := tb.FailoverIP(ctx)
+	if err != nil {
+		return vipState{}, err
+	}
+	holders, err := tb.Holders()
+	return vipState{owner: fip.Status.Owner, epoch: fip.Status.Epoch, holders: holders}, err
+}
+
+func (s vipState) String() string {
+	return fmt.Sprintf("owner %s epoch %d, VIP on %v", s.owner, s.epoch, s.holders)
+}
+
+// unchanged returns a condition that holds while the VIP state is want.
+func (tb *Testbed) unchanged(ctx context.Context, want vipState) func() (bool, error) {
+	return func() (bool, error) {
+		got, err := tb.vipState(ctx)
+		if err != nil {
+			return false, err
+		}
+		return got.owner == want.owner && got.epoch == want.epoch && slices.Equal(got.holders, want.holders), nil
+	}
+}
+
+// ControllerRestart: stopping and starting the controller changes nothing
+// on the data path: no failed request, the VIP stays with its owner.
+func ControllerRestart(ctx context.Context, tb *Testbed) (*Result, error) {
+	r := newResult("controller restart")
+	before, err := tb.vipState(ctx)
+	if err != nil {
+		return r, err
+	}
+	tb.say("\n== Controller restart (%s)", before)
+	load := StartLoad(LoadOptions{URL: VIPURL("/"), Rate: 40})
+	defer load.Stop()
+	if err := tb.ctl.Stop(); err != nil {
+		return r, err
+	}
+	held := tb.holdsFor(settle, tb.unchanged(ctx, before))
+	if err := tb.ctl.Start(); err != nil {
+		return r, err
+	}
+	if held == nil {
+		held = tb.holdsFor(settle, tb.unchanged(ctx, before))
+	}
+	if err := r.check(held == nil, "VIP unchanged while the controller is away and after", "%v", orOK(held)); err != nil {
+		return r, err
+	}
+	res := load.Stop()
+	return r, r.check(res.Failed() == 0, "failed requests", "%d of %d %v", res.Failed(), len(res.Samples), res.FirstErrors(3))
+}
+
+// APIOutage: with the API server out of reach of the controller and every
+// agent for d, no request fails and the VIP does not move.
+func APIOutage(d time.Duration) Scenario {
+	return Scenario{Name: "API outage " + d.String(), Run: func(ctx context.Context, tb *Testbed) (*Result, error) {
+		r := newResult("API outage " + d.String())
+		before, err := tb.vipState(ctx)
+		if err != nil {
+			return r, err
+		}
+		tb.say("\n== API server out of reach of everyone for %s (%s)", d, before)
+		load := StartLoad(LoadOptions{URL: VIPURL("/"), Rate: 20})
+		defer load.Stop()
+		tb.CutAPI()
+		held := tb.holdsFor(d, func() (bool, error) {
+			holders, err := tb.Holders()
+			return slices.Equal(holders, before.holders), err
+		})
+		tb.RestoreAPI()
+		if err := r.check(held == nil, "VIP stays on "+before.owner+" during the outage", "%v", orOK(held)); err != nil {
+			return r, err
+		}
+		if err := tb.WaitReady(ctx, readyTimeout); err != nil {
+			return r, err
+		}
+		after, err := tb.vipState(ctx)
+		if err != nil {
+			return r, err
+		}
+		if err := r.check(after.owner == before.owner && after.epoch == before.epoch, "owner and epoch after the outage", "%s", after); err != nil {
+			return r, err
+		}
+		res := load.Stop()
+		tb.say("   steady load: %d requests, %d failed", len(res.Samples), res.Failed())
+		return r, r.check(res.Failed() == 0, "failed requests", "%d of %d %v", res.Failed(), len(res.Samples), res.FirstErrors(3))
+	}}
+}
+
+// OwnerIsolated: the VIP owner loses the API server and its peers but
+// stays alive; it drops the address within deadtime, another front takes
+// it, and at no moment do two fronts answer ARP for it.
+func OwnerIsolated(ctx context.Context, tb *Testbed) (*Result, error) {
+	r := newResult("owner isolated")
+	fip, err := tb.FailoverIP(ctx)
+	if err != nil {
+		return r, err
+	}
+	owner := tb.Front(fip.Status.Owner)
+	if owner == nil {
+		return r, fmt.Errorf("FailoverIP %s has no owner", FailoverIPName)
+	}
+	deadtime := fip.Spec.Deadtime.Duration
+	tb.say("\n== %s (the owner) loses the API server and its peers, clients still reach it (deadtime %s)", owner.Name, deadtime)
+	arp, err := tb.WatchARP()
+	if err != nil {
+		return r, err
+	}
+	defer arp.Stop()
+	isolated := time.Now()
+	owner.CutAPI()
+	if err := owner.blockPeers(true); err != nil {
+		return r, err
+	}
+	defer owner.RestoreAPI()
+	defer func() { _ = owner.blockPeers(false) }()
+	err = tb.WaitFor(func() (bool, error) {
+		held, err := owner.HoldsVIP()
+		return !held, err
+	}, changeTimeout)
+	dropped := time.Since(isolated)
+	if err != nil {
+		return r, r.check(false, owner.Name+" drops the VIP", "still holds it after %s", changeTimeout)
+	}
+	r.figure("self-fence", owner.Name+" drops the VIP after", dropped)
+	tb.say("   %s dropped the VIP %s after it was isolated", owner.Name, round(dropped))
+	if err := r.check(dropped <= deadtime, "dropped within deadtime", "%s <= %s", round(dropped), deadtime); err != nil {
+		return r, err
+	}
+	next, err := tb.waitNewHolder(ctx, owner.Name)
+	if err != nil {
+		return r, err
+	}
+	tb.say("   %s holds the VIP now", next)
+	arp.Stop()
+	conflicts := arp.Conflicts(probeInterval / 2)
+	if err := r.check(len(conflicts) == 0, "never two fronts answering ARP", "%d conflicts; holders %s",
+		len(conflicts), strings.Join(arp.Holders(), " -> ")); err != nil {
+		return r, err
+	}
+	owner.RestoreAPI()
+	if err := owner.blockPeers(false); err != nil {
+		return r, err
+	}
+	return r, tb.WaitReady(ctx, readyTimeout)
+}
+
+// waitNewHolder waits until a front other than old owns and holds the VIP.
+func (tb *Testbed) waitNewHolder(ctx context.Context, old string) (string, error) {
+	var state vipState
+	err := tb.WaitFor(func() (bool, error) {
+		var err error
+		state, err = tb.vipState(ctx)
+		return err == nil && state.owner != old && state.owner != "" && slices.Equal(state.holders, []string{state.owner}), err
+	}, changeTimeout)
+	if err != nil {
+		return "", fmt.Errorf("no new holder of the VIP (%s): %w", state, err)
+	}
+	return state.owner, nil
+}
+
+// blockPeers drops (or stops dropping) the agents' UDP heartbeats to and
+// from the front, in its own namespace's filter table.
+func (f *Front) blockPeers(block bool) error {
+	op := "-I"
+	if !block {
+		op = "-D"
+	}
+	port := strconv.Itoa(PeerPort)
+	for _, rule := range [][]string{
+		{"INPUT", "--dport", port}, {"INPUT", "--sport", port},
+		{"OUTPUT", "--dport", port}, {"OUTPUT", "--sport", port},
+	} {
+		args := []string{"-w", op, rule[0], "-p", "udp", rule[1], rule[2], "-j", "DROP"}
+		if _, err := f.Run("iptables", args...); err != nil && block {
+			return err
+		}
+	}
+	return nil
+}
+
+// AgentRestart: the owner's agent dies (SIGKILL, HAProxy keeps running) and
+// is started again at once, within deadtime: the VIP never leaves.
+func AgentRestart(ctx context.Context, tb *Testbed) (*Result, error) {
+	r := newResult("agent restart")
+	before, err := tb.vipState(ctx)
+	if err != nil {
+		return r, err
+	}
+	owner := tb.Front(before.owner)
+	tb.say("\n== The agent of %s (the owner) is killed and started again at once", owner.Name)
+	load := StartLoad(LoadOptions{URL: VIPURL("/"), Rate: 40})
+	defer load.Stop()
+	if err := owner.agent.KillProcess(); err != nil {
+		return r, err
+	}
+	if err := owner.agent.Start(); err != nil {
+		return r, err
+	}
+	held := tb.holdsFor(2*settle, tb.unchanged(ctx, before))
+	if err := r.check(held == nil, "VIP stays on "+owner.Name, "%v", orOK(held)); err != nil {
+		return r, err
+	}
+	res := load.Stop()
+	return r, r.check(res.Failed() == 0, "failed requests", "%d of %d %v", res.Failed(), len(res.Samples), res.FirstErrors(3))
+}
+
+// ConfigReload: changing the balance algorithm reloads HAProxy on every
+// front without failing a request; it is changed back afterwards.
+func ConfigReload(ctx context.Context, tb *Testbed) (*Result, error) {
+	r := newResult("config reload")
+	hashes, err := tb.configHashes(ctx)
+	if err != nil {
+		return r, err
+	}
+	tb.say("\n== kubectl patch webfarm %s: balance leastconn, under a steady load", WebFarmName)
+	load := StartLoad(LoadOptions{URL: VIPURL("/"), Rate: 40})
+	defer load.Stop()
+	for _, balance := range []webfarmv1.BalanceAlgorithm{webfarmv1.BalanceLeastConn, webfarmv1.BalanceRoundRobin} {
+		patched := time.Now()
+		patch := fmt.Sprintf(`{"spec":{"backend":{"balance":%q}}}`, balance)
+		if _, err := tb.Kubectl("patch", "webfarm", WebFarmName, "-n", SamplesNamespace, "--type", "merge", "-p", patch); err != nil {
+			return r, err
+		}
+		var now map[string]string
+		err := tb.WaitFor(func() (bool, error) {
+			var err error
+			now, err = tb.configHashes(ctx)
+			for name, h := range now {
+				if h == hashes[name] {
+					return false, err
+				}
+			}
+			return err == nil, err
+		}, changeTimeout)
+		if err := r.check(err == nil, "HAProxy reloaded on every front ("+string(balance)+")", "after %s", round(time.Since(patched))); err != nil {
+			return r, err
+		}
+		hashes = now
+	}
+	if err := waitOKAfter(load, time.Now(), 20); err != nil {
+		return r, err
+	}
+	res := load.Stop()
+	tb.say("   steady load: %d requests, %d failed", len(res.Samples), res.Failed())
+	return r, r.check(res.Failed() == 0, "failed requests", "%d of %d %v", res.Failed(), len(res.Samples), res.FirstErrors(3))
+}
+
+// configHashes are the HAProxy configuration hashes the agents report.
+func (tb *Testbed) configHashes(ctx context.Context) (map[string]string, error) {
+	hashes := map[string]string{}
+	for _, f := range tb.fronts {
+		fn, err := tb.FrontNode(ctx, f.Name)
+		if err != nil {
+			return nil, err
+		}
+		hashes[f.Name] = fn.Status.Proxy.ConfigHash
+	}
+	return hashes, nil
+}
+
+func orOK(err error) string {
+	if err == nil {
+		return "held throughout"
+	}
+	return err.Error()
+}
