@@ -17,6 +17,8 @@ type Result struct {
 	// Figures are the measured durations by name (e.g. "gap"), for
 	// benchmarks.
 	Figures map[string]time.Duration
+	// Counts are the counted figures by name (e.g. "failed"), for benchmarks.
+	Counts map[string]int
 }
 
 // Row is one check of a scenario.
@@ -27,7 +29,7 @@ type Row struct {
 }
 
 func newResult(scenario string) *Result {
-	return &Result{Scenario: scenario, Figures: map[string]time.Duration{}}
+	return &Result{Scenario: scenario, Figures: map[string]time.Duration{}, Counts: map[string]int{}}
 }
 
 // check records a row and returns an error naming it when ok is false.

@@ -128,6 +128,7 @@ func DrainFront(ctx context.Context, tb *Testbed) (*Result, error) {
 	_ = r.check(true, target+" back after undrain", "after %s", round(time.Since(undrained)))
 	res := load.Stop()
 	tb.say("   steady load: %d requests, %d failed", len(res.Samples), res.Failed())
+	r.Counts["failed"] = res.Failed()
 	return r, r.check(res.Failed() == 0, "failed requests during drain and undrain",
 		"%d of %d %v", res.Failed(), len(res.Samples), res.FirstErrors(3))
 }

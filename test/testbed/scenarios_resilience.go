@@ -275,6 +275,7 @@ func ConfigReload(ctx context.Context, tb *Testbed) (*Result, error) {
 	}
 	res := load.Stop()
 	tb.say("   steady load: %d requests, %d failed", len(res.Samples), res.Failed())
+	r.Counts["failed"] = res.Failed()
 	return r, r.check(res.Failed() == 0, "failed requests", "%d of %d %v", res.Failed(), len(res.Samples), res.FirstErrors(3))
 }
 
