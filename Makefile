@@ -49,31 +49,47 @@ build: ## Build the controller and agent into bin/.
 ##@ Test
 
 .PHONY: test
-test: packages check-generated vet test-unit test-envtest test-node ## Everything: unit, envtest and node tests.
+test: packages check-generated vet test-unit test-envtest test-node test-e2e ## Everything: unit, envtest, node and end-to-end tests.
 
 .PHONY: test-unit
 test-unit: ## Unit tests: need neither root nor a control plane.
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-envtest
-test-envtest: control-plane ## Tests against a real kube-apiserver and etcd.
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_ENVTEST=1 \
+test-envtest: control-plane helm ## Tests against a real kube-apiserver and etcd (chart tests included).
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" HELM="$$(hack/helm.sh)" WEBFARM_ENVTEST=1 \
 		go test $(GO_TEST_FLAGS) -count=1 -run 'Envtest' ./...
 
 .PHONY: test-node
 test-node: packages ## Node tests: real iptables, netlink and HAProxy in network namespaces (root).
 	WEBFARM_NODE_TESTS=1 go test $(GO_TEST_FLAGS) -count=1 -p 1 -run 'Node' ./agent/...
 
+.PHONY: test-e2e
+test-e2e: packages control-plane ## End-to-end: the local testbed (3 fronts, a client, a real control plane), root.
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_E2E=1 \
+		go test $(GO_TEST_FLAGS) -count=1 -p 1 -timeout 30m -run 'E2E' ./test/...
+
 .PHONY: bench
 bench: packages control-plane ## Benchmarks; they print their figures.
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_ENVTEST=1 WEBFARM_NODE_TESTS=1 \
-		go test -run '^$$' -bench . -benchtime 1x -count=1 ./...
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_ENVTEST=1 WEBFARM_NODE_TESTS=1 WEBFARM_E2E=1 \
+		go test -run '^$$' -bench . -benchtime 1x -count=1 -p 1 -timeout 60m ./...
+
+##@ Demo
+
+KEEP ?=
+.PHONY: demo
+demo: packages control-plane ## Run the whole farm on this machine and narrate the five scenarios (KEEP=1 leaves it running).
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./cmd/webfarm-testbed demo $(if $(KEEP),--keep)
 
 ##@ Tools
 
 .PHONY: packages
 packages: ## Install the Debian packages the tests use (haproxy, iptables, iproute2, ...).
 	hack/install-packages.sh
+
+.PHONY: helm
+helm: ## Build helm from the module proxy into bin/ (cached).
+	hack/helm.sh >/dev/null
 
 .PHONY: control-plane
 control-plane: ## Build kube-apiserver, etcd and kubectl from the module proxy (cached).

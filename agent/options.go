@@ -7,6 +7,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 )
 
@@ -18,9 +19,10 @@ type Options struct {
 	// Namespace is the operator namespace: the node Lease and the peer Secret
 	// live there. Default webfarm-system.
 	Namespace string
-	// HAProxyDir holds HAProxy's configuration, sockets and pid file.
-	// Default /run/webfarm/haproxy.
-	HAProxyDir string
+	// StateDir holds what must outlive an agent restart but not a reboot:
+	// HAProxy's configuration, sockets and pid file (haproxy/) and the
+	// record of the failover addresses the agent added. Default /run/webfarm.
+	StateDir string
 	// HAProxyBinary is the haproxy executable. Default haproxy (from $PATH).
 	HAProxyBinary string
 	// PeerPort is the UDP port of the agent-to-agent heartbeats. Default 7694.
@@ -45,7 +47,7 @@ type Options struct {
 // Defaults.
 const (
 	DefaultNamespace     = "webfarm-system"
-	DefaultHAProxyDir    = "/run/webfarm/haproxy"
+	DefaultStateDir      = "/run/webfarm"
 	DefaultPeerPort      = 7694
 	DefaultPeerSecret    = "webfarm-peer-key"
 	DefaultResync        = 10 * time.Second
@@ -62,14 +64,23 @@ func (o Options) withDefaults() (Options, error) {
 	if o.NodeName == "" {
 		return o, errors.New("node name is required (--node-name or $NODE_NAME)")
 	}
+	return o.nodeDefaults()
+}
+
+// nodeDefaults is withDefaults without the node name, which only the
+// running agent needs.
+func (o Options) nodeDefaults() (Options, error) {
 	setDefault(&o.Namespace, DefaultNamespace)
-	setDefault(&o.HAProxyDir, DefaultHAProxyDir)
+	setDefault(&o.StateDir, DefaultStateDir)
 	setDefault(&o.HAProxyBinary, "haproxy")
 	setDefault(&o.PeerSecret, DefaultPeerSecret)
 	setDefault(&o.PeerPort, DefaultPeerPort)
 	setDefault(&o.Resync, DefaultResync)
 	setDefault(&o.StatsInterval, DefaultStatsInterval)
 	setDefault(&o.ShutdownGrace, DefaultShutdownGrace)
+	if !filepath.IsAbs(o.StateDir) {
+		return o, fmt.Errorf("state dir %q: must be an absolute path", o.StateDir)
+	}
 	if o.PeerPort < 1 || o.PeerPort > 65535 {
 		return o, fmt.Errorf("peer port %d: must be between 1 and 65535", o.PeerPort)
 	}
@@ -82,3 +93,13 @@ func setDefault[T comparable](field *T, value T) {
 		*field = value
 	}
 }
+
+// haproxyDir is where HAProxy's files live.
+func (o Options) haproxyDir() string { return filepath.Join(o.StateDir, "haproxy") }
+
+// vipRecordPath is the record of the failover addresses the agent added.
+func (o Options) vipRecordPath() string { return filepath.Join(o.StateDir, "vip-addresses.json") }
+
+// memoryPath keeps, per FailoverIP, the epoch at which the agent holds its
+// address, so that a restarted agent keeps serving it (agent/ownership.Memory).
+func (o Options) memoryPath() string { return filepath.Join(o.StateDir, "ownership.json") }

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -72,10 +75,35 @@ func (r *reporter) publish(ctx context.Context) error {
 	return nil
 }
 
-// forget makes the next publish write even an unchanged report, e.g. after the
-// FrontNode was recreated.
-func (r *reporter) forget() {
+// verify makes the next publish write the report again when the FrontNode
+// in the cache does not carry what was published: it was recreated, or
+// someone else changed the agent's keys.
+func (r *reporter) verify(self *webfarmv1.FrontNode) {
 	r.mu.Lock()
-	r.published = nil
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	if r.published != nil && (self == nil || !sameReport(reportOf(&self.Status), *r.published)) {
+		r.published = nil
+	}
+}
+
+func reportOf(s *webfarmv1.FrontNodeStatus) report {
+	return report{Proxy: s.Proxy, Servers: s.Servers, FailoverIPs: s.FailoverIPs, ShuttingDown: s.ShuttingDown}
+}
+
+// sameReport compares two reports as the API server stores them: times to
+// the second, empty lists as none.
+func sameReport(a, b report) bool {
+	norm := func(r report) report {
+		if t := r.Proxy.LastReloadTime; t != nil {
+			r.Proxy.LastReloadTime = &metav1.Time{Time: t.Truncate(time.Second).UTC()}
+		}
+		if len(r.Servers) == 0 {
+			r.Servers = nil
+		}
+		if len(r.FailoverIPs) == 0 {
+			r.FailoverIPs = nil
+		}
+		return r
+	}
+	return equality.Semantic.DeepEqual(norm(a), norm(b))
 }

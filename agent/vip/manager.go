@@ -246,14 +246,25 @@ func checkFailoverIP(ip netip.Addr) error {
 	return nil
 }
 
+// SetNodeIP changes the node address whose link receives the failover
+// addresses that name no interface: the agent learns it from its FrontNode.
+func (m *Manager) SetNodeIP(ip netip.Addr) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.NodeIP = ip
+}
+
 func (m *Manager) link(a Address) (netlink.Link, error) {
 	if a.Interface != "" {
 		return m.Handle.LinkByName(a.Interface)
 	}
-	if !m.NodeIP.IsValid() {
+	m.mu.Lock()
+	nodeIP := m.NodeIP
+	m.mu.Unlock()
+	if !nodeIP.IsValid() {
 		return nil, errors.New("no interface given and no node address to find one by")
 	}
-	return LinkWithAddress(m.Handle, m.NodeIP)
+	return LinkWithAddress(m.Handle, nodeIP)
 }
 
 func (m *Manager) announcer() Announcer {

@@ -1,0 +1,246 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/vishvananda/netlink"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/webfarm/webfarm/agent/haproxy"
+	"github.com/webfarm/webfarm/agent/heartbeat"
+	"github.com/webfarm/webfarm/agent/iptables"
+	"github.com/webfarm/webfarm/agent/vip"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// Agent is the node agent of one node. It runs as a manager.Runnable: the
+// manager provides the informer cache of WebFarms, FrontNodes and
+// FailoverIPs, the health probes and the metrics.
+type Agent struct {
+	opts  Options
+	clock clock.WithTicker
+
+	// cache is the manager's informer cache: farms, fronts, failover IPs.
+	cache client.Reader
+	// api reaches the API server directly: Secrets, ConfigMaps, Leases and
+	// status patches never go through a cluster-wide informer.
+	api client.Client
+
+	proxy      *haproxy.Process
+	proxyState proxyState
+	drain      *iptables.DrainChain
+	vips       *vip.Manager
+	lease      *heartbeat.LeaseRenewer
+	peers      *heartbeat.Peers
+	reporter   *reporter
+	refs       *references
+	failover   *failover
+
+	// ready is set once the agent has its first view of the cluster.
+	ready atomic.Bool
+	// wake is signalled when the cache changes, so that the agent acts on a
+	// change at once rather than at the next tick.
+	wake chan struct{}
+}
+
+// New builds the agent of opts.NodeName and adds it to mgr. api must be a
+// client that does not read through the manager's cache.
+func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		opts:     opts,
+		clock:    clock.RealClock{},
+		cache:    mgr.GetCache(),
+		api:      api,
+		proxy:    &haproxy.Process{Binary: opts.HAProxyBinary, Dir: opts.haproxyDir()},
+		reporter: &reporter{client: api, node: opts.NodeName},
+		refs:     newReferences(api),
+		wake:     make(chan struct{}, 1),
+	}
+	if a.drain, err = iptables.New(); err != nil {
+		return nil, fmt.Errorf("drain chain: %w", err)
+	}
+	if a.vips, err = newVIPManager(opts); err != nil {
+		return nil, err
+	}
+	a.lease = &heartbeat.LeaseRenewer{
+		Client: api, Namespace: opts.Namespace, Node: opts.NodeName,
+		Interval: func() time.Duration { return a.failover.keepalive() },
+		Clock:    a.clock,
+	}
+	listen := netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(opts.PeerPort))
+	if a.peers, err = heartbeat.NewPeers(opts.NodeName, listen, a.clock); err != nil {
+		return nil, fmt.Errorf("peer heartbeats on UDP port %d: %w", opts.PeerPort, err)
+	}
+	a.failover = newFailover(a, opts.memoryPath())
+	if err := a.watchCache(mgr); err != nil {
+		return nil, err
+	}
+	return a, mgr.Add(a)
+}
+
+func newVIPManager(opts Options) (*vip.Manager, error) {
+	handle, err := netlink.NewHandle()
+	if err != nil {
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	m := &vip.Manager{Handle: handle, RecordPath: opts.vipRecordPath()}
+	if opts.FailoverHook != "" {
+		if m.Hook, err = vip.NewHook(opts.FailoverHook, 0); err != nil {
+			return nil, fmt.Errorf("--failover-hook: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// watchCache wakes the agent on every change of the three kinds.
+func (a *Agent) watchCache(mgr manager.Manager) error {
+	notify := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { a.poke() },
+		UpdateFunc: func(any, any) { a.poke() },
+		DeleteFunc: func(any) { a.poke() },
+	}
+	ctx := context.Background()
+	for _, obj := range []client.Object{&webfarmv1.WebFarm{}, &webfarmv1.FrontNode{}, &webfarmv1.FailoverIP{}} {
+		informer, err := mgr.GetCache().GetInformer(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("watching %T: %w", obj, err)
+		}
+		if _, err := informer.AddEventHandler(notify); err != nil {
+			return fmt.Errorf("watching %T: %w", obj, err)
+		}
+	}
+	return nil
+}
+
+func (a *Agent) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the agent until ctx is done, then shuts down gracefully: it
+// hands off the addresses it holds and leaves HAProxy and the drain chain in
+// place, so that traffic keeps flowing while a new agent starts.
+func (a *Agent) Start(ctx context.Context) error {
+	log := logr.FromContextOrDiscard(ctx).WithValues("node", a.opts.NodeName)
+	ctx = logr.NewContext(ctx, log)
+	if !a.waitForCache(ctx) {
+		return nil
+	}
+	a.failover.restore(ctx)
+	a.ready.Store(true)
+	log.Info("Agent started")
+
+	// The liveness channels and the failover loop outlive ctx: they must run
+	// through the graceful hand-off.
+	live, stopLive := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLive()
+	done := make(chan struct{}, 3)
+	goDone := func(fn func(context.Context)) { go func() { fn(live); done <- struct{}{} }() }
+	goDone(a.lease.Run)
+	goDone(func(ctx context.Context) {
+		if err := a.peers.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error(err, "Peer heartbeats stopped")
+		}
+	})
+	goDone(a.failover.run)
+
+	a.runNodeLoop(ctx)
+	a.shutdown(live)
+	stopLive()
+	for range 3 {
+		<-done
+	}
+	log.Info("Agent stopped")
+	return nil
+}
+
+// ReadyCheck is the readiness probe: ready once the agent has its first view
+// of the cluster and acts on the node.
+func (a *Agent) ReadyCheck(*http.Request) error {
+	if !a.ready.Load() {
+		return errors.New("waiting for the first view of the cluster")
+	}
+	return nil
+}
+
+// NeedLeaderElection is false: every node runs its own agent.
+func (a *Agent) NeedLeaderElection() bool { return false }
+
+// waitForCache waits for the first complete view of the cluster; the agent
+// changes nothing on the node before it has one.
+func (a *Agent) waitForCache(ctx context.Context) bool {
+	synced, ok := a.cache.(interface{ WaitForCacheSync(context.Context) bool })
+	return !ok || synced.WaitForCacheSync(ctx)
+}
+
+// runNodeLoop keeps HAProxy, the drain chain and the reports in line with the
+// cluster until ctx is done: at every change, at every resync, and reads
+// HAProxy's statistics every StatsInterval.
+func (a *Agent) runNodeLoop(ctx context.Context) {
+	resync := a.clock.NewTicker(a.opts.Resync)
+	defer resync.Stop()
+	stats := a.clock.NewTicker(a.opts.StatsInterval)
+	defer stats.Stop()
+	a.syncNode(ctx, true)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.wake:
+			a.syncNode(ctx, false)
+			a.failover.poke()
+		case <-resync.C():
+			a.syncNode(ctx, true)
+		case <-stats.C():
+			a.readStats(ctx)
+			a.publish(ctx)
+		}
+	}
+}
+
+// syncNode brings HAProxy and the drain chain in line with the cluster. A
+// full sync also rewrites what looks unchanged, repairing what others removed.
+func (a *Agent) syncNode(ctx context.Context, full bool) {
+	log := logr.FromContextOrDiscard(ctx)
+	snap, err := readSnapshot(ctx, a.cache, a.opts.NodeName)
+	if err != nil {
+		log.Error(err, "Reading the cache")
+		return
+	}
+	if full {
+		a.refs.forget()
+		a.reporter.verify(snap.self)
+		a.peers.SetKey(a.refs.peerKey(ctx, a.opts.Namespace, a.opts.PeerSecret))
+	}
+	a.syncProxy(ctx, snap, full)
+	rules, problems := drainRules(snap)
+	for _, p := range problems {
+		log.Error(p, "Skipping a drain rule")
+	}
+	if err := a.drain.Sync(ctx, rules); err != nil {
+		log.Error(err, "Syncing the drain chain")
+	}
+	a.publish(ctx)
+}
+
+func (a *Agent) publish(ctx context.Context) {
+	if err := a.reporter.publish(ctx); err != nil {
+		logr.FromContextOrDiscard(ctx).V(1).Info("Status not published; will retry", "error", err.Error())
+	}
+}

@@ -1,0 +1,57 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/webfarm/webfarm/agent/haproxy"
+	"github.com/webfarm/webfarm/agent/iptables"
+	"github.com/webfarm/webfarm/agent/vip"
+)
+
+// Cleanup removes from the node everything an agent created there — its
+// HAProxy, its nat chain and the jump to it, the failover addresses it added,
+// its state directory — and nothing else. It needs no API server: it serves
+// `webfarm-agent cleanup` when a node leaves the farm.
+func Cleanup(ctx context.Context, opts Options) error {
+	opts, err := opts.nodeDefaults()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	proxy := &haproxy.Process{Binary: opts.HAProxyBinary, Dir: opts.haproxyDir()}
+	if err := proxy.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stopping HAProxy: %w", err))
+	}
+	if chain, err := iptables.New(); err != nil {
+		errs = append(errs, fmt.Errorf("drain chain: %w", err))
+	} else if err := chain.Cleanup(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("removing the drain chain: %w", err))
+	}
+	if err := cleanupAddresses(ctx, opts); err != nil {
+		errs = append(errs, fmt.Errorf("removing failover addresses: %w", err))
+	}
+	if len(errs) == 0 {
+		// The state goes last: it tells what to remove.
+		for _, path := range []string{opts.haproxyDir(), opts.vipRecordPath(), opts.memoryPath()} {
+			if err := os.RemoveAll(path); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func cleanupAddresses(ctx context.Context, opts Options) error {
+	handle, err := netlink.NewHandle()
+	if err != nil {
+		return err
+	}
+	defer handle.Close()
+	m := &vip.Manager{Handle: handle, RecordPath: opts.vipRecordPath()}
+	return m.Cleanup(ctx)
+}

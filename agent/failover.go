@@ -1,0 +1,260 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/webfarm/webfarm/agent/heartbeat"
+	"github.com/webfarm/webfarm/agent/ownership"
+	"github.com/webfarm/webfarm/agent/vip"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+const (
+	// failoverTick bounds how late the agent acts on time alone (a proof of
+	// liveness running out, a wait ending); changes wake it at once.
+	failoverTick = 100 * time.Millisecond
+	// defaultKeepalive paces the heartbeats of a node that is a candidate
+	// for no failover IP.
+	defaultKeepalive = 500 * time.Millisecond
+)
+
+// failover carries out, for every FailoverIP this node may hold, the decision
+// of agent/ownership: it holds and announces the address, waits, releases
+// it, or fences itself; it sends the peer heartbeats and reports each
+// address in the FrontNode status.
+type failover struct {
+	a      *Agent
+	memory *memoryFile
+
+	wake        chan struct{}
+	keepaliveNs atomic.Int64
+
+	mu sync.Mutex
+	// last is the last decision per FailoverIP key, for the heartbeats.
+	last map[string]ownership.Decision
+}
+
+func newFailover(a *Agent, memoryPath string) *failover {
+	f := &failover{a: a, memory: &memoryFile{path: memoryPath}, wake: make(chan struct{}, 1), last: map[string]ownership.Decision{}}
+	f.keepaliveNs.Store(int64(defaultKeepalive))
+	return f
+}
+
+func (f *failover) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// keepalive is the smallest keepalive of the failover IPs this node may
+// hold: the pace of its Lease renewals and peer heartbeats.
+func (f *failover) keepalive() time.Duration { return time.Duration(f.keepaliveNs.Load()) }
+
+// restore reads back what an earlier agent process held, so that a restart
+// does not drop an address this node still owns.
+func (f *failover) restore(ctx context.Context) {
+	if err := f.memory.load(); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Reading the ownership memory; holding nothing")
+	}
+}
+
+// run decides and acts every failoverTick and at every change, and sends
+// heartbeats every keepalive, until ctx is done.
+func (f *failover) run(ctx context.Context) {
+	go f.sendHeartbeats(ctx)
+	tick := f.a.clock.NewTicker(failoverTick)
+	defer tick.Stop()
+	for {
+		f.pass(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C():
+		case <-f.wake:
+		}
+	}
+}
+
+// pass decides for every FailoverIP that concerns this node.
+func (f *failover) pass(ctx context.Context) {
+	snap, err := readSnapshot(ctx, f.a.cache, f.a.opts.NodeName)
+	if err != nil {
+		return
+	}
+	if snap.self != nil {
+		if ip, err := netip.ParseAddr(snap.self.Spec.Address); err == nil {
+			f.a.vips.SetNodeIP(ip)
+		}
+	}
+	keepalive := defaultKeepalive
+	var reports []webfarmv1.NodeFailoverIPStatus
+	for _, key := range f.concerned(snap) {
+		fip := snap.failoverIPs[key]
+		keepalive = min(keepalive, fip.Spec.Keepalive.Duration)
+		if r, ok := f.decide(ctx, key, fip); ok {
+			reports = append(reports, r)
+		}
+	}
+	f.keepaliveNs.Store(int64(keepalive))
+	f.a.reporter.update(func(r *report) { r.FailoverIPs = reports })
+	f.a.publish(ctx)
+}
+
+// concerned lists, sorted, the failover IPs this node owns, may own, or
+// still holds.
+func (f *failover) concerned(snap *snapshot) []string {
+	var keys []string
+	for key, fip := range snap.failoverIPs {
+		st := fip.Status
+		if st.Owner == snap.node || slices.Contains(st.Candidates, snap.node) || f.memory.get(key).Holding {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// decide decides for one FailoverIP, carries the decision out and returns
+// what to report.
+func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.FailoverIP) (webfarmv1.NodeFailoverIPStatus, bool) {
+	now := f.a.clock.Now()
+	mem := f.memory.get(key)
+	d := ownership.Decide(ownership.Input{
+		Node:             f.a.opts.NodeName,
+		Address:          fip.Spec.Address,
+		Status:           ownership.StatusOf(&fip.Status),
+		Timing:           ownership.TimingOf(&fip.Spec),
+		Memory:           mem,
+		LastLeaseRenewal: f.a.lease.LastRenewal(),
+		Peers:            f.a.peers.View(key),
+		Now:              now,
+	})
+	f.mu.Lock()
+	f.last[key] = d
+	f.mu.Unlock()
+	addr, err := vipAddress(key, fip, d.Epoch)
+	if err != nil {
+		return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPFenced, Message: err.Error()}, true
+	}
+	if d.Announce() {
+		// Remembered before the address is added: from now on the
+		// heartbeats claim it (ownership.Memory.After).
+		f.remember(ctx, key, mem.After(d, now))
+		if err := f.a.vips.Ensure(ctx, addr); err != nil {
+			logr.FromContextOrDiscard(ctx).Error(err, "Holding the failover address", "failoverIP", key)
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error()}, true
+		}
+	} else if mem.Holding {
+		if err := f.a.vips.Release(ctx, addr); err != nil {
+			// Never acknowledge a release that did not happen.
+			logr.FromContextOrDiscard(ctx).Error(err, "Removing the failover address", "failoverIP", key, "decision", d.String())
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding,
+				Message: fmt.Sprintf("must stop holding (%s) but could not remove the address: %v", d, err)}, true
+		}
+		f.remember(ctx, key, mem.After(d, now))
+	} else {
+		f.remember(ctx, key, mem.After(d, now))
+	}
+	state, ok := d.State()
+	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason}, ok
+}
+
+func (f *failover) remember(ctx context.Context, key string, m ownership.Memory) {
+	if err := f.memory.set(key, m); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Saving the ownership memory", "failoverIP", key)
+	}
+}
+
+func vipAddress(key string, fip *webfarmv1.FailoverIP, epoch int64) (vip.Address, error) {
+	ip, err := netip.ParseAddr(fip.Spec.Address)
+	if err != nil {
+		return vip.Address{}, fmt.Errorf("spec.address %q: %w", fip.Spec.Address, err)
+	}
+	return vip.Address{IP: ip, Interface: fip.Spec.Interface, FailoverIP: key, Epoch: epoch}, nil
+}
+
+// sendHeartbeats tells every other candidate of the failover IPs this node
+// may hold, every keepalive, which of them it holds and what it sees.
+func (f *failover) sendHeartbeats(ctx context.Context) {
+	for {
+		timer := f.a.clock.NewTimer(f.keepalive())
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C():
+		}
+		snap, err := readSnapshot(ctx, f.a.cache, f.a.opts.NodeName)
+		if err != nil {
+			continue
+		}
+		targets, claims := f.heartbeat(snap)
+		if len(targets) == 0 {
+			continue
+		}
+		if err := f.a.peers.Send(targets, claims); err != nil {
+			logr.FromContextOrDiscard(ctx).V(1).Info("Sending peer heartbeats", "error", err.Error())
+		}
+	}
+}
+
+// heartbeat returns where to send this node's heartbeat, and what it says.
+func (f *failover) heartbeat(snap *snapshot) ([]netip.AddrPort, []heartbeat.Claim) {
+	var targets []netip.AddrPort
+	var claims []heartbeat.Claim
+	for _, key := range f.concerned(snap) {
+		st := snap.failoverIPs[key].Status
+		claims = append(claims, heartbeat.Claim{
+			FailoverIP: key, Holding: f.memory.get(key).Holding, SeenOwner: st.Owner, SeenEpoch: st.Epoch,
+		})
+		for _, name := range append(slices.Clone(st.Candidates), st.Owner) {
+			if front := snap.fronts[name]; front != nil && name != snap.node {
+				if ip, err := netip.ParseAddr(front.Spec.Address); err == nil {
+					targets = append(targets, netip.AddrPortFrom(ip, uint16(f.a.opts.PeerPort)))
+				}
+			}
+		}
+	}
+	slices.SortFunc(targets, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	return slices.Compact(targets), claims
+}
+
+// holdsAny tells whether this node still holds or owns any failover address.
+func (f *failover) holdsAny(snap *snapshot) bool {
+	for key, fip := range snap.failoverIPs {
+		if fip.Status.Owner == snap.node || f.memory.get(key).Holding {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseAll removes every address this node holds, whoever owns it: the
+// last step of a graceful shutdown.
+func (f *failover) releaseAll(ctx context.Context, snap *snapshot) {
+	for key, fip := range snap.failoverIPs {
+		mem := f.memory.get(key)
+		if !mem.Holding {
+			continue
+		}
+		addr, err := vipAddress(key, fip, mem.HeldEpoch)
+		if err == nil {
+			err = f.a.vips.Release(ctx, addr)
+		}
+		if err != nil {
+			logr.FromContextOrDiscard(ctx).Error(err, "Removing the failover address at shutdown", "failoverIP", key)
+			continue
+		}
+		d := ownership.Decision{Action: ownership.Release, Epoch: mem.HeldEpoch, Reason: "agent shut down"}
+		f.remember(ctx, key, mem.After(d, f.a.clock.Now()))
+	}
+}

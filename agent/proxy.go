@@ -1,0 +1,234 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/webfarm/webfarm/agent/haproxy"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// proxyState is what the agent knows of the HAProxy it runs.
+type proxyState struct {
+	// farms are the farms of the configuration HAProxy runs, to read its
+	// statistics back by backend and server.
+	farms []haproxy.Farm
+	// drained are the main servers the agent put in the runtime drain state,
+	// by backend then server; a reload or restart resets them.
+	drained map[string]map[string]bool
+}
+
+// syncProxy renders the configuration of the farms on this node, has HAProxy
+// run it, and puts the main servers of draining fronts in the drain state.
+// A configuration HAProxy refuses is never loaded: the running one stays and
+// the status says why.
+func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
+	farms, problems := a.proxyFarms(ctx, snap)
+	if len(farms) == 0 {
+		a.stopProxy(ctx, snap)
+		return
+	}
+	cfg := haproxy.Config{Farms: farms, RuntimeSocket: a.proxy.RuntimeSocket()}
+	text, err := haproxy.Render(cfg)
+	if err != nil {
+		a.reportProxy(func(p *webfarmv1.ProxyStatus) {
+			p.Healthy, p.Message = false, "configuration not rendered: "+err.Error()
+		})
+		return
+	}
+	reloaded, err := a.proxy.Apply(ctx, text, haproxy.ErrorFiles(cfg))
+	if err != nil {
+		var refused *haproxy.ValidationError
+		msg := "HAProxy not updated: " + err.Error()
+		if errors.As(err, &refused) {
+			msg = "configuration refused by haproxy -c, the previous one stays: " + err.Error()
+		}
+		logr.FromContextOrDiscard(ctx).Error(err, "Applying the HAProxy configuration")
+		a.reportProxy(func(p *webfarmv1.ProxyStatus) { p.Healthy, p.Message = false, msg })
+		return
+	}
+	if reloaded || full || a.proxyState.drained == nil {
+		a.proxyState.drained = map[string]map[string]bool{}
+	}
+	a.proxyState.farms = farms
+	a.setDrainStates(ctx, farms)
+	a.reportProxy(func(p *webfarmv1.ProxyStatus) {
+		p.ConfigHash = configHash(text)
+		if reloaded {
+			p.LastReloadTime = &metav1.Time{Time: a.clock.Now()}
+		}
+		p.Healthy, p.Message = true, strings.Join(problems, "; ")
+	})
+}
+
+// stopProxy stops HAProxy on a node that is no longer a front of any farm.
+// Before the agent has seen its FrontNode it changes nothing.
+func (a *Agent) stopProxy(ctx context.Context, snap *snapshot) {
+	if snap.self == nil || !a.proxy.Running(ctx) {
+		return
+	}
+	if err := a.proxy.Stop(ctx); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Stopping HAProxy")
+		return
+	}
+	a.proxyState.farms = nil
+	a.reportProxy(func(p *webfarmv1.ProxyStatus) { *p = webfarmv1.ProxyStatus{Message: "no farm selects this node"} })
+}
+
+func (a *Agent) reportProxy(edit func(*webfarmv1.ProxyStatus)) {
+	a.reporter.update(func(r *report) { edit(&r.Proxy) })
+}
+
+// proxyFarms resolves the farms of this node for the renderer. A farm whose
+// references cannot be read is left out, and said so, rather than served
+// without its stats credentials or error pages.
+func (a *Agent) proxyFarms(ctx context.Context, snap *snapshot) ([]haproxy.Farm, []string) {
+	var farms []haproxy.Farm
+	var problems []string
+	for _, key := range snap.farmKeys() {
+		farm, err := a.proxyFarm(ctx, snap, key)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("farm %s not served: %v", key, err))
+			continue
+		}
+		farms = append(farms, farm)
+	}
+	return farms, problems
+}
+
+func (a *Agent) proxyFarm(ctx context.Context, snap *snapshot, key string) (haproxy.Farm, error) {
+	wf := snap.farms[key]
+	farm := haproxy.Farm{Key: key, Spec: wf.Spec}
+	for _, front := range snap.frontsOf(key) {
+		addr, err := netip.ParseAddr(front.Spec.Address)
+		if err != nil {
+			return farm, fmt.Errorf("front %s: spec.address %q: %w", front.Name, front.Spec.Address, err)
+		}
+		farm.Fronts = append(farm.Fronts, haproxy.Front{
+			Name: front.Name, Address: addr, Cookie: front.Spec.Cookie, Draining: front.Spec.DrainRequested,
+		})
+	}
+	var err error
+	if farm.Stats, err = a.statsCredentials(ctx, wf); err != nil {
+		return farm, err
+	}
+	farm.ErrorPages, err = a.errorPages(ctx, wf)
+	return farm, err
+}
+
+func (a *Agent) statsCredentials(ctx context.Context, wf *webfarmv1.WebFarm) (*haproxy.Credentials, error) {
+	stats := wf.Spec.Stats
+	if stats == nil || !stats.Enabled || stats.CredentialsSecretRef == nil {
+		return nil, nil
+	}
+	data, err := a.refs.secret(ctx, wf.Namespace, stats.CredentialsSecretRef.Name)
+	if err != nil {
+		return nil, fmt.Errorf("spec.stats.credentialsSecretRef: %w", err)
+	}
+	user, password := string(data["username"]), string(data["password"])
+	if user == "" || password == "" {
+		return nil, fmt.Errorf("spec.stats.credentialsSecretRef: Secret %s/%s needs the keys username and password",
+			wf.Namespace, stats.CredentialsSecretRef.Name)
+	}
+	return &haproxy.Credentials{User: user, Password: password}, nil
+}
+
+func (a *Agent) errorPages(ctx context.Context, wf *webfarmv1.WebFarm) (map[int][]byte, error) {
+	pages := wf.Spec.ErrorPages
+	if pages == nil || pages.ConfigMapRef.Name == "" {
+		return nil, nil
+	}
+	data, err := a.refs.configMap(ctx, wf.Namespace, pages.ConfigMapRef.Name)
+	if err != nil {
+		return nil, fmt.Errorf("spec.errorPages.configMapRef: %w", err)
+	}
+	responses, err := errorResponses(data)
+	if err != nil {
+		return nil, fmt.Errorf("spec.errorPages.configMapRef: ConfigMap %s/%s: %w", wf.Namespace, pages.ConfigMapRef.Name, err)
+	}
+	return responses, nil
+}
+
+// setDrainStates puts the main server of every draining front in HAProxy's
+// drain state, so that new clients stop landing on it at once rather than
+// after the health check's fall time, and takes undrained ones out of it.
+func (a *Agent) setDrainStates(ctx context.Context, farms []haproxy.Farm) {
+	for _, farm := range farms {
+		backend := haproxy.BackendName(farm.Key)
+		set := a.proxyState.drained[backend]
+		if set == nil {
+			set = map[string]bool{}
+			a.proxyState.drained[backend] = set
+		}
+		for _, front := range farm.Fronts {
+			server, _ := haproxy.ServerNames(front.Name)
+			if set[server] == front.Draining {
+				continue
+			}
+			if err := a.proxy.SetDrain(ctx, backend, server, front.Draining); err != nil {
+				logr.FromContextOrDiscard(ctx).Error(err, "Setting the drain state", "backend", backend, "server", server)
+				continue
+			}
+			set[server] = front.Draining
+		}
+	}
+}
+
+// readStats reports the state and sessions of every server of the running
+// HAProxy.
+func (a *Agent) readStats(ctx context.Context) {
+	if len(a.proxyState.farms) == 0 {
+		a.reporter.update(func(r *report) { r.Servers = nil })
+		return
+	}
+	stats, err := a.proxy.Stats(ctx)
+	if err != nil {
+		a.reportProxy(func(p *webfarmv1.ProxyStatus) { p.Healthy, p.Message = false, "runtime API: "+err.Error() })
+		return
+	}
+	servers := serverStatuses(a.proxyState.farms, stats)
+	a.reporter.update(func(r *report) { r.Servers = servers })
+}
+
+// serverStatuses maps HAProxy's statistics back to farms and fronts.
+func serverStatuses(farms []haproxy.Farm, stats []haproxy.ServerStat) []webfarmv1.ServerStatus {
+	type server struct {
+		farm, front string
+		role        webfarmv1.ServerRole
+	}
+	known := map[[2]string]server{}
+	for _, farm := range farms {
+		backend := haproxy.BackendName(farm.Key)
+		for _, front := range farm.Fronts {
+			main, backup := haproxy.ServerNames(front.Name)
+			known[[2]string{backend, main}] = server{farm.Key, front.Name, webfarmv1.ServerMain}
+			known[[2]string{backend, backup}] = server{farm.Key, front.Name, webfarmv1.ServerBackup}
+		}
+	}
+	var out []webfarmv1.ServerStatus
+	for _, st := range stats {
+		s, ok := known[[2]string{st.Backend, st.Server}]
+		if !ok {
+			continue
+		}
+		out = append(out, webfarmv1.ServerStatus{
+			Farm: s.farm, Front: s.front, Role: s.role, State: st.Status, Sessions: int32(st.Sessions),
+		})
+	}
+	return out
+}
+
+// configHash names a configuration in the status: short, and the same on
+// every front that runs the same farms.
+func configHash(cfg []byte) string {
+	sum := sha256.Sum256(cfg)
+	return hex.EncodeToString(sum[:8])
+}

@@ -1,0 +1,134 @@
+// Command webfarm-agent runs on every front: it keeps the node's HAProxy, its
+// DNAT drain chain and the failover addresses it owns in line with the
+// WebFarm, FrontNode and FailoverIP objects. `webfarm-agent cleanup` removes
+// all of that from the node.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/webfarm/webfarm/agent"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+const usage = `Usage: webfarm-agent [flags]
+       webfarm-agent cleanup [--state-dir DIR] [--haproxy-binary PATH]
+
+Runs the webfarm agent of one node (normally a DaemonSet pod with host
+networking and the NET_ADMIN and NET_RAW capabilities). "cleanup" removes
+from the node everything the agent created: its HAProxy, its nat chain and
+the jump to it, the failover addresses it added, its state directory.
+
+Flags:
+`
+
+type flags struct {
+	agent.Options
+	metricsAddr, probeAddr string
+	zap                    zap.Options
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "cleanup" {
+		os.Exit(runCleanup(os.Args[2:]))
+	}
+	f := parseFlags(flag.CommandLine, os.Args[1:])
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
+	if err := run(ctrl.SetupSignalHandler(), f); err != nil {
+		ctrl.Log.Error(err, "webfarm-agent failed")
+		os.Exit(1)
+	}
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) flags {
+	var f flags
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
+	fs.StringVar(&f.NodeName, "node-name", os.Getenv("NODE_NAME"), "the node this agent runs on (default $NODE_NAME)")
+	fs.StringVar(&f.Namespace, "namespace", agent.DefaultNamespace, "the operator namespace: node Leases and the peer Secret")
+	fs.StringVar(&f.PeerSecret, "peer-secret", agent.DefaultPeerSecret, "Secret whose key \""+agent.PeerSecretKey+"\" authenticates agent-to-agent heartbeats")
+	fs.IntVar(&f.PeerPort, "peer-port", agent.DefaultPeerPort, "UDP port of agent-to-agent heartbeats")
+	fs.StringVar(&f.FailoverHook, "failover-hook", "", "absolute path of an executable run at every takeover and release of a failover address")
+	fs.DurationVar(&f.ShutdownGrace, "shutdown-grace", agent.DefaultShutdownGrace, "time given to the planned hand-off of the failover addresses at shutdown")
+	fs.DurationVar(&f.Resync, "resync", agent.DefaultResync, "period of the full rewrite of the node's state")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8083", "address of the metrics endpoint; 0 disables it")
+	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
+	addNodeFlags(fs, &f.Options)
+	f.zap.BindFlags(fs)
+	// The kubeconfig flag is registered by controller-runtime's config package.
+	_ = fs.Parse(args)
+	return f
+}
+
+// addNodeFlags registers the flags that `cleanup` shares with the agent.
+func addNodeFlags(fs *flag.FlagSet, o *agent.Options) {
+	fs.StringVar(&o.StateDir, "state-dir", agent.DefaultStateDir, "HAProxy's files and the agent's records; must outlive the agent (host /run)")
+	fs.StringVar(&o.HAProxyBinary, "haproxy-binary", "haproxy", "the haproxy executable")
+}
+
+func run(ctx context.Context, f flags) error {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := webfarmv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		HealthProbeBindAddress:  f.probeAddr,
+		GracefulShutdownTimeout: ptr(f.ShutdownGrace + 5*time.Second),
+	})
+	if err != nil {
+		return err
+	}
+	api, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	// The manager's cache holds only the agent's three kinds; Secrets,
+	// ConfigMaps and the Lease go through api, without a cluster-wide watch.
+	a, err := agent.New(mgr, api, f.Options)
+	if err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", a.ReadyCheck); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+func runCleanup(args []string) int {
+	fs := flag.NewFlagSet("cleanup", flag.ContinueOnError)
+	var o agent.Options
+	addNodeFlags(fs, &o)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := agent.Cleanup(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "webfarm-agent cleanup:", err)
+		return 1
+	}
+	return 0
+}
+
+func ptr[T any](v T) *T { return &v }
