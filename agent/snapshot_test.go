@@ -6,8 +6,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/agent/iptables"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
 func front(name, addr string, drain bool, farms ...string) *webfarmv1.FrontNode {
