@@ -1,0 +1,63 @@
+// Package heartbeat carries a node's liveness over the two channels of
+// docs/architecture.md ("Heartbeats"), as Heartbeat's several media did:
+//
+//   - LeaseRenewer renews the node Lease webfarm-node-<node> through the API
+//     server every keepalive. The controller watches it.
+//   - Peers sends and receives authenticated UDP heartbeats between agents
+//     (port 7694 by default, agent.DefaultPeerPort). Only agents use them: an
+//     owner cut off from the API server keeps its address while every other
+//     candidate is heard saying it neither holds the address nor saw a later
+//     epoch (agent/ownership reads them through Peers.View).
+//
+// # Peer heartbeats
+//
+// A heartbeat lists one Claim per failover IP the sender knows: whether it
+// holds the address, and the owner and epoch it last saw in the FailoverIP
+// status. A peer counts as heard for an address only through heartbeats that
+// carry a claim for it, so that the loss of one datagram of a heartbeat
+// split in several can never make a holder look alive but silent about the
+// address. Every time in a View is the receiver's own clock reading at
+// arrival: clocks of different machines are never compared.
+//
+// Wire format (version 1, see wire.go): a binary message of at most
+// MaxDatagramSize bytes, so that it is never fragmented, whose last 32 bytes
+// are HMAC-SHA256, under the shared key of the peer Secret, of every byte
+// before them, compared in constant time. Names and numbers are validated
+// after authentication, and the decoder refuses any datagram it cannot read
+// whole without panicking (FuzzDecode).
+//
+// # Replay protection
+//
+// Every agent draws a random 128-bit boot nonce when it starts and numbers
+// its datagrams from 1 upwards. A receiver accepts, per sender node, the
+// messages of one nonce at a time, each with a sequence number above the
+// last one it accepted: a replay within a boot is refused by its number.
+//
+// Sender timestamps cannot fence replays across boots, since clocks differ,
+// so a new nonce must prove it is live: the receiver answers the first
+// heartbeat of an unknown nonce with a challenge, a random 128-bit value
+// drawn for that nonce, and uses nothing of that heartbeat. The sender
+// answers a challenge addressed to its node and its current nonce with an
+// empty heartbeat that echoes it; the receiver then adopts the new nonce,
+// and drops every challenge it had pending. A recording of an older boot, or
+// of an older handshake, cannot echo a challenge drawn after it was made, so
+// it is refused — also after the receiver restarts, since its challenges are
+// new then too. A restarted sender is thus heard again one round trip after
+// its first heartbeat, and its claims from its next regular heartbeat on.
+//
+// Challenges are authenticated like heartbeats and answered only when they
+// name the receiver's current nonce; each datagram draws at most one small
+// reply, so the exchange amplifies nothing. A receiver keeps at most four
+// pending challenges per sender, the oldest dropped first.
+//
+// What this does not stop: an attacker on the path can drop or delay
+// datagrams (not forge or replay them), and a delayed heartbeat counts as
+// heard when it arrives. Bounding a heartbeat's age would take an echo, in
+// every heartbeat, of a token the receiver sent last.
+//
+// # Keys
+//
+// Without a key of at least MinKeyLen bytes nothing is sent or accepted.
+// After SetKey changes the key, the previous one is still accepted for
+// KeyRotationGrace, while the other agents pick up the new Secret.
+package heartbeat

@@ -1,0 +1,262 @@
+package heartbeat
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// LeasePrefix starts the name of every node's Lease; it must match the
+// controller's (controllers.LeasePrefix), which a test checks.
+const LeasePrefix = "webfarm-node-"
+
+// LeaseName is the name of node's Lease.
+func LeaseName(node string) string { return LeasePrefix + node }
+
+// DefaultInterval is the renewal interval when Interval is nil or returns
+// zero: the one docs/architecture.md gives a node that is no candidate.
+const DefaultInterval = 500 * time.Millisecond
+
+// intervalPoll bounds how long a change of Interval goes unnoticed: it is
+// the shortest keepalive the API accepts. A node that becomes a candidate of
+// a FailoverIP with a short keepalive must not sleep out a long one first.
+const intervalPoll = 100 * time.Millisecond
+
+// LeaseRenewer keeps the node Lease webfarm-node-<node> (coordination.k8s.io/v1)
+// in Namespace: holderIdentity is the node, renewTime the start of the last
+// renewal by Clock.
+type LeaseRenewer struct {
+	// Client reaches the API server directly (no cache).
+	Client    client.Client
+	Namespace string
+	Node      string
+	// Interval is the current keepalive; it may change at runtime and is
+	// read again at least every 100ms. DefaultInterval when nil or zero.
+	Interval func() time.Duration
+	// Duration is written as leaseDurationSeconds (rounded up to a whole
+	// second): how long the Lease counts as held without renewal. The agent
+	// passes its smallest deadtime. Four intervals when nil or zero. The
+	// controller judges liveness by its own clock and deadtime, so this is
+	// for people and other tools reading the Lease.
+	Duration func() time.Duration
+	// Clock is the real clock when nil.
+	Clock clock.Clock
+
+	mu   sync.Mutex
+	last time.Time
+	// lease is the Lease as the last successful write left it, so that a
+	// renewal takes one request; nil after a failure, to read it again.
+	lease *coordinationv1.Lease
+}
+
+// Run renews the Lease every Interval until ctx is done, creating it when it
+// is missing. Each attempt is bounded by four fifths of the interval, and a
+// failed attempt is retried at the next interval like any other: never a
+// longer backoff, so the first renewal after an API outage comes at most one
+// interval after the API server is back.
+func (r *LeaseRenewer) Run(ctx context.Context) {
+	log := logr.FromContextOrDiscard(ctx).WithValues("lease", r.key())
+	var failingSince time.Time
+	for {
+		start := r.clock().Now()
+		interval := r.interval()
+		err := r.renewWithin(ctx, start, interval*4/5)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil:
+			r.setLast(start)
+			if !failingSince.IsZero() {
+				log.Info("Renewed node Lease again", "after", r.clock().Since(failingSince).String())
+				failingSince = time.Time{}
+			}
+		case failingSince.IsZero():
+			// Only the first failure of an outage: one line per interval
+			// would flood the log while the API server is away.
+			failingSince = start
+			log.Info("Could not renew node Lease", "error", err.Error())
+		}
+		if !r.waitNext(ctx, start) {
+			return
+		}
+	}
+}
+
+// LastRenewal is when the last successful renewal started, by Clock; zero
+// if none succeeded yet.
+func (r *LeaseRenewer) LastRenewal() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+// Delete removes the Lease if this node holds it, for `webfarm-agent
+// cleanup` when a node leaves the farm. Stop Run first, or it creates the
+// Lease again. The controller takes a deleted Lease for a node that is down
+// at once, so call Delete only after the node released every address it
+// held; a graceful shutdown simply stops renewing instead. A missing Lease
+// is no error.
+func (r *LeaseRenewer) Delete(ctx context.Context) error {
+	var lease coordinationv1.Lease
+	if err := r.Client.Get(ctx, r.key(), &lease); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("reading Lease %s: %w", r.key(), err))
+	}
+	if holder := lease.Spec.HolderIdentity; holder == nil || *holder != r.Node {
+		return fmt.Errorf("deleting Lease %s: held by %s, not by %s", r.key(), holderOf(&lease), r.Node)
+	}
+	pre := metav1.Preconditions{UID: &lease.UID, ResourceVersion: &lease.ResourceVersion}
+	if err := r.Client.Delete(ctx, &lease, &client.DeleteOptions{Preconditions: &pre}); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("deleting Lease %s: %w", r.key(), err))
+	}
+	r.mu.Lock()
+	r.lease = nil
+	r.mu.Unlock()
+	return nil
+}
+
+// renewWithin makes one attempt, cancelled after timeout by Clock, so that a
+// fake clock drives it in tests as it drives the interval.
+func (r *LeaseRenewer) renewWithin(ctx context.Context, now time.Time, timeout time.Duration) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	timer := r.clock().NewTimer(timeout)
+	defer timer.Stop()
+	go func() {
+		select {
+		case <-timer.C():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return r.renew(ctx, now)
+}
+
+// renew writes the Lease once: an update of the copy from the last success,
+// else a read and an update, else a create.
+func (r *LeaseRenewer) renew(ctx context.Context, now time.Time) error {
+	r.mu.Lock()
+	cached := r.lease
+	r.lease = nil
+	r.mu.Unlock()
+	if cached != nil {
+		lease := cached.DeepCopy()
+		r.stamp(lease, now)
+		err := r.Client.Update(ctx, lease)
+		if err == nil {
+			r.keep(lease)
+			return nil
+		}
+		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("renewing Lease %s: %w", r.key(), err)
+		}
+	}
+	lease := &coordinationv1.Lease{}
+	err := r.Client.Get(ctx, r.key(), lease)
+	if apierrors.IsNotFound(err) {
+		lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LeaseName(r.Node), Namespace: r.Namespace}}
+		r.stamp(lease, now)
+		if err := r.Client.Create(ctx, lease); err != nil {
+			return fmt.Errorf("creating Lease %s: %w", r.key(), err)
+		}
+		r.keep(lease)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading Lease %s: %w", r.key(), err)
+	}
+	r.stamp(lease, now)
+	if err := r.Client.Update(ctx, lease); err != nil {
+		return fmt.Errorf("renewing Lease %s: %w", r.key(), err)
+	}
+	r.keep(lease)
+	return nil
+}
+
+func (r *LeaseRenewer) stamp(lease *coordinationv1.Lease, now time.Time) {
+	t := metav1.NewMicroTime(now)
+	spec := &lease.Spec
+	if spec.HolderIdentity == nil || *spec.HolderIdentity != r.Node || spec.AcquireTime == nil {
+		node := r.Node
+		spec.HolderIdentity, spec.AcquireTime = &node, &t
+	}
+	seconds := int32(math.Ceil(r.duration().Seconds()))
+	spec.LeaseDurationSeconds = &seconds
+	spec.RenewTime = &t
+}
+
+// waitNext waits until an interval after start, reading Interval again as
+// it waits. It returns false when ctx is done.
+func (r *LeaseRenewer) waitNext(ctx context.Context, start time.Time) bool {
+	clk := r.clock()
+	for {
+		left := start.Add(r.interval()).Sub(clk.Now())
+		if left <= 0 {
+			return true
+		}
+		timer := clk.NewTimer(min(left, intervalPoll))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return false
+		case <-timer.C():
+		}
+	}
+}
+
+func (r *LeaseRenewer) interval() time.Duration {
+	if r.Interval != nil {
+		if d := r.Interval(); d > 0 {
+			return d
+		}
+	}
+	return DefaultInterval
+}
+
+func (r *LeaseRenewer) duration() time.Duration {
+	d := 4 * r.interval()
+	if r.Duration != nil {
+		if given := r.Duration(); given > 0 {
+			d = given
+		}
+	}
+	return max(d, time.Second)
+}
+
+func (r *LeaseRenewer) clock() clock.Clock {
+	if r.Clock == nil {
+		return clock.RealClock{}
+	}
+	return r.Clock
+}
+
+func (r *LeaseRenewer) key() client.ObjectKey {
+	return client.ObjectKey{Namespace: r.Namespace, Name: LeaseName(r.Node)}
+}
+
+func (r *LeaseRenewer) setLast(t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last = t
+}
+
+func (r *LeaseRenewer) keep(lease *coordinationv1.Lease) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lease = lease
+}
+
+func holderOf(lease *coordinationv1.Lease) string {
+	if lease.Spec.HolderIdentity == nil {
+		return "nobody"
+	}
+	return *lease.Spec.HolderIdentity
+}

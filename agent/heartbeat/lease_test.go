@@ -1,0 +1,180 @@
+package heartbeat
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/webfarm/webfarm/controllers"
+)
+
+func TestLeaseNameMatchesController(t *testing.T) {
+	if got, want := LeaseName("front1"), controllers.LeaseName("front1"); got != want {
+		t.Errorf("LeaseName = %q, the controller watches %q", got, want)
+	}
+}
+
+// outage makes every request fail, or hang until its context ends, while on.
+type outage struct {
+	down     atomic.Bool
+	hang     atomic.Bool
+	attempts atomic.Int64
+}
+
+func (o *outage) client(t *testing.T) client.Client {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	fail := func(ctx context.Context) error {
+		o.attempts.Add(1)
+		if !o.down.Load() {
+			return nil
+		}
+		if o.hang.Load() {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return errors.New("connection refused")
+	}
+	return interceptor.NewClient(fake.NewClientBuilder().WithScheme(scheme).Build(), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if err := fail(ctx); err != nil {
+				return err
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if err := fail(ctx); err != nil {
+				return err
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			if err := fail(ctx); err != nil {
+				return err
+			}
+			return c.Update(ctx, obj, opts...)
+		},
+	})
+}
+
+// runRenewer runs r until t ends.
+func runRenewer(t *testing.T, r *LeaseRenewer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { r.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+// stepUntil steps clk by step until cond holds, at most 100 times, waiting
+// for the renewer to block on the clock before each step.
+func stepUntil(t *testing.T, clk *clocktesting.FakeClock, step time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for range 100 {
+		if cond() {
+			return
+		}
+		eventually(t, "the renewer waits on the clock", clk.HasWaiters)
+		clk.Step(step)
+	}
+	eventually(t, what, cond)
+}
+
+// TestLeaseRenewerRecoversAtNextInterval: failed and hung attempts are retried
+// at the interval, never later, and renewal resumes at the first interval
+// after the API server comes back.
+func TestLeaseRenewerRecoversAtNextInterval(t *testing.T) {
+	const interval = time.Minute
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var api outage
+	r := &LeaseRenewer{Client: api.client(t), Namespace: "webfarm-system", Node: "front1",
+		Interval: func() time.Duration { return interval }, Clock: clk}
+	runRenewer(t, r)
+	eventually(t, "the first renewal", func() bool { return r.LastRenewal().Equal(clk.Now()) })
+
+	api.down.Store(true)
+	outageStart := clk.Now()
+	for range 3 {
+		n := api.attempts.Load()
+		clk.Step(interval)
+		eventually(t, "a renewal attempt during the outage", func() bool { return api.attempts.Load() > n })
+	}
+	api.hang.Store(true)
+	clk.Step(interval)
+	hungAt := clk.Now()
+	// The hung attempt ends at four fifths of the interval, by the clock.
+	eventually(t, "the hung attempt waits on the clock", clk.HasWaiters)
+	clk.Step(interval * 4 / 5)
+	if !r.LastRenewal().Equal(outageStart) {
+		t.Fatalf("LastRenewal = %v during the outage, want %v", r.LastRenewal(), outageStart)
+	}
+
+	api.down.Store(false)
+	eventually(t, "the renewer waits for the next interval", clk.HasWaiters)
+	clk.Step(interval / 5)
+	want := hungAt.Add(interval)
+	eventually(t, "a renewal one interval after the hung attempt", func() bool { return r.LastRenewal().Equal(want) })
+}
+
+// TestLeaseRenewerFollowsInterval: a shorter interval takes effect within
+// the poll, without sleeping out the longer one.
+func TestLeaseRenewerFollowsInterval(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var interval atomic.Int64
+	interval.Store(int64(time.Hour))
+	var api outage
+	r := &LeaseRenewer{Client: api.client(t), Namespace: "webfarm-system", Node: "front1",
+		Interval: func() time.Duration { return time.Duration(interval.Load()) }, Clock: clk}
+	runRenewer(t, r)
+	start := clk.Now()
+	eventually(t, "the first renewal", func() bool { return r.LastRenewal().Equal(start) })
+
+	interval.Store(int64(500 * time.Millisecond))
+	stepUntil(t, clk, intervalPoll, "a renewal at the new interval", func() bool { return r.LastRenewal().After(start) })
+	if got := r.LastRenewal().Sub(start); got > 500*time.Millisecond+intervalPoll {
+		t.Errorf("renewed %v after the first renewal, want within %v", got, 500*time.Millisecond+intervalPoll)
+	}
+}
+
+func TestLeaseRenewerStamp(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	for _, tt := range []struct {
+		name     string
+		interval time.Duration
+		duration time.Duration
+		want     int32
+	}{
+		{"four intervals", 2 * time.Second, 0, 8},
+		{"at least a second", 100 * time.Millisecond, 0, 1},
+		{"deadtime rounded up", time.Second, 2500 * time.Millisecond, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &LeaseRenewer{Node: "front1", Clock: clk,
+				Interval: func() time.Duration { return tt.interval },
+				Duration: func() time.Duration { return tt.duration }}
+			var lease coordinationv1.Lease
+			r.stamp(&lease, clk.Now())
+			s := lease.Spec
+			if *s.HolderIdentity != "front1" || !s.RenewTime.Time.Equal(clk.Now()) || !s.AcquireTime.Time.Equal(clk.Now()) {
+				t.Errorf("spec = %+v, want holder front1 renewed and acquired now", s)
+			}
+			if *s.LeaseDurationSeconds != tt.want {
+				t.Errorf("leaseDurationSeconds = %d, want %d", *s.LeaseDurationSeconds, tt.want)
+			}
+		})
+	}
+}

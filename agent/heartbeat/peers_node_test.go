@@ -1,0 +1,249 @@
+package heartbeat
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"net"
+	"net/netip"
+	"os/exec"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/webfarm/webfarm/internal/netnstest"
+)
+
+// nsPrefix names the namespaces of this package's node tests.
+const nsPrefix = "wfb-"
+
+// newNS creates a throwaway namespace with its loopback up and removes it,
+// with every process in it, when t ends.
+func newNS(t *testing.T) *netnstest.NS {
+	t.Helper()
+	netnstest.Skip(t)
+	ns := &netnstest.NS{Name: nsPrefix + randomHex(t, 4)}
+	if out, err := exec.Command("ip", "netns", "add", ns.Name).CombinedOutput(); err != nil {
+		t.Fatalf("creating namespace %s: %v: %s", ns.Name, err, out)
+	}
+	t.Cleanup(func() {
+		if err := ns.Delete(); err != nil {
+			t.Errorf("removing namespace %s: %v", ns.Name, err)
+		}
+	})
+	ns.MustRun(t, "ip", "link", "set", "lo", "up")
+	return ns
+}
+
+func randomHex(t *testing.T, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// pair is two namespaces joined by a veth, one agent address in each.
+type pair struct {
+	a, b         *netnstest.NS
+	aIP, bIP     netip.Addr
+	aLink, bLink string
+}
+
+func newPair(t *testing.T) pair {
+	t.Helper()
+	p := pair{a: newNS(t), b: newNS(t),
+		aIP: netip.MustParseAddr("10.231.0.1"), bIP: netip.MustParseAddr("10.231.0.2")}
+	// Unique names: the veth ends pass through the host's namespace.
+	suffix := randomHex(t, 2)
+	p.aLink, p.bLink = "hba"+suffix, "hbb"+suffix
+	if err := netnstest.Link(p.a, p.aLink, p.aIP.String()+"/24", p.b, p.bLink, p.bIP.String()+"/24"); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// peersIn binds node's Peers inside ns and runs it until t ends.
+func peersIn(t *testing.T, ns *netnstest.NS, node string, listen netip.AddrPort, key []byte) *Peers {
+	t.Helper()
+	var p *Peers
+	err := ns.Do(func() error {
+		var err error
+		p, err = NewPeers(node, listen, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetKey(key)
+	runPeers(t, p)
+	return p
+}
+
+func TestNodePeersHeartbeats(t *testing.T) {
+	n := newPair(t)
+	port := uint16(7694)
+	aAddr, bAddr := netip.AddrPortFrom(n.aIP, port), netip.AddrPortFrom(n.bIP, port)
+	a := peersIn(t, n.a, "front1", aAddr, testKey)
+	b := peersIn(t, n.b, "front2", bAddr, testKey)
+	capture := captureUDP(t, n.b, n.bLink, n.aIP, port)
+	const fip = "shop/www"
+
+	started := time.Now()
+	eventually(t, "both agents hear each other", func() bool {
+		sendOrFail(t, a, bAddr, Claim{FailoverIP: fip, Holding: true, SeenOwner: "front1", SeenEpoch: 3})
+		sendOrFail(t, b, aAddr, Claim{FailoverIP: fip, SeenOwner: "front1", SeenEpoch: 3})
+		return len(a.View(fip)) == 1 && len(b.View(fip)) == 1
+	})
+	t.Logf("first heartbeat to both views, handshake included: %v", time.Since(started))
+
+	fromA, fromB := b.View(fip)[0], a.View(fip)[0]
+	if fromA.Node != "front1" || fromA.LastClaimed.IsZero() || fromA.SeenEpoch != 3 || fromA.SeenOwner != "front1" {
+		t.Errorf("front2's view of front1 = %+v, want a holding claim at epoch 3", fromA)
+	}
+	if fromB.Node != "front2" || !fromB.LastClaimed.IsZero() || fromB.LastHeard.IsZero() {
+		t.Errorf("front1's view of front2 = %+v, want heard, never claiming", fromB)
+	}
+
+	t.Run("replayed datagram", func(t *testing.T) {
+		// front1 is quiet now: everything it sent was captured on the wire.
+		settle(t, a, b)
+		recorded := capture.last(t)
+		view, stats := b.View(fip), b.Stats()
+		resendFrom(t, n.a, n.aIP, bAddr, recorded)
+		eventually(t, "front2 counts the replay", func() bool { return b.Stats().Replayed > stats.Replayed })
+		if got := b.View(fip); !reflect.DeepEqual(got, view) {
+			t.Errorf("view after the replay = %+v, want unchanged %+v", got, view)
+		}
+		if got := b.Stats().Accepted; got != stats.Accepted {
+			t.Errorf("front2 accepted %d datagrams during the replay, want %d", got, stats.Accepted)
+		}
+	})
+	t.Run("wrong key", func(t *testing.T) {
+		intruder := peersIn(t, n.a, "front3", netip.AddrPortFrom(n.aIP, port+1), otherKey)
+		before := b.Stats().Unauthenticated
+		eventually(t, "front2 refuses the intruder", func() bool {
+			sendOrFail(t, intruder, bAddr, Claim{FailoverIP: fip, Holding: true})
+			return b.Stats().Unauthenticated >= before+3
+		})
+		for _, p := range b.View(fip) {
+			if p.Node == "front3" {
+				t.Errorf("front2 heard the intruder: %+v", p)
+			}
+		}
+	})
+}
+
+func sendOrFail(t *testing.T, p *Peers, to netip.AddrPort, claims ...Claim) {
+	t.Helper()
+	if err := p.Send([]netip.AddrPort{to}, claims); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// resendFrom sends raw bytes from an ephemeral socket in ns, as an attacker
+// with a recording would.
+func resendFrom(t *testing.T, ns *netnstest.NS, ip netip.Addr, to netip.AddrPort, raw []byte) {
+	t.Helper()
+	err := ns.Do(func() error {
+		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_, err = conn.WriteToUDPAddrPort(raw, to)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// capture records the payloads of the IPv4 UDP datagrams from src to port
+// that cross link, read from a packet socket inside ns: what an attacker on
+// the wire would see.
+type capture struct {
+	mu       sync.Mutex
+	payloads [][]byte
+}
+
+func captureUDP(t *testing.T, ns *netnstest.NS, link string, src netip.Addr, port uint16) *capture {
+	t.Helper()
+	var fd int
+	err := ns.Do(func() error {
+		ifi, err := net.InterfaceByName(link)
+		if err != nil {
+			return err
+		}
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+		if err != nil {
+			return err
+		}
+		tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifi.Index})
+	})
+	if err != nil {
+		t.Fatalf("opening a packet socket on %s: %v", link, err)
+	}
+	c := &capture{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { c.read(fd, src, port, stop) })
+	t.Cleanup(func() { close(stop); wg.Wait(); unix.Close(fd) })
+	return c
+}
+
+func (c *capture) read(fd int, src netip.Addr, port uint16, stop chan struct{}) {
+	buf := make([]byte, 65536)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			continue // the receive timeout, to look at stop
+		}
+		if payload, ok := udpPayload(buf[:n], src, port); ok {
+			c.mu.Lock()
+			c.payloads = append(c.payloads, append([]byte(nil), payload...))
+			c.mu.Unlock()
+		}
+	}
+}
+
+func (c *capture) last(t *testing.T) []byte {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.payloads) == 0 {
+		t.Fatal("captured no datagram")
+	}
+	return c.payloads[len(c.payloads)-1]
+}
+
+// udpPayload returns the payload of an IPv4 UDP packet from src to port.
+func udpPayload(pkt []byte, src netip.Addr, port uint16) ([]byte, bool) {
+	if len(pkt) < 20 || pkt[0]>>4 != 4 || pkt[9] != unix.IPPROTO_UDP {
+		return nil, false
+	}
+	ihl := int(pkt[0]&0x0f) * 4
+	if len(pkt) < ihl+8 || netip.AddrFrom4([4]byte(pkt[12:16])) != src || binary.BigEndian.Uint16(pkt[ihl+2:]) != port {
+		return nil, false
+	}
+	return pkt[ihl+8:], true
+}
+
+// htons converts to network byte order, as sockaddr_ll wants its protocol.
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
