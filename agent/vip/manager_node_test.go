@@ -1,0 +1,460 @@
+package vip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/webfarm/webfarm/internal/netnstest"
+)
+
+// nsPrefix names the namespaces of this file's node tests.
+const nsPrefix = "wfb-"
+
+var (
+	nodeIP    = netip.MustParseAddr("10.232.0.1")
+	peerIP    = netip.MustParseAddr("10.232.0.2")
+	nodeIP6   = netip.MustParseAddr("fd00:232::1")
+	peerIP6   = netip.MustParseAddr("fd00:232::2")
+	vip4      = netip.MustParseAddr("10.232.0.100")
+	vip4Other = netip.MustParseAddr("10.232.0.101")
+	vip6      = netip.MustParseAddr("fd00:232::100")
+)
+
+// testNode is a node namespace with a Manager, joined by a veth to a peer
+// namespace that captures what reaches it.
+type testNode struct {
+	node, peer     *netnstest.NS
+	link, peerLink string
+	mac            net.HardwareAddr
+	handle         *netlink.Handle
+	m              *Manager
+	hookLog        string
+	wire           *frameCapture
+}
+
+func newTestNode(t *testing.T) *testNode {
+	t.Helper()
+	n := &testNode{node: newNS(t), peer: newNS(t)}
+	suffix := randomHex(t, 2)
+	n.link, n.peerLink = "vpa"+suffix, "vpb"+suffix
+	if err := netnstest.Link(n.node, n.link, nodeIP.String()+"/24", n.peer, n.peerLink, peerIP.String()+"/24"); err != nil {
+		t.Fatal(err)
+	}
+	n.node.MustRun(t, "ip", "-6", "addr", "add", nodeIP6.String()+"/64", "dev", n.link, "nodad")
+	n.peer.MustRun(t, "ip", "-6", "addr", "add", peerIP6.String()+"/64", "dev", n.peerLink, "nodad")
+	// Let the peer learn neighbours from announcements alone, as a router
+	// configured for failover addresses does.
+	n.peer.MustRun(t, "sysctl", "-qw", "net.ipv4.conf."+n.peerLink+".arp_accept=1")
+	// (IPv6 learns from unsolicited advertisements only on a router.)
+	n.peer.MustRun(t, "sysctl", "-qw", "net.ipv6.conf."+n.peerLink+".forwarding=1")
+	n.peer.MustRun(t, "sysctl", "-qw", "net.ipv6.conf."+n.peerLink+".accept_untracked_na=1")
+
+	h, err := n.node.Handle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	n.handle = h
+	link, err := h.LinkByName(n.link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.mac = link.Attrs().HardwareAddr
+	dir := t.TempDir()
+	n.hookLog = filepath.Join(dir, "calls")
+	n.m = &Manager{
+		Handle:     h,
+		NodeIP:     nodeIP,
+		Announcer:  PacketAnnouncer{InNamespace: n.node.Do},
+		Hook:       &Hook{Path: writeScript(t, dir, `echo "$@" >> "$(dirname "$0")/calls"`)},
+		RecordPath: filepath.Join(dir, "record.json"),
+	}
+	n.wire = captureFrames(t, n.peer, n.peerLink, n.mac)
+	return n
+}
+
+// addrs returns the addresses of the node's link equal to ip.
+func (n *testNode) addrs(t *testing.T, ip netip.Addr) []netlink.Addr {
+	t.Helper()
+	link, err := n.handle.LinkByName(n.link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err := findAddr(n.handle, link, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// hookCalls returns the argument lines the hook ran with, in order.
+func (n *testNode) hookCalls(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(n.hookLog)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// peerNeighbour returns the link-layer address the peer's neighbour table
+// holds for ip, or "" when it has none.
+func (n *testNode) peerNeighbour(t *testing.T, ip netip.Addr) string {
+	t.Helper()
+	out := n.peer.MustRun(t, "ip", "neigh", "show", ip.String(), "dev", n.peerLink)
+	fields := strings.Fields(out)
+	for i, f := range fields {
+		if f == "lladdr" && i+1 < len(fields) {
+			return fields[i+1]
+		}
+	}
+	return ""
+}
+
+func TestNodeEnsureIPv4(t *testing.T) {
+	n := newTestNode(t)
+	ctx := context.Background()
+	a := Address{IP: vip4, FailoverIP: "shop/www", Epoch: 1}
+
+	start := time.Now()
+	if err := n.m.Ensure(ctx, a); err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	found := n.addrs(t, vip4)
+	if len(found) != 1 {
+		t.Fatalf("%s on %s: %v, want it once", vip4, n.link, found)
+	}
+	if got := found[0]; !isHostLength(got) || got.Label != n.link+":wf" || got.Flags&unix.IFA_F_NOPREFIXROUTE == 0 {
+		t.Errorf("added %s label %q flags %#x, want a /32 labelled %s:wf without prefix route", got.IPNet, got.Label, got.Flags, n.link)
+	}
+	rounds := 2 * DefaultAnnounceCount // a request and a reply per round
+	waitFor(t, "the peer receives every gratuitous ARP", func() bool { return n.wire.count(vip4) == rounds })
+	t.Logf("Ensure call to first announcement on the peer's link: %v", n.wire.first(vip4).Sub(start))
+	if got := n.peerNeighbour(t, vip4); got != n.mac.String() {
+		t.Errorf("peer's neighbour entry for %s = %q, want %s", vip4, got, n.mac)
+	}
+	want := []string{fmt.Sprintf("takeover %s %s shop/www 1", vip4, n.link)}
+	if got := n.hookCalls(t); !equal(got, want) {
+		t.Errorf("hook calls = %q, want %q", got, want)
+	}
+
+	// Same epoch again: nothing to do. The announcement of another address
+	// marks the end of whatever the second call might have sent.
+	if err := n.m.Ensure(ctx, a); err != nil {
+		t.Fatalf("second Ensure: %v", err)
+	}
+	if err := n.m.Ensure(ctx, Address{IP: vip4Other, Interface: n.link, FailoverIP: "shop/api", Epoch: 1}); err != nil {
+		t.Fatalf("Ensure %s: %v", vip4Other, err)
+	}
+	waitFor(t, "the marker announcement", func() bool { return n.wire.count(vip4Other) == rounds })
+	if got := n.wire.count(vip4); got != rounds {
+		t.Errorf("%d announcements of %s after a second Ensure, want %d", got, vip4, rounds)
+	}
+	if got := len(n.addrs(t, vip4)); got != 1 {
+		t.Errorf("%s on the link %d times after a second Ensure, want once", vip4, got)
+	}
+
+	// A new epoch is a new takeover: announced and hooked again.
+	a.Epoch = 2
+	if err := n.m.Ensure(ctx, a); err != nil {
+		t.Fatalf("Ensure at epoch 2: %v", err)
+	}
+	waitFor(t, "the announcements of epoch 2", func() bool { return n.wire.count(vip4) == 2*rounds })
+	if got := n.hookCalls(t); len(got) != 3 || got[2] != fmt.Sprintf("takeover %s %s shop/www 2", vip4, n.link) {
+		t.Errorf("hook calls = %q, want a third, for epoch 2", got)
+	}
+}
+
+func TestNodeEnsureIPv6(t *testing.T) {
+	n := newTestNode(t)
+	a := Address{IP: vip6, Interface: n.link, FailoverIP: "shop/www6", Epoch: 4}
+	if err := n.m.Ensure(context.Background(), a); err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	found := n.addrs(t, vip6)
+	if len(found) != 1 {
+		t.Fatalf("%s on %s: %v, want it once", vip6, n.link, found)
+	}
+	if got := found[0]; !isHostLength(got) || got.Flags&unix.IFA_F_NODAD == 0 || got.Flags&unix.IFA_F_NOPREFIXROUTE == 0 {
+		t.Errorf("added %s flags %#x, want a /128 with nodad and noprefixroute", got.IPNet, got.Flags)
+	}
+	waitFor(t, "the peer receives every neighbour advertisement", func() bool { return n.wire.count(vip6) == DefaultAnnounceCount })
+	if got := n.peerNeighbour(t, vip6); got != n.mac.String() {
+		t.Errorf("peer's neighbour entry for %s = %q, want %s", vip6, got, n.mac)
+	}
+	want := []string{fmt.Sprintf("takeover %s %s shop/www6 4", vip6, n.link)}
+	if got := n.hookCalls(t); !equal(got, want) {
+		t.Errorf("hook calls = %q, want %q", got, want)
+	}
+}
+
+func TestNodeRelease(t *testing.T) {
+	n := newTestNode(t)
+	ctx := context.Background()
+	a := Address{IP: vip4, FailoverIP: "shop/www", Epoch: 3}
+	if err := n.m.Ensure(ctx, a); err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	if err := n.m.Release(ctx, a); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	if found := n.addrs(t, vip4); len(found) != 0 {
+		t.Errorf("%s still on %s after Release: %v", vip4, n.link, found)
+	}
+	if err := n.m.Release(ctx, a); err != nil {
+		t.Fatalf("second Release: %v", err)
+	}
+	want := []string{
+		fmt.Sprintf("takeover %s %s shop/www 3", vip4, n.link),
+		fmt.Sprintf("release %s %s shop/www 3", vip4, n.link),
+	}
+	if got := n.hookCalls(t); !equal(got, want) {
+		t.Errorf("hook calls = %q, want %q (no release hook for an address already gone)", got, want)
+	}
+}
+
+// TestNodeNodeAddressUntouched: an address the node holds with a shorter
+// prefix is its own; neither Ensure nor Release may change it.
+func TestNodeNodeAddressUntouched(t *testing.T) {
+	n := newTestNode(t)
+	ctx := context.Background()
+	own := netip.MustParseAddr("10.232.0.50")
+	n.node.MustRun(t, "ip", "addr", "add", own.String()+"/24", "dev", n.link)
+	a := Address{IP: own, FailoverIP: "shop/www", Epoch: 1}
+
+	if err := n.m.Release(ctx, a); err == nil {
+		t.Error("Release of the node's own address succeeded, want an error")
+	}
+	if err := n.m.Ensure(ctx, a); err == nil {
+		t.Error("Ensure over the node's own address succeeded, want an error")
+	}
+	found := n.addrs(t, own)
+	if len(found) != 1 || found[0].IPNet.String() != own.String()+"/24" {
+		t.Errorf("node address after Release and Ensure: %v, want only %s/24", found, own)
+	}
+	if got := n.hookCalls(t); len(got) != 0 {
+		t.Errorf("hook ran %q for the node's own address", got)
+	}
+}
+
+func TestNodeCleanup(t *testing.T) {
+	n := newTestNode(t)
+	ctx := context.Background()
+	for _, a := range []Address{
+		{IP: vip4, FailoverIP: "shop/www", Epoch: 1},
+		{IP: vip6, Interface: n.link, FailoverIP: "shop/www6", Epoch: 1},
+	} {
+		if err := n.m.Ensure(ctx, a); err != nil {
+			t.Fatalf("Ensure %s: %v", a.IP, err)
+		}
+	}
+	// Host-length addresses someone else added: unlabelled, labelled
+	// otherwise, and IPv6 that no record lists.
+	for _, args := range [][]string{
+		{"addr", "add", "10.232.0.77/32", "dev", n.link},
+		{"addr", "add", "10.232.0.78/32", "dev", n.link, "label", n.link + ":x"},
+		{"-6", "addr", "add", "fd00:232::77/128", "dev", n.link, "nodad"},
+	} {
+		n.node.MustRun(t, "ip", args...)
+	}
+	// A recorded address that the node holds with a shorter prefix is
+	// still the node's.
+	if err := (record{path: n.m.RecordPath}).add(nodeIP); err != nil {
+		t.Fatal(err)
+	}
+	calls := n.hookCalls(t)
+
+	if err := n.m.Cleanup(ctx); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	for _, ip := range []netip.Addr{vip4, vip6} {
+		if found := n.addrs(t, ip); len(found) != 0 {
+			t.Errorf("%s still on the link after Cleanup: %v", ip, found)
+		}
+	}
+	for _, ip := range []string{"10.232.0.77", "10.232.0.78", "fd00:232::77", nodeIP.String(), nodeIP6.String()} {
+		if found := n.addrs(t, netip.MustParseAddr(ip)); len(found) != 1 {
+			t.Errorf("address %s not ours: %v after Cleanup, want it kept", ip, found)
+		}
+	}
+	if got := n.hookCalls(t); !equal(got, calls) {
+		t.Errorf("Cleanup ran the hook: calls %q, want %q", got, calls)
+	}
+}
+
+// TestNodeCleanupWithoutRecord: the label alone marks an IPv4 address as
+// ours, for an agent that lost its record.
+func TestNodeCleanupWithoutRecord(t *testing.T) {
+	n := newTestNode(t)
+	n.node.MustRun(t, "ip", "addr", "add", vip4.String()+"/32", "dev", n.link, "label", n.link+":wf")
+	if err := n.m.Cleanup(context.Background()); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	if found := n.addrs(t, vip4); len(found) != 0 {
+		t.Errorf("labelled %s kept by Cleanup without record: %v", vip4, found)
+	}
+	if found := n.addrs(t, nodeIP); len(found) != 1 {
+		t.Errorf("node address after Cleanup: %v, want kept", found)
+	}
+}
+
+func equal(a, b []string) bool {
+	return strings.Join(a, "\n") == strings.Join(b, "\n")
+}
+
+// waitFor polls cond every 10ms until it holds or 5s passed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// newNS creates a throwaway namespace with its loopback up and removes it,
+// with every process in it, when t ends.
+func newNS(t *testing.T) *netnstest.NS {
+	t.Helper()
+	netnstest.Skip(t)
+	ns := &netnstest.NS{Name: nsPrefix + randomHex(t, 4)}
+	if out, err := exec.Command("ip", "netns", "add", ns.Name).CombinedOutput(); err != nil {
+		t.Fatalf("creating namespace %s: %v: %s", ns.Name, err, out)
+	}
+	t.Cleanup(func() {
+		if err := ns.Delete(); err != nil {
+			t.Errorf("removing namespace %s: %v", ns.Name, err)
+		}
+	})
+	ns.MustRun(t, "ip", "link", "set", "lo", "up")
+	return ns
+}
+
+func randomHex(t *testing.T, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// frameCapture records, from a packet socket on the peer's link, the
+// announcements sent from mac: gratuitous ARP and neighbour advertisements,
+// by the address they announce.
+type frameCapture struct {
+	mac net.HardwareAddr
+
+	mu     sync.Mutex
+	frames map[netip.Addr][]time.Time
+}
+
+func captureFrames(t *testing.T, ns *netnstest.NS, link string, mac net.HardwareAddr) *frameCapture {
+	t.Helper()
+	var fd int
+	err := ns.Do(func() error {
+		ifi, err := net.InterfaceByName(link)
+		if err != nil {
+			return err
+		}
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
+	})
+	if err != nil {
+		t.Fatalf("opening a packet socket on %s: %v", link, err)
+	}
+	c := &frameCapture{mac: mac, frames: map[netip.Addr][]time.Time{}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { c.read(fd, stop) })
+	t.Cleanup(func() { close(stop); wg.Wait(); unix.Close(fd) })
+	return c
+}
+
+func (c *frameCapture) read(fd int, stop chan struct{}) {
+	buf := make([]byte, 2048)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			continue // the receive timeout, to look at stop
+		}
+		if ip, ok := announced(buf[:n], c.mac); ok {
+			c.mu.Lock()
+			c.frames[ip] = append(c.frames[ip], time.Now())
+			c.mu.Unlock()
+		}
+	}
+}
+
+func (c *frameCapture) count(ip netip.Addr) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.frames[ip])
+}
+
+func (c *frameCapture) first(ip netip.Addr) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.frames[ip][0]
+}
+
+// announced returns the address a frame from mac announces, if it is a
+// gratuitous ARP (sender and target address equal) or a neighbour
+// advertisement with the override flag.
+func announced(f []byte, mac net.HardwareAddr) (netip.Addr, bool) {
+	if len(f) < ethHeaderLen || !bytesEqual(f[6:12], mac) {
+		return netip.Addr{}, false
+	}
+	switch binary.BigEndian.Uint16(f[12:14]) {
+	case etherTypeARP:
+		arp := f[ethHeaderLen:]
+		if len(arp) < 28 || !bytesEqual(arp[8:14], mac) || !bytesEqual(arp[14:18], arp[24:28]) {
+			return netip.Addr{}, false
+		}
+		return netip.AddrFrom4([4]byte(arp[14:18])), true
+	case etherTypeIPv6:
+		ip6 := f[ethHeaderLen:]
+		if len(ip6) < 40+24 || ip6[6] != protoICMPv6 || ip6[40] != icmpv6NeighborAdvert {
+			return netip.Addr{}, false
+		}
+		icmp := ip6[40:]
+		if binary.BigEndian.Uint32(icmp[4:])&naFlagOverride == 0 {
+			return netip.Addr{}, false
+		}
+		return netip.AddrFrom16([16]byte(icmp[8:24])), true
+	}
+	return netip.Addr{}, false
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
