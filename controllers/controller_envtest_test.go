@@ -1,0 +1,353 @@
+package controllers
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// TestEnvtestController runs the controller in-process against a real
+// kube-apiserver, on a fake clock, through the scenarios of issue 3. The
+// scenarios share one control plane and one manager; each uses its own
+// namespace and nodes.
+func TestEnvtestController(t *testing.T) {
+	h := startHarness(t)
+	for _, sc := range []struct {
+		name string
+		run  func(*harness)
+	}{
+		{"FrontNodeLifecycle", scenarioFrontNodeLifecycle},
+		{"DrainCycle", scenarioDrainCycle},
+		{"InvalidDrainAnnotation", scenarioInvalidDrainAnnotation},
+		{"NoCandidate", scenarioNoCandidate},
+		{"HardLoss", scenarioHardLoss},
+		{"PlannedHandOff", scenarioPlannedHandOff},
+	} {
+		t.Run(sc.name, func(t *testing.T) { sc.run(h.sub(t)) })
+	}
+}
+
+func (h *harness) sub(t *testing.T) *harness {
+	c := *h
+	c.t, c.ctx = t, t.Context()
+	return &c
+}
+
+var cookieRE = regexp.MustCompile(`^[a-z0-9]{4,32}$`)
+
+func hasFarms(want ...string) func(*webfarmv1.FrontNode) error {
+	return func(f *webfarmv1.FrontNode) error {
+		if !slices.Equal(f.Spec.Farms, want) {
+			return fmt.Errorf("farms %v, want %v", f.Spec.Farms, want)
+		}
+		return nil
+	}
+}
+
+// scenarioFrontNodeLifecycle: a FrontNode per selected Node, shared by the
+// farms selecting it, deleted when no farm selects it or its Node is gone.
+func scenarioFrontNodeLifecycle(h *harness) {
+	ns := "lifecycle"
+	h.createNamespace(ns)
+	h.createNode("lc-1", "10.1.0.1", map[string]string{"role": "lc"})
+	h.createNode("lc-2", "10.1.0.2", map[string]string{"role": "lc"})
+	h.createNode("lc-3", "10.1.0.3", nil)
+	h.createFarm(ns, "shop", map[string]string{"role": "lc"})
+
+	f1 := h.front("lc-1", "created for farm shop", hasFarms("lifecycle/shop"))
+	if f1.Spec.NodeName != "lc-1" || f1.Spec.Address != "10.1.0.1" {
+		h.t.Errorf("FrontNode lc-1 spec = %+v, want nodeName lc-1, address 10.1.0.1", f1.Spec)
+	}
+	if !cookieRE.MatchString(f1.Spec.Cookie) || strings.Contains(f1.Spec.Cookie, "lc") {
+		h.t.Errorf("FrontNode lc-1 cookie %q: want random [a-z0-9]{4,32} revealing nothing of the host", f1.Spec.Cookie)
+	}
+	h.front("lc-2", "created for farm shop", hasFarms("lifecycle/shop"))
+
+	h.patchNode("lc-3", "labels", map[string]any{"role": "lc"})
+	h.front("lc-3", "created once labelled", hasFarms("lifecycle/shop"))
+
+	h.createFarm(ns, "blog", map[string]string{"tier": "blog"})
+	h.patchNode("lc-1", "labels", map[string]any{"tier": "blog"})
+	shared := h.front("lc-1", "shared by both farms", hasFarms("lifecycle/blog", "lifecycle/shop"))
+	if shared.Spec.Cookie != f1.Spec.Cookie {
+		h.t.Errorf("FrontNode lc-1 cookie changed from %q to %q", f1.Spec.Cookie, shared.Spec.Cookie)
+	}
+
+	h.patchNode("lc-2", "labels", map[string]any{"role": nil})
+	h.frontGone("lc-2")
+	if err := h.c.Delete(h.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "lc-3"}}); err != nil {
+		h.t.Fatalf("deleting Node lc-3: %v", err)
+	}
+	h.frontGone("lc-3")
+	if err := h.c.Delete(h.ctx, &webfarmv1.WebFarm{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop"}}); err != nil {
+		h.t.Fatalf("deleting WebFarm shop: %v", err)
+	}
+	h.front("lc-1", "left with farm blog", hasFarms("lifecycle/blog"))
+
+	h.farmStatus(ns, "blog", "one front, silent", func(st *webfarmv1.WebFarmStatus) error {
+		return farmReadyIs(st, 1, metav1.ConditionFalse, webfarmv1.ReasonNoFrontReady)
+	})
+}
+
+// scenarioDrainCycle: annotation → drainRequested → Draining → Drained (the
+// agent reports no session left) → undrained → Active, with events.
+func scenarioDrainCycle(h *harness) {
+	ns := "drain"
+	h.createNamespace(ns)
+	h.createNode("dr-1", "10.2.0.1", map[string]string{"role": "dr"})
+	h.renew("dr-1")
+	h.createFarm(ns, "site", map[string]string{"role": "dr"})
+	h.phase("dr-1", webfarmv1.FrontActive)
+
+	h.annotateDrain("dr-1", "true")
+	h.front("dr-1", "drainRequested", func(f *webfarmv1.FrontNode) error {
+		if !f.Spec.DrainRequested {
+			return fmt.Errorf("drainRequested false")
+		}
+		return nil
+	})
+	h.phase("dr-1", webfarmv1.FrontDraining)
+	h.event("FrontNode", "dr-1", corev1.EventTypeNormal, EventFrontDraining)
+
+	servers := func(main, backup int32) map[string]any {
+		return map[string]any{"servers": []webfarmv1.ServerStatus{
+			{Farm: "drain/site", Front: "dr-1", Role: webfarmv1.ServerMain, State: "DRAIN", Sessions: main},
+			{Farm: "drain/site", Front: "dr-1", Role: webfarmv1.ServerBackup, State: "UP", Sessions: backup},
+		}}
+	}
+	h.patchFrontStatus("dr-1", servers(2, 1))
+	h.front("dr-1", "3 sessions left, still Draining", func(f *webfarmv1.FrontNode) error {
+		if f.Status.Sessions != 3 || f.Status.Phase != webfarmv1.FrontDraining {
+			return fmt.Errorf("sessions %d, phase %s", f.Status.Sessions, f.Status.Phase)
+		}
+		return nil
+	})
+	h.patchFrontStatus("dr-1", servers(0, 0))
+	h.phase("dr-1", webfarmv1.FrontDrained)
+	h.event("FrontNode", "dr-1", corev1.EventTypeNormal, EventFrontDrained)
+
+	h.annotateDrain("dr-1", nil)
+	f := h.phase("dr-1", webfarmv1.FrontActive)
+	if f.Spec.DrainRequested {
+		h.t.Errorf("FrontNode dr-1 drainRequested still true once undrained")
+	}
+	h.event("FrontNode", "dr-1", corev1.EventTypeNormal, EventFrontActive)
+	if len(f.Status.Servers) != 2 {
+		h.t.Errorf("the controller's status patches dropped the agent's servers: %+v", f.Status.Servers)
+	}
+}
+
+// scenarioInvalidDrainAnnotation: a value other than true/false is a
+// Warning event on the Node and drains nothing.
+func scenarioInvalidDrainAnnotation(h *harness) {
+	ns := "invalid"
+	h.createNamespace(ns)
+	h.createNode("iv-1", "10.3.0.1", map[string]string{"role": "iv"})
+	h.renew("iv-1")
+	h.createFarm(ns, "site", map[string]string{"role": "iv"})
+	h.phase("iv-1", webfarmv1.FrontActive)
+	h.annotateDrain("iv-1", "yes")
+	h.event("Node", "iv-1", corev1.EventTypeWarning, EventInvalidDrainAnnotation)
+	f := h.phase("iv-1", webfarmv1.FrontActive)
+	if f.Spec.DrainRequested {
+		h.t.Errorf("FrontNode iv-1 drains on annotation %q", "yes")
+	}
+}
+
+// scenarioNoCandidate: with no live front the address is held by nobody,
+// with a condition and an event; the first front heard takes it at once.
+func scenarioNoCandidate(h *harness) {
+	ns := "nocand"
+	h.createNamespace(ns)
+	h.createNode("nc-1", "10.4.0.1", map[string]string{"role": "nc"})
+	h.createFailoverIP(ns, "vip", "192.0.2.40", "", false)
+	h.createFarm(ns, "site", map[string]string{"role": "nc"}, "vip")
+	h.failoverIP(ns, "vip", "no candidate", func(st *webfarmv1.FailoverIPStatus) error {
+		return readyIs(st, metav1.ConditionFalse, webfarmv1.ReasonNoCandidate)
+	})
+	h.event("FailoverIP", "vip", corev1.EventTypeWarning, EventNoCandidate)
+	h.farmStatus(ns, "site", "address unowned", func(st *webfarmv1.WebFarmStatus) error {
+		return farmReadyIs(st, 1, metav1.ConditionFalse, webfarmv1.ReasonFailoverIPUnowned)
+	})
+
+	h.renew("nc-1")
+	fip := h.failoverIP(ns, "vip", "owned by nc-1", ownerIs("nc-1", 1))
+	if !fip.Status.PreviousOwnerReleased || fip.Status.Transitions != 1 || fip.Status.LastTransitionTime == nil {
+		h.t.Errorf("first owner: status %+v, want previousOwnerReleased, 1 transition and its time", fip.Status)
+	}
+	h.patchFrontStatus("nc-1", map[string]any{"proxy": map[string]any{"healthy": true, "configHash": "abc"}})
+	h.farmStatus(ns, "site", "served", func(st *webfarmv1.WebFarmStatus) error {
+		if st.Owners != "nc-1" {
+			return fmt.Errorf("owners %q", st.Owners)
+		}
+		return farmReadyIs(st, 1, metav1.ConditionTrue, webfarmv1.ReasonAllFrontsReady)
+	})
+}
+
+// scenarioHardLoss: the owner's Lease stops; past deadtime its front is
+// Down, and only past deadtime plus guard does the next front own the
+// address, at epoch+1, unreleased.
+func scenarioHardLoss(h *harness) {
+	ns := "loss"
+	h.createNamespace(ns)
+	h.createNode("ls-a", "10.5.0.1", map[string]string{"role": "ls"})
+	h.createNode("ls-b", "10.5.0.2", map[string]string{"role": "ls"})
+	h.renew("ls-a")
+	h.renew("ls-b")
+	h.createFailoverIP(ns, "vip", "192.0.2.50", "ls-a", false)
+	h.createFarm(ns, "site", map[string]string{"role": "ls"}, "vip")
+	h.failoverIP(ns, "vip", "owned by ls-a", ownerIs("ls-a", 1))
+	h.phase("ls-b", webfarmv1.FrontActive)
+
+	// ls-a falls silent; ls-b keeps renewing.
+	h.clock.Step(time.Second)
+	h.renew("ls-b")
+	h.clock.Step(testDeadtime - time.Second + 100*time.Millisecond)
+	h.phase("ls-a", webfarmv1.FrontDown)
+	h.event("FrontNode", "ls-a", corev1.EventTypeWarning, EventFrontDown)
+	h.failoverIP(ns, "vip", "fence awaited, ls-a still owner", func(st *webfarmv1.FailoverIPStatus) error {
+		if err := ownerIs("ls-a", 1)(st); err != nil {
+			return err
+		}
+		return readyIs(st, metav1.ConditionFalse, webfarmv1.ReasonAwaitingFence)
+	})
+	h.event("FailoverIP", "vip", corev1.EventTypeWarning, EventAwaitingFence)
+
+	h.renew("ls-b")
+	h.clock.Step(testGuard)
+	fip := h.failoverIP(ns, "vip", "owned by ls-b past deadtime plus guard", ownerIs("ls-b", 2))
+	if fip.Status.PreviousOwner != "ls-a" || fip.Status.PreviousOwnerReleased {
+		h.t.Errorf("after a hard loss: status %+v, want previousOwner ls-a, not released", fip.Status)
+	}
+	h.event("FailoverIP", "vip", corev1.EventTypeNormal, EventOwnerChanged)
+
+	// ls-a comes back: without autoFailback, ls-b keeps the address.
+	h.renew("ls-a")
+	h.phase("ls-a", webfarmv1.FrontActive)
+	h.failoverIP(ns, "vip", "ls-a a candidate again, ls-b kept", func(st *webfarmv1.FailoverIPStatus) error {
+		if !slices.Equal(st.Candidates, []string{"ls-a", "ls-b"}) {
+			return fmt.Errorf("candidates %v", st.Candidates)
+		}
+		return ownerIs("ls-b", 2)(st)
+	})
+}
+
+// scenarioPlannedHandOff: draining the owner moves its addresses at once,
+// through release and acknowledgement; undrained, the preferred node gets
+// back only the address with autoFailback.
+func scenarioPlannedHandOff(h *harness) {
+	ns := "handoff"
+	h.createNamespace(ns)
+	h.createNode("ho-a", "10.6.0.1", map[string]string{"role": "ho"})
+	h.createNode("ho-b", "10.6.0.2", map[string]string{"role": "ho"})
+	h.renew("ho-a")
+	h.renew("ho-b")
+	h.createFailoverIP(ns, "keep", "192.0.2.60", "ho-a", false)
+	h.createFailoverIP(ns, "back", "192.0.2.61", "ho-a", true)
+	h.createFarm(ns, "site", map[string]string{"role": "ho"}, "keep", "back")
+	for _, name := range []string{"keep", "back"} {
+		h.failoverIP(ns, name, "owned by ho-a", ownerIs("ho-a", 1))
+	}
+
+	h.annotateDrain("ho-a", "true")
+	for _, name := range []string{"keep", "back"} {
+		h.failoverIP(ns, name, "release requested from ho-a", func(st *webfarmv1.FailoverIPStatus) error {
+			if !st.ReleaseRequested {
+				return fmt.Errorf("releaseRequested false")
+			}
+			return ownerIs("ho-a", 1)(st)
+		})
+		h.event("FailoverIP", name, corev1.EventTypeNormal, EventReleaseRequested)
+	}
+	h.ackRelease("ho-a", ns+"/keep", 1, ns+"/back", 1)
+	for _, name := range []string{"keep", "back"} {
+		fip := h.failoverIP(ns, name, "handed to ho-b at once", ownerIs("ho-b", 2))
+		if !fip.Status.PreviousOwnerReleased || fip.Status.ReleaseRequested || fip.Status.PreviousOwner != "ho-a" {
+			h.t.Errorf("%s after a planned hand-off: status %+v, want previousOwner ho-a released, no release requested", name, fip.Status)
+		}
+	}
+
+	h.annotateDrain("ho-a", nil)
+	h.patchFrontStatus("ho-a", map[string]any{"failoverIPs": nil})
+	h.failoverIP(ns, "back", "release requested from ho-b for the fail-back", func(st *webfarmv1.FailoverIPStatus) error {
+		if !st.ReleaseRequested {
+			return fmt.Errorf("releaseRequested false")
+		}
+		return ownerIs("ho-b", 2)(st)
+	})
+	h.ackRelease("ho-b", ns+"/back", 2)
+	back := h.failoverIP(ns, "back", "back on ho-a", ownerIs("ho-a", 3))
+	if !back.Status.PreviousOwnerReleased {
+		h.t.Errorf("fail-back without previousOwnerReleased: %+v", back.Status)
+	}
+	keep := h.failoverIP(ns, "keep", "kept by ho-b", func(st *webfarmv1.FailoverIPStatus) error {
+		if !slices.Equal(st.Candidates, []string{"ho-a", "ho-b"}) {
+			return fmt.Errorf("candidates %v", st.Candidates)
+		}
+		return ownerIs("ho-b", 2)(st)
+	})
+	if keep.Status.ReleaseRequested {
+		h.t.Errorf("without autoFailback, ho-b is asked to release: %+v", keep.Status)
+	}
+}
+
+// ackRelease reports, as node's agent, the release of FailoverIPs given as
+// name, epoch pairs.
+func (h *harness) ackRelease(node string, pairs ...any) {
+	h.t.Helper()
+	var entries []webfarmv1.NodeFailoverIPStatus
+	for i := 0; i < len(pairs); i += 2 {
+		entries = append(entries, webfarmv1.NodeFailoverIPStatus{Name: pairs[i].(string), Epoch: int64(pairs[i+1].(int)), State: webfarmv1.VIPReleased})
+	}
+	h.patchFrontStatus(node, map[string]any{"failoverIPs": entries})
+}
+
+func ownerIs(owner string, epoch int64) func(*webfarmv1.FailoverIPStatus) error {
+	return func(st *webfarmv1.FailoverIPStatus) error {
+		if st.Owner != owner || st.Epoch != epoch {
+			return fmt.Errorf("owner %q at epoch %d, want %q at %d", st.Owner, st.Epoch, owner, epoch)
+		}
+		return nil
+	}
+}
+
+func readyIs(st *webfarmv1.FailoverIPStatus, status metav1.ConditionStatus, reason string) error {
+	c := meta.FindStatusCondition(st.Conditions, webfarmv1.ConditionReady)
+	if c == nil || c.Status != status || c.Reason != reason {
+		return fmt.Errorf("Ready condition %+v, want %s/%s", c, status, reason)
+	}
+	return nil
+}
+
+func farmReadyIs(st *webfarmv1.WebFarmStatus, fronts int32, status metav1.ConditionStatus, reason string) error {
+	c := meta.FindStatusCondition(st.Conditions, webfarmv1.ConditionReady)
+	if st.FrontsTotal != fronts || c == nil || c.Status != status || c.Reason != reason {
+		return fmt.Errorf("%d fronts, Ready %+v; want %d fronts, %s/%s", st.FrontsTotal, c, fronts, status, reason)
+	}
+	return nil
+}
+
+// farmStatus waits until WebFarm namespace/name's status satisfies cond.
+func (h *harness) farmStatus(namespace, name, what string, cond func(*webfarmv1.WebFarmStatus) error) {
+	h.t.Helper()
+	eventually(h.t, fmt.Sprintf("WebFarm %s/%s: %s", namespace, name, what), func() error {
+		farm := &webfarmv1.WebFarm{}
+		if err := h.c.Get(h.ctx, types.NamespacedName{Namespace: namespace, Name: name}, farm); err != nil {
+			return err
+		}
+		if farm.Status.ObservedGeneration != farm.Generation {
+			return fmt.Errorf("observedGeneration %d, generation %d", farm.Status.ObservedGeneration, farm.Generation)
+		}
+		return cond(&farm.Status)
+	})
+}
