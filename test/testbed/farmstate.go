@@ -123,6 +123,9 @@ func (tb *Testbed) notReady(ctx context.Context) string {
 	if owner == "" || len(holders) != 1 || holders[0] != owner {
 		return fmt.Sprintf("FailoverIP owner %q, VIP on %v", owner, holders)
 	}
+	if why := tb.serversNotUp(ctx, owner); why != "" {
+		return why
+	}
 	c := NewClient(ClientOptions{Timeout: time.Second})
 	resp, err := Get(ctx, c, VIPURL("/"))
 	if err != nil {
@@ -130,6 +133,28 @@ func (tb *Testbed) notReady(ctx context.Context) string {
 	}
 	if resp.Status != http.StatusOK || resp.Front == "" {
 		return fmt.Sprintf("GET %s: %d %q", VIPURL("/"), resp.Status, resp.Body)
+	}
+	return ""
+}
+
+// serversNotUp says which main server the owner's HAProxy does not see UP
+// ("" when all are): until then, new visitors are not spread over every
+// front.
+func (tb *Testbed) serversNotUp(ctx context.Context, owner string) string {
+	fn, err := tb.FrontNode(ctx, owner)
+	if err != nil {
+		return err.Error()
+	}
+	up := map[string]bool{}
+	for _, s := range fn.Status.Servers {
+		if s.Role == webfarmv1.ServerMain && s.State == "UP" {
+			up[s.Front] = true
+		}
+	}
+	for _, f := range tb.fronts {
+		if !up[f.Name] {
+			return fmt.Sprintf("the HAProxy of %s does not report %s's main server UP (servers %v)", owner, f.Name, fn.Status.Servers)
+		}
 	}
 	return ""
 }

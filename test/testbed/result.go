@@ -76,4 +76,14 @@ func WriteTable(w io.Writer, results []*Result) {
 	tw.Flush()
 }
 
-func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+// tableWidth bounds a measured value in the table; the narration above it
+// has the whole text.
+const tableWidth = 72
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > tableWidth {
+		s = s[:tableWidth-3] + "..."
+	}
+	return s
+}

@@ -235,7 +235,7 @@ func (tb *Testbed) checkStats(ctx context.Context, r *Result) error {
 }
 
 func (tb *Testbed) checkAccessLog(ctx context.Context, r *Result) error {
-	path := fmt.Sprintf("/visit-%d", time.Now().UnixNano())
+	path := fmt.Sprintf("/?visit=%d", time.Now().UnixNano())
 	resp, err := Get(ctx, tb.Client(), VIPURL(path))
 	if err != nil || resp.Front == "" {
 		return fmt.Errorf("GET %s: %v (%d)", VIPURL(path), err, resp.Status)
@@ -252,11 +252,18 @@ func (tb *Testbed) checkAccessLog(ctx context.Context, r *Result) error {
 		return line != "", err
 	}, 5*time.Second)
 	if err != nil {
-		return r.check(false, "access log names the client", "no line for %s in %s", path, f.AccessLogPath())
+		return r.check(false, "access log names the client first", "no line for %s in %s", path, f.AccessLogPath())
 	}
 	tb.say("   %s's access log: %s", f.Name, line)
-	return r.check(strings.HasPrefix(line, ClientAddress+" ") && !strings.HasSuffix(line, `"`+ClientAddress+`"`),
+	first, _, _ := strings.Cut(line, " ")
+	return r.check(isClientAddress(first) && !strings.HasSuffix(line, `"`+ClientAddress+`"`),
 		"access log names the client first", "%s", line)
+}
+
+// isClientAddress accepts the client's address also in its IPv4-mapped
+// IPv6 form (::ffff:10.99.0.100), as a dual-stack listener reports it.
+func isClientAddress(s string) bool {
+	return strings.TrimPrefix(s, "::ffff:") == ClientAddress
 }
 
 func (tb *Testbed) checkErrorPage(ctx context.Context, r *Result) error {

@@ -1,0 +1,219 @@
+package chart
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+var customValues = filepath.Join(repoRoot, "test", "chart", "testdata", "values-custom.yaml")
+
+func TestHelmLint(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"default values", nil},
+		{"custom values", []string{"--values", customValues}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"lint", "--strict", chartDir, "--namespace", namespace}, tc.args...)
+			out, err := run(helmBinary(t), args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if !strings.Contains(out, "0 chart(s) failed") {
+				t.Fatalf("helm lint did not report a clean chart:\n%s", out)
+			}
+		})
+	}
+}
+
+// convert turns a rendered object into its typed form.
+func convert[T any](t *testing.T, obj *unstructured.Unstructured) *T {
+	t.Helper()
+	out := new(T)
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(obj.Object, out, true); err != nil {
+		t.Fatalf("%s %s: %v", obj.GetKind(), obj.GetName(), err)
+	}
+	return out
+}
+
+func TestTemplateDefaultValues(t *testing.T) {
+	objs := mustHelmTemplate(t)
+	want := []string{
+		"ServiceAccount webfarm-system/webfarm-controller",
+		"ServiceAccount webfarm-system/webfarm-agent",
+		"Secret webfarm-system/webfarm-peer-key",
+		"ClusterRole /webfarm-controller",
+		"ClusterRole /webfarm-agent",
+		"ClusterRoleBinding /webfarm-controller",
+		"ClusterRoleBinding /webfarm-agent",
+		"Role webfarm-system/webfarm-controller",
+		"Role webfarm-system/webfarm-agent",
+		"Role webfarm-system/webfarm-agent-farm",
+		"RoleBinding webfarm-system/webfarm-controller",
+		"RoleBinding webfarm-system/webfarm-agent",
+		"RoleBinding webfarm-system/webfarm-agent-farm",
+		"Deployment webfarm-system/webfarm-controller",
+		"PodDisruptionBudget webfarm-system/webfarm-controller",
+		"DaemonSet webfarm-system/webfarm-agent",
+		"ValidatingAdmissionPolicy /webfarm-agent-own-node",
+		"ValidatingAdmissionPolicyBinding /webfarm-agent-own-node",
+	}
+	got := ids(objs)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("rendered objects:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+
+	checkController(t, convert[appsv1.Deployment](t, find(t, objs, "Deployment", namespace, "webfarm-controller")))
+	checkAgent(t, convert[appsv1.DaemonSet](t, find(t, objs, "DaemonSet", namespace, "webfarm-agent")))
+
+	secret := convert[corev1.Secret](t, find(t, objs, "Secret", namespace, "webfarm-peer-key"))
+	if n := len(secret.Data["authkey"]); n != 48 {
+		t.Errorf("peer Secret: authkey has %d bytes, want a generated key of 48", n)
+	}
+	again := convert[corev1.Secret](t, find(t, mustHelmTemplate(t), "Secret", namespace, "webfarm-peer-key"))
+	if string(again.Data["authkey"]) == string(secret.Data["authkey"]) {
+		t.Error("peer Secret: two installs generated the same key")
+	}
+}
+
+// checkController checks what the issue asks of the controller Deployment.
+func checkController(t *testing.T, d *appsv1.Deployment) {
+	t.Helper()
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 {
+		t.Errorf("controller replicas = %v, want 2", d.Spec.Replicas)
+	}
+	pod := d.Spec.Template.Spec
+	if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot {
+		t.Error("controller pod: runAsNonRoot is not set")
+	}
+	c := pod.Containers[0]
+	for _, arg := range []string{"--namespace=webfarm-system", "--leader-elect=true", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080"} {
+		if !slices.Contains(c.Args, arg) {
+			t.Errorf("controller args %q lack %s", c.Args, arg)
+		}
+	}
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Error("controller: probes are not /healthz (liveness) and /readyz (readiness)")
+	}
+	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
+		t.Error("controller: no cpu and memory requests")
+	}
+	sc := c.SecurityContext
+	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 0 {
+		t.Errorf("controller securityContext = %+v, want a read-only root, no escalation, every capability dropped", sc)
+	}
+}
+
+// checkAgent checks what the issue asks of the agent DaemonSet.
+func checkAgent(t *testing.T, ds *appsv1.DaemonSet) {
+	t.Helper()
+	pod := ds.Spec.Template.Spec
+	if !pod.HostNetwork || pod.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
+		t.Errorf("agent pod: hostNetwork %v, dnsPolicy %s; want host networking with ClusterFirstWithHostNet", pod.HostNetwork, pod.DNSPolicy)
+	}
+	if pod.NodeSelector["webfarm.io/front"] != "true" {
+		t.Errorf("agent nodeSelector = %v, want webfarm.io/front=true", pod.NodeSelector)
+	}
+	if ru := ds.Spec.UpdateStrategy.RollingUpdate; ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("agent updateStrategy = %+v, want one front at a time", ds.Spec.UpdateStrategy)
+	}
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	wantCaps := []corev1.Capability{"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE"}
+	if sc == nil || sc.Privileged == nil || *sc.Privileged || sc.Capabilities == nil ||
+		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || !slices.Equal(sc.Capabilities.Add, wantCaps) {
+		t.Errorf("agent securityContext = %+v, want unprivileged, ALL dropped, only %v added", sc, wantCaps)
+	}
+	if grace := pod.TerminationGracePeriodSeconds; grace == nil || !slices.Contains(c.Args, "--shutdown-grace=10s") || *grace <= 10 {
+		t.Errorf("agent: terminationGracePeriodSeconds %v and args %q: the grace must exceed --shutdown-grace", grace, c.Args)
+	}
+	env := c.Env[slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "NODE_NAME" })]
+	if env.ValueFrom == nil || env.ValueFrom.FieldRef == nil || env.ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
+		t.Errorf("agent: NODE_NAME = %+v, want the downward API's spec.nodeName", env)
+	}
+	state := pod.Volumes[slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == "state" })]
+	if state.HostPath == nil || state.HostPath.Path != "/run/webfarm" {
+		t.Errorf("agent: state volume = %+v, want host path /run/webfarm", state)
+	}
+}
+
+func TestTemplateCustomValues(t *testing.T) {
+	objs := mustHelmTemplate(t, "--values", customValues)
+
+	for _, ns := range []string{"shop", "blog"} {
+		find(t, objs, "Role", ns, "shopfarm-agent-farm")
+		find(t, objs, "RoleBinding", ns, "shopfarm-agent-farm")
+	}
+	for _, o := range objs {
+		if o.GetKind() == "Role" && o.GetName() == "shopfarm-agent-farm" && o.GetNamespace() == namespace {
+			t.Errorf("farmNamespaces [shop blog] still grants the release namespace's Secrets")
+		}
+	}
+	for _, c := range []string{"controller", "agent"} {
+		find(t, objs, "Service", namespace, "shopfarm-"+c+"-metrics")
+		find(t, objs, "ServiceMonitor", namespace, "shopfarm-"+c+"-metrics")
+	}
+
+	vap := find(t, objs, "ValidatingAdmissionPolicy", "", "shopfarm-agent-own-node")
+	cond, _, _ := unstructured.NestedSlice(vap.Object, "spec", "matchConditions")
+	if expr := cond[0].(map[string]any)["expression"]; !strings.Contains(expr.(string), "'system:serviceaccount:webfarm-system:shopfarm-agent'") {
+		t.Errorf("own-node policy matches %q, not the agent's ServiceAccount shopfarm-agent", expr)
+	}
+
+	secret := convert[corev1.Secret](t, find(t, objs, "Secret", namespace, "shopfarm-heartbeat-key"))
+	if got := string(secret.Data["authkey"]); got != "0123456789abcdef0123456789abcdef0123456789abcdef" {
+		t.Errorf("peer Secret authkey = %q, want the supplied key", got)
+	}
+
+	ds := convert[appsv1.DaemonSet](t, find(t, objs, "DaemonSet", namespace, "shopfarm-agent"))
+	pod := ds.Spec.Template.Spec
+	args := pod.Containers[0].Args
+	for _, arg := range []string{"--peer-secret=shopfarm-heartbeat-key", "--state-dir=/var/run/shopfarm", "--peer-port=17694",
+		"--shutdown-grace=20s", "--failover-hook=/usr/local/bin/move-ovh-failover-ip", "--resync=30s"} {
+		if !slices.Contains(args, arg) {
+			t.Errorf("agent args %q lack %s", args, arg)
+		}
+	}
+	if *pod.TerminationGracePeriodSeconds != 45 || pod.PriorityClassName != "system-node-critical" ||
+		len(pod.Tolerations) != 1 || pod.Affinity == nil || pod.NodeSelector["example.com/role"] != "front" ||
+		pod.Containers[0].LivenessProbe != nil || ds.Spec.UpdateStrategy.Type != appsv1.OnDeleteDaemonSetStrategyType {
+		t.Errorf("agent pod spec ignores values: %+v", pod)
+	}
+
+	d := convert[appsv1.Deployment](t, find(t, objs, "Deployment", namespace, "shopfarm-controller"))
+	if *d.Spec.Replicas != 3 || !slices.Contains(d.Spec.Template.Spec.Containers[0].Args, "--leader-election-id=shopfarm-leader") ||
+		d.Spec.Template.Spec.Containers[0].Image != "registry.example.com/webfarm/controller:1.2.3" {
+		t.Errorf("controller Deployment ignores values: %+v", d.Spec)
+	}
+}
+
+func TestTemplatePeerSecretSupplied(t *testing.T) {
+	objs := mustHelmTemplate(t, "--set", "peerSecret.create=false", "--set", "peerSecret.name=my-key")
+	for _, o := range objs {
+		if o.GetKind() == "Secret" {
+			t.Errorf("peerSecret.create=false still renders Secret %s", o.GetName())
+		}
+	}
+	ds := convert[appsv1.DaemonSet](t, find(t, objs, "DaemonSet", namespace, "webfarm-agent"))
+	if !slices.Contains(ds.Spec.Template.Spec.Containers[0].Args, "--peer-secret=my-key") {
+		t.Errorf("agent args %q do not name the supplied Secret my-key", ds.Spec.Template.Spec.Containers[0].Args)
+	}
+	role := find(t, objs, "Role", namespace, "webfarm-agent")
+	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+	if names := rules[1].(map[string]any)["resourceNames"]; names.([]any)[0] != "my-key" {
+		t.Errorf("agent Role grants Secret %v, want my-key", names)
+	}
+}
