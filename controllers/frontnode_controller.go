@@ -141,14 +141,15 @@ func (r *FrontNodeReconciler) create(ctx context.Context, node *corev1.Node, add
 // drainRequested reads the Node's drain annotation; an invalid value is
 // reported on the Node and treated as no drain.
 func (r *FrontNodeReconciler) drainRequested(node *corev1.Node) bool {
-	drain, invalid := parseDrain(node.Annotations)
-	if invalid != "" {
-		r.warnOnce(node, EventInvalidDrainAnnotation, invalid,
-			"Annotation %s=%q is neither \"true\" nor \"false\": the front keeps serving", webfarmv1.DrainAnnotation, invalid)
-	} else {
+	drain, valid := parseDrain(node.Annotations)
+	if valid {
 		r.warned.Delete(node.Name)
+		return drain
 	}
-	return drain
+	value := node.Annotations[webfarmv1.DrainAnnotation]
+	r.warnOnce(node, EventInvalidDrainAnnotation, value,
+		"Annotation %s=%q is neither \"true\" nor \"false\": the front keeps serving", webfarmv1.DrainAnnotation, value)
+	return false
 }
 
 // warnOnce sends a Warning event on node unless the same problem (reason and

@@ -33,17 +33,18 @@ const (
 func farmKey(namespace, name string) string { return namespace + "/" + name }
 
 // parseDrain reads the drain annotation. Anything but "true" keeps the front
-// serving; invalid holds the value when it is neither "true" nor "false", so
-// that the caller can report it — never guess what was meant.
-func parseDrain(annotations map[string]string) (drain bool, invalid string) {
+// serving; valid is false when the annotation is set to something other than
+// "true" or "false" (even empty), so that the caller reports it — never
+// guess what was meant.
+func parseDrain(annotations map[string]string) (drain, valid bool) {
 	v, ok := annotations[webfarmv1.DrainAnnotation]
 	switch {
 	case !ok, v == "false":
-		return false, ""
+		return false, true
 	case v == "true":
-		return true, ""
+		return true, true
 	default:
-		return false, v
+		return false, false
 	}
 }
 

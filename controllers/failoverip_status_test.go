@@ -1,0 +1,80 @@
+package controllers
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+func TestFailoverIPStatus(t *testing.T) {
+	cur := webfarmv1.FailoverIPStatus{Owner: "a", Epoch: 3, Transitions: 3}
+	kept := failoverIPStatus(cur, 2, ElectionResult{Ownership: owned("a", 3), Candidates: []string{"a", "b"}, Reason: webfarmv1.ReasonOwned}, t0)
+	if kept.Transitions != 3 || kept.LastTransitionTime != nil || kept.ObservedGeneration != 2 {
+		t.Errorf("owner kept: %+v, want no new transition, observedGeneration 2", kept)
+	}
+	if c := meta.FindStatusCondition(kept.Conditions, webfarmv1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("owner kept: Ready %+v, want True", c)
+	}
+	again := failoverIPStatus(kept, 2, ElectionResult{Ownership: owned("a", 3), Candidates: []string{"a", "b"}, Reason: webfarmv1.ReasonOwned}, t0.Add(time.Minute))
+	if !failoverIPStatusEqual(again, kept) {
+		t.Errorf("the same election a minute later changes the status: %+v vs %+v", again, kept)
+	}
+	moved := failoverIPStatus(kept, 2, ElectionResult{Ownership: Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a"}, Reason: webfarmv1.ReasonOwned, OwnerChanged: true}, t0)
+	if moved.Transitions != 4 || moved.LastTransitionTime == nil || moved.Owner != "b" || moved.Epoch != 4 || moved.PreviousOwner != "a" {
+		t.Errorf("owner changed: %+v, want b at epoch 4, 4 transitions and their time", moved)
+	}
+	for _, reason := range []string{webfarmv1.ReasonAwaitingFence, webfarmv1.ReasonNoCandidate} {
+		st := failoverIPStatus(cur, 1, ElectionResult{Ownership: owned("a", 3), Reason: reason}, t0)
+		if c := meta.FindStatusCondition(st.Conditions, webfarmv1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse || c.Reason != reason || c.Message == "" {
+			t.Errorf("%s: Ready %+v, want False with that reason and a message", reason, c)
+		}
+	}
+}
+
+func TestElectionEvents(t *testing.T) {
+	withReason := func(st webfarmv1.FailoverIPStatus, reason string) webfarmv1.FailoverIPStatus {
+		st.Conditions = []metav1.Condition{{Type: webfarmv1.ConditionReady, Reason: reason}}
+		return st
+	}
+	ownedBy := func(owner string, epoch int64) webfarmv1.FailoverIPStatus {
+		return webfarmv1.FailoverIPStatus{Owner: owner, Epoch: epoch}
+	}
+	tests := []struct {
+		name     string
+		old, cur webfarmv1.FailoverIPStatus
+		res      ElectionResult
+		want     []string
+	}{
+		{"steady state: none", withReason(ownedBy("a", 3), webfarmv1.ReasonOwned), ownedBy("a", 3), ElectionResult{Reason: webfarmv1.ReasonOwned}, nil},
+		{"new owner", ownedBy("a", 3), ownedBy("b", 4), ElectionResult{Reason: webfarmv1.ReasonOwned, OwnerChanged: true}, []string{EventOwnerChanged}},
+		{"release requested", ownedBy("a", 3), webfarmv1.FailoverIPStatus{Owner: "a", Epoch: 3, ReleaseRequested: true}, ElectionResult{Reason: webfarmv1.ReasonAwaitingRelease}, []string{EventReleaseRequested}},
+		{"owner silent", withReason(ownedBy("a", 3), webfarmv1.ReasonOwned), ownedBy("a", 3), ElectionResult{Reason: webfarmv1.ReasonAwaitingFence}, []string{EventAwaitingFence}},
+		{"still silent: once only", withReason(ownedBy("a", 3), webfarmv1.ReasonAwaitingFence), ownedBy("a", 3), ElectionResult{Reason: webfarmv1.ReasonAwaitingFence}, nil},
+		{"owner fenced, nobody left", withReason(ownedBy("a", 3), webfarmv1.ReasonAwaitingFence), ownedBy("", 4), ElectionResult{Reason: webfarmv1.ReasonNoCandidate, OwnerChanged: true}, []string{EventNoCandidate}},
+		{"no candidate from the start", webfarmv1.FailoverIPStatus{}, webfarmv1.FailoverIPStatus{}, ElectionResult{Reason: webfarmv1.ReasonNoCandidate}, []string{EventNoCandidate}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, e := range electionEvents(tt.old, tt.cur, tt.res) {
+				got = append(got, e.reason)
+				wantType := corev1.EventTypeNormal
+				if e.reason == EventAwaitingFence || e.reason == EventNoCandidate {
+					wantType = corev1.EventTypeWarning
+				}
+				if e.kind != wantType || e.note == "" {
+					t.Errorf("event %s: type %s, note %q; want %s with a note", e.reason, e.kind, e.note, wantType)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("events = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

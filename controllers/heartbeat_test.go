@@ -1,0 +1,88 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	testingclock "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+func TestHeartbeatTracker(t *testing.T) {
+	clk := testingclock.NewFakeClock(t0)
+	tr := NewHeartbeatTracker(clk)
+	if at, heard := tr.LastAlive("a"); heard || !at.Equal(t0) {
+		t.Errorf("never seen: LastAlive = %v, %v; want the tracker's start, not heard", at, heard)
+	}
+	if !tr.Revived("a", time.Second) {
+		t.Errorf("never seen: Revived = false, want true")
+	}
+	steps := []struct {
+		name      string
+		after     time.Duration
+		version   string
+		news      bool
+		heard     bool
+		revived   bool
+		lastAlive time.Duration // since t0
+	}{
+		{"first sighting", 0, "1", true, true, true, 0},
+		{"renewal within deadtime", 500 * time.Millisecond, "2", true, true, false, 500 * time.Millisecond},
+		{"resync of the same version", 300 * time.Millisecond, "2", false, true, false, 500 * time.Millisecond},
+		{"renewal after a silence of deadtime", time.Second, "3", true, true, true, 1800 * time.Millisecond},
+		{"deletion", 100 * time.Millisecond, "", true, false, true, 1900 * time.Millisecond},
+		{"recreated", 100 * time.Millisecond, "4", true, true, true, 2 * time.Second},
+	}
+	for _, s := range steps {
+		clk.Step(s.after)
+		if news := tr.Observe("a", s.version); news != s.news {
+			t.Errorf("%s: Observe = %v, want %v", s.name, news, s.news)
+		}
+		at, heard := tr.LastAlive("a")
+		if heard != s.heard || !at.Equal(t0.Add(s.lastAlive)) {
+			t.Errorf("%s: LastAlive = %v, %v; want t0+%v, %v", s.name, at.Sub(t0), heard, s.lastAlive, s.heard)
+		}
+		if got := tr.Revived("a", time.Second); got != s.revived {
+			t.Errorf("%s: Revived = %v, want %v", s.name, got, s.revived)
+		}
+	}
+}
+
+func TestWakeups(t *testing.T) {
+	clk := testingclock.NewFakeClock(t0)
+	w := newWakeups(clk)
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	if err := w.Start(t.Context(), q); err != nil {
+		t.Fatal(err)
+	}
+	a := reconcile.Request{NamespacedName: types.NamespacedName{Name: "a"}}
+	b := reconcile.Request{NamespacedName: types.NamespacedName{Name: "b"}}
+	w.after(a, 2*time.Second)
+	w.after(a, time.Second) // the earlier wins
+	w.after(a, 3*time.Second)
+	w.after(b, time.Second)
+	w.forget(b)
+	clk.Step(999 * time.Millisecond)
+	if q.Len() != 0 {
+		t.Fatalf("queue holds %d requests before any wake-up is due", q.Len())
+	}
+	clk.Step(time.Millisecond)
+	if q.Len() != 1 {
+		t.Fatalf("queue holds %d requests at a's wake-up, want 1 (b was forgotten)", q.Len())
+	}
+	if got, _ := q.Get(); got != a {
+		t.Errorf("woke up %v, want %v", got, a)
+	}
+	q.Done(a)
+	clk.Step(5 * time.Second)
+	if q.Len() != 0 {
+		t.Errorf("the later wake-ups of a, superseded, still fired: %d queued", q.Len())
+	}
+	w.after(b, 0)
+	if q.Len() != 1 {
+		t.Errorf("a wake-up due now is not queued at once")
+	}
+}
