@@ -41,8 +41,6 @@ type serverPlan struct {
 // the CRD's own patterns (or stricter), checked again because a Farm may
 // come from anywhere.
 var (
-	farmKeyPattern   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
-	nodeNamePattern  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
 	tokenPattern     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 	uriPathPattern   = regexp.MustCompile(`^/[A-Za-z0-9._~!&()*+,;=:@%/?-]*$`)
 	socketPattern    = regexp.MustCompile(`^/[A-Za-z0-9._/-]{1,99}$`)
@@ -53,7 +51,7 @@ var (
 
 // planFarm checks f and fills in the CRD defaults of its zero fields.
 func planFarm(f Farm) (farmPlan, error) {
-	if !farmKeyPattern.MatchString(f.Key) {
+	if !validFarmKey(f.Key) {
 		return farmPlan{}, fmt.Errorf("key: must be <namespace>/<name> of DNS names")
 	}
 	p := farmPlan{key: f.Key, name: BackendName(f.Key)}
@@ -188,7 +186,8 @@ func planErrorPages(p *farmPlan, f Farm) error {
 func planServers(p *farmPlan, f Farm) error {
 	fronts := slices.Clone(f.Fronts)
 	slices.SortFunc(fronts, func(a, b Front) int { return strings.Compare(a.Name, b.Name) })
-	names, cookies := map[string]bool{}, map[string]string{}
+	names, cookies := make(map[string]bool, 2*len(fronts)), make(map[string]string, len(fronts))
+	p.servers = make([]serverPlan, 0, 2*len(fronts))
 	for i, fr := range fronts {
 		field := fmt.Sprintf("fronts[%d]", i)
 		addr, err := frontAddress(field, fr)
@@ -218,7 +217,7 @@ func planServers(p *farmPlan, f Farm) error {
 }
 
 func frontAddress(field string, fr Front) (netip.Addr, error) {
-	if !nodeNamePattern.MatchString(fr.Name) {
+	if !isDNSName(fr.Name, 253, true) {
 		return netip.Addr{}, fmt.Errorf("%s.name %q: must be a DNS name (a node name)", field, fr.Name)
 	}
 	addr := fr.Address.Unmap()
@@ -226,6 +225,31 @@ func frontAddress(field string, fr Front) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("%s (%s).address %q: must be a unicast address without zone", field, fr.Name, fr.Address)
 	}
 	return addr, nil
+}
+
+// validFarmKey reports whether key is <namespace>/<name>: a DNS label and a
+// DNS subdomain, as Kubernetes names them.
+func validFarmKey(key string) bool {
+	ns, name, ok := strings.Cut(key, "/")
+	return ok && isDNSName(ns, 63, false) && isDNSName(name, 253, true)
+}
+
+// isDNSName reports whether s is lower-case letters, digits and '-' (and '.'
+// when dots), starting and ending with a letter or digit, at most max long.
+// (A regular expression with these bounds is slow to match.)
+func isDNSName(s string, max int, dots bool) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		inner := c == '-' || dots && c == '.'
+		if !alnum && !(inner && i > 0 && i < len(s)-1) {
+			return false
+		}
+	}
+	return true
 }
 
 func checkRuntimeSocket(path string) error {

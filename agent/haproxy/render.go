@@ -117,11 +117,22 @@ func Render(c Config) ([]byte, error) {
 		return nil, err
 	}
 	var b bytes.Buffer
+	b.Grow(estimateSize(plans))
 	writeGlobal(&b, c.RuntimeSocket, plans)
 	for _, p := range plans {
 		writeFarm(&b, p, c.IPv4Only)
 	}
 	return b.Bytes(), nil
+}
+
+// estimateSize is a little more than the rendering of plans usually takes,
+// so that the buffer grows once.
+func estimateSize(plans []farmPlan) int {
+	n := 1024
+	for _, p := range plans {
+		n += 2048 + 96*len(p.servers)
+	}
+	return n
 }
 
 // ErrorFiles returns the error pages the configuration of c refers to, by
@@ -169,7 +180,7 @@ func planFarms(farms []Farm) ([]farmPlan, error) {
 // quoteKey prints a farm key that may not be valid (it is then quoted, so
 // that an error message cannot be forged by a key holding newlines).
 func quoteKey(key string) string {
-	if farmKeyPattern.MatchString(key) {
+	if validFarmKey(key) {
 		return key
 	}
 	return fmt.Sprintf("%q", key)
