@@ -16,9 +16,10 @@
 //   - When any peer reports a later epoch, or another owner of the current
 //     epoch, the node's view is stale: it drops the address at once.
 //   - A new owner announces once the previous owner acknowledged its release
-//     (previousOwnerReleased), or else once it has listened for deadtime
-//     since it started waiting for this epoch without hearing any peer claim
-//     the address.
+//     (previousOwnerReleased), or else once no peer claimed the address for
+//     deadtime and it has waited a keepalive for its heartbeats to carry the
+//     new epoch; a new owner that never heard the previous owner listens for
+//     deadtime from the moment it learns its epoch.
 //   - A node never holds again at an epoch it released or fenced: the
 //     controller has to write a new epoch first.
 //
@@ -330,6 +331,17 @@ func (in Input) confirmedByPeers(window time.Duration) (time.Time, string, bool)
 
 // pending returns how much longer a new owner must wait before announcing,
 // and what for; zero when it may announce.
+//
+// Without a release, the rule is that the new owner has not heard the
+// previous owner claim the address for deadtime. When it has been hearing
+// the previous owner, whose last word was a claim at LastClaimed, that
+// silence started then — after a hard loss it is usually over by the time
+// the controller, which waited deadtime+guard, names the new owner; if its
+// last word was not a claim, it had let the address go. Either way the new
+// owner still waits one keepalive after it learns its epoch, so that its
+// heartbeats carry the new epoch to every peer first: a previous owner that
+// hears them drops the address (newerView). Only when it never heard the
+// previous owner does it listen a full deadtime from then.
 func (in Input) pending() (time.Duration, string) {
 	st, deadtime := in.Status, in.Timing.Deadtime
 	var left time.Duration
@@ -344,7 +356,11 @@ func (in Input) pending() (time.Duration, string) {
 		if in.Memory.WaitingEpoch == st.Epoch && !in.Memory.WaitingSince.IsZero() {
 			since = in.Memory.WaitingSince
 		}
-		d := deadtime - in.Now.Sub(since)
+		listen := deadtime
+		if in.heardRecently(st.PreviousOwner) {
+			listen = in.Timing.Keepalive
+		}
+		d := listen - in.Now.Sub(since)
 		longer(d, fmt.Sprintf("listening %s more before announcing %s (previous owner %s released nothing)",
 			short(d), in.Address, orNone(st.PreviousOwner)))
 	}
@@ -356,6 +372,13 @@ func (in Input) pending() (time.Duration, string) {
 		longer(d, fmt.Sprintf("waiting %s more for %s to stop claiming %s", short(d), p.Node, in.Address))
 	}
 	return left, why
+}
+
+// heardRecently tells whether this node heard node within twice deadtime:
+// recently enough for its silence since its last claim to mean something.
+func (in Input) heardRecently(node string) bool {
+	p, heard := in.peer(node)
+	return heard && in.Now.Sub(p.LastHeard) < 2*in.Timing.Deadtime
 }
 
 func (in Input) otherCandidates() []string {

@@ -70,6 +70,16 @@ func noLease(in *Input)    { in.LastLeaseRenewal = time.Time{} }
 func peers(p ...Peer) func(*Input) {
 	return func(in *Input) { in.Peers = p }
 }
+
+// neverHeardFront1 is a new owner that never heard the previous owner.
+func neverHeardFront1(in *Input) { in.Peers = in.Peers[1:] }
+
+// lastWordClaim is a previous owner whose last heartbeat, ago, claimed the
+// address: it died or was cut off then.
+func lastWordClaim(ago_ time.Duration) func(*Input) {
+	return func(in *Input) { in.Peers[0].LastHeard, in.Peers[0].LastClaimed = ago(ago_), ago(ago_) }
+}
+
 func waitingFor(d time.Duration) func(*Input) {
 	return func(in *Input) { in.Memory.WaitingEpoch, in.Memory.WaitingSince = in.Status.Epoch, ago(d) }
 }
@@ -161,10 +171,21 @@ func TestDecide(t *testing.T) {
 		{name: "owner at epoch 0", in: newOwner(func(in *Input) { in.Status.Epoch = 0 }), want: Wait, epoch: 0, reason: "epoch 0"},
 
 		// A new owner after a hard loss.
-		{name: "new owner that just started waiting listens deadtime", in: newOwner(), want: Wait, epoch: 8, reason: "listening 2s more before announcing 10.0.0.100 (previous owner front1"},
-		{name: "new owner waiting for 1.2s", in: newOwner(waitingFor(1200 * time.Millisecond)), want: Wait, epoch: 8, reason: "listening 800ms more"},
-		{name: "a wait recorded for an older epoch starts again", in: newOwner(func(in *Input) { in.Memory.WaitingEpoch, in.Memory.WaitingSince = 7, ago(time.Hour) }), want: Wait, epoch: 8, reason: "listening 2s more"},
-		{name: "new owner waited deadtime and heard no claim", in: newOwner(waitingFor(2 * time.Second)), want: Hold, epoch: 8},
+		{name: "new owner that never heard the previous owner listens deadtime", in: newOwner(neverHeardFront1), want: Wait, epoch: 8, reason: "listening 2s more before announcing 10.0.0.100 (previous owner front1"},
+		{name: "new owner that never heard the previous owner, waiting for 1.2s", in: newOwner(neverHeardFront1, waitingFor(1200*time.Millisecond)), want: Wait, epoch: 8, reason: "listening 800ms more"},
+		{name: "a wait recorded for an older epoch starts again", in: newOwner(neverHeardFront1, func(in *Input) { in.Memory.WaitingEpoch, in.Memory.WaitingSince = 7, ago(time.Hour) }), want: Wait, epoch: 8, reason: "listening 2s more"},
+		{name: "new owner that never heard the previous owner waited deadtime", in: newOwner(neverHeardFront1, waitingFor(2*time.Second)), want: Hold, epoch: 8},
+		{name: "new owner heard the previous owner let it go: waits one keepalive for the new epoch to reach it", in: newOwner(), want: Wait, epoch: 8, reason: "listening 500ms more"},
+		{name: "new owner heard the previous owner let it go, waited a keepalive", in: newOwner(waitingFor(500 * time.Millisecond)), want: Hold, epoch: 8},
+		{name: "hard loss: last claim 2.3s ago, just named owner: one keepalive",
+			in:   newOwner(lastWordClaim(2300 * time.Millisecond)),
+			want: Wait, epoch: 8, reason: "listening 500ms more"},
+		{name: "hard loss: last claim 2.8s ago, named owner a keepalive ago: announces",
+			in:   newOwner(lastWordClaim(2800*time.Millisecond), waitingFor(500*time.Millisecond)),
+			want: Hold, epoch: 8},
+		{name: "previous owner heard too long ago to vouch for its silence: deadtime",
+			in:   newOwner(lastWordClaim(5*time.Second), waitingFor(500*time.Millisecond)),
+			want: Wait, epoch: 8, reason: "listening 1.5s more"},
 		{name: "new owner waited long, the previous owner claimed 800ms ago",
 			in:   newOwner(waitingFor(time.Minute), func(in *Input) { in.Peers[0].LastClaimed = ago(800 * time.Millisecond) }),
 			want: Wait, epoch: 8, reason: "waiting 1.2s more for front1 to stop claiming 10.0.0.100"},
@@ -225,7 +246,7 @@ func TestDecideRecheckAfter(t *testing.T) {
 			want: 500 * time.Millisecond},
 		{name: "hold on both: the later of the two", in: holder(peers(heard("front2", 0), heard("front3", 0))), want: 1500 * time.Millisecond},
 		{name: "wait for a claim to age out", in: newOwner(waitingFor(time.Minute), func(in *Input) { in.Peers[0].LastClaimed = ago(800 * time.Millisecond) }), want: 1200 * time.Millisecond},
-		{name: "wait, listening", in: newOwner(waitingFor(500 * time.Millisecond)), want: 1500 * time.Millisecond},
+		{name: "wait, listening", in: newOwner(neverHeardFront1, waitingFor(500*time.Millisecond)), want: 1500 * time.Millisecond},
 		{name: "wait on liveness: poll at keepalive", in: newOwner(staleLease, peers()), want: 500 * time.Millisecond},
 	}
 	for _, tt := range tests {
