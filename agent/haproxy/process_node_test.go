@@ -14,12 +14,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -72,6 +74,8 @@ type webServer struct {
 	name  string
 	drain net.Listener
 	hold  chan struct{} // /hold requests block until it is closed
+
+	releaseOnce sync.Once
 }
 
 func startWebServer(t *testing.T, ns *netnstest.NS, f Front) *webServer {
@@ -111,12 +115,8 @@ func startWebServer(t *testing.T, ns *netnstest.NS, f Front) *webServer {
 	return w
 }
 
-var releaseOnce sync.Map
-
 func (w *webServer) release() {
-	if _, done := releaseOnce.LoadOrStore(w, true); !done {
-		close(w.hold)
-	}
+	w.releaseOnce.Do(func() { close(w.hold) })
 }
 
 // nsClient is an HTTP client whose connections are opened inside ns.
@@ -256,6 +256,7 @@ func TestNodeProcess(t *testing.T) {
 	t.Run("stats page and error page", func(t *testing.T) { testPages(t, ns) })
 	t.Run("sessions", func(t *testing.T) { testSessions(t, ns, p, servers["front1"]) })
 	t.Run("drain", func(t *testing.T) { testDrain(t, ns, p) })
+	t.Run("draining front rendered", func(t *testing.T) { testRenderedDrain(t, ns, p) })
 	t.Run("bad config refused", func(t *testing.T) { testRefused(t, ns, p) })
 
 	adopted := &Process{Binary: p.Binary, Dir: p.Dir}
@@ -387,6 +388,29 @@ func testDrain(t *testing.T, ns *netnstest.NS, p *Process) {
 	}
 }
 
+// testRenderedDrain renders front1 as draining (weight 0): after the reload
+// HAProxy reports weight 0 (its status stays UP: DRAIN is the runtime state),
+// and new clients go elsewhere.
+func testRenderedDrain(t *testing.T, ns *netnstest.NS, p *Process) {
+	c := nodeConfig(p, 2000)
+	c.Farms[0].Fronts = slices.Clone(nodeFronts)
+	c.Farms[0].Fronts[0].Draining = true
+	if !apply(t, p, c) {
+		t.Fatal("the draining front did not reload haproxy")
+	}
+	waitStatus(t, p, "front1 at weight 0 after the reload", func(s map[string]ServerStat) bool {
+		return s["front1"].Weight == 0 && s["front1-backup"].Weight == 1 && s["front2"].Weight == 1
+	})
+	client := nsClient(ns, false)
+	for range 6 {
+		if body, _, err := get(client, farmURL); err != nil || body != "front2" {
+			t.Fatalf("new client while front1 is rendered draining: %q, %v", body, err)
+		}
+	}
+	apply(t, p, nodeConfig(p, 2000))
+	waitStatus(t, p, "front1 UP again", allUp)
+}
+
 func testRefused(t *testing.T, ns *netnstest.NS, p *Process) {
 	before, err := os.ReadFile(filepath.Join(p.Dir, ConfigFile))
 	if err != nil {
@@ -425,9 +449,22 @@ func testAdopt(t *testing.T, adopted, original *Process) {
 	if got, _ := adopted.masterPID(); got != pid {
 		t.Errorf("master pid %d became %d", pid, got)
 	}
+	// A session of its own: the agent's end (its process group, its
+	// terminal) does not reach HAProxy.
+	if sid, err := unix.Getsid(pid); err != nil || sid == mustGetsid(t) {
+		t.Errorf("haproxy master %d: session %d, %v: not detached from the test", pid, sid, err)
+	}
 	if _, err := adopted.Stats(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func mustGetsid(t *testing.T) int {
+	sid, err := unix.Getsid(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sid
 }
 
 // testReloadUnderLoad reloads at least minReloads times, for at least 2s,

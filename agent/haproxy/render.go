@@ -1,20 +1,3 @@
-// Package haproxy is everything webfarm's node agent needs from the local
-// HAProxy: it renders the configuration of the farms that select the node
-// (Render, ErrorFiles), validates it with `haproxy -c` and loads it into a
-// master-worker HAProxy that it starts, adopts after an agent restart and
-// reloads hitlessly (Process.Apply), and reads or changes server states
-// through the runtime API (Process.Stats, Process.SetDrain).
-//
-// Error files: Render refers to each farm's error pages by a path relative to
-// the configuration file (errors/<backend>/<code>.http; the global section sets
-// `default-path config`), and ErrorFiles returns those paths with the complete
-// HTTP responses to write there. The agent passes both to Process.Apply, which
-// writes them into a staging copy, validates that copy and only then moves it
-// into Process.Dir:
-//
-//	cfg, err := haproxy.Render(c)
-//	...
-//	reloaded, err := proc.Apply(ctx, cfg, haproxy.ErrorFiles(c))
 package haproxy
 
 import (

@@ -20,7 +20,11 @@ const socketTimeout = 5 * time.Second
 type ServerStat struct {
 	Backend, Server string
 	// Status as HAProxy says: UP, DOWN, DRAIN, MAINT, "no check", "UP 1/2"...
+	// DRAIN is the runtime state (SetDrain); a front rendered Draining is UP
+	// (or DOWN) with Weight 0.
 	Status string
+	// Weight is the server's effective weight: 0 takes no new clients.
+	Weight int
 	// Sessions is the server's current sessions (scur).
 	Sessions int
 	// Backup is true for a backup server (a front's backup twin).
@@ -38,7 +42,7 @@ func (p *Process) Stats(ctx context.Context) ([]ServerStat, error) {
 }
 
 // stat columns Stats reads, by their names in the CSV header.
-var statColumns = []string{"pxname", "svname", "scur", "status", "bck"}
+var statColumns = []string{"pxname", "svname", "scur", "status", "bck", "weight"}
 
 func parseStat(out string) ([]ServerStat, error) {
 	header, body, ok := strings.Cut(out, "\n")
@@ -72,14 +76,16 @@ func parseStat(out string) ([]ServerStat, error) {
 		if len(rec) < len(names)-1 || rec[col["svname"]] == "FRONTEND" || rec[col["svname"]] == "BACKEND" {
 			continue
 		}
-		sessions, err := strconv.Atoi(rec[col["scur"]])
-		if err != nil {
-			return nil, fmt.Errorf("show stat: %s/%s: scur %q: %w", rec[col["pxname"]], rec[col["svname"]], rec[col["scur"]], err)
+		s := ServerStat{Backend: rec[col["pxname"]], Server: rec[col["svname"]], Status: rec[col["status"]], Backup: rec[col["bck"]] == "1"}
+		for _, n := range []struct {
+			column string
+			into   *int
+		}{{"scur", &s.Sessions}, {"weight", &s.Weight}} {
+			if *n.into, err = strconv.Atoi(rec[col[n.column]]); err != nil {
+				return nil, fmt.Errorf("show stat: %s/%s: %s %q: %w", s.Backend, s.Server, n.column, rec[col[n.column]], err)
+			}
 		}
-		stats = append(stats, ServerStat{
-			Backend: rec[col["pxname"]], Server: rec[col["svname"]],
-			Status: rec[col["status"]], Sessions: sessions, Backup: rec[col["bck"]] == "1",
-		})
+		stats = append(stats, s)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -18,13 +19,18 @@ type ValidationError struct {
 	Output string
 }
 
-// Error gives haproxy's alerts (or, without any, the end of its output).
+// alertPrefix is the start of an alert line: `[ALERT]    (1234) : `.
+var alertPrefix = regexp.MustCompile(`^\[ALERT\] +\(\d+\) : `)
+
+// Error gives haproxy's alerts that name a problem (or, without any, the end
+// of its output).
 func (e *ValidationError) Error() string {
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(e.Output), "\n") {
-		if strings.Contains(l, "[ALERT]") {
-			lines = append(lines, strings.TrimSpace(l))
+		if !alertPrefix.MatchString(l) || strings.Contains(l, "rror(s) found in configuration") || strings.Contains(l, "Fatal errors found") {
+			continue
 		}
+		lines = append(lines, strings.TrimSpace(alertPrefix.ReplaceAllString(l, "")))
 	}
 	if len(lines) == 0 {
 		all := strings.Split(strings.TrimSpace(e.Output), "\n")
@@ -34,7 +40,8 @@ func (e *ValidationError) Error() string {
 }
 
 // validate runs `haproxy -c` on cfgPath. Error files are resolved relative to
-// cfgPath's directory (`default-path config`).
+// cfgPath's directory (`default-path config`), which the output does not
+// repeat: paths in it are relative to that directory.
 func validate(ctx context.Context, binary, cfgPath string) error {
 	cmd := exec.CommandContext(ctx, binary, "-c", "-f", cfgPath)
 	var out bytes.Buffer
@@ -45,7 +52,7 @@ func validate(ctx context.Context, binary, cfgPath string) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &exit) && ctx.Err() == nil:
-		return &ValidationError{Output: out.String()}
+		return &ValidationError{Output: strings.ReplaceAll(out.String(), filepath.Dir(cfgPath)+"/", "")}
 	default:
 		return fmt.Errorf("running %s -c: %w: %s", binary, err, strings.TrimSpace(out.String()))
 	}
