@@ -1,47 +1,25 @@
 package agent
 
 import (
-	"bufio"
-	"bytes"
-	"net/http"
 	"strings"
 	"testing"
 )
 
-func TestErrorResponses(t *testing.T) {
-	body := "<html><body>down for maintenance</body></html>\n"
-	got, err := errorResponses(map[string][]byte{"503": []byte(body)})
+func TestErrorPages(t *testing.T) {
+	got, err := errorPages(map[string][]byte{"503": []byte("<p>down</p>"), "404": []byte("<p>gone</p>")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(got[503])), nil)
-	if err != nil {
-		t.Fatalf("not an HTTP response: %v\n%s", err, got[503])
-	}
-	if resp.StatusCode != 503 || resp.ContentLength != int64(len(body)) {
-		t.Errorf("status %d, length %d; want 503, %d", resp.StatusCode, resp.ContentLength, len(body))
-	}
-	if resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
-		t.Errorf("Content-Type %q", resp.Header.Get("Content-Type"))
+	if string(got[503]) != "<p>down</p>" || string(got[404]) != "<p>gone</p>" {
+		t.Errorf("pages = %v", got)
 	}
 }
 
-func TestErrorResponsesRefused(t *testing.T) {
-	for name, data := range map[string]map[string][]byte{
-		"not a number":       {"oops": []byte("x")},
-		"not an error code":  {"302": []byte("x")},
-		"larger than buffer": {"503": bytes.Repeat([]byte("x"), maxErrorPage+1)},
-	} {
-		t.Run(name, func(t *testing.T) {
-			_, err := errorResponses(data)
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			for key := range data {
-				if !strings.Contains(err.Error(), `key "`+key+`"`) {
-					t.Errorf("error %q does not name the key %q", err, key)
-				}
-			}
-		})
+func TestErrorPagesRefuseKeysThatAreNoStatusCode(t *testing.T) {
+	for _, key := range []string{"oops", "0503", "+503", " 503"} {
+		_, err := errorPages(map[string][]byte{key: []byte("x")})
+		if err == nil || !strings.Contains(err.Error(), `key "`+key+`"`) {
+			t.Errorf("key %q: error %v, want one naming the key", key, err)
+		}
 	}
 }

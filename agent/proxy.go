@@ -142,19 +142,19 @@ func (a *Agent) statsCredentials(ctx context.Context, wf *webfarmv1.WebFarm) (*h
 }
 
 func (a *Agent) errorPages(ctx context.Context, wf *webfarmv1.WebFarm) (map[int][]byte, error) {
-	pages := wf.Spec.ErrorPages
-	if pages == nil || pages.ConfigMapRef.Name == "" {
+	ref := wf.Spec.ErrorPages
+	if ref == nil || ref.ConfigMapRef.Name == "" {
 		return nil, nil
 	}
-	data, err := a.refs.configMap(ctx, wf.Namespace, pages.ConfigMapRef.Name)
+	data, err := a.refs.configMap(ctx, wf.Namespace, ref.ConfigMapRef.Name)
 	if err != nil {
 		return nil, fmt.Errorf("spec.errorPages.configMapRef: %w", err)
 	}
-	responses, err := errorResponses(data)
+	pages, err := errorPages(data)
 	if err != nil {
-		return nil, fmt.Errorf("spec.errorPages.configMapRef: ConfigMap %s/%s: %w", wf.Namespace, pages.ConfigMapRef.Name, err)
+		return nil, fmt.Errorf("spec.errorPages.configMapRef: ConfigMap %s/%s: %w", wf.Namespace, ref.ConfigMapRef.Name, err)
 	}
-	return responses, nil
+	return pages, nil
 }
 
 // setDrainStates puts the main server of every draining front in HAProxy's
