@@ -58,8 +58,9 @@ func start(t testing.TB) *testbed.Testbed {
 	return tb
 }
 
-// run runs the scenarios in order as subtests, stopping at the first that
-// fails: each starts from the farm the previous one left.
+// run runs the scenarios in order as subtests. Each starts from the farm
+// the previous one left, so after a failure the next runs only once the
+// farm serves again on every front.
 func run(t *testing.T, tb *testbed.Testbed, scenarios []testbed.Scenario) {
 	var results []*testbed.Result
 	defer func() {
@@ -75,8 +76,11 @@ func run(t *testing.T, tb *testbed.Testbed, scenarios []testbed.Scenario) {
 				t.Fatal(err)
 			}
 		})
-		if !ok {
-			return
+		if ok {
+			continue
+		}
+		if err := tb.WaitReady(context.Background(), 90*time.Second); err != nil {
+			t.Fatalf("after %s failed, the farm did not recover; the later scenarios cannot run: %v", s.Name, err)
 		}
 	}
 }

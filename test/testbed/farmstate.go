@@ -121,7 +121,7 @@ func (tb *Testbed) notReady(ctx context.Context) string {
 		return err.Error()
 	}
 	if owner == "" || len(holders) != 1 || holders[0] != owner {
-		return fmt.Sprintf("FailoverIP owner %q, VIP on %v", owner, holders)
+		return fmt.Sprintf("FailoverIP owner %q, VIP on %v%s", owner, holders, tb.reportedVIPs(ctx, owner))
 	}
 	if why := tb.serversNotUp(ctx, owner); why != "" {
 		return why
@@ -157,4 +157,17 @@ func (tb *Testbed) serversNotUp(ctx context.Context, owner string) string {
 		}
 	}
 	return ""
+}
+
+// reportedVIPs is what the owner's agent reports about its failover
+// addresses, for error messages.
+func (tb *Testbed) reportedVIPs(ctx context.Context, owner string) string {
+	if owner == "" {
+		return ""
+	}
+	fn, err := tb.FrontNode(ctx, owner)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("; %s reports %+v", owner, fn.Status.FailoverIPs)
 }

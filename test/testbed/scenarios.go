@@ -160,14 +160,7 @@ func HardLoss(ctx context.Context, tb *Testbed) (*Result, error) {
 	if err := tb.waitPhase(ctx, owner, "Active"); err != nil {
 		return r, err
 	}
-	stayed := tb.holdsFor(settle, func() (bool, error) {
-		o, err := tb.Owner(ctx)
-		if err != nil || o != next {
-			return false, err
-		}
-		holders, err := tb.Holders()
-		return len(holders) == 1 && holders[0] == next, err
-	})
+	stayed := tb.holdsFor(settle, tb.unchanged(ctx, vipState{owner: next, epoch: -1, holders: []string{next}}))
 	got := fmt.Sprintf("owner %s for %s after %s recovered", next, settle, owner)
 	if stayed != nil {
 		got = stayed.Error()
@@ -341,17 +334,13 @@ func (tb *Testbed) measureMove(ctx context.Context, r *Result, owner string, act
 	return res.Gap(), next, nil
 }
 
-// holdsFor checks cond every 100ms for d, and returns an error at the first
-// time it does not hold.
-func (tb *Testbed) holdsFor(d time.Duration, cond func() (bool, error)) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		ok, err := cond()
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("stopped holding after %s", round(d-time.Until(deadline)))
+// holdsFor runs check every 100ms for d, and returns its first error, which
+// says what stopped holding, with the time it held.
+func (tb *Testbed) holdsFor(d time.Duration, check func() error) error {
+	start := time.Now()
+	for time.Since(start) < d {
+		if err := check(); err != nil {
+			return fmt.Errorf("after %s: %w", round(time.Since(start)), err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -43,14 +43,18 @@ func (s vipState) String() string {
 	return fmt.Sprintf("owner %s epoch %d, VIP on %v", s.owner, s.epoch, s.holders)
 }
 
-// unchanged returns a condition that holds while the VIP state is want.
-func (tb *Testbed) unchanged(ctx context.Context, want vipState) func() (bool, error) {
-	return func() (bool, error) {
+// unchanged returns a check that fails once the VIP state is not want
+// (an epoch of -1 matches any).
+func (tb *Testbed) unchanged(ctx context.Context, want vipState) func() error {
+	return func() error {
 		got, err := tb.vipState(ctx)
 		if err != nil {
-			return false, err
+			return err
 		}
-		return got.owner == want.owner && got.epoch == want.epoch && slices.Equal(got.holders, want.holders), nil
+		if got.owner != want.owner || (want.epoch != -1 && got.epoch != want.epoch) || !slices.Equal(got.holders, want.holders) {
+			return fmt.Errorf("%s, was %s", got, want)
+		}
+		return nil
 	}
 }
 
@@ -95,9 +99,12 @@ func APIOutage(d time.Duration) Scenario {
 		load := StartLoad(LoadOptions{URL: VIPURL("/"), Rate: 20})
 		defer load.Stop()
 		tb.CutAPI()
-		held := tb.holdsFor(d, func() (bool, error) {
+		held := tb.holdsFor(d, func() error {
 			holders, err := tb.Holders()
-			return slices.Equal(holders, before.holders), err
+			if err == nil && !slices.Equal(holders, before.holders) {
+				err = fmt.Errorf("VIP on %v, was on %v", holders, before.holders)
+			}
+			return err
 		})
 		tb.RestoreAPI()
 		if err := r.check(held == nil, "VIP stays on "+before.owner+" during the outage", "%v", orOK(held)); err != nil {
