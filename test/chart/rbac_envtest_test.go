@@ -23,9 +23,9 @@ import (
 // carries: the name of the pod's node.
 const nodeNameExtra = "authentication.kubernetes.io/node-name"
 
-// policyDenial is how the API server starts the message of a request that an
-// admission policy refused.
-const policyDenial = "ValidatingAdmissionPolicy 'webfarm-agent-own-node'"
+// policyDenial starts the message of a request that one of the own-node
+// policy's validations refused (not an error evaluating it).
+const policyDenial = "ValidatingAdmissionPolicy 'webfarm-agent-own-node' with binding 'webfarm-agent-own-node' denied request: the webfarm agent"
 
 // impersonate returns a client that acts as the ServiceAccount sa of the
 // release namespace, with a token bound to a pod on node (none when empty).
