@@ -141,7 +141,9 @@ func TestEnvtestAgentPermissions(t *testing.T) {
 	unbound := impersonate(t, cfg, "webfarm-agent", "")
 
 	get := func(obj client.Object, ns, name string) func(context.Context) error {
-		return func(ctx context.Context) error { return agent.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj) }
+		return func(ctx context.Context) error {
+			return agent.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj)
+		}
 	}
 	list := func(l client.ObjectList, opts ...client.ListOption) func(context.Context) error {
 		return func(ctx context.Context) error { return agent.List(ctx, l, opts...) }
