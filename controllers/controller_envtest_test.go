@@ -37,7 +37,7 @@ func TestEnvtestController(t *testing.T) {
 	}
 }
 
-func (h *harness) sub(t *testing.T) *harness {
+func (h *harness) sub(t testing.TB) *harness {
 	c := *h
 	c.t, c.ctx = t, t.Context()
 	return &c

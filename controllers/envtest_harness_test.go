@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	testingclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -38,28 +40,47 @@ const pollTimeout = 20 * time.Second
 // a fake clock. Tests act as the user (nodes, annotations, farms) and as the
 // agents (Leases, FrontNode status).
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	c     client.Client
 	clock *testingclock.FakeClock
 	// namespace is the operator namespace, where the Leases live.
 	namespace string
+	env       *testenv.Env
 }
 
 func startHarness(t *testing.T) *harness {
+	return startHarnessWith(t, testr.NewWithOptions(t, testr.Options{Verbosity: 0}), nil)
+}
+
+// startHarnessWith starts the control plane and the controller, logging to
+// logger; wrap, when set, wraps the controller's transport to the API server.
+func startHarnessWith(t testing.TB, logger logr.Logger, wrap func(http.RoundTripper) http.RoundTripper) *harness {
 	t.Helper()
 	// controller-runtime warns, with a stack, when a client is built before
 	// its global logger is set; the manager logs through its own.
 	ctrllog.SetLogger(logr.Discard())
 	env := testenv.Start(t)
-	h := &harness{t: t, ctx: t.Context(), c: env.Client, clock: testingclock.NewFakeClock(time.Now()), namespace: "webfarm-test"}
+	// As ctrl.GetConfig does, leave rate limiting to the API server's
+	// priority and fairness; client-go's default of 5 QPS would set the pace.
+	unlimited := rest.CopyConfig(env.Config)
+	unlimited.QPS = -1
+	c, err := client.New(unlimited, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatalf("creating the test's client: %v", err)
+	}
+	h := &harness{t: t, ctx: t.Context(), c: c, clock: testingclock.NewFakeClock(time.Now()), namespace: "webfarm-test", env: env}
 	h.createNamespace(h.namespace)
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	cfg := rest.CopyConfig(unlimited)
+	if wrap != nil {
+		cfg.Wrap(wrap)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:     env.Scheme,
 		Cache:      CacheOptions(h.namespace),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-		Logger:     testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
+		Logger:     logger,
 	})
 	if err != nil {
 		t.Fatalf("creating the manager: %v", err)
@@ -91,16 +112,23 @@ func (h *harness) createNamespace(name string) {
 // after pollTimeout.
 func eventually(t testing.TB, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(pollTimeout)
+	eventuallyWithin(t, what, pollTimeout, 20*time.Millisecond, cond)
+}
+
+// eventuallyWithin polls cond every interval until it returns nil, failing t
+// with its last error after timeout.
+func eventuallyWithin(t testing.TB, what string, timeout, interval time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
 		err := cond()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after %v: %v", what, pollTimeout, err)
+			t.Fatalf("%s: still not true after %v: %v", what, timeout, err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 
