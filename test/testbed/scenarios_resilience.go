@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -52,7 +53,7 @@ func (tb *Testbed) unchanged(ctx context.Context, want vipState) func() error {
 			return err
 		}
 		if got.owner != want.owner || (want.epoch != -1 && got.epoch != want.epoch) || !slices.Equal(got.holders, want.holders) {
-			return fmt.Errorf("%s, was %s", got, want)
+			return fmt.Errorf("%s, was %s%s", got, want, tb.reportedVIPs(ctx, got.owner))
 		}
 		return nil
 	}
@@ -113,16 +114,16 @@ func APIOutage(d time.Duration) Scenario {
 		if err := tb.WaitReady(ctx, readyTimeout); err != nil {
 			return r, err
 		}
+		res := load.Stop()
+		tb.say("   steady load: %d requests, %d failed", len(res.Samples), res.Failed())
+		failed := r.check(res.Failed() == 0, "failed requests", "%d of %d %v", res.Failed(), len(res.Samples), res.FirstErrors(3))
 		after, err := tb.vipState(ctx)
 		if err != nil {
 			return r, err
 		}
-		if err := r.check(after.owner == before.owner && after.epoch == before.epoch, "owner and epoch after the outage", "%s", after); err != nil {
-			return r, err
-		}
-		res := load.Stop()
-		tb.say("   steady load: %d requests, %d failed", len(res.Samples), res.Failed())
-		return r, r.check(res.Failed() == 0, "failed requests", "%d of %d %v", res.Failed(), len(res.Samples), res.FirstErrors(3))
+		tb.say("   after the outage: %s", after)
+		moved := r.check(after.owner == before.owner && after.epoch == before.epoch, "owner and epoch after the outage", "%s, was %s", after, before)
+		return r, errors.Join(failed, moved)
 	}}
 }
 
@@ -258,7 +259,7 @@ func ConfigReload(ctx context.Context, tb *Testbed) (*Result, error) {
 	for _, balance := range []webfarmv1.BalanceAlgorithm{webfarmv1.BalanceLeastConn, webfarmv1.BalanceRoundRobin} {
 		patched := time.Now()
 		patch := fmt.Sprintf(`{"spec":{"backend":{"balance":%q}}}`, balance)
-		if _, err := tb.Kubectl("patch", "webfarm", WebFarmName, "-n", SamplesNamespace, "--type", "merge", "-p", patch); err != nil {
+		if _, err := tb.Kubectl("patch", "webfarms.webfarm.io", WebFarmName, "-n", SamplesNamespace, "--type", "merge", "-p", patch); err != nil {
 			return r, err
 		}
 		var now map[string]string
