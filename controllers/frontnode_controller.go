@@ -14,11 +14,17 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
+
+// frontNodeWorkers reconcile fronts in parallel: a drain annotation must not
+// wait behind the reconciles of a few hundred fronts whose heartbeat is
+// being re-checked. Each request is still reconciled by one worker at a time.
+const frontNodeWorkers = 4
 
 // FrontNodeReconciler keeps one FrontNode per Node that some WebFarm
 // selects: its spec from the Node and the farms, the controller's part of
@@ -304,6 +310,7 @@ func setupFrontNodes(mgr ctrl.Manager, s *shared) error {
 	w := &frontNodeWatches{shared: s}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("frontnode").
+		WithOptions(controller.Options{MaxConcurrentReconciles: frontNodeWorkers}).
 		WatchesRawSource(watch(c, &corev1.Node{}, nodeChanged, byName[*corev1.Node])).
 		WatchesRawSource(watch(c, &webfarmv1.FrontNode{}, frontChangedForItself, byName[*webfarmv1.FrontNode])).
 		WatchesRawSource(watch(c, &webfarmv1.FrontNode{}, frontServersChanged, w.forFrontServers)).

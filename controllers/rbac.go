@@ -3,7 +3,8 @@ package controllers
 // The controller's permissions, least privilege: it reads Nodes and the
 // heartbeat Leases, owns FrontNodes, writes only the status of WebFarms and
 // FailoverIPs, and sends events (events.k8s.io/v1). The Lease rule of the
-// operator namespace also covers leader election.
+// operator namespace also covers leader election, which records its own
+// events through the core API there.
 //
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=webfarm.io,resources=webfarms;failoverips,verbs=get;list;watch
@@ -12,3 +13,4 @@ package controllers
 // +kubebuilder:rbac:groups=webfarm.io,resources=frontnodes/status,verbs=get;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=webfarm-system
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=webfarm-system
