@@ -16,7 +16,7 @@
 //	...
 //	reloaded, err := proc.Apply(ctx, cfg, haproxy.ErrorFiles(c))
 //
-// HAProxy runs detached (-W -D, a session of its own) so that it survives the
+// HAProxy runs in master-worker mode (-W) in a session of its own, so that it survives the
 // agent; Process.Dir holds everything needed to find it again. A reload
 // resets runtime states: a draining front is therefore rendered with weight 0
 // (Front.Draining), which new configurations keep, and the agent puts it in

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,7 +22,8 @@ const (
 	PIDFile           = "haproxy.pid"  // the master's pid
 	MasterSocketFile  = "master.sock"  // master CLI: reload, show proc
 	RuntimeSocketFile = "runtime.sock" // the workers' admin stats socket
-	StartupLogFile    = "startup.log"  // what haproxy printed when last started
+	MasterLogFile     = "master.log"   // what the master printed since it started: its reloads' alerts
+	ServerStateFile   = "server-state" // the servers' states, saved for the next worker at each reload
 	errorsDir         = "errors"
 )
 
@@ -40,7 +43,7 @@ type Process struct {
 	// Binary is the haproxy executable; default "haproxy" from $PATH.
 	Binary string
 	// Dir holds haproxy.cfg, errors/, the pid file, the master and runtime
-	// sockets and startup.log. Its path must be short (unix sockets) and
+	// sockets and master.log. Its path must be short (unix sockets) and
 	// plain: letters, digits, '.', '_', '-' and '/'.
 	Dir string
 
@@ -97,7 +100,10 @@ func (p *Process) Apply(ctx context.Context, cfg []byte, files map[string][]byte
 	if err := validate(ctx, p.binary(), filepath.Join(staging, ConfigFile)); err != nil {
 		return false, err
 	}
-	return true, p.installAndLoad(ctx, staging, old, running)
+	if err := p.installAndLoad(ctx, staging, old, running); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // installAndLoad moves the staging tree into Dir and loads it; if HAProxy
@@ -181,32 +187,42 @@ func (in installedFiles) same(cfg []byte, files map[string][]byte) bool {
 	return true
 }
 
-// start launches the master, which daemonizes (-D) in a session of its own
-// so that it survives the agent, and waits until it answers with a worker.
+// start launches the master in a session of its own, so that it survives
+// the agent, and waits until it answers with a worker. It stays in the
+// foreground (no -D): its stderr, where it writes the alerts of failed
+// reloads, then stays master.log, and this process reaps it when it ends.
 func (p *Process) start(ctx context.Context) error {
 	if pid, alive := p.masterPID(); alive {
 		return fmt.Errorf("haproxy master %d (from %s) is alive but its master socket does not answer", pid, p.path(PIDFile))
 	}
-	logFile, err := os.Create(p.path(StartupLogFile))
+	if err := os.Remove(p.path(ServerStateFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	logFile, err := os.Create(p.path(MasterLogFile))
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
-	cmd := exec.CommandContext(ctx, p.binary(), "-W", "-D",
+	// Not CommandContext: the end of ctx must not end HAProxy.
+	cmd := exec.Command(p.binary(), "-W",
 		"-S", p.path(MasterSocketFile)+",mode,600",
 		"-p", p.path(PIDFile), "-f", p.path(ConfigFile))
 	cmd.Dir = p.Dir
-	// A file, not a pipe: the daemon keeps its stderr, and a pipe would
-	// make Run wait for the daemon's end.
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Run(); err != nil {
-		out, _ := os.ReadFile(p.path(StartupLogFile))
-		return fmt.Errorf("starting haproxy: %w: %s", err, bytes.TrimSpace(out))
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting haproxy: %w", err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	ctx, cancel := withDefaultTimeout(ctx, startTimeout)
 	defer cancel()
 	return poll(ctx, "haproxy to start a worker", func() (bool, error) {
+		select {
+		case err := <-exited:
+			return false, fmt.Errorf("haproxy exited at start (%v): %s", err, p.masterLogSince(0))
+		default:
+		}
 		procs, err := p.showProc(ctx)
 		return err == nil && len(procs.workers) > 0, nil
 	})
@@ -223,6 +239,10 @@ func (p *Process) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	logStart := fileSize(p.path(MasterLogFile))
+	if err := p.saveServerState(ctx); err != nil {
+		return err
+	}
 	if _, err := p.masterCommand(ctx, "reload"); err != nil {
 		return fmt.Errorf("asking haproxy to reload: %w", err)
 	}
@@ -235,10 +255,60 @@ func (p *Process) reload(ctx context.Context) error {
 		return err
 	}
 	if after.failedReloads > before.failedReloads {
-		logs, _ := p.masterCommand(ctx, "show startup-logs")
-		return fmt.Errorf("haproxy refused to reload; it keeps the previous configuration: %s", bytes.TrimSpace([]byte(logs)))
+		return fmt.Errorf("haproxy could not reload and keeps the previous configuration: %s", p.masterLogSince(logStart))
 	}
 	return nil
+}
+
+// saveServerState writes `show servers state` where the configuration's
+// server-state-file points, so that the next worker starts with the
+// current workers' server health and runtime states (drain, maint) instead
+// of every server UP with a single check between it and DOWN. Without an
+// answer, it removes the file rather than let an older state load.
+func (p *Process) saveServerState(ctx context.Context) error {
+	state, err := command(ctx, p.RuntimeSocket(), "show servers state")
+	if err != nil || !strings.HasPrefix(state, "1\n") {
+		if err := os.Remove(p.path(ServerStateFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	tmp := p.path(ServerStateFile + ".tmp")
+	if err := os.WriteFile(tmp, []byte(state), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p.path(ServerStateFile))
+}
+
+// masterLogSince returns the alerts the master printed from offset on.
+func (p *Process) masterLogSince(offset int64) string {
+	f, err := os.Open(p.path(MasterLogFile))
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	out, err := io.ReadAll(io.NewSectionReader(f, offset, 1<<20))
+	if err != nil {
+		return err.Error()
+	}
+	var alerts []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "[ALERT]") && !strings.Contains(l, "rror(s) found") {
+			alerts = append(alerts, strings.TrimSpace(alertPrefix.ReplaceAllString(l, "")))
+		}
+	}
+	if len(alerts) == 0 {
+		return "no alert in " + p.path(MasterLogFile)
+	}
+	return strings.Join(alerts, "; ")
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // Running reports whether the master answers on its socket.
@@ -266,7 +336,7 @@ func (p *Process) Stop(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, name := range []string{PIDFile, MasterSocketFile, RuntimeSocketFile} {
+	for _, name := range []string{PIDFile, MasterSocketFile, RuntimeSocketFile, ServerStateFile} {
 		if err := os.Remove(p.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}

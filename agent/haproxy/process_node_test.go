@@ -259,6 +259,8 @@ func TestNodeProcess(t *testing.T) {
 	t.Run("draining front rendered", func(t *testing.T) { testRenderedDrain(t, ns, p) })
 	t.Run("bad config refused", func(t *testing.T) { testRefused(t, ns, p) })
 
+	t.Run("reload failure keeps the running config", func(t *testing.T) { testReloadFailure(t, ns, p) })
+
 	adopted := &Process{Binary: p.Binary, Dir: p.Dir}
 	t.Run("adopt", func(t *testing.T) { testAdopt(t, adopted, p) })
 	t.Run("reload under load", func(t *testing.T) { testReloadUnderLoad(t, ns, adopted) })
@@ -379,6 +381,20 @@ func testDrain(t *testing.T, ns *netnstest.NS, p *Process) {
 	if body, _, err := get(sticky, farmURL); err != nil || body != "front1" {
 		t.Fatalf("client holding front1's cookie while it drains: %q, %v", body, err)
 	}
+	// The saved server state carries the runtime drain over a reload.
+	if !apply(t, p, nodeConfig(p, 2001)) {
+		t.Fatal("a changed configuration was not reloaded")
+	}
+	stats, err := p.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stats {
+		if s.Server == "front1" && s.Backend == backend && s.Status != "DRAIN" {
+			t.Errorf("front1 is %s after a reload, not DRAIN", s.Status)
+		}
+	}
+	apply(t, p, nodeConfig(p, 2000))
 	if err := p.SetDrain(context.Background(), backend, "front1", false); err != nil {
 		t.Fatal(err)
 	}
@@ -435,6 +451,37 @@ func testRefused(t *testing.T, ns *netnstest.NS, p *Process) {
 	}
 	if _, err := os.Stat(filepath.Join(p.Dir, errorsDir, BackendName("default/empty"), "503.http")); err != nil {
 		t.Errorf("the running configuration's error file is gone: %v", err)
+	}
+}
+
+// testReloadFailure loads a configuration that `haproxy -c` accepts but the
+// reload cannot apply (a farm on a port a web server holds): HAProxy keeps
+// serving the previous one, which Dir still holds.
+func testReloadFailure(t *testing.T, ns *netnstest.NS, p *Process) {
+	before, err := os.ReadFile(filepath.Join(p.Dir, ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := nodeConfig(p, 2000)
+	c.Farms[1].Spec.Frontend.Port = nodeWebPort
+	cfg, err := Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloaded, err := p.Apply(context.Background(), cfg, ErrorFiles(c))
+	var verr *ValidationError
+	if err == nil || errors.As(err, &verr) || reloaded {
+		t.Fatalf("Apply of a configuration that cannot bind: reloaded %v, err %v", reloaded, err)
+	}
+	t.Logf("reload refused: %v", err)
+	if after, _ := os.ReadFile(filepath.Join(p.Dir, ConfigFile)); string(after) != string(before) {
+		t.Error("Dir does not hold the running configuration again")
+	}
+	if _, _, err := get(nsClient(ns, false), farmURL); err != nil {
+		t.Fatalf("haproxy stopped serving after a failed reload: %v", err)
+	}
+	if apply(t, p, nodeConfig(p, 2000)) {
+		t.Error("the running configuration was reloaded again")
 	}
 }
 

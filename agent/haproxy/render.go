@@ -50,7 +50,8 @@ type Credentials struct{ User, Password string }
 type Config struct {
 	Farms []Farm
 	// RuntimeSocket is the absolute path of the admin stats socket; use
-	// Process.RuntimeSocket so that Stats and SetDrain find it.
+	// Process.RuntimeSocket so that Stats and SetDrain find it (and the
+	// server-state file beside it is the one Process.Apply writes).
 	RuntimeSocket string
 	// IPv4Only binds `*:<port>` instead of the dual-stack `[::]:<port> v4v6`,
 	// for nodes whose kernel has IPv6 disabled.

@@ -3,6 +3,7 @@ package haproxy
 import (
 	"bytes"
 	"fmt"
+	"path"
 	"strings"
 )
 
@@ -23,12 +24,16 @@ func writeGlobal(b *bytes.Buffer, runtimeSocket string, plans []farmPlan) {
 	// validates with its own error files.
 	b.WriteString("    default-path config\n")
 	fmt.Fprintf(b, "    stats socket %s mode 600 level admin expose-fd listeners\n", runtimeSocket)
+	// Process.Apply saves the servers' states there before each reload, so
+	// that the new worker keeps their health and runtime drain.
+	fmt.Fprintf(b, "    server-state-file %s\n", path.Join(path.Dir(runtimeSocket), ServerStateFile))
 	fmt.Fprintf(b, "    maxconn %d\n", maxConn)
 	fmt.Fprintf(b, "    hard-stop-after %s\n", hardStopAfter)
 	fmt.Fprintf(b, "    mworker-max-reloads %d\n", maxReloads)
 	b.WriteString("\ndefaults\n")
 	b.WriteString("    mode http\n")
 	b.WriteString("    option dontlognull\n")
+	b.WriteString("    load-server-state-from-file global\n")
 }
 
 // writeFarm writes one farm as a listen section, in the order of the
