@@ -41,9 +41,13 @@ type serverPlan struct {
 // the CRD's own patterns (or stricter), checked again because a Farm may
 // come from anywhere.
 var (
-	tokenPattern     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-	uriPathPattern   = regexp.MustCompile(`^/[A-Za-z0-9._~!&()*+,;=:@%/?-]*$`)
-	socketPattern    = regexp.MustCompile(`^/[A-Za-z0-9._/-]{1,99}$`)
+	tokenPattern   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	uriPathPattern = regexp.MustCompile(`^/[A-Za-z0-9._~!&()*+,;=:@%/?-]*$`)
+	socketPattern  = regexp.MustCompile(`^/[A-Za-z0-9._/-]{1,99}$`)
+)
+
+// Length limits: the CRD's, and for credentials a bound of our own.
+const (
 	maxCheckPathLen  = 1024
 	maxStatsURILen   = 256
 	maxCredentialLen = 256

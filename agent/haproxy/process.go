@@ -35,8 +35,8 @@ const (
 	pollInterval  = 20 * time.Millisecond
 )
 
-// Process is the node's HAProxy, run in master-worker mode and detached from
-// the agent so that it outlives an agent restart; a new Process on the same
+// Process is the node's HAProxy, run in master-worker mode in a session of
+// its own so that it outlives an agent restart; a new Process on the same
 // Dir adopts it (pid file and master socket). Its methods are safe for
 // concurrent use.
 type Process struct {
@@ -85,7 +85,7 @@ func (p *Process) Apply(ctx context.Context, cfg []byte, files map[string][]byte
 	if err != nil {
 		return false, err
 	}
-	running := p.Running(ctx)
+	running := p.answers(ctx)
 	if running && old.same(cfg, files) {
 		return false, nil
 	}
@@ -309,6 +309,21 @@ func fileSize(path string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// answers reports whether the master answers. A master that is alive but
+// silent (re-executing itself for a reload someone else asked for) is given
+// startTimeout to answer, rather than be taken for dead and started twice.
+func (p *Process) answers(ctx context.Context) bool {
+	if p.Running(ctx) {
+		return true
+	}
+	if _, alive := p.masterPID(); !alive {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	return poll(ctx, "the master socket", func() (bool, error) { return p.Running(ctx), nil }) == nil
 }
 
 // Running reports whether the master answers on its socket.
