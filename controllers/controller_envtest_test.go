@@ -204,10 +204,13 @@ func scenarioHardLoss(h *harness) {
 	h.createNode("ls-b", "10.5.0.2", map[string]string{"role": "ls"})
 	h.renew("ls-a")
 	h.renew("ls-b")
-	h.createFailoverIP(ns, "vip", "192.0.2.50", "ls-a", false)
+	// Both fronts Active before the address exists, so that the first
+	// election sees both and picks the preferred one.
 	h.createFarm(ns, "site", map[string]string{"role": "ls"}, "vip")
-	h.failoverIP(ns, "vip", "owned by ls-a", ownerIs("ls-a", 1))
+	h.phase("ls-a", webfarmv1.FrontActive)
 	h.phase("ls-b", webfarmv1.FrontActive)
+	h.createFailoverIP(ns, "vip", "192.0.2.50", "ls-a", false)
+	h.failoverIP(ns, "vip", "owned by ls-a", ownerIs("ls-a", 1))
 
 	// ls-a falls silent; ls-b keeps renewing.
 	h.clock.Step(time.Second)
@@ -252,9 +255,11 @@ func scenarioPlannedHandOff(h *harness) {
 	h.createNode("ho-b", "10.6.0.2", map[string]string{"role": "ho"})
 	h.renew("ho-a")
 	h.renew("ho-b")
+	h.createFarm(ns, "site", map[string]string{"role": "ho"}, "keep", "back")
+	h.phase("ho-a", webfarmv1.FrontActive)
+	h.phase("ho-b", webfarmv1.FrontActive)
 	h.createFailoverIP(ns, "keep", "192.0.2.60", "ho-a", false)
 	h.createFailoverIP(ns, "back", "192.0.2.61", "ho-a", true)
-	h.createFarm(ns, "site", map[string]string{"role": "ho"}, "keep", "back")
 	for _, name := range []string{"keep", "back"} {
 		h.failoverIP(ns, name, "owned by ho-a", ownerIs("ho-a", 1))
 	}
