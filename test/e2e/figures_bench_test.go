@@ -34,7 +34,7 @@ var figureRuns = []figureRun{
 	{scenario: testbed.DemoScenarios[3], durations: map[string]string{"handoff-gap": "handoff-gap"}},
 	{scenario: testbed.DemoScenarios[1],
 		durations: map[string]string{"annotation-to-no-new-sessions": "drain-no-new-sessions"},
-		counts:    map[string]string{"failed": "drain-undrain-failed-requests"}},
+		counts:    map[string]string{"failed-drain": "drain-failed-requests", "failed-undrain": "undrain-failed-requests"}},
 	{scenario: testbed.ResilienceScenarios[3], counts: map[string]string{"failed": "reload-failed-requests"}},
 }
 

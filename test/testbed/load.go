@@ -134,6 +134,18 @@ func (r LoadResult) Failed() int {
 	return n
 }
 
+// FailedBetween counts the failed requests sent in [from, to); a zero to
+// means no end.
+func (r LoadResult) FailedBetween(from, to time.Time) int {
+	n := 0
+	for _, s := range r.Samples {
+		if !s.OK() && !s.Start.Before(from) && (to.IsZero() || s.Start.Before(to)) {
+			n++
+		}
+	}
+	return n
+}
+
 // ByFront counts the successful requests per front.
 func (r LoadResult) ByFront() map[string]int {
 	counts := map[string]int{}

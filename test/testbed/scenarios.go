@@ -127,10 +127,12 @@ func DrainFront(ctx context.Context, tb *Testbed) (*Result, error) {
 	tb.say("   %s is Active and serving new visitors again %s after the undrain", target, round(time.Since(undrained)))
 	_ = r.check(true, target+" back after undrain", "after %s", round(time.Since(undrained)))
 	res := load.Stop()
-	tb.say("   steady load: %d requests, %d failed", len(res.Samples), res.Failed())
-	r.Counts["failed"] = res.Failed()
+	before, drain, undrain := res.FailedBetween(time.Time{}, annotated), res.FailedBetween(annotated, undrained), res.FailedBetween(undrained, time.Time{})
+	tb.say("   steady load: %d requests, %d failed (%d before the annotation, %d while draining, %d after the undrain)",
+		len(res.Samples), res.Failed(), before, drain, undrain)
+	r.Counts["failed-drain"], r.Counts["failed-undrain"] = drain, undrain
 	return r, r.check(res.Failed() == 0, "failed requests during drain and undrain",
-		"%d of %d %v", res.Failed(), len(res.Samples), res.FirstErrors(3))
+		"%d before, %d draining, %d after undrain, of %d %v", before, drain, undrain, len(res.Samples), res.FirstErrors(3))
 }
 
 // HardLoss: the VIP owner dies (all its processes killed, its link down);
