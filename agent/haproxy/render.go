@@ -53,7 +53,7 @@ type Config struct {
 	// Process.RuntimeSocket so that Stats and SetDrain find it (and the
 	// server-state file beside it is the one Process.Apply writes).
 	RuntimeSocket string
-	// IPv4Only binds `*:<port>` instead of the dual-stack `[::]:<port> v4v6`,
+	// IPv4Only binds `0.0.0.0:<port>` only, without `[::]:<port> v6only`,
 	// for nodes whose kernel has IPv6 disabled.
 	IPv4Only bool
 }

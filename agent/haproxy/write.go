@@ -40,10 +40,12 @@ func writeGlobal(b *bytes.Buffer, runtimeSocket string, plans []farmPlan) {
 // original haproxy.cfg.
 func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only bool) {
 	fmt.Fprintf(b, "\n# WebFarm %s\nlisten %s\n", p.key, p.name)
-	if ipv4Only {
-		fmt.Fprintf(b, "    bind *:%d\n", p.port)
-	} else {
-		fmt.Fprintf(b, "    bind [::]:%d v4v6\n", p.port)
+	// Two sockets rather than one dual-stack socket: IPv4 clients then
+	// reach HAProxy as IPv4 addresses, not IPv4-mapped IPv6 ones, and
+	// X-Forwarded-For and the web servers' logs show them as such.
+	fmt.Fprintf(b, "    bind 0.0.0.0:%d\n", p.port)
+	if !ipv4Only {
+		fmt.Fprintf(b, "    bind [::]:%d v6only\n", p.port)
 	}
 	b.WriteString("    mode http\n")
 	fmt.Fprintf(b, "    maxconn %d\n", p.maxConn)
