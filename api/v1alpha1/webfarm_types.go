@@ -301,13 +301,13 @@ type WebFarmFailoverIPStatus struct {
 
 // WebFarm reasons.
 const (
-	ReasonAllFrontsReady      = "AllFrontsReady"
-	ReasonSomeFrontsNotReady  = "SomeFrontsNotReady"
-	ReasonFrontsDraining      = "FrontsDraining"
-	ReasonNoFrontReady        = "NoFrontReady"
-	ReasonNoFrontSelected     = "NoFrontSelected"
-	ReasonFailoverIPUnowned   = "FailoverIPUnowned"
-	ReasonFailoverIPNotFound  = "FailoverIPNotFound"
+	ReasonAllFrontsReady       = "AllFrontsReady"
+	ReasonSomeFrontsNotReady   = "SomeFrontsNotReady"
+	ReasonFrontsDraining       = "FrontsDraining"
+	ReasonNoFrontReady         = "NoFrontReady"
+	ReasonNoFrontSelected      = "NoFrontSelected"
+	ReasonFailoverIPUnowned    = "FailoverIPUnowned"
+	ReasonFailoverIPNotFound   = "FailoverIPNotFound"
 	ReasonInvalidFrontSelector = "InvalidFrontSelector"
 )
 
