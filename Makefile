@@ -46,6 +46,16 @@ build: ## Build the controller and agent into bin/.
 	go build -o $(BIN)/webfarm-controller ./cmd/webfarm-controller
 	go build -o $(BIN)/webfarm-agent ./cmd/webfarm-agent
 
+VERSION        ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' charts/webfarm/Chart.yaml)
+IMG_CONTROLLER ?= ghcr.io/webfarm/webfarm-controller:$(VERSION)
+IMG_AGENT      ?= ghcr.io/webfarm/webfarm-agent:$(VERSION)
+CONTAINER_TOOL ?= docker
+
+.PHONY: docker-build
+docker-build: ## Build both container images (IMG_CONTROLLER, IMG_AGENT; the chart's default names).
+	$(CONTAINER_TOOL) build -f Dockerfile.controller -t $(IMG_CONTROLLER) .
+	$(CONTAINER_TOOL) build -f Dockerfile.agent -t $(IMG_AGENT) .
+
 ##@ Test
 
 .PHONY: test
