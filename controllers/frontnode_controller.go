@@ -33,8 +33,9 @@ const frontNodeWorkers = 4
 type FrontNodeReconciler struct {
 	*shared
 	wakeups *wakeups
-	// warned remembers the last problem reported on each Node, so that an
-	// event is sent once per new problem rather than at every reconcile.
+	// warned remembers, by warnKey, the last problem of each kind reported
+	// on each Node, so that an event is sent once per new problem rather
+	// than at every reconcile.
 	warned sync.Map
 }
 
@@ -44,11 +45,9 @@ func (r *FrontNodeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	front := &webfarmv1.FrontNode{}
-	if err := r.Get(ctx, req.NamespacedName, front); client.IgnoreNotFound(err) != nil {
-		return reconcile.Result{}, fmt.Errorf("getting FrontNode %s: %w", req.Name, err)
-	} else if err != nil {
-		front = nil
+	front, err := r.frontNode(ctx, req.Name)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
 	var farms webfarmv1.WebFarmList
 	if err := r.List(ctx, &farms); err != nil {
@@ -86,14 +85,15 @@ func (r *FrontNodeReconciler) node(ctx context.Context, name string) (*corev1.No
 func (r *FrontNodeReconciler) remove(ctx context.Context, req reconcile.Request, front *webfarmv1.FrontNode) error {
 	r.wakeups.forget(req)
 	r.deadtimes.forget(req.Name)
-	r.warned.Delete(req.Name)
+	r.warned.Delete(warnKey{req.Name, EventInvalidDrainAnnotation})
+	r.warned.Delete(warnKey{req.Name, EventNoNodeAddress})
 	if front == nil {
 		return nil
 	}
 	if err := r.Delete(ctx, front); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("deleting FrontNode %s: %w", front.Name, err)
 	}
-	log.FromContext(ctx).Info("Deleted FrontNode: no WebFarm selects its Node", "frontNode", klog.KObj(front))
+	log.FromContext(ctx).Info("Deleted FrontNode: its Node is gone or no WebFarm selects it", "frontNode", klog.KObj(front))
 	return nil
 }
 
@@ -103,7 +103,9 @@ func (r *FrontNodeReconciler) remove(ctx context.Context, req reconcile.Request,
 func (r *FrontNodeReconciler) applySpec(ctx context.Context, node *corev1.Node, front *webfarmv1.FrontNode, farms []string) (*webfarmv1.FrontNode, error) {
 	drain := r.drainRequested(node)
 	address := nodeAddress(node)
-	if address == "" {
+	if address != "" {
+		r.warned.Delete(warnKey{node.Name, EventNoNodeAddress})
+	} else {
 		r.warnOnce(node, EventNoNodeAddress, "", "Node %s has no IP address: it cannot be a front of %v", node.Name, farms)
 		if front == nil {
 			return nil, nil
@@ -149,7 +151,7 @@ func (r *FrontNodeReconciler) create(ctx context.Context, node *corev1.Node, add
 func (r *FrontNodeReconciler) drainRequested(node *corev1.Node) bool {
 	drain, valid := parseDrain(node.Annotations)
 	if valid {
-		r.warned.Delete(node.Name)
+		r.warned.Delete(warnKey{node.Name, EventInvalidDrainAnnotation})
 		return drain
 	}
 	value := node.Annotations[webfarmv1.DrainAnnotation]
@@ -158,11 +160,12 @@ func (r *FrontNodeReconciler) drainRequested(node *corev1.Node) bool {
 	return false
 }
 
+type warnKey struct{ node, reason string }
+
 // warnOnce sends a Warning event on node unless the same problem (reason and
-// detail) was the last one reported on it.
+// detail) was the last of its kind reported on it.
 func (r *FrontNodeReconciler) warnOnce(node *corev1.Node, reason, detail, note string, args ...any) {
-	problem := reason + "\x00" + detail
-	if last, ok := r.warned.Swap(node.Name, problem); ok && last == problem {
+	if last, ok := r.warned.Swap(warnKey{node.Name, reason}, detail); ok && last == detail {
 		return
 	}
 	r.events.Eventf(node, nil, corev1.EventTypeWarning, reason, actionReconcile, note, args...)
