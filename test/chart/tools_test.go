@@ -61,9 +61,15 @@ func kubectlBinary(t testing.TB) string {
 // run runs a command and returns its standard output, or an error carrying
 // its standard error.
 func run(name string, args ...string) (string, error) {
+	return runEnv(nil, name, args...)
+}
+
+// runEnv is run with more environment variables.
+func runEnv(env []string, name string, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(name, args...)
 	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("%s %s: %w: %s", filepath.Base(name), strings.Join(args, " "), err, stderr.String())
