@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// LeasePrefix starts the name of every node's Lease; it must match the
-// controller's (controllers.LeasePrefix), which a test checks.
+// LeasePrefix starts the name of every node's Lease, as docs/architecture.md
+// names it; the controller watches Leases by the same prefix.
 const LeasePrefix = "webfarm-node-"
 
 // LeaseName is the name of node's Lease.

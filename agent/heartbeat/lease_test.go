@@ -15,13 +15,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-
-	"github.com/webfarm/webfarm/controllers"
 )
 
-func TestLeaseNameMatchesController(t *testing.T) {
-	if got, want := LeaseName("front1"), controllers.LeaseName("front1"); got != want {
-		t.Errorf("LeaseName = %q, the controller watches %q", got, want)
+// TestLeaseName pins the name docs/architecture.md gives the Lease, which the
+// controller watches.
+func TestLeaseName(t *testing.T) {
+	if got, want := LeaseName("front1"), "webfarm-node-front1"; got != want {
+		t.Errorf("LeaseName = %q, want %q", got, want)
 	}
 }
 

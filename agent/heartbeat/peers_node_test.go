@@ -66,10 +66,10 @@ func newPair(t *testing.T) pair {
 	return p
 }
 
-// peersIn binds node's Peers inside ns and runs it until t ends.
-func peersIn(t *testing.T, ns *netnstest.NS, node string, listen netip.AddrPort, key []byte) *Peers {
+// peersIn binds node's Peers inside ns and runs it until stop is called or
+// t ends.
+func peersIn(t *testing.T, ns *netnstest.NS, node string, listen netip.AddrPort, key []byte) (p *Peers, stop func()) {
 	t.Helper()
-	var p *Peers
 	err := ns.Do(func() error {
 		var err error
 		p, err = NewPeers(node, listen, nil)
@@ -79,16 +79,15 @@ func peersIn(t *testing.T, ns *netnstest.NS, node string, listen netip.AddrPort,
 		t.Fatal(err)
 	}
 	p.SetKey(key)
-	runPeers(t, p)
-	return p
+	return p, runPeers(t, p)
 }
 
 func TestNodePeersHeartbeats(t *testing.T) {
 	n := newPair(t)
 	port := uint16(7694)
 	aAddr, bAddr := netip.AddrPortFrom(n.aIP, port), netip.AddrPortFrom(n.bIP, port)
-	a := peersIn(t, n.a, "front1", aAddr, testKey)
-	b := peersIn(t, n.b, "front2", bAddr, testKey)
+	a, stopA := peersIn(t, n.a, "front1", aAddr, testKey)
+	b, _ := peersIn(t, n.b, "front2", bAddr, testKey)
 	capture := captureUDP(t, n.b, n.bLink, n.aIP, port)
 	const fip = "shop/www"
 
@@ -122,8 +121,28 @@ func TestNodePeersHeartbeats(t *testing.T) {
 			t.Errorf("front2 accepted %d datagrams during the replay, want %d", got, stats.Accepted)
 		}
 	})
+	t.Run("replay after the sender restarted", func(t *testing.T) {
+		recorded := capture.last(t)
+		stopA()
+		restarted, _ := peersIn(t, n.a, "front1", aAddr, testKey)
+		before := b.View(fip)[0].LastHeard
+		eventually(t, "front2 hears front1's new boot", func() bool {
+			sendOrFail(t, restarted, bAddr, Claim{FailoverIP: fip, SeenOwner: "front1", SeenEpoch: 3})
+			return b.View(fip)[0].LastHeard.After(before)
+		})
+		settleAll(t, b, a.seq.Load()+restarted.seq.Load()+1) // and the first replay
+		view, stats := b.View(fip), b.Stats()
+		resendFrom(t, n.a, n.aIP, bAddr, recorded)
+		eventually(t, "front2 challenges the old boot's datagram", func() bool { return b.Stats().Challenged > stats.Challenged })
+		if got := b.View(fip); !reflect.DeepEqual(got, view) {
+			t.Errorf("view after replaying the old boot = %+v, want unchanged %+v", got, view)
+		}
+		if got := b.Stats().Accepted; got != stats.Accepted {
+			t.Errorf("front2 accepted %d datagrams during the replay, want %d", got, stats.Accepted)
+		}
+	})
 	t.Run("wrong key", func(t *testing.T) {
-		intruder := peersIn(t, n.a, "front3", netip.AddrPortFrom(n.aIP, port+1), otherKey)
+		intruder, _ := peersIn(t, n.a, "front3", netip.AddrPortFrom(n.aIP, port+1), otherKey)
 		before := b.Stats().Unauthenticated
 		eventually(t, "front2 refuses the intruder", func() bool {
 			sendOrFail(t, intruder, bAddr, Claim{FailoverIP: fip, Holding: true})
