@@ -41,9 +41,9 @@ func TestMain(m *testing.M) {
 
 // start starts a full testbed for t, waits until the farm serves, and
 // removes it when t ends.
-func start(t testing.TB) *testbed.Testbed {
+func start(t testing.TB, opts testbed.Options) *testbed.Testbed {
 	t.Helper()
-	tb := testbed.StartT(t, testbed.Options{})
+	tb := testbed.StartT(t, opts)
 	running.Lock()
 	running.tb = tb
 	running.Unlock()
@@ -93,7 +93,7 @@ func (l tableLog) String() string               { return string(l) }
 // TestE2EDemo runs the five scenarios of `make demo` as assertions.
 func TestE2EDemo(t *testing.T) {
 	testbed.Skip(t)
-	run(t, start(t), testbed.DemoScenarios)
+	run(t, start(t, testbed.Options{}), testbed.DemoScenarios)
 }
 
 // TestE2EResilience: a controller restart, an isolated owner, an agent
@@ -101,5 +101,5 @@ func TestE2EDemo(t *testing.T) {
 func TestE2EResilience(t *testing.T) {
 	testbed.Skip(t)
 	scenarios := append(append([]testbed.Scenario(nil), testbed.ResilienceScenarios...), testbed.APIOutage(60*time.Second))
-	run(t, start(t), scenarios)
+	run(t, start(t, testbed.Options{}), scenarios)
 }

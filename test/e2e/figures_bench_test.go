@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -45,7 +47,8 @@ var figureRuns = []figureRun{
 // reload. It prints median and max; it asserts nothing about time.
 func BenchmarkE2EFigures(b *testing.B) {
 	testbed.Skip(b)
-	tb := start(b)
+	// The narration would drown the figures (benchmark logs are truncated).
+	tb := start(b, testbed.Options{Log: io.Discard})
 	n := trials()
 	durations := map[string][]time.Duration{}
 	counts := map[string]int{}
@@ -55,7 +58,7 @@ func BenchmarkE2EFigures(b *testing.B) {
 			r, err := fr.scenario.Run(context.Background(), tb)
 			if err != nil {
 				failures++
-				b.Logf("trial %d, %s: %v", trial+1, fr.scenario.Name, err)
+				fmt.Printf("trial %d, %s FAILED: %v\n", trial+1, fr.scenario.Name, err)
 				if err := tb.WaitReady(context.Background(), 2*time.Minute); err != nil {
 					b.Fatalf("the farm did not recover after a failed trial: %v", err)
 				}
@@ -74,11 +77,11 @@ func BenchmarkE2EFigures(b *testing.B) {
 		median, worst := ds[len(ds)/2], ds[len(ds)-1]
 		b.ReportMetric(median.Seconds(), metric+"-median-s")
 		b.ReportMetric(worst.Seconds(), metric+"-max-s")
-		b.Logf("%-24s median %-8s max %-8s over %d trials", metric, median.Round(time.Millisecond), worst.Round(time.Millisecond), len(ds))
+		fmt.Printf("%-24s median %-8s max %-8s over %d trials\n", metric, median.Round(time.Millisecond), worst.Round(time.Millisecond), len(ds))
 	}
 	for metric, c := range counts {
 		b.ReportMetric(float64(c), metric)
-		b.Logf("%-30s %d in total over %d trials", metric, c, n)
+		fmt.Printf("%-24s %d in total over %d trials\n", metric, c, n)
 	}
 	b.ReportMetric(float64(failures), "failed-trials")
 }

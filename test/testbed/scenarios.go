@@ -88,6 +88,10 @@ func DrainFront(ctx context.Context, tb *Testbed) (*Result, error) {
 	}
 	tb.say("\n== 2. Drain: kubectl annotate node %s %s=true (a steady load of new visitors runs; one visitor holds %s's cookie)",
 		target, "webfarm.io/drain", target)
+	hashes, err := tb.configHashes(ctx)
+	if err != nil {
+		return r, err
+	}
 	annotated := time.Now()
 	if err := tb.Drain(target, true); err != nil {
 		return r, err
@@ -112,6 +116,9 @@ func DrainFront(ctx context.Context, tb *Testbed) (*Result, error) {
 	}
 	_ = r.check(true, target+" reaches Drained", "after %s", round(time.Since(annotated)))
 	tb.say("   FrontNode %s is Drained %s after the annotation: safe for maintenance", target, round(time.Since(annotated)))
+	if reloaded, err := tb.reloadedSince(ctx, hashes); err == nil {
+		tb.say("   HAProxy configuration changed (reloaded) for the drain on: %v", reloaded)
+	}
 
 	tb.say("   kubectl annotate node %s webfarm.io/drain-", target)
 	undrained := time.Now()
@@ -131,8 +138,11 @@ func DrainFront(ctx context.Context, tb *Testbed) (*Result, error) {
 	tb.say("   steady load: %d requests, %d failed (%d before the annotation, %d while draining, %d after the undrain)",
 		len(res.Samples), res.Failed(), before, drain, undrain)
 	r.Counts["failed-drain"], r.Counts["failed-undrain"] = drain, undrain
-	return r, r.check(res.Failed() == 0, "failed requests during drain and undrain",
-		"%d before, %d draining, %d after undrain, of %d %v", before, drain, undrain, len(res.Samples), res.FirstErrors(3))
+	if err := r.check(res.Failed() == 0, "failed requests during drain and undrain",
+		"%d before, %d draining, %d after undrain, of %d %v", before, drain, undrain, len(res.Samples), res.FirstErrors(3)); err != nil {
+		return r, err
+	}
+	return r, tb.WaitReady(ctx, readyTimeout)
 }
 
 // HardLoss: the VIP owner dies (all its processes killed, its link down);
@@ -168,7 +178,10 @@ func HardLoss(ctx context.Context, tb *Testbed) (*Result, error) {
 		got = stayed.Error()
 	}
 	tb.say("   %s", got)
-	return r, r.check(stayed == nil, "no failback (autoFailback false)", "%s", got)
+	if err := r.check(stayed == nil, "no failback (autoFailback false)", "%s", got); err != nil {
+		return r, err
+	}
+	return r, tb.WaitReady(ctx, readyTimeout)
 }
 
 // PlannedHandOff: draining the VIP owner hands the address off at once.
@@ -188,7 +201,7 @@ func PlannedHandOff(ctx context.Context, tb *Testbed) (*Result, error) {
 	if err := tb.Drain(owner, false); err != nil {
 		return r, err
 	}
-	return r, tb.waitPhase(ctx, owner, "Active")
+	return r, tb.WaitReady(ctx, readyTimeout)
 }
 
 // StatsErrorsLogs: the stats page answers on the VIP with the configured

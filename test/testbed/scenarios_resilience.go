@@ -306,3 +306,19 @@ func orOK(err error) string {
 	}
 	return err.Error()
 }
+
+// reloadedSince lists the fronts whose reported HAProxy configuration hash
+// differs from before.
+func (tb *Testbed) reloadedSince(ctx context.Context, before map[string]string) ([]string, error) {
+	now, err := tb.configHashes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	for _, f := range tb.fronts {
+		if now[f.Name] != before[f.Name] {
+			changed = append(changed, f.Name)
+		}
+	}
+	return changed, nil
+}
