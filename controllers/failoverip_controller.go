@@ -52,14 +52,15 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	return reconcile.Result{}, r.writeStatus(ctx, fip, want, res)
 }
 
-// writeStatus patches the status under optimistic locking: an election made
-// from a stale cache must fail, never fence with an old epoch.
+// writeStatus replaces the status, which the controller alone writes, at
+// the resourceVersion it read: an election made from a stale cache must
+// fail, never fence with an old epoch. A whole status also shows zero
+// epochs and counts rather than leaving them out.
 func (r *FailoverIPReconciler) writeStatus(ctx context.Context, fip *webfarmv1.FailoverIP, want webfarmv1.FailoverIPStatus, res ElectionResult) error {
 	before := fip.DeepCopy()
 	fip.Status = want
-	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	if err := r.Status().Patch(ctx, fip, patch, client.FieldOwner(ControllerName)); err != nil {
-		return fmt.Errorf("patching the status of FailoverIP %s/%s: %w", fip.Namespace, fip.Name, err)
+	if err := r.Status().Update(ctx, fip, client.FieldOwner(ControllerName)); err != nil {
+		return fmt.Errorf("updating the status of FailoverIP %s/%s: %w", fip.Namespace, fip.Name, err)
 	}
 	if res.OwnerChanged {
 		log.FromContext(ctx).Info("New owner", "failoverIP", klog.KObj(fip), "owner", want.Owner, "epoch", want.Epoch, "previousOwner", want.PreviousOwner, "released", want.PreviousOwnerReleased)

@@ -8,7 +8,7 @@ package controllers
 //
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=webfarm.io,resources=webfarms;failoverips,verbs=get;list;watch
-// +kubebuilder:rbac:groups=webfarm.io,resources=webfarms/status;failoverips/status,verbs=get;patch
+// +kubebuilder:rbac:groups=webfarm.io,resources=webfarms/status;failoverips/status,verbs=get;update
 // +kubebuilder:rbac:groups=webfarm.io,resources=frontnodes,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=webfarm.io,resources=frontnodes/status,verbs=get;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

@@ -35,10 +35,11 @@ func (r *WebFarmReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if equality.Semantic.DeepEqual(want, farm.Status) {
 		return reconcile.Result{}, nil
 	}
-	before := farm.DeepCopy()
+	// The controller alone writes it: the whole status goes, so that zero
+	// counts show as 0 in kubectl get.
 	farm.Status = want
-	if err := r.Status().Patch(ctx, farm, client.MergeFrom(before), client.FieldOwner(ControllerName)); err != nil {
-		return reconcile.Result{}, fmt.Errorf("patching the status of WebFarm %s: %w", req, err)
+	if err := r.Status().Update(ctx, farm, client.FieldOwner(ControllerName)); err != nil {
+		return reconcile.Result{}, fmt.Errorf("updating the status of WebFarm %s: %w", req, err)
 	}
 	return reconcile.Result{}, nil
 }
