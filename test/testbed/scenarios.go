@@ -377,6 +377,7 @@ func (tb *Testbed) waitPhase(ctx context.Context, name, phase string) error {
 
 // pinnedClient returns a client with a cookie for front name.
 func pinnedClient(ctx context.Context, name string) (*http.Client, error) {
+	landed := map[string]int{}
 	for range 20 {
 		c := NewClient(ClientOptions{Cookies: true})
 		resp, err := Get(ctx, c, VIPURL("/"))
@@ -386,8 +387,9 @@ func pinnedClient(ctx context.Context, name string) (*http.Client, error) {
 		if resp.Front == name {
 			return c, nil
 		}
+		landed[resp.Front]++
 	}
-	return nil, fmt.Errorf("no new visitor landed on %s in 20 tries", name)
+	return nil, fmt.Errorf("no new visitor landed on %s in 20 tries (%s)", name, formatCounts(landed))
 }
 
 func getMany(ctx context.Context, c *http.Client, n int) (map[string]int, error) {
