@@ -83,7 +83,7 @@ func (r *LeaseRenewer) Run(ctx context.Context) {
 			// Only the first failure of an outage: one line per interval
 			// would flood the log while the API server is away.
 			failingSince = start
-			log.Info("Could not renew node Lease", "error", err.Error())
+			log.Error(err, "Could not renew node Lease")
 		}
 		if !r.waitNext(ctx, start) {
 			return
