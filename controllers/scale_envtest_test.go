@@ -58,6 +58,12 @@ func BenchmarkEnvtestScale(b *testing.B) {
 	h.ctx = b.Context()
 	sc := &scale{h: h, b: b}
 	sc.populate()
+	// The counter must see the writes of populating, or its zero in steady
+	// state would mean nothing.
+	b.Logf("controller writes while populating: %d", counter.writes.Load())
+	if counter.writes.Load() < scaleNodes {
+		b.Fatalf("the write counter saw %d writes while %d FrontNodes were created", counter.writes.Load(), scaleNodes)
+	}
 	sc.steadyState(counter)
 	sc.memory()
 	sc.drainLatency()
