@@ -111,9 +111,12 @@ func (m *Manager) Release(ctx context.Context, a Address) error {
 	a.IP = a.IP.Unmap()
 	link, err := m.link(a)
 	if isLinkNotFound(err) {
-		// The address went away with its link.
+		// The address went away with its link; so must its record, or a
+		// later Cleanup could remove a copy of it on another link.
 		m.forget(a.IP)
-		return nil
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.record().remove(a.IP)
 	}
 	if err != nil {
 		return fmt.Errorf("removing %s: %w", a.IP, err)
