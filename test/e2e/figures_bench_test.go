@@ -56,19 +56,22 @@ func BenchmarkE2EFigures(b *testing.B) {
 	for trial := range n {
 		for _, fr := range figureRuns {
 			r, err := fr.scenario.Run(context.Background(), tb)
+			// Whatever was measured counts, also from a failed trial: its
+			// failed requests are the figure.
+			for key, metric := range fr.durations {
+				if d, ok := r.Figures[key]; ok {
+					durations[metric] = append(durations[metric], d)
+				}
+			}
+			for key, metric := range fr.counts {
+				counts[metric] += r.Counts[key]
+			}
 			if err != nil {
 				failures++
 				fmt.Printf("trial %d, %s FAILED: %v\n", trial+1, fr.scenario.Name, err)
 				if err := tb.WaitReady(context.Background(), 2*time.Minute); err != nil {
 					b.Fatalf("the farm did not recover after a failed trial: %v", err)
 				}
-				continue
-			}
-			for key, metric := range fr.durations {
-				durations[metric] = append(durations[metric], r.Figures[key])
-			}
-			for key, metric := range fr.counts {
-				counts[metric] += r.Counts[key]
 			}
 		}
 	}

@@ -68,8 +68,21 @@ func Sweep() error {
 		if existing[name] {
 			errs = append(errs, deleteNamespace(name))
 		}
+		// A veth end still in the root namespace: a run died inside plug.
+		for _, link := range vethNames(name) {
+			if exec.Command("ip", "link", "show", "dev", link).Run() == nil {
+				_ = exec.Command("ip", "link", "del", "dev", link).Run()
+			}
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// vethNames are the root-namespace names the two ends of a namespace's
+// veth pair have while plug creates them.
+func vethNames(nsName string) [2]string {
+	port := strings.TrimPrefix(nsName, "wf-")
+	return [2]string{"wfb-" + port, "wfp-" + port}
 }
 
 // Leftovers returns the testbed's namespaces that exist now and the processes
@@ -207,11 +220,12 @@ func (n *network) plug(name, address string) error {
 		return err
 	}
 	port := strings.TrimPrefix(name, "wf-")
-	tmp := "wfb-" + port
+	ends := vethNames(name)
+	tmp := ends[0]
 	steps := [][]string{
-		{"ip", "link", "add", tmp, "type", "veth", "peer", "name", "wfp-" + port},
+		{"ip", "link", "add", tmp, "type", "veth", "peer", "name", ends[1]},
 		{"ip", "link", "set", tmp, "netns", BridgeNS, "name", port},
-		{"ip", "link", "set", "wfp-" + port, "netns", name, "name", frontLink},
+		{"ip", "link", "set", ends[1], "netns", name, "name", frontLink},
 	}
 	for _, s := range steps {
 		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {

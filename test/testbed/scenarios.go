@@ -92,10 +92,12 @@ func DrainFront(ctx context.Context, tb *Testbed) (*Result, error) {
 	if err != nil {
 		return r, err
 	}
-	annotated := time.Now()
 	if err := tb.Drain(target, true); err != nil {
 		return r, err
 	}
+	// From when the API server holds the annotation: kubectl's own start-up
+	// (a few hundred ms on a busy machine) is not the farm's reaction time.
+	annotated := time.Now()
 	last, err := waitNotServedBy(load, target, annotated)
 	if err != nil {
 		return r, err
@@ -121,10 +123,10 @@ func DrainFront(ctx context.Context, tb *Testbed) (*Result, error) {
 	}
 
 	tb.say("   kubectl annotate node %s webfarm.io/drain-", target)
-	undrained := time.Now()
 	if err := tb.Drain(target, false); err != nil {
 		return r, err
 	}
+	undrained := time.Now()
 	if err := tb.waitPhase(ctx, target, "Active"); err != nil {
 		return r, err
 	}
