@@ -83,10 +83,11 @@ func TestControllerRBACMatchesGenerated(t *testing.T) {
 	}
 }
 
-// TestKustomizeMatchesChart: config/default installs what the chart installs
+// TestEnvtestKustomizeMatchesChart: config/default installs what the chart installs
 // with its default values: the same objects, the same permissions, the same
-// admission policy and the same pods.
-func TestKustomizeMatchesChart(t *testing.T) {
+// admission policy and the same pods. (Named Envtest for the kubectl that
+// comes with the control plane; it needs no API server.)
+func TestEnvtestKustomizeMatchesChart(t *testing.T) {
 	kustomize := kustomizeBuild(t)
 	chart := mustHelmTemplate(t)
 
