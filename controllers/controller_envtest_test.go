@@ -32,6 +32,7 @@ func TestEnvtestController(t *testing.T) {
 		{"NoCandidate", scenarioNoCandidate},
 		{"HardLoss", scenarioHardLoss},
 		{"PlannedHandOff", scenarioPlannedHandOff},
+		{"ShutdownHandOff", scenarioShutdownHandOff},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.run(h.sub(t)) })
 	}
@@ -303,6 +304,35 @@ func scenarioPlannedHandOff(h *harness) {
 	})
 	if keep.Status.ReleaseRequested {
 		h.t.Errorf("without autoFailback, ho-b is asked to release: %+v", keep.Status)
+	}
+}
+
+// scenarioShutdownHandOff: an owner whose agent stops gracefully and says
+// so hands its address over at once.
+func scenarioShutdownHandOff(h *harness) {
+	ns := "shutdown"
+	h.createNamespace(ns)
+	h.createNode("sd-a", "10.7.0.1", map[string]string{"role": "sd"})
+	h.createNode("sd-b", "10.7.0.2", map[string]string{"role": "sd"})
+	h.renew("sd-a")
+	h.renew("sd-b")
+	h.createFarm(ns, "site", map[string]string{"role": "sd"}, "vip")
+	h.phase("sd-a", webfarmv1.FrontActive)
+	h.phase("sd-b", webfarmv1.FrontActive)
+	h.createFailoverIP(ns, "vip", "192.0.2.70", "sd-a", false)
+	h.failoverIP(ns, "vip", "owned by sd-a", ownerIs("sd-a", 1))
+
+	h.patchFrontStatus("sd-a", map[string]any{"shuttingDown": true})
+	h.failoverIP(ns, "vip", "release requested from sd-a", func(st *webfarmv1.FailoverIPStatus) error {
+		if !st.ReleaseRequested {
+			return fmt.Errorf("releaseRequested false")
+		}
+		return nil
+	})
+	h.ackRelease("sd-a", ns+"/vip", 1)
+	fip := h.failoverIP(ns, "vip", "handed to sd-b at once", ownerIs("sd-b", 2))
+	if !fip.Status.PreviousOwnerReleased {
+		h.t.Errorf("shutdown hand-off without previousOwnerReleased: %+v", fip.Status)
 	}
 }
 
