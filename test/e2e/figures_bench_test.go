@@ -37,7 +37,7 @@ var figureRuns = []figureRun{
 	{scenario: testbed.DemoScenarios[1],
 		durations: map[string]string{"annotation-to-no-new-sessions": "drain-no-new-sessions"},
 		counts:    map[string]string{"failed-drain": "drain-failed-requests", "failed-undrain": "undrain-failed-requests"}},
-	{scenario: testbed.ResilienceScenarios[3], counts: map[string]string{"failed": "reload-failed-requests"}},
+	{scenario: testbed.Scenario{Name: "config reload", Run: testbed.ConfigReload}, counts: map[string]string{"failed": "reload-failed-requests"}},
 }
 
 // BenchmarkE2EFigures measures, over several trials on one testbed at the

@@ -12,13 +12,17 @@ import (
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
-// ResilienceScenarios are the end-to-end checks beyond the demo, in the
-// order the e2e test runs them. APIOutage is separate: it takes a duration.
-var ResilienceScenarios = []Scenario{
-	{"controller restart", ControllerRestart},
-	{"owner isolated", OwnerIsolated},
-	{"agent restart", AgentRestart},
-	{"config reload", ConfigReload},
+// ResilienceScenarios are the end-to-end checks beyond the demo, given an
+// API outage duration, in the order the e2e test runs them: the agent
+// restart last, since a farm it breaks may not come back.
+func ResilienceScenarios(apiOutage time.Duration) []Scenario {
+	return []Scenario{
+		{"controller restart", ControllerRestart},
+		{"owner isolated", OwnerIsolated},
+		{"config reload", ConfigReload},
+		APIOutage(apiOutage),
+		{"agent restart", AgentRestart},
+	}
 }
 
 // PeerPort is the agents' heartbeat port (their default).
