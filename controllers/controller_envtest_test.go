@@ -33,6 +33,7 @@ func TestEnvtestController(t *testing.T) {
 		{"HardLoss", scenarioHardLoss},
 		{"PlannedHandOff", scenarioPlannedHandOff},
 		{"ShutdownHandOff", scenarioShutdownHandOff},
+		{"OwnerNodeDeleted", scenarioOwnerNodeDeleted},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.run(h.sub(t)) })
 	}
@@ -333,6 +334,41 @@ func scenarioShutdownHandOff(h *harness) {
 	fip := h.failoverIP(ns, "vip", "handed to sd-b at once", ownerIs("sd-b", 2))
 	if !fip.Status.PreviousOwnerReleased {
 		h.t.Errorf("shutdown hand-off without previousOwnerReleased: %+v", fip.Status)
+	}
+}
+
+// scenarioOwnerNodeDeleted: the owner's Node is deleted. Its FrontNode
+// goes, but the address stays with it — asked to release — until its
+// heartbeat has been silent for deadtime plus guard.
+func scenarioOwnerNodeDeleted(h *harness) {
+	ns := "nodegone"
+	h.createNamespace(ns)
+	h.createNode("ng-a", "10.8.0.1", map[string]string{"role": "ng"})
+	h.createNode("ng-b", "10.8.0.2", map[string]string{"role": "ng"})
+	h.renew("ng-a")
+	h.renew("ng-b")
+	h.createFarm(ns, "site", map[string]string{"role": "ng"}, "vip")
+	h.phase("ng-a", webfarmv1.FrontActive)
+	h.phase("ng-b", webfarmv1.FrontActive)
+	h.createFailoverIP(ns, "vip", "192.0.2.80", "ng-a", false)
+	h.failoverIP(ns, "vip", "owned by ng-a", ownerIs("ng-a", 1))
+
+	if err := h.c.Delete(h.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "ng-a"}}); err != nil {
+		h.t.Fatalf("deleting Node ng-a: %v", err)
+	}
+	h.frontGone("ng-a")
+	h.failoverIP(ns, "vip", "ng-a, alive, asked to release", func(st *webfarmv1.FailoverIPStatus) error {
+		if !st.ReleaseRequested {
+			return fmt.Errorf("releaseRequested false")
+		}
+		return ownerIs("ng-a", 1)(st)
+	})
+	h.clock.Step(time.Second)
+	h.renew("ng-b")
+	h.clock.Step(testDeadtime + testGuard - time.Second)
+	fip := h.failoverIP(ns, "vip", "ng-b owns it once ng-a is fenced", ownerIs("ng-b", 2))
+	if fip.Status.PreviousOwnerReleased {
+		h.t.Errorf("a vanished owner counted as released: %+v", fip.Status)
 	}
 }
 
