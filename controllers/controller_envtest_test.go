@@ -187,7 +187,16 @@ func scenarioNoCandidate(h *harness) {
 	if !fip.Status.PreviousOwnerReleased || fip.Status.Transitions != 1 || fip.Status.LastTransitionTime == nil {
 		h.t.Errorf("first owner: status %+v, want previousOwnerReleased, 1 transition and its time", fip.Status)
 	}
-	h.patchFrontStatus("nc-1", map[string]any{"proxy": map[string]any{"healthy": true, "configHash": "abc"}})
+	h.failoverIP(ns, "vip", "owned, not yet announced", func(st *webfarmv1.FailoverIPStatus) error {
+		return readyIs(st, metav1.ConditionFalse, webfarmv1.ReasonOwnerNotAnnounced)
+	})
+	h.patchFrontStatus("nc-1", map[string]any{
+		"proxy":       map[string]any{"healthy": true, "configHash": "abc"},
+		"failoverIPs": []webfarmv1.NodeFailoverIPStatus{{Name: ns + "/vip", Epoch: 1, State: webfarmv1.VIPHolding}},
+	})
+	h.failoverIP(ns, "vip", "held by nc-1", func(st *webfarmv1.FailoverIPStatus) error {
+		return readyIs(st, metav1.ConditionTrue, webfarmv1.ReasonOwned)
+	})
 	h.farmStatus(ns, "site", "served", func(st *webfarmv1.WebFarmStatus) error {
 		if st.Owners != "nc-1" {
 			return fmt.Errorf("owners %q", st.Owners)

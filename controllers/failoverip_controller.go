@@ -45,7 +45,11 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if d := nextElection(in, res); d > 0 {
 		r.wakeups.after(req, d)
 	}
-	want := failoverIPStatus(fip.Status, fip.Generation, res, now)
+	agent, err := r.ownerReport(ctx, fip, res.Ownership)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	want := failoverIPStatus(fip.Status, fip.Generation, res, agent, now)
 	if failoverIPStatusEqual(want, fip.Status) {
 		return reconcile.Result{}, nil
 	}
@@ -161,6 +165,25 @@ func (r *FailoverIPReconciler) formerFront(ctx context.Context, fip *webfarmv1.F
 	}
 	hb := r.tracker.heartbeat(owner)
 	return ElectionFront{Name: owner, Heard: hb.heard, LastAlive: hb.lastAlive}, nil
+}
+
+// ownerReport is what the owner's agent reports of fip at the current
+// epoch; nil when there is no owner or no such report.
+func (r *FailoverIPReconciler) ownerReport(ctx context.Context, fip *webfarmv1.FailoverIP, own Ownership) (*webfarmv1.NodeFailoverIPStatus, error) {
+	if own.Owner == "" {
+		return nil, nil
+	}
+	front, err := r.frontNode(ctx, own.Owner)
+	if err != nil || front == nil {
+		return nil, err
+	}
+	key := farmKey(fip.Namespace, fip.Name)
+	for i, s := range front.Status.FailoverIPs {
+		if s.Name == key && s.Epoch == own.Epoch {
+			return &front.Status.FailoverIPs[i], nil
+		}
+	}
+	return nil, nil
 }
 
 // releasedEpoch is the epoch at which front's agent reports having released

@@ -23,8 +23,10 @@ func ownershipOf(st webfarmv1.FailoverIPStatus) Ownership {
 	}
 }
 
-// failoverIPStatus is the status to write after an election.
-func failoverIPStatus(cur webfarmv1.FailoverIPStatus, generation int64, res ElectionResult, now time.Time) webfarmv1.FailoverIPStatus {
+// failoverIPStatus is the status to write after an election. owner is what
+// the owner's agent reports of the address at the current epoch (nil when
+// it reports nothing yet).
+func failoverIPStatus(cur webfarmv1.FailoverIPStatus, generation int64, res ElectionResult, owner *webfarmv1.NodeFailoverIPStatus, now time.Time) webfarmv1.FailoverIPStatus {
 	st := *cur.DeepCopy()
 	st.ObservedGeneration = generation
 	st.Owner, st.Epoch = res.Owner, res.Epoch
@@ -36,17 +38,20 @@ func failoverIPStatus(cur webfarmv1.FailoverIPStatus, generation int64, res Elec
 		st.LastTransitionTime = &t
 		st.Transitions++
 	}
-	setCondition(&st.Conditions, readyCondition(res), generation, now)
+	setCondition(&st.Conditions, readyCondition(res, owner), generation, now)
 	return st
 }
 
 // readyCondition tells whether a node serves the address, and if not, what
 // the controller waits for.
-func readyCondition(res ElectionResult) metav1.Condition {
+func readyCondition(res ElectionResult, owner *webfarmv1.NodeFailoverIPStatus) metav1.Condition {
 	c := metav1.Condition{Type: webfarmv1.ConditionReady, Status: metav1.ConditionTrue, Reason: res.Reason}
 	switch res.Reason {
 	case webfarmv1.ReasonOwned:
-		c.Message = fmt.Sprintf("Node %s owns the address at epoch %d", res.Owner, res.Epoch)
+		if owner == nil || owner.State != webfarmv1.VIPHolding {
+			return notAnnounced(res, owner)
+		}
+		c.Message = fmt.Sprintf("Node %s holds and announces the address at epoch %d", res.Owner, res.Epoch)
 	case webfarmv1.ReasonAwaitingRelease:
 		c.Message = fmt.Sprintf("Node %s is asked to release the address for a planned hand-off to %s", res.Owner, orNobody(res.Successor))
 	case ReasonHandOffBlocked:
@@ -57,6 +62,21 @@ func readyCondition(res ElectionResult) metav1.Condition {
 	default:
 		c.Status = metav1.ConditionFalse
 		c.Message = "No front may hold the address: every selected front is draining, shutting down or not renewing its heartbeat Lease; check the webfarm-agents and the frontSelector"
+	}
+	return c
+}
+
+// notAnnounced: the owner's agent does not (yet) report holding the
+// address, e.g. while it waits for the previous owner to have stopped.
+func notAnnounced(res ElectionResult, owner *webfarmv1.NodeFailoverIPStatus) metav1.Condition {
+	c := metav1.Condition{Type: webfarmv1.ConditionReady, Status: metav1.ConditionFalse, Reason: webfarmv1.ReasonOwnerNotAnnounced}
+	if owner == nil {
+		c.Message = fmt.Sprintf("Node %s owns the address at epoch %d; its webfarm-agent has not reported holding it yet", res.Owner, res.Epoch)
+		return c
+	}
+	c.Message = fmt.Sprintf("Node %s owns the address at epoch %d; its webfarm-agent reports %s", res.Owner, res.Epoch, owner.State)
+	if owner.Message != "" {
+		c.Message += ": " + owner.Message
 	}
 	return c
 }

@@ -14,26 +14,50 @@ import (
 
 func TestFailoverIPStatus(t *testing.T) {
 	cur := webfarmv1.FailoverIPStatus{Owner: "a", Epoch: 3, Transitions: 3}
-	kept := failoverIPStatus(cur, 2, ElectionResult{Ownership: owned("a", 3), Candidates: []string{"a", "b"}, Reason: webfarmv1.ReasonOwned}, t0)
+	holding := &webfarmv1.NodeFailoverIPStatus{Name: "web/vip", Epoch: 3, State: webfarmv1.VIPHolding}
+	kept := failoverIPStatus(cur, 2, ElectionResult{Ownership: owned("a", 3), Candidates: []string{"a", "b"}, Reason: webfarmv1.ReasonOwned}, holding, t0)
 	if kept.Transitions != 3 || kept.LastTransitionTime != nil || kept.ObservedGeneration != 2 {
 		t.Errorf("owner kept: %+v, want no new transition, observedGeneration 2", kept)
 	}
 	if c := meta.FindStatusCondition(kept.Conditions, webfarmv1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("owner kept: Ready %+v, want True", c)
 	}
-	again := failoverIPStatus(kept, 2, ElectionResult{Ownership: owned("a", 3), Candidates: []string{"a", "b"}, Reason: webfarmv1.ReasonOwned}, t0.Add(time.Minute))
+	again := failoverIPStatus(kept, 2, ElectionResult{Ownership: owned("a", 3), Candidates: []string{"a", "b"}, Reason: webfarmv1.ReasonOwned}, holding, t0.Add(time.Minute))
 	if !failoverIPStatusEqual(again, kept) {
 		t.Errorf("the same election a minute later changes the status: %+v vs %+v", again, kept)
 	}
-	moved := failoverIPStatus(kept, 2, ElectionResult{Ownership: Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a"}, Reason: webfarmv1.ReasonOwned, OwnerChanged: true}, t0)
+	moved := failoverIPStatus(kept, 2, ElectionResult{Ownership: Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a"}, Reason: webfarmv1.ReasonOwned, OwnerChanged: true}, nil, t0)
 	if moved.Transitions != 4 || moved.LastTransitionTime == nil || moved.Owner != "b" || moved.Epoch != 4 || moved.PreviousOwner != "a" {
 		t.Errorf("owner changed: %+v, want b at epoch 4, 4 transitions and their time", moved)
 	}
 	for _, reason := range []string{webfarmv1.ReasonAwaitingFence, webfarmv1.ReasonNoCandidate} {
-		st := failoverIPStatus(cur, 1, ElectionResult{Ownership: owned("a", 3), Reason: reason}, t0)
+		st := failoverIPStatus(cur, 1, ElectionResult{Ownership: owned("a", 3), Reason: reason}, nil, t0)
 		if c := meta.FindStatusCondition(st.Conditions, webfarmv1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse || c.Reason != reason || c.Message == "" {
 			t.Errorf("%s: Ready %+v, want False with that reason and a message", reason, c)
 		}
+	}
+}
+
+func TestReadyConditionFollowsTheOwnersAgent(t *testing.T) {
+	res := ElectionResult{Ownership: owned("a", 3), Reason: webfarmv1.ReasonOwned}
+	tests := []struct {
+		name   string
+		report *webfarmv1.NodeFailoverIPStatus
+		status metav1.ConditionStatus
+		reason string
+	}{
+		{"holding", &webfarmv1.NodeFailoverIPStatus{State: webfarmv1.VIPHolding}, metav1.ConditionTrue, webfarmv1.ReasonOwned},
+		{"waiting for the previous owner", &webfarmv1.NodeFailoverIPStatus{State: webfarmv1.VIPWaiting, Message: "previous owner heard 1s ago"}, metav1.ConditionFalse, webfarmv1.ReasonOwnerNotAnnounced},
+		{"fenced", &webfarmv1.NodeFailoverIPStatus{State: webfarmv1.VIPFenced}, metav1.ConditionFalse, webfarmv1.ReasonOwnerNotAnnounced},
+		{"no report yet", nil, metav1.ConditionFalse, webfarmv1.ReasonOwnerNotAnnounced},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := readyCondition(res, tt.report)
+			if c.Status != tt.status || c.Reason != tt.reason || c.Message == "" {
+				t.Errorf("Ready = %+v, want %s/%s with a message", c, tt.status, tt.reason)
+			}
+		})
 	}
 }
 
