@@ -56,14 +56,19 @@ docker-build: ## Build both container images (IMG_CONTROLLER, IMG_AGENT; the cha
 	$(CONTAINER_TOOL) build -f Dockerfile.controller -t $(IMG_CONTROLLER) .
 	$(CONTAINER_TOOL) build -f Dockerfile.agent -t $(IMG_AGENT) .
 
+.PHONY: docker-push
+docker-push: ## Push both images.
+	$(CONTAINER_TOOL) push $(IMG_CONTROLLER)
+	$(CONTAINER_TOOL) push $(IMG_AGENT)
+
 ##@ Test
 
 .PHONY: test
 test: packages check-generated vet test-unit test-envtest test-node test-e2e ## Everything: unit, envtest, node and end-to-end tests.
 
 .PHONY: test-unit
-test-unit: ## Unit tests: need neither root nor a control plane.
-	go test $(GO_TEST_FLAGS) ./...
+test-unit: helm ## Unit tests (chart lint and templates included): need neither root nor a control plane.
+	HELM="$$(hack/helm.sh)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-envtest
 test-envtest: control-plane helm ## Tests against a real kube-apiserver and etcd (chart tests included).
