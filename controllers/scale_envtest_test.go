@@ -264,10 +264,11 @@ func (s *scale) drainLatency() {
 		})
 		lat = append(lat, marked.Sub(start))
 	}
+	slowest := slices.Index(lat, slices.Max(lat))
 	slices.Sort(lat)
 	s.b.ReportMetric(ms(lat[len(lat)/2]), "drain-p50-ms")
 	s.b.ReportMetric(ms(lat[(len(lat)*99+99)/100-1]), "drain-p99-ms")
-	s.b.Logf("annotation → drainRequested over %d annotations: min %v, median %v, max %v", len(lat), lat[0], lat[len(lat)/2], lat[len(lat)-1])
+	s.b.Logf("annotation → drainRequested over %d annotations: min %v, median %v, max %v (annotation #%d)", len(lat), lat[0], lat[len(lat)/2], lat[len(lat)-1], slowest+1)
 }
 
 // failoverLatency silences the owner of one FailoverIP and measures the
