@@ -126,13 +126,29 @@ func (tb *Testbed) notReady(ctx context.Context) string {
 	if why := tb.serversNotUp(ctx, owner); why != "" {
 		return why
 	}
+	return tb.visitorsNotSpread(ctx)
+}
+
+// visitorsNotSpread sends two rounds of new visitors to the VIP and says
+// which front none of them reached ("" when every front served one): the
+// proof, from outside, that HAProxy balances over every front.
+func (tb *Testbed) visitorsNotSpread(ctx context.Context) string {
 	c := NewClient(ClientOptions{Timeout: time.Second})
-	resp, err := Get(ctx, c, VIPURL("/"))
-	if err != nil {
-		return fmt.Sprintf("GET %s: %v", VIPURL("/"), err)
+	landed := map[string]int{}
+	for range 2 * len(tb.fronts) {
+		resp, err := Get(ctx, c, VIPURL("/"))
+		if err != nil {
+			return fmt.Sprintf("GET %s: %v", VIPURL("/"), err)
+		}
+		if resp.Status != http.StatusOK || resp.Front == "" {
+			return fmt.Sprintf("GET %s: %d %q", VIPURL("/"), resp.Status, resp.Body)
+		}
+		landed[resp.Front]++
 	}
-	if resp.Status != http.StatusOK || resp.Front == "" {
-		return fmt.Sprintf("GET %s: %d %q", VIPURL("/"), resp.Status, resp.Body)
+	for _, f := range tb.fronts {
+		if landed[f.Name] == 0 {
+			return fmt.Sprintf("no new visitor reaches %s (%s)", f.Name, formatCounts(landed))
+		}
 	}
 	return ""
 }

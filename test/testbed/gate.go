@@ -34,7 +34,8 @@ func StartT(t testing.TB, o Options) *Testbed {
 	if o.Log == nil {
 		o.Log = testLog{t}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// Long enough to wait for another testbed on this machine to finish.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	tb, err := Start(ctx, o)
 	if err != nil {

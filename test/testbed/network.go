@@ -57,8 +57,21 @@ func namespaceNames() []string {
 
 // Sweep removes the namespaces an earlier testbed left behind (after a crash
 // or SIGKILL), with every process inside them. It touches only the testbed's
-// own names, never other wf-* namespaces.
+// own names, never other wf-* namespaces, and refuses while a testbed runs.
+// Start sweeps by itself.
 func Sweep() error {
+	held, holder, err := lockHeldElsewhere()
+	if err != nil {
+		return err
+	}
+	if held {
+		return fmt.Errorf("a testbed is running (%s): not removing its namespaces", holder)
+	}
+	return sweep()
+}
+
+// sweep is Sweep for the holder of the machine's testbed lock.
+func sweep() error {
 	existing, err := listNamespaces()
 	if err != nil {
 		return err
@@ -100,6 +113,19 @@ func Leftovers() (namespaces []string, pids []int, err error) {
 		}
 	}
 	return namespaces, pids, nil
+}
+
+// checkNoLeftovers fails if any testbed namespace or process inside one
+// remains.
+func checkNoLeftovers() error {
+	namespaces, pids, err := Leftovers()
+	if err != nil {
+		return err
+	}
+	if len(namespaces) > 0 || len(pids) > 0 {
+		return fmt.Errorf("left behind: namespaces %v, processes %v", namespaces, pids)
+	}
+	return nil
 }
 
 func listNamespaces() (map[string]bool, error) {

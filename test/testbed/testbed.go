@@ -62,6 +62,7 @@ type Testbed struct {
 	macs   map[string]string // MAC -> front name
 	ctl    *Controller
 	ctlAPI *forwarder // the controller's way to the API server
+	lock   *machineLock
 
 	closeOnce sync.Once
 	closeErr  error
@@ -81,14 +82,22 @@ func Start(ctx context.Context, o Options) (tb *Testbed, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the testbed creates network namespaces: run it as root")
 	}
-	if err := Sweep(); err != nil {
+	lock, err := acquireLock(ctx, func(holder string) {
+		fmt.Fprintf(o.Log, "waiting for the testbed already running on this machine (%s)\n", holder)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := sweep(); err != nil {
+		_ = lock.release()
 		return nil, fmt.Errorf("removing an earlier testbed's namespaces: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "webfarm-testbed-")
 	if err != nil {
+		_ = lock.release()
 		return nil, err
 	}
-	tb = &Testbed{opts: o, dir: dir, macs: map[string]string{}}
+	tb = &Testbed{opts: o, dir: dir, macs: map[string]string{}, lock: lock}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, tb.Close())
@@ -395,12 +404,15 @@ func (tb *Testbed) close() error {
 		errs = append(errs, tb.ctlAPI.Close())
 	}
 	errs = append(errs, tb.net.remove())
+	errs = append(errs, checkNoLeftovers())
 	if tb.cp != nil {
 		errs = append(errs, tb.cp.stop())
 	}
 	if !tb.opts.KeepFiles {
 		errs = append(errs, os.RemoveAll(tb.dir))
 	}
+	// Last: the next testbed may start once everything here is gone.
+	errs = append(errs, tb.lock.release())
 	return errors.Join(errs...)
 }
 
