@@ -11,8 +11,9 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/vishvananda/netlink"
-	"k8s.io/client-go/tools/cache"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -23,15 +24,20 @@ import (
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
+// watchRetry paces the attempts to reach the API server at start.
+const watchRetry = 2 * time.Second
+
 // Agent is the node agent of one node. It runs as a manager.Runnable: the
 // manager provides the informer cache of WebFarms, FrontNodes and
 // FailoverIPs, the health probes and the metrics.
 type Agent struct {
 	opts  Options
 	clock clock.WithTicker
+	log   logr.Logger
 
 	// cache is the manager's informer cache: farms, fronts, failover IPs.
-	cache client.Reader
+	cache     client.Reader
+	informers cache.Informers
 	// api reaches the API server directly: Secrets, ConfigMaps, Leases and
 	// status patches never go through a cluster-wide informer.
 	api client.Client
@@ -86,9 +92,8 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("peer heartbeats on UDP port %d: %w", opts.PeerPort, err)
 	}
 	a.failover = newFailover(a, opts.memoryPath())
-	if err := a.watchCache(mgr); err != nil {
-		return nil, err
-	}
+	a.informers = mgr.GetCache()
+	a.log = mgr.GetLogger().WithName("agent")
 	return a, mgr.Add(a)
 }
 
@@ -106,24 +111,33 @@ func newVIPManager(opts Options) (*vip.Manager, error) {
 	return m, nil
 }
 
-// watchCache wakes the agent on every change of the three kinds.
-func (a *Agent) watchCache(mgr manager.Manager) error {
-	notify := cache.ResourceEventHandlerFuncs{
+// watchCache wakes the agent on every change of the three kinds. It retries
+// until the API server answers: an agent that starts during an outage waits
+// for it, leaving the node as it is, rather than exiting.
+func (a *Agent) watchCache(ctx context.Context) bool {
+	notify := toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { a.poke() },
 		UpdateFunc: func(any, any) { a.poke() },
 		DeleteFunc: func(any) { a.poke() },
 	}
-	ctx := context.Background()
-	for _, obj := range []client.Object{&webfarmv1.WebFarm{}, &webfarmv1.FrontNode{}, &webfarmv1.FailoverIP{}} {
-		informer, err := mgr.GetCache().GetInformer(ctx, obj)
-		if err != nil {
-			return fmt.Errorf("watching %T: %w", obj, err)
+	kinds := []client.Object{&webfarmv1.WebFarm{}, &webfarmv1.FrontNode{}, &webfarmv1.FailoverIP{}}
+	for len(kinds) > 0 {
+		informer, err := a.informers.GetInformer(ctx, kinds[0])
+		if err == nil {
+			_, err = informer.AddEventHandler(notify)
 		}
-		if _, err := informer.AddEventHandler(notify); err != nil {
-			return fmt.Errorf("watching %T: %w", obj, err)
+		if err == nil {
+			kinds = kinds[1:]
+			continue
+		}
+		logr.FromContextOrDiscard(ctx).Info("Waiting for the API server", "watching", fmt.Sprintf("%T", kinds[0]), "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return false
+		case <-a.clock.After(watchRetry):
 		}
 	}
-	return nil
+	return true
 }
 
 func (a *Agent) poke() {
@@ -137,9 +151,9 @@ func (a *Agent) poke() {
 // hands off the addresses it holds and leaves HAProxy and the drain chain in
 // place, so that traffic keeps flowing while a new agent starts.
 func (a *Agent) Start(ctx context.Context) error {
-	log := logr.FromContextOrDiscard(ctx).WithValues("node", a.opts.NodeName)
+	log := a.log.WithValues("node", a.opts.NodeName)
 	ctx = logr.NewContext(ctx, log)
-	if !a.waitForCache(ctx) {
+	if !a.watchCache(ctx) || !a.waitForCache(ctx) {
 		return nil
 	}
 	a.failover.restore(ctx)
