@@ -2,8 +2,6 @@ package haproxy
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -49,19 +47,7 @@ var nodeFronts = []Front{
 // its loopback holding the fronts' addresses, removed when t ends.
 func newNamespace(t testing.TB) *netnstest.NS {
 	t.Helper()
-	netnstest.Skip(t)
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	ns := &netnstest.NS{Name: "wfh-" + hex.EncodeToString(suffix)}
-	if out, err := exec.Command("ip", "netns", "add", ns.Name).CombinedOutput(); err != nil {
-		t.Fatalf("creating namespace %s: %v: %s", ns.Name, err, out)
-	}
-	t.Cleanup(func() {
-		if err := ns.Delete(); err != nil {
-			t.Errorf("removing namespace %s: %v", ns.Name, err)
-		}
-	})
-	ns.MustRun(t, "ip", "link", "set", "lo", "up")
+	ns := netnstest.New(t)
 	for _, f := range nodeFronts {
 		ns.MustRun(t, "ip", "addr", "add", f.Address.String()+"/32", "dev", "lo")
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"net"
 	"net/netip"
-	"os/exec"
 	"reflect"
 	"sync"
 	"testing"
@@ -16,27 +15,6 @@ import (
 
 	"github.com/webfarm/webfarm/internal/netnstest"
 )
-
-// nsPrefix names the namespaces of this package's node tests.
-const nsPrefix = "wfb-"
-
-// newNS creates a throwaway namespace with its loopback up and removes it,
-// with every process in it, when t ends.
-func newNS(t *testing.T) *netnstest.NS {
-	t.Helper()
-	netnstest.Skip(t)
-	ns := &netnstest.NS{Name: nsPrefix + randomHex(t, 4)}
-	if out, err := exec.Command("ip", "netns", "add", ns.Name).CombinedOutput(); err != nil {
-		t.Fatalf("creating namespace %s: %v: %s", ns.Name, err, out)
-	}
-	t.Cleanup(func() {
-		if err := ns.Delete(); err != nil {
-			t.Errorf("removing namespace %s: %v", ns.Name, err)
-		}
-	})
-	ns.MustRun(t, "ip", "link", "set", "lo", "up")
-	return ns
-}
 
 func randomHex(t *testing.T, n int) string {
 	b := make([]byte, n)
@@ -55,7 +33,7 @@ type pair struct {
 
 func newPair(t *testing.T) pair {
 	t.Helper()
-	p := pair{a: newNS(t), b: newNS(t),
+	p := pair{a: netnstest.New(t), b: netnstest.New(t),
 		aIP: netip.MustParseAddr("10.231.0.1"), bIP: netip.MustParseAddr("10.231.0.2")}
 	// Unique names: the veth ends pass through the host's namespace.
 	suffix := randomHex(t, 2)

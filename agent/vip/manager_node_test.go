@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,9 +20,6 @@ import (
 
 	"github.com/webfarm/webfarm/internal/netnstest"
 )
-
-// nsPrefix names the namespaces of this file's node tests.
-const nsPrefix = "wfb-"
 
 var (
 	nodeIP    = netip.MustParseAddr("10.232.0.1")
@@ -49,7 +45,7 @@ type testNode struct {
 
 func newTestNode(t *testing.T) *testNode {
 	t.Helper()
-	n := &testNode{node: newNS(t), peer: newNS(t)}
+	n := &testNode{node: netnstest.New(t), peer: netnstest.New(t)}
 	suffix := randomHex(t, 2)
 	n.link, n.peerLink = "vpa"+suffix, "vpb"+suffix
 	if err := netnstest.Link(n.node, n.link, nodeIP.String()+"/24", n.peer, n.peerLink, peerIP.String()+"/24"); err != nil {
@@ -330,24 +326,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// newNS creates a throwaway namespace with its loopback up and removes it,
-// with every process in it, when t ends.
-func newNS(t *testing.T) *netnstest.NS {
-	t.Helper()
-	netnstest.Skip(t)
-	ns := &netnstest.NS{Name: nsPrefix + randomHex(t, 4)}
-	if out, err := exec.Command("ip", "netns", "add", ns.Name).CombinedOutput(); err != nil {
-		t.Fatalf("creating namespace %s: %v: %s", ns.Name, err, out)
-	}
-	t.Cleanup(func() {
-		if err := ns.Delete(); err != nil {
-			t.Errorf("removing namespace %s: %v", ns.Name, err)
-		}
-	})
-	ns.MustRun(t, "ip", "link", "set", "lo", "up")
-	return ns
 }
 
 func randomHex(t *testing.T, n int) string {
