@@ -68,7 +68,7 @@ func run(t *testing.T, tb *testbed.Testbed, scenarios []testbed.Scenario) {
 		testbed.WriteTable(&table, results)
 		t.Logf("summary:\n%s", table)
 	}()
-	for _, s := range scenarios {
+	for i, s := range scenarios {
 		ok := t.Run(s.Name, func(t *testing.T) {
 			r, err := s.Run(context.Background(), tb)
 			results = append(results, r)
@@ -76,7 +76,7 @@ func run(t *testing.T, tb *testbed.Testbed, scenarios []testbed.Scenario) {
 				t.Fatal(err)
 			}
 		})
-		if ok {
+		if ok || i == len(scenarios)-1 {
 			continue
 		}
 		if err := tb.WaitReady(context.Background(), 90*time.Second); err != nil {
