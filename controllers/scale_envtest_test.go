@@ -24,7 +24,7 @@ import (
 const (
 	scaleNodes       = 500
 	scaleFarms       = 50
-	scaleAnnotations = 60
+	scaleAnnotations = 200
 	// scaleStep is how far the fake clock moves per round of Lease
 	// renewals: well within deadtime, as a keepalive is.
 	scaleStep = 250 * time.Millisecond
