@@ -31,8 +31,12 @@ const (
 // it, or fences itself; it sends the peer heartbeats and reports each
 // address in the FrontNode status.
 type failover struct {
-	a      *Agent
-	memory *memoryFile
+	a       *Agent
+	memory  *memoryFile
+	renewal *renewalFile
+	// restoredRenewal is the last Lease renewal of the previous agent
+	// process, if it was recent.
+	restoredRenewal time.Time
 
 	wake        chan struct{}
 	keepaliveNs atomic.Int64
@@ -43,7 +47,8 @@ type failover struct {
 }
 
 func newFailover(a *Agent, memoryPath string) *failover {
-	f := &failover{a: a, memory: &memoryFile{path: memoryPath}, wake: make(chan struct{}, 1), last: map[string]ownership.Decision{}}
+	f := &failover{a: a, memory: &memoryFile{path: memoryPath}, renewal: &renewalFile{path: a.opts.renewalPath()},
+		wake: make(chan struct{}, 1), last: map[string]ownership.Decision{}}
 	f.keepaliveNs.Store(int64(defaultKeepalive))
 	return f
 }
@@ -65,6 +70,7 @@ func (f *failover) restore(ctx context.Context) {
 	if err := f.memory.load(); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Reading the ownership memory; holding nothing")
 	}
+	f.restoredRenewal = f.renewal.load(f.a.clock.Now())
 }
 
 // run decides and acts every failoverTick and at every change, and sends
@@ -105,6 +111,11 @@ func (f *failover) pass(ctx context.Context) {
 		}
 	}
 	f.keepaliveNs.Store(int64(keepalive))
+	if f.memory.holdingAny() {
+		if err := f.renewal.save(f.a.lease.LastRenewal(), keepalive); err != nil {
+			logr.FromContextOrDiscard(ctx).Error(err, "Saving the last Lease renewal")
+		}
+	}
 	f.a.reporter.update(func(r *report) { r.FailoverIPs = reports })
 	f.a.publish(ctx)
 }
@@ -134,7 +145,7 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		Status:           ownership.StatusOf(&fip.Status),
 		Timing:           ownership.TimingOf(&fip.Spec),
 		Memory:           mem,
-		LastLeaseRenewal: f.a.lease.LastRenewal(),
+		LastLeaseRenewal: f.lastRenewal(),
 		Peers:            f.a.peers.View(key),
 		Now:              now,
 	})
@@ -166,6 +177,15 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 	}
 	state, ok := d.State()
 	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason}, ok
+}
+
+// lastRenewal is when the node's Lease was last renewed, by this process or,
+// right after a restart, by the previous one.
+func (f *failover) lastRenewal() time.Time {
+	if last := f.a.lease.LastRenewal(); last.After(f.restoredRenewal) {
+		return last
+	}
+	return f.restoredRenewal
 }
 
 func (f *failover) remember(ctx context.Context, key string, m ownership.Memory) {

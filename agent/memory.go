@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/webfarm/webfarm/agent/ownership"
 )
@@ -98,4 +99,53 @@ func writeFileAtomic(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// renewalFile keeps the time of the node's last Lease renewal across an
+// agent restart. A restarted owner is as alive as the Lease says — whichever
+// process renewed it — so it keeps its address while the new process renews
+// the Lease, instead of fencing itself for lack of a proof it had a moment
+// ago. The time is this machine's wall clock, read back on this machine only.
+type renewalFile struct {
+	path  string
+	saved time.Time
+}
+
+// load returns the saved renewal, or zero when there is none or it is in the
+// future (the clock was set back: it proves nothing).
+func (r *renewalFile) load(now time.Time) time.Time {
+	data, err := os.ReadFile(r.path)
+	if err != nil {
+		return time.Time{}
+	}
+	var t time.Time
+	if err := json.Unmarshal(data, &t); err != nil || t.After(now) {
+		return time.Time{}
+	}
+	r.saved = t
+	return t
+}
+
+// save writes renewed when it is at least every apart from the last save.
+func (r *renewalFile) save(renewed time.Time, every time.Duration) error {
+	if renewed.IsZero() || renewed.Sub(r.saved) < every {
+		return nil
+	}
+	if err := writeFileAtomic(r.path, renewed); err != nil {
+		return err
+	}
+	r.saved = renewed
+	return nil
+}
+
+// holdingAny tells whether the node holds any address.
+func (m *memoryFile) holdingAny() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, mem := range m.memory {
+		if mem.Holding {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/webfarm/webfarm/agent/ownership"
 )
@@ -53,5 +54,21 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRenewalFileSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lease-renewed.json")
+	renewed := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	r := &renewalFile{path: path}
+	must(t, r.save(renewed, time.Second))
+	must(t, r.save(renewed.Add(100*time.Millisecond), time.Second)) // too soon: not written
+
+	restarted := &renewalFile{path: path}
+	if got := restarted.load(renewed.Add(time.Second)); !got.Equal(renewed) {
+		t.Errorf("after restart: %v, want %v", got, renewed)
+	}
+	if got := restarted.load(renewed.Add(-time.Second)); !got.IsZero() {
+		t.Errorf("a renewal in the future (clock set back) was trusted: %v", got)
 	}
 }

@@ -59,7 +59,7 @@ func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 		a.proxyState.drained = map[string]map[string]bool{}
 	}
 	a.proxyState.farms = farms
-	a.setDrainStates(ctx, farms)
+	a.setDrainStates(ctx, snap, farms)
 	a.reportProxy(func(p *webfarmv1.ProxyStatus) {
 		p.ConfigHash = configHash(text)
 		if reloaded {
@@ -113,7 +113,7 @@ func (a *Agent) proxyFarm(ctx context.Context, snap *snapshot, key string) (hapr
 			return farm, fmt.Errorf("front %s: spec.address %q: %w", front.Name, front.Spec.Address, err)
 		}
 		farm.Fronts = append(farm.Fronts, haproxy.Front{
-			Name: front.Name, Address: addr, Cookie: front.Spec.Cookie, Draining: front.Spec.DrainRequested,
+			Name: front.Name, Address: addr, Cookie: front.Spec.Cookie,
 		})
 	}
 	var err error
@@ -160,7 +160,8 @@ func (a *Agent) errorPages(ctx context.Context, wf *webfarmv1.WebFarm) (map[int]
 // setDrainStates puts the main server of every draining front in HAProxy's
 // drain state, so that new clients stop landing on it at once rather than
 // after the health check's fall time, and takes undrained ones out of it.
-func (a *Agent) setDrainStates(ctx context.Context, farms []haproxy.Farm) {
+// Draining is not in the configuration: a drain reloads no HAProxy.
+func (a *Agent) setDrainStates(ctx context.Context, snap *snapshot, farms []haproxy.Farm) {
 	for _, farm := range farms {
 		backend := haproxy.BackendName(farm.Key)
 		set := a.proxyState.drained[backend]
@@ -170,14 +171,15 @@ func (a *Agent) setDrainStates(ctx context.Context, farms []haproxy.Farm) {
 		}
 		for _, front := range farm.Fronts {
 			server, _ := haproxy.ServerNames(front.Name)
-			if set[server] == front.Draining {
+			draining := snap.fronts[front.Name].Spec.DrainRequested
+			if set[server] == draining {
 				continue
 			}
-			if err := a.proxy.SetDrain(ctx, backend, server, front.Draining); err != nil {
+			if err := a.proxy.SetDrain(ctx, backend, server, draining); err != nil {
 				logr.FromContextOrDiscard(ctx).Error(err, "Setting the drain state", "backend", backend, "server", server)
 				continue
 			}
-			set[server] = front.Draining
+			set[server] = draining
 		}
 	}
 }

@@ -186,12 +186,15 @@ func (r *FailoverIPReconciler) ownerReport(ctx context.Context, fip *webfarmv1.F
 	return nil, nil
 }
 
-// releasedEpoch is the epoch at which front's agent reports having released
-// fip; 0 when it reports no release.
+// releasedEpoch is the epoch at which front's agent reports having removed
+// fip's address — released on request, or fenced itself — and so stopped
+// announcing it; 0 when it reports neither. A fenced owner would otherwise
+// keep the address unheld for as long as its heartbeat stays fresh: an agent
+// holds again only at a new epoch.
 func releasedEpoch(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) int64 {
 	key := farmKey(fip.Namespace, fip.Name)
 	for _, s := range front.Status.FailoverIPs {
-		if s.Name == key && s.State == webfarmv1.VIPReleased {
+		if s.Name == key && (s.State == webfarmv1.VIPReleased || s.State == webfarmv1.VIPFenced) {
 			return s.Epoch
 		}
 	}

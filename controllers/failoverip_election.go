@@ -32,8 +32,8 @@ type ElectionFront struct {
 	// LastAlive is when the controller last saw the Lease change, by its own
 	// clock; when it never did, when it started watching.
 	LastAlive time.Time
-	// ReleasedEpoch is the epoch at which the agent reports having released
-	// the address (0 when it reports no release).
+	// ReleasedEpoch is the epoch at which the agent reports having removed
+	// the address, released or fenced (0 when it reports neither).
 	ReleasedEpoch int64
 }
 

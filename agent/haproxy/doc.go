@@ -17,9 +17,9 @@
 //	reloaded, err := proc.Apply(ctx, cfg, haproxy.ErrorFiles(c))
 //
 // HAProxy runs in master-worker mode (-W) in a session of its own, so that it survives the
-// agent; Process.Dir holds everything needed to find it again. A reload
-// resets runtime states: a draining front is therefore rendered with weight 0
-// (Front.Draining), which new configurations keep, and the agent puts it in
-// the runtime drain state (SetDrain) again after each reload, which shows as
-// DRAIN in Stats.
+// agent; Process.Dir holds everything needed to find it again. Draining is
+// not part of the configuration, so that draining a front reloads no HAProxy:
+// the agent puts the front's main server in the runtime drain state
+// (SetDrain, DRAIN in Stats), which the server-state file carries over
+// reloads.
 package haproxy

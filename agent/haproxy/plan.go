@@ -34,7 +34,7 @@ type farmPlan struct {
 type serverPlan struct {
 	name, address, cookie string
 	checkPort             int32 // 0: the traffic port
-	backup, drain         bool
+	backup                bool
 }
 
 // Patterns of the strings that reach the configuration unquoted. They are
@@ -214,7 +214,7 @@ func planServers(p *farmPlan, f Farm) error {
 		}
 		hostPort := netip.AddrPortFrom(addr, uint16(p.webPort)).String()
 		p.servers = append(p.servers,
-			serverPlan{name: main, address: hostPort, cookie: fr.Cookie, checkPort: p.drainPort, drain: fr.Draining},
+			serverPlan{name: main, address: hostPort, cookie: fr.Cookie, checkPort: p.drainPort},
 			serverPlan{name: backup, address: hostPort, cookie: fr.Cookie, backup: true})
 	}
 	return nil

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -242,7 +241,6 @@ func TestNodeProcess(t *testing.T) {
 	t.Run("stats page and error page", func(t *testing.T) { testPages(t, ns) })
 	t.Run("sessions", func(t *testing.T) { testSessions(t, ns, p, servers["front1"]) })
 	t.Run("drain", func(t *testing.T) { testDrain(t, ns, p) })
-	t.Run("draining front rendered", func(t *testing.T) { testRenderedDrain(t, ns, p) })
 	t.Run("bad config refused", func(t *testing.T) { testRefused(t, ns, p) })
 
 	t.Run("reload failure keeps the running config", func(t *testing.T) { testReloadFailure(t, ns, p) })
@@ -388,29 +386,6 @@ func testDrain(t *testing.T, ns *netnstest.NS, p *Process) {
 	if err := p.SetDrain(context.Background(), backend, "nosuch", true); err == nil {
 		t.Error("SetDrain on an unknown server succeeded")
 	}
-}
-
-// testRenderedDrain renders front1 as draining (weight 0): after the reload
-// HAProxy reports weight 0 (its status stays UP: DRAIN is the runtime state),
-// and new clients go elsewhere.
-func testRenderedDrain(t *testing.T, ns *netnstest.NS, p *Process) {
-	c := nodeConfig(p, 2000)
-	c.Farms[0].Fronts = slices.Clone(nodeFronts)
-	c.Farms[0].Fronts[0].Draining = true
-	if !apply(t, p, c) {
-		t.Fatal("the draining front did not reload haproxy")
-	}
-	waitStatus(t, p, "front1 at weight 0 after the reload", func(s map[string]ServerStat) bool {
-		return s["front1"].Weight == 0 && s["front1-backup"].Weight == 1 && s["front2"].Weight == 1
-	})
-	client := nsClient(ns, false)
-	for range 6 {
-		if body, _, err := get(client, farmURL); err != nil || body != "front2" {
-			t.Fatalf("new client while front1 is rendered draining: %q, %v", body, err)
-		}
-	}
-	apply(t, p, nodeConfig(p, 2000))
-	waitStatus(t, p, "front1 UP again", allUp)
 }
 
 func testRefused(t *testing.T, ns *netnstest.NS, p *Process) {

@@ -18,10 +18,6 @@ type Front struct {
 	Address netip.Addr
 	// Cookie is the sticky-cookie value of the front (FrontNode spec.cookie).
 	Cookie string
-	// Draining renders the main server with weight 0: no new clients, while
-	// clients holding its cookie keep reaching it. It is the configuration
-	// twin of the runtime drain state (SetDrain), so a reload keeps it.
-	Draining bool
 }
 
 // Farm is one WebFarm with everything resolved (secrets, configmaps).

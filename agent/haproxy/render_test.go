@@ -76,7 +76,7 @@ func goldenConfigs(t testing.TB) map[string]Config {
 		Key: "shop/store.example",
 		Fronts: []Front{
 			{Name: "node-b", Address: netip.MustParseAddr("2001:db8::b"), Cookie: "bbbb2222"},
-			{Name: "node-a", Address: netip.MustParseAddr("198.51.100.7"), Cookie: "aaaa1111", Draining: true},
+			{Name: "node-a", Address: netip.MustParseAddr("198.51.100.7"), Cookie: "aaaa1111"},
 		},
 	}
 

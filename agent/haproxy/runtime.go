@@ -20,8 +20,7 @@ const socketTimeout = 5 * time.Second
 type ServerStat struct {
 	Backend, Server string
 	// Status as HAProxy says: UP, DOWN, DRAIN, MAINT, "no check", "UP 1/2"...
-	// DRAIN is the runtime state (SetDrain); a front rendered Draining is UP
-	// (or DOWN) with Weight 0.
+	// DRAIN is the runtime drain state (SetDrain).
 	Status string
 	// Weight is the server's effective weight: 0 takes no new clients.
 	Weight int
@@ -94,8 +93,8 @@ func parseStat(out string) ([]ServerStat, error) {
 var proxyNamePattern = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
 
 // SetDrain puts a server in the runtime drain state (no new clients; those
-// holding its cookie stay) or back to ready. A reload forgets it: render the
-// front with Front.Draining to keep it.
+// holding its cookie stay) or back to ready. Reloads keep it: Apply carries
+// server states over through the server-state file.
 func (p *Process) SetDrain(ctx context.Context, backend, server string, drain bool) error {
 	if !proxyNamePattern.MatchString(backend) || !proxyNamePattern.MatchString(server) {
 		return fmt.Errorf("set server %q/%q: invalid backend or server name", backend, server)

@@ -82,9 +82,6 @@ func writeServer(b *bytes.Buffer, s serverPlan) {
 	if s.checkPort != 0 {
 		fmt.Fprintf(b, " port %d", s.checkPort)
 	}
-	if s.drain {
-		b.WriteString(" weight 0")
-	}
 	if s.backup {
 		b.WriteString(" backup")
 	}
