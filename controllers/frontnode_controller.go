@@ -184,6 +184,7 @@ func (r *FrontNodeReconciler) applyStatus(ctx context.Context, node *corev1.Node
 	}
 	deadtime := frontDeadtime(fips)
 	r.deadtimes.set(front.Name, deadtime)
+	r.tracker.NoteDeadtime(deadtime)
 	hb := r.tracker.heartbeat(front.Name)
 	now := r.clock.Now()
 	fresh := hb.freshAt(now, deadtime)

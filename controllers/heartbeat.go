@@ -25,13 +25,29 @@ func nodeOfLease(name string) (string, bool) {
 // controller last saw each node's Lease change. It never reads the
 // timestamps written in the Lease: they come from another machine's clock.
 // It is fed by the Lease watch and safe for concurrent use.
+//
+// Blindness. When the controller sees no Lease change at all for blindAfter
+// (the longest deadtime of the FailoverIPs; longer than any keepalive), it
+// cannot tell a farm whose every front died at once from its own loss of the
+// API server, or a watch that has not caught up after an outage: it then
+// counts every node as alive now, and, once Leases change again, as alive
+// from then on — so that it never fences an owner for a silence it could not
+// have heard, and each node gets a full deadtime to be seen renewing again.
 type HeartbeatTracker struct {
 	clock  clock.PassiveClock
 	origin time.Time
 
 	mu   sync.Mutex
 	seen map[string]sighting
+	// lastAny is the last change seen of any Lease; resumed is when changes
+	// were seen again after blindness.
+	lastAny, resumed time.Time
+	blindAfter       time.Duration
 }
+
+// defaultBlindAfter is the silence of every Lease that means blindness when
+// no FailoverIP says longer: the default deadtime.
+const defaultBlindAfter = 2 * time.Second
 
 type sighting struct {
 	version string
@@ -45,7 +61,7 @@ type sighting struct {
 // NewHeartbeatTracker returns an empty tracker; nodes it has not seen yet
 // count as last alive when it was created.
 func NewHeartbeatTracker(c clock.PassiveClock) *HeartbeatTracker {
-	return &HeartbeatTracker{clock: c, origin: c.Now(), seen: map[string]sighting{}}
+	return &HeartbeatTracker{clock: c, origin: c.Now(), seen: map[string]sighting{}, blindAfter: defaultBlindAfter}
 }
 
 // Observe records that node's Lease is at version (its resourceVersion;
@@ -60,6 +76,10 @@ func (t *HeartbeatTracker) Observe(node, version string) bool {
 		return false
 	}
 	now := t.clock.Now()
+	if !t.lastAny.IsZero() && now.Sub(t.lastAny) >= t.blindAfter {
+		t.resumed = now
+	}
+	t.lastAny = now
 	t.seen[node] = sighting{version: version, at: now, silence: now.Sub(prev.at), wasLive: ok && prev.version != ""}
 	return true
 }
@@ -86,11 +106,33 @@ func (t *HeartbeatTracker) Revived(node string, deadtime time.Duration) bool {
 func (t *HeartbeatTracker) LastAlive(node string) (at time.Time, heard bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	floor := t.resumed
+	if now := t.clock.Now(); !t.lastAny.IsZero() && now.Sub(t.lastAny) >= t.blindAfter {
+		floor = now
+	}
 	s, ok := t.seen[node]
 	if !ok {
-		return t.origin, false
+		return latest(t.origin, floor), false
 	}
-	return s.at, s.version != ""
+	if s.version == "" {
+		return s.at, false
+	}
+	return latest(s.at, floor), true
+}
+
+// NoteDeadtime makes sure blindness is judged over at least d, a FailoverIP's
+// deadtime: its candidates renew more often than that.
+func (t *HeartbeatTracker) NoteDeadtime(d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.blindAfter = max(t.blindAfter, d)
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // heartbeat is one front's liveness as judged by the controller.

@@ -86,3 +86,40 @@ func TestWakeups(t *testing.T) {
 		t.Errorf("a wake-up due now is not queued at once")
 	}
 }
+
+// TestHeartbeatTrackerBlindness: a silence of every Lease is the controller's
+// blindness (an API outage, a watch catching up), not the death of every
+// node: the owner must not be fenced for it.
+func TestHeartbeatTrackerBlindness(t *testing.T) {
+	clk := testingclock.NewFakeClock(t0)
+	tr := NewHeartbeatTracker(clk)
+	tr.NoteDeadtime(2 * time.Second)
+	tr.Observe("owner", "1")
+	tr.Observe("other", "1")
+
+	// One node goes silent while the other renews: it ages normally.
+	for v := 2; v <= 6; v++ {
+		clk.Step(500 * time.Millisecond)
+		tr.Observe("other", string(rune('0'+v)))
+	}
+	if at, _ := tr.LastAlive("owner"); !at.Equal(t0) {
+		t.Fatalf("silent owner among live nodes: LastAlive = +%v, want +0 (it ages)", at.Sub(t0))
+	}
+
+	// Then nothing changes for a minute: blindness, everyone counts as alive now.
+	clk.Step(time.Minute)
+	blindNow := clk.Now()
+	if at, heard := tr.LastAlive("owner"); !heard || !at.Equal(blindNow) {
+		t.Errorf("while blind: LastAlive = +%v, %v; want now, heard", at.Sub(t0), heard)
+	}
+
+	// Leases change again: every node is alive from then, and ages from there.
+	clk.Step(100 * time.Millisecond)
+	resumed := clk.Now()
+	tr.Observe("other", "7")
+	clk.Step(500 * time.Millisecond)
+	tr.Observe("other", "8")
+	if at, _ := tr.LastAlive("owner"); !at.Equal(resumed) {
+		t.Errorf("after the blindness: owner LastAlive = +%v, want the resumption +%v", at.Sub(t0), resumed.Sub(t0))
+	}
+}
