@@ -31,12 +31,8 @@ const (
 // it, or fences itself; it sends the peer heartbeats and reports each
 // address in the FrontNode status.
 type failover struct {
-	a       *Agent
-	memory  *memoryFile
-	renewal *renewalFile
-	// restoredRenewal is the last Lease renewal of the previous agent
-	// process, if it was recent.
-	restoredRenewal time.Time
+	a      *Agent
+	memory *memoryFile
 
 	wake        chan struct{}
 	keepaliveNs atomic.Int64
@@ -47,8 +43,7 @@ type failover struct {
 }
 
 func newFailover(a *Agent, memoryPath string) *failover {
-	f := &failover{a: a, memory: &memoryFile{path: memoryPath}, renewal: &renewalFile{path: a.opts.renewalPath()},
-		wake: make(chan struct{}, 1), last: map[string]ownership.Decision{}}
+	f := &failover{a: a, memory: &memoryFile{path: memoryPath}, wake: make(chan struct{}, 1), last: map[string]ownership.Decision{}}
 	f.keepaliveNs.Store(int64(defaultKeepalive))
 	return f
 }
@@ -70,7 +65,6 @@ func (f *failover) restore(ctx context.Context) {
 	if err := f.memory.load(); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Reading the ownership memory; holding nothing")
 	}
-	f.restoredRenewal = f.renewal.load(f.a.clock.Now())
 }
 
 // run decides and acts every failoverTick and at every change, and sends
@@ -111,11 +105,6 @@ func (f *failover) pass(ctx context.Context) {
 		}
 	}
 	f.keepaliveNs.Store(int64(keepalive))
-	if f.memory.holdingAny() {
-		if err := f.renewal.save(f.a.lease.LastRenewal(), keepalive); err != nil {
-			logr.FromContextOrDiscard(ctx).Error(err, "Saving the last Lease renewal")
-		}
-	}
 	f.a.reporter.update(func(r *report) { r.FailoverIPs = reports })
 	f.a.publish(ctx)
 }
@@ -139,13 +128,14 @@ func (f *failover) concerned(snap *snapshot) []string {
 func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.FailoverIP) (webfarmv1.NodeFailoverIPStatus, bool) {
 	now := f.a.clock.Now()
 	mem := f.memory.get(key)
+	timing := ownership.TimingOf(&fip.Spec)
 	d := ownership.Decide(ownership.Input{
 		Node:             f.a.opts.NodeName,
 		Address:          fip.Spec.Address,
 		Status:           ownership.StatusOf(&fip.Status),
-		Timing:           ownership.TimingOf(&fip.Spec),
+		Timing:           timing,
 		Memory:           mem,
-		LastLeaseRenewal: f.lastRenewal(),
+		LastLeaseRenewal: f.lastRenewal(key, now, timing.Deadtime-timing.Guard),
 		Peers:            f.a.peers.View(key),
 		Now:              now,
 	})
@@ -160,6 +150,9 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		// Remembered before the address is added: from now on the
 		// heartbeats claim it (ownership.Memory.After).
 		f.remember(ctx, key, mem.After(d, now))
+		if err := f.memory.proved(key, now.Add(d.RecheckAfter), timing.Keepalive); err != nil {
+			logr.FromContextOrDiscard(ctx).Error(err, "Saving the ownership memory", "failoverIP", key)
+		}
 		if err := f.a.vips.Ensure(ctx, addr); err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "Holding the failover address", "failoverIP", key)
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error()}, true
@@ -179,13 +172,15 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason}, ok
 }
 
-// lastRenewal is when the node's Lease was last renewed, by this process or,
-// right after a restart, by the previous one.
-func (f *failover) lastRenewal() time.Time {
-	if last := f.a.lease.LastRenewal(); last.After(f.restoredRenewal) {
-		return last
+// lastRenewal is when the node's Lease was last renewed by this process or,
+// right after a restart, the equivalent of the proof the previous process
+// had for key: a proof that lasts window, until the time it saved.
+func (f *failover) lastRenewal(key string, now time.Time, window time.Duration) time.Time {
+	last := f.a.lease.LastRenewal()
+	if until := f.memory.restoredProof(key, now, window); !until.IsZero() && until.Add(-window).After(last) {
+		return until.Add(-window)
 	}
-	return f.restoredRenewal
+	return last
 }
 
 func (f *failover) remember(ctx context.Context, key string, m ownership.Memory) {

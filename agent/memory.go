@@ -14,25 +14,32 @@ import (
 )
 
 // memoryFile keeps the ownership memory of every FailoverIP, and saves to
-// disk the part a restarted agent needs: the epoch at which it holds each
-// address. Without it a restarted owner would have to wait out deadtime
-// before announcing again, and drop the address meanwhile.
+// disk what a restarted agent needs to keep serving: the epoch at which it
+// holds each address, and until when it had proved itself alive for it (by
+// its Lease or its peers). Without them a restarted owner would fence itself
+// at once, for lack of the proofs its previous process had a moment ago. The
+// times are this machine's wall clock, read back on this machine only.
 type memoryFile struct {
 	path string
 
 	mu     sync.Mutex
 	memory map[string]ownership.Memory
+	// provenUntil is, per held address, until when the node was last proved
+	// alive; written is what the file says.
+	provenUntil, written map[string]time.Time
 }
 
-// held is the saved form: FailoverIP key -> epoch at which the node holds
-// its address.
-type held map[string]int64
+// heldAddress is the saved form of one held address.
+type heldAddress struct {
+	Epoch       int64     `json:"epoch"`
+	ProvenUntil time.Time `json:"provenUntil,omitzero"`
+}
 
-// load reads the saved epochs back.
+// load reads the saved state back.
 func (m *memoryFile) load() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.memory = map[string]ownership.Memory{}
+	m.init()
 	data, err := os.ReadFile(m.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -40,14 +47,21 @@ func (m *memoryFile) load() error {
 	if err != nil {
 		return err
 	}
-	var saved held
+	var saved map[string]heldAddress
 	if err := json.Unmarshal(data, &saved); err != nil {
 		return fmt.Errorf("%s: %w", m.path, err)
 	}
-	for key, epoch := range saved {
-		m.memory[key] = ownership.Memory{Holding: true, HeldEpoch: epoch}
+	for key, h := range saved {
+		m.memory[key] = ownership.Memory{Holding: true, HeldEpoch: h.Epoch}
+		m.provenUntil[key], m.written[key] = h.ProvenUntil, h.ProvenUntil
 	}
 	return nil
+}
+
+func (m *memoryFile) init() {
+	if m.memory == nil {
+		m.memory, m.provenUntil, m.written = map[string]ownership.Memory{}, map[string]time.Time{}, map[string]time.Time{}
+	}
 }
 
 func (m *memoryFile) get(key string) ownership.Memory {
@@ -62,28 +76,77 @@ func (m *memoryFile) get(key string) ownership.Memory {
 func (m *memoryFile) set(key string, mem ownership.Memory) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.memory == nil {
-		m.memory = map[string]ownership.Memory{}
-	}
+	m.init()
 	old := m.memory[key]
 	if old.Holding == mem.Holding && old.HeldEpoch == mem.HeldEpoch {
 		m.memory[key] = mem
 		return nil
 	}
-	next := held{}
-	for k, v := range m.memory {
-		if k != key && v.Holding {
-			next[k] = v.HeldEpoch
-		}
+	next := m.memory[key]
+	m.memory[key] = mem
+	if !mem.Holding {
+		delete(m.provenUntil, key)
+		delete(m.written, key)
 	}
-	if mem.Holding {
-		next[key] = mem.HeldEpoch
-	}
-	if err := writeFileAtomic(m.path, next); err != nil {
+	if err := m.save(); err != nil {
+		m.memory[key] = next
 		return err
 	}
-	m.memory[key] = mem
 	return nil
+}
+
+// proved records that the node is proved alive for key until until, saving
+// it when it moved on by every since the last save.
+func (m *memoryFile) proved(key string, until time.Time, every time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	m.provenUntil[key] = until
+	if until.Sub(m.written[key]) < every {
+		return nil
+	}
+	return m.save()
+}
+
+// restoredProof is until when the previous agent process had proved the
+// node alive for key; zero when it proved nothing that is still believable
+// at now (no later than now plus window, the longest a proof lasts).
+func (m *memoryFile) restoredProof(key string, now time.Time, window time.Duration) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	until := m.written[key]
+	if until.After(now.Add(window)) {
+		return time.Time{}
+	}
+	return until
+}
+
+func (m *memoryFile) save() error {
+	saved := map[string]heldAddress{}
+	for key, mem := range m.memory {
+		if mem.Holding {
+			saved[key] = heldAddress{Epoch: mem.HeldEpoch, ProvenUntil: m.provenUntil[key]}
+		}
+	}
+	if err := writeFileAtomic(m.path, saved); err != nil {
+		return err
+	}
+	for key, h := range saved {
+		m.written[key] = h.ProvenUntil
+	}
+	return nil
+}
+
+// holdingAny tells whether the node holds any address.
+func (m *memoryFile) holdingAny() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, mem := range m.memory {
+		if mem.Holding {
+			return true
+		}
+	}
+	return false
 }
 
 func writeFileAtomic(path string, v any) error {
@@ -99,53 +162,4 @@ func writeFileAtomic(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// renewalFile keeps the time of the node's last Lease renewal across an
-// agent restart. A restarted owner is as alive as the Lease says — whichever
-// process renewed it — so it keeps its address while the new process renews
-// the Lease, instead of fencing itself for lack of a proof it had a moment
-// ago. The time is this machine's wall clock, read back on this machine only.
-type renewalFile struct {
-	path  string
-	saved time.Time
-}
-
-// load returns the saved renewal, or zero when there is none or it is in the
-// future (the clock was set back: it proves nothing).
-func (r *renewalFile) load(now time.Time) time.Time {
-	data, err := os.ReadFile(r.path)
-	if err != nil {
-		return time.Time{}
-	}
-	var t time.Time
-	if err := json.Unmarshal(data, &t); err != nil || t.After(now) {
-		return time.Time{}
-	}
-	r.saved = t
-	return t
-}
-
-// save writes renewed when it is at least every apart from the last save.
-func (r *renewalFile) save(renewed time.Time, every time.Duration) error {
-	if renewed.IsZero() || renewed.Sub(r.saved) < every {
-		return nil
-	}
-	if err := writeFileAtomic(r.path, renewed); err != nil {
-		return err
-	}
-	r.saved = renewed
-	return nil
-}
-
-// holdingAny tells whether the node holds any address.
-func (m *memoryFile) holdingAny() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, mem := range m.memory {
-		if mem.Holding {
-			return true
-		}
-	}
-	return false
 }

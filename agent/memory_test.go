@@ -57,18 +57,23 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func TestRenewalFileSurvivesRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "lease-renewed.json")
-	renewed := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	r := &renewalFile{path: path}
-	must(t, r.save(renewed, time.Second))
-	must(t, r.save(renewed.Add(100*time.Millisecond), time.Second)) // too soon: not written
+func TestMemoryFileKeepsTheProofAcrossRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ownership.json")
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	m := &memoryFile{path: path}
+	must(t, m.set("default/a", ownership.Memory{Holding: true, HeldEpoch: 2}))
+	must(t, m.proved("default/a", now.Add(1500*time.Millisecond), 500*time.Millisecond))
+	must(t, m.proved("default/a", now.Add(1600*time.Millisecond), 500*time.Millisecond)) // too soon to save
 
-	restarted := &renewalFile{path: path}
-	if got := restarted.load(renewed.Add(time.Second)); !got.Equal(renewed) {
-		t.Errorf("after restart: %v, want %v", got, renewed)
+	restarted := &memoryFile{path: path}
+	must(t, restarted.load())
+	if got := restarted.restoredProof("default/a", now.Add(time.Second), 1500*time.Millisecond); !got.Equal(now.Add(1500 * time.Millisecond)) {
+		t.Errorf("restored proof = %v, want the saved +1.5s", got)
 	}
-	if got := restarted.load(renewed.Add(-time.Second)); !got.IsZero() {
-		t.Errorf("a renewal in the future (clock set back) was trusted: %v", got)
+	if got := restarted.restoredProof("default/a", now.Add(-time.Hour), 1500*time.Millisecond); !got.IsZero() {
+		t.Errorf("a proof far in the future (clock set back) was trusted: %v", got)
+	}
+	if got := restarted.restoredProof("default/b", now, time.Second); !got.IsZero() {
+		t.Errorf("a proof for an address never held: %v", got)
 	}
 }

@@ -103,6 +103,3 @@ func (o Options) vipRecordPath() string { return filepath.Join(o.StateDir, "vip-
 // memoryPath keeps, per FailoverIP, the epoch at which the agent holds its
 // address, so that a restarted agent keeps serving it (agent/ownership.Memory).
 func (o Options) memoryPath() string { return filepath.Join(o.StateDir, "ownership.json") }
-
-// renewalPath keeps the time of the last Lease renewal (renewalFile).
-func (o Options) renewalPath() string { return filepath.Join(o.StateDir, "lease-renewed.json") }
