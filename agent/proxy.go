@@ -24,6 +24,9 @@ type proxyState struct {
 	// drained are the main servers the agent put in the runtime drain state,
 	// by backend then server; a reload or restart resets them.
 	drained map[string]map[string]bool
+	// lastRefs is, per farm key, the farm's stats credentials and error
+	// pages as last read in full: used while they cannot be read.
+	lastRefs map[string]haproxy.Farm
 }
 
 // syncProxy renders the configuration of the farms on this node, has HAProxy
@@ -88,23 +91,39 @@ func (a *Agent) reportProxy(edit func(*webfarmv1.ProxyStatus)) {
 }
 
 // proxyFarms resolves the farms of this node for the renderer. A farm whose
-// references cannot be read is left out, and said so, rather than served
-// without its stats credentials or error pages.
+// Secret or ConfigMap cannot be read keeps the credentials and error pages
+// last read — a deleted Secret must not take a site down — and one never read
+// is left out rather than served without them; the status says which.
 func (a *Agent) proxyFarms(ctx context.Context, snap *snapshot) ([]haproxy.Farm, []string) {
+	if a.proxyState.lastRefs == nil {
+		a.proxyState.lastRefs = map[string]haproxy.Farm{}
+	}
 	var farms []haproxy.Farm
 	var problems []string
 	for _, key := range snap.farmKeys() {
-		farm, err := a.proxyFarm(ctx, snap, key)
+		farm, err := a.proxyFarm(snap, key)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("farm %s not served: %v", key, err))
 			continue
+		}
+		if err := a.readReferences(ctx, snap.farms[key], &farm); err != nil {
+			last, ok := a.proxyState.lastRefs[key]
+			if !ok {
+				problems = append(problems, fmt.Sprintf("farm %s not served: %v", key, err))
+				continue
+			}
+			problems = append(problems, fmt.Sprintf("farm %s keeps what it last read: %v", key, err))
+			farm.Stats, farm.ErrorPages = last.Stats, last.ErrorPages
+		} else {
+			a.proxyState.lastRefs[key] = farm
 		}
 		farms = append(farms, farm)
 	}
 	return farms, problems
 }
 
-func (a *Agent) proxyFarm(ctx context.Context, snap *snapshot, key string) (haproxy.Farm, error) {
+// proxyFarm is a farm with its fronts, without what its references hold.
+func (a *Agent) proxyFarm(snap *snapshot, key string) (haproxy.Farm, error) {
 	wf := snap.farms[key]
 	farm := haproxy.Farm{Key: key, Spec: wf.Spec}
 	for _, front := range snap.frontsOf(key) {
@@ -116,12 +135,21 @@ func (a *Agent) proxyFarm(ctx context.Context, snap *snapshot, key string) (hapr
 			Name: front.Name, Address: addr, Cookie: front.Spec.Cookie,
 		})
 	}
-	var err error
-	if farm.Stats, err = a.statsCredentials(ctx, wf); err != nil {
-		return farm, err
+	return farm, nil
+}
+
+// readReferences fills in the farm's stats credentials and error pages.
+func (a *Agent) readReferences(ctx context.Context, wf *webfarmv1.WebFarm, farm *haproxy.Farm) error {
+	stats, err := a.statsCredentials(ctx, wf)
+	if err != nil {
+		return err
 	}
-	farm.ErrorPages, err = a.errorPages(ctx, wf)
-	return farm, err
+	pages, err := a.errorPages(ctx, wf)
+	if err != nil {
+		return err
+	}
+	farm.Stats, farm.ErrorPages = stats, pages
+	return nil
 }
 
 func (a *Agent) statsCredentials(ctx context.Context, wf *webfarmv1.WebFarm) (*haproxy.Credentials, error) {

@@ -1,0 +1,52 @@
+package agent
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// A deleted stats Secret must not take the site down: the farm keeps the
+// credentials last read, and the status says so.
+func TestProxyFarmsKeepWhatTheyLastRead(t *testing.T) {
+	ctx := context.Background()
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "stats"},
+		Data:       map[string][]byte{"username": []byte("admin"), "password": []byte("s3cret")},
+	}
+	api := fake.NewClientBuilder().WithScheme(scheme.Scheme).WithObjects(secret).Build()
+	a := &Agent{refs: newReferences(api)}
+	wf := farm("shop", "web", 5080, 5081)
+	wf.Spec.Stats = &webfarmv1.StatsSpec{Enabled: true, URI: "/stats", CredentialsSecretRef: &webfarmv1.LocalObjectReference{Name: "stats"}}
+	snap := testSnapshot("front1", []*webfarmv1.FrontNode{front("front1", "10.0.0.11", false, "shop/web")}, wf)
+
+	farms, problems := a.proxyFarms(ctx, snap)
+	if len(farms) != 1 || farms[0].Stats == nil || farms[0].Stats.User != "admin" || len(problems) != 0 {
+		t.Fatalf("with the Secret: farms %+v, problems %v", farms, problems)
+	}
+
+	if err := api.Delete(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	a.refs.forget()
+	farms, problems = a.proxyFarms(ctx, snap)
+	if len(farms) != 1 || farms[0].Stats == nil || farms[0].Stats.User != "admin" {
+		t.Fatalf("Secret deleted: farms %+v; want the farm served with the credentials last read", farms)
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0], "keeps what it last read") || !strings.Contains(problems[0], "spec.stats.credentialsSecretRef") {
+		t.Errorf("problems %v; want one naming the field and saying what is kept", problems)
+	}
+
+	// A farm whose Secret was never read is not served without it.
+	b := &Agent{refs: newReferences(api)}
+	if farms, problems := b.proxyFarms(ctx, snap); len(farms) != 0 || len(problems) != 1 {
+		t.Errorf("never read: farms %+v, problems %v; want the farm left out and said so", farms, problems)
+	}
+}
