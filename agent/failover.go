@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,14 +35,10 @@ type failover struct {
 
 	wake        chan struct{}
 	keepaliveNs atomic.Int64
-
-	mu sync.Mutex
-	// last is the last decision per FailoverIP key, for the heartbeats.
-	last map[string]ownership.Decision
 }
 
 func newFailover(a *Agent, memoryPath string) *failover {
-	f := &failover{a: a, memory: &memoryFile{path: memoryPath}, wake: make(chan struct{}, 1), last: map[string]ownership.Decision{}}
+	f := &failover{a: a, memory: &memoryFile{path: memoryPath}, wake: make(chan struct{}, 1)}
 	f.keepaliveNs.Store(int64(defaultKeepalive))
 	return f
 }
@@ -139,9 +134,6 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		Peers:            f.a.peers.View(key),
 		Now:              now,
 	})
-	f.mu.Lock()
-	f.last[key] = d
-	f.mu.Unlock()
 	addr, err := vipAddress(key, fip, d.Epoch)
 	if err != nil {
 		return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPFenced, Message: err.Error()}, true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -75,16 +76,6 @@ func (s *snapshot) frontsOf(farm string) []*webfarmv1.FrontNode {
 			fronts = append(fronts, f)
 		}
 	}
-	slices.SortFunc(fronts, func(a, b *webfarmv1.FrontNode) int { return compareStrings(a.Name, b.Name) })
+	slices.SortFunc(fronts, func(a, b *webfarmv1.FrontNode) int { return strings.Compare(a.Name, b.Name) })
 	return fronts
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
