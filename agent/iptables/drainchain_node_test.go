@@ -6,16 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/webfarm/webfarm/internal/netnstest"
 )
@@ -25,16 +20,11 @@ import (
 func nsTools(t testing.TB, ns *netnstest.NS, f Family) Tools {
 	t.Helper()
 	host := HostTools(f)
-	dir := t.TempDir()
-	wrap := func(program string) string {
-		path := filepath.Join(dir, program)
-		script := fmt.Sprintf("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n", ns.Name, program)
-		if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return path
+	paths, err := ns.Tools(t.TempDir(), host.IPTables, host.Restore)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return Tools{Family: f, IPTables: wrap(host.IPTables), Restore: wrap(host.Restore)}
+	return Tools{Family: f, IPTables: paths[host.IPTables], Restore: paths[host.Restore]}
 }
 
 // newNSChain returns a drain chain for both families inside a new namespace.
@@ -370,7 +360,7 @@ func TestNodeDrainTraffic(t *testing.T) {
 func listen(t *testing.T, ns *netnstest.NS, addr netip.AddrPort) <-chan netip.AddrPort {
 	t.Helper()
 	var l net.Listener
-	err := inNS(ns, func() (err error) {
+	err := ns.Do(func() (err error) {
 		l, err = net.Listen("tcp", addr.String())
 		return err
 	})
@@ -407,50 +397,13 @@ func nextAccepted(t *testing.T, accepted <-chan netip.AddrPort) netip.AddrPort {
 
 // dial connects to addr from inside ns, then hangs up.
 func dial(ns *netnstest.NS, addr netip.AddrPort) error {
-	return inNS(ns, func() error {
+	return ns.Do(func() error {
 		c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
 		if err != nil {
 			return err
 		}
 		return c.Close()
 	})
-}
-
-// inNS runs fn on a thread inside ns and moves the thread back afterwards.
-// It stands in for netnstest.Do, which leaves its thread inside ns: when that
-// thread is the process's main thread, `ip netns pids` lists the test binary
-// and removing the namespace kills it.
-func inNS(ns *netnstest.NS, fn func() error) error {
-	target, err := netns.GetFromName(ns.Name)
-	if err != nil {
-		return fmt.Errorf("opening namespace %s: %w", ns.Name, err)
-	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		origin, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("opening own namespace: %w", err)
-			return
-		}
-		defer origin.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("entering namespace %s: %w", ns.Name, err)
-			return
-		}
-		fnErr := fn()
-		if err := netns.Set(origin); err != nil {
-			// Still locked: the thread ends with this goroutine.
-			errc <- fmt.Errorf("leaving namespace %s: %w", ns.Name, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- fnErr
-	}()
-	return <-errc
 }
 
 // BenchmarkNodeSync measures Sync for farms of 10, 100 and 1,000 fronts:
