@@ -169,24 +169,9 @@ type capture struct {
 
 func captureUDP(t *testing.T, ns *netnstest.NS, link string, src netip.Addr, port uint16) *capture {
 	t.Helper()
-	var fd int
-	err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(link)
-		if err != nil {
-			return err
-		}
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
-		if err != nil {
-			return err
-		}
-		tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifi.Index})
-	})
+	fd, err := ns.PacketSocket(link, unix.SOCK_DGRAM, unix.ETH_P_IP)
 	if err != nil {
-		t.Fatalf("opening a packet socket on %s: %v", link, err)
+		t.Fatal(err)
 	}
 	c := &capture{}
 	stop := make(chan struct{})
@@ -236,11 +221,4 @@ func udpPayload(pkt []byte, src netip.Addr, port uint16) ([]byte, bool) {
 		return nil, false
 	}
 	return pkt[ihl+8:], true
-}
-
-// htons converts to network byte order, as sockaddr_ll wants its protocol.
-func htons(v uint16) uint16 {
-	var b [2]byte
-	binary.BigEndian.PutUint16(b[:], v)
-	return binary.NativeEndian.Uint16(b[:])
 }

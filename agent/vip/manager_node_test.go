@@ -348,24 +348,9 @@ type frameCapture struct {
 
 func captureFrames(t *testing.T, ns *netnstest.NS, link string, mac net.HardwareAddr) *frameCapture {
 	t.Helper()
-	var fd int
-	err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(link)
-		if err != nil {
-			return err
-		}
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
-		if err != nil {
-			return err
-		}
-		tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
-	})
+	fd, err := ns.PacketSocket(link, unix.SOCK_RAW, unix.ETH_P_ALL)
 	if err != nil {
-		t.Fatalf("opening a packet socket on %s: %v", link, err)
+		t.Fatal(err)
 	}
 	c := &frameCapture{mac: mac, frames: map[netip.Addr][]time.Time{}}
 	stop := make(chan struct{})

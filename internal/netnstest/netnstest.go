@@ -8,17 +8,21 @@ package netnstest
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // EnabledVar is the environment variable that enables node tests.
@@ -205,4 +209,46 @@ func Link(a *NS, aIf, aAddr string, b *NS, bIf, bAddr string) error {
 		}
 	}
 	return nil
+}
+
+// PacketReadTimeout bounds each read on a PacketSocket, so that a reader
+// loop notices in time that it should stop.
+const PacketReadTimeout = 50 * time.Millisecond
+
+// PacketSocket opens, inside the namespace, a packet socket bound to link
+// that receives the frames of protocol (an ETH_P_* value): whole frames for
+// sockType unix.SOCK_RAW, frames without their link header for
+// unix.SOCK_DGRAM. Reads time out after PacketReadTimeout. The caller closes
+// it.
+func (ns *NS) PacketSocket(link string, sockType int, protocol uint16) (int, error) {
+	fd := -1
+	err := ns.Do(func() error {
+		ifi, err := net.InterfaceByName(link)
+		if err != nil {
+			return err
+		}
+		proto := htons(protocol)
+		if fd, err = unix.Socket(unix.AF_PACKET, sockType|unix.SOCK_CLOEXEC, int(proto)); err != nil {
+			return err
+		}
+		tv := unix.NsecToTimeval(int64(PacketReadTimeout))
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi.Index})
+	})
+	if err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return -1, fmt.Errorf("opening a packet socket on %s in %s: %w", link, ns.Name, err)
+	}
+	return fd, nil
+}
+
+// htons converts to network byte order, as sockaddr_ll wants its protocol.
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
 }
