@@ -202,7 +202,7 @@ func (h *harness) createFailoverIP(namespace, name, address, preferred string, a
 func (h *harness) renew(node string) {
 	h.t.Helper()
 	lease := &coordinationv1.Lease{}
-	key := types.NamespacedName{Namespace: h.namespace, Name: LeaseName(node)}
+	key := types.NamespacedName{Namespace: h.namespace, Name: webfarmv1.NodeLeaseName(node)}
 	now := metav1.NewMicroTime(time.Now())
 	err := h.c.Get(h.ctx, key, lease)
 	if apierrors.IsNotFound(err) {

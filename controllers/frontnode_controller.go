@@ -233,7 +233,7 @@ func (r *FrontNodeReconciler) phaseEvent(front *webfarmv1.FrontNode, phase webfa
 	case webfarmv1.FrontDrained:
 		r.events.Eventf(front, nil, corev1.EventTypeNormal, EventFrontDrained, actionReconcile, "No session left on the active proxies: safe to stop for maintenance")
 	case webfarmv1.FrontDown:
-		r.events.Eventf(front, nil, corev1.EventTypeWarning, EventFrontDown, actionReconcile, "Heartbeat Lease %s/%s not renewed within deadtime: check the node's webfarm-agent", r.namespace, LeaseName(front.Name))
+		r.events.Eventf(front, nil, corev1.EventTypeWarning, EventFrontDown, actionReconcile, "Heartbeat Lease %s/%s not renewed within deadtime: check the node's webfarm-agent", r.namespace, webfarmv1.NodeLeaseName(front.Name))
 	}
 }
 

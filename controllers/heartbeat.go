@@ -6,18 +6,13 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
-
-// LeasePrefix starts the name of every node's heartbeat Lease:
-// "webfarm-node-<node>", in the operator namespace.
-const LeasePrefix = "webfarm-node-"
-
-// LeaseName is the name of node's heartbeat Lease.
-func LeaseName(node string) string { return LeasePrefix + node }
 
 // nodeOfLease returns the node whose heartbeat Lease is called name.
 func nodeOfLease(name string) (string, bool) {
-	node, ok := strings.CutPrefix(name, LeasePrefix)
+	node, ok := strings.CutPrefix(name, webfarmv1.NodeLeasePrefix)
 	return node, ok && node != ""
 }
 

@@ -13,14 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
-
-// LeasePrefix starts the name of every node's Lease, as docs/architecture.md
-// names it; the controller watches Leases by the same prefix.
-const LeasePrefix = "webfarm-node-"
-
-// LeaseName is the name of node's Lease.
-func LeaseName(node string) string { return LeasePrefix + node }
 
 // DefaultInterval is the renewal interval when Interval is nil or returns
 // zero: the one docs/architecture.md gives a node that is no candidate.
@@ -162,7 +157,7 @@ func (r *LeaseRenewer) renew(ctx context.Context, now time.Time) error {
 	lease := &coordinationv1.Lease{}
 	err := r.Client.Get(ctx, r.key(), lease)
 	if apierrors.IsNotFound(err) {
-		lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LeaseName(r.Node), Namespace: r.Namespace}}
+		lease = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: webfarmv1.NodeLeaseName(r.Node), Namespace: r.Namespace}}
 		r.stamp(lease, now)
 		if err := r.Client.Create(ctx, lease); err != nil {
 			return fmt.Errorf("creating Lease %s: %w", r.key(), err)
@@ -239,7 +234,7 @@ func (r *LeaseRenewer) clock() clock.Clock {
 }
 
 func (r *LeaseRenewer) key() client.ObjectKey {
-	return client.ObjectKey{Namespace: r.Namespace, Name: LeaseName(r.Node)}
+	return client.ObjectKey{Namespace: r.Namespace, Name: webfarmv1.NodeLeaseName(r.Node)}
 }
 
 func (r *LeaseRenewer) setLast(t time.Time) {

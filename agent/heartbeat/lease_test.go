@@ -15,13 +15,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
 // TestLeaseName pins the name docs/architecture.md gives the Lease, which the
 // controller watches.
 func TestLeaseName(t *testing.T) {
-	if got, want := LeaseName("front1"), "webfarm-node-front1"; got != want {
-		t.Errorf("LeaseName = %q, want %q", got, want)
+	if got, want := webfarmv1.NodeLeaseName("front1"), "webfarm-node-front1"; got != want {
+		t.Errorf("NodeLeaseName = %q, want %q", got, want)
 	}
 }
 

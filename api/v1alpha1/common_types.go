@@ -27,3 +27,11 @@ const (
 	// value is reported as a Warning event on the Node and treated as "false".
 	DrainAnnotation = "webfarm.io/drain"
 )
+
+// NodeLeasePrefix starts the name of every node's heartbeat Lease,
+// "webfarm-node-<node>" in the operator namespace: its agent renews it, the
+// controller watches it (docs/architecture.md).
+const NodeLeasePrefix = "webfarm-node-"
+
+// NodeLeaseName is the name of node's heartbeat Lease.
+func NodeLeaseName(node string) string { return NodeLeasePrefix + node }
