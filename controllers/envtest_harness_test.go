@@ -47,6 +47,8 @@ type harness struct {
 	// namespace is the operator namespace, where the Leases live.
 	namespace string
 	env       *testenv.Env
+	// tracker is the controller's: renew waits until it saw a renewal.
+	tracker *HeartbeatTracker
 }
 
 func startHarness(t *testing.T) *harness {
@@ -85,7 +87,8 @@ func startHarnessWith(t testing.TB, logger logr.Logger, wrap func(http.RoundTrip
 	if err != nil {
 		t.Fatalf("creating the manager: %v", err)
 	}
-	if err := Setup(mgr, Options{Namespace: h.namespace, Clock: h.clock}); err != nil {
+	h.tracker = NewHeartbeatTracker(h.clock)
+	if err := Setup(mgr, Options{Namespace: h.namespace, Clock: h.clock, Tracker: h.tracker}); err != nil {
 		t.Fatalf("setting up the controller: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -218,6 +221,15 @@ func (h *harness) renew(node string) {
 	if err != nil {
 		h.t.Fatalf("renewing the Lease of %s: %v", node, err)
 	}
+	// A live agent renews all the time; a test renews once, then moves the
+	// fake clock on. It must not move it before the controller saw the
+	// renewal, or the renewal would look later than it was.
+	eventually(h.t, "the controller sees the renewal of "+node, func() error {
+		if seen := h.tracker.Seen(node); seen != lease.ResourceVersion {
+			return fmt.Errorf("seen version %q, renewed %q", seen, lease.ResourceVersion)
+		}
+		return nil
+	})
 }
 
 // patchFrontStatus merge-patches the agent's keys of a FrontNode's status.

@@ -79,6 +79,14 @@ func (t *HeartbeatTracker) Observe(node, version string) bool {
 	return true
 }
 
+// Seen is the version of node's Lease the tracker saw last; "" when none
+// or deleted.
+func (t *HeartbeatTracker) Seen(node string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.seen[node].version
+}
+
 // Revived reports whether node's latest sighting may have changed its
 // freshness under deadtime: a first sighting, a deletion, or a renewal after
 // a silence of deadtime or more. A renewal within deadtime of the previous

@@ -26,6 +26,10 @@ type Options struct {
 	// Clock judges heartbeats and times the wake-ups at which they turn
 	// stale; the real clock when nil. Tests pass a fake one.
 	Clock clock.WithDelayedExecution
+	// Tracker records the Lease sightings; a new one on Clock when nil.
+	// Tests pass their own to know when a renewal has been seen before
+	// they move a fake clock on.
+	Tracker *HeartbeatTracker
 }
 
 // CacheOptions are the manager cache options the controller needs: Leases
@@ -53,6 +57,9 @@ func Setup(mgr manager.Manager, opts Options) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
+	if opts.Tracker == nil {
+		opts.Tracker = NewHeartbeatTracker(opts.Clock)
+	}
 	if err := addIndexes(mgr); err != nil {
 		return err
 	}
@@ -60,7 +67,7 @@ func Setup(mgr manager.Manager, opts Options) error {
 		Client:    mgr.GetClient(),
 		events:    mgr.GetEventRecorder(ControllerName),
 		clock:     opts.Clock,
-		tracker:   NewHeartbeatTracker(opts.Clock),
+		tracker:   opts.Tracker,
 		deadtimes: newFrontDeadtimes(),
 		namespace: opts.Namespace,
 	}
