@@ -40,6 +40,9 @@ func TestEnvtestLeaseRenewer(t *testing.T) {
 			err := env.Client.Get(ctx, key, &lease)
 			return err == nil && lease.Spec.RenewTime != nil && lease.Spec.RenewTime.Time.Equal(at)
 		})
+		// The renewer records a renewal once its request returns, which may
+		// be just after the API server shows it.
+		eventually(t, "LastRenewal is "+at.String(), func() bool { return r.LastRenewal().Equal(at) })
 		if got := r.LastRenewal(); !got.Equal(at) {
 			t.Errorf("LastRenewal = %v, want %v", got, at)
 		}
