@@ -57,6 +57,9 @@ type Agent struct {
 	// wake is signalled when the cache changes, so that the agent acts on a
 	// change at once rather than at the next tick.
 	wake chan struct{}
+	// report is signalled when the failover loop changed the report, which
+	// the node loop then publishes.
+	report chan struct{}
 }
 
 // New builds the agent of opts.NodeName and adds it to mgr. api must be a
@@ -75,6 +78,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		reporter: &reporter{client: api, node: opts.NodeName},
 		refs:     newReferences(api),
 		wake:     make(chan struct{}, 1),
+		report:   make(chan struct{}, 1),
 	}
 	if a.drain, err = iptables.New(); err != nil {
 		return nil, fmt.Errorf("drain chain: %w", err)
@@ -140,9 +144,16 @@ func (a *Agent) watchCache(ctx context.Context) bool {
 	return true
 }
 
-func (a *Agent) poke() {
+func (a *Agent) poke() { signal(a.wake) }
+
+// publishSoon asks the node loop to publish the report, without waiting.
+func (a *Agent) publishSoon() { signal(a.report) }
+
+// signal wakes the reader of ch, once however many times it is called
+// before the reader gets to it.
+func signal(ch chan struct{}) {
 	select {
-	case a.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
@@ -221,6 +232,8 @@ func (a *Agent) runNodeLoop(ctx context.Context) {
 			a.failover.poke()
 		case <-resync.C():
 			a.syncNode(ctx, true)
+		case <-a.report:
+			a.publish(ctx)
 		case <-stats.C():
 			a.readStats(ctx)
 			a.publish(ctx)

@@ -43,12 +43,7 @@ func newFailover(a *Agent, memoryPath string) *failover {
 	return f
 }
 
-func (f *failover) poke() {
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
-}
+func (f *failover) poke() { signal(f.wake) }
 
 // keepalive is the smallest keepalive of the failover IPs this node may
 // hold: the pace of its Lease renewals and peer heartbeats.
@@ -101,7 +96,9 @@ func (f *failover) pass(ctx context.Context) {
 	}
 	f.keepaliveNs.Store(int64(keepalive))
 	f.a.reporter.update(func(r *report) { r.FailoverIPs = reports })
-	f.a.publish(ctx)
+	// Published by the node loop: a status write may wait on the API
+	// server, and decisions must not.
+	f.a.publishSoon()
 }
 
 // concerned lists, sorted, the failover IPs this node owns, may own, or

@@ -13,6 +13,10 @@ import (
 
 // snapshot is what the agent knows of the cluster at one moment, read from its
 // informer cache. It stays usable, unchanged, while the API server is away.
+//
+// Its objects are the cache's own, not copies: the failover loop reads a
+// snapshot at every decision, and copying every object each time would cost
+// more than the decisions. Nothing may modify them.
 type snapshot struct {
 	node        string
 	self        *webfarmv1.FrontNode             // nil until the controller creates it
@@ -21,13 +25,14 @@ type snapshot struct {
 	failoverIPs map[string]*webfarmv1.FailoverIP // by "namespace/name"
 }
 
-// readSnapshot lists the three kinds from r.
+// readSnapshot lists the three kinds from r, sharing the objects of a cache
+// (see snapshot).
 func readSnapshot(ctx context.Context, r client.Reader, node string) (*snapshot, error) {
 	var fronts webfarmv1.FrontNodeList
 	var farms webfarmv1.WebFarmList
 	var fips webfarmv1.FailoverIPList
 	for _, list := range []client.ObjectList{&fronts, &farms, &fips} {
-		if err := r.List(ctx, list); err != nil {
+		if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, fmt.Errorf("listing %T: %w", list, err)
 		}
 	}
