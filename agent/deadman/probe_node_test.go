@@ -233,6 +233,12 @@ func newARPProber(t *testing.T, ns *netnstest.NS, link string, mac net.HardwareA
 // send broadcasts an ARP packet of operation op asking for target.
 func (p *arpProber) send(t *testing.T, op uint16, target netip.Addr) {
 	t.Helper()
+	// Late answers to earlier requests must not count as answers to this one.
+	for {
+		if _, _, err := unix.Recvfrom(p.fd, make([]byte, 1500), unix.MSG_DONTWAIT); err != nil {
+			break
+		}
+	}
 	b := make([]byte, 28)
 	binary.BigEndian.PutUint16(b[0:], 1) // Ethernet
 	binary.BigEndian.PutUint32(b[2:], arpIPv4OverEthernet)
@@ -253,20 +259,21 @@ func (p *arpProber) send(t *testing.T, op uint16, target netip.Addr) {
 func (p *arpProber) await(t *testing.T, deadline time.Time, op uint16, sender netip.Addr) bool {
 	t.Helper()
 	b := make([]byte, 1500)
-	for time.Now().Before(deadline) {
+	// Whatever arrived in time is read, even by a reader that runs late.
+	for {
 		n, _, err := unix.Recvfrom(p.fd, b, 0)
-		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+		case err != nil:
 			t.Fatalf("reading ARP: %v", err)
-		}
-		if n >= 28 && binary.BigEndian.Uint32(b[2:]) == arpIPv4OverEthernet &&
-			binary.BigEndian.Uint16(b[arpOffOp:]) == op && netip.AddrFrom4([4]byte(b[arpOffSenderIP:arpOffSenderIP+4])) == sender {
+		case n >= 28 && binary.BigEndian.Uint32(b[2:]) == arpIPv4OverEthernet &&
+			binary.BigEndian.Uint16(b[arpOffOp:]) == op && netip.AddrFrom4([4]byte(b[arpOffSenderIP:arpOffSenderIP+4])) == sender:
 			return true
 		}
+		if time.Now().After(deadline) {
+			return false
+		}
 	}
-	return false
 }
 
 // htons converts to network byte order, as sockaddr_ll wants its protocol.
