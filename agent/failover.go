@@ -145,7 +145,9 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		if err := f.memory.proved(key, now.Add(d.RecheckAfter), timing.Keepalive); err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "Saving the ownership memory", "failoverIP", key)
 		}
-		if err := f.a.vips.Ensure(ctx, addr); err != nil {
+		// The grant is the proof of liveness: the kernel stops answering
+		// for the address when it runs out, unless a later pass renews it.
+		if err := f.a.vips.Ensure(ctx, addr, d.RecheckAfter); err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "Holding the failover address", "failoverIP", key)
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error()}, true
 		}
