@@ -150,7 +150,9 @@ func (g *Gate) Forget(ip netip.Addr) error {
 }
 
 // apply queues change for every table that holds ip and commits them in
-// one transaction.
+// one transaction. A gate whose tables or sets someone deleted (`nft flush
+// ruleset`) is set up again, once: otherwise its addresses would answer
+// without a grant.
 func (g *Gate) apply(ip netip.Addr, what string, change func(managed, allowed *nftables.Set, elem []nftables.SetElement) error) error {
 	ip = ip.Unmap()
 	if !ip.IsValid() {
@@ -158,17 +160,27 @@ func (g *Gate) apply(ip netip.Addr, what string, change func(managed, allowed *n
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	err := g.commit(ip, change)
+	if errors.Is(err, unix.ENOENT) {
+		if err = g.setup(); err == nil {
+			err = g.commit(ip, change)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s in the nftables gate: %w", what, ip, err)
+	}
+	return nil
+}
+
+func (g *Gate) commit(ip netip.Addr, change func(managed, allowed *nftables.Set, elem []nftables.SetElement) error) error {
 	elem := []nftables.SetElement{{Key: ip.AsSlice()}}
 	managed, allowed := g.l.setsOf(ip)
 	for i := range managed {
 		if err := change(managed[i], allowed[i], elem); err != nil {
-			return fmt.Errorf("%s %s in the nftables gate: %w", what, ip, err)
+			return err
 		}
 	}
-	if err := g.conn.Flush(); err != nil {
-		return fmt.Errorf("%s %s in the nftables gate: %w", what, ip, err)
-	}
-	return nil
+	return g.conn.Flush()
 }
 
 // replace puts elem into s as with, whether or not it is there: adding an

@@ -154,6 +154,37 @@ func TestNodeGateSetupKeepsGrants(t *testing.T) {
 	}
 }
 
+// TestNodeGateRepairsDeletedTables: a gate whose tables someone deleted
+// sets itself up again at its next change, rather than leave its
+// addresses answering without a grant.
+func TestNodeGateRepairsDeletedTables(t *testing.T) {
+	n := newTestNet(t)
+	g := n.gate(t)
+	if err := g.Setup(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Allow(vip4, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	n.node.MustRun(t, "nft", "flush", "ruleset")
+	if err := g.Revoke(vip4); err != nil {
+		t.Fatalf("Revoke after the ruleset was flushed: %v", err)
+	}
+	if n.answersARP(t, vip4) {
+		t.Error("revoked after the ruleset was flushed, the address still answers")
+	}
+	n.node.MustRun(t, "nft", "delete", "table", "arp", TableName)
+	if err := g.Allow(vip4, time.Minute); err != nil {
+		t.Fatalf("Allow after the arp table was deleted: %v", err)
+	}
+	if err := g.Revoke(vip4); err != nil {
+		t.Fatal(err)
+	}
+	if n.answersARP(t, vip4) {
+		t.Error("revoked after the arp table was deleted, the address still answers")
+	}
+}
+
 // TestNodeGateLeavesOthersAlone: the gate adds and removes its own tables
 // and nothing else; removed, it leaves the addresses answering.
 func TestNodeGateLeavesOthersAlone(t *testing.T) {
