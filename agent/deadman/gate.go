@@ -25,7 +25,15 @@ type Gate struct {
 	mu   sync.Mutex
 	conn *nftables.Conn
 	l    *layout
+	// resync is how often a change rewrites the gate's rules too, in the
+	// same transaction, repairing chains that someone flushed.
+	resync  time.Duration
+	setupAt time.Time
 }
+
+// defaultResync paces the rewrites of the rules: seldom enough to cost
+// nothing, often enough that rules flushed by hand come back soon.
+const defaultResync = 10 * time.Second
 
 // New opens a gate in the caller's network namespace, or in the one given
 // by nftables.WithNetNSFd. It changes nothing before Setup.
@@ -34,7 +42,7 @@ func New(opts ...nftables.ConnOption) (*Gate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening nftables: %w", err)
 	}
-	return &Gate{conn: conn, l: newLayout()}, nil
+	return &Gate{conn: conn, l: newLayout(), resync: defaultResync}, nil
 }
 
 // Close closes the gate's netlink socket; the kernel keeps the gate.
@@ -81,7 +89,7 @@ func (g *Gate) setup() error {
 	if err := g.conn.Flush(); err != nil {
 		return err
 	}
-	g.l = l
+	g.l, g.setupAt = l, time.Now()
 	return nil
 }
 
@@ -152,7 +160,7 @@ func (g *Gate) Forget(ip netip.Addr) error {
 // apply queues change for every table that holds ip and commits them in
 // one transaction. A gate whose tables or sets someone deleted (`nft flush
 // ruleset`) is set up again, once: otherwise its addresses would answer
-// without a grant.
+// without a grant. Every resync, the rules are rewritten first.
 func (g *Gate) apply(ip netip.Addr, what string, change func(managed, allowed *nftables.Set, elem []nftables.SetElement) error) error {
 	ip = ip.Unmap()
 	if !ip.IsValid() {
@@ -160,7 +168,13 @@ func (g *Gate) apply(ip netip.Addr, what string, change func(managed, allowed *n
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	err := g.commit(ip, change)
+	var err error
+	if time.Since(g.setupAt) >= g.resync {
+		err = g.setup()
+	}
+	if err == nil {
+		err = g.commit(ip, change)
+	}
 	if errors.Is(err, unix.ENOENT) {
 		if err = g.setup(); err == nil {
 			err = g.commit(ip, change)

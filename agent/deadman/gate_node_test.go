@@ -154,10 +154,11 @@ func TestNodeGateSetupKeepsGrants(t *testing.T) {
 	}
 }
 
-// TestNodeGateRepairsDeletedTables: a gate whose tables someone deleted
+// TestNodeGateRepairsItself: a gate whose tables someone deleted, or whose
+// chains someone flushed,
 // sets itself up again at its next change, rather than leave its
 // addresses answering without a grant.
-func TestNodeGateRepairsDeletedTables(t *testing.T) {
+func TestNodeGateRepairsItself(t *testing.T) {
 	n := newTestNet(t)
 	g := n.gate(t)
 	if err := g.Setup(); err != nil {
@@ -182,6 +183,21 @@ func TestNodeGateRepairsDeletedTables(t *testing.T) {
 	}
 	if n.answersARP(t, vip4) {
 		t.Error("revoked after the arp table was deleted, the address still answers")
+	}
+
+	// Rules flushed out of the chains come back at the next change once
+	// the resync interval passed.
+	n.node.MustRun(t, "nft", "flush", "chain", "arp", TableName, "input")
+	n.node.MustRun(t, "nft", "flush", "chain", "arp", TableName, "output")
+	if !n.answersARP(t, vip4) {
+		t.Fatal("precondition: the flushed chain should let the revoked address answer")
+	}
+	g.resync = 0
+	if err := g.Revoke(vip4); err != nil {
+		t.Fatal(err)
+	}
+	if n.answersARP(t, vip4) {
+		t.Error("revoked after its rules were flushed and the resync interval passed, the address still answers")
 	}
 }
 
