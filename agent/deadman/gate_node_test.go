@@ -155,9 +155,8 @@ func TestNodeGateSetupKeepsGrants(t *testing.T) {
 }
 
 // TestNodeGateRepairsItself: a gate whose tables someone deleted, or whose
-// chains someone flushed,
-// sets itself up again at its next change, rather than leave its
-// addresses answering without a grant.
+// chains someone flushed, sets itself up again at its next change, rather
+// than leave its addresses answering without a grant.
 func TestNodeGateRepairsItself(t *testing.T) {
 	n := newTestNet(t)
 	g := n.gate(t)
