@@ -8,9 +8,9 @@
 // kernel answer for it only while the grant given at the last Ensure lasts,
 // so an agent that stops calling Ensure — crashed, stalled, paused — falls
 // silent on its own. Ensure allows before it adds; Release revokes before
-// it removes. Announcements and the takeover hook run beside the caller,
-// one goroutine per address and epoch, so that Ensure returns as soon as
-// the address is there and allowed.
+// it removes. Announcements and hooks run beside the caller, one goroutine
+// per address and epoch, so that Ensure returns as soon as the address is
+// there and allowed, and Release as soon as it is revoked and gone.
 //
 // Ours and theirs. The agent never changes the node's own addresses or
 // routes. It adds failover addresses with a host-length prefix (/32, /128)
@@ -88,10 +88,10 @@ type Manager struct {
 	RecordPath string
 
 	mu sync.Mutex
-	// takeovers holds, per address, the takeover (announcements and hook)
-	// this process started last, so that repeated Ensure calls do not
-	// announce again, and Release can stop it.
-	takeovers map[netip.Addr]*takeover
+	// runs holds, per address, the takeover or release this process
+	// started last, so that repeated calls do not announce or run a hook
+	// again, and Release can stop a takeover.
+	runs map[netip.Addr]*run
 }
 
 // Ensure makes the node hold a for grant from now: it allows the address in
@@ -116,10 +116,11 @@ func (m *Manager) Ensure(ctx context.Context, a Address, grant time.Duration) er
 }
 
 // Release makes the node not hold a: it revokes the address in the gate,
-// stops its takeover, removes it and, if it was here or taken over by this
-// process, runs the release hook. It refuses to remove the address when it
-// is on the link with a shorter prefix, that is, as one of the node's own
-// addresses.
+// stops its takeover and removes it, at once. If the address was here or
+// taken over by this process, it then starts the release hook beside the
+// caller and returns ErrReleasing until a later call finds it done. It
+// refuses to remove the address when it is on the link with a shorter
+// prefix, that is, as one of the node's own addresses.
 func (m *Manager) Release(ctx context.Context, a Address) error {
 	a.IP = a.IP.Unmap()
 	link, err := m.link(a)
@@ -133,28 +134,17 @@ func (m *Manager) Release(ctx context.Context, a Address) error {
 	if err != nil {
 		return err
 	}
-	tookOver := m.stopTakeover(a.IP)
-	if !removed && !tookOver {
-		return nil
-	}
-	if m.Hook != nil {
-		if err := m.Hook.Run(ctx, HookRelease, a, link.Attrs().Name); err != nil {
-			return err
-		}
-	}
-	m.forget(a.IP)
-	logr.FromContextOrDiscard(ctx).Info("Released failover address", "address", a.IP, "interface", link.Attrs().Name, "failoverIP", a.FailoverIP, "epoch", a.Epoch)
-	return nil
+	return m.release(ctx, a, link, removed)
 }
 
 // releaseGone releases an address whose link is gone, and the address with
 // it: its takeover, its gate entry and its record must go too, or a later
-// Cleanup could remove a copy of it on another link.
+// Cleanup could remove a copy of it on another link. No hook runs.
 func (m *Manager) releaseGone(ip netip.Addr) error {
-	m.stopTakeover(ip)
-	m.forget(ip)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.stopTakeover(ip)
+	delete(m.runs, ip)
 	if m.Gate != nil {
 		if err := m.Gate.Forget(ip); err != nil {
 			return err
@@ -209,9 +199,9 @@ func (m *Manager) Cleanup(ctx context.Context) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	for ip, t := range m.takeovers {
-		t.cancel()
-		delete(m.takeovers, ip)
+	for ip, r := range m.runs {
+		r.cancel()
+		delete(m.runs, ip)
 	}
 	return m.record().save(nil)
 }
@@ -269,9 +259,7 @@ func (m *Manager) remove(link netlink.Link, ip netip.Addr) (bool, error) {
 			return false, err
 		}
 	}
-	if t := m.takeovers[ip]; t != nil {
-		t.cancel()
-	}
+	m.stopTakeover(ip)
 	for _, a := range found {
 		err := m.Handle.AddrDel(link, &netlink.Addr{IPNet: a.IPNet})
 		if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
@@ -336,9 +324,3 @@ func (m *Manager) announcer() Announcer {
 }
 
 func (m *Manager) record() record { return record{path: m.RecordPath} }
-
-func (m *Manager) forget(ip netip.Addr) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.takeovers, ip)
-}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -121,6 +122,18 @@ func (n *testNode) hookCalls(t *testing.T) []string {
 	return strings.Split(strings.TrimSpace(string(b)), "\n")
 }
 
+// release calls Release until the release hook is done.
+func (n *testNode) release(t *testing.T, a Address) {
+	t.Helper()
+	waitFor(t, "the release hook", func() bool {
+		err := n.m.Release(context.Background(), a)
+		if err != nil && !errors.Is(err, ErrReleasing) {
+			t.Fatalf("Release: %v", err)
+		}
+		return err == nil
+	})
+}
+
 // hookLines returns the argument lines the hook runs with for the actions
 // on vip4 of shop/www at epoch, in order.
 func (n *testNode) hookLines(epoch int64, actions ...HookAction) []string {
@@ -227,9 +240,7 @@ func TestNodeRelease(t *testing.T) {
 		t.Fatalf("Ensure: %v", err)
 	}
 	waitFor(t, "the takeover hook", func() bool { return len(n.hookCalls(t)) == 1 })
-	if err := n.m.Release(ctx, a); err != nil {
-		t.Fatalf("Release: %v", err)
-	}
+	n.release(t, a)
 	if found := n.addrs(t, vip4); len(found) != 0 {
 		t.Errorf("%s still on %s after Release: %v", vip4, n.link, found)
 	}
@@ -242,16 +253,15 @@ func TestNodeRelease(t *testing.T) {
 	}
 }
 
-// TestNodeEnsureDoesNotWaitForTakeover: Ensure returns once the address
-// is there and allowed; announcements and the hook run beside it, and
-// Release stops them.
-func TestNodeEnsureDoesNotWaitForTakeover(t *testing.T) {
+// TestNodeHooksBesideTheCaller: Ensure returns once the address is there
+// and allowed, Release once it is revoked and gone; announcements and hooks
+// run beside them, and Release stops a takeover hook still running.
+func TestNodeHooksBesideTheCaller(t *testing.T) {
 	n := newTestNode(t)
 	ctx := context.Background()
 	n.m.Hook = &Hook{Path: writeScript(t, t.TempDir(), `echo "$@" >> `+n.hookLog+`
-[ "$1" = takeover ] || exit 0
-sleep 30
-echo takeover finished >> `+n.hookLog)}
+[ "$1" = takeover ] && sleep 30 && echo takeover finished >> `+n.hookLog+`
+sleep 1`)}
 	a := Address{IP: vip4, FailoverIP: "shop/www", Epoch: 5}
 
 	start := time.Now()
@@ -266,10 +276,15 @@ echo takeover finished >> `+n.hookLog)}
 	waitFor(t, "every announcement", func() bool { return n.wire.count(vip4) == 2*DefaultAnnounceCount })
 
 	start = time.Now()
-	if err := n.m.Release(ctx, a); err != nil {
-		t.Fatalf("Release: %v", err)
+	if err := n.m.Release(ctx, a); !errors.Is(err, ErrReleasing) {
+		t.Fatalf("Release with a hook that takes a second: %v, want ErrReleasing", err)
 	}
-	t.Logf("Release, stopping a running takeover hook, returned after %v", time.Since(start))
+	t.Logf("Release returned after %v, the release hook running", time.Since(start))
+	if found := n.addrs(t, vip4); len(found) != 0 {
+		t.Errorf("%s still on %s after Release returned: %v", vip4, n.link, found)
+	}
+	n.release(t, a)
+	t.Logf("release hook done %v after the first Release", time.Since(start))
 	want := n.hookLines(5, HookTakeover, HookRelease)
 	if got := n.hookCalls(t); !equal(got, want) {
 		t.Errorf("hook calls = %q, want %q: the takeover hook stopped, then the release hook", got, want)
@@ -281,6 +296,7 @@ echo takeover finished >> `+n.hookLog)}
 func TestNodeGateOrder(t *testing.T) {
 	n := newTestNode(t)
 	ctx := context.Background()
+	n.m.Hook = nil // one Release, not one per pass while a hook runs
 	a := Address{IP: vip4, FailoverIP: "shop/www", Epoch: 1}
 	for _, grant := range []time.Duration{time.Minute, 2 * time.Minute} {
 		if err := n.m.Ensure(ctx, a, grant); err != nil {
