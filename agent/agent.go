@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/webfarm/webfarm/agent/deadman"
 	"github.com/webfarm/webfarm/agent/haproxy"
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/iptables"
@@ -106,7 +107,17 @@ func newVIPManager(opts Options) (*vip.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
-	m := &vip.Manager{Handle: handle, RecordPath: opts.vipRecordPath()}
+	gate, err := deadman.New()
+	if err != nil {
+		return nil, fmt.Errorf("kernel gate: %w", err)
+	}
+	// Set up before any address is added; a restart keeps the grants the
+	// previous process gave, so that its addresses go on answering until
+	// this one renews or revokes them.
+	if err := gate.Setup(); err != nil {
+		return nil, fmt.Errorf("kernel gate: %w", err)
+	}
+	m := &vip.Manager{Handle: handle, Gate: gate, RecordPath: opts.vipRecordPath()}
 	if opts.FailoverHook != "" {
 		if m.Hook, err = vip.NewHook(opts.FailoverHook, 0); err != nil {
 			return nil, fmt.Errorf("--failover-hook: %w", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/webfarm/webfarm/agent/deadman"
 	"github.com/webfarm/webfarm/agent/haproxy"
 	"github.com/webfarm/webfarm/agent/iptables"
 	"github.com/webfarm/webfarm/agent/vip"
@@ -53,5 +54,15 @@ func cleanupAddresses(ctx context.Context, opts Options) error {
 	}
 	defer handle.Close()
 	m := &vip.Manager{Handle: handle, RecordPath: opts.vipRecordPath()}
-	return m.Cleanup(ctx)
+	if err := m.Cleanup(ctx); err != nil {
+		return err
+	}
+	// Only once the addresses are gone: without the gate, one left behind
+	// would answer for ever.
+	gate, err := deadman.New()
+	if err != nil {
+		return err
+	}
+	defer gate.Close()
+	return gate.Remove()
 }

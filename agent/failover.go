@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -142,12 +143,20 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		if err := f.memory.proved(key, now.Add(d.RecheckAfter), timing.Keepalive); err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "Saving the ownership memory", "failoverIP", key)
 		}
-		if err := f.a.vips.Ensure(ctx, addr); err != nil {
+		// The grant is the proof of liveness: the kernel stops answering
+		// for the address when it runs out, unless a later pass renews it.
+		if err := f.a.vips.Ensure(ctx, addr, d.RecheckAfter); err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "Holding the failover address", "failoverIP", key)
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error()}, true
 		}
 	} else if mem.Holding {
-		if err := f.a.vips.Release(ctx, addr); err != nil {
+		err := f.a.vips.Release(ctx, addr)
+		if errors.Is(err, vip.ErrReleasing) {
+			// Revoked and removed; released once the hook is done.
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding,
+				Message: fmt.Sprintf("must stop holding (%s): address removed, release hook running", d)}, true
+		}
+		if err != nil {
 			// Never acknowledge a release that did not happen.
 			logr.FromContextOrDiscard(ctx).Error(err, "Removing the failover address", "failoverIP", key, "decision", d.String())
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding,
@@ -242,6 +251,22 @@ func (f *failover) holdsAny(snap *snapshot) bool {
 	return false
 }
 
+// releaseWaiting releases addr and waits for its release hook, until ctx
+// is done.
+func (f *failover) releaseWaiting(ctx context.Context, addr vip.Address) error {
+	for {
+		err := f.a.vips.Release(ctx, addr)
+		if !errors.Is(err, vip.ErrReleasing) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-f.a.clock.After(failoverTick):
+		}
+	}
+}
+
 // releaseAll removes every address this node holds, whoever owns it: the
 // last step of a graceful shutdown.
 func (f *failover) releaseAll(ctx context.Context, snap *snapshot) {
@@ -252,7 +277,7 @@ func (f *failover) releaseAll(ctx context.Context, snap *snapshot) {
 		}
 		addr, err := vipAddress(key, fip, mem.HeldEpoch)
 		if err == nil {
-			err = f.a.vips.Release(ctx, addr)
+			err = f.releaseWaiting(ctx, addr)
 		}
 		if err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "Removing the failover address at shutdown", "failoverIP", key)

@@ -3,7 +3,7 @@
 # Quick when they are already there; needs root (as on the project's machines).
 set -euo pipefail
 
-packages=(haproxy iptables iproute2 arping tcpdump nginx-light curl procps)
+packages=(haproxy iptables nftables iproute2 arping tcpdump nginx-light curl procps)
 
 missing=()
 for p in "${packages[@]}"; do

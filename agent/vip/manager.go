@@ -4,6 +4,14 @@
 // the optional takeover/release hook. Whether the node may hold an address is
 // decided elsewhere (agent/ownership); this package only carries it out.
 //
+// Every address it adds has a lifetime: a Gate (agent/deadman) lets the
+// kernel answer for it only while the grant given at the last Ensure lasts,
+// so an agent that stops calling Ensure — crashed, stalled, paused — falls
+// silent on its own. Ensure allows before it adds; Release revokes before
+// it removes. Announcements and hooks run beside the caller, one goroutine
+// per address and epoch, so that Ensure returns as soon as the address is
+// there and allowed, and Release as soon as it is revoked and gone.
+//
 // Ours and theirs. The agent never changes the node's own addresses or
 // routes. It adds failover addresses with a host-length prefix (/32, /128)
 // and no prefix route, and remembers them in two ways: a record file listing
@@ -21,6 +29,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/vishvananda/netlink"
@@ -45,12 +54,27 @@ type Announcer interface {
 	Announce(ctx context.Context, link netlink.Link, ip netip.Addr) error
 }
 
+// Gate lets the kernel answer for a failover address only while its grant
+// lasts (agent/deadman.Gate).
+type Gate interface {
+	// Allow lets the node answer for ip for grant from now.
+	Allow(ip netip.Addr, grant time.Duration) error
+	// Revoke makes the node stop answering for ip at once.
+	Revoke(ip netip.Addr) error
+	// Forget stops gating ip, which is no longer on the node.
+	Forget(ip netip.Addr) error
+}
+
 // Manager adds, announces and removes failover addresses on one node. Its
 // methods are idempotent, so the agent loop may call them on every pass, and
 // safe for concurrent use.
 type Manager struct {
 	// Handle reaches the node's network namespace.
 	Handle *netlink.Handle
+	// Gate bounds how long the node answers for each address. Nil only for
+	// a Manager that adds nothing (Cleanup): an address added without it
+	// would have no lifetime.
+	Gate Gate
 	// NodeIP is the node's own address; its link receives the failover
 	// addresses that name no interface.
 	NodeIP netip.Addr
@@ -64,17 +88,18 @@ type Manager struct {
 	RecordPath string
 
 	mu sync.Mutex
-	// tookOver holds, per address, the epoch whose takeover (announcement
-	// and hook) completed in this process, so that repeated Ensure calls do
-	// not announce again.
-	tookOver map[netip.Addr]int64
+	// runs holds, per address, the takeover or release this process
+	// started last, so that repeated calls do not announce or run a hook
+	// again, and Release can stop a takeover.
+	runs map[netip.Addr]*run
 }
 
-// Ensure makes the node hold a: it adds the address if missing, then, once
-// per epoch or whenever it had to add it, announces it and runs the takeover
-// hook. It returns after the last announcement (by default 400ms after the
-// first), or when ctx is done.
-func (m *Manager) Ensure(ctx context.Context, a Address) error {
+// Ensure makes the node hold a for grant from now: it allows the address in
+// the gate, adds it if missing and, once per epoch or whenever it had to add
+// it, starts announcing it and running the takeover hook. It returns once
+// the address is there and allowed; a takeover that failed is reported by
+// the next call, which starts it again.
+func (m *Manager) Ensure(ctx context.Context, a Address, grant time.Duration) error {
 	a.IP = a.IP.Unmap()
 	if err := checkFailoverIP(a.IP); err != nil {
 		return err
@@ -83,40 +108,24 @@ func (m *Manager) Ensure(ctx context.Context, a Address) error {
 	if err != nil {
 		return fmt.Errorf("adding %s: %w", a.IP, err)
 	}
-	added, err := m.add(link, a.IP)
+	added, err := m.add(link, a.IP, grant)
 	if err != nil {
 		return err
 	}
-	if !added && m.tookOverIn(a) {
-		return nil
-	}
-	if err := m.announcer().Announce(ctx, link, a.IP); err != nil {
-		return err
-	}
-	if m.Hook != nil {
-		if err := m.Hook.Run(ctx, HookTakeover, a, link.Attrs().Name); err != nil {
-			return err
-		}
-	}
-	m.setTookOver(a)
-	logr.FromContextOrDiscard(ctx).Info("Took over failover address", "address", a.IP, "interface", link.Attrs().Name, "failoverIP", a.FailoverIP, "epoch", a.Epoch)
-	return nil
+	return m.takeOver(ctx, a, link, added)
 }
 
-// Release makes the node not hold a: it removes the address and, if it was
-// here or taken over by this process, runs the release hook. It refuses to
-// remove the address when it is on the link with a shorter prefix, that is,
-// as one of the node's own addresses.
+// Release makes the node not hold a: it revokes the address in the gate,
+// stops its takeover and removes it, at once. If the address was here or
+// taken over by this process, it then starts the release hook beside the
+// caller and returns ErrReleasing until a later call finds it done. It
+// refuses to remove the address when it is on the link with a shorter
+// prefix, that is, as one of the node's own addresses.
 func (m *Manager) Release(ctx context.Context, a Address) error {
 	a.IP = a.IP.Unmap()
 	link, err := m.link(a)
 	if isLinkNotFound(err) {
-		// The address went away with its link; so must its record, or a
-		// later Cleanup could remove a copy of it on another link.
-		m.forget(a.IP)
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		return m.record().remove(a.IP)
+		return m.releaseGone(a.IP)
 	}
 	if err != nil {
 		return fmt.Errorf("removing %s: %w", a.IP, err)
@@ -125,17 +134,23 @@ func (m *Manager) Release(ctx context.Context, a Address) error {
 	if err != nil {
 		return err
 	}
-	if !removed && !m.tookOverAny(a.IP) {
-		return nil
-	}
-	if m.Hook != nil {
-		if err := m.Hook.Run(ctx, HookRelease, a, link.Attrs().Name); err != nil {
+	return m.release(ctx, a, link, removed)
+}
+
+// releaseGone releases an address whose link is gone, and the address with
+// it: its takeover, its gate entry and its record must go too, or a later
+// Cleanup could remove a copy of it on another link. No hook runs.
+func (m *Manager) releaseGone(ip netip.Addr) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stopTakeover(ip)
+	delete(m.runs, ip)
+	if m.Gate != nil {
+		if err := m.Gate.Forget(ip); err != nil {
 			return err
 		}
 	}
-	m.forget(a.IP)
-	logr.FromContextOrDiscard(ctx).Info("Released failover address", "address", a.IP, "interface", link.Attrs().Name, "failoverIP", a.FailoverIP, "epoch", a.Epoch)
-	return nil
+	return m.record().remove(ip)
 }
 
 // Held reports whether the address of a is on its link, with any prefix.
@@ -184,12 +199,17 @@ func (m *Manager) Cleanup(ctx context.Context) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	clear(m.tookOver)
+	for ip, r := range m.runs {
+		r.cancel()
+		delete(m.runs, ip)
+	}
 	return m.record().save(nil)
 }
 
-// add adds ip to link unless it is there; it reports whether it added it.
-func (m *Manager) add(link netlink.Link, ip netip.Addr) (bool, error) {
+// add allows ip in the gate for grant, then adds it to link unless it is
+// there; it reports whether it added it. The node's own addresses are
+// refused before the gate hears of them: gated, they would fall silent.
+func (m *Manager) add(link netlink.Link, ip netip.Addr, grant time.Duration) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name := link.Attrs().Name
@@ -197,8 +217,17 @@ func (m *Manager) add(link netlink.Link, ip netip.Addr) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if err := checkHostLength(found, name); err != nil {
+		return false, err
+	}
+	if m.Gate == nil {
+		return false, fmt.Errorf("adding %s: no gate to bound how long it answers", ip)
+	}
+	if err := m.Gate.Allow(ip, grant); err != nil {
+		return false, err
+	}
 	if len(found) > 0 {
-		return false, checkHostLength(found, name)
+		return false, nil
 	}
 	// Recorded first: a crash between the two leaves no unknown address.
 	if err := m.record().add(ip); err != nil {
@@ -210,7 +239,10 @@ func (m *Manager) add(link netlink.Link, ip netip.Addr) (bool, error) {
 	return true, nil
 }
 
-// remove removes ip from link if it is there; it reports whether it removed it.
+// remove revokes ip in the gate, stops announcing it, and removes it from
+// link if it is there; it reports whether it removed it. Once it is gone,
+// the gate forgets it. The node's own addresses are refused before the
+// gate hears of them.
 func (m *Manager) remove(link netlink.Link, ip netip.Addr) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -222,13 +254,27 @@ func (m *Manager) remove(link netlink.Link, ip netip.Addr) (bool, error) {
 	if err := checkHostLength(found, name); err != nil {
 		return false, err
 	}
+	if m.Gate != nil {
+		if err := m.Gate.Revoke(ip); err != nil {
+			return false, err
+		}
+	}
+	m.stopTakeover(ip)
 	for _, a := range found {
 		err := m.Handle.AddrDel(link, &netlink.Addr{IPNet: a.IPNet})
 		if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 			return false, fmt.Errorf("removing %s from %s: %w", a.IPNet, name, err)
 		}
 	}
-	return len(found) > 0, m.record().remove(ip)
+	if err := m.record().remove(ip); err != nil {
+		return false, err
+	}
+	if m.Gate != nil {
+		if err := m.Gate.Forget(ip); err != nil {
+			return false, err
+		}
+	}
+	return len(found) > 0, nil
 }
 
 // checkHostLength refuses an address that is on the link with a shorter
@@ -278,32 +324,3 @@ func (m *Manager) announcer() Announcer {
 }
 
 func (m *Manager) record() record { return record{path: m.RecordPath} }
-
-func (m *Manager) tookOverIn(a Address) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	epoch, ok := m.tookOver[a.IP]
-	return ok && epoch == a.Epoch
-}
-
-func (m *Manager) tookOverAny(ip netip.Addr) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, ok := m.tookOver[ip]
-	return ok
-}
-
-func (m *Manager) setTookOver(a Address) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.tookOver == nil {
-		m.tookOver = make(map[netip.Addr]int64)
-	}
-	m.tookOver[a.IP] = a.Epoch
-}
-
-func (m *Manager) forget(ip netip.Addr) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.tookOver, ip)
-}

@@ -5,19 +5,24 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/webfarm/webfarm/agent/deadman"
 	"github.com/webfarm/webfarm/internal/netnstest"
 )
 
@@ -41,7 +46,11 @@ type testNode struct {
 	m              *Manager
 	hookLog        string
 	wire           *frameCapture
+	gate           *orderGate
 }
+
+// testGrant is long enough for no grant to run out during a test.
+const testGrant = time.Minute
 
 func newTestNode(t *testing.T) *testNode {
 	t.Helper()
@@ -73,8 +82,10 @@ func newTestNode(t *testing.T) *testNode {
 	n.mac = link.Attrs().HardwareAddr
 	dir := t.TempDir()
 	n.hookLog = filepath.Join(dir, "calls")
+	n.gate = newOrderGate(t, n)
 	n.m = &Manager{
 		Handle:     h,
+		Gate:       n.gate,
 		NodeIP:     nodeIP,
 		Announcer:  PacketAnnouncer{InNamespace: n.node.Do},
 		Hook:       &Hook{Path: writeScript(t, dir, `echo "$@" >> "$(dirname "$0")/calls"`)},
@@ -111,6 +122,28 @@ func (n *testNode) hookCalls(t *testing.T) []string {
 	return strings.Split(strings.TrimSpace(string(b)), "\n")
 }
 
+// release calls Release until the release hook is done.
+func (n *testNode) release(t *testing.T, a Address) {
+	t.Helper()
+	waitFor(t, "the release hook", func() bool {
+		err := n.m.Release(context.Background(), a)
+		if err != nil && !errors.Is(err, ErrReleasing) {
+			t.Fatalf("Release: %v", err)
+		}
+		return err == nil
+	})
+}
+
+// hookLines returns the argument lines the hook runs with for the actions
+// on vip4 of shop/www at epoch, in order.
+func (n *testNode) hookLines(epoch int64, actions ...HookAction) []string {
+	var lines []string
+	for _, a := range actions {
+		lines = append(lines, fmt.Sprintf("%s %s %s shop/www %d", a, vip4, n.link, epoch))
+	}
+	return lines
+}
+
 // peerNeighbour returns the link-layer address the peer's neighbour table
 // holds for ip, or "" when it has none.
 func (n *testNode) peerNeighbour(t *testing.T, ip netip.Addr) string {
@@ -131,7 +164,7 @@ func TestNodeEnsureIPv4(t *testing.T) {
 	a := Address{IP: vip4, FailoverIP: "shop/www", Epoch: 1}
 
 	start := time.Now()
-	if err := n.m.Ensure(ctx, a); err != nil {
+	if err := n.m.Ensure(ctx, a, testGrant); err != nil {
 		t.Fatalf("Ensure: %v", err)
 	}
 	found := n.addrs(t, vip4)
@@ -148,16 +181,14 @@ func TestNodeEnsureIPv4(t *testing.T) {
 		t.Errorf("peer's neighbour entry for %s = %q, want %s", vip4, got, n.mac)
 	}
 	want := []string{fmt.Sprintf("takeover %s %s shop/www 1", vip4, n.link)}
-	if got := n.hookCalls(t); !equal(got, want) {
-		t.Errorf("hook calls = %q, want %q", got, want)
-	}
+	waitFor(t, "the takeover hook", func() bool { return equal(n.hookCalls(t), want) })
 
 	// Same epoch again: nothing to do. The announcement of another address
 	// marks the end of whatever the second call might have sent.
-	if err := n.m.Ensure(ctx, a); err != nil {
+	if err := n.m.Ensure(ctx, a, testGrant); err != nil {
 		t.Fatalf("second Ensure: %v", err)
 	}
-	if err := n.m.Ensure(ctx, Address{IP: vip4Other, Interface: n.link, FailoverIP: "shop/api", Epoch: 1}); err != nil {
+	if err := n.m.Ensure(ctx, Address{IP: vip4Other, Interface: n.link, FailoverIP: "shop/api", Epoch: 1}, testGrant); err != nil {
 		t.Fatalf("Ensure %s: %v", vip4Other, err)
 	}
 	waitFor(t, "the marker announcement", func() bool { return n.wire.count(vip4Other) == rounds })
@@ -170,19 +201,20 @@ func TestNodeEnsureIPv4(t *testing.T) {
 
 	// A new epoch is a new takeover: announced and hooked again.
 	a.Epoch = 2
-	if err := n.m.Ensure(ctx, a); err != nil {
+	if err := n.m.Ensure(ctx, a, testGrant); err != nil {
 		t.Fatalf("Ensure at epoch 2: %v", err)
 	}
 	waitFor(t, "the announcements of epoch 2", func() bool { return n.wire.count(vip4) == 2*rounds })
-	if got := n.hookCalls(t); len(got) != 3 || got[2] != fmt.Sprintf("takeover %s %s shop/www 2", vip4, n.link) {
-		t.Errorf("hook calls = %q, want a third, for epoch 2", got)
-	}
+	waitFor(t, "a third hook call, for epoch 2", func() bool {
+		got := n.hookCalls(t)
+		return len(got) == 3 && got[2] == fmt.Sprintf("takeover %s %s shop/www 2", vip4, n.link)
+	})
 }
 
 func TestNodeEnsureIPv6(t *testing.T) {
 	n := newTestNode(t)
 	a := Address{IP: vip6, Interface: n.link, FailoverIP: "shop/www6", Epoch: 4}
-	if err := n.m.Ensure(context.Background(), a); err != nil {
+	if err := n.m.Ensure(context.Background(), a, testGrant); err != nil {
 		t.Fatalf("Ensure: %v", err)
 	}
 	found := n.addrs(t, vip6)
@@ -197,34 +229,152 @@ func TestNodeEnsureIPv6(t *testing.T) {
 		t.Errorf("peer's neighbour entry for %s = %q, want %s", vip6, got, n.mac)
 	}
 	want := []string{fmt.Sprintf("takeover %s %s shop/www6 4", vip6, n.link)}
-	if got := n.hookCalls(t); !equal(got, want) {
-		t.Errorf("hook calls = %q, want %q", got, want)
-	}
+	waitFor(t, "the takeover hook", func() bool { return equal(n.hookCalls(t), want) })
 }
 
 func TestNodeRelease(t *testing.T) {
 	n := newTestNode(t)
 	ctx := context.Background()
 	a := Address{IP: vip4, FailoverIP: "shop/www", Epoch: 3}
-	if err := n.m.Ensure(ctx, a); err != nil {
+	if err := n.m.Ensure(ctx, a, testGrant); err != nil {
 		t.Fatalf("Ensure: %v", err)
 	}
-	if err := n.m.Release(ctx, a); err != nil {
-		t.Fatalf("Release: %v", err)
-	}
+	waitFor(t, "the takeover hook", func() bool { return len(n.hookCalls(t)) == 1 })
+	n.release(t, a)
 	if found := n.addrs(t, vip4); len(found) != 0 {
 		t.Errorf("%s still on %s after Release: %v", vip4, n.link, found)
 	}
 	if err := n.m.Release(ctx, a); err != nil {
 		t.Fatalf("second Release: %v", err)
 	}
-	want := []string{
-		fmt.Sprintf("takeover %s %s shop/www 3", vip4, n.link),
-		fmt.Sprintf("release %s %s shop/www 3", vip4, n.link),
-	}
+	want := n.hookLines(3, HookTakeover, HookRelease)
 	if got := n.hookCalls(t); !equal(got, want) {
 		t.Errorf("hook calls = %q, want %q (no release hook for an address already gone)", got, want)
 	}
+}
+
+// TestNodeHooksBesideTheCaller: Ensure returns once the address is there
+// and allowed, Release once it is revoked and gone; announcements and hooks
+// run beside them, and Release stops a takeover hook still running.
+func TestNodeHooksBesideTheCaller(t *testing.T) {
+	n := newTestNode(t)
+	ctx := context.Background()
+	n.m.Hook = &Hook{Path: writeScript(t, t.TempDir(), `echo "$@" >> `+n.hookLog+`
+[ "$1" = takeover ] && sleep 30 && echo takeover finished >> `+n.hookLog+`
+sleep 1`)}
+	a := Address{IP: vip4, FailoverIP: "shop/www", Epoch: 5}
+
+	start := time.Now()
+	if err := n.m.Ensure(ctx, a, testGrant); err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	t.Logf("Ensure returned after %v", time.Since(start))
+	if got := len(n.addrs(t, vip4)); got != 1 {
+		t.Fatalf("%s on the link %d times after Ensure returned, want once", vip4, got)
+	}
+	waitFor(t, "the takeover hook to start", func() bool { return len(n.hookCalls(t)) == 1 })
+	waitFor(t, "every announcement", func() bool { return n.wire.count(vip4) == 2*DefaultAnnounceCount })
+
+	start = time.Now()
+	if err := n.m.Release(ctx, a); !errors.Is(err, ErrReleasing) {
+		t.Fatalf("Release with a hook that takes a second: %v, want ErrReleasing", err)
+	}
+	t.Logf("Release returned after %v, the release hook running", time.Since(start))
+	if found := n.addrs(t, vip4); len(found) != 0 {
+		t.Errorf("%s still on %s after Release returned: %v", vip4, n.link, found)
+	}
+	n.release(t, a)
+	t.Logf("release hook done %v after the first Release", time.Since(start))
+	want := n.hookLines(5, HookTakeover, HookRelease)
+	if got := n.hookCalls(t); !equal(got, want) {
+		t.Errorf("hook calls = %q, want %q: the takeover hook stopped, then the release hook", got, want)
+	}
+}
+
+// TestNodeGateOrder: the gate allows an address before it is added and
+// revokes it before it is removed, and forgets it once it is gone.
+func TestNodeGateOrder(t *testing.T) {
+	n := newTestNode(t)
+	ctx := context.Background()
+	n.m.Hook = nil // one Release, not one per pass while a hook runs
+	a := Address{IP: vip4, FailoverIP: "shop/www", Epoch: 1}
+	for _, grant := range []time.Duration{time.Minute, 2 * time.Minute} {
+		if err := n.m.Ensure(ctx, a, grant); err != nil {
+			t.Fatalf("Ensure: %v", err)
+		}
+	}
+	if err := n.m.Release(ctx, a); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	want := []string{
+		"allow 10.232.0.100 for 1m0s, absent",
+		"allow 10.232.0.100 for 2m0s, present",
+		"revoke 10.232.0.100, present",
+		"forget 10.232.0.100, absent",
+	}
+	if got := n.gate.log(); !equal(got, want) {
+		t.Errorf("gate calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// orderGate is a real gate in the node namespace that records each call
+// and whether the address was on the node's link at the time.
+type orderGate struct {
+	t    *testing.T
+	n    *testNode
+	gate *deadman.Gate
+
+	mu    sync.Mutex
+	calls []string
+}
+
+func newOrderGate(t *testing.T, n *testNode) *orderGate {
+	t.Helper()
+	h, err := netns.GetFromName(n.node.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	g, err := deadman.New(nftables.WithNetNSFd(int(h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	if err := g.Setup(); err != nil {
+		t.Fatal(err)
+	}
+	return &orderGate{t: t, n: n, gate: g}
+}
+
+func (g *orderGate) Allow(ip netip.Addr, grant time.Duration) error {
+	g.note(fmt.Sprintf("allow %s for %v", ip, grant), ip)
+	return g.gate.Allow(ip, grant)
+}
+
+func (g *orderGate) Revoke(ip netip.Addr) error {
+	g.note("revoke "+ip.String(), ip)
+	return g.gate.Revoke(ip)
+}
+
+func (g *orderGate) Forget(ip netip.Addr) error {
+	g.note("forget "+ip.String(), ip)
+	return g.gate.Forget(ip)
+}
+
+func (g *orderGate) note(call string, ip netip.Addr) {
+	where := "absent"
+	if len(g.n.addrs(g.t, ip)) > 0 {
+		where = "present"
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.calls = append(g.calls, call+", "+where)
+}
+
+func (g *orderGate) log() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.calls)
 }
 
 // TestNodeNodeAddressUntouched: an address the node holds with a shorter
@@ -239,7 +389,7 @@ func TestNodeNodeAddressUntouched(t *testing.T) {
 	if err := n.m.Release(ctx, a); err == nil {
 		t.Error("Release of the node's own address succeeded, want an error")
 	}
-	if err := n.m.Ensure(ctx, a); err == nil {
+	if err := n.m.Ensure(ctx, a, testGrant); err == nil {
 		t.Error("Ensure over the node's own address succeeded, want an error")
 	}
 	found := n.addrs(t, own)
@@ -248,6 +398,9 @@ func TestNodeNodeAddressUntouched(t *testing.T) {
 	}
 	if got := n.hookCalls(t); len(got) != 0 {
 		t.Errorf("hook ran %q for the node's own address", got)
+	}
+	if got := n.gate.log(); len(got) != 0 {
+		t.Errorf("the gate heard of the node's own address: %q", got)
 	}
 }
 
@@ -258,10 +411,11 @@ func TestNodeCleanup(t *testing.T) {
 		{IP: vip4, FailoverIP: "shop/www", Epoch: 1},
 		{IP: vip6, Interface: n.link, FailoverIP: "shop/www6", Epoch: 1},
 	} {
-		if err := n.m.Ensure(ctx, a); err != nil {
+		if err := n.m.Ensure(ctx, a, testGrant); err != nil {
 			t.Fatalf("Ensure %s: %v", a.IP, err)
 		}
 	}
+	waitFor(t, "both takeover hooks", func() bool { return len(n.hookCalls(t)) == 2 })
 	// Host-length addresses someone else added: unlabelled, labelled
 	// otherwise, and IPv6 that no record lists.
 	for _, args := range [][]string{
