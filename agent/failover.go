@@ -86,6 +86,7 @@ func (f *failover) pass(ctx context.Context) {
 			f.a.vips.SetNodeIP(ip)
 		}
 	}
+	f.settle(ctx, snap)
 	keepalive := defaultKeepalive
 	var reports []webfarmv1.NodeFailoverIPStatus
 	for _, key := range f.concerned(snap) {
@@ -95,6 +96,7 @@ func (f *failover) pass(ctx context.Context) {
 			reports = append(reports, r)
 		}
 	}
+	reports = f.acknowledge(snap, reports)
 	f.keepaliveNs.Store(int64(keepalive))
 	f.a.reporter.update(func(r *report) { r.FailoverIPs = reports })
 	// Published by the node loop: a status write may wait on the API
@@ -267,23 +269,23 @@ func (f *failover) releaseWaiting(ctx context.Context, addr vip.Address) error {
 	}
 }
 
-// releaseAll removes every address this node holds, whoever owns it: the
-// last step of a graceful shutdown.
+// releaseAll removes every address this node holds, whoever owns it and
+// whether or not its FailoverIP still exists: the last step of a graceful
+// shutdown.
 func (f *failover) releaseAll(ctx context.Context, snap *snapshot) {
-	for key, fip := range snap.failoverIPs {
-		mem := f.memory.get(key)
-		if !mem.Holding {
-			continue
+	for _, held := range f.memory.held() {
+		addr, err := heldAddressOf(held)
+		if fip := snap.failoverIPs[held.key]; held.object.Address == "" && fip != nil {
+			addr, err = vipAddress(held.key, fip, held.memory.HeldEpoch)
 		}
-		addr, err := vipAddress(key, fip, mem.HeldEpoch)
 		if err == nil {
 			err = f.releaseWaiting(ctx, addr)
 		}
 		if err != nil {
-			logr.FromContextOrDiscard(ctx).Error(err, "Removing the failover address at shutdown", "failoverIP", key)
+			logr.FromContextOrDiscard(ctx).Error(err, "Removing the failover address at shutdown", "failoverIP", held.key)
 			continue
 		}
-		d := ownership.Decision{Action: ownership.Release, Epoch: mem.HeldEpoch, Reason: "agent shut down"}
-		f.remember(ctx, key, mem.After(d, f.a.clock.Now()))
+		d := ownership.Decision{Action: ownership.Release, Epoch: held.memory.HeldEpoch, Reason: "agent shut down"}
+		f.remember(ctx, held.key, held.memory.After(d, f.a.clock.Now()))
 	}
 }

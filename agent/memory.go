@@ -7,10 +7,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/webfarm/webfarm/agent/ownership"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
 // memoryFile keeps the ownership memory of every FailoverIP, and saves to
@@ -19,20 +24,52 @@ import (
 // its Lease or its peers). Without them a restarted owner would fence itself
 // at once, for lack of the proofs its previous process had a moment ago. The
 // times are this machine's wall clock, read back on this machine only.
+//
+// Each memory belongs to one FailoverIP object, by UID: a memory whose object
+// is gone, or was recreated under the same name, is an orphan (orphans) —
+// its address is removed and the memory dropped (forget), so that no epoch
+// remembered for the old object blocks the new one.
 type memoryFile struct {
 	path string
 
 	mu     sync.Mutex
 	memory map[string]ownership.Memory
+	// objects is, per key, the object the memory belongs to and where its
+	// address goes; an empty UID is not known yet (a file saved before UIDs
+	// were).
+	objects map[string]heldObject
 	// provenUntil is, per held address, until when the node was last proved
 	// alive; written is what the file says.
 	provenUntil, written map[string]time.Time
 }
 
-// heldAddress is the saved form of one held address.
+// heldObject is the FailoverIP object a memory belongs to, and the address
+// it puts where: enough to remove that address once the object is gone.
+type heldObject struct {
+	UID       types.UID `json:"uid,omitempty"`
+	Address   string    `json:"address,omitempty"`
+	Interface string    `json:"interface,omitempty"`
+}
+
+// heldObjectOf identifies fip.
+func heldObjectOf(fip *webfarmv1.FailoverIP) heldObject {
+	return heldObject{UID: fip.UID, Address: fip.Spec.Address, Interface: fip.Spec.Interface}
+}
+
+// heldAddress is the saved form of one held address. A file written before
+// UIDs were saved has only the epoch and the proof; its entries are bound to
+// the object of the same name that the agent finds first.
 type heldAddress struct {
+	heldObject
 	Epoch       int64     `json:"epoch"`
 	ProvenUntil time.Time `json:"provenUntil,omitzero"`
+}
+
+// entry is the memory of one key and the object it belongs to.
+type entry struct {
+	key    string
+	object heldObject
+	memory ownership.Memory
 }
 
 // load reads the saved state back.
@@ -53,6 +90,7 @@ func (m *memoryFile) load() error {
 	}
 	for key, h := range saved {
 		m.memory[key] = ownership.Memory{Holding: true, HeldEpoch: h.Epoch}
+		m.objects[key] = h.heldObject
 		m.provenUntil[key], m.written[key] = h.ProvenUntil, h.ProvenUntil
 	}
 	return nil
@@ -60,8 +98,103 @@ func (m *memoryFile) load() error {
 
 func (m *memoryFile) init() {
 	if m.memory == nil {
-		m.memory, m.provenUntil, m.written = map[string]ownership.Memory{}, map[string]time.Time{}, map[string]time.Time{}
+		m.memory, m.objects = map[string]ownership.Memory{}, map[string]heldObject{}
+		m.provenUntil, m.written = map[string]time.Time{}, map[string]time.Time{}
 	}
+}
+
+// orphans lists the memories whose object is not live — gone, or another
+// object under the same name — or whose address or interface differ from the
+// live object's. A memory of unknown UID (an old file) belongs to the live
+// object of its name, if any.
+func (m *memoryFile) orphans(live map[string]heldObject) []entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.entries(func(key string, _ ownership.Memory) bool {
+		obj, ok := live[key]
+		return !ok || !belongs(m.objects[key], obj)
+	})
+}
+
+// belongs tells whether a memory saved for stored belongs to the live object.
+func belongs(stored, live heldObject) bool {
+	return stored.UID == "" || stored == live
+}
+
+// bind records which live object each memory belongs to, for every live
+// object that has no orphaned memory: a memory bound once can no longer be
+// mistaken for that of a later object of the same name. A held address whose
+// UID was not known yet is saved with it.
+func (m *memoryFile) bind(live map[string]heldObject) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	changed := false
+	for key, obj := range live {
+		stored, remembered := m.objects[key]
+		if remembered && !belongs(stored, obj) {
+			continue
+		}
+		if m.memory[key].Holding && stored != obj {
+			changed = true
+		}
+		m.objects[key] = obj
+	}
+	for key := range m.objects {
+		if _, ok := live[key]; !ok {
+			if _, ok := m.memory[key]; !ok {
+				delete(m.objects, key)
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return m.save()
+}
+
+// forget drops the memory of key if it still belongs to obj: its address is
+// no longer on this node.
+func (m *memoryFile) forget(key string, obj heldObject) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	if m.objects[key] != obj {
+		return nil
+	}
+	held := m.memory[key].Holding
+	mem := m.memory[key]
+	delete(m.memory, key)
+	delete(m.objects, key)
+	delete(m.provenUntil, key)
+	delete(m.written, key)
+	if !held {
+		return nil
+	}
+	if err := m.save(); err != nil {
+		m.memory[key], m.objects[key] = mem, obj
+		return err
+	}
+	return nil
+}
+
+// held lists the addresses the node holds, with the object each belongs to.
+func (m *memoryFile) held() []entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.entries(func(_ string, mem ownership.Memory) bool { return mem.Holding })
+}
+
+// entries lists, sorted by key, the memories that keep says to; m.mu held.
+func (m *memoryFile) entries(keep func(string, ownership.Memory) bool) []entry {
+	var out []entry
+	for key, mem := range m.memory {
+		if keep(key, mem) {
+			out = append(out, entry{key: key, object: m.objects[key], memory: mem})
+		}
+	}
+	slices.SortFunc(out, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	return out
 }
 
 func (m *memoryFile) get(key string) ownership.Memory {
@@ -125,7 +258,7 @@ func (m *memoryFile) save() error {
 	saved := map[string]heldAddress{}
 	for key, mem := range m.memory {
 		if mem.Holding {
-			saved[key] = heldAddress{Epoch: mem.HeldEpoch, ProvenUntil: m.provenUntil[key]}
+			saved[key] = heldAddress{heldObject: m.objects[key], Epoch: mem.HeldEpoch, ProvenUntil: m.provenUntil[key]}
 		}
 	}
 	if err := writeFileAtomic(m.path, saved); err != nil {

@@ -3,6 +3,7 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -75,5 +76,120 @@ func TestMemoryFileKeepsTheProofAcrossRestart(t *testing.T) {
 	}
 	if got := restarted.restoredProof("default/b", now, time.Second); !got.IsZero() {
 		t.Errorf("a proof for an address never held: %v", got)
+	}
+}
+
+func TestMemoryFileOrphans(t *testing.T) {
+	a1 := heldObject{UID: "uid-1", Address: "192.0.2.1"}
+	a2 := heldObject{UID: "uid-2", Address: "192.0.2.1"}
+	b := heldObject{UID: "uid-b", Address: "192.0.2.2", Interface: "eth1"}
+	for _, tc := range []struct {
+		name string
+		live map[string]heldObject
+		want []string
+	}{
+		{"same objects", map[string]heldObject{"ns/a": a1, "ns/b": b}, nil},
+		{"a recreated under the same name", map[string]heldObject{"ns/a": a2, "ns/b": b}, []string{"ns/a"}},
+		{"b deleted", map[string]heldObject{"ns/a": a1}, []string{"ns/b"}},
+		{"b's interface changed", map[string]heldObject{"ns/a": a1, "ns/b": {UID: "uid-b", Address: "192.0.2.2"}}, []string{"ns/b"}},
+		{"everything gone", nil, []string{"ns/a", "ns/b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &memoryFile{path: filepath.Join(t.TempDir(), "ownership.json")}
+			must(t, m.bind(map[string]heldObject{"ns/a": a1, "ns/b": b}))
+			must(t, m.set("ns/a", ownership.Memory{Holding: true, HeldEpoch: 3}))
+			must(t, m.set("ns/b", ownership.Memory{GaveUp: ownership.Fence, GaveUpEpoch: 7}))
+			var got []string
+			for _, o := range m.orphans(tc.live) {
+				got = append(got, o.key)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("orphans = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestMemoryFileRecreatedObjectStartsClean: the memory of a FailoverIP that
+// was deleted and recreated under the same name is an orphan until forgotten;
+// then the new object starts with no epoch of the old one, and a restart
+// does not bring the old one back.
+func TestMemoryFileRecreatedObjectStartsClean(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ownership.json")
+	old := heldObject{UID: "uid-old", Address: "192.0.2.1"}
+	recreated := heldObject{UID: "uid-new", Address: "192.0.2.1"}
+	m := &memoryFile{path: path}
+	must(t, m.load())
+	must(t, m.bind(map[string]heldObject{"ns/a": old}))
+	must(t, m.set("ns/a", ownership.Memory{Holding: true, HeldEpoch: 9}))
+	must(t, m.set("ns/a", ownership.Memory{GaveUp: ownership.Release, GaveUpEpoch: 9}))
+	must(t, m.set("ns/a", ownership.Memory{Holding: true, HeldEpoch: 12}))
+
+	live := map[string]heldObject{"ns/a": recreated}
+	must(t, m.bind(live)) // must not rebind the old memory to the new object
+	orphans := m.orphans(live)
+	if len(orphans) != 1 || orphans[0].object != old || orphans[0].memory.HeldEpoch != 12 {
+		t.Fatalf("orphans = %+v, want the old object held at epoch 12", orphans)
+	}
+	must(t, m.forget("ns/a", recreated)) // not the orphan's object: a no-op
+	if !m.get("ns/a").Holding {
+		t.Fatal("forgetting another object dropped the memory")
+	}
+	must(t, m.forget("ns/a", old))
+	must(t, m.bind(live))
+	if got := m.get("ns/a"); got != (ownership.Memory{}) {
+		t.Errorf("memory of the recreated object = %+v, want none", got)
+	}
+	restarted := &memoryFile{path: path}
+	must(t, restarted.load())
+	if got := restarted.held(); len(got) != 0 {
+		t.Errorf("after a restart the node believes it holds %+v", got)
+	}
+}
+
+// TestMemoryFileSavesTheObject: a held address is saved with the UID, the
+// address and the interface of its object, so that a restarted agent can
+// remove it once the object is gone.
+func TestMemoryFileSavesTheObject(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ownership.json")
+	obj := heldObject{UID: "uid-1", Address: "2001:db8::1", Interface: "eth1"}
+	m := &memoryFile{path: path}
+	must(t, m.bind(map[string]heldObject{"ns/a": obj}))
+	must(t, m.set("ns/a", ownership.Memory{Holding: true, HeldEpoch: 4}))
+
+	restarted := &memoryFile{path: path}
+	must(t, restarted.load())
+	orphans := restarted.orphans(nil)
+	if len(orphans) != 1 || orphans[0].object != obj || !orphans[0].memory.Holding {
+		t.Fatalf("after a restart with the object gone: orphans %+v, want ns/a held for %+v", orphans, obj)
+	}
+	addr, err := heldAddressOf(orphans[0])
+	if err != nil || addr.IP.String() != "2001:db8::1" || addr.Interface != "eth1" || addr.Epoch != 4 {
+		t.Errorf("address to remove = %+v, %v", addr, err)
+	}
+}
+
+// TestMemoryFileReadsTheOldFormat: a file saved by an agent that did not
+// save UIDs stays readable. Its entry belongs to the live object of the same
+// name, which it is then saved with; with no such object it is an orphan
+// whose address is unknown.
+func TestMemoryFileReadsTheOldFormat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ownership.json")
+	must(t, os.WriteFile(path, []byte(`{"ns/a":{"epoch":5,"provenUntil":"2026-11-25T12:00:00Z"},"ns/gone":{"epoch":2}}`), 0o600))
+	m := &memoryFile{path: path}
+	must(t, m.load())
+	if got := m.get("ns/a"); !got.Holding || got.HeldEpoch != 5 {
+		t.Fatalf("ns/a from the old file = %+v, want held at epoch 5", got)
+	}
+	live := map[string]heldObject{"ns/a": {UID: "uid-a", Address: "192.0.2.5"}}
+	orphans := m.orphans(live)
+	if len(orphans) != 1 || orphans[0].key != "ns/gone" || orphans[0].object.Address != "" {
+		t.Fatalf("orphans = %+v, want only ns/gone, of unknown address", orphans)
+	}
+	must(t, m.bind(live))
+	restarted := &memoryFile{path: path}
+	must(t, restarted.load())
+	if got := restarted.orphans(map[string]heldObject{"ns/a": {UID: "uid-other", Address: "192.0.2.5"}}); len(got) != 2 {
+		t.Errorf("once bound, ns/a was not saved with its UID: orphans of a recreated ns/a = %+v", got)
 	}
 }

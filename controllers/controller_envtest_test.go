@@ -34,6 +34,9 @@ func TestEnvtestController(t *testing.T) {
 		{"PlannedHandOff", scenarioPlannedHandOff},
 		{"ShutdownHandOff", scenarioShutdownHandOff},
 		{"OwnerNodeDeleted", scenarioOwnerNodeDeleted},
+		{"DeleteHeld", scenarioDeleteHeld},
+		{"DeleteSilentOwner", scenarioDeleteSilentOwner},
+		{"Conflict", scenarioConflict},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.run(h.sub(t)) })
 	}

@@ -9,7 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -17,18 +19,25 @@ import (
 )
 
 // FailoverIPReconciler elects the owner of each FailoverIP (Elect) and
-// writes it to status under a fencing epoch.
+// writes it to status under a fencing epoch; it withdraws the ownership of a
+// FailoverIP being deleted or in conflict (Withdraw).
 type FailoverIPReconciler struct {
 	*shared
 	wakeups *wakeups
 }
 
-// Reconcile runs the election of the FailoverIP req names.
+// Reconcile keeps the FailoverIP req names: first its lifecycle — the
+// finalizer, and the withdrawal of its ownership while it is deleted or in
+// conflict — then, when nothing blocks it, its election.
 func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	fip := &webfarmv1.FailoverIP{}
 	if err := r.Get(ctx, req.NamespacedName, fip); err != nil {
 		r.wakeups.forget(req)
 		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	stored := fip.Status
+	if elect, err := r.lifecycle(ctx, fip); err != nil || !elect {
+		return reconcile.Result{}, err
 	}
 	fronts, err := r.electionFronts(ctx, fip)
 	if err != nil {
@@ -50,7 +59,7 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		return reconcile.Result{}, err
 	}
 	want := failoverIPStatus(fip.Status, fip.Generation, res, agent, now)
-	if failoverIPStatusEqual(want, fip.Status) {
+	if failoverIPStatusEqual(want, stored) {
 		return reconcile.Result{}, nil
 	}
 	return reconcile.Result{}, r.writeStatus(ctx, fip, want, res)
@@ -62,15 +71,23 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 // epochs and counts rather than leaving them out.
 func (r *FailoverIPReconciler) writeStatus(ctx context.Context, fip *webfarmv1.FailoverIP, want webfarmv1.FailoverIPStatus, res ElectionResult) error {
 	before := fip.DeepCopy()
-	fip.Status = want
-	if err := r.Status().Update(ctx, fip, client.FieldOwner(ControllerName)); err != nil {
-		return fmt.Errorf("updating the status of FailoverIP %s/%s: %w", fip.Namespace, fip.Name, err)
+	if err := r.updateStatus(ctx, fip, want); err != nil {
+		return err
 	}
 	if res.OwnerChanged {
 		log.FromContext(ctx).Info("New owner", "failoverIP", klog.KObj(fip), "owner", want.Owner, "epoch", want.Epoch, "previousOwner", want.PreviousOwner, "released", want.PreviousOwnerReleased)
 	}
 	for _, e := range electionEvents(before.Status, want, res) {
 		r.events.Eventf(fip, nil, e.kind, e.reason, actionElect, "%s", e.note)
+	}
+	return nil
+}
+
+// updateStatus replaces fip's status with want at the resourceVersion read.
+func (r *FailoverIPReconciler) updateStatus(ctx context.Context, fip *webfarmv1.FailoverIP, want webfarmv1.FailoverIPStatus) error {
+	fip.Status = want
+	if err := r.Status().Update(ctx, fip, client.FieldOwner(ControllerName)); err != nil {
+		return fmt.Errorf("updating the status of FailoverIP %s/%s: %w", fip.Namespace, fip.Name, err)
 	}
 	return nil
 }
@@ -179,7 +196,7 @@ func (r *FailoverIPReconciler) ownerReport(ctx context.Context, fip *webfarmv1.F
 	}
 	key := farmKey(fip.Namespace, fip.Name)
 	for i, s := range front.Status.FailoverIPs {
-		if s.Name == key && s.Epoch == own.Epoch {
+		if s.Name == key && s.Epoch == own.Epoch && sameObject(s, fip) {
 			return &front.Status.FailoverIPs[i], nil
 		}
 	}
@@ -194,11 +211,17 @@ func (r *FailoverIPReconciler) ownerReport(ctx context.Context, fip *webfarmv1.F
 func releasedEpoch(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) int64 {
 	key := farmKey(fip.Namespace, fip.Name)
 	for _, s := range front.Status.FailoverIPs {
-		if s.Name == key && (s.State == webfarmv1.VIPReleased || s.State == webfarmv1.VIPFenced) {
+		if s.Name == key && sameObject(s, fip) && (s.State == webfarmv1.VIPReleased || s.State == webfarmv1.VIPFenced) {
 			return s.Epoch
 		}
 	}
 	return 0
+}
+
+// sameObject tells whether an agent's report may be about fip: it names
+// fip's UID, or no UID (an agent older than UIDs in reports).
+func sameObject(s webfarmv1.NodeFailoverIPStatus, fip *webfarmv1.FailoverIP) bool {
+	return s.UID == "" || s.UID == fip.UID
 }
 
 func setupFailoverIPs(mgr ctrl.Manager, s *shared) error {
@@ -208,6 +231,7 @@ func setupFailoverIPs(mgr ctrl.Manager, s *shared) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("failoverip").
 		WatchesRawSource(watch(c, &webfarmv1.FailoverIP{}, failoverIPSpecChanged, byKey[*webfarmv1.FailoverIP])).
+		Watches(&webfarmv1.FailoverIP{}, handler.EnqueueRequestsFromMapFunc(w.forSameAddress), builder.WithPredicates(sameAddressChanged)).
 		WatchesRawSource(watch(c, &webfarmv1.WebFarm{}, farmSpecChanged, w.forFarm)).
 		WatchesRawSource(watch(c, &webfarmv1.FrontNode{}, frontChangedForElection, w.forFront)).
 		WatchesRawSource(watch(c, &corev1.Node{}, nodeLabelsChanged, w.forNode)).

@@ -27,6 +27,14 @@ func ownershipOf(st webfarmv1.FailoverIPStatus) Ownership {
 // the owner's agent reports of the address at the current epoch (nil when
 // it reports nothing yet).
 func failoverIPStatus(cur webfarmv1.FailoverIPStatus, generation int64, res ElectionResult, owner *webfarmv1.NodeFailoverIPStatus, now time.Time) webfarmv1.FailoverIPStatus {
+	st := ownershipStatus(cur, generation, res, now)
+	setCondition(&st.Conditions, readyCondition(res, owner), generation, now)
+	return st
+}
+
+// ownershipStatus is cur with the ownership and candidates of res, and the
+// transition it counts; conditions unchanged.
+func ownershipStatus(cur webfarmv1.FailoverIPStatus, generation int64, res ElectionResult, now time.Time) webfarmv1.FailoverIPStatus {
 	st := *cur.DeepCopy()
 	st.ObservedGeneration = generation
 	st.Owner, st.Epoch = res.Owner, res.Epoch
@@ -38,7 +46,6 @@ func failoverIPStatus(cur webfarmv1.FailoverIPStatus, generation int64, res Elec
 		st.LastTransitionTime = &t
 		st.Transitions++
 	}
-	setCondition(&st.Conditions, readyCondition(res, owner), generation, now)
 	return st
 }
 

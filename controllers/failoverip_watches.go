@@ -9,7 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -77,8 +79,39 @@ func (w *failoverIPWatches) forNodeInFarms(ctx context.Context, node string, far
 	return out
 }
 
+// failoverIPSpecChanged: its spec, or the start of its deletion.
 func failoverIPSpecChanged(old, new *webfarmv1.FailoverIP) bool {
-	return old.Generation != new.Generation
+	return old.Generation != new.Generation || old.DeletionTimestamp.IsZero() != new.DeletionTimestamp.IsZero()
+}
+
+// forSameAddress: a FailoverIP that appears, goes, starts being deleted or
+// changes may start or end a conflict with the others of its address.
+func (w *failoverIPWatches) forSameAddress(ctx context.Context, o client.Object) []reconcile.Request {
+	fip, ok := o.(*webfarmv1.FailoverIP)
+	if !ok {
+		return nil
+	}
+	others, err := w.failoverIPsWithAddress(ctx, fip.Spec.Address)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Mapping a FailoverIP to those of the same address")
+	}
+	var out []reconcile.Request
+	for i := range others {
+		if others[i].UID != fip.UID {
+			out = append(out, byKey(ctx, &others[i])...)
+		}
+	}
+	return out
+}
+
+// sameAddressChanged passes the events that may start or end a conflict;
+// creations and deletions always pass.
+var sameAddressChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		old, okOld := e.ObjectOld.(*webfarmv1.FailoverIP)
+		new, okNew := e.ObjectNew.(*webfarmv1.FailoverIP)
+		return okOld && okNew && failoverIPSpecChanged(old, new)
+	},
 }
 
 // frontChangedForElection: what Elect reads of a front — its farms, drain,

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -19,6 +20,8 @@ const (
 	indexFailoverIPNodes = "status.nodes"
 	// indexFarmFailoverIPs: WebFarms by the FailoverIPs they list.
 	indexFarmFailoverIPs = "spec.failoverIPs"
+	// indexFailoverIPAddress: FailoverIPs by their address, canonical.
+	indexFailoverIPAddress = "spec.address"
 )
 
 func addIndexes(mgr manager.Manager) error {
@@ -30,13 +33,14 @@ func addIndexes(mgr manager.Manager) error {
 		return fmt.Errorf("indexing FrontNodes by %s: %w", indexFrontFarms, err)
 	}
 	if err := idx.IndexField(ctx, &webfarmv1.FailoverIP{}, indexFailoverIPNodes, func(o client.Object) []string {
-		st := o.(*webfarmv1.FailoverIP).Status
-		if st.Owner == "" {
-			return st.Candidates
-		}
-		return append([]string{st.Owner}, st.Candidates...)
+		return nodesOf(o.(*webfarmv1.FailoverIP).Status)
 	}); err != nil {
 		return fmt.Errorf("indexing FailoverIPs by %s: %w", indexFailoverIPNodes, err)
+	}
+	if err := idx.IndexField(ctx, &webfarmv1.FailoverIP{}, indexFailoverIPAddress, func(o client.Object) []string {
+		return []string{canonicalAddress(o.(*webfarmv1.FailoverIP).Spec.Address)}
+	}); err != nil {
+		return fmt.Errorf("indexing FailoverIPs by %s: %w", indexFailoverIPAddress, err)
 	}
 	if err := idx.IndexField(ctx, &webfarmv1.WebFarm{}, indexFarmFailoverIPs, func(o client.Object) []string {
 		return o.(*webfarmv1.WebFarm).Spec.FailoverIPs
@@ -44,6 +48,30 @@ func addIndexes(mgr manager.Manager) error {
 		return fmt.Errorf("indexing WebFarms by %s: %w", indexFarmFailoverIPs, err)
 	}
 	return nil
+}
+
+// nodesOf are the nodes a FailoverIP's status concerns: its owner, its
+// candidates, and a previous owner that has yet to be shown to have removed
+// the address taken away from it.
+func nodesOf(st webfarmv1.FailoverIPStatus) []string {
+	nodes := slices.Clone(st.Candidates)
+	if st.Owner != "" {
+		nodes = append(nodes, st.Owner)
+	}
+	if unproven(ownershipOf(st)) {
+		nodes = append(nodes, st.PreviousOwner)
+	}
+	return nodes
+}
+
+// failoverIPsWithAddress lists the FailoverIPs of every namespace whose
+// address is address, however spelled.
+func (s *shared) failoverIPsWithAddress(ctx context.Context, address string) ([]webfarmv1.FailoverIP, error) {
+	var list webfarmv1.FailoverIPList
+	if err := s.List(ctx, &list, client.MatchingFields{indexFailoverIPAddress: canonicalAddress(address)}); err != nil {
+		return nil, fmt.Errorf("listing the FailoverIPs of address %s: %w", address, err)
+	}
+	return list.Items, nil
 }
 
 // frontsOfFarm lists the FrontNodes serving farm ("namespace/name").

@@ -2,12 +2,14 @@ package controllers
 
 // The controller's permissions, least privilege: it reads Nodes and the
 // heartbeat Leases, owns FrontNodes, writes only the status of WebFarms and
-// FailoverIPs, and sends events (events.k8s.io/v1). The Lease rule of the
+// FailoverIPs and the finalizer of FailoverIPs, and sends events (events.k8s.io/v1). The Lease rule of the
 // operator namespace also covers leader election, which records its own
 // events through the core API there.
 //
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=webfarm.io,resources=webfarms;failoverips,verbs=get;list;watch
+// +kubebuilder:rbac:groups=webfarm.io,resources=failoverips,verbs=patch
+// +kubebuilder:rbac:groups=webfarm.io,resources=failoverips/finalizers,verbs=update
 // +kubebuilder:rbac:groups=webfarm.io,resources=webfarms/status;failoverips/status,verbs=get;update
 // +kubebuilder:rbac:groups=webfarm.io,resources=frontnodes,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=webfarm.io,resources=frontnodes/status,verbs=get;patch

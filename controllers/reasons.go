@@ -40,6 +40,14 @@ const (
 	EventAwaitingFence = "AwaitingFence"
 	// EventNoCandidate: no front may hold the address.
 	EventNoCandidate = "NoCandidate"
+	// EventConflict: another FailoverIP has the same address.
+	EventConflict = "Conflict"
+	// EventOwnershipWithdrawn: the owner of a FailoverIP being deleted or in
+	// conflict lost it at a new epoch, with nobody in its place.
+	EventOwnershipWithdrawn = "OwnershipWithdrawn"
+	// EventAddressRemoved: a deleted FailoverIP's address is held nowhere;
+	// its finalizer is removed.
+	EventAddressRemoved = "AddressRemoved"
 )
 
 // Condition types of a FrontNode beyond Ready.
@@ -53,4 +61,5 @@ const (
 const (
 	actionReconcile = "Reconcile"
 	actionElect     = "Elect"
+	actionWithdraw  = "Withdraw"
 )

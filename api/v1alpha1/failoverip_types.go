@@ -8,19 +8,26 @@ import (
 // with the meaning Heartbeat gave them.
 // +kubebuilder:validation:XValidation:rule="duration(self.deadtime) > duration(self.keepalive)",message="deadtime must exceed keepalive",fieldPath=".deadtime"
 // +kubebuilder:validation:XValidation:rule="duration(self.deadtime) - duration(self.guard) > duration(self.keepalive)",message="deadtime minus guard must exceed keepalive, or an owner would fence itself before its next heartbeat",fieldPath=".guard"
+// +kubebuilder:validation:XValidation:rule="has(self.interface) == has(oldSelf.interface)",message="interface is immutable: it cannot be set or removed after creation; create a new FailoverIP and delete this one",fieldPath=".interface"
 type FailoverIPSpec struct {
 	// address is the floating IPv4 or IPv6 address (no prefix length). Exactly
-	// one healthy front holds it at a time.
+	// one healthy front holds it at a time. It cannot change: create a new
+	// FailoverIP instead, so that the old address is removed everywhere
+	// before the object goes. Two FailoverIPs with the same address, in any
+	// namespaces, are both in Conflict and neither is announced.
 	// +required
 	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="address is immutable: create a new FailoverIP with the new address and delete this one"
 	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="address must be an IPv4 or IPv6 address without prefix length"
 	// +kubebuilder:validation:XValidation:rule="!isIP(self) || (!ip(self).isLoopback() && !ip(self).isUnspecified() && !ip(self).isLinkLocalUnicast() && ip(self).isGlobalUnicast())",message="address must be a unicast address that is not loopback, link-local or unspecified"
 	Address string `json:"address"`
 
 	// interface is the network interface the owner adds the address to. By
-	// default, the interface that holds the node's own address.
+	// default, the interface that holds the node's own address. It cannot be
+	// changed, set or removed after creation.
 	// +optional
 	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="interface is immutable: create a new FailoverIP with the new interface and delete this one"
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.-]+$`
 	Interface string `json:"interface,omitempty"`
 
@@ -128,7 +135,19 @@ const (
 	ReasonAwaitingFence     = "AwaitingFence"
 	ReasonAwaitingRelease   = "AwaitingRelease"
 	ReasonOwnerNotAnnounced = "OwnerNotAnnounced"
+	// ReasonConflict: another FailoverIP has the same address; neither is
+	// given an owner, and a held address is taken away first.
+	ReasonConflict = "Conflict"
+	// ReasonDeleting: the FailoverIP is being deleted; it goes once its last
+	// owner no longer holds the address.
+	ReasonDeleting = "Deleting"
 )
+
+// FailoverIPFinalizer keeps a deleted FailoverIP until its address is held
+// nowhere: the controller takes the ownership away at a new epoch and removes
+// the finalizer once the last owner released the address or must have fenced
+// itself (docs/architecture.md).
+const FailoverIPFinalizer = "webfarm.io/failoverip"
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // FrontPhase is where a front stands in its drain cycle.
@@ -43,7 +44,8 @@ const (
 	// owner must have stopped announcing it.
 	VIPWaiting VIPState = "Waiting"
 	// VIPReleased: the node removed the address at the epoch it names, as
-	// asked by a planned hand-off.
+	// asked by a planned hand-off, or because the ownership was taken away
+	// (the FailoverIP is being deleted or is in conflict).
 	VIPReleased VIPState = "Released"
 	// VIPFenced: the node removed the address because it could prove neither
 	// its own liveness nor that no other node holds it.
@@ -173,6 +175,11 @@ type ServerStatus struct {
 type NodeFailoverIPStatus struct {
 	// name of the FailoverIP, as "namespace/name".
 	Name string `json:"name"`
+	// uid of the FailoverIP this state refers to: a FailoverIP recreated
+	// with the same name starts its epochs again, and this tells the two
+	// apart.
+	// +optional
+	UID types.UID `json:"uid,omitempty"`
 	// epoch of the FailoverIP's ownership this state refers to.
 	Epoch int64 `json:"epoch"`
 	// state of the address on this node.
