@@ -1,0 +1,145 @@
+package failoversim
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// schedulesEnv sets how many random schedules TestRandomSchedules runs
+// (make soak sets ten million).
+const schedulesEnv = "WEBFARM_SIM_SCHEDULES"
+
+// replayEnv and kindsEnv replay one schedule with its trace
+// (TestReplaySchedule).
+const (
+	replayEnv = "WEBFARM_SIM_SEED"
+	kindsEnv  = "WEBFARM_SIM_KINDS"
+)
+
+func schedules(t *testing.T, def int) int {
+	t.Helper()
+	s := os.Getenv(schedulesEnv)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive count", schedulesEnv, s)
+	}
+	return n
+}
+
+// runSchedules runs n schedules of kinds from seed base on every core and
+// returns the failures, at most max of them.
+func runSchedules(t *testing.T, base uint64, n int, kinds Kinds, max int) []Outcome {
+	t.Helper()
+	var next atomic.Uint64
+	var mu sync.Mutex
+	var failed []Outcome
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	// A schedule allocates little that lives: collect less often.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	start, cpu := time.Now(), cpuTime()
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				i := next.Add(1) - 1
+				if i >= uint64(n) {
+					return
+				}
+				o := RunRandom(base+i, kinds, false)
+				if !o.Failed() {
+					continue
+				}
+				mu.Lock()
+				failed = append(failed, o)
+				if len(failed) >= max {
+					stop.Store(true)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	ran := min(next.Load(), uint64(n))
+	took, used := time.Since(start), cpuTime()-cpu
+	t.Logf("%d schedules of %s in %v on %d cores (%v of CPU): %.0f schedules/s, %.0f per CPU-second; %d failed",
+		ran, kinds, took.Round(time.Millisecond), runtime.GOMAXPROCS(0), used.Round(time.Millisecond),
+		float64(ran)/took.Seconds(), float64(ran)/used.Seconds(), len(failed))
+	return failed
+}
+
+// cpuTime is the CPU time this process used so far: on a shared machine
+// it tells the simulation's cost apart from the wait for a core.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func reportFailures(t *testing.T, kinds Kinds, failed []Outcome) {
+	t.Helper()
+	for _, o := range failed {
+		t.Errorf("seed %d (%s): %s%s\n  replay: %s=%d %s=%s go test ./internal/failoversim -run TestReplaySchedule -v",
+			o.Seed, o.Summary, o.Safety, o.Liveness, replayEnv, o.Seed, kindsEnv, kinds)
+	}
+}
+
+// TestRandomSchedules runs every kind of fault.
+func TestRandomSchedules(t *testing.T) {
+	t.Skip("known findings 2 (one-way cuts: a mute owner; fixed on branch peers), 4 (timing edits; branch timing), " +
+		"7 (Lease meddling; branch timing), and two restart holes found here with no fix yet " +
+		"(TestScenarioRestartForgetsAFence, TestScenarioStatelessRestartReleasesNothing)")
+	n := schedules(t, 100_000)
+	failed := runSchedules(t, 1, n, AllKinds, 20)
+	reportFailures(t, AllKinds, failed)
+}
+
+// knownHoles are the faults that reach the known findings: 2 (one-way
+// cuts: a mute owner), 4 (timing edits), 7 (Lease meddling), and the two
+// restart holes (crashes: an agent restarted forgets the epoch it fenced at,
+// or, without its memory, the address its last process left on the link).
+const knownHoles = OneWayCuts | TimingEdits | LeaseMeddling | Crashes
+
+// TestRandomSchedulesWithoutKnownHoles runs every other fault: symmetric
+// partitions and outages, pauses, controller restarts, loss bursts,
+// drains, with delays, reordering, duplication and clock drift throughout.
+func TestRandomSchedulesWithoutKnownHoles(t *testing.T) {
+	n := schedules(t, 100_000)
+	failed := runSchedules(t, 1, n, AllKinds&^knownHoles, 20)
+	reportFailures(t, AllKinds&^knownHoles, failed)
+}
+
+// TestReplaySchedule runs the one schedule WEBFARM_SIM_SEED names and logs
+// its trace.
+func TestReplaySchedule(t *testing.T) {
+	s := os.Getenv(replayEnv)
+	if s == "" {
+		t.Skipf("set %s (and %s) to replay a schedule", replayEnv, kindsEnv)
+	}
+	seed, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", replayEnv, s, err)
+	}
+	kinds, err := ParseKinds(os.Getenv(kindsEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := RunRandom(seed, kinds, true)
+	t.Logf("seed %d, %s:\n%s", seed, o.Summary, o.Trace)
+	if o.Failed() {
+		t.Errorf("%s%s", o.Safety, o.Liveness)
+	}
+}
