@@ -234,8 +234,9 @@ func TestScenarioPlannedHandOff(t *testing.T) {
 	}
 }
 
-// Found by the random schedules (seed 1250 of the schedules without the
-// known holes): an agent forgets, when it restarts, that it fenced itself
+// Found by the random schedules (seeds 1250 and 19856 of
+// WEBFARM_SIM_KINDS=partitions,pauses,crashes,controller-restarts,loss-bursts,drains):
+// an agent forgets, when it restarts, that it fenced itself
 // at the current epoch — memoryFile saves held addresses only, not what it
 // gave up — while the controller, reading its Fenced report, hands the
 // address over as released. The restarted agent holds again at the epoch it
@@ -290,8 +291,9 @@ func TestScenarioRestartForgetsAFence(t *testing.T) {
 	}
 }
 
-// Found by the random schedules (seeds 19018 and 19758 of the schedules
-// without the known holes): an agent restarted without its memory does not
+// Found by the random schedules (seeds 19018 and 19758 of
+// WEBFARM_SIM_KINDS=partitions,pauses,crashes,controller-restarts,loss-bursts,drains):
+// an agent restarted without its memory does not
 // know that the address is still on its link, with the gate its previous
 // process opened. Asked to release (here: drained while it was down), it
 // reports Released without removing

@@ -34,12 +34,15 @@ const (
 	TimingEdits
 	// LeaseMeddling: someone else writes a front's Lease (finding 7).
 	LeaseMeddling
+	// SteadyLoss: every message may be lost, up to one in five, all along
+	// the chaos phase (not a fault drawn at an instant).
+	SteadyLoss
 
 	// AllKinds is every fault.
-	AllKinds = Partitions | OneWayCuts | Pauses | Crashes | ControllerRestarts | LossBursts | Drains | TimingEdits | LeaseMeddling
+	AllKinds = Partitions | OneWayCuts | Pauses | Crashes | ControllerRestarts | LossBursts | Drains | TimingEdits | LeaseMeddling | SteadyLoss
 )
 
-var kindNames = []string{"partitions", "one-way-cuts", "pauses", "crashes", "controller-restarts", "loss-bursts", "drains", "timing-edits", "lease-meddling"}
+var kindNames = []string{"partitions", "one-way-cuts", "pauses", "crashes", "controller-restarts", "loss-bursts", "drains", "timing-edits", "lease-meddling", "steady-loss"}
 
 func (k Kinds) String() string {
 	var names []string
@@ -116,6 +119,9 @@ func RunRandom(seed uint64, kinds Kinds, trace bool) Outcome {
 	cfg := DefaultConfig(2 + pickWeighted(r, 4, 4, 2, 1))
 	cfg.Timing = randomTiming(r)
 	cfg.Net = NetConfig{MinDelay: time.Duration(100+r.IntN(900)) * time.Microsecond, Loss: pick(r, 0, 0, 0.01, 0.05, 0.2), Dup: pick(r, 0, 0.02), Spikes: true}
+	if kinds&SteadyLoss == 0 {
+		cfg.Net.Loss = 0
+	}
 	cfg.Net.MaxDelay = cfg.Net.MinDelay + time.Duration(r.IntN(30)+1)*time.Millisecond
 	if r.IntN(3) == 0 {
 		cfg.PreferredNode = cfg.Nodes[r.IntN(len(cfg.Nodes))]
