@@ -42,6 +42,8 @@ type agent struct {
 	leaseLast time.Time
 	peers     []peerState
 	viewBuf   []ownership.Peer
+	// forged are peers no front is: what forged datagrams left.
+	forged    []ownership.Peer
 	have      bool
 	view      apiState
 	keepalive time.Duration
@@ -143,7 +145,7 @@ func (a *agent) start() {
 		a.written, a.proven = a.disk.provenUntil, a.disk.provenUntil
 	}
 	a.leaseLast, a.have, a.published, a.patch = time.Time{}, false, report{}, 0
-	a.peers = make([]peerState, len(a.w.agents))
+	a.peers, a.forged = make([]peerState, len(a.w.agents)), nil
 	a.keepalive = defaultKeepalive
 	a.w.api.list(agentParty(a.idx), a)
 	a.renew()

@@ -184,6 +184,27 @@ func TestScenarioFinding7LeaseWrittenBySomeoneElse(t *testing.T) {
 	runUntil(t, w, now+10*time.Second, "front2")
 }
 
+// Finding 5: one shared key lets anyone speak as any front, even one that
+// does not exist. One forged heartbeat reporting a huge epoch stays in the
+// owner's view for good: the owner fences itself, is named again at a new
+// epoch (it is still the preferred, live candidate), and never holds again
+// until its agent restarts.
+func TestScenarioFinding5ForgedHugeEpoch(t *testing.T) {
+	t.Skip("known finding 5: per-node peer identity (issue 9, item 6); no branch fixes it yet")
+	w := scenario(t, 3, true)
+	now := w.Now()
+	a := w.front("front1")
+	w.At(now, "front1 hears a forged heartbeat from \"ghost\" reporting epoch 2^40", func() {
+		clk := a.clk.Now()
+		a.forge(ownership.Peer{Node: "ghost", LastHeard: clk, SeenOwner: "ghost", SeenEpoch: 1 << 40})
+	})
+	w.Run(now + 10*time.Second)
+	wantSafe(t, w)
+	if len(w.answering()) != 1 {
+		t.Errorf("at %v %v answer, want one front\n%s", w.Now(), w.answering(), w.Trace())
+	}
+}
+
 // The scenarios of the earlier agent-only simulation, on the real
 // controller now.
 
