@@ -72,7 +72,7 @@ test-unit: helm ## Unit tests (chart lint and templates included): need neither 
 
 SOAK_SCHEDULES ?= 10000000
 .PHONY: soak
-soak: ## The failover simulation over SOAK_SCHEDULES random schedules (ten million: about an hour on 2 idle cores).
+soak: ## The failover simulation over SOAK_SCHEDULES random schedules (ten million: about an hour of CPU; it stops at the first 20 failures).
 	WEBFARM_SIM_SCHEDULES=$(SOAK_SCHEDULES) go test $(GO_TEST_FLAGS) -count=1 -timeout 0 -v -run 'TestRandomSchedules' ./internal/failoversim/
 
 .PHONY: test-envtest
