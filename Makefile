@@ -70,6 +70,11 @@ test: packages check-generated vet test-unit test-envtest test-node test-e2e ## 
 test-unit: helm ## Unit tests (chart lint and templates included): need neither root nor a control plane.
 	HELM="$$(hack/helm.sh)" go test $(GO_TEST_FLAGS) ./...
 
+SOAK_SCHEDULES ?= 10000000
+.PHONY: soak
+soak: ## The failover simulation over SOAK_SCHEDULES random schedules (ten million: about an hour of CPU; it stops at the first 20 failures).
+	WEBFARM_SIM_SCHEDULES=$(SOAK_SCHEDULES) go test $(GO_TEST_FLAGS) -count=1 -timeout 0 -v -run 'TestRandomSchedules' ./internal/failoversim/
+
 .PHONY: test-envtest
 test-envtest: control-plane helm ## Tests against a real kube-apiserver and etcd (chart tests included).
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" HELM="$$(hack/helm.sh)" WEBFARM_ENVTEST=1 \

@@ -1,0 +1,366 @@
+package failoversim
+
+import (
+	"slices"
+	"time"
+
+	"github.com/webfarm/webfarm/agent/ownership"
+)
+
+// defaultKeepalive paces a node that is a candidate for nothing
+// (agent/failover.go).
+const defaultKeepalive = 500 * time.Millisecond
+
+// disk is the agent's saved memory (agent/memory.go): the epoch it holds
+// the address at and until when it was proved alive, by its own clock.
+type disk struct {
+	holding     bool
+	epoch       int64
+	provenUntil time.Time
+}
+
+// agent models agent/failover.go around the real ownership.Decide and
+// Memory.After: a pass at every change of the FailoverIP, every Tick and at
+// RecheckAfter; Lease renewals every keepalive whose success counts from
+// the renewal's start; peer heartbeats every keepalive. The process can be
+// paused (SIGSTOP: everything it would do waits), crashed and restarted
+// with or without its saved memory; the node can lose power.
+type agent struct {
+	w    *World
+	idx  int
+	name string
+	clk  *driftClock
+
+	powered, up, paused bool
+	inc                 int
+	deferred            []func()
+
+	// The process's state.
+	mem       ownership.Memory
+	written   time.Time // memoryFile.written: the proof the file holds
+	proven    time.Time // memoryFile.provenUntil
+	leaseLast time.Time
+	peers     []peerState
+	viewBuf   []ownership.Peer
+	// forged are peers no front is: what forged datagrams left.
+	forged    []ownership.Peer
+	have      bool
+	view      apiState
+	keepalive time.Duration
+	recheck   int
+	// renewStart is when the last Lease renewal started; renewSeq names
+	// the pending next one.
+	renewStart time.Time
+	renewSeq   int
+	published  report
+	// patch numbers the FrontNode patch in flight; 0 when none is.
+	patch, patches int
+	last           ownership.Decision
+
+	disk   disk
+	kernel kernel
+}
+
+func newAgent(w *World, idx int, name string, clk *driftClock) *agent {
+	return &agent{w: w, idx: idx, name: name, clk: clk}
+}
+
+// proc binds fn to the current process: it is dropped if the process died,
+// and held until it resumes if it is paused.
+func (a *agent) proc(fn func()) func() {
+	inc := a.inc
+	return func() {
+		if a.inc == inc {
+			a.deliver(fn)
+		}
+	}
+}
+
+// deliver runs fn in the running process now, later if it is paused, never
+// if it is dead.
+func (a *agent) deliver(fn func()) {
+	switch {
+	case !a.up:
+	case a.paused:
+		a.deferred = append(a.deferred, fn)
+	default:
+		fn()
+	}
+}
+
+func (a *agent) afterLocal(d time.Duration, fn func()) {
+	a.w.at(a.clk.globalAt(a.clk.Now().Add(d)), "", a.proc(fn))
+}
+
+func (a *agent) powerOn() {
+	a.powered = true
+	a.start()
+}
+
+// powerOff is a hard loss: the process and the address are gone, the disk
+// stays.
+func (a *agent) powerOff() {
+	a.crash()
+	a.powered = false
+	a.kernel = kernel{}
+}
+
+// crash kills the process; the kernel keeps the address and the gate.
+func (a *agent) crash() {
+	a.up, a.paused, a.deferred = false, false, nil
+	a.inc++
+}
+
+// restart starts a new process; without state, the saved memory is lost.
+func (a *agent) restart(withState bool) {
+	if !withState {
+		a.disk = disk{}
+	}
+	a.start()
+}
+
+func (a *agent) pause() { a.paused = true }
+
+func (a *agent) resume() {
+	a.paused = false
+	run := a.deferred
+	a.deferred = nil
+	for _, fn := range run {
+		a.deliver(fn)
+	}
+}
+
+// start is a new agent process: it reads its saved memory back (failover.
+// restore), renews its Lease at once, and decides once its cache has
+// synced.
+func (a *agent) start() {
+	if !a.powered {
+		return
+	}
+	a.up, a.paused, a.deferred = true, false, nil
+	a.inc++
+	a.mem, a.written, a.proven = ownership.Memory{}, time.Time{}, time.Time{}
+	if a.disk.holding {
+		a.mem = ownership.Memory{Holding: true, HeldEpoch: a.disk.epoch}
+		a.written, a.proven = a.disk.provenUntil, a.disk.provenUntil
+	}
+	a.leaseLast, a.have, a.published, a.patch = time.Time{}, false, report{}, 0
+	a.peers, a.forged = make([]peerState, len(a.w.agents)), nil
+	a.keepalive = defaultKeepalive
+	a.w.api.list(agentParty(a.idx), a)
+	a.renew()
+	a.afterLocal(a.keepalive, a.heartbeatLoop)
+	if a.w.cfg.Tick > 0 {
+		a.afterLocal(a.w.cfg.Tick, a.tickLoop)
+	}
+}
+
+func (a *agent) heartbeatLoop() {
+	a.sendHeartbeats()
+	a.afterLocal(a.keepalive, a.heartbeatLoop)
+}
+
+func (a *agent) tickLoop() {
+	a.pass()
+	a.afterLocal(a.w.cfg.Tick, a.tickLoop)
+}
+
+// intervalPoll is how often the LeaseRenewer reads its interval again
+// while it waits (agent/heartbeat/lease.go).
+const intervalPoll = 100 * time.Millisecond
+
+// renew is one LeaseRenewer attempt: it counts, from its start, if the
+// reply comes within four fifths of the interval. The next starts an
+// interval after this one; the renewer reads the interval again every
+// intervalPoll as it waits, which nextRenewal models without the polls.
+func (a *agent) renew() {
+	start, interval := a.clk.Now(), a.keepalive
+	open := true
+	a.w.net.call(agentParty(a.idx), func() func() {
+		a.w.api.writeLease(a.idx, a.name)
+		return a.proc(func() {
+			if open {
+				open = false
+				a.leaseLast = start
+			}
+		})
+	})
+	a.afterLocal(interval*4/5, func() { open = false })
+	a.renewStart = start
+	a.nextRenewal()
+}
+
+// nextRenewal schedules the next renewal at the first poll of the waiting
+// renewer that finds an interval gone by since the last start.
+func (a *agent) nextRenewal() {
+	a.renewSeq++
+	seq := a.renewSeq
+	at := a.renewStart.Add(a.keepalive)
+	if now := a.clk.Now(); at.Before(now) {
+		// The interval shrank: the next poll finds it gone by.
+		polls := (now.Sub(a.renewStart) + intervalPoll - 1) / intervalPoll
+		at = a.renewStart.Add(polls * intervalPoll)
+	}
+	a.w.at(a.clk.globalAt(at), "", a.proc(func() {
+		if a.renewSeq == seq {
+			a.renew()
+		}
+	}))
+}
+
+// setKeepalive changes the pace of the heartbeats and of the renewals.
+func (a *agent) setKeepalive(k time.Duration) {
+	if k == a.keepalive {
+		return
+	}
+	a.keepalive = k
+	a.nextRenewal()
+}
+
+// watch is the agent's informer: a change of the FailoverIP wakes a pass.
+func (a *agent) watch(s apiState) {
+	a.deliver(func() {
+		changed := !a.have || a.view.fipRV != s.fipRV
+		a.have, a.view = true, s
+		if changed {
+			a.pass()
+		}
+	})
+}
+
+// concerned is failover.concerned for the one FailoverIP.
+func (a *agent) concerned() bool {
+	st := a.view.status
+	return st.Owner == a.name || slices.Contains(st.Candidates, a.name) || a.mem.Holding
+}
+
+// pass is failover.pass and failover.decide for the one FailoverIP.
+func (a *agent) pass() {
+	if !a.have {
+		return
+	}
+	if !a.concerned() {
+		a.setKeepalive(defaultKeepalive)
+		a.publish(report{})
+		return
+	}
+	timing := a.view.spec.Timing
+	a.setKeepalive(min(defaultKeepalive, timing.Keepalive))
+	now := a.clk.Now()
+	a.w.decisions++
+	d := ownership.Decide(ownership.Input{
+		Node: a.name, Address: Address, Status: a.view.status.forAgent(), Timing: timing,
+		Memory: a.mem, LastLeaseRenewal: a.lastRenewal(now, timing.Deadtime-timing.Guard),
+		Peers: a.peerView(), Now: now,
+	})
+	if d.Action != a.last.Action || d.Epoch != a.last.Epoch {
+		a.w.tracef("%s decides %s", a.name, d)
+	}
+	a.last = d
+	switch {
+	case d.Announce():
+		a.remember(a.mem.After(d, now))
+		a.proved(now.Add(d.RecheckAfter), timing.Keepalive)
+		a.kernel.hold(a, now.Add(d.RecheckAfter))
+	case a.mem.Holding:
+		a.kernel.release()
+		a.remember(a.mem.After(d, now))
+	default:
+		a.remember(a.mem.After(d, now))
+	}
+	state, ok := d.State()
+	a.publish(report{some: ok, epoch: d.Epoch, state: state})
+	a.scheduleRecheck(d.RecheckAfter)
+}
+
+// scheduleRecheck decides again at RecheckAfter; a later pass replaces it.
+func (a *agent) scheduleRecheck(d time.Duration) {
+	a.recheck++
+	if d <= 0 {
+		return
+	}
+	seq := a.recheck
+	a.afterLocal(d, func() {
+		if a.recheck == seq {
+			a.pass()
+		}
+	})
+}
+
+// lastRenewal is failover.lastRenewal: the Lease, or the proof the memory
+// file holds, whichever is later.
+func (a *agent) lastRenewal(now time.Time, window time.Duration) time.Time {
+	last := a.leaseLast
+	until := a.written
+	if until.After(now.Add(window)) {
+		until = time.Time{}
+	}
+	if !until.IsZero() && until.Add(-window).After(last) {
+		return until.Add(-window)
+	}
+	return last
+}
+
+// remember is memoryFile.set: saved first when what a restart needs changed.
+func (a *agent) remember(m ownership.Memory) {
+	old := a.mem
+	a.mem = m
+	if old.Holding == m.Holding && old.HeldEpoch == m.HeldEpoch {
+		return
+	}
+	if !m.Holding {
+		a.proven, a.written = time.Time{}, time.Time{}
+	}
+	a.save()
+}
+
+// proved is memoryFile.proved: saved when it moved on by every.
+func (a *agent) proved(until time.Time, every time.Duration) {
+	a.proven = until
+	if until.Sub(a.written) >= every {
+		a.save()
+	}
+}
+
+func (a *agent) save() {
+	a.disk = disk{holding: a.mem.Holding, epoch: a.mem.HeldEpoch}
+	if a.mem.Holding {
+		a.disk.provenUntil = a.proven
+		a.written = a.proven
+	}
+}
+
+// publish patches the FrontNode report when it changed, one patch at a
+// time.
+func (a *agent) publish(r report) {
+	if r == a.published || a.patch != 0 {
+		return
+	}
+	a.patches++
+	n := a.patches
+	a.patch = n
+	a.w.net.call(agentParty(a.idx), func() func() {
+		a.w.api.patchReport(a.idx, r)
+		return a.proc(func() {
+			if a.patch == n {
+				a.patch, a.published = 0, r
+				a.publish(a.currentReport())
+			}
+		})
+	})
+	// A lost patch is retried after the client's timeout.
+	a.afterLocal(a.keepalive, func() {
+		if a.patch == n {
+			a.patch = 0
+			a.publish(a.currentReport())
+		}
+	})
+}
+
+func (a *agent) currentReport() report {
+	if !a.have || !a.concerned() {
+		return report{}
+	}
+	state, ok := a.last.State()
+	return report{some: ok, epoch: a.last.Epoch, state: state}
+}

@@ -1,0 +1,177 @@
+package failoversim
+
+import (
+	"slices"
+
+	"github.com/webfarm/webfarm/agent/ownership"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+	"github.com/webfarm/webfarm/controllers"
+)
+
+// fipStatus is the part of the FailoverIP status the protocol reads.
+type fipStatus struct {
+	controllers.Ownership
+	Candidates []string
+}
+
+func (s fipStatus) equal(o fipStatus) bool {
+	return s.Ownership == o.Ownership && slices.Equal(s.Candidates, o.Candidates)
+}
+
+// forAgent is the status as ownership.StatusOf reads it.
+func (s fipStatus) forAgent() ownership.Status {
+	return ownership.Status{
+		Owner: s.Owner, Epoch: s.Epoch, PreviousOwner: s.PreviousOwner,
+		PreviousOwnerReleased: s.PreviousOwnerReleased, ReleaseRequested: s.ReleaseRequested,
+		Candidates: s.Candidates,
+	}
+}
+
+// fipSpec is the part of the FailoverIP spec the protocol reads.
+type fipSpec struct {
+	Timing        ownership.Timing
+	PreferredNode string
+	AutoFailback  bool
+	Generation    int64
+}
+
+// lease is a node's Lease: its resourceVersion (0: never written) and
+// holderIdentity.
+type lease struct {
+	rv     int64
+	holder string
+}
+
+// report is what an agent reports of the FailoverIP in its FrontNode
+// status; none when it reports nothing.
+type report struct {
+	some  bool
+	epoch int64
+	state webfarmv1.VIPState
+}
+
+// front is the part of a FrontNode the election reads.
+type front struct {
+	draining bool
+	report   report
+}
+
+// apiState is everything an observer can list. Its slices are never
+// changed in place, so that a snapshot can share them.
+type apiState struct {
+	fipRV  int64
+	spec   fipSpec
+	status fipStatus
+	leases []lease
+	fronts []front
+}
+
+// observer is a party that watches the API server.
+type observer interface {
+	watch(s apiState)
+}
+
+// apiServer is the API server and etcd: one revision counter, a
+// compare-and-swap on the FailoverIP's resourceVersion for status writes,
+// and a watch stream to every observer. Agents watch the FailoverIP only;
+// the controller watches everything. An observer whose stream broke lists
+// again once it is connected.
+type apiServer struct {
+	w   *World
+	st  apiState
+	rev int64
+	// observers and stale are indexed by party.
+	observers []observer
+	stale     []bool
+}
+
+func newAPIServer(w *World, cfg Config) *apiServer {
+	n := len(cfg.Nodes)
+	return &apiServer{
+		w: w,
+		st: apiState{
+			spec:   fipSpec{Timing: cfg.Timing, PreferredNode: cfg.PreferredNode, AutoFailback: cfg.AutoFailback, Generation: 1},
+			leases: make([]lease, n),
+			fronts: make([]front, n),
+		},
+		rev:       1,
+		observers: make([]observer, 2+n),
+		stale:     make([]bool, 2+n),
+	}
+}
+
+// list sends party its first snapshot, now or once it is connected.
+func (a *apiServer) list(party int, o observer) {
+	a.observers[party] = o
+	a.send(party)
+}
+
+func (a *apiServer) send(party int) {
+	o, s := a.observers[party], a.st
+	ok := a.w.net.stream(apiParty, party, func() { o.watch(s) }, func() { a.stale[party] = true })
+	a.stale[party] = !ok
+}
+
+// resync lists again to every observer whose stream broke and is whole now.
+func (a *apiServer) resync() {
+	for p, stale := range a.stale {
+		if stale && a.observers[p] != nil && a.w.net.connected(apiParty, p) {
+			a.send(p)
+		}
+	}
+}
+
+// notify sends the new state to the controller, and to the agents when the
+// FailoverIP changed.
+func (a *apiServer) notify(fipChanged bool) {
+	for p, o := range a.observers {
+		if o != nil && (p == ctrlParty || fipChanged) {
+			a.send(p)
+		}
+	}
+}
+
+func (a *apiServer) writeLease(node int, holder string) {
+	a.rev++
+	a.st.leases = slices.Clone(a.st.leases)
+	a.st.leases[node] = lease{rv: a.rev, holder: holder}
+	a.notify(false)
+}
+
+// updateStatus replaces the status if the FailoverIP is still at rv.
+func (a *apiServer) updateStatus(rv int64, want fipStatus) bool {
+	if rv != a.st.fipRV {
+		return false
+	}
+	a.rev++
+	a.st.fipRV, a.st.status = a.rev, want
+	a.notify(true)
+	return true
+}
+
+func (a *apiServer) patchReport(node int, r report) {
+	if a.w.cfg.Trace {
+		a.w.tracef("API: %s reports %s at epoch %d", a.w.cfg.Nodes[node], r.state, r.epoch)
+	}
+	a.rev++
+	a.st.fronts = slices.Clone(a.st.fronts)
+	a.st.fronts[node].report = r
+	a.notify(false)
+}
+
+// setDraining is the drain annotation, mirrored into the FrontNode.
+func (a *apiServer) setDraining(node int, draining bool) {
+	a.rev++
+	a.st.fronts = slices.Clone(a.st.fronts)
+	a.st.fronts[node].draining = draining
+	a.notify(false)
+}
+
+// setTiming is a user's edit of the FailoverIP's timings.
+func (a *apiServer) setTiming(t ownership.Timing) {
+	a.rev++
+	a.st.fipRV = a.rev
+	a.st.spec.Timing = t
+	a.st.spec.Generation++
+	a.notify(true)
+}

@@ -1,0 +1,156 @@
+package failoversim
+
+import "time"
+
+// NetConfig is how every message travels: a one-way delay drawn uniformly
+// in [MinDelay, MaxDelay] (so that datagrams reorder), with Spikes one in a
+// hundred delayed ten times more, a loss and a duplication probability.
+type NetConfig struct {
+	MinDelay, MaxDelay time.Duration
+	Spikes             bool
+	Loss, Dup          float64
+}
+
+// Parties of the network: the API server, the controller, then the fronts.
+const (
+	apiParty  = 0
+	ctrlParty = 1
+)
+
+func agentParty(i int) int { return 2 + i }
+
+// network carries datagrams (peer heartbeats: lost, duplicated, reordered),
+// requests to the API server and watch streams (TCP: ordered, and broken
+// rather than lossy). A link from→to is down while any cut of it lasts, so
+// that overlapping partitions compose; a stream needs both directions.
+type network struct {
+	w    *World
+	cfg  NetConfig
+	down [][]int
+	// tail is, per stream, when its last message arrives: a stream
+	// delivers in order.
+	tail [][]int64
+}
+
+func newNetwork(w *World, parties int, cfg NetConfig) *network {
+	n := &network{w: w, cfg: cfg, down: make([][]int, parties), tail: make([][]int64, parties)}
+	for i := range parties {
+		n.down[i] = make([]int, parties)
+		n.tail[i] = make([]int64, parties)
+	}
+	return n
+}
+
+func (n *network) delay() int64 {
+	lo, hi := int64(n.cfg.MinDelay), int64(n.cfg.MaxDelay)
+	d := lo
+	if hi > lo {
+		d += n.w.rng.Int64N(hi - lo + 1)
+	}
+	if n.cfg.Spikes && n.w.rng.IntN(100) == 0 {
+		d *= 10
+	}
+	return d
+}
+
+func (n *network) lost() bool { return n.cfg.Loss > 0 && n.w.rng.Float64() < n.cfg.Loss }
+
+func (n *network) up(from, to int) bool { return n.down[from][to] == 0 }
+
+func (n *network) connected(a, b int) bool { return n.up(a, b) && n.up(b, a) }
+
+// cut takes the link from→to down until the returned heal runs.
+func (n *network) cut(from, to int) (heal func()) {
+	n.down[from][to]++
+	return func() {
+		n.down[from][to]--
+		if n.down[from][to] == 0 {
+			n.w.api.resync()
+		}
+	}
+}
+
+// cutMany cuts every pair (from, to) that pick accepts, from != to.
+func (n *network) cutMany(pick func(from, to int) bool) (heal func()) {
+	var heals []func()
+	for from := range n.down {
+		for to := range n.down {
+			if from != to && pick(from, to) {
+				heals = append(heals, n.cut(from, to))
+			}
+		}
+	}
+	return func() {
+		for _, h := range heals {
+			h()
+		}
+	}
+}
+
+// datagram sends one UDP datagram; deliver runs at its arrival, twice when
+// duplicated.
+func (n *network) datagram(from, to int, deliver func()) {
+	copies := 1
+	if n.cfg.Dup > 0 && n.w.rng.Float64() < n.cfg.Dup {
+		copies = 2
+	}
+	for range copies {
+		if !n.up(from, to) || n.lost() {
+			continue
+		}
+		n.w.at(n.w.now+n.delay(), "", func() {
+			if n.up(from, to) {
+				deliver()
+			}
+		})
+	}
+}
+
+// call sends a request from a party to the API server; handle runs there
+// on arrival and returns the reply to carry back, or nil. Requests and
+// replies keep their order, as on one HTTP/2 connection. A lost request or
+// reply is never answered: the caller's timeout deals with it.
+func (n *network) call(from int, handle func() (reply func())) {
+	if !n.connected(from, apiParty) || n.lost() {
+		return
+	}
+	n.w.at(n.inOrder(from, apiParty), "", func() {
+		if !n.connected(from, apiParty) {
+			return
+		}
+		reply := handle()
+		if reply == nil || n.lost() {
+			return
+		}
+		n.w.at(n.inOrder(apiParty, from), "", func() {
+			if n.connected(from, apiParty) {
+				reply()
+			}
+		})
+	})
+}
+
+// inOrder is when a message sent now from→to arrives, after the ones
+// sent before it.
+func (n *network) inOrder(from, to int) int64 {
+	at := max(n.tail[from][to], n.w.now+n.delay())
+	n.tail[from][to] = at
+	return at
+}
+
+// stream sends one message of the stream from→to, in order after the
+// previous ones. It returns false when the stream is broken now; broken
+// runs when it breaks before the message arrives.
+func (n *network) stream(from, to int, deliver, broken func()) bool {
+	if !n.connected(from, to) {
+		return false
+	}
+	n.w.at(n.inOrder(from, to), "", func() {
+		if n.connected(from, to) {
+			deliver()
+		} else {
+			broken()
+		}
+	})
+	return true
+}
