@@ -1,6 +1,7 @@
 package ownership
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -13,14 +14,33 @@ import (
 const tick = 50 * time.Millisecond
 
 type simNode struct {
-	name    string
-	mem     Memory
-	view    Status
-	lease   time.Time
-	heard   map[string]Peer
-	apiUp   bool
-	netUp   bool
+	name  string
+	mem   Memory
+	view  Status
+	lease time.Time
+	heard map[string]Peer
+	// tokens is, per peer, the latest token (the peer's send time) this
+	// node received from it, and when.
+	tokens   map[string]token
+	promised time.Time
+	apiUp    bool
+	netUp    bool
+	// mute loses every packet the node sends, and nothing it receives.
+	mute    bool
 	reports map[int64]Action // what its FrontNode status says, by epoch
+}
+
+type token struct{ sent, heard time.Time }
+
+// datagram is one heartbeat in flight: the sender's token is its send time,
+// and ack echoes the latest token the sender received from the receiver.
+type datagram struct {
+	from, to     string
+	sent, arrive time.Time
+	holding      bool
+	seenOwner    string
+	seenEpoch    int64
+	ack          time.Time
 }
 
 type sim struct {
@@ -28,17 +48,22 @@ type sim struct {
 	now     time.Time
 	status  Status
 	nodes   []*simNode
-	dropped map[[2]string]bool // links from→to that lose every packet
+	dropped map[[2]string]bool          // links from→to that lose every packet
+	delay   map[[2]string]time.Duration // links from→to that deliver late
+	flying  []datagram
 	// controllerUp is false while the controller or the API server is down.
 	controllerUp bool
 }
 
-func newSim(t *testing.T) *sim {
-	s := &sim{t: t, now: t0, controllerUp: true, dropped: map[[2]string]bool{}}
-	names := []string{"front1", "front2", "front3"}
+func newSim(t *testing.T, names ...string) *sim {
+	s := &sim{t: t, now: t0, controllerUp: true, dropped: map[[2]string]bool{}, delay: map[[2]string]time.Duration{}}
+	if len(names) == 0 {
+		names = []string{"front1", "front2", "front3"}
+	}
 	s.status = Status{Owner: "front1", Epoch: 1, Candidates: names}
 	for _, n := range names {
-		s.nodes = append(s.nodes, &simNode{name: n, apiUp: true, netUp: true, heard: map[string]Peer{}, reports: map[int64]Action{}})
+		s.nodes = append(s.nodes, &simNode{name: n, apiUp: true, netUp: true, heard: map[string]Peer{},
+			tokens: map[string]token{}, reports: map[int64]Action{}})
 	}
 	return s
 }
@@ -62,6 +87,7 @@ func (s *sim) run(d time.Duration) {
 		if s.now.Sub(t0)%timing.Keepalive == 0 {
 			s.heartbeat()
 		}
+		s.deliver()
 		for _, n := range s.nodes {
 			s.decide(n)
 		}
@@ -82,26 +108,56 @@ func (s *sim) reachAPI() {
 	}
 }
 
+// heartbeat sends every node's heartbeat to every other node, as the agent
+// does: to every front that may hold the address.
 func (s *sim) heartbeat() {
 	for _, from := range s.nodes {
 		for _, to := range s.nodes {
-			if from == to || !from.netUp || !to.netUp || s.dropped[[2]string{from.name, to.name}] {
+			if from == to || !from.netUp || from.mute || s.dropped[[2]string{from.name, to.name}] {
 				continue
 			}
-			p := to.heard[from.name]
-			p.Node, p.LastHeard = from.name, s.now
-			p.SeenOwner, p.SeenEpoch = from.view.Owner, from.view.Epoch
-			if from.mem.Holding {
-				p.LastClaimed = s.now
+			d := datagram{from: from.name, to: to.name, sent: s.now, arrive: s.now.Add(s.delay[[2]string{from.name, to.name}]),
+				holding: from.mem.Holding, seenOwner: from.view.Owner, seenEpoch: from.view.Epoch}
+			if tok, ok := from.tokens[to.name]; ok {
+				d.ack = tok.sent
+				// A report that confirms the receiver's ownership is a
+				// promise, made before it is sent.
+				if !d.holding && d.seenOwner == to.name && tok.heard.After(from.promised) {
+					from.promised = tok.heard
+				}
 			}
-			to.heard[from.name] = p
+			s.flying = append(s.flying, d)
 		}
 	}
 }
 
+// deliver hands over the datagrams due by now, refusing, as the replay guard
+// does, one older than the last accepted from the same sender.
+func (s *sim) deliver() {
+	var later []datagram
+	for _, d := range s.flying {
+		if d.arrive.After(s.now) {
+			later = append(later, d)
+			continue
+		}
+		to := s.node(d.to)
+		if !to.netUp || !d.sent.After(to.tokens[d.from].sent) {
+			continue
+		}
+		p := to.heard[d.from]
+		p.Node, p.LastHeard, p.SeenOwner, p.SeenEpoch, p.Confirmed = d.from, s.now, d.seenOwner, d.seenEpoch, d.ack
+		if d.holding {
+			p.LastClaimed = s.now
+		}
+		to.heard[d.from] = p
+		to.tokens[d.from] = token{sent: d.sent, heard: s.now}
+	}
+	s.flying = later
+}
+
 func (s *sim) decide(n *simNode) {
 	in := Input{Node: n.name, Address: "10.0.0.100", Status: n.view, Timing: timing,
-		Memory: n.mem, LastLeaseRenewal: n.lease, Now: s.now}
+		Memory: n.mem, LastLeaseRenewal: n.lease, Promised: n.promised, Now: s.now}
 	for _, p := range n.heard {
 		in.Peers = append(in.Peers, p)
 	}
@@ -231,5 +287,69 @@ func TestScenarioPlannedHandOff(t *testing.T) {
 	s.wantHolder("front2")
 	if s.node("front2").mem.HeldEpoch != 2 {
 		t.Errorf("front2 holds at epoch %d, want 2", s.node("front2").mem.HeldEpoch)
+	}
+}
+
+// runUntil runs the simulation until cond holds, failing the test if it
+// does not within limit, and returns how long that took.
+func (s *sim) runUntil(cond func() bool, limit time.Duration) time.Duration {
+	s.t.Helper()
+	start := s.now
+	for !cond() {
+		if s.now.Sub(start) > limit {
+			s.t.Fatalf("nothing happened within %v (status %+v, holders %v)", limit, s.status, s.holders())
+		}
+		s.run(tick)
+	}
+	return s.now.Sub(start)
+}
+
+// A mute owner loses every packet it sends, to the API server too, but
+// still hears its peers, whose datagrams may reach it late. It must stop
+// holding before the new owner announces, whatever the delay.
+func TestScenarioMuteOwnerTwoFronts(t *testing.T) {
+	testMuteOwner(t, "front1", "front2")
+}
+
+func TestScenarioMuteOwnerThreeFronts(t *testing.T) {
+	testMuteOwner(t, "front1", "front2", "front3")
+}
+
+func testMuteOwner(t *testing.T, names ...string) {
+	for _, delay := range []time.Duration{0, tick, timing.Keepalive + tick, time.Second, 3 * time.Second} {
+		t.Run(fmt.Sprintf("peers reach it %v late", delay), func(t *testing.T) {
+			s := newSim(t, names...)
+			s.run(5 * time.Second)
+			s.wantHolder("front1")
+			o := s.node("front1")
+			o.apiUp, o.mute = false, true
+			for _, n := range names[1:] {
+				s.delay[[2]string{n, "front1"}] = delay
+			}
+			took := s.runUntil(func() bool { return s.node("front2").mem.Holding }, 10*time.Second)
+			t.Logf("front2 announced %v after front1 went mute (deadtime+guard is %v)", took, timing.Deadtime+timing.Guard)
+			s.run(5 * time.Second)
+			s.wantHolder("front2")
+		})
+	}
+}
+
+// An owner that lost only the API server keeps hearing its peers, late: a
+// late datagram proves the peer's word only from when the owner asked for
+// it, so the delay can shorten the owner's proof, never extend it.
+func TestScenarioDelayedDatagramsOnlyShortenTheProof(t *testing.T) {
+	for _, delay := range []time.Duration{tick, timing.Keepalive + tick, time.Second, 3 * time.Second} {
+		t.Run(fmt.Sprintf("peers reach it %v late", delay), func(t *testing.T) {
+			s := newSim(t)
+			s.run(5 * time.Second)
+			s.wantHolder("front1")
+			s.node("front1").apiUp = false
+			s.delay[[2]string{"front2", "front1"}] = delay
+			s.delay[[2]string{"front3", "front1"}] = delay
+			took := s.runUntil(func() bool { return s.node("front2").mem.Holding }, 10*time.Second)
+			t.Logf("front2 announced %v after front1 lost the API server", took)
+			s.run(5 * time.Second)
+			s.wantHolder("front2")
+		})
 	}
 }
