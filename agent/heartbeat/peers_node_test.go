@@ -114,6 +114,18 @@ func TestNodePeersHeartbeats(t *testing.T) {
 			t.Errorf("front2 accepted %d datagrams during the replay, want %d", got, stats.Accepted)
 		}
 	})
+	t.Run("a failover address held on the link does not change the source", func(t *testing.T) {
+		// As agent/vip adds it: host prefix, no prefix route.
+		n.a.MustRun(t, "ip", "addr", "add", "10.231.0.100/32", "dev", n.aLink, "noprefixroute")
+		stats := b.Stats()
+		eventually(t, "front2 accepts front1's heartbeats", func() bool {
+			sendOrFail(t, a, "front2", Claim{FailoverIP: fip, Holding: true, SeenOwner: "front1", SeenEpoch: 3})
+			return b.Stats().Accepted > stats.Accepted
+		})
+		if got := b.Stats().WrongSource; got != stats.WrongSource {
+			t.Errorf("%d heartbeats left from the failover address", got-stats.WrongSource)
+		}
+	})
 	t.Run("replay after the sender restarted", func(t *testing.T) {
 		recorded := capture.last(t)
 		stopA()
