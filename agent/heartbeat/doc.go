@@ -58,6 +58,12 @@
 // new then too. A restarted sender is thus heard again one round trip after
 // its first heartbeat, and its claims from its next regular heartbeat on.
 //
+// A sender silenced for resyncEvery while its datagrams are refused as
+// replays (say a datagram forged with the key, numbered far ahead) is
+// challenged again on its current nonce; its answer carries its current
+// number, which the receiver adopts. Only the live boot can answer, and no
+// recording is numbered above that answer.
+//
 // Challenges are authenticated like heartbeats and answered only when they
 // name the receiver's current nonce; each datagram draws at most one small
 // reply, so the exchange amplifies nothing. A receiver keeps at most four

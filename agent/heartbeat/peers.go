@@ -86,6 +86,13 @@ type Promises interface {
 	Promise(heardAt map[string]time.Time) error
 }
 
+// resyncEvery is how long a sender must go without an accepted datagram
+// before one refused as a replay challenges it to resync
+// (replayGuard.resync), and how often at most: a sender heard normally
+// draws nothing from replays, and a silenced one one challenge per
+// resyncEvery, sent to its own address.
+const resyncEvery = time.Second
+
 // sentLog is how many Send calls Peers remembers the time of: a peer's ack
 // older than that proves nothing.
 const sentLog = 256
@@ -120,9 +127,10 @@ type sentAt struct {
 // sender is what this node knows of one member: its replay guard, when the
 // last datagram it accepted arrived, and what it said of each failover IP.
 type sender struct {
-	guard   replayGuard
-	heardAt time.Time
-	fips    map[string]*heard
+	guard      replayGuard
+	heardAt    time.Time
+	lastResync time.Time
+	fips       map[string]*heard
 }
 
 // heard is what one peer last said about one failover IP, by this node's
@@ -459,6 +467,9 @@ func (p *Peers) onHeartbeat(m *message, from netip.AddrPort, key []byte) {
 		p.record(s, m.Claims, now, confirmed)
 	case replayed:
 		p.stats.Replayed++
+		if now := p.clk.Now(); now.Sub(s.heardAt) >= resyncEvery && now.Sub(s.lastResync) >= resyncEvery {
+			s.lastResync, v, ch = now, challenge, s.guard.resync(randomNonce)
+		}
 	case challenge:
 		p.stats.Challenged++
 	}

@@ -278,3 +278,35 @@ func TestPeersPromiseBeforeConfirming(t *testing.T) {
 		})
 	}
 }
+
+// A front holding the key can forge a member's datagram numbered far ahead,
+// which would refuse every later datagram of that member as a replay until
+// it restarts. The member is challenged to resync instead, once it has gone
+// unheard for resyncEvery.
+func TestPeersResyncAfterAForgedSequenceNumber(t *testing.T) {
+	front2 := newWire(t, "127.0.0.1")
+	p, clk := newBoundPeers(t, front2)
+	s := &speaker{node: "front2", nonce: testNonce(1)}
+	s.establish(t, p, front2.addr())
+	front2.read() // the challenge
+	claim := []Claim{{FailoverIP: "shop/www", SeenOwner: "front2", SeenEpoch: 3}}
+
+	forger := &speaker{node: "front2", nonce: s.nonce, seq: 1 << 62}
+	p.receive(forger.heartbeat(t, []Claim{{FailoverIP: "shop/www", SeenOwner: "front2", SeenEpoch: 1 << 62}}), front2.addr())
+	p.receive(s.heartbeat(t, claim), front2.addr())
+	if got := p.Stats().Replayed; got != 1 {
+		t.Fatalf("replayed = %d, want front2's real datagram refused", got)
+	}
+
+	clk.Step(resyncEvery)
+	p.receive(s.heartbeat(t, claim), front2.addr())
+	m := front2.read()
+	if m.Type != msgChallenge || m.To != "front2" || m.ToNonce != s.nonce {
+		t.Fatalf("front1 sent %+v, want a challenge to front2's boot", m)
+	}
+	p.receive(s.heartbeat(t, nil, func(a *message) { a.HasEcho, a.Echo = true, m.Challenge }), front2.addr())
+	p.receive(s.heartbeat(t, claim), front2.addr())
+	if v := p.View("shop/www"); len(v) != 1 || v[0].SeenEpoch != 3 || !v[0].LastHeard.Equal(clk.Now()) {
+		t.Errorf("view after the resync = %+v, want front2's real report", v)
+	}
+}

@@ -329,8 +329,9 @@ func TestPeersRefuseReplays(t *testing.T) {
 	send([]Claim{{FailoverIP: fip, SeenOwner: "front2", SeenEpoch: 2}})
 	released := b.View(fip)
 
-	// Within the boot: refused by its sequence number.
-	clk.Step(time.Second)
+	// Within the boot, while front1 is heard: refused by its sequence
+	// number, and nothing is sent back.
+	clk.Step(resyncEvery / 2)
 	stats := b.Stats()
 	r.replay(t, holding)
 	eventually(t, "the replay is counted", func() bool { return b.Stats().Replayed > stats.Replayed })
