@@ -123,6 +123,18 @@ func newBoundPeers(t *testing.T, front2 *wire) (*Peers, *clocktesting.FakeClock)
 	return p, clk
 }
 
+// heardFront2 is front1 having accepted front2's boot, the challenge it drew
+// read off the wire.
+func heardFront2(t *testing.T) (*Peers, *clocktesting.FakeClock, *wire, *speaker) {
+	t.Helper()
+	front2 := newWire(t, "127.0.0.1")
+	p, clk := newBoundPeers(t, front2)
+	s := &speaker{node: "front2", nonce: testNonce(1)}
+	s.establish(t, p, front2.addr())
+	front2.read()
+	return p, clk, front2, s
+}
+
 func TestPeersBindSenderToItsAddress(t *testing.T) {
 	front2 := newWire(t, "127.0.0.1")
 	p, _ := newBoundPeers(t, front2)
@@ -187,11 +199,7 @@ func TestPeersBoundWhatOneSenderKeeps(t *testing.T) {
 }
 
 func TestPeersConfirmationRunsFromTheEchoedHeartbeat(t *testing.T) {
-	front2 := newWire(t, "127.0.0.1")
-	p, clk := newBoundPeers(t, front2)
-	s := &speaker{node: "front2", nonce: testNonce(1)}
-	s.establish(t, p, front2.addr())
-	front2.read() // the challenge
+	p, clk, front2, s := heardFront2(t)
 	confirm := []Claim{{FailoverIP: "shop/www", SeenOwner: "front1", SeenEpoch: 7}}
 
 	sentAt := clk.Now()
@@ -239,13 +247,9 @@ func TestPeersConfirmationRunsFromTheEchoedHeartbeat(t *testing.T) {
 }
 
 func TestPeersPromiseBeforeConfirming(t *testing.T) {
-	front2 := newWire(t, "127.0.0.1")
-	p, clk := newBoundPeers(t, front2)
+	p, clk, front2, s := heardFront2(t)
 	book := &promiseBook{}
 	p.SetPromises(book)
-	s := &speaker{node: "front2", nonce: testNonce(1)}
-	s.establish(t, p, front2.addr())
-	front2.read() // the challenge
 	heardAt := clk.Now()
 	clk.Step(time.Second)
 
@@ -284,11 +288,7 @@ func TestPeersPromiseBeforeConfirming(t *testing.T) {
 // it restarts. The member is challenged to resync instead, once it has gone
 // unheard for resyncEvery.
 func TestPeersResyncAfterAForgedSequenceNumber(t *testing.T) {
-	front2 := newWire(t, "127.0.0.1")
-	p, clk := newBoundPeers(t, front2)
-	s := &speaker{node: "front2", nonce: testNonce(1)}
-	s.establish(t, p, front2.addr())
-	front2.read() // the challenge
+	p, clk, front2, s := heardFront2(t)
 	claim := []Claim{{FailoverIP: "shop/www", SeenOwner: "front2", SeenEpoch: 3}}
 
 	forger := &speaker{node: "front2", nonce: s.nonce, seq: 1 << 62}
