@@ -49,6 +49,7 @@ type Agent struct {
 	vips       *vip.Manager
 	lease      *heartbeat.LeaseRenewer
 	peers      *heartbeat.Peers
+	promises   *promiseFile
 	reporter   *reporter
 	refs       *references
 	failover   *failover
@@ -99,6 +100,13 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	a.failover = newFailover(a, opts.memoryPath())
 	a.informers = mgr.GetCache()
 	a.log = mgr.GetLogger().WithName("agent")
+	// Before anything is sent: a confirmation is a promise, kept across
+	// restarts.
+	a.promises = &promiseFile{path: opts.promisesPath()}
+	if err := a.promises.load(a.clock.Now()); err != nil {
+		a.log.Error(err, "Reading the peer promises")
+	}
+	a.peers.SetPromises(a.promises)
 	return a, mgr.Add(a)
 }
 

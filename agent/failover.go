@@ -132,6 +132,7 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		Memory:           mem,
 		LastLeaseRenewal: f.lastRenewal(key, now, timing.Deadtime-timing.Guard),
 		Peers:            f.a.peers.View(key),
+		Promised:         f.a.promises.promised(key),
 		Now:              now,
 	})
 	addr, err := vipAddress(key, fip, d.Epoch)
@@ -197,8 +198,9 @@ func vipAddress(key string, fip *webfarmv1.FailoverIP, epoch int64) (vip.Address
 	return vip.Address{IP: ip, Interface: fip.Spec.Interface, FailoverIP: key, Epoch: epoch}, nil
 }
 
-// sendHeartbeats tells every other candidate of the failover IPs this node
-// may hold, every keepalive, which of them it holds and what it sees.
+// sendHeartbeats tells every front that may hold one of the failover IPs
+// this node may hold, every keepalive, which of them it holds and what it
+// sees.
 func (f *failover) sendHeartbeats(ctx context.Context) {
 	for {
 		timer := f.a.clock.NewTimer(f.keepalive())
@@ -212,6 +214,7 @@ func (f *failover) sendHeartbeats(ctx context.Context) {
 		if err != nil {
 			continue
 		}
+		f.a.peers.SetMembership(membership(snap, uint16(f.a.opts.PeerPort)))
 		targets, claims := f.heartbeat(snap)
 		if len(targets) == 0 {
 			continue
@@ -222,24 +225,45 @@ func (f *failover) sendHeartbeats(ctx context.Context) {
 	}
 }
 
-// heartbeat returns where to send this node's heartbeat, and what it says.
-func (f *failover) heartbeat(snap *snapshot) ([]netip.AddrPort, []heartbeat.Claim) {
-	var targets []netip.AddrPort
+// membership is who the peer heartbeats come from and go to: every front,
+// at its node address, and every failover IP.
+func membership(snap *snapshot, port uint16) heartbeat.Membership {
+	m := heartbeat.Membership{Fronts: map[string]netip.AddrPort{}}
+	for name, front := range snap.fronts {
+		if ip, err := netip.ParseAddr(front.Spec.Address); err == nil && name != snap.node {
+			m.Fronts[name] = netip.AddrPortFrom(ip, port)
+		}
+	}
+	for key := range snap.failoverIPs {
+		m.FailoverIPs = append(m.FailoverIPs, key)
+	}
+	return m
+}
+
+// heartbeat returns to which nodes this node's heartbeat goes, and what it
+// says. It goes to every front that may hold an address this node may hold:
+// the owner, the previous owner, every candidate, and every front of the
+// farms that list the FailoverIP. A stale owner that is no longer a
+// candidate must hear a new owner's later epoch, and drop the address.
+func (f *failover) heartbeat(snap *snapshot) ([]string, []heartbeat.Claim) {
+	var targets []string
 	var claims []heartbeat.Claim
 	for _, key := range f.concerned(snap) {
-		st := snap.failoverIPs[key].Status
+		fip := snap.failoverIPs[key]
+		st := fip.Status
 		claims = append(claims, heartbeat.Claim{
 			FailoverIP: key, Holding: f.memory.get(key).Holding, SeenOwner: st.Owner, SeenEpoch: st.Epoch,
 		})
-		for _, name := range append(slices.Clone(st.Candidates), st.Owner) {
-			if front := snap.fronts[name]; front != nil && name != snap.node {
-				if ip, err := netip.ParseAddr(front.Spec.Address); err == nil {
-					targets = append(targets, netip.AddrPortFrom(ip, uint16(f.a.opts.PeerPort)))
-				}
+		targets = append(targets, st.Owner, st.PreviousOwner)
+		targets = append(targets, st.Candidates...)
+		for _, farm := range snap.farmsListing(fip) {
+			for _, front := range snap.frontsOf(farm) {
+				targets = append(targets, front.Name)
 			}
 		}
 	}
-	slices.SortFunc(targets, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	targets = slices.DeleteFunc(targets, func(name string) bool { return name == "" || name == snap.node || snap.fronts[name] == nil })
+	slices.Sort(targets)
 	return slices.Compact(targets), claims
 }
 

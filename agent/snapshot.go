@@ -84,3 +84,14 @@ func (s *snapshot) frontsOf(farm string) []*webfarmv1.FrontNode {
 	slices.SortFunc(fronts, func(a, b *webfarmv1.FrontNode) int { return strings.Compare(a.Name, b.Name) })
 	return fronts
 }
+
+// farmsListing returns the farms, as namespace/name, whose spec lists fip.
+func (s *snapshot) farmsListing(fip *webfarmv1.FailoverIP) []string {
+	var farms []string
+	for k, farm := range s.farms {
+		if farm.Namespace == fip.Namespace && slices.Contains(farm.Spec.FailoverIPs, fip.Name) {
+			farms = append(farms, k)
+		}
+	}
+	return farms
+}

@@ -16,10 +16,23 @@
 // status. A peer counts as heard for an address only through heartbeats that
 // carry a claim for it, so that the loss of one datagram of a heartbeat
 // split in several can never make a holder look alive but silent about the
-// address. Every time in a View is the receiver's own clock reading at
-// arrival: clocks of different machines are never compared.
+// address. Every time in a View is the receiver's own clock: clocks of
+// different machines are never compared.
 //
-// Wire format (version 1, see wire.go): a binary message of at most
+// Each heartbeat also acks the latest heartbeat its sender accepted from
+// the receiver (that boot's nonce and sequence number). The receiver knows
+// when it sent that one, so a report's Confirmed time is when the receiver
+// asked, not when the answer arrived: a delayed or replayed datagram can
+// only shorten a proof built on it. A heartbeat that confirms the
+// receiver's ownership (not holding, seeing the receiver as owner) is a
+// promise, recorded through Promises before it is sent.
+//
+// Peers accepts datagrams only from the members of SetMembership, each
+// from its own address, and keeps claims only about the failover IPs it
+// names; it forgets departed members and deleted failover IPs, so what it
+// keeps is bounded by the cluster and not by what senders say.
+//
+// Wire format (version 2, see wire.go): a binary message of at most
 // MaxDatagramSize bytes, so that it is never fragmented, whose last 32 bytes
 // are HMAC-SHA256, under the shared key of the peer Secret, of every byte
 // before them, compared in constant time. Names and numbers are validated
@@ -45,15 +58,20 @@
 // new then too. A restarted sender is thus heard again one round trip after
 // its first heartbeat, and its claims from its next regular heartbeat on.
 //
+// A sender silenced for resyncEvery while its datagrams are refused as
+// replays (say a datagram forged with the key, numbered far ahead) is
+// challenged again on its current nonce; its answer carries its current
+// number, which the receiver adopts. Only the live boot can answer, and no
+// recording is numbered above that answer.
+//
 // Challenges are authenticated like heartbeats and answered only when they
 // name the receiver's current nonce; each datagram draws at most one small
 // reply, so the exchange amplifies nothing. A receiver keeps at most four
 // pending challenges per sender, the oldest dropped first.
 //
 // What this does not stop: an attacker on the path can drop or delay
-// datagrams (not forge or replay them), and a delayed heartbeat counts as
-// heard when it arrives. Bounding a heartbeat's age would take an echo, in
-// every heartbeat, of a token the receiver sent last.
+// datagrams (not forge or replay them); a delay cannot extend a proof (the
+// ack above). Any holder of the shared key can still speak as any front.
 //
 // # Keys
 //

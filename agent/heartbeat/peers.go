@@ -2,10 +2,12 @@ package heartbeat
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -44,7 +46,8 @@ type Claim struct {
 
 // Stats counts received datagrams by outcome.
 type Stats struct {
-	Accepted        uint64
+	Accepted uint64
+	// Unauthenticated counts datagrams whose MAC no key verifies.
 	Unauthenticated uint64
 	Malformed       uint64
 	Replayed        uint64
@@ -53,7 +56,46 @@ type Stats struct {
 	Challenges uint64
 	// NoKey counts datagrams dropped because no key was set.
 	NoKey uint64
+	// UnknownSender counts authenticated datagrams from a node that is not
+	// a member (SetMembership).
+	UnknownSender uint64
+	// WrongSource counts authenticated datagrams from a member whose source
+	// address is not the member's address.
+	WrongSource uint64
+	// IgnoredClaims counts claims about a failover IP this node does not
+	// know, which it keeps nothing of.
+	IgnoredClaims uint64
 }
+
+// Membership is what Peers accepts and where it sends: the fronts, by node
+// name, with the address of their heartbeats, and the failover IPs that
+// exist, as namespace/name.
+type Membership struct {
+	Fronts      map[string]netip.AddrPort
+	FailoverIPs []string
+}
+
+// Promises keeps the promises this node makes when it confirms another
+// node's ownership of a failover IP: it must not announce that address
+// before the confirmed heartbeat's arrival plus the proof's window.
+type Promises interface {
+	// Promise records, before anything is sent, per failover IP the latest
+	// arrival time of a heartbeat the coming confirmations echo. When it
+	// returns an error the confirmations are sent without their ack, which
+	// makes them prove nothing.
+	Promise(heardAt map[string]time.Time) error
+}
+
+// resyncEvery is how long a sender must go without an accepted datagram
+// before one refused as a replay challenges it to resync
+// (replayGuard.resync), and how often at most: a sender heard normally
+// draws nothing from replays, and a silenced one one challenge per
+// resyncEvery, sent to its own address.
+const resyncEvery = time.Second
+
+// sentLog is how many Send calls Peers remembers the time of: a peer's ack
+// older than that proves nothing.
+const sentLog = 256
 
 // Peers sends and receives the agent-to-agent heartbeats of one node.
 type Peers struct {
@@ -67,14 +109,28 @@ type Peers struct {
 	key        []byte
 	oldKey     []byte
 	oldKeyTill time.Time
+	promises   Promises
+	members    map[string]netip.AddrPort
+	known      map[string]bool
 	senders    map[string]*sender
+	sent       []sentAt
 	stats      Stats
 }
 
-// sender is what this node knows of one peer.
+// sentAt says that every datagram numbered seq or above was sent at time or
+// later.
+type sentAt struct {
+	seq  uint64
+	time time.Time
+}
+
+// sender is what this node knows of one member: its replay guard, when the
+// last datagram it accepted arrived, and what it said of each failover IP.
 type sender struct {
-	guard replayGuard
-	fips  map[string]*heard
+	guard      replayGuard
+	heardAt    time.Time
+	lastResync time.Time
+	fips       map[string]*heard
 }
 
 // heard is what one peer last said about one failover IP, by this node's
@@ -84,11 +140,15 @@ type heard struct {
 	lastClaimed time.Time
 	seenOwner   string
 	seenEpoch   int64
+	holding     bool
+	// confirmed is when this node sent the heartbeat the peer's latest
+	// report echoed, or that of an earlier report saying the same.
+	confirmed time.Time
 }
 
 // NewPeers binds the UDP socket of node's heartbeats to listen (port 0
 // picks one; see Addr). A nil clk is the real clock. Nothing is sent or
-// accepted before SetKey.
+// accepted before SetKey and SetMembership.
 func NewPeers(node string, listen netip.AddrPort, clk clock.Clock) (*Peers, error) {
 	if err := validateNode("node", node); err != nil {
 		return nil, err
@@ -100,7 +160,7 @@ func NewPeers(node string, listen netip.AddrPort, clk clock.Clock) (*Peers, erro
 	if err != nil {
 		return nil, fmt.Errorf("binding peer heartbeats to %s: %w", listen, err)
 	}
-	p := &Peers{node: node, conn: conn, clk: clk, senders: map[string]*sender{}}
+	p := &Peers{node: node, conn: conn, clk: clk, senders: map[string]*sender{}, members: map[string]netip.AddrPort{}, known: map[string]bool{}}
 	p.nonce = randomNonce()
 	return p, nil
 }
@@ -157,10 +217,41 @@ func (p *Peers) sendKey() []byte {
 	return p.key
 }
 
-// Send sends claims to every target, in as many datagrams as they need, each
-// with the next sequence number. It returns ErrNoKey while no key is set,
-// and otherwise tries every target before returning the errors.
-func (p *Peers) Send(targets []netip.AddrPort, claims []Claim) error {
+// SetPromises sets where the promises of this node's confirmations are kept.
+// Without it, confirmations go without their ack and prove nothing.
+func (p *Peers) SetPromises(pr Promises) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.promises = pr
+}
+
+// SetMembership sets the fronts this node accepts heartbeats from, and
+// sends to, and the failover IPs it keeps claims about. It forgets at once
+// whatever it kept of departed fronts and failover IPs, so that what it
+// keeps is bounded by the cluster, not by what senders say.
+func (p *Peers) SetMembership(m Membership) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.members = maps.Clone(m.Fronts)
+	p.known = make(map[string]bool, len(m.FailoverIPs))
+	for _, fip := range m.FailoverIPs {
+		p.known[fip] = true
+	}
+	for node, s := range p.senders {
+		if _, ok := p.members[node]; !ok {
+			delete(p.senders, node)
+			continue
+		}
+		maps.DeleteFunc(s.fips, func(fip string, _ *heard) bool { return !p.known[fip] })
+	}
+}
+
+// Send sends claims to every node of nodes that is a member, in as many
+// datagrams as they need, each with the next sequence number and with the
+// ack of the last heartbeat accepted from that node. Confirmations are
+// promised first (SetPromises). It returns ErrNoKey while no key is set,
+// and otherwise tries every node before returning the errors.
+func (p *Peers) Send(nodes []string, claims []Claim) error {
 	key := p.sendKey()
 	if key == nil {
 		return ErrNoKey
@@ -169,11 +260,11 @@ func (p *Peers) Send(targets []netip.AddrPort, claims []Claim) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, to := range targets {
+	targets, errs := p.targets(nodes, claims)
+	for _, t := range targets {
 		for _, batch := range batches {
-			m := &message{Type: msgHeartbeat, Claims: batch}
-			if err := p.send(to, m, key); err != nil {
+			m := &message{Type: msgHeartbeat, Claims: batch, HasAck: t.hasAck, AckNonce: t.ackNonce, AckSeq: t.ackSeq}
+			if err := p.send(t.addr, m, key); err != nil {
 				errs = append(errs, err)
 				break
 			}
@@ -194,9 +285,85 @@ func (p *Peers) send(to netip.AddrPort, m *message, key []byte) error {
 	return nil
 }
 
+// target is where one heartbeat goes, and what it acks.
+type target struct {
+	addr     netip.AddrPort
+	hasAck   bool
+	ackNonce nonce
+	ackSeq   uint64
+}
+
+// targets resolves nodes, notes the time of this sending for the acks that
+// will echo it, and records the promises the acks make before returning.
+func (p *Peers) targets(nodes []string, claims []Claim) ([]target, []error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.logSent()
+	var targets []target
+	var errs []error
+	promised := map[string]time.Time{}
+	for _, node := range nodes {
+		addr, ok := p.members[node]
+		if !ok || node == p.node {
+			errs = append(errs, fmt.Errorf("no heartbeat address for %s: not a member", node))
+			continue
+		}
+		t := target{addr: addr}
+		if s := p.senders[node]; s != nil && s.guard.established {
+			t.hasAck, t.ackNonce, t.ackSeq = true, s.guard.nonce, s.guard.seq
+			promise(promised, node, claims, s.heardAt)
+		}
+		targets = append(targets, t)
+	}
+	if len(promised) > 0 && (p.promises == nil || p.promises.Promise(promised) != nil) {
+		// Unkept promises must not be made: send no ack at all.
+		for i := range targets {
+			targets[i].hasAck = false
+		}
+	}
+	return targets, errs
+}
+
+// promise notes, in promised, the failover IPs of claims that confirm
+// node's ownership: not holding, and seeing node as the owner.
+func promise(promised map[string]time.Time, node string, claims []Claim, heardAt time.Time) {
+	for _, c := range claims {
+		if !c.Holding && c.SeenOwner == node && heardAt.After(promised[c.FailoverIP]) {
+			promised[c.FailoverIP] = heardAt
+		}
+	}
+}
+
+// logSent records that the datagrams numbered from the next one on are sent
+// from now on.
+func (p *Peers) logSent() {
+	// The time first: a datagram numbered after the load of the counter is
+	// sent after it, even by another goroutine.
+	now := p.clk.Now()
+	e := sentAt{seq: p.seq.Load() + 1, time: now}
+	if len(p.sent) == sentLog {
+		p.sent = append(p.sent[:0], p.sent[1:]...)
+	}
+	p.sent = append(p.sent, e)
+}
+
+// sentTime is a time no later than when this node sent its datagram
+// numbered seq; zero when it no longer knows.
+func (p *Peers) sentTime(seq uint64) time.Time {
+	i, found := slices.BinarySearchFunc(p.sent, seq, func(e sentAt, seq uint64) int { return cmp.Compare(e.seq, seq) })
+	if !found {
+		i--
+	}
+	if i < 0 || seq >= p.seq.Load()+1 {
+		return time.Time{}
+	}
+	return p.sent[i].time
+}
+
 // batchClaims splits claims into groups that each fit one datagram.
 func batchClaims(node string, claims []Claim) ([][]Claim, error) {
-	overhead := headerMin + len(node) + 1 + NonceSize + 2 + macSize
+	// The header, flags, an echo, an ack, the claim count and the MAC.
+	overhead := headerMin + len(node) + 1 + NonceSize + NonceSize + 8 + 2 + macSize
 	var batches [][]Claim
 	var batch []Claim
 	size := overhead
@@ -256,12 +423,32 @@ func (p *Peers) receive(b []byte, from netip.AddrPort) {
 		// Our own datagram, looped back or replayed at us.
 		return
 	}
+	if !p.bound(m.Node, from) {
+		return
+	}
 	switch m.Type {
 	case msgHeartbeat:
 		p.onHeartbeat(m, from, keys[0])
 	case msgChallenge:
 		p.onChallenge(m, from, keys[0])
 	}
+}
+
+// bound tells whether node is a member sending from its own address, and
+// counts why not.
+func (p *Peers) bound(node string, from netip.AddrPort) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	addr, ok := p.members[node]
+	switch {
+	case !ok:
+		p.stats.UnknownSender++
+		return false
+	case addr.Addr().Unmap() != from.Addr().Unmap():
+		p.stats.WrongSource++
+		return false
+	}
+	return true
 }
 
 func (p *Peers) onHeartbeat(m *message, from netip.AddrPort, key []byte) {
@@ -271,9 +458,18 @@ func (p *Peers) onHeartbeat(m *message, from netip.AddrPort, key []byte) {
 	switch v {
 	case accept:
 		p.stats.Accepted++
-		s.record(m.Claims, p.clk.Now())
+		now := p.clk.Now()
+		s.heardAt = now
+		var confirmed time.Time
+		if m.HasAck && m.AckNonce == p.nonce {
+			confirmed = p.sentTime(m.AckSeq)
+		}
+		p.record(s, m.Claims, now, confirmed)
 	case replayed:
 		p.stats.Replayed++
+		if now := p.clk.Now(); now.Sub(s.heardAt) >= resyncEvery && now.Sub(s.lastResync) >= resyncEvery {
+			s.lastResync, v, ch = now, challenge, s.guard.resync(randomNonce)
+		}
 	case challenge:
 		p.stats.Challenged++
 	}
@@ -304,14 +500,26 @@ func (p *Peers) sender(node string) *sender {
 	return s
 }
 
-func (s *sender) record(claims []Claim, now time.Time) {
+// record keeps what claims say, for the failover IPs this node knows only.
+// confirmed is when this node sent the heartbeat they ack, zero if none:
+// without an ack, a report that repeats the previous one keeps its
+// confirmation, and one that says something new has none.
+func (p *Peers) record(s *sender, claims []Claim, now, confirmed time.Time) {
 	for _, c := range claims {
+		if !p.known[c.FailoverIP] {
+			p.stats.IgnoredClaims++
+			continue
+		}
 		h, ok := s.fips[c.FailoverIP]
 		if !ok {
 			h = &heard{}
 			s.fips[c.FailoverIP] = h
 		}
-		h.lastHeard, h.seenOwner, h.seenEpoch = now, c.SeenOwner, c.SeenEpoch
+		same := ok && h.seenOwner == c.SeenOwner && h.seenEpoch == c.SeenEpoch && h.holding == c.Holding
+		if !confirmed.IsZero() || !same {
+			h.confirmed = confirmed
+		}
+		h.lastHeard, h.seenOwner, h.seenEpoch, h.holding = now, c.SeenOwner, c.SeenEpoch, c.Holding
 		if c.Holding {
 			h.lastClaimed = now
 		}
@@ -337,6 +545,7 @@ func (p *Peers) View(failoverIP string) []ownership.Peer {
 			LastClaimed: h.lastClaimed,
 			SeenOwner:   h.seenOwner,
 			SeenEpoch:   h.seenEpoch,
+			Confirmed:   h.confirmed,
 		})
 	}
 	slices.SortFunc(view, func(a, b ownership.Peer) int { return strings.Compare(a.Node, b.Node) })

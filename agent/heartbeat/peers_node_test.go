@@ -66,16 +66,31 @@ func TestNodePeersHeartbeats(t *testing.T) {
 	aAddr, bAddr := netip.AddrPortFrom(n.aIP, port), netip.AddrPortFrom(n.bIP, port)
 	a, stopA := peersIn(t, n.a, "front1", aAddr, testKey)
 	b, _ := peersIn(t, n.b, "front2", bAddr, testKey)
+	meet(a, b)
 	capture := captureUDP(t, n.b, n.bLink, n.aIP, port)
 	const fip = "shop/www"
 
 	started := time.Now()
 	eventually(t, "both agents hear each other", func() bool {
-		sendOrFail(t, a, bAddr, Claim{FailoverIP: fip, Holding: true, SeenOwner: "front1", SeenEpoch: 3})
-		sendOrFail(t, b, aAddr, Claim{FailoverIP: fip, SeenOwner: "front1", SeenEpoch: 3})
+		sendOrFail(t, a, "front2", Claim{FailoverIP: fip, Holding: true, SeenOwner: "front1", SeenEpoch: 3})
+		sendOrFail(t, b, "front1", Claim{FailoverIP: fip, SeenOwner: "front1", SeenEpoch: 3})
 		return len(a.View(fip)) == 1 && len(b.View(fip)) == 1
 	})
 	t.Logf("first heartbeat to both views, handshake included: %v", time.Since(started))
+
+	// front2 confirms front1's ownership: its ack tells front1 which of its
+	// own heartbeats the confirmation answers.
+	book := &promiseBook{}
+	b.SetPromises(book)
+	eventually(t, "front2 confirms front1 with an ack", func() bool {
+		sendOrFail(t, a, "front2", Claim{FailoverIP: fip, Holding: true, SeenOwner: "front1", SeenEpoch: 3})
+		sendOrFail(t, b, "front1", Claim{FailoverIP: fip, SeenOwner: "front1", SeenEpoch: 3})
+		v := a.View(fip)
+		return len(v) == 1 && !v[0].Confirmed.IsZero()
+	})
+	if confirmed := a.View(fip)[0].Confirmed; confirmed.After(time.Now()) || len(book.made) == 0 {
+		t.Errorf("confirmed at %v with promises %v, want a time already past and a promise made", confirmed, book.made)
+	}
 
 	fromA, fromB := b.View(fip)[0], a.View(fip)[0]
 	if fromA.Node != "front1" || fromA.LastClaimed.IsZero() || fromA.SeenEpoch != 3 || fromA.SeenOwner != "front1" {
@@ -99,13 +114,26 @@ func TestNodePeersHeartbeats(t *testing.T) {
 			t.Errorf("front2 accepted %d datagrams during the replay, want %d", got, stats.Accepted)
 		}
 	})
+	t.Run("a failover address held on the link does not change the source", func(t *testing.T) {
+		// As agent/vip adds it: host prefix, no prefix route.
+		n.a.MustRun(t, "ip", "addr", "add", "10.231.0.100/32", "dev", n.aLink, "noprefixroute")
+		stats := b.Stats()
+		eventually(t, "front2 accepts front1's heartbeats", func() bool {
+			sendOrFail(t, a, "front2", Claim{FailoverIP: fip, Holding: true, SeenOwner: "front1", SeenEpoch: 3})
+			return b.Stats().Accepted > stats.Accepted
+		})
+		if got := b.Stats().WrongSource; got != stats.WrongSource {
+			t.Errorf("%d heartbeats left from the failover address", got-stats.WrongSource)
+		}
+	})
 	t.Run("replay after the sender restarted", func(t *testing.T) {
 		recorded := capture.last(t)
 		stopA()
 		restarted, _ := peersIn(t, n.a, "front1", aAddr, testKey)
+		meet(restarted, b)
 		before := b.View(fip)[0].LastHeard
 		eventually(t, "front2 hears front1's new boot", func() bool {
-			sendOrFail(t, restarted, bAddr, Claim{FailoverIP: fip, SeenOwner: "front1", SeenEpoch: 3})
+			sendOrFail(t, restarted, "front2", Claim{FailoverIP: fip, SeenOwner: "front1", SeenEpoch: 3})
 			return b.View(fip)[0].LastHeard.After(before)
 		})
 		settleAll(t, b, a.seq.Load()+restarted.seq.Load()+1) // and the first replay
@@ -119,11 +147,26 @@ func TestNodePeersHeartbeats(t *testing.T) {
 			t.Errorf("front2 accepted %d datagrams during the replay, want %d", got, stats.Accepted)
 		}
 	})
+	t.Run("datagram from another address of front1's namespace", func(t *testing.T) {
+		other := netip.MustParseAddr("10.231.0.3")
+		n.a.MustRun(t, "ip", "addr", "add", other.String()+"/24", "dev", n.aLink)
+		recorded := capture.last(t)
+		view, stats := b.View(fip), b.Stats()
+		resendFrom(t, n.a, other, bAddr, recorded)
+		eventually(t, "front2 counts the wrong source", func() bool { return b.Stats().WrongSource > stats.WrongSource })
+		if got := b.View(fip); !reflect.DeepEqual(got, view) {
+			t.Errorf("view after a datagram from the wrong address = %+v, want unchanged %+v", got, view)
+		}
+		if got := b.Stats(); got.Replayed != stats.Replayed || got.Accepted != stats.Accepted {
+			t.Errorf("stats %+v after %+v: the datagram went past the address check", got, stats)
+		}
+	})
 	t.Run("wrong key", func(t *testing.T) {
 		intruder, _ := peersIn(t, n.a, "front3", netip.AddrPortFrom(n.aIP, port+1), otherKey)
+		intruder.SetMembership(Membership{Fronts: map[string]netip.AddrPort{"front2": bAddr}})
 		before := b.Stats().Unauthenticated
 		eventually(t, "front2 refuses the intruder", func() bool {
-			sendOrFail(t, intruder, bAddr, Claim{FailoverIP: fip, Holding: true})
+			sendOrFail(t, intruder, "front2", Claim{FailoverIP: fip, Holding: true})
 			return b.Stats().Unauthenticated >= before+3
 		})
 		for _, p := range b.View(fip) {
@@ -134,9 +177,9 @@ func TestNodePeersHeartbeats(t *testing.T) {
 	})
 }
 
-func sendOrFail(t *testing.T, p *Peers, to netip.AddrPort, claims ...Claim) {
+func sendOrFail(t *testing.T, p *Peers, node string, claims ...Claim) {
 	t.Helper()
-	if err := p.Send([]netip.AddrPort{to}, claims); err != nil {
+	if err := p.Send([]string{node}, claims); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -30,6 +30,32 @@ func startPeers(t *testing.T, node string, clk *clocktesting.FakeClock, key []by
 	return p
 }
 
+// testFIPs are the failover IPs every test node knows.
+var testFIPs = []string{"shop/www", "shop/api"}
+
+// meet makes every one of ps a member for the others, at its own address,
+// all knowing testFIPs.
+func meet(ps ...*Peers) {
+	for _, p := range ps {
+		fronts := map[string]netip.AddrPort{}
+		for _, q := range ps {
+			if q != p {
+				fronts[q.node] = q.Addr()
+			}
+		}
+		p.SetMembership(Membership{Fronts: fronts, FailoverIPs: testFIPs})
+	}
+}
+
+// to names the nodes of ps, for Send.
+func to(ps ...*Peers) []string {
+	var nodes []string
+	for _, p := range ps {
+		nodes = append(nodes, p.node)
+	}
+	return nodes
+}
+
 // runPeers runs p's receive loop until the returned stop is called, or t
 // ends.
 func runPeers(t *testing.T, p *Peers) (stop func()) {
@@ -65,14 +91,14 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // sendUntilHeard sends claims from p to to until to's view of fip lists p
 // with LastHeard at the fake clock's now: the first heartbeat of a new boot
 // only draws a challenge.
-func sendUntilHeard(t *testing.T, from, to *Peers, clk *clocktesting.FakeClock, fip string, claims []Claim) ownership.Peer {
+func sendUntilHeard(t *testing.T, from, dst *Peers, clk *clocktesting.FakeClock, fip string, claims []Claim) ownership.Peer {
 	t.Helper()
 	var got ownership.Peer
-	eventually(t, from.node+" is heard by "+to.node, func() bool {
-		if err := from.Send([]netip.AddrPort{to.Addr()}, claims); err != nil {
+	eventually(t, from.node+" is heard by "+dst.node, func() bool {
+		if err := from.Send(to(dst), claims); err != nil {
 			t.Fatalf("Send: %v", err)
 		}
-		for _, peer := range to.View(fip) {
+		for _, peer := range dst.View(fip) {
 			if peer.Node == from.node && peer.LastHeard.Equal(clk.Now()) {
 				got = peer
 				return true
@@ -80,7 +106,7 @@ func sendUntilHeard(t *testing.T, from, to *Peers, clk *clocktesting.FakeClock, 
 		}
 		return false
 	})
-	settle(t, from, to)
+	settle(t, from, dst)
 	return got
 }
 
@@ -117,6 +143,7 @@ func TestPeersExchange(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	a := startPeers(t, "front1", clk, testKey)
 	b := startPeers(t, "front2", clk, testKey)
+	meet(a, b)
 	const fip = "shop/www"
 
 	t0 := clk.Now()
@@ -145,8 +172,9 @@ func TestPeersWrongKeyRefused(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Now())
 	a := startPeers(t, "front1", clk, otherKey)
 	b := startPeers(t, "front2", clk, testKey)
+	meet(a, b)
 	eventually(t, "front2 refuses front1's datagrams", func() bool {
-		if err := a.Send([]netip.AddrPort{b.Addr()}, []Claim{{FailoverIP: "shop/www", Holding: true}}); err != nil {
+		if err := a.Send(to(b), []Claim{{FailoverIP: "shop/www", Holding: true}}); err != nil {
 			t.Fatal(err)
 		}
 		return b.Stats().Unauthenticated >= 3
@@ -163,15 +191,16 @@ func TestPeersWithoutKey(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Now())
 	a := startPeers(t, "front1", clk, nil)
 	b := startPeers(t, "front2", clk, []byte("too short"))
-	if err := a.Send([]netip.AddrPort{b.Addr()}, nil); !errors.Is(err, ErrNoKey) {
+	if err := a.Send(to(b), nil); !errors.Is(err, ErrNoKey) {
 		t.Errorf("Send without key: %v, want %v", err, ErrNoKey)
 	}
-	if err := b.Send([]netip.AddrPort{a.Addr()}, nil); !errors.Is(err, ErrNoKey) {
+	if err := b.Send(to(a), nil); !errors.Is(err, ErrNoKey) {
 		t.Errorf("Send with a short key: %v, want %v", err, ErrNoKey)
 	}
 	c := startPeers(t, "front3", clk, testKey)
+	meet(a, b, c)
 	eventually(t, "front1 drops datagrams while it has no key", func() bool {
-		if err := c.Send([]netip.AddrPort{a.Addr()}, nil); err != nil {
+		if err := c.Send(to(a), nil); err != nil {
 			t.Fatal(err)
 		}
 		return a.Stats().NoKey >= 1
@@ -182,6 +211,7 @@ func TestPeersKeyRotation(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Now())
 	a := startPeers(t, "front1", clk, testKey)
 	b := startPeers(t, "front2", clk, testKey)
+	meet(a, b)
 	const fip = "shop/www"
 	claims := []Claim{{FailoverIP: fip}}
 	sendUntilHeard(t, a, b, clk, fip, claims)
@@ -193,7 +223,7 @@ func TestPeersKeyRotation(t *testing.T) {
 	clk.Step(KeyRotationGrace)
 	before := b.Stats().Unauthenticated
 	eventually(t, "the old key is refused after the grace", func() bool {
-		if err := a.Send([]netip.AddrPort{b.Addr()}, claims); err != nil {
+		if err := a.Send(to(b), claims); err != nil {
 			t.Fatal(err)
 		}
 		return b.Stats().Unauthenticated > before
@@ -260,6 +290,12 @@ func (r *relay) replay(t *testing.T, b []byte) {
 	}
 }
 
+// through makes p send its heartbeats to node through r. The relay sends
+// from the same loopback address, so node still takes them as p's.
+func through(p *Peers, node string, r *relay) {
+	p.SetMembership(Membership{Fronts: map[string]netip.AddrPort{node: r.addr()}, FailoverIPs: testFIPs})
+}
+
 func TestPeersRefuseReplays(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Now())
 	a, err := NewPeers("front1", loopback, clk)
@@ -270,12 +306,14 @@ func TestPeersRefuseReplays(t *testing.T) {
 	stopA := runPeers(t, a)
 	b := startPeers(t, "front2", clk, testKey)
 	r := startRelay(t, a.Addr(), b.Addr())
+	meet(a, b)
+	through(a, "front2", r)
 	const fip = "shop/www"
 
 	send := func(claims []Claim) {
 		t.Helper()
 		eventually(t, "front2 hears front1 through the relay", func() bool {
-			if err := a.Send([]netip.AddrPort{r.addr()}, claims); err != nil {
+			if err := a.Send(to(b), claims); err != nil {
 				t.Fatal(err)
 			}
 			v := b.View(fip)
@@ -291,8 +329,9 @@ func TestPeersRefuseReplays(t *testing.T) {
 	send([]Claim{{FailoverIP: fip, SeenOwner: "front2", SeenEpoch: 2}})
 	released := b.View(fip)
 
-	// Within the boot: refused by its sequence number.
-	clk.Step(time.Second)
+	// Within the boot, while front1 is heard: refused by its sequence
+	// number, and nothing is sent back.
+	clk.Step(resyncEvery / 2)
 	stats := b.Stats()
 	r.replay(t, holding)
 	eventually(t, "the replay is counted", func() bool { return b.Stats().Replayed > stats.Replayed })
@@ -310,10 +349,11 @@ func TestPeersRefuseReplays(t *testing.T) {
 	restarted.SetKey(testKey)
 	runPeers(t, restarted)
 	r2 := startRelay(t, restarted.Addr(), b.Addr())
+	through(restarted, "front2", r2)
 	clk.Step(time.Second)
 	t3 := clk.Now()
 	eventually(t, "front2 hears front1's new boot", func() bool {
-		if err := restarted.Send([]netip.AddrPort{r2.addr()}, []Claim{{FailoverIP: fip, SeenEpoch: 2, SeenOwner: "front2"}}); err != nil {
+		if err := restarted.Send(to(b), []Claim{{FailoverIP: fip, SeenEpoch: 2, SeenOwner: "front2"}}); err != nil {
 			t.Fatal(err)
 		}
 		v := b.View(fip)

@@ -40,10 +40,17 @@ const (
 // echo when hasEcho. newChallenge draws a fresh random challenge.
 func (g *replayGuard) admit(n nonce, seq uint64, hasEcho bool, echo nonce, newChallenge func() nonce) (verdict, nonce) {
 	if g.established && n == g.nonce {
-		if seq <= g.seq {
+		switch {
+		case seq > g.seq:
+			g.seq = seq
+		case hasEcho && g.answers(n, echo):
+			// A re-synchronisation (resync): only the live boot can echo
+			// a fresh challenge, and its number is above any it sent
+			// before, so no recording gets in under it.
+			g.seq, g.pending = seq, nil
+		default:
 			return replayed, nonce{}
 		}
-		g.seq = seq
 		return accept, nonce{}
 	}
 	if hasEcho && g.answers(n, echo) {
@@ -53,6 +60,14 @@ func (g *replayGuard) admit(n nonce, seq uint64, hasEcho bool, echo nonce, newCh
 		return accept, nonce{}
 	}
 	return challenge, g.challengeFor(n, newChallenge)
+}
+
+// resync returns a challenge for the current nonce. A sender whose datagrams
+// are refused as replays answers it with its current sequence number, which
+// the guard then adopts: a forged number far ahead, made with the key,
+// silences the sender only until the next resync.
+func (g *replayGuard) resync(newChallenge func() nonce) nonce {
+	return g.challengeFor(g.nonce, newChallenge)
 }
 
 func (g *replayGuard) answers(n, echo nonce) bool {

@@ -56,6 +56,51 @@ func TestReplayGuard(t *testing.T) {
 	}
 }
 
+func TestReplayGuardResync(t *testing.T) {
+	var g replayGuard
+	var c challenges
+	boot := testNonce(1)
+	admit := func(seq uint64, echo *nonce) verdict {
+		hasEcho, e := echo != nil, nonce{}
+		if hasEcho {
+			e = *echo
+		}
+		v, _ := g.admit(boot, seq, hasEcho, e, c.draw)
+		return v
+	}
+	g.admit(boot, 1, false, nonce{}, c.draw) // draws the first challenge
+	first := testNonce(100)
+	if v := admit(2, &first); v != accept {
+		t.Fatalf("handshake: %v", v)
+	}
+	// A datagram forged with the key, numbered far ahead, silences the
+	// sender's real datagrams...
+	if v := admit(1<<62, nil); v != accept {
+		t.Fatalf("forged number: %v", v)
+	}
+	if v := admit(3, nil); v != replayed {
+		t.Fatalf("real datagram after the forgery: %v, want replayed", v)
+	}
+	// ...until it answers a resync with its current number.
+	resync := g.resync(c.draw)
+	if v := admit(4, &resync); v != accept {
+		t.Fatalf("resync answer: %v, want accept", v)
+	}
+	for _, tt := range []struct {
+		seq  uint64
+		echo *nonce
+		want verdict
+	}{
+		{seq: 5, want: accept},
+		{seq: 3, want: replayed},
+		{seq: 4, echo: &resync, want: replayed}, // the answer replayed
+	} {
+		if v := admit(tt.seq, tt.echo); v != tt.want {
+			t.Errorf("seq %d after the resync: %v, want %v", tt.seq, v, tt.want)
+		}
+	}
+}
+
 func TestReplayGuardBoundsPendingChallenges(t *testing.T) {
 	var g replayGuard
 	var c challenges

@@ -11,17 +11,19 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// Wire format, version 1. All integers are big-endian; a string is a length
+// Wire format, version 2. All integers are big-endian; a string is a length
 // (one byte, or two for a failover IP name) followed by that many bytes.
 //
-//	magic "WFHB" | version 1 | type | sender node | sender nonce [16] | seq uint64
-//	heartbeat: flags (bit 0: echo follows) | [echo [16]] | count uint16 | count × claim
+//	magic "WFHB" | version 2 | type | sender node | sender nonce [16] | seq uint64
+//	heartbeat: flags (bit 0: echo follows, bit 1: ack follows) | [echo [16]]
+//	           | [ack nonce [16] | ack seq uint64] | count uint16 | count × claim
 //	           claim: failover IP (2-byte length) | flags (bit 0: holding) | seen owner | seen epoch int64
 //	challenge: target node | target nonce [16] | challenge [16]
 //	HMAC-SHA256 [32] over every byte before it
 const (
-	// Version is the wire format version this package speaks.
-	Version = 1
+	// Version is the wire format version this package speaks. Version 2
+	// added the ack, without which no peer proof is possible.
+	Version = 2
 	// MaxDatagramSize bounds every datagram, sent or accepted: small enough
 	// never to be fragmented on an Ethernet path (the size QUIC relies on).
 	MaxDatagramSize = 1200
@@ -49,6 +51,7 @@ const (
 
 const (
 	flagEcho    = 1 << 0
+	flagAck     = 1 << 1
 	flagHolding = 1 << 0
 )
 
@@ -72,10 +75,15 @@ type message struct {
 	Nonce nonce
 	Seq   uint64
 
-	// Heartbeat.
-	HasEcho bool
-	Echo    nonce
-	Claims  []Claim
+	// Heartbeat. Echo answers a challenge. Ack names the latest heartbeat
+	// the sender accepted from the receiver: the receiver's boot nonce and
+	// sequence number, so that the receiver knows when it sent it.
+	HasEcho  bool
+	Echo     nonce
+	HasAck   bool
+	AckNonce nonce
+	AckSeq   uint64
+	Claims   []Claim
 
 	// Challenge: Node challenges To, whose current boot nonce is ToNonce.
 	To        string
@@ -111,11 +119,20 @@ func encode(m *message, key []byte) ([]byte, error) {
 }
 
 func appendHeartbeat(b []byte, m *message) []byte {
+	var flags byte
 	if m.HasEcho {
-		b = append(b, flagEcho)
+		flags |= flagEcho
+	}
+	if m.HasAck {
+		flags |= flagAck
+	}
+	b = append(b, flags)
+	if m.HasEcho {
 		b = append(b, m.Echo[:]...)
-	} else {
-		b = append(b, 0)
+	}
+	if m.HasAck {
+		b = append(b, m.AckNonce[:]...)
+		b = binary.BigEndian.AppendUint64(b, m.AckSeq)
 	}
 	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Claims)))
 	for _, c := range m.Claims {
@@ -222,13 +239,16 @@ func parse(body []byte) (*message, error) {
 }
 
 func parseHeartbeat(r *reader, m *message) {
-	switch flags := r.byte(); flags {
-	case 0:
-	case flagEcho:
-		m.HasEcho, m.Echo = true, r.nonce()
-	default:
+	flags := r.byte()
+	if flags&^(flagEcho|flagAck) != 0 {
 		r.fail(fmt.Errorf("unknown heartbeat flags %#x", flags))
 		return
+	}
+	if flags&flagEcho != 0 {
+		m.HasEcho, m.Echo = true, r.nonce()
+	}
+	if flags&flagAck != 0 {
+		m.HasAck, m.AckNonce, m.AckSeq = true, r.nonce(), r.uint64()
 	}
 	count := int(r.uint16())
 	// Each claim takes at least 12 bytes: a count beyond what is left is a

@@ -30,7 +30,11 @@ func sampleMessages() map[string]*message {
 			{FailoverIP: "shop/api", SeenOwner: "front2", SeenEpoch: 3},
 			{FailoverIP: "blog/www"},
 		}},
-		"echo":      {Type: msgHeartbeat, Node: "front2", Nonce: testNonce(3), Seq: 9, HasEcho: true, Echo: testNonce(9), Claims: []Claim{}},
+		"echo": {Type: msgHeartbeat, Node: "front2", Nonce: testNonce(3), Seq: 9, HasEcho: true, Echo: testNonce(9), Claims: []Claim{}},
+		"ack": {Type: msgHeartbeat, Node: "front2", Nonce: testNonce(7), Seq: 10, HasAck: true, AckNonce: testNonce(8), AckSeq: 1 << 33,
+			Claims: []Claim{{FailoverIP: "shop/www", SeenOwner: "front1", SeenEpoch: 7}}},
+		"echo and ack": {Type: msgHeartbeat, Node: "front2", Nonce: testNonce(3), Seq: 11, HasEcho: true, Echo: testNonce(9),
+			HasAck: true, AckNonce: testNonce(8), AckSeq: 3, Claims: []Claim{}},
 		"challenge": {Type: msgChallenge, Node: "front2", Nonce: testNonce(4), Seq: 2, To: "front1", ToNonce: testNonce(5), Challenge: testNonce(6)},
 	}
 }
@@ -122,8 +126,8 @@ func TestDecodeRefusesVersionAndSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := decode(appendMAC(withByte(b[:len(b)-macSize], 4, 2), testKey), testKey); !errors.Is(err, errVersion) {
-		t.Errorf("version 2: %v, want %v", err, errVersion)
+	if _, err := decode(appendMAC(withByte(b[:len(b)-macSize], 4, 1), testKey), testKey); !errors.Is(err, errVersion) {
+		t.Errorf("version 1: %v, want %v", err, errVersion)
 	}
 	if _, err := decode(make([]byte, MaxDatagramSize+1), testKey); !errors.Is(err, errTooLong) {
 		t.Errorf("oversized: %v, want %v", err, errTooLong)
@@ -210,7 +214,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 		f.Add(b[:len(b)-macSize])
 	}
-	f.Add([]byte("WFHB\x01"))
+	f.Add([]byte("WFHB\x02"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if _, err := decode(b, testKey); err == nil {
 			checkCanonical(t, b)

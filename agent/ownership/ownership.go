@@ -10,16 +10,20 @@
 //
 //   - A node holds the address only as the owner of the current epoch, and
 //     only while it can prove it is alive: its Lease was renewed within
-//     deadtime-guard, or every other candidate was heard within
-//     deadtime-guard and none of them claims the address.
+//     deadtime-guard, or every other candidate confirmed its ownership, not
+//     claiming the address, in a report echoing a heartbeat this node sent
+//     within deadtime-guard (counted from the sending, not the arrival).
 //   - A node with no other candidate can prove it only through its Lease.
-//   - When any peer reports a later epoch, or another owner of the current
-//     epoch, the node's view is stale: it drops the address at once.
+//   - When a peer heard within deadtime reports a later epoch, or another
+//     owner of the current epoch, the node's view is stale: it drops the
+//     address at once.
+//   - A node that confirmed another's ownership promised not to announce the
+//     address for deadtime-guard after the heartbeat it confirmed arrived.
 //   - A new owner announces once the previous owner acknowledged its release
-//     (previousOwnerReleased), or else once no peer claimed the address for
-//     deadtime and it has waited a keepalive for its heartbeats to carry the
-//     new epoch; a new owner that never heard the previous owner listens for
-//     deadtime from the moment it learns its epoch.
+//     (previousOwnerReleased), or else once its promise expired and no peer
+//     claimed the address for deadtime; a new owner that never heard the
+//     previous owner listens for deadtime from the moment it learns its
+//     epoch.
 //   - A node never holds again at an epoch it released or fenced: the
 //     controller has to write a new epoch first.
 //
@@ -125,6 +129,12 @@ type Peer struct {
 	// none.
 	SeenOwner string
 	SeenEpoch int64
+	// Confirmed is when this node sent the heartbeat whose token the peer
+	// echoed in its latest report of this FailoverIP; zero if that report
+	// echoed none. The report was made after Confirmed, so it proves
+	// something about the peer from Confirmed on, however long it took to
+	// arrive.
+	Confirmed time.Time
 }
 
 // Input is everything Decide looks at.
@@ -144,7 +154,13 @@ type Input struct {
 	// Peers are the agents this node heard from, and may include agents
 	// that are not candidates; a candidate missing here was never heard.
 	Peers []Peer
-	Now   time.Time
+	// Promised is the latest arrival time of another node's token that this
+	// node echoed while confirming that node's ownership of the address: it
+	// promised not to announce the address before Promised plus
+	// deadtime-guard, unless the previous owner released it. After a
+	// restart that lost the record, the agent's start. Zero if none.
+	Promised time.Time
+	Now      time.Time
 }
 
 // Decision is what to do with the address now.
@@ -249,11 +265,17 @@ func (in Input) dropOrWait(why string) Decision {
 }
 
 // newerView tells whether a peer reported a later epoch, or another owner of
-// the current one: proof that this node's status is stale. The report counts
-// however old it is, since epochs only grow.
+// the current one: proof that this node's status is stale. A report counts
+// only while its sender is heard about the address within deadtime, so that
+// a forged or replayed value, or one from a departed node, changes nothing
+// lasting; the rules that keep the invariant do not depend on it (a peer that
+// saw another view never confirms this node's ownership).
 func newerView(in Input) (string, bool) {
 	st := in.Status
 	for _, p := range in.Peers {
+		if in.Now.Sub(p.LastHeard) >= in.Timing.Deadtime {
+			continue
+		}
 		if p.SeenEpoch > st.Epoch || (p.SeenEpoch == st.Epoch && p.SeenOwner != st.Owner) {
 			return fmt.Sprintf("%s reports epoch %d owned by %s, our status says epoch %d owned by %s",
 				p.Node, p.SeenEpoch, orNone(p.SeenOwner), st.Epoch, st.Owner), true
@@ -304,8 +326,13 @@ func (in Input) proveAlive() (time.Time, string, bool) {
 	return time.Time{}, fmt.Sprintf("%s and %s", leaseWhy, peersWhy), false
 }
 
-// confirmedByPeers tells until when every other candidate confirms, by being
-// heard without claiming the address, that no other node holds it.
+// confirmedByPeers tells until when every other candidate confirms that no
+// other node holds the address: its latest report says it sees this node's
+// ownership at the current epoch and does not claim the address, and echoes
+// a heartbeat this node sent less than window ago. The proof runs from when
+// this node sent that heartbeat, not from when the report arrived, so a
+// delayed report can only shorten it; and the peer promised, by sending it,
+// not to announce the address before the proof runs out (Input.Promised).
 func (in Input) confirmedByPeers(window time.Duration) (time.Time, string, bool) {
 	others := in.otherCandidates()
 	if len(others) == 0 {
@@ -314,34 +341,47 @@ func (in Input) confirmedByPeers(window time.Duration) (time.Time, string, bool)
 	var until time.Time
 	for _, name := range others {
 		p, heard := in.peer(name)
-		switch {
-		case !heard:
-			return time.Time{}, fmt.Sprintf("never heard %s", name), false
-		case in.Now.Sub(p.LastHeard) >= window:
-			return time.Time{}, fmt.Sprintf("has not heard %s for %s", name, short(in.Now.Sub(p.LastHeard))), false
-		case !p.LastClaimed.IsZero() && in.Now.Sub(p.LastClaimed) < window:
-			return time.Time{}, fmt.Sprintf("%s claims %s", name, in.Address), false
+		if why := in.unconfirmed(name, p, heard, window); why != "" {
+			return time.Time{}, why, false
 		}
-		if heardUntil := p.LastHeard.Add(window); until.IsZero() || heardUntil.Before(until) {
-			until = heardUntil
+		if confirmedUntil := p.Confirmed.Add(window); until.IsZero() || confirmedUntil.Before(until) {
+			until = confirmedUntil
 		}
 	}
 	return until, "", true
 }
 
+// unconfirmed says why p does not confirm this node's ownership now; empty
+// when it does.
+func (in Input) unconfirmed(name string, p Peer, heard bool, window time.Duration) string {
+	st := in.Status
+	switch {
+	case !heard:
+		return fmt.Sprintf("never heard %s", name)
+	case !p.LastClaimed.IsZero() && in.Now.Sub(p.LastClaimed) < window:
+		return fmt.Sprintf("%s claims %s", p.Node, in.Address)
+	case p.SeenOwner != in.Node || p.SeenEpoch != st.Epoch:
+		return fmt.Sprintf("%s reports epoch %d owned by %s", p.Node, p.SeenEpoch, orNone(p.SeenOwner))
+	case p.Confirmed.IsZero():
+		return fmt.Sprintf("%s echoed none of our heartbeats", p.Node)
+	case in.Now.Sub(p.Confirmed) >= window:
+		return fmt.Sprintf("has no confirmation from %s for a heartbeat sent within %s", p.Node, short(window))
+	}
+	return ""
+}
+
 // pending returns how much longer a new owner must wait before announcing,
 // and what for; zero when it may announce.
 //
-// Without a release, the rule is that the new owner has not heard the
-// previous owner claim the address for deadtime. When it has been hearing
-// the previous owner, whose last word was a claim at LastClaimed, that
-// silence started then — after a hard loss it is usually over by the time
-// the controller, which waited deadtime+guard, names the new owner; if its
-// last word was not a claim, it had let the address go. Either way the new
-// owner still waits one keepalive after it learns its epoch, so that its
-// heartbeats carry the new epoch to every peer first: a previous owner that
-// hears them drops the address (newerView). Only when it never heard the
-// previous owner does it listen a full deadtime from then.
+// Without a release, the new owner first keeps the promise it made as a
+// peer: it confirmed the previous owner's proof of liveness until Promised
+// plus window, so it announces only after that proof has run out. After a
+// hard loss the previous owner died around Promised, and the controller,
+// which waited deadtime+guard since its last Lease renewal, names the new
+// owner after the promise expired. A new owner that never heard the previous
+// owner (within twice deadtime) listens a full deadtime from when it learned
+// its epoch. Released or not, it waits until no other peer claimed the
+// address for deadtime.
 func (in Input) pending() (time.Duration, string) {
 	st, deadtime := in.Status, in.Timing.Deadtime
 	var left time.Duration
@@ -352,17 +392,18 @@ func (in Input) pending() (time.Duration, string) {
 		}
 	}
 	if !st.PreviousOwnerReleased {
-		since := in.Now
-		if in.Memory.WaitingEpoch == st.Epoch && !in.Memory.WaitingSince.IsZero() {
-			since = in.Memory.WaitingSince
+		d := in.Promised.Add(in.Timing.aliveWindow()).Sub(in.Now)
+		longer(d, fmt.Sprintf("keeping for %s more the promise made to %s, whose ownership this node confirmed",
+			short(d), orNone(st.PreviousOwner)))
+		if !in.heardRecently(st.PreviousOwner) {
+			since := in.Now
+			if in.Memory.WaitingEpoch == st.Epoch && !in.Memory.WaitingSince.IsZero() {
+				since = in.Memory.WaitingSince
+			}
+			d := deadtime - in.Now.Sub(since)
+			longer(d, fmt.Sprintf("listening %s more before announcing %s (previous owner %s released nothing)",
+				short(d), in.Address, orNone(st.PreviousOwner)))
 		}
-		listen := deadtime
-		if in.heardRecently(st.PreviousOwner) {
-			listen = in.Timing.Keepalive
-		}
-		d := listen - in.Now.Sub(since)
-		longer(d, fmt.Sprintf("listening %s more before announcing %s (previous owner %s released nothing)",
-			short(d), in.Address, orNone(st.PreviousOwner)))
 	}
 	for _, p := range in.Peers {
 		if p.LastClaimed.IsZero() || (st.PreviousOwnerReleased && p.Node == st.PreviousOwner) {

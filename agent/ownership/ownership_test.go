@@ -16,9 +16,10 @@ var timing = Timing{Keepalive: 500 * time.Millisecond, Deadtime: 2 * time.Second
 
 func ago(d time.Duration) time.Time { return t0.Add(-d) }
 
-// heard is a peer heard d ago, claiming nothing, at our view of epoch 7.
+// heard is a peer heard d ago, claiming nothing, at our view of epoch 7,
+// echoing a heartbeat we sent just before it answered (no delay).
 func heard(node string, d time.Duration) Peer {
-	return Peer{Node: node, LastHeard: ago(d), SeenOwner: "front1", SeenEpoch: 7}
+	return Peer{Node: node, LastHeard: ago(d), SeenOwner: "front1", SeenEpoch: 7, Confirmed: ago(d)}
 }
 
 func with(p Peer, edit func(*Peer)) Peer { edit(&p); return p }
@@ -101,7 +102,17 @@ func TestDecide(t *testing.T) {
 		{name: "lease never renewed, every peer heard", in: holder(noLease), want: Hold, epoch: 7},
 		{name: "lease stale, a peer silent for deadtime-guard",
 			in:   holder(staleLease, peers(heard("front2", 100*time.Millisecond), heard("front3", 1500*time.Millisecond))),
-			want: Fence, epoch: 7, reason: "could not renew its Lease for 3s and has not heard front3 for 1.5s"},
+			want: Fence, epoch: 7, reason: "could not renew its Lease for 3s and has no confirmation from front3 for a heartbeat sent within 1.5s"},
+		{name: "lease stale, a peer's report arrived just now but echoes a heartbeat sent deadtime-guard ago: a delay does not extend the proof",
+			in: holder(staleLease, peers(heard("front2", 100*time.Millisecond),
+				with(heard("front3", 0), func(p *Peer) { p.Confirmed = ago(1500 * time.Millisecond) }))),
+			want: Fence, epoch: 7, reason: "has no confirmation from front3"},
+		{name: "lease stale, a peer's report echoes no heartbeat of ours",
+			in:   holder(staleLease, peers(heard("front2", 100*time.Millisecond), with(heard("front3", 0), func(p *Peer) { p.Confirmed = time.Time{} }))),
+			want: Fence, epoch: 7, reason: "front3 echoed none of our heartbeats"},
+		{name: "lease stale, a peer lags at an older epoch: it confirms nothing",
+			in:   holder(staleLease, peers(heard("front2", 100*time.Millisecond), with(heard("front3", 0), func(p *Peer) { p.SeenEpoch = 6 }))),
+			want: Fence, epoch: 7, reason: "front3 reports epoch 6 owned by front1"},
 		{name: "lease stale, peers never heard", in: holder(staleLease, peers()), want: Fence, epoch: 7, reason: "never heard front2"},
 		{name: "lease never renewed, peers never heard", in: holder(noLease, peers()), want: Fence, epoch: 7, reason: "has not renewed its Lease yet"},
 		{name: "lease stale, a peer claims the address",
@@ -119,9 +130,12 @@ func TestDecide(t *testing.T) {
 		{name: "lease stale, peers heard, one saw a later epoch",
 			in:   holder(staleLease, peers(with(heard("front2", 100*time.Millisecond), func(p *Peer) { p.SeenOwner, p.SeenEpoch = "front2", 8 }), heard("front3", 100*time.Millisecond))),
 			want: Fence, epoch: 7, reason: "front2 reports epoch 8"},
-		{name: "a peer saw a later epoch long ago: epochs only grow",
-			in:   holder(peers(with(heard("front2", time.Hour), func(p *Peer) { p.SeenOwner, p.SeenEpoch = "front2", 8 }))),
-			want: Fence, epoch: 7},
+		{name: "a peer saw a later epoch, heard just under deadtime ago",
+			in:   holder(peers(with(heard("front2", 1900*time.Millisecond), func(p *Peer) { p.SeenOwner, p.SeenEpoch = "front2", 8 }))),
+			want: Fence, epoch: 7, reason: "front2 reports epoch 8"},
+		{name: "a later epoch reported deadtime ago or more counts no more: a forged or replayed value blocks nothing for long",
+			in:   holder(peers(with(heard("front2", 2*time.Second), func(p *Peer) { p.SeenOwner, p.SeenEpoch = "front2", 1<<62 }))),
+			want: Hold, epoch: 7},
 		{name: "a peer saw a later epoch owned by us: our status is stale all the same",
 			in:   holder(peers(with(heard("front2", 100*time.Millisecond), func(p *Peer) { p.SeenEpoch = 9 }))),
 			want: Fence, epoch: 7, reason: "epoch 9 owned by front1"},
@@ -175,14 +189,22 @@ func TestDecide(t *testing.T) {
 		{name: "new owner that never heard the previous owner, waiting for 1.2s", in: newOwner(neverHeardFront1, waitingFor(1200*time.Millisecond)), want: Wait, epoch: 8, reason: "listening 800ms more"},
 		{name: "a wait recorded for an older epoch starts again", in: newOwner(neverHeardFront1, func(in *Input) { in.Memory.WaitingEpoch, in.Memory.WaitingSince = 7, ago(time.Hour) }), want: Wait, epoch: 8, reason: "listening 2s more"},
 		{name: "new owner that never heard the previous owner waited deadtime", in: newOwner(neverHeardFront1, waitingFor(2*time.Second)), want: Hold, epoch: 8},
-		{name: "new owner heard the previous owner let it go: waits one keepalive for the new epoch to reach it", in: newOwner(), want: Wait, epoch: 8, reason: "listening 500ms more"},
-		{name: "new owner heard the previous owner let it go, waited a keepalive", in: newOwner(waitingFor(500 * time.Millisecond)), want: Hold, epoch: 8},
-		{name: "hard loss: last claim 2.3s ago, just named owner: one keepalive",
-			in:   newOwner(lastWordClaim(2300 * time.Millisecond)),
-			want: Wait, epoch: 8, reason: "listening 500ms more"},
-		{name: "hard loss: last claim 2.8s ago, named owner a keepalive ago: announces",
-			in:   newOwner(lastWordClaim(2800*time.Millisecond), waitingFor(500*time.Millisecond)),
+		{name: "new owner heard the previous owner let it go, promised nothing: announces at once", in: newOwner(), want: Hold, epoch: 8},
+		{name: "new owner confirmed the previous owner's heartbeat that arrived 1s ago: keeps its promise",
+			in:   newOwner(func(in *Input) { in.Promised = ago(time.Second) }),
+			want: Wait, epoch: 8, reason: "keeping for 500ms more the promise made to front1"},
+		{name: "new owner's promise ran out deadtime-guard after the heartbeat it confirmed",
+			in:   newOwner(func(in *Input) { in.Promised = ago(1500 * time.Millisecond) }),
 			want: Hold, epoch: 8},
+		{name: "previous owner released: the promise does not count",
+			in:   newOwner(func(in *Input) { in.Status.PreviousOwnerReleased, in.Promised = true, ago(10*time.Millisecond) }),
+			want: Hold, epoch: 8},
+		{name: "hard loss: last claim and last confirmed heartbeat 2.3s ago, just named owner: announces at once",
+			in:   newOwner(lastWordClaim(2300*time.Millisecond), func(in *Input) { in.Promised = ago(2300 * time.Millisecond) }),
+			want: Hold, epoch: 8},
+		{name: "hard loss: last claim 1.8s ago: waits for deadtime since it",
+			in:   newOwner(lastWordClaim(1800*time.Millisecond), func(in *Input) { in.Promised = ago(1800 * time.Millisecond) }),
+			want: Wait, epoch: 8, reason: "waiting 200ms more for front1 to stop claiming"},
 		{name: "previous owner heard too long ago to vouch for its silence: deadtime",
 			in:   newOwner(lastWordClaim(5*time.Second), waitingFor(500*time.Millisecond)),
 			want: Wait, epoch: 8, reason: "listening 1.5s more"},
@@ -207,7 +229,14 @@ func TestDecide(t *testing.T) {
 				in.Peers[1].LastClaimed = ago(10 * time.Millisecond)
 			}),
 			want: Wait, epoch: 8, reason: "front3 to stop claiming"},
-		{name: "new owner, lease stale, peers heard and claiming nothing", in: newOwner(staleLease, waitingFor(time.Minute)), want: Hold, epoch: 8},
+		{name: "new owner, lease stale, peers heard and confirming", in: newOwner(staleLease, waitingFor(time.Minute), func(in *Input) {
+			for i := range in.Peers {
+				in.Peers[i].SeenOwner, in.Peers[i].SeenEpoch, in.Peers[i].Confirmed = "front2", 8, in.Peers[i].LastHeard
+			}
+		}), want: Hold, epoch: 8},
+		{name: "new owner, lease stale, the previous owner has not seen the new epoch",
+			in:   newOwner(staleLease, waitingFor(time.Minute)),
+			want: Wait, epoch: 8, reason: "front1 reports epoch 7 owned by front1"},
 		{name: "new owner, lease stale, peers silent: cannot prove it is alive",
 			in:   newOwner(staleLease, waitingFor(time.Minute), peers()),
 			want: Wait, epoch: 8, reason: "could not renew its Lease for 3s and never heard front1"},
@@ -245,6 +274,10 @@ func TestDecideRecheckAfter(t *testing.T) {
 			in:   holder(staleLease, peers(heard("front2", 200*time.Millisecond), heard("front3", time.Second))),
 			want: 500 * time.Millisecond},
 		{name: "hold on both: the later of the two", in: holder(peers(heard("front2", 0), heard("front3", 0))), want: 1500 * time.Millisecond},
+		{name: "hold on peers: counted from the heartbeat they echoed, not their arrival",
+			in:   holder(staleLease, peers(with(heard("front2", 0), func(p *Peer) { p.Confirmed = ago(time.Second) }), heard("front3", 0))),
+			want: 500 * time.Millisecond},
+		{name: "wait for a promise", in: newOwner(func(in *Input) { in.Promised = ago(1200 * time.Millisecond) }), want: 300 * time.Millisecond},
 		{name: "wait for a claim to age out", in: newOwner(waitingFor(time.Minute), func(in *Input) { in.Peers[0].LastClaimed = ago(800 * time.Millisecond) }), want: 1200 * time.Millisecond},
 		{name: "wait, listening", in: newOwner(neverHeardFront1, waitingFor(500*time.Millisecond)), want: 1500 * time.Millisecond},
 		{name: "wait on liveness: poll at keepalive", in: newOwner(staleLease, peers()), want: 500 * time.Millisecond},
