@@ -11,13 +11,25 @@ import (
 // (agent/failover.go).
 const defaultKeepalive = 500 * time.Millisecond
 
-// disk is the agent's saved memory (agent/memory.go): the epoch it holds
-// the address at and until when it was proved alive, by its own clock.
+// disk is the agent's state directory: its saved memory (agent/memory.go),
+// the epoch it holds the address at and until when it was proved alive, by
+// its own clock, and the epoch it gave up; and its promises
+// (agent/promises.go). A restart without state finds neither file.
 type disk struct {
+	memory      bool
 	holding     bool
 	epoch       int64
 	provenUntil time.Time
+	gaveUp      ownership.Action
+	gaveUpEpoch int64
+
+	promises bool
+	promised time.Time
 }
+
+// promiseSlack is agent/promises.go's: how far ahead of a promise the file
+// is written.
+const promiseSlack = time.Second
 
 // agent models agent/failover.go around the real ownership.Decide and
 // Memory.After: a pass at every change of the FailoverIP, every Tick and at
@@ -42,8 +54,16 @@ type agent struct {
 	leaseLast time.Time
 	peers     []peerState
 	viewBuf   []ownership.Peer
-	// forged are peers no front is: what forged datagrams left.
-	forged    []ownership.Peer
+	// seq numbers the datagrams this process sent; sent logs when.
+	seq  uint64
+	sent []sentAt
+	// The promises of this process (promiseFile): the latest arrival it
+	// confirmed, what the file says, and the start of a process that found
+	// no record.
+	promHeard, promWritten, promFloor time.Time
+	// stateless: the process found no memory and has not yet given up the
+	// epoch it first sees (failover.giveUpUnknownPast).
+	stateless bool
 	have      bool
 	view      apiState
 	keepalive time.Duration
@@ -140,12 +160,9 @@ func (a *agent) start() {
 	a.up, a.paused, a.deferred = true, false, nil
 	a.inc++
 	a.mem, a.written, a.proven = ownership.Memory{}, time.Time{}, time.Time{}
-	if a.disk.holding {
-		a.mem = ownership.Memory{Holding: true, HeldEpoch: a.disk.epoch}
-		a.written, a.proven = a.disk.provenUntil, a.disk.provenUntil
-	}
+	a.restorePromises()
 	a.leaseLast, a.have, a.published, a.patch = time.Time{}, false, report{}, 0
-	a.peers, a.forged = make([]peerState, len(a.w.agents)), nil
+	a.peers, a.seq, a.sent = make([]peerState, len(a.w.agents)), 0, nil
 	a.keepalive = defaultKeepalive
 	a.w.api.list(agentParty(a.idx), a)
 	a.renew()
@@ -153,6 +170,55 @@ func (a *agent) start() {
 	if a.w.cfg.Tick > 0 {
 		a.afterLocal(a.w.cfg.Tick, a.tickLoop)
 	}
+}
+
+// restoreMemory is failover.restore, once the first view is in: the
+// memory read back, and every address on the link that it does not hold
+// removed before anything is reported (vip.Manager.RemoveAllBut).
+func (a *agent) restoreMemory() {
+	d := a.disk
+	a.stateless = !d.memory
+	if d.holding {
+		a.mem.Holding, a.mem.HeldEpoch = true, d.epoch
+		a.written, a.proven = d.provenUntil, d.provenUntil
+	}
+	if d.gaveUp != ownership.NotOwner {
+		a.mem.GaveUp, a.mem.GaveUpEpoch, a.mem.GaveUpReason = d.gaveUp, d.gaveUpEpoch, "given up before a restart"
+	}
+	if !a.mem.Holding && a.kernel.addr {
+		a.w.tracef("%s: agent removes the address its previous process left", a.name)
+		a.kernel.release()
+	}
+}
+
+// restorePromises is promiseFile.load: the saved promises, or, without a
+// record, every promise counted from now.
+func (a *agent) restorePromises() {
+	a.promHeard, a.promWritten, a.promFloor = a.disk.promised, a.disk.promised, time.Time{}
+	if !a.disk.promises {
+		a.promFloor = a.clk.Now()
+		a.disk.promises = true
+	}
+}
+
+// promise is promiseFile.Promise: saved, ahead by promiseSlack, before the
+// confirmations leave.
+func (a *agent) promise(heardAt time.Time) {
+	if heardAt.After(a.promWritten) {
+		a.promWritten = heardAt.Add(promiseSlack)
+		a.disk.promised = a.promWritten
+	}
+	if heardAt.After(a.promHeard) {
+		a.promHeard = heardAt
+	}
+}
+
+// promised is promiseFile.promised.
+func (a *agent) promised() time.Time {
+	if a.promHeard.After(a.promFloor) {
+		return a.promHeard
+	}
+	return a.promFloor
 }
 
 func (a *agent) heartbeatLoop() {
@@ -220,6 +286,9 @@ func (a *agent) setKeepalive(k time.Duration) {
 // watch is the agent's informer: a change of the FailoverIP wakes a pass.
 func (a *agent) watch(s apiState) {
 	a.deliver(func() {
+		if !a.have {
+			a.restoreMemory()
+		}
 		changed := !a.have || a.view.fipRV != s.fipRV
 		a.have, a.view = true, s
 		if changed {
@@ -244,6 +313,7 @@ func (a *agent) pass() {
 		a.publish(report{})
 		return
 	}
+	a.giveUpUnknownPast()
 	timing := a.view.spec.Timing
 	a.setKeepalive(min(defaultKeepalive, timing.Keepalive))
 	now := a.clk.Now()
@@ -251,7 +321,7 @@ func (a *agent) pass() {
 	d := ownership.Decide(ownership.Input{
 		Node: a.name, Address: Address, Status: a.view.status.forAgent(), Timing: timing,
 		Memory: a.mem, LastLeaseRenewal: a.lastRenewal(now, timing.Deadtime-timing.Guard),
-		Peers: a.peerView(), Now: now,
+		Peers: a.peerView(), Promised: a.promised(), Now: now,
 	})
 	if d.Action != a.last.Action || d.Epoch != a.last.Epoch {
 		a.w.tracef("%s decides %s", a.name, d)
@@ -271,6 +341,20 @@ func (a *agent) pass() {
 	state, ok := d.State()
 	a.publish(report{some: ok, epoch: d.Epoch, state: state})
 	a.scheduleRecheck(d.RecheckAfter)
+}
+
+// giveUpUnknownPast is failover.giveUpUnknownPast: a process that found no
+// memory gives up the epoch of its first view, which its previous process
+// may have given up.
+func (a *agent) giveUpUnknownPast() {
+	if !a.stateless {
+		return
+	}
+	a.stateless = false
+	if e := a.view.status.Epoch; e > 0 {
+		a.mem.GaveUp, a.mem.GaveUpEpoch, a.mem.GaveUpReason = ownership.Release, e, "restarted without its memory"
+	}
+	a.save()
 }
 
 // scheduleRecheck decides again at RecheckAfter; a later pass replaces it.
@@ -305,7 +389,7 @@ func (a *agent) lastRenewal(now time.Time, window time.Duration) time.Time {
 func (a *agent) remember(m ownership.Memory) {
 	old := a.mem
 	a.mem = m
-	if old.Holding == m.Holding && old.HeldEpoch == m.HeldEpoch {
+	if old.Holding == m.Holding && old.HeldEpoch == m.HeldEpoch && old.GaveUp == m.GaveUp && old.GaveUpEpoch == m.GaveUpEpoch {
 		return
 	}
 	if !m.Holding {
@@ -323,7 +407,9 @@ func (a *agent) proved(until time.Time, every time.Duration) {
 }
 
 func (a *agent) save() {
-	a.disk = disk{holding: a.mem.Holding, epoch: a.mem.HeldEpoch}
+	d := &a.disk
+	d.memory, d.holding, d.epoch, d.provenUntil = true, a.mem.Holding, a.mem.HeldEpoch, time.Time{}
+	d.gaveUp, d.gaveUpEpoch = a.mem.GaveUp, a.mem.GaveUpEpoch
 	if a.mem.Holding {
 		a.disk.provenUntil = a.proven
 		a.written = a.proven

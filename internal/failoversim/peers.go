@@ -1,7 +1,6 @@
 package failoversim
 
 import (
-	"slices"
 	"time"
 
 	"github.com/webfarm/webfarm/agent/ownership"
@@ -14,74 +13,214 @@ type claim struct {
 	seenEpoch int64
 }
 
+// datagram is one peer message (heartbeat.message). A process's boot nonce
+// is its agent's inc; seq numbers every datagram the process sends.
+type datagram struct {
+	from, boot int
+	seq        uint64
+	// hasClaim is false for the empty heartbeat that answers a challenge.
+	hasClaim bool
+	claim    claim
+	hasEcho  bool
+	echo     int
+	hasAck   bool
+	ackBoot  int
+	ackSeq   uint64
+	// challenge is set on a challenge to boot toBoot.
+	challenge, toBoot int
+}
+
+// pendingChallenge is a challenge issued to one boot of a sender.
+type pendingChallenge struct{ boot, challenge int }
+
+// maxPendingChallenges is heartbeat's bound on challenges kept per sender.
+const maxPendingChallenges = 4
+
 // peerState is what one agent process knows of one peer, by its own clock
-// (heartbeat.Peers: the sender's heard record and its replay guard).
+// (heartbeat.sender and the heard record of the one FailoverIP).
 type peerState struct {
-	// boot is the sender's process whose heartbeats are accepted; 0 none.
-	// A new boot is accepted only after a challenge round trip.
-	boot      int
+	// The replay guard: the established boot and the last accepted seq.
+	established bool
+	boot        int
+	seq         uint64
+	pending     []pendingChallenge
+	heardAt     time.Time
+	lastResync  time.Time
+
 	heard     bool
 	lastHeard time.Time
 	claimed   time.Time
 	seenOwner string
 	seenEpoch int64
+	holding   bool
+	confirmed time.Time
 }
 
-// sendHeartbeats is failover.sendHeartbeats: to every other candidate and
-// the owner, as this node's status says, what it holds and sees.
+// sentAt says that every datagram numbered seq or above was sent at time or
+// later (heartbeat.sentAt).
+type sentAt struct {
+	seq  uint64
+	time time.Time
+}
+
+// sentLog is how many sendings a process remembers the time of.
+const sentLog = 256
+
+// resyncEvery is heartbeat's resync pace.
+const resyncEvery = time.Second
+
+// sendHeartbeats is failover.sendHeartbeats and heartbeat.Peers.Send: to
+// every other front (the owner, the previous owner, the candidates and the
+// fronts of the farm: here every front), each datagram acking the last one
+// accepted from its target; the confirmations are promised before anything
+// leaves.
 func (a *agent) sendHeartbeats() {
 	if !a.have || !a.concerned() {
 		return
 	}
 	st := a.view.status
 	c := claim{holding: a.mem.Holding, seenOwner: st.Owner, seenEpoch: st.Epoch}
+	a.logSent()
+	var promised time.Time
 	for i, b := range a.w.agents {
-		if b == a || (b.name != st.Owner && !slices.Contains(st.Candidates, b.name)) {
+		p := &a.peers[i]
+		if b != a && p.established && !c.holding && c.seenOwner == b.name && p.heardAt.After(promised) {
+			promised = p.heardAt
+		}
+	}
+	if !promised.IsZero() {
+		a.promise(promised)
+	}
+	for i, b := range a.w.agents {
+		if b == a {
 			continue
 		}
-		a.sendTo(i, b, c)
+		p := &a.peers[i]
+		d := datagram{hasClaim: true, claim: c}
+		if p.established {
+			d.hasAck, d.ackBoot, d.ackSeq = true, p.boot, p.seq
+		}
+		a.send(i, d)
 	}
 }
 
-func (a *agent) sendTo(i int, b *agent, c claim) {
-	from, boot := a.idx, a.inc
-	a.w.net.datagram(agentParty(a.idx), agentParty(i), func() { b.deliver(func() { b.onHeartbeat(from, boot, c) }) })
+// send numbers d and sends it to agent i.
+func (a *agent) send(i int, d datagram) {
+	a.seq++
+	d.from, d.boot, d.seq = a.idx, a.inc, a.seq
+	b := a.w.agents[i]
+	a.w.net.datagram(agentParty(a.idx), agentParty(i), func() { b.deliver(func() { b.receive(d) }) })
 }
 
-// onHeartbeat records a heartbeat, or challenges a sender's new boot.
-func (a *agent) onHeartbeat(from, boot int, c claim) {
-	p := &a.peers[from]
-	if p.boot != boot {
-		a.challenge(from, boot)
+// logSent is heartbeat.Peers.logSent.
+func (a *agent) logSent() {
+	if len(a.sent) == sentLog {
+		a.sent = append(a.sent[:0], a.sent[1:]...)
+	}
+	a.sent = append(a.sent, sentAt{seq: a.seq + 1, time: a.clk.Now()})
+}
+
+// sentTime is heartbeat.Peers.sentTime: no later than when this process
+// sent its datagram seq; zero when it no longer knows.
+func (a *agent) sentTime(seq uint64) time.Time {
+	var at time.Time
+	for _, e := range a.sent {
+		if e.seq > seq {
+			break
+		}
+		at = e.time
+	}
+	if seq > a.seq {
+		return time.Time{}
+	}
+	return at
+}
+
+func (a *agent) receive(d datagram) {
+	if d.challenge != 0 {
+		a.onChallenge(d)
 		return
 	}
+	a.onHeartbeat(d)
+}
+
+// onHeartbeat is heartbeat.Peers.onHeartbeat behind the replay guard.
+func (a *agent) onHeartbeat(d datagram) {
+	p := &a.peers[d.from]
 	now := a.clk.Now()
-	p.heard, p.lastHeard, p.seenOwner, p.seenEpoch = true, now, c.seenOwner, c.seenEpoch
+	switch {
+	case p.established && d.boot == p.boot && d.seq > p.seq:
+		p.seq = d.seq
+	case d.hasEcho && p.answers(d.boot, d.echo):
+		// A handshake, or a resync of the current boot.
+		p.established, p.boot, p.seq, p.pending = true, d.boot, d.seq, nil
+	case p.established && d.boot == p.boot:
+		// Replayed: a resync once the sender has gone unheard for a while.
+		if now.Sub(p.heardAt) >= resyncEvery && now.Sub(p.lastResync) >= resyncEvery {
+			p.lastResync = now
+			a.challenge(d.from, d.boot)
+		}
+		return
+	default:
+		a.challenge(d.from, d.boot)
+		return
+	}
+	p.heardAt = now
+	if !d.hasClaim {
+		return
+	}
+	var confirmed time.Time
+	if d.hasAck && d.ackBoot == a.inc {
+		confirmed = a.sentTime(d.ackSeq)
+	}
+	c := d.claim
+	same := p.heard && p.seenOwner == c.seenOwner && p.seenEpoch == c.seenEpoch && p.holding == c.holding
+	if !confirmed.IsZero() || !same {
+		p.confirmed = confirmed
+	}
+	p.heard, p.lastHeard, p.seenOwner, p.seenEpoch, p.holding = true, now, c.seenOwner, c.seenEpoch, c.holding
 	if c.holding {
 		p.claimed = now
 	}
 }
 
-// challenge asks the sender's boot to echo a challenge; the echo, an empty
-// heartbeat, establishes the boot, and its claims count from its next
-// heartbeat on (heartbeat.Peers.onChallenge).
+func (p *peerState) answers(boot, echo int) bool {
+	for _, c := range p.pending {
+		if c.boot == boot && c.challenge == echo {
+			return true
+		}
+	}
+	return false
+}
+
+// challenge sends boot of agent from its pending challenge, issuing one if
+// there is none.
 func (a *agent) challenge(from, boot int) {
-	me, inc := a.idx, a.inc
-	b := a.w.agents[from]
-	a.w.net.datagram(agentParty(me), agentParty(from), func() {
-		b.deliver(func() {
-			if b.inc != boot {
-				return
-			}
-			a.w.net.datagram(agentParty(from), agentParty(me), func() {
-				a.deliver(func() {
-					if a.inc == inc {
-						a.peers[from].boot = boot
-					}
-				})
-			})
-		})
-	})
+	p := &a.peers[from]
+	ch := 0
+	for _, c := range p.pending {
+		if c.boot == boot {
+			ch = c.challenge
+		}
+	}
+	if ch == 0 {
+		a.w.challenges++
+		ch = a.w.challenges
+		if len(p.pending) == maxPendingChallenges {
+			p.pending = append(p.pending[:0], p.pending[1:]...)
+		}
+		p.pending = append(p.pending, pendingChallenge{boot: boot, challenge: ch})
+	}
+	a.send(from, datagram{challenge: ch, toBoot: boot})
+}
+
+// onChallenge answers a challenge to this boot with an empty heartbeat that
+// echoes it.
+func (a *agent) onChallenge(d datagram) {
+	if d.toBoot != a.inc {
+		return
+	}
+	a.send(d.from, datagram{hasEcho: true, echo: d.challenge})
 }
 
 // peerView is heartbeat.Peers.View: every peer that sent a claim, sorted.
@@ -95,12 +234,52 @@ func (a *agent) peerView() []ownership.Peer {
 		}
 		view = append(view, ownership.Peer{
 			Node: a.w.agents[i].name, LastHeard: p.lastHeard, LastClaimed: p.claimed,
-			SeenOwner: p.seenOwner, SeenEpoch: p.seenEpoch,
+			SeenOwner: p.seenOwner, SeenEpoch: p.seenEpoch, Confirmed: p.confirmed,
 		})
 	}
-	return append(view, a.forged...)
+	return view
 }
 
-// forge makes this agent's process believe it heard p: a datagram that
-// the shared key authenticates, whoever sent it (finding 5).
-func (a *agent) forge(p ownership.Peer) { a.forged = append(a.forged, p) }
+// forgery is how a datagram made with the shared key, in the name of a
+// node, reaches an agent (finding 5).
+type forgery int
+
+const (
+	// fromGhost names a node that is no front.
+	fromGhost forgery = iota
+	// spoofedNewBoot spoofs a front's source address, with a boot nonce of
+	// its own.
+	spoofedNewBoot
+	// spoofedCurrentBoot also copies the front's current boot nonce, seen
+	// on the wire, with a sequence number forged far ahead.
+	spoofedCurrentBoot
+)
+
+// forge delivers to this agent a forged heartbeat in the name of node.
+// heartbeat.Peers refuses a sender that is no member (and one whose source
+// is not its member's address): only a forger that spoofs a front's source
+// reaches the replay guard, which challenges an unknown boot at the real
+// front's address, where the challenge goes unanswered, and accepts a
+// copied boot's number far ahead, which silences the real front until a
+// resync.
+func (a *agent) forge(node string, how forgery, c claim) {
+	from := -1
+	for i, b := range a.w.agents {
+		if b.name == node && b != a {
+			from = i
+		}
+	}
+	if from < 0 {
+		a.w.tracef("%s refuses a forged heartbeat from %s: not a member", a.name, node)
+		return
+	}
+	d := datagram{from: from, seq: 1 << 40, hasClaim: true, claim: c}
+	switch how {
+	case spoofedCurrentBoot:
+		d.boot = a.w.agents[from].inc
+	default:
+		a.w.forgedBoots--
+		d.boot = a.w.forgedBoots
+	}
+	a.deliver(func() { a.onHeartbeat(d) })
+}

@@ -149,8 +149,9 @@ func TestRandomSchedulesWithoutKnownHoles(t *testing.T) {
 // that reach a known finding through the faults it keeps, one in about
 // 100,000; make soak finds more of them.
 var knownSeeds = map[uint64]string{
-	68945: "finding 2: the owner, cut off from the API server, proves itself through the one peer it knows " +
-		"while a front that rejoined since is made owner and never hears its claims",
+	40241: "new (acked peer proofs): the controller fences an owner proved through its peers, by its Lease, " +
+		"to an ownerless epoch, then names a front at the next epoch as released by the previous owner \"\": " +
+		"the new owner waives its promise and listens to nobody while the old one's peer proof runs",
 }
 
 // TestReplaySchedule runs the one schedule WEBFARM_SIM_SEED names and logs
