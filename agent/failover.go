@@ -36,6 +36,10 @@ type failover struct {
 
 	wake        chan struct{}
 	keepaliveNs atomic.Int64
+	// leftovers: restore could not yet remove the addresses the previous
+	// process left that the memory does not hold; no pass decides until
+	// they are gone.
+	leftovers bool
 }
 
 func newFailover(a *Agent, memoryPath string) *failover {
@@ -51,11 +55,38 @@ func (f *failover) poke() { signal(f.wake) }
 func (f *failover) keepalive() time.Duration { return time.Duration(f.keepaliveNs.Load()) }
 
 // restore reads back what an earlier agent process held, so that a restart
-// does not drop an address this node still owns.
+// does not drop an address this node still owns, and removes every other
+// failover address that process left on the node, before anything is
+// reported: a memory lost or behind the link would otherwise let the agent
+// report Released for an address still answering.
 func (f *failover) restore(ctx context.Context) {
 	if err := f.memory.load(); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Reading the ownership memory; holding nothing")
 	}
+	f.leftovers = true
+	f.removeLeftovers(ctx)
+}
+
+// removeLeftovers removes, once, the failover addresses on the node that the
+// memory does not hold; it tells whether they are gone.
+func (f *failover) removeLeftovers(ctx context.Context) bool {
+	if !f.leftovers {
+		return true
+	}
+	var keep []netip.Addr
+	for _, held := range f.memory.held() {
+		// One of unknown address (an older file) is removed: holding it
+		// again takes a pass, a second holder never.
+		if addr, err := heldAddressOf(held); err == nil {
+			keep = append(keep, addr.IP)
+		}
+	}
+	if err := f.a.vips.RemoveAllBut(ctx, keep); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Removing the failover addresses a previous agent left; deciding nothing until they are gone")
+		return false
+	}
+	f.leftovers = false
+	return true
 }
 
 // run decides and acts every failoverTick and at every change, and sends
@@ -86,7 +117,14 @@ func (f *failover) pass(ctx context.Context) {
 			f.a.vips.SetNodeIP(ip)
 		}
 	}
+	if !f.removeLeftovers(ctx) {
+		return
+	}
 	f.settle(ctx, snap)
+	if err := f.memory.giveUpUnknownPast(currentEpochs(snap)); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Saving the epochs given up at a start without memory; deciding nothing until saved")
+		return
+	}
 	keepalive := defaultKeepalive
 	var reports []webfarmv1.NodeFailoverIPStatus
 	for _, key := range f.concerned(snap) {
@@ -102,6 +140,15 @@ func (f *failover) pass(ctx context.Context) {
 	// Published by the node loop: a status write may wait on the API
 	// server, and decisions must not.
 	f.a.publishSoon()
+}
+
+// currentEpochs is the epoch of every FailoverIP.
+func currentEpochs(snap *snapshot) map[string]int64 {
+	epochs := make(map[string]int64, len(snap.failoverIPs))
+	for key, fip := range snap.failoverIPs {
+		epochs[key] = fip.Status.Epoch
+	}
+	return epochs
 }
 
 // concerned lists, sorted, the failover IPs this node owns, may own, or
@@ -165,9 +212,11 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding,
 				Message: fmt.Sprintf("must stop holding (%s) but could not remove the address: %v", d, err)}, true
 		}
-		f.remember(ctx, key, mem.After(d, now))
-	} else {
-		f.remember(ctx, key, mem.After(d, now))
+		if err := f.remember(ctx, key, mem.After(d, now)); err != nil {
+			return unsavedGiveUp(key, mem, d, err), true
+		}
+	} else if err := f.remember(ctx, key, mem.After(d, now)); err != nil && (d.Action == ownership.Release || d.Action == ownership.Fence) {
+		return unsavedGiveUp(key, mem, d, err), true
 	}
 	state, ok := d.State()
 	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason}, ok
@@ -184,10 +233,24 @@ func (f *failover) lastRenewal(key string, now time.Time, window time.Duration) 
 	return last
 }
 
-func (f *failover) remember(ctx context.Context, key string, m ownership.Memory) {
-	if err := f.memory.set(key, m); err != nil {
+func (f *failover) remember(ctx context.Context, key string, m ownership.Memory) error {
+	err := f.memory.set(key, m)
+	if err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Saving the ownership memory", "failoverIP", key)
 	}
+	return err
+}
+
+// unsavedGiveUp is the report of a release or fence d that could not be
+// saved: not Released or Fenced, which the controller hands the address over
+// on, since a restart would not know it gave that epoch up. The next pass
+// tries again.
+func unsavedGiveUp(key string, mem ownership.Memory, d ownership.Decision, err error) webfarmv1.NodeFailoverIPStatus {
+	msg := fmt.Sprintf("%s, but could not save it: %v", d, err)
+	if mem.Holding {
+		return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding, Message: msg}
+	}
+	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPWaiting, Message: msg}
 }
 
 func vipAddress(key string, fip *webfarmv1.FailoverIP, epoch int64) (vip.Address, error) {

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -22,11 +24,18 @@ type quietAnnouncer struct{}
 
 func (quietAnnouncer) Announce(context.Context, netlink.Link, netip.Addr) error { return nil }
 
-// TestNodeSettleRemovesOrphanAddresses: in a namespace of its own, a node
-// holds the addresses of three FailoverIPs; one is deleted, one recreated
-// under the same name (another UID). settle removes exactly their two
-// addresses, forgets them, and keeps the third.
-func TestNodeSettleRemovesOrphanAddresses(t *testing.T) {
+// openGate lets every address answer: these tests look at the link only,
+// and the dead-man gate has node tests of its own (agent/deadman).
+type openGate struct{}
+
+func (openGate) Allow(netip.Addr, time.Duration) error { return nil }
+func (openGate) Revoke(netip.Addr) error               { return nil }
+func (openGate) Forget(netip.Addr) error               { return nil }
+
+// linkNode is a namespace with one link holding 10.233.0.1/24, and a
+// vip.Manager on it that keeps its record in dir.
+func linkNode(t *testing.T, dir string) *vip.Manager {
+	t.Helper()
 	ns := netnstest.New(t)
 	ns.MustRun(t, "ip", "link", "add", "wf0", "type", "veth", "peer", "name", "wf1")
 	ns.MustRun(t, "ip", "addr", "add", "10.233.0.1/24", "dev", "wf0")
@@ -36,8 +45,16 @@ func TestNodeSettleRemovesOrphanAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
+	return &vip.Manager{Handle: h, Gate: openGate{}, NodeIP: netip.MustParseAddr("10.233.0.1"), Announcer: quietAnnouncer{}, RecordPath: filepath.Join(dir, "vips.json")}
+}
+
+// TestNodeSettleRemovesOrphanAddresses: in a namespace of its own, a node
+// holds the addresses of three FailoverIPs; one is deleted, one recreated
+// under the same name (another UID). settle removes exactly their two
+// addresses, forgets them, and keeps the third.
+func TestNodeSettleRemovesOrphanAddresses(t *testing.T) {
 	dir := t.TempDir()
-	m := &vip.Manager{Handle: h, NodeIP: netip.MustParseAddr("10.233.0.1"), Announcer: quietAnnouncer{}, RecordPath: filepath.Join(dir, "vips.json")}
+	m := linkNode(t, dir)
 	f := &failover{a: &Agent{vips: m}, memory: &memoryFile{path: filepath.Join(dir, "ownership.json")}}
 
 	fip := func(name string, uid types.UID, address string) *webfarmv1.FailoverIP {
@@ -82,5 +99,47 @@ func TestNodeSettleRemovesOrphanAddresses(t *testing.T) {
 		if got := f.memory.get(tc.key); got.Holding != tc.held || (!tc.held && got != (ownership.Memory{})) {
 			t.Errorf("%s: memory %+v, want holding %v and nothing else remembered", tc.key, got, tc.held)
 		}
+	}
+}
+
+// TestNodeRestartRemovesWhatItDoesNotHold: a previous agent process left two
+// failover addresses on the link. The restarted agent removes, before it
+// reports anything, every one its memory does not hold — both when it
+// finds no memory — so that it never reports Released for an address still
+// answering (finding of internal/failoversim,
+// TestScenarioStatelessRestartReleasesNothing).
+func TestNodeRestartRemovesWhatItDoesNotHold(t *testing.T) {
+	for _, withMemory := range []bool{true, false} {
+		t.Run(fmt.Sprintf("with memory %v", withMemory), func(t *testing.T) {
+			dir := t.TempDir()
+			m := linkNode(t, dir)
+			path := filepath.Join(dir, "ownership.json")
+			ctx := context.Background()
+			objects := map[string]heldObject{"ns/held": {UID: "uid-held", Address: "10.233.0.10"}, "ns/lost": {UID: "uid-lost", Address: "10.233.0.11"}}
+			previous := &memoryFile{path: path}
+			must(t, previous.load())
+			must(t, previous.bind(objects))
+			must(t, previous.set("ns/held", ownership.Memory{Holding: true, HeldEpoch: 3}))
+			for key, obj := range objects {
+				must(t, m.Ensure(ctx, vip.Address{IP: netip.MustParseAddr(obj.Address), FailoverIP: key, Epoch: 3}, time.Minute))
+			}
+			if !withMemory {
+				must(t, os.Remove(path))
+			}
+
+			f := &failover{a: &Agent{vips: m}, memory: &memoryFile{path: path}}
+			f.restore(ctx)
+			for key, obj := range objects {
+				want := withMemory && key == "ns/held"
+				on, err := m.Held(vip.Address{IP: netip.MustParseAddr(obj.Address)})
+				must(t, err)
+				if on != want {
+					t.Errorf("%s: address %s on the link after the restart = %v, want %v", key, obj.Address, on, want)
+				}
+			}
+			if f.leftovers {
+				t.Error("restore reports leftovers it removed")
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,8 +23,12 @@ import (
 // disk what a restarted agent needs to keep serving: the epoch at which it
 // holds each address, and until when it had proved itself alive for it (by
 // its Lease or its peers). Without them a restarted owner would fence itself
-// at once, for lack of the proofs its previous process had a moment ago. The
-// times are this machine's wall clock, read back on this machine only.
+// at once, for lack of the proofs its previous process had a moment ago. It
+// also saves the epoch at which the agent last gave each address up
+// (released or fenced): the controller hands an address over as soon as it
+// reads that report, so a restarted agent must never hold again at that
+// epoch. The times are this machine's wall clock, read back on this machine
+// only.
 //
 // Each memory belongs to one FailoverIP object, by UID: a memory whose object
 // is gone, or was recreated under the same name, is an orphan (orphans) —
@@ -41,6 +46,9 @@ type memoryFile struct {
 	// provenUntil is, per held address, until when the node was last proved
 	// alive; written is what the file says.
 	provenUntil, written map[string]time.Time
+	// unknownPast: load found no memory to read back, so the agent cannot
+	// tell which epochs its previous process gave up (giveUpUnknownPast).
+	unknownPast bool
 }
 
 // heldObject is the FailoverIP object a memory belongs to, and the address
@@ -56,14 +64,38 @@ func heldObjectOf(fip *webfarmv1.FailoverIP) heldObject {
 	return heldObject{UID: fip.UID, Address: fip.Spec.Address, Interface: fip.Spec.Interface}
 }
 
-// heldAddress is the saved form of one held address. A file written before
-// UIDs were saved has only the epoch and the proof; its entries are bound to
-// the object of the same name that the agent finds first.
+// heldAddress is the saved form of the memory of one address: the epoch it
+// is held at (0 when it is not held) and the last epoch it was given up at.
+// A file written before UIDs were saved has only the epoch and the proof;
+// its entries are bound to the object of the same name that the agent finds
+// first.
 type heldAddress struct {
 	heldObject
 	Epoch       int64     `json:"epoch"`
 	ProvenUntil time.Time `json:"provenUntil,omitzero"`
+	// GaveUp is "Release" or "Fence"; empty when nothing was given up.
+	GaveUp       string `json:"gaveUp,omitempty"`
+	GaveUpEpoch  int64  `json:"gaveUpEpoch,omitempty"`
+	GaveUpReason string `json:"gaveUpReason,omitempty"`
 }
+
+// memory is the ownership memory a saved entry brings back.
+func (h heldAddress) memory() ownership.Memory {
+	m := ownership.Memory{Holding: h.Epoch > 0, HeldEpoch: h.Epoch}
+	switch h.GaveUp {
+	case ownership.Release.String():
+		m.GaveUp = ownership.Release
+	case ownership.Fence.String():
+		m.GaveUp = ownership.Fence
+	}
+	if m.GaveUp != ownership.NotOwner {
+		m.GaveUpEpoch, m.GaveUpReason = h.GaveUpEpoch, h.GaveUpReason
+	}
+	return m
+}
+
+// persisted tells whether a restart needs mem: it holds or gave up an epoch.
+func persisted(mem ownership.Memory) bool { return mem.Holding || mem.GaveUp != ownership.NotOwner }
 
 // entry is the memory of one key and the object it belongs to.
 type entry struct {
@@ -72,11 +104,13 @@ type entry struct {
 	memory ownership.Memory
 }
 
-// load reads the saved state back.
+// load reads the saved state back. When there is none, or it is
+// unreadable, the memory starts empty and unknownPast.
 func (m *memoryFile) load() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.init()
+	m.unknownPast = true
 	data, err := os.ReadFile(m.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -88,8 +122,9 @@ func (m *memoryFile) load() error {
 	if err := json.Unmarshal(data, &saved); err != nil {
 		return fmt.Errorf("%s: %w", m.path, err)
 	}
+	m.unknownPast = false
 	for key, h := range saved {
-		m.memory[key] = ownership.Memory{Holding: true, HeldEpoch: h.Epoch}
+		m.memory[key] = h.memory()
 		m.objects[key] = h.heldObject
 		m.provenUntil[key], m.written[key] = h.ProvenUntil, h.ProvenUntil
 	}
@@ -135,7 +170,7 @@ func (m *memoryFile) bind(live map[string]heldObject) error {
 		if remembered && !belongs(stored, obj) {
 			continue
 		}
-		if m.memory[key].Holding && stored != obj {
+		if persisted(m.memory[key]) && stored != obj {
 			changed = true
 		}
 		m.objects[key] = obj
@@ -162,13 +197,12 @@ func (m *memoryFile) forget(key string, obj heldObject) error {
 	if m.objects[key] != obj {
 		return nil
 	}
-	held := m.memory[key].Holding
 	mem := m.memory[key]
 	delete(m.memory, key)
 	delete(m.objects, key)
 	delete(m.provenUntil, key)
 	delete(m.written, key)
-	if !held {
+	if !persisted(mem) {
 		return nil
 	}
 	if err := m.save(); err != nil {
@@ -211,7 +245,7 @@ func (m *memoryFile) set(key string, mem ownership.Memory) error {
 	defer m.mu.Unlock()
 	m.init()
 	old := m.memory[key]
-	if old.Holding == mem.Holding && old.HeldEpoch == mem.HeldEpoch {
+	if old.Holding == mem.Holding && old.HeldEpoch == mem.HeldEpoch && old.GaveUp == mem.GaveUp && old.GaveUpEpoch == mem.GaveUpEpoch {
 		m.memory[key] = mem
 		return nil
 	}
@@ -254,18 +288,61 @@ func (m *memoryFile) restoredProof(key string, now time.Time, window time.Durati
 	return until
 }
 
-func (m *memoryFile) save() error {
-	saved := map[string]heldAddress{}
-	for key, mem := range m.memory {
-		if mem.Holding {
-			saved[key] = heldAddress{heldObject: m.objects[key], Epoch: mem.HeldEpoch, ProvenUntil: m.provenUntil[key]}
+// giveUpUnknownPast is for an agent that found no memory: it gives up, and
+// saves, the current epoch of every FailoverIP (epochs, by key), as if it
+// had released them, so that it holds again only at a later epoch. Its
+// previous process may have reported any of them Released or Fenced, and
+// the controller hands an address over on that word alone; an epoch later
+// than the ones the API server shows after the restart was written after
+// the previous process died, and gave nothing up. The rule costs a stateless
+// restart of an owner a new epoch, never a second holder; its report of
+// Released is true, as failover.restore removed every address it does not
+// hold first. It does nothing once the file exists.
+func (m *memoryFile) giveUpUnknownPast(epochs map[string]int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	if !m.unknownPast {
+		return nil
+	}
+	prev := maps.Clone(m.memory)
+	for key, epoch := range epochs {
+		mem := m.memory[key]
+		if epoch > 0 && !mem.Holding && (mem.GaveUp == ownership.NotOwner || mem.GaveUpEpoch < epoch) {
+			mem.GaveUp, mem.GaveUpEpoch, mem.GaveUpReason = ownership.Release, epoch, "agent restarted without its memory"
+			m.memory[key] = mem
 		}
 	}
-	if err := writeFileAtomic(m.path, saved); err != nil {
+	if err := m.save(); err != nil {
+		m.memory = prev
 		return err
 	}
-	for key, h := range saved {
-		m.written[key] = h.ProvenUntil
+	m.unknownPast = false
+	return nil
+}
+
+func (m *memoryFile) save() error {
+	out := map[string]heldAddress{}
+	for key, mem := range m.memory {
+		if !persisted(mem) {
+			continue
+		}
+		h := heldAddress{heldObject: m.objects[key]}
+		if mem.Holding {
+			h.Epoch, h.ProvenUntil = mem.HeldEpoch, m.provenUntil[key]
+		}
+		if mem.GaveUp != ownership.NotOwner {
+			h.GaveUp, h.GaveUpEpoch, h.GaveUpReason = mem.GaveUp.String(), mem.GaveUpEpoch, mem.GaveUpReason
+		}
+		out[key] = h
+	}
+	if err := writeFileAtomic(m.path, out); err != nil {
+		return err
+	}
+	for key, h := range out {
+		if h.Epoch > 0 {
+			m.written[key] = h.ProvenUntil
+		}
 	}
 	return nil
 }

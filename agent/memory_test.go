@@ -193,3 +193,95 @@ func TestMemoryFileReadsTheOldFormat(t *testing.T) {
 		t.Errorf("once bound, ns/a was not saved with its UID: orphans of a recreated ns/a = %+v", got)
 	}
 }
+
+// decideAt is what an owner that renewed its Lease just now decides, with
+// mem, at epoch: the rules that keep a given-up epoch given up.
+func decideAt(mem ownership.Memory, epoch int64) ownership.Decision {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	return ownership.Decide(ownership.Input{
+		Node: "n1", Address: "192.0.2.1", Memory: mem, Now: now, LastLeaseRenewal: now,
+		Status: ownership.Status{Owner: "n1", Epoch: epoch, PreviousOwner: "n2", PreviousOwnerReleased: true, Candidates: []string{"n1"}},
+		Timing: ownership.Timing{Keepalive: 500 * time.Millisecond, Deadtime: 2 * time.Second, Guard: 500 * time.Millisecond},
+	})
+}
+
+// TestMemoryFileKeepsWhatItGaveUp: the epoch at which the agent released or
+// fenced an address survives a restart, since the controller hands the
+// address over on that report alone: the restarted agent holds again only
+// at a later epoch (finding of internal/failoversim,
+// TestScenarioRestartForgetsAFence).
+func TestMemoryFileKeepsWhatItGaveUp(t *testing.T) {
+	for _, action := range []ownership.Action{ownership.Release, ownership.Fence} {
+		t.Run(action.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ownership.json")
+			m := &memoryFile{path: path}
+			must(t, m.load())
+			must(t, m.bind(map[string]heldObject{"ns/a": {UID: "uid-a", Address: "192.0.2.1"}}))
+			now := time.Now()
+			held := ownership.Memory{}.After(ownership.Decision{Action: ownership.Hold, Epoch: 4}, now)
+			must(t, m.set("ns/a", held))
+			must(t, m.set("ns/a", held.After(ownership.Decision{Action: action, Epoch: 4, Reason: "lost its proofs"}, now)))
+
+			restarted := &memoryFile{path: path}
+			must(t, restarted.load())
+			mem := restarted.get("ns/a")
+			if mem.Holding || mem.GaveUp != action || mem.GaveUpEpoch != 4 {
+				t.Fatalf("after a restart ns/a = %+v, want %s at epoch 4 remembered", mem, action)
+			}
+			if d := decideAt(mem, 4); d.Announce() {
+				t.Errorf("at the epoch given up the restarted agent decides %s", d)
+			}
+			if d := decideAt(mem, 5); !d.Announce() {
+				t.Errorf("at a new epoch the restarted agent decides %s, want Hold", d)
+			}
+			if got := restarted.orphans(map[string]heldObject{"ns/a": {UID: "uid-other", Address: "192.0.2.1"}}); len(got) != 1 {
+				t.Errorf("the given-up epoch was saved without its object: orphans of a recreated ns/a = %+v", got)
+			}
+		})
+	}
+}
+
+// TestMemoryFileWithoutRecordGivesUpTheCurrentEpochs: an agent that finds
+// no memory, or one it cannot read, cannot tell which epochs its previous
+// process gave up: it gives up the current one of every FailoverIP, saved
+// at once, and holds again at a later epoch only (finding of
+// internal/failoversim, TestScenarioRestartForgetsAFence without state).
+func TestMemoryFileWithoutRecordGivesUpTheCurrentEpochs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		file []byte
+	}{
+		{"no file", nil},
+		{"unreadable file", []byte("{not json")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ownership.json")
+			if tc.file != nil {
+				must(t, os.WriteFile(path, tc.file, 0o600))
+			}
+			m := &memoryFile{path: path}
+			_ = m.load() // the unreadable file's error is the point
+			must(t, m.giveUpUnknownPast(map[string]int64{"ns/a": 7, "ns/new": 0}))
+			if d := decideAt(m.get("ns/a"), 7); d.Announce() {
+				t.Errorf("at the epoch of its first view the agent decides %s", d)
+			}
+			if d := decideAt(m.get("ns/a"), 8); !d.Announce() {
+				t.Errorf("at a later epoch the agent decides %s, want Hold", d)
+			}
+			if got := m.get("ns/new"); got != (ownership.Memory{}) {
+				t.Errorf("a FailoverIP at epoch 0 gave something up: %+v", got)
+			}
+			must(t, m.giveUpUnknownPast(map[string]int64{"ns/a": 8}))
+			if got := m.get("ns/a"); got.GaveUpEpoch != 7 {
+				t.Errorf("a second call gave up epoch %d: only the first view is unknown", got.GaveUpEpoch)
+			}
+
+			restarted := &memoryFile{path: path}
+			must(t, restarted.load())
+			must(t, restarted.giveUpUnknownPast(map[string]int64{"ns/a": 9}))
+			if got := restarted.get("ns/a"); got.GaveUp != ownership.Release || got.GaveUpEpoch != 7 {
+				t.Errorf("after a restart with the file ns/a = %+v, want released at 7 and nothing more", got)
+			}
+		})
+	}
+}

@@ -172,7 +172,15 @@ func (m *Manager) Held(a Address) (bool, error) {
 // Cleanup removes every failover address the agent added, on any link, and
 // nothing else. It runs no hook: it serves `webfarm-agent cleanup`, outside
 // any ownership epoch.
-func (m *Manager) Cleanup(ctx context.Context) error {
+func (m *Manager) Cleanup(ctx context.Context) error { return m.RemoveAllBut(ctx, nil) }
+
+// RemoveAllBut removes every failover address the agent added, on any link,
+// except the addresses in keep, and nothing else; each is revoked in the
+// gate first. It runs no hook. A restarted agent calls it before it reports
+// anything, with the addresses its memory holds: one its previous process
+// left on the link that it does not know of would answer beside the next
+// owner while the agent reports it released.
+func (m *Manager) RemoveAllBut(ctx context.Context, keep []netip.Addr) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	recorded, err := m.record().load()
@@ -187,11 +195,11 @@ func (m *Manager) Cleanup(ctx context.Context) error {
 	for _, a := range addrs {
 		ip := addrOf(a)
 		ours := slices.Contains(recorded, ip) || (ip.Is4() && hasOurLabel(a))
-		if !ours || !isHostLength(a) {
+		if !ours || !isHostLength(a) || slices.Contains(keep, ip) {
 			continue
 		}
-		if err := m.Handle.AddrDel(nil, &netlink.Addr{IPNet: a.IPNet, LinkIndex: a.LinkIndex}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-			errs = append(errs, fmt.Errorf("removing %s from link %d: %w", a.IPNet, a.LinkIndex, err))
+		if err := m.removeFound(a, ip); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		logr.FromContextOrDiscard(ctx).Info("Removed failover address", "address", ip, "linkIndex", a.LinkIndex)
@@ -200,10 +208,28 @@ func (m *Manager) Cleanup(ctx context.Context) error {
 		return errors.Join(errs...)
 	}
 	for ip, r := range m.runs {
-		r.cancel()
-		delete(m.runs, ip)
+		if !slices.Contains(keep, ip) {
+			r.cancel()
+			delete(m.runs, ip)
+		}
 	}
-	return m.record().save(nil)
+	return m.record().save(slices.DeleteFunc(recorded, func(ip netip.Addr) bool { return !slices.Contains(keep, ip) }))
+}
+
+// removeFound revokes and removes a, an address of ours found on a link.
+func (m *Manager) removeFound(a netlink.Addr, ip netip.Addr) error {
+	if m.Gate != nil {
+		if err := m.Gate.Revoke(ip); err != nil {
+			return err
+		}
+	}
+	if err := m.Handle.AddrDel(nil, &netlink.Addr{IPNet: a.IPNet, LinkIndex: a.LinkIndex}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		return fmt.Errorf("removing %s from link %d: %w", a.IPNet, a.LinkIndex, err)
+	}
+	if m.Gate != nil {
+		return m.Gate.Forget(ip)
+	}
+	return nil
 }
 
 // add allows ip in the gate for grant, then adds it to link unless it is

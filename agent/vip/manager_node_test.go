@@ -407,14 +407,7 @@ func TestNodeNodeAddressUntouched(t *testing.T) {
 func TestNodeCleanup(t *testing.T) {
 	n := newTestNode(t)
 	ctx := context.Background()
-	for _, a := range []Address{
-		{IP: vip4, FailoverIP: "shop/www", Epoch: 1},
-		{IP: vip6, Interface: n.link, FailoverIP: "shop/www6", Epoch: 1},
-	} {
-		if err := n.m.Ensure(ctx, a, testGrant); err != nil {
-			t.Fatalf("Ensure %s: %v", a.IP, err)
-		}
-	}
+	n.ensureBoth(t)
 	waitFor(t, "both takeover hooks", func() bool { return len(n.hookCalls(t)) == 2 })
 	// Host-length addresses someone else added: unlabelled, labelled
 	// otherwise, and IPv6 that no record lists.
@@ -463,6 +456,19 @@ func TestNodeCleanupWithoutRecord(t *testing.T) {
 	}
 	if found := n.addrs(t, nodeIP); len(found) != 1 {
 		t.Errorf("node address after Cleanup: %v, want kept", found)
+	}
+}
+
+// ensureBoth holds vip4 and vip6 on the test link.
+func (n *testNode) ensureBoth(t *testing.T) {
+	t.Helper()
+	for _, a := range []Address{
+		{IP: vip4, FailoverIP: "shop/www", Epoch: 1},
+		{IP: vip6, Interface: n.link, FailoverIP: "shop/www6", Epoch: 1},
+	} {
+		if err := n.m.Ensure(context.Background(), a, testGrant); err != nil {
+			t.Fatalf("Ensure %s: %v", a.IP, err)
+		}
 	}
 }
 
@@ -575,3 +581,27 @@ func announced(f []byte, mac net.HardwareAddr) (netip.Addr, bool) {
 }
 
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+// TestNodeRemoveAllButKeeps: a restarted agent removes the failover
+// addresses its previous process left, except the ones its memory holds,
+// which stay recorded for a later Cleanup.
+func TestNodeRemoveAllButKeeps(t *testing.T) {
+	n := newTestNode(t)
+	ctx := context.Background()
+	n.ensureBoth(t)
+	if err := n.m.RemoveAllBut(ctx, []netip.Addr{vip6}); err != nil {
+		t.Fatalf("RemoveAllBut: %v", err)
+	}
+	if found := n.addrs(t, vip4); len(found) != 0 {
+		t.Errorf("%s, not kept, still on the link: %v", vip4, found)
+	}
+	if found := n.addrs(t, vip6); len(found) != 1 {
+		t.Errorf("%s, kept, after RemoveAllBut: %v", vip6, found)
+	}
+	if err := n.m.Cleanup(ctx); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	if found := n.addrs(t, vip6); len(found) != 0 {
+		t.Errorf("kept %s no longer recorded: Cleanup left it: %v", vip6, found)
+	}
+}
