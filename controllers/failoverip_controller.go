@@ -19,13 +19,16 @@ import (
 )
 
 // FailoverIPReconciler elects the owner of each FailoverIP (Elect) and
-// writes it to status under a fencing epoch.
+// writes it to status under a fencing epoch; it withdraws the ownership of a
+// FailoverIP being deleted or in conflict (Withdraw).
 type FailoverIPReconciler struct {
 	*shared
 	wakeups *wakeups
 }
 
-// Reconcile runs the election of the FailoverIP req names.
+// Reconcile keeps the FailoverIP req names: first its lifecycle — the
+// finalizer, and the withdrawal of its ownership while it is deleted or in
+// conflict — then, when nothing blocks it, its election.
 func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	fip := &webfarmv1.FailoverIP{}
 	if err := r.Get(ctx, req.NamespacedName, fip); err != nil {

@@ -73,6 +73,61 @@ func TestEnvtestFrontNodeIdentityIsImmutable(t *testing.T) {
 	}
 }
 
+// TestEnvtestFailoverIPAddressIsImmutable: editing address or interface
+// would leak the old address on its holder, so the API server refuses it,
+// naming the field; setting or removing the optional interface is refused
+// too. Other fields stay editable.
+func TestEnvtestFailoverIPAddressIsImmutable(t *testing.T) {
+	env := testenv.Start(t)
+	ctx := context.Background()
+	ns := newNamespace(t, env)
+	create := func(edits ...edit) *unstructured.Unstructured {
+		t.Helper()
+		obj := failoverIP(edits...)()
+		obj.SetNamespace(ns)
+		if err := env.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+		return obj
+	}
+	withInterface := create(set("interface", "eth1"))
+	without := create()
+	for _, tc := range []struct {
+		name, field string
+		obj         *unstructured.Unstructured
+		edit        edit
+	}{
+		{"address changed", "spec.address", withInterface, set("address", "192.0.2.11")},
+		{"interface changed", "spec.interface", withInterface, set("interface", "eth2")},
+		{"interface removed", "spec.interface", withInterface, unset("interface")},
+		{"interface set", "spec.interface", without, set("interface", "eth1")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			changed := tc.obj.DeepCopy()
+			spec, _, _ := unstructured.NestedMap(changed.Object, "spec")
+			tc.edit(spec)
+			if err := unstructured.SetNestedMap(changed.Object, spec, "spec"); err != nil {
+				t.Fatal(err)
+			}
+			err := env.Client.Update(ctx, changed)
+			if err == nil {
+				t.Fatalf("the API server accepted: %s", tc.name)
+			}
+			t.Log(err)
+			if !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), "immutable") {
+				t.Errorf("error does not say that %s is immutable: %v", tc.field, err)
+			}
+		})
+	}
+	editable := withInterface.DeepCopy()
+	if err := unstructured.SetNestedField(editable.Object, "3s", "spec", "deadtime"); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Update(ctx, editable); err != nil {
+		t.Errorf("changing deadtime was refused: %v", err)
+	}
+}
+
 func TestEnvtestKubectlExplainDocumentsEveryField(t *testing.T) {
 	env := testenv.Start(t)
 	// The API server publishes a new CRD's schema a moment after creating it.
