@@ -34,12 +34,18 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	cur := ownershipOf(fip.Status)
+	reported, err := r.ownerReport(ctx, fip, cur)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	now := r.clock.Now()
 	in := ElectionInput{
 		Key: req.String(), Now: now,
 		Deadtime: fip.Spec.Deadtime.Duration, Guard: fip.Spec.Guard.Duration,
+		Generation: fip.Generation, OwnerGeneration: reportedGeneration(reported),
 		PreferredNode: fip.Spec.PreferredNode, AutoFailback: fip.Spec.AutoFailback,
-		Current: ownershipOf(fip.Status), Fronts: fronts,
+		Current: cur, Fronts: fronts,
 	}
 	res := Elect(in)
 	if d := nextElection(in, res); d > 0 {
@@ -184,6 +190,15 @@ func (r *FailoverIPReconciler) ownerReport(ctx context.Context, fip *webfarmv1.F
 		}
 	}
 	return nil, nil
+}
+
+// reportedGeneration is the FailoverIP generation an owner's report was
+// decided with; 0 without a report.
+func reportedGeneration(s *webfarmv1.NodeFailoverIPStatus) int64 {
+	if s == nil {
+		return 0
+	}
+	return s.ObservedGeneration
 }
 
 // releasedEpoch is the epoch at which front's agent reports having removed
