@@ -192,10 +192,12 @@ func (r *FailoverIPReconciler) ownerReport(ctx context.Context, fip *webfarmv1.F
 	return nil, nil
 }
 
-// reportedGeneration is the FailoverIP generation an owner's report was
-// decided with; 0 without a report.
+// reportedGeneration is the FailoverIP generation with which the owner
+// reports holding the address; 0 when it does not report holding it. A new
+// owner that still waits for the previous one to stop listens for the
+// longest deadtime in status.fencingTiming, so the cut waits until it holds.
 func reportedGeneration(s *webfarmv1.NodeFailoverIPStatus) int64 {
-	if s == nil {
+	if s == nil || s.State != webfarmv1.VIPHolding {
 		return 0
 	}
 	return s.ObservedGeneration

@@ -80,6 +80,11 @@ type Status struct {
 	// Candidates are the nodes that may hold the address; the owner must
 	// hear every one of them but itself to serve without its Lease.
 	Candidates []string
+	// FencingDeadtime is the longest deadtime an earlier holder may still be
+	// using (status.fencingTiming): after the spec's deadtime was cut, the
+	// previous owner may hold by its peers for the old one, so a new owner
+	// listens for it that long. Zero when the status has none.
+	FencingDeadtime time.Duration
 }
 
 // StatusOf reads the fencing fields of a FailoverIP status.
@@ -91,7 +96,15 @@ func StatusOf(s *webfarmv1.FailoverIPStatus) Status {
 		PreviousOwnerReleased: s.PreviousOwnerReleased,
 		ReleaseRequested:      s.ReleaseRequested,
 		Candidates:            slices.Clone(s.Candidates),
+		FencingDeadtime:       fencingDeadtime(s.FencingTiming),
 	}
+}
+
+func fencingDeadtime(t *webfarmv1.FencingTiming) time.Duration {
+	if t == nil {
+		return 0
+	}
+	return t.Deadtime.Duration
 }
 
 // Timing holds the Heartbeat timings of a FailoverIP.
@@ -343,7 +356,7 @@ func (in Input) confirmedByPeers(window time.Duration) (time.Time, string, bool)
 // hears them drops the address (newerView). Only when it never heard the
 // previous owner does it listen a full deadtime from then.
 func (in Input) pending() (time.Duration, string) {
-	st, deadtime := in.Status, in.Timing.Deadtime
+	st, deadtime := in.Status, in.listenDeadtime()
 	var left time.Duration
 	var why string
 	longer := func(d time.Duration, reason string) {
@@ -378,7 +391,13 @@ func (in Input) pending() (time.Duration, string) {
 // recently enough for its silence since its last claim to mean something.
 func (in Input) heardRecently(node string) bool {
 	p, heard := in.peer(node)
-	return heard && in.Now.Sub(p.LastHeard) < 2*in.Timing.Deadtime
+	return heard && in.Now.Sub(p.LastHeard) < 2*in.listenDeadtime()
+}
+
+// listenDeadtime is how long a new owner must not hear a claim before it
+// announces: the longest deadtime the previous owner may still be using.
+func (in Input) listenDeadtime() time.Duration {
+	return max(in.Timing.Deadtime, in.Status.FencingDeadtime)
 }
 
 func (in Input) otherCandidates() []string {

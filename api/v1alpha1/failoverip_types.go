@@ -101,12 +101,14 @@ type FailoverIPStatus struct {
 	// +optional
 	ReleaseRequested bool `json:"releaseRequested,omitempty"`
 
-	// fencingTiming is the longest deadtime and guard the owner may still be
-	// using: the controller moves the address away from a silent owner only
-	// after its heartbeat has been stale for their sum. A raise of the spec's
-	// values takes effect here at once; a cut only once the owner reports
-	// acting on the spec's current generation, since an owner cut off from
-	// the API server keeps using the values it last saw.
+	// fencingTiming is the longest deadtime and guard that the owner, or a
+	// previous owner it still waits for, may be using: the controller moves
+	// the address away from a silent owner only after its heartbeat has been
+	// stale for their sum, and a new owner listens for the previous one for
+	// that deadtime. A raise of the spec's values takes effect here at once;
+	// a cut only once the owner reports holding the address under the spec's
+	// current generation, since an owner cut off from the API server keeps
+	// using the values it last saw.
 	// +optional
 	FencingTiming *FencingTiming `json:"fencingTiming,omitempty"`
 
