@@ -285,7 +285,16 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 	a.publish(ctx)
 }
 
+// publish writes the agent's report, giving up after one keepalive: it runs
+// in the failover loop, which must go on deciding while the API server does
+// not answer, and the next pass writes the report again anyway.
 func (a *Agent) publish(ctx context.Context) {
+	a.publishWithin(ctx, a.failover.keepalive())
+}
+
+func (a *Agent) publishWithin(ctx context.Context, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	if err := a.reporter.publish(ctx); err != nil {
 		logr.FromContextOrDiscard(ctx).V(1).Info("Status not published; will retry", "error", err.Error())
 	}

@@ -29,6 +29,12 @@ import (
 // is gone, or was recreated under the same name, is an orphan (orphans) —
 // its address is removed and the memory dropped (forget), so that no epoch
 // remembered for the old object blocks the new one.
+//
+// A proof is saved with the window it was counted with (deadtime minus
+// guard), so that a restart under a FailoverIP whose timings were cut in the
+// meantime keeps the proof only as long as the new window allows: the
+// restarted agent reports the new spec generation at once, and from then on
+// the controller fences it by the new timings.
 type memoryFile struct {
 	path string
 
@@ -40,7 +46,13 @@ type memoryFile struct {
 	objects map[string]heldObject
 	// provenUntil is, per held address, until when the node was last proved
 	// alive; written is what the file says.
-	provenUntil, written map[string]time.Time
+	provenUntil, written map[string]proof
+}
+
+// proof is until when a node is proved alive, by a proof that lasts window.
+type proof struct {
+	until  time.Time
+	window time.Duration
 }
 
 // heldObject is the FailoverIP object a memory belongs to, and the address
@@ -63,6 +75,9 @@ type heldAddress struct {
 	heldObject
 	Epoch       int64     `json:"epoch"`
 	ProvenUntil time.Time `json:"provenUntil,omitzero"`
+	// ProvenWindow is how long the proof lasts from its start; 0 in files
+	// written before it was saved.
+	ProvenWindow time.Duration `json:"provenWindow,omitempty"`
 }
 
 // entry is the memory of one key and the object it belongs to.
@@ -91,7 +106,8 @@ func (m *memoryFile) load() error {
 	for key, h := range saved {
 		m.memory[key] = ownership.Memory{Holding: true, HeldEpoch: h.Epoch}
 		m.objects[key] = h.heldObject
-		m.provenUntil[key], m.written[key] = h.ProvenUntil, h.ProvenUntil
+		p := proof{until: h.ProvenUntil, window: h.ProvenWindow}
+		m.provenUntil[key], m.written[key] = p, p
 	}
 	return nil
 }
@@ -99,7 +115,7 @@ func (m *memoryFile) load() error {
 func (m *memoryFile) init() {
 	if m.memory == nil {
 		m.memory, m.objects = map[string]ownership.Memory{}, map[string]heldObject{}
-		m.provenUntil, m.written = map[string]time.Time{}, map[string]time.Time{}
+		m.provenUntil, m.written = map[string]proof{}, map[string]proof{}
 	}
 }
 
@@ -228,44 +244,56 @@ func (m *memoryFile) set(key string, mem ownership.Memory) error {
 	return nil
 }
 
-// proved records that the node is proved alive for key until until, saving
-// it when it moved on by every since the last save.
-func (m *memoryFile) proved(key string, until time.Time, every time.Duration) error {
+// proved records that the node is proved alive for key until until, by a
+// proof that lasts window, saving it when it moved on by every since the
+// last save or its window changed.
+func (m *memoryFile) proved(key string, until time.Time, window, every time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.init()
-	m.provenUntil[key] = until
-	if until.Sub(m.written[key]) < every {
+	m.provenUntil[key] = proof{until: until, window: window}
+	if w := m.written[key]; until.Sub(w.until) < every && window == w.window {
 		return nil
 	}
 	return m.save()
 }
 
-// restoredProof is until when the previous agent process had proved the
-// node alive for key; zero when it proved nothing that is still believable
-// at now (no later than now plus window, the longest a proof lasts).
+// restoredProof is until when the previous agent process's proof for key
+// lasts under window, the current deadtime minus guard: counted from when
+// that proof started, whatever window it was saved with. Zero when it
+// proved nothing that is still believable at now: a proof that started
+// after now (the clock was set back).
 func (m *memoryFile) restoredProof(key string, now time.Time, window time.Duration) time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	until := m.written[key]
-	if until.After(now.Add(window)) {
+	w := m.written[key]
+	if w.until.IsZero() {
 		return time.Time{}
 	}
-	return until
+	saved := w.window
+	if saved <= 0 {
+		saved = window
+	}
+	start := w.until.Add(-saved)
+	if start.After(now) {
+		return time.Time{}
+	}
+	return start.Add(window)
 }
 
 func (m *memoryFile) save() error {
 	saved := map[string]heldAddress{}
 	for key, mem := range m.memory {
 		if mem.Holding {
-			saved[key] = heldAddress{heldObject: m.objects[key], Epoch: mem.HeldEpoch, ProvenUntil: m.provenUntil[key]}
+			p := m.provenUntil[key]
+			saved[key] = heldAddress{heldObject: m.objects[key], Epoch: mem.HeldEpoch, ProvenUntil: p.until, ProvenWindow: p.window}
 		}
 	}
 	if err := writeFileAtomic(m.path, saved); err != nil {
 		return err
 	}
 	for key, h := range saved {
-		m.written[key] = h.ProvenUntil
+		m.written[key] = proof{until: h.ProvenUntil, window: h.ProvenWindow}
 	}
 	return nil
 }

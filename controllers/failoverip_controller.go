@@ -43,12 +43,18 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	cur := ownershipOf(fip.Status)
+	reported, err := r.ownerReport(ctx, fip, cur)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	now := r.clock.Now()
 	in := ElectionInput{
 		Key: req.String(), Now: now,
 		Deadtime: fip.Spec.Deadtime.Duration, Guard: fip.Spec.Guard.Duration,
+		Generation: fip.Generation, OwnerGeneration: reportedGeneration(reported),
 		PreferredNode: fip.Spec.PreferredNode, AutoFailback: fip.Spec.AutoFailback,
-		Current: ownershipOf(fip.Status), Fronts: fronts,
+		Current: cur, Fronts: fronts,
 	}
 	res := Elect(in)
 	if d := nextElection(in, res); d > 0 {
@@ -201,6 +207,17 @@ func (r *FailoverIPReconciler) ownerReport(ctx context.Context, fip *webfarmv1.F
 		}
 	}
 	return nil, nil
+}
+
+// reportedGeneration is the FailoverIP generation with which the owner
+// reports holding the address; 0 when it does not report holding it. A new
+// owner that still waits for the previous one to stop listens for the
+// longest deadtime in status.fencingTiming, so the cut waits until it holds.
+func reportedGeneration(s *webfarmv1.NodeFailoverIPStatus) int64 {
+	if s == nil || s.State != webfarmv1.VIPHolding {
+		return 0
+	}
+	return s.ObservedGeneration
 }
 
 // releasedEpoch is the epoch at which front's agent reports having removed

@@ -108,6 +108,17 @@ type FailoverIPStatus struct {
 	// +optional
 	ReleaseRequested bool `json:"releaseRequested,omitempty"`
 
+	// fencingTiming is the longest deadtime and guard that the owner, or a
+	// previous owner it still waits for, may be using: the controller moves
+	// the address away from a silent owner only after its heartbeat has been
+	// stale for their sum, and a new owner listens for the previous one for
+	// that deadtime. A raise of the spec's values takes effect here at once;
+	// a cut only once the owner reports holding the address under the spec's
+	// current generation, since an owner cut off from the API server keeps
+	// using the values it last saw.
+	// +optional
+	FencingTiming *FencingTiming `json:"fencingTiming,omitempty"`
+
 	// candidates lists the nodes that may hold the address now.
 	// +optional
 	// +listType=atomic
@@ -126,6 +137,18 @@ type FailoverIPStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// FencingTiming is a deadtime and guard that an owner may be using.
+type FencingTiming struct {
+	// deadtime is the longest deadtime the owner may be using.
+	// +required
+	// +kubebuilder:validation:Type=string
+	Deadtime metav1.Duration `json:"deadtime"`
+	// guard is the longest guard the owner may be using.
+	// +required
+	// +kubebuilder:validation:Type=string
+	Guard metav1.Duration `json:"guard"`
 }
 
 // FailoverIP reasons.

@@ -184,6 +184,11 @@ type NodeFailoverIPStatus struct {
 	Epoch int64 `json:"epoch"`
 	// state of the address on this node.
 	State VIPState `json:"state"`
+	// observedGeneration is the generation of the FailoverIP whose spec this
+	// state was decided with. The agent never acts on an older one again, so
+	// the controller knows from it which timings an owner may still use.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// message says what the agent waits for, or why it fenced.
 	// +optional
 	Message string `json:"message,omitempty"`
