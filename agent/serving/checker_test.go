@@ -1,0 +1,101 @@
+package serving
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// fakeProbes answers from its fields and counts the probes of a round.
+type fakeProbes struct {
+	mu        sync.Mutex
+	proxyDown map[int32]bool
+	linkDown  map[string]bool
+	silent    map[netip.Addr]bool // blocks until the round's deadline
+	calls     map[string]int
+}
+
+func (f *fakeProbes) count(what string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[what]++
+}
+
+func (f *fakeProbes) Proxy(_ context.Context, port int32) error {
+	f.count("proxy")
+	if f.proxyDown[port] {
+		return errRefused
+	}
+	return nil
+}
+
+func (f *fakeProbes) Link(name string, _ netip.Addr) error {
+	f.count("link")
+	if f.linkDown[name] {
+		return errDown
+	}
+	return nil
+}
+
+func (f *fakeProbes) Ping(ctx context.Context, a netip.Addr) error {
+	f.count("ping")
+	if f.silent[a] {
+		<-ctx.Done()
+		return errTimeout
+	}
+	return nil
+}
+
+func TestCheckerRound(t *testing.T) {
+	gw1, gw2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	probes := &fakeProbes{proxyDown: map[int32]bool{}, linkDown: map[string]bool{}, silent: map[netip.Addr]bool{}}
+	c := &Checker{Probes: probes, Rise: 1, Fall: 1, Timeout: 20 * time.Millisecond}
+	web := Target{Name: "ns/web", Ports: []int32{80, 443}, Link: "eth0"}
+	api := Target{Name: "ns/api", Ports: []int32{80}, Link: "eth0", PingTargets: []netip.Addr{gw1, gw2}}
+
+	round := func(targets ...Target) (map[string]webfarmv1.ServingStatus, bool) {
+		probes.calls = map[string]int{}
+		st, changed := c.Round(context.Background(), targets, t0)
+		byName := map[string]webfarmv1.ServingStatus{}
+		for _, s := range st {
+			byName[s.Name] = s
+		}
+		return byName, changed
+	}
+
+	st, changed := round(web, api)
+	if !changed || !st["ns/web"].Serving || !st["ns/api"].Serving {
+		t.Fatalf("first round: %+v changed %v, want both serving, reported", st, changed)
+	}
+	if probes.calls["proxy"] != 2 || probes.calls["link"] != 1 || probes.calls["ping"] != 2 {
+		t.Errorf("shared probes run more than once a round: %v", probes.calls)
+	}
+	if _, changed := round(web, api); changed {
+		t.Errorf("an unchanged round reports a change")
+	}
+
+	probes.silent[gw1] = true
+	if st, changed = round(web, api); changed || !st["ns/api"].Serving {
+		t.Errorf("one ping target of two silent: %+v changed %v, want still serving", st["ns/api"], changed)
+	}
+	probes.silent[gw2] = true
+	st, changed = round(web, api)
+	if !changed || st["ns/api"].Serving || st["ns/api"].Reason != webfarmv1.ServingReasonPingTargetsUnreachable || !st["ns/web"].Serving {
+		t.Errorf("both ping targets silent: %+v changed %v, want only ns/api not serving", st, changed)
+	}
+
+	probes.proxyDown[443] = true
+	st, _ = round(web, api)
+	if st["ns/web"].Serving || st["ns/web"].Reason != webfarmv1.ServingReasonProxyNotAnswering {
+		t.Errorf("port 443 down: ns/web %+v, want not serving", st["ns/web"])
+	}
+
+	st, changed = round(web)
+	if _, ok := st["ns/api"]; ok || !changed {
+		t.Errorf("a FailoverIP no longer a target is still reported: %+v changed %v", st, changed)
+	}
+}
