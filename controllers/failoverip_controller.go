@@ -135,6 +135,7 @@ func (r *FailoverIPReconciler) electionFront(ctx context.Context, fip *webfarmv1
 		Heard:         hb.heard,
 		LastAlive:     hb.lastAlive,
 		ReleasedEpoch: releasedEpoch(front, fip),
+		NotServing:    notServing(front, fip),
 	}
 	if !inFarm {
 		return f, nil
@@ -199,6 +200,18 @@ func releasedEpoch(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) int64 
 		}
 	}
 	return 0
+}
+
+// notServing is true when front's agent reports that it cannot serve fip;
+// no report counts as serving, so that an older agent stays a candidate.
+func notServing(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) bool {
+	key := farmKey(fip.Namespace, fip.Name)
+	for _, s := range front.Status.Serving {
+		if s.Name == key {
+			return !s.Serving
+		}
+	}
+	return false
 }
 
 func setupFailoverIPs(mgr ctrl.Manager, s *shared) error {

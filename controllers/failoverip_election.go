@@ -35,6 +35,10 @@ type ElectionFront struct {
 	// ReleasedEpoch is the epoch at which the agent reports having removed
 	// the address, released or fenced (0 when it reports neither).
 	ReleasedEpoch int64
+	// NotServing: its agent reports that it cannot serve the address (its
+	// HAProxy, link or ping targets fail). The zero value serves, as does a
+	// front whose agent has not reported, such as an older agent.
+	NotServing bool
 }
 
 // ElectionInput is everything the election of one FailoverIP depends on.
@@ -83,6 +87,12 @@ type ElectionResult struct {
 //  5. A silent owner keeps the address until its heartbeat has been stale
 //     for deadtime plus guard — then it must have fenced itself — and only
 //     then does the best candidate, or nobody, take over.
+//
+// A front that does not serve is no candidate while another one serves, so
+// an owner that stops serving is asked to release (rule 4). When none
+// serves, all of them are candidates again: the owner keeps the address, as
+// Heartbeat's ipfail left resources where they were when the peer had no
+// better connectivity, and an unheld address still gets an owner.
 //
 // Every change of owner increments the epoch by one.
 func Elect(in ElectionInput) ElectionResult {
@@ -200,13 +210,21 @@ func (in ElectionInput) front(name string) ElectionFront {
 }
 
 // candidates are the fronts that are selected, not draining, not shutting
-// down and whose heartbeat is fresh, sorted by name.
+// down, whose heartbeat is fresh and that serve, sorted by name; when none
+// of them serves, those that would be candidates but for serving.
 func candidates(in ElectionInput) []string {
-	var out []string
+	var eligible, serving []string
 	for _, f := range in.Fronts {
 		if f.Selected && !f.Draining && !f.ShuttingDown && in.fresh(f) {
-			out = append(out, f.Name)
+			eligible = append(eligible, f.Name)
+			if !f.NotServing {
+				serving = append(serving, f.Name)
+			}
 		}
+	}
+	out := serving
+	if len(out) == 0 {
+		out = eligible
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
