@@ -79,7 +79,7 @@ type Tracker struct {
 }
 
 // Observe records the check of one round at now, and tells whether the
-// verdict changed — in serving, or in the reason or message of not serving.
+// verdict changed — in serving, or in the reason of not serving.
 func (t *Tracker) Observe(c Check, now time.Time) (Verdict, bool) {
 	if !t.started {
 		t.started = true
@@ -87,7 +87,9 @@ func (t *Tracker) Observe(c Check, now time.Time) (Verdict, bool) {
 	}
 	if c.OK == t.verdict.Serving {
 		t.opposite = 0
-		if c.OK || (c.Reason == t.verdict.Reason && c.Message == t.verdict.Message) {
+		// Only a new reason is news: a message that varies from round to
+		// round within one reason would write the status every round.
+		if c.OK || c.Reason == t.verdict.Reason {
 			return t.verdict, false
 		}
 		t.verdict.Reason, t.verdict.Message = c.Reason, c.Message

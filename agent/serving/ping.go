@@ -2,10 +2,12 @@ package serving
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"sync/atomic"
 
 	"golang.org/x/net/icmp"
@@ -75,8 +77,10 @@ func (p *Pinger) Ping(ctx context.Context, target netip.Addr) error {
 		return fmt.Errorf("sending an echo request to %s: %w", target, err)
 	}
 	if err := awaitReply(conn, e, target, body); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("no echo reply from %s in time", target)
+		// The deadline and the cancellation race: one message for both, so
+		// that a status does not change with the winner.
+		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("no echo reply from %s within the check's timeout", target)
 		}
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 
 	"github.com/vishvananda/netlink"
@@ -50,6 +51,9 @@ func (p *ProxyProbe) Check(ctx context.Context, port int32) error {
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			return errors.New("no answer within the check's timeout")
+		}
 		return errors.Unwrap(err) // the url.Error repeats the URL
 	}
 	defer resp.Body.Close()

@@ -231,11 +231,17 @@ func TestNodeServingPingTargets(t *testing.T) {
 	hub.MustRun(t, "ip", "link", "set", "br0", "up")
 	waitOperUp(t, node, "wfn0")
 
-	c := checker(nodeProbes(t, node))
+	node.MustRun(t, "ip", "addr", "add", "2001:db8:96::1/64", "dev", "wfn0", "nodad")
+	target.MustRun(t, "ip", "addr", "add", "2001:db8:96::2/64", "dev", "wft0", "nodad")
+
+	c, c6 := checker(nodeProbes(t, node)), checker(nodeProbes(t, node))
 	answering, silent := netip.MustParseAddr("10.96.0.2"), netip.MustParseAddr("10.96.0.3")
 	tgt := Target{Name: "default/vip", Link: "wfn0", PingTargets: []netip.Addr{silent, answering}}
+	tgt6 := Target{Name: "default/vip6", Link: "wfn0", PingTargets: []netip.Addr{netip.MustParseAddr("2001:db8:96::2")}}
 	wantServing(t, rounds(t, c, tgt, webfarmv1.ServingFall+1))
+	wantServing(t, rounds(t, c6, tgt6, webfarmv1.ServingFall+1))
 
 	target.MustRun(t, "ip", "link", "set", "wft0", "down")
 	wantFallAfter(t, rounds(t, c, tgt, webfarmv1.ServingFall), webfarmv1.ServingReasonPingTargetsUnreachable)
+	wantFallAfter(t, rounds(t, c6, tgt6, webfarmv1.ServingFall), webfarmv1.ServingReasonPingTargetsUnreachable)
 }
