@@ -4,8 +4,12 @@ import (
 	"context"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
@@ -27,6 +31,8 @@ func (f *fakeProbes) count(what string) {
 
 func (f *fakeProbes) Proxy(_ context.Context, port int32) error {
 	f.count("proxy")
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.proxyDown[port] {
 		return errRefused
 	}
@@ -97,5 +103,60 @@ func TestCheckerRound(t *testing.T) {
 	st, changed = round(web)
 	if _, ok := st["ns/api"]; ok || !changed {
 		t.Errorf("a FailoverIP no longer a target is still reported: %+v changed %v", st, changed)
+	}
+}
+
+// TestCheckerRun: a round every interval of the clock, a report only when
+// the verdicts change.
+func TestCheckerRun(t *testing.T) {
+	probes := &fakeProbes{proxyDown: map[int32]bool{}, linkDown: map[string]bool{}, silent: map[netip.Addr]bool{}, calls: map[string]int{}}
+	c := &Checker{Probes: probes, Rise: 1, Fall: 1, Timeout: time.Second}
+	clk := clocktesting.NewFakeClock(t0)
+	reports := make(chan []webfarmv1.ServingStatus, 10)
+	// Each round starts by asking for the targets: round n+1 starting means
+	// round n is over, its report included.
+	var started atomic.Int32
+	// The frontend fails from round 2 on, whatever the pace of the ticks.
+	targets := func() []Target {
+		if started.Add(1) == 2 {
+			probes.mu.Lock()
+			probes.proxyDown[80] = true
+			probes.mu.Unlock()
+		}
+		return []Target{{Name: "ns/web", Ports: []int32{80}}}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		c.Run(ctx, clk, time.Second, targets, func(st []webfarmv1.ServingStatus) { reports <- st })
+		close(done)
+	}()
+	defer func() { cancel(); <-done }()
+
+	round := func(n int32) {
+		t.Helper()
+		if err := wait.PollUntilContextTimeout(ctx, time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+			if started.Load() >= n {
+				return true, nil
+			}
+			clk.Step(time.Second)
+			return false, nil
+		}); err != nil {
+			t.Fatalf("round %d never started", n)
+		}
+	}
+	round(1)
+	if st := <-reports; len(st) != 1 || !st[0].Serving {
+		t.Fatalf("first round reported %+v, want ns/web serving", st)
+	}
+	round(2)
+	if st := <-reports; st[0].Serving {
+		t.Fatalf("after the frontend failed: %+v, want not serving", st)
+	}
+	round(5) // rounds 3 and 4 are over
+	select {
+	case st := <-reports:
+		t.Fatalf("unchanged rounds reported %+v", st)
+	default:
 	}
 }
