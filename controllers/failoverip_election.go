@@ -92,7 +92,8 @@ type ElectionResult struct {
 // an owner that stops serving is asked to release (rule 4). When none
 // serves, all of them are candidates again: the owner keeps the address, as
 // Heartbeat's ipfail left resources where they were when the peer had no
-// better connectivity, and an unheld address still gets an owner.
+// better connectivity (autoFailback too waits for the preferred node to
+// serve), and an unheld address still gets an owner.
 //
 // Every change of owner increments the epoch by one.
 func Elect(in ElectionInput) ElectionResult {
@@ -105,7 +106,7 @@ func Elect(in ElectionInput) ElectionResult {
 	case cur.Owner == "":
 		return in.handOver(cands, best(in, cands), true)
 	case slices.Contains(cands, cur.Owner):
-		if in.AutoFailback && in.PreferredNode != cur.Owner && slices.Contains(cands, in.PreferredNode) {
+		if in.AutoFailback && in.PreferredNode != cur.Owner && slices.Contains(cands, in.PreferredNode) && !in.front(in.PreferredNode).NotServing {
 			return in.requestRelease(cands, owner, in.PreferredNode)
 		}
 		return in.keep(cands, owner, webfarmv1.ReasonOwned)

@@ -62,6 +62,15 @@ func TestElectServing(t *testing.T) {
 		wantReason: webfarmv1.ReasonOwned,
 		wantCands:  []string{"a", "b"},
 	}, {
+		name:         "nobody serves: autoFailback does not move the address to a preferred node that does not serve either",
+		current:      owned("b", 3),
+		preferred:    "a",
+		autoFailback: true,
+		fronts:       []ElectionFront{notServingFront(alive("a", 0)), notServingFront(alive("b", 0))},
+		want:         owned("b", 3),
+		wantReason:   webfarmv1.ReasonOwned,
+		wantCands:    []string{"a", "b"},
+	}, {
 		name:       "nobody serves and a release was requested: the request is withdrawn",
 		current:    Ownership{Owner: "a", Epoch: 3, ReleaseRequested: true},
 		fronts:     []ElectionFront{notServingFront(alive("a", 0)), notServingFront(alive("b", 0))},
