@@ -9,8 +9,8 @@ import "time"
 // Worst case, a node that stops serving is reported after
 // ServingFall × ServingCheckInterval plus one timeout.
 const (
-	ServingCheckInterval = 500 * time.Millisecond
-	ServingCheckTimeout  = 400 * time.Millisecond
+	ServingCheckInterval = 250 * time.Millisecond
+	ServingCheckTimeout  = 200 * time.Millisecond
 	ServingFall          = 3
 	ServingRise          = 2
 )
