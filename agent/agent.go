@@ -53,6 +53,7 @@ type Agent struct {
 	reporter   *reporter
 	refs       *references
 	failover   *failover
+	serving    *servingChecks
 
 	// ready is set once the agent has its first view of the cluster.
 	ready atomic.Bool
@@ -86,6 +87,9 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("drain chain: %w", err)
 	}
 	if a.vips, err = newVIPManager(opts); err != nil {
+		return nil, err
+	}
+	if a.serving, err = newServingChecks(); err != nil {
 		return nil, err
 	}
 	a.lease = &heartbeat.LeaseRenewer{
@@ -203,6 +207,10 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 	})
 	goDone(a.failover.run)
+	// The serving checks stop with ctx: a front that shuts down is no
+	// candidate anyway.
+	servingDone := make(chan struct{})
+	go func() { a.runServingChecks(ctx); close(servingDone) }()
 
 	a.runNodeLoop(ctx)
 	a.shutdown(live)
@@ -210,6 +218,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	for range 3 {
 		<-done
 	}
+	<-servingDone
 	log.Info("Agent stopped")
 	return nil
 }
@@ -275,6 +284,7 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 		a.peers.SetKey(a.refs.peerKey(ctx, a.opts.Namespace, a.opts.PeerSecret))
 	}
 	a.syncProxy(ctx, snap, full)
+	a.setServingTargets(ctx, snap)
 	rules, problems := drainRules(snap)
 	for _, p := range problems {
 		log.Error(p, "Skipping a drain rule")

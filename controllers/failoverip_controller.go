@@ -158,6 +158,7 @@ func (r *FailoverIPReconciler) electionFront(ctx context.Context, fip *webfarmv1
 		Heard:         hb.heard,
 		LastAlive:     hb.lastAlive,
 		ReleasedEpoch: releasedEpoch(front, fip),
+		NotServing:    notServing(front, fip),
 	}
 	if !inFarm {
 		return f, nil
@@ -239,6 +240,18 @@ func releasedEpoch(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) int64 
 // fip's UID, or no UID (an agent older than UIDs in reports).
 func sameObject(s webfarmv1.NodeFailoverIPStatus, fip *webfarmv1.FailoverIP) bool {
 	return s.UID == "" || s.UID == fip.UID
+}
+
+// notServing is true when front's agent reports that it cannot serve fip;
+// no report counts as serving, so that an older agent stays a candidate.
+func notServing(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) bool {
+	key := farmKey(fip.Namespace, fip.Name)
+	for _, s := range front.Status.Serving {
+		if s.Name == key {
+			return !s.Serving
+		}
+	}
+	return false
 }
 
 func setupFailoverIPs(mgr ctrl.Manager, s *shared) error {

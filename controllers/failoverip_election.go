@@ -54,6 +54,10 @@ type ElectionFront struct {
 	// ReleasedEpoch is the epoch at which the agent reports having removed
 	// the address, released or fenced (0 when it reports neither).
 	ReleasedEpoch int64
+	// NotServing: its agent reports that it cannot serve the address (its
+	// HAProxy, link or ping targets fail). The zero value serves, as does a
+	// front whose agent has not reported, such as an older agent.
+	NotServing bool
 }
 
 // ElectionInput is everything the election of one FailoverIP depends on.
@@ -109,6 +113,13 @@ type ElectionResult struct {
 //     then does the best candidate, or nobody, take over. The deadtime and
 //     guard are the longest the owner may still be using (fencingTiming).
 //
+// A front that does not serve is no candidate while another one serves, so
+// an owner that stops serving is asked to release (rule 4). When none
+// serves, all of them are candidates again: the owner keeps the address, as
+// Heartbeat's ipfail left resources where they were when the peer had no
+// better connectivity (autoFailback too waits for the preferred node to
+// serve), and an unheld address still gets an owner.
+//
 // Every change of owner increments the epoch by one.
 func Elect(in ElectionInput) ElectionResult {
 	in.Current.Timing = in.fencingTiming()
@@ -121,7 +132,7 @@ func Elect(in ElectionInput) ElectionResult {
 	case cur.Owner == "":
 		return in.handOver(cands, best(in, cands), true)
 	case slices.Contains(cands, cur.Owner):
-		if in.AutoFailback && in.PreferredNode != cur.Owner && slices.Contains(cands, in.PreferredNode) {
+		if in.AutoFailback && in.PreferredNode != cur.Owner && slices.Contains(cands, in.PreferredNode) && !in.front(in.PreferredNode).NotServing {
 			return in.requestRelease(cands, owner, in.PreferredNode)
 		}
 		return in.keep(cands, owner, webfarmv1.ReasonOwned)
@@ -243,13 +254,21 @@ func (in ElectionInput) front(name string) ElectionFront {
 }
 
 // candidates are the fronts that are selected, not draining, not shutting
-// down and whose heartbeat is fresh, sorted by name.
+// down, whose heartbeat is fresh and that serve, sorted by name; when none
+// of them serves, those that would be candidates but for serving.
 func candidates(in ElectionInput) []string {
-	var out []string
+	var eligible, serving []string
 	for _, f := range in.Fronts {
 		if f.Selected && !f.Draining && !f.ShuttingDown && in.fresh(f) {
-			out = append(out, f.Name)
+			eligible = append(eligible, f.Name)
+			if !f.NotServing {
+				serving = append(serving, f.Name)
+			}
 		}
+	}
+	out := serving
+	if len(out) == 0 {
+		out = eligible
 	}
 	slices.Sort(out)
 	return slices.Compact(out)

@@ -77,6 +77,16 @@ type FailoverIPSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('50ms')",message="guard must be at least 50ms"
 	Guard metav1.Duration `json:"guard,omitempty"`
+
+	// pingTargets are addresses, such as the gateway, that a front must reach
+	// to be a candidate, as Heartbeat's ipfail ping group: a front serves
+	// while any one of them answers an ICMP echo. Empty: no ping check.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:items:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="self.all(t, isIP(t))",message="pingTargets must be IPv4 or IPv6 addresses without prefix length"
+	PingTargets []string `json:"pingTargets,omitempty"`
 }
 
 // FailoverIPStatus records who owns the address, under a fencing epoch.
