@@ -106,9 +106,13 @@ func TestElectServing(t *testing.T) {
 				PreferredNode: tt.preferred, AutoFailback: tt.autoFailback,
 				Current: tt.current, Fronts: tt.fronts,
 			})
-			if got.Ownership != tt.want || got.Reason != tt.wantReason || got.Successor != tt.wantSuccessor || !slices.Equal(got.Candidates, tt.wantCands) {
+			want := tt.want
+			if want.Timing == (Timing{}) {
+				want.Timing = Timing{Deadtime: testDeadtime, Guard: testGuard}
+			}
+			if got.Ownership != want || got.Reason != tt.wantReason || got.Successor != tt.wantSuccessor || !slices.Equal(got.Candidates, tt.wantCands) {
 				t.Errorf("Elect = %+v, reason %s, successor %q, candidates %v\nwant %+v, reason %s, successor %q, candidates %v",
-					got.Ownership, got.Reason, got.Successor, got.Candidates, tt.want, tt.wantReason, tt.wantSuccessor, tt.wantCands)
+					got.Ownership, got.Reason, got.Successor, got.Candidates, want, tt.wantReason, tt.wantSuccessor, tt.wantCands)
 			}
 		})
 	}
