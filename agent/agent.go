@@ -53,6 +53,7 @@ type Agent struct {
 	reporter   *reporter
 	refs       *references
 	failover   *failover
+	serving    *servingChecks
 
 	// ready is set once the agent has its first view of the cluster.
 	ready atomic.Bool
@@ -86,6 +87,9 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("drain chain: %w", err)
 	}
 	if a.vips, err = newVIPManager(opts); err != nil {
+		return nil, err
+	}
+	if a.serving, err = newServingChecks(); err != nil {
 		return nil, err
 	}
 	a.lease = &heartbeat.LeaseRenewer{
@@ -203,6 +207,10 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 	})
 	goDone(a.failover.run)
+	// The serving checks stop with ctx: a front that shuts down is no
+	// candidate anyway.
+	servingDone := make(chan struct{})
+	go func() { a.runServingChecks(ctx); close(servingDone) }()
 
 	a.runNodeLoop(ctx)
 	a.shutdown(live)
@@ -210,6 +218,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	for range 3 {
 		<-done
 	}
+	<-servingDone
 	log.Info("Agent stopped")
 	return nil
 }
@@ -275,6 +284,7 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 		a.peers.SetKey(a.refs.peerKey(ctx, a.opts.Namespace, a.opts.PeerSecret))
 	}
 	a.syncProxy(ctx, snap, full)
+	a.setServingTargets(ctx, snap)
 	rules, problems := drainRules(snap)
 	for _, p := range problems {
 		log.Error(p, "Skipping a drain rule")
@@ -285,7 +295,16 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 	a.publish(ctx)
 }
 
+// publish writes the agent's report, giving up after one keepalive: it runs
+// in the failover loop, which must go on deciding while the API server does
+// not answer, and the next pass writes the report again anyway.
 func (a *Agent) publish(ctx context.Context) {
+	a.publishWithin(ctx, a.failover.keepalive())
+}
+
+func (a *Agent) publishWithin(ctx context.Context, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	if err := a.reporter.publish(ctx); err != nil {
 		logr.FromContextOrDiscard(ctx).V(1).Info("Status not published; will retry", "error", err.Error())
 	}

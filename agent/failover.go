@@ -184,20 +184,20 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 	})
 	addr, err := vipAddress(key, fip, d.Epoch)
 	if err != nil {
-		return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPFenced, Message: err.Error()}, true
+		return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPFenced, Message: err.Error(), ObservedGeneration: fip.Generation}, true
 	}
 	if d.Announce() {
 		// Remembered before the address is added: from now on the
 		// heartbeats claim it (ownership.Memory.After).
 		f.remember(ctx, key, mem.After(d, now))
-		if err := f.memory.proved(key, now.Add(d.RecheckAfter), timing.Keepalive); err != nil {
+		if err := f.memory.proved(key, now.Add(d.RecheckAfter), timing.Deadtime-timing.Guard, timing.Keepalive); err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "Saving the ownership memory", "failoverIP", key)
 		}
 		// The grant is the proof of liveness: the kernel stops answering
 		// for the address when it runs out, unless a later pass renews it.
 		if err := f.a.vips.Ensure(ctx, addr, d.RecheckAfter); err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "Holding the failover address", "failoverIP", key)
-			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error()}, true
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error(), ObservedGeneration: fip.Generation}, true
 		}
 	} else if mem.Holding {
 		err := f.a.vips.Release(ctx, addr)
@@ -209,7 +209,7 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		if err != nil {
 			// Never acknowledge a release that did not happen.
 			logr.FromContextOrDiscard(ctx).Error(err, "Removing the failover address", "failoverIP", key, "decision", d.String())
-			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding,
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding, ObservedGeneration: fip.Generation,
 				Message: fmt.Sprintf("must stop holding (%s) but could not remove the address: %v", d, err)}, true
 		}
 		if err := f.remember(ctx, key, mem.After(d, now)); err != nil {
@@ -219,7 +219,7 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		return unsavedGiveUp(key, mem, d, err), true
 	}
 	state, ok := d.State()
-	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason}, ok
+	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason, ObservedGeneration: fip.Generation}, ok
 }
 
 // lastRenewal is when the node's Lease was last renewed by this process or,

@@ -34,6 +34,12 @@ import (
 // is gone, or was recreated under the same name, is an orphan (orphans) —
 // its address is removed and the memory dropped (forget), so that no epoch
 // remembered for the old object blocks the new one.
+//
+// A proof is saved with the window it was counted with (deadtime minus
+// guard), so that a restart under a FailoverIP whose timings were cut in the
+// meantime keeps the proof only as long as the new window allows: the
+// restarted agent reports the new spec generation at once, and from then on
+// the controller fences it by the new timings.
 type memoryFile struct {
 	path string
 
@@ -45,10 +51,16 @@ type memoryFile struct {
 	objects map[string]heldObject
 	// provenUntil is, per held address, until when the node was last proved
 	// alive; written is what the file says.
-	provenUntil, written map[string]time.Time
+	provenUntil, written map[string]proof
 	// unknownPast: load found no memory to read back, so the agent cannot
 	// tell which epochs its previous process gave up (giveUpUnknownPast).
 	unknownPast bool
+}
+
+// proof is until when a node is proved alive, by a proof that lasts window.
+type proof struct {
+	until  time.Time
+	window time.Duration
 }
 
 // heldObject is the FailoverIP object a memory belongs to, and the address
@@ -73,6 +85,9 @@ type heldAddress struct {
 	heldObject
 	Epoch       int64     `json:"epoch"`
 	ProvenUntil time.Time `json:"provenUntil,omitzero"`
+	// ProvenWindow is how long the proof lasts from its start; 0 in files
+	// written before it was saved.
+	ProvenWindow time.Duration `json:"provenWindow,omitempty"`
 	// GaveUp is "Release" or "Fence"; empty when nothing was given up.
 	GaveUp       string `json:"gaveUp,omitempty"`
 	GaveUpEpoch  int64  `json:"gaveUpEpoch,omitempty"`
@@ -126,7 +141,8 @@ func (m *memoryFile) load() error {
 	for key, h := range saved {
 		m.memory[key] = h.memory()
 		m.objects[key] = h.heldObject
-		m.provenUntil[key], m.written[key] = h.ProvenUntil, h.ProvenUntil
+		p := proof{until: h.ProvenUntil, window: h.ProvenWindow}
+		m.provenUntil[key], m.written[key] = p, p
 	}
 	return nil
 }
@@ -134,7 +150,7 @@ func (m *memoryFile) load() error {
 func (m *memoryFile) init() {
 	if m.memory == nil {
 		m.memory, m.objects = map[string]ownership.Memory{}, map[string]heldObject{}
-		m.provenUntil, m.written = map[string]time.Time{}, map[string]time.Time{}
+		m.provenUntil, m.written = map[string]proof{}, map[string]proof{}
 	}
 }
 
@@ -262,30 +278,41 @@ func (m *memoryFile) set(key string, mem ownership.Memory) error {
 	return nil
 }
 
-// proved records that the node is proved alive for key until until, saving
-// it when it moved on by every since the last save.
-func (m *memoryFile) proved(key string, until time.Time, every time.Duration) error {
+// proved records that the node is proved alive for key until until, by a
+// proof that lasts window, saving it when it moved on by every since the
+// last save or its window changed.
+func (m *memoryFile) proved(key string, until time.Time, window, every time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.init()
-	m.provenUntil[key] = until
-	if until.Sub(m.written[key]) < every {
+	m.provenUntil[key] = proof{until: until, window: window}
+	if w := m.written[key]; until.Sub(w.until) < every && window == w.window {
 		return nil
 	}
 	return m.save()
 }
 
-// restoredProof is until when the previous agent process had proved the
-// node alive for key; zero when it proved nothing that is still believable
-// at now (no later than now plus window, the longest a proof lasts).
+// restoredProof is until when the previous agent process's proof for key
+// lasts under window, the current deadtime minus guard: counted from when
+// that proof started, whatever window it was saved with. Zero when it
+// proved nothing that is still believable at now: a proof that started
+// after now (the clock was set back).
 func (m *memoryFile) restoredProof(key string, now time.Time, window time.Duration) time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	until := m.written[key]
-	if until.After(now.Add(window)) {
+	w := m.written[key]
+	if w.until.IsZero() {
 		return time.Time{}
 	}
-	return until
+	saved := w.window
+	if saved <= 0 {
+		saved = window
+	}
+	start := w.until.Add(-saved)
+	if start.After(now) {
+		return time.Time{}
+	}
+	return start.Add(window)
 }
 
 // giveUpUnknownPast is for an agent that found no memory: it gives up, and
@@ -329,7 +356,8 @@ func (m *memoryFile) save() error {
 		}
 		h := heldAddress{heldObject: m.objects[key]}
 		if mem.Holding {
-			h.Epoch, h.ProvenUntil = mem.HeldEpoch, m.provenUntil[key]
+			p := m.provenUntil[key]
+			h.Epoch, h.ProvenUntil, h.ProvenWindow = mem.HeldEpoch, p.until, p.window
 		}
 		if mem.GaveUp != ownership.NotOwner {
 			h.GaveUp, h.GaveUpEpoch, h.GaveUpReason = mem.GaveUp.String(), mem.GaveUpEpoch, mem.GaveUpReason
@@ -341,7 +369,7 @@ func (m *memoryFile) save() error {
 	}
 	for key, h := range out {
 		if h.Epoch > 0 {
-			m.written[key] = h.ProvenUntil
+			m.written[key] = proof{until: h.ProvenUntil, window: h.ProvenWindow}
 		}
 	}
 	return nil

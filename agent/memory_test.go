@@ -63,8 +63,8 @@ func TestMemoryFileKeepsTheProofAcrossRestart(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	m := &memoryFile{path: path}
 	must(t, m.set("default/a", ownership.Memory{Holding: true, HeldEpoch: 2}))
-	must(t, m.proved("default/a", now.Add(1500*time.Millisecond), 500*time.Millisecond))
-	must(t, m.proved("default/a", now.Add(1600*time.Millisecond), 500*time.Millisecond)) // too soon to save
+	must(t, m.proved("default/a", now.Add(1500*time.Millisecond), 1500*time.Millisecond, 500*time.Millisecond))
+	must(t, m.proved("default/a", now.Add(1600*time.Millisecond), 1500*time.Millisecond, 500*time.Millisecond)) // too soon to save
 
 	restarted := &memoryFile{path: path}
 	must(t, restarted.load())
@@ -191,6 +191,37 @@ func TestMemoryFileReadsTheOldFormat(t *testing.T) {
 	must(t, restarted.load())
 	if got := restarted.orphans(map[string]heldObject{"ns/a": {UID: "uid-other", Address: "192.0.2.5"}}); len(got) != 2 {
 		t.Errorf("once bound, ns/a was not saved with its UID: orphans of a recreated ns/a = %+v", got)
+	}
+}
+
+// TestMemoryFileRestoresTheProofUnderTheCurrentWindow: a proof saved under
+// timings that were cut before the restart lasts only the new window from
+// when it started (finding 4: the restarted owner reports the new spec at
+// once, and the controller then fences it by the new timings); under raised
+// timings it lasts the new, longer window, as the running agent's would.
+func TestMemoryFileRestoresTheProofUnderTheCurrentWindow(t *testing.T) {
+	start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	const saved = 9500 * time.Millisecond // deadtime 10s, guard 500ms
+	for _, tt := range []struct {
+		name   string
+		window time.Duration
+		want   time.Time
+	}{
+		{"deadtime cut to 2s", 1500 * time.Millisecond, start.Add(1500 * time.Millisecond)},
+		{"unchanged", saved, start.Add(saved)},
+		{"deadtime raised to 20s", 19500 * time.Millisecond, start.Add(19500 * time.Millisecond)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ownership.json")
+			m := &memoryFile{path: path}
+			must(t, m.set("default/a", ownership.Memory{Holding: true, HeldEpoch: 2}))
+			must(t, m.proved("default/a", start.Add(saved), saved, 500*time.Millisecond))
+			restarted := &memoryFile{path: path}
+			must(t, restarted.load())
+			if got := restarted.restoredProof("default/a", start.Add(time.Second), tt.window); !got.Equal(tt.want) {
+				t.Errorf("restored proof = +%v, want +%v", got.Sub(start), tt.want.Sub(start))
+			}
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -84,6 +85,11 @@ func (r *references) peerKey(ctx context.Context, namespace, name string) []byte
 
 type getFunc func(context.Context, client.ObjectKey) (map[string][]byte, error)
 
+// readTimeout bounds the read of one Secret or ConfigMap. It holds up the
+// node's sync, and what was last read serves meanwhile: an API server that
+// has not answered by then is treated as away.
+const readTimeout = 5 * time.Second
+
 func (r *references) lookup(ctx context.Context, key refKey, get getFunc) (map[string][]byte, error) {
 	r.mu.Lock()
 	m, known := r.objects[key]
@@ -91,6 +97,8 @@ func (r *references) lookup(ctx context.Context, key refKey, get getFunc) (map[s
 	if known && m.fresh {
 		return m.data, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
 	data, err := get(ctx, key.NamespacedName)
 	r.mu.Lock()
 	defer r.mu.Unlock()

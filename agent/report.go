@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ type report struct {
 	Servers      []webfarmv1.ServerStatus
 	FailoverIPs  []webfarmv1.NodeFailoverIPStatus
 	ShuttingDown bool
+	Serving      []webfarmv1.ServingStatus
 }
 
 // reporter publishes the agent's report with a JSON merge patch that carries
@@ -50,6 +52,7 @@ func (r *reporter) publish(ctx context.Context) error {
 	want := r.current
 	want.Servers = append([]webfarmv1.ServerStatus(nil), want.Servers...)
 	want.FailoverIPs = append([]webfarmv1.NodeFailoverIPStatus(nil), want.FailoverIPs...)
+	want.Serving = append([]webfarmv1.ServingStatus(nil), want.Serving...)
 	unchanged := r.published != nil && reflect.DeepEqual(*r.published, want)
 	r.mu.Unlock()
 	if unchanged {
@@ -60,6 +63,7 @@ func (r *reporter) publish(ctx context.Context) error {
 		"servers":      want.Servers,
 		"failoverIPs":  want.FailoverIPs,
 		"shuttingDown": want.ShuttingDown,
+		"serving":      want.Serving,
 	}})
 	if err != nil {
 		return err
@@ -87,23 +91,36 @@ func (r *reporter) verify(self *webfarmv1.FrontNode) {
 }
 
 func reportOf(s *webfarmv1.FrontNodeStatus) report {
-	return report{Proxy: s.Proxy, Servers: s.Servers, FailoverIPs: s.FailoverIPs, ShuttingDown: s.ShuttingDown}
+	return report{Proxy: s.Proxy, Servers: s.Servers, FailoverIPs: s.FailoverIPs, ShuttingDown: s.ShuttingDown, Serving: s.Serving}
 }
 
 // sameReport compares two reports as the API server stores them: times to
 // the second, empty lists as none.
 func sameReport(a, b report) bool {
 	norm := func(r report) report {
-		if t := r.Proxy.LastReloadTime; t != nil {
-			r.Proxy.LastReloadTime = &metav1.Time{Time: t.Truncate(time.Second).UTC()}
-		}
+		r.Proxy.LastReloadTime = storedTime(r.Proxy.LastReloadTime)
 		if len(r.Servers) == 0 {
 			r.Servers = nil
 		}
 		if len(r.FailoverIPs) == 0 {
 			r.FailoverIPs = nil
 		}
+		r.Serving = slices.Clone(r.Serving)
+		for i := range r.Serving {
+			r.Serving[i].LastTransitionTime = storedTime(r.Serving[i].LastTransitionTime)
+		}
+		if len(r.Serving) == 0 {
+			r.Serving = nil
+		}
 		return r
 	}
 	return equality.Semantic.DeepEqual(norm(a), norm(b))
+}
+
+// storedTime is t as the API server stores it: to the second, in UTC.
+func storedTime(t *metav1.Time) *metav1.Time {
+	if t == nil {
+		return nil
+	}
+	return &metav1.Time{Time: t.Truncate(time.Second).UTC()}
 }

@@ -20,4 +20,17 @@ func TestSameReportAsStored(t *testing.T) {
 	if sameReport(ours, stored) {
 		t.Error("a changed report compares equal: the agent would not repair it")
 	}
+	stored.Proxy.Healthy = true
+	ours.Serving = []webfarmv1.ServingStatus{{Name: "ns/vip", Serving: false, Reason: webfarmv1.ServingReasonLinkDown, LastTransitionTime: &metav1.Time{Time: now}}}
+	stored.Serving = []webfarmv1.ServingStatus{{Name: "ns/vip", Serving: false, Reason: webfarmv1.ServingReasonLinkDown, LastTransitionTime: &metav1.Time{Time: now.Truncate(time.Second).UTC()}}}
+	if !sameReport(ours, stored) {
+		t.Error("a serving verdict and its stored form differ: the agent would write it forever")
+	}
+	if ours.Serving[0].LastTransitionTime.Time != now {
+		t.Error("comparing reports changed the agent's own serving verdict")
+	}
+	stored.Serving[0].Serving = true
+	if sameReport(ours, stored) {
+		t.Error("a changed serving verdict compares equal: the agent would not repair it")
+	}
 }

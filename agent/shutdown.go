@@ -39,7 +39,7 @@ func (a *Agent) shutdown(ctx context.Context) {
 			if snap != nil {
 				a.failover.releaseAll(final, snap)
 			}
-			a.publish(final)
+			a.publishWithin(final, finalReportTimeout)
 			log.Info("Shutdown grace over: removed the failover addresses still held")
 			return
 		case <-tick.C():

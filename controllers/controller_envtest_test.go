@@ -37,6 +37,10 @@ func TestEnvtestController(t *testing.T) {
 		{"DeleteHeld", scenarioDeleteHeld},
 		{"DeleteSilentOwner", scenarioDeleteSilentOwner},
 		{"Conflict", scenarioConflict},
+		// Last: a 10s deadtime makes the controller judge its blindness
+		// over 10s from then on.
+		{"ForeignLeaseEdit", scenarioForeignLeaseEdit},
+		{"TimingEditWhileOwnerIsolated", scenarioTimingEditWhileOwnerIsolated},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.run(h.sub(t)) })
 	}

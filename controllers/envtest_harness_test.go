@@ -225,8 +225,9 @@ func (h *harness) renew(node string) {
 	// fake clock on. It must not move it before the controller saw the
 	// renewal, or the renewal would look later than it was.
 	eventually(h.t, "the controller sees the renewal of "+node, func() error {
-		if seen := h.tracker.Seen(node); seen != lease.ResourceVersion {
-			return fmt.Errorf("seen version %q, renewed %q", seen, lease.ResourceVersion)
+		renewed, _ := leaseRenewal(lease, node)
+		if seen := h.tracker.Seen(node); seen != renewed {
+			return fmt.Errorf("seen renewal %q, renewed %q", seen, renewed)
 		}
 		return nil
 	})

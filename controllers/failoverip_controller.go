@@ -43,12 +43,18 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	cur := ownershipOf(fip.Status)
+	reported, err := r.ownerReport(ctx, fip, cur)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	now := r.clock.Now()
 	in := ElectionInput{
 		Key: req.String(), Now: now,
 		Deadtime: fip.Spec.Deadtime.Duration, Guard: fip.Spec.Guard.Duration,
+		Generation: fip.Generation, OwnerGeneration: reportedGeneration(reported),
 		PreferredNode: fip.Spec.PreferredNode, AutoFailback: fip.Spec.AutoFailback,
-		Current: ownershipOf(fip.Status), Fronts: fronts,
+		Current: cur, Fronts: fronts,
 	}
 	res := Elect(in)
 	if d := nextElection(in, res); d > 0 {
@@ -152,6 +158,7 @@ func (r *FailoverIPReconciler) electionFront(ctx context.Context, fip *webfarmv1
 		Heard:         hb.heard,
 		LastAlive:     hb.lastAlive,
 		ReleasedEpoch: releasedEpoch(front, fip),
+		NotServing:    notServing(front, fip),
 	}
 	if !inFarm {
 		return f, nil
@@ -203,6 +210,17 @@ func (r *FailoverIPReconciler) ownerReport(ctx context.Context, fip *webfarmv1.F
 	return nil, nil
 }
 
+// reportedGeneration is the FailoverIP generation with which the owner
+// reports holding the address; 0 when it does not report holding it. A new
+// owner that still waits for the previous one to stop listens for the
+// longest deadtime in status.fencingTiming, so the cut waits until it holds.
+func reportedGeneration(s *webfarmv1.NodeFailoverIPStatus) int64 {
+	if s == nil || s.State != webfarmv1.VIPHolding {
+		return 0
+	}
+	return s.ObservedGeneration
+}
+
 // releasedEpoch is the epoch at which front's agent reports having removed
 // fip's address — released on request, or fenced itself — and so stopped
 // announcing it; 0 when it reports neither. A fenced owner would otherwise
@@ -222,6 +240,18 @@ func releasedEpoch(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) int64 
 // fip's UID, or no UID (an agent older than UIDs in reports).
 func sameObject(s webfarmv1.NodeFailoverIPStatus, fip *webfarmv1.FailoverIP) bool {
 	return s.UID == "" || s.UID == fip.UID
+}
+
+// notServing is true when front's agent reports that it cannot serve fip;
+// no report counts as serving, so that an older agent stays a candidate.
+func notServing(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) bool {
+	key := farmKey(fip.Namespace, fip.Name)
+	for _, s := range front.Status.Serving {
+		if s.Name == key {
+			return !s.Serving
+		}
+	}
+	return false
 }
 
 func setupFailoverIPs(mgr ctrl.Manager, s *shared) error {

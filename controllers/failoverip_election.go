@@ -15,6 +15,25 @@ type Ownership struct {
 	PreviousOwner         string
 	PreviousOwnerReleased bool
 	ReleaseRequested      bool
+	// Timing is the longest deadtime and guard the owner may still be using
+	// (status.fencingTiming): a silent owner is fenced by it.
+	Timing Timing
+}
+
+// Timing is a deadtime and a guard.
+type Timing struct {
+	Deadtime, Guard time.Duration
+}
+
+// fenceAfter is how long a silent owner's heartbeat must have been stale
+// before it must have removed the address: the owner gives up after
+// deadtime minus guard, and guard more absorbs the delays between its
+// renewals and the controller seeing them.
+func (t Timing) fenceAfter() time.Duration { return t.Deadtime + t.Guard }
+
+// atLeast is the longer of t and o, field by field.
+func (t Timing) atLeast(o Timing) Timing {
+	return Timing{Deadtime: max(t.Deadtime, o.Deadtime), Guard: max(t.Guard, o.Guard)}
 }
 
 // ElectionFront is what the election knows of one front.
@@ -35,15 +54,24 @@ type ElectionFront struct {
 	// ReleasedEpoch is the epoch at which the agent reports having removed
 	// the address, released or fenced (0 when it reports neither).
 	ReleasedEpoch int64
+	// NotServing: its agent reports that it cannot serve the address (its
+	// HAProxy, link or ping targets fail). The zero value serves, as does a
+	// front whose agent has not reported, such as an older agent.
+	NotServing bool
 }
 
 // ElectionInput is everything the election of one FailoverIP depends on.
 type ElectionInput struct {
 	// Key is the FailoverIP as "namespace/name"; it spreads addresses over
 	// equally good fronts.
-	Key             string
-	Now             time.Time
+	Key string
+	Now time.Time
+	// Deadtime and Guard are the spec's, at Generation.
 	Deadtime, Guard time.Duration
+	Generation      int64
+	// OwnerGeneration is the FailoverIP generation the current owner's agent
+	// reports acting on at the current epoch; 0 when it reports nothing.
+	OwnerGeneration int64
 	PreferredNode   string
 	AutoFailback    bool
 	Current         Ownership
@@ -82,10 +110,19 @@ type ElectionResult struct {
 //     no successor keeps the address rather than leaving it unheld.
 //  5. A silent owner keeps the address until its heartbeat has been stale
 //     for deadtime plus guard — then it must have fenced itself — and only
-//     then does the best candidate, or nobody, take over.
+//     then does the best candidate, or nobody, take over. The deadtime and
+//     guard are the longest the owner may still be using (fencingTiming).
+//
+// A front that does not serve is no candidate while another one serves, so
+// an owner that stops serving is asked to release (rule 4). When none
+// serves, all of them are candidates again: the owner keeps the address, as
+// Heartbeat's ipfail left resources where they were when the peer had no
+// better connectivity (autoFailback too waits for the preferred node to
+// serve), and an unheld address still gets an owner.
 //
 // Every change of owner increments the epoch by one.
 func Elect(in ElectionInput) ElectionResult {
+	in.Current.Timing = in.fencingTiming()
 	cands := candidates(in)
 	cur := in.Current
 	owner := in.front(cur.Owner)
@@ -95,7 +132,7 @@ func Elect(in ElectionInput) ElectionResult {
 	case cur.Owner == "":
 		return in.handOver(cands, best(in, cands), true)
 	case slices.Contains(cands, cur.Owner):
-		if in.AutoFailback && in.PreferredNode != cur.Owner && slices.Contains(cands, in.PreferredNode) {
+		if in.AutoFailback && in.PreferredNode != cur.Owner && slices.Contains(cands, in.PreferredNode) && !in.front(in.PreferredNode).NotServing {
 			return in.requestRelease(cands, owner, in.PreferredNode)
 		}
 		return in.keep(cands, owner, webfarmv1.ReasonOwned)
@@ -104,6 +141,22 @@ func Elect(in ElectionInput) ElectionResult {
 	default:
 		return in.fence(cands, owner)
 	}
+}
+
+// fencingTiming is the longest deadtime and guard the owner may be using.
+// An owner acts on the spec it last saw, at least the one of the object
+// version that named it owner, so any spec seen since it was last known to
+// act on the current one may be in force: raising them counts at once,
+// cutting them only once the owner reports acting on this very generation.
+// Kept across a change of owner, since the new owner's wait for the previous
+// one to stop may still need it; the new owner reports its generation at its
+// first decision anyway.
+func (in ElectionInput) fencingTiming() Timing {
+	spec := Timing{Deadtime: in.Deadtime, Guard: in.Guard}
+	if in.Current.Owner != "" && in.OwnerGeneration == in.Generation {
+		return spec
+	}
+	return in.Current.Timing.atLeast(spec)
 }
 
 // releaseLiveOwner starts a planned hand-off away from an owner that is alive
@@ -119,7 +172,7 @@ func (in ElectionInput) releaseLiveOwner(cands []string, owner ElectionFront) El
 // fence moves the address away from a silent owner once it must have stopped
 // announcing it.
 func (in ElectionInput) fence(cands []string, owner ElectionFront) ElectionResult {
-	fencedAt := owner.LastAlive.Add(in.Deadtime + in.Guard)
+	fencedAt := owner.LastAlive.Add(in.Current.Timing.fenceAfter())
 	if in.Now.Before(fencedAt) {
 		res := in.result(cands, in.Current, webfarmv1.ReasonAwaitingFence)
 		res.RequeueAfter = fencedAt.Sub(in.Now)
@@ -158,6 +211,7 @@ func (in ElectionInput) handOver(cands []string, next string, released bool) Ele
 		Epoch:                 cur.Epoch + 1,
 		PreviousOwner:         cur.Owner,
 		PreviousOwnerReleased: released,
+		Timing:                cur.Timing,
 	}
 	reason := webfarmv1.ReasonOwned
 	if next == "" {
@@ -200,13 +254,21 @@ func (in ElectionInput) front(name string) ElectionFront {
 }
 
 // candidates are the fronts that are selected, not draining, not shutting
-// down and whose heartbeat is fresh, sorted by name.
+// down, whose heartbeat is fresh and that serve, sorted by name; when none
+// of them serves, those that would be candidates but for serving.
 func candidates(in ElectionInput) []string {
-	var out []string
+	var eligible, serving []string
 	for _, f := range in.Fronts {
 		if f.Selected && !f.Draining && !f.ShuttingDown && in.fresh(f) {
-			out = append(out, f.Name)
+			eligible = append(eligible, f.Name)
+			if !f.NotServing {
+				serving = append(serving, f.Name)
+			}
 		}
+	}
+	out := serving
+	if len(out) == 0 {
+		out = eligible
 	}
 	slices.Sort(out)
 	return slices.Compact(out)

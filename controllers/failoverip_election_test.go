@@ -254,8 +254,12 @@ func TestElect(t *testing.T) {
 				Current: tt.current, Fronts: tt.fronts,
 			}
 			got := Elect(in)
-			if got.Ownership != tt.want {
-				t.Errorf("ownership = %+v, want %+v", got.Ownership, tt.want)
+			want := tt.want
+			if want.Timing == (Timing{}) {
+				want.Timing = Timing{Deadtime: testDeadtime, Guard: testGuard}
+			}
+			if got.Ownership != want {
+				t.Errorf("ownership = %+v, want %+v", got.Ownership, want)
 			}
 			if got.Reason != tt.wantReason {
 				t.Errorf("reason = %s, want %s", got.Reason, tt.wantReason)

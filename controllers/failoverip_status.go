@@ -20,7 +20,17 @@ func ownershipOf(st webfarmv1.FailoverIPStatus) Ownership {
 		PreviousOwner:         st.PreviousOwner,
 		PreviousOwnerReleased: st.PreviousOwnerReleased,
 		ReleaseRequested:      st.ReleaseRequested,
+		Timing:                timingOf(st.FencingTiming),
 	}
+}
+
+// timingOf reads status.fencingTiming; zero when the status has none yet,
+// so that the spec's values apply.
+func timingOf(t *webfarmv1.FencingTiming) Timing {
+	if t == nil {
+		return Timing{}
+	}
+	return Timing{Deadtime: t.Deadtime.Duration, Guard: t.Guard.Duration}
 }
 
 // failoverIPStatus is the status to write after an election. owner is what
@@ -40,6 +50,10 @@ func ownershipStatus(cur webfarmv1.FailoverIPStatus, generation int64, res Elect
 	st.Owner, st.Epoch = res.Owner, res.Epoch
 	st.PreviousOwner, st.PreviousOwnerReleased = res.PreviousOwner, res.PreviousOwnerReleased
 	st.ReleaseRequested = res.ReleaseRequested
+	st.FencingTiming = &webfarmv1.FencingTiming{
+		Deadtime: metav1.Duration{Duration: res.Timing.Deadtime},
+		Guard:    metav1.Duration{Duration: res.Timing.Guard},
+	}
 	st.Candidates = res.Candidates
 	if res.OwnerChanged {
 		t := metav1.NewTime(now.Truncate(time.Second))

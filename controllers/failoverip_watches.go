@@ -115,14 +115,20 @@ var sameAddressChanged = predicate.Funcs{
 }
 
 // frontChangedForElection: what Elect reads of a front — its farms, drain,
-// graceful shutdown and release acknowledgements — or its phase, which
-// turns Down as its heartbeat goes stale.
+// graceful shutdown, release acknowledgements and serving verdicts — or its
+// phase, which turns Down as its heartbeat goes stale.
 func frontChangedForElection(old, new *webfarmv1.FrontNode) bool {
 	return !slices.Equal(old.Spec.Farms, new.Spec.Farms) ||
 		old.Spec.DrainRequested != new.Spec.DrainRequested ||
 		old.Status.ShuttingDown != new.Status.ShuttingDown ||
 		old.Status.Phase != new.Status.Phase ||
-		!equality.Semantic.DeepEqual(old.Status.FailoverIPs, new.Status.FailoverIPs)
+		!equality.Semantic.DeepEqual(old.Status.FailoverIPs, new.Status.FailoverIPs) ||
+		!servingEqual(old.Status.Serving, new.Status.Serving)
 }
 
 func nodeLabelsChanged(old, new *corev1.Node) bool { return !maps.Equal(old.Labels, new.Labels) }
+
+// servingEqual compares serving verdicts, not their messages or times.
+func servingEqual(a, b []webfarmv1.ServingStatus) bool {
+	return slices.EqualFunc(a, b, func(x, y webfarmv1.ServingStatus) bool { return x.Name == y.Name && x.Serving == y.Serving })
+}

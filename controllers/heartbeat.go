@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/utils/clock"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -16,10 +17,24 @@ func nodeOfLease(name string) (string, bool) {
 	return node, ok && node != ""
 }
 
+// leaseRenewal identifies the last renewal of node's Lease by node's agent:
+// its renewTime, compared only for equality, never as a time (it comes from
+// another machine's clock). ok is false when the Lease names another holder
+// or none, or was never renewed: then nothing in it shows that node's agent
+// alive, whoever changed it (issue 9, finding 7).
+func leaseRenewal(l *coordinationv1.Lease, node string) (version string, ok bool) {
+	spec := l.Spec
+	if spec.HolderIdentity == nil || *spec.HolderIdentity != node || spec.RenewTime == nil {
+		return "", false
+	}
+	return spec.RenewTime.UTC().Format(time.RFC3339Nano), true
+}
+
 // HeartbeatTracker remembers, by the controller's own clock, when the
-// controller last saw each node's Lease change. It never reads the
-// timestamps written in the Lease: they come from another machine's clock.
-// It is fed by the Lease watch and safe for concurrent use.
+// controller last saw each node's agent renew its Lease (leaseRenewal). It
+// never reads the timestamps written in the Lease as times: they come from
+// another machine's clock. It is fed by the Lease watch and safe for
+// concurrent use.
 //
 // Blindness. When the controller sees no Lease change at all for blindAfter
 // (the longest deadtime of the FailoverIPs; longer than any keepalive), it
@@ -59,10 +74,12 @@ func NewHeartbeatTracker(c clock.PassiveClock) *HeartbeatTracker {
 	return &HeartbeatTracker{clock: c, origin: c.Now(), seen: map[string]sighting{}, blindAfter: defaultBlindAfter}
 }
 
-// Observe records that node's Lease is at version (its resourceVersion;
-// "" once deleted). It reports whether that is news: a first sighting or a
-// change. A first sighting counts as a change: the controller cannot tell how
-// old it is, and a live agent renews it within one keepalive anyway.
+// Observe records that node's Lease is at version (its renewal, see
+// leaseRenewal; "" once deleted). It reports whether that is news: a first
+// sighting or a change. A first sighting counts as a renewal: the controller
+// cannot tell how old it is, and a live agent renews it within one keepalive
+// anyway. A deletion is no renewal: the node was last alive when it was last
+// seen renewing.
 func (t *HeartbeatTracker) Observe(node, version string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -75,7 +92,14 @@ func (t *HeartbeatTracker) Observe(node, version string) bool {
 		t.resumed = now
 	}
 	t.lastAny = now
-	t.seen[node] = sighting{version: version, at: now, silence: now.Sub(prev.at), wasLive: ok && prev.version != ""}
+	at := now
+	if version == "" {
+		at = prev.at
+		if !ok {
+			at = t.origin
+		}
+	}
+	t.seen[node] = sighting{version: version, at: at, silence: now.Sub(prev.at), wasLive: ok && prev.version != ""}
 	return true
 }
 
@@ -101,11 +125,11 @@ func (t *HeartbeatTracker) Revived(node string, deadtime time.Duration) bool {
 }
 
 // LastAlive returns the last instant node is known to have been alive: when
-// the controller last saw its Lease change. heard is false when it never saw
-// the Lease, or saw it deleted. When it never saw it, the instant is when the
-// tracker started, the latest the node may have renewed it unseen; a deletion
-// counts as a change, so that deleting a Lease never makes a live node look
-// long dead.
+// the controller last saw its agent renew its Lease. heard is false when it
+// never saw the Lease, or saw it deleted. When it never saw it, the instant
+// is when the tracker started, the latest the node may have renewed it
+// unseen; after a deletion, its last renewal seen: a live agent creates the
+// Lease again at its next renewal.
 func (t *HeartbeatTracker) LastAlive(node string) (at time.Time, heard bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

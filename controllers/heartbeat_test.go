@@ -4,9 +4,12 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	testingclock "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
@@ -32,7 +35,7 @@ func TestHeartbeatTracker(t *testing.T) {
 		{"renewal within deadtime", 500 * time.Millisecond, "2", true, true, false, 500 * time.Millisecond},
 		{"resync of the same version", 300 * time.Millisecond, "2", false, true, false, 500 * time.Millisecond},
 		{"renewal after a silence of deadtime", time.Second, "3", true, true, true, 1800 * time.Millisecond},
-		{"deletion", 100 * time.Millisecond, "", true, false, true, 1900 * time.Millisecond},
+		{"deletion is no renewal", 100 * time.Millisecond, "", true, false, true, 1800 * time.Millisecond},
 		{"recreated", 100 * time.Millisecond, "4", true, true, true, 2 * time.Second},
 	}
 	for _, s := range steps {
@@ -121,5 +124,36 @@ func TestHeartbeatTrackerBlindness(t *testing.T) {
 	tr.Observe("other", "8")
 	if at, _ := tr.LastAlive("owner"); !at.Equal(resumed) {
 		t.Errorf("after the blindness: owner LastAlive = +%v, want the resumption +%v", at.Sub(t0), resumed.Sub(t0))
+	}
+}
+
+// TestLeaseRenewal (issue 9, finding 7): only a renewal by the node's own
+// agent — holderIdentity naming the node, renewTime moving — is a sign of
+// its life; an edit by anyone else is not.
+func TestLeaseRenewal(t *testing.T) {
+	at := func(d time.Duration) *metav1.MicroTime { m := metav1.NewMicroTime(t0.Add(d)); return &m }
+	lease := func(holder *string, renew *metav1.MicroTime, labels map[string]string) *coordinationv1.Lease {
+		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: holder, RenewTime: renew}}
+	}
+	renewed, _ := leaseRenewal(lease(ptr.To("front1"), at(0), nil), "front1")
+	for _, tt := range []struct {
+		name    string
+		lease   *coordinationv1.Lease
+		wantOK  bool
+		wantNew bool // a renewal other than the first one
+	}{
+		{"the same renewal with a label added", lease(ptr.To("front1"), at(0), map[string]string{"x": "y"}), true, false},
+		{"renewed by its agent", lease(ptr.To("front1"), at(time.Second), nil), true, true},
+		{"another holder", lease(ptr.To("front2"), at(time.Second), nil), false, false},
+		{"no holder", lease(nil, at(time.Second), nil), false, false},
+		{"never renewed", lease(ptr.To("front1"), nil, nil), false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := leaseRenewal(tt.lease, "front1")
+			if ok != tt.wantOK || (ok && (got != renewed) != tt.wantNew) {
+				t.Errorf("leaseRenewal = %q, %v; want ok %v, a new renewal %v (first: %q)", got, ok, tt.wantOK, tt.wantNew, renewed)
+			}
+		})
 	}
 }

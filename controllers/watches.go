@@ -40,14 +40,21 @@ func watch[T client.Object](c cache.Cache, obj T, relevant func(old, new T) bool
 }
 
 // watchLeases feeds the heartbeat tracker from the nodes' Leases and maps a
-// sighting that may change a node's freshness to requests. A routine renewal
-// enqueues nothing: the wake-up set at the instant the heartbeat would turn
-// stale finds it renewed.
+// sighting that may change a node's freshness to requests. Only a renewal
+// by the node's own agent is a sighting (leaseRenewal); any other change of
+// the Lease is ignored. A routine renewal enqueues nothing: the wake-up set
+// at the instant the heartbeat would turn stale finds it renewed.
 func (s *shared) watchLeases(c cache.Cache, requests func(context.Context, string) []reconcile.Request) source.Source {
-	sighted := func(ctx context.Context, l *coordinationv1.Lease, version string, q queue) {
+	sighted := func(ctx context.Context, l *coordinationv1.Lease, deleted bool, q queue) {
 		node, ok := nodeOfLease(l.Name)
 		if !ok || l.Namespace != s.namespace {
 			return
+		}
+		version := ""
+		if !deleted {
+			if version, ok = leaseRenewal(l, node); !ok {
+				return
+			}
 		}
 		s.tracker.Observe(node, version)
 		if !s.tracker.Revived(node, s.deadtimes.get(node)) {
@@ -59,13 +66,13 @@ func (s *shared) watchLeases(c cache.Cache, requests func(context.Context, strin
 	}
 	return source.Kind(c, &coordinationv1.Lease{}, handler.TypedFuncs[*coordinationv1.Lease, reconcile.Request]{
 		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[*coordinationv1.Lease], q queue) {
-			sighted(ctx, e.Object, e.Object.ResourceVersion, q)
+			sighted(ctx, e.Object, false, q)
 		},
 		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[*coordinationv1.Lease], q queue) {
-			sighted(ctx, e.ObjectNew, e.ObjectNew.ResourceVersion, q)
+			sighted(ctx, e.ObjectNew, false, q)
 		},
 		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[*coordinationv1.Lease], q queue) {
-			sighted(ctx, e.Object, "", q)
+			sighted(ctx, e.Object, true, q)
 		},
 	})
 }

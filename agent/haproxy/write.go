@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
 // maxGlobalMaxConn bounds the global connection limit, which HAProxy turns
@@ -48,6 +50,9 @@ func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only bool) {
 		fmt.Fprintf(b, "    bind [::]:%d v6only\n", p.port)
 	}
 	b.WriteString("    mode http\n")
+	// HAProxy answers this path itself, backends or not: the agent's
+	// serving check asks it on loopback.
+	fmt.Fprintf(b, "    monitor-uri %s\n", webfarmv1.ServingCheckPath)
 	fmt.Fprintf(b, "    maxconn %d\n", p.maxConn)
 	fmt.Fprintf(b, "    balance %s\n", p.balance)
 	fmt.Fprintf(b, "    cookie %s insert indirect nocache\n", p.cookieName)

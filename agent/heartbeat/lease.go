@@ -136,7 +136,9 @@ func (r *LeaseRenewer) renewWithin(ctx context.Context, now time.Time, timeout t
 }
 
 // renew writes the Lease once: an update of the copy from the last success,
-// else a read and an update, else a create.
+// else a read and an update, else a create. A Lease that names another
+// holder is taken back: it is this node's, named after it, and only a
+// renewal naming this node counts as its heartbeat for the controller.
 func (r *LeaseRenewer) renew(ctx context.Context, now time.Time) error {
 	r.mu.Lock()
 	cached := r.lease
@@ -147,8 +149,7 @@ func (r *LeaseRenewer) renew(ctx context.Context, now time.Time) error {
 		r.stamp(lease, now)
 		err := r.Client.Update(ctx, lease)
 		if err == nil {
-			r.keep(lease)
-			return nil
+			return r.confirm(lease, now)
 		}
 		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("renewing Lease %s: %w", r.key(), err)
@@ -162,15 +163,29 @@ func (r *LeaseRenewer) renew(ctx context.Context, now time.Time) error {
 		if err := r.Client.Create(ctx, lease); err != nil {
 			return fmt.Errorf("creating Lease %s: %w", r.key(), err)
 		}
-		r.keep(lease)
-		return nil
+		return r.confirm(lease, now)
 	}
 	if err != nil {
 		return fmt.Errorf("reading Lease %s: %w", r.key(), err)
 	}
+	if holder := holderOf(lease); holder != r.Node {
+		logr.FromContextOrDiscard(ctx).Info("Taking back the node Lease from another holder", "holder", holder)
+	}
 	r.stamp(lease, now)
 	if err := r.Client.Update(ctx, lease); err != nil {
 		return fmt.Errorf("renewing Lease %s: %w", r.key(), err)
+	}
+	return r.confirm(lease, now)
+}
+
+// confirm checks that the Lease as the API server stored it is this
+// renewal — held by this node, renewed at now — before it counts as one: a
+// Lease that names another holder (rewritten on its way, say) shows the
+// controller nothing of this node, so it proves nothing to the node either.
+func (r *LeaseRenewer) confirm(lease *coordinationv1.Lease, now time.Time) error {
+	renewed := lease.Spec.RenewTime
+	if holder := holderOf(lease); holder != r.Node || renewed == nil || !renewed.Truncate(time.Microsecond).Equal(now.Truncate(time.Microsecond)) {
+		return fmt.Errorf("renewing Lease %s: the API server stored holder %s renewed at %v, not this renewal", r.key(), holderOf(lease), renewed)
 	}
 	r.keep(lease)
 	return nil

@@ -73,6 +73,24 @@ func TestEnvtestLeaseRenewer(t *testing.T) {
 	stop()
 	<-done
 	testLeaseDelete(t, env, r, key)
+	testLeaseTakenBack(t, env, r, key)
+}
+
+// testLeaseTakenBack: the node's Lease, left held by another holder, is
+// taken back by the next renewal, which counts only as such.
+func testLeaseTakenBack(t *testing.T, env *testenv.Env, r *LeaseRenewer, key client.ObjectKey) {
+	ctx := context.Background()
+	now := r.clock().Now()
+	if err := r.renewWithin(ctx, now, time.Minute); err != nil {
+		t.Fatalf("renewing a Lease held by another holder: %v", err)
+	}
+	var lease coordinationv1.Lease
+	if err := env.Client.Get(ctx, key, &lease); err != nil {
+		t.Fatal(err)
+	}
+	if holderOf(&lease) != r.Node || !lease.Spec.RenewTime.Time.Equal(now) {
+		t.Errorf("after the renewal: held by %s, renewed at %v; want %s at %v", holderOf(&lease), lease.Spec.RenewTime, r.Node, now)
+	}
 }
 
 func testLeaseDelete(t *testing.T, env *testenv.Env, r *LeaseRenewer, key client.ObjectKey) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -178,5 +179,48 @@ func TestLeaseRenewerStamp(t *testing.T) {
 				t.Errorf("leaseDurationSeconds = %d, want %d", *s.LeaseDurationSeconds, tt.want)
 			}
 		})
+	}
+}
+
+// TestLeaseRenewerCountsOnlyItsOwnRenewals (issue 9, finding 7): a Lease that
+// names another holder is taken back and then counts; a renewal that the API
+// server stores under another holder is no proof of life, since the
+// controller does not count it either.
+func TestLeaseRenewerCountsOnlyItsOwnRenewals(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	other := "front2"
+	foreign := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "webfarm-system", Name: webfarmv1.NodeLeaseName("front1")},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &other},
+	}
+	var rewrite atomic.Bool
+	api := interceptor.NewClient(fake.NewClientBuilder().WithScheme(scheme).WithObjects(foreign).Build(), interceptor.Funcs{
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			if rewrite.Load() {
+				obj.(*coordinationv1.Lease).Spec.HolderIdentity = &other
+			}
+			return c.Update(ctx, obj, opts...)
+		},
+	})
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r := &LeaseRenewer{Client: api, Namespace: "webfarm-system", Node: "front1",
+		Interval: func() time.Duration { return time.Minute }, Clock: clk}
+	ctx := t.Context()
+
+	if err := r.renewWithin(ctx, clk.Now(), time.Second); err != nil {
+		t.Fatalf("taking back a Lease held by %s: %v", other, err)
+	}
+	var lease coordinationv1.Lease
+	if err := api.Get(ctx, client.ObjectKeyFromObject(foreign), &lease); err != nil || holderOf(&lease) != "front1" {
+		t.Fatalf("after the renewal the Lease is held by %s (%v), want front1", holderOf(&lease), err)
+	}
+
+	rewrite.Store(true)
+	clk.Step(time.Minute)
+	if err := r.renewWithin(ctx, clk.Now(), time.Second); err == nil {
+		t.Errorf("a renewal stored under holder %s counted as this node's", other)
 	}
 }

@@ -84,6 +84,11 @@ type Status struct {
 	// Candidates are the nodes that may hold the address; the owner must
 	// hear every one of them but itself to serve without its Lease.
 	Candidates []string
+	// FencingDeadtime is the longest deadtime an earlier holder may still be
+	// using (status.fencingTiming): after the spec's deadtime was cut, the
+	// previous owner may hold by its peers for the old one, so a new owner
+	// listens for it that long. Zero when the status has none.
+	FencingDeadtime time.Duration
 }
 
 // StatusOf reads the fencing fields of a FailoverIP status.
@@ -95,7 +100,15 @@ func StatusOf(s *webfarmv1.FailoverIPStatus) Status {
 		PreviousOwnerReleased: s.PreviousOwnerReleased,
 		ReleaseRequested:      s.ReleaseRequested,
 		Candidates:            slices.Clone(s.Candidates),
+		FencingDeadtime:       fencingDeadtime(s.FencingTiming),
 	}
+}
+
+func fencingDeadtime(t *webfarmv1.FencingTiming) time.Duration {
+	if t == nil {
+		return 0
+	}
+	return t.Deadtime.Duration
 }
 
 // Timing holds the Heartbeat timings of a FailoverIP.
@@ -383,7 +396,7 @@ func (in Input) unconfirmed(name string, p Peer, heard bool, window time.Duratio
 // its epoch. Released or not, it waits until no other peer claimed the
 // address for deadtime.
 func (in Input) pending() (time.Duration, string) {
-	st, deadtime := in.Status, in.Timing.Deadtime
+	st, deadtime := in.Status, in.listenDeadtime()
 	var left time.Duration
 	var why string
 	longer := func(d time.Duration, reason string) {
@@ -419,7 +432,13 @@ func (in Input) pending() (time.Duration, string) {
 // recently enough for its silence since its last claim to mean something.
 func (in Input) heardRecently(node string) bool {
 	p, heard := in.peer(node)
-	return heard && in.Now.Sub(p.LastHeard) < 2*in.Timing.Deadtime
+	return heard && in.Now.Sub(p.LastHeard) < 2*in.listenDeadtime()
+}
+
+// listenDeadtime is how long a new owner must not hear a claim before it
+// announces: the longest deadtime the previous owner may still be using.
+func (in Input) listenDeadtime() time.Duration {
+	return max(in.Timing.Deadtime, in.Status.FencingDeadtime)
 }
 
 func (in Input) otherCandidates() []string {

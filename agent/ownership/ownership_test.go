@@ -214,6 +214,15 @@ func TestDecide(t *testing.T) {
 		{name: "new owner waited long, the previous owner claimed deadtime ago",
 			in:   newOwner(waitingFor(time.Minute), func(in *Input) { in.Peers[0].LastClaimed = ago(2 * time.Second) }),
 			want: Hold, epoch: 8},
+		{name: "deadtime cut from 10s: the previous owner may hold 10s after its last claim",
+			in: newOwner(waitingFor(time.Minute), func(in *Input) {
+				in.Status.FencingDeadtime = 10 * time.Second
+				in.Peers[0].LastHeard, in.Peers[0].LastClaimed = ago(2300*time.Millisecond), ago(2300*time.Millisecond)
+			}),
+			want: Wait, epoch: 8, reason: "waiting 7.7s more for front1 to stop claiming"},
+		{name: "deadtime cut from 10s: a new owner that never heard the previous one listens 10s",
+			in:   newOwner(neverHeardFront1, waitingFor(2*time.Second), func(in *Input) { in.Status.FencingDeadtime = 10 * time.Second }),
+			want: Wait, epoch: 8, reason: "listening 8s more"},
 		{name: "new owner waited long, a third node claims it", in: newOwner(waitingFor(time.Minute), func(in *Input) { in.Peers[1].LastClaimed = ago(time.Second) }),
 			want: Wait, epoch: 8, reason: "for front3 to stop claiming"},
 		{name: "previous owner released: announce at once", in: newOwner(func(in *Input) { in.Status.PreviousOwnerReleased = true }), want: Hold, epoch: 8},

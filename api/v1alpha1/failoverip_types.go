@@ -77,6 +77,16 @@ type FailoverIPSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('50ms')",message="guard must be at least 50ms"
 	Guard metav1.Duration `json:"guard,omitempty"`
+
+	// pingTargets are addresses, such as the gateway, that a front must reach
+	// to be a candidate, as Heartbeat's ipfail ping group: a front serves
+	// while any one of them answers an ICMP echo. Empty: no ping check.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:items:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="self.all(t, isIP(t))",message="pingTargets must be IPv4 or IPv6 addresses without prefix length"
+	PingTargets []string `json:"pingTargets,omitempty"`
 }
 
 // FailoverIPStatus records who owns the address, under a fencing epoch.
@@ -108,6 +118,17 @@ type FailoverIPStatus struct {
 	// +optional
 	ReleaseRequested bool `json:"releaseRequested,omitempty"`
 
+	// fencingTiming is the longest deadtime and guard that the owner, or a
+	// previous owner it still waits for, may be using: the controller moves
+	// the address away from a silent owner only after its heartbeat has been
+	// stale for their sum, and a new owner listens for the previous one for
+	// that deadtime. A raise of the spec's values takes effect here at once;
+	// a cut only once the owner reports holding the address under the spec's
+	// current generation, since an owner cut off from the API server keeps
+	// using the values it last saw.
+	// +optional
+	FencingTiming *FencingTiming `json:"fencingTiming,omitempty"`
+
 	// candidates lists the nodes that may hold the address now.
 	// +optional
 	// +listType=atomic
@@ -126,6 +147,18 @@ type FailoverIPStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// FencingTiming is a deadtime and guard that an owner may be using.
+type FencingTiming struct {
+	// deadtime is the longest deadtime the owner may be using.
+	// +required
+	// +kubebuilder:validation:Type=string
+	Deadtime metav1.Duration `json:"deadtime"`
+	// guard is the longest guard the owner may be using.
+	// +required
+	// +kubebuilder:validation:Type=string
+	Guard metav1.Duration `json:"guard"`
 }
 
 // FailoverIP reasons.

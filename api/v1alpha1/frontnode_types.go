@@ -130,6 +130,16 @@ type FrontNodeStatus struct {
 	// +optional
 	ShuttingDown bool `json:"shuttingDown,omitempty"`
 
+	// serving says, for each FailoverIP this node may hold, whether the node
+	// can serve it: its HAProxy answers on the farms' frontends, the link of
+	// the address is up and, when the FailoverIP lists pingTargets, one of
+	// them answers. A front that does not serve is no candidate while another
+	// one serves. A FailoverIP missing here counts as served.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Serving []ServingStatus `json:"serving,omitempty"`
+
 	// conditions: Ready (the front serves), ProxyHealthy (HAProxy runs the
 	// wanted configuration).
 	// +optional
@@ -184,9 +194,33 @@ type NodeFailoverIPStatus struct {
 	Epoch int64 `json:"epoch"`
 	// state of the address on this node.
 	State VIPState `json:"state"`
+	// observedGeneration is the generation of the FailoverIP whose spec this
+	// state was decided with. The agent never acts on an older one again, so
+	// the controller knows from it which timings an owner may still use.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// message says what the agent waits for, or why it fenced.
 	// +optional
 	Message string `json:"message,omitempty"`
+}
+
+// ServingStatus is whether a node can serve one FailoverIP, as its agent's
+// local checks find.
+type ServingStatus struct {
+	// name of the FailoverIP, as "namespace/name".
+	Name string `json:"name"`
+	// serving is false once the checks failed fall times in a row, and true
+	// again after rise successes.
+	Serving bool `json:"serving"`
+	// reason is ServingReasonServing, or names the check that failed.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// message says what the failed check saw.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// lastTransitionTime is when serving last changed.
+	// +optional
+	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
 }
 
 // FrontNode reasons.

@@ -149,7 +149,7 @@ func TestEnvtestKubectlExplainDocumentsEveryField(t *testing.T) {
 		}
 	}
 	// Every field carries its description, not only its name.
-	for _, path := range []string{"webfarm.spec.backend.drainPort", "failoverip.spec.deadtime", "frontnode.spec.cookie"} {
+	for _, path := range []string{"webfarm.spec.backend.drainPort", "failoverip.spec.deadtime", "failoverip.spec.pingTargets", "frontnode.status.serving", "frontnode.spec.cookie"} {
 		out, err := env.Kubectl("explain", path)
 		if err != nil {
 			t.Fatal(err)
@@ -178,6 +178,10 @@ var invalidObjects = []invalidCase{
 	{"guard eats deadtime", "spec.guard", failoverIP(set("keepalive", "1s"), set("deadtime", "2s"), set("guard", "1s"))},
 	{"interface with shell characters", "spec.interface", failoverIP(set("interface", "eth0;reboot"))},
 	{"interface name too long", "spec.interface", failoverIP(set("interface", "averyveryverylonglink"))},
+	{"ping target a host name", "pingTargets must be IPv4 or IPv6 addresses", failoverIP(set("pingTargets", []any{"10.0.0.1", "gateway"}))},
+	{"ping target with prefix", "pingTargets must be IPv4 or IPv6 addresses", failoverIP(set("pingTargets", []any{"10.0.0.1/24"}))},
+	{"five ping targets", "spec.pingTargets", failoverIP(set("pingTargets", []any{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"}))},
+	{"ping target listed twice", "spec.pingTargets", failoverIP(set("pingTargets", []any{"10.0.0.1", "10.0.0.1"}))},
 	{"frontend port 0", "spec.frontend.port", webFarm(set("frontend.port", int64(0)))},
 	{"frontend port 70000", "spec.frontend.port", webFarm(set("frontend.port", int64(70000)))},
 	{"maxConn 0", "spec.frontend.maxConn", webFarm(set("frontend.maxConn", int64(0)))},

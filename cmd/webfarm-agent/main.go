@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -98,12 +97,13 @@ func run(ctx context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
-	api, err := client.New(cfg, client.Options{Scheme: scheme})
+	// The manager's cache holds only the agent's three kinds; Secrets,
+	// ConfigMaps, the Lease and the status reports go through api, without
+	// a cluster-wide watch, and with a timeout on every request.
+	api, err := agent.NewAPIClient(cfg, scheme)
 	if err != nil {
 		return err
 	}
-	// The manager's cache holds only the agent's three kinds; Secrets,
-	// ConfigMaps and the Lease go through api, without a cluster-wide watch.
 	a, err := agent.New(mgr, api, f.Options)
 	if err != nil {
 		return err

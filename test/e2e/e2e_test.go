@@ -102,3 +102,13 @@ func TestE2EResilience(t *testing.T) {
 	testbed.Skip(t)
 	run(t, start(t, testbed.Options{}), testbed.ResilienceScenarios(60*time.Second))
 }
+
+// TestE2EServing: the address follows a serving front — the owner's data
+// link down while its API path stays up, the owner's HAProxy dead.
+func TestE2EServing(t *testing.T) {
+	testbed.Skip(t)
+	run(t, start(t, testbed.Options{}), []testbed.Scenario{
+		{Name: "owner link down", Run: testbed.OwnerLinkDown},
+		{Name: "owner HAProxy dead", Run: testbed.OwnerProxyDead},
+	})
+}

@@ -160,16 +160,19 @@ func namespacePIDs(name string) ([]int, error) {
 // killNamespace SIGKILLs every process in the namespace whose command name
 // is not spared (e.g. "nginx"), and returns how many it signalled.
 func killNamespace(name string, spare ...string) (int, error) {
+	return killWhere(name, func(comm string) bool { return !isOneOf(comm, spare) })
+}
+
+// killWhere SIGKILLs the processes in the namespace whose command name
+// matches, and returns how many it signalled.
+func killWhere(name string, match func(comm string) bool) (int, error) {
 	pids, err := namespacePIDs(name)
 	if err != nil {
 		return 0, err
 	}
 	killed := 0
 	for _, pid := range pids {
-		if isOneOf(processName(pid), spare) {
-			continue
-		}
-		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+		if match(processName(pid)) && syscall.Kill(pid, syscall.SIGKILL) == nil {
 			killed++
 		}
 	}
