@@ -19,12 +19,19 @@ type disk struct {
 	memory      bool
 	holding     bool
 	epoch       int64
-	provenUntil time.Time
+	provenUntil proof
 	gaveUp      ownership.Action
 	gaveUpEpoch int64
 
 	promises bool
 	promised time.Time
+}
+
+// proof is until when the node is proved alive, by a proof that lasts
+// window (memoryFile's proof).
+type proof struct {
+	until  time.Time
+	window time.Duration
 }
 
 // promiseSlack is agent/promises.go's: how far ahead of a promise the file
@@ -49,8 +56,8 @@ type agent struct {
 
 	// The process's state.
 	mem       ownership.Memory
-	written   time.Time // memoryFile.written: the proof the file holds
-	proven    time.Time // memoryFile.provenUntil
+	written   proof // memoryFile.written: the proof the file holds
+	proven    proof // memoryFile.provenUntil
 	leaseLast time.Time
 	peers     []peerState
 	viewBuf   []ownership.Peer
@@ -76,6 +83,8 @@ type agent struct {
 	// patch numbers the FrontNode patch in flight; 0 when none is.
 	patch, patches int
 	last           ownership.Decision
+	// lastGen is the spec generation last decided on (ObservedGeneration).
+	lastGen int64
 
 	disk   disk
 	kernel kernel
@@ -159,7 +168,7 @@ func (a *agent) start() {
 	}
 	a.up, a.paused, a.deferred = true, false, nil
 	a.inc++
-	a.mem, a.written, a.proven = ownership.Memory{}, time.Time{}, time.Time{}
+	a.mem, a.written, a.proven = ownership.Memory{}, proof{}, proof{}
 	a.restorePromises()
 	a.leaseLast, a.have, a.published, a.patch = time.Time{}, false, report{}, 0
 	a.peers, a.seq, a.sent = make([]peerState, len(a.w.agents)), 0, nil
@@ -330,7 +339,7 @@ func (a *agent) pass() {
 	switch {
 	case d.Announce():
 		a.remember(a.mem.After(d, now))
-		a.proved(now.Add(d.RecheckAfter), timing.Keepalive)
+		a.proved(proof{now.Add(d.RecheckAfter), timing.Deadtime - timing.Guard}, timing.Keepalive)
 		a.kernel.hold(a, now.Add(d.RecheckAfter))
 	case a.mem.Holding:
 		a.kernel.release()
@@ -339,7 +348,8 @@ func (a *agent) pass() {
 		a.remember(a.mem.After(d, now))
 	}
 	state, ok := d.State()
-	a.publish(report{some: ok, epoch: d.Epoch, state: state})
+	a.lastGen = a.view.spec.Generation
+	a.publish(report{some: ok, epoch: d.Epoch, state: state, generation: a.lastGen})
 	a.scheduleRecheck(d.RecheckAfter)
 }
 
@@ -371,16 +381,19 @@ func (a *agent) scheduleRecheck(d time.Duration) {
 	})
 }
 
-// lastRenewal is failover.lastRenewal: the Lease, or the proof the memory
-// file holds, whichever is later.
+// lastRenewal is failover.lastRenewal: the Lease, or the start of the proof
+// the memory file holds (memoryFile.restoredProof), whichever is later.
 func (a *agent) lastRenewal(now time.Time, window time.Duration) time.Time {
-	last := a.leaseLast
-	until := a.written
-	if until.After(now.Add(window)) {
-		until = time.Time{}
+	last, w := a.leaseLast, a.written
+	if w.until.IsZero() {
+		return last
 	}
-	if !until.IsZero() && until.Add(-window).After(last) {
-		return until.Add(-window)
+	saved := w.window
+	if saved <= 0 {
+		saved = window
+	}
+	if start := w.until.Add(-saved); !start.After(now) && start.After(last) {
+		return start
 	}
 	return last
 }
@@ -393,22 +406,23 @@ func (a *agent) remember(m ownership.Memory) {
 		return
 	}
 	if !m.Holding {
-		a.proven, a.written = time.Time{}, time.Time{}
+		a.proven, a.written = proof{}, proof{}
 	}
 	a.save()
 }
 
-// proved is memoryFile.proved: saved when it moved on by every.
-func (a *agent) proved(until time.Time, every time.Duration) {
-	a.proven = until
-	if until.Sub(a.written) >= every {
+// proved is memoryFile.proved: saved when it moved on by every, or its
+// window changed.
+func (a *agent) proved(p proof, every time.Duration) {
+	a.proven = p
+	if p.until.Sub(a.written.until) >= every || p.window != a.written.window {
 		a.save()
 	}
 }
 
 func (a *agent) save() {
 	d := &a.disk
-	d.memory, d.holding, d.epoch, d.provenUntil = true, a.mem.Holding, a.mem.HeldEpoch, time.Time{}
+	d.memory, d.holding, d.epoch, d.provenUntil = true, a.mem.Holding, a.mem.HeldEpoch, proof{}
 	d.gaveUp, d.gaveUpEpoch = a.mem.GaveUp, a.mem.GaveUpEpoch
 	if a.mem.Holding {
 		a.disk.provenUntil = a.proven
@@ -448,5 +462,5 @@ func (a *agent) currentReport() report {
 		return report{}
 	}
 	state, ok := a.last.State()
-	return report{some: ok, epoch: a.last.Epoch, state: state}
+	return report{some: ok, epoch: a.last.Epoch, state: state, generation: a.lastGen}
 }

@@ -23,7 +23,7 @@ func (s fipStatus) forAgent() ownership.Status {
 	return ownership.Status{
 		Owner: s.Owner, Epoch: s.Epoch, PreviousOwner: s.PreviousOwner,
 		PreviousOwnerReleased: s.PreviousOwnerReleased, ReleaseRequested: s.ReleaseRequested,
-		Candidates: s.Candidates,
+		Candidates: s.Candidates, FencingDeadtime: s.Timing.Deadtime,
 	}
 }
 
@@ -48,6 +48,8 @@ type report struct {
 	some  bool
 	epoch int64
 	state webfarmv1.VIPState
+	// generation is the spec generation decided on (ObservedGeneration).
+	generation int64
 }
 
 // front is the part of a FrontNode the election reads.

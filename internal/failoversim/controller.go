@@ -94,8 +94,12 @@ func (c *controller) watch(s apiState) {
 	}
 }
 
-// observeLease feeds one Lease sighting to the tracker, as watchLeases does.
+// observeLease feeds one Lease sighting to the tracker, as watchLeases does:
+// a Lease that names another holder shows nothing (leaseRenewal).
 func (c *controller) observeLease(node string, l lease) bool {
+	if l.holder != node {
+		return false
+	}
 	return c.tracker.Observe(node, strconv.FormatInt(l.rv, 10))
 }
 
@@ -134,7 +138,7 @@ func (c *controller) electionInput() controllers.ElectionInput {
 		Key: fipKey, Now: c.clk.Now(),
 		Deadtime: s.spec.Timing.Deadtime, Guard: s.spec.Timing.Guard,
 		PreferredNode: s.spec.PreferredNode, AutoFailback: s.spec.AutoFailback,
-		Current: s.status.Ownership,
+		Current: s.status.Ownership, Generation: s.spec.Generation,
 	}
 	for i, name := range c.w.cfg.Nodes {
 		at, heard := c.tracker.LastAlive(name)
@@ -142,8 +146,13 @@ func (c *controller) electionInput() controllers.ElectionInput {
 			Name: name, Selected: true, Draining: s.fronts[i].draining,
 			Heard: heard, LastAlive: at,
 		}
-		if r := s.fronts[i].report; r.some && (r.state == webfarmv1.VIPReleased || r.state == webfarmv1.VIPFenced) {
+		r := s.fronts[i].report
+		if r.some && (r.state == webfarmv1.VIPReleased || r.state == webfarmv1.VIPFenced) {
 			f.ReleasedEpoch = r.epoch
+		}
+		// ownerReport and reportedGeneration.
+		if name == in.Current.Owner && r.some && r.epoch == in.Current.Epoch && r.state == webfarmv1.VIPHolding {
+			in.OwnerGeneration = r.generation
 		}
 		in.Fronts = append(in.Fronts, f)
 	}

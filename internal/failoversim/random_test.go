@@ -99,10 +99,6 @@ func reportFailures(t *testing.T, kinds Kinds, failed []Outcome) {
 
 // TestRandomSchedules runs every kind of fault.
 func TestRandomSchedules(t *testing.T) {
-	t.Skip("known findings 2 (a peer proof outlives the controller's fence: one-way cuts, loss, " +
-		"pauses with queued heartbeats, drains; branch peers), 4 (timing edits; branch timing), 7 (Lease meddling; " +
-		"branch timing), and the two restart holes found here, unfixed (TestScenarioRestartForgetsAFence, " +
-		"TestScenarioStatelessRestartReleasesNothing)")
 	n := schedules(t, 100_000)
 	failed := runSchedules(t, 1, n, AllKinds, 20)
 	reportFailures(t, AllKinds, failed)

@@ -147,7 +147,6 @@ func cutOff(t *testing.T, n int, cuts ...cut) {
 // owner. The owner fences itself by the old deadtime-guard; the controller
 // moves the address after the new deadtime+guard.
 func TestScenarioFinding4DeadtimeLoweredWhileIsolated(t *testing.T) {
-	t.Skip("known finding 4: fixed on branch timing")
 	w := scenario(t, 3, true)
 	now := w.Now()
 	isolate(w, "front1", now, "isolated", everyLink)
@@ -172,7 +171,6 @@ func TestScenarioFinding6OneDeadCandidateDuringAPIOutage(t *testing.T) {
 // power; someone else keeps writing its Lease (holderIdentity "intruder"),
 // and the controller never moves the address.
 func TestScenarioFinding7LeaseWrittenBySomeoneElse(t *testing.T) {
-	t.Skip("known finding 7: fixed on branch timing")
 	w := scenario(t, 3, true)
 	now := w.Now()
 	w.At(now, "front1: power off", w.front("front1").powerOff)
