@@ -131,10 +131,12 @@ func (tb *Testbed) benchKeepalived(ctx context.Context, s KeepalivedSettings, n 
 }
 
 // movedFrom returns the one front other than old that holds the address,
-// "" while there is none.
+// "" while there is none. A crashed old holder keeps the address on its
+// link, down: it does not count.
 func (kf *keepalivedFarm) movedFrom(old string) (string, error) {
 	holders, err := kf.holders()
-	if err != nil || len(holders) != 1 || holders[0] == old {
+	holders = slices.DeleteFunc(holders, func(h string) bool { return h == old })
+	if err != nil || len(holders) != 1 {
 		return "", err
 	}
 	return holders[0], nil
