@@ -64,3 +64,19 @@ func TestSummarizeTrials(t *testing.T) {
 		t.Errorf("table lacks k's row:\n%s", b.String())
 	}
 }
+
+func TestClaimSequence(t *testing.T) {
+	tests := []struct {
+		claims []string
+		want   string
+	}{
+		{nil, ""},
+		{[]string{"front1", "front3"}, "front1 -> front3"},
+		{[]string{"a", "b", "a", "b", "a", "b", "a", "b", "a", "b"}, "a -> b -> a -> b -> a -> b -> a -> b -> ... (9 changes of claimant in all)"},
+	}
+	for _, tt := range tests {
+		if got := claimSequence(tt.claims); got != tt.want {
+			t.Errorf("claimSequence(%v) = %q, want %q", tt.claims, got, tt.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package testbed
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -154,12 +155,25 @@ func (tb *Testbed) reportFault(r *Result, t Trial, res LoadResult, links *linkHo
 	tb.say("   steady load: %d of %d requests failed, longest gap %s (%s while the fault lasted); ARP gap %s",
 		t.Failed, t.Requests, round(t.LoadGap), round(during.Gap()), arp)
 	tb.say("   VIP on the fronts' links: %s", links)
-	tb.say("   ARP claims for the VIP, seen from %s: %s; %d instants of two answerers", ClientNS, strings.Join(t.Claims, " -> "), t.TwoAnswerers)
+	tb.say("   ARP claims for the VIP, seen from %s: %s; %d instants of two answerers", ClientNS, claimSequence(t.Claims), t.TwoAnswerers)
 	two := r.check(t.TwoAnswerers == 0, "never two fronts answering ARP for the VIP",
 		"%d instants; at most %d links holding it at once", t.TwoAnswerers, links.most)
 	endless := r.check(served, "clients served again before the fault ends",
 		"gap %s while the fault lasted (%s)", round(during.Gap()), formatCounts(during.ByFront()))
 	return errors.Join(two, endless)
+}
+
+// maxClaims bounds the claim sequence narrated: two answerers make it
+// alternate at every probe.
+const maxClaims = 8
+
+// claimSequence is the fronts that claimed the VIP in turn, the first
+// maxClaims of them and how many changes followed.
+func claimSequence(claims []string) string {
+	if len(claims) <= maxClaims {
+		return strings.Join(claims, " -> ")
+	}
+	return fmt.Sprintf("%s -> ... (%d changes of claimant in all)", strings.Join(claims[:maxClaims], " -> "), len(claims)-1)
 }
 
 // between returns the samples sent in [from, to).
