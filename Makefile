@@ -94,9 +94,9 @@ bench: packages control-plane ## Benchmarks; they print their figures.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_ENVTEST=1 WEBFARM_NODE_TESTS=1 WEBFARM_E2E=1 \
 		go test -run '^$$' -bench . -benchtime 1x -count=1 -p 1 -timeout 60m ./...
 
-TRIALS ?= 5
+TRIALS ?= 10
 .PHONY: bench-failover
-bench-failover: packages control-plane ## Failover gaps of keepalived (VRRP) and webfarm side by side on the testbed (TRIALS=5; ~15 min); table in _output/.
+bench-failover: packages control-plane ## Failover gaps of keepalived (VRRP) and webfarm side by side on the testbed (TRIALS=10: about 7 min); table in _output/.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./cmd/webfarm-testbed bench-failover --trials $(TRIALS) --out _output/bench-failover.txt
 
 ##@ Demo
