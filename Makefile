@@ -89,10 +89,20 @@ test-e2e: packages control-plane ## End-to-end: the local testbed (3 fronts, a c
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_E2E=1 \
 		go test $(GO_TEST_FLAGS) -count=1 -p 1 -timeout 30m -run 'E2E' ./test/...
 
+.PHONY: test-faults
+test-faults: packages control-plane ## Fault trials of the VIP owner on the testbed (agent SIGKILL/SIGSTOP, data link down, API black-holed), root; not yet in test-e2e.
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_E2E=1 \
+		go test $(GO_TEST_FLAGS) -count=1 -p 1 -timeout 20m -run 'FaultTrials' -v ./test/e2e/
+
 .PHONY: bench
 bench: packages control-plane ## Benchmarks; they print their figures.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_ENVTEST=1 WEBFARM_NODE_TESTS=1 WEBFARM_E2E=1 \
 		go test -run '^$$' -bench . -benchtime 1x -count=1 -p 1 -timeout 60m ./...
+
+TRIALS ?= 10
+.PHONY: bench-failover
+bench-failover: packages control-plane ## Failover gaps of keepalived (VRRP) and webfarm side by side on the testbed (TRIALS=10: about 7 min); table in _output/.
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./cmd/webfarm-testbed bench-failover --trials $(TRIALS) --out _output/bench-failover.txt
 
 ##@ Demo
 

@@ -21,6 +21,10 @@ commands:
   up                 start the testbed, print how to explore it, wait for Ctrl-C
   demo [--keep]      run the five demo scenarios and print a summary table;
                      --keep leaves the testbed running afterwards until Ctrl-C
+  bench-failover [--trials N] [--out FILE]
+                     compare failover gaps of keepalived (VRRP) and webfarm on
+                     the testbed: N trials of each kind (default 5), the table
+                     printed and written to FILE (default _output/bench-failover.txt)
   sweep              remove the namespaces an earlier run left behind
 
 flags (up, demo):
@@ -54,6 +58,8 @@ func run(command string, args []string) error {
 	withoutFarm := fs.Bool("without-farm", false, "")
 	withoutAgents := fs.Bool("without-agents", false, "")
 	keep := fs.Bool("keep", false, "")
+	trials := fs.Int("trials", 5, "")
+	out := fs.String("out", "_output/bench-failover.txt", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,6 +76,8 @@ func run(command string, args []string) error {
 		return up(ctx, opts)
 	case "demo":
 		return demo(ctx, opts, *keep)
+	case "bench-failover":
+		return benchFailover(ctx, opts, *trials, *out)
 	default:
 		return flag.ErrHelp
 	}

@@ -97,7 +97,8 @@ func TestE2EDemo(t *testing.T) {
 }
 
 // TestE2EResilience: a controller restart, an isolated owner, a
-// configuration reload, a 60 s API server outage, an agent restart.
+// configuration reload, a 60 s API server outage, the API server
+// black-holed for the owner (a fault trial), an agent restart.
 func TestE2EResilience(t *testing.T) {
 	testbed.Skip(t)
 	run(t, start(t, testbed.Options{}), testbed.ResilienceScenarios(60*time.Second))

@@ -24,10 +24,12 @@ type ARPEvent struct {
 }
 
 // ARPWatcher records, from the client namespace, which MACs claim the VIP
-// over time: tcpdump prints every ARP frame, and arping asks who has the
-// VIP every probeInterval, so that every front holding it answers.
+// (or another address) over time: tcpdump prints every ARP frame, and
+// arping asks who has the address every probeInterval, so that every front
+// holding it answers.
 type ARPWatcher struct {
 	tcpdump, arping *exec.Cmd
+	address         string
 	macs            map[string]string
 	done            chan struct{}
 	stopOnce        sync.Once
@@ -48,9 +50,13 @@ var (
 	arpAnnounce = regexp.MustCompile(`^(\d+)\.(\d+) ([0-9a-f:]{17}) > .*: Request who-has (\S+) (?:\(\S+\) )?tell (\S+),`)
 )
 
-// WatchARP starts watching; Stop ends it.
-func (tb *Testbed) WatchARP() (*ARPWatcher, error) {
-	w := &ARPWatcher{macs: tb.macs, done: make(chan struct{})}
+// WatchARP starts watching the VIP; Stop ends it.
+func (tb *Testbed) WatchARP() (*ARPWatcher, error) { return tb.WatchARPFor(VIP) }
+
+// WatchARPFor starts watching who claims address (an address on the
+// bridge's subnet that the fronts may hold, such as KeepalivedVIP).
+func (tb *Testbed) WatchARPFor(address string) (*ARPWatcher, error) {
+	w := &ARPWatcher{address: address, macs: tb.macs, done: make(chan struct{})}
 	w.tcpdump = ns(ClientNS).Command("tcpdump", "-tt", "-n", "-e", "-l", "-i", frontLink, "arp")
 	stdout, err := w.tcpdump.StdoutPipe()
 	if err != nil {
@@ -79,7 +85,7 @@ func (tb *Testbed) WatchARP() (*ARPWatcher, error) {
 	case <-time.After(5 * time.Second):
 	}
 	interval := strconv.FormatFloat(probeInterval.Seconds(), 'f', 2, 64)
-	w.arping = ns(ClientNS).Command("arping", "-q", "-i", frontLink, "-W", interval, VIP)
+	w.arping = ns(ClientNS).Command("arping", "-q", "-i", frontLink, "-W", interval, address)
 	if err := w.arping.Start(); err != nil {
 		w.Stop()
 		return nil, fmt.Errorf("starting arping in %s: %w", ClientNS, err)
@@ -91,7 +97,7 @@ func (w *ARPWatcher) read(r io.Reader) {
 	defer close(w.done)
 	s := bufio.NewScanner(r)
 	for s.Scan() {
-		if e, ok := parseARP(s.Text()); ok {
+		if e, ok := parseARP(s.Text(), w.address); ok {
 			e.Front = w.macs[e.MAC]
 			w.mu.Lock()
 			w.events = append(w.events, e)
@@ -100,11 +106,12 @@ func (w *ARPWatcher) read(r io.Reader) {
 	}
 }
 
-func parseARP(line string) (ARPEvent, bool) {
-	if m := arpReply.FindStringSubmatch(line); m != nil && m[4] == VIP {
+// parseARP reads a tcpdump line that claims address.
+func parseARP(line, address string) (ARPEvent, bool) {
+	if m := arpReply.FindStringSubmatch(line); m != nil && m[4] == address {
 		return ARPEvent{Time: unixTime(m[1], m[2]), MAC: m[5]}, true
 	}
-	if m := arpAnnounce.FindStringSubmatch(line); m != nil && m[4] == VIP && m[5] == VIP {
+	if m := arpAnnounce.FindStringSubmatch(line); m != nil && m[4] == address && m[5] == address {
 		return ARPEvent{Time: unixTime(m[1], m[2]), MAC: m[3], Announce: true}, true
 	}
 	return ARPEvent{}, false

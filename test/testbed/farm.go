@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 
 	"github.com/webfarm/webfarm/internal/testenv"
 )
@@ -109,6 +110,9 @@ func (a *Agent) Kill() error {
 // KillProcess SIGKILLs the agent process alone: HAProxy keeps serving and
 // the addresses stay, as when an agent's container crashes.
 func (a *Agent) KillProcess() error { return a.proc.Kill() }
+
+// Signal sends sig to the agent process alone (SIGSTOP, SIGCONT...).
+func (a *Agent) Signal(sig syscall.Signal) error { return a.proc.Signal(sig) }
 
 // Running reports whether the agent runs.
 func (a *Agent) Running() bool { return a.proc.Running() }

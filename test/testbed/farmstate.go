@@ -42,6 +42,20 @@ func (tb *Testbed) Owner(ctx context.Context) (string, error) {
 	return fip.Status.Owner, nil
 }
 
+// ownerFront reads the sample FailoverIP and returns it with the front
+// that owns the VIP; it fails when no front does.
+func (tb *Testbed) ownerFront(ctx context.Context) (*webfarmv1.FailoverIP, *Front, error) {
+	fip, err := tb.FailoverIP(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	owner := tb.Front(fip.Status.Owner)
+	if owner == nil {
+		return fip, nil, fmt.Errorf("FailoverIP %s has no owner", FailoverIPName)
+	}
+	return fip, owner, nil
+}
+
 // FrontNode reads the FrontNode of a front.
 func (tb *Testbed) FrontNode(ctx context.Context, name string) (*webfarmv1.FrontNode, error) {
 	var fn webfarmv1.FrontNode

@@ -107,13 +107,16 @@ func (f *Front) Addresses() ([]string, error) {
 }
 
 // HoldsVIP reports whether the VIP is on the front's link.
-func (f *Front) HoldsVIP() (bool, error) {
+func (f *Front) HoldsVIP() (bool, error) { return f.HoldsAddress(VIP) }
+
+// HoldsAddress reports whether address is on the front's link.
+func (f *Front) HoldsAddress(address string) (bool, error) {
 	addrs, err := f.Addresses()
 	if err != nil {
 		return false, err
 	}
 	for _, a := range addrs {
-		if a == VIP {
+		if a == address {
 			return true, nil
 		}
 	}

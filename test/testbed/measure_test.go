@@ -59,7 +59,7 @@ func TestParseARP(t *testing.T) {
 			false, "", false},
 	}
 	for _, tt := range tests {
-		e, ok := parseARP(tt.line)
+		e, ok := parseARP(tt.line, VIP)
 		if ok != tt.ok || e.MAC != tt.mac || e.Announce != tt.announce {
 			t.Errorf("parseARP(%q) = %+v, %t; want MAC %q announce %t, %t", tt.line, e, ok, tt.mac, tt.announce, tt.ok)
 		}

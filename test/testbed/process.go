@@ -121,6 +121,20 @@ func (p *process) signalAndWait(sig syscall.Signal, grace time.Duration) error {
 	return fmt.Errorf("%s: did not stop within %s after %v; killed", p.name, grace, sig)
 }
 
+// Signal sends sig to the process without waiting (SIGSTOP, SIGCONT...).
+func (p *process) Signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("%s: not running", p.name)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("%s: sending %v: %w", p.name, sig, err)
+	}
+	return nil
+}
+
 // Exited is closed when the current run ends (nil when not running).
 func (p *process) Exited() <-chan struct{} {
 	p.mu.Lock()

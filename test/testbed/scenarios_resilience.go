@@ -21,6 +21,9 @@ func ResilienceScenarios(apiOutage time.Duration) []Scenario {
 		{"owner isolated", OwnerIsolated},
 		{"config reload", ConfigReload},
 		APIOutage(apiOutage),
+		// The one fault trial that holds with today's agent (see
+		// FaultScenarios for all four).
+		{"API server black-holed for the owner", APIBlackholed},
 		{"agent restart", AgentRestart},
 	}
 }
@@ -136,13 +139,9 @@ func APIOutage(d time.Duration) Scenario {
 // it, and at no moment do two fronts answer ARP for it.
 func OwnerIsolated(ctx context.Context, tb *Testbed) (*Result, error) {
 	r := newResult("owner isolated")
-	fip, err := tb.FailoverIP(ctx)
+	fip, owner, err := tb.ownerFront(ctx)
 	if err != nil {
 		return r, err
-	}
-	owner := tb.Front(fip.Status.Owner)
-	if owner == nil {
-		return r, fmt.Errorf("FailoverIP %s has no owner", FailoverIPName)
 	}
 	deadtime := fip.Spec.Deadtime.Duration
 	tb.say("\n== %s (the owner) loses the API server and its peers, clients still reach it (deadtime %s)", owner.Name, deadtime)

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/webfarm/webfarm/test/testbed"
+)
+
+// benchFailover runs the failover comparison on one testbed and prints its
+// table, also when it stopped early (with the trials done so far), and
+// writes it to out.
+func benchFailover(ctx context.Context, opts testbed.Options, trials int, out string) error {
+	if opts.WithoutFarm || opts.WithoutAgents {
+		return fmt.Errorf("bench-failover needs the farm: drop --without-farm and --without-agents")
+	}
+	if trials < 1 {
+		return fmt.Errorf("--trials %d: at least 1", trials)
+	}
+	started := time.Now()
+	return withTestbed(ctx, opts, func(tb *testbed.Testbed) error {
+		fmt.Println("\nWaiting for the farm to serve (every front Active, the VIP held by its owner)...")
+		if err := tb.WaitReady(ctx, 90*time.Second); err != nil {
+			return err
+		}
+		results, err := testbed.BenchFailover(ctx, tb, trials)
+		var table strings.Builder
+		fmt.Fprintf(&table, "Failover on the testbed (%d fronts, %s), %d trials of each kind, %s, in %s\n\n",
+			len(tb.Fronts()), keepalivedVersion(tb), trials, started.UTC().Format(time.RFC3339), time.Since(started).Round(time.Second))
+		testbed.WriteTrialTable(&table, results)
+		if err != nil {
+			fmt.Fprintf(&table, "\nSTOPPED EARLY: %v\n", err)
+			fmt.Printf("\n%s", tb.LogTails(30))
+		}
+		fmt.Printf("\n== Failover benchmark\n%s", table.String())
+		return errors.Join(err, writeFile(out, table.String()))
+	})
+}
+
+func keepalivedVersion(tb *testbed.Testbed) string {
+	out, _ := tb.Fronts()[0].Run("keepalived", "--version")
+	first, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	if first == "" {
+		return "keepalived version unknown"
+	}
+	return first
+}
+
+func writeFile(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("\ntable written to %s\n", path)
+	return nil
+}

@@ -1,0 +1,242 @@
+package testbed
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// KeepalivedVIP is the address keepalived moves in the failover benchmark:
+// not the VIP, which the webfarm agents keep managing meanwhile, so that
+// the two systems never fight over one address.
+const KeepalivedVIP = "10.99.0.20"
+
+// keepalivedRouterID is the VRRP instance's virtual router id, the same on
+// every front.
+const keepalivedRouterID = 51
+
+// KeepalivedSettings are the knobs a user of keepalived turns for failover
+// speed.
+type KeepalivedSettings struct {
+	// AdvertInt is the VRRP advertisement interval; under a second needs
+	// VRRP version 3 (centisecond intervals).
+	AdvertInt time.Duration
+}
+
+func (s KeepalivedSettings) String() string {
+	return "advert_int " + strconv.FormatFloat(s.AdvertInt.Seconds(), 'f', -1, 64)
+}
+
+// keepalivedConfig is a front's keepalived.conf as a user would write it
+// for one floating address: one VRRP instance on the front's link, every
+// front BACKUP with nopreempt (the address stays where it went, as
+// webfarm's autoFailback false), priorities by front order, and unicast
+// peers, so that the adverts go to the other fronts' addresses only.
+func keepalivedConfig(front int, fronts []*Front, s KeepalivedSettings) string {
+	var peers []string
+	for i, f := range fronts {
+		if i != front {
+			peers = append(peers, "        "+f.Address)
+		}
+	}
+	version := 2
+	if s.AdvertInt < time.Second {
+		version = 3
+	}
+	return fmt.Sprintf(`global_defs {
+    router_id %s
+    vrrp_version %d
+}
+
+vrrp_instance bench {
+    state BACKUP
+    nopreempt
+    interface %s
+    virtual_router_id %d
+    priority %d
+    advert_int %s
+    unicast_src_ip %s
+    unicast_peer {
+%s
+    }
+    virtual_ipaddress {
+        %s/32 dev %s
+    }
+}
+`, fronts[front].Name, version, frontLink, keepalivedRouterID, 200-10*front,
+		strconv.FormatFloat(s.AdvertInt.Seconds(), 'f', -1, 64),
+		fronts[front].Address, strings.Join(peers, "\n"), KeepalivedVIP, frontLink)
+}
+
+// keepalived is Debian's keepalived daemon inside one front's namespace,
+// with its configuration and pid files in its own directory.
+type keepalived struct {
+	front *Front
+	dir   string
+	proc  *process
+}
+
+// newKeepalived writes the front's configuration into dir.
+func newKeepalived(i int, fronts []*Front, s KeepalivedSettings, dir string) (*keepalived, error) {
+	f := fronts[i]
+	dir = filepath.Join(dir, f.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(conf, []byte(keepalivedConfig(i, fronts, s)), 0o644); err != nil {
+		return nil, err
+	}
+	return &keepalived{front: f, dir: dir, proc: &process{
+		name: "keepalived " + f.Name,
+		ns:   f.Namespace,
+		argv: []string{"keepalived",
+			"--dont-fork", "--log-console", "--no-syslog", "--vrrp",
+			"--use-file", conf,
+			"--pid", filepath.Join(dir, "keepalived.pid"),
+			"--vrrp_pid", filepath.Join(dir, "vrrp.pid"),
+			"--checkers_pid", filepath.Join(dir, "checkers.pid"),
+			"--bfd_pid", filepath.Join(dir, "bfd.pid"),
+		},
+		log: filepath.Join(dir, "keepalived.log"),
+	}}, nil
+}
+
+// Start starts keepalived (as BACKUP: it takes the address only if no
+// other front advertises it).
+func (k *keepalived) Start() error { return k.proc.Start() }
+
+// Kill kills keepalived and its VRRP child, which outlives a killed
+// parent, and removes the address it may have left on the link.
+func (k *keepalived) Kill() error {
+	err := k.proc.Kill()
+	if _, kerr := killNamed(k.front.Namespace, "keepalived"); kerr != nil && err == nil {
+		err = kerr
+	}
+	if held, _ := k.front.HoldsAddress(KeepalivedVIP); held {
+		if _, derr := k.front.Run("ip", "addr", "del", KeepalivedVIP+"/32", "dev", frontLink); derr != nil && err == nil {
+			err = derr
+		}
+	}
+	return err
+}
+
+// killNamed SIGKILLs the processes of the namespace whose command name is
+// name, and returns how many it signalled.
+func killNamed(nsName, name string) (int, error) {
+	pids, err := namespacePIDs(nsName)
+	if err != nil {
+		return 0, err
+	}
+	killed := 0
+	for _, pid := range pids {
+		if processName(pid) == name && syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed++
+		}
+	}
+	return killed, nil
+}
+
+// keepalivedFarm is keepalived on every front of a testbed.
+type keepalivedFarm struct {
+	tb     *Testbed
+	dir    string
+	daemon []*keepalived
+}
+
+// startKeepalived starts keepalived on every front, each with its files in
+// a directory of its own under a new temporary directory, and waits until
+// exactly one front holds KeepalivedVIP. Stop kills them all.
+func (tb *Testbed) startKeepalived(s KeepalivedSettings) (kf *keepalivedFarm, err error) {
+	dir, err := os.MkdirTemp(tb.dir, "keepalived-")
+	if err != nil {
+		return nil, err
+	}
+	kf = &keepalivedFarm{tb: tb, dir: dir}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, kf.Stop())
+			kf = nil
+		}
+	}()
+	for i := range tb.fronts {
+		k, err := newKeepalived(i, tb.fronts, s, dir)
+		if err != nil {
+			return kf, err
+		}
+		kf.daemon = append(kf.daemon, k)
+		if err := k.Start(); err != nil {
+			return kf, err
+		}
+	}
+	if _, err := kf.waitHolder(""); err != nil {
+		return kf, err
+	}
+	return kf, nil
+}
+
+// holders lists the fronts that have KeepalivedVIP on their link.
+func (kf *keepalivedFarm) holders() ([]string, error) {
+	var out []string
+	for _, f := range kf.tb.fronts {
+		held, err := f.HoldsAddress(KeepalivedVIP)
+		if err != nil {
+			return nil, err
+		}
+		if held {
+			out = append(out, f.Name)
+		}
+	}
+	return out, nil
+}
+
+// waitHolder waits until exactly one front other than old holds the
+// address, and returns it.
+func (kf *keepalivedFarm) waitHolder(old string) (string, error) {
+	var holders []string
+	err := WaitFor(func() (bool, error) {
+		var err error
+		holders, err = kf.holders()
+		return len(holders) == 1 && holders[0] != old, err
+	}, changeTimeout)
+	if err != nil {
+		return "", fmt.Errorf("keepalived: %s held by %v, want one front other than %q: %w\n%s",
+			KeepalivedVIP, holders, old, err, kf.logTails(10))
+	}
+	return holders[0], nil
+}
+
+// restart starts again the keepalived of a front whose processes were
+// killed (a crashed, recovered front).
+func (kf *keepalivedFarm) restart(front string) error {
+	for _, k := range kf.daemon {
+		if k.front.Name == front {
+			_ = k.Kill()
+			return k.Start()
+		}
+	}
+	return fmt.Errorf("keepalived: no front %s", front)
+}
+
+// Stop kills every keepalived and removes their files and the address.
+func (kf *keepalivedFarm) Stop() error {
+	var errs []error
+	for _, k := range kf.daemon {
+		errs = append(errs, k.Kill())
+	}
+	errs = append(errs, os.RemoveAll(kf.dir))
+	return errors.Join(errs...)
+}
+
+func (kf *keepalivedFarm) logTails(n int) string {
+	var b strings.Builder
+	for _, k := range kf.daemon {
+		fmt.Fprintf(&b, "--- %s (last %d lines):\n%s\n", k.proc.name, n, k.proc.LogTail(n))
+	}
+	return b.String()
+}
