@@ -130,7 +130,7 @@ func Elect(in ElectionInput) ElectionResult {
 	case cur.Owner != "" && cur.Epoch > 0 && owner.ReleasedEpoch == cur.Epoch:
 		return in.handOver(cands, best(in, cands), true)
 	case cur.Owner == "":
-		return in.handOver(cands, best(in, cands), true)
+		return in.handOverFromNobody(cands, best(in, cands))
 	case slices.Contains(cands, cur.Owner):
 		if in.AutoFailback && in.PreferredNode != cur.Owner && slices.Contains(cands, in.PreferredNode) && !in.front(in.PreferredNode).NotServing {
 			return in.requestRelease(cands, owner, in.PreferredNode)
@@ -221,6 +221,23 @@ func (in ElectionInput) handOver(cands []string, next string, released bool) Ele
 	res.OwnerChanged = true
 	if next != "" {
 		res.RequeueAfter = in.untilStale(in.front(next))
+	}
+	return res
+}
+
+// handOverFromNobody names next after an epoch that had no owner. The owner
+// before that epoch was fenced or withdrawn without acknowledging, and may
+// still hold the address through its peers: next inherits it as its
+// previous owner, and waits for it as after a hard loss, unless it has since
+// reported the address gone.
+func (in ElectionInput) handOverFromNobody(cands []string, next string) ElectionResult {
+	res := in.handOver(cands, next, true)
+	cur := in.Current
+	if !res.OwnerChanged || cur.PreviousOwner == "" || cur.PreviousOwnerReleased {
+		return res
+	}
+	if in.front(cur.PreviousOwner).ReleasedEpoch < cur.Epoch {
+		res.PreviousOwner, res.PreviousOwnerReleased = cur.PreviousOwner, false
 	}
 	return res
 }

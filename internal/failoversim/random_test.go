@@ -119,7 +119,11 @@ func TestRandomSchedules(t *testing.T) {
 // knownSeeds are the schedules of TestRandomSchedules, among the first
 // 100,000, that reach a known hole (docs/failover-safety.md, rule 3); make
 // soak finds more of them. Seed 40241 of partitions,controller-restarts
-// alone reaches a third: an ownerless epoch waives the new owner's promise.
+// alone reaches a third: right after an API server isolation heals, the
+// controller fences an owner whose fresh Lease renewal it has not seen yet,
+// to an ownerless epoch, and names a front that made it no promise (an
+// ownerless epoch no longer waives the new owner's wait: Elect carries the
+// fenced owner over it).
 var knownSeeds = map[uint64]string{
 	18727: "finding 2, pauses: the owner and the front named next are both paused; on SIGCONT the owner, " +
 		"its view still at the epoch the controller fenced it from, holds again within 100ms, and the new " +
