@@ -64,7 +64,7 @@ docker-push: ## Push both images.
 ##@ Test
 
 .PHONY: test
-test: packages check-generated vet test-unit test-envtest test-node test-e2e ## Everything: unit, envtest, node and end-to-end tests.
+test: packages check-generated vet test-unit test-envtest test-node test-e2e test-faults ## Everything: unit, envtest, node, end-to-end tests and fault trials.
 
 .PHONY: test-unit
 test-unit: helm ## Unit tests (chart lint and templates included): need neither root nor a control plane.
@@ -90,7 +90,7 @@ test-e2e: packages control-plane ## End-to-end: the local testbed (3 fronts, a c
 		go test $(GO_TEST_FLAGS) -count=1 -p 1 -timeout 30m -run 'E2E' ./test/...
 
 .PHONY: test-faults
-test-faults: packages control-plane ## Fault trials of the VIP owner on the testbed (agent SIGKILL/SIGSTOP, data link down, API black-holed), root; not yet in test-e2e.
+test-faults: packages control-plane ## Fault trials of the VIP owner on the testbed under load (agent SIGKILL/SIGSTOP, data link down, API black-holed): zero instants of two answerers, root.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_E2E=1 \
 		go test $(GO_TEST_FLAGS) -count=1 -p 1 -timeout 20m -run 'FaultTrials' -v ./test/e2e/
 

@@ -21,9 +21,6 @@ func ResilienceScenarios(apiOutage time.Duration) []Scenario {
 		{"owner isolated", OwnerIsolated},
 		{"config reload", ConfigReload},
 		APIOutage(apiOutage),
-		// The one fault trial that holds with today's agent (see
-		// FaultScenarios for all four).
-		{"API server black-holed for the owner", APIBlackholed},
 		{"agent restart", AgentRestart},
 	}
 }
