@@ -89,8 +89,9 @@ func (f *failover) removeLeftovers(ctx context.Context) bool {
 	return true
 }
 
-// run decides and acts every failoverTick and at every change, and sends
-// heartbeats every keepalive, until ctx is done.
+// run decides and acts every failoverTick and at every change of the cache
+// or of what the peers say, and sends heartbeats every keepalive, until ctx
+// is done.
 func (f *failover) run(ctx context.Context) {
 	go f.sendHeartbeats(ctx)
 	tick := f.a.clock.NewTicker(failoverTick)
@@ -102,6 +103,7 @@ func (f *failover) run(ctx context.Context) {
 			return
 		case <-tick.C():
 		case <-f.wake:
+		case <-f.a.peers.Changed():
 		}
 	}
 }

@@ -115,6 +115,9 @@ type Peers struct {
 	senders    map[string]*sender
 	sent       []sentAt
 	stats      Stats
+	// changed is signalled when a peer says something new about a failover
+	// IP (see Changed).
+	changed chan struct{}
 }
 
 // sentAt says that every datagram numbered seq or above was sent at time or
@@ -160,7 +163,8 @@ func NewPeers(node string, listen netip.AddrPort, clk clock.Clock) (*Peers, erro
 	if err != nil {
 		return nil, fmt.Errorf("binding peer heartbeats to %s: %w", listen, err)
 	}
-	p := &Peers{node: node, conn: conn, clk: clk, senders: map[string]*sender{}, members: map[string]netip.AddrPort{}, known: map[string]bool{}}
+	p := &Peers{node: node, conn: conn, clk: clk, senders: map[string]*sender{}, members: map[string]netip.AddrPort{}, known: map[string]bool{},
+		changed: make(chan struct{}, 1)}
 	p.nonce = randomNonce()
 	return p, nil
 }
@@ -519,10 +523,26 @@ func (p *Peers) record(s *sender, claims []Claim, now, confirmed time.Time) {
 		if !confirmed.IsZero() || !same {
 			h.confirmed = confirmed
 		}
+		if !same {
+			p.signalChange()
+		}
 		h.lastHeard, h.seenOwner, h.seenEpoch, h.holding = now, c.SeenOwner, c.SeenEpoch, c.Holding
 		if c.Holding {
 			h.lastClaimed = now
 		}
+	}
+}
+
+// Changed is signalled, once however many changes happen before it is read,
+// when a peer says something new about a failover IP: a later epoch, another
+// owner, a claim started or ended. The failover loop decides at once rather
+// than at its next tick.
+func (p *Peers) Changed() <-chan struct{} { return p.changed }
+
+func (p *Peers) signalChange() {
+	select {
+	case p.changed <- struct{}{}:
+	default:
 	}
 }
 

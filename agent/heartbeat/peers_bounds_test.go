@@ -310,3 +310,35 @@ func TestPeersResyncAfterAForgedSequenceNumber(t *testing.T) {
 		t.Errorf("view after the resync = %+v, want front2's real report", v)
 	}
 }
+
+// TestPeersSignalWhatChanges: a peer that says something new (a later
+// epoch, a claim) wakes the failover loop at once; one that repeats itself
+// does not, so a steady farm decides only at its ticks.
+func TestPeersSignalWhatChanges(t *testing.T) {
+	p, _, front2, s := heardFront2(t)
+	drain := func() bool {
+		select {
+		case <-p.Changed():
+			return true
+		default:
+			return false
+		}
+	}
+	drain()
+	for _, tc := range []struct {
+		what  string
+		claim Claim
+		want  bool
+	}{
+		{"a first report", Claim{FailoverIP: "shop/www", SeenOwner: "front1", SeenEpoch: 3}, true},
+		{"the same report again", Claim{FailoverIP: "shop/www", SeenOwner: "front1", SeenEpoch: 3}, false},
+		{"a later epoch", Claim{FailoverIP: "shop/www", SeenOwner: "front2", SeenEpoch: 4}, true},
+		{"a claim", Claim{FailoverIP: "shop/www", Holding: true, SeenOwner: "front2", SeenEpoch: 4}, true},
+		{"the claim repeated", Claim{FailoverIP: "shop/www", Holding: true, SeenOwner: "front2", SeenEpoch: 4}, false},
+	} {
+		p.receive(s.heartbeat(t, []Claim{tc.claim}), front2.addr())
+		if got := drain(); got != tc.want {
+			t.Errorf("%s: signalled = %v, want %v", tc.what, got, tc.want)
+		}
+	}
+}
