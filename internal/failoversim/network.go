@@ -27,21 +27,26 @@ type network struct {
 	w    *World
 	cfg  NetConfig
 	down [][]int
+	// lag is, per link from→to, how much later than the drawn delay every
+	// message on it arrives (a slow or queueing path).
+	lag [][]int64
 	// tail is, per stream, when its last message arrives: a stream
 	// delivers in order.
 	tail [][]int64
 }
 
 func newNetwork(w *World, parties int, cfg NetConfig) *network {
-	n := &network{w: w, cfg: cfg, down: make([][]int, parties), tail: make([][]int64, parties)}
+	n := &network{w: w, cfg: cfg, down: make([][]int, parties), lag: make([][]int64, parties), tail: make([][]int64, parties)}
 	for i := range parties {
 		n.down[i] = make([]int, parties)
+		n.lag[i] = make([]int64, parties)
 		n.tail[i] = make([]int64, parties)
 	}
 	return n
 }
 
-func (n *network) delay() int64 {
+// delay draws how long a message sent now from→to takes.
+func (n *network) delay(from, to int) int64 {
 	lo, hi := int64(n.cfg.MinDelay), int64(n.cfg.MaxDelay)
 	d := lo
 	if hi > lo {
@@ -50,7 +55,7 @@ func (n *network) delay() int64 {
 	if n.cfg.Spikes && n.w.rng.IntN(100) == 0 {
 		d *= 10
 	}
-	return d
+	return d + n.lag[from][to]
 }
 
 func (n *network) lost() bool { return n.cfg.Loss > 0 && n.w.rng.Float64() < n.cfg.Loss }
@@ -69,6 +74,9 @@ func (n *network) cut(from, to int) (heal func()) {
 		}
 	}
 }
+
+// slow delays every message on the link from→to by lag more, from now on.
+func (n *network) slow(from, to int, lag time.Duration) { n.lag[from][to] += int64(lag) }
 
 // cutMany cuts every pair (from, to) that pick accepts, from != to.
 func (n *network) cutMany(pick func(from, to int) bool) (heal func()) {
@@ -98,7 +106,7 @@ func (n *network) datagram(from, to int, deliver func()) {
 		if !n.up(from, to) || n.lost() {
 			continue
 		}
-		n.w.at(n.w.now+n.delay(), "", func() {
+		n.w.at(n.w.now+n.delay(from, to), "", func() {
 			if n.up(from, to) {
 				deliver()
 			}
@@ -133,7 +141,7 @@ func (n *network) call(from int, handle func() (reply func())) {
 // inOrder is when a message sent now from→to arrives, after the ones
 // sent before it.
 func (n *network) inOrder(from, to int) int64 {
-	at := max(n.tail[from][to], n.w.now+n.delay())
+	at := max(n.tail[from][to], n.w.now+n.delay(from, to))
 	n.tail[from][to] = at
 	return at
 }

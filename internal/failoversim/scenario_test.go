@@ -18,9 +18,19 @@ import (
 // scenario is a farm of n fronts that has settled: front1 answers.
 func scenario(t *testing.T, n int, gate bool) *World {
 	t.Helper()
+	return settle(t, farm(n, gate))
+}
+
+// farm is a farm of n fronts, front1 preferred, that has not run yet.
+func farm(n int, gate bool) *World {
 	cfg := DefaultConfig(n)
 	cfg.Gate, cfg.PreferredNode, cfg.AutoFailback, cfg.Trace = gate, "front1", true, true
-	w := NewWorld(cfg, 1)
+	return NewWorld(cfg, 1)
+}
+
+// settle runs w three seconds and wants front1 to answer then.
+func settle(t *testing.T, w *World) *World {
+	t.Helper()
 	w.Run(3 * time.Second)
 	if got := w.answering(); !slices.Equal(got, []string{"front1"}) {
 		t.Fatalf("after settling, %v answer, want front1\n%s", got, w.Trace())
@@ -109,12 +119,17 @@ func gateName(gate bool) string {
 // Finding 2: after a hard-loss move nobody tells the old owner. A mute
 // owner (all it sends is lost; it still hears its peers) keeps proving
 // itself alive through its peers while the controller gives the address to
-// another front, whose heartbeats then go to the new candidates only.
+// another front, whose heartbeats then go to the new candidates only. The
+// peers' datagrams may reach it late: the owner must stop answering before
+// the new owner starts, whatever the delay.
 func TestScenarioFinding2MuteOwner(t *testing.T) {
 	for _, n := range []int{2, 3} {
-		t.Run(fmt.Sprintf("%d fronts", n), func(t *testing.T) {
-			cutOff(t, n, cut{"muted (all it sends is lost)", outgoing})
-		})
+		for _, lag := range []time.Duration{0, 50 * time.Millisecond, 550 * time.Millisecond, time.Second, 3 * time.Second} {
+			t.Run(fmt.Sprintf("%d fronts, peers reach it %v late", n, lag), func(t *testing.T) {
+				w := cutOff(t, n, lag, cut{"muted (all it sends is lost)", outgoing})
+				failsOverToFront2(t, w, w.Now())
+			})
+		}
 	}
 }
 
@@ -123,7 +138,26 @@ func TestScenarioFinding2MuteOwner(t *testing.T) {
 // until it has been silent for deadtime (compare finding 2, where the old
 // owner's claims are lost).
 func TestScenarioOwnerLosesOnlyTheAPI(t *testing.T) {
-	cutOff(t, 3, cut{"API server unreachable", apiPath})
+	w := cutOff(t, 3, 0, cut{"API server unreachable", apiPath})
+	cutAt := w.Now()
+	w.Run(cutAt + time.Second)
+	wantAnswering(t, w, "front1")
+	failsOverToFront2(t, w, cutAt)
+}
+
+// An owner that lost only the API server keeps hearing its peers, late. A
+// late report proves the peer's word only from when the owner sent the
+// heartbeat it acks (Peer.Confirmed), so the delay can shorten the owner's
+// proof, never extend it past the controller's move. The new owner's wait
+// for the old owner's claims to stop guards the same case: only with both
+// rules broken do two fronts answer (from 550ms of delay on).
+func TestScenarioDelayedDatagramsOnlyShortenTheProof(t *testing.T) {
+	for _, lag := range []time.Duration{50 * time.Millisecond, 550 * time.Millisecond, time.Second, 3 * time.Second} {
+		t.Run(fmt.Sprintf("peers reach it %v late", lag), func(t *testing.T) {
+			w := cutOff(t, 3, lag, cut{"API server unreachable", apiPath})
+			failsOverToFront2(t, w, w.Now())
+		})
+	}
 }
 
 // cut names the links of a front that a scenario cuts.
@@ -132,15 +166,37 @@ type cut struct {
 	pick func(p, from, to int) bool
 }
 
-// cutOff cuts front1, the owner of a settled farm of n fronts, off as cuts
-// say, and wants front2 to answer ten seconds later, never beside another.
-func cutOff(t *testing.T, n int, cuts ...cut) {
+// cutOff settles a farm of n fronts and cuts front1, its owner, off as cuts
+// say. Every peer's datagrams reach front1 lag late all along, so that it
+// hears a steady stream of late reports when it is cut off.
+func cutOff(t *testing.T, n int, lag time.Duration, cuts ...cut) *World {
 	t.Helper()
-	w := scenario(t, n, true)
+	w := farm(n, true)
+	if lag > 0 {
+		w.At(0, fmt.Sprintf("front1: peer datagrams reach it %v late", lag), func() {
+			for i := 1; i < n; i++ {
+				w.net.slow(agentParty(i), agentParty(0), lag)
+			}
+		})
+	}
+	settle(t, w)
+	// front1 hears a peer only once it answered a challenge, which takes
+	// the slow link twice; then let the late stream reach it as long.
+	w.Run(w.Now() + 2*lag)
 	for _, c := range cuts {
 		isolate(w, "front1", w.Now(), c.what, c.pick)
 	}
+	return w
+}
+
+// failsOverToFront2 runs w ten seconds on and wants front2 alone to answer
+// then, never beside another; it logs when front2 started to, from cutAt.
+func failsOverToFront2(t *testing.T, w *World, cutAt time.Duration) {
+	t.Helper()
 	runUntil(t, w, w.Now()+10*time.Second, "front2")
+	if from, ok := w.answeringSince(); ok {
+		t.Logf("front2 answers %v after front1 was cut off (deadtime+guard is %v)", from-cutAt, w.cfg.Timing.Deadtime+w.cfg.Timing.Guard)
+	}
 }
 
 // Finding 4: a timing edit reaches the controller before an isolated
@@ -247,10 +303,20 @@ func TestScenarioAPIOutageKeepsServing(t *testing.T) {
 	now := w.Now()
 	w.At(now, "API server outage", func() { w.net.cutMany(func(f, t int) bool { return f == apiParty || t == apiParty }) })
 	runUntil(t, w, now+time.Minute, "front1")
+	// A candidate falls silent during the outage. Today the owner holds
+	// without its Lease only while every other candidate confirms it, so
+	// it stops answering, and nobody answers. This is finding 6 on a small
+	// farm: the majority rule that fixes it would keep front1 answering
+	// here, and changes this expectation with it.
+	isolate(w, "front3", w.Now(), "isolated", everyLink)
+	w.Run(w.Now() + w.cfg.Timing.Deadtime)
+	wantSafe(t, w)
+	wantAnswering(t, w)
 }
 
 func TestScenarioOwnerDeafToItsPeers(t *testing.T) {
-	cutOff(t, 3, cut{"API server unreachable", apiPath}, cut{"deaf to its peers", incomingPeers})
+	w := cutOff(t, 3, 0, cut{"API server unreachable", apiPath}, cut{"deaf to its peers", incomingPeers})
+	failsOverToFront2(t, w, w.Now())
 }
 
 func TestScenarioPlannedHandOff(t *testing.T) {
