@@ -60,8 +60,8 @@ type Agent struct {
 	// wake is signalled when the cache changes, so that the agent acts on a
 	// change at once rather than at the next tick.
 	wake chan struct{}
-	// report is signalled when the failover loop changed the report, which
-	// the node loop then publishes.
+	// report is signalled when a loop changed the report, which the
+	// publisher then writes (runPublisher).
 	report chan struct{}
 }
 
@@ -169,7 +169,7 @@ func (a *Agent) watchCache(ctx context.Context) bool {
 
 func (a *Agent) poke() { signal(a.wake) }
 
-// publishSoon asks the node loop to publish the report, without waiting.
+// publishSoon asks the publisher to write the report, without waiting.
 func (a *Agent) publishSoon() { signal(a.report) }
 
 // signal wakes the reader of ch, once however many times it is called
@@ -211,8 +211,13 @@ func (a *Agent) Start(ctx context.Context) error {
 	// candidate anyway.
 	servingDone := make(chan struct{})
 	go func() { a.runServingChecks(ctx); close(servingDone) }()
+	publisherDone := make(chan struct{})
+	go func() { a.runPublisher(ctx); close(publisherDone) }()
 
 	a.runNodeLoop(ctx)
+	// The shutdown writes its reports itself, once no other write is under
+	// way that could land after them.
+	<-publisherDone
 	a.shutdown(live)
 	stopLive()
 	for range 3 {
@@ -260,11 +265,9 @@ func (a *Agent) runNodeLoop(ctx context.Context) {
 			a.failover.poke()
 		case <-resync.C():
 			a.syncNode(ctx, true)
-		case <-a.report:
-			a.publish(ctx)
 		case <-stats.C():
 			a.readStats(ctx)
-			a.publish(ctx)
+			a.publishSoon()
 		}
 	}
 }
@@ -292,12 +295,26 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 	if err := a.drain.Sync(ctx, rules); err != nil {
 		log.Error(err, "Syncing the drain chain")
 	}
-	a.publish(ctx)
+	a.publishSoon()
 }
 
-// publish writes the agent's report, giving up after one keepalive: it runs
-// in the failover loop, which must go on deciding while the API server does
-// not answer, and the next pass writes the report again anyway.
+// runPublisher writes the report whenever a loop changed it, until ctx is
+// done. It is the one writer of the agent's status while the agent runs, so
+// that a status write waiting on the API server delays no decision, no
+// HAProxy sync, and no later report.
+func (a *Agent) runPublisher(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.report:
+			a.publish(ctx)
+		}
+	}
+}
+
+// publish writes the agent's report, giving up after one keepalive: the
+// next change, or the failover loop's next pass, writes it again anyway.
 func (a *Agent) publish(ctx context.Context) {
 	a.publishWithin(ctx, a.failover.keepalive())
 }

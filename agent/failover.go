@@ -139,7 +139,7 @@ func (f *failover) pass(ctx context.Context) {
 	reports = f.acknowledge(snap, reports)
 	f.keepaliveNs.Store(int64(keepalive))
 	f.a.reporter.update(func(r *report) { r.FailoverIPs = reports })
-	// Published by the node loop: a status write may wait on the API
+	// Written by the publisher: a status write may wait on the API
 	// server, and decisions must not.
 	f.a.publishSoon()
 }
