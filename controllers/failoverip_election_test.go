@@ -30,19 +30,23 @@ func released(f ElectionFront, epoch int64) ElectionFront {
 
 func owned(owner string, epoch int64) Ownership { return Ownership{Owner: owner, Epoch: epoch} }
 
+// electCase is one row of an election table: the input and everything
+// Elect must return for it. A zero want.Timing means the spec's timings.
+type electCase struct {
+	name          string
+	current       Ownership
+	preferred     string
+	autoFailback  bool
+	fronts        []ElectionFront
+	want          Ownership
+	wantReason    string
+	wantSuccessor string
+	wantCands     []string
+	wantRequeue   time.Duration
+}
+
 func TestElect(t *testing.T) {
-	tests := []struct {
-		name          string
-		current       Ownership
-		preferred     string
-		autoFailback  bool
-		fronts        []ElectionFront
-		want          Ownership
-		wantReason    string
-		wantSuccessor string
-		wantCands     []string
-		wantRequeue   time.Duration
-	}{{
+	runElectCases(t, []electCase{{
 		name:        "steady state: the owner stays while it is a candidate",
 		current:     owned("a", 3),
 		fronts:      []ElectionFront{alive("a", 100*time.Millisecond), alive("b", 0)},
@@ -261,7 +265,12 @@ func TestElect(t *testing.T) {
 		wantSuccessor: "b",
 		wantCands:     []string{"b"},
 		wantRequeue:   testDeadtime,
-	}}
+	}})
+}
+
+// runElectCases runs Elect on every case and checks all it returns.
+func runElectCases(t *testing.T, tests []electCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := ElectionInput{

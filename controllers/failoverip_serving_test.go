@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"slices"
 	"testing"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -12,17 +11,7 @@ func notServingFront(f ElectionFront) ElectionFront { f.NotServing = true; retur
 // TestElectServing: the address follows a serving front (DESIGN.md safety
 // rule 3).
 func TestElectServing(t *testing.T) {
-	tests := []struct {
-		name          string
-		current       Ownership
-		preferred     string
-		autoFailback  bool
-		fronts        []ElectionFront
-		want          Ownership
-		wantReason    string
-		wantSuccessor string
-		wantCands     []string
-	}{{
+	runElectCases(t, []electCase{{
 		name:          "owner stops serving: asked to release at once, the serving front named",
 		current:       owned("a", 3),
 		fronts:        []ElectionFront{notServingFront(alive("a", 0)), alive("b", 0), notServingFront(alive("c", 0))},
@@ -30,21 +19,24 @@ func TestElectServing(t *testing.T) {
 		wantReason:    webfarmv1.ReasonAwaitingRelease,
 		wantSuccessor: "b",
 		wantCands:     []string{"b"},
+		wantRequeue:   testDeadtime,
 	}, {
-		name:       "owner that stopped serving released: the serving front owns it at once",
-		current:    Ownership{Owner: "a", Epoch: 3, ReleaseRequested: true},
-		fronts:     []ElectionFront{released(notServingFront(alive("a", 0)), 3), alive("b", 0)},
-		want:       Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a", PreviousOwnerReleased: true},
-		wantReason: webfarmv1.ReasonOwned,
-		wantCands:  []string{"b"},
+		name:        "owner that stopped serving released: the serving front owns it at once",
+		current:     Ownership{Owner: "a", Epoch: 3, ReleaseRequested: true},
+		fronts:      []ElectionFront{released(notServingFront(alive("a", 0)), 3), alive("b", 0)},
+		want:        Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a", PreviousOwnerReleased: true},
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"b"},
+		wantRequeue: testDeadtime,
 	}, {
-		name:       "a front that does not serve is no candidate, even the preferred one",
-		current:    Ownership{},
-		preferred:  "a",
-		fronts:     []ElectionFront{notServingFront(alive("a", 0)), alive("b", 0)},
-		want:       Ownership{Owner: "b", Epoch: 1, PreviousOwnerReleased: true},
-		wantReason: webfarmv1.ReasonOwned,
-		wantCands:  []string{"b"},
+		name:        "a front that does not serve is no candidate, even the preferred one",
+		current:     Ownership{},
+		preferred:   "a",
+		fronts:      []ElectionFront{notServingFront(alive("a", 0)), alive("b", 0)},
+		want:        Ownership{Owner: "b", Epoch: 1, PreviousOwnerReleased: true},
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"b"},
+		wantRequeue: testDeadtime,
 	}, {
 		name:         "autoFailback waits until the preferred node serves",
 		current:      owned("b", 4),
@@ -54,13 +46,15 @@ func TestElectServing(t *testing.T) {
 		want:         owned("b", 4),
 		wantReason:   webfarmv1.ReasonOwned,
 		wantCands:    []string{"b"},
+		wantRequeue:  testDeadtime,
 	}, {
-		name:       "nobody serves: the owner keeps the address rather than moving it to another front that does not serve",
-		current:    owned("a", 3),
-		fronts:     []ElectionFront{notServingFront(alive("a", 0)), notServingFront(alive("b", 0))},
-		want:       owned("a", 3),
-		wantReason: webfarmv1.ReasonOwned,
-		wantCands:  []string{"a", "b"},
+		name:        "nobody serves: the owner keeps the address rather than moving it to another front that does not serve",
+		current:     owned("a", 3),
+		fronts:      []ElectionFront{notServingFront(alive("a", 0)), notServingFront(alive("b", 0))},
+		want:        owned("a", 3),
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a", "b"},
+		wantRequeue: testDeadtime,
 	}, {
 		name:         "nobody serves: autoFailback does not move the address to a preferred node that does not serve either",
 		current:      owned("b", 3),
@@ -70,52 +64,40 @@ func TestElectServing(t *testing.T) {
 		want:         owned("b", 3),
 		wantReason:   webfarmv1.ReasonOwned,
 		wantCands:    []string{"a", "b"},
+		wantRequeue:  testDeadtime,
 	}, {
-		name:       "nobody serves and a release was requested: the request is withdrawn",
-		current:    Ownership{Owner: "a", Epoch: 3, ReleaseRequested: true},
-		fronts:     []ElectionFront{notServingFront(alive("a", 0)), notServingFront(alive("b", 0))},
-		want:       owned("a", 3),
-		wantReason: webfarmv1.ReasonOwned,
-		wantCands:  []string{"a", "b"},
+		name:        "nobody serves and a release was requested: the request is withdrawn",
+		current:     Ownership{Owner: "a", Epoch: 3, ReleaseRequested: true},
+		fronts:      []ElectionFront{notServingFront(alive("a", 0)), notServingFront(alive("b", 0))},
+		want:        owned("a", 3),
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a", "b"},
+		wantRequeue: testDeadtime,
 	}, {
-		name:       "nobody serves and nobody owns: a front still takes the address",
-		current:    Ownership{Epoch: 4},
-		fronts:     []ElectionFront{notServingFront(alive("a", 0)), notServingFront(alive("b", 0))},
-		want:       Ownership{Owner: best(ElectionInput{Key: "web/vip"}, []string{"a", "b"}), Epoch: 5, PreviousOwnerReleased: true},
-		wantReason: webfarmv1.ReasonOwned,
-		wantCands:  []string{"a", "b"},
+		name:        "nobody serves and nobody owns: a front still takes the address",
+		current:     Ownership{Epoch: 4},
+		fronts:      []ElectionFront{notServingFront(alive("a", 0)), notServingFront(alive("b", 0))},
+		want:        Ownership{Owner: best(ElectionInput{Key: "web/vip"}, []string{"a", "b"}), Epoch: 5, PreviousOwnerReleased: true},
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a", "b"},
+		wantRequeue: testDeadtime,
 	}, {
-		name:       "not serving does not bring back a draining front",
-		current:    owned("a", 3),
-		fronts:     []ElectionFront{notServingFront(alive("a", 0)), draining(alive("b", 0))},
-		want:       owned("a", 3),
-		wantReason: webfarmv1.ReasonOwned,
-		wantCands:  []string{"a"},
+		name:        "not serving does not bring back a draining front",
+		current:     owned("a", 3),
+		fronts:      []ElectionFront{notServingFront(alive("a", 0)), draining(alive("b", 0))},
+		want:        owned("a", 3),
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a"},
+		wantRequeue: testDeadtime,
 	}, {
-		name:       "a silent front does not serve whatever it last reported: it stays fenced out",
-		current:    owned("a", 3),
-		fronts:     []ElectionFront{alive("a", testDeadtime+testGuard), notServingFront(alive("b", 0))},
-		want:       Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a"},
-		wantReason: webfarmv1.ReasonOwned,
-		wantCands:  []string{"b"},
-	}}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := Elect(ElectionInput{
-				Key: "web/vip", Now: t0, Deadtime: testDeadtime, Guard: testGuard,
-				PreferredNode: tt.preferred, AutoFailback: tt.autoFailback,
-				Current: tt.current, Fronts: tt.fronts,
-			})
-			want := tt.want
-			if want.Timing == (Timing{}) {
-				want.Timing = Timing{Deadtime: testDeadtime, Guard: testGuard}
-			}
-			if got.Ownership != want || got.Reason != tt.wantReason || got.Successor != tt.wantSuccessor || !slices.Equal(got.Candidates, tt.wantCands) {
-				t.Errorf("Elect = %+v, reason %s, successor %q, candidates %v\nwant %+v, reason %s, successor %q, candidates %v",
-					got.Ownership, got.Reason, got.Successor, got.Candidates, want, tt.wantReason, tt.wantSuccessor, tt.wantCands)
-			}
-		})
-	}
+		name:        "a silent front does not serve whatever it last reported: it stays fenced out",
+		current:     owned("a", 3),
+		fronts:      []ElectionFront{alive("a", testDeadtime+testGuard), notServingFront(alive("b", 0))},
+		want:        Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a"},
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"b"},
+		wantRequeue: testDeadtime,
+	}})
 }
 
 func TestNotServing(t *testing.T) {
