@@ -19,14 +19,11 @@ import (
 // on the dead link forever.
 func OwnerLinkDown(ctx context.Context, tb *Testbed) (*Result, error) {
 	r := newResult("owner link down")
-	owner, err := tb.Owner(ctx)
+	_, f, err := tb.ownerFront(ctx)
 	if err != nil {
 		return r, err
 	}
-	f := tb.Front(owner)
-	if f == nil {
-		return r, fmt.Errorf("FailoverIP %s has no owner", FailoverIPName)
-	}
+	owner := f.Name
 	tb.say("\n== %s (the owner) loses its data link; its path to the API server stays up", owner)
 	gap, next, err := tb.measureMove(ctx, r, owner, f.Down)
 	if err != nil {
@@ -57,14 +54,11 @@ func OwnerLinkDown(ctx context.Context, tb *Testbed) (*Result, error) {
 // in a planned hand-off.
 func OwnerProxyDead(ctx context.Context, tb *Testbed) (*Result, error) {
 	r := newResult("owner HAProxy dead")
-	owner, err := tb.Owner(ctx)
+	_, f, err := tb.ownerFront(ctx)
 	if err != nil {
 		return r, err
 	}
-	f := tb.Front(owner)
-	if f == nil {
-		return r, fmt.Errorf("FailoverIP %s has no owner", FailoverIPName)
-	}
+	owner := f.Name
 	tb.say("\n== %s (the owner): HAProxy killed, its port 80 taken so that it cannot start again", owner)
 	var squatter net.Listener
 	defer func() {
