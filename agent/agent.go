@@ -94,7 +94,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	}
 	a.lease = &heartbeat.LeaseRenewer{
 		Client: api, Namespace: opts.Namespace, Node: opts.NodeName,
-		Interval: func() time.Duration { return a.failover.keepalive() },
+		Interval: func() time.Duration { return a.failover.leaseInterval() },
 		Clock:    a.clock,
 	}
 	listen := netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(opts.PeerPort))
@@ -106,7 +106,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	a.log = mgr.GetLogger().WithName("agent")
 	// Before anything is sent: a confirmation is a promise, kept across
 	// restarts.
-	a.promises = &promiseFile{path: opts.promisesPath()}
+	a.promises = &promiseFile{path: opts.promisesPath(), withdrawalsPath: opts.withdrawalsPath()}
 	if err := a.promises.load(a.clock.Now()); err != nil {
 		a.log.Error(err, "Reading the peer promises")
 	}

@@ -36,10 +36,16 @@ type failover struct {
 
 	wake        chan struct{}
 	keepaliveNs atomic.Int64
+	// needLease: some failover IP this node owns is not vouched for by its
+	// peers with a keepalive to spare (ownership.Decision.NeedsLease).
+	needLease atomic.Bool
 	// leftovers: restore could not yet remove the addresses the previous
 	// process left that the memory does not hold; no pass decides until
 	// they are gone.
 	leftovers bool
+	// startedAt is when restore ran: a peer never heard counts as unheard
+	// from then.
+	startedAt time.Time
 }
 
 func newFailover(a *Agent, memoryPath string) *failover {
@@ -51,8 +57,27 @@ func newFailover(a *Agent, memoryPath string) *failover {
 func (f *failover) poke() { signal(f.wake) }
 
 // keepalive is the smallest keepalive of the failover IPs this node may
-// hold: the pace of its Lease renewals and peer heartbeats.
+// hold: the pace of its peer heartbeats.
 func (f *failover) keepalive() time.Duration { return time.Duration(f.keepaliveNs.Load()) }
+
+// leaseInterval is the pace of the Lease renewals: every keepalive while an
+// address this node owns needs its Lease, else QuietLeaseInterval — the
+// peers vouch for a live owner, and the controller needs the Lease of the
+// others only to count them present.
+func (f *failover) leaseInterval() time.Duration {
+	if f.needLease.Load() {
+		return f.keepalive()
+	}
+	return webfarmv1.QuietLeaseInterval
+}
+
+// setNeedLease records whether the Lease is needed every keepalive, and
+// wakes the renewer when it newly is.
+func (f *failover) setNeedLease(need bool) {
+	if !f.needLease.Swap(need) && need {
+		f.a.lease.Wake()
+	}
+}
 
 // restore reads back what an earlier agent process held, so that a restart
 // does not drop an address this node still owns, and removes every other
@@ -64,6 +89,7 @@ func (f *failover) restore(ctx context.Context) {
 		logr.FromContextOrDiscard(ctx).Error(err, "Reading the ownership memory; holding nothing")
 	}
 	f.leftovers = true
+	f.startedAt = f.a.clock.Now()
 	f.removeLeftovers(ctx)
 }
 
@@ -127,21 +153,59 @@ func (f *failover) pass(ctx context.Context) {
 		logr.FromContextOrDiscard(ctx).Error(err, "Saving the epochs given up at a start without memory; deciding nothing until saved")
 		return
 	}
-	keepalive := defaultKeepalive
+	if err := f.a.promises.withdrawUnknownPast(reportedUnheard(snap)); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Saving the withdrawals of a start without a record; deciding nothing until saved")
+		return
+	}
+	keepalive, deadtime := defaultKeepalive, time.Duration(0)
+	needLease := false
 	var reports []webfarmv1.NodeFailoverIPStatus
 	for _, key := range f.concerned(snap) {
 		fip := snap.failoverIPs[key]
 		keepalive = min(keepalive, fip.Spec.Keepalive.Duration)
-		if r, ok := f.decide(ctx, key, fip); ok {
+		deadtime = max(deadtime, fip.Spec.Deadtime.Duration)
+		r, ok, need := f.decide(ctx, key, fip)
+		if ok {
 			reports = append(reports, r)
 		}
+		needLease = needLease || need
 	}
 	reports = f.acknowledge(snap, reports)
 	f.keepaliveNs.Store(int64(keepalive))
-	f.a.reporter.update(func(r *report) { r.FailoverIPs = reports })
+	f.setNeedLease(needLease)
+	unheard := f.unheardFronts(snap, deadtime)
+	f.a.reporter.update(func(r *report) { r.FailoverIPs, r.UnheardFronts = reports, unheard })
 	// Written by the publisher: a status write may wait on the API
 	// server, and decisions must not.
 	f.a.publishSoon()
+}
+
+// unheardFronts are the fronts this node sends heartbeats to and has not
+// heard from for deadtime, the longest of its failover IPs'; none when it
+// is concerned by none.
+func (f *failover) unheardFronts(snap *snapshot, deadtime time.Duration) []string {
+	if deadtime <= 0 {
+		return nil
+	}
+	targets, _ := f.heartbeat(snap)
+	return f.a.peers.Unheard(targets, f.startedAt, deadtime)
+}
+
+// reportedUnheard is, per FailoverIP, its current epoch when this node's
+// FrontNode reports its owner unheard at it: an earlier process withdrew
+// from it, and the controller may act on that.
+func reportedUnheard(snap *snapshot) map[string]int64 {
+	epochs := map[string]int64{}
+	if snap.self == nil {
+		return epochs
+	}
+	for _, s := range snap.self.Status.FailoverIPs {
+		fip := snap.failoverIPs[s.Name]
+		if fip != nil && s.State == webfarmv1.VIPOwnerUnheard && s.UID == fip.UID && s.Epoch == fip.Status.Epoch {
+			epochs[s.Name] = s.Epoch
+		}
+	}
+	return epochs
 }
 
 // currentEpochs is the epoch of every FailoverIP.
@@ -153,13 +217,13 @@ func currentEpochs(snap *snapshot) map[string]int64 {
 	return epochs
 }
 
-// concerned lists, sorted, the failover IPs this node owns, may own, or
-// still holds.
+// concerned lists, sorted, the failover IPs this node owns, may own, vouches
+// for, or still holds.
 func (f *failover) concerned(snap *snapshot) []string {
 	var keys []string
 	for key, fip := range snap.failoverIPs {
 		st := fip.Status
-		if st.Owner == snap.node || slices.Contains(st.Candidates, snap.node) || f.memory.get(key).Holding {
+		if st.Owner == snap.node || slices.Contains(st.Candidates, snap.node) || slices.Contains(st.Voters, snap.node) || f.memory.get(key).Holding {
 			keys = append(keys, key)
 		}
 	}
@@ -168,11 +232,12 @@ func (f *failover) concerned(snap *snapshot) []string {
 }
 
 // decide decides for one FailoverIP, carries the decision out and returns
-// what to report.
-func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.FailoverIP) (webfarmv1.NodeFailoverIPStatus, bool) {
+// what to report, and whether the address needs the Lease every keepalive.
+func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.FailoverIP) (webfarmv1.NodeFailoverIPStatus, bool, bool) {
 	now := f.a.clock.Now()
 	mem := f.memory.get(key)
 	timing := ownership.TimingOf(&fip.Spec)
+	promised := f.a.promises.promised(key)
 	d := ownership.Decide(ownership.Input{
 		Node:             f.a.opts.NodeName,
 		Address:          fip.Spec.Address,
@@ -181,9 +246,40 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		Memory:           mem,
 		LastLeaseRenewal: f.lastRenewal(key, now, timing.Deadtime-timing.Guard),
 		Peers:            f.a.peers.View(key),
-		Promised:         f.a.promises.promised(key),
+		Promised:         promised,
+		Withdrawn:        f.a.promises.withdrawnFrom(key),
 		Now:              now,
 	})
+	if d.Action == ownership.Withdraw {
+		r, ok := f.withdraw(ctx, key, fip, d, promised)
+		f.remember(ctx, key, mem.After(d, now))
+		return r, ok, false
+	}
+	r, ok := f.carryOut(ctx, key, fip, mem, d, now)
+	return r, ok, d.NeedsLease
+}
+
+// withdraw saves that this node no longer vouches for the owner at d's
+// epoch before reporting it, and renews the Lease at once: the controller
+// may name this node next. A withdrawal that cannot be saved, or that a
+// confirmation sent since the decision overtook, reports nothing.
+func (f *failover) withdraw(ctx context.Context, key string, fip *webfarmv1.FailoverIP, d ownership.Decision, promised time.Time) (webfarmv1.NodeFailoverIPStatus, bool) {
+	if f.a.promises.withdrawnFrom(key) < d.Epoch {
+		if err := f.a.promises.withdraw(key, d.Epoch, promised); err != nil {
+			logr.FromContextOrDiscard(ctx).V(1).Info("Not withdrawing yet", "failoverIP", key, "reason", err.Error())
+			return webfarmv1.NodeFailoverIPStatus{}, false
+		}
+		logr.FromContextOrDiscard(ctx).Info("Withdrew from vouching for the owner", "failoverIP", key, "epoch", d.Epoch, "reason", d.Reason)
+		f.a.lease.RenewNow()
+	}
+	state, _ := d.State()
+	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason, ObservedGeneration: fip.Generation}, true
+}
+
+// carryOut holds, keeps waiting or removes the address as d says, and
+// returns what to report.
+func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.FailoverIP, mem ownership.Memory, d ownership.Decision, now time.Time) (webfarmv1.NodeFailoverIPStatus, bool) {
+	timing := ownership.TimingOf(&fip.Spec)
 	addr, err := vipAddress(key, fip, d.Epoch)
 	if err != nil {
 		return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPFenced, Message: err.Error(), ObservedGeneration: fip.Generation}, true
@@ -318,6 +414,7 @@ func (f *failover) heartbeat(snap *snapshot) ([]string, []heartbeat.Claim) {
 		st := fip.Status
 		claims = append(claims, heartbeat.Claim{
 			FailoverIP: key, Holding: f.memory.get(key).Holding, SeenOwner: st.Owner, SeenEpoch: st.Epoch,
+			Withdrawn: st.Owner != snap.node && f.a.promises.withdrawnFrom(key) >= st.Epoch,
 		})
 		targets = append(targets, st.Owner, st.PreviousOwner)
 		targets = append(targets, st.Candidates...)

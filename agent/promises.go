@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/webfarm/webfarm/agent/heartbeat"
 )
 
 // promiseSlack is how far ahead of a promise the file is written, so that a
@@ -24,8 +26,14 @@ const promiseSlack = time.Second
 // so that a restarted node keeps them; a node that finds no record waits as
 // if it had confirmed at its start. The times are this machine's wall
 // clock, read back on this machine only.
+//
+// It keeps, beside them, the epochs at which this node withdrew its
+// confirmation (ownership.Withdraw), saved before the withdrawal is
+// reported: from then on it promises nothing at those epochs. One lock
+// orders the two, so that no confirmation leaves after a withdrawal that
+// the decision to withdraw did not see.
 type promiseFile struct {
-	path string
+	path, withdrawalsPath string
 
 	mu sync.Mutex
 	// heard is what this process promised, or read back; written is what
@@ -33,10 +41,22 @@ type promiseFile struct {
 	heard, written map[string]time.Time
 	// floor stands for every promise when the record was lost.
 	floor time.Time
+	// withdrawn is the latest epoch withdrawn from, per FailoverIP, as
+	// saved; unknownPast: the record was lost, and the epochs of the first
+	// view must be withdrawn from before anything is confirmed or reported
+	// (withdrawUnknownPast).
+	withdrawn   map[string]int64
+	unknownPast bool
 }
+
+// errWithdrawn refuses a promise at an epoch this node withdrew from.
+var errWithdrawn = errors.New("withdrawn from the epoch it would confirm")
 
 // promisesPath keeps the promises of peer confirmations across restarts.
 func (o Options) promisesPath() string { return filepath.Join(o.StateDir, "promises.json") }
+
+// withdrawalsPath keeps the epochs this node withdrew from.
+func (o Options) withdrawalsPath() string { return filepath.Join(o.StateDir, "withdrawals.json") }
 
 // load reads the saved promises back at now. When there are none it counts
 // every promise from now, and starts a record so that the next restart
@@ -44,7 +64,11 @@ func (o Options) promisesPath() string { return filepath.Join(o.StateDir, "promi
 func (p *promiseFile) load(now time.Time) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.heard, p.written = map[string]time.Time{}, map[string]time.Time{}
+	p.heard, p.written, p.withdrawn = map[string]time.Time{}, map[string]time.Time{}, map[string]int64{}
+	if err := p.loadWithdrawals(); err != nil {
+		p.unknownPast = true
+		return err
+	}
 	data, err := os.ReadFile(p.path)
 	if err == nil {
 		err = json.Unmarshal(data, &p.written)
@@ -53,26 +77,57 @@ func (p *promiseFile) load(now time.Time) error {
 		p.heard = maps.Clone(p.written)
 		return nil
 	}
-	p.floor = now
+	p.floor, p.unknownPast = now, true
 	if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: %w; keeping every promise from now", p.path, err)
 	}
 	return writeFileAtomic(p.path, p.written)
 }
 
+// loadWithdrawals reads the withdrawals back. A missing file is none: an
+// older agent withdrew from nothing, and a lost state directory loses the
+// promises too, which load handles.
+func (p *promiseFile) loadWithdrawals() error {
+	if p.withdrawalsPath == "" {
+		return nil
+	}
+	data, err := os.ReadFile(p.withdrawalsPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		err = json.Unmarshal(data, &p.withdrawn)
+	}
+	if err != nil {
+		p.withdrawn = map[string]int64{}
+		return fmt.Errorf("%s: %w; withdrawing from every current epoch", p.withdrawalsPath, err)
+	}
+	return nil
+}
+
 // Promise records promises before they are made, saving them when the file
-// does not cover them yet.
-func (p *promiseFile) Promise(heardAt map[string]time.Time) error {
+// does not cover them yet. It refuses them all when one confirms an epoch
+// this node withdrew from, or when the record was lost and the current
+// epochs are not withdrawn from yet.
+func (p *promiseFile) Promise(promised map[string]heartbeat.Promise) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.unknownPast {
+		return errWithdrawn
+	}
 	next := maps.Clone(p.written)
 	if next == nil {
 		next = map[string]time.Time{}
 	}
 	save := false
-	for key, at := range heardAt {
-		if at.After(p.written[key]) {
-			next[key], save = at.Add(promiseSlack), true
+	heardAt := make(map[string]time.Time, len(promised))
+	for key, pr := range promised {
+		if w, ok := p.withdrawn[key]; ok && w >= pr.Epoch {
+			return fmt.Errorf("confirming %s at epoch %d: %w", key, pr.Epoch, errWithdrawn)
+		}
+		heardAt[key] = pr.HeardAt
+		if pr.HeardAt.After(p.written[key]) {
+			next[key], save = pr.HeardAt.Add(promiseSlack), true
 		}
 	}
 	if save {
@@ -101,4 +156,61 @@ func (p *promiseFile) promised(key string) time.Time {
 		return at
 	}
 	return p.floor
+}
+
+// errPromisedSince refuses a withdrawal decided before the latest promise.
+var errPromisedSince = errors.New("a confirmation left since the decision to withdraw")
+
+// withdraw saves that this node never confirms the owner of key at epoch
+// again, unless it promised something since promisedAt, the promise the
+// decision to withdraw was made on: that promise may vouch for the owner
+// still.
+func (p *promiseFile) withdraw(key string, epoch int64, promisedAt time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.heard[key].After(promisedAt) {
+		return fmt.Errorf("withdrawing from %s at epoch %d: %w", key, epoch, errPromisedSince)
+	}
+	if p.withdrawn[key] >= epoch {
+		return nil
+	}
+	next := maps.Clone(p.withdrawn)
+	next[key] = epoch
+	if err := writeFileAtomic(p.withdrawalsPath, next); err != nil {
+		return fmt.Errorf("saving the withdrawal from %s at epoch %d: %w", key, epoch, err)
+	}
+	p.withdrawn = next
+	return nil
+}
+
+// withdrawnFrom is the latest epoch of key this node withdrew from; 0 if
+// none.
+func (p *promiseFile) withdrawnFrom(key string) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.withdrawn[key]
+}
+
+// withdrawUnknownPast withdraws, once after a start that lost the record,
+// from epochs, the current epochs at which the node's FrontNode reports
+// the owner unheard: a previous process withdrew from them, and the
+// controller may move the address on that report. An epoch it withdrew
+// from without the report landing moves nothing, and one written after the
+// restart was never confirmed by it. Until that is saved, no promise is
+// made.
+func (p *promiseFile) withdrawUnknownPast(epochs map[string]int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.unknownPast {
+		return nil
+	}
+	next := maps.Clone(p.withdrawn)
+	for key, epoch := range epochs {
+		next[key] = max(next[key], epoch)
+	}
+	if err := writeFileAtomic(p.withdrawalsPath, next); err != nil {
+		return fmt.Errorf("saving the withdrawals of a start without a record: %w", err)
+	}
+	p.withdrawn, p.unknownPast = next, false
+	return nil
 }

@@ -6,19 +6,27 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/webfarm/webfarm/agent/heartbeat"
 )
+
+// promiseAt is a confirmation of shop/www's owner at epoch, heard at.
+func promiseAt(at time.Time, epoch int64) map[string]heartbeat.Promise {
+	return map[string]heartbeat.Promise{"shop/www": {HeardAt: at, Epoch: epoch}}
+}
 
 func TestPromisesSurviveRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state", "promises.json")
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	p := &promiseFile{path: path}
+	p := &promiseFile{path: path, withdrawalsPath: filepath.Join(filepath.Dir(path), "withdrawals.json")}
 	must(t, p.load(start))
+	must(t, p.withdrawUnknownPast(nil))
 	if got := p.promised("shop/www"); !got.Equal(start) {
 		t.Errorf("a node without a record promised at %v, want its start %v", got, start)
 	}
 
 	heard := start.Add(time.Minute)
-	must(t, p.Promise(map[string]time.Time{"shop/www": heard}))
+	must(t, p.Promise(promiseAt(heard, 3)))
 	if got := p.promised("shop/www"); !got.Equal(heard) {
 		t.Errorf("promised = %v, want %v", got, heard)
 	}
@@ -27,12 +35,12 @@ func TestPromisesSurviveRestart(t *testing.T) {
 	if got := saved(t, path)["shop/www"]; !got.Equal(heard.Add(promiseSlack)) {
 		t.Errorf("file says %v, want %v", got, heard.Add(promiseSlack))
 	}
-	must(t, p.Promise(map[string]time.Time{"shop/www": heard.Add(promiseSlack / 2)}))
+	must(t, p.Promise(promiseAt(heard.Add(promiseSlack/2), 3)))
 	if got := saved(t, path)["shop/www"]; !got.Equal(heard.Add(promiseSlack)) {
 		t.Errorf("a promise the file covered rewrote it to %v", got)
 	}
 	later := heard.Add(2 * promiseSlack)
-	must(t, p.Promise(map[string]time.Time{"shop/www": later}))
+	must(t, p.Promise(promiseAt(later, 3)))
 	if got := saved(t, path)["shop/www"]; !got.Equal(later.Add(promiseSlack)) {
 		t.Errorf("file says %v, want %v", got, later.Add(promiseSlack))
 	}
@@ -67,4 +75,41 @@ func saved(t *testing.T, path string) map[string]time.Time {
 	var m map[string]time.Time
 	must(t, json.Unmarshal(data, &m))
 	return m
+}
+
+func TestPromisesWithdrawal(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	open := func(at time.Time) *promiseFile {
+		p := &promiseFile{path: filepath.Join(dir, "promises.json"), withdrawalsPath: filepath.Join(dir, "withdrawals.json")}
+		must(t, p.load(at))
+		return p
+	}
+	p := open(start)
+	if err := p.Promise(promiseAt(start, 3)); err == nil {
+		t.Fatal("a start without a record promised before withdrawing from the current epochs")
+	}
+	must(t, p.withdrawUnknownPast(map[string]int64{"shop/www": 3}))
+	if err := p.Promise(promiseAt(start, 3)); err == nil {
+		t.Error("confirmed epoch 3, which the lost record may have withdrawn from")
+	}
+	heard := start.Add(time.Second)
+	must(t, p.Promise(promiseAt(heard, 4)))
+
+	if err := p.withdraw("shop/www", 4, start); err == nil {
+		t.Error("withdrew on a decision made before the latest promise")
+	}
+	must(t, p.withdraw("shop/www", 4, heard))
+	if err := p.Promise(promiseAt(heard.Add(time.Second), 4)); err == nil {
+		t.Error("confirmed epoch 4 after withdrawing from it")
+	}
+	must(t, p.Promise(promiseAt(heard.Add(time.Second), 5)))
+
+	restarted := open(start.Add(time.Hour))
+	if got := restarted.withdrawnFrom("shop/www"); got != 4 {
+		t.Errorf("after a restart withdrawn from epoch %d, want 4", got)
+	}
+	if err := restarted.Promise(promiseAt(heard.Add(2*time.Second), 4)); err == nil {
+		t.Error("a restart confirmed an epoch it withdrew from")
+	}
 }

@@ -25,6 +25,8 @@ type report struct {
 	FailoverIPs  []webfarmv1.NodeFailoverIPStatus
 	ShuttingDown bool
 	Serving      []webfarmv1.ServingStatus
+	// UnheardFronts are the heartbeat targets unheard for a deadtime.
+	UnheardFronts []string
 }
 
 // reporter publishes the agent's report with a JSON merge patch that carries
@@ -53,6 +55,7 @@ func (r *reporter) publish(ctx context.Context) error {
 	want.Servers = append([]webfarmv1.ServerStatus(nil), want.Servers...)
 	want.FailoverIPs = append([]webfarmv1.NodeFailoverIPStatus(nil), want.FailoverIPs...)
 	want.Serving = append([]webfarmv1.ServingStatus(nil), want.Serving...)
+	want.UnheardFronts = slices.Clone(want.UnheardFronts)
 	unchanged := r.published != nil && reflect.DeepEqual(*r.published, want)
 	r.mu.Unlock()
 	if unchanged {
@@ -64,6 +67,8 @@ func (r *reporter) publish(ctx context.Context) error {
 		"failoverIPs":  want.FailoverIPs,
 		"shuttingDown": want.ShuttingDown,
 		"serving":      want.Serving,
+		// null, not an empty list, removes the key when all are heard.
+		"unheardFronts": want.UnheardFronts,
 	}})
 	if err != nil {
 		return err

@@ -52,9 +52,11 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	in := ElectionInput{
 		Key: req.String(), Now: now,
 		Deadtime: fip.Spec.Deadtime.Duration, Guard: fip.Spec.Guard.Duration,
+		Presence:   webfarmv1.PresenceWindow(fip.Spec.Deadtime.Duration),
 		Generation: fip.Generation, OwnerGeneration: reportedGeneration(reported),
+		OwnerHolding:  reported != nil && reported.State == webfarmv1.VIPHolding,
 		PreferredNode: fip.Spec.PreferredNode, AutoFailback: fip.Spec.AutoFailback,
-		Current: cur, Fronts: fronts,
+		Current: cur, Voters: fip.Status.Voters, Fronts: fronts,
 	}
 	res := Elect(in)
 	if d := nextElection(in, res); d > 0 {
@@ -158,6 +160,9 @@ func (r *FailoverIPReconciler) electionFront(ctx context.Context, fip *webfarmv1
 		Heard:         hb.heard,
 		LastAlive:     hb.lastAlive,
 		ReleasedEpoch: releasedEpoch(front, fip),
+		UnheardEpoch:  unheardEpoch(front, fip),
+		UnheardFronts: front.Status.UnheardFronts,
+		HoldingEpoch:  holdingEpoch(front, fip),
 		NotServing:    notServing(front, fip),
 	}
 	if !inFarm {
@@ -230,6 +235,32 @@ func releasedEpoch(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) int64 
 	key := farmKey(fip.Namespace, fip.Name)
 	for _, s := range front.Status.FailoverIPs {
 		if s.Name == key && sameObject(s, fip) && (s.State == webfarmv1.VIPReleased || s.State == webfarmv1.VIPFenced) {
+			return s.Epoch
+		}
+	}
+	return 0
+}
+
+// holdingEpoch is the epoch at which front's agent reports holding fip's
+// address; 0 when it does not.
+func holdingEpoch(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) int64 {
+	key := farmKey(fip.Namespace, fip.Name)
+	for _, s := range front.Status.FailoverIPs {
+		if s.Name == key && sameObject(s, fip) && s.State == webfarmv1.VIPHolding {
+			return s.Epoch
+		}
+	}
+	return 0
+}
+
+// unheardEpoch is the epoch at which front's agent reports fip's owner
+// unheard (OwnerUnheard); 0 when it does not. Only a report naming fip's
+// UID counts: one about an earlier object of the same name must not move
+// this one's address.
+func unheardEpoch(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) int64 {
+	key := farmKey(fip.Namespace, fip.Name)
+	for _, s := range front.Status.FailoverIPs {
+		if s.Name == key && s.UID == fip.UID && s.State == webfarmv1.VIPOwnerUnheard {
 			return s.Epoch
 		}
 	}

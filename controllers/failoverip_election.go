@@ -58,6 +58,16 @@ type ElectionFront struct {
 	// HAProxy, link or ping targets fail). The zero value serves, as does a
 	// front whose agent has not reported, such as an older agent.
 	NotServing bool
+	// UnheardEpoch is the epoch at which the agent reports the owner
+	// unheard (OwnerUnheard): as a voter of that epoch it will never vouch
+	// for the owner again. 0 when it reports nothing of the kind.
+	UnheardEpoch int64
+	// UnheardFronts are the fronts its agent reports it has not heard
+	// from for a deadtime (status.unheardFronts).
+	UnheardFronts []string
+	// HoldingEpoch is the epoch at which its agent reports holding the
+	// address; 0 when it reports nothing of the kind.
+	HoldingEpoch int64
 }
 
 // ElectionInput is everything the election of one FailoverIP depends on.
@@ -68,13 +78,24 @@ type ElectionInput struct {
 	Now time.Time
 	// Deadtime and Guard are the spec's, at Generation.
 	Deadtime, Guard time.Duration
-	Generation      int64
+	// Presence is how long after the controller last saw a front's Lease
+	// renewed the front still counts as present (a candidate, or a live
+	// owner): webfarmv1.PresenceWindow, since agents renew it only every
+	// QuietLeaseInterval when nothing needs it faster. Deadtime when zero.
+	Presence   time.Duration
+	Generation int64
 	// OwnerGeneration is the FailoverIP generation the current owner's agent
 	// reports acting on at the current epoch; 0 when it reports nothing.
 	OwnerGeneration int64
-	PreferredNode   string
-	AutoFailback    bool
-	Current         Ownership
+	// OwnerHolding: the current owner's agent reports holding the address
+	// at the current epoch.
+	OwnerHolding  bool
+	PreferredNode string
+	AutoFailback  bool
+	Current       Ownership
+	// Voters are the current epoch's (status.voters); empty in a status
+	// written by an older controller.
+	Voters []string
 	// Fronts must include the current owner, selected or not.
 	Fronts []ElectionFront
 }
@@ -84,6 +105,9 @@ type ElectionResult struct {
 	Ownership
 	// Candidates may hold the address now, sorted by name.
 	Candidates []string
+	// Voters vouch for the owner at the resulting epoch: the candidates and
+	// the owner when the epoch is new, else the current epoch's unchanged.
+	Voters []string
 	// Reason is one of webfarmv1.ReasonOwned, ReasonNoCandidate,
 	// ReasonAwaitingFence, ReasonAwaitingRelease and ReasonHandOffBlocked.
 	Reason string
@@ -91,6 +115,8 @@ type ElectionResult struct {
 	Successor string
 	// OwnerChanged is true when Owner (and Epoch) changed.
 	OwnerChanged bool
+	// Renewed is true when the owner stays and the epoch grows (rule 6).
+	Renewed bool
 	// RequeueAfter is when the result may change with time alone: the owner's
 	// heartbeat turning stale, or its fence expiring. Zero when only an
 	// event can change it.
@@ -108,10 +134,22 @@ type ElectionResult struct {
 //  4. A live owner that is no longer a candidate (draining, shutting down,
 //     deselected) is asked to release; a draining or shutting-down owner with
 //     no successor keeps the address rather than leaving it unheld.
-//  5. A silent owner keeps the address until its heartbeat has been stale
-//     for deadtime plus guard — then it must have fenced itself — and only
-//     then does the best candidate, or nobody, take over. The deadtime and
-//     guard are the longest the owner may still be using (fencingTiming).
+//  5. A silent owner keeps the address until it can prove itself alive
+//     neither through its Lease nor through its peers. Its Lease proves
+//     nothing once the controller has not seen it renewed for deadtime plus
+//     guard (the longest the owner may still be using, fencingTiming). Its
+//     peers prove nothing once one voter of the epoch reports it unheard:
+//     the owner needs every voter's confirmation, and that voter's last one
+//     ran out before it withdrew. Both together: the best candidate that
+//     is not the owner takes over at once, preferring a voter that reported
+//     the owner unheard (it evidently runs and reaches the API server).
+//     With no other voter, or no voters at all (a status from an older
+//     controller), the Lease alone decides, as it always did. Otherwise,
+//     without a report, the owner is replaced only once it has not renewed
+//     its Lease for the presence window.
+//  6. An owner that holds the address under a status without voters
+//     (written by an older controller) is renewed at a new epoch with
+//     voters, as the same owner: nobody else held the epoch.
 //
 // A front that does not serve is no candidate while another one serves, so
 // an owner that stops serving is asked to release (rule 4). When none
@@ -131,16 +169,90 @@ func Elect(in ElectionInput) ElectionResult {
 		return in.handOver(cands, best(in, cands), true)
 	case cur.Owner == "":
 		return in.handOverFromNobody(cands, best(in, cands))
+	case in.peersProveNothing(owner) && in.leaseSilent(owner):
+		return in.handOver(cands, in.successor(cands, cur.Owner), false)
 	case slices.Contains(cands, cur.Owner):
 		if in.AutoFailback && in.PreferredNode != cur.Owner && slices.Contains(cands, in.PreferredNode) && !in.front(in.PreferredNode).NotServing {
 			return in.requestRelease(cands, owner, in.PreferredNode)
 		}
-		return in.keep(cands, owner, webfarmv1.ReasonOwned)
+		if len(in.Voters) == 0 && in.OwnerHolding {
+			return in.renew(cands, owner)
+		}
+		return in.untilLeaseSilent(in.keep(cands, owner, webfarmv1.ReasonOwned), owner)
 	case in.fresh(owner):
 		return in.releaseLiveOwner(cands, owner)
 	default:
 		return in.fence(cands, owner)
 	}
+}
+
+// peersProveNothing tells whether the owner cannot hold the address through
+// its peers: a voter reports it unheard, or it has no other voter. Under a
+// status from an older controller (no voters), the new owner keeps the
+// promise it made as a peer instead, as agents always did.
+func (in ElectionInput) peersProveNothing(owner ElectionFront) bool {
+	if len(in.Voters) == 0 {
+		return true
+	}
+	return in.unheard(owner) || !slices.ContainsFunc(in.Voters, func(v string) bool { return v != owner.Name })
+}
+
+// unheard tells whether a voter of the current epoch other than the owner
+// reports the owner unheard at this epoch: the owner's peers prove nothing
+// any more.
+func (in ElectionInput) unheard(owner ElectionFront) bool {
+	for _, f := range in.Fronts {
+		if f.Name != owner.Name && f.UnheardEpoch == in.Current.Epoch && slices.Contains(in.Voters, f.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// leaseSilent tells whether the owner's Lease proves nothing any more: the
+// controller has not seen it renewed for deadtime plus guard.
+func (in ElectionInput) leaseSilent(owner ElectionFront) bool {
+	return !in.Now.Before(owner.LastAlive.Add(in.Current.Timing.fenceAfter()))
+}
+
+// untilLeaseSilent makes res come back when the owner's Lease turns silent,
+// if its peers already prove nothing: that instant moves the address.
+func (in ElectionInput) untilLeaseSilent(res ElectionResult, owner ElectionFront) ElectionResult {
+	if !in.peersProveNothing(owner) {
+		return res
+	}
+	if d := owner.LastAlive.Add(in.Current.Timing.fenceAfter()).Sub(in.Now); d > 0 && (res.RequeueAfter <= 0 || d < res.RequeueAfter) {
+		res.RequeueAfter = d
+	}
+	return res
+}
+
+// successor is who takes over from an owner its voters no longer hear: the
+// best of the candidates that reported it unheard, else of the others.
+func (in ElectionInput) successor(cands []string, owner string) string {
+	var reporters, others []string
+	for _, c := range cands {
+		switch {
+		case c == owner:
+		case in.front(c).UnheardEpoch == in.Current.Epoch:
+			reporters = append(reporters, c)
+		default:
+			others = append(others, c)
+		}
+	}
+	if next := best(in, reporters); next != "" {
+		return next
+	}
+	return best(in, others)
+}
+
+// renew gives the owner a new epoch of its own, with voters: it keeps
+// holding the address across it (nobody else held the epoch in between),
+// through its Lease until the voters vouch for it at the new epoch.
+func (in ElectionInput) renew(cands []string, owner ElectionFront) ElectionResult {
+	res := in.handOver(cands, owner.Name, true)
+	res.OwnerChanged, res.Renewed = false, true
+	return res
 }
 
 // fencingTiming is the longest deadtime and guard the owner may be using.
@@ -218,6 +330,7 @@ func (in ElectionInput) handOver(cands []string, next string, released bool) Ele
 		reason = webfarmv1.ReasonNoCandidate
 	}
 	res := in.result(cands, own, reason)
+	res.Voters = votersOf(cands, next)
 	res.OwnerChanged = true
 	if next != "" {
 		res.RequeueAfter = in.untilStale(in.front(next))
@@ -243,7 +356,18 @@ func (in ElectionInput) handOverFromNobody(cands []string, next string) Election
 }
 
 func (in ElectionInput) result(cands []string, own Ownership, reason string) ElectionResult {
-	return ElectionResult{Ownership: own, Candidates: cands, Reason: reason}
+	return ElectionResult{Ownership: own, Candidates: cands, Voters: in.Voters, Reason: reason}
+}
+
+// votersOf are the voters of a new epoch owned by owner: the candidates and
+// the owner, sorted; none without an owner.
+func votersOf(cands []string, owner string) []string {
+	if owner == "" {
+		return nil
+	}
+	voters := append(slices.Clone(cands), owner)
+	slices.Sort(voters)
+	return slices.Compact(voters)
 }
 
 // untilStale is how long until f's heartbeat turns stale; zero if it is.
@@ -251,11 +375,21 @@ func (in ElectionInput) untilStale(f ElectionFront) time.Duration {
 	if !in.fresh(f) {
 		return 0
 	}
-	return f.LastAlive.Add(in.Deadtime).Sub(in.Now)
+	return f.LastAlive.Add(in.presence()).Sub(in.Now)
 }
 
+// fresh tells whether f counts as present: its Lease seen renewed within
+// the presence window. Agents renew it every QuietLeaseInterval when no
+// address needs it faster.
 func (in ElectionInput) fresh(f ElectionFront) bool {
-	return heartbeat{heard: f.Heard, lastAlive: f.LastAlive}.freshAt(in.Now, in.Deadtime)
+	return heartbeat{heard: f.Heard, lastAlive: f.LastAlive}.freshAt(in.Now, in.presence())
+}
+
+func (in ElectionInput) presence() time.Duration {
+	if in.Presence > 0 {
+		return in.Presence
+	}
+	return in.Deadtime
 }
 
 // front returns the named front. An owner missing from the input counts as
@@ -271,12 +405,14 @@ func (in ElectionInput) front(name string) ElectionFront {
 }
 
 // candidates are the fronts that are selected, not draining, not shutting
-// down, whose heartbeat is fresh and that serve, sorted by name; when none
-// of them serves, those that would be candidates but for serving.
+// down, whose heartbeat is fresh, that no other present front reports
+// unheard (the owner excepted: its voters decide on it) and that serve,
+// sorted by name; when none of them serves, those that would be candidates
+// but for serving.
 func candidates(in ElectionInput) []string {
 	var eligible, serving []string
 	for _, f := range in.Fronts {
-		if f.Selected && !f.Draining && !f.ShuttingDown && in.fresh(f) {
+		if f.Selected && !f.Draining && !f.ShuttingDown && in.fresh(f) && (f.Name == in.Current.Owner || in.caughtUp(f)) {
 			eligible = append(eligible, f.Name)
 			if !f.NotServing {
 				serving = append(serving, f.Name)
@@ -289,6 +425,41 @@ func candidates(in ElectionInput) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// caughtUp tells whether f, not the owner, shows signs of life that its
+// Lease, renewed only every QuietLeaseInterval, may not show yet: no other
+// present front reports it unheard, and its agent does not report holding
+// the address at an older epoch — an owner that lost the address without
+// reporting since may not reach the API server, and would not see that it
+// is named again.
+func (in ElectionInput) caughtUp(f ElectionFront) bool {
+	return !in.unheardByPeers(f.Name) && (f.HoldingEpoch == 0 || f.HoldingEpoch >= in.Current.Epoch)
+}
+
+// unheardByPeers tells whether most other present fronts report node
+// unheard, not counting a reporter that most others report unheard: a
+// front that died or stopped keeps its last report, and one that went
+// deaf reports everyone, and neither must keep a live front out.
+func (in ElectionInput) unheardByPeers(node string) bool {
+	return in.mostReport(node, func(g ElectionFront) bool { return !in.mostReport(g.Name, nil) })
+}
+
+// mostReport tells whether more than half of the present fronts other than
+// node report it unheard, counting only reporters that count (all when
+// counts is nil).
+func (in ElectionInput) mostReport(node string, counts func(ElectionFront) bool) bool {
+	var others, reporters int
+	for _, g := range in.Fronts {
+		if g.Name == node || !in.fresh(g) {
+			continue
+		}
+		others++
+		if slices.Contains(g.UnheardFronts, node) && (counts == nil || counts(g)) {
+			reporters++
+		}
+	}
+	return 2*reporters > others
 }
 
 // best is the preferred node when it is a candidate, else the candidate that

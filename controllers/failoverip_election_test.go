@@ -43,6 +43,12 @@ type electCase struct {
 	wantSuccessor string
 	wantCands     []string
 	wantRequeue   time.Duration
+	// voters, ownerHolding and presence are the input's; wantVoters is
+	// checked when voters or wantVoters is set.
+	voters       []string
+	ownerHolding bool
+	presence     time.Duration
+	wantVoters   []string
 }
 
 func TestElect(t *testing.T) {
@@ -277,6 +283,7 @@ func runElectCases(t *testing.T, tests []electCase) {
 				Key: "web/vip", Now: t0, Deadtime: testDeadtime, Guard: testGuard,
 				PreferredNode: tt.preferred, AutoFailback: tt.autoFailback,
 				Current: tt.current, Fronts: tt.fronts,
+				Voters: tt.voters, OwnerHolding: tt.ownerHolding, Presence: tt.presence,
 			}
 			got := Elect(in)
 			want := tt.want
@@ -298,8 +305,11 @@ func runElectCases(t *testing.T, tests []electCase) {
 			if got.RequeueAfter != tt.wantRequeue {
 				t.Errorf("requeueAfter = %v, want %v", got.RequeueAfter, tt.wantRequeue)
 			}
-			if changed := got.Owner != tt.current.Owner || got.Epoch != tt.current.Epoch; got.OwnerChanged != changed {
+			if changed := (got.Owner != tt.current.Owner || got.Epoch != tt.current.Epoch) && !got.Renewed; got.OwnerChanged != changed {
 				t.Errorf("ownerChanged = %v, want %v", got.OwnerChanged, changed)
+			}
+			if (tt.voters != nil || tt.wantVoters != nil) && !slices.Equal(got.Voters, tt.wantVoters) {
+				t.Errorf("voters = %v, want %v", got.Voters, tt.wantVoters)
 			}
 		})
 	}
@@ -350,7 +360,7 @@ func TestElectEpochMonotonic(t *testing.T) {
 		switch {
 		case res.OwnerChanged && res.Epoch != own.Epoch+1:
 			t.Fatalf("step %d: owner %q -> %q moved the epoch from %d to %d", i, own.Owner, res.Owner, own.Epoch, res.Epoch)
-		case !res.OwnerChanged && (res.Epoch != own.Epoch || res.Owner != own.Owner):
+		case !res.OwnerChanged && !res.Renewed && (res.Epoch != own.Epoch || res.Owner != own.Owner):
 			t.Fatalf("step %d: epoch or owner changed without OwnerChanged: %+v -> %+v", i, own, res.Ownership)
 		}
 		if res.OwnerChanged {
@@ -375,4 +385,166 @@ func TestBestSpreadsAddresses(t *testing.T) {
 	if len(owners) < 2 {
 		t.Errorf("8 addresses over 4 fronts all went to %v", owners)
 	}
+}
+
+// unheard is f reporting the owner unheard at epoch.
+func unheard(f ElectionFront, epoch int64) ElectionFront {
+	f.UnheardEpoch = epoch
+	return f
+}
+
+// TestElectVoters covers the rules of the quiet protocol: fronts renew
+// their Lease every QuietLeaseInterval and count as present for the
+// presence window, and the voters of an epoch, not the Lease, tell that an
+// owner is gone.
+func TestElectVoters(t *testing.T) {
+	const presence = 22 * time.Second
+	quiet := 9 * time.Second // a front last seen renewing quietly
+	runElectCases(t, []electCase{{
+		name:        "quiet steady state: an owner seen renewing 9s ago stays",
+		current:     owned("a", 3),
+		voters:      []string{"a", "b"},
+		presence:    presence,
+		fronts:      []ElectionFront{alive("a", quiet), alive("b", quiet)},
+		want:        owned("a", 3),
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a", "b"},
+		wantVoters:  []string{"a", "b"},
+		wantRequeue: presence - quiet,
+	}, {
+		name:        "a voter reports the owner unheard, its Lease silent: the reporter takes over at once",
+		current:     owned("a", 3),
+		voters:      []string{"a", "b", "c"},
+		presence:    presence,
+		fronts:      []ElectionFront{alive("a", quiet), alive("b", quiet), unheard(alive("c", quiet), 3)},
+		want:        Ownership{Owner: "c", Epoch: 4, PreviousOwner: "a"},
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a", "b", "c"},
+		wantVoters:  []string{"a", "b", "c"},
+		wantRequeue: presence - quiet,
+	}, {
+		name:        "a voter reports the owner unheard, but the owner renewed its Lease lately: it stays until deadtime plus guard",
+		current:     owned("a", 3),
+		voters:      []string{"a", "b"},
+		presence:    presence,
+		fronts:      []ElectionFront{alive("a", time.Second), unheard(alive("b", quiet), 3)},
+		want:        owned("a", 3),
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"a", "b"},
+		wantVoters:  []string{"a", "b"},
+		wantRequeue: testDeadtime + testGuard - time.Second,
+	}, {
+		name:       "a report of an older epoch moves nothing",
+		current:    owned("a", 3),
+		voters:     []string{"a", "b"},
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", quiet), unheard(alive("b", quiet), 2)},
+		want:       owned("a", 3),
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"a", "b"}, wantVoters: []string{"a", "b"},
+		wantRequeue: presence - quiet,
+	}, {
+		name:       "a report from a front that is no voter moves nothing: the owner does not need its confirmation",
+		current:    owned("a", 3),
+		voters:     []string{"a", "b"},
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", quiet), alive("b", quiet), unheard(alive("c", quiet), 3)},
+		want:       owned("a", 3),
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"a", "b", "c"}, wantVoters: []string{"a", "b"},
+		wantRequeue: presence - quiet,
+	}, {
+		name:       "the owner alone among the voters: its Lease decides, as it renews every keepalive",
+		current:    owned("a", 3),
+		voters:     []string{"a"},
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", testDeadtime+testGuard), alive("b", quiet)},
+		want:       Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a"},
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"a", "b"}, wantVoters: []string{"a", "b"},
+		wantRequeue: presence - quiet,
+	}, {
+		name:         "after the move, the old owner that its peers report unheard is no candidate: autoFailback waits for it",
+		current:      Ownership{Owner: "c", Epoch: 4, PreviousOwner: "a"},
+		voters:       []string{"a", "b", "c"},
+		presence:     presence,
+		preferred:    "a",
+		autoFailback: true,
+		fronts: []ElectionFront{alive("a", quiet),
+			func() ElectionFront { f := alive("b", quiet); f.UnheardFronts = []string{"a"}; return f }(),
+			func() ElectionFront { f := alive("c", 0); f.UnheardFronts = []string{"a"}; return f }()},
+		want:        Ownership{Owner: "c", Epoch: 4, PreviousOwner: "a"},
+		wantReason:  webfarmv1.ReasonOwned,
+		wantCands:   []string{"b", "c"},
+		wantVoters:  []string{"a", "b", "c"},
+		wantRequeue: presence,
+	}, {
+		name:         "an old owner still reporting the address held at an older epoch is no candidate: it may not reach the API server",
+		current:      Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a"},
+		voters:       []string{"a", "b"},
+		presence:     presence,
+		preferred:    "a",
+		autoFailback: true,
+		fronts:       []ElectionFront{func() ElectionFront { f := alive("a", quiet); f.HoldingEpoch = 3; return f }(), alive("b", 0)},
+		want:         Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a"},
+		wantReason:   webfarmv1.ReasonOwned,
+		wantCands:    []string{"b"},
+		wantVoters:   []string{"a", "b"},
+		wantRequeue:  presence,
+	}, {
+		name:     "a front that one peer of three cannot hear stays a candidate: a deaf front reports everyone",
+		current:  owned("a", 3),
+		voters:   []string{"a", "b", "c"},
+		presence: presence,
+		fronts: []ElectionFront{alive("a", quiet), alive("b", quiet),
+			func() ElectionFront { f := alive("c", 0); f.UnheardFronts = []string{"b"}; return f }()},
+		want:       owned("a", 3),
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"a", "b", "c"}, wantVoters: []string{"a", "b", "c"},
+		wantRequeue: presence - quiet,
+	}, {
+		name:     "a dead front keeps its last report, which keeps nobody out once the others report it",
+		current:  owned("c", 4),
+		voters:   []string{"b", "c", "d"},
+		presence: presence,
+		fronts: []ElectionFront{
+			func() ElectionFront { f := alive("b", quiet); f.UnheardFronts = []string{"d"}; return f }(),
+			func() ElectionFront { f := alive("c", 0); f.UnheardFronts = []string{"b"}; return f }(),
+			func() ElectionFront { f := alive("d", 0); f.UnheardFronts = []string{"b"}; return f }()},
+		want:       owned("c", 4),
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"c", "d"}, wantVoters: []string{"b", "c", "d"},
+		wantRequeue: presence,
+	}, {
+		name:     "an owner some peer cannot hear stays a candidate: its voters decide on it",
+		current:  owned("a", 3),
+		voters:   []string{"a", "b", "c"},
+		presence: presence,
+		fronts: []ElectionFront{alive("a", quiet), alive("b", quiet),
+			func() ElectionFront { f := alive("c", 0); f.UnheardFronts = []string{"a"}; return f }()},
+		want:       owned("a", 3),
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"a", "b", "c"}, wantVoters: []string{"a", "b", "c"},
+		wantRequeue: presence - quiet,
+	}, {
+		name:       "voters stay for the epoch when the candidates change",
+		current:    owned("a", 3),
+		voters:     []string{"a", "b"},
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", quiet), draining(alive("b", quiet)), alive("c", 0)},
+		want:       owned("a", 3),
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"a", "c"}, wantVoters: []string{"a", "b"},
+		wantRequeue: presence - quiet,
+	}, {
+		name:         "a status without voters, its owner holding: renewed at a new epoch with voters",
+		current:      owned("a", 3),
+		ownerHolding: true,
+		presence:     presence,
+		fronts:       []ElectionFront{alive("a", 0), alive("b", quiet)},
+		want:         Ownership{Owner: "a", Epoch: 4, PreviousOwner: "a", PreviousOwnerReleased: true},
+		wantReason:   webfarmv1.ReasonOwned, wantCands: []string{"a", "b"}, wantVoters: []string{"a", "b"},
+		wantRequeue: presence,
+	}, {
+		name:       "a status without voters, its owner not holding yet: nothing renewed",
+		current:    owned("a", 3),
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", 0), alive("b", quiet)},
+		want:       owned("a", 3),
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"a", "b"},
+		wantRequeue: testDeadtime + testGuard,
+	}})
 }

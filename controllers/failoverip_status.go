@@ -55,6 +55,7 @@ func ownershipStatus(cur webfarmv1.FailoverIPStatus, generation int64, res Elect
 		Guard:    metav1.Duration{Duration: res.Timing.Guard},
 	}
 	st.Candidates = res.Candidates
+	st.Voters = res.Voters
 	if res.OwnerChanged {
 		t := metav1.NewTime(now.Truncate(time.Second))
 		st.LastTransitionTime = &t

@@ -182,7 +182,10 @@ func (r *FrontNodeReconciler) applyStatus(ctx context.Context, node *corev1.Node
 	if err != nil {
 		return err
 	}
-	deadtime := frontDeadtime(fips)
+	// Agents renew their Lease only every QuietLeaseInterval when nothing
+	// needs it faster: a front is Down once it has not for the presence
+	// window. A dead owner's address moves sooner, on its peers' word.
+	deadtime := webfarmv1.PresenceWindow(frontDeadtime(fips))
 	r.deadtimes.set(front.Name, deadtime)
 	r.tracker.NoteDeadtime(deadtime)
 	hb := r.tracker.heartbeat(front.Name)

@@ -93,8 +93,8 @@ func newCookie() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// frontDeadtime is the deadtime that judges a front: the smallest of the
-// FailoverIPs it may hold, so that it is Down before any of them moves.
+// frontDeadtime is the smallest deadtime of the FailoverIPs a front may
+// hold; its presence window counts from it (webfarmv1.PresenceWindow).
 func frontDeadtime(fips []webfarmv1.FailoverIP) time.Duration {
 	d := time.Duration(0)
 	for i := range fips {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -34,8 +35,9 @@ type LeaseRenewer struct {
 	Client    client.Client
 	Namespace string
 	Node      string
-	// Interval is the current keepalive; it may change at runtime and is
-	// read again at least every 100ms. DefaultInterval when nil or zero.
+	// Interval is the current renewal interval; it may change at runtime
+	// and is read again at least every 100ms, and at once after Wake.
+	// DefaultInterval when nil or zero.
 	Interval func() time.Duration
 	// Duration is written as leaseDurationSeconds (rounded up to a whole
 	// second): how long the Lease counts as held without renewal. The agent
@@ -46,25 +48,43 @@ type LeaseRenewer struct {
 	// Clock is the real clock when nil.
 	Clock clock.Clock
 
+	// asap asks for a renewal at once, whatever the interval (RenewNow).
+	asap atomic.Bool
+
 	mu   sync.Mutex
+	wake chan struct{}
 	last time.Time
 	// lease is the Lease as the last successful write left it, so that a
 	// renewal takes one request; nil after a failure, to read it again.
 	lease *coordinationv1.Lease
 }
 
+// maxAttempt bounds one renewal attempt, and the wait after a failed one,
+// however long the interval: a quiet renewal that hangs must not hold back
+// the renewals an owner needs every keepalive, nor a quiet front stay
+// unrenewed for a whole QuietLeaseInterval after one failure.
+const maxAttempt = 2 * time.Second
+
+// AttemptTimeout bounds a renewal attempt at interval: four fifths of it,
+// at most maxAttempt.
+func AttemptTimeout(interval time.Duration) time.Duration { return min(interval*4/5, maxAttempt) }
+
+// RetryAfter is when, after its start, a failed attempt at interval is
+// tried again: at the next interval, or after maxAttempt if sooner.
+func RetryAfter(interval time.Duration) time.Duration { return min(interval, maxAttempt) }
+
 // Run renews the Lease every Interval until ctx is done, creating it when it
-// is missing. Each attempt is bounded by four fifths of the interval, and a
-// failed attempt is retried at the next interval like any other: never a
-// longer backoff, so the first renewal after an API outage comes at most one
-// interval after the API server is back.
+// is missing. Each attempt is bounded (AttemptTimeout), and a failed attempt
+// is retried at RetryAfter: never a longer backoff, so the first renewal
+// after an API outage comes at most maxAttempt after the API server is
+// back.
 func (r *LeaseRenewer) Run(ctx context.Context) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("lease", r.key())
 	var failingSince time.Time
 	for {
 		start := r.clock().Now()
 		interval := r.interval()
-		err := r.renewWithin(ctx, start, interval*4/5)
+		err := r.renewWithin(ctx, start, AttemptTimeout(interval))
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -80,10 +100,37 @@ func (r *LeaseRenewer) Run(ctx context.Context) {
 			failingSince = start
 			log.Error(err, "Could not renew node Lease")
 		}
-		if !r.waitNext(ctx, start) {
+		if !r.waitNext(ctx, start, err != nil) {
 			return
 		}
 	}
+}
+
+// Wake makes a waiting renewer read Interval again at once, rather than at
+// its next poll: an owner that just lost its peers' confirmations needs
+// its Lease now.
+func (r *LeaseRenewer) Wake() {
+	select {
+	case r.wakeChan() <- struct{}{}:
+	default:
+	}
+}
+
+// RenewNow asks for one renewal at once, or as soon as the attempt in
+// flight is over, whatever the interval: a front that reports its owner
+// unheard may be named owner next, and then needs a fresh Lease.
+func (r *LeaseRenewer) RenewNow() {
+	r.asap.Store(true)
+	r.Wake()
+}
+
+func (r *LeaseRenewer) wakeChan() chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.wake == nil {
+		r.wake = make(chan struct{}, 1)
+	}
+	return r.wake
 }
 
 // LastRenewal is when the last successful renewal started, by Clock; zero
@@ -203,12 +250,21 @@ func (r *LeaseRenewer) stamp(lease *coordinationv1.Lease, now time.Time) {
 	spec.RenewTime = &t
 }
 
-// waitNext waits until an interval after start, reading Interval again as
-// it waits. It returns false when ctx is done.
-func (r *LeaseRenewer) waitNext(ctx context.Context, start time.Time) bool {
+// waitNext waits until an interval after start, or RetryAfter it after a
+// failure, reading Interval again as it waits and when woken. It returns
+// false when ctx is done.
+func (r *LeaseRenewer) waitNext(ctx context.Context, start time.Time, failed bool) bool {
 	clk := r.clock()
+	wake := r.wakeChan()
 	for {
-		left := start.Add(r.interval()).Sub(clk.Now())
+		if r.asap.Swap(false) {
+			return true
+		}
+		interval := r.interval()
+		if failed {
+			interval = RetryAfter(interval)
+		}
+		left := start.Add(interval).Sub(clk.Now())
 		if left <= 0 {
 			return true
 		}
@@ -218,6 +274,8 @@ func (r *LeaseRenewer) waitNext(ctx context.Context, start time.Time) bool {
 			timer.Stop()
 			return false
 		case <-timer.C():
+		case <-wake:
+			timer.Stop()
 		}
 	}
 }

@@ -97,11 +97,13 @@ func stepUntil(t *testing.T, clk *clocktesting.FakeClock, step time.Duration, wh
 	eventually(t, what, cond)
 }
 
-// TestLeaseRenewerRecoversAtNextInterval: failed and hung attempts are retried
-// at the interval, never later, and renewal resumes at the first interval
-// after the API server comes back.
+// TestLeaseRenewerRecoversAtNextInterval: failed and hung attempts are
+// retried after RetryAfter, never later, even when the interval is long (a
+// quiet front), and renewal resumes at the first retry after the API server
+// comes back.
 func TestLeaseRenewerRecoversAtNextInterval(t *testing.T) {
 	const interval = time.Minute
+	retry := RetryAfter(interval)
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	var api outage
 	r := &LeaseRenewer{Client: api.client(t), Namespace: "webfarm-system", Node: "front1",
@@ -111,26 +113,31 @@ func TestLeaseRenewerRecoversAtNextInterval(t *testing.T) {
 
 	api.down.Store(true)
 	outageStart := clk.Now()
+	n := api.attempts.Load()
+	clk.Step(interval)
+	eventually(t, "a renewal attempt at the interval", func() bool { return api.attempts.Load() > n })
 	for range 3 {
 		n := api.attempts.Load()
-		clk.Step(interval)
-		eventually(t, "a renewal attempt during the outage", func() bool { return api.attempts.Load() > n })
+		eventually(t, "the renewer waits to retry", clk.HasWaiters)
+		clk.Step(retry)
+		eventually(t, "a retry during the outage", func() bool { return api.attempts.Load() > n })
 	}
 	api.hang.Store(true)
-	clk.Step(interval)
+	eventually(t, "the renewer waits to retry", clk.HasWaiters)
+	clk.Step(retry)
 	hungAt := clk.Now()
-	// The hung attempt ends at four fifths of the interval, by the clock.
+	// The hung attempt ends at AttemptTimeout, by the clock.
 	eventually(t, "the hung attempt waits on the clock", clk.HasWaiters)
-	clk.Step(interval * 4 / 5)
+	clk.Step(AttemptTimeout(interval))
 	if !r.LastRenewal().Equal(outageStart) {
 		t.Fatalf("LastRenewal = %v during the outage, want %v", r.LastRenewal(), outageStart)
 	}
 
 	api.down.Store(false)
-	eventually(t, "the renewer waits for the next interval", clk.HasWaiters)
-	clk.Step(interval / 5)
-	want := hungAt.Add(interval)
-	eventually(t, "a renewal one interval after the hung attempt", func() bool { return r.LastRenewal().Equal(want) })
+	eventually(t, "the renewer waits to retry", clk.HasWaiters)
+	clk.Step(retry - AttemptTimeout(interval))
+	want := hungAt.Add(retry)
+	eventually(t, "a renewal one retry after the hung attempt", func() bool { return r.LastRenewal().Equal(want) })
 }
 
 // TestLeaseRenewerFollowsInterval: a shorter interval takes effect within
@@ -151,6 +158,33 @@ func TestLeaseRenewerFollowsInterval(t *testing.T) {
 	if got := r.LastRenewal().Sub(start); got > 500*time.Millisecond+intervalPoll {
 		t.Errorf("renewed %v after the first renewal, want within %v", got, 500*time.Millisecond+intervalPoll)
 	}
+}
+
+// TestLeaseRenewerWakeAndRenewNow: Wake makes a shorter interval count at
+// once, without waiting for the poll; RenewNow renews at once whatever the
+// interval.
+func TestLeaseRenewerWakeAndRenewNow(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var interval atomic.Int64
+	interval.Store(int64(time.Hour))
+	var api outage
+	r := &LeaseRenewer{Client: api.client(t), Namespace: "webfarm-system", Node: "front1",
+		Interval: func() time.Duration { return time.Duration(interval.Load()) }, Clock: clk}
+	runRenewer(t, r)
+	eventually(t, "the first renewal", func() bool { return r.LastRenewal().Equal(clk.Now()) })
+
+	eventually(t, "the renewer waits", clk.HasWaiters)
+	clk.Step(time.Second)
+	r.RenewNow()
+	now := clk.Now()
+	eventually(t, "a renewal at once, an hour early", func() bool { return r.LastRenewal().Equal(now) })
+
+	eventually(t, "the renewer waits", clk.HasWaiters)
+	clk.Step(time.Second)
+	interval.Store(int64(500 * time.Millisecond))
+	r.Wake()
+	now = clk.Now()
+	eventually(t, "a renewal at once, the shorter interval gone by", func() bool { return r.LastRenewal().Equal(now) })
 }
 
 func TestLeaseRenewerStamp(t *testing.T) {

@@ -42,6 +42,13 @@ type Claim struct {
 	// status as this node last saw it; SeenEpoch 0 when it saw none.
 	SeenOwner string
 	SeenEpoch int64
+	// Withdrawn: this claim does not vouch for SeenOwner at SeenEpoch,
+	// because this node withdrew from that epoch (ownership.Withdraw), or
+	// because the owner did not claim the address in the last heartbeat
+	// heard from it (Send sets it then): a node vouches only for an owner
+	// that holds the address, so that one that stopped holding it is
+	// withdrawn from too.
+	Withdrawn bool
 }
 
 // Stats counts received datagrams by outcome.
@@ -80,10 +87,18 @@ type Membership struct {
 // before the confirmed heartbeat's arrival plus the proof's window.
 type Promises interface {
 	// Promise records, before anything is sent, per failover IP the latest
-	// arrival time of a heartbeat the coming confirmations echo. When it
-	// returns an error the confirmations are sent without their ack, which
-	// makes them prove nothing.
-	Promise(heardAt map[string]time.Time) error
+	// arrival time of a heartbeat the coming confirmations echo, and the
+	// epoch they confirm. When it returns an error — it cannot save them,
+	// or this node withdrew from that epoch meanwhile — the confirmations
+	// are sent without their ack, which makes them prove nothing.
+	Promise(promised map[string]Promise) error
+}
+
+// Promise is what one confirmation promises: not to announce the address
+// before HeardAt plus the proof's window, for the owner of Epoch.
+type Promise struct {
+	HeardAt time.Time
+	Epoch   int64
 }
 
 // resyncEvery is how long a sender must go without an accepted datagram
@@ -144,6 +159,7 @@ type heard struct {
 	seenOwner   string
 	seenEpoch   int64
 	holding     bool
+	withdrawn   bool
 	// confirmed is when this node sent the heartbeat the peer's latest
 	// report echoed, or that of an earlier report saying the same.
 	confirmed time.Time
@@ -266,6 +282,9 @@ func (p *Peers) Send(nodes []string, claims []Claim) error {
 	}
 	targets, errs := p.targets(nodes, claims)
 	for _, t := range targets {
+		if len(t.unvouched) > 0 {
+			batches, _ = batchClaims(p.node, unvouch(claims, t.unvouched))
+		}
 		for _, batch := range batches {
 			m := &message{Type: msgHeartbeat, Claims: batch, HasAck: t.hasAck, AckNonce: t.ackNonce, AckSeq: t.ackSeq}
 			if err := p.send(t.addr, m, key); err != nil {
@@ -295,6 +314,9 @@ type target struct {
 	hasAck   bool
 	ackNonce nonce
 	ackSeq   uint64
+	// unvouched are the failover IPs whose claims go to this target
+	// withdrawn (promise).
+	unvouched map[string]bool
 }
 
 // targets resolves nodes, notes the time of this sending for the acks that
@@ -305,7 +327,7 @@ func (p *Peers) targets(nodes []string, claims []Claim) ([]target, []error) {
 	p.logSent()
 	var targets []target
 	var errs []error
-	promised := map[string]time.Time{}
+	promised := map[string]Promise{}
 	for _, node := range nodes {
 		addr, ok := p.members[node]
 		if !ok || node == p.node {
@@ -315,7 +337,7 @@ func (p *Peers) targets(nodes []string, claims []Claim) ([]target, []error) {
 		t := target{addr: addr}
 		if s := p.senders[node]; s != nil && s.guard.established {
 			t.hasAck, t.ackNonce, t.ackSeq = true, s.guard.nonce, s.guard.seq
-			promise(promised, node, claims, s.heardAt)
+			t.unvouched = promise(promised, node, claims, s)
 		}
 		targets = append(targets, t)
 	}
@@ -329,13 +351,39 @@ func (p *Peers) targets(nodes []string, claims []Claim) ([]target, []error) {
 }
 
 // promise notes, in promised, the failover IPs of claims that confirm
-// node's ownership: not holding, and seeing node as the owner.
-func promise(promised map[string]time.Time, node string, claims []Claim, heardAt time.Time) {
+// node's ownership — not holding, not withdrawn, seeing node as the owner,
+// which claimed the address in its last heartbeat s heard — and returns
+// those it would confirm but for that claim: they go to node withdrawn.
+func promise(promised map[string]Promise, node string, claims []Claim, s *sender) map[string]bool {
+	var unvouched map[string]bool
 	for _, c := range claims {
-		if !c.Holding && c.SeenOwner == node && heardAt.After(promised[c.FailoverIP]) {
-			promised[c.FailoverIP] = heardAt
+		if c.Holding || c.Withdrawn || c.SeenOwner != node {
+			continue
+		}
+		if h := s.fips[c.FailoverIP]; h == nil || !h.holding {
+			if unvouched == nil {
+				unvouched = map[string]bool{}
+			}
+			unvouched[c.FailoverIP] = true
+			continue
+		}
+		if s.heardAt.After(promised[c.FailoverIP].HeardAt) {
+			promised[c.FailoverIP] = Promise{HeardAt: s.heardAt, Epoch: c.SeenEpoch}
 		}
 	}
+	return unvouched
+}
+
+// unvouch returns claims with those of the failover IPs in unvouched marked
+// withdrawn.
+func unvouch(claims []Claim, unvouched map[string]bool) []Claim {
+	out := slices.Clone(claims)
+	for i := range out {
+		if unvouched[out[i].FailoverIP] {
+			out[i].Withdrawn = true
+		}
+	}
+	return out
 }
 
 // logSent records that the datagrams numbered from the next one on are sent
@@ -519,14 +567,14 @@ func (p *Peers) record(s *sender, claims []Claim, now, confirmed time.Time) {
 			h = &heard{}
 			s.fips[c.FailoverIP] = h
 		}
-		same := ok && h.seenOwner == c.SeenOwner && h.seenEpoch == c.SeenEpoch && h.holding == c.Holding
+		same := ok && h.seenOwner == c.SeenOwner && h.seenEpoch == c.SeenEpoch && h.holding == c.Holding && h.withdrawn == c.Withdrawn
 		if !confirmed.IsZero() || !same {
 			h.confirmed = confirmed
 		}
 		if !same {
 			p.signalChange()
 		}
-		h.lastHeard, h.seenOwner, h.seenEpoch, h.holding = now, c.SeenOwner, c.SeenEpoch, c.Holding
+		h.lastHeard, h.seenOwner, h.seenEpoch, h.holding, h.withdrawn = now, c.SeenOwner, c.SeenEpoch, c.Holding, c.Withdrawn
 		if c.Holding {
 			h.lastClaimed = now
 		}
@@ -566,10 +614,35 @@ func (p *Peers) View(failoverIP string) []ownership.Peer {
 			SeenOwner:   h.seenOwner,
 			SeenEpoch:   h.seenEpoch,
 			Confirmed:   h.confirmed,
+			Withdrawn:   h.withdrawn,
 		})
 	}
 	slices.SortFunc(view, func(a, b ownership.Peer) int { return strings.Compare(a.Node, b.Node) })
 	return view
+}
+
+// Unheard returns, sorted, the nodes of nodes that are members and from
+// which no authenticated datagram arrived for after: never since since,
+// or not since the last one more than after ago.
+func (p *Peers) Unheard(nodes []string, since time.Time, after time.Duration) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.clk.Now()
+	var out []string
+	for _, node := range nodes {
+		if _, member := p.members[node]; !member {
+			continue
+		}
+		last := since
+		if s := p.senders[node]; s != nil && s.heardAt.After(last) {
+			last = s.heardAt
+		}
+		if now.Sub(last) >= after {
+			out = append(out, node)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Stats returns the counts of received datagrams so far.

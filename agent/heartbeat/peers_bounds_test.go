@@ -97,11 +97,11 @@ func ack(n nonce, seq uint64) func(*message) {
 
 // promiseBook records the promises Peers makes, or fails to.
 type promiseBook struct {
-	made []map[string]time.Time
+	made []map[string]Promise
 	fail bool
 }
 
-func (b *promiseBook) Promise(heardAt map[string]time.Time) error {
+func (b *promiseBook) Promise(heardAt map[string]Promise) error {
 	if b.fail {
 		return errors.New("disk full")
 	}
@@ -250,6 +250,9 @@ func TestPeersPromiseBeforeConfirming(t *testing.T) {
 	p, clk, front2, s := heardFront2(t)
 	book := &promiseBook{}
 	p.SetPromises(book)
+	// front2 holds shop/www, and owns shop/img without holding it.
+	p.receive(s.heartbeat(t, []Claim{{FailoverIP: "shop/www", Holding: true, SeenOwner: "front2", SeenEpoch: 7},
+		{FailoverIP: "shop/img", SeenOwner: "front2", SeenEpoch: 3}}), front2.addr())
 	heardAt := clk.Now()
 	clk.Step(time.Second)
 
@@ -258,12 +261,17 @@ func TestPeersPromiseBeforeConfirming(t *testing.T) {
 		claims   []Claim
 		fail     bool
 		wantAck  bool
-		wantMade []map[string]time.Time
+		wantMade []map[string]Promise
+		// wantWithdrawn: the claim reaches front2 withdrawn.
+		wantWithdrawn bool
 	}{
 		{name: "confirming front2's ownership promises first",
 			claims:  []Claim{{FailoverIP: "shop/www", SeenOwner: "front2", SeenEpoch: 7}, {FailoverIP: "shop/api", SeenOwner: "front1", SeenEpoch: 2}},
-			wantAck: true, wantMade: []map[string]time.Time{{"shop/www": heardAt}}},
+			wantAck: true, wantMade: []map[string]Promise{{"shop/www": {HeardAt: heardAt, Epoch: 7}}}},
 		{name: "holding it confirms nothing", claims: []Claim{{FailoverIP: "shop/www", Holding: true, SeenOwner: "front2", SeenEpoch: 7}}, wantAck: true},
+		{name: "a withdrawn voter confirms nothing", claims: []Claim{{FailoverIP: "shop/www", Withdrawn: true, SeenOwner: "front2", SeenEpoch: 7}}, wantAck: true},
+		{name: "an owner that does not hold the address is vouched for by nobody: the claim goes withdrawn",
+			claims: []Claim{{FailoverIP: "shop/img", SeenOwner: "front2", SeenEpoch: 3}}, wantAck: true, wantWithdrawn: true},
 		{name: "a promise that cannot be kept is not made", claims: []Claim{{FailoverIP: "shop/www", SeenOwner: "front2", SeenEpoch: 7}}, fail: true},
 	}
 	for _, tt := range tests {
@@ -278,6 +286,9 @@ func TestPeersPromiseBeforeConfirming(t *testing.T) {
 			}
 			if !reflect.DeepEqual(book.made, tt.wantMade) {
 				t.Errorf("promised %v, want %v", book.made, tt.wantMade)
+			}
+			if got := m.Claims[0].Withdrawn; got != (tt.wantWithdrawn || tt.claims[0].Withdrawn) {
+				t.Errorf("claim withdrawn = %v, want %v", got, tt.wantWithdrawn)
 			}
 		})
 	}

@@ -17,7 +17,7 @@ import (
 //	magic "WFHB" | version 2 | type | sender node | sender nonce [16] | seq uint64
 //	heartbeat: flags (bit 0: echo follows, bit 1: ack follows) | [echo [16]]
 //	           | [ack nonce [16] | ack seq uint64] | count uint16 | count × claim
-//	           claim: failover IP (2-byte length) | flags (bit 0: holding) | seen owner | seen epoch int64
+//	           claim: failover IP (2-byte length) | flags (bit 0: holding, bit 1: withdrawn) | seen owner | seen epoch int64
 //	challenge: target node | target nonce [16] | challenge [16]
 //	HMAC-SHA256 [32] over every byte before it
 const (
@@ -53,6 +53,10 @@ const (
 	flagEcho    = 1 << 0
 	flagAck     = 1 << 1
 	flagHolding = 1 << 0
+	// flagWithdrawn is new in this version 2 format; an older agent
+	// refuses the datagram, so hears no confirmation from it: what the
+	// flag says anyway.
+	flagWithdrawn = 1 << 1
 )
 
 // Decoding errors. errUnauthenticated is the only one a datagram without the
@@ -147,6 +151,9 @@ func appendClaim(b []byte, c Claim) []byte {
 	var flags byte
 	if c.Holding {
 		flags |= flagHolding
+	}
+	if c.Withdrawn {
+		flags |= flagWithdrawn
 	}
 	b = append(b, flags)
 	b = appendString8(b, c.SeenOwner)
@@ -260,14 +267,12 @@ func parseHeartbeat(r *reader, m *message) {
 	m.Claims = make([]Claim, 0, count)
 	for range count {
 		c := Claim{FailoverIP: r.string16()}
-		switch flags := r.byte(); flags {
-		case 0:
-		case flagHolding:
-			c.Holding = true
-		default:
+		flags := r.byte()
+		if flags&^(flagHolding|flagWithdrawn) != 0 {
 			r.fail(fmt.Errorf("unknown claim flags %#x", flags))
 			return
 		}
+		c.Holding, c.Withdrawn = flags&flagHolding != 0, flags&flagWithdrawn != 0
 		c.SeenOwner = r.string8()
 		c.SeenEpoch = int64(r.uint64())
 		if r.err != nil {

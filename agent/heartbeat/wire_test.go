@@ -28,6 +28,7 @@ func sampleMessages() map[string]*message {
 		"claims": {Type: msgHeartbeat, Node: "front1.example.com", Nonce: testNonce(2), Seq: 1 << 40, Claims: []Claim{
 			{FailoverIP: "shop/www", Holding: true, SeenOwner: "front1.example.com", SeenEpoch: 7},
 			{FailoverIP: "shop/api", SeenOwner: "front2", SeenEpoch: 3},
+			{FailoverIP: "shop/img", Withdrawn: true, SeenOwner: "front3", SeenEpoch: 4},
 			{FailoverIP: "blog/www"},
 		}},
 		"echo": {Type: msgHeartbeat, Node: "front2", Nonce: testNonce(3), Seq: 9, HasEcho: true, Echo: testNonce(9), Claims: []Claim{}},

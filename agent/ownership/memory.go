@@ -18,6 +18,11 @@ type Memory struct {
 	// WaitingSince is when the agent started waiting for WaitingEpoch.
 	WaitingEpoch int64
 	WaitingSince time.Time
+	// ViewSince is when the agent, not owning the address, first decided
+	// on ViewEpoch: a voter withdraws only once it has known the epoch for
+	// deadtime. Not saved: a restarted agent counts from its start.
+	ViewEpoch int64
+	ViewSince time.Time
 }
 
 // After returns the memory once d is carried out at now. Record a Hold before
@@ -37,8 +42,11 @@ func (m Memory) After(d Decision, now time.Time) Memory {
 		if m.GaveUp == NotOwner || d.Epoch > m.GaveUpEpoch {
 			m.GaveUp, m.GaveUpEpoch, m.GaveUpReason = d.Action, d.Epoch, d.Reason
 		}
-	case NotOwner:
+	case NotOwner, Withdraw:
 		m.Holding, m.HeldEpoch = false, 0
+		if m.ViewEpoch != d.Epoch || m.ViewSince.IsZero() {
+			m.ViewEpoch, m.ViewSince = d.Epoch, now
+		}
 	}
 	return m
 }

@@ -10,10 +10,16 @@
 //
 //   - A node holds the address only as the owner of the current epoch, and
 //     only while it can prove it is alive: its Lease was renewed within
-//     deadtime-guard, or every other candidate confirmed its ownership, not
-//     claiming the address, in a report echoing a heartbeat this node sent
-//     within deadtime-guard (counted from the sending, not the arrival).
-//   - A node with no other candidate can prove it only through its Lease.
+//     deadtime-guard, or every other voter of the epoch confirmed its
+//     ownership, not claiming the address, in a report echoing a heartbeat
+//     this node sent within deadtime-guard (counted from the sending, not
+//     the arrival). Without voters (a status from an older controller), the
+//     candidates stand for them.
+//   - A node with no other voter can prove it only through its Lease.
+//   - A voter that has not confirmed the owner for deadtime, and has known
+//     the epoch that long, withdraws: it never confirms that owner at that
+//     epoch again, and reports the owner unheard, which lets the controller
+//     move the address without waiting for the owner's Lease.
 //   - When a peer heard within deadtime reports a later epoch, or another
 //     owner of the current epoch, the node's view is stale: it drops the
 //     address at once.
@@ -55,6 +61,10 @@ const (
 	Release
 	// Fence: remove the address at once and report why.
 	Fence
+	// Withdraw: another node owns the address, and this voter has not
+	// confirmed it for deadtime: record that it never confirms that owner
+	// at this epoch again, then report the owner unheard.
+	Withdraw
 )
 
 func (a Action) String() string {
@@ -69,6 +79,8 @@ func (a Action) String() string {
 		return "Release"
 	case Fence:
 		return "Fence"
+	case Withdraw:
+		return "Withdraw"
 	}
 	return fmt.Sprintf("Action(%d)", int(a))
 }
@@ -81,9 +93,12 @@ type Status struct {
 	PreviousOwner         string
 	PreviousOwnerReleased bool
 	ReleaseRequested      bool
-	// Candidates are the nodes that may hold the address; the owner must
-	// hear every one of them but itself to serve without its Lease.
+	// Candidates are the nodes that may hold the address.
 	Candidates []string
+	// Voters vouch for the owner at this epoch: it must hear every one of
+	// them but itself to serve without its Lease. Empty in a status from an
+	// older controller: the candidates stand for them.
+	Voters []string
 	// FencingDeadtime is the longest deadtime an earlier holder may still be
 	// using (status.fencingTiming): after the spec's deadtime was cut, the
 	// previous owner may hold by its peers for the old one, so a new owner
@@ -100,6 +115,7 @@ func StatusOf(s *webfarmv1.FailoverIPStatus) Status {
 		PreviousOwnerReleased: s.PreviousOwnerReleased,
 		ReleaseRequested:      s.ReleaseRequested,
 		Candidates:            slices.Clone(s.Candidates),
+		Voters:                slices.Clone(s.Voters),
 		FencingDeadtime:       fencingDeadtime(s.FencingTiming),
 	}
 }
@@ -148,6 +164,9 @@ type Peer struct {
 	// something about the peer from Confirmed on, however long it took to
 	// arrive.
 	Confirmed time.Time
+	// Withdrawn: the peer's latest report says it no longer vouches for
+	// the owner of SeenEpoch (Withdraw).
+	Withdrawn bool
 }
 
 // Input is everything Decide looks at.
@@ -173,7 +192,10 @@ type Input struct {
 	// deadtime-guard, unless the previous owner released it. After a
 	// restart that lost the record, the agent's start. Zero if none.
 	Promised time.Time
-	Now      time.Time
+	// Withdrawn is the latest epoch at which this node withdrew its
+	// confirmation of the owner (Withdraw), as saved; 0 if none.
+	Withdrawn int64
+	Now       time.Time
 }
 
 // Decision is what to do with the address now.
@@ -186,8 +208,13 @@ type Decision struct {
 	Reason string
 	// RecheckAfter is the longest the agent may go before deciding again
 	// when nothing it knows changes: for Hold, when the proof of liveness
-	// runs out; for Wait, when the wait may be over.
+	// runs out; for Wait, when the wait may be over; for NotOwner, when
+	// this node may have to withdraw.
 	RecheckAfter time.Duration
+	// NeedsLease: this node owns the address and its peers do not vouch
+	// for it with a keepalive to spare, so it must renew its Lease every
+	// keepalive rather than every QuietLeaseInterval.
+	NeedsLease bool
 }
 
 // Announce tells whether the address must be on this node and announced.
@@ -205,6 +232,8 @@ func (d Decision) State() (webfarmv1.VIPState, bool) {
 		return webfarmv1.VIPReleased, true
 	case Fence:
 		return webfarmv1.VIPFenced, true
+	case Withdraw:
+		return webfarmv1.VIPOwnerUnheard, true
 	}
 	return "", false
 }
@@ -240,28 +269,66 @@ func Decide(in Input) Decision {
 	}
 	until, why, alive := in.proveAlive()
 	if !alive {
-		return in.dropOrWait(why)
+		return in.needingLease(in.dropOrWait(why))
 	}
 	if holding {
 		return in.hold(until)
 	}
 	if left, why := in.pending(); left > 0 {
-		return in.wait(why, left)
+		return in.needingLease(in.wait(why, left))
 	}
 	return in.hold(until)
 }
 
+// needingLease marks d as needing the Lease unless the peers vouch for this
+// node with a keepalive to spare.
+func (in Input) needingLease(d Decision) Decision {
+	d.NeedsLease = !in.vouchedWithSpare()
+	return d
+}
+
 func notOwner(in Input) Decision {
 	st := in.Status
-	reason := fmt.Sprintf("%s owns %s at epoch %d", st.Owner, in.Address, st.Epoch)
 	if st.Owner == "" {
-		reason = fmt.Sprintf("no node owns %s at epoch %d", in.Address, st.Epoch)
+		reason := fmt.Sprintf("no node owns %s at epoch %d", in.Address, st.Epoch)
+		return Decision{Action: NotOwner, Epoch: st.Epoch, Reason: reason, RecheckAfter: in.Timing.Keepalive}
 	}
+	if left, voter := in.untilWithdrawal(); voter && left <= 0 {
+		reason := fmt.Sprintf("has not heard %s, owner of %s at epoch %d, for %s", st.Owner, in.Address, st.Epoch, short(in.listenDeadtime()))
+		return Decision{Action: Withdraw, Epoch: st.Epoch, Reason: reason, RecheckAfter: in.Timing.Keepalive}
+	} else if voter {
+		reason := fmt.Sprintf("%s owns %s at epoch %d", st.Owner, in.Address, st.Epoch)
+		return Decision{Action: NotOwner, Epoch: st.Epoch, Reason: reason, RecheckAfter: min(left, in.Timing.Keepalive)}
+	}
+	reason := fmt.Sprintf("%s owns %s at epoch %d", st.Owner, in.Address, st.Epoch)
 	return Decision{Action: NotOwner, Epoch: st.Epoch, Reason: reason, RecheckAfter: in.Timing.Keepalive}
 }
 
+// untilWithdrawal tells whether this node is another node's voter at the
+// current epoch and, if so, how long until it withdraws: once it has
+// confirmed nothing for deadtime (its promises then ran out guard ago, and
+// so did every proof they gave the owner) and has known the epoch that
+// long. Zero or less once it withdrew or must.
+func (in Input) untilWithdrawal() (time.Duration, bool) {
+	st := in.Status
+	if st.Epoch <= 0 || !slices.Contains(st.Voters, in.Node) {
+		return 0, false
+	}
+	if in.Withdrawn >= st.Epoch {
+		return 0, true
+	}
+	deadtime := in.listenDeadtime()
+	left := in.Promised.Add(deadtime).Sub(in.Now)
+	if m := in.Memory; m.ViewEpoch == st.Epoch && !m.ViewSince.IsZero() {
+		left = max(left, m.ViewSince.Add(deadtime).Sub(in.Now))
+	} else {
+		left = max(left, deadtime)
+	}
+	return left, true
+}
+
 func (in Input) hold(until time.Time) Decision {
-	return Decision{Action: Hold, Epoch: in.Status.Epoch, RecheckAfter: until.Sub(in.Now)}
+	return Decision{Action: Hold, Epoch: in.Status.Epoch, RecheckAfter: until.Sub(in.Now), NeedsLease: !in.vouchedWithSpare()}
 }
 
 func (in Input) wait(why string, recheck time.Duration) Decision {
@@ -347,9 +414,9 @@ func (in Input) proveAlive() (time.Time, string, bool) {
 // delayed report can only shorten it; and the peer promised, by sending it,
 // not to announce the address before the proof runs out (Input.Promised).
 func (in Input) confirmedByPeers(window time.Duration) (time.Time, string, bool) {
-	others := in.otherCandidates()
+	others := in.otherVoters()
 	if len(others) == 0 {
-		return time.Time{}, "has no other candidate to confirm it", false
+		return time.Time{}, "has no other voter to confirm it", false
 	}
 	var until time.Time
 	for _, name := range others {
@@ -371,6 +438,8 @@ func (in Input) unconfirmed(name string, p Peer, heard bool, window time.Duratio
 	switch {
 	case !heard:
 		return fmt.Sprintf("never heard %s", name)
+	case p.Withdrawn:
+		return fmt.Sprintf("%s no longer vouches for epoch %d", p.Node, p.SeenEpoch)
 	case !p.LastClaimed.IsZero() && in.Now.Sub(p.LastClaimed) < window:
 		return fmt.Sprintf("%s claims %s", p.Node, in.Address)
 	case p.SeenOwner != in.Node || p.SeenEpoch != st.Epoch:
@@ -441,9 +510,33 @@ func (in Input) listenDeadtime() time.Duration {
 	return max(in.Timing.Deadtime, in.Status.FencingDeadtime)
 }
 
-func (in Input) otherCandidates() []string {
+// vouchedWithSpare tells whether every other voter confirms this node with
+// a keepalive to spare: the proof they give runs at least one and a half
+// keepalives more, past the next confirmation due. Below that, a lost or
+// late heartbeat would end the proof before a Lease renewal started then
+// could replace it, so the agent renews its Lease every keepalive; with a
+// window of less than that, always.
+//
+// Without voters the status comes from an older controller, which moves the
+// address on the Lease alone: the owner renews it every keepalive.
+func (in Input) vouchedWithSpare() bool {
+	if len(in.Status.Voters) == 0 {
+		return false
+	}
+	window := in.Timing.aliveWindow()
+	until, _, ok := in.confirmedByPeers(window)
+	return ok && until.Sub(in.Now) > in.Timing.Keepalive*3/2
+}
+
+// otherVoters are the voters of the epoch other than this node; the
+// candidates when the status has no voters.
+func (in Input) otherVoters() []string {
+	voters := in.Status.Voters
+	if len(voters) == 0 {
+		voters = in.Status.Candidates
+	}
 	var others []string
-	for _, c := range in.Status.Candidates {
+	for _, c := range voters {
 		if c != in.Node && !slices.Contains(others, c) {
 			others = append(others, c)
 		}

@@ -31,7 +31,7 @@ func holder(edit ...func(*Input)) Input {
 		Node:    "front1",
 		Address: "10.0.0.100",
 		Status: Status{Owner: "front1", Epoch: 7, PreviousOwner: "front2",
-			Candidates: []string{"front1", "front2", "front3"}},
+			Candidates: []string{"front1", "front2", "front3"}, Voters: []string{"front1", "front2", "front3"}},
 		Timing:           timing,
 		Memory:           Memory{Holding: true, HeldEpoch: 7},
 		LastLeaseRenewal: ago(100 * time.Millisecond),
@@ -150,9 +150,9 @@ func TestDecide(t *testing.T) {
 		// An owner with no other candidate.
 		{name: "single candidate, lease fresh", in: holder(func(in *Input) { in.Status.Candidates = []string{"front1"}; in.Peers = nil }), want: Hold, epoch: 7},
 		{name: "single candidate losing the API",
-			in:   holder(staleLease, func(in *Input) { in.Status.Candidates = []string{"front1"} }),
-			want: Fence, epoch: 7, reason: "could not renew its Lease for 3s and has no other candidate to confirm it"},
-		{name: "no candidate list at all, losing the API", in: holder(staleLease, func(in *Input) { in.Status.Candidates = nil }), want: Fence, epoch: 7},
+			in:   holder(staleLease, func(in *Input) { in.Status.Candidates, in.Status.Voters = []string{"front1"}, []string{"front1"} }),
+			want: Fence, epoch: 7, reason: "could not renew its Lease for 3s and has no other voter to confirm it"},
+		{name: "no candidate list at all, losing the API", in: holder(staleLease, func(in *Input) { in.Status.Candidates, in.Status.Voters = nil, nil }), want: Fence, epoch: 7},
 		{name: "lease renewed exactly deadtime-guard ago, no peers: the proof ran out",
 			in:   holder(peers(), func(in *Input) { in.LastLeaseRenewal = ago(1500 * time.Millisecond) }),
 			want: Fence, epoch: 7},
@@ -310,6 +310,7 @@ func TestDecisionState(t *testing.T) {
 		{Wait, webfarmv1.VIPWaiting, true},
 		{Release, webfarmv1.VIPReleased, true},
 		{Fence, webfarmv1.VIPFenced, true},
+		{Withdraw, webfarmv1.VIPOwnerUnheard, true},
 		{NotOwner, "", false},
 	}
 	for _, tt := range tests {
@@ -340,12 +341,132 @@ func TestMemoryAfter(t *testing.T) {
 		{name: "repeating a give-up keeps the first reason", m: Memory{GaveUp: Fence, GaveUpEpoch: 7, GaveUpReason: "first"},
 			d: Decision{Action: Fence, Epoch: 7, Reason: "first; holding again needs a new epoch"}, want: Memory{GaveUp: Fence, GaveUpEpoch: 7, GaveUpReason: "first"}},
 		{name: "not owner drops the address, remembers what it gave up", m: Memory{Holding: true, HeldEpoch: 9, GaveUp: Fence, GaveUpEpoch: 7},
-			d: Decision{Action: NotOwner, Epoch: 10}, want: Memory{GaveUp: Fence, GaveUpEpoch: 7}},
+			d: Decision{Action: NotOwner, Epoch: 10}, want: Memory{GaveUp: Fence, GaveUpEpoch: 7, ViewEpoch: 10, ViewSince: later}},
+		{name: "not owner at the same epoch keeps when it first saw it", m: Memory{ViewEpoch: 10, ViewSince: t0},
+			d: Decision{Action: NotOwner, Epoch: 10}, want: Memory{ViewEpoch: 10, ViewSince: t0}},
+		{name: "a withdrawal keeps it too", m: Memory{ViewEpoch: 10, ViewSince: t0},
+			d: Decision{Action: Withdraw, Epoch: 10}, want: Memory{ViewEpoch: 10, ViewSince: t0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.m.After(tt.d, later); got != tt.want {
 				t.Errorf("After() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// voter is front2, a voter of front1's epoch 7, that has known the epoch
+// for a minute and last confirmed front1 with a heartbeat heard d ago.
+func voter(d time.Duration, edit ...func(*Input)) Input {
+	in := Input{
+		Node:    "front2",
+		Address: "10.0.0.100",
+		Status: Status{Owner: "front1", Epoch: 7, Candidates: []string{"front1", "front2", "front3"},
+			Voters: []string{"front1", "front2", "front3"}},
+		Timing:   timing,
+		Memory:   Memory{ViewEpoch: 7, ViewSince: ago(time.Minute)},
+		Promised: ago(d),
+		Now:      t0,
+	}
+	for _, e := range edit {
+		e(&in)
+	}
+	return in
+}
+
+func TestDecideWithdrawal(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      Input
+		want    Action
+		recheck time.Duration
+	}{
+		{name: "the owner heard lately: vouch for it", in: voter(300 * time.Millisecond), want: NotOwner, recheck: 500 * time.Millisecond},
+		{name: "its promise ran out, but not deadtime since: wait for guard more",
+			in: voter(1600 * time.Millisecond), want: NotOwner, recheck: 400 * time.Millisecond},
+		{name: "not heard for deadtime: withdraw", in: voter(2 * time.Second), want: Withdraw, recheck: 500 * time.Millisecond},
+		{name: "an epoch known for less than deadtime: wait for the rest",
+			in:   voter(time.Minute, func(in *Input) { in.Memory.ViewSince = ago(1700 * time.Millisecond) }),
+			want: NotOwner, recheck: 300 * time.Millisecond},
+		{name: "an epoch first seen now: a full deadtime",
+			in:   voter(time.Minute, func(in *Input) { in.Memory = Memory{ViewEpoch: 6, ViewSince: ago(time.Minute)} }),
+			want: NotOwner, recheck: 500 * time.Millisecond},
+		{name: "the previous owner used a longer deadtime: listen that long",
+			in:   voter(2500*time.Millisecond, func(in *Input) { in.Status.FencingDeadtime = 3 * time.Second }),
+			want: NotOwner, recheck: 500 * time.Millisecond},
+		{name: "withdrawn from this epoch: keep reporting it", in: voter(0, func(in *Input) { in.Withdrawn = 7 }), want: Withdraw, recheck: 500 * time.Millisecond},
+		{name: "withdrawn from an older epoch only: vouch at this one", in: voter(0, func(in *Input) { in.Withdrawn = 6 }), want: NotOwner, recheck: 500 * time.Millisecond},
+		{name: "not a voter of this epoch: never withdraws",
+			in:   voter(time.Minute, func(in *Input) { in.Status.Voters = []string{"front1", "front3"} }),
+			want: NotOwner, recheck: 500 * time.Millisecond},
+		{name: "a status without voters (older controller): never withdraws",
+			in:   voter(time.Minute, func(in *Input) { in.Status.Voters = nil }),
+			want: NotOwner, recheck: 500 * time.Millisecond},
+		{name: "no owner: nothing to withdraw from",
+			in:   voter(time.Minute, func(in *Input) { in.Status.Owner = "" }),
+			want: NotOwner, recheck: 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Decide(tt.in)
+			if got.Action != tt.want || got.Epoch != 7 || got.RecheckAfter != tt.recheck {
+				t.Fatalf("Decide() = %v, recheck %v; want %v at epoch 7, recheck %v", got, got.RecheckAfter, tt.want, tt.recheck)
+			}
+		})
+	}
+}
+
+func TestDecideVoters(t *testing.T) {
+	withVoters := func(v ...string) func(*Input) { return func(in *Input) { in.Status.Voters = v } }
+	tests := []struct {
+		name   string
+		in     Input
+		want   Action
+		reason string
+	}{
+		{name: "the voters, not the candidates, vouch: front3 joined after the epoch began",
+			in:   holder(staleLease, withVoters("front1", "front2"), peers(heard("front2", 100*time.Millisecond))),
+			want: Hold},
+		{name: "a voter that is no longer a candidate must still vouch",
+			in: holder(staleLease, withVoters("front1", "front2", "front4"),
+				peers(heard("front2", 100*time.Millisecond), heard("front3", 100*time.Millisecond))),
+			want: Fence, reason: "never heard front4"},
+		{name: "a voter that withdrew vouches for nothing",
+			in: holder(staleLease, withVoters("front1", "front2", "front3"),
+				peers(heard("front2", 100*time.Millisecond), with(heard("front3", 100*time.Millisecond), func(p *Peer) { p.Withdrawn = true }))),
+			want: Fence, reason: "front3 no longer vouches for epoch 7"},
+		{name: "an owner alone among the voters holds by its Lease only",
+			in: holder(staleLease, withVoters("front1")), want: Fence, reason: "has no other voter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Decide(tt.in)
+			if got.Action != tt.want || !strings.Contains(got.Reason, tt.reason) {
+				t.Fatalf("Decide() = %v, want %v with %q", got, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+func TestDecideNeedsLease(t *testing.T) {
+	tests := []struct {
+		name string
+		in   Input
+		want bool
+	}{
+		{name: "every voter confirmed within half a keepalive: quiet", in: holder(peers(heard("front2", 200*time.Millisecond), heard("front3", 0))), want: false},
+		{name: "a confirmation a keepalive and a half old: renew", in: holder(peers(heard("front2", 750*time.Millisecond), heard("front3", 0))), want: true},
+		{name: "a voter unheard: renew", in: holder(peers(heard("front2", 0))), want: true},
+		{name: "a new owner waiting, not yet confirmed: renew", in: newOwner(func(in *Input) { in.Promised = ago(1200 * time.Millisecond) }), want: true},
+		{name: "a node that owns nothing: never", in: voter(0), want: false},
+		{name: "a status without voters (older controller) moves on the Lease alone: renew",
+			in: holder(peers(heard("front2", 0), heard("front3", 0)), func(in *Input) { in.Status.Voters = nil }), want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Decide(tt.in); got.NeedsLease != tt.want {
+				t.Errorf("Decide() = %v, NeedsLease %v, want %v", got, got.NeedsLease, tt.want)
 			}
 		})
 	}

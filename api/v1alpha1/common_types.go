@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "time"
+
 // LocalObjectReference names an object in the namespace of the object that
 // holds the reference.
 type LocalObjectReference struct {
@@ -32,6 +34,18 @@ const (
 // "webfarm-node-<node>" in the operator namespace: its agent renews it, the
 // controller watches it (docs/architecture.md).
 const NodeLeasePrefix = "webfarm-node-"
+
+// QuietLeaseInterval is how often an agent renews its node Lease when no
+// failover IP needs it faster: the peers vouch for a live owner, so in steady
+// state each front writes its Lease this rarely (issue 9, a quiet API). The
+// controller counts a front as present while it saw the Lease renewed within
+// PresenceWindow.
+const QuietLeaseInterval = 10 * time.Second
+
+// PresenceWindow is how long after its last Lease renewal the controller
+// still counts a front as present (a candidate, not Down): two quiet
+// renewals and a deadtime.
+func PresenceWindow(deadtime time.Duration) time.Duration { return 2*QuietLeaseInterval + deadtime }
 
 // NodeLeaseName is the name of node's heartbeat Lease.
 func NodeLeaseName(node string) string { return NodeLeasePrefix + node }

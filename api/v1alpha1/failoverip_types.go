@@ -50,18 +50,20 @@ type FailoverIPSpec struct {
 	// +kubebuilder:default=false
 	AutoFailback bool `json:"autoFailback"`
 
-	// keepalive is how often agents renew their heartbeat.
+	// keepalive is how often agents send each other their peer heartbeats,
+	// and how often an owner that its peers cannot vouch for renews its
+	// Lease.
 	// +optional
-	// +kubebuilder:default="500ms"
+	// +kubebuilder:default="200ms"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('1m')",message="keepalive must be between 100ms and 1m"
 	Keepalive metav1.Duration `json:"keepalive,omitempty"`
 
-	// deadtime is how long a node's heartbeat may stay silent before the node
-	// is declared dead and its address moved.
+	// deadtime is how long an owner's heartbeats may stay silent before the
+	// address moves away from it.
 	// +optional
-	// +kubebuilder:default="2s"
+	// +kubebuilder:default="700ms"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('300ms') && duration(self) <= duration('10m')",message="deadtime must be between 300ms and 10m"
@@ -72,7 +74,7 @@ type FailoverIPSpec struct {
 	// owner is chosen only after deadtime plus guard, so the two never
 	// announce the address at once.
 	// +optional
-	// +kubebuilder:default="500ms"
+	// +kubebuilder:default="150ms"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('50ms')",message="guard must be at least 50ms"
@@ -133,6 +135,17 @@ type FailoverIPStatus struct {
 	// +optional
 	// +listType=atomic
 	Candidates []string `json:"candidates,omitempty"`
+
+	// voters are the nodes that vouch for the owner at this epoch: the
+	// owner holds the address without renewing its Lease only while every
+	// other voter confirms it, and the address moves away from a silent
+	// owner only once a voter reports it unheard. Written with the epoch and
+	// never changed within one. Empty in a status written by an older
+	// controller: then the owner proves itself through its Lease or its
+	// candidates, as before.
+	// +optional
+	// +listType=atomic
+	Voters []string `json:"voters,omitempty"`
 
 	// lastTransitionTime is when the owner last changed.
 	// +optional

@@ -34,7 +34,7 @@ const (
 )
 
 // VIPState is what an agent does with one FailoverIP.
-// +kubebuilder:validation:Enum=Holding;Waiting;Released;Fenced
+// +kubebuilder:validation:Enum=Holding;Waiting;Released;Fenced;OwnerUnheard
 type VIPState string
 
 const (
@@ -50,6 +50,11 @@ const (
 	// VIPFenced: the node removed the address because it could prove neither
 	// its own liveness nor that no other node holds it.
 	VIPFenced VIPState = "Fenced"
+	// VIPOwnerUnheard: the node is a voter of the epoch it names and has
+	// not heard that epoch's owner for deadtime; it will never vouch for it
+	// at that epoch again, so the owner can no longer hold the address
+	// through its peers.
+	VIPOwnerUnheard VIPState = "OwnerUnheard"
 )
 
 // FrontNodeSpec is one node taking part in one or more farms. The controller
@@ -139,6 +144,16 @@ type FrontNodeStatus struct {
 	// +listType=map
 	// +listMapKey=name
 	Serving []ServingStatus `json:"serving,omitempty"`
+
+	// unheardFronts lists the fronts this node's agent sends peer
+	// heartbeats to and has heard none from for a deadtime, sorted. The
+	// controller makes no such front a candidate: it is likely dead, or
+	// cut off from its peers, and its Lease is renewed too rarely to tell.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=253
+	UnheardFronts []string `json:"unheardFronts,omitempty"`
 
 	// conditions: Ready (the front serves), ProxyHealthy (HAProxy runs the
 	// wanted configuration).

@@ -2,9 +2,12 @@ package failoversim
 
 import (
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/ownership"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
 // defaultKeepalive paces a node that is a candidate for nothing
@@ -25,6 +28,9 @@ type disk struct {
 
 	promises bool
 	promised time.Time
+	// withdrawn is the latest epoch withdrawn from (withdrawals.json), lost
+	// with the promises.
+	withdrawn int64
 }
 
 // proof is until when the node is proved alive, by a proof that lasts
@@ -68,6 +74,18 @@ type agent struct {
 	// confirmed, what the file says, and the start of a process that found
 	// no record.
 	promHeard, promWritten, promFloor time.Time
+	// withdrawn is promiseFile.withdrawn; unknownPast: the record was lost
+	// and the first view's epoch is not withdrawn from yet.
+	withdrawn   int64
+	unknownPast bool
+	// needLease: the last pass found the Lease needed every keepalive.
+	needLease bool
+	// firstReport is the node's FrontNode report as the first list showed
+	// it.
+	firstReport report
+	// startedAt is when the process started: a peer never heard counts as
+	// unheard from then.
+	startedAt time.Time
 	// stateless: the process found no memory and has not yet given up the
 	// epoch it first sees (failover.giveUpUnknownPast).
 	stateless bool
@@ -76,9 +94,11 @@ type agent struct {
 	keepalive time.Duration
 	recheck   int
 	// renewStart is when the last Lease renewal started; renewSeq names
-	// the pending next one.
-	renewStart time.Time
-	renewSeq   int
+	// the pending next one; renewing: an attempt is in flight;
+	// renewFailed: the last one failed.
+	renewStart            time.Time
+	renewSeq              int
+	renewing, renewFailed bool
 	published  report
 	// patch numbers the FrontNode patch in flight; 0 when none is.
 	patch, patches int
@@ -168,9 +188,11 @@ func (a *agent) start() {
 	}
 	a.up, a.paused, a.deferred = true, false, nil
 	a.inc++
+	a.startedAt = a.clk.Now()
 	a.mem, a.written, a.proven = ownership.Memory{}, proof{}, proof{}
 	a.restorePromises()
-	a.leaseLast, a.have, a.published, a.patch = time.Time{}, false, report{}, 0
+	a.leaseLast, a.have, a.published, a.patch, a.needLease = time.Time{}, false, report{}, 0, false
+	a.renewing, a.renewFailed = false, false
 	a.peers, a.seq, a.sent = make([]peerState, len(a.w.agents)), 0, nil
 	a.keepalive = defaultKeepalive
 	a.w.api.list(agentParty(a.idx), a)
@@ -204,9 +226,31 @@ func (a *agent) restoreMemory() {
 // record, every promise counted from now.
 func (a *agent) restorePromises() {
 	a.promHeard, a.promWritten, a.promFloor = a.disk.promised, a.disk.promised, time.Time{}
+	a.withdrawn, a.unknownPast = a.disk.withdrawn, false
 	if !a.disk.promises {
-		a.promFloor = a.clk.Now()
+		a.promFloor, a.unknownPast = a.clk.Now(), true
 		a.disk.promises = true
+	}
+}
+
+// withdrawUnknownPast is promiseFile.withdrawUnknownPast: withdrawn from
+// the current epoch if the node's FrontNode, as listed at the first view,
+// reports the owner unheard at it (failover.reportedUnheard).
+func (a *agent) withdrawUnknownPast() {
+	if !a.unknownPast {
+		return
+	}
+	a.unknownPast = false
+	if r := a.firstReport; r.some && r.state == webfarmv1.VIPOwnerUnheard && r.epoch == a.view.status.Epoch {
+		a.withdraw(r.epoch)
+	}
+}
+
+// withdraw is promiseFile.withdraw, saved at once.
+func (a *agent) withdraw(epoch int64) {
+	if epoch > a.withdrawn {
+		a.withdrawn = epoch
+		a.disk.withdrawn = epoch
 	}
 }
 
@@ -244,33 +288,88 @@ func (a *agent) tickLoop() {
 // while it waits (agent/heartbeat/lease.go).
 const intervalPoll = 100 * time.Millisecond
 
+// leaseInterval is failover.leaseInterval.
+func (a *agent) leaseInterval() time.Duration {
+	if a.needLease {
+		return a.keepalive
+	}
+	return webfarmv1.QuietLeaseInterval
+}
+
+// setNeedLease is failover.setNeedLease: a renewer woken when the Lease is
+// newly needed reads its interval again at once.
+func (a *agent) setNeedLease(need bool) {
+	was := a.needLease
+	a.needLease = need
+	if need && !was {
+		a.wakeRenewer()
+	}
+}
+
+// wakeRenewer is LeaseRenewer.Wake: a renewal at once if the interval has
+// gone by since the last start, else at its end.
+func (a *agent) wakeRenewer() {
+	if a.renewing {
+		return
+	}
+	a.renewSeq++
+	seq := a.renewSeq
+	at := a.renewStart.Add(a.leaseInterval())
+	if now := a.clk.Now(); at.Before(now) {
+		at = now
+	}
+	a.w.at(a.clk.globalAt(at), "", a.proc(func() {
+		if a.renewSeq == seq {
+			a.renew()
+		}
+	}))
+}
+
 // renew is one LeaseRenewer attempt: it counts, from its start, if the
-// reply comes within four fifths of the interval. The next starts an
-// interval after this one; the renewer reads the interval again every
-// intervalPoll as it waits, which nextRenewal models without the polls.
+// reply comes within its timeout (heartbeat.attemptTimeout). The next
+// starts an interval after this one; the renewer reads the interval again
+// every intervalPoll as it waits, which nextRenewal models without the
+// polls.
 func (a *agent) renew() {
-	start, interval := a.clk.Now(), a.keepalive
+	start, interval := a.clk.Now(), a.leaseInterval()
 	open := true
+	a.renewing = true
 	a.w.net.call(agentParty(a.idx), func() func() {
 		a.w.api.writeLease(a.idx, a.name)
 		return a.proc(func() {
 			if open {
 				open = false
 				a.leaseLast = start
+				a.renewing, a.renewFailed = false, false
+				a.nextRenewal()
 			}
 		})
 	})
-	a.afterLocal(interval*4/5, func() { open = false })
+	a.afterLocal(heartbeat.AttemptTimeout(interval), func() {
+		if open {
+			open = false
+			a.renewing = false
+			a.renewFailed = true
+			a.nextRenewal()
+		}
+	})
 	a.renewStart = start
-	a.nextRenewal()
 }
 
 // nextRenewal schedules the next renewal at the first poll of the waiting
-// renewer that finds an interval gone by since the last start.
+// renewer that finds an interval gone by since the last start, once the
+// attempt in flight is over; after a failure, at heartbeat.RetryAfter.
 func (a *agent) nextRenewal() {
+	if a.renewing {
+		return
+	}
 	a.renewSeq++
 	seq := a.renewSeq
-	at := a.renewStart.Add(a.keepalive)
+	interval := a.leaseInterval()
+	if a.renewFailed {
+		interval = heartbeat.RetryAfter(interval)
+	}
+	at := a.renewStart.Add(interval)
 	if now := a.clk.Now(); at.Before(now) {
 		// The interval shrank: the next poll finds it gone by.
 		polls := (now.Sub(a.renewStart) + intervalPoll - 1) / intervalPoll
@@ -296,6 +395,7 @@ func (a *agent) setKeepalive(k time.Duration) {
 func (a *agent) watch(s apiState) {
 	a.deliver(func() {
 		if !a.have {
+			a.firstReport = a.w.api.st.fronts[a.idx].report
 			a.restoreMemory()
 		}
 		changed := !a.have || a.view.fipRV != s.fipRV
@@ -309,7 +409,7 @@ func (a *agent) watch(s apiState) {
 // concerned is failover.concerned for the one FailoverIP.
 func (a *agent) concerned() bool {
 	st := a.view.status
-	return st.Owner == a.name || slices.Contains(st.Candidates, a.name) || a.mem.Holding
+	return st.Owner == a.name || slices.Contains(st.Candidates, a.name) || slices.Contains(st.Voters, a.name) || a.mem.Holding
 }
 
 // pass is failover.pass and failover.decide for the one FailoverIP.
@@ -319,10 +419,13 @@ func (a *agent) pass() {
 	}
 	if !a.concerned() {
 		a.setKeepalive(defaultKeepalive)
+		a.setNeedLease(false)
 		a.publish(report{})
 		return
 	}
+	unheard := a.unheardFronts()
 	a.giveUpUnknownPast()
+	a.withdrawUnknownPast()
 	timing := a.view.spec.Timing
 	a.setKeepalive(min(defaultKeepalive, timing.Keepalive))
 	now := a.clk.Now()
@@ -330,13 +433,20 @@ func (a *agent) pass() {
 	d := ownership.Decide(ownership.Input{
 		Node: a.name, Address: Address, Status: a.view.status.forAgent(), Timing: timing,
 		Memory: a.mem, LastLeaseRenewal: a.lastRenewal(now, timing.Deadtime-timing.Guard),
-		Peers: a.peerView(), Promised: a.promised(), Now: now,
+		Peers: a.peerView(), Promised: a.promised(), Withdrawn: a.withdrawn, Now: now,
 	})
 	if d.Action != a.last.Action || d.Epoch != a.last.Epoch {
 		a.w.tracef("%s decides %s", a.name, d)
 	}
 	a.last = d
 	switch {
+	case d.Action == ownership.Withdraw:
+		if a.withdrawn < d.Epoch {
+			a.w.tracef("%s withdraws from epoch %d", a.name, d.Epoch)
+			a.withdraw(d.Epoch)
+			a.wakeRenewer()
+		}
+		a.remember(a.mem.After(d, now))
 	case d.Announce():
 		a.remember(a.mem.After(d, now))
 		a.proved(proof{now.Add(d.RecheckAfter), timing.Deadtime - timing.Guard}, timing.Keepalive)
@@ -347,10 +457,28 @@ func (a *agent) pass() {
 	default:
 		a.remember(a.mem.After(d, now))
 	}
+	a.setNeedLease(d.NeedsLease)
 	state, ok := d.State()
 	a.lastGen = a.view.spec.Generation
-	a.publish(report{some: ok, epoch: d.Epoch, state: state, generation: a.lastGen})
+	a.publish(report{some: ok, epoch: d.Epoch, state: state, generation: a.lastGen, unheard: unheard})
 	a.scheduleRecheck(d.RecheckAfter)
+}
+
+// unheardFronts is failover.unheardFronts and Peers.Unheard: every other
+// front (all of them are heartbeat targets here) not heard for deadtime.
+func (a *agent) unheardFronts() string {
+	var out []string
+	now, deadtime := a.clk.Now(), a.view.spec.Timing.Deadtime
+	for i, b := range a.w.agents {
+		last := a.startedAt
+		if a.peers[i].heardAt.After(last) {
+			last = a.peers[i].heardAt
+		}
+		if b != a && now.Sub(last) >= deadtime {
+			out = append(out, b.name)
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // giveUpUnknownPast is failover.giveUpUnknownPast: a process that found no
@@ -462,5 +590,5 @@ func (a *agent) currentReport() report {
 		return report{}
 	}
 	state, ok := a.last.State()
-	return report{some: ok, epoch: a.last.Epoch, state: state, generation: a.lastGen}
+	return report{some: ok, epoch: a.last.Epoch, state: state, generation: a.lastGen, unheard: a.unheardFronts()}
 }

@@ -11,11 +11,11 @@ import (
 // fipStatus is the part of the FailoverIP status the protocol reads.
 type fipStatus struct {
 	controllers.Ownership
-	Candidates []string
+	Candidates, Voters []string
 }
 
 func (s fipStatus) equal(o fipStatus) bool {
-	return s.Ownership == o.Ownership && slices.Equal(s.Candidates, o.Candidates)
+	return s.Ownership == o.Ownership && slices.Equal(s.Candidates, o.Candidates) && slices.Equal(s.Voters, o.Voters)
 }
 
 // forAgent is the status as ownership.StatusOf reads it.
@@ -23,7 +23,7 @@ func (s fipStatus) forAgent() ownership.Status {
 	return ownership.Status{
 		Owner: s.Owner, Epoch: s.Epoch, PreviousOwner: s.PreviousOwner,
 		PreviousOwnerReleased: s.PreviousOwnerReleased, ReleaseRequested: s.ReleaseRequested,
-		Candidates: s.Candidates, FencingDeadtime: s.Timing.Deadtime,
+		Candidates: s.Candidates, Voters: s.Voters, FencingDeadtime: s.Timing.Deadtime,
 	}
 }
 
@@ -50,6 +50,9 @@ type report struct {
 	state webfarmv1.VIPState
 	// generation is the spec generation decided on (ObservedGeneration).
 	generation int64
+	// unheard lists the fronts unheard for a deadtime (unheardFronts),
+	// comma-separated so that a report compares with ==.
+	unheard string
 }
 
 // front is the part of a FrontNode the election reads.

@@ -2,6 +2,7 @@ package failoversim
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -73,14 +74,14 @@ func (c *controller) watch(s apiState) {
 	}
 	prev := c.cache
 	c.cache = &s
-	c.tracker.NoteDeadtime(s.spec.Timing.Deadtime)
+	c.tracker.NoteDeadtime(webfarmv1.PresenceWindow(s.spec.Timing.Deadtime))
 	enqueue := prev == nil || prev.spec.Generation != s.spec.Generation
 	for i, l := range s.leases {
 		if l.rv == 0 || (prev != nil && prev.leases[i].rv == l.rv) {
 			continue
 		}
 		name := c.w.cfg.Nodes[i]
-		if c.observeLease(name, l) && c.tracker.Revived(name, s.spec.Timing.Deadtime) {
+		if c.observeLease(name, l) && c.tracker.Revived(name, webfarmv1.PresenceWindow(s.spec.Timing.Deadtime)) {
 			enqueue = true
 		}
 	}
@@ -125,7 +126,7 @@ func (c *controller) reconcile() {
 	if d := nextElection(in, res); d > 0 {
 		c.wakeAfter(d)
 	}
-	want := fipStatus{Ownership: res.Ownership, Candidates: res.Candidates}
+	want := fipStatus{Ownership: res.Ownership, Candidates: res.Candidates, Voters: res.Voters}
 	if want.equal(c.cache.status) {
 		return
 	}
@@ -137,8 +138,9 @@ func (c *controller) electionInput() controllers.ElectionInput {
 	in := controllers.ElectionInput{
 		Key: fipKey, Now: c.clk.Now(),
 		Deadtime: s.spec.Timing.Deadtime, Guard: s.spec.Timing.Guard,
+		Presence:      webfarmv1.PresenceWindow(s.spec.Timing.Deadtime),
 		PreferredNode: s.spec.PreferredNode, AutoFailback: s.spec.AutoFailback,
-		Current: s.status.Ownership, Generation: s.spec.Generation,
+		Current: s.status.Ownership, Voters: s.status.Voters, Generation: s.spec.Generation,
 	}
 	for i, name := range c.w.cfg.Nodes {
 		at, heard := c.tracker.LastAlive(name)
@@ -150,9 +152,18 @@ func (c *controller) electionInput() controllers.ElectionInput {
 		if r.some && (r.state == webfarmv1.VIPReleased || r.state == webfarmv1.VIPFenced) {
 			f.ReleasedEpoch = r.epoch
 		}
+		if r.some && r.state == webfarmv1.VIPOwnerUnheard {
+			f.UnheardEpoch = r.epoch
+		}
+		if r.some && r.state == webfarmv1.VIPHolding {
+			f.HoldingEpoch = r.epoch
+		}
+		if r.unheard != "" {
+			f.UnheardFronts = strings.Split(r.unheard, ",")
+		}
 		// ownerReport and reportedGeneration.
 		if name == in.Current.Owner && r.some && r.epoch == in.Current.Epoch && r.state == webfarmv1.VIPHolding {
-			in.OwnerGeneration = r.generation
+			in.OwnerGeneration, in.OwnerHolding = r.generation, true
 		}
 		in.Fronts = append(in.Fronts, f)
 	}
@@ -167,7 +178,7 @@ func nextElection(in controllers.ElectionInput, res controllers.ElectionResult) 
 		if !f.Heard {
 			continue
 		}
-		if d := f.LastAlive.Add(in.Deadtime).Sub(in.Now); d > 0 && (next <= 0 || d < next) {
+		if d := f.LastAlive.Add(in.Presence).Sub(in.Now); d > 0 && (next <= 0 || d < next) {
 			next = d
 		}
 	}

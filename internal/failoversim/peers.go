@@ -9,6 +9,7 @@ import (
 // claim is one heartbeat's word about the FailoverIP (heartbeat.Claim).
 type claim struct {
 	holding   bool
+	withdrawn bool
 	seenOwner string
 	seenEpoch int64
 }
@@ -53,6 +54,7 @@ type peerState struct {
 	seenOwner string
 	seenEpoch int64
 	holding   bool
+	withdrawn bool
 	confirmed time.Time
 }
 
@@ -73,22 +75,34 @@ const resyncEvery = time.Second
 // every other front (the owner, the previous owner, the candidates and the
 // fronts of the farm: here every front), each datagram acking the last one
 // accepted from its target; the confirmations are promised before anything
-// leaves.
+// leaves. A node that withdrew from the epoch says so and promises
+// nothing; one whose record was lost, and has not withdrawn from its first
+// view's epoch yet, sends no ack at all (promiseFile.Promise refuses).
 func (a *agent) sendHeartbeats() {
 	if !a.have || !a.concerned() {
 		return
 	}
 	st := a.view.status
-	c := claim{holding: a.mem.Holding, seenOwner: st.Owner, seenEpoch: st.Epoch}
+	c := claim{holding: a.mem.Holding, seenOwner: st.Owner, seenEpoch: st.Epoch,
+		withdrawn: st.Owner != a.name && a.withdrawn >= st.Epoch}
 	a.logSent()
 	var promised time.Time
+	unvouched := -1
 	for i, b := range a.w.agents {
 		p := &a.peers[i]
-		if b != a && p.established && !c.holding && c.seenOwner == b.name && p.heardAt.After(promised) {
+		if b == a || !p.established || c.holding || c.withdrawn || c.seenOwner != b.name {
+			continue
+		}
+		if !p.heard || !p.holding {
+			// An owner that does not claim the address is vouched for
+			// by nobody (heartbeat.promise).
+			unvouched = i
+		} else if p.heardAt.After(promised) {
 			promised = p.heardAt
 		}
 	}
-	if !promised.IsZero() {
+	acks := !(a.unknownPast && !promised.IsZero())
+	if !promised.IsZero() && acks {
 		a.promise(promised)
 	}
 	for i, b := range a.w.agents {
@@ -97,7 +111,8 @@ func (a *agent) sendHeartbeats() {
 		}
 		p := &a.peers[i]
 		d := datagram{hasClaim: true, claim: c}
-		if p.established {
+		d.claim.withdrawn = c.withdrawn || i == unvouched
+		if p.established && acks {
 			d.hasAck, d.ackBoot, d.ackSeq = true, p.boot, p.seq
 		}
 		a.send(i, d)
@@ -174,11 +189,11 @@ func (a *agent) onHeartbeat(d datagram) {
 		confirmed = a.sentTime(d.ackSeq)
 	}
 	c := d.claim
-	same := p.heard && p.seenOwner == c.seenOwner && p.seenEpoch == c.seenEpoch && p.holding == c.holding
+	same := p.heard && p.seenOwner == c.seenOwner && p.seenEpoch == c.seenEpoch && p.holding == c.holding && p.withdrawn == c.withdrawn
 	if !confirmed.IsZero() || !same {
 		p.confirmed = confirmed
 	}
-	p.heard, p.lastHeard, p.seenOwner, p.seenEpoch, p.holding = true, now, c.seenOwner, c.seenEpoch, c.holding
+	p.heard, p.lastHeard, p.seenOwner, p.seenEpoch, p.holding, p.withdrawn = true, now, c.seenOwner, c.seenEpoch, c.holding, c.withdrawn
 	if c.holding {
 		p.claimed = now
 	}
@@ -234,7 +249,7 @@ func (a *agent) peerView() []ownership.Peer {
 		}
 		view = append(view, ownership.Peer{
 			Node: a.w.agents[i].name, LastHeard: p.lastHeard, LastClaimed: p.claimed,
-			SeenOwner: p.seenOwner, SeenEpoch: p.seenEpoch, Confirmed: p.confirmed,
+			SeenOwner: p.seenOwner, SeenEpoch: p.seenEpoch, Confirmed: p.confirmed, Withdrawn: p.withdrawn,
 		})
 	}
 	return view
