@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/ownership"
@@ -218,12 +219,15 @@ func currentEpochs(snap *snapshot) map[string]int64 {
 }
 
 // concerned lists, sorted, the failover IPs this node owns, may own, vouches
-// for, or still holds.
+// for, still holds, or serves as a front of a farm that lists them: such a
+// front sends its heartbeats before it is a candidate, so that its peers
+// hear it and the controller may make it one.
 func (f *failover) concerned(snap *snapshot) []string {
 	var keys []string
 	for key, fip := range snap.failoverIPs {
 		st := fip.Status
-		if st.Owner == snap.node || slices.Contains(st.Candidates, snap.node) || slices.Contains(st.Voters, snap.node) || f.memory.get(key).Holding {
+		if st.Owner == snap.node || slices.Contains(st.Candidates, snap.node) || slices.Contains(st.Voters, snap.node) ||
+			f.memory.get(key).Holding || snap.frontOfFarmListing(fip) {
 			keys = append(keys, key)
 		}
 	}
@@ -244,7 +248,7 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		Status:           ownership.StatusOf(&fip.Status),
 		Timing:           timing,
 		Memory:           mem,
-		LastLeaseRenewal: f.lastRenewal(key, now, timing.Deadtime-timing.Guard),
+		LastLeaseRenewal: f.lastRenewal(key, fip, now, timing.Deadtime-timing.Guard),
 		Peers:            f.a.peers.View(key),
 		Promised:         promised,
 		Withdrawn:        f.a.promises.withdrawnFrom(key),
@@ -273,7 +277,11 @@ func (f *failover) withdraw(ctx context.Context, key string, fip *webfarmv1.Fail
 		f.a.lease.RenewNow()
 	}
 	state, _ := d.State()
-	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason, ObservedGeneration: fip.Generation}, true
+	r := webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason, ObservedGeneration: fip.Generation}
+	if d.UnheardAfter > 0 {
+		r.UnheardAfter = &metav1.Duration{Duration: d.UnheardAfter}
+	}
+	return r, true
 }
 
 // carryOut holds, keeps waiting or removes the address as d says, and
@@ -320,11 +328,18 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason, ObservedGeneration: fip.Generation}, ok
 }
 
-// lastRenewal is when the node's Lease was last renewed by this process or,
-// right after a restart, the equivalent of the proof the previous process
-// had for key: a proof that lasts window, until the time it saved.
-func (f *failover) lastRenewal(key string, now time.Time, window time.Duration) time.Time {
-	last := f.a.lease.LastRenewal()
+// lastRenewal is when the renewal of the node's Lease that fip's status
+// acknowledges started, if this process made it, or, right after a
+// restart, the equivalent of the proof the previous process had for key: a
+// proof that lasts window, until the time it saved. A renewal the
+// controller has not acknowledged proves nothing: it may have moved the
+// address without seeing it. Under a status from an older controller
+// (no voters, no acknowledgements), the last renewal counts, as it did.
+func (f *failover) lastRenewal(key string, fip *webfarmv1.FailoverIP, now time.Time, window time.Duration) time.Time {
+	last := f.a.lease.Started(fip.Status.OwnerRenewal)
+	if len(fip.Status.Voters) == 0 {
+		last = f.a.lease.LastRenewal()
+	}
 	if until := f.memory.restoredProof(key, now, window); !until.IsZero() && until.Add(-window).After(last) {
 		return until.Add(-window)
 	}

@@ -85,6 +85,12 @@ func (s *snapshot) frontsOf(farm string) []*webfarmv1.FrontNode {
 	return fronts
 }
 
+// frontOfFarmListing tells whether this node is a front of a farm that
+// lists fip.
+func (s *snapshot) frontOfFarmListing(fip *webfarmv1.FailoverIP) bool {
+	return s.self != nil && slices.ContainsFunc(s.farmsListing(fip), func(farm string) bool { return slices.Contains(s.self.Spec.Farms, farm) })
+}
+
 // farmsListing returns the farms, as namespace/name, whose spec lists fip.
 func (s *snapshot) farmsListing(fip *webfarmv1.FailoverIP) []string {
 	var farms []string

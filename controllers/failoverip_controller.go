@@ -161,8 +161,10 @@ func (r *FailoverIPReconciler) electionFront(ctx context.Context, fip *webfarmv1
 		LastAlive:     hb.lastAlive,
 		ReleasedEpoch: releasedEpoch(front, fip),
 		UnheardEpoch:  unheardEpoch(front, fip),
+		UnheardAfter:  unheardAfter(front, fip),
 		UnheardFronts: front.Status.UnheardFronts,
 		HoldingEpoch:  holdingEpoch(front, fip),
+		LeaseVersion:  r.tracker.Seen(front.Name),
 		NotServing:    notServing(front, fip),
 	}
 	if !inFarm {
@@ -193,7 +195,7 @@ func (r *FailoverIPReconciler) formerFront(ctx context.Context, fip *webfarmv1.F
 		return r.electionFront(ctx, fip, front, false)
 	}
 	hb := r.tracker.heartbeat(owner)
-	return ElectionFront{Name: owner, Heard: hb.heard, LastAlive: hb.lastAlive}, nil
+	return ElectionFront{Name: owner, Heard: hb.heard, LastAlive: hb.lastAlive, LeaseVersion: r.tracker.Seen(owner)}, nil
 }
 
 // ownerReport is what the owner's agent reports of fip at the current
@@ -267,6 +269,18 @@ func unheardEpoch(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) int64 {
 	return 0
 }
 
+// unheardAfter is the deadtime front's agent waited before reporting fip's
+// owner unheard; 0 when it reports nothing of the kind.
+func unheardAfter(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) time.Duration {
+	key := farmKey(fip.Namespace, fip.Name)
+	for _, s := range front.Status.FailoverIPs {
+		if s.Name == key && s.UID == fip.UID && s.State == webfarmv1.VIPOwnerUnheard && s.UnheardAfter != nil {
+			return s.UnheardAfter.Duration
+		}
+	}
+	return 0
+}
+
 // sameObject tells whether an agent's report may be about fip: it names
 // fip's UID, or no UID (an agent older than UIDs in reports).
 func sameObject(s webfarmv1.NodeFailoverIPStatus, fip *webfarmv1.FailoverIP) bool {
@@ -296,7 +310,7 @@ func setupFailoverIPs(mgr ctrl.Manager, s *shared) error {
 		WatchesRawSource(watch(c, &webfarmv1.WebFarm{}, farmSpecChanged, w.forFarm)).
 		WatchesRawSource(watch(c, &webfarmv1.FrontNode{}, frontChangedForElection, w.forFront)).
 		WatchesRawSource(watch(c, &corev1.Node{}, nodeLabelsChanged, w.forNode)).
-		WatchesRawSource(s.watchLeases(c, w.forNodeName)).
+		WatchesRawSource(s.watchLeases(c, w.forNodeName, w.ownedBy)).
 		WatchesRawSource(r.wakeups).
 		Complete(r)
 }

@@ -62,12 +62,17 @@ type ElectionFront struct {
 	// unheard (OwnerUnheard): as a voter of that epoch it will never vouch
 	// for the owner again. 0 when it reports nothing of the kind.
 	UnheardEpoch int64
+	// UnheardAfter is the deadtime it waited before that report.
+	UnheardAfter time.Duration
 	// UnheardFronts are the fronts its agent reports it has not heard
 	// from for a deadtime (status.unheardFronts).
 	UnheardFronts []string
 	// HoldingEpoch is the epoch at which its agent reports holding the
 	// address; 0 when it reports nothing of the kind.
 	HoldingEpoch int64
+	// LeaseVersion names the renewal of its Lease that LastAlive dates
+	// (webfarmv1.LeaseRenewalVersion); "" when none was seen.
+	LeaseVersion string
 }
 
 // ElectionInput is everything the election of one FailoverIP depends on.
@@ -108,6 +113,10 @@ type ElectionResult struct {
 	// Voters vouch for the owner at the resulting epoch: the candidates and
 	// the owner when the epoch is new, else the current epoch's unchanged.
 	Voters []string
+	// OwnerRenewal acknowledges the owner's Lease renewal seen last
+	// (status.ownerRenewal): only an acknowledged renewal proves the owner
+	// alive to itself.
+	OwnerRenewal string
 	// Reason is one of webfarmv1.ReasonOwned, ReasonNoCandidate,
 	// ReasonAwaitingFence, ReasonAwaitingRelease and ReasonHandOffBlocked.
 	Reason string
@@ -147,9 +156,14 @@ type ElectionResult struct {
 //     controller), the Lease alone decides, as it always did. Otherwise,
 //     without a report, the owner is replaced only once it has not renewed
 //     its Lease for the presence window.
-//  6. An owner that holds the address under a status without voters
-//     (written by an older controller) is renewed at a new epoch with
-//     voters, as the same owner: nobody else held the epoch.
+//  6. An owner that holds the address while some candidate is no voter (a
+//     front joined or came back since the epoch began, or the status was
+//     written by an older controller and has no voters) is renewed at a new
+//     epoch with every candidate as a voter, as the same owner — nobody else
+//     held the epoch — once its Lease is fresh: the agent renews it every
+//     keepalive when it sees voters behind, so that the new status
+//     acknowledges a renewal that proves it alive until the new voters
+//     vouch for it.
 //
 // A front that does not serve is no candidate while another one serves, so
 // an owner that stops serving is asked to release (rule 4). When none
@@ -161,6 +175,19 @@ type ElectionResult struct {
 // Every change of owner increments the epoch by one.
 func Elect(in ElectionInput) ElectionResult {
 	in.Current.Timing = in.fencingTiming()
+	res := in.elect()
+	if owner := in.Current.Owner; owner != "" && !res.OwnerChanged && !res.Renewed {
+		// Whatever else the owner is waited for, its Lease turning silent
+		// may move the address (rule 5).
+		res = in.untilLeaseSilent(res, in.front(owner))
+	}
+	if res.Owner != "" {
+		res.OwnerRenewal = in.front(res.Owner).LeaseVersion
+	}
+	return res
+}
+
+func (in ElectionInput) elect() ElectionResult {
 	cands := candidates(in)
 	cur := in.Current
 	owner := in.front(cur.Owner)
@@ -175,10 +202,10 @@ func Elect(in ElectionInput) ElectionResult {
 		if in.AutoFailback && in.PreferredNode != cur.Owner && slices.Contains(cands, in.PreferredNode) && !in.front(in.PreferredNode).NotServing {
 			return in.requestRelease(cands, owner, in.PreferredNode)
 		}
-		if len(in.Voters) == 0 && in.OwnerHolding {
+		if in.votersBehind(cands) && in.leaseFresh(owner) {
 			return in.renew(cands, owner)
 		}
-		return in.untilLeaseSilent(in.keep(cands, owner, webfarmv1.ReasonOwned), owner)
+		return in.keep(cands, owner, webfarmv1.ReasonOwned)
 	case in.fresh(owner):
 		return in.releaseLiveOwner(cands, owner)
 	default:
@@ -198,21 +225,44 @@ func (in ElectionInput) peersProveNothing(owner ElectionFront) bool {
 }
 
 // unheard tells whether a voter of the current epoch other than the owner
-// reports the owner unheard at this epoch: the owner's peers prove nothing
-// any more.
+// reports the owner unheard at this epoch, after waiting at least the
+// longest deadtime the owner may use: the owner's peers prove nothing any
+// more. A voter that waited less (its view was behind a raise of the
+// deadtime) reports again once it has waited that long.
 func (in ElectionInput) unheard(owner ElectionFront) bool {
 	for _, f := range in.Fronts {
-		if f.Name != owner.Name && f.UnheardEpoch == in.Current.Epoch && slices.Contains(in.Voters, f.Name) {
+		if f.Name != owner.Name && slices.Contains(in.Voters, f.Name) && in.reportsUnheard(f) {
 			return true
 		}
 	}
 	return false
 }
 
+func (in ElectionInput) reportsUnheard(f ElectionFront) bool {
+	return f.UnheardEpoch == in.Current.Epoch && f.UnheardAfter >= in.Current.Timing.Deadtime
+}
+
 // leaseSilent tells whether the owner's Lease proves nothing any more: the
 // controller has not seen it renewed for deadtime plus guard.
 func (in ElectionInput) leaseSilent(owner ElectionFront) bool {
 	return !in.Now.Before(owner.LastAlive.Add(in.Current.Timing.fenceAfter()))
+}
+
+// votersBehind tells whether a candidate is no voter of the current epoch,
+// or, under a status from an older controller, whether the owner holds the
+// address: then it can take voters.
+func (in ElectionInput) votersBehind(cands []string) bool {
+	if len(in.Voters) == 0 {
+		return in.OwnerHolding
+	}
+	return slices.ContainsFunc(cands, func(c string) bool { return !slices.Contains(in.Voters, c) })
+}
+
+// leaseFresh tells whether the owner's Lease was seen renewed within half
+// its proof window: acknowledged in a new epoch, it still proves the owner
+// alive for that long.
+func (in ElectionInput) leaseFresh(owner ElectionFront) bool {
+	return owner.Heard && in.Now.Sub(owner.LastAlive) < (in.Deadtime-in.Guard)/2
 }
 
 // untilLeaseSilent makes res come back when the owner's Lease turns silent,
@@ -234,7 +284,7 @@ func (in ElectionInput) successor(cands []string, owner string) string {
 	for _, c := range cands {
 		switch {
 		case c == owner:
-		case in.front(c).UnheardEpoch == in.Current.Epoch:
+		case in.reportsUnheard(in.front(c)):
 			reporters = append(reporters, c)
 		default:
 			others = append(others, c)
@@ -249,8 +299,14 @@ func (in ElectionInput) successor(cands []string, owner string) string {
 // renew gives the owner a new epoch of its own, with voters: it keeps
 // holding the address across it (nobody else held the epoch in between),
 // through its Lease until the voters vouch for it at the new epoch.
+//
+// An owner that does not hold the address yet keeps waiting for the
+// previous owner as before: the new epoch carries that one over.
 func (in ElectionInput) renew(cands []string, owner ElectionFront) ElectionResult {
 	res := in.handOver(cands, owner.Name, true)
+	if !in.OwnerHolding {
+		res.PreviousOwner, res.PreviousOwnerReleased = in.Current.PreviousOwner, in.Current.PreviousOwnerReleased
+	}
 	res.OwnerChanged, res.Renewed = false, true
 	return res
 }
@@ -290,7 +346,17 @@ func (in ElectionInput) fence(cands []string, owner ElectionFront) ElectionResul
 		res.RequeueAfter = fencedAt.Sub(in.Now)
 		return res
 	}
-	return in.handOver(cands, best(in, cands), false)
+	next := best(in, cands)
+	if len(in.Voters) > 0 {
+		// Its voters may still vouch for it, through an API outage of
+		// its own: only one of them, which keeps the promise it made by
+		// vouching, may take over (rule 3 of docs/failover-safety.md).
+		next = best(in, slices.DeleteFunc(slices.Clone(cands), func(c string) bool { return c == owner.Name || !slices.Contains(in.Voters, c) }))
+		if next == "" {
+			return in.result(cands, in.Current, webfarmv1.ReasonAwaitingFence)
+		}
+	}
+	return in.handOver(cands, next, false)
 }
 
 func (in ElectionInput) keep(cands []string, owner ElectionFront, reason string) ElectionResult {

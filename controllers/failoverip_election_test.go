@@ -387,9 +387,9 @@ func TestBestSpreadsAddresses(t *testing.T) {
 	}
 }
 
-// unheard is f reporting the owner unheard at epoch.
+// unheard is f reporting the owner unheard at epoch, after the deadtime.
 func unheard(f ElectionFront, epoch int64) ElectionFront {
-	f.UnheardEpoch = epoch
+	f.UnheardEpoch, f.UnheardAfter = epoch, testDeadtime
 	return f
 }
 
@@ -433,6 +433,16 @@ func TestElectVoters(t *testing.T) {
 		wantCands:   []string{"a", "b"},
 		wantVoters:  []string{"a", "b"},
 		wantRequeue: testDeadtime + testGuard - time.Second,
+	}, {
+		name:     "a report after less than the longest deadtime the owner may use moves nothing: the voter's view was behind a raise",
+		current:  owned("a", 3),
+		voters:   []string{"a", "b"},
+		presence: presence,
+		fronts: []ElectionFront{alive("a", quiet),
+			func() ElectionFront { f := unheard(alive("b", quiet), 3); f.UnheardAfter = testDeadtime / 2; return f }()},
+		want:       owned("a", 3),
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"a", "b"}, wantVoters: []string{"a", "b"},
+		wantRequeue: presence - quiet,
 	}, {
 		name:       "a report of an older epoch moves nothing",
 		current:    owned("a", 3),
@@ -528,6 +538,51 @@ func TestElectVoters(t *testing.T) {
 		fronts:     []ElectionFront{alive("a", quiet), draining(alive("b", quiet)), alive("c", 0)},
 		want:       owned("a", 3),
 		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"a", "c"}, wantVoters: []string{"a", "b"},
+		wantRequeue: presence - quiet,
+	}, {
+		name:         "a front joined since the epoch began, the owner's Lease fresh: renewed with it as a voter",
+		ownerHolding: true,
+		current:      owned("a", 3),
+		voters:       []string{"a", "b"},
+		presence:     presence,
+		fronts:       []ElectionFront{alive("a", 100*time.Millisecond), alive("b", quiet), alive("c", 0)},
+		want:         Ownership{Owner: "a", Epoch: 4, PreviousOwner: "a", PreviousOwnerReleased: true},
+		wantReason:   webfarmv1.ReasonOwned, wantCands: []string{"a", "b", "c"}, wantVoters: []string{"a", "b", "c"},
+		wantRequeue: presence - 100*time.Millisecond,
+	}, {
+		name:       "a front joined, but the owner's Lease is quiet: nothing renewed until the owner renews it (it does, seeing voters behind)",
+		current:    owned("a", 3),
+		voters:     []string{"a", "b"},
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", quiet), alive("b", quiet), alive("c", 0)},
+		want:       owned("a", 3),
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"a", "b", "c"}, wantVoters: []string{"a", "b"},
+		wantRequeue: presence - quiet,
+	}, {
+		name:       "an owner still waiting for its previous owner keeps waiting across the renewal",
+		current:    Ownership{Owner: "a", Epoch: 3, PreviousOwner: "b"},
+		voters:     []string{"a", "b"},
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", 0), alive("b", quiet), alive("c", 0)},
+		want:       Ownership{Owner: "a", Epoch: 4, PreviousOwner: "b"},
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"a", "b", "c"}, wantVoters: []string{"a", "b", "c"},
+		wantRequeue: presence,
+	}, {
+		name:       "an owner gone from presence is replaced only by one of its voters: their promises guard its proof",
+		current:    owned("a", 3),
+		voters:     []string{"a", "b"},
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", time.Minute), alive("c", 0)},
+		want:       owned("a", 3),
+		wantReason: webfarmv1.ReasonAwaitingFence, wantCands: []string{"c"}, wantVoters: []string{"a", "b"},
+	}, {
+		name:       "... and by a voter when one is a candidate",
+		current:    owned("a", 3),
+		voters:     []string{"a", "b"},
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", time.Minute), alive("b", quiet), alive("c", 0)},
+		want:       Ownership{Owner: "b", Epoch: 4, PreviousOwner: "a"},
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"b", "c"}, wantVoters: []string{"b", "c"},
 		wantRequeue: presence - quiet,
 	}, {
 		name:         "a status without voters, its owner holding: renewed at a new epoch with voters",

@@ -56,6 +56,7 @@ func ownershipStatus(cur webfarmv1.FailoverIPStatus, generation int64, res Elect
 	}
 	st.Candidates = res.Candidates
 	st.Voters = res.Voters
+	st.OwnerRenewal = res.OwnerRenewal
 	if res.OwnerChanged {
 		t := metav1.NewTime(now.Truncate(time.Second))
 		st.LastTransitionTime = &t

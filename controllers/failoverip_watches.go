@@ -48,6 +48,23 @@ func (w *failoverIPWatches) forNode(ctx context.Context, node *corev1.Node) []re
 
 // forNodeName: a node's heartbeat concerns the FailoverIPs of its front's
 // farms, and those it owns or may hold.
+// ownedBy maps a renewal of node's Lease to the FailoverIPs node owns: their
+// status acknowledges the renewal (status.ownerRenewal), which the owner
+// needs before the renewal proves anything to it.
+func (w *failoverIPWatches) ownedBy(ctx context.Context, node string) []reconcile.Request {
+	fips, err := w.failoverIPsOfNode(ctx, node)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Mapping a Lease renewal to the FailoverIPs its node owns")
+	}
+	var out []reconcile.Request
+	for i := range fips {
+		if fips[i].Status.Owner == node {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: fips[i].Namespace, Name: fips[i].Name}})
+		}
+	}
+	return out
+}
+
 func (w *failoverIPWatches) forNodeName(ctx context.Context, node string) []reconcile.Request {
 	front, err := w.frontNode(ctx, node)
 	if err != nil {

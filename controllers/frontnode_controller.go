@@ -252,7 +252,7 @@ func setupFrontNodes(mgr ctrl.Manager, s *shared) error {
 		WatchesRawSource(watch(c, &webfarmv1.FrontNode{}, frontServersChanged, w.forFrontServers)).
 		WatchesRawSource(watch(c, &webfarmv1.WebFarm{}, farmSpecChanged, w.forFarm)).
 		WatchesRawSource(watch(c, &webfarmv1.FailoverIP{}, failoverIPChangedForFronts, w.forFailoverIP)).
-		WatchesRawSource(s.watchLeases(c, func(_ context.Context, node string) []reconcile.Request { return nodeRequest(node) })).
+		WatchesRawSource(s.watchLeases(c, func(_ context.Context, node string) []reconcile.Request { return nodeRequest(node) }, nil)).
 		WatchesRawSource(r.wakeups).
 		Complete(r)
 }

@@ -27,7 +27,7 @@ func leaseRenewal(l *coordinationv1.Lease, node string) (version string, ok bool
 	if spec.HolderIdentity == nil || *spec.HolderIdentity != node || spec.RenewTime == nil {
 		return "", false
 	}
-	return spec.RenewTime.UTC().Format(time.RFC3339Nano), true
+	return webfarmv1.LeaseRenewalVersion(spec.RenewTime.Time), true
 }
 
 // HeartbeatTracker remembers, by the controller's own clock, when the

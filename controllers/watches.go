@@ -40,11 +40,12 @@ func watch[T client.Object](c cache.Cache, obj T, relevant func(old, new T) bool
 }
 
 // watchLeases feeds the heartbeat tracker from the nodes' Leases and maps a
-// sighting that may change a node's freshness to requests. Only a renewal
-// by the node's own agent is a sighting (leaseRenewal); any other change of
-// the Lease is ignored. A routine renewal enqueues nothing: the wake-up set
-// at the instant the heartbeat would turn stale finds it renewed.
-func (s *shared) watchLeases(c cache.Cache, requests func(context.Context, string) []reconcile.Request) source.Source {
+// sighting that may change a node's freshness to requests, and every
+// sighting to the requests of every (nil: none). Only a renewal by the
+// node's own agent is a sighting (leaseRenewal); any other change of the
+// Lease is ignored. A routine renewal enqueues only every's: the wake-up
+// set at the instant the heartbeat would turn stale finds it renewed.
+func (s *shared) watchLeases(c cache.Cache, requests, every func(context.Context, string) []reconcile.Request) source.Source {
 	sighted := func(ctx context.Context, l *coordinationv1.Lease, deleted bool, q queue) {
 		node, ok := nodeOfLease(l.Name)
 		if !ok || l.Namespace != s.namespace {
@@ -57,6 +58,11 @@ func (s *shared) watchLeases(c cache.Cache, requests func(context.Context, strin
 			}
 		}
 		s.tracker.Observe(node, version)
+		if every != nil {
+			for _, r := range every(ctx, node) {
+				q.Add(r)
+			}
+		}
 		if !s.tracker.Revived(node, s.deadtimes.get(node)) {
 			return
 		}

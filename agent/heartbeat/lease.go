@@ -54,6 +54,9 @@ type LeaseRenewer struct {
 	mu   sync.Mutex
 	wake chan struct{}
 	last time.Time
+	// recent are the latest successful renewals, newest last, by the
+	// version the API server stored (webfarmv1.LeaseRenewalVersion).
+	recent []renewal
 	// lease is the Lease as the last successful write left it, so that a
 	// renewal takes one request; nil after a failure, to read it again.
 	lease *coordinationv1.Lease
@@ -131,6 +134,32 @@ func (r *LeaseRenewer) wakeChan() chan struct{} {
 		r.wake = make(chan struct{}, 1)
 	}
 	return r.wake
+}
+
+// renewal is one successful renewal: what the API server stored, and when
+// it started by Clock.
+type renewal struct {
+	version string
+	start   time.Time
+}
+
+// recentRenewals bounds how many renewals Started remembers: an
+// acknowledgement older than that proves nothing any more anyway.
+const recentRenewals = 32
+
+// Started is when the successful renewal the API server stored as version
+// started, by Clock; zero when it is not one of the recent ones. A
+// FailoverIP's status acknowledges its owner's renewals by version
+// (status.ownerRenewal).
+func (r *LeaseRenewer) Started(version string) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.recent) - 1; i >= 0; i-- {
+		if r.recent[i].version == version {
+			return r.recent[i].start
+		}
+	}
+	return time.Time{}
 }
 
 // LastRenewal is when the last successful renewal started, by Clock; zero
@@ -234,7 +263,7 @@ func (r *LeaseRenewer) confirm(lease *coordinationv1.Lease, now time.Time) error
 	if holder := holderOf(lease); holder != r.Node || renewed == nil || !renewed.Truncate(time.Microsecond).Equal(now.Truncate(time.Microsecond)) {
 		return fmt.Errorf("renewing Lease %s: the API server stored holder %s renewed at %v, not this renewal", r.key(), holderOf(lease), renewed)
 	}
-	r.keep(lease)
+	r.keep(lease, renewal{version: webfarmv1.LeaseRenewalVersion(renewed.Time), start: now})
 	return nil
 }
 
@@ -316,10 +345,14 @@ func (r *LeaseRenewer) setLast(t time.Time) {
 	r.last = t
 }
 
-func (r *LeaseRenewer) keep(lease *coordinationv1.Lease) {
+func (r *LeaseRenewer) keep(lease *coordinationv1.Lease, done renewal) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lease = lease
+	if len(r.recent) == recentRenewals {
+		r.recent = append(r.recent[:0], r.recent[1:]...)
+	}
+	r.recent = append(r.recent, done)
 }
 
 func holderOf(lease *coordinationv1.Lease) string {

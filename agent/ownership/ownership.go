@@ -215,6 +215,10 @@ type Decision struct {
 	// for it with a keepalive to spare, so it must renew its Lease every
 	// keepalive rather than every QuietLeaseInterval.
 	NeedsLease bool
+	// UnheardAfter is, for Withdraw, the deadtime this node has gone
+	// without confirming the owner, to report; zero while it has not gone
+	// the current one (a deadtime raised after it withdrew).
+	UnheardAfter time.Duration
 }
 
 // Announce tells whether the address must be on this node and announced.
@@ -283,8 +287,24 @@ func Decide(in Input) Decision {
 // needingLease marks d as needing the Lease unless the peers vouch for this
 // node with a keepalive to spare.
 func (in Input) needingLease(d Decision) Decision {
-	d.NeedsLease = !in.vouchedWithSpare()
+	d.NeedsLease = in.needsLease()
 	return d
+}
+
+// needsLease tells whether this owner must renew its Lease every keepalive:
+// its peers do not vouch for it with a keepalive to spare, or some
+// candidate is no voter — the controller renews the epoch with every
+// candidate as a voter once it sees the owner's Lease fresh, so that a
+// front that joined can vouch, and testify, too.
+func (in Input) needsLease() bool {
+	return !in.vouchedWithSpare() || in.votersBehind()
+}
+
+// votersBehind tells whether a candidate of the status is no voter of its
+// epoch.
+func (in Input) votersBehind() bool {
+	st := in.Status
+	return len(st.Voters) > 0 && slices.ContainsFunc(st.Candidates, func(c string) bool { return !slices.Contains(st.Voters, c) })
 }
 
 func notOwner(in Input) Decision {
@@ -293,9 +313,15 @@ func notOwner(in Input) Decision {
 		reason := fmt.Sprintf("no node owns %s at epoch %d", in.Address, st.Epoch)
 		return Decision{Action: NotOwner, Epoch: st.Epoch, Reason: reason, RecheckAfter: in.Timing.Keepalive}
 	}
-	if left, voter := in.untilWithdrawal(); voter && left <= 0 {
+	if left, voter := in.untilWithdrawal(); voter && (left <= 0 || in.Withdrawn >= st.Epoch) {
 		reason := fmt.Sprintf("has not heard %s, owner of %s at epoch %d, for %s", st.Owner, in.Address, st.Epoch, short(in.listenDeadtime()))
-		return Decision{Action: Withdraw, Epoch: st.Epoch, Reason: reason, RecheckAfter: in.Timing.Keepalive}
+		d := Decision{Action: Withdraw, Epoch: st.Epoch, Reason: reason, RecheckAfter: in.Timing.Keepalive}
+		if left <= 0 {
+			d.UnheardAfter = in.listenDeadtime()
+		} else {
+			d.RecheckAfter = min(left, in.Timing.Keepalive)
+		}
+		return d
 	} else if voter {
 		reason := fmt.Sprintf("%s owns %s at epoch %d", st.Owner, in.Address, st.Epoch)
 		return Decision{Action: NotOwner, Epoch: st.Epoch, Reason: reason, RecheckAfter: min(left, in.Timing.Keepalive)}
@@ -314,9 +340,6 @@ func (in Input) untilWithdrawal() (time.Duration, bool) {
 	if st.Epoch <= 0 || !slices.Contains(st.Voters, in.Node) {
 		return 0, false
 	}
-	if in.Withdrawn >= st.Epoch {
-		return 0, true
-	}
 	deadtime := in.listenDeadtime()
 	left := in.Promised.Add(deadtime).Sub(in.Now)
 	if m := in.Memory; m.ViewEpoch == st.Epoch && !m.ViewSince.IsZero() {
@@ -328,7 +351,7 @@ func (in Input) untilWithdrawal() (time.Duration, bool) {
 }
 
 func (in Input) hold(until time.Time) Decision {
-	return Decision{Action: Hold, Epoch: in.Status.Epoch, RecheckAfter: until.Sub(in.Now), NeedsLease: !in.vouchedWithSpare()}
+	return Decision{Action: Hold, Epoch: in.Status.Epoch, RecheckAfter: until.Sub(in.Now), NeedsLease: in.needsLease()}
 }
 
 func (in Input) wait(why string, recheck time.Duration) Decision {

@@ -460,6 +460,8 @@ func TestDecideNeedsLease(t *testing.T) {
 		{name: "a voter unheard: renew", in: holder(peers(heard("front2", 0))), want: true},
 		{name: "a new owner waiting, not yet confirmed: renew", in: newOwner(func(in *Input) { in.Promised = ago(1200 * time.Millisecond) }), want: true},
 		{name: "a node that owns nothing: never", in: voter(0), want: false},
+		{name: "a candidate that is no voter: renew, so that the controller renews the epoch with it",
+			in: holder(peers(heard("front2", 200*time.Millisecond), heard("front3", 0)), func(in *Input) { in.Status.Voters = []string{"front1", "front2"} }), want: true},
 		{name: "a status without voters (older controller) moves on the Lease alone: renew",
 			in: holder(peers(heard("front2", 0), heard("front3", 0)), func(in *Input) { in.Status.Voters = nil }), want: true},
 	}

@@ -47,5 +47,12 @@ const QuietLeaseInterval = 10 * time.Second
 // renewals and a deadtime.
 func PresenceWindow(deadtime time.Duration) time.Duration { return 2*QuietLeaseInterval + deadtime }
 
+// LeaseRenewalVersion names one renewal of a node Lease by its renewTime,
+// compared only for equality, never as a time: it comes from another
+// machine's clock (FailoverIPStatus.OwnerRenewal).
+func LeaseRenewalVersion(renewTime time.Time) string {
+	return renewTime.UTC().Format(time.RFC3339Nano)
+}
+
 // NodeLeaseName is the name of node's heartbeat Lease.
 func NodeLeaseName(node string) string { return NodeLeasePrefix + node }

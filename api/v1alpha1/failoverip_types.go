@@ -7,7 +7,7 @@ import (
 // FailoverIPSpec declares one floating address and the rules that move it,
 // with the meaning Heartbeat gave them.
 // +kubebuilder:validation:XValidation:rule="duration(self.deadtime) > duration(self.keepalive)",message="deadtime must exceed keepalive",fieldPath=".deadtime"
-// +kubebuilder:validation:XValidation:rule="duration(self.deadtime) - duration(self.guard) > duration(self.keepalive)",message="deadtime minus guard must exceed keepalive, or an owner would fence itself before its next heartbeat",fieldPath=".guard"
+// +kubebuilder:validation:XValidation:rule="duration(self.deadtime) - duration(self.guard) - duration(self.keepalive) >= duration(self.keepalive)",message="deadtime minus guard must be at least twice keepalive: an owner proves itself by a heartbeat or a Lease renewal confirmed within deadtime minus guard, and the confirmation takes up to a keepalive more",fieldPath=".guard"
 // +kubebuilder:validation:XValidation:rule="has(self.interface) == has(oldSelf.interface)",message="interface is immutable: it cannot be set or removed after creation; create a new FailoverIP and delete this one",fieldPath=".interface"
 type FailoverIPSpec struct {
 	// address is the floating IPv4 or IPv6 address (no prefix length). Exactly
@@ -146,6 +146,15 @@ type FailoverIPStatus struct {
 	// +optional
 	// +listType=atomic
 	Voters []string `json:"voters,omitempty"`
+
+	// ownerRenewal acknowledges the last renewal of the owner's node Lease
+	// that the controller saw (its renewTime, as LeaseRenewalVersion spells
+	// it). The owner counts a renewal as proof of liveness only once it is
+	// acknowledged here: the controller moves the address by writing this
+	// same object, so a renewal it has not seen can never outlive a move.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	OwnerRenewal string `json:"ownerRenewal,omitempty"`
 
 	// lastTransitionTime is when the owner last changed.
 	// +optional

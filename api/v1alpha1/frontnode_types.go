@@ -217,6 +217,13 @@ type NodeFailoverIPStatus struct {
 	// message says what the agent waits for, or why it fenced.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// unheardAfter is, for OwnerUnheard, the deadtime the node waited
+	// without a word from the owner before reporting it: the controller
+	// counts the report only when that is at least the longest deadtime the
+	// owner may use (status.fencingTiming of the FailoverIP).
+	// +optional
+	// +kubebuilder:validation:Type=string
+	UnheardAfter *metav1.Duration `json:"unheardAfter,omitempty"`
 }
 
 // ServingStatus is whether a node can serve one FailoverIP, as its agent's

@@ -1,7 +1,6 @@
 package failoversim
 
 import (
-	"slices"
 	"strings"
 	"time"
 
@@ -99,7 +98,12 @@ type agent struct {
 	renewStart            time.Time
 	renewSeq              int
 	renewing, renewFailed bool
-	published  report
+	// renewals are this process's successful renewals by version
+	// (LeaseRenewer.Started).
+	renewals  map[string]time.Time
+	published report
+	// publishedOnce: this process has published a report.
+	publishedOnce bool
 	// patch numbers the FrontNode patch in flight; 0 when none is.
 	patch, patches int
 	last           ownership.Decision
@@ -191,8 +195,9 @@ func (a *agent) start() {
 	a.startedAt = a.clk.Now()
 	a.mem, a.written, a.proven = ownership.Memory{}, proof{}, proof{}
 	a.restorePromises()
-	a.leaseLast, a.have, a.published, a.patch, a.needLease = time.Time{}, false, report{}, 0, false
+	a.leaseLast, a.have, a.published, a.patch, a.needLease, a.publishedOnce = time.Time{}, false, report{}, 0, false, false
 	a.renewing, a.renewFailed = false, false
+	a.renewals = map[string]time.Time{}
 	a.peers, a.seq, a.sent = make([]peerState, len(a.w.agents)), 0, nil
 	a.keepalive = defaultKeepalive
 	a.w.api.list(agentParty(a.idx), a)
@@ -335,11 +340,12 @@ func (a *agent) renew() {
 	open := true
 	a.renewing = true
 	a.w.net.call(agentParty(a.idx), func() func() {
-		a.w.api.writeLease(a.idx, a.name)
+		version := a.w.api.writeLease(a.idx, a.name)
 		return a.proc(func() {
 			if open {
 				open = false
 				a.leaseLast = start
+				a.renewals[version] = start
 				a.renewing, a.renewFailed = false, false
 				a.nextRenewal()
 			}
@@ -406,11 +412,9 @@ func (a *agent) watch(s apiState) {
 	})
 }
 
-// concerned is failover.concerned for the one FailoverIP.
-func (a *agent) concerned() bool {
-	st := a.view.status
-	return st.Owner == a.name || slices.Contains(st.Candidates, a.name) || slices.Contains(st.Voters, a.name) || a.mem.Holding
-}
+// concerned is failover.concerned for the one FailoverIP: every node is a
+// front of the farm that lists it.
+func (a *agent) concerned() bool { return true }
 
 // pass is failover.pass and failover.decide for the one FailoverIP.
 func (a *agent) pass() {
@@ -460,7 +464,7 @@ func (a *agent) pass() {
 	a.setNeedLease(d.NeedsLease)
 	state, ok := d.State()
 	a.lastGen = a.view.spec.Generation
-	a.publish(report{some: ok, epoch: d.Epoch, state: state, generation: a.lastGen, unheard: unheard})
+	a.publish(report{some: ok, epoch: d.Epoch, state: state, generation: a.lastGen, unheard: unheard, unheardAfter: d.UnheardAfter})
 	a.scheduleRecheck(d.RecheckAfter)
 }
 
@@ -509,10 +513,14 @@ func (a *agent) scheduleRecheck(d time.Duration) {
 	})
 }
 
-// lastRenewal is failover.lastRenewal: the Lease, or the start of the proof
-// the memory file holds (memoryFile.restoredProof), whichever is later.
+// lastRenewal is failover.lastRenewal: the renewal the status acknowledges,
+// or the start of the proof the memory file holds
+// (memoryFile.restoredProof), whichever is later.
 func (a *agent) lastRenewal(now time.Time, window time.Duration) time.Time {
-	last, w := a.leaseLast, a.written
+	last, w := a.renewals[a.view.status.OwnerRenewal], a.written
+	if len(a.view.status.Voters) == 0 {
+		last = a.leaseLast
+	}
 	if w.until.IsZero() {
 		return last
 	}
@@ -559,9 +567,10 @@ func (a *agent) save() {
 }
 
 // publish patches the FrontNode report when it changed, one patch at a
-// time.
+// time; a new process writes its first one whatever it is (the reporter
+// starts with nothing published).
 func (a *agent) publish(r report) {
-	if r == a.published || a.patch != 0 {
+	if (a.publishedOnce && r == a.published) || a.patch != 0 {
 		return
 	}
 	a.patches++
@@ -571,7 +580,7 @@ func (a *agent) publish(r report) {
 		a.w.api.patchReport(a.idx, r)
 		return a.proc(func() {
 			if a.patch == n {
-				a.patch, a.published = 0, r
+				a.patch, a.published, a.publishedOnce = 0, r, true
 				a.publish(a.currentReport())
 			}
 		})
@@ -590,5 +599,5 @@ func (a *agent) currentReport() report {
 		return report{}
 	}
 	state, ok := a.last.State()
-	return report{some: ok, epoch: a.last.Epoch, state: state, generation: a.lastGen, unheard: a.unheardFronts()}
+	return report{some: ok, epoch: a.last.Epoch, state: state, generation: a.lastGen, unheard: a.unheardFronts(), unheardAfter: a.last.UnheardAfter}
 }

@@ -2,6 +2,8 @@ package failoversim
 
 import (
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/webfarm/webfarm/agent/ownership"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -12,10 +14,11 @@ import (
 type fipStatus struct {
 	controllers.Ownership
 	Candidates, Voters []string
+	OwnerRenewal       string
 }
 
 func (s fipStatus) equal(o fipStatus) bool {
-	return s.Ownership == o.Ownership && slices.Equal(s.Candidates, o.Candidates) && slices.Equal(s.Voters, o.Voters)
+	return s.Ownership == o.Ownership && slices.Equal(s.Candidates, o.Candidates) && slices.Equal(s.Voters, o.Voters) && s.OwnerRenewal == o.OwnerRenewal
 }
 
 // forAgent is the status as ownership.StatusOf reads it.
@@ -50,6 +53,8 @@ type report struct {
 	state webfarmv1.VIPState
 	// generation is the spec generation decided on (ObservedGeneration).
 	generation int64
+	// unheardAfter is the deadtime waited before OwnerUnheard.
+	unheardAfter time.Duration
 	// unheard lists the fronts unheard for a deadtime (unheardFronts),
 	// comma-separated so that a report compares with ==.
 	unheard string
@@ -136,11 +141,14 @@ func (a *apiServer) notify(fipChanged bool) {
 	}
 }
 
-func (a *apiServer) writeLease(node int, holder string) {
+// writeLease stores a renewal and returns its version (the resourceVersion
+// stands for the renewTime).
+func (a *apiServer) writeLease(node int, holder string) string {
 	a.rev++
 	a.st.leases = slices.Clone(a.st.leases)
 	a.st.leases[node] = lease{rv: a.rev, holder: holder}
 	a.notify(false)
+	return strconv.FormatInt(a.rev, 10)
 }
 
 // updateStatus replaces the status if the FailoverIP is still at rv.

@@ -81,7 +81,8 @@ func (c *controller) watch(s apiState) {
 			continue
 		}
 		name := c.w.cfg.Nodes[i]
-		if c.observeLease(name, l) && c.tracker.Revived(name, webfarmv1.PresenceWindow(s.spec.Timing.Deadtime)) {
+		if c.observeLease(name, l) && (c.tracker.Revived(name, webfarmv1.PresenceWindow(s.spec.Timing.Deadtime)) || name == s.status.Owner) {
+			// An owner's renewal is acknowledged in the status.
 			enqueue = true
 		}
 	}
@@ -123,10 +124,15 @@ func (c *controller) reconcile() {
 	}
 	in := c.electionInput()
 	res := controllers.Elect(in)
+	if debugElect {
+		for _, f := range in.Fronts {
+			c.w.tracef("DEBUG %s heard=%v age=%v unheard=%v holding=%d unheardEpoch=%d draining=%v", f.Name, f.Heard, in.Now.Sub(f.LastAlive), f.UnheardFronts, f.HoldingEpoch, f.UnheardEpoch, f.Draining)
+		}
+	}
 	if d := nextElection(in, res); d > 0 {
 		c.wakeAfter(d)
 	}
-	want := fipStatus{Ownership: res.Ownership, Candidates: res.Candidates, Voters: res.Voters}
+	want := fipStatus{Ownership: res.Ownership, Candidates: res.Candidates, Voters: res.Voters, OwnerRenewal: res.OwnerRenewal}
 	if want.equal(c.cache.status) {
 		return
 	}
@@ -146,14 +152,14 @@ func (c *controller) electionInput() controllers.ElectionInput {
 		at, heard := c.tracker.LastAlive(name)
 		f := controllers.ElectionFront{
 			Name: name, Selected: true, Draining: s.fronts[i].draining,
-			Heard: heard, LastAlive: at,
+			Heard: heard, LastAlive: at, LeaseVersion: c.tracker.Seen(name),
 		}
 		r := s.fronts[i].report
 		if r.some && (r.state == webfarmv1.VIPReleased || r.state == webfarmv1.VIPFenced) {
 			f.ReleasedEpoch = r.epoch
 		}
 		if r.some && r.state == webfarmv1.VIPOwnerUnheard {
-			f.UnheardEpoch = r.epoch
+			f.UnheardEpoch, f.UnheardAfter = r.epoch, r.unheardAfter
 		}
 		if r.some && r.state == webfarmv1.VIPHolding {
 			f.HoldingEpoch = r.epoch
@@ -227,8 +233,8 @@ func (c *controller) write(rv int64, want fipStatus, res controllers.ElectionRes
 		}
 	}
 	if c.w.cfg.Trace {
-		c.w.tracef("controller writes owner=%q epoch=%d released=%v releaseRequested=%v candidates=%v (%s)",
-			want.Owner, want.Epoch, want.PreviousOwnerReleased, want.ReleaseRequested, want.Candidates, res.Reason)
+		c.w.tracef("controller writes owner=%q epoch=%d released=%v releaseRequested=%v candidates=%v voters=%v fencing deadtime %v (%s)",
+			want.Owner, want.Epoch, want.PreviousOwnerReleased, want.ReleaseRequested, want.Candidates, want.Voters, want.Timing.Deadtime, res.Reason)
 	}
 	c.w.net.call(ctrlParty, func() func() {
 		ok := c.w.api.updateStatus(rv, want)
@@ -241,3 +247,5 @@ func backoff(failures int) time.Duration {
 	d := 5 * time.Millisecond << min(failures-1, 10)
 	return min(d, time.Second)
 }
+
+const debugElect = false

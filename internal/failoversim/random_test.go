@@ -117,20 +117,16 @@ func TestRandomSchedules(t *testing.T) {
 }
 
 // knownSeeds are the schedules of TestRandomSchedules, among the first
-// 100,000, that reach a known hole (docs/failover-safety.md, rule 3); make
-// soak finds more of them. Seed 40241 of partitions,controller-restarts
-// alone reaches a third: right after an API server isolation heals, the
-// controller fences an owner whose fresh Lease renewal it has not seen yet,
-// to an ownerless epoch, and names a front that made it no promise (an
-// ownerless epoch no longer waives the new owner's wait: Elect carries the
-// fenced owner over it).
+// 100,000, that reach a known hole (docs/failover-safety.md, "What the
+// simulation checks"); make soak finds more of them.
 var knownSeeds = map[uint64]string{
-	18727: "finding 2, pauses: the owner and the front named next are both paused; on SIGCONT the owner, " +
-		"its view still at the epoch the controller fenced it from, holds again within 100ms, and the new " +
-		"owner holds at once (cause not yet traced)",
-	23592: "finding 2, stale candidates: the owner proves itself through the candidates of its stale view; " +
-		"the new owner was none of them and made no promise, heard the owner lately without a claim (the " +
-		"first claim leaves up to a keepalive after the Hold) and announces at once",
+	84564: "liveness: the owner named at an epoch whose only other voter is cut off for good dies before it " +
+		"ever held, so before the voters could be renewed; no voter left can report it unheard, and the address " +
+		"waits until the owner's presence window has passed and a voter is a candidate again",
+	95358: "timing edits: the deadtime is raised, the controller's status write recording the raise fails, and the " +
+		"deadtime is cut again before the owner reports acting on it; the controller fences by the cut value while " +
+		"the owner, cut off from the API server, still uses the raised one (the fix: agents act on the timing the " +
+		"controller writes into the status, not on the spec)",
 }
 
 // TestReplaySchedule runs the one schedule WEBFARM_SIM_SEED names and logs

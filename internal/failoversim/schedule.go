@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/webfarm/webfarm/agent/ownership"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
 // Kinds selects the faults a random schedule draws from.
@@ -107,6 +108,8 @@ type schedule struct {
 	calmAt  time.Duration
 	lossy   int
 	baseNet NetConfig
+	// meddled: someone else wrote a node's Lease (bound).
+	meddled bool
 }
 
 // RunRandom draws the schedule of seed from kinds, runs it and checks it:
@@ -181,7 +184,7 @@ func (s *schedule) outcome(seed uint64, bound, end time.Duration) Outcome {
 func randomTiming(r *rand.Rand) ownership.Timing {
 	k := time.Duration(pick(r, 100, 200, 300, 500)) * time.Millisecond
 	g := time.Duration(pick(r, 50, 100, 200, 500)) * time.Millisecond
-	d := max(300*time.Millisecond, k+g+time.Duration(1+r.IntN(15))*50*time.Millisecond)
+	d := max(300*time.Millisecond, 2*k+g+time.Duration(r.IntN(15))*50*time.Millisecond)
 	return ownership.Timing{Keepalive: k, Deadtime: d, Guard: g}
 }
 
@@ -198,11 +201,17 @@ func (s *schedule) maxTiming() ownership.Timing {
 // flight times out and backs off; the agents' next renewals are seen (one
 // keepalive); a dead owner is fenced deadtime+guard after its last
 // sighting; the new owner listens at most deadtime and decides within a
-// tick; a few message delays on the way, and the clocks' drift.
+// tick; a few message delays on the way, and the clocks' drift. A Lease
+// that someone else wrote is taken back only at its node's next renewal,
+// up to QuietLeaseInterval later: until then the controller does not count
+// that node present.
 func (s *schedule) bound() time.Duration {
 	cfg, t := s.w.cfg, s.maxTiming()
 	k := min(t.Keepalive, defaultKeepalive)
 	b := cfg.CallTimeout + time.Second + 2*k + 2*t.Deadtime + 2*t.Guard + cfg.Tick + 10*cfg.Net.MaxDelay
+	if s.meddled {
+		b += webfarmv1.QuietLeaseInterval
+	}
 	return b + time.Duration(int64(b)*2*cfg.DriftPPM/1_000_000)
 }
 
@@ -299,6 +308,7 @@ func (s *schedule) partition(at, end time.Duration, oneWay bool) {
 // meddle has someone else write node's Lease every keepalive.
 func (s *schedule) meddle(node int, at, end time.Duration) {
 	w := s.w
+	s.meddled = true
 	every := w.cfg.Timing.Keepalive
 	for t := at; t < end; t += every {
 		w.At(t, "", func() { w.api.writeLease(node, "intruder") })
