@@ -1,0 +1,41 @@
+// Package metrics defines webfarm's own Prometheus metrics, registered in
+// controller-runtime's registry so that the metrics endpoint of each
+// manager serves them beside controller-runtime's. Every label takes values
+// from a small set: a state, a reason, or the name of an object the cluster
+// holds a handful of (a FailoverIP, a front).
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+const namespace = "webfarm"
+
+// Register adds collectors to controller-runtime's registry, ignoring one
+// that is already there (a second agent in a test process); any other
+// error is returned.
+func Register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := ctrlmetrics.Registry.Register(c); err != nil {
+			if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// durationBuckets span a HAProxy validation (tens of ms) to an API call at
+// its deadline (seconds).
+var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(
+		HAProxyReloads, HAProxyRefused, HAProxySyncDuration, HAProxyUp, HAProxyFarms,
+		DrainSyncDuration, DrainSyncFailures,
+		Announcements, TakeoverWait, FailoverTransitions,
+		APIRequestDuration,
+		OwnerChanges,
+	)
+}
