@@ -12,15 +12,14 @@ import (
 
 const namespace = "webfarm"
 
-// Register adds collectors to controller-runtime's registry, ignoring one
-// that is already there (a second agent in a test process); any other
-// error is returned.
+// Register adds collectors to controller-runtime's registry, each in place
+// of one that collects the same metrics: the last manager set up in a
+// process (tests start several) is the one scraped.
 func Register(cs ...prometheus.Collector) error {
 	for _, c := range cs {
+		ctrlmetrics.Registry.Unregister(c)
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
-			if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
-				return err
-			}
+			return err
 		}
 	}
 	return nil
