@@ -36,7 +36,7 @@ func newStateCollector(cache client.Reader) *stateCollector {
 		owner:    d("failoverip_owner", "1 for the node the controller names owner of a failover IP; no series while it has none.", append(fip, "node")...),
 		hasOwner: d("failoverip_has_owner", "1 when a failover IP has an owner in its status, else 0.", fip...),
 		epoch:    d("failoverip_epoch", "The fencing epoch in a failover IP's status.", fip...),
-		holders:  d("failoverip_holders", "Fronts whose agent reports holding a failover IP (state Holding); more than 1 must never last.", fip...),
+		holders:  d("failoverip_holders", "Fronts not Down whose agent reports holding a failover IP (state Holding); more than 1 must never last.", fip...),
 	}
 }
 
@@ -63,8 +63,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		f := &fronts.Items[i]
 		phases[f.Status.Phase]++
 		gauge(c.sessions, float64(f.Status.Sessions), f.Name)
+		// A Down front's report is the last it wrote before it fell
+		// silent: it has fenced itself since, or will within its grant.
 		for _, r := range f.Status.FailoverIPs {
-			if r.State == webfarmv1.VIPHolding {
+			if r.State == webfarmv1.VIPHolding && f.Status.Phase != webfarmv1.FrontDown {
 				holders[r.Name]++
 			}
 		}

@@ -16,7 +16,7 @@ import (
 // registry, as its metrics endpoint serves them, through a hard loss: the
 // owner, the epoch and the owner changes follow the status; sessions and
 // phases follow the FrontNodes; two fronts reporting Holding show as two
-// holders.
+// holders once both are alive.
 func TestEnvtestMetrics(t *testing.T) {
 	h := startHarness(t)
 	ns := "metrics"
@@ -50,7 +50,7 @@ func TestEnvtestMetrics(t *testing.T) {
 	})
 
 	// The owner's HAProxy counts three sessions on mt-b; both agents
-	// report holding the address.
+	// report holding the address. mt-a's report counts once it is alive.
 	h.patchFrontStatus("mt-b", map[string]any{
 		"servers": []webfarmv1.ServerStatus{
 			{Farm: ns + "/site", Front: "mt-b", Role: webfarmv1.ServerMain, State: "UP", Sessions: 2},
@@ -61,6 +61,11 @@ func TestEnvtestMetrics(t *testing.T) {
 	h.patchFrontStatus("mt-a", map[string]any{
 		"failoverIPs": []webfarmv1.NodeFailoverIPStatus{{Name: ns + "/vip", Epoch: 1, State: webfarmv1.VIPHolding}},
 	})
+	expectMetrics(t, "a Down front's report is no holder", map[string]float64{
+		series("webfarm_failoverip_holders", ns, "vip", ""): 1,
+	})
+	h.renew("mt-a")
+	h.phase("mt-a", webfarmv1.FrontActive)
 	h.front("mt-b", "3 sessions", func(f *webfarmv1.FrontNode) error {
 		if f.Status.Sessions != 3 {
 			return fmt.Errorf("sessions %d", f.Status.Sessions)
