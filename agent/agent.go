@@ -150,6 +150,9 @@ func listenAccessLog(opts Options, proxy *haproxy.Process) (*accesslog.Relay, er
 // registerMetrics adds the collectors that read the agent's counters at
 // each scrape.
 func (a *Agent) registerMetrics() error {
+	if err := metrics.RegisterAgent(); err != nil {
+		return err
+	}
 	cs := []prometheus.Collector{newPeerCollector(a.peers.Stats)}
 	if a.accessLog != nil {
 		cs = append(cs, accessLogCollector(a.accessLog.Written, a.accessLog.Dropped))

@@ -73,6 +73,9 @@ func Setup(mgr manager.Manager, opts Options) error {
 		deadtimes: newFrontDeadtimes(),
 		namespace: opts.Namespace,
 	}
+	if err := metrics.RegisterController(); err != nil {
+		return fmt.Errorf("registering the metrics: %w", err)
+	}
 	if err := metrics.Register(newStateCollector(mgr.GetCache())); err != nil {
 		return fmt.Errorf("registering the state metrics: %w", err)
 	}

@@ -29,12 +29,16 @@ func Register(cs ...prometheus.Collector) error {
 // its deadline (seconds).
 var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
-func init() {
-	ctrlmetrics.Registry.MustRegister(
+// RegisterAgent registers the agent's metrics, so that the controller's
+// endpoint does not show them as zeros.
+func RegisterAgent() error {
+	return Register(
 		HAProxyReloads, HAProxyRefused, HAProxySyncDuration, HAProxyUp, HAProxyFarms,
 		DrainSyncDuration, DrainSyncFailures,
 		Announcements, TakeoverWait, FailoverTransitions,
 		APIRequestDuration,
-		OwnerChanges,
 	)
 }
+
+// RegisterController registers the controller's metrics.
+func RegisterController() error { return Register(OwnerChanges) }
