@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -80,6 +81,18 @@ func TestE2EObservability(t *testing.T) {
 			owner, next, time.Since(crashed).Round(time.Millisecond), wait)
 		if got := changes() - before; got != 1 {
 			t.Errorf("owner changes after a hard loss: %v, want 1", got)
+		}
+	})
+	t.Run("the new owner's TookOver event", func(t *testing.T) {
+		var notes string
+		err := tb.WaitFor(func() (bool, error) {
+			var err error
+			notes, err = tb.Kubectl("get", "events", "-n", SamplesNamespace,
+				"--field-selector", "reason=TookOver,involvedObject.name="+FailoverIPName, "-o", "jsonpath={.items[*].message}")
+			return err == nil && strings.Contains(notes, "on "+next), err
+		}, 30*time.Second)
+		if err != nil {
+			t.Fatalf("no TookOver event of %s on FailoverIP %s: %v; events: %q", next, FailoverIPName, err, notes)
 		}
 	})
 }
