@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"sync"
@@ -96,7 +97,11 @@ func (o *observer) announced(ip netip.Addr, err error) {
 		family = "ipv6"
 	}
 	result := "sent"
-	if err != nil {
+	switch {
+	case errors.Is(err, context.Canceled):
+		// A release stopped the take-over.
+		result = "stopped"
+	case err != nil:
 		result = "failed"
 	}
 	metrics.Announcements.WithLabelValues(family, result).Inc()
@@ -152,14 +157,16 @@ func transitionEvent(state webfarmv1.VIPState) (reason, kind string) {
 // differs from the last one of that reason; clear forgets it, so that the
 // problem recurring is recorded again.
 func (o *observer) warn(front *webfarmv1.FrontNode, reason, note string) {
+	if o.events == nil || front == nil {
+		return
+	}
 	o.mu.Lock()
 	same := o.lastWarning[reason] == note
 	o.lastWarning[reason] = note
 	o.mu.Unlock()
-	if same || o.events == nil || front == nil {
-		return
+	if !same {
+		o.events.Eventf(front, nil, corev1.EventTypeWarning, reason, eventAction, "%s", note)
 	}
-	o.events.Eventf(front, nil, corev1.EventTypeWarning, reason, eventAction, "%s", note)
 }
 
 func (o *observer) clear(reason string) {

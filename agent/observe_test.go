@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -113,9 +114,14 @@ func TestObserverTakeoverWait(t *testing.T) {
 		t.Fatal("observed an announcement of an address this node does not own")
 	}
 	failed := testutil.ToFloat64(metrics.Announcements.WithLabelValues("ipv4", "failed"))
+	stopped := testutil.ToFloat64(metrics.Announcements.WithLabelValues("ipv4", "stopped"))
 	o.announced(ip, errors.New("no raw socket"))
+	o.announced(ip, fmt.Errorf("announcing: %w", context.Canceled))
 	if got := testutil.ToFloat64(metrics.Announcements.WithLabelValues("ipv4", "failed")); got != failed+1 {
 		t.Fatalf("failed announcements %v, want %v", got, failed+1)
+	}
+	if got := testutil.ToFloat64(metrics.Announcements.WithLabelValues("ipv4", "stopped")); got != stopped+1 {
+		t.Fatalf("stopped announcements %v, want %v", got, stopped+1)
 	}
 }
 
@@ -131,6 +137,9 @@ func histogram(t *testing.T, h prometheus.Histogram) (uint64, float64) {
 func TestObserverWarnsOncePerProblem(t *testing.T) {
 	o, rec := newTestObserver(t, clocktesting.NewFakeClock(time.Now()))
 	front := &webfarmv1.FrontNode{ObjectMeta: metav1.ObjectMeta{Name: "front1"}}
+	// Before the agent knows its FrontNode nothing is recorded, nor
+	// remembered as recorded.
+	o.warn(nil, EventConfigurationRefused, "refused: a")
 	for _, note := range []string{"refused: a", "refused: a", "refused: b"} {
 		o.warn(front, EventConfigurationRefused, note)
 	}

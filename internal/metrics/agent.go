@@ -54,7 +54,7 @@ var (
 var (
 	Announcements = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "failover", Name: "announcements_total",
-		Help: "Announcements of a failover address taken over (gratuitous ARP or unsolicited neighbour advertisement rounds), by family and result (sent, failed).",
+		Help: "Announcements of a failover address taken over (gratuitous ARP or unsolicited neighbour advertisement rounds), by family and result (sent, failed, stopped by a release).",
 	}, []string{"family", "result"})
 	TakeoverWait = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: namespace, Subsystem: "failover", Name: "takeover_wait_seconds",
