@@ -75,7 +75,20 @@ func TestNodeExporterAndAccessLog(t *testing.T) {
 	const pages = 20
 	t.Run("one line per request, none for checks", func(t *testing.T) { testAccessLog(t, ns, out, pages) })
 	t.Run("exporter", func(t *testing.T) { testExporter(t, ns, out, pages) })
+	t.Run("load with the relay reading", func(t *testing.T) { load(t, ns, p, "relay reading") })
 	stopRelay()
+	// A unix datagram socket queues net.unix.max_dgram_qlen datagrams (10
+	// by default), whatever its buffer: the queue of the namespace that
+	// created it. The relay here is created in the test's namespace.
+	t.Run("load with the relay reading, queue 512", func(t *testing.T) {
+		ns.MustRun(t, "sysctl", "-q", "-w", "net.unix.max_dgram_qlen=512")
+		var stop func()
+		if err := ns.Do(func() error { stop = runRelay(t, p.LogSocket(), io.Discard); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		load(t, ns, p, "relay reading, net.unix.max_dgram_qlen 512")
+	})
 	t.Run("nobody reads the log", func(t *testing.T) { testUnreadLog(t, ns, p) })
 	t.Run("a new relay gets the lines again", func(t *testing.T) {
 		again := &syncBuffer{}
@@ -217,13 +230,25 @@ func sample(t *testing.T, exposition []byte, series string) float64 {
 }
 
 // testUnreadLog binds the log socket and never reads it, as a stalled
-// agent would: requests go on being served, and HAProxy drops lines.
+// agent would: requests go on being served, and HAProxy drops lines. The
+// same load with the socket gone (the agent restarting) is printed beside
+// it, and the one with the relay reading before it (see TestNodeExporterAndAccessLog).
 func testUnreadLog(t *testing.T, ns *netnstest.NS, p *Process) {
+	load(t, ns, p, "no socket (agent restarting)")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: p.LogSocket(), Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	if dropped := load(t, ns, p, "socket never read (agent stalled)"); dropped == 0 {
+		t.Fatal("haproxy dropped no line although nobody read the socket: did it queue them somewhere?")
+	}
+}
+
+// load sends 2000 requests from 8 clients, fails t if one fails, prints
+// the time they took, and returns how many log lines HAProxy dropped.
+func load(t *testing.T, ns *netnstest.NS, p *Process, logPath string) int64 {
+	t.Helper()
 	before := droppedLogs(t, p)
 	const workers, each = 8, 250
 	var failures atomic.Int64
@@ -235,7 +260,7 @@ func testUnreadLog(t *testing.T, ns *netnstest.NS, p *Process) {
 			defer wg.Done()
 			c := nsClient(ns, false)
 			for i := range each {
-				if _, _, err := get(c, fmt.Sprintf("%s/unread-%d-%d", farmBase, w, i)); err != nil {
+				if _, _, err := get(c, fmt.Sprintf("%s/load-%d-%d", farmBase, w, i)); err != nil {
 					failures.Add(1)
 				}
 			}
@@ -244,14 +269,12 @@ func testUnreadLog(t *testing.T, ns *netnstest.NS, p *Process) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	dropped := droppedLogs(t, p) - before
-	t.Logf("%d requests in %v (%v each on average, %d clients) with nobody reading the log; haproxy dropped %d lines",
-		workers*each, elapsed.Round(time.Millisecond), (elapsed / each).Round(time.Microsecond), workers, dropped)
+	t.Logf("log path %s: %d requests from %d clients in %v (%v a request per client); haproxy dropped %d lines",
+		logPath, workers*each, workers, elapsed.Round(time.Millisecond), (elapsed / each).Round(time.Microsecond), dropped)
 	if failures.Load() > 0 {
-		t.Fatalf("%d requests failed while nobody read the log", failures.Load())
+		t.Fatalf("log path %s: %d requests failed", logPath, failures.Load())
 	}
-	if dropped == 0 {
-		t.Fatal("haproxy dropped no line although nobody read the socket: did it queue them somewhere?")
-	}
+	return dropped
 }
 
 // droppedLogs is HAProxy's count of log lines it could not send.
