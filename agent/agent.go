@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -17,12 +19,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/webfarm/webfarm/agent/accesslog"
 	"github.com/webfarm/webfarm/agent/deadman"
 	"github.com/webfarm/webfarm/agent/haproxy"
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/iptables"
 	"github.com/webfarm/webfarm/agent/vip"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+	"github.com/webfarm/webfarm/internal/metrics"
 )
 
 // watchRetry paces the attempts to reach the API server at start.
@@ -54,6 +58,9 @@ type Agent struct {
 	refs       *references
 	failover   *failover
 	serving    *servingChecks
+	obs        *observer
+	// accessLog relays HAProxy's access log to stdout; nil when disabled.
+	accessLog *accesslog.Relay
 
 	// ready is set once the agent has its first view of the cluster.
 	ready atomic.Bool
@@ -86,7 +93,13 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	if a.drain, err = iptables.New(); err != nil {
 		return nil, fmt.Errorf("drain chain: %w", err)
 	}
+	a.obs = newObserver(opts.NodeName, a.clock, mgr.GetCache(), mgr.GetEventRecorder(EventSource))
+	a.reporter.observe = a.obs.reported
 	if a.vips, err = newVIPManager(opts); err != nil {
+		return nil, err
+	}
+	a.vips.Announcer = observedAnnouncer{next: vip.PacketAnnouncer{}, seen: a.obs.announced}
+	if a.accessLog, err = listenAccessLog(opts, a.proxy); err != nil {
 		return nil, err
 	}
 	if a.serving, err = newServingChecks(); err != nil {
@@ -111,7 +124,40 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		a.log.Error(err, "Reading the peer promises")
 	}
 	a.peers.SetPromises(a.promises)
+	if err := a.registerMetrics(); err != nil {
+		return nil, err
+	}
 	return a, mgr.Add(a)
+}
+
+// EventSource names the agent in the events it records.
+const EventSource = "webfarm-agent"
+
+// listenAccessLog binds the socket HAProxy sends its access log to, unless
+// the log is disabled. HAProxy runs in a session of its own and outlives the
+// agent, so its stdout cannot be the agent's: it sends each line to this
+// socket without blocking, and drops it while nobody listens.
+func listenAccessLog(opts Options, proxy *haproxy.Process) (*accesslog.Relay, error) {
+	if opts.DisableAccessLog {
+		return nil, nil
+	}
+	if err := os.MkdirAll(proxy.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("access log: %w", err)
+	}
+	return accesslog.Listen(proxy.LogSocket(), os.Stdout, 0)
+}
+
+// registerMetrics adds the collectors that read the agent's counters at
+// each scrape.
+func (a *Agent) registerMetrics() error {
+	if err := metrics.RegisterAgent(); err != nil {
+		return err
+	}
+	cs := []prometheus.Collector{newPeerCollector(a.peers.Stats)}
+	if a.accessLog != nil {
+		cs = append(cs, accessLogCollector(a.accessLog.Written, a.accessLog.Dropped))
+	}
+	return metrics.Register(cs...)
 }
 
 func newVIPManager(opts Options) (*vip.Manager, error) {
@@ -147,11 +193,18 @@ func (a *Agent) watchCache(ctx context.Context) bool {
 		UpdateFunc: func(any, any) { a.poke() },
 		DeleteFunc: func(any) { a.poke() },
 	}
+	seen := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    a.obs.failoverIPSeen,
+		UpdateFunc: func(_, obj any) { a.obs.failoverIPSeen(obj) },
+	}
 	kinds := []client.Object{&webfarmv1.WebFarm{}, &webfarmv1.FrontNode{}, &webfarmv1.FailoverIP{}}
 	for len(kinds) > 0 {
 		informer, err := a.informers.GetInformer(ctx, kinds[0])
 		if err == nil {
 			_, err = informer.AddEventHandler(notify)
+		}
+		if _, fip := kinds[0].(*webfarmv1.FailoverIP); err == nil && fip {
+			_, err = informer.AddEventHandler(seen)
 		}
 		if err == nil {
 			kinds = kinds[1:]
@@ -213,6 +266,13 @@ func (a *Agent) Start(ctx context.Context) error {
 	go func() { a.runServingChecks(ctx); close(servingDone) }()
 	publisherDone := make(chan struct{})
 	go func() { a.runPublisher(ctx); close(publisherDone) }()
+	if a.accessLog != nil {
+		go func() {
+			if err := a.accessLog.Run(ctx); err != nil {
+				log.Error(err, "Access log relay stopped")
+			}
+		}()
+	}
 
 	a.runNodeLoop(ctx)
 	// The shutdown writes its reports itself, once no other write is under
@@ -292,10 +352,23 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 	for _, p := range problems {
 		log.Error(p, "Skipping a drain rule")
 	}
-	if err := a.drain.Sync(ctx, rules); err != nil {
-		log.Error(err, "Syncing the drain chain")
-	}
+	a.syncDrain(ctx, snap, rules)
 	a.publishSoon()
+}
+
+// syncDrain syncs the drain chain, timed, and records a failure as an
+// event on the node's FrontNode.
+func (a *Agent) syncDrain(ctx context.Context, snap *snapshot, rules []iptables.Rule) {
+	start := a.clock.Now()
+	err := a.drain.Sync(ctx, rules)
+	metrics.DrainSyncDuration.Observe(a.clock.Since(start).Seconds())
+	if err != nil {
+		metrics.DrainSyncFailures.Inc()
+		logr.FromContextOrDiscard(ctx).Error(err, "Syncing the drain chain")
+		a.obs.warn(snap.self, EventDrainChainFailed, "Drain chain not synced: "+err.Error())
+		return
+	}
+	a.obs.clear(EventDrainChainFailed)
 }
 
 // runPublisher writes the report whenever a loop changed it, until ctx is

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net/http"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -30,6 +31,7 @@ const apiTimeout = 10 * time.Second
 func NewAPIClient(cfg *rest.Config, scheme *runtime.Scheme) (client.Client, error) {
 	direct := rest.CopyConfig(cfg)
 	direct.Timeout = apiTimeout
+	direct.Wrap(func(rt http.RoundTripper) http.RoundTripper { return timedTransport{next: rt} })
 	c, err := client.New(direct, client.Options{Scheme: scheme, Mapper: directKinds()})
 	if err != nil {
 		return nil, fmt.Errorf("creating the API client: %w", err)

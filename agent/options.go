@@ -7,7 +7,10 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
@@ -42,17 +45,27 @@ type Options struct {
 	// ShutdownGrace bounds a graceful shutdown: the time given to the planned
 	// hand-off of the addresses this node holds. Default 10s.
 	ShutdownGrace time.Duration
+	// HAProxyMetrics is where HAProxy serves its Prometheus exporter:
+	// "node:<port>" on the node's address (FrontNode spec.address),
+	// "<ip>:<port>" on that address (127.0.0.1 for the node only), or "off".
+	// Never every address: the failover addresses would serve it too.
+	// Default node:8404.
+	HAProxyMetrics string
+	// DisableAccessLog stops HAProxy's access log, which the agent otherwise
+	// writes to its stdout.
+	DisableAccessLog bool
 }
 
 // Defaults.
 const (
-	DefaultNamespace     = "webfarm-system"
-	DefaultStateDir      = "/run/webfarm"
-	DefaultPeerPort      = 7694
-	DefaultPeerSecret    = "webfarm-peer-key"
-	DefaultResync        = 10 * time.Second
-	DefaultStatsInterval = time.Second
-	DefaultShutdownGrace = 10 * time.Second
+	DefaultNamespace      = "webfarm-system"
+	DefaultStateDir       = "/run/webfarm"
+	DefaultPeerPort       = 7694
+	DefaultPeerSecret     = "webfarm-peer-key"
+	DefaultResync         = 10 * time.Second
+	DefaultStatsInterval  = time.Second
+	DefaultShutdownGrace  = 10 * time.Second
+	DefaultHAProxyMetrics = "node:8404"
 )
 
 // PeerSecretKey is the key of the peer Secret that holds the shared key.
@@ -78,6 +91,10 @@ func (o Options) nodeDefaults() (Options, error) {
 	setDefault(&o.Resync, DefaultResync)
 	setDefault(&o.StatsInterval, DefaultStatsInterval)
 	setDefault(&o.ShutdownGrace, DefaultShutdownGrace)
+	setDefault(&o.HAProxyMetrics, DefaultHAProxyMetrics)
+	if _, err := o.haproxyMetrics(netip.MustParseAddr("192.0.2.1")); err != nil {
+		return o, err
+	}
 	if !filepath.IsAbs(o.StateDir) {
 		return o, fmt.Errorf("state dir %q: must be an absolute path", o.StateDir)
 	}
@@ -92,6 +109,29 @@ func setDefault[T comparable](field *T, value T) {
 	if *field == zero {
 		*field = value
 	}
+}
+
+// haproxyMetrics is the address of HAProxy's exporter on a node whose
+// address is node; invalid when off.
+func (o Options) haproxyMetrics(node netip.Addr) (netip.AddrPort, error) {
+	if o.HAProxyMetrics == "off" {
+		return netip.AddrPort{}, nil
+	}
+	host, port, err := net.SplitHostPort(o.HAProxyMetrics)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("haproxy metrics %q: %w", o.HAProxyMetrics, err)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return netip.AddrPort{}, fmt.Errorf("haproxy metrics %q: port must be between 1 and 65535", o.HAProxyMetrics)
+	}
+	ip := node
+	if host != "node" {
+		if ip, err = netip.ParseAddr(host); err != nil || ip.IsUnspecified() {
+			return netip.AddrPort{}, fmt.Errorf("haproxy metrics %q: host must be \"node\" or one address, never every address", o.HAProxyMetrics)
+		}
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(n)), nil
 }
 
 // haproxyDir is where HAProxy's files live.

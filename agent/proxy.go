@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/webfarm/webfarm/agent/haproxy"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+	"github.com/webfarm/webfarm/internal/metrics"
 )
 
 // proxyState is what the agent knows of the HAProxy it runs.
@@ -35,11 +37,13 @@ type proxyState struct {
 // the status says why.
 func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 	farms, problems := a.proxyFarms(ctx, snap)
+	metrics.HAProxyFarms.Set(float64(len(farms)))
 	if len(farms) == 0 {
 		a.stopProxy(ctx, snap)
 		return
 	}
-	cfg := haproxy.Config{Farms: farms, RuntimeSocket: a.proxy.RuntimeSocket()}
+	start := a.clock.Now()
+	cfg := a.proxyConfig(snap, farms)
 	text, err := haproxy.Render(cfg)
 	if err != nil {
 		a.reportProxy(func(p *webfarmv1.ProxyStatus) {
@@ -48,6 +52,7 @@ func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 		return
 	}
 	reloaded, err := a.proxy.Apply(ctx, text, haproxy.ErrorFiles(cfg))
+	a.observeApply(snap, start, reloaded, err)
 	if err != nil {
 		var refused *haproxy.ValidationError
 		msg := "HAProxy not updated: " + err.Error()
@@ -70,6 +75,46 @@ func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 		}
 		p.Healthy, p.Message = true, strings.Join(problems, "; ")
 	})
+}
+
+// proxyConfig is what the node's HAProxy serves: the farms, its exporter on
+// the node's address unless the agent does not know it yet, and its access
+// log when the agent relays it.
+func (a *Agent) proxyConfig(snap *snapshot, farms []haproxy.Farm) haproxy.Config {
+	cfg := haproxy.Config{Farms: farms, RuntimeSocket: a.proxy.RuntimeSocket()}
+	if a.accessLog != nil {
+		cfg.LogSocket = a.proxy.LogSocket()
+	}
+	var node netip.Addr
+	if snap.self != nil {
+		node, _ = netip.ParseAddr(snap.self.Spec.Address)
+	}
+	if addr, err := a.opts.haproxyMetrics(node); err == nil && addr.Addr().IsValid() {
+		cfg.Metrics = addr
+	}
+	return cfg
+}
+
+// observeApply counts and times a sync of HAProxy, and records a refused
+// configuration as an event on the node's FrontNode, once per refusal.
+func (a *Agent) observeApply(snap *snapshot, start time.Time, reloaded bool, err error) {
+	var refused *haproxy.ValidationError
+	outcome := metrics.OutcomeUnchanged
+	switch {
+	case errors.As(err, &refused):
+		outcome = metrics.OutcomeRefused
+		metrics.HAProxyRefused.Inc()
+		a.obs.warn(snap.self, EventConfigurationRefused, "HAProxy keeps its previous configuration: "+err.Error())
+	case err != nil:
+		outcome = metrics.OutcomeFailed
+	case reloaded:
+		outcome = metrics.OutcomeReloaded
+		metrics.HAProxyReloads.Inc()
+	}
+	if !errors.As(err, &refused) {
+		a.obs.clear(EventConfigurationRefused)
+	}
+	metrics.HAProxySyncDuration.WithLabelValues(outcome).Observe(a.clock.Since(start).Seconds())
 }
 
 // stopProxy stops HAProxy on a node that is no longer a front of any farm.
@@ -216,10 +261,12 @@ func (a *Agent) setDrainStates(ctx context.Context, snap *snapshot, farms []hapr
 // HAProxy.
 func (a *Agent) readStats(ctx context.Context) {
 	if len(a.proxyState.farms) == 0 {
+		metrics.HAProxyUp.Set(0)
 		a.reporter.update(func(r *report) { r.Servers = nil })
 		return
 	}
 	stats, err := a.proxy.Stats(ctx)
+	metrics.HAProxyUp.Set(boolGauge(err == nil))
 	if err != nil {
 		a.reportProxy(func(p *webfarmv1.ProxyStatus) { p.Healthy, p.Message = false, "runtime API: "+err.Error() })
 		return
@@ -254,6 +301,13 @@ func serverStatuses(farms []haproxy.Farm, stats []haproxy.ServerStat) []webfarmv
 		})
 	}
 	return out
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // configHash names a configuration in the status: short, and the same on

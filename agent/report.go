@@ -35,6 +35,9 @@ type report struct {
 type reporter struct {
 	client client.Client
 	node   string
+	// observe, when set, is told how each update changed the failover
+	// IPs' reports (metrics and events).
+	observe func(before, after []webfarmv1.NodeFailoverIPStatus)
 
 	mu        sync.Mutex
 	current   report
@@ -44,8 +47,13 @@ type reporter struct {
 // update changes the report with fn; publish sends it.
 func (r *reporter) update(fn func(*report)) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	before := r.current.FailoverIPs
 	fn(&r.current)
+	after := r.current.FailoverIPs
+	r.mu.Unlock()
+	if r.observe != nil {
+		r.observe(before, after)
+	}
 }
 
 // publish writes the report if it differs from the last one written.

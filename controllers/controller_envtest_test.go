@@ -217,16 +217,9 @@ func scenarioNoCandidate(h *harness) {
 // address, at epoch+1, unreleased.
 func scenarioHardLoss(h *harness) {
 	ns := "loss"
-	h.createNamespace(ns)
-	h.createNode("ls-a", "10.5.0.1", map[string]string{"role": "ls"})
-	h.createNode("ls-b", "10.5.0.2", map[string]string{"role": "ls"})
-	h.renew("ls-a")
-	h.renew("ls-b")
 	// Both fronts Active before the address exists, so that the first
 	// election sees both and picks the preferred one.
-	h.createFarm(ns, "site", map[string]string{"role": "ls"}, "vip")
-	h.phase("ls-a", webfarmv1.FrontActive)
-	h.phase("ls-b", webfarmv1.FrontActive)
+	h.activePair(ns, "ls", [2]string{"ls-a", "ls-b"}, [2]string{"10.5.0.1", "10.5.0.2"}, "vip")
 	h.createFailoverIP(ns, "vip", "192.0.2.50", "ls-a", false)
 	h.failoverIP(ns, "vip", "owned by ls-a", ownerIs("ls-a", 1))
 

@@ -201,6 +201,24 @@ func (h *harness) createFailoverIP(namespace, name, address, preferred string, a
 	}
 }
 
+// activePair creates two renewing nodes labelled role=<role> and a farm
+// "site" in ns over them listing fips, and waits until both are Active:
+// then a first election sees both.
+func (h *harness) activePair(ns, role string, nodes, ips [2]string, fips ...string) {
+	h.t.Helper()
+	h.createNamespace(ns)
+	for i, n := range nodes {
+		h.createNode(n, ips[i], map[string]string{"role": role})
+	}
+	for _, n := range nodes {
+		h.renew(n)
+	}
+	h.createFarm(ns, "site", map[string]string{"role": role}, fips...)
+	for _, n := range nodes {
+		h.phase(n, webfarmv1.FrontActive)
+	}
+}
+
 // renew creates or renews node's heartbeat Lease, as its agent does.
 func (h *harness) renew(node string) {
 	h.t.Helper()

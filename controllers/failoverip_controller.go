@@ -83,6 +83,7 @@ func (r *FailoverIPReconciler) writeStatus(ctx context.Context, fip *webfarmv1.F
 		return err
 	}
 	if res.OwnerChanged {
+		countOwnerChange(fip)
 		log.FromContext(ctx).Info("New owner", "failoverIP", klog.KObj(fip), "owner", want.Owner, "epoch", want.Epoch, "previousOwner", want.PreviousOwner, "released", want.PreviousOwnerReleased)
 	}
 	for _, e := range electionEvents(before.Status, want, res) {

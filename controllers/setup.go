@@ -9,6 +9,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/webfarm/webfarm/internal/metrics"
 )
 
 // DefaultNamespace is the operator namespace when none is given: where the
@@ -70,6 +72,12 @@ func Setup(mgr manager.Manager, opts Options) error {
 		tracker:   opts.Tracker,
 		deadtimes: newFrontDeadtimes(),
 		namespace: opts.Namespace,
+	}
+	if err := metrics.RegisterController(); err != nil {
+		return fmt.Errorf("registering the metrics: %w", err)
+	}
+	if err := metrics.Register(newStateCollector(mgr.GetCache())); err != nil {
+		return fmt.Errorf("registering the state metrics: %w", err)
 	}
 	if err := setupFrontNodes(mgr, s); err != nil {
 		return fmt.Errorf("setting up the FrontNode controller: %w", err)

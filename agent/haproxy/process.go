@@ -24,6 +24,7 @@ const (
 	RuntimeSocketFile = "runtime.sock" // the workers' admin stats socket
 	MasterLogFile     = "master.log"   // what the master printed since it started: its reloads' alerts
 	ServerStateFile   = "server-state" // the servers' states, saved for the next worker at each reload
+	LogSocketFile     = "log.sock"     // the access log, read by the agent (agent/accesslog)
 	errorsDir         = "errors"
 )
 
@@ -53,6 +54,10 @@ type Process struct {
 // RuntimeSocket is the admin stats socket that Stats and SetDrain use; pass
 // it as Config.RuntimeSocket.
 func (p *Process) RuntimeSocket() string { return filepath.Join(p.Dir, RuntimeSocketFile) }
+
+// LogSocket is where HAProxy sends its access log when Config.LogSocket
+// names it; the agent binds it.
+func (p *Process) LogSocket() string { return filepath.Join(p.Dir, LogSocketFile) }
 
 func (p *Process) path(name string) string { return filepath.Join(p.Dir, name) }
 

@@ -52,7 +52,18 @@ type Config struct {
 	// IPv4Only binds `0.0.0.0:<port>` only, without `[::]:<port> v6only`,
 	// for nodes whose kernel has IPv6 disabled.
 	IPv4Only bool
+	// Metrics, when valid, is the node-local address where HAProxy serves
+	// its Prometheus exporter at MetricsPath. Its port must be no farm's.
+	Metrics netip.AddrPort
+	// LogSocket, when set, is the absolute path of the unix datagram socket
+	// that HAProxy sends its access log to, one line per request in the
+	// httplog format (see agent/accesslog). HAProxy never waits for it: a
+	// line that finds the socket full or unbound is dropped.
+	LogSocket string
 }
+
+// MetricsPath is where the exporter answers on Config.Metrics.
+const MetricsPath = "/metrics"
 
 // Global limits that Render writes. They are not part of the API: they bound
 // what a misbehaving farm could cost the node.
@@ -96,13 +107,38 @@ func Render(c Config) ([]byte, error) {
 	if err := checkRuntimeSocket(c.RuntimeSocket); err != nil {
 		return nil, err
 	}
+	if err := checkObservability(c, plans); err != nil {
+		return nil, err
+	}
 	var b bytes.Buffer
 	b.Grow(estimateSize(plans))
-	writeGlobal(&b, c.RuntimeSocket, plans)
+	writeGlobal(&b, c, plans)
+	writeMetrics(&b, c.Metrics)
 	for _, p := range plans {
-		writeFarm(&b, p, c.IPv4Only)
+		writeFarm(&b, p, c.IPv4Only, c.LogSocket != "")
 	}
 	return b.Bytes(), nil
+}
+
+// checkObservability refuses a log socket that cannot be written unquoted,
+// and an exporter on a farm's port: HAProxy would bind both (SO_REUSEPORT)
+// and share the farm's clients with the exporter.
+func checkObservability(c Config, plans []farmPlan) error {
+	if c.LogSocket != "" && (!socketPattern.MatchString(c.LogSocket) || strings.Contains(c.LogSocket, "/../")) {
+		return fmt.Errorf("log socket %q: must be an absolute path of at most 100 letters, digits, '.', '_', '-' and '/'", c.LogSocket)
+	}
+	if !c.Metrics.IsValid() {
+		return nil
+	}
+	if a := c.Metrics.Addr(); a.IsUnspecified() || a.IsMulticast() || a.Zone() != "" || c.Metrics.Port() == 0 {
+		return fmt.Errorf("metrics address %s: must be a unicast node address without zone, with a port", c.Metrics)
+	}
+	for _, p := range plans {
+		if int(p.port) == int(c.Metrics.Port()) {
+			return fmt.Errorf("metrics address %s: port already used by farm %s", c.Metrics, p.key)
+		}
+	}
+	return nil
 }
 
 // estimateSize is a little more than the rendering of plans usually takes,

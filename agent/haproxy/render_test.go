@@ -22,7 +22,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-const testSocket = "/run/webfarm/haproxy/runtime.sock"
+const (
+	testSocket    = "/run/webfarm/haproxy/runtime.sock"
+	testLogSocket = "/run/webfarm/haproxy/log.sock"
+)
 
 // sampleFarm is config/samples' WebFarm with its Secret and ConfigMap, on
 // two fronts.
@@ -105,9 +108,11 @@ func goldenConfigs(t testing.TB) map[string]Config {
 		},
 	}
 	return map[string]Config{
-		"sample":   {Farms: []Farm{sample}, RuntimeSocket: testSocket},
+		"sample": {Farms: []Farm{sample}, RuntimeSocket: testSocket,
+			Metrics: netip.MustParseAddrPort("192.0.2.11:8404"), LogSocket: testLogSocket},
 		"defaults": {Farms: []Farm{defaults}, RuntimeSocket: testSocket},
-		"variants": {Farms: []Farm{variant, sample}, RuntimeSocket: testSocket, IPv4Only: true},
+		"variants": {Farms: []Farm{variant, sample}, RuntimeSocket: testSocket, IPv4Only: true,
+			Metrics: netip.MustParseAddrPort("[2001:db8::b]:9101"), LogSocket: testLogSocket},
 	}
 }
 

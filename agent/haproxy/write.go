@@ -3,6 +3,7 @@ package haproxy
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"path"
 	"strings"
 
@@ -13,7 +14,15 @@ import (
 // into a file-descriptor limit, whatever the farms ask for.
 const maxGlobalMaxConn = 1000000
 
-func writeGlobal(b *bytes.Buffer, runtimeSocket string, plans []farmPlan) {
+// Access log: HAProxy builds each line in the httplog format and sends it,
+// without a syslog header, to the unix datagram socket the agent reads. Its
+// log sockets are non-blocking: a line that finds the socket full or
+// unbound is dropped (and counted in `show info` DroppedLogs), so nobody
+// reading never slows a request.
+const logLineMax = 8192
+
+func writeGlobal(b *bytes.Buffer, c Config, plans []farmPlan) {
+	runtimeSocket := c.RuntimeSocket
 	maxConn := int64(0)
 	for _, p := range plans {
 		maxConn += int64(p.maxConn)
@@ -32,15 +41,36 @@ func writeGlobal(b *bytes.Buffer, runtimeSocket string, plans []farmPlan) {
 	fmt.Fprintf(b, "    maxconn %d\n", maxConn)
 	fmt.Fprintf(b, "    hard-stop-after %s\n", hardStopAfter)
 	fmt.Fprintf(b, "    mworker-max-reloads %d\n", maxReloads)
+	if c.LogSocket != "" {
+		fmt.Fprintf(b, "    log %s len %d format raw local0 info\n", c.LogSocket, logLineMax)
+	}
 	b.WriteString("\ndefaults\n")
 	b.WriteString("    mode http\n")
 	b.WriteString("    option dontlognull\n")
 	b.WriteString("    load-server-state-from-file global\n")
 }
 
+// writeMetrics writes the frontend of HAProxy's Prometheus exporter, which
+// is never logged: every scrape would be an access-log line.
+func writeMetrics(b *bytes.Buffer, addr netip.AddrPort) {
+	if !addr.IsValid() {
+		return
+	}
+	b.WriteString("\n# HAProxy's own figures for Prometheus, on the node's address only.\n")
+	b.WriteString("frontend webfarm-metrics\n")
+	fmt.Fprintf(b, "    bind %s\n", addr)
+	b.WriteString("    mode http\n")
+	b.WriteString("    no log\n")
+	b.WriteString("    maxconn 16\n")
+	b.WriteString("    timeout client 10s\n")
+	b.WriteString("    timeout http-request 5s\n")
+	fmt.Fprintf(b, "    http-request use-service prometheus-exporter if { path %s }\n", MetricsPath)
+	b.WriteString("    http-request deny deny_status 404\n")
+}
+
 // writeFarm writes one farm as a listen section, in the order of the
 // original haproxy.cfg.
-func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only bool) {
+func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only, logged bool) {
 	fmt.Fprintf(b, "\n# WebFarm %s\nlisten %s\n", p.key, p.name)
 	// Two sockets rather than one dual-stack socket: IPv4 clients then
 	// reach HAProxy as IPv4 addresses, not IPv4-mapped IPv6 ones, and
@@ -53,6 +83,9 @@ func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only bool) {
 	// HAProxy answers this path itself, backends or not: the agent's
 	// serving check asks it on loopback.
 	fmt.Fprintf(b, "    monitor-uri %s\n", webfarmv1.ServingCheckPath)
+	if logged {
+		writeFarmLog(b, p)
+	}
 	fmt.Fprintf(b, "    maxconn %d\n", p.maxConn)
 	fmt.Fprintf(b, "    balance %s\n", p.balance)
 	fmt.Fprintf(b, "    cookie %s insert indirect nocache\n", p.cookieName)
@@ -80,6 +113,17 @@ func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only bool) {
 	for _, s := range p.servers {
 		writeServer(b, s)
 	}
+}
+
+// writeFarmLog logs every request as the original setup did (`log global`,
+// `option httplog`), except the health checks of the farm's check path, which
+// a load balancer in front may send every second. The serving check
+// (monitor-uri) is answered before any log.
+func writeFarmLog(b *bytes.Buffer, p farmPlan) {
+	b.WriteString("    log global\n")
+	b.WriteString("    option httplog\n")
+	checkPath, _, _ := strings.Cut(p.checkPath, "?")
+	fmt.Fprintf(b, "    http-request set-log-level silent if { path %s }\n", checkPath)
 }
 
 func writeServer(b *bytes.Buffer, s serverPlan) {

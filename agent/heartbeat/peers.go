@@ -51,8 +51,11 @@ type Claim struct {
 	Withdrawn bool
 }
 
-// Stats counts received datagrams by outcome.
+// Stats counts received datagrams by outcome, and the datagrams sent.
 type Stats struct {
+	// Sent counts datagrams this node sent: heartbeats, challenges and
+	// their answers.
+	Sent     uint64
 	Accepted uint64
 	// Unauthenticated counts datagrams whose MAC no key verifies.
 	Unauthenticated uint64
@@ -119,6 +122,7 @@ type Peers struct {
 	conn  *net.UDPConn
 	clk   clock.Clock
 	seq   atomic.Uint64
+	sends atomic.Uint64
 
 	mu         sync.Mutex
 	key        []byte
@@ -305,6 +309,7 @@ func (p *Peers) send(to netip.AddrPort, m *message, key []byte) error {
 	if _, err := p.conn.WriteToUDPAddrPort(b, to); err != nil {
 		return fmt.Errorf("sending heartbeat to %s: %w", to, err)
 	}
+	p.sends.Add(1)
 	return nil
 }
 
@@ -645,11 +650,13 @@ func (p *Peers) Unheard(nodes []string, since time.Time, after time.Duration) []
 	return slices.Compact(out)
 }
 
-// Stats returns the counts of received datagrams so far.
+// Stats returns the counts of datagrams so far.
 func (p *Peers) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stats
+	s := p.stats
+	s.Sent = p.sends.Load()
+	return s
 }
 
 func (p *Peers) count(f func(*Stats)) {

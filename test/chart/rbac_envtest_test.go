@@ -199,6 +199,16 @@ func TestEnvtestAgentPermissions(t *testing.T) {
 		})
 	}
 
+	t.Run("record events", func(t *testing.T) {
+		for _, ns := range []string{"shop", "default"} {
+			for _, verb := range []string{"create", "patch"} {
+				if !can(t, agent, authorizationv1.ResourceAttributes{Verb: verb, Group: "events.k8s.io", Resource: "events", Namespace: ns}) {
+					t.Errorf("the agent cannot %s events in %s", verb, ns)
+				}
+			}
+		}
+	})
+
 	t.Run("watch what it caches", func(t *testing.T) {
 		for _, r := range []string{"webfarms", "frontnodes", "failoverips"} {
 			if !can(t, agent, authorizationv1.ResourceAttributes{Verb: "watch", Group: "webfarm.io", Resource: r}) {

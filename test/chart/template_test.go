@@ -140,6 +140,12 @@ func checkAgent(t *testing.T, ds *appsv1.DaemonSet) {
 	if grace := pod.TerminationGracePeriodSeconds; grace == nil || !slices.Contains(c.Args, "--shutdown-grace=10s") || *grace <= 10 {
 		t.Errorf("agent: terminationGracePeriodSeconds %v and args %q: the grace must exceed --shutdown-grace", grace, c.Args)
 	}
+	if !slices.Contains(c.Args, "--haproxy-metrics=node:8404") || slices.Contains(c.Args, "--no-access-log") {
+		t.Errorf("agent args %q: want HAProxy's exporter on the node's address, port 8404, and the access log", c.Args)
+	}
+	if i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "haproxy-metrics" }); i < 0 || c.Ports[i].ContainerPort != 8404 {
+		t.Errorf("agent ports %+v: want haproxy-metrics 8404", c.Ports)
+	}
 	env := c.Env[slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "NODE_NAME" })]
 	if env.ValueFrom == nil || env.ValueFrom.FieldRef == nil || env.ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
 		t.Errorf("agent: NODE_NAME = %+v, want the downward API's spec.nodeName", env)
@@ -166,6 +172,7 @@ func TestTemplateCustomValues(t *testing.T) {
 		find(t, objs, "Service", namespace, "shopfarm-"+c+"-metrics")
 		find(t, objs, "ServiceMonitor", namespace, "shopfarm-"+c+"-metrics")
 	}
+	checkScrapes(t, objs)
 
 	vap := find(t, objs, "ValidatingAdmissionPolicy", "", "shopfarm-agent-own-node")
 	cond, _, _ := unstructured.NestedSlice(vap.Object, "spec", "matchConditions")
@@ -182,7 +189,8 @@ func TestTemplateCustomValues(t *testing.T) {
 	pod := ds.Spec.Template.Spec
 	args := pod.Containers[0].Args
 	for _, arg := range []string{"--peer-secret=shopfarm-heartbeat-key", "--state-dir=/var/run/shopfarm", "--peer-port=17694",
-		"--shutdown-grace=20s", "--failover-hook=/usr/local/bin/move-ovh-failover-ip", "--resync=30s"} {
+		"--shutdown-grace=20s", "--failover-hook=/usr/local/bin/move-ovh-failover-ip", "--resync=30s",
+		"--haproxy-metrics=node:18404", "--no-access-log"} {
 		if !slices.Contains(args, arg) {
 			t.Errorf("agent args %q lack %s", args, arg)
 		}
@@ -197,6 +205,43 @@ func TestTemplateCustomValues(t *testing.T) {
 	if *d.Spec.Replicas != 3 || !slices.Contains(d.Spec.Template.Spec.Containers[0].Args, "--leader-election-id=shopfarm-leader") ||
 		d.Spec.Template.Spec.Containers[0].Image != "registry.example.com/webfarm/controller:1.2.3" {
 		t.Errorf("controller Deployment ignores values: %+v", d.Spec)
+	}
+}
+
+// checkScrapes checks that Prometheus finds HAProxy's exporter beside the
+// agent's metrics, keeps the FailoverIPs' namespaces on the controller's
+// series, and gets the alerts.
+func checkScrapes(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	svc := convert[corev1.Service](t, find(t, objs, "Service", namespace, "shopfarm-agent-metrics"))
+	if i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "haproxy-metrics" }); i < 0 || svc.Spec.Ports[i].Port != 18404 {
+		t.Errorf("agent metrics Service ports %+v: want haproxy-metrics 18404", svc.Spec.Ports)
+	}
+	endpoints := func(name string) []any {
+		eps, _, _ := unstructured.NestedSlice(find(t, objs, "ServiceMonitor", namespace, name).Object, "spec", "endpoints")
+		return eps
+	}
+	if eps := endpoints("shopfarm-agent-metrics"); len(eps) != 2 || eps[1].(map[string]any)["port"] != "haproxy-metrics" {
+		t.Errorf("agent ServiceMonitor endpoints %v: want metrics and haproxy-metrics", eps)
+	}
+	if eps := endpoints("shopfarm-controller-metrics"); len(eps) != 1 || eps[0].(map[string]any)["honorLabels"] != true {
+		t.Errorf("controller ServiceMonitor endpoints %v: want honorLabels, so that namespace is the FailoverIP's", eps)
+	}
+	rule := find(t, objs, "PrometheusRule", namespace, "shopfarm-alerts")
+	if rule.GetLabels()["release"] != "prometheus" {
+		t.Errorf("PrometheusRule labels %v lack release=prometheus", rule.GetLabels())
+	}
+	groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
+	var alerts []string
+	for _, g := range groups {
+		for _, r := range g.(map[string]any)["rules"].([]any) {
+			alerts = append(alerts, r.(map[string]any)["alert"].(string))
+		}
+	}
+	for _, want := range []string{"WebfarmFailoverIPWithoutOwner", "WebfarmFailoverIPTwoHolders", "WebfarmHAProxyDown", "WebfarmHAProxyConfigRefused"} {
+		if !slices.Contains(alerts, want) {
+			t.Errorf("PrometheusRule alerts %v lack %s", alerts, want)
+		}
 	}
 }
 

@@ -14,15 +14,8 @@ import (
 // is gone: once it is gone, no front has the VIP on its link, and the ARP
 // watcher in the client namespace hears no front answer for it any more.
 func TestE2EFailoverIPDeletedWhileHeld(t *testing.T) {
-	tb := StartT(t, Options{})
+	tb, owner := startServing(t)
 	ctx := context.Background()
-	if err := tb.WaitReady(ctx, 2*time.Minute); err != nil {
-		t.Fatalf("the farm never served: %v", err)
-	}
-	owner, err := tb.Owner(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	w, err := tb.WatchARP()
 	if err != nil {
 		t.Fatal(err)

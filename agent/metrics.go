@@ -1,0 +1,90 @@
+package agent
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/webfarm/webfarm/agent/heartbeat"
+	"github.com/webfarm/webfarm/internal/metrics"
+)
+
+// peerCollector reads the peer heartbeat counts at each scrape, so that the
+// heartbeat package keeps its plain counters.
+type peerCollector struct {
+	stats               func() heartbeat.Stats
+	sent, recv, rejects *prometheus.Desc
+	challenges, ignored *prometheus.Desc
+}
+
+func newPeerCollector(stats func() heartbeat.Stats) *peerCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("webfarm_peer_"+name, help, labels, nil)
+	}
+	return &peerCollector{
+		stats:      stats,
+		sent:       d("datagrams_sent_total", "Peer datagrams this node sent: heartbeats, challenges and their answers."),
+		recv:       d("heartbeats_accepted_total", "Peer heartbeats authenticated, from a member at its address, and new (not a replay)."),
+		rejects:    d("datagrams_rejected_total", "Peer datagrams refused, by reason: bad_mac, malformed, replayed, challenged (unproven sender, asked to resync), no_key, unknown_sender, wrong_source.", "reason"),
+		challenges: d("challenges_received_total", "Resync challenges received from peers."),
+		ignored:    d("claims_ignored_total", "Claims about a failover IP this node does not know."),
+	}
+}
+
+func (c *peerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.sent, c.recv, c.rejects, c.challenges, c.ignored} {
+		ch <- d
+	}
+}
+
+func (c *peerCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(c.sent, s.Sent)
+	counter(c.recv, s.Accepted)
+	counter(c.challenges, s.Challenges)
+	counter(c.ignored, s.IgnoredClaims)
+	for reason, v := range map[string]uint64{
+		"bad_mac": s.Unauthenticated, "malformed": s.Malformed, "replayed": s.Replayed, "challenged": s.Challenged,
+		"no_key": s.NoKey, "unknown_sender": s.UnknownSender, "wrong_source": s.WrongSource,
+	} {
+		counter(c.rejects, v, reason)
+	}
+}
+
+// accessLogCollector reads the relay's counts at each scrape.
+func accessLogCollector(written, dropped func() uint64) prometheus.Collector {
+	desc := prometheus.NewDesc("webfarm_access_log_lines_total",
+		"HAProxy access-log lines the agent wrote to its stdout (written) or dropped because its queue was full (dropped); HAProxy counts the lines it could not send itself (DroppedLogs).",
+		[]string{"result"}, nil)
+	return collectorFunc{desc: desc, collect: func(ch chan<- prometheus.Metric) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(written()), "written")
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(dropped()), "dropped")
+	}}
+}
+
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
+
+// timedTransport observes every request of the agent's direct API client.
+type timedTransport struct{ next http.RoundTripper }
+
+func (t timedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	result := "error"
+	if err == nil {
+		result = strconv.Itoa(resp.StatusCode/100) + "xx"
+	}
+	metrics.APIRequestDuration.WithLabelValues(req.Method, result).Observe(time.Since(start).Seconds())
+	return resp, err
+}

@@ -1,0 +1,97 @@
+package testbed
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Where the testbed's processes serve their metrics: each agent on the
+// loopback of its front's namespace, the controller on the machine's
+// loopback (one testbed runs at a time), HAProxy's exporter on each front's
+// address.
+const (
+	AgentMetricsAddr      = "127.0.0.1:8083"
+	ControllerMetricsAddr = "127.0.0.1:18080"
+	HAProxyMetricsPort    = 8404
+)
+
+// Metrics are the samples of one scrape, by series as exposed:
+// `name{label="value",...}`, labels sorted as the exposition sorts them.
+type Metrics map[string]float64
+
+// Get returns the value of the series named name whose labels include
+// every label of labels ("" when none), and whether there is one.
+func (m Metrics) Get(name string, labels ...string) (float64, bool) {
+	for series, v := range m {
+		n, rest, _ := strings.Cut(series, "{")
+		if n != name {
+			continue
+		}
+		all := true
+		for _, l := range labels {
+			all = all && strings.Contains(rest, l)
+		}
+		if all {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// Scrape reads a Prometheus text exposition at url, from inside network
+// namespace nsName (the machine's own when empty).
+func Scrape(ctx context.Context, nsName, url string) (Metrics, error) {
+	tr := &http.Transport{}
+	if nsName != "" {
+		tr.DialContext = DialInNamespace(nsName)
+	}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: tr}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	m := Metrics{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if i < 0 || err != nil {
+			return nil, fmt.Errorf("GET %s: sample %q: %v", url, line, err)
+		}
+		m[line[:i]] = v
+	}
+	return m, sc.Err()
+}
+
+// AgentMetrics scrapes the agent of front f.
+func (f *Front) AgentMetrics(ctx context.Context) (Metrics, error) {
+	return Scrape(ctx, f.Namespace, "http://"+AgentMetricsAddr+"/metrics")
+}
+
+// HAProxyMetrics scrapes the exporter of front f's HAProxy.
+func (f *Front) HAProxyMetrics(ctx context.Context) (Metrics, error) {
+	return Scrape(ctx, f.Namespace, fmt.Sprintf("http://%s:%d/metrics", f.Address, HAProxyMetricsPort))
+}
+
+// ControllerMetrics scrapes the controller.
+func (tb *Testbed) ControllerMetrics(ctx context.Context) (Metrics, error) {
+	return Scrape(ctx, "", "http://"+ControllerMetricsAddr+"/metrics")
+}

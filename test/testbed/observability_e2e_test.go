@@ -1,0 +1,183 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// farmProxy is the sample farm's proxy in HAProxy's figures.
+const farmProxy = `proxy="farm_default_webfarm"`
+
+// TestE2EObservability scrapes the controller, every agent and every
+// HAProxy's exporter of a running farm, checks the figures against what
+// the test did, reads the access log in the owner's agent log, and counts
+// one owner change and one take-over after a hard loss.
+func TestE2EObservability(t *testing.T) {
+	tb, owner := startServing(t)
+	ctx := context.Background()
+	const requests = 20
+	for i := range requests {
+		if _, err := Get(ctx, tb.Client(), VIPURL(fmt.Sprintf("/observed-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("access log of the owner's HAProxy in its agent's log", func(t *testing.T) {
+		checkAgentAccessLog(t, tb.Front(owner), requests)
+	})
+	t.Run("agents and exporters", func(t *testing.T) {
+		for _, f := range tb.Fronts() {
+			checkAgentFigures(t, ctx, f, f.Name == owner)
+		}
+		m := mustScrape(t, func() (Metrics, error) { return tb.Front(owner).HAProxyMetrics(ctx) })
+		if v, _ := m.Get("haproxy_frontend_http_requests_total", farmProxy); v < requests {
+			t.Errorf("the owner's exporter counts %v requests to the farm, want at least %d", v, requests)
+		}
+	})
+	changes := func() float64 {
+		m := mustScrape(t, func() (Metrics, error) { return tb.ControllerMetrics(ctx) })
+		v, _ := m.Get("webfarm_failoverip_owner_changes_total", `failoverip="`+FailoverIPName+`"`)
+		return v
+	}
+	t.Run("controller", func(t *testing.T) {
+		m := mustScrape(t, func() (Metrics, error) { return tb.ControllerMetrics(ctx) })
+		if v, ok := m.Get("webfarm_failoverip_owner", `node="`+owner+`"`); !ok || v != 1 {
+			t.Errorf("webfarm_failoverip_owner for %s = %v (present %v), want 1", owner, v, ok)
+		}
+		if v, _ := m.Get("webfarm_frontnodes", `phase="Active"`); int(v) != len(tb.Fronts()) {
+			t.Errorf("webfarm_frontnodes Active = %v, want %d", v, len(tb.Fronts()))
+		}
+	})
+
+	before := changes()
+	crashed := time.Now()
+	if err := tb.Front(owner).Crash(); err != nil {
+		t.Fatal(err)
+	}
+	var next string
+	if err := tb.WaitFor(func() (bool, error) {
+		var err error
+		next, err = tb.Owner(ctx)
+		return err == nil && next != "" && next != owner, nil
+	}, time.Minute); err != nil {
+		t.Fatalf("no new owner after %s crashed: %v", owner, err)
+	}
+	t.Run("one owner change and one take-over after a hard loss", func(t *testing.T) {
+		if err := tb.WaitFor(func() (bool, error) {
+			m, err := tb.Front(next).AgentMetrics(ctx)
+			n, _ := m.Get("webfarm_failover_takeover_wait_seconds_count")
+			return err == nil && n >= 1, nil
+		}, 30*time.Second); err != nil {
+			t.Fatalf("the new owner %s never observed its take-over: %v", next, err)
+		}
+		m := mustScrape(t, func() (Metrics, error) { return tb.Front(next).AgentMetrics(ctx) })
+		wait, _ := m.Get("webfarm_failover_takeover_wait_seconds_sum")
+		t.Logf("%s crashed; %s named owner and announced %v after the crash; its own wait %.3fs",
+			owner, next, time.Since(crashed).Round(time.Millisecond), wait)
+		if got := changes() - before; got != 1 {
+			t.Errorf("owner changes after a hard loss: %v, want 1", got)
+		}
+	})
+	t.Run("the new owner's TookOver event", func(t *testing.T) {
+		var notes string
+		err := tb.WaitFor(func() (bool, error) {
+			var err error
+			notes, err = tb.Kubectl("get", "events", "-n", SamplesNamespace,
+				"--field-selector", "reason=TookOver,involvedObject.name="+FailoverIPName, "-o", "jsonpath={.items[*].message}")
+			return err == nil && strings.Contains(notes, "on "+next), err
+		}, 30*time.Second)
+		if err != nil {
+			t.Fatalf("no TookOver event of %s on FailoverIP %s: %v; events: %q", next, FailoverIPName, err, notes)
+		}
+	})
+}
+
+// checkAgentAccessLog finds one httplog line per request in the agent's
+// log, and none for the checks of /check.txt.
+func checkAgentAccessLog(t *testing.T, f *Front, requests int) {
+	// The web servers have no such pages: 404s, logged like any request.
+	path := regexp.MustCompile(`farm_default_webfarm farm_default_webfarm/front\d+(-backup)? [-\d/]+ \d{3} .*"GET (/observed-\d+|/check\.txt) HTTP/1\.1"`)
+	var seen map[string]int
+	err := WaitFor(func() (bool, error) {
+		log, err := os.ReadFile(f.Agent().LogPath())
+		if err != nil {
+			return false, err
+		}
+		seen = map[string]int{}
+		for _, m := range path.FindAllStringSubmatch(string(log), -1) {
+			seen[m[2]]++
+		}
+		return len(seen) >= requests, nil
+	}, 10*time.Second)
+	if err != nil {
+		t.Fatalf("access-log lines in %s: %v; seen %v", f.Agent().LogPath(), err, seen)
+	}
+	for i := range requests {
+		if n := seen[fmt.Sprintf("/observed-%d", i)]; n != 1 {
+			t.Errorf("/observed-%d logged %d times, want once", i, n)
+		}
+	}
+	if seen["/check.txt"] != 0 {
+		t.Errorf("/check.txt logged %d times", seen["/check.txt"])
+	}
+}
+
+// checkAgentFigures checks an agent's own figures on a farm that runs.
+func checkAgentFigures(t *testing.T, ctx context.Context, f *Front, owner bool) {
+	m := mustScrape(t, func() (Metrics, error) { return f.AgentMetrics(ctx) })
+	want := map[string]func(float64) bool{
+		"webfarm_haproxy_up":                     func(v float64) bool { return v == 1 },
+		"webfarm_haproxy_farms":                  func(v float64) bool { return v == 1 },
+		"webfarm_haproxy_reloads_total":          func(v float64) bool { return v >= 1 },
+		"webfarm_peer_heartbeats_accepted_total": func(v float64) bool { return v > 0 },
+		"webfarm_peer_datagrams_sent_total":      func(v float64) bool { return v > 0 },
+	}
+	if owner {
+		want["webfarm_failover_announcements_total"] = func(v float64) bool { return v >= 1 }
+	}
+	for name, ok := range want {
+		if v, found := m.Get(name); !found || !ok(v) {
+			t.Errorf("%s: %s = %v (present %v)", f.Name, name, v, found)
+		}
+	}
+	if v, _ := m.Get("webfarm_peer_datagrams_rejected_total", `reason="bad_mac"`); v != 0 {
+		t.Errorf("%s rejected %v peer datagrams for a bad MAC", f.Name, v)
+	}
+	if _, found := m.Get("webfarm_agent_api_request_duration_seconds_count", `result="2xx"`); !found {
+		t.Errorf("%s: no API request observed", f.Name)
+	}
+	hm := mustScrape(t, func() (Metrics, error) { return f.HAProxyMetrics(ctx) })
+	if v, _ := hm.Get("haproxy_backend_active_servers", farmProxy); v < 1 {
+		t.Errorf("%s: HAProxy's exporter counts %v active servers in the farm", f.Name, v)
+	}
+}
+
+// startServing starts a testbed and waits until its farm serves; it
+// returns the owner of the sample FailoverIP.
+func startServing(t *testing.T) (*Testbed, string) {
+	t.Helper()
+	tb := StartT(t, Options{})
+	ctx := context.Background()
+	if err := tb.WaitReady(ctx, 2*time.Minute); err != nil {
+		t.Fatalf("the farm never served: %v", err)
+	}
+	owner, err := tb.Owner(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb, owner
+}
+
+func mustScrape(t *testing.T, scrape func() (Metrics, error)) Metrics {
+	t.Helper()
+	m, err := scrape()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
