@@ -90,7 +90,7 @@ test-e2e: packages control-plane ## End-to-end: the local testbed (3 fronts, a c
 		go test $(GO_TEST_FLAGS) -count=1 -p 1 -timeout 30m -run 'E2E' ./test/...
 
 .PHONY: test-faults
-test-faults: packages control-plane ## Fault trials of the VIP owner on the testbed under load (agent SIGKILL/SIGSTOP, data link down, API black-holed): zero instants of two answerers, root.
+test-faults: packages control-plane ## Fault trials on the testbed under load (the owner's agent SIGKILLed/SIGSTOPped, its link down, its HAProxy dead, its API black-holed, it mute; a two-front partition; a deadtime cut while the owner is isolated; the FailoverIP edited or recreated while held): zero instants of two answerers, root.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_E2E=1 \
 		go test $(GO_TEST_FLAGS) -count=1 -p 1 -timeout 20m -run 'FaultTrials' -v ./test/e2e/
 
