@@ -25,9 +25,6 @@ func FaultScenarios() []Scenario {
 		{"owner's HAProxy killed, cannot restart", ProxyDead},
 		{"API server black-holed for the owner", APIBlackholed},
 		{"owner mute", MuteOwner},
-		{"deadtime cut while the owner is isolated", DeadtimeCutWhileIsolated},
-		{"FailoverIP timings edited while held", FailoverIPEdited},
-		{"FailoverIP recreated while held", FailoverIPRecreated},
 	}
 }
 

@@ -13,6 +13,19 @@ import (
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
+// EditScenarios are the fault trials that edit the FailoverIP while it is
+// held (make test-faults-farm): a deadtime cut the isolated owner cannot
+// see, an allowed edit of every timing, the object deleted and created
+// again (last, so that the trials before it run on the object the farm
+// started with).
+func EditScenarios() []Scenario {
+	return []Scenario{
+		{"deadtime cut while the owner is isolated", DeadtimeCutWhileIsolated},
+		{"FailoverIP timings edited while held", FailoverIPEdited},
+		{"FailoverIP recreated while held", FailoverIPRecreated},
+	}
+}
+
 // cutTimings are the timings DeadtimeCutWhileIsolated edits in: deadtime
 // cut to well under the old deadtime minus guard, so that the controller
 // would move the VIP while the isolated owner still holds it by the old
