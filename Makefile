@@ -64,7 +64,7 @@ docker-push: ## Push both images.
 ##@ Test
 
 .PHONY: test
-test: packages check-generated vet test-unit test-envtest test-node test-e2e test-faults ## Everything: unit, envtest, node, end-to-end tests and fault trials.
+test: packages check-generated vet test-unit test-envtest test-node test-e2e test-faults test-faults-farm ## Everything: unit, envtest, node, end-to-end tests and fault trials.
 
 .PHONY: test-unit
 test-unit: helm ## Unit tests (chart lint and templates included): need neither root nor a control plane.
@@ -90,9 +90,14 @@ test-e2e: packages control-plane ## End-to-end: the local testbed (3 fronts, a c
 		go test $(GO_TEST_FLAGS) -count=1 -p 1 -timeout 30m -run 'E2E' ./test/...
 
 .PHONY: test-faults
-test-faults: packages control-plane ## Fault trials of the VIP owner on the testbed under load (agent SIGKILL/SIGSTOP, data link down, API black-holed): zero instants of two answerers, root.
+test-faults: packages control-plane ## Fault trials of the VIP owner on the testbed under load (its agent SIGKILLed/SIGSTOPped, its link down, its HAProxy dead, its API black-holed, it mute): zero instants of two answerers, root (about 2.5 min).
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_E2E=1 \
-		go test $(GO_TEST_FLAGS) -count=1 -p 1 -timeout 20m -run 'FaultTrials' -v ./test/e2e/
+		go test $(GO_TEST_FLAGS) -count=1 -p 1 -timeout 20m -run '^TestFaultTrials$$' -v ./test/e2e/
+
+.PHONY: test-faults-farm
+test-faults-farm: packages control-plane ## Fault trials of the farm on the testbed under load (a two-front partition, a deadtime cut while the owner is isolated, the FailoverIP edited or recreated while held): zero instants of two answerers, root (about 2 min: two testbeds).
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_E2E=1 \
+		go test $(GO_TEST_FLAGS) -count=1 -p 1 -timeout 20m -run '^TestFaultTrials(TwoFronts|Edits)$$' -v ./test/e2e/
 
 .PHONY: bench
 bench: packages control-plane ## Benchmarks; they print their figures.

@@ -240,12 +240,7 @@ func signal(ch chan struct{}) {
 func (a *Agent) Start(ctx context.Context) error {
 	log := a.log.WithValues("node", a.opts.NodeName)
 	ctx = logr.NewContext(ctx, log)
-	if !a.watchCache(ctx) || !a.waitForCache(ctx) {
-		return nil
-	}
 	a.failover.restore(ctx)
-	a.ready.Store(true)
-	log.Info("Agent started")
 
 	// The liveness channels and the failover loop outlive ctx: they must run
 	// through the graceful hand-off.
@@ -253,7 +248,17 @@ func (a *Agent) Start(ctx context.Context) error {
 	defer stopLive()
 	done := make(chan struct{}, 3)
 	goDone := func(fn func(context.Context)) { go func() { fn(live); done <- struct{}{} }() }
-	goDone(a.lease.Run)
+	synced := make(chan struct{})
+	goDone(func(ctx context.Context) { a.renewLease(ctx, synced) })
+	if !a.watchCache(ctx) || !a.waitForCache(ctx) {
+		stopLive()
+		<-done
+		return nil
+	}
+	close(synced)
+	a.ready.Store(true)
+	log.Info("Agent started")
+
 	goDone(func(ctx context.Context) {
 		if err := a.peers.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error(err, "Peer heartbeats stopped")
@@ -286,6 +291,41 @@ func (a *Agent) Start(ctx context.Context) error {
 	<-servingDone
 	log.Info("Agent stopped")
 	return nil
+}
+
+// renewLease renews the node's Lease until ctx is done. Before the agent
+// has its first view of the cluster (until synced is closed), it renews
+// only while the proof of liveness its previous process saved lasts: a
+// restarted owner keeps its address on that proof alone until it proves
+// itself alive again, and its first decision waits for the informers'
+// lists, which can take longer than the proof has left (right after an
+// API outage, on a loaded node). Past that proof, renewals by an agent that
+// cannot decide yet would only keep its node the owner of an address it
+// does not announce.
+func (a *Agent) renewLease(ctx context.Context, synced <-chan struct{}) {
+	if until := a.failover.memory.savedProofEnd(); a.clock.Now().Before(until) {
+		early, stop := context.WithCancel(ctx)
+		proofEnds := a.clock.NewTimer(until.Sub(a.clock.Now()))
+		go func() {
+			defer proofEnds.Stop()
+			select {
+			case <-synced:
+				return
+			case <-proofEnds.C():
+			case <-early.Done():
+			}
+			stop()
+		}()
+		a.lease.Run(early)
+		stop()
+	}
+	select {
+	case <-synced:
+		if ctx.Err() == nil {
+			a.lease.Run(ctx)
+		}
+	case <-ctx.Done():
+	}
 }
 
 // ReadyCheck is the readiness probe: ready once the agent has its first view

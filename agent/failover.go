@@ -25,6 +25,13 @@ const (
 	// defaultKeepalive paces the heartbeats of a node that is a candidate
 	// for no failover IP.
 	defaultKeepalive = 500 * time.Millisecond
+	// proofSaveStep is how far a proof of liveness must move on before it
+	// is saved again. A restarted agent holds only on the saved proof, so
+	// the file may lag the proof held by little more than a pass: saved
+	// only once it moved a keepalive, the Lease renewal that follows an API
+	// outage (a keepalive or less past the peers' proof) was not saved, and
+	// an owner restarted then fenced itself half a second early.
+	proofSaveStep = failoverTick
 )
 
 // failover carries out, for every FailoverIP this node may hold, the decision
@@ -296,7 +303,7 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		// Remembered before the address is added: from now on the
 		// heartbeats claim it (ownership.Memory.After).
 		f.remember(ctx, key, mem.After(d, now))
-		if err := f.memory.proved(key, now.Add(d.RecheckAfter), timing.Deadtime-timing.Guard, timing.Keepalive); err != nil {
+		if err := f.memory.proved(key, now.Add(d.RecheckAfter), timing.Deadtime-timing.Guard, proofSaveStep); err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "Saving the ownership memory", "failoverIP", key)
 		}
 		// The grant is the proof of liveness: the kernel stops answering

@@ -315,6 +315,20 @@ func (m *memoryFile) restoredProof(key string, now time.Time, window time.Durati
 	return start.Add(window)
 }
 
+// savedProofEnd is when the last proof saved for any held address ends, by
+// the window it was saved with; zero when the node holds nothing.
+func (m *memoryFile) savedProofEnd() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var end time.Time
+	for key, mem := range m.memory {
+		if w := m.written[key]; mem.Holding && w.until.After(end) {
+			end = w.until
+		}
+	}
+	return end
+}
+
 // giveUpUnknownPast is for an agent that found no memory: it gives up, and
 // saves, the current epoch of every FailoverIP (epochs, by key), as if it
 // had released them, so that it holds again only at a later epoch. Its

@@ -202,11 +202,17 @@ func (tb *Testbed) vipMovedFrom(ctx context.Context, old string) (string, error)
 // SetFailoverTimings patches the sample FailoverIP's timings with kubectl
 // and waits until the farm serves again.
 func (tb *Testbed) SetFailoverTimings(ctx context.Context, s WebfarmSettings) error {
-	patch := fmt.Sprintf(`{"spec":{"keepalive":%q,"deadtime":%q,"guard":%q}}`, s.Keepalive, s.Deadtime, s.Guard)
-	if _, err := tb.Kubectl("patch", "failoverips.webfarm.io", FailoverIPName, "-n", SamplesNamespace, "--type", "merge", "-p", patch); err != nil {
+	if err := tb.patchFailoverTimings(s); err != nil {
 		return err
 	}
 	return tb.WaitReady(ctx, readyTimeout)
+}
+
+// patchFailoverTimings patches the sample FailoverIP's timings with kubectl.
+func (tb *Testbed) patchFailoverTimings(s WebfarmSettings) error {
+	patch := fmt.Sprintf(`{"spec":{"keepalive":%q,"deadtime":%q,"guard":%q}}`, s.Keepalive, s.Deadtime, s.Guard)
+	_, err := tb.Kubectl("patch", "failoverips.webfarm.io", FailoverIPName, "-n", SamplesNamespace, "--type", "merge", "-p", patch)
+	return err
 }
 
 // trial measures one move of address away from the front from: it starts

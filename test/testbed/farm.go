@@ -45,6 +45,7 @@ func newController(binDir, kubeconfig, logPath string) *Controller {
 			"--leader-elect=false",
 			"--metrics-bind-address", ControllerMetricsAddr,
 			"--health-probe-bind-address", "127.0.0.1:0",
+			"--zap-time-encoding", "rfc3339nano",
 		},
 		log: logPath,
 	}}
@@ -85,6 +86,7 @@ func newAgent(f *Front, binDir string) *Agent {
 			"--state-dir", f.StateDir(),
 			"--metrics-bind-address", AgentMetricsAddr,
 			"--health-probe-bind-address", "0",
+			"--zap-time-encoding", "rfc3339nano",
 		},
 		log: filepath.Join(f.dir, "agent.log"),
 	}}

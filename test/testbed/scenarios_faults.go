@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,7 +22,9 @@ func FaultScenarios() []Scenario {
 		{"owner's agent SIGKILLed", AgentKilled},
 		{"owner's agent SIGSTOPped 10s", AgentStopped},
 		{"owner's data link down", DataLinkDown},
+		{"owner's HAProxy killed, cannot restart", ProxyDead},
 		{"API server black-holed for the owner", APIBlackholed},
+		{"owner mute", MuteOwner},
 	}
 }
 
@@ -62,6 +65,22 @@ func DataLinkDown(ctx context.Context, tb *Testbed) (*Result, error) {
 		says:   "its eth0 (clients and peers) goes down, the API server stays reachable (loopback forwarder); up again after %s",
 		inject: (*Front).Down,
 		undo:   (*Front).Up,
+	})
+}
+
+// ProxyDead: the owner's HAProxy is killed and cannot start again, its
+// frontend port taken by a listener that accepts and never answers; the
+// port is freed after faultWindow.
+func ProxyDead(ctx context.Context, tb *Testbed) (*Result, error) {
+	var squatter net.Listener
+	return tb.faultTrial(ctx, fault{
+		name: "owner's HAProxy killed, cannot restart",
+		says: "its HAProxy is killed and its frontend port taken by a listener that never answers; freed after %s",
+		inject: func(f *Front) (err error) {
+			squatter, err = f.squatFrontend(frontendPort)
+			return err
+		},
+		undo: func(*Front) error { return squatter.Close() },
 	})
 }
 

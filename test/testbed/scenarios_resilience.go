@@ -201,19 +201,26 @@ func (tb *Testbed) waitNewHolder(ctx context.Context, old string) (string, error
 
 // blockPeers drops (or stops dropping) the agents' UDP heartbeats to and
 // from the front, in its own namespace's filter table.
-func (f *Front) blockPeers(block bool) error {
+func (f *Front) blockPeers(block bool) error { return f.dropPeerDatagrams(block, "INPUT", "OUTPUT") }
+
+// mutePeers drops (or stops dropping) the agents' UDP heartbeats the front
+// sends; it still hears its peers.
+func (f *Front) mutePeers(mute bool) error { return f.dropPeerDatagrams(mute, "OUTPUT") }
+
+// dropPeerDatagrams inserts (or deletes) a DROP of the heartbeat port, as
+// source and as destination, in each of the front's chains.
+func (f *Front) dropPeerDatagrams(drop bool, chains ...string) error {
 	op := "-I"
-	if !block {
+	if !drop {
 		op = "-D"
 	}
 	port := strconv.Itoa(PeerPort)
-	for _, rule := range [][]string{
-		{"INPUT", "--dport", port}, {"INPUT", "--sport", port},
-		{"OUTPUT", "--dport", port}, {"OUTPUT", "--sport", port},
-	} {
-		args := []string{"-w", op, rule[0], "-p", "udp", rule[1], rule[2], "-j", "DROP"}
-		if _, err := f.Run("iptables", args...); err != nil && block {
-			return err
+	for _, chain := range chains {
+		for _, match := range []string{"--dport", "--sport"} {
+			args := []string{"-w", op, chain, "-p", "udp", match, port, "-j", "DROP"}
+			if _, err := f.Run("iptables", args...); err != nil && drop {
+				return err
+			}
 		}
 	}
 	return nil
