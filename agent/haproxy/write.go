@@ -62,7 +62,9 @@ func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only bool) {
 	fmt.Fprintf(b, "    option httpchk %s %s HTTP/1.0\n", p.checkMethod, p.checkPath)
 	fmt.Fprintf(b, "    retries %d\n", p.retries)
 	if p.redispatch {
-		b.WriteString("    option redispatch\n")
+		// Every retry goes to another front: a dead one costs a request
+		// one connect timeout, not retries of them.
+		b.WriteString("    option redispatch 1\n")
 	}
 	fmt.Fprintf(b, "    timeout connect %dms\n", p.connectMs)
 	fmt.Fprintf(b, "    timeout client %dms\n", p.clientMs)
@@ -76,7 +78,13 @@ func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only bool) {
 	for _, code := range p.errorCodes {
 		fmt.Fprintf(b, "    errorfile %d %s\n", code, ErrorFilePath(p.key, code))
 	}
-	fmt.Fprintf(b, "    default-server inter %dms rise %d fall %d\n", p.interMs, p.rise, p.fall)
+	fmt.Fprintf(b, "    default-server inter %dms rise %d fall %d", p.interMs, p.rise, p.fall)
+	if p.observe != "" {
+		// A server marked down by real traffic comes back through its
+		// check, after rise good ones.
+		fmt.Fprintf(b, " observe %s error-limit %d on-error mark-down", p.observe, p.errorLimit)
+	}
+	b.WriteByte('\n')
 	for _, s := range p.servers {
 		writeServer(b, s)
 	}

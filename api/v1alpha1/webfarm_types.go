@@ -22,6 +22,21 @@ const (
 // +kubebuilder:validation:Enum=HEAD;GET;OPTIONS
 type HealthCheckMethod string
 
+// ObserveMode is which errors of real traffic count against a front
+// (HAProxy's `observe`).
+// +kubebuilder:validation:Enum=None;Layer4;Layer7
+type ObserveMode string
+
+const (
+	// ObserveNone counts nothing: only the health check takes a front down.
+	ObserveNone ObserveMode = "None"
+	// ObserveLayer4 counts failed connections: refused, reset or timed out.
+	ObserveLayer4 ObserveMode = "Layer4"
+	// ObserveLayer7 counts failed connections and HTTP errors: 5xx answers
+	// (except 501 and 505), broken or timed-out responses.
+	ObserveLayer7 ObserveMode = "Layer7"
+)
+
 // WebFarmSpec declares one load-balanced site: which nodes serve it, behind
 // which failover addresses, and how the HAProxy on every front balances it.
 // +kubebuilder:validation:XValidation:rule="!has(self.failoverIPs) || self.failoverIPs.all(a, self.failoverIPs.exists_one(b, a == b))",message="failoverIPs must not list the same FailoverIP twice",fieldPath=".failoverIPs"
@@ -134,7 +149,10 @@ type BackendSpec struct {
 	Retries *int32 `json:"retries,omitempty"`
 
 	// redispatch lets HAProxy send a client to another front when the one its
-	// cookie names is down.
+	// cookie names is down, and retry a failed connection on another front
+	// at every retry (`option redispatch 1`) rather than on the last one
+	// only, so that a request that picked a dead front is served elsewhere
+	// within one connect timeout.
 	// +optional
 	// +kubebuilder:default=true
 	Redispatch *bool `json:"redispatch,omitempty"`
@@ -187,14 +205,35 @@ type HealthCheckSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
 	Fall int32 `json:"fall,omitempty"`
+
+	// observe watches real traffic too (HAProxy's `observe`): after
+	// errorLimit consecutive errors of the kind it names, a front is marked
+	// down at once (`on-error mark-down`) rather than after fall failed
+	// checks, and comes back through the check (rise). Layer7 also counts
+	// the site's own 5xx answers: a site that fails on some pages can then
+	// take every front down.
+	// +optional
+	// +kubebuilder:default=Layer4
+	Observe ObserveMode `json:"observe,omitempty"`
+
+	// errorLimit is how many consecutive errors of real traffic mark a front
+	// down when observe is not None.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	ErrorLimit int32 `json:"errorLimit,omitempty"`
 }
 
 // TimeoutsSpec are HAProxy's timeouts.
 type TimeoutsSpec struct {
 	// connect is how long HAProxy waits for a front's web server to accept a
-	// connection.
+	// connection. The fronts share a LAN, where a connection is accepted in
+	// well under a millisecond: a short timeout, with retries and
+	// redispatch, sends a request that picked a dead front to another one
+	// within a client's patience. Raise it for fronts on a slow network.
 	// +optional
-	// +kubebuilder:default="5s"
+	// +kubebuilder:default="100ms"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1ms') && duration(self) <= duration('24h')",message="connect must be between 1ms and 24h"
