@@ -205,8 +205,10 @@ func allUp(s map[string]ServerStat) bool {
 	return true
 }
 
-func TestNodeProcess(t *testing.T) {
-	ns := newNamespace(t)
+// newNodeProcess returns a Process that runs haproxy inside ns, stopped
+// when t ends; t is skipped when haproxy is not installed.
+func newNodeProcess(t *testing.T, ns *netnstest.NS) *Process {
+	t.Helper()
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		t.Skip("haproxy is not installed")
 	}
@@ -220,6 +222,12 @@ func TestNodeProcess(t *testing.T) {
 			t.Errorf("stopping haproxy: %v", err)
 		}
 	})
+	return p
+}
+
+func TestNodeProcess(t *testing.T) {
+	ns := newNamespace(t)
+	p := newNodeProcess(t, ns)
 	servers := map[string]*webServer{}
 	for _, f := range nodeFronts {
 		servers[f.Name] = startWebServer(t, ns, f)

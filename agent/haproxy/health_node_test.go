@@ -1,0 +1,135 @@
+package haproxy
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/webfarm/webfarm/internal/netnstest"
+)
+
+// clientPatience is the client timeout of the trials: a request
+// that picked a dead front must be served elsewhere within it.
+const clientPatience = 300 * time.Millisecond
+
+// TestNodeDeadFront runs a real HAProxy in a namespace of its own: the
+// runtime API takes a front's servers down at once and the checks bring
+// them back; and a front that stops answering SYNs costs no request.
+func TestNodeDeadFront(t *testing.T) {
+	ns := newNamespace(t)
+	p := newNodeProcess(t, ns)
+	for _, f := range nodeFronts {
+		startWebServer(t, ns, f)
+	}
+	apply(t, p, checkedConfig(p, 100*time.Millisecond, 3))
+	waitStatus(t, p, "every server UP", allUp)
+
+	t.Run("health down, back through the checks", func(t *testing.T) { testHealthDown(t, ns, p) })
+	t.Run("health down keeps a drain", func(t *testing.T) { testHealthDownKeepsDrain(t, p) })
+	t.Run("black-holed front", func(t *testing.T) { testBlackHoled(t, ns, p) })
+}
+
+// checkedConfig is nodeConfig with the check's interval and rise.
+func checkedConfig(p *Process, inter time.Duration, rise int32) Config {
+	c := nodeConfig(p, 2000)
+	hc := &c.Farms[0].Spec.HealthCheck
+	hc.Interval, hc.Rise = metav1.Duration{Duration: inter}, rise
+	return c
+}
+
+func testHealthDown(t *testing.T, ns *netnstest.NS, p *Process) {
+	backend := BackendName("default/web")
+	for _, s := range []string{"front2", "front2-backup"} {
+		if err := p.SetHealthDown(context.Background(), backend, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// At once: no check has failed, front2 answers them all.
+	stats, err := p.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stats {
+		if s.Backend == backend && strings.HasPrefix(s.Server, "front2") && !strings.HasPrefix(s.Status, "DOWN") {
+			t.Fatalf("%s is %q right after health down", s.Server, s.Status)
+		}
+	}
+	c := nsClient(ns, false)
+	for range 4 {
+		if body, _, err := get(c, farmURL); err != nil || body != "front1" {
+			t.Fatalf("new client while front2 is down: %q, %v", body, err)
+		}
+	}
+	// The checks see it answer and bring it back after rise good ones,
+	// through the intermediate "DOWN n/rise" states.
+	seen := map[string]bool{}
+	waitStatus(t, p, "front2 UP again", func(s map[string]ServerStat) bool {
+		seen[s["front2"].Status] = true
+		return allUp(s)
+	})
+	if !seen["DOWN 1/3"] && !seen["DOWN 2/3"] {
+		t.Logf("front2 went %v: the polling missed the rise states", seen)
+	}
+	if err := p.SetHealthDown(context.Background(), backend, "nosuch"); err == nil {
+		t.Error("SetHealthDown on an unknown server succeeded")
+	}
+}
+
+func testHealthDownKeepsDrain(t *testing.T, p *Process) {
+	backend := BackendName("default/web")
+	ctx := context.Background()
+	if err := p.SetDrain(ctx, backend, "front1", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetHealthDown(ctx, backend, "front1"); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, p, "front1 back, still draining", func(s map[string]ServerStat) bool { return s["front1"].Status == "DRAIN" })
+	if err := p.SetDrain(ctx, backend, "front1", false); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, p, "every server UP", allUp)
+}
+
+// testBlackHoled drops every packet to front2's web port, as a hard loss
+// of its node does, with checks too slow to notice during the test: real
+// traffic marks it down (observe layer4), and each request that picked it
+// is redispatched after the fronts' short connect timeout, within the
+// client's patience.
+func testBlackHoled(t *testing.T, ns *netnstest.NS, p *Process) {
+	apply(t, p, checkedConfig(p, time.Minute, 2))
+	waitStatus(t, p, "every server UP", allUp)
+	rule := []string{"OUTPUT", "-d", "10.98.0.2", "-p", "tcp", "--dport", "5080", "-j", "DROP"}
+	ns.MustRun(t, "iptables", append([]string{"-A"}, rule...)...)
+	t.Cleanup(func() { _, _ = ns.Run("iptables", append([]string{"-D"}, rule...)...) })
+
+	c := nsClient(ns, false)
+	c.Timeout = clientPatience
+	var failed int
+	var slowest time.Duration
+	for range 30 {
+		start := time.Now()
+		body, _, err := get(c, farmURL)
+		slowest = max(slowest, time.Since(start))
+		if err != nil || body != "front1" {
+			failed++
+			t.Logf("request failed: %q, %v", body, err)
+		}
+	}
+	t.Logf("front2 black-holed: %d of 30 requests failed, the slowest took %s", failed, slowest)
+	if failed != 0 {
+		t.Errorf("%d requests failed: each should be redispatched within %s", failed, clientPatience)
+	}
+	stats, err := p.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stats {
+		if s.Backend == BackendName("default/web") && s.Server == "front2" && !strings.HasPrefix(s.Status, "DOWN") {
+			t.Errorf("front2 is %q after the errors of real traffic; want DOWN (observe layer4, error-limit)", s.Status)
+		}
+	}
+}
