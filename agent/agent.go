@@ -216,7 +216,12 @@ func (a *Agent) Start(ctx context.Context) error {
 	servingDone := make(chan struct{})
 	go func() { a.runServingChecks(ctx); close(servingDone) }()
 	deadFrontsDone := make(chan struct{})
-	go func() { a.runDeadFronts(ctx); close(deadFrontsDone) }()
+	go func() {
+		if !a.opts.ChecksOnly {
+			a.runDeadFronts(ctx)
+		}
+		close(deadFrontsDone)
+	}()
 	publisherDone := make(chan struct{})
 	go func() { a.runPublisher(ctx); close(publisherDone) }()
 

@@ -42,6 +42,11 @@ type Options struct {
 	// ShutdownGrace bounds a graceful shutdown: the time given to the planned
 	// hand-off of the addresses this node holds. Default 10s.
 	ShutdownGrace time.Duration
+	// ChecksOnly leaves dead fronts to HAProxy's own checks: the agent does
+	// not mark down the servers of a front whose heartbeats went silent.
+	// For nodes whose peer heartbeats do not travel the network HAProxy
+	// reaches the web servers on, and for comparisons.
+	ChecksOnly bool
 }
 
 // Defaults.

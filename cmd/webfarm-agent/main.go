@@ -61,6 +61,7 @@ func parseFlags(fs *flag.FlagSet, args []string) flags {
 	fs.StringVar(&f.FailoverHook, "failover-hook", "", "absolute path of an executable run at every takeover and release of a failover address")
 	fs.DurationVar(&f.ShutdownGrace, "shutdown-grace", agent.DefaultShutdownGrace, "time given to the planned hand-off of the failover addresses at shutdown")
 	fs.DurationVar(&f.Resync, "resync", agent.DefaultResync, "period of the full rewrite of the node's state")
+	fs.BoolVar(&f.ChecksOnly, "checks-only", false, "leave dead fronts to HAProxy's checks: do not mark down the servers of a front whose heartbeats went silent")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8083", "address of the metrics endpoint; 0 disables it")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
 	addNodeFlags(fs, &f.Options)
