@@ -2,12 +2,18 @@ package haproxy
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/netnstest"
 )
 
@@ -132,4 +138,88 @@ func testBlackHoled(t *testing.T, ns *netnstest.NS, p *Process) {
 			t.Errorf("front2 is %q after the errors of real traffic; want DOWN (observe layer4, error-limit)", s.Status)
 		}
 	}
+}
+
+// TestNodeHungWebServer: a web server that accepts connections and
+// requests but stops answering (as a SIGSTOPped nginx, whose kernel still
+// completes the handshakes) is found by the HTTP check alone. Under a
+// steady stream of requests with a short client patience, it logs how long
+// that took at the CRD's defaults and how many requests failed meanwhile;
+// none fails once it is down.
+func TestNodeHungWebServer(t *testing.T) {
+	ns := newNamespace(t)
+	p := newNodeProcess(t, ns)
+	hung := Front{Name: "hung", Address: netip.MustParseAddr("10.98.0.3"), Cookie: "cookie3"}
+	ns.MustRun(t, "ip", "addr", "add", hung.Address.String()+"/32", "dev", "lo")
+	startWebServer(t, ns, nodeFronts[0])
+	var hanging atomic.Bool
+	startHangingServer(t, ns, hung, &hanging)
+	c := nodeConfig(p, 2000)
+	c.Farms[0].Fronts = []Front{nodeFronts[0], hung}
+	c.Farms[0].Spec.HealthCheck = webfarmv1.HealthCheckSpec{} // the CRD's defaults
+	apply(t, p, c)
+	// Healthy for long enough that one failed check does not take it down.
+	waitStatus(t, p, "every server UP", func(s map[string]ServerStat) bool { return s["hung"].Status == "UP" && s["front1"].Status == "UP" })
+	client := nsClient(ns, false)
+	client.Timeout = clientPatience
+	for range 4 {
+		if _, _, err := get(client, farmURL); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	hanging.Store(true)
+	start := time.Now()
+	var failed, sent int
+	var down time.Duration
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := poll(ctx, "the hung server DOWN", func() (bool, error) {
+		sent++
+		if body, _, err := get(client, farmURL); err != nil || body != "front1" {
+			failed++
+		}
+		stats, err := p.Stats(ctx)
+		for _, s := range stats {
+			if s.Backend == BackendName("default/web") && s.Server == "hung" && strings.HasPrefix(s.Status, "DOWN") {
+				down = time.Since(start)
+			}
+		}
+		return down > 0, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("hung web server marked down by the check after %s; %d of %d sequential requests failed meanwhile (%s patience)",
+		down.Round(10*time.Millisecond), failed, sent, clientPatience)
+	for range 20 {
+		if body, _, err := get(client, farmURL); err != nil || body != "front1" {
+			t.Fatalf("a request failed once the hung server was down: %q, %v", body, err)
+		}
+	}
+}
+
+// startHangingServer serves f's web and drain ports; while hanging is set,
+// it reads requests and never answers them.
+func startHangingServer(t *testing.T, ns *netnstest.NS, f Front, hanging *atomic.Bool) {
+	t.Helper()
+	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if hanging.Load() {
+			<-r.Context().Done()
+			return
+		}
+		fmt.Fprint(rw, f.Name)
+	})}
+	for _, port := range []uint16{nodeWebPort, nodeDrainPort} {
+		var l net.Listener
+		err := ns.Do(func() (err error) {
+			l, err = net.Listen("tcp", netip.AddrPortFrom(f.Address, port).String())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = srv.Serve(l) }()
+	}
+	t.Cleanup(func() { _ = srv.Close() })
 }

@@ -22,14 +22,18 @@ func TestRenderPassiveHealth(t *testing.T) {
 		err  string
 	}{
 		{"defaults", func(*webfarmv1.WebFarmSpec) {},
-			[]string{"default-server inter 2000ms rise 2 fall 3 observe layer4 error-limit 3 on-error mark-down\n",
-				"timeout connect 100ms\n", "option redispatch 1\n", "retries 3\n"}, nil, ""},
+			[]string{"default-server inter 2000ms fastinter 500ms rise 2 fall 3 observe layer4 error-limit 3 on-error mark-down\n",
+				"timeout connect 100ms\n", "timeout check 1000ms\n", "option redispatch 1\n", "retries 3\n"}, nil, ""},
 		{"layer7, limit 10", func(s *webfarmv1.WebFarmSpec) {
 			s.HealthCheck.Observe, s.HealthCheck.ErrorLimit = webfarmv1.ObserveLayer7, 10
 		}, []string{" observe layer7 error-limit 10 on-error mark-down\n"}, nil, ""},
 		{"none", func(s *webfarmv1.WebFarmSpec) {
 			s.HealthCheck.Observe, s.HealthCheck.ErrorLimit = webfarmv1.ObserveNone, 7
-		}, []string{"default-server inter 2000ms rise 2 fall 3\n"}, []string{"observe", "error-limit"}, ""},
+		}, []string{"default-server inter 2000ms fastinter 500ms rise 2 fall 3\n"}, []string{"observe", "error-limit"}, ""},
+		{"a hung web server found sooner", func(s *webfarmv1.WebFarmSpec) {
+			s.HealthCheck.FastInterval = metav1.Duration{Duration: 200 * time.Millisecond}
+			s.HealthCheck.Timeout = metav1.Duration{Duration: 300 * time.Millisecond}
+		}, []string{" fastinter 200ms ", "timeout check 300ms\n"}, nil, ""},
 		{"slow network", func(s *webfarmv1.WebFarmSpec) {
 			s.Timeouts.Connect = metav1.Duration{Duration: 3 * time.Second}
 		}, []string{"timeout connect 3000ms\n"}, nil, ""},
@@ -37,6 +41,8 @@ func TestRenderPassiveHealth(t *testing.T) {
 			nil, []string{"redispatch"}, ""},
 		{"unknown mode", func(s *webfarmv1.WebFarmSpec) { s.HealthCheck.Observe = "layer4" },
 			nil, nil, `spec.healthCheck.observe "layer4": must be None, Layer4 or Layer7`},
+		{"check timeout too short", func(s *webfarmv1.WebFarmSpec) { s.HealthCheck.Timeout = metav1.Duration{Duration: time.Millisecond} },
+			nil, nil, "spec.healthCheck.timeout 1ms: must be between 10ms and 1h0m0s"},
 		{"limit too high", func(s *webfarmv1.WebFarmSpec) { s.HealthCheck.ErrorLimit = 101 },
 			nil, nil, "spec.healthCheck.errorLimit 101: must be between 1 and 100"},
 	}

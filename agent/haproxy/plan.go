@@ -21,7 +21,8 @@ type farmPlan struct {
 	forwardFor, redispatch     bool
 	retries                    int32
 	checkMethod, checkPath     string
-	interMs                    int64
+	interMs, fastInterMs       int64
+	checkTimeoutMs             int64
 	rise, fall                 int32
 	observe                    string // HAProxy's keyword; empty for none
 	errorLimit                 int32
@@ -128,6 +129,14 @@ func planHealthCheck(p *farmPlan, f Farm) error {
 	}
 	var err error
 	if p.interMs, err = millis("spec.healthCheck.interval", hc.Interval.Duration, 2*time.Second, 100*time.Millisecond, time.Hour); err != nil {
+		return err
+	}
+	if p.fastInterMs, err = millis("spec.healthCheck.fastInterval", hc.FastInterval.Duration, 500*time.Millisecond, 100*time.Millisecond, time.Hour); err != nil {
+		return err
+	}
+	// A changing state is checked no less often than a steady one.
+	p.fastInterMs = min(p.fastInterMs, p.interMs)
+	if p.checkTimeoutMs, err = millis("spec.healthCheck.timeout", hc.Timeout.Duration, time.Second, 10*time.Millisecond, time.Hour); err != nil {
 		return err
 	}
 	p.rise, p.fall = orDefault(hc.Rise, 2), orDefault(hc.Fall, 3)

@@ -69,6 +69,7 @@ func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only bool) {
 	fmt.Fprintf(b, "    timeout connect %dms\n", p.connectMs)
 	fmt.Fprintf(b, "    timeout client %dms\n", p.clientMs)
 	fmt.Fprintf(b, "    timeout server %dms\n", p.srvMs)
+	fmt.Fprintf(b, "    timeout check %dms\n", p.checkTimeoutMs)
 	if p.statsAuth != "" {
 		b.WriteString("    stats enable\n")
 		b.WriteString("    stats scope .\n")
@@ -78,7 +79,7 @@ func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only bool) {
 	for _, code := range p.errorCodes {
 		fmt.Fprintf(b, "    errorfile %d %s\n", code, ErrorFilePath(p.key, code))
 	}
-	fmt.Fprintf(b, "    default-server inter %dms rise %d fall %d", p.interMs, p.rise, p.fall)
+	fmt.Fprintf(b, "    default-server inter %dms fastinter %dms rise %d fall %d", p.interMs, p.fastInterMs, p.rise, p.fall)
 	if p.observe != "" {
 		// A server marked down by real traffic comes back through its
 		// check, after rise good ones.

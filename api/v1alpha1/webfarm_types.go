@@ -192,6 +192,29 @@ type HealthCheckSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('1h')",message="interval must be between 100ms and 1h"
 	Interval metav1.Duration `json:"interval,omitempty"`
 
+	// fastInterval is the interval between two checks of a server whose
+	// state is changing: after a first failed check of a server that is up,
+	// or a first good one of a server that is down (HAProxy's `fastinter`).
+	// A web server that hangs is then found after interval plus about fall
+	// times fastInterval and timeout, rather than fall intervals. One longer
+	// than interval is cut to interval.
+	// +optional
+	// +kubebuilder:default="500ms"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('1h')",message="fastInterval must be between 100ms and 1h"
+	FastInterval metav1.Duration `json:"fastInterval,omitempty"`
+
+	// timeout is how long a check waits for the web server's answer once
+	// connected (HAProxy's `timeout check`; the connection itself is bounded
+	// by the connect timeout).
+	// +optional
+	// +kubebuilder:default="1s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10ms') && duration(self) <= duration('1h')",message="timeout must be between 10ms and 1h"
+	Timeout metav1.Duration `json:"timeout,omitempty"`
+
 	// rise is how many consecutive good checks bring a server up.
 	// +optional
 	// +kubebuilder:default=2
