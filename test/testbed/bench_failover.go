@@ -262,7 +262,7 @@ func (tb *Testbed) trial(ctx context.Context, system, settings, kind, address, f
 		t.Err = fmt.Sprintf("the address did not leave %s: %v", from, err)
 	}
 	res := p.stop(&t, acted)
-	_, t.FailedAfterMove = moveFailures(res, done)
+	_, t.FailedAfterMove, _ = moveFailures(res, acted, done)
 	return t
 }
 

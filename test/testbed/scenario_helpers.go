@@ -28,6 +28,7 @@ func (tb *Testbed) measureMove(ctx context.Context, r *Result, owner string, act
 	if err := waitServedBy(load, "", time.Time{}); err != nil {
 		return 0, "", err
 	}
+	started := time.Now()
 	if err := act(); err != nil {
 		return 0, "", err
 	}
@@ -51,7 +52,7 @@ func (tb *Testbed) measureMove(ctx context.Context, r *Result, owner string, act
 		return 0, "", err
 	}
 	res := load.Stop()
-	inGap, after := moveFailures(res, acted)
+	inGap, after, _ := moveFailures(res, started, acted)
 	r.Counts["failed-in-gap"], r.Counts["failed-after-move"] = inGap, after
 	tb.say("   steady load: %d requests, %d failed (%d inside the gap, %d after the first answer from %s), from %s to %s",
 		len(res.Samples), res.Failed(), inGap, after, next, owner, next)

@@ -71,8 +71,8 @@ func (w *loadUnderWatch) stop(r *Result) (LoadResult, error) {
 // down). The requests inside the gap fail; none fails after the new owner
 // first answers, because every HAProxy marked the dead front down when its
 // heartbeats went silent, before the address moved.
-func OwnerLostUnderLoad(ctx context.Context, tb *Testbed) (*Result, error) {
-	r := newResult("owner lost under load")
+func OwnerLostUnderLoad(ctx context.Context, tb *Testbed) (r *Result, err error) {
+	r = newResult("owner lost under load")
 	fip, owner, err := tb.ownerFront(ctx)
 	if err != nil {
 		return r, err
@@ -83,6 +83,8 @@ func OwnerLostUnderLoad(ctx context.Context, tb *Testbed) (*Result, error) {
 	if err != nil {
 		return r, err
 	}
+	started := time.Now()
+	defer func() { err = errors.Join(err, tb.recoverFront(ctx, owner)) }()
 	if err := owner.Crash(); err != nil {
 		w.stop(r)
 		return r, err
@@ -101,30 +103,31 @@ func OwnerLostUnderLoad(ctx context.Context, tb *Testbed) (*Result, error) {
 	if err != nil || stopErr != nil {
 		return r, errors.Join(err, stopErr)
 	}
-	inGap, after := moveFailures(res, acted)
+	inGap, after, first := moveFailures(res, started, acted)
 	r.Counts["failed-in-gap"], r.Counts["failed-after-move"] = inGap, after
 	r.figure("gap", "client-visible gap, "+owner.Name+" killed", res.Gap())
 	tb.say("   the VIP moved to %s; %d of %d requests failed: %d inside the gap of %s, %d after the new owner first answered",
 		next, res.Failed(), len(res.Samples), inGap, round(res.Gap()), after)
-	if err := r.check(after == 0, "no failed request after the new owner answers", "%d inside the gap, %d after; %v",
-		inGap, after, res.FirstErrors(3)); err != nil {
+	if err := r.check(after == 0, "no failed request after the new owner answers", "%d inside the gap, %d after: %s",
+		inGap, after, failuresSince(res, first, 5)); err != nil {
 		return r, err
 	}
-	return r, tb.recoverFront(ctx, owner)
+	return r, nil
 }
 
 // NonOwnerLostUnderLoad: a front that does not hold the VIP dies. The
 // owner's HAProxy sends it a share of the new sessions until it knows:
 // each is redispatched after the short connect timeout, and the front is
 // marked down by the errors of real traffic, then by its silence.
-func NonOwnerLostUnderLoad(ctx context.Context, tb *Testbed) (*Result, error) {
-	r := newResult("non-owner lost under load")
+func NonOwnerLostUnderLoad(ctx context.Context, tb *Testbed) (r *Result, err error) {
+	r = newResult("non-owner lost under load")
 	fip, owner, victim, w, err := tb.nonOwnerUnderLoad(ctx, "%s (not the owner) is killed")
 	if err != nil {
 		return r, err
 	}
-	err = victim.Crash()
 	acted := time.Now()
+	defer func() { err = errors.Join(err, tb.recoverFront(ctx, victim)) }()
+	err = victim.Crash()
 	if err == nil {
 		// Past the deadtime and the guard, then as long as the checks
 		// alone would take.
@@ -137,13 +140,13 @@ func NonOwnerLostUnderLoad(ctx context.Context, tb *Testbed) (*Result, error) {
 	}
 	failed := res.FailedBetween(acted, time.Time{})
 	r.Counts["failed"] = failed
-	tb.say("   %d of %d requests failed after %s died (%d in all), the VIP stayed on %s",
-		failed, len(res.Samples), victim.Name, res.Failed(), owner.Name)
-	if err := r.check(failed <= handful, "at most a handful of failed requests", "%d of %d; %v",
-		failed, len(res.Samples), res.FirstErrors(3)); err != nil {
+	tb.say("   %d of %d requests failed after %s was killed (%d in all), the VIP stayed on %s: %s",
+		failed, len(res.Samples), victim.Name, res.Failed(), owner.Name, failuresSince(res, acted, 10))
+	if err := r.check(failed <= handful, "at most a handful of failed requests", "%d of %d: %s",
+		failed, len(res.Samples), failuresSince(res, acted, 3)); err != nil {
 		return r, err
 	}
-	return r, tb.recoverFront(ctx, victim)
+	return r, nil
 }
 
 // WebServerHung: the web server of a live front stops answering (nginx
@@ -156,8 +159,8 @@ func WebServerHung(ctx context.Context, tb *Testbed) (*Result, error) {
 	if err != nil {
 		return r, err
 	}
-	err = victim.signalWeb(syscall.SIGSTOP)
 	acted := time.Now()
+	err = victim.signalWeb(syscall.SIGSTOP)
 	var last time.Time
 	if err == nil {
 		last, err = waitFailuresStop(w.load, acted)
