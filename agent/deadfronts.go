@@ -38,9 +38,6 @@ func (a *Agent) syncDeadFronts(ctx context.Context) {
 		return
 	}
 	dead, why := deadFrontServers(snap, a.peers.View, a.clock.Now())
-	if len(dead) == 0 && !a.deadFronts.Any() {
-		return
-	}
 	marked, err := a.deadFronts.Sync(ctx, dead)
 	log := logr.FromContextOrDiscard(ctx)
 	for _, front := range marked {

@@ -68,14 +68,6 @@ func (m *Marker) markDown(ctx context.Context, servers []Server) error {
 	return errors.Join(errs...)
 }
 
-// Any tells whether some front is marked: Sync then has something to
-// forget even when no front is dead.
-func (m *Marker) Any() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.marked) > 0
-}
-
 // Forget makes the next Sync mark every dead front again: after HAProxy
 // reloaded or restarted, a mark sent to the old worker may be lost.
 func (m *Marker) Forget() {
