@@ -16,7 +16,8 @@ func TestDead(t *testing.T) {
 	}{
 		{"never heard, not Down: this node may have just started", Front{}, false},
 		{"Down, never heard", Front{Down: true}, true},
-		{"Down but heard just now: the controller's word is enough", Front{Down: true, Heard: []Heard{{ago(0), deadtime}}}, true},
+		{"Down but heard just now: its Lease only lost the API server", Front{Down: true, Heard: []Heard{{ago(0), deadtime}}}, false},
+		{"Down and silent", Front{Down: true, Heard: []Heard{{ago(deadtime + time.Millisecond), deadtime}}}, true},
 		{"heard within deadtime", Front{Heard: []Heard{{ago(deadtime - time.Millisecond), deadtime}}}, false},
 		{"silent exactly deadtime", Front{Heard: []Heard{{ago(deadtime), deadtime}}}, false},
 		{"silent beyond deadtime", Front{Heard: []Heard{{ago(deadtime + time.Millisecond), deadtime}}}, true},
