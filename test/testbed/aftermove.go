@@ -17,22 +17,28 @@ func answersFor(rate int, d time.Duration) int {
 	return int(int64(rate) * int64(d) / int64(time.Second))
 }
 
-// moveFailures splits the failed requests sent from started on at the
-// first one answered after done (the new holder's first answer, when the
-// act that began at started and ended at done lost the holder): those
-// inside the gap, and those after it, which a dead front still taking
-// clients would cause; and when that first answer was sent (zero if none).
-func moveFailures(res LoadResult, started, done time.Time) (inGap, after int, first time.Time) {
-	for _, s := range res.Samples {
-		if s.OK() && !s.Start.Before(done) {
-			first = s.Start
-			break
+// moveFailures splits the failed requests sent from started on, when an
+// act began that lost the address's holder, at moved, when the new holder
+// first claimed the address (firstClaim; zero if none did): those inside
+// the gap, and those after it, which a dead front still taking clients
+// would cause.
+func moveFailures(res LoadResult, started, moved time.Time) (inGap, after int) {
+	if moved.IsZero() {
+		return res.FailedBetween(started, time.Time{}), 0
+	}
+	return res.FailedBetween(started, moved), res.FailedBetween(moved, time.Time{})
+}
+
+// firstClaim is when a front other than from first claimed the address
+// after since, as the client saw it (its ARP cache follows the same
+// announcements); zero if none did. The events are in capture order.
+func firstClaim(events []ARPEvent, from string, since time.Time) time.Time {
+	for _, e := range events {
+		if e.Front != from && e.Time.After(since) {
+			return e.Time
 		}
 	}
-	if first.IsZero() {
-		return res.FailedBetween(started, time.Time{}), 0, first
-	}
-	return res.FailedBetween(started, first), res.FailedBetween(first, time.Time{}), first
+	return time.Time{}
 }
 
 // failuresSince describes up to n failed requests sent from t on: when,

@@ -245,7 +245,6 @@ func (tb *Testbed) trial(ctx context.Context, system, settings, kind, address, f
 	}
 	acted := time.Now()
 	err = act()
-	done := time.Now()
 	if err == nil {
 		err = WaitFor(func() (bool, error) {
 			var err error
@@ -262,7 +261,7 @@ func (tb *Testbed) trial(ctx context.Context, system, settings, kind, address, f
 		t.Err = fmt.Sprintf("the address did not leave %s: %v", from, err)
 	}
 	res := p.stop(&t, acted)
-	_, t.FailedAfterMove, _ = moveFailures(res, acted, done)
+	_, t.FailedAfterMove = moveFailures(res, acted, firstClaim(p.arp.Events(), from, acted))
 	return t
 }
 

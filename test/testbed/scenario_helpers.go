@@ -32,7 +32,6 @@ func (tb *Testbed) measureMove(ctx context.Context, r *Result, owner string, act
 	if err := act(); err != nil {
 		return 0, "", err
 	}
-	acted := time.Now()
 	var next string
 	err = tb.WaitFor(func() (bool, error) {
 		o, err := tb.Owner(ctx)
@@ -52,11 +51,11 @@ func (tb *Testbed) measureMove(ctx context.Context, r *Result, owner string, act
 		return 0, "", err
 	}
 	res := load.Stop()
-	inGap, after, _ := moveFailures(res, started, acted)
-	r.Counts["failed-in-gap"], r.Counts["failed-after-move"] = inGap, after
-	tb.say("   steady load: %d requests, %d failed (%d inside the gap, %d after the first answer from %s), from %s to %s",
-		len(res.Samples), res.Failed(), inGap, after, next, owner, next)
 	arp.Stop()
+	inGap, after := moveFailures(res, started, firstClaim(arp.Events(), owner, started))
+	r.Counts["failed-in-gap"], r.Counts["failed-after-move"] = inGap, after
+	tb.say("   steady load: %d requests, %d failed (%d inside the gap, %d after %s first claimed the VIP), from %s to %s",
+		len(res.Samples), res.Failed(), inGap, after, next, owner, next)
 	conflicts := arp.Conflicts(probeInterval / 2)
 	tb.say("   ARP for the VIP, seen from %s: %s", ClientNS, strings.Join(arp.Holders(), " -> "))
 	if err := r.check(len(conflicts) == 0, "never two fronts answering ARP for the VIP", "%d conflicts; holders %s",
