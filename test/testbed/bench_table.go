@@ -104,9 +104,9 @@ ARP GAP: from the last ARP claim of the address (answer to the client's probe
   every %s, or gratuitous ARP) by the old holder's MAC to the first by another.
 TWO ANSWERERS: pairs of claims by two MACs less than %s apart, seen from the
   client namespace (ARPWatcher.Conflicts).
-AFTER THE MOVE: failed requests sent after the first answered one once the
-  holder was lost, over the next %s of answers: those a dead front still
-  taking new clients costs. Both systems run the same HAProxy configuration;
+AFTER THE MOVE: failed requests sent after the new holder first claimed the
+  address, over the next %s of answers: those a dead front still taking new
+  clients costs. Both systems run the same HAProxy configuration;
   keepalived's trials run with the agents' --checks-only, so that only
   HAProxy's checks and passive health find the dead front there.
 DONE: trials in which the address moved (the gaps are over those).
