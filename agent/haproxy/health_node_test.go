@@ -3,7 +3,6 @@ package haproxy
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -149,8 +148,7 @@ func testBlackHoled(t *testing.T, ns *netnstest.NS, p *Process) {
 func TestNodeHungWebServer(t *testing.T) {
 	ns := newNamespace(t)
 	p := newNodeProcess(t, ns)
-	hung := Front{Name: "hung", Address: netip.MustParseAddr("10.98.0.3"), Cookie: "cookie3"}
-	ns.MustRun(t, "ip", "addr", "add", hung.Address.String()+"/32", "dev", "lo")
+	hung := thirdFront(t, ns, "hung")
 	startWebServer(t, ns, nodeFronts[0])
 	var hanging atomic.Bool
 	startHangingServer(t, ns, hung, &hanging)
@@ -211,15 +209,71 @@ func startHangingServer(t *testing.T, ns *netnstest.NS, f Front, hanging *atomic
 		fmt.Fprint(rw, f.Name)
 	})}
 	for _, port := range []uint16{nodeWebPort, nodeDrainPort} {
-		var l net.Listener
-		err := ns.Do(func() (err error) {
-			l, err = net.Listen("tcp", netip.AddrPortFrom(f.Address, port).String())
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := ns.MustListen(t, netip.AddrPortFrom(f.Address, port))
 		go func() { _ = srv.Serve(l) }()
 	}
 	t.Cleanup(func() { _ = srv.Close() })
+}
+
+// TestNodeEmptyResponseRetried: a front that closes connections without an
+// answer, as one dying under a request does, costs no GET (retried on
+// another front) but is not given a second chance at a POST, which may
+// have taken effect.
+func TestNodeEmptyResponseRetried(t *testing.T) {
+	ns := newNamespace(t)
+	p := newNodeProcess(t, ns)
+	closer := thirdFront(t, ns, "closer")
+	startWebServer(t, ns, nodeFronts[0])
+	l := ns.MustListen(t, netip.AddrPortFrom(closer.Address, nodeWebPort))
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = conn.Read(make([]byte, 4096))
+			_ = conn.Close()
+		}
+	}()
+	// Its check, on the drain port, answers.
+	drain := ns.MustListen(t, netip.AddrPortFrom(closer.Address, nodeDrainPort))
+	checks := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprint(rw, "ok") })}
+	go func() { _ = checks.Serve(drain) }()
+	t.Cleanup(func() { _ = checks.Close() })
+	c := checkedConfig(p, 100*time.Millisecond, 1)
+	c.Farms[0].Fronts = []Front{nodeFronts[0], closer}
+	apply(t, p, c)
+	waitStatus(t, p, "the closing front's main server UP", func(s map[string]ServerStat) bool {
+		return s["closer"].Status == "UP" && s["front1"].Status == "UP"
+	})
+
+	client := nsClient(ns, false)
+	for i := range 6 {
+		if body, _, err := get(client, farmURL); err != nil || body != "front1" {
+			t.Fatalf("GET %d: %q, %v; want it retried on front1", i, body, err)
+		}
+	}
+	var refused int
+	for range 4 {
+		resp, err := client.Post(farmURL, "text/plain", strings.NewReader("x"))
+		if err != nil {
+			refused++
+			continue
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			refused++
+		}
+	}
+	t.Logf("%d of 4 POSTs met the closing front and failed, not retried", refused)
+	if refused == 0 {
+		t.Error("no POST reached the closing front: round robin should have sent it some")
+	}
+}
+
+// thirdFront is a front beside nodeFronts, at an address of its own in ns.
+func thirdFront(t *testing.T, ns *netnstest.NS, name string) Front {
+	f := Front{Name: name, Address: netip.MustParseAddr("10.98.0.3"), Cookie: "cookie3"}
+	ns.MustRun(t, "ip", "addr", "add", f.Address.String()+"/32", "dev", "lo")
+	return f
 }

@@ -13,7 +13,7 @@ import (
 // TestRenderPassiveHealth: what reaches HAProxy of the passive check, the
 // fronts' connect timeout and the redispatch, for each way of setting them.
 func TestRenderPassiveHealth(t *testing.T) {
-	off := false
+	off, zero := false, int32(0)
 	cases := []struct {
 		name string
 		edit func(*webfarmv1.WebFarmSpec)
@@ -23,7 +23,8 @@ func TestRenderPassiveHealth(t *testing.T) {
 	}{
 		{"defaults", func(*webfarmv1.WebFarmSpec) {},
 			[]string{"default-server inter 2000ms fastinter 500ms rise 2 fall 3 observe layer4 error-limit 3 on-error mark-down\n",
-				"timeout connect 100ms\n", "timeout check 1000ms\n", "option redispatch 1\n", "retries 3\n"}, nil, ""},
+				"timeout connect 100ms\n", "timeout check 1000ms\n", "option redispatch 1\n", "retries 3\n",
+				"retry-on conn-failure empty-response\n", "http-request disable-l7-retry unless METH_GET\n"}, nil, ""},
 		{"layer7, limit 10", func(s *webfarmv1.WebFarmSpec) {
 			s.HealthCheck.Observe, s.HealthCheck.ErrorLimit = webfarmv1.ObserveLayer7, 10
 		}, []string{" observe layer7 error-limit 10 on-error mark-down\n"}, nil, ""},
@@ -39,6 +40,8 @@ func TestRenderPassiveHealth(t *testing.T) {
 		}, []string{"timeout connect 3000ms\n"}, nil, ""},
 		{"no redispatch", func(s *webfarmv1.WebFarmSpec) { s.Backend.Redispatch = &off },
 			nil, []string{"redispatch"}, ""},
+		{"no retries", func(s *webfarmv1.WebFarmSpec) { s.Backend.Retries = &zero },
+			[]string{"retries 0\n"}, []string{"retry-on", "l7-retry"}, ""},
 		{"unknown mode", func(s *webfarmv1.WebFarmSpec) { s.HealthCheck.Observe = "layer4" },
 			nil, nil, `spec.healthCheck.observe "layer4": must be None, Layer4 or Layer7`},
 		{"check timeout too short", func(s *webfarmv1.WebFarmSpec) { s.HealthCheck.Timeout = metav1.Duration{Duration: time.Millisecond} },

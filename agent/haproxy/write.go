@@ -61,6 +61,13 @@ func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only bool) {
 	}
 	fmt.Fprintf(b, "    option httpchk %s %s HTTP/1.0\n", p.checkMethod, p.checkPath)
 	fmt.Fprintf(b, "    retries %d\n", p.retries)
+	if p.retries > 0 {
+		// A front that dies while a request is on it closes the connection
+		// with no answer: a GET or HEAD is sent again, elsewhere; other
+		// methods may have taken effect and are not.
+		b.WriteString("    retry-on conn-failure empty-response\n")
+		b.WriteString("    http-request disable-l7-retry unless METH_GET\n")
+	}
 	if p.redispatch {
 		// Every retry goes to another front: a dead one costs a request
 		// one connect timeout, not retries of them.

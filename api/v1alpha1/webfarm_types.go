@@ -141,7 +141,10 @@ type BackendSpec struct {
 	ForwardFor *bool `json:"forwardFor,omitempty"`
 
 	// retries is how many times HAProxy retries a connection to a front that
-	// failed before giving up or redispatching.
+	// failed, each time on another front when redispatch is set. A GET or
+	// HEAD whose front closed the connection without an answer (a front
+	// dying under it) is retried too; other methods, which may have taken
+	// effect, are not.
 	// +optional
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=0
