@@ -103,10 +103,10 @@ func BenchFailover(ctx context.Context, tb *Testbed, n int) ([]Trial, error) {
 
 func (tb *Testbed) benchKeepalived(ctx context.Context, s KeepalivedSettings, n int) (trials []Trial, err error) {
 	tb.say("\n== keepalived (%s) on every front, for %s; the agents leave dead fronts to HAProxy's checks", s, KeepalivedVIP)
-	if err := tb.checksOnly(ctx, true); err != nil {
+	if err := tb.ChecksOnly(ctx, true); err != nil {
 		return nil, err
 	}
-	defer func() { err = errors.Join(err, tb.checksOnly(ctx, false)) }()
+	defer func() { err = errors.Join(err, tb.ChecksOnly(ctx, false)) }()
 	kf, err := tb.startKeepalived(s)
 	if err != nil {
 		return nil, err
@@ -138,11 +138,11 @@ func (tb *Testbed) benchKeepalived(ctx context.Context, s KeepalivedSettings, n 
 	return trials, nil
 }
 
-// checksOnly restarts every agent with or without --checks-only, so that
+// ChecksOnly restarts every agent with or without --checks-only, so that
 // keepalived's trials run HAProxy as a keepalived user would: the same
 // configuration, without the agents marking dead fronts down. The agents
 // keep running HAProxy and the webfarm VIP meanwhile.
-func (tb *Testbed) checksOnly(ctx context.Context, on bool) error {
+func (tb *Testbed) ChecksOnly(ctx context.Context, on bool) error {
 	for _, f := range tb.fronts {
 		if f.agent == nil {
 			continue
