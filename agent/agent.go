@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/webfarm/webfarm/agent/accesslog"
+	"github.com/webfarm/webfarm/agent/deadfront"
 	"github.com/webfarm/webfarm/agent/deadman"
 	"github.com/webfarm/webfarm/agent/haproxy"
 	"github.com/webfarm/webfarm/agent/heartbeat"
@@ -49,6 +50,8 @@ type Agent struct {
 
 	proxy      *haproxy.Process
 	proxyState proxyState
+	// deadFronts marks the servers of dead fronts down in the proxy.
+	deadFronts *deadfront.Marker
 	drain      *iptables.DrainChain
 	vips       *vip.Manager
 	lease      *heartbeat.LeaseRenewer
@@ -114,6 +117,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	if a.peers, err = heartbeat.NewPeers(opts.NodeName, listen, a.clock); err != nil {
 		return nil, fmt.Errorf("peer heartbeats on UDP port %d: %w", opts.PeerPort, err)
 	}
+	a.deadFronts = &deadfront.Marker{Runtime: a.proxy}
 	a.failover = newFailover(a, opts.memoryPath())
 	a.informers = mgr.GetCache()
 	a.log = mgr.GetLogger().WithName("agent")
@@ -269,6 +273,13 @@ func (a *Agent) Start(ctx context.Context) error {
 	// candidate anyway.
 	servingDone := make(chan struct{})
 	go func() { a.runServingChecks(ctx); close(servingDone) }()
+	deadFrontsDone := make(chan struct{})
+	go func() {
+		if !a.opts.ChecksOnly {
+			a.runDeadFronts(ctx)
+		}
+		close(deadFrontsDone)
+	}()
 	publisherDone := make(chan struct{})
 	go func() { a.runPublisher(ctx); close(publisherDone) }()
 	if a.accessLog != nil {
@@ -289,6 +300,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		<-done
 	}
 	<-servingDone
+	<-deadFrontsDone
 	log.Info("Agent stopped")
 	return nil
 }

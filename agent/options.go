@@ -54,6 +54,11 @@ type Options struct {
 	// DisableAccessLog stops HAProxy's access log, which the agent otherwise
 	// writes to its stdout.
 	DisableAccessLog bool
+	// ChecksOnly leaves dead fronts to HAProxy's own checks: the agent does
+	// not mark down the servers of a front whose heartbeats went silent.
+	// For nodes whose peer heartbeats do not travel the network HAProxy
+	// reaches the web servers on, and for comparisons.
+	ChecksOnly bool
 }
 
 // Defaults.

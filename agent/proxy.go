@@ -66,6 +66,9 @@ func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 	if reloaded || full || a.proxyState.drained == nil {
 		a.proxyState.drained = map[string]map[string]bool{}
 	}
+	if reloaded {
+		a.deadFronts.Forget()
+	}
 	a.proxyState.farms = farms
 	a.setDrainStates(ctx, snap, farms)
 	a.reportProxy(func(p *webfarmv1.ProxyStatus) {

@@ -21,8 +21,11 @@ type farmPlan struct {
 	forwardFor, redispatch     bool
 	retries                    int32
 	checkMethod, checkPath     string
-	interMs                    int64
+	interMs, fastInterMs       int64
+	checkTimeoutMs             int64
 	rise, fall                 int32
+	observe                    string // HAProxy's keyword; empty for none
+	errorLimit                 int32
 	connectMs, clientMs, srvMs int64
 	webPort, drainPort         int32
 	statsURI, statsAuth        string // statsAuth is quoted; empty without stats
@@ -128,17 +131,44 @@ func planHealthCheck(p *farmPlan, f Farm) error {
 	if p.interMs, err = millis("spec.healthCheck.interval", hc.Interval.Duration, 2*time.Second, 100*time.Millisecond, time.Hour); err != nil {
 		return err
 	}
+	if p.fastInterMs, err = millis("spec.healthCheck.fastInterval", hc.FastInterval.Duration, 500*time.Millisecond, 100*time.Millisecond, time.Hour); err != nil {
+		return err
+	}
+	// A changing state is checked no less often than a steady one.
+	p.fastInterMs = min(p.fastInterMs, p.interMs)
+	if p.checkTimeoutMs, err = millis("spec.healthCheck.timeout", hc.Timeout.Duration, time.Second, 10*time.Millisecond, time.Hour); err != nil {
+		return err
+	}
 	p.rise, p.fall = orDefault(hc.Rise, 2), orDefault(hc.Fall, 3)
 	if err := inRange("spec.healthCheck.rise", p.rise, 1, 100); err != nil {
 		return err
 	}
-	return inRange("spec.healthCheck.fall", p.fall, 1, 100)
+	if err := inRange("spec.healthCheck.fall", p.fall, 1, 100); err != nil {
+		return err
+	}
+	return planObserve(p, hc)
+}
+
+// planObserve maps the passive check of real traffic to HAProxy's words.
+func planObserve(p *farmPlan, hc webfarmv1.HealthCheckSpec) error {
+	switch orDefault(hc.Observe, webfarmv1.ObserveLayer4) {
+	case webfarmv1.ObserveNone:
+		return nil
+	case webfarmv1.ObserveLayer4:
+		p.observe = "layer4"
+	case webfarmv1.ObserveLayer7:
+		p.observe = "layer7"
+	default:
+		return fmt.Errorf("spec.healthCheck.observe %q: must be None, Layer4 or Layer7", hc.Observe)
+	}
+	p.errorLimit = orDefault(hc.ErrorLimit, 3)
+	return inRange("spec.healthCheck.errorLimit", p.errorLimit, 1, 100)
 }
 
 func planTimeouts(p *farmPlan, f Farm) error {
 	t := f.Spec.Timeouts
 	var err error
-	if p.connectMs, err = millis("spec.timeouts.connect", t.Connect.Duration, 5*time.Second, time.Millisecond, 24*time.Hour); err != nil {
+	if p.connectMs, err = millis("spec.timeouts.connect", t.Connect.Duration, 100*time.Millisecond, time.Millisecond, 24*time.Hour); err != nil {
 		return err
 	}
 	if p.clientMs, err = millis("spec.timeouts.client", t.Client.Duration, 50*time.Second, time.Millisecond, 24*time.Hour); err != nil {

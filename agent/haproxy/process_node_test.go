@@ -205,8 +205,8 @@ func allUp(s map[string]ServerStat) bool {
 	return true
 }
 
-// newNodeProcess is a Process whose haproxy runs inside ns, stopped when t
-// ends.
+// newNodeProcess returns a Process that runs haproxy inside ns, stopped
+// when t ends; t is skipped when haproxy is not installed.
 func newNodeProcess(t *testing.T, ns *netnstest.NS) *Process {
 	t.Helper()
 	if _, err := exec.LookPath("haproxy"); err != nil {

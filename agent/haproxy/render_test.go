@@ -93,7 +93,8 @@ func goldenConfigs(t testing.TB) map[string]Config {
 				WebPort: 8000, DrainPort: 8001, Balance: webfarmv1.BalanceLeastConn,
 				Cookie: webfarmv1.CookieSpec{Name: "BLOG_ID"}, ForwardFor: &off, Retries: &zero, Redispatch: &off,
 			},
-			HealthCheck: webfarmv1.HealthCheckSpec{Method: "GET", Path: "/healthz?full=1", Interval: metav1.Duration{Duration: 500 * time.Millisecond}, Rise: 1, Fall: 1},
+			HealthCheck: webfarmv1.HealthCheckSpec{Method: "GET", Path: "/healthz?full=1", Interval: metav1.Duration{Duration: 500 * time.Millisecond}, Rise: 1, Fall: 1,
+				Observe: webfarmv1.ObserveLayer7, ErrorLimit: 10},
 			Timeouts: webfarmv1.TimeoutsSpec{
 				Connect: metav1.Duration{Duration: 1500 * time.Microsecond},
 				Client:  metav1.Duration{Duration: time.Minute}, Server: metav1.Duration{Duration: 2 * time.Hour},

@@ -96,19 +96,34 @@ var proxyNamePattern = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
 // holding its cookie stay) or back to ready. Reloads keep it: Apply carries
 // server states over through the server-state file.
 func (p *Process) SetDrain(ctx context.Context, backend, server string, drain bool) error {
-	if !proxyNamePattern.MatchString(backend) || !proxyNamePattern.MatchString(server) {
-		return fmt.Errorf("set server %q/%q: invalid backend or server name", backend, server)
-	}
 	state := "ready"
 	if drain {
 		state = "drain"
 	}
-	out, err := command(ctx, p.RuntimeSocket(), fmt.Sprintf("set server %s/%s state %s", backend, server, state))
+	return p.setServer(ctx, backend, server, "state "+state)
+}
+
+// SetHealthDown marks a server down as if its check had failed fall times:
+// it takes no new client, and it comes back only through its check, after
+// rise good ones, as any server the check took down. Its administrative
+// state (a runtime drain) is left as it is.
+func (p *Process) SetHealthDown(ctx context.Context, backend, server string) error {
+	return p.setServer(ctx, backend, server, "health down")
+}
+
+// setServer sends `set server <backend>/<server> <what>`, which answers
+// nothing when it succeeds.
+func (p *Process) setServer(ctx context.Context, backend, server, what string) error {
+	if !proxyNamePattern.MatchString(backend) || !proxyNamePattern.MatchString(server) {
+		return fmt.Errorf("set server %q/%q: invalid backend or server name", backend, server)
+	}
+	cmd := fmt.Sprintf("set server %s/%s %s", backend, server, what)
+	out, err := command(ctx, p.RuntimeSocket(), cmd)
 	if err != nil {
 		return err
 	}
 	if msg := strings.TrimSpace(out); msg != "" {
-		return fmt.Errorf("set server %s/%s state %s: %s", backend, server, state, msg)
+		return fmt.Errorf("%s: %s", cmd, msg)
 	}
 	return nil
 }

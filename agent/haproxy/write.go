@@ -94,12 +94,22 @@ func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only, logged bool) {
 	}
 	fmt.Fprintf(b, "    option httpchk %s %s HTTP/1.0\n", p.checkMethod, p.checkPath)
 	fmt.Fprintf(b, "    retries %d\n", p.retries)
+	if p.retries > 0 {
+		// A front that dies while a request is on it closes the connection
+		// with no answer: a GET or HEAD is sent again, elsewhere; other
+		// methods may have taken effect and are not.
+		b.WriteString("    retry-on conn-failure empty-response\n")
+		b.WriteString("    http-request disable-l7-retry unless METH_GET\n")
+	}
 	if p.redispatch {
-		b.WriteString("    option redispatch\n")
+		// Every retry goes to another front: a dead one costs a request
+		// one connect timeout, not retries of them.
+		b.WriteString("    option redispatch 1\n")
 	}
 	fmt.Fprintf(b, "    timeout connect %dms\n", p.connectMs)
 	fmt.Fprintf(b, "    timeout client %dms\n", p.clientMs)
 	fmt.Fprintf(b, "    timeout server %dms\n", p.srvMs)
+	fmt.Fprintf(b, "    timeout check %dms\n", p.checkTimeoutMs)
 	if p.statsAuth != "" {
 		b.WriteString("    stats enable\n")
 		b.WriteString("    stats scope .\n")
@@ -109,7 +119,13 @@ func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only, logged bool) {
 	for _, code := range p.errorCodes {
 		fmt.Fprintf(b, "    errorfile %d %s\n", code, ErrorFilePath(p.key, code))
 	}
-	fmt.Fprintf(b, "    default-server inter %dms rise %d fall %d\n", p.interMs, p.rise, p.fall)
+	fmt.Fprintf(b, "    default-server inter %dms fastinter %dms rise %d fall %d", p.interMs, p.fastInterMs, p.rise, p.fall)
+	if p.observe != "" {
+		// A server marked down by real traffic comes back through its
+		// check, after rise good ones.
+		fmt.Fprintf(b, " observe %s error-limit %d on-error mark-down", p.observe, p.errorLimit)
+	}
+	b.WriteByte('\n')
 	for _, s := range p.servers {
 		writeServer(b, s)
 	}

@@ -359,15 +359,7 @@ func TestNodeDrainTraffic(t *testing.T) {
 // connection it accepts.
 func listen(t *testing.T, ns *netnstest.NS, addr netip.AddrPort) <-chan netip.AddrPort {
 	t.Helper()
-	var l net.Listener
-	err := ns.Do(func() (err error) {
-		l, err = net.Listen("tcp", addr.String())
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := ns.MustListen(t, addr)
 	accepted := make(chan netip.AddrPort, 16)
 	go func() {
 		for {

@@ -22,6 +22,21 @@ const (
 // +kubebuilder:validation:Enum=HEAD;GET;OPTIONS
 type HealthCheckMethod string
 
+// ObserveMode is which errors of real traffic count against a front
+// (HAProxy's `observe`).
+// +kubebuilder:validation:Enum=None;Layer4;Layer7
+type ObserveMode string
+
+const (
+	// ObserveNone counts nothing: only the health check takes a front down.
+	ObserveNone ObserveMode = "None"
+	// ObserveLayer4 counts failed connections: refused, reset or timed out.
+	ObserveLayer4 ObserveMode = "Layer4"
+	// ObserveLayer7 counts failed connections and HTTP errors: 5xx answers
+	// (except 501 and 505), broken or timed-out responses.
+	ObserveLayer7 ObserveMode = "Layer7"
+)
+
 // WebFarmSpec declares one load-balanced site: which nodes serve it, behind
 // which failover addresses, and how the HAProxy on every front balances it.
 // +kubebuilder:validation:XValidation:rule="!has(self.failoverIPs) || self.failoverIPs.all(a, self.failoverIPs.exists_one(b, a == b))",message="failoverIPs must not list the same FailoverIP twice",fieldPath=".failoverIPs"
@@ -126,7 +141,10 @@ type BackendSpec struct {
 	ForwardFor *bool `json:"forwardFor,omitempty"`
 
 	// retries is how many times HAProxy retries a connection to a front that
-	// failed before giving up or redispatching.
+	// failed, each time on another front when redispatch is set. A GET or
+	// HEAD whose front closed the connection without an answer (a front
+	// dying under it) is retried too; other methods, which may have taken
+	// effect, are not.
 	// +optional
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=0
@@ -134,7 +152,10 @@ type BackendSpec struct {
 	Retries *int32 `json:"retries,omitempty"`
 
 	// redispatch lets HAProxy send a client to another front when the one its
-	// cookie names is down.
+	// cookie names is down, and retry a failed connection on another front
+	// at every retry (`option redispatch 1`) rather than on the last one
+	// only, so that a request that picked a dead front is served elsewhere
+	// within one connect timeout.
 	// +optional
 	// +kubebuilder:default=true
 	Redispatch *bool `json:"redispatch,omitempty"`
@@ -174,6 +195,29 @@ type HealthCheckSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('1h')",message="interval must be between 100ms and 1h"
 	Interval metav1.Duration `json:"interval,omitempty"`
 
+	// fastInterval is the interval between two checks of a server whose
+	// state is changing: after a first failed check of a server that is up,
+	// or a first good one of a server that is down (HAProxy's `fastinter`).
+	// A web server that hangs is then found after interval plus about fall
+	// times fastInterval and timeout, rather than fall intervals. One longer
+	// than interval is cut to interval.
+	// +optional
+	// +kubebuilder:default="500ms"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('1h')",message="fastInterval must be between 100ms and 1h"
+	FastInterval metav1.Duration `json:"fastInterval,omitempty"`
+
+	// timeout is how long a check waits for the web server's answer once
+	// connected (HAProxy's `timeout check`; the connection itself is bounded
+	// by the connect timeout).
+	// +optional
+	// +kubebuilder:default="1s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10ms') && duration(self) <= duration('1h')",message="timeout must be between 10ms and 1h"
+	Timeout metav1.Duration `json:"timeout,omitempty"`
+
 	// rise is how many consecutive good checks bring a server up.
 	// +optional
 	// +kubebuilder:default=2
@@ -187,14 +231,35 @@ type HealthCheckSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
 	Fall int32 `json:"fall,omitempty"`
+
+	// observe watches real traffic too (HAProxy's `observe`): after
+	// errorLimit consecutive errors of the kind it names, a front is marked
+	// down at once (`on-error mark-down`) rather than after fall failed
+	// checks, and comes back through the check (rise). Layer7 also counts
+	// the site's own 5xx answers: a site that fails on some pages can then
+	// take every front down.
+	// +optional
+	// +kubebuilder:default=Layer4
+	Observe ObserveMode `json:"observe,omitempty"`
+
+	// errorLimit is how many consecutive errors of real traffic mark a front
+	// down when observe is not None.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	ErrorLimit int32 `json:"errorLimit,omitempty"`
 }
 
 // TimeoutsSpec are HAProxy's timeouts.
 type TimeoutsSpec struct {
 	// connect is how long HAProxy waits for a front's web server to accept a
-	// connection.
+	// connection. The fronts share a LAN, where a connection is accepted in
+	// well under a millisecond: a short timeout, with retries and
+	// redispatch, sends a request that picked a dead front to another one
+	// within a client's patience. Raise it for fronts on a slow network.
 	// +optional
-	// +kubebuilder:default="5s"
+	// +kubebuilder:default="100ms"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1ms') && duration(self) <= duration('24h')",message="connect must be between 1ms and 24h"

@@ -63,6 +63,7 @@ func parseFlags(fs *flag.FlagSet, args []string) flags {
 	fs.DurationVar(&f.Resync, "resync", agent.DefaultResync, "period of the full rewrite of the node's state")
 	fs.StringVar(&f.HAProxyMetrics, "haproxy-metrics", agent.DefaultHAProxyMetrics, "where HAProxy serves its Prometheus exporter at /metrics: node:PORT (the node's address), IP:PORT, or off")
 	fs.BoolVar(&f.DisableAccessLog, "no-access-log", false, "do not write HAProxy's access log (one httplog line per request) to stdout")
+	fs.BoolVar(&f.ChecksOnly, "checks-only", false, "leave dead fronts to HAProxy's checks: do not mark down the servers of a front whose heartbeats went silent")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8083", "address of the metrics endpoint; 0 disables it")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
 	addNodeFlags(fs, &f.Options)

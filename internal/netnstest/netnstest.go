@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,6 +127,22 @@ func (ns *NS) Handle() (*netlink.Handle, error) {
 	}
 	defer h.Close()
 	return netlink.NewHandleAt(h)
+}
+
+// MustListen listens on TCP addr inside the namespace until t ends, and
+// fails t if it cannot.
+func (ns *NS) MustListen(t testing.TB, addr netip.AddrPort) net.Listener {
+	t.Helper()
+	var l net.Listener
+	err := ns.Do(func() (err error) {
+		l, err = net.Listen("tcp", addr.String())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
 }
 
 // Do runs fn on an OS thread that has entered the namespace (for sockets that

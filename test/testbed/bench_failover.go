@@ -26,6 +26,10 @@ type Trial struct {
 	ARPGapOK bool
 	Failed   int
 	Requests int
+	// FailedAfterMove counts the failed requests sent after the first
+	// answered one after the act (moveFailures): those a dead front still
+	// taking clients costs.
+	FailedAfterMove int
 	// TwoAnswerers counts the pairs of claims for the address by two MACs
 	// less than half a probe interval apart (ARPWatcher.Conflicts).
 	TwoAnswerers int
@@ -98,7 +102,11 @@ func BenchFailover(ctx context.Context, tb *Testbed, n int) ([]Trial, error) {
 }
 
 func (tb *Testbed) benchKeepalived(ctx context.Context, s KeepalivedSettings, n int) (trials []Trial, err error) {
-	tb.say("\n== keepalived (%s) on every front, for %s", s, KeepalivedVIP)
+	tb.say("\n== keepalived (%s) on every front, for %s; the agents leave dead fronts to HAProxy's checks", s, KeepalivedVIP)
+	if err := tb.ChecksOnly(ctx, true); err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, tb.ChecksOnly(ctx, false)) }()
 	kf, err := tb.startKeepalived(s)
 	if err != nil {
 		return nil, err
@@ -128,6 +136,22 @@ func (tb *Testbed) benchKeepalived(ctx context.Context, s KeepalivedSettings, n 
 		}
 	}
 	return trials, nil
+}
+
+// ChecksOnly restarts every agent with or without --checks-only, so that
+// keepalived's trials run HAProxy as a keepalived user would: the same
+// configuration, without the agents marking dead fronts down. The agents
+// keep running HAProxy and the webfarm VIP meanwhile.
+func (tb *Testbed) ChecksOnly(ctx context.Context, on bool) error {
+	for _, f := range tb.fronts {
+		if f.agent == nil {
+			continue
+		}
+		if err := f.agent.RestartChecksOnly(on); err != nil {
+			return fmt.Errorf("restarting the agent of %s: %w", f.Name, err)
+		}
+	}
+	return tb.WaitReady(ctx, readyTimeout)
 }
 
 // movedFrom returns the one front other than old that holds the address,
@@ -235,13 +259,15 @@ func (tb *Testbed) trial(ctx context.Context, system, settings, kind, address, f
 		}, changeTimeout)
 	}
 	if err == nil {
-		// Enough answers after the move to close the gap.
-		err = waitOKAfter(p.load, time.Now(), 10)
+		// Answers after the move for as long as HAProxy's checks would
+		// take to find a dead front.
+		err = waitOKAfter(p.load, time.Now(), answersFor(benchRate, afterMoveWatch))
 	}
 	if err != nil {
 		t.Err = fmt.Sprintf("the address did not leave %s: %v", from, err)
 	}
-	p.stop(&t, acted)
+	res := p.stop(&t, acted)
+	_, t.FailedAfterMove = moveFailures(res, acted, firstClaim(p.arp.Events(), from, acted))
 	return t
 }
 
@@ -275,14 +301,16 @@ func (tb *Testbed) startProbes(address, from string) (*probes, error) {
 	return p, nil
 }
 
-// stop ends the probes and records their figures in t.
-func (p *probes) stop(t *Trial, acted time.Time) {
+// stop ends the probes, records their figures in t and returns the load's
+// samples.
+func (p *probes) stop(t *Trial, acted time.Time) LoadResult {
 	res := p.load.Stop()
 	p.arp.Stop()
 	t.LoadGap, t.Failed, t.Requests = res.Gap(), res.Failed(), len(res.Samples)
 	t.ARPGap, t.ARPGapOK = arpGap(p.arp.Events(), p.from, acted)
 	t.TwoAnswerers = len(p.arp.Conflicts(probeInterval / 2))
 	t.Claims = p.arp.Holders()
+	return res
 }
 
 // arpGap is the time from the last claim by front from to the first claim
@@ -311,8 +339,8 @@ func (tb *Testbed) sayTrial(i int, t Trial) {
 	if t.ARPGapOK {
 		arp = round(t.ARPGap).String()
 	}
-	tb.say("   %s #%d: %s -> %s: load gap %s, ARP gap %s, %d of %d requests failed, %d two-answerer instants%s",
-		t.Kind, i+1, t.From, orNone(t.To), round(t.LoadGap), arp, t.Failed, t.Requests, t.TwoAnswerers, errSuffix(t.Err))
+	tb.say("   %s #%d: %s -> %s: load gap %s, ARP gap %s, %d of %d requests failed (%d after the move), %d two-answerer instants%s",
+		t.Kind, i+1, t.From, orNone(t.To), round(t.LoadGap), arp, t.Failed, t.Requests, t.FailedAfterMove, t.TwoAnswerers, errSuffix(t.Err))
 }
 
 func orNone(s string) string {

@@ -19,6 +19,9 @@ type TrialSummary struct {
 	LoadGap, ARPGap Spread
 	// Failed is the failed requests: total, and the most in one trial.
 	Failed, MostFailed, Requests int
+	// FailedAfterMove is the failed requests after the move: total, and
+	// the most in one trial.
+	FailedAfterMove, MostFailedAfterMove int
 	// TwoAnswerers is the total over every trial, completed or not.
 	TwoAnswerers int
 }
@@ -66,6 +69,8 @@ func SummarizeTrials(trials []Trial) []TrialSummary {
 		s.Failed += t.Failed
 		s.MostFailed = max(s.MostFailed, t.Failed)
 		s.Requests += t.Requests
+		s.FailedAfterMove += t.FailedAfterMove
+		s.MostFailedAfterMove = max(s.MostFailedAfterMove, t.FailedAfterMove)
 		if t.Err != "" {
 			continue
 		}
@@ -84,11 +89,11 @@ func SummarizeTrials(trials []Trial) []TrialSummary {
 // WriteTrialTable prints one line per system, settings and kind.
 func WriteTrialTable(w io.Writer, trials []Trial) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SYSTEM\tSETTINGS\tTRIAL\tDONE\tLOAD GAP med / max\tARP GAP med / max\tFAILED REQ (total, max)\tTWO ANSWERERS")
+	fmt.Fprintln(tw, "SYSTEM\tSETTINGS\tTRIAL\tDONE\tLOAD GAP med / max\tARP GAP med / max\tFAILED REQ (total, max)\tAFTER THE MOVE (total, max)\tTWO ANSWERERS")
 	for _, s := range SummarizeTrials(trials) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%d of %d, max %d\t%d\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%d of %d, max %d\t%d, max %d\t%d\n",
 			s.System, s.Settings, s.Kind, s.Completed, s.Trials, s.LoadGap, s.ARPGap,
-			s.Failed, s.Requests, s.MostFailed, s.TwoAnswerers)
+			s.Failed, s.Requests, s.MostFailed, s.FailedAfterMove, s.MostFailedAfterMove, s.TwoAnswerers)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, `
@@ -99,6 +104,11 @@ ARP GAP: from the last ARP claim of the address (answer to the client's probe
   every %s, or gratuitous ARP) by the old holder's MAC to the first by another.
 TWO ANSWERERS: pairs of claims by two MACs less than %s apart, seen from the
   client namespace (ARPWatcher.Conflicts).
+AFTER THE MOVE: failed requests sent after the new holder first claimed the
+  address, over the next %s of answers: those a dead front still taking new
+  clients costs. Both systems run the same HAProxy configuration;
+  keepalived's trials run with the agents' --checks-only, so that only
+  HAProxy's checks and passive health find the dead front there.
 DONE: trials in which the address moved (the gaps are over those).
-`, benchRate, probeInterval, probeInterval/2)
+`, benchRate, probeInterval, probeInterval/2, afterMoveWatch)
 }

@@ -38,10 +38,10 @@ func TestARPGap(t *testing.T) {
 func TestSummarizeTrials(t *testing.T) {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	trials := []Trial{
-		{System: "k", Settings: "s", Kind: TrialHardLoss, LoadGap: ms(300), ARPGap: ms(200), ARPGapOK: true, Failed: 2, Requests: 100},
+		{System: "k", Settings: "s", Kind: TrialHardLoss, LoadGap: ms(300), ARPGap: ms(200), ARPGapOK: true, Failed: 2, Requests: 100, FailedAfterMove: 1},
 		{System: "w", Settings: "s", Kind: TrialHardLoss, LoadGap: ms(900), Failed: 5, Requests: 100, TwoAnswerers: 1},
 		{System: "k", Settings: "s", Kind: TrialHardLoss, LoadGap: ms(100), ARPGap: ms(400), ARPGapOK: true, Failed: 1, Requests: 100},
-		{System: "k", Settings: "s", Kind: TrialHardLoss, LoadGap: ms(500), Failed: 9, Requests: 100, TwoAnswerers: 3},
+		{System: "k", Settings: "s", Kind: TrialHardLoss, LoadGap: ms(500), Failed: 9, Requests: 100, TwoAnswerers: 3, FailedAfterMove: 4},
 		{System: "k", Settings: "s", Kind: TrialHardLoss, LoadGap: ms(9000), Failed: 40, Requests: 100, Err: "did not move"},
 	}
 	got := SummarizeTrials(trials)
@@ -51,7 +51,7 @@ func TestSummarizeTrials(t *testing.T) {
 	k := got[0]
 	want := TrialSummary{System: "k", Settings: "s", Kind: TrialHardLoss, Trials: 4, Completed: 3,
 		LoadGap: Spread{3, ms(300), ms(500)}, ARPGap: Spread{2, ms(400), ms(400)},
-		Failed: 52, MostFailed: 40, Requests: 400, TwoAnswerers: 3}
+		Failed: 52, MostFailed: 40, Requests: 400, TwoAnswerers: 3, FailedAfterMove: 5, MostFailedAfterMove: 4}
 	if k != want {
 		t.Errorf("keepalived summary:\n got %+v\nwant %+v", k, want)
 	}
@@ -60,7 +60,7 @@ func TestSummarizeTrials(t *testing.T) {
 	}
 	var b strings.Builder
 	WriteTrialTable(&b, trials)
-	if !strings.Contains(b.String(), "3/4") || !strings.Contains(b.String(), "300ms / 500ms") {
+	if !strings.Contains(b.String(), "3/4") || !strings.Contains(b.String(), "300ms / 500ms") || !strings.Contains(b.String(), "5, max 4") {
 		t.Errorf("table lacks k's row:\n%s", b.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"github.com/webfarm/webfarm/internal/testenv"
@@ -94,6 +95,22 @@ func newAgent(f *Front, binDir string) *Agent {
 
 // Start starts the agent.
 func (a *Agent) Start() error { return a.proc.Start() }
+
+// checksOnlyFlag leaves dead fronts to HAProxy's checks (agent.Options).
+const checksOnlyFlag = "--checks-only"
+
+// RestartChecksOnly stops the agent gracefully and starts it again with or
+// without --checks-only; a later Start keeps the choice.
+func (a *Agent) RestartChecksOnly(on bool) error {
+	if err := a.proc.Stop(); err != nil {
+		return err
+	}
+	a.proc.argv = slices.DeleteFunc(a.proc.argv, func(arg string) bool { return arg == checksOnlyFlag })
+	if on {
+		a.proc.argv = append(a.proc.argv, checksOnlyFlag)
+	}
+	return a.proc.Start()
+}
 
 // Stop stops the agent gracefully (SIGTERM): it hands off the addresses it
 // holds before exiting.

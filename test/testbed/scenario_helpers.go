@@ -9,21 +9,26 @@ import (
 	"time"
 )
 
+// moveRate is the steady load's rate in measureMove (requests per second).
+const moveRate = 50
+
 // measureMove runs a steady load and the ARP watcher, does act (which must
 // make the VIP leave owner), and waits until another front holds the VIP
 // and serves. It returns the longest client-visible gap and the new owner,
-// and records in r that no two fronts answered for the VIP at once.
+// and records in r that no two fronts answered for the VIP at once and the
+// failed requests inside the gap and after the new owner first answered.
 func (tb *Testbed) measureMove(ctx context.Context, r *Result, owner string, act func() error) (time.Duration, string, error) {
 	arp, err := tb.WatchARP()
 	if err != nil {
 		return 0, "", err
 	}
 	defer arp.Stop()
-	load := StartLoad(LoadOptions{URL: VIPURL("/"), Rate: 50})
+	load := StartLoad(LoadOptions{URL: VIPURL("/"), Rate: moveRate})
 	defer load.Stop()
 	if err := waitServedBy(load, "", time.Time{}); err != nil {
 		return 0, "", err
 	}
+	started := time.Now()
 	if err := act(); err != nil {
 		return 0, "", err
 	}
@@ -40,13 +45,17 @@ func (tb *Testbed) measureMove(ctx context.Context, r *Result, owner string, act
 	if err != nil {
 		return 0, "", fmt.Errorf("the VIP did not leave %s: %w", owner, err)
 	}
-	// Enough answers after the move to close the gap.
-	if err := waitOKAfter(load, time.Now(), 10); err != nil {
+	// Answers after the move for as long as HAProxy's checks would take
+	// to find a dead front.
+	if err := waitOKAfter(load, time.Now(), answersFor(moveRate, afterMoveWatch)); err != nil {
 		return 0, "", err
 	}
 	res := load.Stop()
-	tb.say("   steady load: %d requests, %d failed, from %s to %s", len(res.Samples), res.Failed(), owner, next)
 	arp.Stop()
+	inGap, after := moveFailures(res, started, firstClaim(arp.Events(), owner, started))
+	r.Counts["failed-in-gap"], r.Counts["failed-after-move"] = inGap, after
+	tb.say("   steady load: %d requests, %d failed (%d inside the gap, %d after %s first claimed the VIP), from %s to %s",
+		len(res.Samples), res.Failed(), inGap, after, next, owner, next)
 	conflicts := arp.Conflicts(probeInterval / 2)
 	tb.say("   ARP for the VIP, seen from %s: %s", ClientNS, strings.Join(arp.Holders(), " -> "))
 	if err := r.check(len(conflicts) == 0, "never two fronts answering ARP for the VIP", "%d conflicts; holders %s",
