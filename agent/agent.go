@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/webfarm/webfarm/agent/deadman"
+	"github.com/webfarm/webfarm/agent/handoff"
 	"github.com/webfarm/webfarm/agent/haproxy"
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/iptables"
@@ -86,7 +87,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	if a.drain, err = iptables.New(); err != nil {
 		return nil, fmt.Errorf("drain chain: %w", err)
 	}
-	if a.vips, err = newVIPManager(opts); err != nil {
+	if a.vips, err = newVIPManager(opts, mgr.GetLogger().WithName("agent")); err != nil {
 		return nil, err
 	}
 	if a.serving, err = newServingChecks(); err != nil {
@@ -114,7 +115,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	return a, mgr.Add(a)
 }
 
-func newVIPManager(opts Options) (*vip.Manager, error) {
+func newVIPManager(opts Options, log logr.Logger) (*vip.Manager, error) {
 	handle, err := netlink.NewHandle()
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
@@ -130,12 +131,31 @@ func newVIPManager(opts Options) (*vip.Manager, error) {
 		return nil, fmt.Errorf("kernel gate: %w", err)
 	}
 	m := &vip.Manager{Handle: handle, Gate: gate, RecordPath: opts.vipRecordPath()}
+	// Forwarding spares clients a lost connection during a hand-off; a
+	// node that cannot set it up still holds and releases addresses safely.
+	if m.Forwarder, err = newForwarder(); err != nil {
+		log.Error(err, "Setting up the hand-off forwarder; releasing addresses without passing their packets on")
+	}
 	if opts.FailoverHook != "" {
 		if m.Hook, err = vip.NewHook(opts.FailoverHook, 0); err != nil {
 			return nil, fmt.Errorf("--failover-hook: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// newForwarder returns the node's hand-off forwarder, set up; a nil
+// interface, not a nil pointer, when it cannot be.
+func newForwarder() (vip.Forwarder, error) {
+	fwd, err := handoff.New()
+	if err != nil {
+		return nil, err
+	}
+	if err := fwd.Setup(); err != nil {
+		_ = fwd.Close()
+		return nil, err
+	}
+	return fwd, nil
 }
 
 // watchCache wakes the agent on every change of the three kinds. It retries

@@ -86,6 +86,13 @@ type Manager struct {
 	// RecordPath is the file that lists the addresses the agent added
 	// (DefaultRecordPath in the agent).
 	RecordPath string
+	// Forwarder, when set, passes on for ForwardWindow the packets that
+	// still reach the node for an address it released, so that a client
+	// whose cache still names this node loses nothing while the next
+	// holder announces itself.
+	Forwarder Forwarder
+	// ForwardWindow is how long; DefaultForwardWindow when zero.
+	ForwardWindow time.Duration
 
 	mu sync.Mutex
 	// runs holds, per address, the takeover or release this process
@@ -130,7 +137,7 @@ func (m *Manager) Release(ctx context.Context, a Address) error {
 	if err != nil {
 		return fmt.Errorf("removing %s: %w", a.IP, err)
 	}
-	removed, err := m.remove(link, a.IP)
+	removed, err := m.remove(ctx, link, a.IP)
 	if err != nil {
 		return err
 	}
@@ -255,6 +262,9 @@ func (m *Manager) add(link netlink.Link, ip netip.Addr, grant time.Duration) (bo
 	if len(found) > 0 {
 		return false, nil
 	}
+	if err := m.stopForwarding(link, ip); err != nil {
+		return false, err
+	}
 	// Recorded first: a crash between the two leaves no unknown address.
 	if err := m.record().add(ip); err != nil {
 		return false, err
@@ -269,7 +279,13 @@ func (m *Manager) add(link netlink.Link, ip netip.Addr, grant time.Duration) (bo
 // link if it is there; it reports whether it removed it. Once it is gone,
 // the gate forgets it. The node's own addresses are refused before the
 // gate hears of them.
-func (m *Manager) remove(link netlink.Link, ip netip.Addr) (bool, error) {
+//
+// With a forwarder, the packets for ip are passed on from before the
+// address goes, and the gate revokes it once it is gone: until then the
+// copies still reach the node's own stack, then only the next holder, so
+// that no packet finds the node with neither. The node answers for the
+// address only while it is on the link, and never afterwards.
+func (m *Manager) remove(ctx context.Context, link netlink.Link, ip netip.Addr) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name := link.Attrs().Name
@@ -280,17 +296,27 @@ func (m *Manager) remove(link netlink.Link, ip netip.Addr) (bool, error) {
 	if err := checkHostLength(found, name); err != nil {
 		return false, err
 	}
-	if m.Gate != nil {
-		if err := m.Gate.Revoke(ip); err != nil {
+	forwarding := len(found) > 0 && m.forwardAway(ctx, link, ip)
+	if !forwarding {
+		if err := m.revoke(ip); err != nil {
 			return false, err
 		}
 	}
 	m.stopTakeover(ip)
+	var delErr error
 	for _, a := range found {
 		err := m.Handle.AddrDel(link, &netlink.Addr{IPNet: a.IPNet})
 		if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-			return false, fmt.Errorf("removing %s from %s: %w", a.IPNet, name, err)
+			delErr = fmt.Errorf("removing %s from %s: %w", a.IPNet, name, err)
+			break
 		}
+	}
+	if forwarding {
+		// Also when the address could not be removed: it falls silent.
+		delErr = errors.Join(delErr, m.revoke(ip))
+	}
+	if delErr != nil {
+		return false, delErr
 	}
 	if err := m.record().remove(ip); err != nil {
 		return false, err
@@ -301,6 +327,13 @@ func (m *Manager) remove(link netlink.Link, ip netip.Addr) (bool, error) {
 		}
 	}
 	return len(found) > 0, nil
+}
+
+func (m *Manager) revoke(ip netip.Addr) error {
+	if m.Gate == nil {
+		return nil
+	}
+	return m.Gate.Revoke(ip)
 }
 
 // checkHostLength refuses an address that is on the link with a shorter
