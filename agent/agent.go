@@ -116,7 +116,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 }
 
 func newVIPManager(opts Options, log logr.Logger) (*vip.Manager, error) {
-	handle, err := netlink.NewHandle()
+	handle, err := netlink.NewHandle(vip.DiagFamilies...)
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}

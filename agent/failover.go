@@ -202,6 +202,9 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error(), ObservedGeneration: fip.Generation}, true
 		}
 	} else if mem.Holding {
+		// The controller names the next owner only once this one reports
+		// the address released: the release may wait for a quiet moment.
+		addr.HandOff = d.Action == ownership.Release && fip.Status.ReleaseRequested && fip.Status.Owner == f.a.opts.NodeName
 		err := f.a.vips.Release(ctx, addr)
 		if errors.Is(err, vip.ErrReleasing) {
 			// Revoked and removed; released once the hook is done.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -95,7 +96,12 @@ func newLANNode(t *testing.T, sw *netnstest.NS, name, addr string) *lanNode {
 	for _, kv := range []string{"all.arp_ignore=1", "lan.arp_ignore=1", "all.arp_announce=2", "lan.arp_announce=2"} {
 		ns.MustRun(t, "sysctl", "-qw", "net.ipv4.conf."+kv)
 	}
-	h, err := ns.Handle()
+	fd, err := netns.GetFromName(ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	h, err := netlink.NewHandleAt(fd, DiagFamilies...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,11 +110,6 @@ func newLANNode(t *testing.T, sw *netnstest.NS, name, addr string) *lanNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd, err := netns.GetFromName(ns.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close()
 	gate, err := deadman.New(nftables.WithNetNSFd(int(fd)))
 	if err != nil {
 		t.Fatal(err)
@@ -136,10 +137,20 @@ func newLANNode(t *testing.T, sw *netnstest.NS, name, addr string) *lanNode {
 // node's name.
 func (n *lanNode) serve(t *testing.T) {
 	t.Helper()
+	n.listen(t, lanPort, func(c net.Conn) {
+		fmt.Fprintln(c, n.name)
+		c.Close()
+	})
+}
+
+// listen hands every connection on port (0: any free one, which it
+// returns), to any address of the node, to handle.
+func (n *lanNode) listen(t *testing.T, port int, handle func(net.Conn)) int {
+	t.Helper()
 	var ln net.Listener
 	if err := n.ns.Do(func() error {
 		var err error
-		ln, err = net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", lanPort))
+		ln, err = net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port))
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -151,10 +162,10 @@ func (n *lanNode) serve(t *testing.T) {
 			if err != nil {
 				return
 			}
-			fmt.Fprintln(c, n.name)
-			c.Close()
+			go handle(c)
 		}
 	}()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // ask opens a new connection from the client to the VIP and returns the
@@ -428,4 +439,75 @@ func (w *claimWatch) since(t time.Time) []claim {
 		}
 	}
 	return out
+}
+
+// TestNodeHandOffWaitsForQuiet: a planned hand-off waits, at most
+// QuietWait, for the connections to the address to end before removing
+// it; a fence (no HandOff) does not wait.
+func TestNodeHandOffWaitsForQuiet(t *testing.T) {
+	lan := newHandOffLAN(t)
+	ctx := context.Background()
+	a := lan.a
+	holdPort := a.holdConnections(t)
+	a.m.QuietWait = 2 * time.Second
+
+	tests := []struct {
+		name    string
+		handOff bool
+		closeAt time.Duration // when the client ends its connection; 0: never
+		minWait time.Duration
+		maxWait time.Duration
+	}{
+		{name: "fence: at once", handOff: false, maxWait: 500 * time.Millisecond},
+		{name: "hand-off: until the connection ends", handOff: true, closeAt: 300 * time.Millisecond,
+			minWait: 300 * time.Millisecond, maxWait: 1500 * time.Millisecond},
+		{name: "hand-off: no longer than QuietWait", handOff: true, minWait: 2 * time.Second, maxWait: 3 * time.Second},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := Address{IP: lanVIP, Interface: "lan", FailoverIP: "shop/www", Epoch: int64(i + 1), HandOff: tt.handOff}
+			if err := a.m.Ensure(ctx, addr, time.Minute); err != nil {
+				t.Fatalf("Ensure: %v", err)
+			}
+			conn := lan.dialHeld(t, holdPort)
+			if tt.closeAt > 0 {
+				time.AfterFunc(tt.closeAt, func() { conn.Close() })
+			}
+			start := time.Now()
+			if err := a.m.Release(ctx, addr); err != nil {
+				t.Fatalf("Release: %v", err)
+			}
+			took := time.Since(start)
+			conn.Close()
+			t.Logf("released after %v", took.Round(time.Millisecond))
+			if took < tt.minWait || took > tt.maxWait {
+				t.Errorf("Release took %v, want between %v and %v", took, tt.minWait, tt.maxWait)
+			}
+		})
+	}
+}
+
+// holdConnections accepts connections to any address of the node on a
+// port it returns, and keeps each open until the client ends it.
+func (n *lanNode) holdConnections(t *testing.T) int {
+	t.Helper()
+	return n.listen(t, 0, func(c net.Conn) {
+		defer c.Close()
+		_, _ = c.Read(make([]byte, 1))
+	})
+}
+
+// dialHeld opens a connection from the client to the VIP on port.
+func (lan *handOffLAN) dialHeld(t *testing.T, port int) net.Conn {
+	t.Helper()
+	var c net.Conn
+	if err := lan.client.Do(func() error {
+		var err error
+		c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(lanVIP, uint16(port)).String(), time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -47,6 +47,11 @@ type Address struct {
 	FailoverIP string
 	// Epoch is the ownership epoch under which the node acts.
 	Epoch int64
+	// HandOff says that a Release is a planned hand-off: nobody else may
+	// hold the address before this node reports it released, so the
+	// release waits a moment (QuietWait) for no connection to it to be in
+	// flight. Never for a fence, which must be at once.
+	HandOff bool
 }
 
 // Announcer tells the neighbours on link that ip now lives here.
@@ -69,7 +74,9 @@ type Gate interface {
 // methods are idempotent, so the agent loop may call them on every pass, and
 // safe for concurrent use.
 type Manager struct {
-	// Handle reaches the node's network namespace.
+	// Handle reaches the node's network namespace. A planned hand-off
+	// looks for connections in flight through it: that needs the
+	// NETLINK_INET_DIAG family (DiagFamilies); without it, it does not wait.
 	Handle *netlink.Handle
 	// Gate bounds how long the node answers for each address. Nil only for
 	// a Manager that adds nothing (Cleanup): an address added without it
@@ -93,6 +100,9 @@ type Manager struct {
 	Forwarder Forwarder
 	// ForwardWindow is how long; DefaultForwardWindow when zero.
 	ForwardWindow time.Duration
+	// QuietWait bounds the wait of a planned hand-off for no connection
+	// in flight; DefaultQuietWait when zero.
+	QuietWait time.Duration
 
 	mu sync.Mutex
 	// runs holds, per address, the takeover or release this process
@@ -137,11 +147,24 @@ func (m *Manager) Release(ctx context.Context, a Address) error {
 	if err != nil {
 		return fmt.Errorf("removing %s: %w", a.IP, err)
 	}
+	if a.HandOff && m.holdsHere(link, a.IP) {
+		m.waitQuiet(ctx, a.IP)
+	}
 	removed, err := m.remove(ctx, link, a.IP)
 	if err != nil {
 		return err
 	}
 	return m.release(ctx, a, link, removed)
+}
+
+// holdsHere reports whether ip is on link: only then can a connection to
+// it be in flight (a Release called again while its hook runs finds it
+// gone, and does not wait).
+func (m *Manager) holdsHere(link netlink.Link, ip netip.Addr) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	found, err := findAddr(m.Handle, link, ip)
+	return err == nil && len(found) > 0
 }
 
 // releaseGone releases an address whose link is gone, and the address with

@@ -1,0 +1,81 @@
+package vip
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultQuietWait bounds how long a planned hand-off waits for a moment
+// when no connection to the address is in flight. It is short because the
+// agent's decisions wait with it; under a load that never pauses, the
+// connections in flight at its end are lost, as without it.
+const DefaultQuietWait = 50 * time.Millisecond
+
+// DiagFamilies are the netlink families a Manager's Handle needs: routes
+// and addresses, and the sockets a planned hand-off waits for.
+var DiagFamilies = []int{unix.NETLINK_ROUTE, unix.NETLINK_INET_DIAG}
+
+// quietPoll is how often the wait looks at the node's TCP sockets.
+const quietPoll = time.Millisecond
+
+// TCP states (include/net/tcp_states.h) in which a connection to the
+// address may still need a packet from the client to deliver its answer:
+// the handshake, the exchange, and our unacknowledged FIN. Once the
+// address is gone, such a packet is passed on to the next holder, which
+// resets the connection.
+var inFlightStates = map[uint8]bool{
+	1:  true, // ESTABLISHED
+	3:  true, // SYN_RECV
+	4:  true, // FIN_WAIT1
+	8:  true, // CLOSE_WAIT
+	9:  true, // LAST_ACK
+	11: true, // CLOSING
+	12: true, // NEW_SYN_RECV
+}
+
+// waitQuiet waits, at most QuietWait, until no TCP connection to ip is in
+// flight on the node, and logs how long it waited and what it left.
+func (m *Manager) waitQuiet(ctx context.Context, ip netip.Addr) {
+	limit := m.QuietWait
+	if limit <= 0 {
+		limit = DefaultQuietWait
+	}
+	start := time.Now()
+	n, err := m.inFlight(ip)
+	for err == nil && n > 0 && time.Since(start) < limit {
+		if sleep(ctx, quietPoll) != nil {
+			return
+		}
+		n, err = m.inFlight(ip)
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	if err != nil {
+		log.Error(err, "Looking for connections in flight to a failover address; handing it off without waiting", "address", ip)
+		return
+	}
+	log.V(1).Info("Handing off a failover address", "address", ip, "waited", time.Since(start), "connectionsInFlight", n)
+}
+
+// inFlight counts the TCP connections to ip in a state of inFlightStates,
+// over both families: a dual-stack listener holds IPv4 connections as
+// IPv6 sockets.
+func (m *Manager) inFlight(ip netip.Addr) (int, error) {
+	n := 0
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		socks, err := m.Handle.SocketDiagTCP(family)
+		if err != nil {
+			return 0, err
+		}
+		for _, s := range socks {
+			local, ok := netip.AddrFromSlice(s.ID.Source)
+			if ok && local.Unmap() == ip && inFlightStates[s.State] {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
