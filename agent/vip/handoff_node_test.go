@@ -29,6 +29,7 @@ import (
 // The hand-off LAN: two nodes and a client on one bridge.
 var (
 	lanVIP    = netip.MustParseAddr("10.234.0.10")
+	lanVIP6   = netip.MustParseAddr("fd00:234::10")
 	lanClient = netip.MustParseAddr("10.234.0.100")
 )
 
@@ -58,16 +59,16 @@ func newHandOffLAN(t *testing.T) *handOffLAN {
 	sw.MustRun(t, "ip", "link", "add", "br0", "type", "bridge", "forward_delay", "0", "stp_state", "0")
 	sw.MustRun(t, "ip", "link", "set", "br0", "up")
 	lan := &handOffLAN{client: netnstest.New(t)}
-	plugLAN(t, sw, lan.client, lanClient.String()+"/24")
-	lan.a = newLANNode(t, sw, "A", "10.234.0.1/24")
-	lan.b = newLANNode(t, sw, "B", "10.234.0.2/24")
+	plugLAN(t, sw, lan.client, lanClient.String()+"/24", "fd00:234::100/64")
+	lan.a = newLANNode(t, sw, "A", "10.234.0.1/24", "fd00:234::1/64")
+	lan.b = newLANNode(t, sw, "B", "10.234.0.2/24", "fd00:234::2/64")
 	lan.claims = watchClaims(t, lan.client, lanVIP)
 	return lan
 }
 
 // plugLAN connects ns to the bridge by a veth whose end in ns is "lan"
-// with address addr.
-func plugLAN(t *testing.T, sw, ns *netnstest.NS, addr string) {
+// with an IPv4 and an IPv6 address.
+func plugLAN(t *testing.T, sw, ns *netnstest.NS, addr4, addr6 string) {
 	t.Helper()
 	suffix := randomHex(t, 3)
 	port, end := "wfhp"+suffix, "wfhe"+suffix
@@ -83,14 +84,15 @@ func plugLAN(t *testing.T, sw, ns *netnstest.NS, addr string) {
 		}
 	}
 	sw.MustRun(t, "ip", "link", "set", port, "master", "br0", "up")
-	ns.MustRun(t, "ip", "addr", "add", addr, "dev", "lan")
+	ns.MustRun(t, "ip", "addr", "add", addr4, "dev", "lan")
+	ns.MustRun(t, "ip", "addr", "add", addr6, "dev", "lan", "nodad")
 	ns.MustRun(t, "ip", "link", "set", "lan", "up")
 }
 
-func newLANNode(t *testing.T, sw *netnstest.NS, name, addr string) *lanNode {
+func newLANNode(t *testing.T, sw *netnstest.NS, name, addr4, addr6 string) *lanNode {
 	t.Helper()
 	ns := netnstest.New(t)
-	plugLAN(t, sw, ns, addr)
+	plugLAN(t, sw, ns, addr4, addr6)
 	// Answer ARP only for addresses on the receiving link, as the testbed's
 	// fronts and most failover setups do.
 	for _, kv := range []string{"all.arp_ignore=1", "lan.arp_ignore=1", "all.arp_announce=2", "lan.arp_announce=2"} {
@@ -125,7 +127,7 @@ func newLANNode(t *testing.T, sw *netnstest.NS, name, addr string) *lanNode {
 	}
 	n := &lanNode{name: name, ns: ns, mac: link.Attrs().HardwareAddr, m: &Manager{
 		Handle: h, Gate: gate, Forwarder: fwd,
-		NodeIP:     netip.MustParsePrefix(addr).Addr(),
+		NodeIP:     netip.MustParsePrefix(addr4).Addr(),
 		Announcer:  PacketAnnouncer{InNamespace: ns.Do},
 		RecordPath: filepath.Join(t.TempDir(), "record.json"),
 	}}
@@ -144,13 +146,13 @@ func (n *lanNode) serve(t *testing.T) {
 }
 
 // listen hands every connection on port (0: any free one, which it
-// returns), to any address of the node, to handle.
+// returns), to any address of the node, IPv4 or IPv6, to handle.
 func (n *lanNode) listen(t *testing.T, port int, handle func(net.Conn)) int {
 	t.Helper()
 	var ln net.Listener
 	if err := n.ns.Do(func() error {
 		var err error
-		ln, err = net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port))
+		ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port))
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -171,15 +173,15 @@ func (n *lanNode) listen(t *testing.T, port int, handle func(net.Conn)) int {
 // ask opens a new connection from the client to the VIP and returns the
 // name of the node that answered.
 func (lan *handOffLAN) ask(timeout time.Duration) (string, error) {
-	from, _, err := lan.askCounting(timeout)
+	from, _, err := lan.askCounting(lanVIP, timeout)
 	return from, err
 }
 
 // askCounting is ask that also tells how many segments the client sent
 // again on that connection: a SYN lost, not queued, is sent again.
-func (lan *handOffLAN) askCounting(timeout time.Duration) (from string, retransmits uint32, err error) {
+func (lan *handOffLAN) askCounting(vip netip.Addr, timeout time.Duration) (from string, retransmits uint32, err error) {
 	err = lan.client.Do(func() error {
-		c, err := net.DialTimeout("tcp4", netip.AddrPortFrom(lanVIP, lanPort).String(), timeout)
+		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(vip, lanPort).String(), timeout)
 		if err != nil {
 			return err
 		}
@@ -192,6 +194,24 @@ func (lan *handOffLAN) askCounting(timeout time.Duration) (from string, retransm
 		return err
 	})
 	return strings.TrimSpace(from), retransmits, err
+}
+
+// answer is what askMeanwhile got.
+type answer struct {
+	from        string
+	retransmits uint32
+	err         error
+	at          time.Time
+}
+
+// askMeanwhile asks vip, allowing 3 s, while the test goes on.
+func (lan *handOffLAN) askMeanwhile(vip netip.Addr) <-chan answer {
+	answered := make(chan answer, 1)
+	go func() {
+		from, retransmits, err := lan.askCounting(vip, 3*time.Second)
+		answered <- answer{from, retransmits, err, time.Now()}
+	}()
+	return answered
 }
 
 func totalRetransmits(c *net.TCPConn) (uint32, error) {
@@ -219,10 +239,10 @@ func (lan *handOffLAN) clientPointsAt(t *testing.T, n *lanNode) {
 	lan.client.MustRun(t, "ip", "neigh", "replace", lanVIP.String(), "lladdr", n.mac.String(), "dev", "lan", "nud", "stale")
 }
 
-// neighbourState is n's neighbour entry for the VIP ("" when none).
-func (n *lanNode) neighbourState(t *testing.T) string {
+// neighbourState is n's neighbour entry for vip ("" when none).
+func (n *lanNode) neighbourState(t *testing.T, vip netip.Addr) string {
 	t.Helper()
-	return strings.TrimSpace(n.ns.MustRun(t, "ip", "neigh", "show", lanVIP.String(), "dev", "lan"))
+	return strings.TrimSpace(n.ns.MustRun(t, "ip", "neigh", "show", vip.String(), "dev", "lan"))
 }
 
 // TestNodeHandOffForwards hands the VIP from A to B on a LAN, with real
@@ -248,20 +268,10 @@ func TestNodeHandOffForwards(t *testing.T) {
 		t.Fatalf("A: Release: %v", err)
 	}
 	released := time.Now()
-	type answer struct {
-		from        string
-		retransmits uint32
-		err         error
-		at          time.Time
-	}
-	answered := make(chan answer, 1)
-	go func() {
-		from, retransmits, err := lan.askCounting(3 * time.Second)
-		answered <- answer{from, retransmits, err, time.Now()}
-	}()
+	answered := lan.askMeanwhile(lanVIP)
 	// The client's SYN went to A, whose neighbour entry waits for an answer.
 	waitFor(t, "A to resolve the VIP for the client's packet", func() bool {
-		return strings.Contains(lan.a.neighbourState(t), "INCOMPLETE")
+		return strings.Contains(lan.a.neighbourState(t, lanVIP), "INCOMPLETE")
 	})
 	lan.claims.probe(t, 3)
 	if c := lan.claims.since(released); len(c) > 0 {
@@ -331,6 +341,37 @@ func TestNodeHandOffForwards(t *testing.T) {
 		return err != nil
 	})
 	t.Logf("B forwarded for %v after its release (window %v)", time.Since(failback).Round(10*time.Millisecond), lan.b.m.ForwardWindow)
+}
+
+// TestNodeHandOffForwardsIPv6: as TestNodeHandOffForwards for an IPv6
+// address: a connection opened during the hand-off waits in A's neighbour
+// queue until B's unsolicited neighbour advertisement, and B answers its
+// first SYN.
+func TestNodeHandOffForwardsIPv6(t *testing.T) {
+	lan := newHandOffLAN(t)
+	ctx := context.Background()
+	addr := Address{IP: lanVIP6, Interface: "lan", FailoverIP: "shop/www", Epoch: 1}
+	if err := lan.a.m.Ensure(ctx, addr, time.Minute); err != nil {
+		t.Fatalf("A: Ensure: %v", err)
+	}
+	if got, _, err := lan.askCounting(lanVIP6, time.Second); got != "A" || err != nil {
+		t.Fatalf("before the hand-off: answered by %q (%v), want A", got, err)
+	}
+	if err := lan.a.m.Release(ctx, addr); err != nil {
+		t.Fatalf("A: Release: %v", err)
+	}
+	answered := lan.askMeanwhile(lanVIP6)
+	waitFor(t, "A to resolve the VIP for the client's packet", func() bool {
+		return strings.Contains(lan.a.neighbourState(t, lanVIP6), "INCOMPLETE")
+	})
+	addr.Epoch = 2
+	if err := lan.b.m.Ensure(ctx, addr, time.Minute); err != nil {
+		t.Fatalf("B: Ensure: %v", err)
+	}
+	if got := <-answered; got.err != nil || got.from != "B" || got.retransmits > 0 {
+		t.Fatalf("a connection opened during the hand-off: answered by %q (%v) after %d retransmissions, want B at the first SYN",
+			got.from, got.err, got.retransmits)
+	}
 }
 
 // claimWatch records, from the client's link, every ARP packet that claims
