@@ -2,11 +2,14 @@ package vip
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Forwarder passes on, for a bounded time, the packets that still reach the
@@ -45,6 +48,9 @@ func (m *Manager) forwardAway(ctx context.Context, link netlink.Link, ip netip.A
 		window = DefaultForwardWindow
 	}
 	if err == nil {
+		err = m.forgetNeighbour(link, ip)
+	}
+	if err == nil {
 		err = m.Forwarder.Forward(link.Attrs().Index, ip, window)
 	}
 	if err != nil {
@@ -52,6 +58,18 @@ func (m *Manager) forwardAway(ctx context.Context, link netlink.Link, ip netip.A
 		return false
 	}
 	return true
+}
+
+// forgetNeighbour deletes the node's neighbour entry for ip on link, left
+// from before the node last held ip: it names a node that held ip then, and
+// the copies must wait for whoever holds it next, not go there (that node,
+// forwarding too, could send them back).
+func (m *Manager) forgetNeighbour(link netlink.Link, ip netip.Addr) error {
+	err := m.Handle.NeighDel(&netlink.Neigh{LinkIndex: link.Attrs().Index, Family: family(ip), IP: ip.AsSlice()})
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("deleting the neighbour entry of %s: %w", ip, err)
+	}
+	return nil
 }
 
 // stopForwarding ends the passing on of ip's packets before the node holds

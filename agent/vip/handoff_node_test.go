@@ -334,13 +334,34 @@ func TestNodeHandOffForwards(t *testing.T) {
 		}
 	}
 
-	// Once B's window is over, B drops what still reaches it for the VIP.
-	waitFor(t, "B to stop forwarding after its window", func() bool {
-		lan.clientPointsAt(t, lan.b)
+	// A hands off again while B still forwards: A's neighbour entry from
+	// before it held the VIP names B, and B's names A. A must wait for the
+	// next announcement, not send the copies to B and back.
+	if err := lan.a.m.Release(ctx, addr); err != nil {
+		t.Fatalf("A: Release again: %v", err)
+	}
+	again := time.Now()
+	lan.clientPointsAt(t, lan.a)
+	answered = lan.askMeanwhile(lanVIP)
+	waitFor(t, "A to resolve the VIP afresh for the client's packet", func() bool {
+		return strings.Contains(lan.a.neighbourState(t, lanVIP), "INCOMPLETE")
+	})
+	addr.Epoch = 4
+	if err := lan.b.m.Ensure(ctx, addr, time.Minute); err != nil {
+		t.Fatalf("B: Ensure again: %v", err)
+	}
+	if got := <-answered; got.err != nil || got.from != "B" || got.retransmits > 0 {
+		t.Errorf("a connection opened during the second hand-off: answered by %q (%v) after %d retransmissions, want B at the first SYN",
+			got.from, got.err, got.retransmits)
+	}
+
+	// Once A's window is over, A drops what still reaches it for the VIP.
+	waitFor(t, "A to stop forwarding after its window", func() bool {
+		lan.clientPointsAt(t, lan.a)
 		_, err := lan.ask(200 * time.Millisecond)
 		return err != nil
 	})
-	t.Logf("B forwarded for %v after its release (window %v)", time.Since(failback).Round(10*time.Millisecond), lan.b.m.ForwardWindow)
+	t.Logf("A forwarded for %v after its release (window %v)", time.Since(again).Round(10*time.Millisecond), lan.a.m.ForwardWindow)
 }
 
 // TestNodeHandOffForwardsIPv6: as TestNodeHandOffForwards for an IPv6

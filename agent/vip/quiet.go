@@ -57,7 +57,7 @@ func (m *Manager) waitQuiet(ctx context.Context, ip netip.Addr) {
 		log.Error(err, "Looking for connections in flight to a failover address; handing it off without waiting", "address", ip)
 		return
 	}
-	log.V(1).Info("Handing off a failover address", "address", ip, "waited", time.Since(start), "connectionsInFlight", n)
+	log.Info("Handing off a failover address", "address", ip, "waited", time.Since(start).String(), "connectionsInFlight", n)
 }
 
 // inFlight counts the TCP connections to ip in a state of inFlightStates,
