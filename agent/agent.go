@@ -103,6 +103,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("peer heartbeats on UDP port %d: %w", opts.PeerPort, err)
 	}
 	a.failover = newFailover(a, opts.memoryPath())
+	a.vips.HandedOff = a.failover.poke
 	a.informers = mgr.GetCache()
 	a.log = mgr.GetLogger().WithName("agent")
 	// Before anything is sent: a confirmation is a promise, kept across

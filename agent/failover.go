@@ -207,9 +207,10 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		addr.HandOff = d.Action == ownership.Release && fip.Status.ReleaseRequested && fip.Status.Owner == f.a.opts.NodeName
 		err := f.a.vips.Release(ctx, addr)
 		if errors.Is(err, vip.ErrReleasing) {
-			// Revoked and removed; released once the hook is done.
+			// A hand-off waits for quiet, then the address goes and the
+			// hook runs; released once both are done.
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding,
-				Message: fmt.Sprintf("must stop holding (%s): address removed, release hook running", d)}, true
+				Message: fmt.Sprintf("must stop holding (%s): releasing (connections in flight or release hook)", d)}, true
 		}
 		if err != nil {
 			// Never acknowledge a release that did not happen.

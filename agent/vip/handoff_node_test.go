@@ -508,50 +508,117 @@ func (w *claimWatch) since(t time.Time) []claim {
 	return out
 }
 
-// TestNodeHandOffWaitsForQuiet: a planned hand-off waits, at most
-// QuietWait, for the connections to the address to end before removing
-// it; a fence (no HandOff) does not wait.
+// TestNodeHandOffWaitsForQuiet: a planned hand-off removes the address,
+// beside the caller, once the connections to it have ended, or after
+// QuietWait; the node holds it meanwhile and Release says ErrReleasing. A
+// fence (no HandOff) removes it at once, also while a hand-off waits, and
+// a node that holds the address again stops waiting.
 func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 	lan := newHandOffLAN(t)
 	ctx := context.Background()
 	a := lan.a
 	holdPort := a.holdConnections(t)
 	a.m.QuietWait = 2 * time.Second
-
-	tests := []struct {
-		name    string
-		handOff bool
-		closeAt time.Duration // when the client ends its connection; 0: never
-		minWait time.Duration
-		maxWait time.Duration
-	}{
-		{name: "fence: at once", handOff: false, maxWait: 500 * time.Millisecond},
-		{name: "hand-off: until the connection ends", handOff: true, closeAt: 300 * time.Millisecond,
-			minWait: 300 * time.Millisecond, maxWait: 1500 * time.Millisecond},
-		{name: "hand-off: no longer than QuietWait", handOff: true, minWait: 2 * time.Second, maxWait: 3 * time.Second},
+	epoch := int64(0)
+	hold := func(t *testing.T, handOff bool) Address {
+		t.Helper()
+		epoch++
+		addr := Address{IP: lanVIP, Interface: "lan", FailoverIP: "shop/www", Epoch: epoch, HandOff: handOff}
+		if err := a.m.Ensure(ctx, addr, time.Minute); err != nil {
+			t.Fatalf("Ensure: %v", err)
+		}
+		return addr
 	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			addr := Address{IP: lanVIP, Interface: "lan", FailoverIP: "shop/www", Epoch: int64(i + 1), HandOff: tt.handOff}
-			if err := a.m.Ensure(ctx, addr, time.Minute); err != nil {
-				t.Fatalf("Ensure: %v", err)
-			}
-			conn := lan.dialHeld(t, holdPort)
-			if tt.closeAt > 0 {
-				time.AfterFunc(tt.closeAt, func() { conn.Close() })
-			}
-			start := time.Now()
-			if err := a.m.Release(ctx, addr); err != nil {
-				t.Fatalf("Release: %v", err)
-			}
-			took := time.Since(start)
-			conn.Close()
-			t.Logf("released after %v", took.Round(time.Millisecond))
-			if took < tt.minWait || took > tt.maxWait {
-				t.Errorf("Release took %v, want between %v and %v", took, tt.minWait, tt.maxWait)
-			}
+	// releaseUntilDone calls Release, as the agent's passes do, until it
+	// is done, and returns how long that took.
+	releaseUntilDone := func(t *testing.T, addr Address) time.Duration {
+		t.Helper()
+		start := time.Now()
+		var err error
+		waitFor(t, "the release", func() bool {
+			err = a.m.Release(ctx, addr)
+			return !errors.Is(err, ErrReleasing)
 		})
+		if err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		if len(a.addrs(t)) > 0 {
+			t.Fatal("released, but the address is still on the link")
+		}
+		return time.Since(start)
 	}
+
+	t.Run("fence: at once", func(t *testing.T) {
+		addr := hold(t, false)
+		lan.dialHeld(t, holdPort)
+		if err := a.m.Release(ctx, addr); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		if len(a.addrs(t)) > 0 {
+			t.Error("a fence left the address on the link")
+		}
+	})
+	t.Run("hand-off: once the connection ends", func(t *testing.T) {
+		addr := hold(t, true)
+		conn := lan.dialHeld(t, holdPort)
+		if err := a.m.Release(ctx, addr); !errors.Is(err, ErrReleasing) || len(a.addrs(t)) == 0 {
+			t.Fatalf("Release with a connection in flight: %v, address on the link: %v; want ErrReleasing and the address kept", err, len(a.addrs(t)) > 0)
+		}
+		closed := time.Now()
+		conn.Close()
+		waitFor(t, "the address to go once the connection ended", func() bool { return len(a.addrs(t)) == 0 })
+		t.Logf("address gone %v after the connection ended", time.Since(closed).Round(time.Millisecond))
+		releaseUntilDone(t, addr)
+	})
+	t.Run("hand-off: no longer than QuietWait", func(t *testing.T) {
+		addr := hold(t, true)
+		lan.dialHeld(t, holdPort)
+		if took := releaseUntilDone(t, addr); took < a.m.QuietWait || took > 2*a.m.QuietWait {
+			t.Errorf("released after %v with a connection open, want about QuietWait (%v)", took, a.m.QuietWait)
+		}
+	})
+	t.Run("a fence does not wait for a hand-off", func(t *testing.T) {
+		addr := hold(t, true)
+		lan.dialHeld(t, holdPort)
+		if err := a.m.Release(ctx, addr); !errors.Is(err, ErrReleasing) {
+			t.Fatalf("hand-off: %v, want ErrReleasing", err)
+		}
+		addr.HandOff = false
+		if err := a.m.Release(ctx, addr); err != nil || len(a.addrs(t)) > 0 {
+			t.Errorf("fence during a hand-off: %v, address on the link: %v", err, len(a.addrs(t)) > 0)
+		}
+	})
+	t.Run("holding again stops the hand-off", func(t *testing.T) {
+		addr := hold(t, true)
+		lan.dialHeld(t, holdPort)
+		if err := a.m.Release(ctx, addr); !errors.Is(err, ErrReleasing) {
+			t.Fatalf("hand-off: %v, want ErrReleasing", err)
+		}
+		if err := a.m.Ensure(ctx, addr, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if a.m.handOffs[lanVIP] != nil {
+			t.Error("Ensure left the hand-off waiting")
+		}
+		addr.HandOff = false
+		if err := a.m.Release(ctx, addr); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// addrs returns the VIP's addresses on the node's link.
+func (n *lanNode) addrs(t *testing.T) []netlink.Addr {
+	t.Helper()
+	link, err := n.m.Handle.LinkByName("lan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err := findAddr(n.m.Handle, link, lanVIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }
 
 // holdConnections accepts connections to any address of the node on a

@@ -49,8 +49,9 @@ type Address struct {
 	Epoch int64
 	// HandOff says that a Release is a planned hand-off: nobody else may
 	// hold the address before this node reports it released, so the
-	// release waits a moment (QuietWait) for no connection to it to be in
-	// flight. Never for a fence, which must be at once.
+	// address goes at a moment when no connection to it is in flight,
+	// waiting at most QuietWait, while Release returns ErrReleasing. Never
+	// for a fence, which must be at once.
 	HandOff bool
 }
 
@@ -103,12 +104,19 @@ type Manager struct {
 	// QuietWait bounds the wait of a planned hand-off for no connection
 	// in flight; DefaultQuietWait when zero.
 	QuietWait time.Duration
+	// HandedOff, when set, is called once a planned hand-off has removed
+	// an address beside the caller, so that the caller's next Release,
+	// which reports it released, comes at once.
+	HandedOff func()
 
 	mu sync.Mutex
 	// runs holds, per address, the takeover or release this process
 	// started last, so that repeated calls do not announce or run a hook
 	// again, and Release can stop a takeover.
 	runs map[netip.Addr]*run
+	// handOffs holds, per address, the planned hand-off waiting for a
+	// quiet moment to remove it.
+	handOffs map[netip.Addr]*run
 }
 
 // Ensure makes the node hold a for grant from now: it allows the address in
@@ -133,7 +141,9 @@ func (m *Manager) Ensure(ctx context.Context, a Address, grant time.Duration) er
 }
 
 // Release makes the node not hold a: it revokes the address in the gate,
-// stops its takeover and removes it, at once. If the address was here or
+// stops its takeover and removes it, at once; for a planned hand-off
+// (a.HandOff), beside the caller at a quiet moment, returning ErrReleasing
+// until then. If the address was here or
 // taken over by this process, it then starts the release hook beside the
 // caller and returns ErrReleasing until a later call finds it done. It
 // refuses to remove the address when it is on the link with a shorter
@@ -147,24 +157,14 @@ func (m *Manager) Release(ctx context.Context, a Address) error {
 	if err != nil {
 		return fmt.Errorf("removing %s: %w", a.IP, err)
 	}
-	if a.HandOff && m.holdsHere(link, a.IP) {
-		m.waitQuiet(ctx, a.IP)
+	if a.HandOff && !m.handOff(ctx, a, link) {
+		return ErrReleasing
 	}
 	removed, err := m.remove(ctx, link, a.IP)
 	if err != nil {
 		return err
 	}
 	return m.release(ctx, a, link, removed)
-}
-
-// holdsHere reports whether ip is on link: only then can a connection to
-// it be in flight (a Release called again while its hook runs finds it
-// gone, and does not wait).
-func (m *Manager) holdsHere(link netlink.Link, ip netip.Addr) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	found, err := findAddr(m.Handle, link, ip)
-	return err == nil && len(found) > 0
 }
 
 // releaseGone releases an address whose link is gone, and the address with
@@ -282,6 +282,7 @@ func (m *Manager) add(link netlink.Link, ip netip.Addr, grant time.Duration) (bo
 	if err := m.Gate.Allow(ip, grant); err != nil {
 		return false, err
 	}
+	m.stopHandOff(ip)
 	if len(found) > 0 {
 		return false, nil
 	}
@@ -319,6 +320,7 @@ func (m *Manager) remove(ctx context.Context, link netlink.Link, ip netip.Addr) 
 	if err := checkHostLength(found, name); err != nil {
 		return false, err
 	}
+	m.stopHandOff(ip)
 	forwarding := len(found) > 0 && m.forwardAway(ctx, link, ip)
 	if !forwarding {
 		if err := m.revoke(ip); err != nil {

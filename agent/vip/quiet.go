@@ -6,21 +6,23 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
 // DefaultQuietWait bounds how long a planned hand-off waits for a moment
-// when no connection to the address is in flight. It is short because the
-// agent's decisions wait with it; under a load that never pauses, the
-// connections in flight at its end are lost, as without it.
-const DefaultQuietWait = 50 * time.Millisecond
+// when no connection to the address is in flight. The node serves all the
+// while, so clients see no gap for it; under a load that never pauses (or
+// with idle keep-alive connections), the connections in flight at its end
+// are lost, as without it.
+const DefaultQuietWait = 500 * time.Millisecond
 
 // DiagFamilies are the netlink families a Manager's Handle needs: routes
 // and addresses, and the sockets a planned hand-off waits for.
 var DiagFamilies = []int{unix.NETLINK_ROUTE, unix.NETLINK_INET_DIAG}
 
 // quietPoll is how often the wait looks at the node's TCP sockets.
-const quietPoll = time.Millisecond
+const quietPoll = 2 * time.Millisecond
 
 // TCP states (include/net/tcp_states.h) in which a connection to the
 // address may still need a packet from the client to deliver its answer:
@@ -35,6 +37,58 @@ var inFlightStates = map[uint8]bool{
 	9:  true, // LAST_ACK
 	11: true, // CLOSING
 	12: true, // NEW_SYN_RECV
+}
+
+// handOff removes a at a quiet moment, beside the caller: it starts a run
+// that waits, at most QuietWait, until no TCP connection to the address is
+// in flight, and removes it there and then (one pass of the caller later,
+// new connections would be in flight again). It reports whether that run
+// is over; the caller then removes the address itself, which finds it gone
+// unless the run failed.
+func (m *Manager) handOff(ctx context.Context, a Address, link netlink.Link) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.handOffs[a.IP]
+	if r != nil && r.epoch == a.Epoch {
+		if ended, _ := r.finished(); !ended {
+			return false
+		}
+		delete(m.handOffs, a.IP)
+		return true
+	}
+	if r != nil {
+		r.cancel()
+	}
+	if found, err := findAddr(m.Handle, link, a.IP); err != nil || len(found) == 0 {
+		return true
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r = &run{epoch: a.Epoch, cancel: cancel, done: make(chan struct{})}
+	if m.handOffs == nil {
+		m.handOffs = make(map[netip.Addr]*run)
+	}
+	m.handOffs[a.IP] = r
+	go func() {
+		defer close(r.done)
+		defer cancel()
+		m.waitQuiet(rctx, a.IP)
+		if rctx.Err() != nil {
+			return
+		}
+		if _, r.err = m.remove(rctx, link, a.IP); r.err == nil && m.HandedOff != nil {
+			m.HandedOff()
+		}
+	}()
+	return false
+}
+
+// stopHandOff cancels a hand-off of ip that waits for quiet: the node holds
+// ip again, or must drop it at once. The caller holds m.mu.
+func (m *Manager) stopHandOff(ip netip.Addr) {
+	if r := m.handOffs[ip]; r != nil {
+		r.cancel()
+		delete(m.handOffs, ip)
+	}
 }
 
 // waitQuiet waits, at most QuietWait, until no TCP connection to ip is in
