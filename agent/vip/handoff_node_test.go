@@ -520,11 +520,12 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 	holdPort := a.holdConnections(t)
 	a.m.QuietWait = 2 * time.Second
 	epoch := int64(0)
+	grant := time.Minute
 	hold := func(t *testing.T, handOff bool) Address {
 		t.Helper()
 		epoch++
 		addr := Address{IP: lanVIP, Interface: "lan", FailoverIP: "shop/www", Epoch: epoch, HandOff: handOff}
-		if err := a.m.Ensure(ctx, addr, time.Minute); err != nil {
+		if err := a.m.Ensure(ctx, addr, grant); err != nil {
 			t.Fatalf("Ensure: %v", err)
 		}
 		return addr
@@ -576,6 +577,24 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 		if took := releaseUntilDone(t, addr); took < a.m.QuietWait || took > 2*a.m.QuietWait {
 			t.Errorf("released after %v with a connection open, want about QuietWait (%v)", took, a.m.QuietWait)
 		}
+	})
+	t.Run("hand-off: not past the grant", func(t *testing.T) {
+		grant = 400 * time.Millisecond
+		defer func() { grant = time.Minute }()
+		addr := hold(t, true)
+		granted := time.Now()
+		lan.dialHeld(t, holdPort)
+		if err := a.m.Release(ctx, addr); !errors.Is(err, ErrReleasing) {
+			t.Fatalf("hand-off: %v, want ErrReleasing", err)
+		}
+		waitFor(t, "the address to go", func() bool { return len(a.addrs(t)) == 0 })
+		// Seen by polling: the hand-off aims at grantMargin before the end.
+		gone := time.Since(granted)
+		t.Logf("address gone %v after a grant of %v, with a connection open", gone.Round(time.Millisecond), grant)
+		if gone > a.m.QuietWait/2 {
+			t.Errorf("address gone %v after a grant of %v: the hand-off waited past it, for QuietWait (%v)", gone, grant, a.m.QuietWait)
+		}
+		releaseUntilDone(t, addr)
 	})
 	t.Run("a fence does not wait for a hand-off", func(t *testing.T) {
 		addr := hold(t, true)

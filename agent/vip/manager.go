@@ -117,6 +117,9 @@ type Manager struct {
 	// handOffs holds, per address, the planned hand-off waiting for a
 	// quiet moment to remove it.
 	handOffs map[netip.Addr]*run
+	// grantEnds holds, per address, when the grant given at the last
+	// Ensure runs out: a hand-off removes the address before that.
+	grantEnds map[netip.Addr]time.Time
 }
 
 // Ensure makes the node hold a for grant from now: it allows the address in
@@ -279,9 +282,14 @@ func (m *Manager) add(link netlink.Link, ip netip.Addr, grant time.Duration) (bo
 	if m.Gate == nil {
 		return false, fmt.Errorf("adding %s: no gate to bound how long it answers", ip)
 	}
+	granted := time.Now()
 	if err := m.Gate.Allow(ip, grant); err != nil {
 		return false, err
 	}
+	if m.grantEnds == nil {
+		m.grantEnds = make(map[netip.Addr]time.Time)
+	}
+	m.grantEnds[ip] = granted.Add(grant)
 	m.stopHandOff(ip)
 	if len(found) > 0 {
 		return false, nil
@@ -346,6 +354,7 @@ func (m *Manager) remove(ctx context.Context, link netlink.Link, ip netip.Addr) 
 	if err := m.record().remove(ip); err != nil {
 		return false, err
 	}
+	delete(m.grantEnds, ip)
 	if m.Gate != nil {
 		if err := m.Gate.Forget(ip); err != nil {
 			return false, err

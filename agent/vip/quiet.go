@@ -21,6 +21,11 @@ const DefaultQuietWait = 500 * time.Millisecond
 // and addresses, and the sockets a planned hand-off waits for.
 var DiagFamilies = []int{unix.NETLINK_ROUTE, unix.NETLINK_INET_DIAG}
 
+// grantMargin is how long before its grant runs out a hand-off removes the
+// address at the latest: the gate would drop the packets of a grant that
+// ran out, where the forwarder passes them on.
+const grantMargin = 50 * time.Millisecond
+
 // quietPoll is how often the wait looks at the node's TCP sockets.
 const quietPoll = 2 * time.Millisecond
 
@@ -68,10 +73,11 @@ func (m *Manager) handOff(ctx context.Context, a Address, link netlink.Link) boo
 		m.handOffs = make(map[netip.Addr]*run)
 	}
 	m.handOffs[a.IP] = r
+	until := m.quietUntil(a.IP)
 	go func() {
 		defer close(r.done)
 		defer cancel()
-		m.waitQuiet(rctx, a.IP)
+		m.waitQuiet(rctx, a.IP, until)
 		if rctx.Err() != nil {
 			return
 		}
@@ -91,16 +97,26 @@ func (m *Manager) stopHandOff(ip netip.Addr) {
 	}
 }
 
-// waitQuiet waits, at most QuietWait, until no TCP connection to ip is in
-// flight on the node, and logs how long it waited and what it left.
-func (m *Manager) waitQuiet(ctx context.Context, ip netip.Addr) {
+// quietUntil is when a hand-off of ip starting now stops waiting: after
+// QuietWait, and before ip's grant runs out. The caller holds m.mu.
+func (m *Manager) quietUntil(ip netip.Addr) time.Time {
 	limit := m.QuietWait
 	if limit <= 0 {
 		limit = DefaultQuietWait
 	}
+	until := time.Now().Add(limit)
+	if end, ok := m.grantEnds[ip]; ok && end.Add(-grantMargin).Before(until) {
+		until = end.Add(-grantMargin)
+	}
+	return until
+}
+
+// waitQuiet waits, until at most until, for no TCP connection to ip to be
+// in flight on the node, and logs how long it waited and what it left.
+func (m *Manager) waitQuiet(ctx context.Context, ip netip.Addr, until time.Time) {
 	start := time.Now()
 	n, err := m.inFlight(ip)
-	for err == nil && n > 0 && time.Since(start) < limit {
+	for err == nil && n > 0 && time.Now().Before(until) {
 		if sleep(ctx, quietPoll) != nil {
 			return
 		}
