@@ -565,6 +565,11 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 		if err := a.m.Release(ctx, addr); !errors.Is(err, ErrReleasing) || len(a.addrs(t)) == 0 {
 			t.Fatalf("Release with a connection in flight: %v, address on the link: %v; want ErrReleasing and the address kept", err, len(a.addrs(t)) > 0)
 		}
+		// Meanwhile the node serves, its packets already passed on to
+		// its own stack.
+		if from, err := lan.ask(time.Second); from != "A" || err != nil {
+			t.Errorf("during the hand-off's wait: answered by %q (%v), want A", from, err)
+		}
 		closed := time.Now()
 		conn.Close()
 		waitFor(t, "the address to go once the connection ended", func() bool { return len(a.addrs(t)) == 0 })
@@ -618,6 +623,9 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 		}
 		if a.m.handOffs[lanVIP] != nil {
 			t.Error("Ensure left the hand-off waiting")
+		}
+		if set := a.ns.MustRun(t, "nft", "list", "set", "ip", handoff.TableName, "forward4"); strings.Contains(set, lanVIP.String()) {
+			t.Errorf("Ensure left the address forwarded:\n%s", set)
 		}
 		addr.HandOff = false
 		if err := a.m.Release(ctx, addr); err != nil {

@@ -290,12 +290,14 @@ func (m *Manager) add(link netlink.Link, ip netip.Addr, grant time.Duration) (bo
 		m.grantEnds = make(map[netip.Addr]time.Time)
 	}
 	m.grantEnds[ip] = granted.Add(grant)
-	m.stopHandOff(ip)
+	// Held again: what reaches the node for ip is its own.
+	if m.stopHandOff(ip) || len(found) == 0 {
+		if err := m.stopForwarding(link, ip); err != nil {
+			return false, err
+		}
+	}
 	if len(found) > 0 {
 		return false, nil
-	}
-	if err := m.stopForwarding(link, ip); err != nil {
-		return false, err
 	}
 	// Recorded first: a crash between the two leaves no unknown address.
 	if err := m.record().add(ip); err != nil {
@@ -328,8 +330,9 @@ func (m *Manager) remove(ctx context.Context, link netlink.Link, ip netip.Addr) 
 	if err := checkHostLength(found, name); err != nil {
 		return false, err
 	}
+	forwarding := m.handOffs[ip] != nil && m.handOffs[ip].forwarded
 	m.stopHandOff(ip)
-	forwarding := len(found) > 0 && m.forwardAway(ctx, link, ip)
+	forwarding = len(found) > 0 && (forwarding || m.forwardAway(ctx, link, ip))
 	if !forwarding {
 		if err := m.revoke(ip); err != nil {
 			return false, err

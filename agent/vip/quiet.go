@@ -67,8 +67,12 @@ func (m *Manager) handOff(ctx context.Context, a Address, link netlink.Link) boo
 	if found, err := findAddr(m.Handle, link, a.IP); err != nil || len(found) == 0 {
 		return true
 	}
+	// Passed on from now: while the address is here the copies reach the
+	// node's own stack, and from the moment it goes they wait for the next
+	// holder, so that only the removal is left to do at the quiet moment.
+	forwarded := m.forwardAway(ctx, link, a.IP)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r = &run{epoch: a.Epoch, cancel: cancel, done: make(chan struct{})}
+	r = &run{epoch: a.Epoch, cancel: cancel, done: make(chan struct{}), forwarded: forwarded}
 	if m.handOffs == nil {
 		m.handOffs = make(map[netip.Addr]*run)
 	}
@@ -88,13 +92,17 @@ func (m *Manager) handOff(ctx context.Context, a Address, link netlink.Link) boo
 	return false
 }
 
-// stopHandOff cancels a hand-off of ip that waits for quiet: the node holds
-// ip again, or must drop it at once. The caller holds m.mu.
-func (m *Manager) stopHandOff(ip netip.Addr) {
-	if r := m.handOffs[ip]; r != nil {
-		r.cancel()
-		delete(m.handOffs, ip)
+// stopHandOff cancels a hand-off of ip that waits for quiet, because the
+// node holds ip again or must drop it at once, and reports whether there
+// was one. The caller holds m.mu.
+func (m *Manager) stopHandOff(ip netip.Addr) bool {
+	r := m.handOffs[ip]
+	if r == nil {
+		return false
 	}
+	r.cancel()
+	delete(m.handOffs, ip)
+	return true
 }
 
 // quietUntil is when a hand-off of ip starting now stops waiting: after
