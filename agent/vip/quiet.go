@@ -2,6 +2,7 @@ package vip
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"time"
 
@@ -64,7 +65,9 @@ func (m *Manager) handOff(ctx context.Context, a Address, link netlink.Link) boo
 	if r != nil {
 		r.cancel()
 	}
-	if found, err := findAddr(m.Handle, link, a.IP); err != nil || len(found) == 0 {
+	// Not here, or here as a node address: Release's own removal does or
+	// refuses it.
+	if found, err := findAddr(m.Handle, link, a.IP); err != nil || len(found) == 0 || checkHostLength(found, link.Attrs().Name) != nil {
 		return true
 	}
 	// Passed on from now: while the address is here the copies reach the
@@ -81,10 +84,10 @@ func (m *Manager) handOff(ctx context.Context, a Address, link netlink.Link) boo
 	go func() {
 		defer close(r.done)
 		defer cancel()
-		m.waitQuiet(rctx, a.IP, until)
-		if rctx.Err() != nil {
+		if !m.removeWhenQuiet(rctx, link, a.IP, until) {
 			return
 		}
+		// The address is gone: what is left is revoking and forgetting it.
 		if _, r.err = m.remove(rctx, link, a.IP); r.err == nil && m.HandedOff != nil {
 			m.HandedOff()
 		}
@@ -119,23 +122,44 @@ func (m *Manager) quietUntil(ip netip.Addr) time.Time {
 	return until
 }
 
-// waitQuiet waits, until at most until, for no TCP connection to ip to be
-// in flight on the node, and logs how long it waited and what it left.
-func (m *Manager) waitQuiet(ctx context.Context, ip netip.Addr, until time.Time) {
+// removeWhenQuiet removes ip from link as soon as no TCP connection to it
+// is in flight on the node, or at until, and logs how long it waited and
+// what it left. The removal follows the last look at the sockets at once,
+// under the lock, so that no connection can start in between but by a
+// packet that comes during the removal itself. It reports false when ctx
+// ended first (the hand-off was stopped).
+func (m *Manager) removeWhenQuiet(ctx context.Context, link netlink.Link, ip netip.Addr, until time.Time) bool {
 	start := time.Now()
-	n, err := m.inFlight(ip)
-	for err == nil && n > 0 && time.Now().Before(until) {
-		if sleep(ctx, quietPoll) != nil {
-			return
+	for {
+		n, removed, err := m.removeIfQuiet(link, ip, until)
+		if removed {
+			log := logr.FromContextOrDiscard(ctx)
+			if err != nil {
+				log.Error(err, "Looking for connections in flight to a failover address; handed it off without waiting", "address", ip)
+			}
+			log.Info("Handed off a failover address", "address", ip, "waited", time.Since(start).String(), "connectionsInFlight", n)
+			return true
 		}
-		n, err = m.inFlight(ip)
+		if sleep(ctx, quietPoll) != nil {
+			return false
+		}
 	}
-	log := logr.FromContextOrDiscard(ctx)
-	if err != nil {
-		log.Error(err, "Looking for connections in flight to a failover address; handing it off without waiting", "address", ip)
-		return
+}
+
+// removeIfQuiet removes ip from link when no connection to it is in
+// flight, the sockets cannot be read, or until has come; it reports what
+// it saw and whether it removed the address (or tried: remove goes on).
+func (m *Manager) removeIfQuiet(link netlink.Link, ip netip.Addr, until time.Time) (n int, removed bool, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err = m.inFlight(ip)
+	if err == nil && n > 0 && time.Now().Before(until) {
+		return n, false, nil
 	}
-	log.Info("Handing off a failover address", "address", ip, "waited", time.Since(start).String(), "connectionsInFlight", n)
+	host := &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(ip.BitLen(), ip.BitLen())}
+	// A failure is left to remove, which tries again and reports it.
+	_ = m.Handle.AddrDel(link, &netlink.Addr{IPNet: host})
+	return n, true, err
 }
 
 // inFlight counts the TCP connections to ip in a state of inFlightStates,
