@@ -137,7 +137,10 @@ func (m *Manager) removeWhenQuiet(ctx context.Context, link netlink.Link, ip net
 			if err != nil {
 				log.Error(err, "Looking for connections in flight to a failover address; handed it off without waiting", "address", ip)
 			}
-			log.Info("Handed off a failover address", "address", ip, "waited", time.Since(start).String(), "connectionsInFlight", n)
+			// Those that started while it went are cut too: seen here.
+			after, _ := m.inFlight(ip)
+			log.Info("Handed off a failover address", "address", ip, "waited", time.Since(start).String(),
+				"connectionsInFlight", n, "connectionsCut", after)
 			return true
 		}
 		if sleep(ctx, quietPoll) != nil {
