@@ -22,6 +22,7 @@ import (
 	"github.com/webfarm/webfarm/agent/accesslog"
 	"github.com/webfarm/webfarm/agent/deadfront"
 	"github.com/webfarm/webfarm/agent/deadman"
+	"github.com/webfarm/webfarm/agent/handoff"
 	"github.com/webfarm/webfarm/agent/haproxy"
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/iptables"
@@ -98,7 +99,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	}
 	a.obs = newObserver(opts.NodeName, a.clock, mgr.GetCache(), mgr.GetEventRecorder(EventSource))
 	a.reporter.observe = a.obs.reported
-	if a.vips, err = newVIPManager(opts); err != nil {
+	if a.vips, err = newVIPManager(opts, mgr.GetLogger().WithName("agent")); err != nil {
 		return nil, err
 	}
 	a.vips.Announcer = observedAnnouncer{next: vip.PacketAnnouncer{}, seen: a.obs.announced}
@@ -119,6 +120,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	}
 	a.deadFronts = &deadfront.Marker{Runtime: a.proxy}
 	a.failover = newFailover(a, opts.memoryPath())
+	a.vips.HandedOff = a.failover.poke
 	a.informers = mgr.GetCache()
 	a.log = mgr.GetLogger().WithName("agent")
 	// Before anything is sent: a confirmation is a promise, kept across
@@ -164,8 +166,8 @@ func (a *Agent) registerMetrics() error {
 	return metrics.Register(cs...)
 }
 
-func newVIPManager(opts Options) (*vip.Manager, error) {
-	handle, err := netlink.NewHandle()
+func newVIPManager(opts Options, log logr.Logger) (*vip.Manager, error) {
+	handle, err := netlink.NewHandle(vip.DiagFamilies...)
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
@@ -180,12 +182,31 @@ func newVIPManager(opts Options) (*vip.Manager, error) {
 		return nil, fmt.Errorf("kernel gate: %w", err)
 	}
 	m := &vip.Manager{Handle: handle, Gate: gate, RecordPath: opts.vipRecordPath()}
+	// Forwarding spares clients a lost connection during a hand-off; a
+	// node that cannot set it up still holds and releases addresses safely.
+	if m.Forwarder, err = newForwarder(); err != nil {
+		log.Error(err, "Setting up the hand-off forwarder; releasing addresses without passing their packets on")
+	}
 	if opts.FailoverHook != "" {
 		if m.Hook, err = vip.NewHook(opts.FailoverHook, 0); err != nil {
 			return nil, fmt.Errorf("--failover-hook: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// newForwarder returns the node's hand-off forwarder, set up; a nil
+// interface, not a nil pointer, when it cannot be.
+func newForwarder() (vip.Forwarder, error) {
+	fwd, err := handoff.New()
+	if err != nil {
+		return nil, err
+	}
+	if err := fwd.Setup(); err != nil {
+		_ = fwd.Close()
+		return nil, err
+	}
+	return fwd, nil
 }
 
 // watchCache wakes the agent on every change of the three kinds. It retries

@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/webfarm/webfarm/agent/deadman"
+	"github.com/webfarm/webfarm/agent/handoff"
 	"github.com/webfarm/webfarm/agent/haproxy"
 	"github.com/webfarm/webfarm/agent/iptables"
 	"github.com/webfarm/webfarm/agent/vip"
@@ -16,7 +17,8 @@ import (
 
 // Cleanup removes from the node everything an agent created there — its
 // HAProxy, its nat chain and the jump to it, the failover addresses it added,
-// its state directory — and nothing else. It needs no API server: it serves
+// its nftables tables (gate and hand-off forwarder), its state directory —
+// and nothing else. It needs no API server: it serves
 // `webfarm-agent cleanup` when a node leaves the farm.
 func Cleanup(ctx context.Context, opts Options) error {
 	opts, err := opts.nodeDefaults()
@@ -64,5 +66,10 @@ func cleanupAddresses(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer gate.Close()
-	return gate.Remove()
+	fwd, err := handoff.New()
+	if err != nil {
+		return err
+	}
+	defer fwd.Close()
+	return errors.Join(gate.Remove(), fwd.Remove())
 }

@@ -313,11 +313,15 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error(), ObservedGeneration: fip.Generation}, true
 		}
 	} else if mem.Holding {
+		// The controller names the next owner only once this one reports
+		// the address released: the release may wait for a quiet moment.
+		addr.HandOff = d.Action == ownership.Release && fip.Status.ReleaseRequested && fip.Status.Owner == f.a.opts.NodeName
 		err := f.a.vips.Release(ctx, addr)
 		if errors.Is(err, vip.ErrReleasing) {
-			// Revoked and removed; released once the hook is done.
+			// A hand-off waits for quiet, then the address goes and the
+			// hook runs; released once both are done.
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding,
-				Message: fmt.Sprintf("must stop holding (%s): address removed, release hook running", d)}, true
+				Message: fmt.Sprintf("must stop holding (%s): releasing (connections in flight or release hook)", d)}, true
 		}
 		if err != nil {
 			// Never acknowledge a release that did not happen.

@@ -17,6 +17,8 @@ import (
 
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
+
+	"github.com/webfarm/webfarm/internal/nftowner"
 )
 
 // Gate lets the node answer for a managed address only while its grant
@@ -68,25 +70,11 @@ func (g *Gate) Setup() error {
 	return nil
 }
 
-// setup adds what is missing and rewrites the chains, in one transaction:
-// adding an existing table, set or chain changes nothing.
+// setup adds what is missing and rewrites the chains, in one transaction.
 func (g *Gate) setup() error {
 	l := newLayout()
-	g.conn.AddTable(l.arp)
-	g.conn.AddTable(l.inet)
-	for _, s := range l.sets() {
-		if err := g.conn.AddSet(s, nil); err != nil {
-			return err
-		}
-	}
-	for _, c := range l.chains() {
-		g.conn.AddChain(c)
-		g.conn.FlushChain(c)
-	}
-	for _, r := range l.rules() {
-		g.conn.AddRule(r)
-	}
-	if err := g.conn.Flush(); err != nil {
+	tables := []*nftables.Table{l.arp, l.inet}
+	if err := nftowner.Write(g.conn, nftowner.Layout{Tables: tables, Sets: l.sets(), Chains: l.chains(), Rules: l.rules()}); err != nil {
 		return err
 	}
 	g.l, g.setupAt = l, time.Now()
@@ -104,20 +92,7 @@ func (g *Gate) Remove() error {
 	return nil
 }
 
-func (g *Gate) remove() error {
-	for _, t := range []*nftables.Table{g.l.arp, g.l.inet} {
-		if _, err := g.conn.ListTableOfFamily(t.Name, t.Family); errors.Is(err, unix.ENOENT) {
-			continue
-		} else if err != nil {
-			return err
-		}
-		g.conn.DelTable(t)
-		if err := g.conn.Flush(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (g *Gate) remove() error { return nftowner.Remove(g.conn, g.l.arp, g.l.inet) }
 
 // MinGrant is the shortest grant: the kernel counts timeouts in
 // milliseconds, and an element without one would never expire.

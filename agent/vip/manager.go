@@ -47,6 +47,12 @@ type Address struct {
 	FailoverIP string
 	// Epoch is the ownership epoch under which the node acts.
 	Epoch int64
+	// HandOff says that a Release is a planned hand-off: nobody else may
+	// hold the address before this node reports it released, so the
+	// address goes at a moment when no connection to it is in flight,
+	// waiting at most QuietWait, while Release returns ErrReleasing. Never
+	// for a fence, which must be at once.
+	HandOff bool
 }
 
 // Announcer tells the neighbours on link that ip now lives here.
@@ -69,7 +75,9 @@ type Gate interface {
 // methods are idempotent, so the agent loop may call them on every pass, and
 // safe for concurrent use.
 type Manager struct {
-	// Handle reaches the node's network namespace.
+	// Handle reaches the node's network namespace. A planned hand-off
+	// looks for connections in flight through it: that needs the
+	// NETLINK_INET_DIAG family (DiagFamilies); without it, it does not wait.
 	Handle *netlink.Handle
 	// Gate bounds how long the node answers for each address. Nil only for
 	// a Manager that adds nothing (Cleanup): an address added without it
@@ -86,12 +94,32 @@ type Manager struct {
 	// RecordPath is the file that lists the addresses the agent added
 	// (DefaultRecordPath in the agent).
 	RecordPath string
+	// Forwarder, when set, passes on for ForwardWindow the packets that
+	// still reach the node for an address it released, so that a client
+	// whose cache still names this node loses nothing while the next
+	// holder announces itself.
+	Forwarder Forwarder
+	// ForwardWindow is how long; DefaultForwardWindow when zero.
+	ForwardWindow time.Duration
+	// QuietWait bounds the wait of a planned hand-off for no connection
+	// in flight; DefaultQuietWait when zero.
+	QuietWait time.Duration
+	// HandedOff, when set, is called once a planned hand-off has removed
+	// an address beside the caller, so that the caller's next Release,
+	// which reports it released, comes at once.
+	HandedOff func()
 
 	mu sync.Mutex
 	// runs holds, per address, the takeover or release this process
 	// started last, so that repeated calls do not announce or run a hook
 	// again, and Release can stop a takeover.
 	runs map[netip.Addr]*run
+	// handOffs holds, per address, the planned hand-off waiting for a
+	// quiet moment to remove it.
+	handOffs map[netip.Addr]*run
+	// grantEnds holds, per address, when the grant given at the last
+	// Ensure runs out: a hand-off removes the address before that.
+	grantEnds map[netip.Addr]time.Time
 }
 
 // Ensure makes the node hold a for grant from now: it allows the address in
@@ -116,7 +144,9 @@ func (m *Manager) Ensure(ctx context.Context, a Address, grant time.Duration) er
 }
 
 // Release makes the node not hold a: it revokes the address in the gate,
-// stops its takeover and removes it, at once. If the address was here or
+// stops its takeover and removes it, at once; for a planned hand-off
+// (a.HandOff), beside the caller at a quiet moment, returning ErrReleasing
+// until then. If the address was here or
 // taken over by this process, it then starts the release hook beside the
 // caller and returns ErrReleasing until a later call finds it done. It
 // refuses to remove the address when it is on the link with a shorter
@@ -130,7 +160,10 @@ func (m *Manager) Release(ctx context.Context, a Address) error {
 	if err != nil {
 		return fmt.Errorf("removing %s: %w", a.IP, err)
 	}
-	removed, err := m.remove(link, a.IP)
+	if a.HandOff && !m.handOff(ctx, a, link) {
+		return ErrReleasing
+	}
+	removed, err := m.remove(ctx, link, a.IP)
 	if err != nil {
 		return err
 	}
@@ -249,8 +282,19 @@ func (m *Manager) add(link netlink.Link, ip netip.Addr, grant time.Duration) (bo
 	if m.Gate == nil {
 		return false, fmt.Errorf("adding %s: no gate to bound how long it answers", ip)
 	}
+	granted := time.Now()
 	if err := m.Gate.Allow(ip, grant); err != nil {
 		return false, err
+	}
+	if m.grantEnds == nil {
+		m.grantEnds = make(map[netip.Addr]time.Time)
+	}
+	m.grantEnds[ip] = granted.Add(grant)
+	// Held again: what reaches the node for ip is its own.
+	if m.stopHandOff(ip) || len(found) == 0 {
+		if err := m.stopForwarding(link, ip); err != nil {
+			return false, err
+		}
 	}
 	if len(found) > 0 {
 		return false, nil
@@ -269,7 +313,13 @@ func (m *Manager) add(link netlink.Link, ip netip.Addr, grant time.Duration) (bo
 // link if it is there; it reports whether it removed it. Once it is gone,
 // the gate forgets it. The node's own addresses are refused before the
 // gate hears of them.
-func (m *Manager) remove(link netlink.Link, ip netip.Addr) (bool, error) {
+//
+// With a forwarder, the packets for ip are passed on from before the
+// address goes, and the gate revokes it once it is gone: until then the
+// copies still reach the node's own stack, then only the next holder, so
+// that no packet finds the node with neither. The node answers for the
+// address only while it is on the link, and never afterwards.
+func (m *Manager) remove(ctx context.Context, link netlink.Link, ip netip.Addr) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name := link.Attrs().Name
@@ -280,27 +330,47 @@ func (m *Manager) remove(link netlink.Link, ip netip.Addr) (bool, error) {
 	if err := checkHostLength(found, name); err != nil {
 		return false, err
 	}
-	if m.Gate != nil {
-		if err := m.Gate.Revoke(ip); err != nil {
+	forwarding := m.handOffs[ip] != nil && m.handOffs[ip].forwarded
+	m.stopHandOff(ip)
+	forwarding = len(found) > 0 && (forwarding || m.forwardAway(ctx, link, ip))
+	if !forwarding {
+		if err := m.revoke(ip); err != nil {
 			return false, err
 		}
 	}
 	m.stopTakeover(ip)
+	var delErr error
 	for _, a := range found {
 		err := m.Handle.AddrDel(link, &netlink.Addr{IPNet: a.IPNet})
 		if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-			return false, fmt.Errorf("removing %s from %s: %w", a.IPNet, name, err)
+			delErr = fmt.Errorf("removing %s from %s: %w", a.IPNet, name, err)
+			break
 		}
+	}
+	if forwarding {
+		// Also when the address could not be removed: it falls silent.
+		delErr = errors.Join(delErr, m.revoke(ip))
+	}
+	if delErr != nil {
+		return false, delErr
 	}
 	if err := m.record().remove(ip); err != nil {
 		return false, err
 	}
+	delete(m.grantEnds, ip)
 	if m.Gate != nil {
 		if err := m.Gate.Forget(ip); err != nil {
 			return false, err
 		}
 	}
 	return len(found) > 0, nil
+}
+
+func (m *Manager) revoke(ip netip.Addr) error {
+	if m.Gate == nil {
+		return nil
+	}
+	return m.Gate.Revoke(ip)
 }
 
 // checkHostLength refuses an address that is on the link with a shorter

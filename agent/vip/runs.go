@@ -24,6 +24,9 @@ type run struct {
 	done   chan struct{}
 	// err is the outcome, set before done is closed.
 	err error
+	// forwarded says that a hand-off passes the address's packets on
+	// already, so that its removal is all that is left.
+	forwarded bool
 }
 
 // finished reports whether r ended, and how.

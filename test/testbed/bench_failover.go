@@ -36,6 +36,9 @@ type Trial struct {
 	// Claims is the sequence of fronts seen claiming the address
 	// (ARPWatcher.Holders).
 	Claims []string
+	// Failures describes each failed request: when it was sent, from the
+	// act that moved the address, how long it took and why it failed.
+	Failures []string
 	// Err says why the trial did not complete ("" when it did).
 	Err string
 }
@@ -171,39 +174,67 @@ func (tb *Testbed) benchWebfarm(ctx context.Context, s WebfarmSettings, n int) (
 	if err := tb.SetFailoverTimings(ctx, s); err != nil {
 		return nil, err
 	}
-	kinds := []struct {
-		kind    string
-		act     func(owner string) error
-		recover func(owner string) error
-	}{
-		{TrialHardLoss,
-			func(owner string) error { return tb.Front(owner).Crash() },
-			func(owner string) error { return tb.Front(owner).Recover() }},
-		{TrialHandOff,
-			func(owner string) error { return tb.Drain(owner, true) },
-			func(owner string) error { return tb.Drain(owner, false) }},
-	}
 	var trials []Trial
-	for _, k := range kinds {
-		for i := range n {
-			if err := ctx.Err(); err != nil {
-				return trials, err
-			}
-			owner, err := tb.Owner(ctx)
-			if err != nil {
-				return trials, err
-			}
-			t := tb.trial(ctx, "webfarm", s.String(), k.kind, VIP, owner,
-				func() error { return k.act(owner) },
-				func() (string, error) { return tb.vipMovedFrom(ctx, owner) })
-			trials = append(trials, t)
-			tb.sayTrial(i, t)
-			if err := k.recover(owner); err != nil {
-				return trials, err
-			}
-			if err := tb.WaitReady(ctx, readyTimeout); err != nil {
-				return trials, err
-			}
+	for _, k := range []webfarmTrialKind{tb.hardLoss(), tb.handOff()} {
+		got, err := tb.webfarmTrials(ctx, s, k, n)
+		trials = append(trials, got...)
+		if err != nil {
+			return trials, err
+		}
+	}
+	return trials, nil
+}
+
+// HandOffTrials runs n planned hand-off trials of webfarm at settings s,
+// alone: the narrow run of the bench's hand-off line.
+func HandOffTrials(ctx context.Context, tb *Testbed, s WebfarmSettings, n int) ([]Trial, error) {
+	tb.say("\n== webfarm (%s), for %s: planned hand-off only", s, VIP)
+	if err := tb.SetFailoverTimings(ctx, s); err != nil {
+		return nil, err
+	}
+	return tb.webfarmTrials(ctx, s, tb.handOff(), n)
+}
+
+// webfarmTrialKind is how a kind of trial moves the address away from its
+// owner, and how the owner comes back afterwards.
+type webfarmTrialKind struct {
+	kind    string
+	act     func(owner string) error
+	recover func(owner string) error
+}
+
+func (tb *Testbed) hardLoss() webfarmTrialKind {
+	return webfarmTrialKind{TrialHardLoss,
+		func(owner string) error { return tb.Front(owner).Crash() },
+		func(owner string) error { return tb.Front(owner).Recover() }}
+}
+
+func (tb *Testbed) handOff() webfarmTrialKind {
+	return webfarmTrialKind{TrialHandOff,
+		func(owner string) error { return tb.Drain(owner, true) },
+		func(owner string) error { return tb.Drain(owner, false) }}
+}
+
+func (tb *Testbed) webfarmTrials(ctx context.Context, s WebfarmSettings, k webfarmTrialKind, n int) ([]Trial, error) {
+	var trials []Trial
+	for i := range n {
+		if err := ctx.Err(); err != nil {
+			return trials, err
+		}
+		owner, err := tb.Owner(ctx)
+		if err != nil {
+			return trials, err
+		}
+		t := tb.trial(ctx, "webfarm", s.String(), k.kind, VIP, owner,
+			func() error { return k.act(owner) },
+			func() (string, error) { return tb.vipMovedFrom(ctx, owner) })
+		trials = append(trials, t)
+		tb.sayTrial(i, t)
+		if err := k.recover(owner); err != nil {
+			return trials, err
+		}
+		if err := tb.WaitReady(ctx, readyTimeout); err != nil {
+			return trials, err
 		}
 	}
 	return trials, nil
@@ -310,6 +341,7 @@ func (p *probes) stop(t *Trial, acted time.Time) LoadResult {
 	t.ARPGap, t.ARPGapOK = arpGap(p.arp.Events(), p.from, acted)
 	t.TwoAnswerers = len(p.arp.Conflicts(probeInterval / 2))
 	t.Claims = p.arp.Holders()
+	t.Failures = res.Failures(acted)
 	return res
 }
 
@@ -341,6 +373,9 @@ func (tb *Testbed) sayTrial(i int, t Trial) {
 	}
 	tb.say("   %s #%d: %s -> %s: load gap %s, ARP gap %s, %d of %d requests failed (%d after the move), %d two-answerer instants%s",
 		t.Kind, i+1, t.From, orNone(t.To), round(t.LoadGap), arp, t.Failed, t.Requests, t.FailedAfterMove, t.TwoAnswerers, errSuffix(t.Err))
+	for _, f := range t.Failures {
+		tb.say("      failed: %s", f)
+	}
 }
 
 func orNone(s string) string {

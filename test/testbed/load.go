@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"sync"
@@ -184,6 +185,24 @@ func (r LoadResult) Gap() time.Duration {
 		longest = max(longest, r.Samples[len(r.Samples)-1].Start.Sub(since))
 	}
 	return longest
+}
+
+// Failures describes every failed request, in send order: its send time
+// from since, its latency, and its error or status.
+func (r LoadResult) Failures(since time.Time) []string {
+	var out []string
+	for _, s := range r.Samples {
+		if s.OK() {
+			continue
+		}
+		why := s.Err
+		if why == "" {
+			why = fmt.Sprintf("%d %s (front %q)", s.Status, http.StatusText(s.Status), s.Front)
+		}
+		out = append(out, fmt.Sprintf("sent %+dms, took %dms: %s",
+			s.Start.Sub(since).Milliseconds(), s.Latency.Milliseconds(), why))
+	}
+	return out
 }
 
 // FirstErrors returns up to n distinct failure messages, for reports.
