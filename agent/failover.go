@@ -51,7 +51,7 @@ type failover struct {
 	// process left that the memory does not hold; no pass decides until
 	// they are gone.
 	leftovers bool
-	// startedAt is when restore ran: a peer never heard counts as unheard
+	// startedAt is when run started: a peer never heard counts as unheard
 	// from then.
 	startedAt time.Time
 }
@@ -97,7 +97,6 @@ func (f *failover) restore(ctx context.Context) {
 		logr.FromContextOrDiscard(ctx).Error(err, "Reading the ownership memory; holding nothing")
 	}
 	f.leftovers = true
-	f.startedAt = f.a.clock.Now()
 	f.removeLeftovers(ctx)
 }
 
@@ -127,6 +126,7 @@ func (f *failover) removeLeftovers(ctx context.Context) bool {
 // or of what the peers say, and sends heartbeats every keepalive, until ctx
 // is done.
 func (f *failover) run(ctx context.Context) {
+	f.startedAt = f.a.clock.Now()
 	go f.sendHeartbeats(ctx)
 	tick := f.a.clock.NewTicker(failoverTick)
 	defer tick.Stop()
