@@ -99,7 +99,8 @@ func (r *FailoverIPReconciler) withdraw(ctx context.Context, fip *webfarmv1.Fail
 // address, and what its agent reports of it.
 func (r *FailoverIPReconciler) withdrawalInput(ctx context.Context, fip *webfarmv1.FailoverIP) (WithdrawalInput, error) {
 	own := ownershipOf(fip.Status)
-	in := WithdrawalInput{Now: r.clock.Now(), Deadtime: fip.Spec.Deadtime.Duration, Guard: fip.Spec.Guard.Duration, Current: own}
+	in := WithdrawalInput{Now: r.clock.Now(), Deadtime: fip.Spec.Deadtime.Duration, Guard: fip.Spec.Guard.Duration,
+		Presence: webfarmv1.PresenceWindow(fip.Spec.Deadtime.Duration), Current: own}
 	holder := own.Owner
 	if holder == "" {
 		holder = own.PreviousOwner

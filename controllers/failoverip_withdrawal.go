@@ -11,7 +11,10 @@ import (
 type WithdrawalInput struct {
 	Now             time.Time
 	Deadtime, Guard time.Duration
-	Current         Ownership
+	// Presence is how long after its last renewal seen a front counts as
+	// present (ElectionInput.Presence); zero: deadtime plus guard alone.
+	Presence time.Duration
+	Current  Ownership
 	// Holder is the front that may still hold the address: the owner, or
 	// once the ownership was taken away, the previous owner.
 	Holder ElectionFront
@@ -25,7 +28,7 @@ type WithdrawalInput struct {
 const (
 	clearUnowned      = "no node held it"
 	clearAcknowledged = "its last owner reported removing it"
-	clearFenced       = "its last owner's heartbeat was silent for deadtime plus guard"
+	clearFenced       = "its last owner's Lease was silent for the presence window"
 )
 
 // WithdrawalResult is the ownership to write and whether the address is
@@ -51,9 +54,12 @@ type WithdrawalResult struct {
 //     nobody holds the address.
 //  3. The previous owner's agent reports the address gone at the current
 //     epoch or later: it is gone.
-//  4. The previous owner's heartbeat has been silent for deadtime plus
-//     guard: it must have fenced itself, as Elect assumes when it moves an
-//     address away from a silent owner.
+//  4. The previous owner's Lease has been silent for the presence window
+//     (and at least deadtime plus guard): it is gone. A quiet Lease proves
+//     nothing sooner — a live owner renews it every QuietLeaseInterval and
+//     holds through its peers meanwhile — but a live owner sees the new
+//     epoch, and so do its peers, which stop vouching for it: rule 1 ends
+//     well before then.
 //
 // Once clear, the release is recorded (previousOwnerReleased), so that it
 // stays clear whatever the previous owner does next. Nobody is ever given
@@ -66,7 +72,7 @@ func Withdraw(in WithdrawalInput) WithdrawalResult {
 		res.Withdrawn = true
 	}
 	own.ReleaseRequested = false
-	fencedAt := in.Holder.LastAlive.Add(in.Deadtime + in.Guard)
+	fencedAt := in.Holder.LastAlive.Add(max(in.Deadtime+in.Guard, in.Presence))
 	switch {
 	case own.PreviousOwner == "" || own.PreviousOwnerReleased:
 		res.Clear, res.How = true, clearUnowned
