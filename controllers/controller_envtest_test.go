@@ -212,30 +212,36 @@ func scenarioNoCandidate(h *harness) {
 	})
 }
 
-// scenarioHardLoss: the owner's Lease stops; past deadtime its front is
-// Down, and only past deadtime plus guard does the next front own the
-// address, at epoch+1, unreleased.
+// scenarioHardLoss (failover v3): the owner's Lease stops and its
+// surviving voter reports it unheard after a deadtime. The address moves
+// only once both hold — the report, and deadtime plus guard of Lease
+// silence — to the next front at epoch+1, unreleased. The silent front is
+// Down only past the presence window (agents renew their Lease only every
+// webfarmv1.QuietLeaseInterval in steady state).
 func scenarioHardLoss(h *harness) {
 	ns := "loss"
 	// Both fronts Active before the address exists, so that the first
 	// election sees both and picks the preferred one.
 	h.activePair(ns, "ls", [2]string{"ls-a", "ls-b"}, [2]string{"10.5.0.1", "10.5.0.2"}, "vip")
 	h.createFailoverIP(ns, "vip", "192.0.2.50", "ls-a", false)
-	h.failoverIP(ns, "vip", "owned by ls-a", ownerIs("ls-a", 1))
+	h.failoverIP(ns, "vip", "owned by ls-a, both fronts voters", allOf(ownerIs("ls-a", 1), votersAre("ls-a", "ls-b")))
 
-	// ls-a falls silent; ls-b keeps renewing.
+	// ls-a falls silent; ls-b keeps renewing and, a deadtime later,
+	// reports ls-a unheard. ls-a's last status write, Holding, lands after
+	// that report: once the controller shows it, it has seen the report
+	// too (one watch delivers a kind's changes in order), and the Lease,
+	// silent for less than deadtime plus guard, still keeps ls-a owner.
 	h.clock.Step(time.Second)
 	h.renew("ls-b")
 	h.clock.Step(testDeadtime - time.Second + 100*time.Millisecond)
-	h.phase("ls-a", webfarmv1.FrontDown)
-	h.event("FrontNode", "ls-a", corev1.EventTypeWarning, EventFrontDown)
-	h.failoverIP(ns, "vip", "fence awaited, ls-a still owner", func(st *webfarmv1.FailoverIPStatus) error {
+	h.reportUnheard("ls-b", ns, "vip", 1, testDeadtime)
+	h.hold("ls-a", ns, "vip", 1)
+	h.failoverIP(ns, "vip", "ls-a reported unheard, its Lease not yet silent for deadtime plus guard: still owner", func(st *webfarmv1.FailoverIPStatus) error {
 		if err := ownerIs("ls-a", 1)(st); err != nil {
 			return err
 		}
-		return readyIs(st, metav1.ConditionFalse, webfarmv1.ReasonAwaitingFence)
+		return readyIs(st, metav1.ConditionTrue, webfarmv1.ReasonOwned)
 	})
-	h.event("FailoverIP", "vip", corev1.EventTypeWarning, EventAwaitingFence)
 
 	h.renew("ls-b")
 	h.clock.Step(testGuard)
@@ -244,16 +250,24 @@ func scenarioHardLoss(h *harness) {
 		h.t.Errorf("after a hard loss: status %+v, want previousOwner ls-a, not released", fip.Status)
 	}
 	h.event("FailoverIP", "vip", corev1.EventTypeNormal, EventOwnerChanged)
+	// ls-a, still present and holding the epoch it lost, was a candidate
+	// of that election: it may be a voter of epoch 2.
+	h.t.Logf("voters of epoch 2 after the hard loss of ls-a: %v", fip.Status.Voters)
 
-	// ls-a comes back: without autoFailback, ls-b keeps the address.
+	// ls-a is Down once its Lease has been silent for the presence window.
+	h.renew("ls-b")
+	h.clock.Step(testPresence - testDeadtime - testGuard)
+	h.phase("ls-a", webfarmv1.FrontDown)
+	h.event("FrontNode", "ls-a", corev1.EventTypeWarning, EventFrontDown)
+
+	// ls-a comes back, its agent holding nothing at the new epoch: without
+	// autoFailback, ls-b keeps the address.
 	h.renew("ls-a")
+	h.patchFrontStatus("ls-a", map[string]any{"failoverIPs": nil})
 	h.phase("ls-a", webfarmv1.FrontActive)
-	h.failoverIP(ns, "vip", "ls-a a candidate again, ls-b kept", func(st *webfarmv1.FailoverIPStatus) error {
-		if !slices.Equal(st.Candidates, []string{"ls-a", "ls-b"}) {
-			return fmt.Errorf("candidates %v", st.Candidates)
-		}
-		return ownerIs("ls-b", 2)(st)
-	})
+	h.hold("ls-b", ns, "vip", 2)
+	h.renew("ls-b")
+	h.failoverIP(ns, "vip", "ls-a a candidate again, ls-b kept", allOf(candidatesAre("ls-a", "ls-b"), ownerIs("ls-b", 2)))
 }
 
 // scenarioPlannedHandOff: draining the owner moves its addresses at once,
@@ -293,6 +307,12 @@ func scenarioPlannedHandOff(h *harness) {
 		}
 	}
 
+	// ho-b announces both, as its agent does once it took them over.
+	h.patchFrontStatus("ho-b", map[string]any{"failoverIPs": []webfarmv1.NodeFailoverIPStatus{
+		{Name: ns + "/keep", UID: h.failoverIPUID(ns, "keep"), Epoch: 2, State: webfarmv1.VIPHolding},
+		{Name: ns + "/back", UID: h.failoverIPUID(ns, "back"), Epoch: 2, State: webfarmv1.VIPHolding},
+	}})
+
 	h.annotateDrain("ho-a", nil)
 	h.patchFrontStatus("ho-a", map[string]any{"failoverIPs": nil})
 	h.failoverIP(ns, "back", "release requested from ho-b for the fail-back", func(st *webfarmv1.FailoverIPStatus) error {
@@ -301,19 +321,22 @@ func scenarioPlannedHandOff(h *harness) {
 		}
 		return ownerIs("ho-b", 2)(st)
 	})
-	h.ackRelease("ho-b", ns+"/back", 2)
+	h.patchFrontStatus("ho-b", map[string]any{"failoverIPs": []webfarmv1.NodeFailoverIPStatus{
+		{Name: ns + "/keep", UID: h.failoverIPUID(ns, "keep"), Epoch: 2, State: webfarmv1.VIPHolding},
+		{Name: ns + "/back", UID: h.failoverIPUID(ns, "back"), Epoch: 2, State: webfarmv1.VIPReleased},
+	}})
 	back := h.failoverIP(ns, "back", "back on ho-a", ownerIs("ho-a", 3))
 	if !back.Status.PreviousOwnerReleased {
 		h.t.Errorf("fail-back without previousOwnerReleased: %+v", back.Status)
 	}
-	keep := h.failoverIP(ns, "keep", "kept by ho-b", func(st *webfarmv1.FailoverIPStatus) error {
-		if !slices.Equal(st.Candidates, []string{"ho-a", "ho-b"}) {
-			return fmt.Errorf("candidates %v", st.Candidates)
-		}
-		return ownerIs("ho-b", 2)(st)
-	})
-	if keep.Status.ReleaseRequested {
-		h.t.Errorf("without autoFailback, ho-b is asked to release: %+v", keep.Status)
+	// Failover v3: ho-a, undrained, is a candidate but no voter of keep's
+	// epoch 2 (it was draining when that began), so keep is renewed at
+	// epoch 3 with the same owner and ho-a as a voter (rule 6): the owner
+	// changes no more than before, only the epoch grows.
+	keep := h.failoverIP(ns, "keep", "kept by ho-b, renewed with ho-a as a voter",
+		allOf(candidatesAre("ho-a", "ho-b"), votersAre("ho-a", "ho-b"), ownerIs("ho-b", 3)))
+	if keep.Status.ReleaseRequested || keep.Status.PreviousOwner != "ho-b" || !keep.Status.PreviousOwnerReleased {
+		h.t.Errorf("without autoFailback, keep: status %+v, want no release requested, renewed from ho-b itself", keep.Status)
 	}
 }
 
@@ -348,7 +371,8 @@ func scenarioShutdownHandOff(h *harness) {
 
 // scenarioOwnerNodeDeleted: the owner's Node is deleted. Its FrontNode
 // goes, but the address stays with it — asked to release — until its
-// heartbeat has been silent for deadtime plus guard.
+// voter reports it unheard and its heartbeat has been silent for deadtime
+// plus guard.
 func scenarioOwnerNodeDeleted(h *harness) {
 	ns := "nodegone"
 	h.createNamespace(ns)
@@ -372,9 +396,15 @@ func scenarioOwnerNodeDeleted(h *harness) {
 		}
 		return ownerIs("ng-a", 1)(st)
 	})
+	// ng-a's agent is gone with its node: its Lease falls silent and, a
+	// deadtime later, its voter ng-b reports it unheard (failover v3: the
+	// voters' word, not the Lease alone, tells that the owner is lost).
 	h.clock.Step(time.Second)
 	h.renew("ng-b")
-	h.clock.Step(testDeadtime + testGuard - time.Second)
+	h.clock.Step(testDeadtime - time.Second + 100*time.Millisecond)
+	h.reportUnheard("ng-b", ns, "vip", 1, testDeadtime)
+	h.renew("ng-b")
+	h.clock.Step(testGuard)
 	fip := h.failoverIP(ns, "vip", "ng-b owns it once ng-a is fenced", ownerIs("ng-b", 2))
 	if fip.Status.PreviousOwnerReleased {
 		h.t.Errorf("a vanished owner counted as released: %+v", fip.Status)

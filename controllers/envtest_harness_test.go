@@ -342,3 +342,61 @@ func mustJSON(t testing.TB, v any) []byte {
 	}
 	return b
 }
+
+// hold reports, as node's agent, that it holds FailoverIP namespace/name at
+// epoch, as a real agent does once it announces the address: a front that
+// never says so looks, to the controller, like an owner still waiting.
+func (h *harness) hold(node, namespace, name string, epoch int64) {
+	h.t.Helper()
+	h.patchFrontStatus(node, map[string]any{"failoverIPs": []webfarmv1.NodeFailoverIPStatus{{
+		Name: farmKey(namespace, name), UID: h.failoverIPUID(namespace, name), Epoch: epoch, State: webfarmv1.VIPHolding,
+	}}})
+}
+
+// reportUnheard reports, as voter's agent, that it has not heard the owner
+// of FailoverIP namespace/name at epoch for after (its deadtime): it will
+// never vouch for that owner again at that epoch.
+func (h *harness) reportUnheard(voter, namespace, name string, epoch int64, after time.Duration) {
+	h.t.Helper()
+	h.patchFrontStatus(voter, map[string]any{"failoverIPs": []webfarmv1.NodeFailoverIPStatus{{
+		Name: farmKey(namespace, name), UID: h.failoverIPUID(namespace, name), Epoch: epoch,
+		State: webfarmv1.VIPOwnerUnheard, UnheardAfter: &metav1.Duration{Duration: after},
+	}}})
+}
+
+// failoverIPUID is the UID agents name in their reports.
+func (h *harness) failoverIPUID(namespace, name string) types.UID {
+	h.t.Helper()
+	fip := &webfarmv1.FailoverIP{}
+	if err := h.c.Get(h.ctx, types.NamespacedName{Namespace: namespace, Name: name}, fip); err != nil {
+		h.t.Fatalf("reading FailoverIP %s/%s: %v", namespace, name, err)
+	}
+	return fip.UID
+}
+
+// votersAre: status.voters is want.
+func votersAre(want ...string) func(*webfarmv1.FailoverIPStatus) error {
+	return func(st *webfarmv1.FailoverIPStatus) error {
+		if !slices.Equal(st.Voters, want) {
+			return fmt.Errorf("voters %v, want %v", st.Voters, want)
+		}
+		return nil
+	}
+}
+
+// allOf is a FailoverIP condition holding when every one of conds holds.
+func allOf(conds ...func(*webfarmv1.FailoverIPStatus) error) func(*webfarmv1.FailoverIPStatus) error {
+	return func(st *webfarmv1.FailoverIPStatus) error {
+		for _, c := range conds {
+			if err := c(st); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// testPresence is how long after its last renewal a front of the test
+// timing still counts as present (webfarmv1.PresenceWindow): it is Down
+// only after it.
+var testPresence = webfarmv1.PresenceWindow(testDeadtime)

@@ -33,14 +33,19 @@ func TestEnvtestMetrics(t *testing.T) {
 		"webfarm_failoverip_owner_changes_total/metrics/vip/": before + 1,
 	})
 
-	// mt-a falls silent: mt-b owns the address at epoch 2.
+	// mt-a falls silent and its voter mt-b reports it unheard: mt-b owns
+	// the address at epoch 2 once mt-a's Lease has been silent for
+	// deadtime plus guard, and mt-a is Down past the presence window.
 	h.clock.Step(time.Second)
 	h.renew("mt-b")
 	h.clock.Step(testDeadtime - time.Second + 100*time.Millisecond)
-	h.phase("mt-a", webfarmv1.FrontDown)
+	h.reportUnheard("mt-b", ns, "vip", 1, testDeadtime)
 	h.renew("mt-b")
 	h.clock.Step(testGuard)
 	h.failoverIP(ns, "vip", "owned by mt-b after a hard loss", ownerIs("mt-b", 2))
+	h.renew("mt-b")
+	h.clock.Step(testPresence - testDeadtime - testGuard)
+	h.phase("mt-a", webfarmv1.FrontDown)
 	expectMetrics(t, "mt-b named owner at epoch 2", map[string]float64{
 		series("webfarm_failoverip_owner", ns, "vip", "mt-b"): 1,
 		series("webfarm_failoverip_owner", ns, "vip", "mt-a"): -1,

@@ -14,10 +14,13 @@ import (
 )
 
 // scenarioTimingEditWhileOwnerIsolated (issue 9, finding 4): deadtime is cut
-// from 10s to 2s while the owner is cut off from the API server, so it never
-// sees the edit and keeps holding for up to 10s minus guard. The address
-// moves only after the old deadtime plus guard; the new timing applies once
-// the owner reports acting on the new generation. A raise applies at once.
+// from 10s to 2s while the owner is cut off from the API server and its
+// peers, so it never sees the edit and keeps holding for up to 10s minus
+// guard. The address moves only after the old deadtime plus guard, and only
+// on a voter's report that it waited the old deadtime (failover v3: a voter
+// that acted on the cut reports too early, and is not counted); the new
+// timing applies once the owner reports acting on the new generation. A
+// raise applies at once.
 func scenarioTimingEditWhileOwnerIsolated(h *harness) {
 	const ns = "timing"
 	slow := Timing{Deadtime: 10 * time.Second, Guard: testGuard}
@@ -35,25 +38,27 @@ func scenarioTimingEditWhileOwnerIsolated(h *harness) {
 		return fencedBy("te-a", 1, slow)(st)
 	})
 
-	// Past the new deadtime plus guard, te-a may still hold: it awaits the
-	// fence. (te-b renews within its new deadtime all along.)
+	// te-b acts on the cut: 2s after te-a's last renewal it reports te-a
+	// unheard after 2s. Past the new deadtime plus guard, te-a may still
+	// hold: it keeps the address. (te-b renews all along.)
 	h.clock.Step(1500 * time.Millisecond)
 	h.renew("te-b")
-	h.clock.Step(1500 * time.Millisecond)
+	h.clock.Step(600 * time.Millisecond)
+	h.reportUnheard("te-b", ns, "vip", 1, testDeadtime)
+	h.clock.Step(900 * time.Millisecond)
 	h.renew("te-b")
-	h.failoverIP(ns, "vip", "3s after te-a's last renewal: fence awaited", func(st *webfarmv1.FailoverIPStatus) error {
-		if err := fencedBy("te-a", 1, slow)(st); err != nil {
-			return err
-		}
-		return readyIs(st, metav1.ConditionFalse, webfarmv1.ReasonAwaitingFence)
-	})
+	h.failoverIP(ns, "vip", "3s after te-a's last renewal, reported unheard after 2s: te-a kept", fencedBy("te-a", 1, slow))
 	for range 4 {
 		h.clock.Step(1500 * time.Millisecond)
 		h.renew("te-b")
 	}
-	// 10.5s after te-a's last renewal: the old deadtime plus guard.
+	// 10.5s after te-a's last renewal: the old deadtime plus guard. te-b's
+	// report after 2s still moves nothing; once te-b has waited the old
+	// deadtime and says so, the address moves at once.
 	h.clock.Step(slow.fenceAfter() - 9*time.Second)
-	h.failoverIP(ns, "vip", "owned by te-b past the old deadtime plus guard", fencedBy("te-b", 2, slow))
+	h.failoverIP(ns, "vip", "past the old deadtime plus guard, with only a report after 2s: te-a kept", fencedBy("te-a", 1, slow))
+	h.reportUnheard("te-b", ns, "vip", 1, slow.Deadtime)
+	h.failoverIP(ns, "vip", "owned by te-b past the old deadtime plus guard, reported unheard after 10s", fencedBy("te-b", 2, slow))
 
 	// te-b acts on generation 2: the cut applies.
 	h.report("te-b", ns, "vip", 2, 2)
@@ -85,10 +90,20 @@ func scenarioForeignLeaseEdit(h *harness) {
 		l.Spec.HolderIdentity, l.Spec.RenewTime = ptr.To("intruder"), &now
 	})
 	h.renew("fl-b")
+	// fl-b, a voter, has not heard fl-a for a deadtime and says so (failover
+	// v3): the address moves deadtime plus guard after fl-a's last own
+	// renewal, not after the foreign edits (1.9s later).
 	h.clock.Step(200 * time.Millisecond)
-	h.phase("fl-a", webfarmv1.FrontDown)
+	h.reportUnheard("fl-b", ns, "vip", 1, testDeadtime)
 	h.clock.Step(testDeadtime + testGuard - 2100*time.Millisecond)
 	h.failoverIP(ns, "vip", "owned by fl-b deadtime plus guard after fl-a's last own renewal", ownerIs("fl-b", 2))
+
+	// fl-a is Down once the presence window has passed since its last own
+	// renewal; counting the intruder's renewal would keep it Active 1.9s
+	// longer.
+	h.renew("fl-b")
+	h.clock.Step(testPresence - testDeadtime - testGuard + 100*time.Millisecond)
+	h.phase("fl-a", webfarmv1.FrontDown)
 }
 
 // twoFrontFarm creates namespace ns with a farm "site" listing FailoverIP
