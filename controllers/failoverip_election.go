@@ -197,7 +197,11 @@ func (in ElectionInput) elect() ElectionResult {
 	case cur.Owner == "":
 		return in.handOverFromNobody(cands, best(in, cands))
 	case in.peersProveNothing(owner) && in.leaseSilent(owner):
-		return in.handOver(cands, in.successor(cands, cur.Owner), false)
+		// The lost owner is no voter of the next epoch: it could never
+		// vouch for its successor, which would need its Lease for good.
+		res := in.handOver(cands, in.successor(cands, cur.Owner), false)
+		res.Voters = votersOf(slices.DeleteFunc(slices.Clone(cands), func(c string) bool { return c == cur.Owner }), res.Owner)
+		return res
 	case slices.Contains(cands, cur.Owner):
 		if in.AutoFailback && in.PreferredNode != cur.Owner && slices.Contains(cands, in.PreferredNode) && !in.front(in.PreferredNode).NotServing {
 			return in.requestRelease(cands, owner, in.PreferredNode)

@@ -132,15 +132,17 @@ var sameAddressChanged = predicate.Funcs{
 }
 
 // frontChangedForElection: what Elect reads of a front — its farms, drain,
-// graceful shutdown, release acknowledgements and serving verdicts — or its
-// phase, which turns Down as its heartbeat goes stale.
+// graceful shutdown, reports of the addresses, serving verdicts and the
+// peers it does not hear — or its phase, which turns Down as its heartbeat
+// goes stale.
 func frontChangedForElection(old, new *webfarmv1.FrontNode) bool {
 	return !slices.Equal(old.Spec.Farms, new.Spec.Farms) ||
 		old.Spec.DrainRequested != new.Spec.DrainRequested ||
 		old.Status.ShuttingDown != new.Status.ShuttingDown ||
 		old.Status.Phase != new.Status.Phase ||
 		!equality.Semantic.DeepEqual(old.Status.FailoverIPs, new.Status.FailoverIPs) ||
-		!servingEqual(old.Status.Serving, new.Status.Serving)
+		!servingEqual(old.Status.Serving, new.Status.Serving) ||
+		!slices.Equal(old.Status.UnheardFronts, new.Status.UnheardFronts)
 }
 
 func nodeLabelsChanged(old, new *corev1.Node) bool { return !maps.Equal(old.Labels, new.Labels) }
