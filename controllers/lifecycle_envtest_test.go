@@ -56,8 +56,9 @@ func scenarioDeleteHeld(h *harness) {
 }
 
 // scenarioDeleteSilentOwner: the owner of a deleted FailoverIP is silent;
-// the object goes once its heartbeat has been silent for deadtime plus
-// guard, when it must have fenced itself — not before.
+// the object goes once its Lease has been silent for the presence window —
+// not at deadtime plus guard: a quiet Lease proves nothing sooner (failover
+// v3), and a live owner would have reported the address released.
 func scenarioDeleteSilentOwner(h *harness) {
 	ns := "delsilent"
 	h.servedFarms("ds", map[string]string{"ds-a": "10.11.0.1", "ds-b": "10.11.0.2"}, ns)
@@ -73,6 +74,8 @@ func scenarioDeleteSilentOwner(h *harness) {
 	h.stillThere(ns, "vip", "ds-a silent for 1s only")
 
 	h.clock.Step(testDeadtime + testGuard - time.Second)
+	h.stillThere(ns, "vip", "ds-a silent for deadtime plus guard only")
+	h.clock.Step(testPresence - testDeadtime - testGuard)
 	h.failoverIPGone(ns, "vip")
 	owners.check(h.t)
 }

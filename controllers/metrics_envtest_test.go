@@ -40,11 +40,19 @@ func TestEnvtestMetrics(t *testing.T) {
 	h.renew("mt-b")
 	h.clock.Step(testDeadtime - time.Second + 100*time.Millisecond)
 	h.reportUnheard("mt-b", ns, "vip", 1, testDeadtime)
+	// As its agent does, mt-b reports the peer it no longer hears, which
+	// keeps mt-a, present for a while on its old Lease, from candidacy.
+	h.patchFrontStatus("mt-b", map[string]any{"unheardFronts": []string{"mt-a"}})
 	h.renew("mt-b")
 	h.clock.Step(testGuard)
 	h.failoverIP(ns, "vip", "owned by mt-b after a hard loss", ownerIs("mt-b", 2))
-	h.renew("mt-b")
-	h.clock.Step(testPresence - testDeadtime - testGuard)
+	// mt-b, the only voter of its epoch, renews its Lease every keepalive
+	// while no peer vouches for it, as its agent does.
+	h.hold("mt-b", ns, "vip", 2)
+	for left := testPresence - testDeadtime - testGuard; left > 0; left -= testGuard {
+		h.renew("mt-b")
+		h.clock.Step(min(left, testGuard))
+	}
 	h.phase("mt-a", webfarmv1.FrontDown)
 	expectMetrics(t, "mt-b named owner at epoch 2", map[string]float64{
 		series("webfarm_failoverip_owner", ns, "vip", "mt-b"): 1,
