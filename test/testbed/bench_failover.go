@@ -95,7 +95,7 @@ func BenchFailover(ctx context.Context, tb *Testbed, n int) ([]Trial, error) {
 			return trials, fmt.Errorf("keepalived %s: %w", s, err)
 		}
 	}
-	for _, s := range []WebfarmSettings{WebfarmFastest, WebfarmDefaults} {
+	for _, s := range []WebfarmSettings{WebfarmDefaults, WebfarmFastest} {
 		got, err := tb.benchWebfarm(ctx, s, n)
 		trials = append(trials, got...)
 		if err != nil {
