@@ -124,11 +124,6 @@ func (c *controller) reconcile() {
 	}
 	in := c.electionInput()
 	res := controllers.Elect(in)
-	if debugElect {
-		for _, f := range in.Fronts {
-			c.w.tracef("DEBUG %s heard=%v age=%v unheard=%v holding=%d unheardEpoch=%d draining=%v", f.Name, f.Heard, in.Now.Sub(f.LastAlive), f.UnheardFronts, f.HoldingEpoch, f.UnheardEpoch, f.Draining)
-		}
-	}
 	if d := nextElection(in, res); d > 0 {
 		c.wakeAfter(d)
 	}
@@ -247,5 +242,3 @@ func backoff(failures int) time.Duration {
 	d := 5 * time.Millisecond << min(failures-1, 10)
 	return min(d, time.Second)
 }
-
-const debugElect = false
