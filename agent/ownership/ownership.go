@@ -309,32 +309,43 @@ func (in Input) votersBehind() bool {
 
 func notOwner(in Input) Decision {
 	st := in.Status
+	d := Decision{Action: NotOwner, Epoch: st.Epoch, RecheckAfter: in.Timing.Keepalive,
+		Reason: fmt.Sprintf("%s owns %s at epoch %d", st.Owner, in.Address, st.Epoch)}
 	if st.Owner == "" {
-		reason := fmt.Sprintf("no node owns %s at epoch %d", in.Address, st.Epoch)
-		return Decision{Action: NotOwner, Epoch: st.Epoch, Reason: reason, RecheckAfter: in.Timing.Keepalive}
-	}
-	if left, voter := in.untilWithdrawal(); voter && (left <= 0 || in.Withdrawn >= st.Epoch) {
-		reason := fmt.Sprintf("has not heard %s, owner of %s at epoch %d, for %s", st.Owner, in.Address, st.Epoch, short(in.listenDeadtime()))
-		d := Decision{Action: Withdraw, Epoch: st.Epoch, Reason: reason, RecheckAfter: in.Timing.Keepalive}
-		if left <= 0 {
-			d.UnheardAfter = in.listenDeadtime()
-		} else {
-			d.RecheckAfter = min(left, in.Timing.Keepalive)
-		}
+		d.Reason = fmt.Sprintf("no node owns %s at epoch %d", in.Address, st.Epoch)
 		return d
-	} else if voter {
-		reason := fmt.Sprintf("%s owns %s at epoch %d", st.Owner, in.Address, st.Epoch)
-		return Decision{Action: NotOwner, Epoch: st.Epoch, Reason: reason, RecheckAfter: min(left, in.Timing.Keepalive)}
 	}
-	reason := fmt.Sprintf("%s owns %s at epoch %d", st.Owner, in.Address, st.Epoch)
-	return Decision{Action: NotOwner, Epoch: st.Epoch, Reason: reason, RecheckAfter: in.Timing.Keepalive}
+	left, voter := in.untilWithdrawal()
+	switch {
+	case !voter:
+		return d
+	case left <= 0 || in.Withdrawn >= st.Epoch:
+		return in.withdrawal(left)
+	}
+	d.RecheckAfter = min(left, in.Timing.Keepalive)
+	return d
+}
+
+// withdrawal is the Withdraw of a voter that must withdraw, or did: it
+// reports the deadtime it waited once it has waited the current one
+// (left is how much longer it has to).
+func (in Input) withdrawal(left time.Duration) Decision {
+	st := in.Status
+	d := Decision{Action: Withdraw, Epoch: st.Epoch, RecheckAfter: in.Timing.Keepalive,
+		Reason: fmt.Sprintf("has not heard %s, owner of %s at epoch %d, for %s", st.Owner, in.Address, st.Epoch, short(in.listenDeadtime()))}
+	if left <= 0 {
+		d.UnheardAfter = in.listenDeadtime()
+	} else {
+		d.RecheckAfter = min(left, in.Timing.Keepalive)
+	}
+	return d
 }
 
 // untilWithdrawal tells whether this node is another node's voter at the
-// current epoch and, if so, how long until it withdraws: once it has
-// confirmed nothing for deadtime (its promises then ran out guard ago, and
-// so did every proof they gave the owner) and has known the epoch that
-// long. Zero or less once it withdrew or must.
+// current epoch and, if so, how long until it may withdraw, or report a
+// withdrawal already made: once it has confirmed nothing for deadtime (its
+// promises then ran out guard ago, and so did every proof they gave the
+// owner) and has known the epoch that long.
 func (in Input) untilWithdrawal() (time.Duration, bool) {
 	st := in.Status
 	if st.Epoch <= 0 || !slices.Contains(st.Voters, in.Node) {
