@@ -140,11 +140,12 @@ func TestLeaseRenewerRecoversAtNextInterval(t *testing.T) {
 	eventually(t, "a renewal one retry after the hung attempt", func() bool { return r.LastRenewal().Equal(want) })
 }
 
-// TestLeaseRenewerFollowsInterval: a shorter interval takes effect within
-// the poll, without sleeping out the longer one.
-func TestLeaseRenewerFollowsInterval(t *testing.T) {
+// hourlyRenewer runs a renewer whose interval, an hour, the test may
+// change, and returns it once it made its first renewal.
+func hourlyRenewer(t *testing.T) (*LeaseRenewer, *clocktesting.FakeClock, *atomic.Int64) {
+	t.Helper()
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	var interval atomic.Int64
+	interval := &atomic.Int64{}
 	interval.Store(int64(time.Hour))
 	var api outage
 	r := &LeaseRenewer{Client: api.client(t), Namespace: "webfarm-system", Node: "front1",
@@ -152,6 +153,14 @@ func TestLeaseRenewerFollowsInterval(t *testing.T) {
 	runRenewer(t, r)
 	start := clk.Now()
 	eventually(t, "the first renewal", func() bool { return r.LastRenewal().Equal(start) })
+	return r, clk, interval
+}
+
+// TestLeaseRenewerFollowsInterval: a shorter interval takes effect within
+// the poll, without sleeping out the longer one.
+func TestLeaseRenewerFollowsInterval(t *testing.T) {
+	r, clk, interval := hourlyRenewer(t)
+	start := clk.Now()
 
 	interval.Store(int64(500 * time.Millisecond))
 	stepUntil(t, clk, intervalPoll, "a renewal at the new interval", func() bool { return r.LastRenewal().After(start) })
@@ -164,14 +173,7 @@ func TestLeaseRenewerFollowsInterval(t *testing.T) {
 // once, without waiting for the poll; RenewNow renews at once whatever the
 // interval.
 func TestLeaseRenewerWakeAndRenewNow(t *testing.T) {
-	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	var interval atomic.Int64
-	interval.Store(int64(time.Hour))
-	var api outage
-	r := &LeaseRenewer{Client: api.client(t), Namespace: "webfarm-system", Node: "front1",
-		Interval: func() time.Duration { return time.Duration(interval.Load()) }, Clock: clk}
-	runRenewer(t, r)
-	eventually(t, "the first renewal", func() bool { return r.LastRenewal().Equal(clk.Now()) })
+	r, clk, interval := hourlyRenewer(t)
 
 	eventually(t, "the renewer waits", clk.HasWaiters)
 	clk.Step(time.Second)
