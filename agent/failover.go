@@ -297,7 +297,8 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 	timing := ownership.TimingOf(&fip.Spec)
 	addr, err := vipAddress(key, fip, d.Epoch)
 	if err != nil {
-		return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPFenced, Message: err.Error(), ObservedGeneration: fip.Generation}, true
+		return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPFenced, Reason: string(ownership.InvalidAddress),
+			Message: err.Error(), ObservedGeneration: fip.Generation}, true
 	}
 	if d.Announce() {
 		// Remembered before the address is added: from now on the
@@ -336,7 +337,7 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		return unsavedGiveUp(key, mem, d, err), true
 	}
 	state, ok := d.State()
-	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason, ObservedGeneration: fip.Generation}, ok
+	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Reason: string(d.Cause), Message: d.Reason, ObservedGeneration: fip.Generation}, ok
 }
 
 // lastRenewal is when the renewal of the node's Lease that fip's status

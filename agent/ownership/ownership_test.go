@@ -165,7 +165,7 @@ func TestDecide(t *testing.T) {
 		{name: "holds at an epoch later than the status", in: holder(func(in *Input) { in.Memory.HeldEpoch = 8 }), want: Fence, epoch: 8, reason: "status epoch 7 is older"},
 		{name: "gave up this epoch by fencing, lease fresh again",
 			in: holder(func(in *Input) {
-				in.Memory = Memory{GaveUp: Fence, GaveUpEpoch: 7, GaveUpReason: "could not renew its Lease"}
+				in.Memory = Memory{GaveUp: Fence, GaveUpEpoch: 7, GaveUpReason: "could not renew its Lease", GaveUpCause: ProofExpired}
 			}),
 			want: Fence, epoch: 7, reason: "holding again needs a new epoch"},
 		{name: "released this epoch, the request withdrawn",
@@ -267,6 +267,38 @@ func TestDecide(t *testing.T) {
 			}
 			if (got.Action == Wait || got.Action == Fence) && got.Reason == "" {
 				t.Errorf("%v gives no reason", got.Action)
+			}
+			if (got.Action == Fence) != (got.Cause != "") {
+				t.Errorf("%v has cause %q: every fence, and only a fence, has one", got.Action, got.Cause)
+			}
+		})
+	}
+}
+
+func TestDecideFenceCause(t *testing.T) {
+	newerEpoch := peers(with(heard("front2", 100*time.Millisecond), func(p *Peer) { p.SeenEpoch = 9 }))
+	tests := []struct {
+		name string
+		in   Input
+		want FenceCause
+	}{
+		{name: "lease stale, peers never heard", in: holder(staleLease, peers()), want: ProofExpired},
+		{name: "a peer saw a later epoch", in: holder(newerEpoch), want: NewerView},
+		{name: "holds at an epoch later than the status", in: holder(func(in *Input) { in.Memory.HeldEpoch = 8 }), want: StatusRolledBack},
+		{name: "another node owned an epoch since",
+			in: holder(func(in *Input) { in.Status.Epoch, in.Status.PreviousOwner = 9, "front2"; in.Peers = nil }), want: Superseded},
+		{name: "a fence remembered keeps its cause",
+			in:   holder(func(in *Input) { in.Memory = Memory{GaveUp: Fence, GaveUpEpoch: 7, GaveUpCause: NewerView} }),
+			want: NewerView},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Decide(tt.in)
+			if got.Action != Fence || got.Cause != tt.want {
+				t.Fatalf("Decide() = %v with cause %q, want a Fence for %q", got, got.Cause, tt.want)
+			}
+			if after := tt.in.Memory.After(got, t0); after.GaveUpCause != tt.want {
+				t.Errorf("the memory after it keeps cause %q, want %q", after.GaveUpCause, tt.want)
 			}
 		})
 	}

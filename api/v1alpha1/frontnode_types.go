@@ -217,6 +217,12 @@ type NodeFailoverIPStatus struct {
 	// message says what the agent waits for, or why it fenced.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// reason is, for Fenced, why the node fenced in one CamelCase word:
+	// ProofExpired, NewerView, StatusRolledBack, Superseded,
+	// InvalidAddress, or Unrecorded (saved by an older agent). Alerts and
+	// the fences metric count by it.
+	// +optional
+	Reason string `json:"reason,omitempty"`
 	// unheardAfter is, for OwnerUnheard, the deadtime the node waited
 	// without a word from the owner before reporting it: the controller
 	// counts the report only when that is at least the longest deadtime the
