@@ -134,9 +134,17 @@ type Timing struct {
 	Guard     time.Duration
 }
 
-// TimingOf reads the timings of a FailoverIP spec.
-func TimingOf(s *webfarmv1.FailoverIPSpec) Timing {
-	return Timing{Keepalive: s.Keepalive.Duration, Deadtime: s.Deadtime.Duration, Guard: s.Guard.Duration}
+// TimingOf returns the timing to act on for fip, and the generation of the
+// spec it comes from: the one the controller wrote into the status, or,
+// under an older controller that writes none, the spec's own. Acting only
+// on timings the controller managed to write lets it know every value an
+// owner may be using.
+func TimingOf(fip *webfarmv1.FailoverIP) (Timing, int64) {
+	if t := fip.Status.Timing; t != nil {
+		return Timing{Keepalive: t.Keepalive.Duration, Deadtime: t.Deadtime.Duration, Guard: t.Guard.Duration}, t.Generation
+	}
+	s := &fip.Spec
+	return Timing{Keepalive: s.Keepalive.Duration, Deadtime: s.Deadtime.Duration, Guard: s.Guard.Duration}, fip.Generation
 }
 
 // aliveWindow is how long a proof of liveness lasts: an owner that has proved

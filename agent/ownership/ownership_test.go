@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
@@ -503,5 +505,20 @@ func TestDecideNeedsLease(t *testing.T) {
 				t.Errorf("Decide() = %v, NeedsLease %v, want %v", got, got.NeedsLease, tt.want)
 			}
 		})
+	}
+}
+
+// TestTimingOf: agents act on the timing the controller published in the
+// status, and on the spec only under a controller that publishes none.
+func TestTimingOf(t *testing.T) {
+	d := func(v time.Duration) metav1.Duration { return metav1.Duration{Duration: v} }
+	fip := &webfarmv1.FailoverIP{ObjectMeta: metav1.ObjectMeta{Generation: 4},
+		Spec: webfarmv1.FailoverIPSpec{Keepalive: d(100 * time.Millisecond), Deadtime: d(300 * time.Millisecond), Guard: d(50 * time.Millisecond)}}
+	if got, gen := TimingOf(fip); got != (Timing{100 * time.Millisecond, 300 * time.Millisecond, 50 * time.Millisecond}) || gen != 4 {
+		t.Errorf("no published timing: TimingOf = %+v at generation %d, want the spec's at 4", got, gen)
+	}
+	fip.Status.Timing = &webfarmv1.AgentTiming{Keepalive: d(time.Second), Deadtime: d(5 * time.Second), Guard: d(time.Second), Generation: 3}
+	if got, gen := TimingOf(fip); got != (Timing{time.Second, 5 * time.Second, time.Second}) || gen != 3 {
+		t.Errorf("published timing: TimingOf = %+v at generation %d, want the status's at 3", got, gen)
 	}
 }
