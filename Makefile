@@ -109,6 +109,11 @@ TRIALS ?= 10
 bench-failover: packages control-plane ## Failover gaps of keepalived (VRRP) and webfarm side by side on the testbed (TRIALS=10: about 7 min); table in _output/.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./cmd/webfarm-testbed bench-failover --trials $(TRIALS) --out _output/bench-failover.txt
 
+SOAK_DURATION ?= 30m
+.PHONY: soak-failover
+soak-failover: packages control-plane ## No false fence: the farm at its fastest settings for SOAK_DURATION (30m) under load with 2 CPU hogs; fails on any owner change, fence or two answerers.
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./cmd/webfarm-testbed soak-failover --duration $(SOAK_DURATION) --out _output/soak-failover.txt
+
 ##@ Demo
 
 KEEP ?=
