@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/ownership"
@@ -44,6 +45,10 @@ type failover struct {
 
 	wake        chan struct{}
 	keepaliveNs atomic.Int64
+	// shorterKeepalive wakes the heartbeats when the keepalive shrinks: a
+	// new agent's first timer runs at the default, and its peers could
+	// not hear it before they withdraw (ownership: handshakeAllowance).
+	shorterKeepalive chan struct{}
 	// needLease: some failover IP this node owns is not vouched for by its
 	// peers with a keepalive to spare (ownership.Decision.NeedsLease).
 	needLease atomic.Bool
@@ -57,7 +62,7 @@ type failover struct {
 }
 
 func newFailover(a *Agent, memoryPath string) *failover {
-	f := &failover{a: a, memory: &memoryFile{path: memoryPath}, wake: make(chan struct{}, 1)}
+	f := &failover{a: a, memory: &memoryFile{path: memoryPath}, wake: make(chan struct{}, 1), shorterKeepalive: make(chan struct{}, 1)}
 	f.keepaliveNs.Store(int64(defaultKeepalive))
 	return f
 }
@@ -180,7 +185,9 @@ func (f *failover) pass(ctx context.Context) {
 		needLease = needLease || need
 	}
 	reports = f.acknowledge(snap, reports)
-	f.keepaliveNs.Store(int64(keepalive))
+	if old := f.keepaliveNs.Swap(int64(keepalive)); int64(keepalive) < old {
+		signal(f.shorterKeepalive)
+	}
 	f.setNeedLease(needLease)
 	unheard := f.unheardFronts(snap, deadtime)
 	f.a.reporter.update(func(r *report) { r.FailoverIPs, r.UnheardFronts = reports, unheard })
@@ -260,6 +267,7 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		Peers:            f.a.peers.View(key),
 		Promised:         promised,
 		Withdrawn:        f.a.promises.withdrawnFrom(key),
+		Started:          f.startedAt,
 		Now:              now,
 	})
 	if d.Action == ownership.Withdraw {
@@ -397,29 +405,88 @@ func vipAddress(key string, fip *webfarmv1.FailoverIP, epoch int64) (vip.Address
 
 // sendHeartbeats tells every front that may hold one of the failover IPs
 // this node may hold, every keepalive, which of them it holds and what it
-// sees.
+// sees. A node that holds no address also answers at once a heartbeat that
+// claims one, so that the holder's proof is as old as the round trip rather
+// than up to a keepalive older (the holder then needs its Lease only when a
+// confirmation is really late); its next heartbeats go a keepalive and a
+// half later, unless the holder's next comes first. Holders do not answer
+// each other, so that two of them never echo each other's echoes.
 func (f *failover) sendHeartbeats(ctx context.Context) {
+	timer := f.a.clock.NewTimer(f.keepalive())
+	defer timer.Stop()
+	var last time.Time
 	for {
-		timer := f.a.clock.NewTimer(f.keepalive())
+		echo := false
 		select {
 		case <-ctx.Done():
-			timer.Stop()
 			return
 		case <-timer.C():
-		}
-		snap, err := readSnapshot(ctx, f.a.cache, f.a.opts.NodeName)
-		if err != nil {
+		case <-f.a.peers.HolderHeard():
+			echo = true
+		case <-f.shorterKeepalive:
+			resetTimer(timer, max(0, f.keepalive()-f.a.clock.Since(last)))
 			continue
 		}
-		f.a.peers.SetMembership(membership(snap, uint16(f.a.opts.PeerPort)))
-		targets, claims := f.heartbeat(snap)
-		if len(targets) == 0 {
-			continue
+		k := f.keepalive()
+		next := k
+		if echo {
+			since := f.a.clock.Since(last)
+			if since < k/echoFloor {
+				// Just sent: wait for the holder's next heartbeat all the
+				// same.
+				resetTimer(timer, k*3/2-since)
+				continue
+			}
+			next = k * 3 / 2
 		}
-		if err := f.a.peers.Send(targets, claims); err != nil {
-			logr.FromContextOrDiscard(ctx).V(1).Info("Sending peer heartbeats", "error", err.Error())
+		switch f.beat(ctx, echo) {
+		case beatSent:
+			last = f.a.clock.Now()
+			resetTimer(timer, next)
+		case beatNone:
+			if !echo {
+				resetTimer(timer, k)
+			}
 		}
 	}
+}
+
+// echoFloor: a node answers no holder within keepalive/echoFloor of its
+// last heartbeats.
+const echoFloor = 8
+
+// beatOutcome is what one round of heartbeats did.
+type beatOutcome int
+
+const (
+	beatSent beatOutcome = iota
+	// beatNone: nothing to send, or the node holds an address and the
+	// round only answered another holder.
+	beatNone
+)
+
+// beat sends one round of heartbeats; as an echo of a holder's, only from
+// a node that holds no address.
+func (f *failover) beat(ctx context.Context, echo bool) beatOutcome {
+	snap, err := readSnapshot(ctx, f.a.cache, f.a.opts.NodeName)
+	if err != nil {
+		return beatNone
+	}
+	f.a.peers.SetMembership(membership(snap, uint16(f.a.opts.PeerPort)))
+	targets, claims := f.heartbeat(snap)
+	if len(targets) == 0 || (echo && slices.ContainsFunc(claims, func(c heartbeat.Claim) bool { return c.Holding })) {
+		return beatNone
+	}
+	if err := f.a.peers.Send(targets, claims); err != nil {
+		logr.FromContextOrDiscard(ctx).V(1).Info("Sending peer heartbeats", "error", err.Error())
+	}
+	return beatSent
+}
+
+// resetTimer stops t and starts it again for d.
+func resetTimer(t clock.Timer, d time.Duration) {
+	t.Stop()
+	t.Reset(d)
 }
 
 // membership is who the peer heartbeats come from and go to: every front,

@@ -200,6 +200,11 @@ type Input struct {
 	// deadtime-guard, unless the previous owner released it. After a
 	// restart that lost the record, the agent's start. Zero if none.
 	Promised time.Time
+	// Started is when this agent process started: it confirms nothing
+	// before its peer handshakes complete, up to two keepalives later, so
+	// it withdraws from no epoch before deadtime after that. Zero: no
+	// allowance.
+	Started time.Time
 	// Withdrawn is the latest epoch at which this node withdrew its
 	// confirmation of the owner (Withdraw), as saved; 0 if none.
 	Withdrawn int64
@@ -373,6 +378,11 @@ func (in Input) withdrawal(left time.Duration) Decision {
 	return d
 }
 
+// handshakeAllowance is how many keepalives a started agent may take to
+// complete its peer handshakes (a challenge and its answer) before it can
+// confirm anything.
+const handshakeAllowance = 2
+
 // untilWithdrawal tells whether this node is another node's voter at the
 // current epoch and, if so, how long until it may withdraw, or report a
 // withdrawal already made: once it has confirmed nothing for deadtime (its
@@ -389,6 +399,9 @@ func (in Input) untilWithdrawal() (time.Duration, bool) {
 		left = max(left, m.ViewSince.Add(deadtime).Sub(in.Now))
 	} else {
 		left = max(left, deadtime)
+	}
+	if !in.Started.IsZero() {
+		left = max(left, in.Started.Add(handshakeAllowance*in.Timing.Keepalive+deadtime).Sub(in.Now))
 	}
 	return left, true
 }
@@ -577,11 +590,13 @@ func (in Input) listenDeadtime() time.Duration {
 }
 
 // vouchedWithSpare tells whether every other voter confirms this node with
-// a keepalive to spare: the proof they give runs at least one and a half
-// keepalives more, past the next confirmation due. Below that, a lost or
-// late heartbeat would end the proof before a Lease renewal started then
-// could replace it, so the agent renews its Lease every keepalive; with a
-// window of less than that, always.
+// time to spare: the proof they give runs past the next confirmation due
+// (a keepalive after the last, which voters send as soon as they hear this
+// node's heartbeat) by half a keepalive more, or a quarter where the window
+// is too short for that (the fastest settings: window 2.5 keepalives).
+// Below that, a lost or late heartbeat would end the proof before a Lease
+// renewal started then could replace it, so the agent renews its Lease
+// every keepalive.
 //
 // Without voters the status comes from an older controller, which moves the
 // address on the Lease alone: the owner renews it every keepalive.
@@ -589,9 +604,9 @@ func (in Input) vouchedWithSpare() bool {
 	if len(in.Status.Voters) == 0 {
 		return false
 	}
-	window := in.Timing.aliveWindow()
+	window, k := in.Timing.aliveWindow(), in.Timing.Keepalive
 	until, _, ok := in.confirmedByPeers(window)
-	return ok && until.Sub(in.Now) > in.Timing.Keepalive*3/2
+	return ok && until.Sub(in.Now) > min(k*3/2, window-k*5/4)
 }
 
 // otherVoters are the voters of the epoch other than this node; the

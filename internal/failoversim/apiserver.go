@@ -122,6 +122,8 @@ type apiServer struct {
 	// observers and stale are indexed by party.
 	observers []observer
 	stale     []bool
+	// leaseWrites counts each node's Lease renewals (the quiet API).
+	leaseWrites []int
 }
 
 func newAPIServer(w *World, cfg Config) *apiServer {
@@ -133,9 +135,10 @@ func newAPIServer(w *World, cfg Config) *apiServer {
 			leases: make([]lease, n),
 			fronts: make([]front, n),
 		},
-		rev:       1,
-		observers: make([]observer, 2+n),
-		stale:     make([]bool, 2+n),
+		rev:         1,
+		observers:   make([]observer, 2+n),
+		stale:       make([]bool, 2+n),
+		leaseWrites: make([]int, n),
 	}
 }
 
@@ -174,6 +177,7 @@ func (a *apiServer) notify(fipChanged bool) {
 // stands for the renewTime).
 func (a *apiServer) writeLease(node int, holder string) string {
 	a.rev++
+	a.leaseWrites[node]++
 	a.st.leases = slices.Clone(a.st.leases)
 	a.st.leases[node] = lease{rv: a.rev, holder: holder}
 	a.notify(false)
