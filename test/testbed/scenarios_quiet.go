@@ -46,9 +46,9 @@ func QuietAPI(ctx context.Context, tb *Testbed) (*Result, error) {
 	most := int(quietWindow/quietInterval) + 1
 	var errs []string
 	for _, f := range tb.Fronts() {
-		n := int(after[f.Name] - before[f.Name])
+		n := int(after[f.Name].total() - before[f.Name].total())
 		r.Counts["writes-"+f.Name] = n
-		tb.say("   %s wrote %d times in %s", f.Name, n, quietWindow)
+		tb.say("   %s wrote %d times in %s (%s)", f.Name, n, quietWindow, after[f.Name].minus(before[f.Name]))
 		if err := r.check(n <= most, f.Name+" API writes in "+quietWindow.String(), "%d (at most %d)", n, most); err != nil {
 			errs = append(errs, err.Error())
 		}
@@ -77,17 +77,43 @@ func (tb *Testbed) votersCaughtUp(ctx context.Context) (bool, error) {
 	return st.Owner != "" && len(st.Candidates) == len(tb.Fronts()) && slices.Equal(st.Candidates, st.Voters), nil
 }
 
-// agentWrites is, by front, how many write requests (POST, PUT, PATCH,
-// DELETE) its agent has made to the API server.
-func (tb *Testbed) agentWrites(ctx context.Context) (map[string]float64, error) {
-	out := map[string]float64{}
+// writeMethods are the API verbs that write.
+var writeMethods = []string{"POST", "PUT", "PATCH", "DELETE"}
+
+// writes counts an agent's write requests by method.
+type writes map[string]float64
+
+func (w writes) total() float64 {
+	var n float64
+	for _, v := range w {
+		n += v
+	}
+	return n
+}
+
+func (w writes) minus(o writes) string {
+	var parts []string
+	for _, m := range writeMethods {
+		if d := w[m] - o[m]; d > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f", m, d))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// agentWrites is, by front, how many write requests its agent has made to
+// the API server, by method (a Lease renewal is a PUT, a status report a
+// PATCH).
+func (tb *Testbed) agentWrites(ctx context.Context) (map[string]writes, error) {
+	out := map[string]writes{}
 	for _, f := range tb.Fronts() {
 		m, err := f.AgentMetrics(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("scraping %s's agent: %w", f.Name, err)
 		}
-		for _, method := range []string{"POST", "PUT", "PATCH", "DELETE"} {
-			out[f.Name] += m.Sum("webfarm_agent_api_request_duration_seconds_count", `method="`+method+`"`)
+		out[f.Name] = writes{}
+		for _, method := range writeMethods {
+			out[f.Name][method] = m.Sum("webfarm_agent_api_request_duration_seconds_count", `method="`+method+`"`)
 		}
 	}
 	return out, nil

@@ -91,7 +91,7 @@ func SoakFailover(ctx context.Context, tb *Testbed, s WebfarmSettings, d time.Du
 	res.FirstFailures = lr.FirstErrors(5)
 	res.AgentWrites = map[string]int{}
 	for name, n := range after.writes {
-		res.AgentWrites[name] = int(n - before.writes[name])
+		res.AgentWrites[name] = int(n.total() - before.writes[name].total())
 		res.WritesPerFrontMean += float64(res.AgentWrites[name]) / float64(len(after.writes))
 	}
 	return res, ctx.Err()
@@ -102,7 +102,7 @@ type soakCounters struct {
 	owner              string
 	epoch, transitions int64
 	fences             float64
-	writes             map[string]float64
+	writes             map[string]writes
 }
 
 func (tb *Testbed) soakCounters(ctx context.Context) (soakCounters, error) {
