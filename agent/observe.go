@@ -29,6 +29,9 @@ const (
 	// EventFenced: the node removed a failover address it could no longer
 	// prove it owned.
 	EventFenced = "Fenced"
+	// EventOwnerUnheard: the node, a voter of the epoch, stopped hearing
+	// its owner for deadtime and will no longer vouch for it.
+	EventOwnerUnheard = "OwnerUnheard"
 	// EventConfigurationRefused: haproxy -c refused the node's
 	// configuration; HAProxy keeps running the previous one.
 	EventConfigurationRefused = "ConfigurationRefused"
@@ -118,7 +121,7 @@ func (o *observer) announced(ip netip.Addr, err error) {
 }
 
 // reported counts and records each failover IP whose reported state
-// changed to Holding (a take-over), Released or Fenced.
+// changed to Holding (a take-over), Released, Fenced or OwnerUnheard.
 func (o *observer) reported(before, after []webfarmv1.NodeFailoverIPStatus) {
 	was := make(map[string]webfarmv1.VIPState, len(before))
 	for _, s := range before {
@@ -149,6 +152,8 @@ func transitionEvent(state webfarmv1.VIPState) (reason, kind string) {
 		return EventReleased, corev1.EventTypeNormal
 	case webfarmv1.VIPFenced:
 		return EventFenced, corev1.EventTypeWarning
+	case webfarmv1.VIPOwnerUnheard:
+		return EventOwnerUnheard, corev1.EventTypeWarning
 	}
 	return "", ""
 }

@@ -58,6 +58,7 @@ func TestObserverReportedTransitions(t *testing.T) {
 		{"still holding at a renewed epoch", st(webfarmv1.VIPHolding, 3), st(webfarmv1.VIPHolding, 4), ""},
 		{"release", st(webfarmv1.VIPHolding, 3), st(webfarmv1.VIPReleased, 3), "Normal Released"},
 		{"fence", st(webfarmv1.VIPHolding, 3), st(webfarmv1.VIPFenced, 3), "Warning Fenced Fenced at epoch 3 on front1: why"},
+		{"owner unheard", st(webfarmv1.VIPReleased, 3), st(webfarmv1.VIPOwnerUnheard, 3), "Warning OwnerUnheard OwnerUnheard at epoch 3 on front1: why"},
 		{"waiting", nil, st(webfarmv1.VIPWaiting, 3), ""},
 		{"gone from the report", st(webfarmv1.VIPHolding, 3), nil, ""},
 	}

@@ -64,7 +64,7 @@ var (
 	})
 	FailoverTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "failover", Name: "transitions_total",
-		Help: "Changes of what this node reports for a failover IP, by the state entered: Holding (a take-over), Released, Fenced.",
+		Help: "Changes of what this node reports for a failover IP, by the state entered: Holding (a take-over), Released, Fenced, OwnerUnheard (a voter stopped hearing the owner).",
 	}, []string{"namespace", "failoverip", "state"})
 )
 
