@@ -65,6 +65,14 @@ func (c *peerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// MetricNames are the names of every metric the agent serves beside
+// controller-runtime's, for checks of the dashboards and alerts.
+func MetricNames() []string {
+	none := func() uint64 { return 0 }
+	return metrics.Names(append(metrics.AgentCollectors(),
+		newPeerCollector(func() heartbeat.Stats { return heartbeat.Stats{} }), accessLogCollector(none, none))...)
+}
+
 // accessLogCollector reads the relay's counts at each scrape.
 func accessLogCollector(written, dropped func() uint64) prometheus.Collector {
 	desc := prometheus.NewDesc("webfarm_access_log_lines_total",

@@ -95,6 +95,12 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// MetricNames are the names of every metric the controller serves beside
+// controller-runtime's, for checks of the dashboards and alerts.
+func MetricNames() []string {
+	return metrics.Names(append(metrics.ControllerCollectors(), newStateCollector(nil))...)
+}
+
 // phaseName is a front's phase as a label: Unknown before the first.
 func phaseName(p webfarmv1.FrontPhase) string {
 	if p == "" {
