@@ -170,8 +170,9 @@ func (f *failover) pass(ctx context.Context) {
 	var reports []webfarmv1.NodeFailoverIPStatus
 	for _, key := range f.concerned(snap) {
 		fip := snap.failoverIPs[key]
-		keepalive = min(keepalive, fip.Spec.Keepalive.Duration)
-		deadtime = max(deadtime, fip.Spec.Deadtime.Duration)
+		timing, _ := ownership.TimingOf(fip)
+		keepalive = min(keepalive, timing.Keepalive)
+		deadtime = max(deadtime, timing.Deadtime)
 		r, ok, need := f.decide(ctx, key, fip)
 		if ok {
 			reports = append(reports, r)
@@ -247,7 +248,7 @@ func (f *failover) concerned(snap *snapshot) []string {
 func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.FailoverIP) (webfarmv1.NodeFailoverIPStatus, bool, bool) {
 	now := f.a.clock.Now()
 	mem := f.memory.get(key)
-	timing := ownership.TimingOf(&fip.Spec)
+	timing, _ := ownership.TimingOf(fip)
 	promised := f.a.promises.promised(key)
 	d := ownership.Decide(ownership.Input{
 		Node:             f.a.opts.NodeName,
@@ -284,7 +285,7 @@ func (f *failover) withdraw(ctx context.Context, key string, fip *webfarmv1.Fail
 		f.a.lease.RenewNow()
 	}
 	state, _ := d.State()
-	r := webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason, ObservedGeneration: fip.Generation}
+	r := webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason, ObservedGeneration: timingGeneration(fip)}
 	if d.UnheardAfter > 0 {
 		r.UnheardAfter = &metav1.Duration{Duration: d.UnheardAfter}
 	}
@@ -294,10 +295,11 @@ func (f *failover) withdraw(ctx context.Context, key string, fip *webfarmv1.Fail
 // carryOut holds, keeps waiting or removes the address as d says, and
 // returns what to report.
 func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.FailoverIP, mem ownership.Memory, d ownership.Decision, now time.Time) (webfarmv1.NodeFailoverIPStatus, bool) {
-	timing := ownership.TimingOf(&fip.Spec)
+	timing, _ := ownership.TimingOf(fip)
 	addr, err := vipAddress(key, fip, d.Epoch)
 	if err != nil {
-		return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPFenced, Message: err.Error(), ObservedGeneration: fip.Generation}, true
+		return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPFenced, Reason: string(ownership.InvalidAddress),
+			Message: err.Error(), ObservedGeneration: timingGeneration(fip)}, true
 	}
 	if d.Announce() {
 		// Remembered before the address is added: from now on the
@@ -310,7 +312,7 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		// for the address when it runs out, unless a later pass renews it.
 		if err := f.a.vips.Ensure(ctx, addr, d.RecheckAfter); err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "Holding the failover address", "failoverIP", key)
-			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error(), ObservedGeneration: fip.Generation}, true
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error(), ObservedGeneration: timingGeneration(fip)}, true
 		}
 	} else if mem.Holding {
 		// The controller names the next owner only once this one reports
@@ -326,7 +328,7 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		if err != nil {
 			// Never acknowledge a release that did not happen.
 			logr.FromContextOrDiscard(ctx).Error(err, "Removing the failover address", "failoverIP", key, "decision", d.String())
-			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding, ObservedGeneration: fip.Generation,
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding, ObservedGeneration: timingGeneration(fip),
 				Message: fmt.Sprintf("must stop holding (%s) but could not remove the address: %v", d, err)}, true
 		}
 		if err := f.remember(ctx, key, mem.After(d, now)); err != nil {
@@ -336,7 +338,7 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		return unsavedGiveUp(key, mem, d, err), true
 	}
 	state, ok := d.State()
-	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason, ObservedGeneration: fip.Generation}, ok
+	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Reason: string(d.Cause), Message: d.Reason, ObservedGeneration: timingGeneration(fip)}, ok
 }
 
 // lastRenewal is when the renewal of the node's Lease that fip's status
@@ -363,6 +365,14 @@ func (f *failover) remember(ctx context.Context, key string, m ownership.Memory)
 		logr.FromContextOrDiscard(ctx).Error(err, "Saving the ownership memory", "failoverIP", key)
 	}
 	return err
+}
+
+// timingGeneration is the generation of the timing the agent acts on for
+// fip: what its reports give as observedGeneration, which tells the
+// controller when an owner stopped using older timings.
+func timingGeneration(fip *webfarmv1.FailoverIP) int64 {
+	_, generation := ownership.TimingOf(fip)
+	return generation
 }
 
 // unsavedGiveUp is the report of a release or fence d that could not be

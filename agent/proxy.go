@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/webfarm/webfarm/agent/haproxy"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -274,12 +275,22 @@ func (a *Agent) readStats(ctx context.Context) {
 		a.reportProxy(func(p *webfarmv1.ProxyStatus) { p.Healthy, p.Message = false, "runtime API: "+err.Error() })
 		return
 	}
-	servers := serverStatuses(a.proxyState.farms, stats)
+	servers := serverStatuses(a.proxyState.farms, stats, a.draining)
 	a.reporter.update(func(r *report) { r.Servers = servers })
 }
 
-// serverStatuses maps HAProxy's statistics back to farms and fronts.
-func serverStatuses(farms []haproxy.Farm, stats []haproxy.ServerStat) []webfarmv1.ServerStatus {
+// draining tells whether HAProxy's servers for front in farm's backend are
+// set to drain.
+func (a *Agent) draining(farm, front string) bool {
+	main, _ := haproxy.ServerNames(front)
+	return a.proxyState.drained[haproxy.BackendName(farm)][main]
+}
+
+// serverStatuses maps HAProxy's statistics back to farms and fronts. It
+// counts sessions only on the servers of draining fronts, where the drain's
+// end depends on them: steady traffic then changes no report, and costs no
+// API write.
+func serverStatuses(farms []haproxy.Farm, stats []haproxy.ServerStat, draining func(farm, front string) bool) []webfarmv1.ServerStatus {
 	type server struct {
 		farm, front string
 		role        webfarmv1.ServerRole
@@ -299,9 +310,11 @@ func serverStatuses(farms []haproxy.Farm, stats []haproxy.ServerStat) []webfarmv
 		if !ok {
 			continue
 		}
-		out = append(out, webfarmv1.ServerStatus{
-			Farm: s.farm, Front: s.front, Role: s.role, State: st.Status, Sessions: int32(st.Sessions),
-		})
+		server := webfarmv1.ServerStatus{Farm: s.farm, Front: s.front, Role: s.role, State: st.Status}
+		if draining(s.farm, s.front) {
+			server.Sessions = ptr.To(int32(st.Sessions))
+		}
+		out = append(out, server)
 	}
 	return out
 }

@@ -66,7 +66,7 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	want := failoverIPStatus(fip.Status, fip.Generation, res, agent, now)
+	want := failoverIPStatus(fip, res, agent, now)
 	if failoverIPStatusEqual(want, stored) {
 		return reconcile.Result{}, nil
 	}

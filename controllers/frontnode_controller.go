@@ -201,7 +201,7 @@ func (r *FrontNodeReconciler) applyStatus(ctx context.Context, node *corev1.Node
 		ObservedGeneration: front.Generation,
 		Phase:              phase,
 		LastHeartbeatTime:  reportedHeartbeat(was.LastHeartbeatTime, hb, phase != was.Phase),
-		Sessions:           sessions,
+		Sessions:           drainSessions(front.Spec.DrainRequested, sessions, reported),
 		Conditions:         frontConditions(was.Conditions, phase, front.Status.Proxy, front.Generation, now),
 	}
 	if want.equal(was) {

@@ -64,7 +64,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		f := &fronts.Items[i]
 		phases[f.Status.Phase]++
 		gauge(c.phase, 1, f.Name, phaseName(f.Status.Phase))
-		gauge(c.sessions, float64(f.Status.Sessions), f.Name)
+		if f.Status.Sessions != nil {
+			gauge(c.sessions, float64(*f.Status.Sessions), f.Name)
+		}
 		// A Down front's report is the last it wrote before it fell
 		// silent: it has fenced itself since, or will within its grant.
 		for _, r := range f.Status.FailoverIPs {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"k8s.io/utils/ptr"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -64,12 +65,14 @@ func TestEnvtestMetrics(t *testing.T) {
 		"webfarm_front_phase/front=mt-a,phase=Active":         -1,
 	})
 
-	// The owner's HAProxy counts three sessions on mt-b; both agents
-	// report holding the address. mt-a's report counts once it is alive.
+	// The owner's HAProxy counts three sessions on mt-b, which drains;
+	// both agents report holding the address. mt-a's report counts once
+	// it is alive.
+	h.annotateDrain("mt-b", "true")
 	h.patchFrontStatus("mt-b", map[string]any{
 		"servers": []webfarmv1.ServerStatus{
-			{Farm: ns + "/site", Front: "mt-b", Role: webfarmv1.ServerMain, State: "UP", Sessions: 2},
-			{Farm: ns + "/site", Front: "mt-b", Role: webfarmv1.ServerBackup, State: "UP", Sessions: 1},
+			{Farm: ns + "/site", Front: "mt-b", Role: webfarmv1.ServerMain, State: "DRAIN", Sessions: ptr.To[int32](2)},
+			{Farm: ns + "/site", Front: "mt-b", Role: webfarmv1.ServerBackup, State: "UP", Sessions: ptr.To[int32](1)},
 		},
 		"failoverIPs": []webfarmv1.NodeFailoverIPStatus{{Name: ns + "/vip", Epoch: 2, State: webfarmv1.VIPHolding}},
 	})
@@ -82,8 +85,8 @@ func TestEnvtestMetrics(t *testing.T) {
 	h.renew("mt-a")
 	h.phase("mt-a", webfarmv1.FrontActive)
 	h.front("mt-b", "3 sessions", func(f *webfarmv1.FrontNode) error {
-		if f.Status.Sessions != 3 {
-			return fmt.Errorf("sessions %d", f.Status.Sessions)
+		if f.Status.Sessions == nil || *f.Status.Sessions != 3 {
+			return fmt.Errorf("sessions %v", f.Status.Sessions)
 		}
 		return nil
 	})

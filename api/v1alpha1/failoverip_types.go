@@ -120,12 +120,21 @@ type FailoverIPStatus struct {
 	// +optional
 	ReleaseRequested bool `json:"releaseRequested,omitempty"`
 
+	// timing is the keepalive, deadtime and guard that the agents act on:
+	// the spec's, copied here by the controller with the generation they
+	// come from. Agents read them here rather than in the spec, so that the
+	// controller knows every value an agent may be using: one it never
+	// managed to write was never used. Empty in a status written by an older
+	// controller: then agents act on the spec.
+	// +optional
+	Timing *AgentTiming `json:"timing,omitempty"`
+
 	// fencingTiming is the longest deadtime and guard that the owner, or a
 	// previous owner it still waits for, may be using: the controller moves
 	// the address away from a silent owner only after its heartbeat has been
 	// stale for their sum, and a new owner listens for the previous one for
-	// that deadtime. A raise of the spec's values takes effect here at once;
-	// a cut only once the owner reports holding the address under the spec's
+	// that deadtime. A raise of timing takes effect here in the same write;
+	// a cut only once the owner reports holding the address under timing's
 	// current generation, since an owner cut off from the API server keeps
 	// using the values it last saw.
 	// +optional
@@ -169,6 +178,27 @@ type FailoverIPStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// AgentTiming is the timing the agents act on, and the spec generation it
+// comes from.
+type AgentTiming struct {
+	// keepalive is the spec's keepalive.
+	// +required
+	// +kubebuilder:validation:Type=string
+	Keepalive metav1.Duration `json:"keepalive"`
+	// deadtime is the spec's deadtime.
+	// +required
+	// +kubebuilder:validation:Type=string
+	Deadtime metav1.Duration `json:"deadtime"`
+	// guard is the spec's guard.
+	// +required
+	// +kubebuilder:validation:Type=string
+	Guard metav1.Duration `json:"guard"`
+	// generation is the FailoverIP generation whose spec these values come
+	// from; an agent reports it as the observedGeneration of its decisions.
+	// +required
+	Generation int64 `json:"generation"`
 }
 
 // FencingTiming is a deadtime and guard that an owner may be using.

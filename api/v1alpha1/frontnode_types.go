@@ -108,10 +108,13 @@ type FrontNodeStatus struct {
 	// +optional
 	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
 
-	// sessions counts the sessions that the active proxies hold on this front,
-	// main and backup servers together; Draining becomes Drained at zero.
+	// sessions counts, while the front drains, the sessions that the active
+	// proxies hold on it, main and backup servers together; Draining becomes
+	// Drained at zero. Absent otherwise: agents report session counts only
+	// for draining fronts, so that steady traffic costs no API write
+	// (HAProxy's exporter counts them all the time).
 	// +optional
-	Sessions int32 `json:"sessions"`
+	Sessions *int32 `json:"sessions,omitempty"`
 
 	// proxy is the state of the node's HAProxy, as its agent reports it.
 	// +optional
@@ -191,9 +194,10 @@ type ServerStatus struct {
 	// state as HAProxy reports it, e.g. UP, DOWN, DRAIN, MAINT.
 	// +optional
 	State string `json:"state,omitempty"`
-	// sessions is the server's current session count.
+	// sessions is the server's current session count, reported while its
+	// front drains; absent otherwise.
 	// +optional
-	Sessions int32 `json:"sessions"`
+	Sessions *int32 `json:"sessions,omitempty"`
 }
 
 // NodeFailoverIPStatus is what an agent does with one FailoverIP.
@@ -217,6 +221,12 @@ type NodeFailoverIPStatus struct {
 	// message says what the agent waits for, or why it fenced.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// reason is, for Fenced, why the node fenced in one CamelCase word:
+	// ProofExpired, NewerView, StatusRolledBack, Superseded,
+	// InvalidAddress, or Unrecorded (saved by an older agent). Alerts and
+	// the fences metric count by it.
+	// +optional
+	Reason string `json:"reason,omitempty"`
 	// unheardAfter is, for OwnerUnheard, the deadtime the node waited
 	// without a word from the owner before reporting it: the controller
 	// counts the report only when that is at least the longest deadtime the

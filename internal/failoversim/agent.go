@@ -430,7 +430,7 @@ func (a *agent) pass() {
 	unheard := a.unheardFronts()
 	a.giveUpUnknownPast()
 	a.withdrawUnknownPast()
-	timing := a.view.spec.Timing
+	timing, generation := a.view.status.timing(a.view.spec)
 	a.setKeepalive(min(defaultKeepalive, timing.Keepalive))
 	now := a.clk.Now()
 	a.w.decisions++
@@ -463,7 +463,7 @@ func (a *agent) pass() {
 	}
 	a.setNeedLease(d.NeedsLease)
 	state, ok := d.State()
-	a.lastGen = a.view.spec.Generation
+	a.lastGen = generation
 	a.publish(report{some: ok, epoch: d.Epoch, state: state, generation: a.lastGen, unheard: unheard, unheardAfter: d.UnheardAfter})
 	a.scheduleRecheck(d.RecheckAfter)
 }
@@ -472,7 +472,8 @@ func (a *agent) pass() {
 // front (all of them are heartbeat targets here) not heard for deadtime.
 func (a *agent) unheardFronts() string {
 	var out []string
-	now, deadtime := a.clk.Now(), a.view.spec.Timing.Deadtime
+	timing, _ := a.view.status.timing(a.view.spec)
+	now, deadtime := a.clk.Now(), timing.Deadtime
 	for i, b := range a.w.agents {
 		last := a.startedAt
 		if a.peers[i].heardAt.After(last) {

@@ -212,6 +212,24 @@ func TestScenarioFinding4DeadtimeLoweredWhileIsolated(t *testing.T) {
 	runUntil(t, w, now+10*time.Second, "front2")
 }
 
+// Timing edits take effect safely: the deadtime is raised, the controller
+// sees the raise but its status write fails, and the deadtime is cut again
+// while the owner is isolated. Agents act only on the timing the controller
+// wrote into the status, so the owner never used the raise that the
+// controller's fencing timing does not record (random schedule 95358).
+func TestScenarioTimingRaiseNeverWritten(t *testing.T) {
+	w := scenario(t, 3, true)
+	now := w.Now()
+	var heal func()
+	w.At(now, "the controller's writes fail from now on (it still watches)", func() { heal = w.net.cut(ctrlParty, apiParty) })
+	raised := ownership.Timing{Keepalive: 500 * time.Millisecond, Deadtime: 6 * time.Second, Guard: 500 * time.Millisecond}
+	w.At(now+time.Millisecond, "deadtime raised to 6s", func() { w.api.setTiming(raised) })
+	isolate(w, "front1", now+500*time.Millisecond, "isolated", everyLink)
+	w.At(now+600*time.Millisecond, "deadtime cut back to 2s", func() { w.api.setTiming(w.cfg.Timing) })
+	w.At(now+700*time.Millisecond, "the controller's writes succeed again", func() { heal() })
+	runUntil(t, w, now+10*time.Second, "front2")
+}
+
 // Finding 6: holding through an API outage needs every other candidate to
 // answer. With many fronts, one dead candidate drops the address for the
 // whole outage, although the owner hears a majority.

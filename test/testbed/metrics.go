@@ -28,19 +28,32 @@ type Metrics map[string]float64
 // every label of labels ("" when none), and whether there is one.
 func (m Metrics) Get(name string, labels ...string) (float64, bool) {
 	for series, v := range m {
-		n, rest, _ := strings.Cut(series, "{")
-		if n != name {
-			continue
-		}
-		all := true
-		for _, l := range labels {
-			all = all && strings.Contains(rest, l)
-		}
-		if all {
+		if n, rest, _ := strings.Cut(series, "{"); n == name && hasLabels(rest, labels) {
 			return v, true
 		}
 	}
 	return 0, false
+}
+
+// Sum adds up the values of every series named name whose labels include
+// every label of labels.
+func (m Metrics) Sum(name string, labels ...string) float64 {
+	var sum float64
+	for series, v := range m {
+		if n, rest, _ := strings.Cut(series, "{"); n == name && hasLabels(rest, labels) {
+			sum += v
+		}
+	}
+	return sum
+}
+
+func hasLabels(rest string, labels []string) bool {
+	for _, l := range labels {
+		if !strings.Contains(rest, l) {
+			return false
+		}
+	}
+	return true
 }
 
 // Scrape reads a Prometheus text exposition at url, from inside network
