@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/webfarm/webfarm/agent/ownership"
 	"github.com/webfarm/webfarm/agent/vip"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/metrics"
@@ -137,11 +138,24 @@ func (o *observer) reported(before, after []webfarmv1.NodeFailoverIPStatus) {
 		}
 		ns, name := splitKey(s.Name)
 		metrics.FailoverTransitions.WithLabelValues(ns, name, string(s.State)).Inc()
+		if s.State == webfarmv1.VIPFenced {
+			metrics.Fences.WithLabelValues(ns, name, fenceCause(s.Reason)).Inc()
+		}
 		fip := &webfarmv1.FailoverIP{}
 		if o.events != nil && o.cache.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, fip) == nil {
 			o.events.Eventf(fip, nil, kind, reason, eventAction, "%s at epoch %d on %s%s", s.State, s.Epoch, o.node, suffix(s.Message))
 		}
 	}
+}
+
+// fenceCause is the cause a fence reports, as a label of a known value.
+func fenceCause(reason string) string {
+	switch ownership.FenceCause(reason) {
+	case ownership.ProofExpired, ownership.NewerView, ownership.StatusRolledBack, ownership.Superseded,
+		ownership.InvalidAddress, ownership.Unrecorded:
+		return reason
+	}
+	return "Unknown"
 }
 
 func transitionEvent(state webfarmv1.VIPState) (reason, kind string) {

@@ -63,7 +63,7 @@ func TestDashboardReadsServedMetrics(t *testing.T) {
 	walk(dashboard.Panels)
 	for _, want := range []string{
 		"webfarm_failoverip_owner", "webfarm_failoverip_epoch", "webfarm_failoverip_has_owner", "webfarm_failoverip_owner_changes_total",
-		"webfarm_failover_takeover_wait_seconds", "webfarm_failover_transitions_total", "webfarm_failover_announcements_total",
+		"webfarm_failover_takeover_wait_seconds", "webfarm_failover_transitions_total", "webfarm_failover_announcements_total", "webfarm_failover_fences_total",
 		"webfarm_peer_datagrams_sent_total", "webfarm_peer_heartbeats_accepted_total", "webfarm_peer_datagrams_rejected_total",
 		"haproxy_server_current_sessions", "haproxy_frontend_http_requests_total", "haproxy_frontend_http_responses_total", "haproxy_server_status",
 		"webfarm_drain_chain_sync_duration_seconds", "webfarm_drain_chain_sync_failures_total",
