@@ -45,8 +45,6 @@ func newController(binDir, kubeconfig, logPath string) *Controller {
 			"--namespace", OperatorNamespace,
 			"--leader-elect=false",
 			"--metrics-bind-address", ControllerMetricsAddr,
-			// Plain HTTP: the scrapes of the e2e tests carry no token.
-			"--metrics-secure=false",
 			"--health-probe-bind-address", "127.0.0.1:0",
 			"--zap-time-encoding", "rfc3339nano",
 		},
@@ -88,7 +86,6 @@ func newAgent(f *Front, binDir string) *Agent {
 			"--kubeconfig", f.Kubeconfig(),
 			"--state-dir", f.StateDir(),
 			"--metrics-bind-address", AgentMetricsAddr,
-			"--metrics-secure=false",
 			"--health-probe-bind-address", "0",
 			"--zap-time-encoding", "rfc3339nano",
 		},

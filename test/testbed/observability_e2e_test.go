@@ -39,6 +39,9 @@ func TestE2EObservability(t *testing.T) {
 			t.Errorf("the owner's exporter counts %v requests to the farm, want at least %d", v, requests)
 		}
 	})
+	t.Run("no scrape without credentials", func(t *testing.T) {
+		checkScrapeNeedsCredentials(t, ctx, tb, tb.Front(owner), requests)
+	})
 	changes := func() float64 {
 		m := mustScrape(t, func() (Metrics, error) { return tb.ControllerMetrics(ctx) })
 		v, _ := m.Get("webfarm_failoverip_owner_changes_total", `failoverip="`+FailoverIPName+`"`)
@@ -180,4 +183,37 @@ func mustScrape(t *testing.T, scrape func() (Metrics, error)) Metrics {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// checkScrapeNeedsCredentials: the controller and an agent serve their
+// metrics only over HTTPS and only to the scraper's ServiceAccount, which
+// also reads front f's HAProxy exporter through its agent.
+func checkScrapeNeedsCredentials(t *testing.T, ctx context.Context, tb *Testbed, f *Front, requests int) {
+	stranger, err := tb.ServiceAccountToken(ctx, "stranger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range []struct{ what, ns, url string }{
+		{"controller", "", ControllerMetricsURL},
+		{"agent of " + f.Name, f.Namespace, AgentMetricsURL},
+		{"HAProxy through the agent of " + f.Name, f.Namespace, AgentMetricsURL + "/haproxy"},
+	} {
+		for _, c := range []struct{ who, token, want string }{
+			{"no token", "", "401 Unauthorized"},
+			{"a ServiceAccount not bound to metrics-reader", stranger, "403 Forbidden"},
+		} {
+			if _, err := ScrapeAs(ctx, ep.ns, ep.url, c.token); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s with %s: %v, want %s", ep.what, c.who, err, c.want)
+			}
+		}
+		if _, err := Scrape(ctx, ep.ns, strings.Replace(ep.url, "https:", "http:", 1)); err == nil {
+			t.Errorf("%s answered in clear HTTP", ep.what)
+		}
+	}
+	m := mustScrape(t, func() (Metrics, error) {
+		return ScrapeAs(ctx, f.Namespace, AgentMetricsURL+"/haproxy", f.scrapeToken)
+	})
+	if v, _ := m.Get("haproxy_frontend_http_requests_total", farmProxy); v < float64(requests) {
+		t.Errorf("HAProxy's exporter through the agent counts %v requests to the farm, want at least %d", v, requests)
+	}
 }
