@@ -39,6 +39,16 @@ func TestE2EObservability(t *testing.T) {
 			t.Errorf("the owner's exporter counts %v requests to the farm, want at least %d", v, requests)
 		}
 	})
+	t.Run("live figures, as make demo prints them", func(t *testing.T) {
+		var out strings.Builder
+		if err := WriteLiveFigures(ctx, &out, tb); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("\n%s", out.String())
+		if !strings.Contains(out.String(), "owned by "+owner) || strings.Contains(out.String(), "not scraped") {
+			t.Errorf("the live figures do not name the owner %s or miss an agent:\n%s", owner, out.String())
+		}
+	})
 	t.Run("no scrape without credentials", func(t *testing.T) {
 		checkScrapeNeedsCredentials(t, ctx, tb, tb.Front(owner), requests)
 	})
