@@ -30,13 +30,7 @@ import (
 // chart's metrics-auth role cannot vouch for anyone.
 func TestEnvtestSecuredMetrics(t *testing.T) {
 	cfg, admin := controlPlane(t)
-	ctx := context.Background()
-	ensureNamespaces(t, admin, namespace, "shop", "blog")
-	// installForRBAC's values, and the scraper.
-	if err := apply(ctx, admin, mustHelmTemplate(t, "--set", "farmNamespaces={shop}",
-		"--set", "metrics.scraper.serviceAccount.name=prometheus")); err != nil {
-		t.Fatalf("installing the chart: %v", err)
-	}
+	installWithScraper(t, admin)
 	scraper := serviceAccountToken(t, admin, "prometheus")
 	stranger := serviceAccountToken(t, admin, "stranger")
 
@@ -86,6 +80,17 @@ func TestEnvtestSecuredMetrics(t *testing.T) {
 				t.Errorf("/metrics lacks webfarm_haproxy_up 1:\n%.500s", body)
 			}
 		})
+	}
+}
+
+// installWithScraper installs the chart as installForRBAC does, with its
+// metrics-reader role bound to ServiceAccount prometheus.
+func installWithScraper(t *testing.T, admin client.Client) {
+	t.Helper()
+	ensureNamespaces(t, admin, namespace, "shop", "blog")
+	if err := apply(context.Background(), admin, mustHelmTemplate(t, "--set", "farmNamespaces={shop}",
+		"--set", "metrics.scraper.serviceAccount.name=prometheus")); err != nil {
+		t.Fatalf("installing the chart: %v", err)
 	}
 }
 

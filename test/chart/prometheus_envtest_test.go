@@ -60,12 +60,7 @@ func TestEnvtestPrometheusScrapesWithToken(t *testing.T) {
 		t.Skip("prometheus is not installed (hack/install-packages.sh installs Debian's prometheus)")
 	}
 	cfg, admin := controlPlane(t)
-	ctx := context.Background()
-	ensureNamespaces(t, admin, namespace, "shop", "blog")
-	if err := apply(ctx, admin, mustHelmTemplate(t, "--set", "farmNamespaces={shop}",
-		"--set", "metrics.scraper.serviceAccount.name=prometheus")); err != nil {
-		t.Fatalf("installing the chart: %v", err)
-	}
+	installWithScraper(t, admin)
 	dir := t.TempDir()
 	for name, sa := range map[string]string{"scraper.token": "prometheus", "stranger.token": "stranger"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(serviceAccountToken(t, admin, sa)), 0o600); err != nil {
