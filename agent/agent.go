@@ -133,6 +133,9 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	if err := a.registerMetrics(); err != nil {
 		return nil, err
 	}
+	if err := mgr.AddMetricsServerExtraHandler(metrics.HAProxyPath, exporterProxy{opts: opts, cache: a.cache}); err != nil {
+		return nil, fmt.Errorf("serving HAProxy's exporter: %w", err)
+	}
 	return a, mgr.Add(a)
 }
 

@@ -61,6 +61,8 @@ func TestEnvtestMetrics(t *testing.T) {
 		series("webfarm_failoverip_epoch", ns, "vip", ""):     2,
 		"webfarm_failoverip_owner_changes_total/metrics/vip/": before + 2,
 		"webfarm_frontnodes/phase=Down":                       atLeast(1),
+		"webfarm_front_phase/front=mt-a,phase=Down":           1,
+		"webfarm_front_phase/front=mt-a,phase=Active":         -1,
 	})
 
 	// The owner's HAProxy counts three sessions on mt-b, which drains;
@@ -91,6 +93,8 @@ func TestEnvtestMetrics(t *testing.T) {
 	expectMetrics(t, "sessions and two holders", map[string]float64{
 		"webfarm_front_sessions/front=mt-b":                 3,
 		series("webfarm_failoverip_holders", ns, "vip", ""): 2,
+		"webfarm_front_phase/front=mt-a,phase=Active":       1,
+		"webfarm_front_phase/front=mt-a,phase=Down":         -1,
 	})
 }
 
@@ -133,7 +137,7 @@ func metricValue(t *testing.T, name, ns, fip, node string) float64 {
 }
 
 // lookup finds a series in the gathered registry. A key with '=' is
-// name/label=value; otherwise name/namespace/failoverip/node (node empty
+// name/label=value[,label=value]; otherwise name/namespace/failoverip/node (node empty
 // for series without it).
 func lookup(t *testing.T, key string) (float64, bool) {
 	t.Helper()
@@ -159,8 +163,10 @@ func parseKey(key string) map[string]string {
 	parts := strings.Split(key, "/")
 	want := map[string]string{"__name__": parts[0]}
 	if len(parts) == 2 {
-		label, v, _ := strings.Cut(parts[1], "=")
-		want[label] = v
+		for _, pair := range strings.Split(parts[1], ",") {
+			label, v, _ := strings.Cut(pair, "=")
+			want[label] = v
+		}
 		return want
 	}
 	want["namespace"], want["failoverip"] = parts[1], parts[2]

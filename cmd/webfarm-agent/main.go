@@ -16,10 +16,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/webfarm/webfarm/agent"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+	"github.com/webfarm/webfarm/internal/metrics"
 )
 
 const usage = `Usage: webfarm-agent [flags]
@@ -36,6 +36,7 @@ Flags:
 type flags struct {
 	agent.Options
 	metricsAddr, probeAddr string
+	metrics                metrics.Serving
 	zap                    zap.Options
 }
 
@@ -65,6 +66,7 @@ func parseFlags(fs *flag.FlagSet, args []string) flags {
 	fs.BoolVar(&f.DisableAccessLog, "no-access-log", false, "do not write HAProxy's access log (one httplog line per request) to stdout")
 	fs.BoolVar(&f.ChecksOnly, "checks-only", false, "leave dead fronts to HAProxy's checks: do not mark down the servers of a front whose heartbeats went silent")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8083", "address of the metrics endpoint; 0 disables it")
+	f.metrics.BindFlags(fs)
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
 	addNodeFlags(fs, &f.Options)
 	f.zap.BindFlags(fs)
@@ -93,7 +95,7 @@ func run(ctx context.Context, f flags) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		Metrics:                 f.metrics.Options(f.metricsAddr),
 		HealthProbeBindAddress:  f.probeAddr,
 		GracefulShutdownTimeout: ptr(f.ShutdownGrace + 5*time.Second),
 	})

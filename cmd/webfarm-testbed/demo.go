@@ -27,7 +27,10 @@ func demo(ctx context.Context, opts testbed.Options, keep bool) error {
 		if err != nil {
 			return err
 		}
-		fmt.Println("\nAll scenarios passed.")
+		fmt.Println("\nAll scenarios passed.\n\n== Live figures, from the metrics")
+		if err := testbed.WriteLiveFigures(ctx, os.Stdout, tb); err != nil {
+			return fmt.Errorf("reading the metrics: %w", err)
+		}
 		if keep {
 			explain(tb)
 			<-ctx.Done()

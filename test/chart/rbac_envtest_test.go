@@ -31,11 +31,7 @@ const policyDenial = "ValidatingAdmissionPolicy 'webfarm-agent-own-node' with bi
 // release namespace, with a token bound to a pod on node (none when empty).
 func impersonate(t *testing.T, cfg *rest.Config, sa, node string) client.Client {
 	t.Helper()
-	cfg = rest.CopyConfig(cfg)
-	cfg.Impersonate = rest.ImpersonationConfig{
-		UserName: "system:serviceaccount:" + namespace + ":" + sa,
-		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
-	}
+	cfg = impersonatedConfig(cfg, sa)
 	if node != "" {
 		cfg.Impersonate.Extra = map[string][]string{nodeNameExtra: {node}}
 	}
@@ -44,6 +40,17 @@ func impersonate(t *testing.T, cfg *rest.Config, sa, node string) client.Client 
 		t.Fatal(err)
 	}
 	return c
+}
+
+// impersonatedConfig returns a copy of cfg that acts as the ServiceAccount
+// sa of the release namespace.
+func impersonatedConfig(cfg *rest.Config, sa string) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + namespace + ":" + sa,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+	}
+	return cfg
 }
 
 // outcome is what the API server must answer.

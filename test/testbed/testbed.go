@@ -62,7 +62,9 @@ type Testbed struct {
 	macs   map[string]string // MAC -> front name
 	ctl    *Controller
 	ctlAPI *forwarder // the controller's way to the API server
-	lock   *machineLock
+	// scrapeToken authenticates the scrapes of the controller's metrics.
+	scrapeToken string
+	lock        *machineLock
 
 	closeOnce sync.Once
 	closeErr  error
@@ -112,6 +114,7 @@ func Start(ctx context.Context, o Options) (tb *Testbed, err error) {
 		{"web servers", tb.startWebServers},
 		{"control plane", tb.startControlPlane},
 		{"cluster objects", tb.createObjects},
+		{"metrics scraper", tb.grantScraper},
 		{"farm processes", tb.startFarm},
 	}
 	for _, s := range steps {
