@@ -841,3 +841,122 @@ func (lan *handOffLAN) dialHeld(t *testing.T, port int) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// TestNodeHandOffUnderLoad: the client opens a new connection to the VIP
+// every 10 ms (1 s allowed for each, the server thinking 5 ms before it
+// answers, so that some are always open), while A hands the VIP off to B
+// and B holds it a controller's round trip (150 ms) after A released it.
+// No request fails, and A answers no ARP for the VIP once it went.
+func TestNodeHandOffUnderLoad(t *testing.T) {
+	lan := newHandOffLAN(t)
+	ctx := context.Background()
+	const port = lanPort + 1
+	for _, n := range []*lanNode{lan.a, lan.b} {
+		n.listen(t, port, func(c net.Conn) {
+			defer c.Close()
+			if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+			fmt.Fprintln(c, n.name)
+		})
+	}
+	addr := Address{IP: lanVIP, Interface: "lan", FailoverIP: "shop/www", Epoch: 1, HandOff: true}
+	if err := lan.a.m.Ensure(ctx, addr, time.Minute); err != nil {
+		t.Fatalf("A: Ensure: %v", err)
+	}
+	load := lan.startLoad(netip.AddrPortFrom(lanVIP, port), 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+
+	waitFor(t, "A's hand-off", func() bool { return !errors.Is(lan.a.m.Release(ctx, addr), ErrReleasing) })
+	gone := time.Now()
+	time.Sleep(150 * time.Millisecond)
+	addr.Epoch, addr.HandOff = 2, false
+	if err := lan.b.m.Ensure(ctx, addr, time.Minute); err != nil {
+		t.Fatalf("B: Ensure: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	byNode, failures := load.stop()
+
+	t.Logf("answered by %v; %d failed", byNode, len(failures))
+	for _, f := range failures {
+		t.Errorf("failed request: %v", f)
+	}
+	if byNode["A"] == 0 || byNode["B"] == 0 {
+		t.Errorf("answers by node %v: the load did not span the hand-off", byNode)
+	}
+	lan.claims.probe(t, 3)
+	for _, c := range lan.claims.since(gone) {
+		if c.mac == lan.a.mac.String() {
+			t.Errorf("A answered for the VIP at %s, after it handed it off", c.at.Format(time.StampMicro))
+		}
+	}
+}
+
+// clientLoad is a steady load of new connections from the client.
+type clientLoad struct {
+	stopped chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	by      map[string]int
+	failed  []error
+}
+
+// startLoad opens a connection to to every interval, sends a line and
+// reads the answering node's name, allowing each a second.
+func (lan *handOffLAN) startLoad(to netip.AddrPort, interval time.Duration) *clientLoad {
+	l := &clientLoad{stopped: make(chan struct{}), by: map[string]int{}}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-l.stopped:
+				return
+			case <-tick.C:
+			}
+			l.wg.Add(1)
+			go func() {
+				defer l.wg.Done()
+				from, err := lan.request(to)
+				l.mu.Lock()
+				defer l.mu.Unlock()
+				if err != nil {
+					l.failed = append(l.failed, fmt.Errorf("at %s: %w", time.Now().Format(time.StampMicro), err))
+					return
+				}
+				l.by[from]++
+			}()
+		}
+	}()
+	return l
+}
+
+// stop ends the load, waits for the requests under way, and returns the
+// answers by node and the failures.
+func (l *clientLoad) stop() (map[string]int, []error) {
+	close(l.stopped)
+	l.wg.Wait()
+	return l.by, l.failed
+}
+
+// request sends one request to to on a new connection from the client.
+func (lan *handOffLAN) request(to netip.AddrPort) (string, error) {
+	var from string
+	err := lan.client.Do(func() error {
+		c, err := net.DialTimeout("tcp", to.String(), time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := fmt.Fprintln(c, "GET"); err != nil {
+			return err
+		}
+		from, err = bufio.NewReader(c).ReadString('\n')
+		return err
+	})
+	return strings.TrimSpace(from), err
+}
