@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -735,8 +736,13 @@ func TestNodeHandOffKeepsConnections(t *testing.T) {
 			t.Errorf("A answered for the VIP at %s, after it handed it off", c.at.Format(time.StampMicro))
 		}
 	}
-	waitFor(t, "A's kept copy to go with its window", func() bool {
-		return !strings.Contains(a.ns.MustRun(t, "ip", "addr", "show", "dev", "lo"), lanVIP.String())
+	if recorded, err := a.m.record().load(); err != nil || !slices.Contains(recorded, lanVIP) {
+		t.Errorf("while A keeps a copy of the VIP, its record holds %v (%v): a restart would not know the copy", recorded, err)
+	}
+	waitFor(t, "A's kept copy to go with its window, and its record's entry", func() bool {
+		recorded, err := a.m.record().load()
+		return err == nil && !slices.Contains(recorded, lanVIP) &&
+			!strings.Contains(a.ns.MustRun(t, "ip", "addr", "show", "dev", "lo"), lanVIP.String())
 	})
 	if routes := a.ns.MustRun(t, "ip", "route", "show", "table", "all"); strings.Contains(routes, lanVIP.String()) {
 		t.Errorf("A's kept copy left a route:\n%s", routes)

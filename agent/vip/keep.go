@@ -77,15 +77,18 @@ func (m *Manager) expireKept(ip netip.Addr) {
 	t = time.AfterFunc(m.forwardWindow(), func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if m.kept[ip] == t {
-			_ = m.dropKept(ip)
+		// Not held again since (add drops the copy and its timer): the
+		// record's entry went with the copy.
+		if m.kept[ip] == t && m.dropKept(ip) == nil {
+			_ = m.record().remove(ip)
 		}
 	})
 	m.kept[ip] = t
 }
 
-// dropKept removes the kept copy of ip and its route, if any. The caller
-// holds m.mu.
+// dropKept removes the kept copy of ip and its route, if any, but not its
+// record's entry: the caller knows whether ip is still on its link. The
+// caller holds m.mu.
 func (m *Manager) dropKept(ip netip.Addr) error {
 	if t := m.kept[ip]; t != nil {
 		t.Stop()
@@ -101,9 +104,6 @@ func (m *Manager) dropKept(ip netip.Addr) error {
 	}
 	if err := m.Handle.RouteDel(localRoute(lo, ip, keepTable)); err != nil && !errors.Is(err, unix.ESRCH) {
 		errs = append(errs, fmt.Errorf("removing the route of the kept copy of %s: %w", ip, err))
-	}
-	if len(errs) == 0 {
-		errs = append(errs, m.record().remove(ip))
 	}
 	return errors.Join(errs...)
 }
