@@ -24,8 +24,10 @@ type proxyState struct {
 	// farms are the farms of the configuration HAProxy runs, to read its
 	// statistics back by backend and server.
 	farms []haproxy.Farm
-	// drained are the main servers the agent put in the runtime drain state,
-	// by backend then server; a reload or restart resets them.
+	// drained are the runtime drain states of the servers as the agent
+	// knows them, by backend then server: learnt from HAProxy after a
+	// reload and on a full sync, then kept as the agent sets them. A
+	// server missing from it is set as wanted.
 	drained map[string]map[string]bool
 	// lastRefs is, per farm key, the farm's stats credentials and error
 	// pages as last read in full: used while they cannot be read.
@@ -64,14 +66,11 @@ func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 		a.reportProxy(func(p *webfarmv1.ProxyStatus) { p.Healthy, p.Message = false, msg })
 		return
 	}
-	if reloaded || full || a.proxyState.drained == nil {
-		a.proxyState.drained = map[string]map[string]bool{}
-	}
 	if reloaded {
 		a.deadFronts.Forget()
 	}
 	a.proxyState.farms = farms
-	a.setDrainStates(ctx, snap, farms)
+	a.syncDrainStates(ctx, snap, farms, reloaded || full)
 	a.reportProxy(func(p *webfarmv1.ProxyStatus) {
 		p.ConfigHash = configHash(text)
 		if reloaded {
@@ -234,11 +233,20 @@ func (a *Agent) errorPages(ctx context.Context, wf *webfarmv1.WebFarm) (map[int]
 	return pages, nil
 }
 
-// setDrainStates puts the main server of every draining front in HAProxy's
+// syncDrainStates puts the main server of every draining front in HAProxy's
 // drain state, so that new clients stop landing on it at once rather than
 // after the health check's fall time, and takes undrained ones out of it.
 // Draining is not in the configuration: a drain reloads no HAProxy.
-func (a *Agent) setDrainStates(ctx context.Context, snap *snapshot, farms []haproxy.Farm) {
+//
+// It sends only what differs from what it knows of HAProxy's states. After
+// a reload, or on a full sync (relearn), it learns them again from HAProxy:
+// a reload carries the drain states over, so a front undrained in the pass
+// that reloaded, or in a full one, would otherwise look ready while HAProxy
+// keeps it drained, and stay drained for good.
+func (a *Agent) syncDrainStates(ctx context.Context, snap *snapshot, farms []haproxy.Farm, relearn bool) {
+	if relearn || a.proxyState.drained == nil {
+		a.proxyState.drained = a.learnDrainStates(ctx)
+	}
 	for _, farm := range farms {
 		backend := haproxy.BackendName(farm.Key)
 		set := a.proxyState.drained[backend]
@@ -249,7 +257,7 @@ func (a *Agent) setDrainStates(ctx context.Context, snap *snapshot, farms []hapr
 		for _, front := range farm.Fronts {
 			server, _ := haproxy.ServerNames(front.Name)
 			draining := snap.fronts[front.Name].Spec.DrainRequested
-			if set[server] == draining {
+			if known, ok := set[server]; ok && known == draining {
 				continue
 			}
 			if err := a.proxy.SetDrain(ctx, backend, server, draining); err != nil {
@@ -259,6 +267,17 @@ func (a *Agent) setDrainStates(ctx context.Context, snap *snapshot, farms []hapr
 			set[server] = draining
 		}
 	}
+}
+
+// learnDrainStates reads the runtime drain states from HAProxy. When it
+// cannot, it knows none, and every server is set as wanted.
+func (a *Agent) learnDrainStates(ctx context.Context) map[string]map[string]bool {
+	states, err := a.proxy.DrainStates(ctx)
+	if err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Reading the drain states; setting every server's")
+		return map[string]map[string]bool{}
+	}
+	return states
 }
 
 // readStats reports the state and sessions of every server of the running
