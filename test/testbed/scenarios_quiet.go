@@ -26,6 +26,12 @@ func QuietAPI(ctx context.Context, tb *Testbed) (*Result, error) {
 	if err := tb.WaitFor(func() (bool, error) { return tb.votersCaughtUp(ctx) }, readyTimeout); err != nil {
 		return r, fmt.Errorf("the farm never settled (every candidate a voter): %w", err)
 	}
+	// A front that just recovered (its HAProxy restarted, its servers
+	// rising through their checks) still reports changes: steady state
+	// starts once no FrontNode has changed for a quiet interval.
+	if err := tb.waitFrontNodesUnchanged(ctx, quietInterval, 2*time.Minute); err != nil {
+		return r, err
+	}
 	before, err := tb.agentWrites(ctx)
 	if err != nil {
 		return r, err
@@ -99,6 +105,29 @@ func (w writes) minus(o writes) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// waitFrontNodesUnchanged waits until no FrontNode's resourceVersion has
+// changed for quiet, or fails after timeout.
+func (tb *Testbed) waitFrontNodesUnchanged(ctx context.Context, quiet, timeout time.Duration) error {
+	versions := map[string]string{}
+	since := time.Now()
+	err := tb.WaitFor(func() (bool, error) {
+		for _, f := range tb.Fronts() {
+			fn, err := tb.FrontNode(ctx, f.Name)
+			if err != nil {
+				return false, err
+			}
+			if versions[f.Name] != fn.ResourceVersion {
+				versions[f.Name], since = fn.ResourceVersion, time.Now()
+			}
+		}
+		return time.Since(since) >= quiet, nil
+	}, timeout)
+	if err != nil {
+		return fmt.Errorf("the FrontNodes kept changing for %s: %w", timeout, err)
+	}
+	return nil
 }
 
 // agentWrites is, by front, how many write requests its agent has made to
