@@ -329,13 +329,35 @@ func serverStatuses(farms []haproxy.Farm, stats []haproxy.ServerStat, draining f
 		if !ok {
 			continue
 		}
-		server := webfarmv1.ServerStatus{Farm: s.farm, Front: s.front, Role: s.role, State: st.Status}
+		server := webfarmv1.ServerStatus{Farm: s.farm, Front: s.front, Role: s.role, State: settledState(st.Status)}
 		if draining(s.farm, s.front) {
 			server.Sessions = ptr.To(int32(st.Sessions))
 		}
 		out = append(out, server)
 	}
 	return out
+}
+
+// settledState is a server's state without the check counter HAProxy adds
+// while a server rises or falls ("UP 1/3" is still UP, "DOWN 2/2" still
+// DOWN): a check that fails once on a loaded node must not change the
+// report, nor cost an API write.
+func settledState(status string) string {
+	state, counter, ok := strings.Cut(status, " ")
+	if !ok || !isCheckCounter(counter) {
+		return status
+	}
+	return state
+}
+
+// isCheckCounter tells whether s reads "n/m".
+func isCheckCounter(s string) bool {
+	n, m, ok := strings.Cut(s, "/")
+	return ok && isDigits(n) && isDigits(m)
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 func boolGauge(b bool) float64 {

@@ -94,3 +94,13 @@ func ptrString(p *int32) string {
 	}
 	return fmt.Sprint(*p)
 }
+
+func TestSettledState(t *testing.T) {
+	for in, want := range map[string]string{
+		"UP": "UP", "UP 1/3": "UP", "DOWN 2/2": "DOWN", "DRAIN": "DRAIN", "no check": "no check", "MAINT": "MAINT", "UP x/3": "UP x/3",
+	} {
+		if got := settledState(in); got != want {
+			t.Errorf("settledState(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
