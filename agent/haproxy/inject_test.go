@@ -116,8 +116,12 @@ func TestRenderRefusesInjection(t *testing.T) {
 func TestRenderRefusesConflicts(t *testing.T) {
 	a, b := sampleFarm(t), sampleFarm(t)
 	b.Key = "other/webfarm"
-	if _, err := Render(Config{Farms: []Farm{a, b}, RuntimeSocket: testSocket}); err == nil || !strings.Contains(err.Error(), "spec.frontend.port 80: already used by farm default/webfarm") {
+	if _, err := Render(Config{Farms: []Farm{a, b}, RuntimeSocket: testSocket}); err == nil || !strings.Contains(err.Error(), "*:80: farms default/webfarm and other/webfarm both serve every hostname") {
 		t.Errorf("two farms on one port: err = %v", err)
+	}
+	b.Addresses = []netip.Addr{netip.MustParseAddr("192.0.2.20")}
+	if _, err := Render(Config{Farms: []Farm{a, b}, RuntimeSocket: testSocket}); err != nil {
+		t.Errorf("two farms on one port of different addresses: %v", err)
 	}
 	c := sampleFarm(t)
 	c.Fronts[1].Cookie = c.Fronts[0].Cookie
