@@ -29,6 +29,12 @@ type proxyState struct {
 	// lastRefs is, per farm key, the farm's stats credentials and error
 	// pages as last read in full: used while they cannot be read.
 	lastRefs map[string]haproxy.Farm
+	// certs is, per Site key, the certificate bundle last found valid:
+	// it serves on while a renewed Secret is refused, as long as it is
+	// itself still valid.
+	certs map[string]tlsPair
+	// defaultCert is the node's default certificate, once read or made.
+	defaultCert []byte
 }
 
 // syncProxy renders the configuration of the farms on this node, has HAProxy
@@ -37,13 +43,22 @@ type proxyState struct {
 // the status says why.
 func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 	farms, problems := a.proxyFarms(ctx, snap)
+	farms, sites, siteProblems := a.servedSites(ctx, snap, farms)
+	problems = append(problems, siteProblems...)
 	metrics.HAProxyFarms.Set(float64(len(farms)))
 	if len(farms) == 0 {
 		a.stopProxy(ctx, snap)
 		return
 	}
 	start := a.clock.Now()
+	var err error
 	cfg := a.proxyConfig(snap, farms)
+	cfg.Sites = sites
+	if len(sites) > 0 {
+		if cfg.DefaultCertificate, err = a.defaultCertificate(); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
 	text, err := haproxy.Render(cfg)
 	if err != nil {
 		a.reportProxy(func(p *webfarmv1.ProxyStatus) {
@@ -51,7 +66,7 @@ func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 		})
 		return
 	}
-	reloaded, err := a.proxy.Apply(ctx, text, haproxy.ErrorFiles(cfg))
+	reloaded, err := a.proxy.Apply(ctx, text, haproxy.Files(cfg))
 	a.observeApply(snap, start, reloaded, err)
 	if err != nil {
 		var refused *haproxy.ValidationError

@@ -66,13 +66,20 @@ func TLSPort(site *webfarmv1.Site) int32 {
 	return site.Spec.TLS.Port
 }
 
-// SiteEndpoints are where a site of farm is served: the farm's port on
-// each of its addresses, and the site's HTTPS port on each too.
-func SiteEndpoints(site *webfarmv1.Site, farm *webfarmv1.WebFarm, addresses map[string]string) []Endpoint {
+// FarmEndpoints are where a farm is served in plain HTTP: its port on each
+// of its addresses.
+func FarmEndpoints(farm *webfarmv1.WebFarm, addresses map[string]string) []Endpoint {
 	var out []Endpoint
 	for _, a := range FarmAddresses(farm, addresses) {
 		out = append(out, Endpoint{Address: a, Port: FarmPort(farm)})
 	}
+	return out
+}
+
+// SiteEndpoints are where a site of farm is served: the farm's port on
+// each of its addresses, and the site's HTTPS port on each too.
+func SiteEndpoints(site *webfarmv1.Site, farm *webfarmv1.WebFarm, addresses map[string]string) []Endpoint {
+	out := FarmEndpoints(farm, addresses)
 	if port := TLSPort(site); port != 0 {
 		for _, a := range FarmAddresses(farm, addresses) {
 			out = append(out, Endpoint{Address: a, Port: port, TLS: true})

@@ -1,0 +1,197 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/webfarm/webfarm/agent/haproxy"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+	"github.com/webfarm/webfarm/internal/sites"
+)
+
+// servedSites decides what of the node's farms and their Sites HAProxy
+// serves. Each farm listens on its failover addresses. The newcomer of
+// every conflict (two claims of one hostname, or of every hostname, on one
+// address and port) is left out, and a site whose certificate cannot be
+// loaded is served without HTTPS; problems say which and why, and the
+// rest is served.
+func (a *Agent) servedSites(ctx context.Context, snap *snapshot, farms []haproxy.Farm) ([]haproxy.Farm, []haproxy.Site, []string) {
+	addresses := failoverAddresses(snap)
+	var problems []string
+	kept := farms[:0:0]
+	for _, farm := range farms {
+		addrs, err := farmAddresses(snap.farms[farm.Key], addresses)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("farm %s not served: %v", farm.Key, err))
+			continue
+		}
+		farm.Addresses = addrs
+		kept = append(kept, farm)
+	}
+	mine := sitesOf(snap, kept)
+	refused := sites.Resolve(claims(snap, kept, mine, addresses))
+	farms = slices.DeleteFunc(kept, func(f haproxy.Farm) bool {
+		c, bad := refused["WebFarm "+f.Key]
+		if bad {
+			problems = append(problems, fmt.Sprintf("farm %s not served: %s", f.Key, c))
+		}
+		return bad
+	})
+	var out []haproxy.Site
+	for _, site := range mine {
+		k := key(site)
+		if c, bad := refused["Site "+k]; bad {
+			problems = append(problems, fmt.Sprintf("site %s not served: %s", k, c))
+			continue
+		}
+		if !slices.ContainsFunc(farms, func(f haproxy.Farm) bool { return f.Key == farmOf(site) }) {
+			continue
+		}
+		s, err := a.proxySite(ctx, site)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("site %s served without HTTPS: %v", k, err))
+		}
+		out = append(out, s)
+	}
+	return farms, out, problems
+}
+
+// proxySite is a Site for the renderer, with its certificate checked now.
+// A certificate that fails the check is never loaded: the one last found
+// valid serves on while it still passes, or the site is served without
+// HTTPS.
+func (a *Agent) proxySite(ctx context.Context, site *webfarmv1.Site) (haproxy.Site, error) {
+	hosts := hostnames(site)
+	s := haproxy.Site{Key: key(site), Farm: farmOf(site), Hostnames: hosts}
+	if site.Spec.TLS == nil {
+		return s, nil
+	}
+	if a.proxyState.certs == nil {
+		a.proxyState.certs = map[string]tlsPair{}
+	}
+	now := a.clock.Now()
+	pair, bundle, err := a.siteCertificate(ctx, site, hosts, now)
+	if err != nil {
+		last, known := a.proxyState.certs[s.Key]
+		lastErr := err
+		if known {
+			bundle, _, lastErr = last.check(hosts, now)
+		}
+		if lastErr != nil {
+			delete(a.proxyState.certs, s.Key)
+			return s, err
+		}
+		pair, err = last, fmt.Errorf("%w; the certificate last found valid serves on", err)
+	}
+	s.Certificate = bundle
+	a.proxyState.certs[s.Key] = pair
+	s.TLSPort = sites.TLSPort(site)
+	s.RedirectToHTTPS = site.Spec.RedirectToHTTPS
+	if h := site.Spec.HSTS; h != nil {
+		s.HSTS = &haproxy.HSTS{MaxAgeSeconds: h.MaxAgeSeconds, IncludeSubDomains: h.IncludeSubDomains, Preload: h.Preload}
+	}
+	return s, err
+}
+
+// tlsPair is the tls.crt and tls.key of a Secret.
+type tlsPair struct{ crt, key []byte }
+
+func (p tlsPair) check(hosts []string, now time.Time) ([]byte, tlsPair, error) {
+	bundle, err := sites.CheckCertificate(p.crt, p.key, hosts, now)
+	return bundle, p, err
+}
+
+func (a *Agent) siteCertificate(ctx context.Context, site *webfarmv1.Site, hosts []string, now time.Time) (tlsPair, []byte, error) {
+	name := site.Spec.TLS.SecretName
+	data, err := a.refs.secret(ctx, site.Namespace, name)
+	if err != nil {
+		return tlsPair{}, nil, fmt.Errorf("spec.tls.secretName: %w", err)
+	}
+	bundle, pair, err := tlsPair{crt: data["tls.crt"], key: data["tls.key"]}.check(hosts, now)
+	if err != nil {
+		return pair, nil, fmt.Errorf("spec.tls.secretName: Secret %s/%s: %w", site.Namespace, name, err)
+	}
+	return pair, bundle, nil
+}
+
+// failoverAddresses maps each FailoverIP, "namespace/name", to its address.
+func failoverAddresses(snap *snapshot) map[string]string {
+	out := make(map[string]string, len(snap.failoverIPs))
+	for k, fip := range snap.failoverIPs {
+		out[k] = fip.Spec.Address
+	}
+	return out
+}
+
+// farmAddresses are the addresses HAProxy binds for a farm: none (every
+// address) for a farm without failover IPs. A farm whose failover IPs do
+// not exist yet has nowhere to listen.
+func farmAddresses(wf *webfarmv1.WebFarm, addresses map[string]string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, s := range sites.FarmAddresses(wf, addresses) {
+		if s == sites.AnyAddress {
+			return nil, nil
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("failover address %q: %w", s, err)
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("none of its failover IPs %v exists", wf.Spec.FailoverIPs)
+	}
+	return out, nil
+}
+
+// sitesOf returns the Sites of farms, sorted by key.
+func sitesOf(snap *snapshot, farms []haproxy.Farm) []*webfarmv1.Site {
+	var out []*webfarmv1.Site
+	for _, site := range snap.sites {
+		if slices.ContainsFunc(farms, func(f haproxy.Farm) bool { return f.Key == farmOf(site) }) {
+			out = append(out, site)
+		}
+	}
+	slices.SortFunc(out, func(a, b *webfarmv1.Site) int { return strings.Compare(key(a), key(b)) })
+	return out
+}
+
+// claims are what the farms and sites ask of the node's HAProxy: a farm
+// without sites claims every hostname of its endpoints.
+func claims(snap *snapshot, farms []haproxy.Farm, mine []*webfarmv1.Site, addresses map[string]string) []sites.Claim {
+	var out []sites.Claim
+	withSites := map[string]bool{}
+	for _, site := range mine {
+		wf := snap.farms[farmOf(site)]
+		withSites[farmOf(site)] = true
+		out = append(out, sites.Claim{
+			Key: "Site " + key(site), Created: site.CreationTimestamp.Time,
+			Endpoints: sites.SiteEndpoints(site, wf, addresses), Hostnames: hostnames(site),
+		})
+	}
+	for _, f := range farms {
+		if withSites[f.Key] {
+			continue
+		}
+		wf := snap.farms[f.Key]
+		out = append(out, sites.Claim{
+			Key: "WebFarm " + f.Key, Created: wf.CreationTimestamp.Time,
+			Endpoints: sites.FarmEndpoints(wf, addresses), Hostnames: []string{""},
+		})
+	}
+	return out
+}
+
+func farmOf(site *webfarmv1.Site) string { return site.Namespace + "/" + site.Spec.WebFarmRef.Name }
+
+func hostnames(site *webfarmv1.Site) []string {
+	out := make([]string, len(site.Spec.Hostnames))
+	for i, h := range site.Spec.Hostnames {
+		out[i] = string(h)
+	}
+	return out
+}
