@@ -33,7 +33,7 @@ func (a *Agent) servedSites(ctx context.Context, snap *snapshot, farms []haproxy
 		kept = append(kept, farm)
 	}
 	mine := sitesOf(snap, kept)
-	refused := sites.Resolve(claims(snap, kept, mine, addresses))
+	refused := sites.Resolve(sites.Claims(farmsByKey(snap, kept), mine, addresses))
 	farms = slices.DeleteFunc(kept, func(f haproxy.Farm) bool {
 		c, bad := refused["WebFarm "+f.Key]
 		if bad {
@@ -65,7 +65,7 @@ func (a *Agent) servedSites(ctx context.Context, snap *snapshot, farms []haproxy
 // valid serves on while it still passes, or the site is served without
 // HTTPS.
 func (a *Agent) proxySite(ctx context.Context, site *webfarmv1.Site) (haproxy.Site, error) {
-	hosts := hostnames(site)
+	hosts := sites.Hostnames(site)
 	s := haproxy.Site{Key: key(site), Farm: farmOf(site), Hostnames: hosts}
 	if site.Spec.TLS == nil {
 		return s, nil
@@ -160,38 +160,13 @@ func sitesOf(snap *snapshot, farms []haproxy.Farm) []*webfarmv1.Site {
 	return out
 }
 
-// claims are what the farms and sites ask of the node's HAProxy: a farm
-// without sites claims every hostname of its endpoints.
-func claims(snap *snapshot, farms []haproxy.Farm, mine []*webfarmv1.Site, addresses map[string]string) []sites.Claim {
-	var out []sites.Claim
-	withSites := map[string]bool{}
-	for _, site := range mine {
-		wf := snap.farms[farmOf(site)]
-		withSites[farmOf(site)] = true
-		out = append(out, sites.Claim{
-			Key: "Site " + key(site), Created: site.CreationTimestamp.Time,
-			Endpoints: sites.SiteEndpoints(site, wf, addresses), Hostnames: hostnames(site),
-		})
-	}
+func farmOf(site *webfarmv1.Site) string { return sites.FarmKey(site) }
+
+// farmsByKey are the WebFarms of farms.
+func farmsByKey(snap *snapshot, farms []haproxy.Farm) map[string]*webfarmv1.WebFarm {
+	out := make(map[string]*webfarmv1.WebFarm, len(farms))
 	for _, f := range farms {
-		if withSites[f.Key] {
-			continue
-		}
-		wf := snap.farms[f.Key]
-		out = append(out, sites.Claim{
-			Key: "WebFarm " + f.Key, Created: wf.CreationTimestamp.Time,
-			Endpoints: sites.FarmEndpoints(wf, addresses), Hostnames: []string{""},
-		})
-	}
-	return out
-}
-
-func farmOf(site *webfarmv1.Site) string { return site.Namespace + "/" + site.Spec.WebFarmRef.Name }
-
-func hostnames(site *webfarmv1.Site) []string {
-	out := make([]string, len(site.Spec.Hostnames))
-	for i, h := range site.Spec.Hostnames {
-		out[i] = string(h)
+		out[f.Key] = snap.farms[f.Key]
 	}
 	return out
 }

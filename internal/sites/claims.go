@@ -185,3 +185,44 @@ func (g grants) grant(c Claim) {
 		}
 	}
 }
+
+// Claims are what Sites and WebFarms ask of the fronts: each Site of a
+// farm in farms (by "namespace/name") its hostnames on its endpoints, and
+// each farm without Sites every hostname of its endpoints. Keys are
+// "Site namespace/name" and "WebFarm namespace/name".
+func Claims(farms map[string]*webfarmv1.WebFarm, sites []*webfarmv1.Site, addresses map[string]string) []Claim {
+	var out []Claim
+	withSites := map[string]bool{}
+	for _, s := range sites {
+		farm := farms[FarmKey(s)]
+		if farm == nil {
+			continue
+		}
+		withSites[FarmKey(s)] = true
+		out = append(out, Claim{
+			Key: "Site " + s.Namespace + "/" + s.Name, Created: s.CreationTimestamp.Time,
+			Endpoints: SiteEndpoints(s, farm, addresses), Hostnames: Hostnames(s),
+		})
+	}
+	for key, farm := range farms {
+		if !withSites[key] {
+			out = append(out, Claim{
+				Key: "WebFarm " + key, Created: farm.CreationTimestamp.Time,
+				Endpoints: FarmEndpoints(farm, addresses), Hostnames: []string{""},
+			})
+		}
+	}
+	return out
+}
+
+// FarmKey is the "namespace/name" of the WebFarm serving s.
+func FarmKey(s *webfarmv1.Site) string { return s.Namespace + "/" + s.Spec.WebFarmRef.Name }
+
+// Hostnames are the site's hostnames as strings.
+func Hostnames(s *webfarmv1.Site) []string {
+	out := make([]string, len(s.Spec.Hostnames))
+	for i, h := range s.Spec.Hostnames {
+		out[i] = string(h)
+	}
+	return out
+}

@@ -1,0 +1,136 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+	"github.com/webfarm/webfarm/internal/sites"
+)
+
+// siteRecheck is how often the certificate of an HTTPS site is read again:
+// Secrets are not watched (that would cache every Secret of the cluster),
+// so a renewal, or an expiry, shows within this time.
+const siteRecheck = 5 * time.Minute
+
+// SiteReconciler reports, in each Site's status, whether its names are its
+// own on its addresses and ports (a conflict lands on the newcomer) and
+// whether its certificate can be loaded.
+type SiteReconciler struct {
+	*shared
+	// secrets reads Secrets from the API server, never through a cache.
+	secrets client.Reader
+}
+
+// Reconcile writes the status of the Site req names when it changed.
+func (r *SiteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	site := &webfarmv1.Site{}
+	if err := r.Get(ctx, req.NamespacedName, site); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	world, err := r.siteWorld(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	refused := sites.Resolve(sites.Claims(world.farms, world.sites, world.addresses))
+	want := siteStatus(site, world, refused, r.checkCertificate(ctx, site), metav1.NewTime(r.clock.Now()))
+	result := reconcile.Result{}
+	if site.Spec.TLS != nil {
+		result.RequeueAfter = siteRecheck
+	}
+	if equality.Semantic.DeepEqual(want, site.Status) {
+		return result, nil
+	}
+	site.Status = want
+	if err := r.Status().Update(ctx, site, client.FieldOwner(ControllerName)); err != nil {
+		return reconcile.Result{}, fmt.Errorf("updating the status of Site %s: %w", req, err)
+	}
+	return result, nil
+}
+
+// checkCertificate reads and checks the site's certificate: nil when it
+// has none or a valid one.
+func (r *SiteReconciler) checkCertificate(ctx context.Context, site *webfarmv1.Site) error {
+	if site.Spec.TLS == nil {
+		return nil
+	}
+	var secret corev1.Secret
+	key := types.NamespacedName{Namespace: site.Namespace, Name: site.Spec.TLS.SecretName}
+	if err := r.secrets.Get(ctx, key, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("Secret %s does not exist", key)
+		}
+		return fmt.Errorf("reading Secret %s: %w", key, err)
+	}
+	_, err := sites.CheckCertificate(secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey], sites.Hostnames(site), r.clock.Now())
+	return err
+}
+
+// siteWorld reads every Site, WebFarm and FailoverIP from the cache.
+func (r *SiteReconciler) siteWorld(ctx context.Context) (siteWorld, error) {
+	var siteList webfarmv1.SiteList
+	var farms webfarmv1.WebFarmList
+	var fips webfarmv1.FailoverIPList
+	for _, list := range []client.ObjectList{&siteList, &farms, &fips} {
+		if err := r.List(ctx, list); err != nil {
+			return siteWorld{}, fmt.Errorf("listing %T: %w", list, err)
+		}
+	}
+	w := siteWorld{farms: map[string]*webfarmv1.WebFarm{}, addresses: map[string]string{}}
+	for i := range siteList.Items {
+		w.sites = append(w.sites, &siteList.Items[i])
+	}
+	for i := range farms.Items {
+		w.farms[farmKey(farms.Items[i].Namespace, farms.Items[i].Name)] = &farms.Items[i]
+	}
+	for _, fip := range fips.Items {
+		w.addresses[farmKey(fip.Namespace, fip.Name)] = fip.Spec.Address
+	}
+	return w, nil
+}
+
+// allSites: whatever changes one site's claims or its farm's endpoints may
+// settle or raise a conflict of any other site.
+func (r *SiteReconciler) allSites(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list webfarmv1.SiteList
+	if err := r.List(ctx, &list); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing the Sites")
+		return nil
+	}
+	out := make([]reconcile.Request, len(list.Items))
+	for i := range list.Items {
+		out[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}}
+	}
+	return out
+}
+
+func siteSpecChanged(old, new *webfarmv1.Site) bool { return old.Generation != new.Generation }
+
+func farmEndpointsChanged(old, new *webfarmv1.WebFarm) bool {
+	return sites.FarmPort(old) != sites.FarmPort(new) || !equality.Semantic.DeepEqual(old.Spec.FailoverIPs, new.Spec.FailoverIPs)
+}
+
+func failoverAddressChanged(old, new *webfarmv1.FailoverIP) bool {
+	return old.Spec.Address != new.Spec.Address
+}
+
+func setupSites(mgr ctrl.Manager, s *shared) error {
+	r := &SiteReconciler{shared: s, secrets: mgr.GetAPIReader()}
+	c := mgr.GetCache()
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("site").
+		WatchesRawSource(watch(c, &webfarmv1.Site{}, siteSpecChanged, func(ctx context.Context, o *webfarmv1.Site) []reconcile.Request { return r.allSites(ctx, o) })).
+		WatchesRawSource(watch(c, &webfarmv1.WebFarm{}, farmEndpointsChanged, func(ctx context.Context, o *webfarmv1.WebFarm) []reconcile.Request { return r.allSites(ctx, o) })).
+		WatchesRawSource(watch(c, &webfarmv1.FailoverIP{}, failoverAddressChanged, func(ctx context.Context, o *webfarmv1.FailoverIP) []reconcile.Request { return r.allSites(ctx, o) })).
+		Complete(r)
+}
