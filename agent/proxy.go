@@ -35,6 +35,8 @@ type proxyState struct {
 	certs map[string]tlsPair
 	// defaultCert is the node's default certificate, once read or made.
 	defaultCert []byte
+	// sites are the Sites HAProxy serves, by key, for the web server.
+	sites []string
 }
 
 // syncProxy renders the configuration of the farms on this node, has HAProxy
@@ -85,6 +87,10 @@ func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 		a.deadFronts.Forget()
 	}
 	a.proxyState.farms = farms
+	a.proxyState.sites = a.proxyState.sites[:0]
+	for _, s := range sites {
+		a.proxyState.sites = append(a.proxyState.sites, s.Key)
+	}
 	a.setDrainStates(ctx, snap, farms)
 	a.reportProxy(func(p *webfarmv1.ProxyStatus) {
 		p.ConfigHash = configHash(text)
