@@ -11,7 +11,7 @@ import (
 
 // The bad Sites join the objects TestEnvtestInvalidObjectsAreRejected
 // proves refused, each naming its field.
-func init() { invalidObjects = append(invalidObjects, invalidSites...) }
+func init() { invalidObjects = append(append(invalidObjects, invalidSites...), invalidFarms...) }
 
 // TestEnvtestSitesAccepted: the API server accepts each kind of good Site.
 func TestEnvtestSitesAccepted(t *testing.T) {
@@ -73,4 +73,13 @@ func site(edits ...edit) func() *unstructured.Unstructured {
 		}
 		return object("Site", spec, edits)
 	}
+}
+
+// Objects the API server accepted before Sites came (issue 11).
+var invalidFarms = []invalidCase{
+	{"frontend port is the web port", "spec.frontend.port", webFarm(set("frontend.port", int64(5080)))},
+	{"frontend port is the drain port", "spec.frontend.port", webFarm(set("frontend.port", int64(8081)), set("backend.drainPort", int64(8081)))},
+	{"unknown selector operator", "spec.frontSelector", webFarm(set("frontSelector.matchExpressions", []any{map[string]any{"key": "role", "operator": "Maybe", "values": []any{"web"}}}))},
+	{"preferred node with a space", "spec.preferredNode", failoverIP(set("preferredNode", "front 1"))},
+	{"preferred node in upper case", "spec.preferredNode", failoverIP(set("preferredNode", "Front1"))},
 }
