@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,6 +107,7 @@ func TestNodeSites(t *testing.T) {
 			}
 		}
 	})
+	t.Run("certificate rotation under load", func(t *testing.T) { testRotation(t, ns, p, c, roots, client) })
 	t.Run("sticky cookie per backend", func(t *testing.T) {
 		first, _ := fetch(t, client, "https://a.example.com:8443/")
 		cookie := first.Header.Get("Set-Cookie")
@@ -259,5 +262,68 @@ func waitServed(t *testing.T, c *http.Client, url string) {
 	})
 	if err != nil {
 		t.Fatalf("%v; last: %s", err, last)
+	}
+}
+
+// testRotation renews site a's certificate three times while clients keep
+// asking over HTTPS, each on a new connection: every reload must be
+// hitless, and the new certificate served.
+func testRotation(t *testing.T, ns *netnstest.NS, p *Process, c Config, roots *x509.CertPool, client *http.Client) {
+	// Trusted before the load starts: a CertPool is not for concurrent use.
+	var renewals []testcerts.Pair
+	for range 3 {
+		pair, err := testcerts.Valid("a.example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots.AddCert(pair.Leaf)
+		renewals = append(renewals, pair)
+	}
+	var sent, failed atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sent.Add(1)
+				resp, err := client.Get("https://a.example.com:8443/")
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("%s", resp.Status)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+		}()
+	}
+	var serial string
+	for _, pair := range renewals {
+		c.Sites[0].Certificate = append(pair.Cert, pair.Key...)
+		serial = pair.Leaf.SerialNumber.String()
+		if !apply(t, p, c) {
+			t.Fatal("a new certificate did not reload HAProxy")
+		}
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("3 certificate rotations under HTTPS load: %d requests, %d failed", sent.Load(), failed.Load())
+	if failed.Load() > 0 {
+		t.Errorf("%d of %d requests failed across rotations; first: %v", failed.Load(), sent.Load(), firstErr.Load())
+	}
+	if got := handshake(t, ns, "a.example.com", nil).PeerCertificates[0].SerialNumber.String(); got != serial {
+		t.Errorf("serving certificate %s, want the last one, %s", got, serial)
 	}
 }
