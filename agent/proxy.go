@@ -62,6 +62,12 @@ func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 		}
 	}
 	text, err := haproxy.Render(cfg)
+	if err != nil && len(cfg.Sites) > 0 {
+		var left []string
+		cfg.Sites, left = renderableSites(cfg)
+		problems = append(problems, left...)
+		text, err = haproxy.Render(cfg)
+	}
 	if err != nil {
 		a.reportProxy(func(p *webfarmv1.ProxyStatus) {
 			p.Healthy, p.Message = false, "configuration not rendered: "+err.Error()

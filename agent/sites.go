@@ -51,7 +51,7 @@ func (a *Agent) servedSites(ctx context.Context, snap *snapshot, farms []haproxy
 		if !slices.ContainsFunc(farms, func(f haproxy.Farm) bool { return f.Key == farmOf(site) }) {
 			continue
 		}
-		s, err := a.proxySite(ctx, site)
+		s, err := a.proxySite(ctx, site, snap.farms[farmOf(site)])
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("site %s served without HTTPS: %v", k, err))
 		}
@@ -60,15 +60,35 @@ func (a *Agent) servedSites(ctx context.Context, snap *snapshot, farms []haproxy
 	return farms, out, problems
 }
 
+// renderableSites keeps the sites of cfg that render with its farms, each
+// tried alone, so that one the renderer refuses costs only itself.
+func renderableSites(cfg haproxy.Config) ([]haproxy.Site, []string) {
+	var kept []haproxy.Site
+	var left []string
+	for _, s := range cfg.Sites {
+		one := cfg
+		one.Sites = []haproxy.Site{s}
+		if _, err := haproxy.Render(one); err != nil {
+			left = append(left, fmt.Sprintf("site %s not served: %v", s.Key, err))
+			continue
+		}
+		kept = append(kept, s)
+	}
+	return kept, left
+}
+
 // proxySite is a Site for the renderer, with its certificate checked now.
 // A certificate that fails the check is never loaded: the one last found
 // valid serves on while it still passes, or the site is served without
 // HTTPS.
-func (a *Agent) proxySite(ctx context.Context, site *webfarmv1.Site) (haproxy.Site, error) {
+func (a *Agent) proxySite(ctx context.Context, site *webfarmv1.Site, farm *webfarmv1.WebFarm) (haproxy.Site, error) {
 	hosts := sites.Hostnames(site)
 	s := haproxy.Site{Key: key(site), Farm: farmOf(site), Hostnames: hosts}
 	if site.Spec.TLS == nil {
 		return s, nil
+	}
+	if sites.TLSPort(site) == sites.FarmPort(farm) {
+		return s, fmt.Errorf("spec.tls.port %d is the farm's plain HTTP port", sites.TLSPort(site))
 	}
 	if a.proxyState.certs == nil {
 		a.proxyState.certs = map[string]tlsPair{}

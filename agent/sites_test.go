@@ -40,6 +40,11 @@ func TestServedSites(t *testing.T) {
 		siteAt("www", "web", t0, "www-tls", "www.example.com"),
 		siteAt("old", "web", t0, "old-tls", "old.example.com"),
 		siteAt("copy", "web", t0.Add(time.Minute), "", "www.example.com"),
+		func() *webfarmv1.Site {
+			s := siteAt("onhttp", "web", t0.Add(-time.Minute), "www-tls", "on.example.com")
+			s.Spec.TLS.Port = 80
+			return s
+		}(),
 	} {
 		snap.sites[key(s)] = s
 	}
@@ -67,6 +72,9 @@ func TestServedSites(t *testing.T) {
 	if s, ok := byKey["shop/old"]; !ok || s.TLSPort != 0 || s.Certificate != nil {
 		t.Errorf("shop/old (expired certificate): %+v, want served without HTTPS", s)
 	}
+	if s := byKey["shop/onhttp"]; s.TLSPort != 0 {
+		t.Errorf("shop/onhttp, HTTPS on the plain port, is served over TLS on %d", s.TLSPort)
+	}
 	if _, ok := byKey["shop/copy"]; ok {
 		t.Error("shop/copy, a newcomer claiming www.example.com, is served")
 	}
@@ -74,6 +82,7 @@ func TestServedSites(t *testing.T) {
 		"farm shop/late not served: WebFarm shop/all already serves 10.0.0.100:80",
 		"site shop/copy not served: Site shop/www already serves www.example.com on 10.0.0.100:80",
 		"site shop/old served without HTTPS: spec.tls.secretName: Secret shop/old-tls: the certificate expired",
+		"site shop/onhttp served without HTTPS: spec.tls.port 80 is the farm's plain HTTP port",
 	} {
 		if !slices.ContainsFunc(problems, func(p string) bool { return strings.HasPrefix(p, want) }) {
 			t.Errorf("problems %q lack %q", problems, want)
@@ -139,4 +148,20 @@ func farmKeysOf(farms []haproxy.Farm) []string {
 		out[i] = f.Key
 	}
 	return out
+}
+
+// TestRenderableSites: a site the renderer refuses is left out alone.
+func TestRenderableSites(t *testing.T) {
+	cfg := haproxy.Config{
+		Farms:         []haproxy.Farm{{Key: "shop/web"}},
+		RuntimeSocket: "/run/webfarm/haproxy/runtime.sock",
+		Sites: []haproxy.Site{
+			{Key: "shop/good", Farm: "shop/web", Hostnames: []string{"www.example.com"}},
+			{Key: "shop/orphan", Farm: "shop/gone", Hostnames: []string{"x.example.com"}},
+		},
+	}
+	kept, left := renderableSites(cfg)
+	if len(kept) != 1 || kept[0].Key != "shop/good" || len(left) != 1 || !strings.Contains(left[0], "site shop/orphan not served") {
+		t.Errorf("kept %+v, left %q; want shop/good kept and shop/orphan said left out", kept, left)
+	}
 }
