@@ -18,10 +18,14 @@ import (
 	"github.com/webfarm/webfarm/internal/sites"
 )
 
-// siteRecheck is how often the certificate of an HTTPS site is read again:
-// Secrets are not watched (that would cache every Secret of the cluster),
-// so a renewal, or an expiry, shows within this time.
-const siteRecheck = 5 * time.Minute
+// How often the certificate of an HTTPS site is read again: Secrets are
+// not watched (that would cache every Secret of the cluster), so a renewal
+// or an expiry shows within siteRecheck, and a missing or refused one,
+// which its user is likely fixing, is looked at again sooner.
+const (
+	siteRecheck        = 5 * time.Minute
+	siteRecheckRefused = 10 * time.Second
+)
 
 // SiteReconciler reports, in each Site's status, whether its names are its
 // own on its addresses and ports (a conflict lands on the newcomer) and
@@ -43,9 +47,13 @@ func (r *SiteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 		return reconcile.Result{}, err
 	}
 	refused := sites.Resolve(sites.Claims(world.farms, world.sites, world.addresses))
-	want := siteStatus(site, world, refused, r.checkCertificate(ctx, site), metav1.NewTime(r.clock.Now()))
+	certErr := r.checkCertificate(ctx, site)
+	want := siteStatus(site, world, refused, certErr, metav1.NewTime(r.clock.Now()))
 	result := reconcile.Result{}
-	if site.Spec.TLS != nil {
+	switch {
+	case site.Spec.TLS != nil && certErr != nil:
+		result.RequeueAfter = siteRecheckRefused
+	case site.Spec.TLS != nil:
 		result.RequeueAfter = siteRecheck
 	}
 	if equality.Semantic.DeepEqual(want, site.Status) {
