@@ -9,9 +9,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/webfarm/webfarm/agent/haproxy"
@@ -163,5 +167,33 @@ func TestRenderableSites(t *testing.T) {
 	kept, left := renderableSites(cfg)
 	if len(kept) != 1 || kept[0].Key != "shop/good" || len(left) != 1 || !strings.Contains(left[0], "site shop/orphan not served") {
 		t.Errorf("kept %+v, left %q; want shop/good kept and shop/orphan said left out", kept, left)
+	}
+}
+
+// noSiteKind is a cluster whose CRDs predate Sites.
+type noSiteKind struct{ client.Reader }
+
+func (r noSiteKind) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if _, ok := list.(*webfarmv1.SiteList); ok {
+		return &meta.NoKindMatchError{GroupKind: schema.GroupKind{Group: "webfarm.io", Kind: "Site"}, SearchedVersions: []string{"v1alpha1"}}
+	}
+	return r.Reader.List(ctx, list, opts...)
+}
+
+// TestSnapshotWithoutSiteKind: without the Site CRD the agent still reads
+// its farms, and serves them as before.
+func TestSnapshotWithoutSiteKind(t *testing.T) {
+	s := runtime.NewScheme()
+	if err := webfarmv1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	wf := farm("shop", "web", 5080, 5081)
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(wf, front("front1", "10.0.0.11", false, "shop/web")).Build()
+	snap, err := readSnapshot(context.Background(), noSiteKind{c}, "front1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.sites) != 0 || snap.farms["shop/web"] == nil || snap.self == nil {
+		t.Errorf("snapshot without Sites: farms %v, self %v, sites %v", snap.farms, snap.self, snap.sites)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -34,7 +35,13 @@ func readSnapshot(ctx context.Context, r client.Reader, node string) (*snapshot,
 	var fips webfarmv1.FailoverIPList
 	var sites webfarmv1.SiteList
 	for _, list := range []client.ObjectList{&fronts, &farms, &fips, &sites} {
-		if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		err := r.List(ctx, list, client.UnsafeDisableDeepCopy)
+		// A cluster whose CRDs predate Sites (helm upgrade leaves CRDs
+		// alone) has none: the farms are served as before.
+		if list == &sites && meta.IsNoMatchError(err) {
+			continue
+		}
+		if err != nil {
 			return nil, fmt.Errorf("listing %T: %w", list, err)
 		}
 	}

@@ -8,7 +8,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -133,6 +135,13 @@ func failoverAddressChanged(old, new *webfarmv1.FailoverIP) bool {
 }
 
 func setupSites(mgr ctrl.Manager, s *shared) error {
+	// A cluster whose CRDs predate Sites (helm upgrade leaves CRDs alone)
+	// runs everything else; the Site controller waits for a restart.
+	gk := schema.GroupKind{Group: webfarmv1.GroupVersion.Group, Kind: "Site"}
+	if _, err := mgr.GetRESTMapper().RESTMapping(gk, webfarmv1.GroupVersion.Version); meta.IsNoMatchError(err) {
+		mgr.GetLogger().Info("The Site CRD is not installed: Sites are not reconciled until the controller restarts after it is")
+		return nil
+	}
 	r := &SiteReconciler{shared: s, secrets: mgr.GetAPIReader()}
 	c := mgr.GetCache()
 	return ctrl.NewControllerManagedBy(mgr).
