@@ -37,6 +37,9 @@ type proxyState struct {
 	defaultCert []byte
 	// sites are the Sites HAProxy serves, by key, for the web server.
 	sites []string
+	// siteMessages are, by Site key, what the last sync could not do for
+	// a site it serves.
+	siteMessages map[string]string
 }
 
 // syncProxy renders the configuration of the farms on this node, has HAProxy
@@ -93,10 +96,7 @@ func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 		a.deadFronts.Forget()
 	}
 	a.proxyState.farms = farms
-	a.proxyState.sites = a.proxyState.sites[:0]
-	for _, s := range sites {
-		a.proxyState.sites = append(a.proxyState.sites, s.Key)
-	}
+	a.sitesServed(snap, cfg.Sites)
 	a.setDrainStates(ctx, snap, farms)
 	a.reportProxy(func(p *webfarmv1.ProxyStatus) {
 		p.ConfigHash = configHash(text)
@@ -157,7 +157,8 @@ func (a *Agent) stopProxy(ctx context.Context, snap *snapshot) {
 		logr.FromContextOrDiscard(ctx).Error(err, "Stopping HAProxy")
 		return
 	}
-	a.proxyState.farms = nil
+	a.proxyState.farms, a.proxyState.sites = nil, nil
+	a.reporter.update(func(r *report) { r.Sites = nil })
 	a.reportProxy(func(p *webfarmv1.ProxyStatus) { *p = webfarmv1.ProxyStatus{Message: "no farm selects this node"} })
 }
 

@@ -42,6 +42,7 @@ func (a *Agent) servedSites(ctx context.Context, snap *snapshot, farms []haproxy
 		return bad
 	})
 	var out []haproxy.Site
+	a.proxyState.siteMessages = map[string]string{}
 	for _, site := range mine {
 		k := key(site)
 		if c, bad := refused["Site "+k]; bad {
@@ -54,10 +55,37 @@ func (a *Agent) servedSites(ctx context.Context, snap *snapshot, farms []haproxy
 		s, err := a.proxySite(ctx, site, snap.farms[farmOf(site)])
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("site %s served without HTTPS: %v", k, err))
+			a.proxyState.siteMessages[k] = "served without HTTPS: " + err.Error()
 		}
 		out = append(out, s)
 	}
 	return farms, out, problems
+}
+
+// sitesServed records the sites HAProxy now serves, for the web server and
+// in the node's report.
+func (a *Agent) sitesServed(snap *snapshot, served []haproxy.Site) {
+	a.proxyState.sites = a.proxyState.sites[:0]
+	for _, s := range served {
+		a.proxyState.sites = append(a.proxyState.sites, s.Key)
+	}
+	statuses := siteStatuses(snap, served, a.proxyState.siteMessages)
+	a.reporter.update(func(r *report) { r.Sites = statuses })
+}
+
+// siteStatuses are what the node reports of the sites HAProxy serves: the
+// generation of each, whether over HTTPS, and what went wrong.
+func siteStatuses(snap *snapshot, served []haproxy.Site, messages map[string]string) []webfarmv1.NodeSiteStatus {
+	out := make([]webfarmv1.NodeSiteStatus, 0, len(served))
+	for _, s := range served {
+		site := snap.sites[s.Key]
+		if site == nil {
+			continue
+		}
+		out = append(out, webfarmv1.NodeSiteStatus{Name: s.Key, Generation: site.Generation, HTTPS: s.TLSPort != 0, Message: messages[s.Key]})
+	}
+	slices.SortFunc(out, func(a, b webfarmv1.NodeSiteStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // renderableSites keeps the sites of cfg that render with its farms, each

@@ -197,3 +197,20 @@ func TestSnapshotWithoutSiteKind(t *testing.T) {
 		t.Errorf("snapshot without Sites: farms %v, self %v, sites %v", snap.farms, snap.self, snap.sites)
 	}
 }
+
+func TestSiteStatuses(t *testing.T) {
+	t0 := time.Now()
+	www, shop := siteAt("www", "web", t0, "www-tls", "www.example.com"), siteAt("shop", "web", t0, "", "shop.example.com")
+	www.Generation, shop.Generation = 3, 1
+	snap := testSnapshot("front1", nil)
+	snap.sites = map[string]*webfarmv1.Site{"shop/www": www, "shop/shop": shop}
+	got := siteStatuses(snap, []haproxy.Site{{Key: "shop/www", TLSPort: 443}, {Key: "shop/shop"}, {Key: "shop/deleted"}},
+		map[string]string{"shop/shop": "served without HTTPS: no certificate"})
+	want := []webfarmv1.NodeSiteStatus{
+		{Name: "shop/shop", Generation: 1, Message: "served without HTTPS: no certificate"},
+		{Name: "shop/www", Generation: 3, HTTPS: true},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("siteStatuses = %+v, want %+v", got, want)
+	}
+}

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,7 +51,12 @@ func (r *SiteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	}
 	refused := sites.Resolve(sites.Claims(world.farms, world.sites, world.addresses))
 	certErr := r.checkCertificate(ctx, site)
+	fronts, err := r.frontsServing(ctx, site)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	want := siteStatus(site, world, refused, certErr, metav1.NewTime(r.clock.Now()))
+	want.FrontsServing = fronts
 	result := reconcile.Result{}
 	switch {
 	case site.Spec.TLS != nil && certErr != nil:
@@ -66,6 +72,24 @@ func (r *SiteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 		return reconcile.Result{}, fmt.Errorf("updating the status of Site %s: %w", req, err)
 	}
 	return result, nil
+}
+
+// frontsServing counts the fronts whose agent reports serving this
+// generation of site.
+func (r *SiteReconciler) frontsServing(ctx context.Context, site *webfarmv1.Site) (int32, error) {
+	var fronts webfarmv1.FrontNodeList
+	if err := r.List(ctx, &fronts); err != nil {
+		return 0, fmt.Errorf("listing FrontNodes: %w", err)
+	}
+	name, n := farmKey(site.Namespace, site.Name), int32(0)
+	for _, f := range fronts.Items {
+		if slices.ContainsFunc(f.Status.Sites, func(s webfarmv1.NodeSiteStatus) bool {
+			return s.Name == name && s.Generation == site.Generation
+		}) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // checkCertificate reads and checks the site's certificate: nil when it
@@ -126,6 +150,20 @@ func (r *SiteReconciler) allSites(ctx context.Context, _ client.Object) []reconc
 
 func siteSpecChanged(old, new *webfarmv1.Site) bool { return old.Generation != new.Generation }
 
+// frontSitesChanged: what a Site's status counts of a front.
+func frontSitesChanged(old, new *webfarmv1.FrontNode) bool {
+	return !equality.Semantic.DeepEqual(old.Status.Sites, new.Status.Sites)
+}
+
+// sitesOfFront: a front's report concerns the sites it names.
+func sitesOfFront(_ context.Context, f *webfarmv1.FrontNode) []reconcile.Request {
+	out := make([]reconcile.Request, len(f.Status.Sites))
+	for i, s := range f.Status.Sites {
+		out[i] = request(s.Name)
+	}
+	return out
+}
+
 func farmEndpointsChanged(old, new *webfarmv1.WebFarm) bool {
 	return sites.FarmPort(old) != sites.FarmPort(new) || !equality.Semantic.DeepEqual(old.Spec.FailoverIPs, new.Spec.FailoverIPs)
 }
@@ -148,6 +186,7 @@ func setupSites(mgr ctrl.Manager, s *shared) error {
 		Named("site").
 		WatchesRawSource(watch(c, &webfarmv1.Site{}, siteSpecChanged, func(ctx context.Context, o *webfarmv1.Site) []reconcile.Request { return r.allSites(ctx, o) })).
 		WatchesRawSource(watch(c, &webfarmv1.WebFarm{}, farmEndpointsChanged, func(ctx context.Context, o *webfarmv1.WebFarm) []reconcile.Request { return r.allSites(ctx, o) })).
+		WatchesRawSource(watch(c, &webfarmv1.FrontNode{}, frontSitesChanged, sitesOfFront)).
 		WatchesRawSource(watch(c, &webfarmv1.FailoverIP{}, failoverAddressChanged, func(ctx context.Context, o *webfarmv1.FailoverIP) []reconcile.Request { return r.allSites(ctx, o) })).
 		Complete(r)
 }

@@ -55,6 +55,17 @@ func TestEnvtestSiteStatus(t *testing.T) {
 	h.createSite(ns, "nofarm", "gone", "", "lost.example.com")
 	h.site(ns, "nofarm", "a missing farm", conditions(webfarmv1.SiteAccepted, webfarmv1.ReasonWebFarmNotFound))
 
+	// A front's agent reports serving the site's generation.
+	h.createNode("sites-a", "10.8.0.1", map[string]string{"role": "web"})
+	h.front("sites-a", "created", func(*webfarmv1.FrontNode) error { return nil })
+	h.patchFrontStatus("sites-a", map[string]any{"sites": []any{map[string]any{"name": ns + "/a-first", "generation": 1, "https": true}}})
+	h.site(ns, "a-first", "live on one front", func(st webfarmv1.SiteStatus) error {
+		if st.FrontsServing != 1 {
+			return fmt.Errorf("frontsServing %d", st.FrontsServing)
+		}
+		return nil
+	})
+
 	// The established site goes: the newcomer's names are its own now.
 	if err := h.c.Delete(h.ctx, &webfarmv1.Site{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "a-first"}}); err != nil {
 		t.Fatal(err)

@@ -154,6 +154,11 @@ type SiteStatus struct {
 	// +optional
 	Endpoints string `json:"endpoints,omitempty"`
 
+	// frontsServing counts the fronts whose HAProxy serves this generation
+	// of the site (FrontNode status.sites).
+	// +optional
+	FrontsServing int32 `json:"frontsServing"`
+
 	// conditions: Accepted (the site's names are its own on its addresses
 	// and ports; False with reason Conflict names the other object) and
 	// CertificateValid (its certificate can be loaded; when False, the
@@ -162,6 +167,21 @@ type SiteStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// NodeSiteStatus is one Site as a front's agent serves it.
+type NodeSiteStatus struct {
+	// name of the Site, as "namespace/name".
+	Name string `json:"name"`
+	// generation of the Site's spec that the front's HAProxy serves.
+	Generation int64 `json:"generation"`
+	// https is true when the front serves the site over HTTPS.
+	// +optional
+	HTTPS bool `json:"https,omitempty"`
+	// message says what the front could not do for the site, such as
+	// loading its certificate.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // Site condition types.
@@ -196,6 +216,7 @@ const (
 // +kubebuilder:printcolumn:name="Farm",type=string,JSONPath=`.spec.webFarmRef.name`
 // +kubebuilder:printcolumn:name="Hostnames",type=string,JSONPath=`.spec.hostnames`
 // +kubebuilder:printcolumn:name="Endpoints",type=string,JSONPath=`.status.endpoints`
+// +kubebuilder:printcolumn:name="Fronts",type=integer,JSONPath=`.status.frontsServing`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`
 // +kubebuilder:printcolumn:name="Certificate",type=string,JSONPath=`.status.conditions[?(@.type=="CertificateValid")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
