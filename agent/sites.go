@@ -33,7 +33,7 @@ func (a *Agent) servedSites(ctx context.Context, snap *snapshot, farms []haproxy
 		kept = append(kept, farm)
 	}
 	mine := sitesOf(snap, kept)
-	refused := sites.Resolve(sites.Claims(farmsByKey(snap, kept), mine, addresses))
+	refused := sites.Resolve(sites.Claims(farmsByKey(snap, kept), mine, addresses, nil))
 	farms = slices.DeleteFunc(kept, func(f haproxy.Farm) bool {
 		c, bad := refused["WebFarm "+f.Key]
 		if bad {

@@ -49,7 +49,7 @@ func (r *SiteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	refused := sites.Resolve(sites.Claims(world.farms, world.sites, world.addresses))
+	refused := sites.Resolve(sites.Claims(world.farms, world.sites, world.addresses, world.fronts))
 	certErr := r.checkCertificate(ctx, site)
 	fronts, err := r.frontsServing(ctx, site)
 	if err != nil {
@@ -112,25 +112,7 @@ func (r *SiteReconciler) checkCertificate(ctx context.Context, site *webfarmv1.S
 
 // siteWorld reads every Site, WebFarm and FailoverIP from the cache.
 func (r *SiteReconciler) siteWorld(ctx context.Context) (siteWorld, error) {
-	var siteList webfarmv1.SiteList
-	var farms webfarmv1.WebFarmList
-	var fips webfarmv1.FailoverIPList
-	for _, list := range []client.ObjectList{&siteList, &farms, &fips} {
-		if err := r.List(ctx, list); err != nil {
-			return siteWorld{}, fmt.Errorf("listing %T: %w", list, err)
-		}
-	}
-	w := siteWorld{farms: map[string]*webfarmv1.WebFarm{}, addresses: map[string]string{}}
-	for i := range siteList.Items {
-		w.sites = append(w.sites, &siteList.Items[i])
-	}
-	for i := range farms.Items {
-		w.farms[farmKey(farms.Items[i].Namespace, farms.Items[i].Name)] = &farms.Items[i]
-	}
-	for _, fip := range fips.Items {
-		w.addresses[farmKey(fip.Namespace, fip.Name)] = fip.Spec.Address
-	}
-	return w, nil
+	return readSiteWorld(ctx, r)
 }
 
 // allSites: whatever changes one site's claims or its farm's endpoints may

@@ -139,3 +139,40 @@ func conditions(typeReason ...string) func(webfarmv1.SiteStatus) error {
 		return nil
 	}
 }
+
+// TestEnvtestFarmConflict: a second farm without Sites on the address and
+// port of an established one is Ready=False with reason Conflict, naming
+// both; the established one is not; once it goes, the newcomer is served.
+func TestEnvtestFarmConflict(t *testing.T) {
+	h := startHarness(t)
+	ns := "farms"
+	h.createNamespace(ns)
+	h.createFailoverIP(ns, "vip", "192.0.2.60", "", false)
+	h.createFarm(ns, "a-old", map[string]string{"role": "old"}, "vip")
+	h.createFarm(ns, "b-new", map[string]string{"role": "new"}, "vip")
+	ready := func(name, reason string, holds ...string) {
+		t.Helper()
+		eventually(t, "WebFarm "+name+" Ready reason "+reason, func() error {
+			var wf webfarmv1.WebFarm
+			if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: ns, Name: name}, &wf); err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(wf.Status.Conditions, webfarmv1.ConditionReady)
+			if c == nil || c.Reason != reason {
+				return fmt.Errorf("Ready %+v", c)
+			}
+			for _, s := range holds {
+				if !strings.Contains(c.Message, s) {
+					return fmt.Errorf("Ready message %q lacks %q", c.Message, s)
+				}
+			}
+			return nil
+		})
+	}
+	ready("b-new", webfarmv1.ReasonConflict, "WebFarm farms/b-new", "WebFarm farms/a-old", "192.0.2.60:80")
+	ready("a-old", webfarmv1.ReasonNoFrontSelected)
+	if err := h.c.Delete(h.ctx, &webfarmv1.WebFarm{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "a-old"}}); err != nil {
+		t.Fatal(err)
+	}
+	ready("b-new", webfarmv1.ReasonNoFrontSelected)
+}

@@ -18,6 +18,7 @@ type siteWorld struct {
 	sites     []*webfarmv1.Site
 	farms     map[string]*webfarmv1.WebFarm // by "namespace/name"
 	addresses map[string]string             // FailoverIP "namespace/name" -> address
+	fronts    map[string][]string           // WebFarm "namespace/name" -> its fronts' nodes
 }
 
 // acceptance is the Accepted condition of site, given the conflicts of

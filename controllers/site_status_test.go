@@ -36,7 +36,7 @@ func TestSiteConditions(t *testing.T) {
 		farms:     map[string]*webfarmv1.WebFarm{"shop/web": farm},
 		addresses: map[string]string{"shop/vip": "192.0.2.10"},
 	}
-	refused := sites.Resolve(sites.Claims(w.farms, w.sites, w.addresses))
+	refused := sites.Resolve(sites.Claims(w.farms, w.sites, w.addresses, nil))
 	for _, tc := range []struct {
 		site          *webfarmv1.Site
 		certErr       error

@@ -97,6 +97,8 @@ type Claim struct {
 	Created   time.Time
 	Endpoints []Endpoint
 	Hostnames []string
+	// farm is the key of the WebFarm the claim is for.
+	farm string
 }
 
 // Conflict is why a claim was refused.
@@ -190,7 +192,38 @@ func (g grants) grant(c Claim) {
 // farm in farms (by "namespace/name") its hostnames on its endpoints, and
 // each farm without Sites every hostname of its endpoints. Keys are
 // "Site namespace/name" and "WebFarm namespace/name".
-func Claims(farms map[string]*webfarmv1.WebFarm, sites []*webfarmv1.Site, addresses map[string]string) []Claim {
+//
+// fronts, when not nil, maps each farm to its fronts' node names: an
+// endpoint on every address is then one per front ("*@node"), so that two
+// farms listening on every address clash only where they share a front.
+// One node's agent passes nil.
+func Claims(farms map[string]*webfarmv1.WebFarm, sites []*webfarmv1.Site, addresses map[string]string, fronts map[string][]string) []Claim {
+	out := claims(farms, sites, addresses)
+	if fronts == nil {
+		return out
+	}
+	for i := range out {
+		out[i].Endpoints = perFront(out[i].Endpoints, fronts[out[i].farm])
+	}
+	return out
+}
+
+// perFront replaces each endpoint on every address by one per node.
+func perFront(eps []Endpoint, nodes []string) []Endpoint {
+	var out []Endpoint
+	for _, e := range eps {
+		if e.Address != AnyAddress {
+			out = append(out, e)
+			continue
+		}
+		for _, n := range nodes {
+			out = append(out, Endpoint{Address: AnyAddress + "@" + n, Port: e.Port, TLS: e.TLS})
+		}
+	}
+	return out
+}
+
+func claims(farms map[string]*webfarmv1.WebFarm, sites []*webfarmv1.Site, addresses map[string]string) []Claim {
 	var out []Claim
 	withSites := map[string]bool{}
 	for _, s := range sites {
@@ -200,14 +233,14 @@ func Claims(farms map[string]*webfarmv1.WebFarm, sites []*webfarmv1.Site, addres
 		}
 		withSites[FarmKey(s)] = true
 		out = append(out, Claim{
-			Key: "Site " + s.Namespace + "/" + s.Name, Created: s.CreationTimestamp.Time,
+			Key: "Site " + s.Namespace + "/" + s.Name, Created: s.CreationTimestamp.Time, farm: FarmKey(s),
 			Endpoints: SiteEndpoints(s, farm, addresses), Hostnames: Hostnames(s),
 		})
 	}
 	for key, farm := range farms {
 		if !withSites[key] {
 			out = append(out, Claim{
-				Key: "WebFarm " + key, Created: farm.CreationTimestamp.Time,
+				Key: "WebFarm " + key, Created: farm.CreationTimestamp.Time, farm: key,
 				Endpoints: FarmEndpoints(farm, addresses), Hostnames: []string{""},
 			})
 		}

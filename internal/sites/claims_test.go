@@ -3,6 +3,10 @@ package sites
 import (
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
 func TestResolve(t *testing.T) {
@@ -64,5 +68,29 @@ func TestResolve(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestClaimsPerFront: two farms on every address of their fronts clash
+// only where they share a front.
+func TestClaimsPerFront(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	farm := func(name string, age time.Duration) *webfarmv1.WebFarm {
+		return &webfarmv1.WebFarm{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: name, CreationTimestamp: metav1.NewTime(t0.Add(age))}}
+	}
+	farms := map[string]*webfarmv1.WebFarm{"a/one": farm("one", 0), "a/two": farm("two", time.Minute)}
+	for _, tc := range []struct {
+		name   string
+		fronts map[string][]string
+		want   string
+	}{
+		{"disjoint fronts", map[string][]string{"a/one": {"n1"}, "a/two": {"n2"}}, ""},
+		{"a shared front", map[string][]string{"a/one": {"n1", "n2"}, "a/two": {"n2", "n3"}}, "WebFarm a/one already serves *@n2:80"},
+		{"one node (the agent)", nil, "WebFarm a/one already serves *:80"},
+	} {
+		got := Resolve(Claims(farms, nil, nil, tc.fronts))["WebFarm a/two"]
+		if s := got.String(); (tc.want == "") != (got.With == "") || (tc.want != "" && s != tc.want) {
+			t.Errorf("%s: conflict %q, want %q", tc.name, s, tc.want)
+		}
 	}
 }
