@@ -20,6 +20,6 @@ package controllers
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=webfarm-system
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=webfarm-system
 //
-// Secrets: only in the namespaces holding Sites (here the operator
-// namespace; the chart's farmNamespaces), read by name.
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get,namespace=webfarm-system
+// Secrets: only in the namespaces holding Sites, read by name: a Role of
+// its own in each (config/manager/farm_role.yaml; the chart's
+// farmNamespaces).
