@@ -26,6 +26,7 @@ import (
 	"github.com/webfarm/webfarm/agent/haproxy"
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/iptables"
+	"github.com/webfarm/webfarm/agent/nginx"
 	"github.com/webfarm/webfarm/agent/vip"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/metrics"
@@ -65,6 +66,9 @@ type Agent struct {
 	obs        *observer
 	// accessLog relays HAProxy's access log to stdout; nil when disabled.
 	accessLog *accesslog.Relay
+	// nginx is the node's web server, whose Sites' vhosts the agent keeps;
+	// nil when the agent leaves it alone.
+	nginx *nginx.Process
 
 	// ready is set once the agent has its first view of the cluster.
 	ready atomic.Bool
@@ -119,6 +123,9 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("peer heartbeats on UDP port %d: %w", opts.PeerPort, err)
 	}
 	a.deadFronts = &deadfront.Marker{Runtime: a.proxy}
+	if opts.NginxDir != "" {
+		a.nginx = &nginx.Process{Binary: opts.NginxBinary, Dir: opts.NginxDir}
+	}
 	a.failover = newFailover(a, opts.memoryPath())
 	a.vips.HandedOff = a.failover.poke
 	a.informers = mgr.GetCache()
@@ -423,6 +430,7 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 		a.peers.SetKey(a.refs.peerKey(ctx, a.opts.Namespace, a.opts.PeerSecret))
 	}
 	a.syncProxy(ctx, snap, full)
+	a.syncWebServer(ctx, snap)
 	a.setServingTargets(ctx, snap)
 	rules, problems := drainRules(snap)
 	for _, p := range problems {

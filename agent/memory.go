@@ -411,6 +411,11 @@ func writeFileAtomic(path string, v any) error {
 	if err != nil {
 		return err
 	}
+	return writeBytesAtomic(path, data)
+}
+
+// writeBytesAtomic replaces path with data, mode 0600, never half-written.
+func writeBytesAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}

@@ -32,6 +32,17 @@ type proxyState struct {
 	// lastRefs is, per farm key, the farm's stats credentials and error
 	// pages as last read in full: used while they cannot be read.
 	lastRefs map[string]haproxy.Farm
+	// certs is, per Site key, the certificate bundle last found valid:
+	// it serves on while a renewed Secret is refused, as long as it is
+	// itself still valid.
+	certs map[string]tlsPair
+	// defaultCert is the node's default certificate, once read or made.
+	defaultCert []byte
+	// sites are the Sites HAProxy serves, by key, for the web server.
+	sites []string
+	// siteMessages are, by Site key, what the last sync could not do for
+	// a site it serves.
+	siteMessages map[string]string
 }
 
 // syncProxy renders the configuration of the farms on this node, has HAProxy
@@ -40,21 +51,36 @@ type proxyState struct {
 // the status says why.
 func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 	farms, problems := a.proxyFarms(ctx, snap)
+	farms, sites, siteProblems := a.servedSites(ctx, snap, farms)
+	problems = append(problems, siteProblems...)
 	metrics.HAProxyFarms.Set(float64(len(farms)))
 	if len(farms) == 0 {
 		a.stopProxy(ctx, snap)
 		return
 	}
 	start := a.clock.Now()
+	var err error
 	cfg := a.proxyConfig(snap, farms)
+	cfg.Sites = sites
+	if len(sites) > 0 {
+		if cfg.DefaultCertificate, err = a.defaultCertificate(); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
 	text, err := haproxy.Render(cfg)
+	if err != nil && len(cfg.Sites) > 0 {
+		var left []string
+		cfg.Sites, left = renderableSites(cfg)
+		problems = append(problems, left...)
+		text, err = haproxy.Render(cfg)
+	}
 	if err != nil {
 		a.reportProxy(func(p *webfarmv1.ProxyStatus) {
 			p.Healthy, p.Message = false, "configuration not rendered: "+err.Error()
 		})
 		return
 	}
-	reloaded, err := a.proxy.Apply(ctx, text, haproxy.ErrorFiles(cfg))
+	reloaded, err := a.proxy.Apply(ctx, text, haproxy.Files(cfg))
 	a.observeApply(snap, start, reloaded, err)
 	if err != nil {
 		var refused *haproxy.ValidationError
@@ -70,6 +96,7 @@ func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 		a.deadFronts.Forget()
 	}
 	a.proxyState.farms = farms
+	a.sitesServed(snap, cfg.Sites)
 	a.syncDrainStates(ctx, snap, farms, reloaded || full)
 	a.reportProxy(func(p *webfarmv1.ProxyStatus) {
 		p.ConfigHash = configHash(text)
@@ -130,7 +157,8 @@ func (a *Agent) stopProxy(ctx context.Context, snap *snapshot) {
 		logr.FromContextOrDiscard(ctx).Error(err, "Stopping HAProxy")
 		return
 	}
-	a.proxyState.farms = nil
+	a.proxyState.farms, a.proxyState.sites = nil, nil
+	a.reporter.update(func(r *report) { r.Sites = nil })
 	a.reportProxy(func(p *webfarmv1.ProxyStatus) { *p = webfarmv1.ProxyStatus{Message: "no farm selects this node"} })
 }
 

@@ -35,7 +35,7 @@ const (
 // httplogLine is the httplog format of one request to the test farm: client,
 // accept date, frontend, backend/server, timers, status, bytes, cookies,
 // termination state, connection counts, queues, request line.
-var httplogLine = regexp.MustCompile(`^[0-9.]+:\d+ \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] farm_default_web farm_default_web/front[12](-backup)? ` +
+var httplogLine = regexp.MustCompile(`^[0-9.]+:\d+ \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] http_any_8080 farm_default_web/front[12](-backup)? ` +
 	`\d+/\d+/\d+/\d+/\d+ 200 \d+ - - [-A-Za-z]{4} \d+/\d+/\d+/\d+/\d+ \d+/\d+ "GET (/\S*) HTTP/1\.1"$`)
 
 // syncBuffer is the agent's stdout as the test reads it.
@@ -200,7 +200,7 @@ func testExporter(t *testing.T, ns *netnstest.NS, out *syncBuffer, pages int) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %v %v", metricsURL, resp.Status, err)
 	}
-	requests := sample(t, body, `haproxy_frontend_http_requests_total{proxy="farm_default_web"}`)
+	requests := sample(t, body, `haproxy_frontend_http_requests_total{proxy="http_any_8080"}`)
 	if requests < float64(3*pages) {
 		t.Errorf("the exporter counts %v requests to the farm, want at least %d", requests, 3*pages)
 	}

@@ -41,6 +41,7 @@ type FailoverIPSpec struct {
 	// Heartbeat's master node.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	PreferredNode string `json:"preferredNode,omitempty"`
 
 	// autoFailback gives the address back to preferredNode as soon as it is a

@@ -158,6 +158,13 @@ type FrontNodeStatus struct {
 	// +kubebuilder:validation:items:MaxLength=253
 	UnheardFronts []string `json:"unheardFronts,omitempty"`
 
+	// sites lists the Sites this node's HAProxy serves, each with the
+	// generation it serves; written by the node's agent.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Sites []NodeSiteStatus `json:"sites,omitempty"`
+
 	// conditions: Ready (the front serves), ProxyHealthy (HAProxy runs the
 	// wanted configuration).
 	// +optional

@@ -21,8 +21,12 @@ import (
 	"github.com/webfarm/webfarm/internal/testenv"
 )
 
-// farmProxy is the sample farm's proxy in HAProxy's figures.
-const farmProxy = `proxy="farm_default_webfarm"`
+// farmProxy is the sample farm's backend in HAProxy's figures, and
+// vipFrontend the frontend of its failover address and port.
+const (
+	farmProxy   = `proxy="farm_default_webfarm"`
+	vipFrontend = `proxy="http_10.99.0.10_80"`
+)
 
 // TestE2EObservability scrapes the controller, every agent and every
 // HAProxy's exporter of a running farm, checks the figures against what
@@ -46,7 +50,7 @@ func TestE2EObservability(t *testing.T) {
 			checkAgentFigures(t, ctx, f, f.Name == owner)
 		}
 		m := mustScrape(t, func() (Metrics, error) { return tb.Front(owner).HAProxyMetrics(ctx) })
-		if v, _ := m.Get("haproxy_frontend_http_requests_total", farmProxy); v < requests {
+		if v, _ := m.Get("haproxy_frontend_http_requests_total", vipFrontend); v < requests {
 			t.Errorf("the owner's exporter counts %v requests to the farm, want at least %d", v, requests)
 		}
 	})
@@ -137,7 +141,7 @@ func TestE2EObservability(t *testing.T) {
 // log, and none for the checks of /check.txt.
 func checkAgentAccessLog(t *testing.T, f *Front, requests int) {
 	// The web servers have no such pages: 404s, logged like any request.
-	path := regexp.MustCompile(`farm_default_webfarm farm_default_webfarm/front\d+(-backup)? [-\d/]+ \d{3} .*"GET (/observed-\d+|/check\.txt) HTTP/1\.1"`)
+	path := regexp.MustCompile(`http_10\.99\.0\.10_80 farm_default_webfarm/front\d+(-backup)? [-\d/]+ \d{3} .*"GET (/observed-\d+|/check\.txt) HTTP/1\.1"`)
 	var seen map[string]int
 	err := WaitFor(func() (bool, error) {
 		log, err := os.ReadFile(f.Agent().LogPath())
