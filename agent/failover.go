@@ -430,7 +430,7 @@ func membership(snap *snapshot, port uint16) heartbeat.Membership {
 // heartbeat returns to which nodes this node's heartbeat goes, and what it
 // says. It goes to every front that may hold an address this node may hold:
 // the owner, the previous owner, every candidate, and every front of the
-// farms that list the FailoverIP. A stale owner that is no longer a
+// farms that list the FailoverIP (every node a standalone one selects). A stale owner that is no longer a
 // candidate must hear a new owner's later epoch, and drop the address.
 func (f *failover) heartbeat(snap *snapshot) ([]string, []heartbeat.Claim) {
 	var targets []string
@@ -444,11 +444,7 @@ func (f *failover) heartbeat(snap *snapshot) ([]string, []heartbeat.Claim) {
 		})
 		targets = append(targets, st.Owner, st.PreviousOwner)
 		targets = append(targets, st.Candidates...)
-		for _, farm := range snap.farmsListing(fip) {
-			for _, front := range snap.frontsOf(farm) {
-				targets = append(targets, front.Name)
-			}
-		}
+		targets = append(targets, snap.peersOf(fip)...)
 	}
 	targets = slices.DeleteFunc(targets, func(name string) bool { return name == "" || name == snap.node || snap.fronts[name] == nil })
 	slices.Sort(targets)
