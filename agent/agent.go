@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/webfarm/webfarm/agent/accesslog"
+	"github.com/webfarm/webfarm/agent/checks"
 	"github.com/webfarm/webfarm/agent/deadfront"
 	"github.com/webfarm/webfarm/agent/deadman"
 	"github.com/webfarm/webfarm/agent/handoff"
@@ -62,6 +63,7 @@ type Agent struct {
 	refs       *references
 	failover   *failover
 	serving    *servingChecks
+	checks     *checks.Runner
 	obs        *observer
 	// accessLog relays HAProxy's access log to stdout; nil when disabled.
 	accessLog *accesslog.Relay
@@ -109,6 +111,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	if a.serving, err = newServingChecks(); err != nil {
 		return nil, err
 	}
+	a.checks = checks.NewRunner(a.clock)
 	a.lease = &heartbeat.LeaseRenewer{
 		Client: api, Namespace: opts.Namespace, Node: opts.NodeName,
 		Interval: func() time.Duration { return a.failover.leaseInterval() },
@@ -294,6 +297,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	// candidate anyway.
 	servingDone := make(chan struct{})
 	go func() { a.runServingChecks(ctx); close(servingDone) }()
+	healthDone := make(chan struct{})
+	go func() { a.runHealthChecks(ctx); close(healthDone) }()
 	deadFrontsDone := make(chan struct{})
 	go func() {
 		if !a.opts.ChecksOnly {
@@ -321,6 +326,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		<-done
 	}
 	<-servingDone
+	<-healthDone
 	<-deadFrontsDone
 	log.Info("Agent stopped")
 	return nil
@@ -421,6 +427,7 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 	}
 	a.syncProxy(ctx, snap, full)
 	a.setServingTargets(ctx, snap)
+	a.setCheckTargets(ctx, snap)
 	rules, problems := drainRules(snap)
 	for _, p := range problems {
 		log.Error(p, "Skipping a drain rule")

@@ -23,7 +23,9 @@ type Probe interface {
 // service.
 const loopback = "127.0.0.1"
 
-func hostPort(host string, port int32) string {
+// HostPort is where a check goes: host:port, the node's own service on
+// loopback when host is empty.
+func HostPort(host string, port int32) string {
 	if host == "" {
 		host = loopback
 	}
@@ -55,7 +57,7 @@ type HTTPProbe struct {
 // server accepts.
 func NewHTTPProbe(host string, port int32, path string) HTTPProbe {
 	return HTTPProbe{
-		URL: "http://" + hostPort(host, port) + path,
+		URL: "http://" + HostPort(host, port) + path,
 		Client: &http.Client{
 			Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
