@@ -105,6 +105,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.vips.Announcer = observedAnnouncer{next: vip.PacketAnnouncer{}, seen: a.obs.announced}
+	a.vips.Notified = a.notified
 	if a.accessLog, err = listenAccessLog(opts, a.proxy); err != nil {
 		return nil, err
 	}
@@ -184,7 +185,7 @@ func newVIPManager(opts Options, log logr.Logger) (*vip.Manager, error) {
 	if err := gate.Setup(); err != nil {
 		return nil, fmt.Errorf("kernel gate: %w", err)
 	}
-	m := &vip.Manager{Handle: handle, Gate: gate, RecordPath: opts.vipRecordPath()}
+	m := &vip.Manager{Handle: handle, Gate: gate, RecordPath: opts.vipRecordPath(), HooksDir: opts.HooksDir, NodeName: opts.NodeName}
 	// Forwarding spares clients a lost connection during a hand-off; a
 	// node that cannot set it up still holds and releases addresses safely.
 	if m.Forwarder, err = newForwarder(); err != nil {
