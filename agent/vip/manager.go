@@ -154,7 +154,7 @@ func (m *Manager) Ensure(ctx context.Context, a Address, grant time.Duration) er
 		return fmt.Errorf("adding %s: %w", a.IP, err)
 	}
 	if m.masterFirst(a) {
-		if err := m.promote(ctx, a); err != nil {
+		if err := m.promoteUnlessHeld(ctx, a, link); err != nil {
 			return err
 		}
 	}

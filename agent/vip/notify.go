@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/vishvananda/netlink"
 
 	"github.com/webfarm/webfarm/agent/command"
 )
@@ -134,6 +135,23 @@ func (m *Manager) promote(ctx context.Context, a Address) error {
 	}
 	m.startPromotion(ctx, a)
 	return ErrPromoting
+}
+
+// promoteUnlessHeld promotes a first unless its address is on link
+// already: a node that holds it at a new epoch (renewed as the same owner,
+// or restarted) must keep renewing its grant, and its takeover runs the
+// master hook again after, as it would without MasterFirst.
+func (m *Manager) promoteUnlessHeld(ctx context.Context, a Address, link netlink.Link) error {
+	m.mu.Lock()
+	found, err := findAddr(m.Handle, link, a.IP)
+	m.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("checking %s: %w", a.IP, err)
+	}
+	if len(found) > 0 {
+		return nil
+	}
+	return m.promote(ctx, a)
 }
 
 // startPromotion starts a's master hook; the caller holds m.mu.
