@@ -54,13 +54,9 @@ func Judge(r Role, allowReplica bool, maxLag time.Duration) (string, error) {
 	case r.Replica.SQLErrno != 0:
 		return "", fmt.Errorf("replica whose SQL thread failed (Last_SQL_Errno %d)", r.Replica.SQLErrno)
 	case maxLag > 0 && r.Replica.Lag != nil && *r.Replica.Lag > maxLag:
-		return "", fmt.Errorf("replica %s behind its primary, more than %s", *r.Replica.Lag, maxLag)
+		return "", fmt.Errorf("replica more than %s behind its primary", maxLag)
 	}
-	lag := "unknown"
-	if r.Replica.Lag != nil {
-		lag = r.Replica.Lag.String()
-	}
-	return fmt.Sprintf("promotable replica (IO thread %s, lag %s)", r.Replica.IORunning, lag), nil
+	return fmt.Sprintf("promotable replica (IO thread %s)", r.Replica.IORunning), nil
 }
 
 // MySQLProbe connects to a MySQL/MariaDB server at every run and judges its

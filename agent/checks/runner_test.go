@@ -51,33 +51,33 @@ func TestRunner(t *testing.T) {
 	go r.Run(ctx, func(s []webfarmv1.NodeChecksStatus) { reports <- s })
 
 	// The time-outs of "port" run on the real clock's deadline
-	// (context.WithTimeout); the schedule is the fake clock's.
+	// (context.WithTimeout); the schedule is the fake clock's, one run of
+	// each check every ten steps.
 	want := []struct {
 		runs   int32
 		state  webfarmv1.CheckState
 		checks [2]webfarmv1.CheckState // mysql, port
 	}{
-		{0, webfarmv1.CheckUnknown, [2]webfarmv1.CheckState{U, U}}, // targets appear
 		{1, webfarmv1.CheckFailing, [2]webfarmv1.CheckState{U, F}}, // port timed out: fall 1
-		{2, webfarmv1.CheckFailing, [2]webfarmv1.CheckState{P, F}},
-		{4, webfarmv1.CheckFailing, [2]webfarmv1.CheckState{F, F}},
+		{2, webfarmv1.CheckFailing, [2]webfarmv1.CheckState{P, F}}, // mysql rose after 2
+		{4, webfarmv1.CheckFailing, [2]webfarmv1.CheckState{F, F}}, // and fell after 2
 	}
 	for i, w := range want {
-		got := waitReport(t, clk, reports, db, w.runs)
-		if len(got) != 1 || got[0].State != w.state || got[0].Checks[0].State != w.checks[0] || got[0].Checks[1].State != w.checks[1] {
-			t.Fatalf("report %d: %+v, want %s with mysql %s, port %s", i, got, w.state, w.checks[0], w.checks[1])
+		got, runs := waitReport(t, clk, reports, db, func(s []webfarmv1.NodeChecksStatus) bool {
+			return len(s) == 1 && s[0].State == w.state && s[0].Checks[0].State == w.checks[0] && s[0].Checks[1].State == w.checks[1]
+		})
+		if runs != w.runs {
+			t.Errorf("report %d: %+v after %d runs of mysql, want %d", i, got[0].Checks, runs, w.runs)
 		}
-		t.Logf("report %d after %d runs: %+v", i, db.runs.Load(), got[0].Checks)
+		t.Logf("report %d after %d runs: %+v", i, runs, got[0].Checks)
 	}
 	r.Set(nil)
-	if got := waitReport(t, clk, reports, db, db.runs.Load()); len(got) != 0 {
-		t.Errorf("after the targets went: %+v", got)
-	}
+	waitReport(t, clk, reports, db, func(s []webfarmv1.NodeChecksStatus) bool { return len(s) == 0 })
 }
 
-// waitReport steps the fake clock an interval at a time until a report
-// comes after db ran at least runs times.
-func waitReport(t *testing.T, clk *clocktesting.FakeClock, reports chan []webfarmv1.NodeChecksStatus, db *scripted, runs int32) []webfarmv1.NodeChecksStatus {
+// waitReport steps the fake clock a tick at a time until a report
+// satisfies ok, and returns it with the runs of db so far.
+func waitReport(t *testing.T, clk *clocktesting.FakeClock, reports chan []webfarmv1.NodeChecksStatus, db *scripted, ok func([]webfarmv1.NodeChecksStatus) bool) ([]webfarmv1.NodeChecksStatus, int32) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	step := time.NewTicker(20 * time.Millisecond)
@@ -85,15 +85,13 @@ func waitReport(t *testing.T, clk *clocktesting.FakeClock, reports chan []webfar
 	for {
 		select {
 		case s := <-reports:
-			if db.runs.Load() >= runs {
-				return s
+			if ok(s) {
+				return s, db.runs.Load()
 			}
 		case <-step.C:
-			if db.runs.Load() < runs || runs == 0 {
-				clk.Step(tick)
-			}
+			clk.Step(tick)
 		case <-deadline:
-			t.Fatalf("no report after %d runs (ran %d)", runs, db.runs.Load())
+			t.Fatalf("no such report (mysql ran %d times)", db.runs.Load())
 		}
 	}
 }

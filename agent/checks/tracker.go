@@ -32,7 +32,7 @@ type Result struct {
 }
 
 // Observe records one run at now — err nil for a pass, message what it saw
-// — and tells whether the state changed.
+// — and tells whether the state or the message changed.
 func (t *Tracker) Observe(err error, message string, now time.Time) (Result, bool) {
 	if t.state == "" {
 		t.state, t.since = webfarmv1.CheckUnknown, now
@@ -43,6 +43,10 @@ func (t *Tracker) Observe(err error, message string, now time.Time) (Result, boo
 	} else {
 		t.passes, t.fails = t.passes+1, 0
 	}
+	// A new message is news too, so that the report says what the check
+	// sees now (a replica promoted to primary passes all along); messages
+	// carry no figures that change from run to run.
+	news := message != t.message
 	t.message = message
 	next := t.state
 	switch {
@@ -55,7 +59,7 @@ func (t *Tracker) Observe(err error, message string, now time.Time) (Result, boo
 	if changed {
 		t.state, t.since = next, now
 	}
-	return t.Result(), changed
+	return t.Result(), changed || news
 }
 
 // Result is the current state.

@@ -51,10 +51,10 @@ func TestTracker(t *testing.T) {
 				if r.State != tt.want[i] {
 					t.Fatalf("after run %d (%q): %s, want %s", i+1, tt.runs[:i+1], r.State, tt.want[i])
 				}
-				if changed != (r.State != prev) {
-					t.Errorf("run %d: changed = %v, state %s -> %s", i+1, changed, prev, r.State)
+				if r.State != prev && !changed {
+					t.Errorf("run %d: changed = false, state %s -> %s", i+1, prev, r.State)
 				}
-				if changed && !r.Since.Equal(now) {
+				if r.State != prev && !r.Since.Equal(now) {
 					t.Errorf("run %d: since = %v, want %v", i+1, r.Since, now)
 				}
 				prev = r.State
@@ -75,6 +75,20 @@ func TestSummary(t *testing.T) {
 	} {
 		if got := Summary(tt.in); got != tt.want {
 			t.Errorf("Summary(%v) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestTrackerMessages: a new message is reported, the same one is not.
+func TestTrackerMessages(t *testing.T) {
+	tr := &Tracker{Rise: 1, Fall: 1}
+	now := time.Unix(1000, 0)
+	for i, step := range []struct {
+		msg     string
+		changed bool
+	}{{"promotable replica", true}, {"promotable replica", false}, {"primary (read_only=0)", true}, {"primary (read_only=0)", false}} {
+		if _, changed := tr.Observe(nil, step.msg, now); changed != step.changed {
+			t.Errorf("run %d (%q): changed = %v, want %v", i+1, step.msg, changed, step.changed)
 		}
 	}
 }
