@@ -70,7 +70,10 @@ type MySQLProbe struct {
 // MySQLOptions configure a MySQLProbe.
 type MySQLOptions struct {
 	// Address is host:port.
-	Address            string
+	Address string
+	// Net is "tcp" (the default) or a network registered with
+	// mysql.RegisterDialContext.
+	Net                string
 	Username, Password string
 	AllowReplica       bool
 	MaxLag             time.Duration
@@ -81,6 +84,9 @@ func NewMySQLProbe(o MySQLOptions) (*MySQLProbe, error) {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd = o.Username, o.Password
 	cfg.Net, cfg.Addr = "tcp", o.Address
+	if o.Net != "" {
+		cfg.Net = o.Net
+	}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mysql check of %s: %w", o.Address, err)
