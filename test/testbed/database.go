@@ -146,9 +146,11 @@ func (d *Database) createFailoverIP(ctx context.Context, preferred string) error
 					CredentialsSecretRef:   webfarmv1.LocalObjectReference{Name: databaseSecret},
 					AllowPromotableReplica: true,
 				},
-				Interval: metav1.Duration{Duration: 500 * time.Millisecond},
-				Timeout:  metav1.Duration{Duration: 400 * time.Millisecond},
-				Rise:     2, Fall: 2,
+				// keepalived's interval 1, with room for a loaded machine:
+				// a check that times out twice moves the database.
+				Interval: metav1.Duration{Duration: time.Second},
+				Timeout:  metav1.Duration{Duration: 900 * time.Millisecond},
+				Rise:     2, Fall: 3,
 			}},
 			Hooks: &webfarmv1.NotifyHooks{
 				Master: "mariadb-promote", Backup: "mariadb-fence", Fault: "mariadb-fence",
