@@ -101,14 +101,15 @@ func (s *server) probe(t *testing.T, allowReplica bool) (string, error) {
 
 // hook runs one of the chart's MariaDB hooks in s's namespace, as s's
 // agent would, and returns its output and error.
-func (s *server) hook(t *testing.T, name, state string) (string, error) {
+func (s *server) hook(t *testing.T, name, state string, env ...string) (string, error) {
 	t.Helper()
 	cnf := filepath.Join(s.dir, "client.cnf")
 	if err := os.WriteFile(cnf, []byte(mariadbtest.ClientConfig()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	script := filepath.Join(testenv.RepoRoot(), "charts", "webfarm", "files", "hooks", name)
-	cmd := s.ns.Command("env", "WEBFARM_MARIADB_DEFAULTS="+cnf, "WEBFARM_STATE="+state, "WEBFARM_EPOCH=7", "WEBFARM_PREVIOUS_OWNER=old", script, state)
+	args := append([]string{"WEBFARM_MARIADB_DEFAULTS=" + cnf, "WEBFARM_STATE=" + state, "WEBFARM_EPOCH=7", "WEBFARM_NODE=" + s.ns.Name, "WEBFARM_PREVIOUS_OWNER=old"}, env...)
+	cmd := s.ns.Command("env", append(args, script, state)...)
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
@@ -119,7 +120,8 @@ func (s *server) hook(t *testing.T, name, state string) (string, error) {
 // replica; mariadb-promote applies the relay log and makes the replica the
 // writable primary, with every row the primary acknowledged; mariadb-fence
 // makes the old primary read-only, after which the check fails it and
-// mariadb-promote refuses it; a dead server is fenced already.
+// mariadb-promote refuses it — unless the address comes back to it with no
+// other owner in between; a dead server is fenced already.
 func TestNodeMySQLCheckAndHooks(t *testing.T) {
 	netnstest.Skip(t)
 	if _, err := exec.LookPath("mariadbd"); err != nil {
@@ -195,6 +197,15 @@ func TestNodeMySQLCheckAndHooks(t *testing.T) {
 		t.Errorf("after mariadb-fence: read_only %s", ro)
 	}
 	expect(primary, true, false, "fenced former primary")
+
+	// The address comes back to the node that held it last, with no other
+	// owner in between (it fenced itself for a moment): writable again.
+	out, err = primary.hook(t, "mariadb-promote", "master", "WEBFARM_PREVIOUS_OWNER="+primary.ns.Name)
+	t.Logf("mariadb-promote on the last owner: %s", out)
+	if err != nil {
+		t.Errorf("mariadb-promote on the node that held the address last: %v: %s", err, out)
+	}
+	expect(primary, true, true, "primary")
 }
 
 func errString(err error) string {

@@ -275,8 +275,8 @@ func (w *Writer) AckedSince(t time.Time) int {
 type DatabaseFailover struct {
 	SemiSync bool
 	From, To string
-	// Gap runs from the last write acknowledged before the loss to the
-	// first one after.
+	// Gap is the longest time between two acknowledged writes from a
+	// second before the loss on.
 	Gap time.Duration
 	// Failed counts the writes that failed meanwhile.
 	Failed int
@@ -311,19 +311,20 @@ func (d *Database) Lost(front string, acked []Write) ([]int64, error) {
 	return lost, nil
 }
 
-// gapAround is the longest time between two acknowledged writes that
-// spans t.
-func gapAround(acked []Write, t time.Time) time.Duration {
-	var before, after time.Time
+// longestGap is the longest time between two acknowledged writes after
+// from: the writes a crash still lets through (it takes a moment to kill
+// everything) do not hide the gap that follows them.
+func longestGap(acked []Write, from time.Time) time.Duration {
+	var longest time.Duration
+	var prev time.Time
 	for _, a := range acked {
-		if !a.At.After(t) {
-			before = a.At
-		} else if after.IsZero() {
-			after = a.At
+		if a.At.Before(from) {
+			continue
 		}
+		if !prev.IsZero() && a.At.Sub(prev) > longest {
+			longest = a.At.Sub(prev)
+		}
+		prev = a.At
 	}
-	if before.IsZero() || after.IsZero() {
-		return 0
-	}
-	return after.Sub(before)
+	return longest
 }
