@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/webfarm/webfarm/agent/accesslog"
+	"github.com/webfarm/webfarm/agent/checks"
 	"github.com/webfarm/webfarm/agent/deadfront"
 	"github.com/webfarm/webfarm/agent/deadman"
 	"github.com/webfarm/webfarm/agent/handoff"
@@ -63,6 +64,7 @@ type Agent struct {
 	refs       *references
 	failover   *failover
 	serving    *servingChecks
+	checks     *checks.Runner
 	obs        *observer
 	// accessLog relays HAProxy's access log to stdout; nil when disabled.
 	accessLog *accesslog.Relay
@@ -107,12 +109,14 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.vips.Announcer = observedAnnouncer{next: vip.PacketAnnouncer{}, seen: a.obs.announced}
+	a.vips.Notified = a.notified
 	if a.accessLog, err = listenAccessLog(opts, a.proxy); err != nil {
 		return nil, err
 	}
 	if a.serving, err = newServingChecks(); err != nil {
 		return nil, err
 	}
+	a.checks = checks.NewRunner(a.clock)
 	a.lease = &heartbeat.LeaseRenewer{
 		Client: api, Namespace: opts.Namespace, Node: opts.NodeName,
 		Interval: func() time.Duration { return a.failover.leaseInterval() },
@@ -191,7 +195,7 @@ func newVIPManager(opts Options, log logr.Logger) (*vip.Manager, error) {
 	if err := gate.Setup(); err != nil {
 		return nil, fmt.Errorf("kernel gate: %w", err)
 	}
-	m := &vip.Manager{Handle: handle, Gate: gate, RecordPath: opts.vipRecordPath()}
+	m := &vip.Manager{Handle: handle, Gate: gate, RecordPath: opts.vipRecordPath(), HooksDir: opts.HooksDir, NodeName: opts.NodeName}
 	// Forwarding spares clients a lost connection during a hand-off; a
 	// node that cannot set it up still holds and releases addresses safely.
 	if m.Forwarder, err = newForwarder(); err != nil {
@@ -304,6 +308,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	// candidate anyway.
 	servingDone := make(chan struct{})
 	go func() { a.runServingChecks(ctx); close(servingDone) }()
+	healthDone := make(chan struct{})
+	go func() { a.runHealthChecks(ctx); close(healthDone) }()
 	deadFrontsDone := make(chan struct{})
 	go func() {
 		if !a.opts.ChecksOnly {
@@ -331,6 +337,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		<-done
 	}
 	<-servingDone
+	<-healthDone
 	<-deadFrontsDone
 	log.Info("Agent stopped")
 	return nil
@@ -432,6 +439,7 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 	a.syncProxy(ctx, snap, full)
 	a.syncWebServer(ctx, snap)
 	a.setServingTargets(ctx, snap)
+	a.setCheckTargets(ctx, snap)
 	rules, problems := drainRules(snap)
 	for _, p := range problems {
 		log.Error(p, "Skipping a drain rule")

@@ -318,7 +318,10 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		}
 		// The grant is the proof of liveness: the kernel stops answering
 		// for the address when it runs out, unless a later pass renews it.
-		if err := f.a.vips.Ensure(ctx, addr, d.RecheckAfter); err != nil {
+		if err := f.a.vips.Ensure(ctx, addr, d.RecheckAfter); errors.Is(err, vip.ErrPromoting) {
+			// Its master hook runs before the address is added (spec.hooks).
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPWaiting, Message: err.Error(), ObservedGeneration: fip.Generation}, true
+		} else if err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "Holding the failover address", "failoverIP", key)
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error(), ObservedGeneration: timingGeneration(fip)}, true
 		}
@@ -326,6 +329,7 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		// The controller names the next owner only once this one reports
 		// the address released: the release may wait for a quiet moment.
 		addr.HandOff = d.Action == ownership.Release && fip.Status.ReleaseRequested && fip.Status.Owner == f.a.opts.NodeName
+		addr.Fault = d.Action == ownership.Fence
 		err := f.a.vips.Release(ctx, addr)
 		if errors.Is(err, vip.ErrReleasing) {
 			// A hand-off waits for quiet, then the address goes and the
@@ -400,7 +404,7 @@ func vipAddress(key string, fip *webfarmv1.FailoverIP, epoch int64) (vip.Address
 	if err != nil {
 		return vip.Address{}, fmt.Errorf("spec.address %q: %w", fip.Spec.Address, err)
 	}
-	return vip.Address{IP: ip, Interface: fip.Spec.Interface, FailoverIP: key, Epoch: epoch}, nil
+	return vip.Address{IP: ip, Interface: fip.Spec.Interface, FailoverIP: key, Epoch: epoch, Notify: notifyOf(fip), PreviousOwner: fip.Status.PreviousOwner}, nil
 }
 
 // sendHeartbeats tells every front that may hold one of the failover IPs
@@ -507,7 +511,7 @@ func membership(snap *snapshot, port uint16) heartbeat.Membership {
 // heartbeat returns to which nodes this node's heartbeat goes, and what it
 // says. It goes to every front that may hold an address this node may hold:
 // the owner, the previous owner, every candidate, and every front of the
-// farms that list the FailoverIP. A stale owner that is no longer a
+// farms that list the FailoverIP (every node a standalone one selects). A stale owner that is no longer a
 // candidate must hear a new owner's later epoch, and drop the address.
 func (f *failover) heartbeat(snap *snapshot) ([]string, []heartbeat.Claim) {
 	var targets []string
@@ -521,11 +525,7 @@ func (f *failover) heartbeat(snap *snapshot) ([]string, []heartbeat.Claim) {
 		})
 		targets = append(targets, st.Owner, st.PreviousOwner)
 		targets = append(targets, st.Candidates...)
-		for _, farm := range snap.farmsListing(fip) {
-			for _, front := range snap.frontsOf(farm) {
-				targets = append(targets, front.Name)
-			}
-		}
+		targets = append(targets, snap.peersOf(fip)...)
 	}
 	targets = slices.DeleteFunc(targets, func(name string) bool { return name == "" || name == snap.node || snap.fronts[name] == nil })
 	slices.Sort(targets)

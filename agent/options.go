@@ -36,6 +36,13 @@ type Options struct {
 	// FailoverHook, when set, is an executable run at every takeover and
 	// release of a failover address (see agent/vip).
 	FailoverHook string
+	// ChecksDir holds the scripts that exec health checks may name (a
+	// FailoverIP names a file here, never a path). Empty: no exec check
+	// runs, each fails saying so.
+	ChecksDir string
+	// HooksDir holds the notify hooks that FailoverIPs may name
+	// (spec.hooks). Empty: no notify hook runs.
+	HooksDir string
 	// Resync is how often the agent rewrites its node's state even when
 	// nothing changed, repairing what someone else removed. Default 10s.
 	Resync time.Duration

@@ -99,13 +99,46 @@ func (s *snapshot) frontsOf(farm string) []*webfarmv1.FrontNode {
 }
 
 // frontOfFarmListing tells whether this node is a front of a farm that
-// lists fip.
+// lists fip, or a node that fip's nodeSelector selects (a standalone
+// FailoverIP: its FrontNode lists it in spec.failoverIPs).
 func (s *snapshot) frontOfFarmListing(fip *webfarmv1.FailoverIP) bool {
-	return s.self != nil && slices.ContainsFunc(s.farmsListing(fip), func(farm string) bool { return slices.Contains(s.self.Spec.Farms, farm) })
+	if s.self == nil {
+		return false
+	}
+	if fip.Spec.NodeSelector != nil {
+		return slices.Contains(s.self.Spec.FailoverIPs, key(fip))
+	}
+	return slices.ContainsFunc(s.farmsListing(fip), func(farm string) bool { return slices.Contains(s.self.Spec.Farms, farm) })
 }
 
-// farmsListing returns the farms, as namespace/name, whose spec lists fip.
+// peersOf returns the fronts that may hold fip, sorted: every front of the
+// farms that list it, or, for a standalone FailoverIP, every node its
+// nodeSelector selects.
+func (s *snapshot) peersOf(fip *webfarmv1.FailoverIP) []string {
+	var names []string
+	if fip.Spec.NodeSelector != nil {
+		for name, f := range s.fronts {
+			if slices.Contains(f.Spec.FailoverIPs, key(fip)) {
+				names = append(names, name)
+			}
+		}
+	} else {
+		for _, farm := range s.farmsListing(fip) {
+			for _, front := range s.frontsOf(farm) {
+				names = append(names, front.Name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// farmsListing returns the farms, as namespace/name, whose spec lists fip;
+// none for a standalone FailoverIP, to which a farm adds no front.
 func (s *snapshot) farmsListing(fip *webfarmv1.FailoverIP) []string {
+	if fip.Spec.NodeSelector != nil {
+		return nil
+	}
 	var farms []string
 	for k, farm := range s.farms {
 		if farm.Namespace == fip.Namespace && slices.Contains(farm.Spec.FailoverIPs, fip.Name) {

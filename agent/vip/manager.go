@@ -53,6 +53,13 @@ type Address struct {
 	// waiting at most QuietWait, while Release returns ErrReleasing. Never
 	// for a fence, which must be at once.
 	HandOff bool
+	// Notify names the notify hooks of the FailoverIP; nil: none.
+	Notify *Notify
+	// PreviousOwner is the owner of the previous epoch, for the hooks.
+	PreviousOwner string
+	// Fault says that a Release is a fence: the fault hook runs rather than
+	// the backup hook.
+	Fault bool
 }
 
 // Announcer tells the neighbours on link that ip now lives here.
@@ -91,6 +98,13 @@ type Manager struct {
 	Announcer Announcer
 	// Hook, when set, runs after a takeover and after a release.
 	Hook *Hook
+	// HooksDir holds the notify hooks that Address.Notify names; empty:
+	// none runs.
+	HooksDir string
+	// NodeName is passed to the notify hooks.
+	NodeName string
+	// Notified, when set, is told when a notify hook starts and ends.
+	Notified func(NotifyRun)
 	// RecordPath is the file that lists the addresses the agent added
 	// (DefaultRecordPath in the agent).
 	RecordPath string
@@ -117,6 +131,9 @@ type Manager struct {
 	// handOffs holds, per address, the planned hand-off waiting for a
 	// quiet moment to remove it.
 	handOffs map[netip.Addr]*run
+	// promotions holds, per address, the master hook that runs before the
+	// address is added (Notify.MasterFirst).
+	promotions map[netip.Addr]*run
 	// grantEnds holds, per address, when the grant given at the last
 	// Ensure runs out: a hand-off removes the address before that.
 	grantEnds map[netip.Addr]time.Time
@@ -138,6 +155,11 @@ func (m *Manager) Ensure(ctx context.Context, a Address, grant time.Duration) er
 	link, err := m.link(a)
 	if err != nil {
 		return fmt.Errorf("adding %s: %w", a.IP, err)
+	}
+	if m.masterFirst(a) {
+		if err := m.promoteUnlessHeld(ctx, a, link); err != nil {
+			return err
+		}
 	}
 	added, err := m.add(link, a.IP, grant)
 	if err != nil {

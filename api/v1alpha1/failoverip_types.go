@@ -9,6 +9,9 @@ import (
 // +kubebuilder:validation:XValidation:rule="duration(self.deadtime) > duration(self.keepalive)",message="deadtime must exceed keepalive",fieldPath=".deadtime"
 // +kubebuilder:validation:XValidation:rule="duration(self.deadtime) - duration(self.guard) - duration(self.keepalive) >= duration(self.keepalive)",message="deadtime minus guard must be at least twice keepalive: an owner proves itself by a heartbeat or a Lease renewal confirmed within deadtime minus guard, and the confirmation takes up to a keepalive more",fieldPath=".guard"
 // +kubebuilder:validation:XValidation:rule="has(self.interface) == has(oldSelf.interface)",message="interface is immutable: it cannot be set or removed after creation; create a new FailoverIP and delete this one",fieldPath=".interface"
+// +kubebuilder:validation:XValidation:rule="!has(self.nodeSelector) || !has(self.frontSelector)",message="a FailoverIP takes its candidates either from the WebFarms that list it (narrowed by frontSelector) or from nodeSelector, not both",fieldPath=".nodeSelector"
+// +kubebuilder:validation:XValidation:rule="!has(self.checks) || has(self.nodeSelector)",message="checks decide the candidates of a FailoverIP that stands on its own: set nodeSelector",fieldPath=".checks"
+// +kubebuilder:validation:XValidation:rule="has(self.nodeSelector) == has(oldSelf.nodeSelector)",message="nodeSelector can be neither set nor removed after creation: it decides where the address's candidates come from",fieldPath=".nodeSelector"
 type FailoverIPSpec struct {
 	// address is the floating IPv4 or IPv6 address (no prefix length). Exactly
 	// one healthy front holds it at a time. It cannot change: create a new
@@ -36,6 +39,30 @@ type FailoverIPSpec struct {
 	// spec.failoverIPs and, when set, match this selector too.
 	// +optional
 	FrontSelector *metav1.LabelSelector `json:"frontSelector,omitempty"`
+
+	// nodeSelector makes the FailoverIP stand on its own, with no WebFarm:
+	// its candidates are the nodes this selects (an empty selector selects
+	// every node) whose health checks pass. A WebFarm that lists such a
+	// FailoverIP adds no candidate to it. It can be neither set nor
+	// removed after creation; the selector itself may change.
+	// +optional
+	NodeSelector *metav1.LabelSelector `json:"nodeSelector,omitempty"`
+
+	// checks run on every selected node, each with keepalived's
+	// track_script meaning (interval, timeout, rise, fall); a node is a
+	// candidate only while all of them pass. A node whose checks are not
+	// known yet (its agent just started) is no candidate, unless it owns
+	// the address. Only with nodeSelector.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=8
+	Checks []HealthCheck `json:"checks,omitempty"`
+
+	// hooks run on this FailoverIP's transitions on each node (master,
+	// backup, fault), as keepalived's notify scripts.
+	// +optional
+	Hooks *NotifyHooks `json:"hooks,omitempty"`
 
 	// preferredNode is the node that takes the address when several could:
 	// Heartbeat's master node.
@@ -173,6 +200,15 @@ type FailoverIPStatus struct {
 	// transitions counts the changes of owner.
 	// +optional
 	Transitions int64 `json:"transitions"`
+
+	// nodes lists, for a FailoverIP with nodeSelector, every selected node:
+	// whether it is a candidate and why, its health checks and the last
+	// notify hook it ran.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Nodes []NodeEligibility `json:"nodes,omitempty"`
 
 	// conditions: Ready (a node owns and serves the address).
 	// +optional

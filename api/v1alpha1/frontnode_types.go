@@ -90,6 +90,14 @@ type FrontNodeSpec struct {
 	// +optional
 	// +listType=set
 	Farms []string `json:"farms,omitempty"`
+
+	// failoverIPs lists the FailoverIPs with a nodeSelector, as
+	// "namespace/name", that select this node: a back-end node (a database
+	// server) has a FrontNode too, with no farms, so that its agent
+	// heartbeats, checks and holds their addresses.
+	// +optional
+	// +listType=set
+	FailoverIPs []string `json:"failoverIPs,omitempty"`
 }
 
 // FrontNodeStatus is written in two parts: phase and heartbeat by the
@@ -164,6 +172,18 @@ type FrontNodeStatus struct {
 	// +listType=map
 	// +listMapKey=name
 	Sites []NodeSiteStatus `json:"sites,omitempty"`
+	// checks reports, for each FailoverIP with health checks that selects
+	// this node, what its agent's checks find.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Checks []NodeChecksStatus `json:"checks,omitempty"`
+
+	// hooks reports, for each FailoverIP, the last notify hook the agent ran.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Hooks []HookRun `json:"hooks,omitempty"`
 
 	// conditions: Ready (the front serves), ProxyHealthy (HAProxy runs the
 	// wanted configuration).

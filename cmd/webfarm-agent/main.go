@@ -60,6 +60,8 @@ func parseFlags(fs *flag.FlagSet, args []string) flags {
 	fs.StringVar(&f.PeerSecret, "peer-secret", agent.DefaultPeerSecret, "Secret whose key \""+agent.PeerSecretKey+"\" authenticates agent-to-agent heartbeats")
 	fs.IntVar(&f.PeerPort, "peer-port", agent.DefaultPeerPort, "UDP port of agent-to-agent heartbeats")
 	fs.StringVar(&f.FailoverHook, "failover-hook", "", "absolute path of an executable run at every takeover and release of a failover address")
+	fs.StringVar(&f.ChecksDir, "checks-dir", "", "directory of the scripts that FailoverIPs' exec health checks may name")
+	fs.StringVar(&f.HooksDir, "hooks-dir", "", "directory of the notify hooks (master, backup, fault) that FailoverIPs may name")
 	fs.DurationVar(&f.ShutdownGrace, "shutdown-grace", agent.DefaultShutdownGrace, "time given to the planned hand-off of the failover addresses at shutdown")
 	fs.DurationVar(&f.Resync, "resync", agent.DefaultResync, "period of the full rewrite of the node's state")
 	fs.StringVar(&f.HAProxyMetrics, "haproxy-metrics", agent.DefaultHAProxyMetrics, "where HAProxy serves its Prometheus exporter at /metrics: node:PORT (the node's address), IP:PORT, or off")

@@ -50,6 +50,8 @@ type Options struct {
 	Log io.Writer
 	// KeepFiles leaves the testbed's directory (logs, configs) on Close.
 	KeepFiles bool
+	// AgentArgs are added to every agent's command line.
+	AgentArgs []string
 }
 
 // Testbed is a running farm. Close removes everything it created.
@@ -265,6 +267,7 @@ func (tb *Testbed) startFarm(context.Context) error {
 	}
 	for _, f := range tb.fronts {
 		f.agent = newAgent(f, binDir)
+		f.agent.proc.argv = append(f.agent.proc.argv, tb.opts.AgentArgs...)
 		if err := f.agent.Start(); err != nil {
 			return err
 		}
