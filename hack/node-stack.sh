@@ -51,29 +51,29 @@ missing() {
   return 1
 }
 
+# ensure builds the packages of a module at a version into dest unless all
+# their commands are there already.
+ensure() {
+  local module=$1 version=$2 dest=$3 ldflags=$4 tags=$5
+  shift 5
+  missing "$dest" "$@" || return 0
+  log "building ${module} ${version} from the module proxy"
+  build_module "$module" "$version" "$dest" "$ldflags" "$tags" "$@"
+}
+
 mkdir -p "$cache_root"
 exec 9>"$cache_root/.lock"
 flock 9
 cd_mod=github.com/containerd/containerd/v2
-if missing "$containerd_cache" "${containerd_commands[@]}"; then
-  log "building containerd ${CONTAINERD_VERSION} from the module proxy"
-  pkgs=()
-  for c in "${containerd_commands[@]}"; do pkgs+=("$cd_mod/cmd/$c"); done
-  # The snapshotters that need cgo or kernel parts this stack does not use
-  # are left out, as containerd's static builds do.
-  build_module "$cd_mod" "$CONTAINERD_VERSION" "$containerd_cache" \
-    "-X $cd_mod/version.Version=${CONTAINERD_VERSION} -X $cd_mod/version.Package=$cd_mod" \
-    "no_btrfs no_devmapper no_zfs" "${pkgs[@]}"
-fi
+# The snapshotters that need cgo or kernel parts this stack does not use are
+# left out, as containerd's static builds do.
+ensure "$cd_mod" "$CONTAINERD_VERSION" "$containerd_cache" \
+  "-X $cd_mod/version.Version=${CONTAINERD_VERSION} -X $cd_mod/version.Package=$cd_mod" \
+  "no_btrfs no_devmapper no_zfs" "${containerd_commands[@]/#/$cd_mod/cmd/}"
 cni_mod=github.com/containernetworking/plugins
-if missing "$cni_cache" "${cni_plugins[@]}"; then
-  log "building CNI plugins ${CNI_PLUGINS_VERSION} from the module proxy"
-  pkgs=()
-  for p in "${cni_plugins[@]}"; do pkgs+=("$cni_mod/plugins/$p"); done
-  build_module "$cni_mod" "$CNI_PLUGINS_VERSION" "$cni_cache" \
-    "-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=${CNI_PLUGINS_VERSION}" \
-    "" "${pkgs[@]}"
-fi
+ensure "$cni_mod" "$CNI_PLUGINS_VERSION" "$cni_cache" \
+  "-X $cni_mod/pkg/utils/buildversion.BuildVersion=${CNI_PLUGINS_VERSION}" \
+  "" "${cni_plugins[@]/#/$cni_mod/plugins/}"
 flock -u 9
 
 mkdir -p "$out/cni"
