@@ -38,7 +38,7 @@ rootfs() {
   if [ ! -s "$tar" ] || [ -n "${ROOTFS_REFRESH:-}" ]; then
     mkdir -p "$cache"
     log "making the agent's root filesystem with mmdebstrap (about 2 minutes)"
-    mmdebstrap --quiet --variant=essential --include="$packages" "${dpkgopts[@]}" \
+    mmdebstrap --quiet --variant=essential --format=tar --include="$packages" "${dpkgopts[@]}" \
       bookworm "$tar.tmp" "$(apt_sources)" >&2
     mv "$tar.tmp" "$tar"
   fi
