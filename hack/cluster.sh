@@ -322,6 +322,9 @@ node_cidr() {
   "$1/kubectl" --kubeconfig "$DIR/admin.kubeconfig" get node "wfc-node$2" -o jsonpath='{.spec.podCIDR}'
 }
 
+# has_cidr succeeds once the node has its podCIDR (wait_for asks again each time).
+has_cidr() { [ -n "$(node_cidr "$1" "$2")" ]; }
+
 node_up() {
   local n=$1 bin=$2 stack=$3 d=$DIR/node$1
   mkdir -p "$d/containerd" "$d/kubelet" "$d/pod-logs" "$d/cni"
@@ -348,7 +351,7 @@ node_up() {
 pod_routes() {
   local bin=$1 i j cidr
   for i in $(seq 1 "$NODES"); do
-    wait_for 120 "the podCIDR of node $i" test -n "$(node_cidr "$bin" "$i")"
+    wait_for 120 "the podCIDR of node $i" has_cidr "$bin" "$i"
   done
   for i in $(seq 1 "$NODES"); do
     cni_config "$i" "$(node_cidr "$bin" "$i")"
