@@ -136,24 +136,33 @@ func ownerLoss(t *testing.T, c *cluster) {
 		}
 		return nil
 	})
-	lost := time.Now()
 	if out, err := inNode(owner, "ip", "link", "set", "eth0", "down"); err != nil {
 		t.Fatalf("link down on %s: %v: %s", owner, err, out)
 	}
+	lost := time.Now()
 	defer func() {
 		if out, err := inNode(owner, "ip", "link", "set", "eth0", "up"); err != nil {
 			t.Errorf("link up on %s: %v: %s", owner, err, out)
 		}
 	}()
+	var moved time.Time
+	eventually(t, time.Minute, "another owner than "+owner, func() error {
+		if o := c.owner(t); o == owner || o == "" {
+			return fmt.Errorf("owner %q", o)
+		}
+		moved = time.Now()
+		return nil
+	})
 	eventually(t, time.Minute, "served again after the loss of "+owner, func() error {
 		r := load.Result()
-		for i := len(r.Samples) - 1; i >= 0 && r.Samples[i].Start.After(lost); i-- {
-			if s := r.Samples[i]; s.OK() && s.Front != owner {
+		for i := len(r.Samples) - 1; i >= 0 && r.Samples[i].Start.After(moved); i-- {
+			if r.Samples[i].OK() {
 				return nil
 			}
 		}
-		return fmt.Errorf("not yet")
+		return fmt.Errorf("no answer sent after the new owner")
 	})
+	t.Logf("new owner %s after %s", c.owner(t), moved.Sub(lost).Round(time.Millisecond))
 	res := load.Stop()
 	t.Logf("hard loss of the owner %s: longest gap %s, %d of %d requests failed; new owner %s",
 		owner, res.Gap(), res.Failed(), len(res.Samples), c.owner(t))
