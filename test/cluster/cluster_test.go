@@ -29,6 +29,8 @@ const (
 	// vip is the sample FailoverIP's address on the cluster's bridge.
 	vip      = "10.98.0.10"
 	clientNS = "wfc-client"
+	// serviceCIDR is hack/cluster.sh's Service range.
+	serviceCIDR = "10.96.0.0/16"
 	// stateDir is the agents' host directory, in hack/cluster.sh's.
 	stateDir = "/var/tmp/wfc-cluster/state"
 	// imageTag is the tag hack/cluster.sh gives both images it imports;

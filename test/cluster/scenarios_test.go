@@ -140,11 +140,7 @@ func ownerLoss(t *testing.T, c *cluster) {
 		t.Fatalf("link down on %s: %v: %s", owner, err, out)
 	}
 	lost := time.Now()
-	defer func() {
-		if out, err := inNode(owner, "ip", "link", "set", "eth0", "up"); err != nil {
-			t.Errorf("link up on %s: %v: %s", owner, err, out)
-		}
-	}()
+	defer c.linkUp(t, owner)
 	var moved time.Time
 	eventually(t, time.Minute, "another owner than "+owner, func() error {
 		if o := c.owner(t); o == owner || o == "" {
@@ -193,6 +189,26 @@ func uninstall(t *testing.T, c *cluster) {
 		}
 		if entries, _ := os.ReadDir(filepath.Join(stateDir, n)); len(entries) > 0 {
 			t.Errorf("%s's state directory %s/%s is not empty: %d entries", n, stateDir, n, len(entries))
+		}
+	}
+}
+
+// linkUp gives a node its link back, and the routes that went with it: to
+// the Services and to the other nodes' pods, as hack/cluster.sh set them.
+func (c *cluster) linkUp(t *testing.T, node string) {
+	routes := [][]string{{"link", "set", "eth0", "up"}, {"route", "replace", serviceCIDR, "dev", "eth0"}}
+	out, err := c.try("kubectl", "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR} {.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}`)
+	if err != nil {
+		t.Error(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] != node {
+			routes = append(routes, []string{"route", "replace", f[1], "via", f[2]})
+		}
+	}
+	for _, r := range routes {
+		if out, err := inNode(node, append([]string{"ip"}, r...)...); err != nil {
+			t.Errorf("ip %s on %s: %v: %s", strings.Join(r, " "), node, err, out)
 		}
 	}
 }
