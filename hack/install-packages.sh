@@ -3,7 +3,10 @@
 # Quick when they are already there; needs root (as on the project's machines).
 set -euo pipefail
 
-packages=(haproxy iptables nftables iproute2 arping tcpdump nginx-light curl procps keepalived prometheus mariadb-server mariadb-client)
+packages=(haproxy iptables nftables iproute2 arping tcpdump nginx-light curl procps keepalived prometheus mariadb-server mariadb-client
+  # make images and the local cluster: the agent's Debian root filesystem,
+  # the nodes' runtime, their certificates and the static pause binary.
+  mmdebstrap runc openssl util-linux gcc libc6-dev)
 
 missing=()
 for p in "${packages[@]}"; do
