@@ -250,7 +250,7 @@ func checkScrapeNeedsCredentials(t *testing.T, ctx context.Context, tb *Testbed,
 	m := mustScrape(t, func() (Metrics, error) {
 		return ScrapeAs(ctx, f.Namespace, AgentMetricsURL+"/haproxy", f.scrapeToken)
 	})
-	if v, _ := m.Get("haproxy_frontend_http_requests_total", farmProxy); v < float64(requests) {
+	if v, _ := m.Get("haproxy_frontend_http_requests_total", vipFrontend); v < float64(requests) {
 		t.Errorf("HAProxy's exporter through the agent counts %v requests to the farm, want at least %d", v, requests)
 	}
 }
