@@ -303,11 +303,11 @@ func (f *failover) withdraw(ctx context.Context, key string, fip *webfarmv1.Fail
 // carryOut holds, keeps waiting or removes the address as d says, and
 // returns what to report.
 func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.FailoverIP, mem ownership.Memory, d ownership.Decision, now time.Time) (webfarmv1.NodeFailoverIPStatus, bool) {
-	timing, _ := ownership.TimingOf(fip)
+	timing, generation := ownership.TimingOf(fip)
 	addr, err := vipAddress(key, fip, d.Epoch)
 	if err != nil {
 		return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPFenced, Reason: string(ownership.InvalidAddress),
-			Message: err.Error(), ObservedGeneration: timingGeneration(fip)}, true
+			Message: err.Error(), ObservedGeneration: generation}, true
 	}
 	if d.Announce() {
 		// Remembered before the address is added: from now on the
@@ -320,10 +320,10 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		// for the address when it runs out, unless a later pass renews it.
 		if err := f.a.vips.Ensure(ctx, addr, d.RecheckAfter); errors.Is(err, vip.ErrPromoting) {
 			// Its master hook runs before the address is added (spec.hooks).
-			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPWaiting, Message: err.Error(), ObservedGeneration: fip.Generation}, true
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPWaiting, Message: err.Error(), ObservedGeneration: generation}, true
 		} else if err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "Holding the failover address", "failoverIP", key)
-			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error(), ObservedGeneration: timingGeneration(fip)}, true
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error(), ObservedGeneration: generation}, true
 		}
 	} else if mem.Holding {
 		// The controller names the next owner only once this one reports
@@ -340,7 +340,7 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		if err != nil {
 			// Never acknowledge a release that did not happen.
 			logr.FromContextOrDiscard(ctx).Error(err, "Removing the failover address", "failoverIP", key, "decision", d.String())
-			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding, ObservedGeneration: timingGeneration(fip),
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding, ObservedGeneration: generation,
 				Message: fmt.Sprintf("must stop holding (%s) but could not remove the address: %v", d, err)}, true
 		}
 		if err := f.remember(ctx, key, mem.After(d, now)); err != nil {
@@ -350,7 +350,7 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		return unsavedGiveUp(key, mem, d, err), true
 	}
 	state, ok := d.State()
-	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Reason: string(d.Cause), Message: d.Reason, ObservedGeneration: timingGeneration(fip)}, ok
+	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Reason: string(d.Cause), Message: d.Reason, ObservedGeneration: generation}, ok
 }
 
 // lastRenewal is when the renewal of the node's Lease that fip's status
