@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,7 +24,8 @@ import (
 // FailoverIP being deleted or in conflict (Withdraw).
 type FailoverIPReconciler struct {
 	*shared
-	wakeups *wakeups
+	wakeups  *wakeups
+	vouching *vouchingEnds
 }
 
 // Reconcile keeps the FailoverIP req names: first its lifecycle — the
@@ -183,20 +185,31 @@ func (r *FailoverIPReconciler) electionFront(ctx context.Context, fip *webfarmv1
 		LeaseVersion:  r.tracker.Seen(front.Name),
 		NotServing:    notServing(front, fip),
 	}
-	if !inFarm {
-		return f, nil
-	}
-	if fip.Spec.FrontSelector == nil {
-		f.Selected = true
-		return f, nil
-	}
 	node := &corev1.Node{}
 	if err := r.Get(ctx, types.NamespacedName{Name: front.Name}, node); client.IgnoreNotFound(err) != nil {
 		return f, fmt.Errorf("getting Node %s: %w", front.Name, err)
-	} else if err == nil {
+	} else if err != nil {
+		node = nil
+	}
+	f.OutOfService = outOfService(node)
+	switch {
+	case !inFarm:
+	case fip.Spec.FrontSelector == nil:
+		f.Selected = true
+	case node != nil:
 		f.Selected = selectorMatches(fip.Spec.FrontSelector, node.Labels)
 	}
 	return f, nil
+}
+
+// outOfService tells whether an operator marked node as shut down, with
+// the taint of Kubernetes' non-graceful node shutdown; nil (a Node that
+// is gone) does not count: a Node object can be deleted while its machine
+// runs.
+func outOfService(node *corev1.Node) bool {
+	return node != nil && slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool {
+		return t.Key == corev1.TaintNodeOutOfService
+	})
 }
 
 // formerFront describes an owner that no farm listing the FailoverIP counts
@@ -316,7 +329,7 @@ func notServing(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) bool {
 }
 
 func setupFailoverIPs(mgr ctrl.Manager, s *shared) error {
-	r := &FailoverIPReconciler{shared: s, wakeups: newWakeups(s.clock)}
+	r := &FailoverIPReconciler{shared: s, wakeups: newWakeups(s.clock), vouching: newVouchingEnds()}
 	c := mgr.GetCache()
 	w := &failoverIPWatches{shared: s}
 	return ctrl.NewControllerManagedBy(mgr).

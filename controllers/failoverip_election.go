@@ -73,6 +73,12 @@ type ElectionFront struct {
 	// LeaseVersion names the renewal of its Lease that LastAlive dates
 	// (webfarmv1.LeaseRenewalVersion); "" when none was seen.
 	LeaseVersion string
+	// OutOfService: an operator tainted its Node node.kubernetes.io/
+	// out-of-service, Kubernetes' word for a node known to be shut down.
+	// It vouches for nobody, so it counts as a voter that reports the
+	// owner unheard: the one way to move an address whose owner died with
+	// every other voter of its epoch.
+	OutOfService bool
 }
 
 // ElectionInput is everything the election of one FailoverIP depends on.
@@ -200,7 +206,7 @@ func (in ElectionInput) elect() ElectionResult {
 		// The lost owner is no voter of the next epoch: it could never
 		// vouch for its successor, which would need its Lease for good.
 		res := in.handOver(cands, in.successor(cands, cur.Owner), false)
-		res.Voters = votersOf(slices.DeleteFunc(slices.Clone(cands), func(c string) bool { return c == cur.Owner }), res.Owner)
+		res.Voters = slices.DeleteFunc(res.Voters, func(v string) bool { return v == cur.Owner })
 		return res
 	case slices.Contains(cands, cur.Owner):
 		if in.AutoFailback && in.PreferredNode != cur.Owner && slices.Contains(cands, in.PreferredNode) && !in.front(in.PreferredNode).NotServing {
@@ -243,7 +249,7 @@ func (in ElectionInput) unheard(owner ElectionFront) bool {
 }
 
 func (in ElectionInput) reportsUnheard(f ElectionFront) bool {
-	return f.UnheardEpoch == in.Current.Epoch && f.UnheardAfter >= in.Current.Timing.Deadtime
+	return f.OutOfService || (f.UnheardEpoch == in.Current.Epoch && f.UnheardAfter >= in.Current.Timing.Deadtime)
 }
 
 // leaseSilent tells whether the owner's Lease proves nothing any more: the
@@ -400,7 +406,7 @@ func (in ElectionInput) handOver(cands []string, next string, released bool) Ele
 		reason = webfarmv1.ReasonNoCandidate
 	}
 	res := in.result(cands, own, reason)
-	res.Voters = votersOf(cands, next)
+	res.Voters = in.votersOf(cands, next)
 	res.OwnerChanged = true
 	if next != "" {
 		res.RequeueAfter = in.untilStale(in.front(next))
@@ -429,13 +435,24 @@ func (in ElectionInput) result(cands []string, own Ownership, reason string) Ele
 	return ElectionResult{Ownership: own, Candidates: cands, Voters: in.Voters, Reason: reason}
 }
 
-// votersOf are the voters of a new epoch owned by owner: the candidates and
-// the owner, sorted; none without an owner.
-func votersOf(cands []string, owner string) []string {
+// votersOf are the voters of a new epoch owned by owner, sorted; none
+// without an owner. They are the candidates, the owner, and every other
+// present front of the address that is not going away, draining or not
+// serving: it runs, hears heartbeats and can report the owner unheard.
+// The more voters that can report, the fewer deaths leave an owner nobody
+// may replace: an owner that died with the only other voter of its epoch
+// keeps the address unheld, since the controller cannot tell them from two
+// fronts that still hear each other through an API outage (rule 5).
+func (in ElectionInput) votersOf(cands []string, owner string) []string {
 	if owner == "" {
 		return nil
 	}
 	voters := append(slices.Clone(cands), owner)
+	for _, f := range in.Fronts {
+		if f.Selected && !f.ShuttingDown && !f.OutOfService && in.fresh(f) && in.caughtUp(f) {
+			voters = append(voters, f.Name)
+		}
+	}
 	slices.Sort(voters)
 	return slices.Compact(voters)
 }
@@ -482,7 +499,7 @@ func (in ElectionInput) front(name string) ElectionFront {
 func candidates(in ElectionInput) []string {
 	var eligible, serving []string
 	for _, f := range in.Fronts {
-		if f.Selected && !f.Draining && !f.ShuttingDown && in.fresh(f) && (f.Name == in.Current.Owner || in.caughtUp(f)) {
+		if f.Selected && !f.Draining && !f.ShuttingDown && !f.OutOfService && in.fresh(f) && (f.Name == in.Current.Owner || in.caughtUp(f)) {
 			eligible = append(eligible, f.Name)
 			if !f.NotServing {
 				serving = append(serving, f.Name)

@@ -388,6 +388,8 @@ func TestBestSpreadsAddresses(t *testing.T) {
 }
 
 // unheard is f reporting the owner unheard at epoch, after the deadtime.
+func outOfServiceFront(f ElectionFront) ElectionFront { f.OutOfService = true; return f }
+
 func unheard(f ElectionFront, epoch int64) ElectionFront {
 	f.UnheardEpoch, f.UnheardAfter = epoch, testDeadtime
 	return f
@@ -401,6 +403,40 @@ func TestElectVoters(t *testing.T) {
 	const presence = 22 * time.Second
 	quiet := 9 * time.Second // a front last seen renewing quietly
 	runElectCases(t, []electCase{{
+		name:       "a draining front votes at a new epoch: it runs, and can report the owner unheard",
+		current:    Ownership{Epoch: 2},
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", quiet), draining(alive("b", quiet)), shuttingDown(alive("c", quiet))},
+		want:       Ownership{Owner: "a", Epoch: 3, PreviousOwnerReleased: true},
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"a"}, wantVoters: []string{"a", "b"},
+		wantRequeue: presence - quiet,
+	}, {
+		name:       "an owner that died with the only other voter of its epoch keeps the address unheld: they may be cut off together",
+		current:    owned("a", 3),
+		voters:     []string{"a", "b"},
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", time.Hour), alive("b", time.Hour), alive("c", quiet)},
+		want:       owned("a", 3),
+		wantReason: webfarmv1.ReasonAwaitingFence, wantCands: []string{"c"}, wantVoters: []string{"a", "b"},
+	}, {
+		name:       "an operator marks that voter out of service: the address moves",
+		current:    owned("a", 3),
+		voters:     []string{"a", "b"},
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", time.Hour), outOfServiceFront(alive("b", time.Hour)), alive("c", quiet)},
+		want:       Ownership{Owner: "c", Epoch: 4, PreviousOwner: "a"},
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"c"}, wantVoters: []string{"c"},
+		wantRequeue: presence - quiet,
+	}, {
+		name:       "an out-of-service voter does not move an owner whose Lease is fresh",
+		current:    owned("a", 3),
+		voters:     []string{"a", "b"},
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", time.Second), outOfServiceFront(alive("b", quiet)), alive("c", quiet)},
+		want:       owned("a", 3),
+		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"a", "c"}, wantVoters: []string{"a", "b"},
+		wantRequeue: testDeadtime + testGuard - time.Second,
+	}, {
 		name:        "quiet steady state: an owner seen renewing 9s ago stays",
 		current:     owned("a", 3),
 		voters:      []string{"a", "b"},

@@ -67,6 +67,9 @@ func (r *FailoverIPReconciler) withdraw(ctx context.Context, fip *webfarmv1.Fail
 		return WithdrawalResult{}, err
 	}
 	res := Withdraw(in)
+	if res.Clear {
+		r.vouching.forget(fip.UID)
+	}
 	req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(fip)}
 	if res.RequeueAfter > 0 {
 		r.wakeups.after(req, res.RequeueAfter)
@@ -78,7 +81,7 @@ func (r *FailoverIPReconciler) withdraw(ctx context.Context, fip *webfarmv1.Fail
 		return res, r.removeFinalizer(ctx, fip, res)
 	}
 	before := fip.Status
-	want := ownershipStatus(fip, ElectionResult{Ownership: res.Ownership, OwnerChanged: res.Withdrawn}, in.Now)
+	want := ownershipStatus(fip, ElectionResult{Ownership: res.Ownership, Voters: res.Voters, OwnerChanged: res.Withdrawn}, in.Now)
 	setCondition(&want.Conditions, withdrawalCondition(fip, w, res), fip.Generation, in.Now)
 	if failoverIPStatusEqual(want, before) {
 		return res, nil
@@ -100,7 +103,7 @@ func (r *FailoverIPReconciler) withdraw(ctx context.Context, fip *webfarmv1.Fail
 func (r *FailoverIPReconciler) withdrawalInput(ctx context.Context, fip *webfarmv1.FailoverIP) (WithdrawalInput, error) {
 	own := ownershipOf(fip.Status)
 	in := WithdrawalInput{Now: r.clock.Now(), Deadtime: fip.Spec.Deadtime.Duration, Guard: fip.Spec.Guard.Duration,
-		Presence: webfarmv1.PresenceWindow(fip.Spec.Deadtime.Duration), Current: own}
+		Presence: webfarmv1.PresenceWindow(fip.Spec.Deadtime.Duration), Current: own, Voters: fip.Status.Voters}
 	holder := own.Owner
 	if holder == "" {
 		holder = own.PreviousOwner
@@ -118,20 +121,33 @@ func (r *FailoverIPReconciler) withdrawalInput(ctx context.Context, fip *webfarm
 		return in, err
 	}
 	in.AcknowledgedEpoch = removedEpoch(node, fip)
-	return in, nil
+	epoch := own.Epoch
+	if own.Owner != "" {
+		epoch++ // the withdrawal's, about to be written
+	}
+	return in, r.stoppedVouching(ctx, fip, &in, epoch)
 }
 
 // removedEpoch is the latest epoch at which front's agent reports the
 // address of this very object (same UID) not on its node; 0 when none, or
 // when front is gone.
 func removedEpoch(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) int64 {
+	return latestReport(front, fip, func(s webfarmv1.NodeFailoverIPStatus) bool {
+		return s.State == webfarmv1.VIPReleased || s.State == webfarmv1.VIPFenced
+	})
+}
+
+// latestReport is the latest epoch of the reports of front's agent about
+// this very object (same UID) that match; 0 when none, or when front is
+// gone.
+func latestReport(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP, match func(webfarmv1.NodeFailoverIPStatus) bool) int64 {
 	if front == nil {
 		return 0
 	}
 	key := farmKey(fip.Namespace, fip.Name)
 	var epoch int64
 	for _, s := range front.Status.FailoverIPs {
-		if s.Name == key && s.UID == fip.UID && (s.State == webfarmv1.VIPReleased || s.State == webfarmv1.VIPFenced) {
+		if s.Name == key && s.UID == fip.UID && match(s) {
 			epoch = max(epoch, s.Epoch)
 		}
 	}

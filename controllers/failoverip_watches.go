@@ -160,7 +160,11 @@ func frontChangedForElection(old, new *webfarmv1.FrontNode) bool {
 		!slices.Equal(old.Status.UnheardFronts, new.Status.UnheardFronts)
 }
 
-func nodeLabelsChanged(old, new *corev1.Node) bool { return !maps.Equal(old.Labels, new.Labels) }
+// nodeLabelsChanged: its labels (front selectors), or its being marked out
+// of service.
+func nodeLabelsChanged(old, new *corev1.Node) bool {
+	return !maps.Equal(old.Labels, new.Labels) || outOfService(old) != outOfService(new)
+}
 
 // servingEqual compares serving verdicts, not their messages or times.
 func servingEqual(a, b []webfarmv1.ServingStatus) bool {

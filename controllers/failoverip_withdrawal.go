@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -22,13 +23,20 @@ type WithdrawalInput struct {
 	// the address of this object (same UID) not on its node, released or
 	// fenced; 0 when it reports none.
 	AcknowledgedEpoch int64
+	// Voters are those of the epoch Holder owned (status.voters, kept
+	// through the withdrawal): Holder may hold through them.
+	Voters []string
+	// StoppedVouching says, for each voter other than Holder, when the
+	// controller first saw its agent report the address at the withdrawal
+	// epoch or later, by the controller's clock.
+	StoppedVouching map[string]time.Time
 }
 
 // How a withdrawal ended: why no node can hold the address any more.
 const (
 	clearUnowned      = "no node held it"
 	clearAcknowledged = "its last owner reported removing it"
-	clearFenced       = "its last owner's Lease was silent for the presence window"
+	clearFenced       = "its last owner's Lease was silent for the presence window, and its peers no longer vouch for it"
 )
 
 // WithdrawalResult is the ownership to write and whether the address is
@@ -40,8 +48,10 @@ type WithdrawalResult struct {
 	// Clear: no node can hold the address any more; How says why.
 	Clear bool
 	How   string
+	// Voters are the input's, kept in the status until clear.
+	Voters []string
 	// RequeueAfter is when the holder's silence would prove it fenced; zero
-	// when Clear.
+	// when Clear, or when only a report can prove it.
 	RequeueAfter time.Duration
 }
 
@@ -55,29 +65,40 @@ type WithdrawalResult struct {
 //  3. The previous owner's agent reports the address gone at the current
 //     epoch or later: it is gone.
 //  4. The previous owner's Lease has been silent for the presence window
-//     (and at least deadtime plus guard): it is gone. A quiet Lease proves
-//     nothing sooner — a live owner renews it every QuietLeaseInterval and
-//     holds through its peers meanwhile — but a live owner sees the new
-//     epoch, and so do its peers, which stop vouching for it: rule 1 ends
-//     well before then.
+//     (and at least deadtime plus guard), and its peers prove nothing: it
+//     had no other voter, or one of them reported the withdrawal epoch
+//     deadtime plus guard ago. A quiet Lease proves nothing sooner — a live
+//     owner renews it every QuietLeaseInterval and holds through its peers
+//     meanwhile — and neither does a long silence alone: an owner cut off
+//     from the API server with its voters holds through them for as long
+//     as they hear it (rule 4 of DESIGN.md). A voter that saw the new epoch
+//     vouches no more, and every heartbeat it sent before ran out deadtime
+//     minus guard after it was acknowledged: the same margin as a Lease.
 //
 // Once clear, the release is recorded (previousOwnerReleased), so that it
 // stays clear whatever the previous owner does next. Nobody is ever given
 // the address here.
 func Withdraw(in WithdrawalInput) WithdrawalResult {
 	own := in.Current
-	res := WithdrawalResult{}
+	res := WithdrawalResult{Voters: in.Voters}
 	if own.Owner != "" {
-		own = Ownership{Epoch: own.Epoch + 1, PreviousOwner: own.Owner}
+		own = Ownership{Epoch: own.Epoch + 1, PreviousOwner: own.Owner, Timing: own.Timing}
 		res.Withdrawn = true
 	}
 	own.ReleaseRequested = false
-	fencedAt := in.Holder.LastAlive.Add(max(in.Deadtime+in.Guard, in.Presence))
+	peersSilentAt, peersSilent := in.peersProveNothingAt()
+	fencedAt := in.Holder.LastAlive.Add(max(in.fenceAfter(), in.Presence))
+	if peersSilentAt.After(fencedAt) {
+		fencedAt = peersSilentAt
+	}
 	switch {
 	case own.PreviousOwner == "" || own.PreviousOwnerReleased:
 		res.Clear, res.How = true, clearUnowned
 	case in.AcknowledgedEpoch >= own.Epoch:
 		res.Clear, res.How = true, clearAcknowledged
+	case !peersSilent:
+		// Only a voter's report can end it, and a report wakes the
+		// controller.
 	case !in.Now.Before(fencedAt):
 		res.Clear, res.How = true, clearFenced
 	default:
@@ -88,6 +109,33 @@ func Withdraw(in WithdrawalInput) WithdrawalResult {
 	}
 	res.Ownership = own
 	return res
+}
+
+// peersProveNothingAt is when the holder's peers prove nothing any more,
+// if they are known to: always when it has no other voter (or the status,
+// from an older controller, names none), else deadtime plus guard after
+// the first voter reported the withdrawal epoch.
+func (in WithdrawalInput) peersProveNothingAt() (time.Time, bool) {
+	others := slices.DeleteFunc(slices.Clone(in.Voters), func(v string) bool { return v == in.Holder.Name })
+	if len(others) == 0 {
+		return time.Time{}, true
+	}
+	var first time.Time
+	for _, v := range others {
+		if at, ok := in.StoppedVouching[v]; ok && (first.IsZero() || at.Before(first)) {
+			first = at
+		}
+	}
+	if first.IsZero() {
+		return first, false
+	}
+	return first.Add(in.fenceAfter()), true
+}
+
+// fenceAfter is deadtime plus guard, at the longest the holder may use
+// (status.fencingTiming).
+func (in WithdrawalInput) fenceAfter() time.Duration {
+	return Timing{Deadtime: in.Deadtime, Guard: in.Guard}.AtLeast(in.Current.Timing).fenceAfter()
 }
 
 // unproven tells whether an ownership was taken away from a node that has

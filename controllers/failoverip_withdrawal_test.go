@@ -15,6 +15,8 @@ func TestWithdraw(t *testing.T) {
 		current       Ownership
 		holder        ElectionFront
 		acked         int64
+		voters        []string
+		stopped       map[string]time.Duration // how long ago each voter was first seen at the withdrawal epoch
 		want          Ownership
 		wantWithdrawn bool
 		wantHow       string // empty: not clear
@@ -69,6 +71,50 @@ func TestWithdraw(t *testing.T) {
 		wantWithdrawn: true,
 		wantHow:       clearFenced,
 	}, {
+		name:    "an owner silent for the presence window may still hold through a voter that did not see the withdrawal",
+		current: withdrawn("a", 4),
+		holder:  alive("a", time.Hour),
+		voters:  []string{"a", "b", "c"},
+		want:    withdrawn("a", 4),
+	}, {
+		name:        "a voter seen at the withdrawal epoch vouches no more deadtime plus guard later",
+		current:     withdrawn("a", 4),
+		holder:      alive("a", time.Hour),
+		voters:      []string{"a", "b", "c"},
+		stopped:     map[string]time.Duration{"c": time.Second},
+		want:        withdrawn("a", 4),
+		wantRequeue: testDeadtime + testGuard - time.Second,
+	}, {
+		name:    "the first voter to stop vouching counts",
+		current: withdrawn("a", 4),
+		holder:  alive("a", time.Hour),
+		voters:  []string{"a", "b", "c"},
+		stopped: map[string]time.Duration{"b": testDeadtime + testGuard, "c": 0},
+		want:    cleared("a", 4),
+		wantHow: clearFenced,
+	}, {
+		name:        "a voter that stopped vouching does not shorten the Lease's silence",
+		current:     withdrawn("a", 4),
+		holder:      alive("a", 0),
+		voters:      []string{"a", "b"},
+		stopped:     map[string]time.Duration{"b": time.Hour},
+		want:        withdrawn("a", 4),
+		wantRequeue: testDeadtime + testGuard,
+	}, {
+		name:    "an owner that was its epoch's only voter holds through its Lease alone",
+		current: withdrawn("a", 4),
+		holder:  alive("a", testDeadtime+testGuard),
+		voters:  []string{"a"},
+		want:    cleared("a", 4),
+		wantHow: clearFenced,
+	}, {
+		name:    "the holder's own report is no voter's",
+		current: withdrawn("a", 4),
+		holder:  alive("a", time.Hour),
+		voters:  []string{"a", "b"},
+		stopped: map[string]time.Duration{"a": time.Hour},
+		want:    withdrawn("a", 4),
+	}, {
 		name:    "never owned: clear",
 		current: Ownership{},
 		holder:  ElectionFront{},
@@ -83,9 +129,14 @@ func TestWithdraw(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			stopped := map[string]time.Time{}
+			for v, ago := range tt.stopped {
+				stopped[v] = t0.Add(-ago)
+			}
 			got := Withdraw(WithdrawalInput{
 				Now: t0, Deadtime: testDeadtime, Guard: testGuard,
 				Current: tt.current, Holder: tt.holder, AcknowledgedEpoch: tt.acked,
+				Voters: tt.voters, StoppedVouching: stopped,
 			})
 			if got.Ownership != tt.want {
 				t.Errorf("ownership = %+v, want %+v", got.Ownership, tt.want)

@@ -459,3 +459,20 @@ func TestScenarioQuietLease(t *testing.T) {
 		})
 	}
 }
+
+// The owner and the only other candidate lose power together while the
+// third front drains; the drain then ends. The draining front votes at the
+// owner's epoch (it runs and hears heartbeats), so it can report the owner
+// unheard and take over. When only candidates voted, nobody was left who
+// could, and the address stayed unheld for good (seed 90858 of
+// TestRandomSchedules).
+func TestScenarioOwnerDiesWithTheOnlyOtherCandidate(t *testing.T) {
+	w := farm(3, true)
+	w.At(0, "front3: drain", func() { w.api.setDraining(2, true) })
+	settle(t, w)
+	now := w.Now()
+	w.At(now, "front1: power off for good", w.front("front1").powerOff)
+	w.At(now, "front2: power off for good", w.front("front2").powerOff)
+	w.At(now+time.Second, "front3: drain ends", func() { w.api.setDraining(2, false) })
+	runUntil(t, w, now+30*time.Second, "front3")
+}
