@@ -57,7 +57,7 @@ func SoakFailover(ctx context.Context, tb *Testbed, s WebfarmSettings, d time.Du
 	if err := tb.WaitFor(func() (bool, error) { return tb.votersCaughtUp(ctx) }, readyTimeout); err != nil {
 		return res, fmt.Errorf("the farm never settled at %s: %w", s, err)
 	}
-	before, err := tb.soakCounters(ctx)
+	before, err := tb.soakCountersPatiently(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -79,7 +79,7 @@ func SoakFailover(ctx context.Context, tb *Testbed, s WebfarmSettings, d time.Du
 	lr := load.Stop()
 	stopHogs()
 	watch.Stop()
-	after, err := tb.soakCounters(ctx)
+	after, err := tb.soakCountersPatiently(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -103,6 +103,22 @@ type soakCounters struct {
 	epoch, transitions int64
 	fences             float64
 	writes             map[string]writes
+}
+
+// soakCountersPatiently reads the counters, trying again for a while: on
+// the loaded machine a soak runs on, the API server may time a read out
+// once, and half an hour of soak must not be lost to it.
+func (tb *Testbed) soakCountersPatiently(ctx context.Context) (soakCounters, error) {
+	var c soakCounters
+	var last error
+	err := tb.WaitFor(func() (bool, error) {
+		c, last = tb.soakCounters(ctx)
+		return last == nil, ctx.Err()
+	}, 2*time.Minute)
+	if err != nil && last != nil {
+		return c, last
+	}
+	return c, err
 }
 
 func (tb *Testbed) soakCounters(ctx context.Context) (soakCounters, error) {
