@@ -24,8 +24,7 @@ import (
 // FailoverIP being deleted or in conflict (Withdraw).
 type FailoverIPReconciler struct {
 	*shared
-	wakeups  *wakeups
-	vouching *vouchingEnds
+	wakeups *wakeups
 }
 
 // Reconcile keeps the FailoverIP req names: first its lifecycle — the
@@ -329,7 +328,7 @@ func notServing(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) bool {
 }
 
 func setupFailoverIPs(mgr ctrl.Manager, s *shared) error {
-	r := &FailoverIPReconciler{shared: s, wakeups: newWakeups(s.clock), vouching: newVouchingEnds()}
+	r := &FailoverIPReconciler{shared: s, wakeups: newWakeups(s.clock)}
 	c := mgr.GetCache()
 	w := &failoverIPWatches{shared: s}
 	return ctrl.NewControllerManagedBy(mgr).

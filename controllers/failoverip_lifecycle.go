@@ -67,9 +67,6 @@ func (r *FailoverIPReconciler) withdraw(ctx context.Context, fip *webfarmv1.Fail
 		return WithdrawalResult{}, err
 	}
 	res := Withdraw(in)
-	if res.Clear {
-		r.vouching.forget(fip.UID)
-	}
 	req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(fip)}
 	if res.RequeueAfter > 0 {
 		r.wakeups.after(req, res.RequeueAfter)
@@ -121,33 +118,45 @@ func (r *FailoverIPReconciler) withdrawalInput(ctx context.Context, fip *webfarm
 		return in, err
 	}
 	in.AcknowledgedEpoch = removedEpoch(node, fip)
-	epoch := own.Epoch
-	if own.Owner != "" {
-		epoch++ // the withdrawal's, about to be written
+	in.VoterFronts, err = r.voterFronts(ctx, fip, holder)
+	return in, err
+}
+
+// voterFronts are what the election knows of fip's voters other than
+// holder that have a FrontNode.
+func (r *FailoverIPReconciler) voterFronts(ctx context.Context, fip *webfarmv1.FailoverIP, holder string) ([]ElectionFront, error) {
+	var out []ElectionFront
+	for _, v := range fip.Status.Voters {
+		if v == holder {
+			continue
+		}
+		front, err := r.frontNode(ctx, v)
+		if err != nil {
+			return out, err
+		}
+		if front == nil {
+			continue
+		}
+		f, err := r.electionFront(ctx, fip, front, false)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, f)
 	}
-	return in, r.stoppedVouching(ctx, fip, &in, epoch)
+	return out, nil
 }
 
 // removedEpoch is the latest epoch at which front's agent reports the
 // address of this very object (same UID) not on its node; 0 when none, or
 // when front is gone.
 func removedEpoch(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) int64 {
-	return latestReport(front, fip, func(s webfarmv1.NodeFailoverIPStatus) bool {
-		return s.State == webfarmv1.VIPReleased || s.State == webfarmv1.VIPFenced
-	})
-}
-
-// latestReport is the latest epoch of the reports of front's agent about
-// this very object (same UID) that match; 0 when none, or when front is
-// gone.
-func latestReport(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP, match func(webfarmv1.NodeFailoverIPStatus) bool) int64 {
 	if front == nil {
 		return 0
 	}
 	key := farmKey(fip.Namespace, fip.Name)
 	var epoch int64
 	for _, s := range front.Status.FailoverIPs {
-		if s.Name == key && s.UID == fip.UID && match(s) {
+		if s.Name == key && s.UID == fip.UID && (s.State == webfarmv1.VIPReleased || s.State == webfarmv1.VIPFenced) {
 			epoch = max(epoch, s.Epoch)
 		}
 	}

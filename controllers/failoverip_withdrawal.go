@@ -26,17 +26,16 @@ type WithdrawalInput struct {
 	// Voters are those of the epoch Holder owned (status.voters, kept
 	// through the withdrawal): Holder may hold through them.
 	Voters []string
-	// StoppedVouching says, for each voter other than Holder, when the
-	// controller first saw its agent report the address at the withdrawal
-	// epoch or later, by the controller's clock.
-	StoppedVouching map[string]time.Time
+	// VoterFronts are what the election knows of the voters other than
+	// Holder, from their agents' reports (those that have a FrontNode).
+	VoterFronts []ElectionFront
 }
 
 // How a withdrawal ended: why no node can hold the address any more.
 const (
 	clearUnowned      = "no node held it"
 	clearAcknowledged = "its last owner reported removing it"
-	clearFenced       = "its last owner's Lease was silent for the presence window, and its peers no longer vouch for it"
+	clearFenced       = "its last owner's Lease was silent for the presence window, and its peers vouch for it no more"
 )
 
 // WithdrawalResult is the ownership to write and whether the address is
@@ -66,14 +65,15 @@ type WithdrawalResult struct {
 //     epoch or later: it is gone.
 //  4. The previous owner's Lease has been silent for the presence window
 //     (and at least deadtime plus guard), and its peers prove nothing: it
-//     had no other voter, or one of them reported the withdrawal epoch
-//     deadtime plus guard ago. A quiet Lease proves nothing sooner — a live
-//     owner renews it every QuietLeaseInterval and holds through its peers
-//     meanwhile — and neither does a long silence alone: an owner cut off
-//     from the API server with its voters holds through them for as long
-//     as they hear it (rule 4 of DESIGN.md). A voter that saw the new epoch
-//     vouches no more, and every heartbeat it sent before ran out deadtime
-//     minus guard after it was acknowledged: the same margin as a Lease.
+//     had no other voter, or one of them reports that it has vouched for
+//     nobody for the fencing deadtime since it saw the withdrawal epoch
+//     (OwnerUnheard at that epoch), or is marked out of service. A quiet
+//     Lease proves nothing sooner — a live owner renews it every
+//     QuietLeaseInterval and holds through its peers meanwhile — and
+//     neither does a long silence alone: an owner cut off from the API
+//     server with its voters holds through them as long as they hear it
+//     (rule 4 of DESIGN.md). A live owner sees the new epoch, and so do its
+//     peers, which stop vouching for it: rule 1 ends well before then.
 //
 // Once clear, the release is recorded (previousOwnerReleased), so that it
 // stays clear whatever the previous owner does next. Nobody is ever given
@@ -86,17 +86,13 @@ func Withdraw(in WithdrawalInput) WithdrawalResult {
 		res.Withdrawn = true
 	}
 	own.ReleaseRequested = false
-	peersSilentAt, peersSilent := in.peersProveNothingAt()
-	fencedAt := in.Holder.LastAlive.Add(max(in.fenceAfter(), in.Presence))
-	if peersSilentAt.After(fencedAt) {
-		fencedAt = peersSilentAt
-	}
+	fencedAt := in.Holder.LastAlive.Add(max(in.fencing().fenceAfter(), in.Presence))
 	switch {
 	case own.PreviousOwner == "" || own.PreviousOwnerReleased:
 		res.Clear, res.How = true, clearUnowned
 	case in.AcknowledgedEpoch >= own.Epoch:
 		res.Clear, res.How = true, clearAcknowledged
-	case !peersSilent:
+	case !in.peersProveNothing(own.Epoch):
 		// Only a voter's report can end it, and a report wakes the
 		// controller.
 	case !in.Now.Before(fencedAt):
@@ -111,31 +107,24 @@ func Withdraw(in WithdrawalInput) WithdrawalResult {
 	return res
 }
 
-// peersProveNothingAt is when the holder's peers prove nothing any more,
-// if they are known to: always when it has no other voter (or the status,
-// from an older controller, names none), else deadtime plus guard after
-// the first voter reported the withdrawal epoch.
-func (in WithdrawalInput) peersProveNothingAt() (time.Time, bool) {
-	others := slices.DeleteFunc(slices.Clone(in.Voters), func(v string) bool { return v == in.Holder.Name })
-	if len(others) == 0 {
-		return time.Time{}, true
+// peersProveNothing tells whether the holder can no longer hold through
+// its peers: it had no other voter (or the status, from an older
+// controller, names none), or one reports at the withdrawal epoch that it
+// has vouched for nobody for the fencing deadtime, or is out of service.
+func (in WithdrawalInput) peersProveNothing(epoch int64) bool {
+	if !slices.ContainsFunc(in.Voters, func(v string) bool { return v != in.Holder.Name }) {
+		return true
 	}
-	var first time.Time
-	for _, v := range others {
-		if at, ok := in.StoppedVouching[v]; ok && (first.IsZero() || at.Before(first)) {
-			first = at
-		}
-	}
-	if first.IsZero() {
-		return first, false
-	}
-	return first.Add(in.fenceAfter()), true
+	return slices.ContainsFunc(in.VoterFronts, func(f ElectionFront) bool {
+		return f.Name != in.Holder.Name && slices.Contains(in.Voters, f.Name) &&
+			(f.OutOfService || (f.UnheardEpoch >= epoch && f.UnheardAfter >= in.fencing().Deadtime))
+	})
 }
 
-// fenceAfter is deadtime plus guard, at the longest the holder may use
+// fencing is the longest deadtime and guard the holder may use
 // (status.fencingTiming).
-func (in WithdrawalInput) fenceAfter() time.Duration {
-	return Timing{Deadtime: in.Deadtime, Guard: in.Guard}.AtLeast(in.Current.Timing).fenceAfter()
+func (in WithdrawalInput) fencing() Timing {
+	return Timing{Deadtime: in.Deadtime, Guard: in.Guard}.AtLeast(in.Current.Timing)
 }
 
 // unproven tells whether an ownership was taken away from a node that has

@@ -16,7 +16,7 @@ func TestWithdraw(t *testing.T) {
 		holder        ElectionFront
 		acked         int64
 		voters        []string
-		stopped       map[string]time.Duration // how long ago each voter was first seen at the withdrawal epoch
+		voterFronts   []ElectionFront
 		want          Ownership
 		wantWithdrawn bool
 		wantHow       string // empty: not clear
@@ -71,33 +71,52 @@ func TestWithdraw(t *testing.T) {
 		wantWithdrawn: true,
 		wantHow:       clearFenced,
 	}, {
-		name:    "an owner silent for the presence window may still hold through a voter that did not see the withdrawal",
-		current: withdrawn("a", 4),
-		holder:  alive("a", time.Hour),
-		voters:  []string{"a", "b", "c"},
-		want:    withdrawn("a", 4),
-	}, {
-		name:        "a voter seen at the withdrawal epoch vouches no more deadtime plus guard later",
+		name:        "an owner silent for the presence window may still hold through a voter that did not report the withdrawal",
 		current:     withdrawn("a", 4),
 		holder:      alive("a", time.Hour),
 		voters:      []string{"a", "b", "c"},
-		stopped:     map[string]time.Duration{"c": time.Second},
+		voterFronts: []ElectionFront{alive("b", 0), alive("c", 0)},
 		want:        withdrawn("a", 4),
-		wantRequeue: testDeadtime + testGuard - time.Second,
 	}, {
-		name:    "the first voter to stop vouching counts",
+		name:        "a voter reports it vouched for nobody for a deadtime at the withdrawal epoch",
+		current:     withdrawn("a", 4),
+		holder:      alive("a", time.Hour),
+		voters:      []string{"a", "b", "c"},
+		voterFronts: []ElectionFront{alive("b", 0), unheard(alive("c", 0), 4)},
+		want:        cleared("a", 4),
+		wantHow:     clearFenced,
+	}, {
+		name:        "a report of the epoch before the withdrawal counts too: that voter withdrew from the owner",
+		current:     withdrawn("a", 4),
+		holder:      alive("a", time.Hour),
+		voters:      []string{"a", "b"},
+		voterFronts: []ElectionFront{unheard(alive("b", 0), 3)},
+		want:        withdrawn("a", 4),
+	}, {
+		name:    "a report after less than the fencing deadtime proves nothing",
 		current: withdrawn("a", 4),
 		holder:  alive("a", time.Hour),
-		voters:  []string{"a", "b", "c"},
-		stopped: map[string]time.Duration{"b": testDeadtime + testGuard, "c": 0},
-		want:    cleared("a", 4),
-		wantHow: clearFenced,
+		voters:  []string{"a", "b"},
+		voterFronts: []ElectionFront{func() ElectionFront {
+			f := unheard(alive("b", 0), 4)
+			f.UnheardAfter = testDeadtime / 2
+			return f
+		}()},
+		want: withdrawn("a", 4),
 	}, {
-		name:        "a voter that stopped vouching does not shorten the Lease's silence",
+		name:        "a voter marked out of service vouches for nobody",
+		current:     withdrawn("a", 4),
+		holder:      alive("a", time.Hour),
+		voters:      []string{"a", "b"},
+		voterFronts: []ElectionFront{outOfServiceFront(alive("b", time.Hour))},
+		want:        cleared("a", 4),
+		wantHow:     clearFenced,
+	}, {
+		name:        "a voter's report does not shorten the Lease's silence",
 		current:     withdrawn("a", 4),
 		holder:      alive("a", 0),
 		voters:      []string{"a", "b"},
-		stopped:     map[string]time.Duration{"b": time.Hour},
+		voterFronts: []ElectionFront{unheard(alive("b", 0), 4)},
 		want:        withdrawn("a", 4),
 		wantRequeue: testDeadtime + testGuard,
 	}, {
@@ -108,12 +127,12 @@ func TestWithdraw(t *testing.T) {
 		want:    cleared("a", 4),
 		wantHow: clearFenced,
 	}, {
-		name:    "the holder's own report is no voter's",
-		current: withdrawn("a", 4),
-		holder:  alive("a", time.Hour),
-		voters:  []string{"a", "b"},
-		stopped: map[string]time.Duration{"a": time.Hour},
-		want:    withdrawn("a", 4),
+		name:        "the holder's own report is no voter's",
+		current:     withdrawn("a", 4),
+		holder:      alive("a", time.Hour),
+		voters:      []string{"a", "b"},
+		voterFronts: []ElectionFront{unheard(alive("a", time.Hour), 4)},
+		want:        withdrawn("a", 4),
 	}, {
 		name:    "never owned: clear",
 		current: Ownership{},
@@ -129,14 +148,10 @@ func TestWithdraw(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stopped := map[string]time.Time{}
-			for v, ago := range tt.stopped {
-				stopped[v] = t0.Add(-ago)
-			}
 			got := Withdraw(WithdrawalInput{
 				Now: t0, Deadtime: testDeadtime, Guard: testGuard,
 				Current: tt.current, Holder: tt.holder, AcknowledgedEpoch: tt.acked,
-				Voters: tt.voters, StoppedVouching: stopped,
+				Voters: tt.voters, VoterFronts: tt.voterFronts,
 			})
 			if got.Ownership != tt.want {
 				t.Errorf("ownership = %+v, want %+v", got.Ownership, tt.want)

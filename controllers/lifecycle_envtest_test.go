@@ -58,7 +58,10 @@ func scenarioDeleteHeld(h *harness) {
 // scenarioDeleteSilentOwner: the owner of a deleted FailoverIP is silent;
 // the object goes once its Lease has been silent for the presence window —
 // not at deadtime plus guard: a quiet Lease proves nothing sooner (failover
-// v3), and a live owner would have reported the address released.
+// v3), and a live owner would have reported the address released — and
+// once its other voter reports that it has vouched for nobody since the
+// withdrawal for a deadtime: until then the owner may be cut off from the
+// API server with that voter and hold through it.
 func scenarioDeleteSilentOwner(h *harness) {
 	ns := "delsilent"
 	h.servedFarms("ds", map[string]string{"ds-a": "10.11.0.1", "ds-b": "10.11.0.2"}, ns)
@@ -76,6 +79,15 @@ func scenarioDeleteSilentOwner(h *harness) {
 	h.clock.Step(testDeadtime + testGuard - time.Second)
 	h.stillThere(ns, "vip", "ds-a silent for deadtime plus guard only")
 	h.clock.Step(testPresence - testDeadtime - testGuard)
+	h.stillThere(ns, "vip", "ds-b, the other voter, has not reported the withdrawal")
+
+	fip := h.failoverIP(ns, "vip", "still withdrawn", withdrawnFrom("ds-a", 2, webfarmv1.ReasonDeleting))
+	unheard := webfarmv1.NodeFailoverIPStatus{Name: ns + "/vip", UID: fip.UID, Epoch: 2, State: webfarmv1.VIPOwnerUnheard,
+		UnheardAfter: &metav1.Duration{Duration: testDeadtime / 2}}
+	h.reportFailoverIP("ds-b", unheard)
+	h.stillThere(ns, "vip", "ds-b waited less than the deadtime")
+	unheard.UnheardAfter.Duration = testDeadtime
+	h.reportFailoverIP("ds-b", unheard)
 	h.failoverIPGone(ns, "vip")
 	owners.check(h.t)
 }

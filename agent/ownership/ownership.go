@@ -350,7 +350,9 @@ func notOwner(in Input) Decision {
 		Reason: fmt.Sprintf("%s owns %s at epoch %d", st.Owner, in.Address, st.Epoch)}
 	if st.Owner == "" {
 		d.Reason = fmt.Sprintf("no node owns %s at epoch %d", in.Address, st.Epoch)
-		return d
+		if !in.vouchedForWithdrawn() {
+			return d
+		}
 	}
 	left, voter := in.untilWithdrawal()
 	switch {
@@ -363,6 +365,17 @@ func notOwner(in Input) Decision {
 	return d
 }
 
+// vouchedForWithdrawn tells whether this node, not holding the address,
+// may have vouched for an owner the controller took the address from
+// without a successor (the FailoverIP deleted, or in conflict): the status
+// keeps that owner's voters, and the controller lets the object go, or the
+// address be given again, once one of them withdraws at this epoch, or the
+// owner says it removed the address.
+func (in Input) vouchedForWithdrawn() bool {
+	st := in.Status
+	return st.PreviousOwner != "" && !st.PreviousOwnerReleased && st.PreviousOwner != in.Node && !in.Memory.Holding
+}
+
 // withdrawal is the Withdraw of a voter that must withdraw, or did: it
 // reports the deadtime it waited once it has waited the current one
 // (left is how much longer it has to).
@@ -370,6 +383,9 @@ func (in Input) withdrawal(left time.Duration) Decision {
 	st := in.Status
 	d := Decision{Action: Withdraw, Epoch: st.Epoch, RecheckAfter: in.Timing.Keepalive,
 		Reason: fmt.Sprintf("has not heard %s, owner of %s at epoch %d, for %s", st.Owner, in.Address, st.Epoch, short(in.listenDeadtime()))}
+	if st.Owner == "" {
+		d.Reason = fmt.Sprintf("has vouched for nobody for %s since %s lost %s without a successor, at epoch %d", short(in.listenDeadtime()), st.PreviousOwner, in.Address, st.Epoch)
+	}
 	if left <= 0 {
 		d.UnheardAfter = in.listenDeadtime()
 	} else {

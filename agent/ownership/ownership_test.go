@@ -409,6 +409,12 @@ func voter(d time.Duration, edit ...func(*Input)) Input {
 	return in
 }
 
+// withdrawnOwner makes the status that of an owner taken away without a
+// successor at the same epoch, its voters kept.
+func withdrawnOwner(prev string) func(*Input) {
+	return func(in *Input) { in.Status.Owner, in.Status.PreviousOwner = "", prev }
+}
+
 func TestDecideWithdrawal(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -445,6 +451,21 @@ func TestDecideWithdrawal(t *testing.T) {
 			want: NotOwner, recheck: 500 * time.Millisecond},
 		{name: "no owner: nothing to withdraw from",
 			in:   voter(time.Minute, func(in *Input) { in.Status.Owner = "" }),
+			want: NotOwner, recheck: 500 * time.Millisecond},
+		{name: "the owner withdrawn without a successor (deleted): its voter withdraws deadtime after vouching",
+			in:   voter(2*time.Second, withdrawnOwner("front1")),
+			want: Withdraw, recheck: 500 * time.Millisecond},
+		{name: "the owner withdrawn without a successor, vouched for lately: not yet",
+			in:   voter(300*time.Millisecond, withdrawnOwner("front1")),
+			want: NotOwner, recheck: 500 * time.Millisecond},
+		{name: "the owner withdrawn, and known to have removed the address: nothing to withdraw from",
+			in:   voter(time.Minute, withdrawnOwner("front1"), func(in *Input) { in.Status.PreviousOwnerReleased = true }),
+			want: NotOwner, recheck: 500 * time.Millisecond},
+		{name: "the withdrawn owner itself does not withdraw: it removes the address",
+			in:   voter(time.Minute, withdrawnOwner("front2")),
+			want: NotOwner, recheck: 500 * time.Millisecond},
+		{name: "a node that holds the address does not withdraw: it removes it",
+			in:   voter(time.Minute, withdrawnOwner("front1"), func(in *Input) { in.Memory.Holding = true }),
 			want: NotOwner, recheck: 500 * time.Millisecond},
 	}
 	for _, tt := range tests {
