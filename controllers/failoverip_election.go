@@ -164,10 +164,12 @@ type ElectionResult struct {
 //     its Lease for the presence window.
 //  6. An owner that holds the address while some candidate is no voter (a
 //     front joined or came back since the epoch began, or the status was
-//     written by an older controller and has no voters) is renewed at a new
-//     epoch with every candidate as a voter, as the same owner — nobody else
-//     held the epoch — once its Lease is fresh: the agent renews it every
-//     keepalive when it sees voters behind, so that the new status
+//     written by an older controller and has no voters), or while a voter
+//     is gone (dead, shutting down, no longer a front), is renewed at a new
+//     epoch with every present front as a voter, as the same owner — nobody
+//     else held the epoch — once its Lease is fresh: the agent renews it every
+//     keepalive when it sees voters behind, or lacks a voter's
+//     confirmation (as it does from a gone one), so that the new status
 //     acknowledges a renewal that proves it alive until the new voters
 //     vouch for it.
 //
@@ -259,13 +261,26 @@ func (in ElectionInput) leaseSilent(owner ElectionFront) bool {
 }
 
 // votersBehind tells whether a candidate is no voter of the current epoch,
-// or, under a status from an older controller, whether the owner holds the
-// address: then it can take voters.
+// or a voter other than the owner is gone (no longer present, shutting
+// down, or no front any more), or, under a status from an older
+// controller, whether the owner holds the address: then it can take
+// voters. A gone voter confirms nothing, so the owner needs its Lease
+// every keepalive until a new epoch leaves it out, and an API outage would
+// take the address down (finding 6).
 func (in ElectionInput) votersBehind(cands []string) bool {
 	if len(in.Voters) == 0 {
 		return in.OwnerHolding
 	}
-	return slices.ContainsFunc(cands, func(c string) bool { return !slices.Contains(in.Voters, c) })
+	return slices.ContainsFunc(cands, func(c string) bool { return !slices.Contains(in.Voters, c) }) ||
+		slices.ContainsFunc(in.Voters, func(v string) bool { return v != in.Current.Owner && in.gone(v) })
+}
+
+// gone tells whether a voter will confirm nothing any more: it is no
+// front of the address now, its Lease is older than the presence window,
+// or its agent is shutting down.
+func (in ElectionInput) gone(name string) bool {
+	i := slices.IndexFunc(in.Fronts, func(f ElectionFront) bool { return f.Name == name })
+	return i < 0 || in.Fronts[i].ShuttingDown || in.Fronts[i].OutOfService || !in.fresh(in.Fronts[i])
 }
 
 // leaseFresh tells whether the owner's Lease was seen renewed within half

@@ -476,3 +476,19 @@ func TestScenarioOwnerDiesWithTheOnlyOtherCandidate(t *testing.T) {
 	w.At(now+time.Second, "front3: drain ends", func() { w.api.setDraining(2, false) })
 	runUntil(t, w, now+30*time.Second, "front3")
 }
+
+// A front dies, and later the API server goes down. The owner needs every
+// voter's confirmation to hold through the outage, and the dead one gives
+// none; once the dead front's Lease is older than the presence window, the
+// controller renews the epoch without it (rule 6), and the owner keeps the
+// address through the outage. Before, the dead voter stayed until the next
+// epoch, and the outage took the address down (the common case of finding
+// 6; the rarer one, a death during the outage, still does).
+func TestScenarioDeadVoterLeftOutBeforeAnAPIOutage(t *testing.T) {
+	w := scenario(t, 3, true)
+	now := w.Now()
+	w.At(now, "front3: power off for good", w.front("front3").powerOff)
+	outage := now + 40*time.Second
+	w.At(outage, "API server outage", func() { w.net.cutMany(func(f, t int) bool { return f == apiParty || t == apiParty }) })
+	runUntil(t, w, outage+30*time.Second, "front1")
+}
