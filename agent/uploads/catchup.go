@@ -12,7 +12,7 @@ import (
 
 // runCatchUp catches up, and reports the directory caught up once it
 // matches every peer that answered; until then it is retried.
-func (s *Syncer) runCatchUp(ctx context.Context) {
+func (s *Syncer) runCatchUp(ctx context.Context) bool {
 	matched, err := s.catchUpOnce(ctx)
 	now := s.Clock.Now()
 	s.mu.Lock()
@@ -22,13 +22,14 @@ func (s *Syncer) runCatchUp(ctx context.Context) {
 	}
 	if !matched {
 		s.failed[""] = now
-		return
+		return false
 	}
 	delete(s.failed, "")
 	s.catchUp, s.status.CaughtUp = false, true
 	if err == nil {
 		s.status.LastError = ""
 	}
+	return true
 }
 
 // catchUpOnce brings the directory in line with the peers: it pulls what

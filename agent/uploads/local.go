@@ -24,6 +24,7 @@ func (s *Syncer) settle(ctx context.Context, path string, first time.Time) {
 	deleted := s.receivedDel[path]
 	delete(s.receivedDel, path)
 	s.mu.Unlock()
+	logr.FromContextOrDiscard(ctx).V(1).Info("Settled", "path", path, "exists", err == nil, "received", wasReceived, "deleted", deleted)
 	switch {
 	case err == nil && wasReceived && received == stampOf(st):
 		return

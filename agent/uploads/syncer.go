@@ -193,7 +193,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 	timer := s.Clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		s.step(ctx)
+		s.step(ctx, w)
 		s.rearm(timer)
 		select {
 		case <-ctx.Done():
@@ -227,7 +227,7 @@ func (s *Syncer) event(ctx context.Context, w *watcher, ev fsnotify.Event) {
 
 // step does what is due: judge what peers sent, catch up, settle the
 // local changes and push them.
-func (s *Syncer) step(ctx context.Context) {
+func (s *Syncer) step(ctx context.Context, w *watcher) {
 	if s.Drain != nil {
 		s.Drain()
 	}
@@ -235,8 +235,12 @@ func (s *Syncer) step(ctx context.Context) {
 	s.mu.Lock()
 	due := s.catchUp && s.Clock.Since(s.failed[""]) >= s.Retry
 	s.mu.Unlock()
-	if due {
-		s.runCatchUp(ctx)
+	if due && s.runCatchUp(ctx) {
+		// Watch what the catch-up wrote, and what appeared while the
+		// watch was being set up.
+		if _, err := w.addTree(s.Module.Path); err != nil {
+			s.fail(err)
+		}
 	}
 	s.mu.Lock()
 	settled := s.pending.settled(s.Clock.Now(), s.Quiet)

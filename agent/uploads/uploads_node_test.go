@@ -21,9 +21,7 @@ func TestNodeUploadsThreeFronts(t *testing.T) {
 		f.start(t, fronts)
 	}
 	f1, f2, f3 := fronts[0], fronts[1], fronts[2]
-	eventually(t, 20*time.Second, "every front caught up", func() bool {
-		return f1.syncer.Status().CaughtUp && f2.syncer.Status().CaughtUp && f3.syncer.Status().CaughtUp
-	})
+	allCaughtUp(t, fronts)
 
 	t.Run("create", func(t *testing.T) {
 		write(t, filepath.Join(f1.dir, "a.pdf"), "first upload")
@@ -189,6 +187,7 @@ func TestNodeUploadsFrontDownCatchesUp(t *testing.T) {
 		f.start(t, fronts)
 	}
 	f1, f3 := fronts[0], fronts[2]
+	allCaughtUp(t, fronts)
 	for _, name := range []string{"keep.jpg", "gone.jpg", "dir/gone-too.jpg"} {
 		write(t, filepath.Join(f1.dir, name), name)
 	}
@@ -230,7 +229,8 @@ func TestNodeUploadsFrontDownCatchesUp(t *testing.T) {
 		tr := tree(t, f.dir)
 		for _, gone := range []string{"gone.jpg", "dir/gone-too.jpg"} {
 			if _, ok := tr[gone]; ok {
-				t.Errorf("%s: %s was resurrected", f.name, gone)
+				out, _ := f.ns.Run("sh", "-c", "ls -la --time-style=full-iso "+filepath.Join(f.dir, deletedDir)+" "+filepath.Join(f.dir)+" "+filepath.Join(f.dir, "dir"))
+				t.Errorf("%s: %s was resurrected:\n%s", f.name, gone, out)
 			}
 		}
 	}
@@ -246,6 +246,7 @@ func TestNodeUploadsConfinement(t *testing.T) {
 		f.start(t, farm)
 	}
 	f1, f2, f3 := farm[0], farm[1], farm[2]
+	allCaughtUp(t, farm)
 	src := t.TempDir()
 	write(t, filepath.Join(src, "intruder.txt"), "should not land")
 
@@ -308,5 +309,17 @@ func TestNodeUploadsConfinement(t *testing.T) {
 			t.Fatalf("a push to ../../ landed outside the directory: %s", out)
 		}
 		t.Logf("rsync to module/../../: %s", bytes.TrimSpace([]byte(firstLine(out))))
+	})
+}
+
+func allCaughtUp(t *testing.T, fronts []*testFront) {
+	t.Helper()
+	eventually(t, 20*time.Second, "every front caught up", func() bool {
+		for _, f := range fronts {
+			if !f.syncer.Status().CaughtUp {
+				return false
+			}
+		}
+		return true
 	})
 }
