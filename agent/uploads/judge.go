@@ -43,6 +43,7 @@ func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
 	backup := filepath.Join(s.Module.Path, replacedDir, sender, path)
 	prev, err := os.Lstat(backup)
 	hadPrev := err == nil && !prev.IsDir()
+	logr.FromContextOrDiscard(ctx).V(1).Info("Judging", "op", op, "path", path, "from", sender, "replaced", hadPrev)
 	var incoming Version
 	switch op {
 	case OpRecv:

@@ -190,24 +190,61 @@ func (s *Syncer) Run(ctx context.Context) error {
 		return err
 	}
 	defer w.close()
-	timer := s.Clock.NewTimer(time.Hour)
-	defer timer.Stop()
+	t := &wakeTimer{timer: s.Clock.NewTimer(time.Hour), clock: s.Clock}
+	defer t.timer.Stop()
 	for {
 		s.step(ctx, w)
-		s.rearm(timer)
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev := <-w.w.Events:
-			s.event(ctx, w, ev)
-		case err := <-w.w.Errors:
-			s.fail(fmt.Errorf("watching %s: %w", s.Module.Path, err))
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				s.RequestCatchUp()
+		t.set(s.nextDue())
+		// Events only mark paths; the step runs when one may have
+		// settled, so that a burst of events costs one step, not one
+		// per event.
+		for stepped := false; !stepped; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case ev := <-w.w.Events:
+				s.event(ctx, w, ev)
+				t.setBefore(s.Clock.Now().Add(s.Quiet))
+			case err := <-w.w.Errors:
+				s.fail(fmt.Errorf("watching %s: %w", s.Module.Path, err))
+				if errors.Is(err, fsnotify.ErrEventOverflow) {
+					s.RequestCatchUp()
+				}
+			case <-s.wake:
+				stepped = true
+			case <-t.timer.C():
+				t.at, stepped = time.Time{}, true
 			}
-		case <-s.wake:
-		case <-timer.C():
 		}
+	}
+}
+
+// wakeTimer is the Syncer's one timer, set to the next thing due.
+type wakeTimer struct {
+	timer clock.Timer
+	clock clock.Clock
+	at    time.Time
+}
+
+// set arms the timer for at; a zero at disarms it.
+func (t *wakeTimer) set(at time.Time) {
+	if !t.timer.Stop() {
+		select {
+		case <-t.timer.C():
+		default:
+		}
+	}
+	t.at = at
+	if at.IsZero() {
+		return
+	}
+	t.timer.Reset(max(at.Sub(t.clock.Now()), time.Millisecond))
+}
+
+// setBefore arms the timer for at unless it fires sooner.
+func (t *wakeTimer) setBefore(at time.Time) {
+	if t.at.IsZero() || at.Before(t.at) {
+		t.set(at)
 	}
 }
 
@@ -251,10 +288,11 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 	s.pushOutboxes(ctx)
 }
 
-// rearm sets the timer to the next thing due: a path settling, a peer or
-// a catch-up to retry. An idle directory has none: no wake-up at all.
-func (s *Syncer) rearm(timer clock.Timer) {
+// nextDue is when the next thing is due: a path settling, a peer or a
+// catch-up to retry. An idle directory has none: no wake-up at all.
+func (s *Syncer) nextDue() time.Time {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	next := s.pending.next(s.Quiet)
 	for name, box := range s.outbox {
 		if len(box) > 0 {
@@ -264,18 +302,7 @@ func (s *Syncer) rearm(timer clock.Timer) {
 	if s.catchUp {
 		next = earliest(next, s.failed[""].Add(s.Retry))
 	}
-	s.mu.Unlock()
-	if !timer.Stop() {
-		select {
-		case <-timer.C():
-		default:
-		}
-	}
-	if next.IsZero() {
-		timer.Reset(time.Hour)
-		return
-	}
-	timer.Reset(max(next.Sub(s.Clock.Now()), time.Millisecond))
+	return next
 }
 
 func earliest(a, b time.Time) time.Time {
