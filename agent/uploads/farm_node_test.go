@@ -43,10 +43,11 @@ type testFront struct {
 	done   chan struct{}
 }
 
-// runner runs programs inside ns.
+// runner runs programs inside ns's network namespace: nsenter, not `ip
+// netns exec`, which also remounts /sys at every rsync it starts.
 func runner(ns *netnstest.NS) Runner {
 	return func(ctx context.Context, name string, args ...string) *exec.Cmd {
-		return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+		return exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/" + ns.Name, "--", name}, args...)...)
 	}
 }
 
@@ -308,4 +309,9 @@ func consistently(t *testing.T, d time.Duration, check func()) {
 	for end := time.Now().Add(d); time.Now().Before(end); <-tick.C {
 		check()
 	}
+}
+
+func fullDigest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

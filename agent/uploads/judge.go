@@ -55,7 +55,11 @@ func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
 			s.remember(path, cur)
 			return
 		}
-		incoming = Version{MtimeNs: cur.ModTime().UnixNano(), Node: sender}
+		var against *os.FileInfo
+		if hadPrev {
+			against = &prev
+		}
+		incoming = fileVersion(abs, cur, against)
 		if tomb, ok := s.tombstone(path); ok && Wins(tomb, incoming) {
 			// A version older than the path's deletion: a front
 			// that missed the deletion does not bring it back.
@@ -64,13 +68,17 @@ func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
 			return
 		}
 	case OpDel:
-		incoming = Version{MtimeNs: s.Clock.Now().UnixNano(), Node: sender, Deleted: true}
+		incoming = Version{MtimeNs: s.Clock.Now().UnixNano(), Deleted: true}
 		if tomb, ok := s.tombstone(path); ok {
 			incoming = tomb
 		}
 	}
 	if hadPrev {
-		kept := Version{MtimeNs: prev.ModTime().UnixNano(), Node: s.originOf(path)}
+		var against *os.FileInfo
+		if cur, err := os.Lstat(abs); err == nil && op == OpRecv {
+			against = &cur
+		}
+		kept := fileVersion(backup, prev, against)
 		if Wins(kept, incoming) {
 			s.restore(ctx, path, abs, backup, sender)
 			return
@@ -80,28 +88,20 @@ func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
 	s.accept(ctx, path, abs, sender, incoming)
 }
 
-// restore puts back the version a peer's older one replaced. A version
-// of this front's own is then sent again, as a local change: the peers
-// may hold the loser.
+// restore puts back the version a peer's worse one replaced, and sends it
+// again as a local change: the peers may hold the loser.
 func (s *Syncer) restore(ctx context.Context, path, abs, backup, sender string) {
 	_ = os.MkdirAll(filepath.Dir(abs), s.Module.DirMode.Perm())
 	if err := os.Rename(backup, abs); err != nil {
 		s.fail(err)
 		return
 	}
-	logr.FromContextOrDiscard(ctx).Info("Kept the newer version of an upload", "path", abs, "lost", sender)
-	st, err := os.Lstat(abs)
+	logr.FromContextOrDiscard(ctx).Info("Kept the better version of an upload", "path", abs, "lost", sender)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.status.Conflicts++
-	if s.origin[path] == "" || s.origin[path] == s.Rsync.Self {
-		delete(s.received, path)
-		s.pending.touch(path, s.Clock.Now())
-		return
-	}
-	if err == nil {
-		s.received[path] = stampOf(st)
-	}
+	delete(s.received, path)
+	s.pending.touch(path, s.Clock.Now())
 }
 
 // accept takes the peer's version. A local change it replaced, settled
@@ -120,7 +120,6 @@ func (s *Syncer) accept(ctx context.Context, path, abs, sender string, v Version
 			logr.FromContextOrDiscard(ctx).Info("A newer version of an upload replaced this front's", "path", abs, "from", sender)
 		}
 	}
-	s.origin[path] = sender
 	if v.Deleted || err != nil {
 		s.receivedDel[path] = true
 		delete(s.received, path)
@@ -142,15 +141,6 @@ func (s *Syncer) remember(path string, st os.FileInfo) {
 	s.mu.Lock()
 	s.received[path] = stampOf(st)
 	s.mu.Unlock()
-}
-
-func (s *Syncer) originOf(path string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if o, ok := s.origin[path]; ok {
-		return o
-	}
-	return s.Rsync.Self
 }
 
 // remove deletes a path that a deletion beat; a directory only once
@@ -180,7 +170,7 @@ func (s *Syncer) judgeTombstone(ctx context.Context, marker string) {
 	if err != nil {
 		return
 	}
-	if cur.IsDir() || Wins(tomb, Version{MtimeNs: cur.ModTime().UnixNano(), Node: s.originOf(path)}) {
+	if cur.IsDir() || Wins(tomb, Version{MtimeNs: cur.ModTime().UnixNano()}) {
 		logr.FromContextOrDiscard(ctx).V(1).Info("Applying a deletion", "path", abs)
 		s.remove(path, abs)
 	}
@@ -199,6 +189,5 @@ func (s *Syncer) tombstone(path string) (Version, bool) {
 	if err != nil {
 		return Version{}, false
 	}
-	node, _ := os.ReadFile(abs)
-	return Version{MtimeNs: st.ModTime().UnixNano(), Node: strings.TrimSpace(string(node)), Deleted: true}, true
+	return Version{MtimeNs: st.ModTime().UnixNano(), Deleted: true}, true
 }

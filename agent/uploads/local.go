@@ -30,7 +30,9 @@ func (s *Syncer) settle(ctx context.Context, path string, first time.Time) {
 		return
 	case err == nil:
 		s.enforce(ctx, abs, st)
-		s.queue(path, first, s.Rsync.Self)
+		if st, err = os.Lstat(abs); err == nil {
+			s.queue(path, first, stampOf(st))
+		}
 	case !errors.Is(err, os.ErrNotExist):
 		s.fail(fmt.Errorf("reading %s: %w", abs, err))
 	case deleted:
@@ -40,8 +42,10 @@ func (s *Syncer) settle(ctx context.Context, path string, first time.Time) {
 			s.fail(err)
 			return
 		}
-		s.queue(tombstoneName(path), first, s.Rsync.Self)
-		s.queue(path, first, s.Rsync.Self)
+		if st, err := os.Lstat(filepath.Join(s.Module.Path, tombstoneName(path))); err == nil {
+			s.queue(tombstoneName(path), first, stampOf(st))
+		}
+		s.queue(path, first, gone)
 	}
 }
 
@@ -80,11 +84,14 @@ func (s *Syncer) writeTombstone(path string, at time.Time) error {
 	return os.Chtimes(abs, at, at)
 }
 
-// queue adds path to every peer's outbox.
-func (s *Syncer) queue(path string, first time.Time, origin string) {
+// gone is the stamp of a path deleted here.
+var gone = stamp{mtimeNs: -1, size: -1}
+
+// queue adds path, as it was when it settled, to every peer's outbox.
+func (s *Syncer) queue(path string, first time.Time, as stamp) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.origin[path] = origin
+	s.settledAs[path] = as
 	for _, p := range s.peers {
 		box := s.outbox[p.Name]
 		if box == nil {
@@ -100,6 +107,7 @@ func (s *Syncer) queue(path string, first time.Time, origin string) {
 // pushOutboxes sends every peer its outbox, all peers at once, in one
 // rsync each. A peer that fails keeps its outbox and is retried later.
 func (s *Syncer) pushOutboxes(ctx context.Context) {
+	s.dropReplaced()
 	now := s.Clock.Now()
 	var jobs []pushJob
 	s.mu.Lock()
@@ -122,6 +130,35 @@ func (s *Syncer) pushOutboxes(ctx context.Context) {
 	}
 	wg.Wait()
 	s.finishPushes(ctx, jobs, errs)
+}
+
+// dropReplaced takes out of the outboxes every path that is no longer what
+// settled here: rsync reads the file as it is, and a peer's version that
+// landed meanwhile must not go out under this front's name. What replaced
+// it comes back by itself: a local write settles again, a peer's version
+// is judged, and a local version put back is queued again.
+func (s *Syncer) dropReplaced() {
+	s.mu.Lock()
+	want := copyMap(s.settledAs)
+	s.mu.Unlock()
+	var stale []string
+	for path, as := range want {
+		now := gone
+		if st, err := os.Lstat(filepath.Join(s.Module.Path, path)); err == nil {
+			now = stampOf(st)
+		}
+		if now != as {
+			stale = append(stale, path)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, path := range stale {
+		delete(s.settledAs, path)
+		for _, box := range s.outbox {
+			delete(box, path)
+		}
+	}
 }
 
 // pushJob is one peer's outbox as sent.
@@ -150,6 +187,11 @@ func (s *Syncer) finishPushes(ctx context.Context, jobs []pushJob, errs []error)
 				delete(box, p)
 			}
 			latencies = append(latencies, now.Sub(first))
+		}
+	}
+	for path := range s.settledAs {
+		if !s.queued(path) {
+			delete(s.settledAs, path)
 		}
 	}
 	if len(jobs) > 0 && len(s.failed) == 0 {

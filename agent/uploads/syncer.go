@@ -71,6 +71,8 @@ type Syncer struct {
 	// outbox holds, per peer, the settled paths it still lacks, with
 	// when each first changed.
 	outbox map[string]map[string]time.Time
+	// settledAs is each queued path as it settled (gone: deleted).
+	settledAs map[string]stamp
 	// failed is when a peer last failed; it is retried Retry later.
 	failed map[string]time.Time
 	// inbox holds the peers' transfers not yet judged.
@@ -79,9 +81,7 @@ type Syncer struct {
 	// that the watcher does not send them back.
 	received    map[string]stamp
 	receivedDel map[string]bool
-	// origin is the node each path's current version came from.
-	origin map[string]string
-	status Status
+	status      Status
 	// catchUp is set while a catch-up is due.
 	catchUp bool
 	wake    chan struct{}
@@ -96,7 +96,8 @@ func (s *Syncer) init() {
 	s.once.Do(func() {
 		s.pending = pending{}
 		s.outbox, s.failed = map[string]map[string]time.Time{}, map[string]time.Time{}
-		s.received, s.receivedDel, s.origin = map[string]stamp{}, map[string]bool{}, map[string]string{}
+		s.settledAs = map[string]stamp{}
+		s.received, s.receivedDel = map[string]stamp{}, map[string]bool{}
 		s.wake = make(chan struct{}, 1)
 		s.catchUp = true
 		if s.Clock == nil {

@@ -114,20 +114,42 @@ func TestNodeUploadsThreeFronts(t *testing.T) {
 	})
 	t.Run("concurrent writes", func(t *testing.T) {
 		base := time.Now().Add(time.Minute).Truncate(time.Second)
-		// Different times: front1's version is newer, it wins although
-		// its name is smaller. Same time: the greater name, front2, wins.
+		// Different times: front1's version is newer and wins. Same
+		// time: the content with the greater SHA-256 wins, wherever it
+		// was written.
 		writeAt(t, filepath.Join(f1.dir, "race-newer.txt"), "front1 newer", base.Add(300*time.Millisecond))
 		writeAt(t, filepath.Join(f2.dir, "race-newer.txt"), "front2 older", base.Add(100*time.Millisecond))
 		writeAt(t, filepath.Join(f1.dir, "race-tie.txt"), "front1 tie", base)
 		writeAt(t, filepath.Join(f2.dir, "race-tie.txt"), "front2 tie", base)
+		tieWinner := "front1 tie"
+		if fullDigest("front2 tie") > fullDigest("front1 tie") {
+			tieWinner = "front2 tie"
+		}
+		// Every front may hold a loser for a moment, until it judges
+		// what replaced it: wait for the rule's outcome everywhere.
+		d := eventuallyQuiet(t, 20*time.Second, func() bool {
+			for _, f := range fronts {
+				tr := tree(t, f.dir)
+				if tr["race-newer.txt"] != digest("front1 newer") || tr["race-tie.txt"] != digest(tieWinner) {
+					return false
+				}
+			}
+			return true
+		})
+		if d < 0 {
+			for _, f := range fronts {
+				tr := tree(t, f.dir)
+				t.Logf("%s: race-newer %s race-tie %s", f.name, tr["race-newer.txt"], tr["race-tie.txt"])
+			}
+			t.Fatalf("not every front on the winning versions: race-newer %s, race-tie %s", digest("front1 newer"), digest(tieWinner))
+		}
+		t.Logf("concurrent writes: every front on the winning versions in %v", d.Round(time.Millisecond))
 		converged(t, fronts, nil, "concurrent writes")
-		tr := tree(t, f3.dir)
-		if tr["race-newer.txt"] != digest("front1 newer") {
-			t.Errorf("race-newer.txt: the newer version did not win: %s", tr["race-newer.txt"])
-		}
-		if tr["race-tie.txt"] != digest("front2 tie") {
-			t.Errorf("race-tie.txt: the greater node did not win the tie: %s", tr["race-tie.txt"])
-		}
+		consistently(t, 10*DefaultQuiet, func() {
+			if got := tree(t, f3.dir)["race-tie.txt"]; got != digest(tieWinner) {
+				t.Fatalf("front3 left the winning version of race-tie.txt for %s", got)
+			}
+		})
 		t.Logf("conflicts counted: front1 %d, front2 %d, front3 %d",
 			f1.syncer.Status().Conflicts, f2.syncer.Status().Conflicts, f3.syncer.Status().Conflicts)
 	})
