@@ -28,6 +28,7 @@ import (
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/iptables"
 	"github.com/webfarm/webfarm/agent/nginx"
+	"github.com/webfarm/webfarm/agent/uploads"
 	"github.com/webfarm/webfarm/agent/vip"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/metrics"
@@ -71,6 +72,13 @@ type Agent struct {
 	// nginx is the node's web server, whose Sites' vhosts the agent keeps;
 	// nil when the agent leaves it alone.
 	nginx *nginx.Process
+	// uploads keeps the farms' declared directories in step with the
+	// other fronts; uploadProblems are what it could not set up.
+	uploads        *uploads.Manager
+	uploadProblems []string
+	// uploadsCaughtUpSeen is the catch-up of every directory as the node
+	// loop last drained by it.
+	uploadsCaughtUpSeen string
 
 	// ready is set once the agent has its first view of the cluster.
 	ready atomic.Bool
@@ -130,6 +138,8 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	if opts.NginxDir != "" {
 		a.nginx = &nginx.Process{Binary: opts.NginxBinary, Dir: opts.NginxDir}
 	}
+	a.uploads = &uploads.Manager{StateDir: opts.uploadsDir(), Self: opts.NodeName, Binary: opts.RsyncBinary,
+		Propagated: func(d time.Duration) { metrics.UploadsPropagation.Observe(d.Seconds()) }}
 	a.failover = newFailover(a, opts.memoryPath())
 	a.vips.HandedOff = a.failover.poke
 	a.informers = mgr.GetCache()
@@ -173,7 +183,7 @@ func (a *Agent) registerMetrics() error {
 	if err := metrics.RegisterAgent(); err != nil {
 		return err
 	}
-	cs := []prometheus.Collector{newPeerCollector(a.peers.Stats)}
+	cs := []prometheus.Collector{newPeerCollector(a.peers.Stats), newUploadsCollector(a.uploads.Statuses, a.clock.Now)}
 	if a.accessLog != nil {
 		cs = append(cs, accessLogCollector(a.accessLog.Written, a.accessLog.Dropped))
 	}
@@ -417,6 +427,7 @@ func (a *Agent) runNodeLoop(ctx context.Context) {
 			a.syncNode(ctx, true)
 		case <-stats.C():
 			a.readStats(ctx)
+			a.uploadsTick(ctx)
 			a.publishSoon()
 		}
 	}
@@ -436,11 +447,13 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 		a.reporter.verify(snap.self)
 		a.peers.SetKey(a.refs.peerKey(ctx, a.opts.Namespace, a.opts.PeerSecret))
 	}
+	// Uploads first: a front that has not caught up is drained below.
+	a.syncUploads(ctx, snap)
 	a.syncProxy(ctx, snap, full)
 	a.syncWebServer(ctx, snap)
 	a.setServingTargets(ctx, snap)
 	a.setCheckTargets(ctx, snap)
-	rules, problems := drainRules(snap)
+	rules, problems := drainRules(snap, a.uploadsHeld)
 	for _, p := range problems {
 		log.Error(p, "Skipping a drain rule")
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/webfarm/webfarm/agent/haproxy"
 	"github.com/webfarm/webfarm/agent/heartbeat"
+	"github.com/webfarm/webfarm/agent/uploads"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/metrics"
 )
@@ -70,7 +71,8 @@ func (c *peerCollector) Collect(ch chan<- prometheus.Metric) {
 func MetricNames() []string {
 	none := func() uint64 { return 0 }
 	return metrics.Names(append(metrics.AgentCollectors(),
-		newPeerCollector(func() heartbeat.Stats { return heartbeat.Stats{} }), accessLogCollector(none, none))...)
+		newPeerCollector(func() heartbeat.Stats { return heartbeat.Stats{} }), accessLogCollector(none, none),
+		newUploadsCollector(func() map[string]uploads.Status { return nil }, time.Now))...)
 }
 
 // accessLogCollector reads the relay's counts at each scrape.

@@ -69,6 +69,9 @@ type Options struct {
 	NginxDir string
 	// NginxBinary is the nginx executable. Default nginx (from $PATH).
 	NginxBinary string
+	// RsyncBinary is the rsync executable that syncs the farms' declared
+	// upload directories. Default rsync (from $PATH).
+	RsyncBinary string
 	// NginxAccessLog is the file the vhosts log to. Default
 	// /var/log/nginx/access.log.
 	NginxAccessLog string
@@ -117,6 +120,7 @@ func (o Options) nodeDefaults() (Options, error) {
 	setDefault(&o.ShutdownGrace, DefaultShutdownGrace)
 	setDefault(&o.HAProxyMetrics, DefaultHAProxyMetrics)
 	setDefault(&o.NginxBinary, "nginx")
+	setDefault(&o.RsyncBinary, "rsync")
 	setDefault(&o.NginxAccessLog, DefaultNginxAccessLog)
 	if o.NginxDir != "" && !filepath.IsAbs(o.NginxDir) {
 		return o, fmt.Errorf("nginx dir %q: must be an absolute path", o.NginxDir)
@@ -162,6 +166,9 @@ func (o Options) haproxyMetrics(node netip.Addr) (netip.AddrPort, error) {
 	}
 	return netip.AddrPortFrom(ip.Unmap(), uint16(n)), nil
 }
+
+// uploadsDir holds the rsync daemons' configurations, secrets and logs.
+func (o Options) uploadsDir() string { return filepath.Join(o.StateDir, "uploads") }
 
 // haproxyDir is where HAProxy's files live.
 func (o Options) haproxyDir() string { return filepath.Join(o.StateDir, "haproxy") }

@@ -284,7 +284,7 @@ func (a *Agent) syncDrainStates(ctx context.Context, snap *snapshot, farms []hap
 		}
 		for _, front := range farm.Fronts {
 			server, _ := haproxy.ServerNames(front.Name)
-			draining := snap.fronts[front.Name].Spec.DrainRequested
+			draining := snap.fronts[front.Name].Spec.DrainRequested || a.uploadsHeld(snap, farm.Key, snap.fronts[front.Name])
 			if known, ok := set[server]; ok && known == draining {
 				continue
 			}

@@ -33,6 +33,8 @@ type report struct {
 	Checks []webfarmv1.NodeChecksStatus
 	// Hooks are the last notify hook of each FailoverIP.
 	Hooks []webfarmv1.HookRun
+	// Uploads are the declared directories' sync.
+	Uploads []webfarmv1.NodeUploadsStatus
 }
 
 // reporter publishes the agent's report with a JSON merge patch that carries
@@ -73,6 +75,7 @@ func (r *reporter) publish(ctx context.Context) error {
 	want.Sites = slices.Clone(want.Sites)
 	want.Checks = slices.Clone(want.Checks)
 	want.Hooks = slices.Clone(want.Hooks)
+	want.Uploads = slices.Clone(want.Uploads)
 	unchanged := r.published != nil && reflect.DeepEqual(*r.published, want)
 	r.mu.Unlock()
 	if unchanged {
@@ -89,6 +92,7 @@ func (r *reporter) publish(ctx context.Context) error {
 		"sites":         want.Sites,
 		"checks":        want.Checks,
 		"hooks":         want.Hooks,
+		"uploads":       want.Uploads,
 	}})
 	if err != nil {
 		return err
@@ -117,7 +121,7 @@ func (r *reporter) verify(self *webfarmv1.FrontNode) {
 
 func reportOf(s *webfarmv1.FrontNodeStatus) report {
 	return report{Proxy: s.Proxy, Servers: s.Servers, FailoverIPs: s.FailoverIPs, ShuttingDown: s.ShuttingDown, Serving: s.Serving, Sites: s.Sites,
-		Checks: s.Checks, Hooks: s.Hooks}
+		Checks: s.Checks, Hooks: s.Hooks, Uploads: s.Uploads}
 }
 
 // sameReport compares two reports as the API server stores them: times to
@@ -143,6 +147,7 @@ func sameReport(a, b report) bool {
 		}
 		r.Checks = storedChecks(r.Checks)
 		r.Hooks = storedHooks(r.Hooks)
+		r.Uploads = storedUploads(r.Uploads)
 		return r
 	}
 	return equality.Semantic.DeepEqual(norm(a), norm(b))
@@ -174,12 +179,24 @@ func storedChecks(checks []webfarmv1.NodeChecksStatus) []webfarmv1.NodeChecksSta
 
 // storedHooks is hooks as the API server stores them.
 func storedHooks(hooks []webfarmv1.HookRun) []webfarmv1.HookRun {
-	if len(hooks) == 0 {
+	return storedEach(hooks, func(h *webfarmv1.HookRun) **metav1.Time { return &h.FinishedTime })
+}
+
+// storedUploads is uploads as the API server stores them.
+func storedUploads(uploads []webfarmv1.NodeUploadsStatus) []webfarmv1.NodeUploadsStatus {
+	return storedEach(uploads, func(u *webfarmv1.NodeUploadsStatus) **metav1.Time { return &u.OldestPendingTime })
+}
+
+// storedEach is list, none when empty, with the time at(item) of each item
+// as the API server stores it.
+func storedEach[T any](list []T, at func(*T) **metav1.Time) []T {
+	if len(list) == 0 {
 		return nil
 	}
-	out := slices.Clone(hooks)
+	out := slices.Clone(list)
 	for i := range out {
-		out[i].FinishedTime = storedTime(out[i].FinishedTime)
+		t := at(&out[i])
+		*t = storedTime(*t)
 	}
 	return out
 }

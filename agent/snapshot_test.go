@@ -43,7 +43,7 @@ func TestDrainRules(t *testing.T) {
 		front("front4", "bad", false, "shop/web"),
 	}, farm("shop", "web", 5080, 5081), farm("other", "api", 6080, 6081))
 
-	rules, problems := drainRules(s)
+	rules, problems := drainRules(s, neverHeld)
 	want := []iptables.Rule{
 		{Front: netip.MustParseAddr("10.0.0.11"), DrainPort: 5081, WebPort: 5080, Comment: "shop/web front1"},
 		{Front: netip.MustParseAddr("10.0.0.13"), DrainPort: 5081, WebPort: 5080, Comment: "shop/web front3"},
@@ -63,7 +63,10 @@ func TestDrainRules(t *testing.T) {
 
 func TestDrainRulesBeforeTheFrontNodeExists(t *testing.T) {
 	s := testSnapshot("front9", []*webfarmv1.FrontNode{front("front1", "10.0.0.11", false, "shop/web")}, farm("shop", "web", 5080, 5081))
-	if rules, _ := drainRules(s); len(rules) != 0 {
+	if rules, _ := drainRules(s, neverHeld); len(rules) != 0 {
 		t.Fatalf("a node that is no front got rules %+v", rules)
 	}
 }
+
+// neverHeld holds no front for its uploads.
+func neverHeld(*snapshot, string, *webfarmv1.FrontNode) bool { return false }

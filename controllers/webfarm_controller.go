@@ -18,8 +18,12 @@ import (
 )
 
 // WebFarmReconciler summarises each WebFarm's fronts and addresses in its
-// status.
-type WebFarmReconciler struct{ *shared }
+// status, and creates the Secret of its uploads.
+type WebFarmReconciler struct {
+	*shared
+	// secrets reads Secrets from the API server, never through a cache.
+	secrets client.Reader
+}
 
 // Reconcile writes the status of the WebFarm req names when it changed.
 func (r *WebFarmReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
@@ -27,13 +31,18 @@ func (r *WebFarmReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err := r.Get(ctx, req.NamespacedName, farm); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
+	if err := ensureUploadsSecret(ctx, r.Client, r.secrets, farm); err != nil {
+		return reconcile.Result{}, err
+	}
 	obs, err := r.observe(ctx, farm)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
 	want := webFarmStatus(farm.Status, farm.Generation, obs, r.clock.Now())
+	uploads, recheck := uploadsCondition(farm, obs.fronts, r.clock.Now())
+	setUploadsCondition(&want, uploads, farm.Generation, r.clock.Now())
 	if equality.Semantic.DeepEqual(want, farm.Status) {
-		return reconcile.Result{}, nil
+		return reconcile.Result{RequeueAfter: recheck}, nil
 	}
 	// The controller alone writes it: the whole status goes, so that zero
 	// counts show as 0 in kubectl get.
@@ -41,7 +50,7 @@ func (r *WebFarmReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err := r.Status().Update(ctx, farm, client.FieldOwner(ControllerName)); err != nil {
 		return reconcile.Result{}, fmt.Errorf("updating the status of WebFarm %s: %w", req, err)
 	}
-	return reconcile.Result{}, nil
+	return reconcile.Result{RequeueAfter: recheck}, nil
 }
 
 func (r *WebFarmReconciler) observe(ctx context.Context, farm *webfarmv1.WebFarm) (farmObservation, error) {
@@ -79,7 +88,8 @@ func forFrontFarms(_ context.Context, front *webfarmv1.FrontNode) []reconcile.Re
 func frontChangedForFarm(old, new *webfarmv1.FrontNode) bool {
 	return !slices.Equal(old.Spec.Farms, new.Spec.Farms) ||
 		old.Status.Phase != new.Status.Phase ||
-		meta.IsStatusConditionTrue(old.Status.Conditions, ConditionProxyHealthy) != meta.IsStatusConditionTrue(new.Status.Conditions, ConditionProxyHealthy)
+		meta.IsStatusConditionTrue(old.Status.Conditions, ConditionProxyHealthy) != meta.IsStatusConditionTrue(new.Status.Conditions, ConditionProxyHealthy) ||
+		!equality.Semantic.DeepEqual(old.Status.Uploads, new.Status.Uploads)
 }
 
 // failoverIPChangedForFarm: what a farm's status shows of a FailoverIP.
@@ -88,7 +98,7 @@ func failoverIPChangedForFarm(old, new *webfarmv1.FailoverIP) bool {
 }
 
 func setupWebFarms(mgr ctrl.Manager, s *shared) error {
-	r := &WebFarmReconciler{shared: s}
+	r := &WebFarmReconciler{shared: s, secrets: mgr.GetAPIReader()}
 	c := mgr.GetCache()
 	forFailoverIP := func(ctx context.Context, fip *webfarmv1.FailoverIP) []reconcile.Request {
 		farms, err := s.farmsListing(ctx, fip.Namespace, fip.Name)

@@ -185,6 +185,13 @@ type FrontNodeStatus struct {
 	// +listMapKey=name
 	Hooks []HookRun `json:"hooks,omitempty"`
 
+	// uploads reports, for each declared directory of this node's farms,
+	// how far its agent has synced it with the other fronts.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Uploads []NodeUploadsStatus `json:"uploads,omitempty"`
+
 	// conditions: Ready (the front serves), ProxyHealthy (HAProxy runs the
 	// wanted configuration).
 	// +optional

@@ -85,6 +85,10 @@ type WebFarmSpec struct {
 	// errorPages replaces HAProxy's own error responses with pages of the site.
 	// +optional
 	ErrorPages *ErrorPagesSpec `json:"errorPages,omitempty"`
+
+	// uploads keeps directories identical on every front (user uploads).
+	// +optional
+	Uploads *UploadsSpec `json:"uploads,omitempty"`
 }
 
 // FrontendSpec is where HAProxy accepts clients.

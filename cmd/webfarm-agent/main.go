@@ -68,6 +68,7 @@ func parseFlags(fs *flag.FlagSet, args []string) flags {
 	fs.BoolVar(&f.DisableAccessLog, "no-access-log", false, "do not write HAProxy's access log (one httplog line per request) to stdout")
 	fs.StringVar(&f.NginxDir, "nginx-dir", "", "directory of nginx's configuration the agent owns for the Sites' vhosts (nginx.conf must include <dir>/*.conf in http {}); empty: nginx is left alone")
 	fs.StringVar(&f.NginxBinary, "nginx-binary", "nginx", "the nginx executable")
+	fs.StringVar(&f.RsyncBinary, "rsync-binary", "rsync", "the rsync executable that syncs the farms' upload directories")
 	fs.StringVar(&f.NginxAccessLog, "nginx-access-log", agent.DefaultNginxAccessLog, "the file the Sites' vhosts log to")
 	fs.BoolVar(&f.ChecksOnly, "checks-only", false, "leave dead fronts to HAProxy's checks: do not mark down the servers of a front whose heartbeats went silent")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8083", "address of the metrics endpoint; 0 disables it")

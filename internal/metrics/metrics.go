@@ -39,6 +39,7 @@ func AgentCollectors() []prometheus.Collector {
 		DrainSyncDuration, DrainSyncFailures,
 		Announcements, TakeoverWait, FailoverTransitions, Fences,
 		APIRequestDuration,
+		UploadsPropagation,
 	}
 }
 

@@ -1,0 +1,87 @@
+package uploads
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/go-logr/logr"
+)
+
+// runCatchUp catches up, and reports the directory caught up once it
+// matches every peer that answered; until then it is retried.
+func (s *Syncer) runCatchUp(ctx context.Context) bool {
+	matched, err := s.catchUpOnce(ctx)
+	now := s.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.status.LastError = err.Error()
+	}
+	if !matched {
+		s.failed[""] = now
+		return false
+	}
+	delete(s.failed, "")
+	s.catchUp, s.status.CaughtUp = false, true
+	if err == nil {
+		s.status.LastError = ""
+	}
+	return true
+}
+
+// catchUpOnce brings the directory in line with the peers: it pulls what
+// they have (judged as any peer's write), applies every tombstone (a front
+// that missed deletions does not bring the files back), pushes what only
+// it has, then asks each peer what a pull would still change. A peer that
+// does not answer is left out: a front whose peers are all away is caught
+// up with itself and serves.
+func (s *Syncer) catchUpOnce(ctx context.Context) (bool, error) {
+	s.mu.Lock()
+	peers := append([]Peer(nil), s.peers...)
+	s.mu.Unlock()
+	root, module := s.Module.Path, s.Module.Name
+	var errs []error
+	for _, p := range peers {
+		got, err := s.Rsync.Pull(ctx, root, p, module, s.Module)
+		for _, path := range got {
+			s.judge(ctx, OpRecv, path, p.Name)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pulling from %s: %w", p.Name, err))
+		}
+	}
+	s.applyTombstones(ctx)
+	matched := true
+	for _, p := range peers {
+		if err := s.Rsync.PushAll(ctx, root, p.Addr, module); err != nil {
+			errs = append(errs, fmt.Errorf("pushing to %s: %w", p.Name, err))
+			continue
+		}
+		diff, err := s.Rsync.Differences(ctx, root, p, module)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("comparing with %s: %w", p.Name, err))
+			continue
+		}
+		if len(diff) > 0 {
+			matched = false
+			errs = append(errs, fmt.Errorf("%d differences with %s, first %q", len(diff), p.Name, diff[0]))
+		}
+	}
+	logr.FromContextOrDiscard(ctx).V(1).Info("Caught up", "directory", root, "matched", matched, "peers", len(peers))
+	return matched, errors.Join(errs...)
+}
+
+// applyTombstones deletes every path that a tombstone here beats.
+func (s *Syncer) applyTombstones(ctx context.Context) {
+	entries, err := os.ReadDir(filepath.Join(s.Module.Path, deletedDir))
+	if err != nil {
+		s.fail(fmt.Errorf("reading the tombstones: %w", err))
+		return
+	}
+	for _, e := range entries {
+		s.judgeTombstone(ctx, deletedDir+"/"+e.Name())
+	}
+}

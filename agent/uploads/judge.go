@@ -1,0 +1,193 @@
+package uploads
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-logr/logr"
+)
+
+// judgeInbox decides, for every path a peer wrote or deleted here, which
+// version stays (Wins). rsync keeps the version it replaced, or deleted,
+// in .webfarm/replaced/<peer>/: the better one of the two is put back.
+func (s *Syncer) judgeInbox(ctx context.Context) {
+	s.mu.Lock()
+	inbox := s.inbox
+	s.inbox = nil
+	byAddr := map[string]string{}
+	for _, p := range s.peers {
+		byAddr[p.Addr.String()] = p.Name
+	}
+	s.mu.Unlock()
+	for _, t := range inbox {
+		sender, ok := byAddr[t.Peer.String()]
+		if !ok {
+			sender = t.Peer.String()
+		}
+		s.judge(ctx, t.Op, t.Path, sender)
+	}
+}
+
+func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
+	if strings.HasPrefix(path, deletedDir+"/") {
+		s.judgeTombstone(ctx, path)
+		return
+	}
+	if path == metaDir || strings.HasPrefix(path, metaDir+"/") {
+		return
+	}
+	abs := filepath.Join(s.Module.Path, path)
+	backup := filepath.Join(s.Module.Path, replacedDir, sender, path)
+	prev, err := os.Lstat(backup)
+	hadPrev := err == nil && !prev.IsDir()
+	logr.FromContextOrDiscard(ctx).V(1).Info("Judging", "op", op, "path", path, "from", sender, "replaced", hadPrev)
+	var incoming Version
+	switch op {
+	case OpRecv:
+		cur, err := os.Lstat(abs)
+		if err != nil {
+			return
+		}
+		if cur.IsDir() {
+			s.remember(path, cur)
+			return
+		}
+		var against *os.FileInfo
+		if hadPrev {
+			against = &prev
+		}
+		incoming = fileVersion(abs, cur, against)
+		if tomb, ok := s.tombstone(path); ok && Wins(tomb, incoming) {
+			// A version older than the path's deletion: a front
+			// that missed the deletion does not bring it back.
+			s.remove(path, abs)
+			_ = os.Remove(backup)
+			return
+		}
+	case OpDel:
+		incoming = Version{MtimeNs: s.Clock.Now().UnixNano(), Deleted: true}
+		if tomb, ok := s.tombstone(path); ok {
+			incoming = tomb
+		}
+	}
+	if hadPrev {
+		var against *os.FileInfo
+		if cur, err := os.Lstat(abs); err == nil && op == OpRecv {
+			against = &cur
+		}
+		kept := fileVersion(backup, prev, against)
+		if Wins(kept, incoming) {
+			s.restore(ctx, path, abs, backup, sender)
+			return
+		}
+		_ = os.Remove(backup)
+	}
+	s.accept(ctx, path, abs, sender, incoming)
+}
+
+// restore puts back the version a peer's worse one replaced, and sends it
+// again as a local change: the peers may hold the loser.
+func (s *Syncer) restore(ctx context.Context, path, abs, backup, sender string) {
+	_ = os.MkdirAll(filepath.Dir(abs), s.Module.DirMode.Perm())
+	if err := os.Rename(backup, abs); err != nil {
+		s.fail(err)
+		return
+	}
+	logr.FromContextOrDiscard(ctx).Info("Kept the better version of an upload", "path", abs, "lost", sender)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.Conflicts++
+	delete(s.received, path)
+	s.pending.touch(path, s.Clock.Now())
+}
+
+// accept takes the peer's version. A local change it replaced, settled
+// but not yet sent, lost: counted and logged, and no longer sent.
+func (s *Syncer) accept(ctx context.Context, path, abs, sender string, v Version) {
+	st, err := os.Lstat(abs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.queued(path) {
+		delete(s.pending, path)
+		for _, box := range s.outbox {
+			delete(box, path)
+		}
+		if err != nil || !st.IsDir() {
+			s.status.Conflicts++
+			logr.FromContextOrDiscard(ctx).Info("A newer version of an upload replaced this front's", "path", abs, "from", sender)
+		}
+	}
+	if v.Deleted || err != nil {
+		s.receivedDel[path] = true
+		delete(s.received, path)
+		return
+	}
+	s.received[path] = stampOf(st)
+}
+
+func (s *Syncer) queued(path string) bool {
+	for _, box := range s.outbox {
+		if _, ok := box[path]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Syncer) remember(path string, st os.FileInfo) {
+	s.mu.Lock()
+	s.received[path] = stampOf(st)
+	s.mu.Unlock()
+}
+
+// remove deletes a path that a deletion beat; a directory only once
+// empty (what it holds has its own tombstones).
+func (s *Syncer) remove(path, abs string) {
+	if err := os.Remove(abs); err != nil && !os.IsNotExist(err) {
+		return
+	}
+	s.mu.Lock()
+	s.receivedDel[path] = true
+	delete(s.received, path)
+	s.mu.Unlock()
+}
+
+// judgeTombstone applies a received tombstone to the path it names.
+func (s *Syncer) judgeTombstone(ctx context.Context, marker string) {
+	path, err := url.PathUnescape(strings.TrimPrefix(marker, deletedDir+"/"))
+	if err != nil {
+		return
+	}
+	tomb, ok := s.tombstone(path)
+	if !ok {
+		return
+	}
+	abs := filepath.Join(s.Module.Path, path)
+	cur, err := os.Lstat(abs)
+	if err != nil {
+		return
+	}
+	if cur.IsDir() || Wins(tomb, Version{MtimeNs: cur.ModTime().UnixNano()}) {
+		logr.FromContextOrDiscard(ctx).V(1).Info("Applying a deletion", "path", abs)
+		s.remove(path, abs)
+	}
+}
+
+// Tombstones: a deletion is a file below .webfarm/deleted/, named after
+// the path it deleted, dated when the deletion was seen and holding the
+// node that saw it. They are synced like files, so that a front that
+// missed a deletion learns it at its catch-up.
+func tombstoneName(path string) string { return deletedDir + "/" + url.PathEscape(path) }
+
+// tombstone reads the deletion of path, if any.
+func (s *Syncer) tombstone(path string) (Version, bool) {
+	abs := filepath.Join(s.Module.Path, tombstoneName(path))
+	st, err := os.Lstat(abs)
+	if err != nil {
+		return Version{}, false
+	}
+	return Version{MtimeNs: st.ModTime().UnixNano(), Deleted: true}, true
+}

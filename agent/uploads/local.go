@@ -1,0 +1,219 @@
+package uploads
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// settle handles a path no event touched for the quiet period: a peer's
+// write is left alone, a local change is given the declared owner and mode
+// and queued for every peer, a local deletion gets its tombstone.
+func (s *Syncer) settle(ctx context.Context, path string, first time.Time) {
+	abs := filepath.Join(s.Module.Path, path)
+	st, err := os.Lstat(abs)
+	s.mu.Lock()
+	received, wasReceived := s.received[path]
+	delete(s.received, path)
+	deleted := s.receivedDel[path]
+	delete(s.receivedDel, path)
+	s.mu.Unlock()
+	logr.FromContextOrDiscard(ctx).V(1).Info("Settled", "path", path, "exists", err == nil, "received", wasReceived, "deleted", deleted)
+	switch {
+	case err == nil && wasReceived && received == stampOf(st):
+		return
+	case err == nil:
+		s.enforce(ctx, abs, st)
+		if st, err = os.Lstat(abs); err == nil {
+			s.queue(path, first, stampOf(st))
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		s.fail(fmt.Errorf("reading %s: %w", abs, err))
+	case deleted:
+		return
+	default:
+		if err := s.writeTombstone(path, first); err != nil {
+			s.fail(err)
+			return
+		}
+		if st, err := os.Lstat(filepath.Join(s.Module.Path, tombstoneName(path))); err == nil {
+			s.queue(tombstoneName(path), first, stampOf(st))
+		}
+		s.queue(path, first, gone)
+	}
+}
+
+// enforce gives a local file or directory the declared owner and mode.
+// The attribute events it causes carry no change.
+func (s *Syncer) enforce(ctx context.Context, abs string, st os.FileInfo) {
+	m := s.Module
+	if st.Mode()&os.ModeSymlink != 0 {
+		_ = os.Lchown(abs, int(m.UID), int(m.GID))
+		return
+	}
+	mode := m.FileMode.Perm()
+	if st.IsDir() {
+		mode = m.DirMode.Perm()
+	}
+	err := errors.Join(os.Lchown(abs, int(m.UID), int(m.GID)), chmodIf(abs, st, mode))
+	if err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Setting the declared owner and mode", "path", abs)
+	}
+}
+
+func chmodIf(abs string, st os.FileInfo, mode os.FileMode) error {
+	if st.Mode().Perm() == mode {
+		return nil
+	}
+	return os.Chmod(abs, mode)
+}
+
+// writeTombstone records the deletion of path, dated when it was seen.
+func (s *Syncer) writeTombstone(path string, at time.Time) error {
+	abs := filepath.Join(s.Module.Path, tombstoneName(path))
+	if err := os.WriteFile(abs, []byte(s.Rsync.Self+"\n"), s.Module.FileMode.Perm()); err != nil {
+		return fmt.Errorf("recording the deletion of %s: %w", path, err)
+	}
+	_ = os.Lchown(abs, int(s.Module.UID), int(s.Module.GID))
+	return os.Chtimes(abs, at, at)
+}
+
+// gone is the stamp of a path deleted here.
+var gone = stamp{mtimeNs: -1, size: -1}
+
+// queue adds path, as it was when it settled, to every peer's outbox.
+func (s *Syncer) queue(path string, first time.Time, as stamp) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settledAs[path] = as
+	for _, p := range s.peers {
+		box := s.outbox[p.Name]
+		if box == nil {
+			box = map[string]time.Time{}
+			s.outbox[p.Name] = box
+		}
+		if t, ok := box[path]; !ok || first.Before(t) {
+			box[path] = first
+		}
+	}
+}
+
+// pushOutboxes sends every peer its outbox, all peers at once, in one
+// rsync each. A peer that fails keeps its outbox and is retried later.
+func (s *Syncer) pushOutboxes(ctx context.Context) {
+	s.dropReplaced()
+	now := s.Clock.Now()
+	var jobs []pushJob
+	s.mu.Lock()
+	for _, p := range s.peers {
+		box := s.outbox[p.Name]
+		if len(box) == 0 || now.Sub(s.failed[p.Name]) < s.Retry {
+			continue
+		}
+		jobs = append(jobs, pushJob{p, copyMap(box)})
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(jobs))
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Rsync.Push(ctx, s.Module.Path, j.peer.Addr, s.Module.Name, sortedKeys(j.paths))
+		}()
+	}
+	wg.Wait()
+	s.finishPushes(ctx, jobs, errs)
+}
+
+// dropReplaced takes out of the outboxes every path that is no longer what
+// settled here: rsync reads the file as it is, and a peer's version that
+// landed meanwhile must not go out under this front's name. What replaced
+// it comes back by itself: a local write settles again, a peer's version
+// is judged, and a local version put back is queued again.
+func (s *Syncer) dropReplaced() {
+	s.mu.Lock()
+	want := copyMap(s.settledAs)
+	s.mu.Unlock()
+	var stale []string
+	for path, as := range want {
+		now := gone
+		if st, err := os.Lstat(filepath.Join(s.Module.Path, path)); err == nil {
+			now = stampOf(st)
+		}
+		if now != as {
+			stale = append(stale, path)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, path := range stale {
+		delete(s.settledAs, path)
+		for _, box := range s.outbox {
+			delete(box, path)
+		}
+	}
+}
+
+// pushJob is one peer's outbox as sent.
+type pushJob struct {
+	peer  Peer
+	paths map[string]time.Time
+}
+
+// finishPushes empties the outboxes of what reached each peer, unless the
+// path changed again meanwhile.
+func (s *Syncer) finishPushes(ctx context.Context, jobs []pushJob, errs []error) {
+	now := s.Clock.Now()
+	var latencies []time.Duration
+	s.mu.Lock()
+	for i, j := range jobs {
+		if errs[i] != nil {
+			s.failed[j.peer.Name] = now
+			s.status.LastError = fmt.Sprintf("pushing to %s: %v", j.peer.Name, errs[i])
+			continue
+		}
+		delete(s.failed, j.peer.Name)
+		s.status.Pushed += len(j.paths)
+		box := s.outbox[j.peer.Name]
+		for p, first := range j.paths {
+			if t, ok := box[p]; ok && t.Equal(first) {
+				delete(box, p)
+			}
+			latencies = append(latencies, now.Sub(first))
+		}
+	}
+	for path := range s.settledAs {
+		if !s.queued(path) {
+			delete(s.settledAs, path)
+		}
+	}
+	if len(jobs) > 0 && len(s.failed) == 0 {
+		s.status.LastError = ""
+	}
+	s.mu.Unlock()
+	for i, j := range jobs {
+		if errs[i] != nil {
+			logr.FromContextOrDiscard(ctx).Error(errs[i], "Pushing uploads", "peer", j.peer.Name, "directory", s.Module.Path)
+		}
+	}
+	if s.Propagated != nil {
+		for _, l := range latencies {
+			s.Propagated(l)
+		}
+	}
+}
+
+func copyMap[V any](m map[string]V) map[string]V {
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,36 @@
+package uploads
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPendingSettlesAfterQuiet(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	quiet := 100 * time.Millisecond
+	p := pending{}
+	p.touch("a", t0)
+	p.touch("b", t0.Add(50*time.Millisecond))
+	p.touch("a", t0.Add(80*time.Millisecond)) // still being written
+
+	if got := p.settled(t0.Add(120*time.Millisecond), quiet); len(got) != 0 {
+		t.Fatalf("settled too early: %v", got)
+	}
+	if next := p.next(quiet); !next.Equal(t0.Add(150 * time.Millisecond)) {
+		t.Errorf("next = %v", next.Sub(t0))
+	}
+	got := p.settled(t0.Add(150*time.Millisecond), quiet)
+	if len(got) != 1 || !got["b"].Equal(t0.Add(50*time.Millisecond)) {
+		t.Fatalf("settled = %v, want b", got)
+	}
+	if !p.oldest().Equal(t0) {
+		t.Errorf("oldest = %v, want the first write of a", p.oldest())
+	}
+	got = p.settled(t0.Add(180*time.Millisecond), quiet)
+	if len(got) != 1 || !got["a"].Equal(t0) || len(p) != 0 {
+		t.Fatalf("settled = %v, left %v", got, p)
+	}
+	if !p.next(quiet).IsZero() || !p.oldest().IsZero() {
+		t.Error("an empty set has no next nor oldest")
+	}
+}

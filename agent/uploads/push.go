@@ -1,0 +1,153 @@
+package uploads
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Paths of the agent's own below a synced directory. The watcher ignores
+// them all; tmp and replaced are never synced, deleted is (the tombstones).
+const (
+	metaDir     = ".webfarm"
+	tmpDir      = metaDir + "/tmp"
+	replacedDir = metaDir + "/replaced"
+	deletedDir  = metaDir + "/deleted"
+)
+
+// Rsync runs the rsync client of one front towards the others' daemons.
+type Rsync struct {
+	// Binary is rsync; "rsync" from PATH when empty.
+	Binary string
+	// Command runs it; exec.CommandContext when nil.
+	Command Runner
+	// Self is this front's node name: peers keep what it replaces in a
+	// directory named after it.
+	Self string
+	// PasswordFile holds the farm's password (mode 0600).
+	PasswordFile string
+	// Port is the peers' daemon port.
+	Port int
+	// BwLimitKiBps caps each transfer; 0 does not.
+	BwLimitKiBps int
+	// Timeout bounds a stalled transfer (rsync's --timeout).
+	Timeout time.Duration
+}
+
+// common are the options of every transfer: recursive where asked, links
+// as links (never one that points out of the tree), times and modes kept,
+// temporary files out of the watched tree and the replaced versions kept
+// aside for the receiver's agent to judge (Wins).
+func (r *Rsync) common(backupFor string) []string {
+	args := []string{
+		"-lptD", "--safe-links",
+		"--temp-dir=" + tmpDir,
+		"--backup", "--backup-dir=" + replacedDir + "/" + backupFor,
+		"--exclude=/" + tmpDir + "/", "--exclude=/" + replacedDir + "/",
+		"--password-file=" + r.PasswordFile,
+		"--contimeout=5",
+		"--timeout=" + strconv.Itoa(max(1, int(r.Timeout/time.Second))),
+	}
+	if r.BwLimitKiBps > 0 {
+		args = append(args, "--bwlimit="+strconv.Itoa(r.BwLimitKiBps))
+	}
+	return args
+}
+
+func (r *Rsync) url(peer netip.Addr, module string) string {
+	return fmt.Sprintf("rsync://%s@%s/%s/", AuthUser, netip.AddrPortFrom(peer, uint16(r.Port)), module)
+}
+
+// pushArgs sends the paths read from stdin: each one that exists is sent
+// whole (-I: whatever its size and time, the receiver judges), each one
+// that does not is deleted on the peer.
+func (r *Rsync) pushArgs(peer netip.Addr, module string) []string {
+	return append(r.common(r.Self), "-I", "--files-from=-", "--from0", "--delete-missing-args", "--force",
+		".", r.url(peer, module))
+}
+
+// Push sends paths, relative to root, to peer's module.
+func (r *Rsync) Push(ctx context.Context, root string, peer netip.Addr, module string, paths []string) error {
+	var in bytes.Buffer
+	for _, p := range paths {
+		in.WriteString(p)
+		in.WriteByte(0)
+	}
+	_, err := r.run(ctx, root, &in, r.pushArgs(peer, module))
+	return err
+}
+
+// PushAll sends the whole tree to peer: what differs by size or time.
+func (r *Rsync) PushAll(ctx context.Context, root string, peer netip.Addr, module string) error {
+	_, err := r.run(ctx, root, nil, append(r.common(r.Self), "-r", ".", r.url(peer, module)))
+	return err
+}
+
+// Pull fetches from peer's module what differs, as owner with modes, and
+// returns the paths it wrote.
+func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, module string, m Module) ([]string, error) {
+	args := append(r.common(peer.Name), "-r", "--out-format=%o %n",
+		fmt.Sprintf("--chown=%d:%d", m.UID, m.GID),
+		fmt.Sprintf("--chmod=D%04o,F%04o", m.DirMode.Perm(), m.FileMode.Perm()),
+		r.url(peer.Addr, module), ".")
+	out, err := r.run(ctx, root, nil, args)
+	var got []string
+	for _, line := range strings.Split(out, "\n") {
+		if p, ok := strings.CutPrefix(line, "recv "); ok && p != "./" {
+			got = append(got, strings.TrimSuffix(unescapeName(p), "/"))
+		}
+	}
+	return got, err
+}
+
+// Differences lists what a pull from peer would change here, deletions
+// included, other than directories' own times: empty when root matches.
+func (r *Rsync) Differences(ctx context.Context, root string, peer Peer, module string) ([]string, error) {
+	args := append(r.common(peer.Name), "-r", "--dry-run", "--delete", "--itemize-changes", r.url(peer.Addr, module), ".")
+	out, err := r.run(ctx, root, nil, args)
+	if err != nil {
+		return nil, err
+	}
+	var diff []string
+	for _, line := range strings.Split(out, "\n") {
+		if line == "" || strings.HasPrefix(line, ".d") {
+			continue
+		}
+		diff = append(diff, line)
+	}
+	return diff, nil
+}
+
+func (r *Rsync) run(ctx context.Context, dir string, stdin *bytes.Buffer, args []string) (string, error) {
+	cmd := command(ctx, r.Command, r.Binary, args...)
+	cmd.Dir = dir
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil && !vanished(err) {
+		return out.String(), fmt.Errorf("rsync %s: %w: %s", args[len(args)-1], err, firstLine(errOut.String()))
+	}
+	return out.String(), nil
+}
+
+// vanished tells rsync's exit code 24: some source files vanished while
+// it ran. Their removal is a change of its own, which the watcher reports.
+func vanished(err error) bool {
+	var exit *exec.ExitError
+	return errors.As(err, &exit) && exit.ExitCode() == 24
+}
+
+// firstLine is rsync's first complaint: the cause ("@ERROR: auth failed
+// on module"), where the last is its exit code.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
+}

@@ -1,0 +1,61 @@
+package uploads
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+)
+
+// Version is one version of a path: a file's modification time and, when
+// two times are equal, a digest of its content; or a deletion and when it
+// was seen. Every front compares the same two versions the same way, so
+// every front keeps the same one. Nothing in a Version depends on which
+// front sent it: a front may pass on a version it just received as its
+// own, and the outcome does not change.
+type Version struct {
+	// MtimeNs is the file's modification time, or when the deletion was
+	// seen, in nanoseconds since the epoch.
+	MtimeNs int64
+	// Sum is the SHA-256 of the file's content, read only for a tie.
+	Sum string
+	// Deleted is a tombstone rather than a file.
+	Deleted bool
+}
+
+// Wins tells whether a beats b: the newer time wins; at the same time a
+// deletion beats a file, and between two files the greater digest wins
+// (the same content is the same version: neither wins).
+func Wins(a, b Version) bool {
+	if c := cmp.Compare(a.MtimeNs, b.MtimeNs); c != 0 {
+		return c > 0
+	}
+	if a.Deleted != b.Deleted {
+		return a.Deleted
+	}
+	return a.Sum > b.Sum
+}
+
+// fileVersion is the version of the file at path; its digest is read
+// only when other, the version it is compared with, has the same time.
+func fileVersion(path string, st os.FileInfo, other *os.FileInfo) Version {
+	v := Version{MtimeNs: st.ModTime().UnixNano()}
+	if other != nil && (*other).ModTime().UnixNano() == v.MtimeNs {
+		v.Sum = digestFile(path)
+	}
+	return v
+}
+
+func digestFile(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

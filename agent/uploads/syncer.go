@@ -1,0 +1,340 @@
+package uploads
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
+)
+
+// Peer is another front of the farm.
+type Peer struct {
+	Name string
+	Addr netip.Addr
+}
+
+// Status is how far one directory is synced on this front.
+type Status struct {
+	// CaughtUp is true once the directory matched every peer that
+	// answered at the last catch-up.
+	CaughtUp bool
+	// Pending counts the local changes not yet on every peer.
+	Pending int
+	// Oldest is when the oldest of them happened; zero with none.
+	Oldest time.Time
+	// LastError is the last failure, cleared by the next success.
+	LastError string
+	// Conflicts counts the versions that lost to another (Wins).
+	Conflicts int
+	// Pushed counts the paths this front sent to a peer.
+	Pushed int
+}
+
+// Defaults of a Syncer.
+const (
+	// DefaultQuiet is how long a path must see no event before it is
+	// propagated: a finished write, or the rename that ends one.
+	DefaultQuiet = 100 * time.Millisecond
+	// DefaultRetry paces the retries towards a peer that failed, and
+	// of a catch-up that did not match.
+	DefaultRetry = time.Second
+)
+
+// Syncer keeps one directory identical on this front and its peers: it
+// pushes the changes made here, judges what peers send (the daemon's
+// transfer log, given to Received), and catches up before it reports the
+// directory caught up.
+type Syncer struct {
+	Module Module
+	Rsync  *Rsync
+	Clock  clock.Clock
+	Quiet  time.Duration
+	Retry  time.Duration
+	// Drain, when set, is called before local changes settle, so that
+	// what peers sent has been given to Received first (no bounce).
+	Drain func()
+	// Propagated, when set, is told how long each change took to reach
+	// a peer.
+	Propagated func(time.Duration)
+
+	mu      sync.Mutex
+	peers   []Peer
+	pending pending
+	// outbox holds, per peer, the settled paths it still lacks, with
+	// when each first changed.
+	outbox map[string]map[string]time.Time
+	// settledAs is each queued path as it settled (gone: deleted).
+	settledAs map[string]stamp
+	// failed is when a peer last failed; it is retried Retry later.
+	failed map[string]time.Time
+	// inbox holds the peers' transfers not yet judged.
+	inbox []Transfer
+	// received and receivedDel are what peers wrote and deleted here, so
+	// that the watcher does not send them back.
+	received    map[string]stamp
+	receivedDel map[string]bool
+	status      Status
+	// catchUp is set while a catch-up is due.
+	catchUp bool
+	wake    chan struct{}
+	once    sync.Once
+}
+
+type stamp struct{ mtimeNs, size int64 }
+
+func stampOf(st os.FileInfo) stamp { return stamp{st.ModTime().UnixNano(), st.Size()} }
+
+func (s *Syncer) init() {
+	s.once.Do(func() {
+		s.pending = pending{}
+		s.outbox, s.failed = map[string]map[string]time.Time{}, map[string]time.Time{}
+		s.settledAs = map[string]stamp{}
+		s.received, s.receivedDel = map[string]stamp{}, map[string]bool{}
+		s.wake = make(chan struct{}, 1)
+		s.catchUp = true
+		if s.Clock == nil {
+			s.Clock = clock.RealClock{}
+		}
+		if s.Quiet <= 0 {
+			s.Quiet = DefaultQuiet
+		}
+		if s.Retry <= 0 {
+			s.Retry = DefaultRetry
+		}
+	})
+}
+
+// SetPeers sets the fronts to keep in step with. A peer that leaves loses
+// its queue: when it comes back it catches up by itself.
+func (s *Syncer) SetPeers(peers []Peer) {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.peers = append([]Peer(nil), peers...)
+	keep := map[string]bool{}
+	for _, p := range peers {
+		keep[p.Name] = true
+	}
+	for name := range s.outbox {
+		if !keep[name] {
+			delete(s.outbox, name)
+			delete(s.failed, name)
+		}
+	}
+	s.poke()
+}
+
+// Received queues a transfer the daemon logged for this directory.
+func (s *Syncer) Received(t Transfer) {
+	s.init()
+	s.mu.Lock()
+	s.inbox = append(s.inbox, t)
+	s.mu.Unlock()
+	s.poke()
+}
+
+// RequestCatchUp asks for a catch-up, as after a lost inotify event.
+func (s *Syncer) RequestCatchUp() {
+	s.init()
+	s.mu.Lock()
+	s.catchUp, s.status.CaughtUp = true, false
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *Syncer) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Status reports the directory's sync.
+func (s *Syncer) Status() Status {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	oldest := s.pending.oldest()
+	paths := map[string]bool{}
+	for p := range s.pending {
+		paths[p] = true
+	}
+	for _, box := range s.outbox {
+		for p, first := range box {
+			paths[p] = true
+			if oldest.IsZero() || first.Before(oldest) {
+				oldest = first
+			}
+		}
+	}
+	st.Pending, st.Oldest = len(paths), oldest
+	return st
+}
+
+// Run watches and syncs the directory until ctx is done.
+func (s *Syncer) Run(ctx context.Context) error {
+	s.init()
+	if err := s.prepare(); err != nil {
+		return err
+	}
+	w, err := newWatcher(s.Module.Path)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	t := &wakeTimer{timer: s.Clock.NewTimer(time.Hour), clock: s.Clock}
+	defer t.timer.Stop()
+	for {
+		s.step(ctx, w)
+		t.set(s.nextDue())
+		// Events only mark paths; the step runs when one may have
+		// settled, so that a burst of events costs one step, not one
+		// per event.
+		for stepped := false; !stepped; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case ev := <-w.w.Events:
+				s.event(ctx, w, ev)
+				t.setBefore(s.Clock.Now().Add(s.Quiet))
+			case err := <-w.w.Errors:
+				s.fail(fmt.Errorf("watching %s: %w", s.Module.Path, err))
+				if errors.Is(err, fsnotify.ErrEventOverflow) {
+					s.RequestCatchUp()
+				}
+			case <-s.wake:
+				stepped = true
+			case <-t.timer.C():
+				t.at, stepped = time.Time{}, true
+			}
+		}
+	}
+}
+
+// wakeTimer is the Syncer's one timer, set to the next thing due.
+type wakeTimer struct {
+	timer clock.Timer
+	clock clock.Clock
+	at    time.Time
+}
+
+// set arms the timer for at; a zero at disarms it.
+func (t *wakeTimer) set(at time.Time) {
+	if !t.timer.Stop() {
+		select {
+		case <-t.timer.C():
+		default:
+		}
+	}
+	t.at = at
+	if at.IsZero() {
+		return
+	}
+	t.timer.Reset(max(at.Sub(t.clock.Now()), time.Millisecond))
+}
+
+// setBefore arms the timer for at unless it fires sooner.
+func (t *wakeTimer) setBefore(at time.Time) {
+	if t.at.IsZero() || at.Before(t.at) {
+		t.set(at)
+	}
+}
+
+func (s *Syncer) event(ctx context.Context, w *watcher, ev fsnotify.Event) {
+	paths, err := w.changed(ev)
+	if err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Watching a new directory", "directory", s.Module.Path)
+		s.RequestCatchUp()
+	}
+	now := s.Clock.Now()
+	s.mu.Lock()
+	for _, p := range paths {
+		s.pending.touch(p, now)
+	}
+	s.mu.Unlock()
+}
+
+// step does what is due: judge what peers sent, catch up, settle the
+// local changes and push them.
+func (s *Syncer) step(ctx context.Context, w *watcher) {
+	if s.Drain != nil {
+		s.Drain()
+	}
+	s.judgeInbox(ctx)
+	s.mu.Lock()
+	due := s.catchUp && s.Clock.Since(s.failed[""]) >= s.Retry
+	s.mu.Unlock()
+	if due && s.runCatchUp(ctx) {
+		// Watch what the catch-up wrote, and what appeared while the
+		// watch was being set up.
+		if _, err := w.addTree(s.Module.Path); err != nil {
+			s.fail(err)
+		}
+	}
+	s.mu.Lock()
+	settled := s.pending.settled(s.Clock.Now(), s.Quiet)
+	s.mu.Unlock()
+	for _, p := range sortedKeys(settled) {
+		s.settle(ctx, p, settled[p])
+	}
+	s.pushOutboxes(ctx)
+}
+
+// nextDue is when the next thing is due: a path settling, a peer or a
+// catch-up to retry. An idle directory has none: no wake-up at all.
+func (s *Syncer) nextDue() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.pending.next(s.Quiet)
+	for name, box := range s.outbox {
+		if len(box) > 0 {
+			next = earliest(next, s.failed[name].Add(s.Retry))
+		}
+	}
+	if s.catchUp {
+		next = earliest(next, s.failed[""].Add(s.Retry))
+	}
+	return next
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// fail records err as the last error.
+func (s *Syncer) fail(err error) {
+	s.mu.Lock()
+	s.status.LastError = err.Error()
+	s.mu.Unlock()
+}
+
+// prepare creates the directory and the agent's own below it, owned by
+// the declared owner: the daemon writes as that owner.
+func (s *Syncer) prepare() error {
+	m := s.Module
+	if err := os.MkdirAll(m.Path, m.DirMode.Perm()); err != nil {
+		return fmt.Errorf("creating %s: %w", m.Path, err)
+	}
+	for _, d := range []string{"", metaDir, tmpDir, replacedDir, deletedDir} {
+		p := filepath.Join(m.Path, d)
+		if err := os.MkdirAll(p, m.DirMode.Perm()); err != nil {
+			return fmt.Errorf("creating %s: %w", p, err)
+		}
+		if err := os.Lchown(p, int(m.UID), int(m.GID)); err != nil {
+			return fmt.Errorf("owning %s: %w", p, err)
+		}
+	}
+	return nil
+}
