@@ -71,6 +71,8 @@ type Agent struct {
 	// nginx is the node's web server, whose Sites' vhosts the agent keeps;
 	// nil when the agent leaves it alone.
 	nginx *nginx.Process
+	// vhosts is what nginx serves of each Site, for the node's report.
+	vhosts vhostState
 
 	// ready is set once the agent has its first view of the cluster.
 	ready atomic.Bool

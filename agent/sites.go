@@ -70,6 +70,7 @@ func (a *Agent) sitesServed(snap *snapshot, served []haproxy.Site) {
 		a.proxyState.sites = append(a.proxyState.sites, s.Key)
 	}
 	statuses := siteStatuses(snap, served, a.proxyState.siteMessages)
+	a.vhosts.annotate(statuses)
 	a.reporter.update(func(r *report) { r.Sites = statuses })
 }
 
