@@ -8,7 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/metadata"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
 	"github.com/webfarm/webfarm/agent/haproxy"
+	"github.com/webfarm/webfarm/agent/secretwatch"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/sites"
 )
@@ -33,6 +38,7 @@ func (a *Agent) servedSites(ctx context.Context, snap *snapshot, farms []haproxy
 		kept = append(kept, farm)
 	}
 	mine := sitesOf(snap, kept)
+	a.watchSecrets(ctx, mine)
 	refused := sites.Resolve(sites.Claims(farmsByKey(snap, kept), mine, addresses, nil))
 	farms = slices.DeleteFunc(kept, func(f haproxy.Farm) bool {
 		c, bad := refused["WebFarm "+f.Key]
@@ -218,4 +224,32 @@ func farmsByKey(snap *snapshot, farms []haproxy.Farm) map[string]*webfarmv1.WebF
 		out[f.Key] = snap.farms[f.Key]
 	}
 	return out
+}
+
+// watchSecrets has the agent woken when the Secret of a site's TLS
+// changes, when it watches them.
+func (a *Agent) watchSecrets(ctx context.Context, mine []*webfarmv1.Site) {
+	if a.secrets == nil {
+		return
+	}
+	var names []types.NamespacedName
+	for _, site := range mine {
+		if site.Spec.TLS != nil {
+			names = append(names, types.NamespacedName{Namespace: site.Namespace, Name: site.Spec.TLS.SecretName})
+		}
+	}
+	a.secrets.Want(ctx, names)
+}
+
+// newSecretWatch watches Secrets by their metadata alone; a change makes
+// the next look-up read the Secret again, and wakes the agent.
+func newSecretWatch(mgr manager.Manager, refs *references, wake func()) (*secretwatch.Watch, error) {
+	client, err := metadata.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, fmt.Errorf("watching Secrets: %w", err)
+	}
+	return &secretwatch.Watch{Client: client, Changed: func(name types.NamespacedName) {
+		refs.forgetSecret(name)
+		wake()
+	}}, nil
 }
