@@ -29,7 +29,7 @@ func (a *Agent) servedSites(ctx context.Context, snap *snapshot, farms []haproxy
 	var problems []string
 	kept := farms[:0:0]
 	for _, farm := range farms {
-		addrs, err := farmAddresses(snap.farms[farm.Key], addresses)
+		addrs, err := farmAddresses(snap.farms[farm.Key], addresses, nodeAddress(snap))
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("farm %s not served: %v", farm.Key, err))
 			continue
@@ -183,24 +183,48 @@ func failoverAddresses(snap *snapshot) map[string]string {
 }
 
 // farmAddresses are the addresses HAProxy binds for a farm: none (every
-// address) for a farm without failover IPs. A farm whose failover IPs do
-// not exist yet has nowhere to listen.
-func farmAddresses(wf *webfarmv1.WebFarm, addresses map[string]string) ([]netip.Addr, error) {
+// address) for a farm without failover IPs, and the node's own address
+// when the farm asks for it. A farm whose failover IPs do not exist yet
+// has nowhere to listen.
+func farmAddresses(wf *webfarmv1.WebFarm, addresses map[string]string, node netip.Addr) ([]netip.Addr, error) {
 	var out []netip.Addr
+	failover := 0
 	for _, s := range sites.FarmAddresses(wf, addresses) {
-		if s == sites.AnyAddress {
+		switch s {
+		case sites.AnyAddress:
 			return nil, nil
+		case sites.NodeAddress:
+			if !node.IsValid() {
+				return nil, fmt.Errorf("spec.frontend.bindNodeAddress: the node's FrontNode has no address")
+			}
+			if !slices.Contains(out, node) {
+				out = append(out, node)
+			}
+			continue
 		}
 		a, err := netip.ParseAddr(s)
 		if err != nil {
 			return nil, fmt.Errorf("failover address %q: %w", s, err)
 		}
-		out = append(out, a)
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+		failover++
 	}
-	if len(out) == 0 {
+	if failover == 0 {
 		return nil, fmt.Errorf("none of its failover IPs %v exists", wf.Spec.FailoverIPs)
 	}
 	return out, nil
+}
+
+// nodeAddress is the node's own address, from its FrontNode; invalid when
+// unknown.
+func nodeAddress(snap *snapshot) netip.Addr {
+	if snap.self == nil {
+		return netip.Addr{}
+	}
+	a, _ := netip.ParseAddr(snap.self.Spec.Address)
+	return a.Unmap()
 }
 
 // sitesOf returns the Sites of farms, sorted by key.
