@@ -167,19 +167,35 @@ func TestNodeHungWebServer(t *testing.T) {
 	}
 
 	hanging.Store(true)
+	down, failed, sent, _ := requestsUntilDown(t, p, client, "hung")
+	t.Logf("hung web server marked down by the check after %s; %d of %d sequential requests failed meanwhile (%s patience)",
+		down.Round(10*time.Millisecond), failed, sent, clientPatience)
+	for range 20 {
+		if body, _, err := get(client, farmURL); err != nil || body != "front1" {
+			t.Fatalf("a request failed once the hung server was down: %q, %v", body, err)
+		}
+	}
+}
+
+// requestsUntilDown sends one request after another, each of which front1
+// must answer, until server is DOWN in HAProxy; it returns how long that
+// took and how many of the requests failed (and the first failure).
+func requestsUntilDown(t *testing.T, p *Process, client *http.Client, server string) (down time.Duration, failed, sent int, firstErr error) {
+	t.Helper()
 	start := time.Now()
-	var failed, sent int
-	var down time.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := poll(ctx, "the hung server DOWN", func() (bool, error) {
+	err := poll(ctx, server+" DOWN", func() (bool, error) {
 		sent++
 		if body, _, err := get(client, farmURL); err != nil || body != "front1" {
 			failed++
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%q, %v", body, err)
+			}
 		}
 		stats, err := p.Stats(ctx)
 		for _, s := range stats {
-			if s.Backend == BackendName("default/web") && s.Server == "hung" && strings.HasPrefix(s.Status, "DOWN") {
+			if s.Backend == BackendName("default/web") && s.Server == server && strings.HasPrefix(s.Status, "DOWN") {
 				down = time.Since(start)
 			}
 		}
@@ -188,13 +204,7 @@ func TestNodeHungWebServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("hung web server marked down by the check after %s; %d of %d sequential requests failed meanwhile (%s patience)",
-		down.Round(10*time.Millisecond), failed, sent, clientPatience)
-	for range 20 {
-		if body, _, err := get(client, farmURL); err != nil || body != "front1" {
-			t.Fatalf("a request failed once the hung server was down: %q, %v", body, err)
-		}
-	}
+	return down, failed, sent, firstErr
 }
 
 // startHangingServer serves f's web and drain ports; while hanging is set,
@@ -311,31 +321,7 @@ func TestNodeStoppedWebServer(t *testing.T) {
 	}
 
 	stop()
-	start := time.Now()
-	var failed, sent int
-	var firstErr error
-	var down time.Duration
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := poll(ctx, "the stopped server DOWN", func() (bool, error) {
-		sent++
-		if body, _, err := get(client, farmURL); err != nil || body != "front1" {
-			failed++
-			if firstErr == nil {
-				firstErr = fmt.Errorf("%q, %v", body, err)
-			}
-		}
-		stats, err := p.Stats(ctx)
-		for _, s := range stats {
-			if s.Backend == BackendName("default/web") && s.Server == "stopping" && strings.HasPrefix(s.Status, "DOWN") {
-				down = time.Since(start)
-			}
-		}
-		return down > 0, err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	down, failed, sent, firstErr := requestsUntilDown(t, p, client, "stopping")
 	t.Logf("stopped web server marked down after %s; %d of %d sequential requests failed meanwhile (%s patience)",
 		down.Round(10*time.Millisecond), failed, sent, clientPatience)
 	if failed > 0 {
