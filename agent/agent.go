@@ -28,6 +28,7 @@ import (
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/iptables"
 	"github.com/webfarm/webfarm/agent/nginx"
+	"github.com/webfarm/webfarm/agent/secretwatch"
 	"github.com/webfarm/webfarm/agent/uploads"
 	"github.com/webfarm/webfarm/agent/vip"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -79,6 +80,11 @@ type Agent struct {
 	// uploadsCaughtUpSeen is the catch-up of every directory as the node
 	// loop last drained by it.
 	uploadsCaughtUpSeen string
+	// vhosts is what nginx serves of each Site, for the node's report.
+	vhosts vhostState
+	// secrets wakes the agent when a served Site's Secret changes; nil
+	// when the agent reads them at each resync only.
+	secrets *secretwatch.Watch
 
 	// ready is set once the agent has its first view of the cluster.
 	ready atomic.Bool
@@ -140,6 +146,11 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	}
 	a.uploads = &uploads.Manager{StateDir: opts.uploadsDir(), Self: opts.NodeName, Binary: opts.RsyncBinary,
 		Propagated: func(d time.Duration) { metrics.UploadsPropagation.Observe(d.Seconds()) }}
+	if opts.WatchSecrets {
+		if a.secrets, err = newSecretWatch(mgr, a.refs, a.poke); err != nil {
+			return nil, err
+		}
+	}
 	a.failover = newFailover(a, opts.memoryPath())
 	a.vips.HandedOff = a.failover.poke
 	a.informers = mgr.GetCache()

@@ -75,6 +75,11 @@ type Options struct {
 	// NginxAccessLog is the file the vhosts log to. Default
 	// /var/log/nginx/access.log.
 	NginxAccessLog string
+	// WatchSecrets watches the metadata of the Secrets that served Sites'
+	// TLS names, so that a renewed certificate reaches HAProxy at once
+	// rather than at the next resync. It needs list and watch of Secrets
+	// in the farm namespaces.
+	WatchSecrets bool
 	// ChecksOnly leaves dead fronts to HAProxy's own checks: the agent does
 	// not mark down the servers of a front whose heartbeats went silent.
 	// For nodes whose peer heartbeats do not travel the network HAProxy

@@ -47,6 +47,15 @@ func (r *references) forget() {
 	}
 }
 
+// forgetSecret makes the next look-up of one Secret read it again.
+func (r *references) forgetSecret(name types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m, known := r.objects[refKey{"Secret", name}]; known {
+		m.fresh = false
+	}
+}
+
 // secret returns the data of a Secret.
 func (r *references) secret(ctx context.Context, namespace, name string) (map[string][]byte, error) {
 	return r.lookup(ctx, refKey{"Secret", types.NamespacedName{Namespace: namespace, Name: name}}, func(ctx context.Context, key client.ObjectKey) (map[string][]byte, error) {

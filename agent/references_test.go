@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -48,5 +49,38 @@ func TestReferencesNotFoundNamesTheObject(t *testing.T) {
 	_, err := refs.configMap(context.Background(), "shop", "pages")
 	if err == nil || !strings.Contains(err.Error(), "ConfigMap shop/pages not found") {
 		t.Fatalf("error %v; want it to name ConfigMap shop/pages", err)
+	}
+}
+
+// TestReferencesForgetSecret: a changed Secret is read again at its next
+// look-up; the others are still served from what was read this resync.
+func TestReferencesForgetSecret(t *testing.T) {
+	ctx := context.Background()
+	gets := map[string]int{}
+	api := fake.NewClientBuilder().WithScheme(scheme.Scheme).
+		WithObjects(
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "www-tls"}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "stats"}},
+		).
+		WithInterceptorFuncs(interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			gets[key.Name]++
+			return c.Get(ctx, key, obj, opts...)
+		}}).Build()
+	refs := newReferences(api)
+	for range 2 {
+		for _, name := range []string{"www-tls", "stats"} {
+			if _, err := refs.secret(ctx, "shop", name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	refs.forgetSecret(types.NamespacedName{Namespace: "shop", Name: "www-tls"})
+	for _, name := range []string{"www-tls", "stats"} {
+		if _, err := refs.secret(ctx, "shop", name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gets["www-tls"] != 2 || gets["stats"] != 1 {
+		t.Errorf("reads %v; want www-tls read again after forgetSecret, stats once", gets)
 	}
 }

@@ -8,7 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/metadata"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
 	"github.com/webfarm/webfarm/agent/haproxy"
+	"github.com/webfarm/webfarm/agent/secretwatch"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/sites"
 )
@@ -24,7 +29,7 @@ func (a *Agent) servedSites(ctx context.Context, snap *snapshot, farms []haproxy
 	var problems []string
 	kept := farms[:0:0]
 	for _, farm := range farms {
-		addrs, err := farmAddresses(snap.farms[farm.Key], addresses)
+		addrs, err := farmAddresses(snap.farms[farm.Key], addresses, nodeAddress(snap))
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("farm %s not served: %v", farm.Key, err))
 			continue
@@ -33,6 +38,7 @@ func (a *Agent) servedSites(ctx context.Context, snap *snapshot, farms []haproxy
 		kept = append(kept, farm)
 	}
 	mine := sitesOf(snap, kept)
+	a.watchSecrets(ctx, mine)
 	refused := sites.Resolve(sites.Claims(farmsByKey(snap, kept), mine, addresses, nil))
 	farms = slices.DeleteFunc(kept, func(f haproxy.Farm) bool {
 		c, bad := refused["WebFarm "+f.Key]
@@ -70,6 +76,7 @@ func (a *Agent) sitesServed(snap *snapshot, served []haproxy.Site) {
 		a.proxyState.sites = append(a.proxyState.sites, s.Key)
 	}
 	statuses := siteStatuses(snap, served, a.proxyState.siteMessages)
+	a.vhosts.annotate(statuses)
 	a.reporter.update(func(r *report) { r.Sites = statuses })
 }
 
@@ -176,24 +183,48 @@ func failoverAddresses(snap *snapshot) map[string]string {
 }
 
 // farmAddresses are the addresses HAProxy binds for a farm: none (every
-// address) for a farm without failover IPs. A farm whose failover IPs do
-// not exist yet has nowhere to listen.
-func farmAddresses(wf *webfarmv1.WebFarm, addresses map[string]string) ([]netip.Addr, error) {
+// address) for a farm without failover IPs, and the node's own address
+// when the farm asks for it. A farm whose failover IPs do not exist yet
+// has nowhere to listen.
+func farmAddresses(wf *webfarmv1.WebFarm, addresses map[string]string, node netip.Addr) ([]netip.Addr, error) {
 	var out []netip.Addr
+	failover := 0
 	for _, s := range sites.FarmAddresses(wf, addresses) {
-		if s == sites.AnyAddress {
+		switch s {
+		case sites.AnyAddress:
 			return nil, nil
+		case sites.NodeAddress:
+			if !node.IsValid() {
+				return nil, fmt.Errorf("spec.frontend.bindNodeAddress: the node's FrontNode has no address")
+			}
+			if !slices.Contains(out, node) {
+				out = append(out, node)
+			}
+			continue
 		}
 		a, err := netip.ParseAddr(s)
 		if err != nil {
 			return nil, fmt.Errorf("failover address %q: %w", s, err)
 		}
-		out = append(out, a)
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+		failover++
 	}
-	if len(out) == 0 {
+	if failover == 0 {
 		return nil, fmt.Errorf("none of its failover IPs %v exists", wf.Spec.FailoverIPs)
 	}
 	return out, nil
+}
+
+// nodeAddress is the node's own address, from its FrontNode; invalid when
+// unknown.
+func nodeAddress(snap *snapshot) netip.Addr {
+	if snap.self == nil {
+		return netip.Addr{}
+	}
+	a, _ := netip.ParseAddr(snap.self.Spec.Address)
+	return a.Unmap()
 }
 
 // sitesOf returns the Sites of farms, sorted by key.
@@ -217,4 +248,32 @@ func farmsByKey(snap *snapshot, farms []haproxy.Farm) map[string]*webfarmv1.WebF
 		out[f.Key] = snap.farms[f.Key]
 	}
 	return out
+}
+
+// watchSecrets has the agent woken when the Secret of a site's TLS
+// changes, when it watches them.
+func (a *Agent) watchSecrets(ctx context.Context, mine []*webfarmv1.Site) {
+	if a.secrets == nil {
+		return
+	}
+	var names []types.NamespacedName
+	for _, site := range mine {
+		if site.Spec.TLS != nil {
+			names = append(names, types.NamespacedName{Namespace: site.Namespace, Name: site.Spec.TLS.SecretName})
+		}
+	}
+	a.secrets.Want(ctx, names)
+}
+
+// newSecretWatch watches Secrets by their metadata alone; a change makes
+// the next look-up read the Secret again, and wakes the agent.
+func newSecretWatch(mgr manager.Manager, refs *references, wake func()) (*secretwatch.Watch, error) {
+	client, err := metadata.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, fmt.Errorf("watching Secrets: %w", err)
+	}
+	return &secretwatch.Watch{Client: client, Changed: func(name types.NamespacedName) {
+		refs.forgetSecret(name)
+		wake()
+	}}, nil
 }

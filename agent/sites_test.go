@@ -214,3 +214,38 @@ func TestSiteStatuses(t *testing.T) {
 		t.Errorf("siteStatuses = %+v, want %+v", got, want)
 	}
 }
+
+// TestFarmAddresses: what HAProxy binds for a farm — every address without
+// failover IPs, its failover addresses, and the node's own when asked.
+func TestFarmAddresses(t *testing.T) {
+	addresses := map[string]string{"shop/vip": "192.0.2.10", "shop/vip2": "192.0.2.11"}
+	node := netip.MustParseAddr("198.51.100.7")
+	farm := func(bindNode bool, fips ...string) *webfarmv1.WebFarm {
+		wf := &webfarmv1.WebFarm{}
+		wf.Namespace, wf.Spec.FailoverIPs, wf.Spec.Frontend.BindNodeAddress = "shop", fips, bindNode
+		return wf
+	}
+	for _, tc := range []struct {
+		name    string
+		farm    *webfarmv1.WebFarm
+		node    netip.Addr
+		want    []string
+		wantErr string
+	}{
+		{"no failover IPs: every address", farm(true), node, nil, ""},
+		{"failover addresses", farm(false, "vip2", "vip"), node, []string{"192.0.2.10", "192.0.2.11"}, ""},
+		{"and the node's", farm(true, "vip"), node, []string{"192.0.2.10", "198.51.100.7"}, ""},
+		{"the node's is a failover address", farm(true, "vip"), netip.MustParseAddr("192.0.2.10"), []string{"192.0.2.10"}, ""},
+		{"node address unknown", farm(true, "vip"), netip.Addr{}, nil, "bindNodeAddress"},
+		{"no failover IP exists yet", farm(true, "gone"), node, nil, "none of its failover IPs"},
+	} {
+		got, err := farmAddresses(tc.farm, addresses, tc.node)
+		var gotS []string
+		for _, a := range got {
+			gotS = append(gotS, a.String())
+		}
+		if !slices.Equal(gotS, tc.want) || (err == nil) != (tc.wantErr == "") || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: %v, %v; want %v, error holding %q", tc.name, gotS, err, tc.want, tc.wantErr)
+		}
+	}
+}

@@ -42,3 +42,38 @@ func TestWebServerConfig(t *testing.T) {
 		t.Errorf("webServerConfig (-want +got):\n%s", d)
 	}
 }
+
+// TestNextVhostState: a site whose vhost nginx took serves its current
+// generation; a refused one keeps the generation it had (none for a new
+// site), with nginx's message; a site gone is forgotten.
+func TestNextVhostState(t *testing.T) {
+	snap := &snapshot{sites: map[string]*webfarmv1.Site{}}
+	for name, gen := range map[string]int64{"taken": 3, "refused": 5, "new": 1} {
+		snap.sites["shop/"+name] = &webfarmv1.Site{}
+		snap.sites["shop/"+name].Generation = gen
+	}
+	cfg := nginx.Config{Vhosts: []nginx.Vhost{{Key: "shop/taken"}, {Key: "shop/refused"}, {Key: "shop/new"}, {Key: "shop/unrendered"}}}
+	files := map[string][]byte{}
+	for _, k := range []string{"shop/taken", "shop/refused", "shop/new"} {
+		files[nginx.VhostFile(k)] = nil
+	}
+	refusal := &nginx.ValidationError{Output: "nginx: [emerg] could not build server_names_hash"}
+	out := nginx.Outcome{Refused: map[string]*nginx.ValidationError{
+		nginx.VhostFile("shop/refused"): refusal,
+		nginx.VhostFile("shop/new"):     refusal,
+	}}
+	prev := vhostState{served: map[string]int64{"shop/taken": 2, "shop/refused": 4, "shop/gone": 7}}
+	got := nextVhostState(prev, snap, cfg, files, out)
+	want := vhostState{
+		served:  map[string]int64{"shop/taken": 3, "shop/refused": 4},
+		refused: map[string]string{"shop/refused": refusal.Error(), "shop/new": refusal.Error()},
+	}
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(vhostState{})); d != "" {
+		t.Errorf("nextVhostState (-want +got):\n%s", d)
+	}
+	statuses := []webfarmv1.NodeSiteStatus{{Name: "shop/refused", Generation: 5}, {Name: "shop/other", Generation: 1}}
+	got.annotate(statuses)
+	if statuses[0].VhostGeneration != 4 || statuses[0].VhostRefused == "" || statuses[1].VhostGeneration != 0 || statuses[1].VhostRefused != "" {
+		t.Errorf("annotate: %+v", statuses)
+	}
+}

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,12 +50,15 @@ func (r *SiteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	}
 	refused := sites.Resolve(sites.Claims(world.farms, world.sites, world.addresses, world.fronts))
 	certErr := r.checkCertificate(ctx, site)
-	fronts, err := r.frontsServing(ctx, site)
+	fronts, vhost, err := r.frontsServing(ctx, site)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	want := siteStatus(site, world, refused, certErr, metav1.NewTime(r.clock.Now()))
+	now := metav1.NewTime(r.clock.Now())
+	want := siteStatus(site, world, refused, certErr, now)
 	want.FrontsServing = fronts
+	vhost.ObservedGeneration, vhost.LastTransitionTime = site.Generation, now
+	meta.SetStatusCondition(&want.Conditions, vhost)
 	result := reconcile.Result{}
 	switch {
 	case site.Spec.TLS != nil && certErr != nil:
@@ -74,22 +76,15 @@ func (r *SiteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	return result, nil
 }
 
-// frontsServing counts the fronts whose agent reports serving this
-// generation of site.
-func (r *SiteReconciler) frontsServing(ctx context.Context, site *webfarmv1.Site) (int32, error) {
+// frontsServing lists the fronts, whose reports say where the site is
+// live and whether nginx refused its vhost.
+func (r *SiteReconciler) frontsServing(ctx context.Context, site *webfarmv1.Site) (int32, metav1.Condition, error) {
 	var fronts webfarmv1.FrontNodeList
 	if err := r.List(ctx, &fronts); err != nil {
-		return 0, fmt.Errorf("listing FrontNodes: %w", err)
+		return 0, metav1.Condition{}, fmt.Errorf("listing FrontNodes: %w", err)
 	}
-	name, n := farmKey(site.Namespace, site.Name), int32(0)
-	for _, f := range fronts.Items {
-		if slices.ContainsFunc(f.Status.Sites, func(s webfarmv1.NodeSiteStatus) bool {
-			return s.Name == name && s.Generation == site.Generation
-		}) {
-			n++
-		}
-	}
-	return n, nil
+	live, c := siteFronts(site, fronts.Items)
+	return live, c, nil
 }
 
 // checkCertificate reads and checks the site's certificate: nil when it

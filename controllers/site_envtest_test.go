@@ -66,6 +66,41 @@ func TestEnvtestSiteStatus(t *testing.T) {
 		return nil
 	})
 
+	// A site with a web server: live where nginx serves its vhost too;
+	// a front whose nginx refused it is named with nginx's message.
+	web := &webfarmv1.Site{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "static"}}
+	web.Spec.WebFarmRef.Name = "web"
+	web.Spec.Hostnames = []webfarmv1.Hostname{"static.example.com"}
+	web.Spec.WebServer = &webfarmv1.SiteWebServer{Root: "/srv/static"}
+	if err := h.c.Create(h.ctx, web); err != nil {
+		t.Fatal(err)
+	}
+	h.site(ns, "static", "no front yet", conditions(webfarmv1.SiteVhostApplied, webfarmv1.ReasonVhostApplied))
+	h.createNode("sites-b", "10.8.0.2", map[string]string{"role": "web"})
+	h.front("sites-b", "created", func(*webfarmv1.FrontNode) error { return nil })
+	const refusal = "nginx -t refused the configuration: could not build server_names_hash, you should increase server_names_hash_bucket_size: 64"
+	h.patchFrontStatus("sites-a", map[string]any{"sites": []any{
+		map[string]any{"name": ns + "/a-first", "generation": 1, "https": true},
+		map[string]any{"name": ns + "/static", "generation": 1, "vhostGeneration": 1},
+	}})
+	h.patchFrontStatus("sites-b", map[string]any{"sites": []any{map[string]any{"name": ns + "/static", "generation": 1, "vhostRefused": refusal}}})
+	st = h.site(ns, "static", "refused on sites-b, live on sites-a", conditions(webfarmv1.SiteVhostApplied, webfarmv1.ReasonVhostRefused), func(st webfarmv1.SiteStatus) error {
+		if st.FrontsServing != 1 {
+			return fmt.Errorf("frontsServing %d", st.FrontsServing)
+		}
+		return nil
+	})
+	if msg := meta.FindStatusCondition(st.Conditions, webfarmv1.SiteVhostApplied).Message; !strings.Contains(msg, "front sites-b: "+refusal) {
+		t.Errorf("VhostApplied message %q does not name the front and nginx's message", msg)
+	}
+	h.patchFrontStatus("sites-b", map[string]any{"sites": []any{map[string]any{"name": ns + "/static", "generation": 1, "vhostGeneration": 1}}})
+	h.site(ns, "static", "applied on both once fixed", conditions(webfarmv1.SiteVhostApplied, webfarmv1.ReasonVhostApplied), func(st webfarmv1.SiteStatus) error {
+		if st.FrontsServing != 2 {
+			return fmt.Errorf("frontsServing %d", st.FrontsServing)
+		}
+		return nil
+	})
+
 	// The established site goes: the newcomer's names are its own now.
 	if err := h.c.Delete(h.ctx, &webfarmv1.Site{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "a-first"}}); err != nil {
 		t.Fatal(err)

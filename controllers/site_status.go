@@ -3,6 +3,7 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -78,4 +79,58 @@ func siteStatus(site *webfarmv1.Site, w siteWorld, refused map[string]sites.Conf
 		st.Endpoints = strings.Join(eps, ",")
 	}
 	return st
+}
+
+// siteFronts counts the fronts where site is live, by their reports: their
+// HAProxy serves its generation and, where the agent manages nginx, so
+// does nginx's vhost. Its VhostApplied condition names every front whose
+// nginx refused the vhost, with nginx's message.
+func siteFronts(site *webfarmv1.Site, fronts []webfarmv1.FrontNode) (int32, metav1.Condition) {
+	name := farmKey(site.Namespace, site.Name)
+	var live, vhosts int32
+	var refusals []string
+	for _, f := range fronts {
+		i := slices.IndexFunc(f.Status.Sites, func(s webfarmv1.NodeSiteStatus) bool { return s.Name == name })
+		if i < 0 {
+			continue
+		}
+		s := f.Status.Sites[i]
+		managed := s.VhostGeneration != 0 || s.VhostRefused != ""
+		if s.Generation == site.Generation && (!managed || s.VhostGeneration == site.Generation && s.VhostRefused == "") {
+			live++
+		}
+		if s.VhostGeneration == site.Generation {
+			vhosts++
+		}
+		if s.VhostRefused != "" {
+			refusals = append(refusals, fmt.Sprintf("front %s: %s", f.Name, s.VhostRefused))
+		}
+	}
+	return live, vhostCondition(site, vhosts, refusals)
+}
+
+func vhostCondition(site *webfarmv1.Site, vhosts int32, refusals []string) metav1.Condition {
+	c := metav1.Condition{Type: webfarmv1.SiteVhostApplied, Status: metav1.ConditionTrue}
+	switch {
+	case site.Spec.WebServer == nil:
+		c.Reason, c.Message = webfarmv1.ReasonNoWebServer, "the site declares no webServer: its vhosts are left to you"
+	case len(refusals) > 0:
+		slices.Sort(refusals)
+		c.Status, c.Reason = metav1.ConditionFalse, webfarmv1.ReasonVhostRefused
+		c.Message = truncate(strings.Join(refusals, "; ")+"; each keeps serving the site's previous vhost", maxConditionMessage)
+	default:
+		c.Reason = webfarmv1.ReasonVhostApplied
+		c.Message = fmt.Sprintf("nginx serves this generation's vhost on %d fronts", vhosts)
+	}
+	return c
+}
+
+// maxConditionMessage is the API server's limit on a condition's message.
+const maxConditionMessage = 32768
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n-3], "") + "..."
 }

@@ -64,3 +64,55 @@ func TestSiteConditions(t *testing.T) {
 		}
 	}
 }
+
+// TestSiteFronts: a site is live on a front whose HAProxy serves its
+// generation and, where the agent manages nginx, whose vhost is of that
+// generation too; a refusal names the front and nginx's words.
+func TestSiteFronts(t *testing.T) {
+	site := &webfarmv1.Site{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "www", Generation: 3}}
+	withWeb := site.DeepCopy()
+	withWeb.Spec.WebServer = &webfarmv1.SiteWebServer{Root: "/srv/www"}
+	front := func(name string, s ...webfarmv1.NodeSiteStatus) webfarmv1.FrontNode {
+		f := webfarmv1.FrontNode{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		f.Status.Sites = s
+		return f
+	}
+	const refusal = "nginx -t refused the configuration: could not build server_names_hash"
+	for _, tc := range []struct {
+		name      string
+		site      *webfarmv1.Site
+		fronts    []webfarmv1.FrontNode
+		live      int32
+		reason    string
+		messageIn []string
+	}{
+		{"no report", withWeb, []webfarmv1.FrontNode{front("a")}, 0, webfarmv1.ReasonVhostApplied, []string{"on 0 fronts"}},
+		{"HAProxy only, nginx not managed", site, []webfarmv1.FrontNode{
+			front("a", webfarmv1.NodeSiteStatus{Name: "shop/www", Generation: 3}),
+			front("b", webfarmv1.NodeSiteStatus{Name: "shop/www", Generation: 2}),
+		}, 1, webfarmv1.ReasonNoWebServer, nil},
+		{"HAProxy and nginx", withWeb, []webfarmv1.FrontNode{
+			front("a", webfarmv1.NodeSiteStatus{Name: "shop/www", Generation: 3, VhostGeneration: 3}),
+			front("b", webfarmv1.NodeSiteStatus{Name: "shop/www", Generation: 3, VhostGeneration: 2}),
+			front("c", webfarmv1.NodeSiteStatus{Name: "shop/other", Generation: 3, VhostGeneration: 3}),
+		}, 1, webfarmv1.ReasonVhostApplied, []string{"on 1 fronts"}},
+		{"refused on one front", withWeb, []webfarmv1.FrontNode{
+			front("b", webfarmv1.NodeSiteStatus{Name: "shop/www", Generation: 3, VhostGeneration: 2, VhostRefused: refusal}),
+			front("a", webfarmv1.NodeSiteStatus{Name: "shop/www", Generation: 3, VhostGeneration: 3}),
+			front("c", webfarmv1.NodeSiteStatus{Name: "shop/www", Generation: 3, VhostRefused: refusal}),
+		}, 1, webfarmv1.ReasonVhostRefused, []string{"front b: " + refusal, "front c: " + refusal, "previous vhost"}},
+	} {
+		live, c := siteFronts(tc.site, tc.fronts)
+		if live != tc.live || c.Reason != tc.reason {
+			t.Errorf("%s: live %d, %s; want %d, %s", tc.name, live, c.Reason, tc.live, tc.reason)
+		}
+		if (c.Status == metav1.ConditionFalse) != (tc.reason == webfarmv1.ReasonVhostRefused) {
+			t.Errorf("%s: status %s with reason %s", tc.name, c.Status, c.Reason)
+		}
+		for _, want := range tc.messageIn {
+			if !strings.Contains(c.Message, want) {
+				t.Errorf("%s: message %q does not hold %q", tc.name, c.Message, want)
+			}
+		}
+	}
+}

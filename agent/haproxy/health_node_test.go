@@ -167,27 +167,7 @@ func TestNodeHungWebServer(t *testing.T) {
 	}
 
 	hanging.Store(true)
-	start := time.Now()
-	var failed, sent int
-	var down time.Duration
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := poll(ctx, "the hung server DOWN", func() (bool, error) {
-		sent++
-		if body, _, err := get(client, farmURL); err != nil || body != "front1" {
-			failed++
-		}
-		stats, err := p.Stats(ctx)
-		for _, s := range stats {
-			if s.Backend == BackendName("default/web") && s.Server == "hung" && strings.HasPrefix(s.Status, "DOWN") {
-				down = time.Since(start)
-			}
-		}
-		return down > 0, err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	down, failed, sent, _ := requestsUntilDown(t, p, client, "hung")
 	t.Logf("hung web server marked down by the check after %s; %d of %d sequential requests failed meanwhile (%s patience)",
 		down.Round(10*time.Millisecond), failed, sent, clientPatience)
 	for range 20 {
@@ -197,9 +177,39 @@ func TestNodeHungWebServer(t *testing.T) {
 	}
 }
 
+// requestsUntilDown sends one request after another, each of which front1
+// must answer, until server is DOWN in HAProxy; it returns how long that
+// took and how many of the requests failed (and the first failure).
+func requestsUntilDown(t *testing.T, p *Process, client *http.Client, server string) (down time.Duration, failed, sent int, firstErr error) {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := poll(ctx, server+" DOWN", func() (bool, error) {
+		sent++
+		if body, _, err := get(client, farmURL); err != nil || body != "front1" {
+			failed++
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%q, %v", body, err)
+			}
+		}
+		stats, err := p.Stats(ctx)
+		for _, s := range stats {
+			if s.Backend == BackendName("default/web") && s.Server == server && strings.HasPrefix(s.Status, "DOWN") {
+				down = time.Since(start)
+			}
+		}
+		return down > 0, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return down, failed, sent, firstErr
+}
+
 // startHangingServer serves f's web and drain ports; while hanging is set,
-// it reads requests and never answers them.
-func startHangingServer(t *testing.T, ns *netnstest.NS, f Front, hanging *atomic.Bool) {
+// it reads requests and never answers them. stop closes its ports.
+func startHangingServer(t *testing.T, ns *netnstest.NS, f Front, hanging *atomic.Bool) (stop func()) {
 	t.Helper()
 	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if hanging.Load() {
@@ -213,6 +223,7 @@ func startHangingServer(t *testing.T, ns *netnstest.NS, f Front, hanging *atomic
 		go func() { _ = srv.Serve(l) }()
 	}
 	t.Cleanup(func() { _ = srv.Close() })
+	return func() { _ = srv.Close() }
 }
 
 // TestNodeEmptyResponseRetried: a front that closes connections without an
@@ -276,4 +287,44 @@ func thirdFront(t *testing.T, ns *netnstest.NS, name string) Front {
 	f := Front{Name: name, Address: netip.MustParseAddr("10.98.0.3"), Cookie: "cookie3"}
 	ns.MustRun(t, "ip", "addr", "add", f.Address.String()+"/32", "dev", "lo")
 	return f
+}
+
+// TestNodeStoppedWebServer: a web server that stops (its port now refuses
+// connections, as when nginx exits) costs no request at the CRD's
+// defaults: each request HAProxy sends it is retried on another front
+// (retry-on conn-failure, redispatch), and real traffic marks it down
+// (observe layer4) before the checks would.
+func TestNodeStoppedWebServer(t *testing.T) {
+	ns := newNamespace(t)
+	p := newNodeProcess(t, ns)
+	stopping := thirdFront(t, ns, "stopping")
+	startWebServer(t, ns, nodeFronts[0])
+	var hanging atomic.Bool
+	stop := startHangingServer(t, ns, stopping, &hanging)
+	c := nodeConfig(p, 2000)
+	c.Farms[0].Fronts = []Front{nodeFronts[0], stopping}
+	c.Farms[0].Spec.HealthCheck = webfarmv1.HealthCheckSpec{} // the CRD's defaults
+	apply(t, p, c)
+	waitStatus(t, p, "every server UP", func(s map[string]ServerStat) bool { return s["stopping"].Status == "UP" && s["front1"].Status == "UP" })
+	client := nsClient(ns, false)
+	client.Timeout = clientPatience
+	served := map[string]int{}
+	for range 6 {
+		body, _, err := get(client, farmURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		served[body]++
+	}
+	if served["stopping"] == 0 {
+		t.Fatalf("the server to stop served none of 6 requests (%v): the test would show nothing", served)
+	}
+
+	stop()
+	down, failed, sent, firstErr := requestsUntilDown(t, p, client, "stopping")
+	t.Logf("stopped web server marked down after %s; %d of %d sequential requests failed meanwhile (%s patience)",
+		down.Round(10*time.Millisecond), failed, sent, clientPatience)
+	if failed > 0 {
+		t.Errorf("%d of %d requests failed while the stopped server was up; first: %v", failed, sent, firstErr)
+	}
 }

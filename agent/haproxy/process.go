@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/go-logr/logr"
 )
 
 // Files in Process.Dir.
@@ -72,7 +74,9 @@ func (p *Process) binary() string {
 // to Dir, see ErrorFiles). When HAProxy runs with exactly this configuration
 // it does nothing. Otherwise it validates a staging copy with `haproxy -c`
 // (refusal: *ValidationError, and nothing changes on disk or in HAProxy),
-// installs it and starts HAProxy or reloads it hitlessly. reloaded reports
+// installs it and starts HAProxy or reloads it hitlessly. When only
+// certificates changed, it replaces them in the running worker through the
+// runtime API instead, and reloads only if that fails. reloaded reports
 // whether HAProxy (re)loaded the configuration.
 func (p *Process) Apply(ctx context.Context, cfg []byte, files map[string][]byte) (reloaded bool, err error) {
 	p.mu.Lock()
@@ -93,6 +97,13 @@ func (p *Process) Apply(ctx context.Context, cfg []byte, files map[string][]byte
 	running := p.answers(ctx)
 	if running && old.same(cfg, files) {
 		return false, nil
+	}
+	if certs, ok := old.changedCerts(cfg, files); running && ok {
+		err := p.updateCerts(ctx, files, certs)
+		if err == nil {
+			return false, nil
+		}
+		logr.FromContextOrDiscard(ctx).Error(err, "Reloading HAProxy for the new certificates instead")
 	}
 	staging, err := os.MkdirTemp(p.Dir, ".staging-")
 	if err != nil {
@@ -288,11 +299,7 @@ func (p *Process) saveServerState(ctx context.Context) error {
 		}
 		return nil
 	}
-	tmp := p.path(ServerStateFile + ".tmp")
-	if err := os.WriteFile(tmp, []byte(state), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p.path(ServerStateFile))
+	return writeFileAtomic(p.path(ServerStateFile), []byte(state))
 }
 
 // masterLogSince returns the alerts the master printed from offset on.

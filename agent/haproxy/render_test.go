@@ -111,8 +111,13 @@ func goldenConfigs(t testing.TB) map[string]Config {
 			503: []byte("HTTP/1.0 503 Busy\r\nContent-Type: text/plain\r\nRetry-After: 30\r\nContent-Length: 5\r\n\r\nbusy\n"),
 		},
 	}
+	// A farm that binds the front's own address (bindNodeAddress) beside
+	// its failover address: one more frontend per port, the same sites.
+	nodeAddress := sitesConfig(t)
+	nodeAddress.Farms[1].Addresses = append(nodeAddress.Farms[1].Addresses, nodeAddress.Farms[1].Fronts[0].Address)
 	return map[string]Config{
-		"sites": sitesConfig(t),
+		"sites":        sitesConfig(t),
+		"node-address": nodeAddress,
 		"sample": {Farms: []Farm{sample}, RuntimeSocket: testSocket,
 			Metrics: netip.MustParseAddrPort("192.0.2.11:8404"), LogSocket: testLogSocket},
 		"defaults": {Farms: []Farm{defaults}, RuntimeSocket: testSocket},

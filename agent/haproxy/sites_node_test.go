@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/netnstest"
@@ -266,8 +269,10 @@ func waitServed(t *testing.T, c *http.Client, url string) {
 }
 
 // testRotation renews site a's certificate three times while clients keep
-// asking over HTTPS, each on a new connection: every reload must be
-// hitless, and the new certificate served.
+// asking over HTTPS, each on a new connection: every renewal goes through
+// the runtime API (no reload), no request fails, and the new certificate
+// is served at once. A bundle whose key does not match is refused and the
+// last good certificate serves on.
 func testRotation(t *testing.T, ns *netnstest.NS, p *Process, c Config, roots *x509.CertPool, client *http.Client) {
 	// Trusted before the load starts: a CertPool is not for concurrent use.
 	var renewals []testcerts.Pair
@@ -279,9 +284,76 @@ func testRotation(t *testing.T, ns *netnstest.NS, p *Process, c Config, roots *x
 		roots.AddCert(pair.Leaf)
 		renewals = append(renewals, pair)
 	}
-	var sent, failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
+	before, err := p.showProc(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, failed, firstErr, stop := httpsLoad(client, "https://a.example.com:8443/")
+	for _, pair := range renewals {
+		// Load before and between the renewals, not just across them.
+		waitSent(t, sent, sent.Load()+100)
+		c.Sites[0].Certificate = append(pair.Cert, pair.Key...)
+		start := time.Now()
+		if apply(t, p, c) {
+			t.Error("a new certificate reloaded HAProxy, want it set through the runtime API")
+		}
+		took := time.Since(start)
+		if got := handshake(t, ns, "a.example.com", nil).PeerCertificates[0].SerialNumber; got.Cmp(pair.Leaf.SerialNumber) != 0 {
+			t.Errorf("after the renewal, serving certificate %s, want %s", got, pair.Leaf.SerialNumber)
+		}
+		t.Logf("certificate set through the runtime API in %v", took.Round(time.Microsecond))
+	}
+	waitSent(t, sent, sent.Load()+100)
+	stop()
+	t.Logf("3 certificate rotations under HTTPS load: %d requests, %d failed", sent.Load(), failed.Load())
+	if failed.Load() > 0 {
+		t.Errorf("%d of %d requests failed across rotations; first: %v", failed.Load(), sent.Load(), firstErr.Load())
+	}
+	after, err := p.showProc(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.reloads != before.reloads {
+		t.Errorf("HAProxy reloaded %d times during the rotations, want 0", after.reloads-before.reloads)
+	}
+	other, err := testcerts.Valid("a.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := renewals[len(renewals)-1]
+	c.Sites[0].Certificate = append(slices.Clone(last.Cert), other.Key...)
+	cfg, err := Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Apply(context.Background(), cfg, Files(c))
+	var refused *ValidationError
+	if !errors.As(err, &refused) {
+		t.Errorf("a key that does not match its certificate: Apply %v, want a ValidationError", err)
+	}
+	if got := handshake(t, ns, "a.example.com", nil).PeerCertificates[0].SerialNumber; got.Cmp(last.Leaf.SerialNumber) != 0 {
+		t.Errorf("after a refused bundle, serving certificate %s, want the last good one, %s", got, last.Leaf.SerialNumber)
+	}
+	c.Sites[0].Certificate = append(last.Cert, last.Key...)
+	apply(t, p, c)
+}
+
+// waitSent waits until the load has sent n requests.
+func waitSent(t *testing.T, sent *atomic.Int64, n int64) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 5*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return sent.Load() >= n, nil
+	})
+	if err != nil {
+		t.Fatalf("the load sent %d requests, want %d", sent.Load(), n)
+	}
+}
+
+// httpsLoad asks url over and over from 4 clients, each on a new
+// connection, until stop is called.
+func httpsLoad(client *http.Client, url string) (sent, failed *atomic.Int64, firstErr *atomic.Value, stop func()) {
+	sent, failed, firstErr = new(atomic.Int64), new(atomic.Int64), new(atomic.Value)
+	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Add(1)
@@ -289,12 +361,12 @@ func testRotation(t *testing.T, ns *netnstest.NS, p *Process, c Config, roots *x
 			defer wg.Done()
 			for {
 				select {
-				case <-stop:
+				case <-done:
 					return
 				default:
 				}
 				sent.Add(1)
-				resp, err := client.Get("https://a.example.com:8443/")
+				resp, err := client.Get(url)
 				if err == nil {
 					_, err = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
@@ -309,21 +381,5 @@ func testRotation(t *testing.T, ns *netnstest.NS, p *Process, c Config, roots *x
 			}
 		}()
 	}
-	var serial string
-	for _, pair := range renewals {
-		c.Sites[0].Certificate = append(pair.Cert, pair.Key...)
-		serial = pair.Leaf.SerialNumber.String()
-		if !apply(t, p, c) {
-			t.Fatal("a new certificate did not reload HAProxy")
-		}
-	}
-	close(stop)
-	wg.Wait()
-	t.Logf("3 certificate rotations under HTTPS load: %d requests, %d failed", sent.Load(), failed.Load())
-	if failed.Load() > 0 {
-		t.Errorf("%d of %d requests failed across rotations; first: %v", failed.Load(), sent.Load(), firstErr.Load())
-	}
-	if got := handshake(t, ns, "a.example.com", nil).PeerCertificates[0].SerialNumber.String(); got != serial {
-		t.Errorf("serving certificate %s, want the last one, %s", got, serial)
-	}
+	return sent, failed, firstErr, func() { close(done); wg.Wait() }
 }

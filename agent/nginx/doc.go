@@ -2,5 +2,6 @@
 // original setup that puppet did: it renders one nginx server block per
 // Site into a directory it owns (Render), checks the whole candidate
 // configuration with `nginx -t` and reloads nginx gracefully
-// (Process.Apply). A configuration nginx refuses is never loaded.
+// (Process.Apply). A configuration nginx refuses is never loaded;
+// Process.ApplyEach keeps the previous version of just the refused files.
 package nginx

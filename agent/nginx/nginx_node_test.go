@@ -1,6 +1,7 @@
 package nginx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +71,48 @@ func TestNodeNginx(t *testing.T) {
 	})
 	t.Run("reload under load", func(t *testing.T) { testReloadUnderLoad(t, p, c, client) })
 	t.Run("refused keeps the previous", func(t *testing.T) { testRefused(t, p, client) })
+	t.Run("a refused vhost keeps its previous version, the others apply", func(t *testing.T) { testRefusedVhost(t, p, c, client) })
+}
+
+// testRefusedVhost gives one site a name too long for nginx's default
+// server_names_hash (a valid hostname of 203 characters), and changes
+// another: nginx refuses the first, which keeps serving its previous
+// vhost, and applies the second.
+func testRefusedVhost(t *testing.T, p *Process, c Config, client *http.Client) {
+	label := strings.Repeat("a", 63)
+	long := strings.Join([]string{label, label, label, "example.com"}, ".")
+	c.Vhosts = slices.Clone(c.Vhosts)
+	c.Vhosts[0].ClientMaxBodySize = "7m"
+	c.Vhosts[1].Hostnames = []string{"*.app.example.com", long}
+	files, errs := Render(c)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	out, err := p.ApplyEach(context.Background(), files)
+	if err != nil {
+		t.Fatalf("ApplyEach: %v", err)
+	}
+	t.Logf("refused: %v", out.Refused)
+	app, static := VhostFile("web/app"), VhostFile("web/static")
+	if len(out.Refused) != 1 || out.Refused[app] == nil {
+		t.Fatalf("refused %v, want %s alone", out.Refused, app)
+	}
+	if !strings.Contains(out.Refused[app].Error(), "server_names_hash") {
+		t.Errorf("the refusal does not carry nginx's message: %v", out.Refused[app])
+	}
+	now, err := readDir(p.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(now[static], files[static]) || !out.Reloaded {
+		t.Errorf("the changed vhost %s was not applied (reloaded %v):\n%s", static, out.Reloaded, now[static])
+	}
+	if bytes.Contains(now[app], []byte(long)) {
+		t.Errorf("the refused vhost is in place:\n%s", now[app])
+	}
+	if got, err := body(client, "shop.app.example.com", "/x"); err != nil || !strings.HasPrefix(got, "app ") {
+		t.Errorf("the refused site's previous vhost does not serve: %q, %v", got, err)
+	}
 }
 
 func testAccessLog(t *testing.T, path string) {

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -76,6 +78,60 @@ func (p *Process) args(extra ...string) []string {
 func (p *Process) Apply(ctx context.Context, files map[string][]byte) (reloaded bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.apply(ctx, files)
+}
+
+// Outcome is what ApplyEach did: the files nginx refused, each with its
+// words, and whether nginx reloaded.
+type Outcome struct {
+	Refused  map[string]*ValidationError
+	Reloaded bool
+}
+
+// ApplyEach is Apply, except that a candidate nginx refuses costs only the
+// files that make it refuse: each changed file is tried alone on the
+// current ones, in name order, and a refused file keeps its current
+// version (or stays absent) while the others are applied. nginx's message
+// does not always name the file (a server_names_hash too small for a long
+// name names none), hence a trial per file rather than reading it.
+func (p *Process) ApplyEach(ctx context.Context, files map[string][]byte) (Outcome, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	reloaded, err := p.apply(ctx, files)
+	var refused *ValidationError
+	if !errors.As(err, &refused) {
+		return Outcome{Reloaded: reloaded}, err
+	}
+	current, err := readDir(p.Dir)
+	if err != nil {
+		return Outcome{}, err
+	}
+	kept := keepCurrent(current, files)
+	if err := p.check(ctx, kept); err != nil {
+		// Even the current versions are refused: nginx's own configuration
+		// changed under them. Leave everything as it is.
+		return Outcome{}, refused
+	}
+	out := Outcome{Refused: map[string]*ValidationError{}}
+	for _, name := range changedNames(kept, files) {
+		trial := maps.Clone(kept)
+		trial[name] = files[name]
+		err := p.check(ctx, trial)
+		switch {
+		case errors.As(err, &refused):
+			out.Refused[name] = refused
+		case err != nil:
+			return out, err
+		default:
+			kept = trial
+		}
+	}
+	out.Reloaded, err = p.apply(ctx, kept)
+	return out, err
+}
+
+// apply is Apply with p.mu held.
+func (p *Process) apply(ctx context.Context, files map[string][]byte) (bool, error) {
 	current, err := readDir(p.Dir)
 	if err != nil {
 		return false, err
@@ -83,30 +139,78 @@ func (p *Process) Apply(ctx context.Context, files map[string][]byte) (reloaded 
 	if same(current, files) {
 		return false, nil
 	}
-	staging, previous := p.Dir+".new", p.Dir+".previous"
-	for _, dir := range []string{staging, previous} {
-		if err := os.RemoveAll(dir); err != nil {
-			return false, err
-		}
-	}
-	if err := writeDir(staging, files); err != nil {
-		return false, fmt.Errorf("writing the candidate vhosts: %w", err)
-	}
-	defer os.RemoveAll(staging)
-	if err := swap(p.Dir, previous, staging); err != nil {
+	restore, err := p.swapIn(files)
+	if err != nil {
 		return false, err
 	}
 	if err := p.run(ctx, "-t"); err != nil {
-		if rerr := swap(p.Dir, staging, previous); rerr != nil {
-			return false, fmt.Errorf("%w; and putting the previous vhosts back: %v", err, rerr)
-		}
-		return false, err
+		return false, errors.Join(err, restore())
 	}
-	_ = os.RemoveAll(previous)
+	_ = os.RemoveAll(p.Dir + ".previous")
 	if err := p.run(ctx, "-s", "reload"); err != nil {
 		return false, fmt.Errorf("reloading nginx: %w", err)
 	}
 	return true, nil
+}
+
+// check runs `nginx -t` with files in Dir, and puts the current files back
+// whatever it says.
+func (p *Process) check(ctx context.Context, files map[string][]byte) error {
+	restore, err := p.swapIn(files)
+	if err != nil {
+		return err
+	}
+	return errors.Join(p.run(ctx, "-t"), restore())
+}
+
+// swapIn puts files in Dir, the current ones aside; restore puts these
+// back.
+func (p *Process) swapIn(files map[string][]byte) (restore func() error, err error) {
+	staging, previous := p.Dir+".new", p.Dir+".previous"
+	for _, dir := range []string{staging, previous} {
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeDir(staging, files); err != nil {
+		return nil, fmt.Errorf("writing the candidate vhosts: %w", err)
+	}
+	if err := swap(p.Dir, previous, staging); err != nil {
+		_ = os.RemoveAll(staging)
+		return nil, err
+	}
+	return func() error {
+		defer os.RemoveAll(staging)
+		if err := swap(p.Dir, staging, previous); err != nil {
+			return fmt.Errorf("putting the previous vhosts back: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// keepCurrent is the current version of each file of want that exists:
+// the candidate with every change undone, removals kept.
+func keepCurrent(current, want map[string][]byte) map[string][]byte {
+	out := make(map[string][]byte, len(want))
+	for name := range want {
+		if c, ok := current[name]; ok {
+			out[name] = c
+		}
+	}
+	return out
+}
+
+// changedNames are the names whose content differs between have and
+// want, sorted: the http-level file (00-) before the vhosts that use it.
+func changedNames(have, want map[string][]byte) []string {
+	var out []string
+	for name, content := range want {
+		if c, ok := have[name]; !ok || !bytes.Equal(c, content) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // swap moves dir to old (when it exists) and next to dir.

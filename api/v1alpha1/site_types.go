@@ -154,15 +154,18 @@ type SiteStatus struct {
 	// +optional
 	Endpoints string `json:"endpoints,omitempty"`
 
-	// frontsServing counts the fronts whose HAProxy serves this generation
-	// of the site (FrontNode status.sites).
+	// frontsServing counts the fronts where the site is live: their
+	// HAProxy serves this generation of the site and, where the agent
+	// manages nginx, so does its vhost (FrontNode status.sites).
 	// +optional
 	FrontsServing int32 `json:"frontsServing"`
 
 	// conditions: Accepted (the site's names are its own on its addresses
-	// and ports; False with reason Conflict names the other object) and
+	// and ports; False with reason Conflict names the other object),
 	// CertificateValid (its certificate can be loaded; when False, the
-	// fronts serve the site's other endpoints and not its HTTPS).
+	// fronts serve the site's other endpoints and not its HTTPS) and
+	// VhostApplied (False with reason VhostRefused names each front whose
+	// nginx refused the site's vhost, with nginx's message).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -182,6 +185,15 @@ type NodeSiteStatus struct {
 	// loading its certificate.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// vhostGeneration is the generation of the Site whose vhost nginx
+	// serves on the front; absent when the agent does not manage nginx
+	// there or nginx serves no vhost of the site yet.
+	// +optional
+	VhostGeneration int64 `json:"vhostGeneration,omitempty"`
+	// vhostRefused is nginx's message when it refused the vhost of the
+	// Site's generation; the vhost of vhostGeneration serves meanwhile.
+	// +optional
+	VhostRefused string `json:"vhostRefused,omitempty"`
 }
 
 // Site condition types.
@@ -193,6 +205,10 @@ const (
 	// key, is within its validity and covers every hostname; True with
 	// reason NoTLS for a plain-HTTP site.
 	SiteCertificateValid = "CertificateValid"
+	// SiteVhostApplied is False when nginx on a front refused the site's
+	// vhost, which then keeps serving its previous one; True with reason
+	// NoWebServer for a site without webServer.
+	SiteVhostApplied = "VhostApplied"
 )
 
 // Site reasons.
@@ -208,6 +224,9 @@ const (
 	ReasonCertificateExpired = "Expired"
 	ReasonNotYetValid        = "NotYetValid"
 	ReasonHostnameNotCovered = "HostnameNotCovered"
+	ReasonNoWebServer        = "NoWebServer"
+	ReasonVhostApplied       = "Applied"
+	ReasonVhostRefused       = "VhostRefused"
 )
 
 // +kubebuilder:object:root=true
@@ -219,6 +238,7 @@ const (
 // +kubebuilder:printcolumn:name="Fronts",type=integer,JSONPath=`.status.frontsServing`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`
 // +kubebuilder:printcolumn:name="Certificate",type=string,JSONPath=`.status.conditions[?(@.type=="CertificateValid")].reason`
+// +kubebuilder:printcolumn:name="Vhost",type=string,JSONPath=`.status.conditions[?(@.type=="VhostApplied")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // Site is one website on a WebFarm: routed by Host on every front's

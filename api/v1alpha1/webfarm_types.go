@@ -107,6 +107,13 @@ type FrontendSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000
 	MaxConn int32 `json:"maxConn,omitempty"`
+
+	// bindNodeAddress has HAProxy listen on each front's own address
+	// (FrontNode spec.address) as well as on the farm's failover
+	// addresses, for clients or checks that reach a front directly. A farm
+	// without failover IPs listens on every address already.
+	// +optional
+	BindNodeAddress bool `json:"bindNodeAddress,omitempty"`
 }
 
 // BackendSpec is how HAProxy reaches the web server on every front.

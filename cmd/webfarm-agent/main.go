@@ -70,6 +70,7 @@ func parseFlags(fs *flag.FlagSet, args []string) flags {
 	fs.StringVar(&f.NginxBinary, "nginx-binary", "nginx", "the nginx executable")
 	fs.StringVar(&f.RsyncBinary, "rsync-binary", "rsync", "the rsync executable that syncs the farms' upload directories")
 	fs.StringVar(&f.NginxAccessLog, "nginx-access-log", agent.DefaultNginxAccessLog, "the file the Sites' vhosts log to")
+	fs.BoolVar(&f.WatchSecrets, "watch-secrets", false, "watch the Secrets of the Sites' certificates (list and watch of Secrets in the farm namespaces), so that a renewal reaches HAProxy at once rather than at the next resync")
 	fs.BoolVar(&f.ChecksOnly, "checks-only", false, "leave dead fronts to HAProxy's checks: do not mark down the servers of a front whose heartbeats went silent")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8083", "address of the metrics endpoint; 0 disables it")
 	f.metrics.BindFlags(fs)

@@ -14,6 +14,10 @@ import (
 // a farm without failover addresses.
 const AnyAddress = "*"
 
+// NodeAddress is the address of an endpoint on each front's own address
+// (a farm's spec.frontend.bindNodeAddress).
+const NodeAddress = "node"
+
 // Endpoint is one address and port where HAProxy accepts clients, in plain
 // HTTP or over TLS.
 type Endpoint struct {
@@ -44,6 +48,9 @@ func FarmAddresses(farm *webfarmv1.WebFarm, addresses map[string]string) []strin
 		}
 	}
 	slices.Sort(out)
+	if farm.Spec.Frontend.BindNodeAddress {
+		out = append(out, NodeAddress)
+	}
 	return out
 }
 
@@ -208,16 +215,17 @@ func Claims(farms map[string]*webfarmv1.WebFarm, sites []*webfarmv1.Site, addres
 	return out
 }
 
-// perFront replaces each endpoint on every address by one per node.
+// perFront replaces each endpoint on every address, and each on the
+// node's own address, by one per node.
 func perFront(eps []Endpoint, nodes []string) []Endpoint {
 	var out []Endpoint
 	for _, e := range eps {
-		if e.Address != AnyAddress {
+		if e.Address != AnyAddress && e.Address != NodeAddress {
 			out = append(out, e)
 			continue
 		}
 		for _, n := range nodes {
-			out = append(out, Endpoint{Address: AnyAddress + "@" + n, Port: e.Port, TLS: e.TLS})
+			out = append(out, Endpoint{Address: e.Address + "@" + n, Port: e.Port, TLS: e.TLS})
 		}
 	}
 	return out

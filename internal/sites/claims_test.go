@@ -94,3 +94,36 @@ func TestClaimsPerFront(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimsNodeAddress: two farms on their fronts' own addresses and one
+// port clash only where they share a front; a farm on its failover
+// address alone does not clash with either.
+func TestClaimsNodeAddress(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	farm := func(name string, age time.Duration, bindNode bool) *webfarmv1.WebFarm {
+		wf := &webfarmv1.WebFarm{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: name, CreationTimestamp: metav1.NewTime(t0.Add(age))}}
+		wf.Spec.FailoverIPs = []string{name}
+		wf.Spec.Frontend.BindNodeAddress = bindNode
+		return wf
+	}
+	addresses := map[string]string{"a/one": "192.0.2.1", "a/two": "192.0.2.2", "a/three": "192.0.2.3"}
+	farms := map[string]*webfarmv1.WebFarm{"a/one": farm("one", 0, true), "a/two": farm("two", time.Minute, true), "a/three": farm("three", 2*time.Minute, false)}
+	for _, tc := range []struct {
+		name   string
+		fronts map[string][]string
+		want   string
+	}{
+		{"disjoint fronts", map[string][]string{"a/one": {"n1"}, "a/two": {"n2"}, "a/three": {"n1", "n2"}}, ""},
+		{"a shared front", map[string][]string{"a/one": {"n1", "n2"}, "a/two": {"n2"}, "a/three": {"n2"}}, "WebFarm a/one already serves node@n2:80"},
+		{"one node (the agent)", nil, "WebFarm a/one already serves node:80"},
+	} {
+		refused := Resolve(Claims(farms, nil, addresses, tc.fronts))
+		got := refused["WebFarm a/two"]
+		if s := got.String(); (tc.want == "") != (got.With == "") || (tc.want != "" && s != tc.want) {
+			t.Errorf("%s: conflict %q, want %q", tc.name, s, tc.want)
+		}
+		if c, bad := refused["WebFarm a/three"]; bad {
+			t.Errorf("%s: the farm on its failover address alone is refused: %s", tc.name, c)
+		}
+	}
+}

@@ -40,7 +40,10 @@ func TestEnvtestHelmInstall(t *testing.T) {
 	}
 	installed := key()
 
-	helm(t, "upgrade", rel, chartDir, "--namespace", ns, "--set", "agent.logLevel=debug")
+	// The upgrade also turns on the nginx vhosts and the Secret watch, so
+	// that the API server checks the DaemonSet and Role they render.
+	helm(t, "upgrade", rel, chartDir, "--namespace", ns, "--set", "agent.logLevel=debug",
+		"--set", "agent.nginx.enabled=true", "--set", "agent.watchSecrets=true")
 	if upgraded := key(); upgraded != installed || len(upgraded) != 48 {
 		t.Errorf("the upgrade changed the agents' shared key (%d bytes then, %d now, equal %v)", len(installed), len(upgraded), upgraded == installed)
 	}
