@@ -69,6 +69,8 @@ func (m *Manager) notify(ctx context.Context, state NotifyState, a Address, ifac
 		"WEBFARM_INTERFACE=" + iface,
 		"WEBFARM_EPOCH=" + strconv.FormatInt(a.Epoch, 10),
 		"WEBFARM_PREVIOUS_OWNER=" + a.PreviousOwner,
+		"WEBFARM_LAST_OWNER=" + a.LastOwner,
+		"WEBFARM_LAST_OWNER_EPOCH=" + strconv.FormatInt(a.LastOwnerEpoch, 10),
 		"WEBFARM_NODE=" + m.NodeName,
 	}
 	out, err := command.Run(ctx, path, []string{string(state)}, env, timeout)

@@ -27,13 +27,13 @@ func TestNotifyEnvironment(t *testing.T) {
 	dir := hooksDir(t, map[string]string{"fence": `env | grep ^WEBFARM_ | sort > ` + out + "\necho fenced\n"})
 	var runs []NotifyRun
 	m := &Manager{HooksDir: dir, NodeName: "db2", Notified: func(r NotifyRun) { runs = append(runs, r) }}
-	a := Address{IP: netip.MustParseAddr("10.0.0.50"), FailoverIP: "db/primary", Epoch: 7, PreviousOwner: "db1",
+	a := Address{IP: netip.MustParseAddr("10.0.0.50"), FailoverIP: "db/primary", Epoch: 7, PreviousOwner: "db1", LastOwner: "db1", LastOwnerEpoch: 6,
 		Notify: &Notify{Backup: "fence", Fault: "fence"}, Fault: true}
 	if err := m.notify(context.Background(), notifyState(HookRelease, a), a, "eth0"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(out)
-	want := "WEBFARM_ADDRESS=10.0.0.50\nWEBFARM_EPOCH=7\nWEBFARM_FAILOVERIP=db/primary\nWEBFARM_INTERFACE=eth0\nWEBFARM_NODE=db2\nWEBFARM_PREVIOUS_OWNER=db1\nWEBFARM_STATE=fault\n"
+	want := "WEBFARM_ADDRESS=10.0.0.50\nWEBFARM_EPOCH=7\nWEBFARM_FAILOVERIP=db/primary\nWEBFARM_INTERFACE=eth0\nWEBFARM_LAST_OWNER=db1\nWEBFARM_LAST_OWNER_EPOCH=6\nWEBFARM_NODE=db2\nWEBFARM_PREVIOUS_OWNER=db1\nWEBFARM_STATE=fault\n"
 	if string(got) != want {
 		t.Errorf("environment:\n%s\nwant:\n%s", got, want)
 	}
