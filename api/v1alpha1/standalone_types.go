@@ -275,6 +275,12 @@ type CheckResult struct {
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
 }
 
+// CheckMessageWritablePrimary is the message of a MySQL check that found a
+// writable server replicating from nobody: the primary. The controller
+// prefers such a node in the election over a promotable replica, and never
+// moves the address away from it.
+const CheckMessageWritablePrimary = "primary (read_only=0)"
+
 // HookState is the transition a notify hook ran for.
 // +kubebuilder:validation:Enum=master;backup;fault
 type HookState string
