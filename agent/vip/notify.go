@@ -113,7 +113,8 @@ func (m *Manager) masterFirst(a Address) bool {
 
 // promote runs a's master hook beside the caller, once per epoch until it
 // succeeds: nil once it did, ErrPromoting while it runs, its error (and a
-// new run) after it failed.
+// new run) after it failed. A hook still running from an earlier epoch is
+// not stopped: it counts for a's.
 func (m *Manager) promote(ctx context.Context, a Address) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -133,7 +134,15 @@ func (m *Manager) promote(ctx context.Context, a Address) error {
 		return err
 	}
 	if prev != nil {
-		prev.cancel()
+		if ended, _ := prev.finished(); !ended {
+			// A new epoch of this same owner (renewed, or named again
+			// after an epoch without owner: a release in between would
+			// have stopped it) while its master hook runs. Killed
+			// half-way, the hook could leave the server neither replica
+			// nor primary; it goes on and counts for the new epoch.
+			prev.epoch = a.Epoch
+			return ErrPromoting
+		}
 	}
 	m.startPromotion(ctx, a)
 	return ErrPromoting
