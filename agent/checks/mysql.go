@@ -66,10 +66,13 @@ func Judge(r Role, v Verdict) (string, error) {
 		return "", errors.New("read-only (read_only=1) and replicating from nobody: a fenced former primary")
 	case !v.AllowReplica:
 		return "", errors.New("read-only replica, and allowPromotableReplica is off")
-	case !r.Replica.SQLRunning:
-		return "", fmt.Errorf("replica whose SQL thread does not run (Last_SQL_Errno %d)", r.Replica.SQLErrno)
 	case r.Replica.SQLErrno != 0:
 		return "", fmt.Errorf("replica whose SQL thread failed (Last_SQL_Errno %d)", r.Replica.SQLErrno)
+	case !r.Replica.SQLRunning:
+		// A master hook stopped half-way (after STOP SLAVE) leaves this;
+		// the next one starts the SQL thread again and applies the relay
+		// log before it promotes.
+		return fmt.Sprintf("promotable replica, replication stopped without error (IO thread %s)", r.Replica.IORunning), nil
 	case v.MaxLag > 0 && r.Replica.Lag != nil && *r.Replica.Lag > v.MaxLag:
 		return "", fmt.Errorf("replica more than %s behind its primary", v.MaxLag)
 	}
