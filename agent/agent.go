@@ -67,6 +67,7 @@ type Agent struct {
 	failover   *failover
 	serving    *servingChecks
 	checks     *checks.Runner
+	lastOwners lastOwners
 	obs        *observer
 	// accessLog relays HAProxy's access log to stdout; nil when disabled.
 	accessLog *accesslog.Relay

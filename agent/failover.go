@@ -404,7 +404,8 @@ func vipAddress(key string, fip *webfarmv1.FailoverIP, epoch int64) (vip.Address
 	if err != nil {
 		return vip.Address{}, fmt.Errorf("spec.address %q: %w", fip.Spec.Address, err)
 	}
-	return vip.Address{IP: ip, Interface: fip.Spec.Interface, FailoverIP: key, Epoch: epoch, Notify: notifyOf(fip), PreviousOwner: fip.Status.PreviousOwner}, nil
+	return vip.Address{IP: ip, Interface: fip.Spec.Interface, FailoverIP: key, Epoch: epoch, Notify: notifyOf(fip), PreviousOwner: fip.Status.PreviousOwner,
+		LastOwner: fip.Status.LastOwner, LastOwnerEpoch: fip.Status.LastOwnerEpoch}, nil
 }
 
 // sendHeartbeats tells every front that may hold one of the failover IPs

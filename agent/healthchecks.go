@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/go-logr/logr"
 
@@ -32,9 +33,10 @@ func (a *Agent) runHealthChecks(ctx context.Context) {
 // setCheckTargets gives the runner the checks of the FailoverIPs of snap
 // that select this node.
 func (a *Agent) setCheckTargets(ctx context.Context, snap *snapshot) {
+	a.lastOwners.set(snap)
 	targets, problems := checkTargets(snap, a.opts.ChecksDir, func(namespace, name string) (map[string][]byte, error) {
 		return a.refs.secret(ctx, namespace, name)
-	})
+	}, a.lastOwners.here)
 	for _, p := range problems {
 		logr.FromContextOrDiscard(ctx).Error(p, "Skipping a health check")
 	}
@@ -44,10 +46,45 @@ func (a *Agent) setCheckTargets(ctx context.Context, snap *snapshot) {
 // secretFunc reads a Secret's data.
 type secretFunc func(namespace, name string) (map[string][]byte, error)
 
+// lastOwners tells, per FailoverIP, whether this node was its last owner
+// with nobody named since (lastOwnerHere), as of the latest snapshot: the
+// MySQL check reads it at each run, so that a change does not start the
+// check over.
+type lastOwners struct {
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+func (l *lastOwners) set(snap *snapshot) {
+	keys := map[string]bool{}
+	for key, fip := range snap.failoverIPs {
+		if lastOwnerHere(fip, snap.node) {
+			keys[key] = true
+		}
+	}
+	l.mu.Lock()
+	l.keys = keys
+	l.mu.Unlock()
+}
+
+func (l *lastOwners) here(fipKey string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.keys[fipKey]
+}
+
+// lastOwnerHere tells whether node was the last one named owner of fip and
+// no other node is named now: whatever its server took behind the address
+// is the latest (see checks.Verdict.LastOwnerHere).
+func lastOwnerHere(fip *webfarmv1.FailoverIP, node string) bool {
+	st := fip.Status
+	return node != "" && st.LastOwner == node && (st.Owner == "" || st.Owner == node)
+}
+
 // checkTargets lists, sorted, the standalone FailoverIPs with checks that
 // select this node, each with its checks. A check whose credentials cannot
 // be read still runs, and fails saying why: the node must not look healthy.
-func checkTargets(snap *snapshot, checksDir string, secret secretFunc) ([]checks.Target, []error) {
+func checkTargets(snap *snapshot, checksDir string, secret secretFunc, here func(fipKey string) bool) ([]checks.Target, []error) {
 	if snap.self == nil {
 		return nil, nil
 	}
@@ -60,7 +97,7 @@ func checkTargets(snap *snapshot, checksDir string, secret secretFunc) ([]checks
 		}
 		t := checks.Target{FailoverIP: fipKey}
 		for i := range fip.Spec.Checks {
-			c, err := checkOf(fip, &fip.Spec.Checks[i], checksDir, secret)
+			c, err := checkOf(fip, &fip.Spec.Checks[i], checksDir, secret, here)
 			if err != nil {
 				problems = append(problems, fmt.Errorf("FailoverIP %s: check %s: %w", fipKey, fip.Spec.Checks[i].Name, err))
 			}
@@ -75,7 +112,7 @@ func checkTargets(snap *snapshot, checksDir string, secret secretFunc) ([]checks
 // checkOf turns one check of the spec into what the runner runs. Its
 // version covers the spec and the credentials, so that a change of either
 // starts it over.
-func checkOf(fip *webfarmv1.FailoverIP, hc *webfarmv1.HealthCheck, checksDir string, secret secretFunc) (checks.Check, error) {
+func checkOf(fip *webfarmv1.FailoverIP, hc *webfarmv1.HealthCheck, checksDir string, secret secretFunc, here func(fipKey string) bool) (checks.Check, error) {
 	c := checks.Check{
 		Name:     hc.Name,
 		Interval: orDefault(hc.Interval.Duration, webfarmv1.DefaultCheckInterval),
@@ -86,7 +123,7 @@ func checkOf(fip *webfarmv1.FailoverIP, hc *webfarmv1.HealthCheck, checksDir str
 	version := sha256.New()
 	spec, _ := json.Marshal(hc)
 	version.Write(spec)
-	newProbe, err := probeOf(fip, hc, checksDir, secret, version)
+	newProbe, err := probeOf(fip, hc, checksDir, secret, here, version)
 	c.Version = hex.EncodeToString(version.Sum(nil))
 	if err != nil {
 		failed := err
@@ -99,7 +136,7 @@ func checkOf(fip *webfarmv1.FailoverIP, hc *webfarmv1.HealthCheck, checksDir str
 
 // probeOf returns how to make hc's probe; credentials read now go into
 // version.
-func probeOf(fip *webfarmv1.FailoverIP, hc *webfarmv1.HealthCheck, checksDir string, secret secretFunc, version io.Writer) (func() (checks.Probe, error), error) {
+func probeOf(fip *webfarmv1.FailoverIP, hc *webfarmv1.HealthCheck, checksDir string, secret secretFunc, here func(fipKey string) bool, version io.Writer) (func() (checks.Probe, error), error) {
 	switch {
 	case hc.TCP != nil:
 		addr := checks.HostPort(hc.TCP.Host, hc.TCP.Port)
@@ -115,12 +152,12 @@ func probeOf(fip *webfarmv1.FailoverIP, hc *webfarmv1.HealthCheck, checksDir str
 		}
 		return func() (checks.Probe, error) { return p, nil }, nil
 	case hc.MySQL != nil:
-		return mysqlProbe(fip, hc.MySQL, secret, version)
+		return mysqlProbe(fip, hc.MySQL, secret, here, version)
 	}
 	return nil, fmt.Errorf("check type %q has no parameters", hc.Type)
 }
 
-func mysqlProbe(fip *webfarmv1.FailoverIP, m *webfarmv1.MySQLCheck, secret secretFunc, version io.Writer) (func() (checks.Probe, error), error) {
+func mysqlProbe(fip *webfarmv1.FailoverIP, m *webfarmv1.MySQLCheck, secret secretFunc, here func(fipKey string) bool, version io.Writer) (func() (checks.Probe, error), error) {
 	data, err := secret(fip.Namespace, m.CredentialsSecretRef.Name)
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
@@ -136,6 +173,10 @@ func mysqlProbe(fip *webfarmv1.FailoverIP, m *webfarmv1.MySQLCheck, secret secre
 		Address:  checks.HostPort(m.Host, orDefault(m.Port, webfarmv1.DefaultMySQLPort)),
 		Username: string(user), Password: string(pass),
 		AllowReplica: m.AllowPromotableReplica,
+	}
+	if here != nil {
+		k := key(fip)
+		o.LastOwnerHere = func() bool { return here(k) }
 	}
 	if m.MaxReplicationLag != nil {
 		o.MaxLag = m.MaxReplicationLag.Duration

@@ -31,7 +31,7 @@ func TestCheckTargets(t *testing.T) {
 		}
 		return nil, errors.New("not found")
 	}
-	targets, problems := checkTargets(snap, "", secret)
+	targets, problems := checkTargets(snap, "", secret, nil)
 	if len(targets) != 1 || targets[0].FailoverIP != "db/primary" || len(targets[0].Checks) != 3 {
 		t.Fatalf("targets = %+v, want db/primary (only it selects back1) with 3 checks", targets)
 	}
@@ -44,7 +44,7 @@ func TestCheckTargets(t *testing.T) {
 	before := targets[0].Checks[0].Version
 
 	secrets["db/monitor"]["password"] = []byte("new")
-	targets, _ = checkTargets(snap, "/etc/webfarm/checks", secret)
+	targets, _ = checkTargets(snap, "/etc/webfarm/checks", secret, nil)
 	if targets[0].Checks[0].Version == before {
 		t.Error("a new password must start the check over")
 	}
@@ -53,7 +53,7 @@ func TestCheckTargets(t *testing.T) {
 	}
 
 	delete(secrets, "db/monitor")
-	targets, problems = checkTargets(snap, "/etc/webfarm/checks", secret)
+	targets, problems = checkTargets(snap, "/etc/webfarm/checks", secret, nil)
 	if len(problems) != 1 {
 		t.Errorf("problems = %v, want the missing Secret", problems)
 	}
@@ -63,5 +63,27 @@ func TestCheckTargets(t *testing.T) {
 	}
 	if err == nil {
 		t.Error("a MySQL check without credentials must fail")
+	}
+}
+
+// TestLastOwnerHere: only the last owner, with nobody else named since,
+// may pass its MySQL check with a fenced primary of its own.
+func TestLastOwnerHere(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		st   webfarmv1.FailoverIPStatus
+		want bool
+	}{
+		{"withdrawn from this node, nobody named since", webfarmv1.FailoverIPStatus{Epoch: 5, LastOwner: "back1", LastOwnerEpoch: 4}, true},
+		{"named again after it", webfarmv1.FailoverIPStatus{Owner: "back1", Epoch: 6, LastOwner: "back1", LastOwnerEpoch: 4}, true},
+		{"another node named since", webfarmv1.FailoverIPStatus{Owner: "back2", Epoch: 6, LastOwner: "back1", LastOwnerEpoch: 4}, false},
+		{"another node held last", webfarmv1.FailoverIPStatus{Epoch: 7, LastOwner: "back2", LastOwnerEpoch: 6}, false},
+		{"named after another node", webfarmv1.FailoverIPStatus{Owner: "back1", Epoch: 7, LastOwner: "back2", LastOwnerEpoch: 6}, false},
+		{"no history", webfarmv1.FailoverIPStatus{Owner: "back1", Epoch: 1}, false},
+	} {
+		fip := &webfarmv1.FailoverIP{Status: tt.st}
+		if got := lastOwnerHere(fip, "back1"); got != tt.want {
+			t.Errorf("%s: lastOwnerHere = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

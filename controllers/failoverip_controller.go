@@ -50,13 +50,14 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		return reconcile.Result{}, err
 	}
 	now := r.clock.Now()
+	preferred, autoFailback := preference(fip, nodes)
 	in := ElectionInput{
 		Key: req.String(), Now: now,
 		Deadtime: fip.Spec.Deadtime.Duration, Guard: fip.Spec.Guard.Duration,
 		Presence:   webfarmv1.PresenceWindow(fip.Spec.Deadtime.Duration),
 		Generation: fip.Generation, OwnerGeneration: reportedGeneration(reported),
 		OwnerHolding:  reported != nil && reported.State == webfarmv1.VIPHolding,
-		PreferredNode: fip.Spec.PreferredNode, AutoFailback: fip.Spec.AutoFailback,
+		PreferredNode: preferred, AutoFailback: autoFailback,
 		Current: cur, Voters: fip.Status.Voters, Fronts: fronts,
 	}
 	res := Elect(in)

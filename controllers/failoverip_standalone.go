@@ -114,6 +114,46 @@ func eligibility(fip *webfarmv1.FailoverIP, front *webfarmv1.FrontNode) webfarmv
 	return e
 }
 
+// preference is the preferred node and auto-failback the election gets
+// for fip. A standalone FailoverIP with a MySQL check prefers an eligible
+// writable primary (webfarmv1.CheckMessageWritablePrimary) over a
+// promotable replica, whatever spec.preferredNode says: naming the replica
+// would make its master hook promote it beside a live primary. It never
+// moves the address away from an owner that is one (no auto-failback then).
+// Otherwise the spec's preferredNode and autoFailback stand.
+func preference(fip *webfarmv1.FailoverIP, nodes []webfarmv1.NodeEligibility) (string, bool) {
+	var primaries []string
+	for _, n := range nodes {
+		if n.Eligible && writablePrimary(fip, n.Checks) {
+			primaries = append(primaries, n.Name)
+		}
+	}
+	switch {
+	case len(primaries) == 0:
+		return fip.Spec.PreferredNode, fip.Spec.AutoFailback
+	case slices.Contains(primaries, fip.Status.Owner):
+		return fip.Status.Owner, false
+	case slices.Contains(primaries, fip.Spec.PreferredNode):
+		return fip.Spec.PreferredNode, false
+	}
+	return primaries[0], false
+}
+
+// writablePrimary tells whether one of fip's MySQL checks passes on a node
+// for a writable primary, as its last run saw it.
+func writablePrimary(fip *webfarmv1.FailoverIP, results []webfarmv1.CheckResult) bool {
+	for _, hc := range fip.Spec.Checks {
+		if hc.Type != webfarmv1.CheckMySQL {
+			continue
+		}
+		i := slices.IndexFunc(results, func(r webfarmv1.CheckResult) bool { return r.Name == hc.Name })
+		if i >= 0 && results[i].State == webfarmv1.CheckPassing && results[i].Message == webfarmv1.CheckMessageWritablePrimary {
+			return true
+		}
+	}
+	return false
+}
+
 // finishEligibility settles the reasons of the nodes the checks found
 // eligible, from the election's result: a candidate, or why the election
 // did not count it.

@@ -79,6 +79,47 @@ func TestEligibility(t *testing.T) {
 	}
 }
 
+// TestPreference: an eligible writable primary is preferred over the
+// spec's preferred node, and the address never moves away from an owner
+// that is one; with none, the spec stands.
+func TestPreference(t *testing.T) {
+	primary := []webfarmv1.CheckResult{{Name: "mysql", State: webfarmv1.CheckPassing, Message: webfarmv1.CheckMessageWritablePrimary}}
+	replica := []webfarmv1.CheckResult{{Name: "mysql", State: webfarmv1.CheckPassing, Message: "promotable replica (IO thread Yes)"}}
+	failingPrimary := []webfarmv1.CheckResult{{Name: "mysql", State: webfarmv1.CheckFailing, Message: webfarmv1.CheckMessageWritablePrimary}}
+	node := func(name string, eligible bool, checks []webfarmv1.CheckResult) webfarmv1.NodeEligibility {
+		return webfarmv1.NodeEligibility{Name: name, Eligible: eligible, Checks: checks}
+	}
+	for _, tt := range []struct {
+		name         string
+		owner        string
+		nodes        []webfarmv1.NodeEligibility
+		preferred    string
+		autoFailback bool
+	}{
+		{"no primary: the spec", "", []webfarmv1.NodeEligibility{node("b1", true, replica), node("b2", true, replica)}, "b2", true},
+		{"the primary over the spec's replica", "", []webfarmv1.NodeEligibility{node("b1", true, primary), node("b2", true, replica)}, "b1", false},
+		{"an ineligible primary counts for nothing", "", []webfarmv1.NodeEligibility{node("b1", false, primary), node("b2", true, replica)}, "b2", true},
+		{"a primary whose check fails counts for nothing", "", []webfarmv1.NodeEligibility{node("b1", true, failingPrimary), node("b2", true, replica)}, "b2", true},
+		{"two primaries: the spec's among them", "", []webfarmv1.NodeEligibility{node("b1", true, primary), node("b2", true, primary)}, "b2", false},
+		{"two primaries: never away from the owner", "b1", []webfarmv1.NodeEligibility{node("b1", true, primary), node("b2", true, primary)}, "b1", false},
+		{"owner promoting, a primary elsewhere: no failback", "b2", []webfarmv1.NodeEligibility{node("b1", true, primary), node("b2", true, replica)}, "b1", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fip := dbFailoverIP(tt.owner, true)
+			fip.Spec.PreferredNode, fip.Spec.AutoFailback = "b2", true
+			preferred, autoFailback := preference(fip, tt.nodes)
+			if preferred != tt.preferred || autoFailback != tt.autoFailback {
+				t.Errorf("preference = %q, autoFailback %v; want %q, %v", preferred, autoFailback, tt.preferred, tt.autoFailback)
+			}
+		})
+	}
+	farm := dbFailoverIP("", false)
+	farm.Spec.PreferredNode = "f1"
+	if p, _ := preference(farm, nil); p != "f1" {
+		t.Errorf("a farm's FailoverIP: preferred %q, want the spec's", p)
+	}
+}
+
 func TestFinishEligibility(t *testing.T) {
 	nodes := []webfarmv1.NodeEligibility{
 		{Name: "b1", Eligible: true, Reason: webfarmv1.EligibleCandidate},

@@ -48,6 +48,11 @@ func failoverIPStatus(fip *webfarmv1.FailoverIP, res ElectionResult, owner *webf
 func ownershipStatus(fip *webfarmv1.FailoverIP, res ElectionResult, now time.Time) webfarmv1.FailoverIPStatus {
 	st := *fip.Status.DeepCopy()
 	st.ObservedGeneration = fip.Generation
+	if res.Epoch != st.Epoch && st.Owner != "" {
+		// Kept across epochs without an owner: the history a hook needs
+		// to tell that nobody else held the address since this node did.
+		st.LastOwner, st.LastOwnerEpoch = st.Owner, st.Epoch
+	}
 	st.Owner, st.Epoch = res.Owner, res.Epoch
 	st.PreviousOwner, st.PreviousOwnerReleased = res.PreviousOwner, res.PreviousOwnerReleased
 	st.ReleaseRequested = res.ReleaseRequested

@@ -38,6 +38,38 @@ func TestFailoverIPStatus(t *testing.T) {
 	}
 }
 
+// TestFailoverIPStatusLastOwner: status.lastOwner names the owner of the
+// latest earlier epoch that had one, across epochs without an owner (a
+// fence, a withdrawal), so that a node named again after them can tell
+// that nobody else was named in between; the lone primary of issue 13,
+// withdrawn under load and named again, is the third step.
+func TestFailoverIPStatusLastOwner(t *testing.T) {
+	steps := []struct {
+		name      string
+		own       Ownership
+		wantLast  string
+		wantEpoch int64
+	}{
+		{"first owner: no history", Ownership{Owner: "db1", Epoch: 1}, "", 0},
+		{"same epoch, renewed status: unchanged", Ownership{Owner: "db1", Epoch: 1}, "", 0},
+		{"hard loss: db2 after db1", Ownership{Owner: "db2", Epoch: 2, PreviousOwner: "db1"}, "db1", 1},
+		{"db2 withdrawn: nobody", Ownership{Epoch: 3, PreviousOwner: "db2"}, "db2", 2},
+		{"still nobody, released", Ownership{Epoch: 3, PreviousOwner: "db2", PreviousOwnerReleased: true}, "db2", 2},
+		{"db2 named again: nobody else in between", Ownership{Owner: "db2", Epoch: 4}, "db2", 2},
+		{"db2 renewed at an epoch of its own", Ownership{Owner: "db2", Epoch: 5, PreviousOwner: "db2"}, "db2", 4},
+		{"db1 after db2", Ownership{Owner: "db1", Epoch: 6, PreviousOwner: "db2"}, "db2", 5},
+		{"withdrawn from db1", Ownership{Epoch: 7, PreviousOwner: "db1"}, "db1", 6},
+		{"db2 named: db1 held last, not db2", Ownership{Owner: "db2", Epoch: 8}, "db1", 6},
+	}
+	st := webfarmv1.FailoverIPStatus{}
+	for _, s := range steps {
+		st = ownershipStatus(fipAt(st, 1), ElectionResult{Ownership: s.own, OwnerChanged: s.own.Epoch != st.Epoch}, t0)
+		if st.LastOwner != s.wantLast || st.LastOwnerEpoch != s.wantEpoch {
+			t.Errorf("%s: lastOwner %q at %d, want %q at %d", s.name, st.LastOwner, st.LastOwnerEpoch, s.wantLast, s.wantEpoch)
+		}
+	}
+}
+
 // fipAt is a FailoverIP with status st at generation, and an empty spec.
 func fipAt(st webfarmv1.FailoverIPStatus, generation int64) *webfarmv1.FailoverIP {
 	return &webfarmv1.FailoverIP{ObjectMeta: metav1.ObjectMeta{Generation: generation}, Status: st}

@@ -32,24 +32,7 @@ func TestEnvtestStandaloneFailoverIP(t *testing.T) {
 		h.createNode(node, fmt.Sprintf("10.9.1.%d", i+1), map[string]string{"role": role})
 		h.renew(node)
 	}
-	fip := &webfarmv1.FailoverIP{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db"},
-		Spec: webfarmv1.FailoverIPSpec{
-			Address: "192.0.2.91", PreferredNode: "db-a",
-			NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"role": "db"}},
-			Keepalive:    metav1.Duration{Duration: 500 * time.Millisecond},
-			Deadtime:     metav1.Duration{Duration: testDeadtime},
-			Guard:        metav1.Duration{Duration: testGuard},
-			Checks: []webfarmv1.HealthCheck{{
-				Name: "mariadb", Type: webfarmv1.CheckMySQL,
-				MySQL:    &webfarmv1.MySQLCheck{CredentialsSecretRef: webfarmv1.LocalObjectReference{Name: "monitor"}, AllowPromotableReplica: true},
-				Interval: metav1.Duration{Duration: time.Second}, Timeout: metav1.Duration{Duration: time.Second}, Rise: 2, Fall: 2,
-			}},
-		},
-	}
-	if err := h.c.Create(h.ctx, fip); err != nil {
-		t.Fatalf("creating a standalone FailoverIP: %v", err)
-	}
+	h.createDatabaseFailoverIP(ns, "192.0.2.91", "db-a", false)
 	for _, node := range []string{"db-a", "db-b"} {
 		h.front(node, "a back-end FrontNode listing the FailoverIP", func(f *webfarmv1.FrontNode) error {
 			if !slices.Equal(f.Spec.FailoverIPs, []string{key}) || len(f.Spec.Farms) != 0 {
@@ -104,6 +87,97 @@ func TestEnvtestStandaloneFailoverIP(t *testing.T) {
 		return fmt.Errorf("nodes %+v", st.Nodes)
 	})
 	h.event("FailoverIP", "db", corev1.EventTypeNormal, EventHookSucceeded)
+}
+
+// TestEnvtestStandalonePrefersWritablePrimary: with several back-ends
+// eligible, the election names the one whose MySQL check says it is the
+// writable primary, not the spec's preferred node, a promotable replica
+// whose master hook would promote it beside the live primary; and with
+// autoFailback set, it never moves the address away from an owner that is
+// a writable primary. The story: db-c holds the address; the operator
+// switches the primary role over to db-a (db-b stays a replica, and the
+// spec's preferred node) and db-c's check then fails.
+func TestEnvtestStandalonePrefersWritablePrimary(t *testing.T) {
+	h := startHarness(t)
+	ns := "database"
+	key := ns + "/db"
+	h.createNamespace(ns)
+	for i, node := range []string{"db-a", "db-b", "db-c"} {
+		h.createNode(node, fmt.Sprintf("10.9.2.%d", i+1), map[string]string{"role": "db"})
+		h.renew(node)
+	}
+	h.createDatabaseFailoverIP(ns, "192.0.2.92", "db-b", true)
+	for _, node := range []string{"db-a", "db-b", "db-c"} {
+		h.front(node, "a back-end FrontNode", func(*webfarmv1.FrontNode) error { return nil })
+	}
+	h.reportChecks("db-c", key, webfarmv1.CheckPassing, webfarmv1.CheckMessageWritablePrimary)
+	h.failoverIP(ns, "db", "db-c, the primary, owns the address", ownerNamed("db-c"))
+
+	// Two writable primaries for a moment (the switchover), and the spec's
+	// preferred node a replica, with autoFailback: the owner keeps it.
+	h.reportChecks("db-b", key, webfarmv1.CheckPassing, "promotable replica (IO thread Yes)")
+	h.reportChecks("db-a", key, webfarmv1.CheckPassing, webfarmv1.CheckMessageWritablePrimary)
+	h.failoverIP(ns, "db", "all three candidates; db-c kept, no release asked", allOf(candidatesAre("db-a", "db-b", "db-c"), ownerNamed("db-c"), noReleaseRequested))
+
+	// db-c, made read-only by the switchover, fails its check: the
+	// address goes to db-a, the writable primary, not to db-b.
+	h.reportChecks("db-c", key, webfarmv1.CheckFailing, "read-only (read_only=1) and replicating from nobody: a fenced former primary")
+	st := h.failoverIP(ns, "db", "db-c asked to release", func(st *webfarmv1.FailoverIPStatus) error {
+		if !st.ReleaseRequested {
+			return fmt.Errorf("releaseRequested false, owner %q", st.Owner)
+		}
+		return nil
+	}).Status
+	h.ackRelease("db-c", key, int(st.Epoch))
+	h.failoverIP(ns, "db", "handed to db-a, the writable primary", ownerNamed("db-a"))
+
+	// db-b, the spec's preferred node with autoFailback, fails and comes
+	// back: the address stays with the writable primary.
+	h.reportChecks("db-b", key, webfarmv1.CheckFailing, "connecting: connection refused")
+	h.failoverIP(ns, "db", "db-b failing", allOf(candidatesAre("db-a"), ownerNamed("db-a")))
+	h.reportChecks("db-b", key, webfarmv1.CheckPassing, "promotable replica (IO thread Yes)")
+	h.failoverIP(ns, "db", "db-b back; db-a kept, no release asked", allOf(candidatesAre("db-a", "db-b"), ownerNamed("db-a"), noReleaseRequested))
+}
+
+// ownerNamed checks the owner, whatever the epoch.
+func ownerNamed(owner string) func(*webfarmv1.FailoverIPStatus) error {
+	return func(st *webfarmv1.FailoverIPStatus) error {
+		if st.Owner != owner {
+			return fmt.Errorf("owner %q at epoch %d, want %q", st.Owner, st.Epoch, owner)
+		}
+		return nil
+	}
+}
+
+func noReleaseRequested(st *webfarmv1.FailoverIPStatus) error {
+	if st.ReleaseRequested {
+		return fmt.Errorf("release requested from %s at epoch %d", st.Owner, st.Epoch)
+	}
+	return nil
+}
+
+// createDatabaseFailoverIP creates the FailoverIP "db" of namespace,
+// selecting the nodes labelled role=db, with one MySQL check.
+func (h *harness) createDatabaseFailoverIP(namespace, address, preferred string, autoFailback bool) {
+	h.t.Helper()
+	fip := &webfarmv1.FailoverIP{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "db"},
+		Spec: webfarmv1.FailoverIPSpec{
+			Address: address, PreferredNode: preferred, AutoFailback: autoFailback,
+			NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"role": "db"}},
+			Keepalive:    metav1.Duration{Duration: 500 * time.Millisecond},
+			Deadtime:     metav1.Duration{Duration: testDeadtime},
+			Guard:        metav1.Duration{Duration: testGuard},
+			Checks: []webfarmv1.HealthCheck{{
+				Name: "mariadb", Type: webfarmv1.CheckMySQL,
+				MySQL:    &webfarmv1.MySQLCheck{CredentialsSecretRef: webfarmv1.LocalObjectReference{Name: "monitor"}, AllowPromotableReplica: true},
+				Interval: metav1.Duration{Duration: time.Second}, Timeout: metav1.Duration{Duration: time.Second}, Rise: 2, Fall: 2,
+			}},
+		},
+	}
+	if err := h.c.Create(h.ctx, fip); err != nil {
+		h.t.Fatalf("creating a standalone FailoverIP: %v", err)
+	}
 }
 
 // reportChecks reports, as node's agent, the summary state of key's checks.

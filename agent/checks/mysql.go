@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
 // Role is what a MySQL/MariaDB server says it is.
@@ -32,29 +34,47 @@ type Replication struct {
 	Lag *time.Duration
 }
 
+// Verdict is what a MySQL check weighs beside the server's role.
+type Verdict struct {
+	// AllowReplica passes a promotable replica: its SQL thread runs
+	// without error and its lag, when known and MaxLag is set, is within
+	// MaxLag — the master hook will promote it.
+	AllowReplica bool
+	MaxLag       time.Duration
+	// LastOwnerHere: this node was the last one named owner of the
+	// address, and no other node has been since (status.lastOwner, with
+	// no other owner now). A read-only server that replicates from nobody
+	// is then this node's own primary, fenced by its fault hook, and the
+	// master hook may make it writable again.
+	LastOwnerHere bool
+}
+
 // Judge decides whether a server with role may hold a database address: a
 // writable server that replicates from nobody does (the primary); a
-// read-only replica does only when allowReplica, its SQL thread runs
-// without error and its lag, when known and maxLag is set, is within
-// maxLag — the master hook will promote it. A read-only server that
-// replicates from nobody is a fenced former primary and never does, nor a
-// writable server that replicates.
-func Judge(r Role, allowReplica bool, maxLag time.Duration) (string, error) {
+// read-only replica does as v says. A read-only server that replicates
+// from nobody is a fenced former primary and does only when this node held
+// the address last, nor does a writable server that replicates.
+func Judge(r Role, v Verdict) (string, error) {
 	switch {
 	case !r.ReadOnly && (r.Replica == nil || !r.Replica.SQLRunning):
-		return "primary (read_only=0)", nil
+		return webfarmv1.CheckMessageWritablePrimary, nil
 	case !r.ReadOnly:
 		return "", errors.New("writable (read_only=0) while replicating: not a primary to send writes to")
+	case r.Replica == nil && v.LastOwnerHere:
+		return "fenced primary of the last owner (read_only=1, replicating from nobody): may be made writable again", nil
 	case r.Replica == nil:
 		return "", errors.New("read-only (read_only=1) and replicating from nobody: a fenced former primary")
-	case !allowReplica:
+	case !v.AllowReplica:
 		return "", errors.New("read-only replica, and allowPromotableReplica is off")
-	case !r.Replica.SQLRunning:
-		return "", fmt.Errorf("replica whose SQL thread does not run (Last_SQL_Errno %d)", r.Replica.SQLErrno)
 	case r.Replica.SQLErrno != 0:
 		return "", fmt.Errorf("replica whose SQL thread failed (Last_SQL_Errno %d)", r.Replica.SQLErrno)
-	case maxLag > 0 && r.Replica.Lag != nil && *r.Replica.Lag > maxLag:
-		return "", fmt.Errorf("replica more than %s behind its primary", maxLag)
+	case !r.Replica.SQLRunning:
+		// A master hook stopped half-way (after STOP SLAVE) leaves this;
+		// the next one starts the SQL thread again and applies the relay
+		// log before it promotes.
+		return fmt.Sprintf("promotable replica, replication stopped without error (IO thread %s)", r.Replica.IORunning), nil
+	case v.MaxLag > 0 && r.Replica.Lag != nil && *r.Replica.Lag > v.MaxLag:
+		return "", fmt.Errorf("replica more than %s behind its primary", v.MaxLag)
 	}
 	return fmt.Sprintf("promotable replica (IO thread %s)", r.Replica.IORunning), nil
 }
@@ -62,9 +82,10 @@ func Judge(r Role, allowReplica bool, maxLag time.Duration) (string, error) {
 // MySQLProbe connects to a MySQL/MariaDB server at every run and judges its
 // role.
 type MySQLProbe struct {
-	db           *sql.DB
-	allowReplica bool
-	maxLag       time.Duration
+	db            *sql.DB
+	allowReplica  bool
+	maxLag        time.Duration
+	lastOwnerHere func() bool
 }
 
 // MySQLOptions configure a MySQLProbe.
@@ -77,6 +98,8 @@ type MySQLOptions struct {
 	Username, Password string
 	AllowReplica       bool
 	MaxLag             time.Duration
+	// LastOwnerHere tells, at each run, Verdict.LastOwnerHere; nil: never.
+	LastOwnerHere func() bool
 }
 
 // NewMySQLProbe prepares the probe; it connects only at each run.
@@ -96,7 +119,7 @@ func NewMySQLProbe(o MySQLOptions) (*MySQLProbe, error) {
 	// longer accepts.
 	db.SetMaxIdleConns(0)
 	db.SetMaxOpenConns(1)
-	return &MySQLProbe{db: db, allowReplica: o.AllowReplica, maxLag: o.MaxLag}, nil
+	return &MySQLProbe{db: db, allowReplica: o.AllowReplica, maxLag: o.MaxLag, lastOwnerHere: o.LastOwnerHere}, nil
 }
 
 // Close releases the probe.
@@ -112,7 +135,11 @@ func (p *MySQLProbe) Run(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return Judge(role, p.allowReplica, p.maxLag)
+	v := Verdict{AllowReplica: p.allowReplica, MaxLag: p.maxLag}
+	if p.lastOwnerHere != nil {
+		v.LastOwnerHere = p.lastOwnerHere()
+	}
+	return Judge(role, v)
 }
 
 func readRole(ctx context.Context, conn *sql.Conn) (Role, error) {

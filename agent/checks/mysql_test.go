@@ -3,36 +3,45 @@ package checks
 import (
 	"testing"
 	"time"
+
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
 func TestJudge(t *testing.T) {
 	lag := func(d time.Duration) *time.Duration { return &d }
 	running := &Replication{IORunning: "Yes", SQLRunning: true, Lag: lag(0)}
 	orphaned := &Replication{IORunning: "Connecting", SQLRunning: true}
+	allow := Verdict{AllowReplica: true}
 	for _, tt := range []struct {
-		name         string
-		role         Role
-		allowReplica bool
-		maxLag       time.Duration
-		pass         bool
+		name    string
+		role    Role
+		verdict Verdict
+		pass    bool
+		primary bool
 	}{
-		{"primary", Role{}, false, 0, true},
-		{"promoted: replication stopped, not reset", Role{Replica: &Replication{IORunning: "No"}}, false, 0, true},
-		{"writable replica", Role{Replica: running}, true, 0, false},
-		{"fenced former primary", Role{ReadOnly: true}, true, 0, false},
-		{"replica, not allowed", Role{ReadOnly: true, Replica: running}, false, 0, false},
-		{"replica, allowed", Role{ReadOnly: true, Replica: running}, true, 0, true},
-		{"replica of a dead primary", Role{ReadOnly: true, Replica: orphaned}, true, time.Second, true},
-		{"replica, SQL thread stopped", Role{ReadOnly: true, Replica: &Replication{IORunning: "Yes"}}, true, 0, false},
-		{"replica, SQL error", Role{ReadOnly: true, Replica: &Replication{IORunning: "Yes", SQLRunning: true, SQLErrno: 1062}}, true, 0, false},
-		{"replica lagging", Role{ReadOnly: true, Replica: &Replication{IORunning: "Yes", SQLRunning: true, Lag: lag(30 * time.Second)}}, true, 10 * time.Second, false},
-		{"replica lagging, no limit", Role{ReadOnly: true, Replica: &Replication{IORunning: "Yes", SQLRunning: true, Lag: lag(30 * time.Second)}}, true, 0, true},
+		{"primary", Role{}, Verdict{}, true, true},
+		{"promoted: replication stopped, not reset", Role{Replica: &Replication{IORunning: "No"}}, Verdict{}, true, true},
+		{"writable replica", Role{Replica: running}, allow, false, false},
+		{"fenced former primary", Role{ReadOnly: true}, allow, false, false},
+		{"fenced primary of the last owner", Role{ReadOnly: true}, Verdict{LastOwnerHere: true}, true, false},
+		{"replica, the last owner here: still not allowed", Role{ReadOnly: true, Replica: running}, Verdict{LastOwnerHere: true}, false, false},
+		{"replica, not allowed", Role{ReadOnly: true, Replica: running}, Verdict{}, false, false},
+		{"replica, allowed", Role{ReadOnly: true, Replica: running}, allow, true, false},
+		{"replica of a dead primary", Role{ReadOnly: true, Replica: orphaned}, Verdict{AllowReplica: true, MaxLag: time.Second}, true, false},
+		{"replica, replication stopped without error (a promotion stopped half-way)", Role{ReadOnly: true, Replica: &Replication{IORunning: "No"}}, allow, true, false},
+		{"replica, SQL thread stopped by an error", Role{ReadOnly: true, Replica: &Replication{IORunning: "No", SQLErrno: 1062}}, allow, false, false},
+		{"replica, SQL error", Role{ReadOnly: true, Replica: &Replication{IORunning: "Yes", SQLRunning: true, SQLErrno: 1062}}, allow, false, false},
+		{"replica lagging", Role{ReadOnly: true, Replica: &Replication{IORunning: "Yes", SQLRunning: true, Lag: lag(30 * time.Second)}}, Verdict{AllowReplica: true, MaxLag: 10 * time.Second}, false, false},
+		{"replica lagging, no limit", Role{ReadOnly: true, Replica: &Replication{IORunning: "Yes", SQLRunning: true, Lag: lag(30 * time.Second)}}, allow, true, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			msg, err := Judge(tt.role, tt.allowReplica, tt.maxLag)
+			msg, err := Judge(tt.role, tt.verdict)
 			t.Logf("%q %v", msg, err)
 			if (err == nil) != tt.pass {
 				t.Errorf("Judge = %q, %v; want pass %v", msg, err, tt.pass)
+			}
+			if (msg == webfarmv1.CheckMessageWritablePrimary) != tt.primary {
+				t.Errorf("Judge = %q: says writable primary %v, want %v", msg, !tt.primary, tt.primary)
 			}
 		})
 	}

@@ -57,6 +57,11 @@ type Address struct {
 	Notify *Notify
 	// PreviousOwner is the owner of the previous epoch, for the hooks.
 	PreviousOwner string
+	// LastOwner is the owner of the latest earlier epoch that had one, and
+	// LastOwnerEpoch that epoch (FailoverIP status.lastOwner), for the
+	// hooks.
+	LastOwner      string
+	LastOwnerEpoch int64
 	// Fault says that a Release is a fence: the fault hook runs rather than
 	// the backup hook.
 	Fault bool

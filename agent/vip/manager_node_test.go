@@ -605,3 +605,50 @@ func TestNodeRemoveAllButKeeps(t *testing.T) {
 		t.Errorf("kept %s no longer recorded: Cleanup left it: %v", vip6, found)
 	}
 }
+
+// TestNodeReleasedWhilePromoting: a node released while its master hook
+// runs before the address is added (masterBeforeAnnounce) never held the
+// address, but the hook may have made its server writable: the release
+// stops the master hook, runs the backup hook once it has ended (never
+// beside it), and only then reports the address released. The failover
+// hook, which never ran a takeover, does not run a release either.
+func TestNodeReleasedWhilePromoting(t *testing.T) {
+	n := newTestNode(t)
+	ctx := context.Background()
+	log := filepath.Join(t.TempDir(), "notify")
+	dir := hooksDir(t, map[string]string{
+		"promote": `echo $$ > ` + log + `.pid
+echo "master started $WEBFARM_EPOCH" >> ` + log + `
+sleep 30`,
+		// kill -0 tells whether the master hook still runs beside it.
+		"fence": `if kill -0 "$(cat ` + log + `.pid)" 2>/dev/null; then m=running; else m=ended; fi
+echo "$WEBFARM_STATE $WEBFARM_EPOCH, master $m" >> ` + log,
+	})
+	n.m.HooksDir = dir
+	a := Address{IP: vip4, FailoverIP: "shop/www", Epoch: 8,
+		Notify: &Notify{Master: "promote", Backup: "fence", Fault: "fence", MasterFirst: true}}
+
+	if err := n.m.Ensure(ctx, a, testGrant); !errors.Is(err, ErrPromoting) {
+		t.Fatalf("Ensure with a master hook first: %v, want ErrPromoting", err)
+	}
+	readLog := func() string { b, _ := os.ReadFile(log); return string(b) }
+	waitFor(t, "the master hook to start", func() bool { return strings.Contains(readLog(), "master started") })
+	if found := n.addrs(t, vip4); len(found) != 0 {
+		t.Fatalf("%s added while its master hook runs: %v", vip4, found)
+	}
+
+	start := time.Now()
+	if err := n.m.Release(ctx, a); !errors.Is(err, ErrReleasing) {
+		t.Fatalf("Release while the master hook runs: %v, want ErrReleasing until the backup hook ran", err)
+	}
+	n.release(t, a)
+	t.Logf("released %v after the first Release", time.Since(start))
+	got := strings.Split(strings.TrimSpace(readLog()), "\n")
+	want := []string{"master started 8", "backup 8, master ended"}
+	if !equal(got, want) {
+		t.Errorf("notify hooks = %q, want %q: the master hook stopped, then the backup hook after it", got, want)
+	}
+	if calls := n.hookCalls(t); len(calls) != 0 {
+		t.Errorf("failover hook calls = %q, want none: the address was never taken over", calls)
+	}
+}

@@ -69,6 +69,8 @@ func (m *Manager) notify(ctx context.Context, state NotifyState, a Address, ifac
 		"WEBFARM_INTERFACE=" + iface,
 		"WEBFARM_EPOCH=" + strconv.FormatInt(a.Epoch, 10),
 		"WEBFARM_PREVIOUS_OWNER=" + a.PreviousOwner,
+		"WEBFARM_LAST_OWNER=" + a.LastOwner,
+		"WEBFARM_LAST_OWNER_EPOCH=" + strconv.FormatInt(a.LastOwnerEpoch, 10),
 		"WEBFARM_NODE=" + m.NodeName,
 	}
 	out, err := command.Run(ctx, path, []string{string(state)}, env, timeout)
@@ -111,7 +113,8 @@ func (m *Manager) masterFirst(a Address) bool {
 
 // promote runs a's master hook beside the caller, once per epoch until it
 // succeeds: nil once it did, ErrPromoting while it runs, its error (and a
-// new run) after it failed.
+// new run) after it failed. A hook still running from an earlier epoch is
+// not stopped: it counts for a's.
 func (m *Manager) promote(ctx context.Context, a Address) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -131,7 +134,15 @@ func (m *Manager) promote(ctx context.Context, a Address) error {
 		return err
 	}
 	if prev != nil {
-		prev.cancel()
+		if ended, _ := prev.finished(); !ended {
+			// A new epoch of this same owner (renewed, or named again
+			// after an epoch without owner: a release in between would
+			// have stopped it) while its master hook runs. Killed
+			// half-way, the hook could leave the server neither replica
+			// nor primary; it goes on and counts for the new epoch.
+			prev.epoch = a.Epoch
+			return ErrPromoting
+		}
 	}
 	m.startPromotion(ctx, a)
 	return ErrPromoting
@@ -154,16 +165,24 @@ func (m *Manager) promoteUnlessHeld(ctx context.Context, a Address, link netlink
 	return m.promote(ctx, a)
 }
 
-// startPromotion starts a's master hook; the caller holds m.mu.
+// startPromotion starts a's master hook once the run of a's address that
+// this process started last has ended, so that hooks never overlap (a
+// backup hook of an earlier epoch may still be fencing the server); the
+// caller holds m.mu.
 func (m *Manager) startPromotion(ctx context.Context, a Address) {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &run{action: HookTakeover, epoch: a.Epoch, cancel: cancel, done: make(chan struct{})}
+	r := &run{action: HookTakeover, epoch: a.Epoch, cancel: cancel, done: make(chan struct{}), promotion: true, after: m.runs[a.IP]}
 	m.promotions[a.IP] = r
 	go func() {
 		defer close(r.done)
 		defer cancel()
-		iface := a.Interface
-		r.err = m.notify(rctx, NotifyMaster, a, iface)
+		if r.after != nil {
+			<-r.after.done
+		}
+		r.err = m.notify(rctx, NotifyMaster, a, a.Interface)
+		if err := rctx.Err(); err != nil && r.err != nil {
+			r.err = err // stopped, not failed
+		}
 	}()
 }
 
@@ -181,10 +200,22 @@ func (m *Manager) promoted(a Address) bool {
 }
 
 // stopPromotion cancels a's master hook that runs before its address is
-// added; the caller holds m.mu.
+// added; the caller holds m.mu. A master hook that started, even stopped
+// half-way, may have made the server writable: unless the address was
+// taken over since (its takeover run is then the last), the promotion
+// becomes the address's last run, so that the release runs the backup or
+// fault hook after it, as it would after a takeover.
 func (m *Manager) stopPromotion(ip netip.Addr) {
-	if r := m.promotions[ip]; r != nil {
-		r.cancel()
-		delete(m.promotions, ip)
+	r := m.promotions[ip]
+	if r == nil {
+		return
+	}
+	r.cancel()
+	delete(m.promotions, ip)
+	if m.runs[ip] == r.after {
+		if m.runs == nil {
+			m.runs = make(map[netip.Addr]*run)
+		}
+		m.runs[ip] = r
 	}
 }

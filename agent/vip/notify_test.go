@@ -27,13 +27,13 @@ func TestNotifyEnvironment(t *testing.T) {
 	dir := hooksDir(t, map[string]string{"fence": `env | grep ^WEBFARM_ | sort > ` + out + "\necho fenced\n"})
 	var runs []NotifyRun
 	m := &Manager{HooksDir: dir, NodeName: "db2", Notified: func(r NotifyRun) { runs = append(runs, r) }}
-	a := Address{IP: netip.MustParseAddr("10.0.0.50"), FailoverIP: "db/primary", Epoch: 7, PreviousOwner: "db1",
+	a := Address{IP: netip.MustParseAddr("10.0.0.50"), FailoverIP: "db/primary", Epoch: 7, PreviousOwner: "db1", LastOwner: "db1", LastOwnerEpoch: 6,
 		Notify: &Notify{Backup: "fence", Fault: "fence"}, Fault: true}
 	if err := m.notify(context.Background(), notifyState(HookRelease, a), a, "eth0"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(out)
-	want := "WEBFARM_ADDRESS=10.0.0.50\nWEBFARM_EPOCH=7\nWEBFARM_FAILOVERIP=db/primary\nWEBFARM_INTERFACE=eth0\nWEBFARM_NODE=db2\nWEBFARM_PREVIOUS_OWNER=db1\nWEBFARM_STATE=fault\n"
+	want := "WEBFARM_ADDRESS=10.0.0.50\nWEBFARM_EPOCH=7\nWEBFARM_FAILOVERIP=db/primary\nWEBFARM_INTERFACE=eth0\nWEBFARM_LAST_OWNER=db1\nWEBFARM_LAST_OWNER_EPOCH=6\nWEBFARM_NODE=db2\nWEBFARM_PREVIOUS_OWNER=db1\nWEBFARM_STATE=fault\n"
 	if string(got) != want {
 		t.Errorf("environment:\n%s\nwant:\n%s", got, want)
 	}
@@ -103,5 +103,49 @@ func TestPromoteFirst(t *testing.T) {
 	}
 	if strings.Join(ended, ",") != "not yet,promoted" {
 		t.Errorf("ended runs = %q, want a failure then a success", ended)
+	}
+}
+
+// TestPromoteAcrossEpochs: a new epoch of the same owner while its master
+// hook runs (the owner renewed, as under a loaded API server every few
+// seconds) does not kill the hook half-way: it runs on once and counts for
+// the new epoch.
+func TestPromoteAcrossEpochs(t *testing.T) {
+	dir := t.TempDir()
+	started, release := filepath.Join(dir, "started"), filepath.Join(dir, "release")
+	hooks := hooksDir(t, map[string]string{"promote": `echo "$WEBFARM_EPOCH" >> ` + started + `
+while [ ! -e ` + release + ` ]; do sleep 0.02; done
+echo promoted`})
+	var mu sync.Mutex
+	var runs []NotifyRun
+	m := &Manager{HooksDir: hooks, Notified: func(r NotifyRun) { mu.Lock(); runs = append(runs, r); mu.Unlock() }}
+	a := Address{IP: netip.MustParseAddr("10.0.0.50"), FailoverIP: "db/primary", Epoch: 3, Notify: &Notify{Master: "promote", MasterFirst: true}}
+	ctx := context.Background()
+	if err := m.promote(ctx, a); !errors.Is(err, ErrPromoting) {
+		t.Fatalf("promote at epoch 3 = %v, want ErrPromoting", err)
+	}
+	waitFor(t, "the master hook to start", func() bool { _, err := os.Stat(started); return err == nil })
+	renewed := a
+	renewed.Epoch = 4
+	if err := m.promote(ctx, renewed); !errors.Is(err, ErrPromoting) {
+		t.Fatalf("promote at epoch 4 = %v, want ErrPromoting", err)
+	}
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the promotion to count for epoch 4", func() bool { return m.promote(ctx, renewed) == nil })
+	if !m.promoted(renewed) {
+		t.Error("promoted at epoch 4 = false")
+	}
+	b, _ := os.ReadFile(started)
+	if got := strings.Fields(string(b)); len(got) != 1 {
+		t.Errorf("master hook started at epochs %v, want once: not killed and run again", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, r := range runs {
+		if !r.Running && r.Err != nil {
+			t.Errorf("a master hook run failed: %v", r.Err)
+		}
 	}
 }

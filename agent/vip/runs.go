@@ -27,6 +27,12 @@ type run struct {
 	// forwarded says that a hand-off passes the address's packets on
 	// already, so that its removal is all that is left.
 	forwarded bool
+	// promotion says that the run is a master hook run before the address
+	// was added (Notify.MasterFirst): the address was never announced, so
+	// a release after it runs the notify hook alone, not Manager.Hook.
+	promotion bool
+	// after is the run that this one waits for before it starts.
+	after *run
 }
 
 // finished reports whether r ended, and how.
@@ -113,21 +119,24 @@ func (m *Manager) start(ctx context.Context, action HookAction, a Address, link 
 		if prev != nil {
 			<-prev.done
 		}
-		r.err = m.carryOut(rctx, action, a, link)
+		r.err = m.carryOut(rctx, action, a, link, prev != nil && prev.promotion)
 		if err := rctx.Err(); err != nil && r.err != nil {
 			r.err = err // stopped, not failed
 		}
 	}()
 }
 
-func (m *Manager) carryOut(ctx context.Context, action HookAction, a Address, link netlink.Link) error {
+// carryOut announces and runs the hooks of action; afterPromotion says that
+// the release follows a master hook stopped before the address was added,
+// which never announced it: only the notify hook runs then.
+func (m *Manager) carryOut(ctx context.Context, action HookAction, a Address, link netlink.Link, afterPromotion bool) error {
 	name := link.Attrs().Name
 	if action == HookTakeover {
 		if err := m.announcer().Announce(ctx, link, a.IP); err != nil {
 			return err
 		}
 	}
-	if m.Hook != nil {
+	if m.Hook != nil && !afterPromotion {
 		if err := m.Hook.Run(ctx, action, a, name); err != nil {
 			return err
 		}

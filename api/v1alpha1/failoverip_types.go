@@ -143,6 +143,18 @@ type FailoverIPStatus struct {
 	// +optional
 	PreviousOwnerReleased bool `json:"previousOwnerReleased,omitempty"`
 
+	// lastOwner is the node named owner at the latest earlier epoch that
+	// had one (lastOwnerEpoch), whatever epochs without an owner came
+	// since: a node named owner with its own name here knows that no other
+	// node was named owner since it was, so no other server took writes
+	// behind the address. Notify hooks get it as WEBFARM_LAST_OWNER.
+	// +optional
+	LastOwner string `json:"lastOwner,omitempty"`
+
+	// lastOwnerEpoch is the epoch at which lastOwner was named.
+	// +optional
+	LastOwnerEpoch int64 `json:"lastOwnerEpoch,omitempty"`
+
 	// releaseRequested asks the owner to remove the address and acknowledge,
 	// for a planned hand-off.
 	// +optional

@@ -194,7 +194,8 @@ type ExecCheck struct {
 // as keepalived's notify_master, notify_backup and notify_fault. Each runs
 // with WEBFARM_STATE (master, backup or fault), WEBFARM_FAILOVERIP
 // (namespace/name), WEBFARM_ADDRESS, WEBFARM_INTERFACE, WEBFARM_EPOCH,
-// WEBFARM_PREVIOUS_OWNER and WEBFARM_NODE in its environment, and is killed
+// WEBFARM_PREVIOUS_OWNER, WEBFARM_LAST_OWNER and WEBFARM_LAST_OWNER_EPOCH
+// (status.lastOwner) and WEBFARM_NODE in its environment, and is killed
 // at its timeout. Hooks must be idempotent: the agent runs one again after
 // a failure or a restart.
 type NotifyHooks struct {
@@ -274,6 +275,12 @@ type CheckResult struct {
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
 }
+
+// CheckMessageWritablePrimary is the message of a MySQL check that found a
+// writable server replicating from nobody: the primary. The controller
+// prefers such a node in the election over a promotable replica, and never
+// moves the address away from it.
+const CheckMessageWritablePrimary = "primary (read_only=0)"
 
 // HookState is the transition a notify hook ran for.
 // +kubebuilder:validation:Enum=master;backup;fault

@@ -30,34 +30,52 @@ func TestE2EDatabaseFailover(t *testing.T) {
 	}
 }
 
-func databaseFailover(t *testing.T, semiSync bool) {
+// databaseTrial is the testbed of a database trial: the primary's node
+// holds the address and the client writes through it steadily.
+type databaseTrial struct {
+	tb               *Testbed
+	db               *Database
+	primary, replica *Front
+	w                *Writer
+	stopWriter       func()
+}
+
+// startDatabaseTrial starts the testbed with two back-ends, the database,
+// the replica as a candidate, and the client writing a row every 50 ms.
+func startDatabaseTrial(t *testing.T, semiSync bool) *databaseTrial {
 	hooks := t.TempDir()
 	if err := DatabaseHooksDir(hooks); err != nil {
 		t.Fatal(err)
 	}
 	tb := StartT(t, Options{Fronts: 2, AgentArgs: []string{"--hooks-dir", hooks}})
-	ctx := context.Background()
-	db, err := StartDatabase(ctx, tb, semiSync)
+	db, err := StartDatabase(context.Background(), tb, semiSync)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Stop)
-	primary, replica := tb.fronts[0], tb.fronts[1]
-	waitCandidate(t, db, replica.Name)
-	owners := watchOwners(t, db)
-
-	w, err := NewWriter(50 * time.Millisecond)
-	if err != nil {
+	tr := &databaseTrial{tb: tb, db: db, primary: tb.fronts[0], replica: tb.fronts[1]}
+	waitCandidate(t, db, tr.replica.Name)
+	if tr.w, err = NewWriter(50 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	wctx, stop := context.WithCancel(ctx)
+	wctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { w.Run(wctx); close(done) }()
-	defer func() { stop(); <-done }()
+	go func() { tr.w.Run(wctx); close(done) }()
+	var once sync.Once
+	tr.stopWriter = func() { once.Do(func() { stop(); <-done }) }
+	t.Cleanup(tr.stopWriter)
 	start := time.Now()
-	if err := WaitFor(func() (bool, error) { return w.AckedSince(start) >= 40, nil }, 30*time.Second); err != nil {
-		t.Fatalf("the client never wrote steadily through %s: failures %v", DatabaseVIP, lastFailures(w, 3))
+	if err := WaitFor(func() (bool, error) { return tr.w.AckedSince(start) >= 40, nil }, 30*time.Second); err != nil {
+		t.Fatalf("the client never wrote steadily through %s: failures %v", DatabaseVIP, lastFailures(tr.w, 3))
 	}
+	return tr
+}
+
+func databaseFailover(t *testing.T, semiSync bool) {
+	tr := startDatabaseTrial(t, semiSync)
+	tb, db, w, primary, replica := tr.tb, tr.db, tr.w, tr.primary, tr.replica
+	ctx := context.Background()
+	owners := watchOwners(t, db)
 
 	checkOwner(t, db, primary.Name)
 	lost := time.Now()
@@ -69,8 +87,7 @@ func databaseFailover(t *testing.T, semiSync bool) {
 		fip, _ := db.FailoverIP(ctx)
 		t.Fatalf("writes never resumed after the loss of %s: failures %v; FailoverIP status %+v", primary.Name, lastFailures(w, 3), fip.Status)
 	}
-	stop()
-	<-done
+	tr.stopWriter()
 	acked := w.Acked()
 	lostIDs, err := db.Lost(replica.Name, acked)
 	if err != nil {
