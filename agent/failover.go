@@ -59,6 +59,18 @@ type failover struct {
 	// startedAt is when run started: a peer never heard counts as unheard
 	// from then.
 	startedAt time.Time
+	// decided is, per FailoverIP, the action and epoch of the last
+	// decision, so that each change is logged once (logChange): the
+	// timeline of a hand-off or a fence, which a pass every failoverTick
+	// would drown.
+	decided map[string]decided
+}
+
+// decided is what logChange compares.
+type decided struct {
+	action ownership.Action
+	epoch  int64
+	at     time.Time
 }
 
 func newFailover(a *Agent, memoryPath string) *failover {
@@ -270,6 +282,7 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		Started:          f.startedAt,
 		Now:              now,
 	})
+	f.logChange(ctx, key, d, now)
 	if d.Action == ownership.Withdraw {
 		r, ok := f.withdraw(ctx, key, fip, d, promised)
 		f.remember(ctx, key, mem.After(d, now))
@@ -277,6 +290,28 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 	}
 	r, ok := f.carryOut(ctx, key, fip, mem, d, now)
 	return r, ok, d.NeedsLease
+}
+
+// logChange logs d when its action or epoch differs from the last
+// decision for key, with how long the last one lasted: a Wait says what
+// the new owner waits for, and the Hold after it how long it waited.
+func (f *failover) logChange(ctx context.Context, key string, d ownership.Decision, now time.Time) {
+	last, seen := f.decided[key]
+	if seen && last.action == d.Action && last.epoch == d.Epoch {
+		return
+	}
+	if f.decided == nil {
+		f.decided = map[string]decided{}
+	}
+	f.decided[key] = decided{action: d.Action, epoch: d.Epoch, at: now}
+	if !seen && d.Action == ownership.NotOwner {
+		return
+	}
+	kv := []any{"failoverIP", key, "action", d.Action.String(), "epoch", d.Epoch, "reason", d.Reason}
+	if seen {
+		kv = append(kv, "after", last.action.String(), "for", now.Sub(last.at).String())
+	}
+	logr.FromContextOrDiscard(ctx).Info("Decided", kv...)
 }
 
 // withdraw saves that this node no longer vouches for the owner at d's

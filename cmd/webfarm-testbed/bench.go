@@ -42,6 +42,29 @@ func benchFailover(ctx context.Context, opts testbed.Options, trials int, out st
 	})
 }
 
+// webfarmTrials runs n webfarm trials of one kind at one setting and
+// prints their table.
+func webfarmTrials(ctx context.Context, opts testbed.Options, settings, kind string, n int) error {
+	s, ok := map[string]testbed.WebfarmSettings{"defaults": testbed.WebfarmDefaults, "fastest": testbed.WebfarmFastest}[settings]
+	if !ok {
+		return fmt.Errorf("--settings %q: defaults or fastest", settings)
+	}
+	k, ok := map[string]string{"handoff": testbed.TrialHandOff, "hardloss": testbed.TrialHardLoss}[kind]
+	if !ok {
+		return fmt.Errorf("--kind %q: handoff or hardloss", kind)
+	}
+	return withTestbed(ctx, opts, func(tb *testbed.Testbed) error {
+		if err := tb.WaitReady(ctx, 90*time.Second); err != nil {
+			return err
+		}
+		results, err := testbed.WebfarmTrials(ctx, tb, s, k, n)
+		var table strings.Builder
+		testbed.WriteTrialTable(&table, results)
+		fmt.Printf("\n== %s at the %s settings\n%s", k, settings, table.String())
+		return err
+	})
+}
+
 func keepalivedVersion(tb *testbed.Testbed) string {
 	out, _ := tb.Fronts()[0].Run("keepalived", "--version")
 	first, _, _ := strings.Cut(strings.TrimSpace(out), "\n")

@@ -26,6 +26,10 @@ commands:
                      compare failover gaps of keepalived (VRRP) and webfarm on
                      the testbed: N trials of each kind (default 5), the table
                      printed and written to FILE (default _output/bench-failover.txt)
+  trials [--settings defaults|fastest] [--kind handoff|hardloss] [--trials N]
+                     webfarm's trials of one kind at one setting, alone (default
+                     5 planned hand-offs at the fastest settings), each with its
+                     timeline; the table printed
   soak-failover [--duration D] [--cpu-hogs N] [--out FILE]
                      hold the farm at its fastest settings for D (default 30m)
                      under a steady load with N CPU-burning processes (default 2)
@@ -68,6 +72,8 @@ func run(command string, args []string) error {
 	out := fs.String("out", "", "")
 	duration := fs.Duration("duration", 30*time.Minute, "")
 	hogs := fs.Int("cpu-hogs", 2, "")
+	settings := fs.String("settings", "fastest", "")
+	kind := fs.String("kind", "handoff", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,6 +92,8 @@ func run(command string, args []string) error {
 		return demo(ctx, opts, *keep)
 	case "bench-failover":
 		return benchFailover(ctx, opts, *trials, orDefault(*out, "_output/bench-failover.txt"))
+	case "trials":
+		return webfarmTrials(ctx, opts, *settings, *kind, *trials)
 	case "soak-failover":
 		return soakFailover(ctx, opts, *duration, *hogs, orDefault(*out, "_output/soak-failover.txt"))
 	default:
