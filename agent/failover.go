@@ -269,7 +269,7 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 	mem := f.memory.get(key)
 	timing, _ := ownership.TimingOf(fip)
 	promised := f.a.promises.promised(key)
-	d := ownership.Decide(ownership.Input{
+	in := ownership.Input{
 		Node:             f.a.opts.NodeName,
 		Address:          fip.Spec.Address,
 		Status:           ownership.StatusOf(&fip.Status),
@@ -281,15 +281,36 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		Withdrawn:        f.a.promises.withdrawnFrom(key),
 		Started:          f.startedAt,
 		Now:              now,
-	})
+	}
+	d := ownership.Decide(in)
 	f.logChange(ctx, key, d, now)
 	if d.Action == ownership.Withdraw {
 		r, ok := f.withdraw(ctx, key, fip, d, promised)
 		f.remember(ctx, key, mem.After(d, now))
 		return r, ok, false
 	}
-	r, ok := f.carryOut(ctx, key, fip, mem, d, now)
+	r, ok := f.carryOut(ctx, key, fip, mem, d, now, releaseGrant(in, d))
 	return r, ok, d.NeedsLease
+}
+
+// releaseGrant is, for a planned release of an address this node holds,
+// how long it may still answer for it: as long as it could hold it were
+// no release requested, since the release changes nothing of what proves
+// it alive; zero when that proof ran out, or for any other decision. The
+// hand-off's wait for quiet renews the grant by it (vip.Manager.Extend):
+// a grant left to run out from the last pass that held would let the gate
+// drop the packets of an agent slowed down during the wait, before the
+// removal passes them on.
+func releaseGrant(in ownership.Input, d ownership.Decision) time.Duration {
+	if d.Action != ownership.Release || !in.Memory.Holding {
+		return 0
+	}
+	held := in
+	held.Status.ReleaseRequested = false
+	if hd := ownership.Decide(held); hd.Action == ownership.Hold {
+		return hd.RecheckAfter
+	}
+	return 0
 }
 
 // logChange logs d when its action or epoch differs from the last
@@ -336,8 +357,9 @@ func (f *failover) withdraw(ctx context.Context, key string, fip *webfarmv1.Fail
 }
 
 // carryOut holds, keeps waiting or removes the address as d says, and
-// returns what to report.
-func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.FailoverIP, mem ownership.Memory, d ownership.Decision, now time.Time) (webfarmv1.NodeFailoverIPStatus, bool) {
+// returns what to report; renew is how long a planned release may renew
+// the address's grant (releaseGrant).
+func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.FailoverIP, mem ownership.Memory, d ownership.Decision, now time.Time, renew time.Duration) (webfarmv1.NodeFailoverIPStatus, bool) {
 	timing, generation := ownership.TimingOf(fip)
 	addr, err := vipAddress(key, fip, d.Epoch)
 	if err != nil {
@@ -367,6 +389,7 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		addr.Fault = d.Action == ownership.Fence
 		err := f.a.vips.Release(ctx, addr)
 		if errors.Is(err, vip.ErrReleasing) {
+			f.extendHandOff(ctx, addr, renew)
 			// A hand-off waits for quiet, then the address goes and the
 			// hook runs; released once both are done.
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding,
@@ -386,6 +409,17 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 	}
 	state, ok := d.State()
 	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Reason: string(d.Cause), Message: d.Reason, ObservedGeneration: generation}, ok
+}
+
+// extendHandOff renews for grant the address of a planned hand-off still
+// waiting for quiet (releaseGrant).
+func (f *failover) extendHandOff(ctx context.Context, addr vip.Address, grant time.Duration) {
+	if grant <= 0 || !addr.HandOff {
+		return
+	}
+	if err := f.a.vips.Extend(addr, grant); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Renewing the grant of a failover address handed off", "failoverIP", addr.FailoverIP)
+	}
 }
 
 // lastRenewal is when the renewal of the node's Lease that fip's status

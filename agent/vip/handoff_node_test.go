@@ -624,6 +624,36 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 		}
 		releaseUntilDone(t, addr)
 	})
+	t.Run("hand-off: a grant renewed meanwhile lets it wait for quiet", func(t *testing.T) {
+		grant = 300 * time.Millisecond
+		defer func() { grant = time.Minute }()
+		half := halfOpenTo()
+		addr := hold(t, true)
+		granted := time.Now()
+		half.open(t, a)
+		if err := a.m.Release(ctx, addr); !errors.Is(err, ErrReleasing) {
+			t.Fatalf("hand-off: %v, want ErrReleasing", err)
+		}
+		// The agent's passes renew it, as holding would, past the grant
+		// it had when the release began.
+		renew := time.NewTicker(grant / 6)
+		defer renew.Stop()
+		for time.Since(granted) < 3*grant {
+			if err := a.m.Extend(addr, grant); err != nil {
+				t.Fatalf("Extend: %v", err)
+			}
+			<-renew.C
+		}
+		if len(a.addrs(t)) == 0 {
+			t.Fatalf("the address went %v into a grant of %v renewed all along, with a handshake in flight", time.Since(granted).Round(time.Millisecond), grant)
+		}
+		if from, err := lan.ask(time.Second); from != "A" || err != nil {
+			t.Errorf("past the first grant, renewed: answered by %q (%v), want A", from, err)
+		}
+		half.finish(t)
+		waitFor(t, "the address to go once the handshake ended", func() bool { return len(a.addrs(t)) == 0 })
+		releaseUntilDone(t, addr)
+	})
 	t.Run("a fence does not wait for a hand-off", func(t *testing.T) {
 		half := halfOpenTo()
 		addr := hold(t, true)
