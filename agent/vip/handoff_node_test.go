@@ -605,8 +605,11 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 			t.Errorf("released after %v with a handshake in flight, want about QuietWait (%v)", took, a.m.QuietWait)
 		}
 	})
-	t.Run("hand-off: not past the grant", func(t *testing.T) {
-		grant = 400 * time.Millisecond
+	// handOffGranted holds the address for g, opens a handshake to it and
+	// starts a hand-off, which waits for it.
+	handOffGranted := func(t *testing.T, g time.Duration) (Address, *halfOpen, time.Time) {
+		t.Helper()
+		grant = g
 		defer func() { grant = time.Minute }()
 		half := halfOpenTo()
 		addr := hold(t, true)
@@ -615,6 +618,11 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 		if err := a.m.Release(ctx, addr); !errors.Is(err, ErrReleasing) {
 			t.Fatalf("hand-off: %v, want ErrReleasing", err)
 		}
+		return addr, half, granted
+	}
+	t.Run("hand-off: not past the grant", func(t *testing.T) {
+		addr, _, granted := handOffGranted(t, 400*time.Millisecond)
+		grant := 400 * time.Millisecond
 		waitFor(t, "the address to go", func() bool { return len(a.addrs(t)) == 0 })
 		// Seen by polling: the hand-off aims at grantMargin before the end.
 		gone := time.Since(granted)
@@ -625,15 +633,8 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 		releaseUntilDone(t, addr)
 	})
 	t.Run("hand-off: a grant renewed meanwhile lets it wait for quiet", func(t *testing.T) {
-		grant = 300 * time.Millisecond
-		defer func() { grant = time.Minute }()
-		half := halfOpenTo()
-		addr := hold(t, true)
-		granted := time.Now()
-		half.open(t, a)
-		if err := a.m.Release(ctx, addr); !errors.Is(err, ErrReleasing) {
-			t.Fatalf("hand-off: %v, want ErrReleasing", err)
-		}
+		grant := 300 * time.Millisecond
+		addr, half, granted := handOffGranted(t, grant)
 		// The agent's passes renew it, as holding would, past the grant
 		// it had when the release began.
 		renew := time.NewTicker(grant / 6)
