@@ -194,7 +194,7 @@ func (f *failover) pass(ctx context.Context) {
 		if ok {
 			reports = append(reports, r)
 		}
-		needLease = needLease || need
+		needLease = needLease || need || awaitsHandOff(fip, snap.node)
 	}
 	reports = f.acknowledge(snap, reports)
 	if old := f.keepaliveNs.Swap(int64(keepalive)); int64(keepalive) < old {
@@ -217,6 +217,19 @@ func (f *failover) unheardFronts(snap *snapshot, deadtime time.Duration) []strin
 	}
 	targets, _ := f.heartbeat(snap)
 	return f.a.peers.Unheard(targets, f.startedAt, deadtime)
+}
+
+// awaitsHandOff tells whether node may be named owner of fip any moment by
+// a planned hand-off: another owner was asked to release it, and node is a
+// candidate. Such a node renews its Lease every keepalive until then. A new
+// owner holds only once proved alive, and its peers confirm only a holder:
+// the first proof is the Lease renewal the controller acknowledges when it
+// names it, fresh only if the node renewed it shortly before, rather than
+// once per QuietLeaseInterval; else the new owner renews it then and waits
+// for one more round through the API server and the controller.
+func awaitsHandOff(fip *webfarmv1.FailoverIP, node string) bool {
+	st := fip.Status
+	return st.ReleaseRequested && st.Owner != node && slices.Contains(st.Candidates, node)
 }
 
 // reportedUnheard is, per FailoverIP, its current epoch when this node's

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/webfarm/webfarm/agent/ownership"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
 // TestReleaseGrant: a planned release renews the address's grant exactly as
@@ -42,6 +43,30 @@ func TestReleaseGrant(t *testing.T) {
 			d := ownership.Decide(tc.in)
 			if got := releaseGrant(tc.in, d); got != tc.want {
 				t.Errorf("releaseGrant = %v after %s, want %v", got, d, tc.want)
+			}
+		})
+	}
+}
+
+func TestAwaitsHandOff(t *testing.T) {
+	status := func(owner string, release bool, cands ...string) *webfarmv1.FailoverIP {
+		return &webfarmv1.FailoverIP{Status: webfarmv1.FailoverIPStatus{Owner: owner, Epoch: 4, ReleaseRequested: release, Candidates: cands}}
+	}
+	cases := []struct {
+		name string
+		fip  *webfarmv1.FailoverIP
+		node string
+		want bool
+	}{
+		{"a candidate while the owner is asked to release", status("front1", true, "front2", "front3"), "front2", true},
+		{"the owner releasing", status("front1", true, "front1", "front2"), "front1", false},
+		{"no candidate", status("front1", true, "front2"), "front3", false},
+		{"no release requested", status("front1", false, "front1", "front2"), "front2", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := awaitsHandOff(tc.fip, tc.node); got != tc.want {
+				t.Errorf("awaitsHandOff = %v, want %v", got, tc.want)
 			}
 		})
 	}
