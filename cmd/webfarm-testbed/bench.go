@@ -15,7 +15,7 @@ import (
 // benchFailover runs the failover comparison on one testbed and prints its
 // table, also when it stopped early (with the trials done so far), and
 // writes it to out.
-func benchFailover(ctx context.Context, opts testbed.Options, trials int, out string) error {
+func benchFailover(ctx context.Context, opts testbed.Options, trials int, out string, webfarmOnly bool) error {
 	if opts.WithoutFarm || opts.WithoutAgents {
 		return fmt.Errorf("bench-failover needs the farm: drop --without-farm and --without-agents")
 	}
@@ -28,7 +28,11 @@ func benchFailover(ctx context.Context, opts testbed.Options, trials int, out st
 		if err := tb.WaitReady(ctx, 90*time.Second); err != nil {
 			return err
 		}
-		results, err := testbed.BenchFailover(ctx, tb, trials)
+		bench := testbed.BenchFailover
+		if webfarmOnly {
+			bench = testbed.BenchWebfarm
+		}
+		results, err := bench(ctx, tb, trials)
 		var table strings.Builder
 		fmt.Fprintf(&table, "Failover on the testbed (%d fronts, %s), %d trials of each kind, %s, in %s\n\n",
 			len(tb.Fronts()), keepalivedVersion(tb), trials, started.UTC().Format(time.RFC3339), time.Since(started).Round(time.Second))

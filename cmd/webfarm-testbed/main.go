@@ -22,10 +22,11 @@ commands:
   up                 start the testbed, print how to explore it, wait for Ctrl-C
   demo [--keep]      run the five demo scenarios and print a summary table;
                      --keep leaves the testbed running afterwards until Ctrl-C
-  bench-failover [--trials N] [--out FILE]
+  bench-failover [--trials N] [--out FILE] [--webfarm-only]
                      compare failover gaps of keepalived (VRRP) and webfarm on
                      the testbed: N trials of each kind (default 5), the table
-                     printed and written to FILE (default _output/bench-failover.txt)
+                     printed and written to FILE (default _output/bench-failover.txt);
+                     --webfarm-only skips keepalived's trials
   trials [--settings defaults|fastest] [--kind handoff|hardloss] [--trials N]
                      webfarm's trials of one kind at one setting, alone (default
                      5 planned hand-offs at the fastest settings), each with its
@@ -74,6 +75,7 @@ func run(command string, args []string) error {
 	hogs := fs.Int("cpu-hogs", 2, "")
 	settings := fs.String("settings", "fastest", "")
 	kind := fs.String("kind", "handoff", "")
+	webfarmOnly := fs.Bool("webfarm-only", false, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,7 +93,7 @@ func run(command string, args []string) error {
 	case "demo":
 		return demo(ctx, opts, *keep)
 	case "bench-failover":
-		return benchFailover(ctx, opts, *trials, orDefault(*out, "_output/bench-failover.txt"))
+		return benchFailover(ctx, opts, *trials, orDefault(*out, "_output/bench-failover.txt"), *webfarmOnly)
 	case "trials":
 		return webfarmTrials(ctx, opts, *settings, *kind, *trials)
 	case "soak-failover":

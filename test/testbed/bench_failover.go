@@ -91,8 +91,17 @@ var (
 // and n planned hand-off trials of webfarm at each of its settings. It
 // returns every trial, also those done before an error that stopped it.
 func BenchFailover(ctx context.Context, tb *Testbed, n int) ([]Trial, error) {
+	return benchFailover(ctx, tb, n, []KeepalivedSettings{KeepalivedFast, KeepalivedDefault})
+}
+
+// BenchWebfarm runs BenchFailover's webfarm trials alone.
+func BenchWebfarm(ctx context.Context, tb *Testbed, n int) ([]Trial, error) {
+	return benchFailover(ctx, tb, n, nil)
+}
+
+func benchFailover(ctx context.Context, tb *Testbed, n int, keepalived []KeepalivedSettings) ([]Trial, error) {
 	var trials []Trial
-	for _, s := range []KeepalivedSettings{KeepalivedFast, KeepalivedDefault} {
+	for _, s := range keepalived {
 		got, err := tb.benchKeepalived(ctx, s, n)
 		trials = append(trials, got...)
 		if err != nil {
