@@ -145,25 +145,45 @@ func (f *failover) removeLeftovers(ctx context.Context) bool {
 func (f *failover) run(ctx context.Context) {
 	f.startedAt = f.a.clock.Now()
 	go f.sendHeartbeats(ctx)
-	tick := f.a.clock.NewTicker(failoverTick)
-	defer tick.Stop()
+	timer := f.a.clock.NewTimer(failoverTick)
+	defer timer.Stop()
 	for {
-		f.pass(ctx)
+		resetTimer(timer, f.pass(ctx))
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C():
+		case <-timer.C():
 		case <-f.wake:
 		case <-f.a.peers.Changed():
 		}
 	}
 }
 
-// pass decides for every FailoverIP that concerns this node.
-func (f *failover) pass(ctx context.Context) {
+// minRecheck bounds how soon after a pass the next one comes on time
+// alone, so that a decision due again at once cannot spin the loop.
+const minRecheck = 10 * time.Millisecond
+
+// nextPass is when the pass after one that made decisions ds comes, at
+// the latest: at the earliest recheck they ask for (a withdrawal due, a
+// wait ending, a proof running out), between minRecheck and failoverTick.
+// At the fastest settings a tick's delay was up to a third of the
+// deadtime, at each step of a move.
+func nextPass(ds []ownership.Decision) time.Duration {
+	next := failoverTick
+	for _, d := range ds {
+		if d.RecheckAfter > 0 {
+			next = min(next, d.RecheckAfter)
+		}
+	}
+	return max(next, minRecheck)
+}
+
+// pass decides for every FailoverIP that concerns this node, and returns
+// when the next pass is due on time alone (nextPass).
+func (f *failover) pass(ctx context.Context) time.Duration {
 	snap, err := readSnapshot(ctx, f.a.cache, f.a.opts.NodeName)
 	if err != nil {
-		return
+		return failoverTick
 	}
 	if snap.self != nil {
 		if ip, err := netip.ParseAddr(snap.self.Spec.Address); err == nil {
@@ -171,30 +191,32 @@ func (f *failover) pass(ctx context.Context) {
 		}
 	}
 	if !f.removeLeftovers(ctx) {
-		return
+		return failoverTick
 	}
 	f.settle(ctx, snap)
 	if err := f.memory.giveUpUnknownPast(currentEpochs(snap)); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Saving the epochs given up at a start without memory; deciding nothing until saved")
-		return
+		return failoverTick
 	}
 	if err := f.a.promises.withdrawUnknownPast(reportedUnheard(snap)); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Saving the withdrawals of a start without a record; deciding nothing until saved")
-		return
+		return failoverTick
 	}
 	keepalive, deadtime := defaultKeepalive, time.Duration(0)
 	needLease := false
 	var reports []webfarmv1.NodeFailoverIPStatus
+	var decisions []ownership.Decision
 	for _, key := range f.concerned(snap) {
 		fip := snap.failoverIPs[key]
 		timing, _ := ownership.TimingOf(fip)
 		keepalive = min(keepalive, timing.Keepalive)
 		deadtime = max(deadtime, timing.Deadtime)
-		r, ok, need := f.decide(ctx, key, fip)
+		r, ok, d := f.decide(ctx, key, fip)
 		if ok {
 			reports = append(reports, r)
 		}
-		needLease = needLease || need || awaitsHandOff(fip, snap.node)
+		decisions = append(decisions, d)
+		needLease = needLease || (d.NeedsLease && d.Action != ownership.Withdraw) || awaitsHandOff(fip, snap.node)
 	}
 	reports = f.acknowledge(snap, reports)
 	if old := f.keepaliveNs.Swap(int64(keepalive)); int64(keepalive) < old {
@@ -206,6 +228,7 @@ func (f *failover) pass(ctx context.Context) {
 	// Written by the publisher: a status write may wait on the API
 	// server, and decisions must not.
 	f.a.publishSoon()
+	return nextPass(decisions)
 }
 
 // unheardFronts are the fronts this node sends heartbeats to and has not
@@ -276,8 +299,8 @@ func (f *failover) concerned(snap *snapshot) []string {
 }
 
 // decide decides for one FailoverIP, carries the decision out and returns
-// what to report, and whether the address needs the Lease every keepalive.
-func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.FailoverIP) (webfarmv1.NodeFailoverIPStatus, bool, bool) {
+// what to report, and the decision.
+func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.FailoverIP) (webfarmv1.NodeFailoverIPStatus, bool, ownership.Decision) {
 	now := f.a.clock.Now()
 	mem := f.memory.get(key)
 	timing, _ := ownership.TimingOf(fip)
@@ -300,10 +323,10 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 	if d.Action == ownership.Withdraw {
 		r, ok := f.withdraw(ctx, key, fip, d, promised)
 		f.remember(ctx, key, mem.After(d, now))
-		return r, ok, false
+		return r, ok, d
 	}
 	r, ok := f.carryOut(ctx, key, fip, mem, d, now, releaseGrant(in, d))
-	return r, ok, d.NeedsLease
+	return r, ok, d
 }
 
 // releaseGrant is, for a planned release of an address this node holds,
