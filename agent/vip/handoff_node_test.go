@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,6 +162,13 @@ func (n *lanNode) listen(t *testing.T, port int, handle func(net.Conn)) int {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	acceptAll(t, ln, handle)
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// acceptAll hands every connection ln accepts to handle, until the test
+// ends.
+func acceptAll(t *testing.T, ln net.Listener, handle func(net.Conn)) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -171,7 +179,6 @@ func (n *lanNode) listen(t *testing.T, port int, handle func(net.Conn)) int {
 			go handle(c)
 		}
 	}()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // ask opens a new connection from the client to the VIP and returns the
@@ -885,11 +892,46 @@ func (lan *handOffLAN) dialHeld(t *testing.T, port int) net.Conn {
 // and B holds it a controller's round trip (150 ms) after A released it.
 // No request fails, and A answers no ARP for the VIP once it went.
 func TestNodeHandOffUnderLoad(t *testing.T) {
+	handOffUnderLoad(t, (*lanNode).listen)
+}
+
+// TestNodeHandOffUnderLoadBoundToVIP is TestNodeHandOffUnderLoad with the
+// servers listening on the VIP itself, transparent, as HAProxy does: the
+// new connections that reach A after the VIP went must be passed on, not
+// answered from A's kept copy (whose handshake B would reset).
+func TestNodeHandOffUnderLoadBoundToVIP(t *testing.T) {
+	handOffUnderLoad(t, (*lanNode).listenOnVIP)
+}
+
+// listenOnVIP is listen on the VIP alone, with IP_TRANSPARENT, so that it
+// listens while the node does not hold the VIP.
+func (n *lanNode) listenOnVIP(t *testing.T, port int, handle func(net.Conn)) int {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_TRANSPARENT, 1) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	var ln net.Listener
+	if err := n.ns.Do(func() error {
+		var err error
+		ln, err = lc.Listen(context.Background(), "tcp4", netip.AddrPortFrom(lanVIP, uint16(port)).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	acceptAll(t, ln, handle)
+	return port
+}
+
+func handOffUnderLoad(t *testing.T, listen func(n *lanNode, t *testing.T, port int, handle func(net.Conn)) int) {
 	lan := newHandOffLAN(t)
 	ctx := context.Background()
 	const port = lanPort + 1
 	for _, n := range []*lanNode{lan.a, lan.b} {
-		n.listen(t, port, func(c net.Conn) {
+		listen(n, t, port, func(c net.Conn) {
 			defer c.Close()
 			if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
 				return
