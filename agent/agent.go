@@ -503,11 +503,19 @@ func (a *Agent) runPublisher(ctx context.Context) {
 	}
 }
 
-// publish writes the agent's report, giving up after one keepalive: the
-// next change, or the failover loop's next pass, writes it again anyway.
+// publish writes the agent's report, giving up after one keepalive or
+// minPublishTimeout if longer: the next change, or the failover loop's next
+// pass, writes it again anyway.
 func (a *Agent) publish(ctx context.Context) {
-	a.publishWithin(ctx, a.failover.keepalive())
+	a.publishWithin(ctx, max(a.failover.keepalive(), minPublishTimeout))
 }
+
+// minPublishTimeout is the least a status write is given. At one 100-200 ms
+// keepalive, writes on a loaded machine were cut again and again: a
+// withdrawal (OwnerUnheard) or a Released report, which the controller
+// moves the address on, landed seconds late. A write in flight delays only
+// the next report, which then carries everything new.
+const minPublishTimeout = time.Second
 
 func (a *Agent) publishWithin(ctx context.Context, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)

@@ -59,6 +59,18 @@ type failover struct {
 	// startedAt is when run started: a peer never heard counts as unheard
 	// from then.
 	startedAt time.Time
+	// decided is, per FailoverIP, the action and epoch of the last
+	// decision, so that each change is logged once (logChange): the
+	// timeline of a hand-off or a fence, which a pass every failoverTick
+	// would drown.
+	decided map[string]decided
+}
+
+// decided is what logChange compares.
+type decided struct {
+	action ownership.Action
+	epoch  int64
+	at     time.Time
 }
 
 func newFailover(a *Agent, memoryPath string) *failover {
@@ -133,25 +145,45 @@ func (f *failover) removeLeftovers(ctx context.Context) bool {
 func (f *failover) run(ctx context.Context) {
 	f.startedAt = f.a.clock.Now()
 	go f.sendHeartbeats(ctx)
-	tick := f.a.clock.NewTicker(failoverTick)
-	defer tick.Stop()
+	timer := f.a.clock.NewTimer(failoverTick)
+	defer timer.Stop()
 	for {
-		f.pass(ctx)
+		resetTimer(timer, f.pass(ctx))
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C():
+		case <-timer.C():
 		case <-f.wake:
 		case <-f.a.peers.Changed():
 		}
 	}
 }
 
-// pass decides for every FailoverIP that concerns this node.
-func (f *failover) pass(ctx context.Context) {
+// minRecheck bounds how soon after a pass the next one comes on time
+// alone, so that a decision due again at once cannot spin the loop.
+const minRecheck = 10 * time.Millisecond
+
+// nextPass is when the pass after one that made decisions ds comes, at
+// the latest: at the earliest recheck they ask for (a withdrawal due, a
+// wait ending, a proof running out), between minRecheck and failoverTick.
+// At the fastest settings a tick's delay was up to a third of the
+// deadtime, at each step of a move.
+func nextPass(ds []ownership.Decision) time.Duration {
+	next := failoverTick
+	for _, d := range ds {
+		if d.RecheckAfter > 0 {
+			next = min(next, d.RecheckAfter)
+		}
+	}
+	return max(next, minRecheck)
+}
+
+// pass decides for every FailoverIP that concerns this node, and returns
+// when the next pass is due on time alone (nextPass).
+func (f *failover) pass(ctx context.Context) time.Duration {
 	snap, err := readSnapshot(ctx, f.a.cache, f.a.opts.NodeName)
 	if err != nil {
-		return
+		return failoverTick
 	}
 	if snap.self != nil {
 		if ip, err := netip.ParseAddr(snap.self.Spec.Address); err == nil {
@@ -159,30 +191,32 @@ func (f *failover) pass(ctx context.Context) {
 		}
 	}
 	if !f.removeLeftovers(ctx) {
-		return
+		return failoverTick
 	}
 	f.settle(ctx, snap)
 	if err := f.memory.giveUpUnknownPast(currentEpochs(snap)); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Saving the epochs given up at a start without memory; deciding nothing until saved")
-		return
+		return failoverTick
 	}
 	if err := f.a.promises.withdrawUnknownPast(reportedUnheard(snap)); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Saving the withdrawals of a start without a record; deciding nothing until saved")
-		return
+		return failoverTick
 	}
 	keepalive, deadtime := defaultKeepalive, time.Duration(0)
 	needLease := false
 	var reports []webfarmv1.NodeFailoverIPStatus
+	var decisions []ownership.Decision
 	for _, key := range f.concerned(snap) {
 		fip := snap.failoverIPs[key]
 		timing, _ := ownership.TimingOf(fip)
 		keepalive = min(keepalive, timing.Keepalive)
 		deadtime = max(deadtime, timing.Deadtime)
-		r, ok, need := f.decide(ctx, key, fip)
+		r, ok, d := f.decide(ctx, key, fip)
 		if ok {
 			reports = append(reports, r)
 		}
-		needLease = needLease || need
+		decisions = append(decisions, d)
+		needLease = needLease || (d.NeedsLease && d.Action != ownership.Withdraw) || awaitsHandOff(fip, snap.node)
 	}
 	reports = f.acknowledge(snap, reports)
 	if old := f.keepaliveNs.Swap(int64(keepalive)); int64(keepalive) < old {
@@ -194,6 +228,7 @@ func (f *failover) pass(ctx context.Context) {
 	// Written by the publisher: a status write may wait on the API
 	// server, and decisions must not.
 	f.a.publishSoon()
+	return nextPass(decisions)
 }
 
 // unheardFronts are the fronts this node sends heartbeats to and has not
@@ -205,6 +240,19 @@ func (f *failover) unheardFronts(snap *snapshot, deadtime time.Duration) []strin
 	}
 	targets, _ := f.heartbeat(snap)
 	return f.a.peers.Unheard(targets, f.startedAt, deadtime)
+}
+
+// awaitsHandOff tells whether node may be named owner of fip any moment by
+// a planned hand-off: another owner was asked to release it, and node is a
+// candidate. Such a node renews its Lease every keepalive until then. A new
+// owner holds only once proved alive, and its peers confirm only a holder:
+// the first proof is the Lease renewal the controller acknowledges when it
+// names it, fresh only if the node renewed it shortly before, rather than
+// once per QuietLeaseInterval; else the new owner renews it then and waits
+// for one more round through the API server and the controller.
+func awaitsHandOff(fip *webfarmv1.FailoverIP, node string) bool {
+	st := fip.Status
+	return st.ReleaseRequested && st.Owner != node && slices.Contains(st.Candidates, node)
 }
 
 // reportedUnheard is, per FailoverIP, its current epoch when this node's
@@ -251,13 +299,13 @@ func (f *failover) concerned(snap *snapshot) []string {
 }
 
 // decide decides for one FailoverIP, carries the decision out and returns
-// what to report, and whether the address needs the Lease every keepalive.
-func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.FailoverIP) (webfarmv1.NodeFailoverIPStatus, bool, bool) {
+// what to report, and the decision.
+func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.FailoverIP) (webfarmv1.NodeFailoverIPStatus, bool, ownership.Decision) {
 	now := f.a.clock.Now()
 	mem := f.memory.get(key)
 	timing, _ := ownership.TimingOf(fip)
 	promised := f.a.promises.promised(key)
-	d := ownership.Decide(ownership.Input{
+	in := ownership.Input{
 		Node:             f.a.opts.NodeName,
 		Address:          fip.Spec.Address,
 		Status:           ownership.StatusOf(&fip.Status),
@@ -269,14 +317,58 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		Withdrawn:        f.a.promises.withdrawnFrom(key),
 		Started:          f.startedAt,
 		Now:              now,
-	})
+	}
+	d := ownership.Decide(in)
+	f.logChange(ctx, key, d, now)
 	if d.Action == ownership.Withdraw {
 		r, ok := f.withdraw(ctx, key, fip, d, promised)
 		f.remember(ctx, key, mem.After(d, now))
-		return r, ok, false
+		return r, ok, d
 	}
-	r, ok := f.carryOut(ctx, key, fip, mem, d, now)
-	return r, ok, d.NeedsLease
+	r, ok := f.carryOut(ctx, key, fip, mem, d, now, releaseGrant(in, d))
+	return r, ok, d
+}
+
+// releaseGrant is, for a planned release of an address this node holds,
+// how long it may still answer for it: as long as it could hold it were
+// no release requested, since the release changes nothing of what proves
+// it alive; zero when that proof ran out, or for any other decision. The
+// hand-off's wait for quiet renews the grant by it (vip.Manager.Extend):
+// a grant left to run out from the last pass that held would let the gate
+// drop the packets of an agent slowed down during the wait, before the
+// removal passes them on.
+func releaseGrant(in ownership.Input, d ownership.Decision) time.Duration {
+	if d.Action != ownership.Release || !in.Memory.Holding {
+		return 0
+	}
+	held := in
+	held.Status.ReleaseRequested = false
+	if hd := ownership.Decide(held); hd.Action == ownership.Hold {
+		return hd.RecheckAfter
+	}
+	return 0
+}
+
+// logChange logs d when its action or epoch differs from the last
+// decision for key, with how long the last one lasted: a Wait says what
+// the new owner waits for, and the Hold after it how long it waited.
+func (f *failover) logChange(ctx context.Context, key string, d ownership.Decision, now time.Time) {
+	last, seen := f.decided[key]
+	if seen && last.action == d.Action && last.epoch == d.Epoch {
+		return
+	}
+	if f.decided == nil {
+		f.decided = map[string]decided{}
+	}
+	f.decided[key] = decided{action: d.Action, epoch: d.Epoch, at: now}
+	if !seen && d.Action == ownership.NotOwner {
+		return
+	}
+	kv := []any{"failoverIP", key, "action", d.Action.String(), "epoch", d.Epoch, "reason", d.Reason}
+	if seen {
+		kv = append(kv, "after", last.action.String(), "for", now.Sub(last.at).String())
+	}
+	logr.FromContextOrDiscard(ctx).Info("Decided", kv...)
 }
 
 // withdraw saves that this node no longer vouches for the owner at d's
@@ -301,8 +393,9 @@ func (f *failover) withdraw(ctx context.Context, key string, fip *webfarmv1.Fail
 }
 
 // carryOut holds, keeps waiting or removes the address as d says, and
-// returns what to report.
-func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.FailoverIP, mem ownership.Memory, d ownership.Decision, now time.Time) (webfarmv1.NodeFailoverIPStatus, bool) {
+// returns what to report; renew is how long a planned release may renew
+// the address's grant (releaseGrant).
+func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.FailoverIP, mem ownership.Memory, d ownership.Decision, now time.Time, renew time.Duration) (webfarmv1.NodeFailoverIPStatus, bool) {
 	timing, generation := ownership.TimingOf(fip)
 	addr, err := vipAddress(key, fip, d.Epoch)
 	if err != nil {
@@ -332,6 +425,7 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		addr.Fault = d.Action == ownership.Fence
 		err := f.a.vips.Release(ctx, addr)
 		if errors.Is(err, vip.ErrReleasing) {
+			f.extendHandOff(ctx, addr, renew)
 			// A hand-off waits for quiet, then the address goes and the
 			// hook runs; released once both are done.
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding,
@@ -351,6 +445,17 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 	}
 	state, ok := d.State()
 	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Reason: string(d.Cause), Message: d.Reason, ObservedGeneration: generation}, ok
+}
+
+// extendHandOff renews for grant the address of a planned hand-off still
+// waiting for quiet (releaseGrant).
+func (f *failover) extendHandOff(ctx context.Context, addr vip.Address, grant time.Duration) {
+	if grant <= 0 || !addr.HandOff {
+		return
+	}
+	if err := f.a.vips.Extend(addr, grant); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Renewing the grant of a failover address handed off", "failoverIP", addr.FailoverIP)
+	}
 }
 
 // lastRenewal is when the renewal of the node's Lease that fip's status

@@ -21,8 +21,10 @@ const (
 	set6 = "forward6"
 )
 
-// Offsets of the fields the rules read.
+// Offsets of the fields the rules read, and the TCP flag they test.
 const (
+	tcpOffFlags     = 13
+	tcpFlagSYN      = 0x02
 	ipv4OffTTL      = 8
 	ipv4OffDst      = 16
 	ipv6OffHopLimit = 7
@@ -116,17 +118,31 @@ func (l *layout) rules() []*nftables.Rule {
 	}
 }
 
-// keepRule marks with KeepMark, and lets through, a packet for an address
-// in the set that belongs to an established socket of the node bound to
-// that address ("socket wildcard 0": a full socket with a local address;
-// a listener on the wildcard address, a handshake in progress or a
-// TIME_WAIT does not match). New connections are passed on as before.
+// keepRule marks with KeepMark, and lets through, a TCP segment without
+// SYN for an address in the set that belongs to an established socket of
+// the node bound to that address ("socket wildcard 0": a full socket with
+// a local address; a listener on the wildcard address, a handshake in
+// progress or a TIME_WAIT does not match). New connections are passed on
+// as before.
+//
+// A SYN never matches: a listener bound to the address itself (HAProxy
+// binds each failover address, transparent) is a full socket with a local
+// address too, and a SYN it matched was answered by the node from its
+// kept copy; the rest of that handshake, which belongs to no full socket,
+// was then passed on to the next holder, which reset it once it held the
+// address (every new connection of a hand-off's gap, under the testbed's
+// load).
 func keepRule(c *nftables.Chain, s *nftables.Set, dstOffset, addrLen uint32) *nftables.Rule {
 	mark := make([]byte, 4)
 	binary.NativeEndian.PutUint32(mark, KeepMark)
 	return &nftables.Rule{Table: c.Table, Chain: c, Exprs: []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyPKTTYPE, Register: regScratch},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: regScratch, Data: []byte{unix.PACKET_HOST}},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regScratch},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: regScratch, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Payload{DestRegister: regScratch, Base: expr.PayloadBaseTransportHeader, Offset: tcpOffFlags, Len: 1},
+		&expr.Bitwise{SourceRegister: regScratch, DestRegister: regScratch, Len: 1, Mask: []byte{tcpFlagSYN}, Xor: []byte{0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: regScratch, Data: []byte{0}},
 		&expr.Meta{Key: expr.MetaKeyIIF, Register: regLink},
 		network(regAddr, dstOffset, addrLen),
 		&expr.Lookup{SourceRegister: regLink, SetName: s.Name, SetID: s.ID},

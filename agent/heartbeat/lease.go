@@ -68,9 +68,19 @@ type LeaseRenewer struct {
 // unrenewed for a whole QuietLeaseInterval after one failure.
 const maxAttempt = 2 * time.Second
 
+// minAttempt is the least an attempt is given, however short the
+// interval: on a loaded machine a write takes a few hundred milliseconds,
+// and an attempt cut at four fifths of a 100-200 ms keepalive never
+// succeeded, for seconds on end, while the one that would have landed
+// still proved the node alive from its start (and present to the
+// controller). An attempt in flight only delays the next one.
+const minAttempt = time.Second
+
 // AttemptTimeout bounds a renewal attempt at interval: four fifths of it,
-// at most maxAttempt.
-func AttemptTimeout(interval time.Duration) time.Duration { return min(interval*4/5, maxAttempt) }
+// at least minAttempt and at most maxAttempt.
+func AttemptTimeout(interval time.Duration) time.Duration {
+	return min(max(interval*4/5, minAttempt), maxAttempt)
+}
 
 // RetryAfter is when, after its start, a failed attempt at interval is
 // tried again: at the next interval, or after maxAttempt if sooner.

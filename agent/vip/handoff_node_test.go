@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,6 +162,13 @@ func (n *lanNode) listen(t *testing.T, port int, handle func(net.Conn)) int {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	acceptAll(t, ln, handle)
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// acceptAll hands every connection ln accepts to handle, until the test
+// ends.
+func acceptAll(t *testing.T, ln net.Listener, handle func(net.Conn)) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -171,7 +179,6 @@ func (n *lanNode) listen(t *testing.T, port int, handle func(net.Conn)) int {
 			go handle(c)
 		}
 	}()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // ask opens a new connection from the client to the VIP and returns the
@@ -605,8 +612,11 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 			t.Errorf("released after %v with a handshake in flight, want about QuietWait (%v)", took, a.m.QuietWait)
 		}
 	})
-	t.Run("hand-off: not past the grant", func(t *testing.T) {
-		grant = 400 * time.Millisecond
+	// handOffGranted holds the address for g, opens a handshake to it and
+	// starts a hand-off, which waits for it.
+	handOffGranted := func(t *testing.T, g time.Duration) (Address, *halfOpen, time.Time) {
+		t.Helper()
+		grant = g
 		defer func() { grant = time.Minute }()
 		half := halfOpenTo()
 		addr := hold(t, true)
@@ -615,6 +625,11 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 		if err := a.m.Release(ctx, addr); !errors.Is(err, ErrReleasing) {
 			t.Fatalf("hand-off: %v, want ErrReleasing", err)
 		}
+		return addr, half, granted
+	}
+	t.Run("hand-off: not past the grant", func(t *testing.T) {
+		addr, _, granted := handOffGranted(t, 400*time.Millisecond)
+		grant := 400 * time.Millisecond
 		waitFor(t, "the address to go", func() bool { return len(a.addrs(t)) == 0 })
 		// Seen by polling: the hand-off aims at grantMargin before the end.
 		gone := time.Since(granted)
@@ -622,6 +637,29 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 		if gone > a.m.QuietWait/2 {
 			t.Errorf("address gone %v after a grant of %v: the hand-off waited past it, for QuietWait (%v)", gone, grant, a.m.QuietWait)
 		}
+		releaseUntilDone(t, addr)
+	})
+	t.Run("hand-off: a grant renewed meanwhile lets it wait for quiet", func(t *testing.T) {
+		grant := 300 * time.Millisecond
+		addr, half, granted := handOffGranted(t, grant)
+		// The agent's passes renew it, as holding would, past the grant
+		// it had when the release began.
+		renew := time.NewTicker(grant / 6)
+		defer renew.Stop()
+		for time.Since(granted) < 3*grant {
+			if err := a.m.Extend(addr, grant); err != nil {
+				t.Fatalf("Extend: %v", err)
+			}
+			<-renew.C
+		}
+		if len(a.addrs(t)) == 0 {
+			t.Fatalf("the address went %v into a grant of %v renewed all along, with a handshake in flight", time.Since(granted).Round(time.Millisecond), grant)
+		}
+		if from, err := lan.ask(time.Second); from != "A" || err != nil {
+			t.Errorf("past the first grant, renewed: answered by %q (%v), want A", from, err)
+		}
+		half.finish(t)
+		waitFor(t, "the address to go once the handshake ended", func() bool { return len(a.addrs(t)) == 0 })
 		releaseUntilDone(t, addr)
 	})
 	t.Run("a fence does not wait for a hand-off", func(t *testing.T) {
@@ -854,11 +892,46 @@ func (lan *handOffLAN) dialHeld(t *testing.T, port int) net.Conn {
 // and B holds it a controller's round trip (150 ms) after A released it.
 // No request fails, and A answers no ARP for the VIP once it went.
 func TestNodeHandOffUnderLoad(t *testing.T) {
+	handOffUnderLoad(t, (*lanNode).listen)
+}
+
+// TestNodeHandOffUnderLoadBoundToVIP is TestNodeHandOffUnderLoad with the
+// servers listening on the VIP itself, transparent, as HAProxy does: the
+// new connections that reach A after the VIP went must be passed on, not
+// answered from A's kept copy (whose handshake B would reset).
+func TestNodeHandOffUnderLoadBoundToVIP(t *testing.T) {
+	handOffUnderLoad(t, (*lanNode).listenOnVIP)
+}
+
+// listenOnVIP is listen on the VIP alone, with IP_TRANSPARENT, so that it
+// listens while the node does not hold the VIP.
+func (n *lanNode) listenOnVIP(t *testing.T, port int, handle func(net.Conn)) int {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_TRANSPARENT, 1) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	var ln net.Listener
+	if err := n.ns.Do(func() error {
+		var err error
+		ln, err = lc.Listen(context.Background(), "tcp4", netip.AddrPortFrom(lanVIP, uint16(port)).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	acceptAll(t, ln, handle)
+	return port
+}
+
+func handOffUnderLoad(t *testing.T, listen func(n *lanNode, t *testing.T, port int, handle func(net.Conn)) int) {
 	lan := newHandOffLAN(t)
 	ctx := context.Background()
 	const port = lanPort + 1
 	for _, n := range []*lanNode{lan.a, lan.b} {
-		n.listen(t, port, func(c net.Conn) {
+		listen(n, t, port, func(c net.Conn) {
 			defer c.Close()
 			if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
 				return

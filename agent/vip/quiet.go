@@ -98,7 +98,7 @@ func (m *Manager) handOff(ctx context.Context, a Address, link netlink.Link) boo
 		m.handOffs = make(map[netip.Addr]*run)
 	}
 	m.handOffs[a.IP] = r
-	until := m.quietUntil(a.IP)
+	until := time.Now().Add(m.quietWait())
 	go func() {
 		defer close(r.done)
 		defer cancel()
@@ -133,18 +133,50 @@ func (m *Manager) stopHandOff(ip netip.Addr) bool {
 	return true
 }
 
-// quietUntil is when a hand-off of ip starting now stops waiting: after
-// QuietWait, and before ip's grant runs out. The caller holds m.mu.
-func (m *Manager) quietUntil(ip netip.Addr) time.Time {
-	limit := m.QuietWait
-	if limit <= 0 {
-		limit = DefaultQuietWait
+// quietWait is how long a hand-off waits at most for quiet.
+func (m *Manager) quietWait() time.Duration {
+	if m.QuietWait <= 0 {
+		return DefaultQuietWait
 	}
-	until := time.Now().Add(limit)
+	return m.QuietWait
+}
+
+// quietUntil is when a hand-off of ip that waits until at most stops
+// waiting: then, or grantMargin before ip's grant runs out, as renewed
+// so far (Extend). The caller holds m.mu.
+func (m *Manager) quietUntil(ip netip.Addr, until time.Time) time.Time {
 	if end, ok := m.grantEnds[ip]; ok && end.Add(-grantMargin).Before(until) {
-		until = end.Add(-grantMargin)
+		return end.Add(-grantMargin)
 	}
 	return until
+}
+
+// Extend renews, while a planned hand-off of a waits for quiet, the grant
+// of its address for grant from now, as Ensure does for an address held:
+// the hand-off may then wait for quiet for as long as the caller can
+// still prove it may answer for the address, instead of racing the grant
+// it had when it decided to release. It does nothing when no hand-off of
+// a's epoch waits.
+func (m *Manager) Extend(a Address, grant time.Duration) error {
+	ip := a.IP.Unmap()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.handOffs[ip]
+	if r == nil || r.epoch != a.Epoch || m.Gate == nil {
+		return nil
+	}
+	if ended, _ := r.finished(); ended {
+		return nil
+	}
+	granted := time.Now()
+	if err := m.Gate.Allow(ip, grant); err != nil {
+		return err
+	}
+	if m.grantEnds == nil {
+		m.grantEnds = make(map[netip.Addr]time.Time)
+	}
+	m.grantEnds[ip] = granted.Add(grant)
+	return nil
 }
 
 // removeWhenQuiet removes ip from link as soon as no TCP connection to it
@@ -182,7 +214,7 @@ func (m *Manager) removeIfQuiet(link netlink.Link, ip netip.Addr, until time.Tim
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, err = m.inFlight(ip, states)
-	if err == nil && n > 0 && time.Now().Before(until) {
+	if err == nil && n > 0 && time.Now().Before(m.quietUntil(ip, until)) {
 		return n, false, nil
 	}
 	host := &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(ip.BitLen(), ip.BitLen())}

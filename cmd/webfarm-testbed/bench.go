@@ -15,7 +15,7 @@ import (
 // benchFailover runs the failover comparison on one testbed and prints its
 // table, also when it stopped early (with the trials done so far), and
 // writes it to out.
-func benchFailover(ctx context.Context, opts testbed.Options, trials int, out string) error {
+func benchFailover(ctx context.Context, opts testbed.Options, trials int, out string, webfarmOnly bool) error {
 	if opts.WithoutFarm || opts.WithoutAgents {
 		return fmt.Errorf("bench-failover needs the farm: drop --without-farm and --without-agents")
 	}
@@ -28,7 +28,11 @@ func benchFailover(ctx context.Context, opts testbed.Options, trials int, out st
 		if err := tb.WaitReady(ctx, 90*time.Second); err != nil {
 			return err
 		}
-		results, err := testbed.BenchFailover(ctx, tb, trials)
+		bench := testbed.BenchFailover
+		if webfarmOnly {
+			bench = testbed.BenchWebfarm
+		}
+		results, err := bench(ctx, tb, trials)
 		var table strings.Builder
 		fmt.Fprintf(&table, "Failover on the testbed (%d fronts, %s), %d trials of each kind, %s, in %s\n\n",
 			len(tb.Fronts()), keepalivedVersion(tb), trials, started.UTC().Format(time.RFC3339), time.Since(started).Round(time.Second))
@@ -39,6 +43,29 @@ func benchFailover(ctx context.Context, opts testbed.Options, trials int, out st
 		}
 		fmt.Printf("\n== Failover benchmark\n%s", table.String())
 		return errors.Join(err, writeFile(out, table.String()))
+	})
+}
+
+// webfarmTrials runs n webfarm trials of one kind at one setting and
+// prints their table.
+func webfarmTrials(ctx context.Context, opts testbed.Options, settings, kind string, n int) error {
+	s, ok := map[string]testbed.WebfarmSettings{"defaults": testbed.WebfarmDefaults, "fastest": testbed.WebfarmFastest}[settings]
+	if !ok {
+		return fmt.Errorf("--settings %q: defaults or fastest", settings)
+	}
+	k, ok := map[string]string{"handoff": testbed.TrialHandOff, "hardloss": testbed.TrialHardLoss}[kind]
+	if !ok {
+		return fmt.Errorf("--kind %q: handoff or hardloss", kind)
+	}
+	return withTestbed(ctx, opts, func(tb *testbed.Testbed) error {
+		if err := tb.WaitReady(ctx, 90*time.Second); err != nil {
+			return err
+		}
+		results, err := testbed.WebfarmTrials(ctx, tb, s, k, n)
+		var table strings.Builder
+		testbed.WriteTrialTable(&table, results)
+		fmt.Printf("\n== %s at the %s settings\n%s", k, settings, table.String())
+		return err
 	})
 }
 

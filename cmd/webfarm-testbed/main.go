@@ -22,10 +22,15 @@ commands:
   up                 start the testbed, print how to explore it, wait for Ctrl-C
   demo [--keep]      run the five demo scenarios and print a summary table;
                      --keep leaves the testbed running afterwards until Ctrl-C
-  bench-failover [--trials N] [--out FILE]
+  bench-failover [--trials N] [--out FILE] [--webfarm-only]
                      compare failover gaps of keepalived (VRRP) and webfarm on
                      the testbed: N trials of each kind (default 5), the table
-                     printed and written to FILE (default _output/bench-failover.txt)
+                     printed and written to FILE (default _output/bench-failover.txt);
+                     --webfarm-only skips keepalived's trials
+  trials [--settings defaults|fastest] [--kind handoff|hardloss] [--trials N]
+                     webfarm's trials of one kind at one setting, alone (default
+                     5 planned hand-offs at the fastest settings), each with its
+                     timeline; the table printed
   soak-failover [--duration D] [--cpu-hogs N] [--out FILE]
                      hold the farm at its fastest settings for D (default 30m)
                      under a steady load with N CPU-burning processes (default 2)
@@ -68,6 +73,9 @@ func run(command string, args []string) error {
 	out := fs.String("out", "", "")
 	duration := fs.Duration("duration", 30*time.Minute, "")
 	hogs := fs.Int("cpu-hogs", 2, "")
+	settings := fs.String("settings", "fastest", "")
+	kind := fs.String("kind", "handoff", "")
+	webfarmOnly := fs.Bool("webfarm-only", false, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -85,7 +93,9 @@ func run(command string, args []string) error {
 	case "demo":
 		return demo(ctx, opts, *keep)
 	case "bench-failover":
-		return benchFailover(ctx, opts, *trials, orDefault(*out, "_output/bench-failover.txt"))
+		return benchFailover(ctx, opts, *trials, orDefault(*out, "_output/bench-failover.txt"), *webfarmOnly)
+	case "trials":
+		return webfarmTrials(ctx, opts, *settings, *kind, *trials)
 	case "soak-failover":
 		return soakFailover(ctx, opts, *duration, *hogs, orDefault(*out, "_output/soak-failover.txt"))
 	default:

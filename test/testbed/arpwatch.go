@@ -36,6 +36,9 @@ type ARPWatcher struct {
 
 	mu     sync.Mutex
 	events []ARPEvent
+	// asks are the requests for the address by a node that does not claim
+	// it (a front's forwarder resolving the next holder).
+	asks []ARPEvent
 }
 
 // probeInterval is how often the watcher asks who has the VIP.
@@ -102,6 +105,11 @@ func (w *ARPWatcher) read(r io.Reader) {
 			w.mu.Lock()
 			w.events = append(w.events, e)
 			w.mu.Unlock()
+		} else if e, ok := parseAsk(s.Text(), w.address); ok {
+			e.Front = w.macs[e.MAC]
+			w.mu.Lock()
+			w.asks = append(w.asks, e)
+			w.mu.Unlock()
 		}
 	}
 }
@@ -115,6 +123,27 @@ func parseARP(line, address string) (ARPEvent, bool) {
 		return ARPEvent{Time: unixTime(m[1], m[2]), MAC: m[3], Announce: true}, true
 	}
 	return ARPEvent{}, false
+}
+
+// parseAsk reads a tcpdump line that asks for address on behalf of
+// another address: not a claim.
+func parseAsk(line, address string) (ARPEvent, bool) {
+	if m := arpAnnounce.FindStringSubmatch(line); m != nil && m[4] == address && m[5] != address {
+		return ARPEvent{Time: unixTime(m[1], m[2]), MAC: m[3]}, true
+	}
+	return ARPEvent{}, false
+}
+
+// FirstAsk is when front first asked who has the address after since.
+func (w *ARPWatcher) FirstAsk(front string, since time.Time) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.asks {
+		if e.Front == front && e.Time.After(since) {
+			return e.Time, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func unixTime(sec, micro string) time.Time {

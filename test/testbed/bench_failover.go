@@ -39,6 +39,10 @@ type Trial struct {
 	// Failures describes each failed request: when it was sent, from the
 	// act that moved the address, how long it took and why it failed.
 	Failures []string
+	// Timeline places the move in time, from the act: the controller's
+	// and the agents' decisions, the removal, the take-over and the ARP
+	// frames (Testbed.timeline).
+	Timeline []string
 	// Err says why the trial did not complete ("" when it did).
 	Err string
 }
@@ -87,8 +91,17 @@ var (
 // and n planned hand-off trials of webfarm at each of its settings. It
 // returns every trial, also those done before an error that stopped it.
 func BenchFailover(ctx context.Context, tb *Testbed, n int) ([]Trial, error) {
+	return benchFailover(ctx, tb, n, []KeepalivedSettings{KeepalivedFast, KeepalivedDefault})
+}
+
+// BenchWebfarm runs BenchFailover's webfarm trials alone.
+func BenchWebfarm(ctx context.Context, tb *Testbed, n int) ([]Trial, error) {
+	return benchFailover(ctx, tb, n, nil)
+}
+
+func benchFailover(ctx context.Context, tb *Testbed, n int, keepalived []KeepalivedSettings) ([]Trial, error) {
 	var trials []Trial
-	for _, s := range []KeepalivedSettings{KeepalivedFast, KeepalivedDefault} {
+	for _, s := range keepalived {
 		got, err := tb.benchKeepalived(ctx, s, n)
 		trials = append(trials, got...)
 		if err != nil {
@@ -189,11 +202,26 @@ func (tb *Testbed) benchWebfarm(ctx context.Context, s WebfarmSettings, n int) (
 // HandOffTrials runs n planned hand-off trials of webfarm at settings s,
 // alone: the narrow run of the bench's hand-off line.
 func HandOffTrials(ctx context.Context, tb *Testbed, s WebfarmSettings, n int) ([]Trial, error) {
-	tb.say("\n== webfarm (%s), for %s: planned hand-off only", s, VIP)
+	return WebfarmTrials(ctx, tb, s, TrialHandOff, n)
+}
+
+// WebfarmTrials runs n trials of webfarm of one kind (TrialHardLoss or
+// TrialHandOff) at settings s, alone: the narrow run of one line of the
+// bench.
+func WebfarmTrials(ctx context.Context, tb *Testbed, s WebfarmSettings, kind string, n int) ([]Trial, error) {
+	k := tb.handOff()
+	switch kind {
+	case TrialHandOff:
+	case TrialHardLoss:
+		k = tb.hardLoss()
+	default:
+		return nil, fmt.Errorf("no trial of kind %q", kind)
+	}
+	tb.say("\n== webfarm (%s), for %s: %s only", s, VIP, kind)
 	if err := tb.SetFailoverTimings(ctx, s); err != nil {
 		return nil, err
 	}
-	return tb.webfarmTrials(ctx, s, tb.handOff(), n)
+	return tb.webfarmTrials(ctx, s, k, n)
 }
 
 // webfarmTrialKind is how a kind of trial moves the address away from its
@@ -281,6 +309,7 @@ func (tb *Testbed) trial(ctx context.Context, system, settings, kind, address, f
 		t.Err = err.Error()
 		return t
 	}
+	marks := tb.markLogs()
 	acted := time.Now()
 	err = act()
 	if err == nil {
@@ -300,6 +329,7 @@ func (tb *Testbed) trial(ctx context.Context, system, settings, kind, address, f
 	}
 	res := p.stop(&t, acted)
 	_, t.FailedAfterMove = moveFailures(res, acted, firstClaim(p.arp.Events(), from, acted))
+	t.Timeline = tb.timeline(marks, acted, p.arp, from)
 	return t
 }
 
@@ -376,6 +406,9 @@ func (tb *Testbed) sayTrial(i int, t Trial) {
 		t.Kind, i+1, t.From, orNone(t.To), round(t.LoadGap), arp, t.Failed, t.Requests, t.FailedAfterMove, t.TwoAnswerers, errSuffix(t.Err))
 	for _, f := range t.Failures {
 		tb.say("      failed: %s", f)
+	}
+	for _, e := range t.Timeline {
+		tb.say("      %s", e)
 	}
 }
 
