@@ -1,7 +1,8 @@
 // Command webfarm-agent runs on every front: it keeps the node's HAProxy, its
 // DNAT drain chain and the failover addresses it owns in line with the
 // WebFarm, FrontNode and FailoverIP objects. `webfarm-agent cleanup` removes
-// all of that from the node.
+// all of that from the node; `webfarm-agent haproxy` becomes the HAProxy
+// master that runs beside an agent started with --haproxy-beside.
 package main
 
 import (
@@ -23,12 +24,16 @@ import (
 )
 
 const usage = `Usage: webfarm-agent [flags]
-       webfarm-agent cleanup [--state-dir DIR] [--haproxy-binary PATH]
+       webfarm-agent cleanup [--state-dir DIR] [--haproxy-binary PATH] [--haproxy-beside]
+       webfarm-agent haproxy [--state-dir DIR] [--haproxy-binary PATH]
 
 Runs the webfarm agent of one node (normally a DaemonSet pod with host
 networking and the NET_ADMIN and NET_RAW capabilities). "cleanup" removes
 from the node everything the agent created: its HAProxy, its nat chain and
-the jump to it, the failover addresses it added, its state directory.
+the jump to it, the failover addresses it added, its state directory. "haproxy" execs
+HAProxy's master in the foreground on --state-dir, for a container of its
+own beside an agent run with --haproxy-beside: HAProxy then outlives the
+agent's container.
 
 Flags:
 `
@@ -43,6 +48,9 @@ type flags struct {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "cleanup" {
 		os.Exit(runCleanup(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "haproxy" {
+		os.Exit(runHAProxy(os.Args[2:]))
 	}
 	f := parseFlags(flag.CommandLine, os.Args[1:])
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
@@ -84,6 +92,7 @@ func parseFlags(fs *flag.FlagSet, args []string) flags {
 func addNodeFlags(fs *flag.FlagSet, o *agent.Options) {
 	fs.StringVar(&o.StateDir, "state-dir", agent.DefaultStateDir, "HAProxy's files and the agent's records; must outlive the agent (host /run)")
 	fs.StringVar(&o.HAProxyBinary, "haproxy-binary", "haproxy", "the haproxy executable")
+	fs.BoolVar(&o.HAProxyBeside, "haproxy-beside", false, "HAProxy runs beside the agent (`webfarm-agent haproxy` in a container of its own), not as its child: the agent installs, validates and reloads its configuration but never starts or ends it")
 }
 
 func run(ctx context.Context, f flags) error {
@@ -127,11 +136,18 @@ func run(ctx context.Context, f flags) error {
 	return mgr.Start(ctx)
 }
 
-func runCleanup(args []string) int {
-	fs := flag.NewFlagSet("cleanup", flag.ContinueOnError)
+// parseNodeFlags parses the flags of a subcommand that needs the node's
+// options only.
+func parseNodeFlags(name string, args []string) (agent.Options, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var o agent.Options
 	addNodeFlags(fs, &o)
-	if err := fs.Parse(args); err != nil {
+	return o, fs.Parse(args) == nil
+}
+
+func runCleanup(args []string) int {
+	o, ok := parseNodeFlags("cleanup", args)
+	if !ok {
 		return 2
 	}
 	if err := agent.Cleanup(context.Background(), o); err != nil {
@@ -139,6 +155,19 @@ func runCleanup(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// runHAProxy replaces this process with HAProxy's master; it returns only
+// when it could not.
+func runHAProxy(args []string) int {
+	o, ok := parseNodeFlags("haproxy", args)
+	if !ok {
+		return 2
+	}
+	o.HAProxyBeside = true
+	err := o.HAProxy().ExecBeside()
+	fmt.Fprintln(os.Stderr, "webfarm-agent haproxy:", err)
+	return 1
 }
 
 func ptr[T any](v T) *T { return &v }
