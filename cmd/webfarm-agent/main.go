@@ -12,13 +12,18 @@ import (
 	"os"
 	"time"
 
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
 
 	"github.com/webfarm/webfarm/agent"
+	"github.com/webfarm/webfarm/agent/sweep"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/metrics"
 )
@@ -26,6 +31,7 @@ import (
 const usage = `Usage: webfarm-agent [flags]
        webfarm-agent cleanup [--state-dir DIR] [--haproxy-binary PATH] [--haproxy-beside]
        webfarm-agent haproxy [--state-dir DIR] [--haproxy-binary PATH]
+       webfarm-agent sweep --fronts SELECTOR --running SELECTOR --pod-template FILE [--namespace NS]
 
 Runs the webfarm agent of one node (normally a DaemonSet pod with host
 networking and the NET_ADMIN and NET_RAW capabilities). "cleanup" removes
@@ -33,7 +39,9 @@ from the node everything the agent created: its HAProxy, its nat chain and
 the jump to it, the failover addresses it added, its state directory. "haproxy" execs
 HAProxy's master in the foreground on --state-dir, for a container of its
 own beside an agent run with --haproxy-beside: HAProxy then outlives the
-agent's container.
+agent's container. "sweep", at helm uninstall, runs the cleanup pod of
+--pod-template on every front: the nodes --fronts selects and those the
+pods --running selects are on, each once those pods are gone from it.
 
 Flags:
 `
@@ -51,6 +59,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "haproxy" {
 		os.Exit(runHAProxy(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "sweep" {
+		os.Exit(runSweep(os.Args[2:]))
 	}
 	f := parseFlags(flag.CommandLine, os.Args[1:])
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
@@ -168,6 +179,56 @@ func runHAProxy(args []string) int {
 	err := o.HAProxy().ExecBeside()
 	fmt.Fprintln(os.Stderr, "webfarm-agent haproxy:", err)
 	return 1
+}
+
+// runSweep cleans every front of a release being uninstalled.
+func runSweep(args []string) int {
+	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
+	var fronts, running, template string
+	var opts zap.Options
+	s := sweep.Sweep{Namespace: agent.DefaultNamespace}
+	fs.StringVar(&s.Namespace, "namespace", s.Namespace, "the release namespace: its pods and the cleanup pods")
+	fs.StringVar(&fronts, "fronts", "", "label selector of the fronts (the agent's nodeSelector)")
+	fs.StringVar(&running, "running", "", "label selector of the release's pods on the fronts (agent and HAProxy)")
+	fs.StringVar(&template, "pod-template", "", "YAML or JSON file of the cleanup pod; each node's copy is named and bound to it")
+	timeout := fs.Duration("timeout", 4*time.Minute, "time given to the whole sweep")
+	opts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	if err := sweepFronts(&s, fronts, running, template, *timeout); err != nil {
+		ctrl.Log.Error(err, "webfarm-agent sweep failed")
+		return 1
+	}
+	return 0
+}
+
+func sweepFronts(s *sweep.Sweep, fronts, running, template string, timeout time.Duration) error {
+	var err error
+	if s.Fronts, err = labels.Parse(fronts); err != nil {
+		return fmt.Errorf("--fronts: %w", err)
+	}
+	if s.Running, err = labels.Parse(running); err != nil || running == "" {
+		return fmt.Errorf("--running must select the release's pods: %q: %v", running, err)
+	}
+	raw, err := os.ReadFile(template)
+	if err != nil {
+		return err
+	}
+	if err := yaml.Unmarshal(raw, &s.Template); err != nil {
+		return fmt.Errorf("--pod-template %s: %w", template, err)
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return err
+	}
+	if s.Client, err = kubernetes.NewForConfig(cfg); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctrl.SetupSignalHandler(), timeout)
+	defer cancel()
+	return s.Run(logr.NewContext(ctx, ctrl.Log.WithName("sweep")))
 }
 
 func ptr[T any](v T) *T { return &v }

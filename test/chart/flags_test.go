@@ -18,7 +18,7 @@ func TestChartFlagsKnownByBinaries(t *testing.T) {
 	}
 	flags := map[string]string{} // container name -> the binary's -h
 	// container name -> the binary and the subcommand it runs
-	for container, cmd := range map[string][]string{"controller": {"webfarm-controller"}, "agent": {"webfarm-agent"}, "haproxy": {"webfarm-agent", "haproxy"}} {
+	for container, cmd := range map[string][]string{"controller": {"webfarm-controller"}, "agent": {"webfarm-agent"}, "haproxy": {"webfarm-agent", "haproxy"}, "sweep": {"webfarm-agent", "sweep"}} {
 		bin := filepath.Join(t.TempDir(), cmd[0])
 		if out, err := run("go", "build", "-o", bin, "./cmd/"+cmd[0]); err != nil {
 			t.Fatalf("building %s: %v\n%s", cmd[0], err, out)
@@ -28,7 +28,7 @@ func TestChartFlagsKnownByBinaries(t *testing.T) {
 	}
 	for _, values := range [][]string{nil, {"--values", customValues}} {
 		for _, o := range mustHelmTemplate(t, values...) {
-			if o.GetKind() != "Deployment" && o.GetKind() != "DaemonSet" {
+			if o.GetKind() != "Deployment" && o.GetKind() != "DaemonSet" && o.GetKind() != "Job" {
 				continue
 			}
 			containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
@@ -36,8 +36,8 @@ func TestChartFlagsKnownByBinaries(t *testing.T) {
 				c := c.(map[string]any)
 				help := flags[c["name"].(string)]
 				args, _ := c["args"].([]any)
-				if c["name"] == "haproxy" && len(args) > 0 && args[0] == "haproxy" {
-					args = args[1:] // the subcommand
+				if len(args) > 0 && args[0] == c["name"] {
+					args = args[1:] // the subcommand the container is named after
 				}
 				for _, a := range args {
 					name, _, _ := strings.Cut(strings.TrimPrefix(a.(string), "--"), "=")

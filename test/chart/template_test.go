@@ -9,9 +9,12 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
 )
 
 var customValues = filepath.Join(repoRoot, "test", "chart", "testdata", "values-custom.yaml")
@@ -74,6 +77,14 @@ func TestTemplateDefaultValues(t *testing.T) {
 		"DaemonSet webfarm-system/webfarm-haproxy",
 		"ValidatingAdmissionPolicy /webfarm-agent-own-node",
 		"ValidatingAdmissionPolicyBinding /webfarm-agent-own-node",
+		// The uninstall's cleanup: post-delete hooks.
+		"ServiceAccount webfarm-system/webfarm-agent-cleanup",
+		"ClusterRole /webfarm-agent-cleanup",
+		"ClusterRoleBinding /webfarm-agent-cleanup",
+		"Role webfarm-system/webfarm-agent-cleanup",
+		"RoleBinding webfarm-system/webfarm-agent-cleanup",
+		"ConfigMap webfarm-system/webfarm-agent-cleanup",
+		"Job webfarm-system/webfarm-agent-cleanup",
 	}
 	got := ids(objs)
 	slices.Sort(got)
@@ -199,18 +210,66 @@ func checkHAProxyBeside(t *testing.T, agent, haproxy *appsv1.DaemonSet) {
 	if !slices.Equal(c.Args, []string{"haproxy", "--state-dir=" + stateDir}) {
 		t.Errorf("haproxy args %q, want the haproxy subcommand on the agent's state dir %s", c.Args, stateDir)
 	}
-	mount := func(p corev1.PodSpec, cont corev1.Container) string {
-		m := cont.VolumeMounts[slices.IndexFunc(cont.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "state" })]
-		v := p.Volumes[slices.IndexFunc(p.Volumes, func(v corev1.Volume) bool { return v.Name == "state" })]
-		return fmt.Sprintf("%s at %s (%s)", v.HostPath.Path, m.MountPath, m.SubPathExpr)
-	}
-	if got, want := mount(pod, c), mount(agentPod, agentPod.Containers[0]); got != want {
+	if got, want := stateMount(pod, c), stateMount(agentPod, agentPod.Containers[0]); got != want {
 		t.Errorf("haproxy's state: %s; want the agent's, %s", got, want)
 	}
 	sc := c.SecurityContext
 	if sc == nil || sc.Privileged == nil || *sc.Privileged || sc.Capabilities == nil ||
 		!slices.Equal(sc.Capabilities.Add, []corev1.Capability{"NET_BIND_SERVICE"}) || *sc.ReadOnlyRootFilesystem != true {
 		t.Errorf("haproxy securityContext = %+v, want unprivileged, a read-only root, NET_BIND_SERVICE only", sc)
+	}
+}
+
+// stateMount says where a container finds the node's state: host path,
+// mount path and sub-path.
+func stateMount(p corev1.PodSpec, c corev1.Container) string {
+	m := c.VolumeMounts[slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "state" })]
+	v := p.Volumes[slices.IndexFunc(p.Volumes, func(v corev1.Volume) bool { return v.Name == "state" })]
+	return fmt.Sprintf("%s at %s (%s)", v.HostPath.Path, m.MountPath, m.SubPathExpr)
+}
+
+// TestTemplateCleanupHook: the uninstall's sweep finds the agent's nodes and
+// waits for the agent's and HAProxy's pods, and its cleanup pod reads the
+// state where the agent wrote it.
+func TestTemplateCleanupHook(t *testing.T) {
+	objs := mustHelmTemplate(t, "--set", "agent.stateDirPerNode=true")
+	agent := convert[appsv1.DaemonSet](t, find(t, objs, "DaemonSet", namespace, "webfarm-agent"))
+	haproxy := convert[appsv1.DaemonSet](t, find(t, objs, "DaemonSet", namespace, "webfarm-haproxy"))
+	cm := convert[corev1.ConfigMap](t, find(t, objs, "ConfigMap", namespace, "webfarm-agent-cleanup"))
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict([]byte(cm.Data["pod.yaml"]), &pod); err != nil {
+		t.Fatalf("the cleanup pod: %v", err)
+	}
+	c := pod.Spec.Containers[0]
+	if got, want := stateMount(pod.Spec, c), stateMount(agent.Spec.Template.Spec, agent.Spec.Template.Spec.Containers[0]); got != want {
+		t.Errorf("cleanup pod's state: %s; want the agent's, %s", got, want)
+	}
+	if !pod.Spec.HostNetwork || !slices.Equal(c.Args, []string{"cleanup", "--state-dir=/run/webfarm", "--haproxy-beside"}) {
+		t.Errorf("cleanup pod: hostNetwork %v, args %q", pod.Spec.HostNetwork, c.Args)
+	}
+	job := convert[batchv1.Job](t, find(t, objs, "Job", namespace, "webfarm-agent-cleanup"))
+	args := job.Spec.Template.Spec.Containers[0].Args
+	flag := func(name string) string {
+		i := slices.IndexFunc(args, func(a string) bool { return strings.HasPrefix(a, "--"+name+"=") })
+		if i < 0 {
+			t.Fatalf("sweep args %q lack --%s", args, name)
+		}
+		return strings.TrimPrefix(args[i], "--"+name+"=")
+	}
+	if fronts, err := labels.Parse(flag("fronts")); err != nil || !fronts.Matches(labels.Set(agent.Spec.Template.Spec.NodeSelector)) {
+		t.Errorf("--fronts=%s (%v) does not select the agent's nodes %v", flag("fronts"), err, agent.Spec.Template.Spec.NodeSelector)
+	}
+	running, err := labels.Parse(flag("running"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, l := range map[string]map[string]string{"agent": agent.Spec.Template.Labels, "HAProxy": haproxy.Spec.Template.Labels} {
+		if !running.Matches(labels.Set(l)) {
+			t.Errorf("--running=%s does not wait for the %s's pods %v", running, what, l)
+		}
+	}
+	if running.Matches(labels.Set(pod.Labels)) {
+		t.Errorf("--running=%s waits for the cleanup pods themselves", running)
 	}
 }
 

@@ -124,3 +124,9 @@ tolerations:
 priorityClassName: {{ . }}
 {{- end }}
 {{- end -}}
+
+{{/* cleanupHook: the annotations of every object of the uninstall cleanup. */}}
+{{- define "webfarm.cleanupHook" -}}
+helm.sh/hook: post-delete
+helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+{{- end -}}
