@@ -118,7 +118,8 @@ func (s *Sweep) step(ctx context.Context, node string, st *nodeState) error {
 	case corev1.PodSucceeded:
 		st.done = true
 		logr.FromContextOrDiscard(ctx).Info("Front cleaned", "node", node)
-		return s.Client.CoreV1().Pods(s.Namespace).Delete(ctx, st.pod, metav1.DeleteOptions{})
+		// Its container has ended: nothing is left to wait for.
+		return s.Client.CoreV1().Pods(s.Namespace).Delete(ctx, st.pod, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
 	case corev1.PodFailed:
 		st.failed = true
 	}
