@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -110,6 +111,7 @@ func upgrade(t *testing.T, c *cluster) {
 		}
 	}
 	watch := c.watchHandoff(t, before)
+	logs := c.followAgentLogs(t)
 	load := testbed.StartLoad(testbed.LoadOptions{URL: "http://" + vip + "/", Rate: 20, Client: client})
 	start := time.Now()
 	_, err := c.try("helm", "upgrade", release, "charts/webfarm", "--namespace", namespace, "--reuse-values",
@@ -126,6 +128,7 @@ func upgrade(t *testing.T, c *cluster) {
 		len(c.nodes), time.Since(start).Round(time.Second), len(res.Samples), res.Failed(), res.Gap(), before, c.owner(t))
 	if res.Failed() > 0 {
 		t.Errorf("requests failed during the upgrade: %s", strings.Join(res.Failures(start), "; "))
+		t.Logf("the agents' logs during the upgrade, access log left out (upgrade started %s):\n%s", start.UTC().Format("15:04:05.000"), logs())
 	}
 	out := c.run(t, "kubectl", "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=agent",
 		"-o", "jsonpath={range .items[*]}{.spec.containers[0].image}{\"\\n\"}{end}")
@@ -145,6 +148,34 @@ func upgrade(t *testing.T, c *cluster) {
 	default:
 		t.Logf("%s handed the failover IP off %s into the upgrade, %s before its agent's pod was gone",
 			before, handedOff.Sub(start).Round(time.Millisecond), podGone.Sub(handedOff).Round(time.Millisecond))
+	}
+}
+
+// followAgentLogs follows the logs of the agents running now, which an
+// upgrade deletes, and returns what they printed but the access log.
+func (c *cluster) followAgentLogs(t *testing.T) func() string {
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, c.kubectl, "-n", namespace, "logs", "-f", "-l", "app.kubernetes.io/component=agent",
+		"--prefix", "--tail=0", "--timestamps")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Logf("following the agents' logs: %v", err)
+		cancel()
+		return func() string { return "" }
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	return func() string {
+		cancel()
+		_ = cmd.Wait()
+		var kept []string
+		for _, l := range strings.Split(out.String(), "\n") {
+			if !strings.Contains(l, "\"GET ") {
+				kept = append(kept, l)
+			}
+		}
+		return strings.Join(kept, "\n")
 	}
 }
 
