@@ -137,8 +137,9 @@ func upgrade(t *testing.T, c *cluster) {
 	}
 	if after := c.haproxyMasters(t); !maps.EqualFunc(after, masters, slices.Equal) {
 		t.Errorf("HAProxy masters by node: %v before the upgrade, %v after: HAProxy did not outlive its agent", masters, after)
+	} else {
+		t.Logf("HAProxy masters (host pids) %v, the same before and after", masters)
 	}
-	t.Logf("HAProxy masters (host pids) %v, the same before and after", masters)
 	switch {
 	case handedOff.IsZero():
 		t.Errorf("%s's agent was replaced and the failover IP never left it", before)
