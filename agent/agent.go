@@ -109,7 +109,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		clock:    clock.RealClock{},
 		cache:    mgr.GetCache(),
 		api:      api,
-		proxy:    &haproxy.Process{Binary: opts.HAProxyBinary, Dir: opts.haproxyDir()},
+		proxy:    opts.HAProxy(),
 		reporter: &reporter{client: api, node: opts.NodeName},
 		refs:     newReferences(api),
 		wake:     make(chan struct{}, 1),

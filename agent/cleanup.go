@@ -10,7 +10,6 @@ import (
 
 	"github.com/webfarm/webfarm/agent/deadman"
 	"github.com/webfarm/webfarm/agent/handoff"
-	"github.com/webfarm/webfarm/agent/haproxy"
 	"github.com/webfarm/webfarm/agent/iptables"
 	"github.com/webfarm/webfarm/agent/vip"
 )
@@ -26,8 +25,7 @@ func Cleanup(ctx context.Context, opts Options) error {
 		return err
 	}
 	var errs []error
-	proxy := &haproxy.Process{Binary: opts.HAProxyBinary, Dir: opts.haproxyDir()}
-	if err := proxy.Stop(ctx); err != nil {
+	if err := opts.HAProxy().Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stopping HAProxy: %w", err))
 	}
 	if chain, err := iptables.New(); err != nil {

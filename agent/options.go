@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/webfarm/webfarm/agent/haproxy"
 )
 
 // Options configure an agent. The zero value of each optional field takes the
@@ -28,6 +30,12 @@ type Options struct {
 	StateDir string
 	// HAProxyBinary is the haproxy executable. Default haproxy (from $PATH).
 	HAProxyBinary string
+	// HAProxyBeside says that HAProxy runs beside the agent (its own
+	// container: `webfarm-agent haproxy`), not as the agent's child: the
+	// agent installs, validates and reloads its configuration in
+	// StateDir/haproxy but never starts or ends it, so that HAProxy
+	// outlives the agent's container.
+	HAProxyBeside bool
 	// PeerPort is the UDP port of the agent-to-agent heartbeats. Default 7694.
 	PeerPort int
 	// PeerSecret names the Secret, in Namespace, whose key "authkey"
@@ -177,6 +185,11 @@ func (o Options) uploadsDir() string { return filepath.Join(o.StateDir, "uploads
 
 // haproxyDir is where HAProxy's files live.
 func (o Options) haproxyDir() string { return filepath.Join(o.StateDir, "haproxy") }
+
+// HAProxy is the node's HAProxy as these options describe it.
+func (o Options) HAProxy() *haproxy.Process {
+	return &haproxy.Process{Binary: o.HAProxyBinary, Dir: o.haproxyDir(), Beside: o.HAProxyBeside}
+}
 
 // vipRecordPath is the record of the failover addresses the agent added.
 func (o Options) vipRecordPath() string { return filepath.Join(o.StateDir, "vip-addresses.json") }

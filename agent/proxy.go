@@ -147,13 +147,14 @@ func (a *Agent) observeApply(snap *snapshot, start time.Time, reloaded bool, err
 	metrics.HAProxySyncDuration.WithLabelValues(outcome).Observe(a.clock.Since(start).Seconds())
 }
 
-// stopProxy stops HAProxy on a node that is no longer a front of any farm.
+// stopProxy stops HAProxy on a node that is no longer a front of any farm
+// (one beside the agent goes idle).
 // Before the agent has seen its FrontNode it changes nothing.
 func (a *Agent) stopProxy(ctx context.Context, snap *snapshot) {
 	if snap.self == nil || !a.proxy.Running(ctx) {
 		return
 	}
-	if err := a.proxy.Stop(ctx); err != nil {
+	if err := a.proxy.StopServing(ctx); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Stopping HAProxy")
 		return
 	}

@@ -17,7 +17,10 @@
 //	reloaded, err := proc.Apply(ctx, cfg, haproxy.ErrorFiles(c))
 //
 // HAProxy runs in master-worker mode (-W) in a session of its own, so that it survives the
-// agent; Process.Dir holds everything needed to find it again. Draining is
+// agent; Process.Dir holds everything needed to find it again. With
+// Process.Beside, its master runs in a container of its own (ExecBeside) and
+// outlives the agent's container too: the agent then only installs,
+// validates and reloads. Draining is
 // not part of the configuration, so that draining a front reloads no HAProxy:
 // the agent puts the front's main server in the runtime drain state
 // (SetDrain, DRAIN in Stats), which the server-state file carries over

@@ -42,6 +42,10 @@ const (
 // its own so that it outlives an agent restart; a new Process on the same
 // Dir adopts it (pid file and master socket). Its methods are safe for
 // concurrent use.
+//
+// With Beside, HAProxy is not the agent's to start or end: it runs beside
+// the agent (its own container, see ExecBeside), which outlives the agent's
+// container, and the Process only installs, validates and reloads.
 type Process struct {
 	// Binary is the haproxy executable; default "haproxy" from $PATH.
 	Binary string
@@ -49,6 +53,10 @@ type Process struct {
 	// sockets and master.log. Its path must be short (unix sockets) and
 	// plain: letters, digits, '.', '_', '-' and '/'.
 	Dir string
+	// Beside says that HAProxy's master is started and ended by someone
+	// else, with ExecBeside on the same Dir: Apply waits for its master
+	// socket instead of starting it, and Stop waits for it to end.
+	Beside bool
 
 	mu sync.Mutex // serializes Apply and Stop
 }
@@ -151,9 +159,13 @@ func (p *Process) installAndLoad(ctx context.Context, staging string, old instal
 	if err == nil {
 		err = os.Rename(filepath.Join(staging, ConfigFile), p.path(ConfigFile))
 	}
-	if err == nil && running {
+	switch {
+	case err != nil:
+	case running:
 		err = p.reload(ctx)
-	} else if err == nil {
+	case p.Beside:
+		err = p.awaitBeside(ctx)
+	default:
 		err = p.start(ctx)
 	}
 	if err != nil {
@@ -230,9 +242,7 @@ func (p *Process) start(ctx context.Context) error {
 	}
 	defer logFile.Close()
 	// Not CommandContext: the end of ctx must not end HAProxy.
-	cmd := exec.Command(p.binary(), "-W",
-		"-S", p.path(MasterSocketFile)+",mode,600",
-		"-p", p.path(PIDFile), "-f", p.path(ConfigFile))
+	cmd := exec.Command(p.binary(), p.masterArgs(true)...)
 	cmd.Dir = p.Dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -252,6 +262,18 @@ func (p *Process) start(ctx context.Context) error {
 		procs, err := p.showProc(ctx)
 		return err == nil && len(procs.workers) > 0, nil
 	})
+}
+
+// masterArgs is the master's command line: master-worker, its CLI on the
+// master socket, the configuration in Dir, and the pid file when the agent
+// is its parent (a pid means nothing across the PID namespaces of two
+// containers).
+func (p *Process) masterArgs(pidFile bool) []string {
+	args := []string{"-W", "-S", p.path(MasterSocketFile) + ",mode,600"}
+	if pidFile {
+		args = append(args, "-p", p.path(PIDFile))
+	}
+	return append(args, "-f", p.path(ConfigFile))
 }
 
 // reload asks the master to reload (it re-executes itself with the new
@@ -355,10 +377,17 @@ func (p *Process) Running(ctx context.Context) bool {
 }
 
 // Stop ends the master and its workers (for cleanup: clients are cut) and
-// removes the pid file and sockets; the configuration stays.
+// removes the pid file and sockets; the configuration stays. A master beside
+// the agent ends with its own container: Stop waits for that and fails if it
+// still answers, rather than take the sockets from a HAProxy that serves.
 func (p *Process) Stop(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.Beside {
+		if err := p.awaitEnd(ctx); err != nil {
+			return err
+		}
+	}
 	pid, alive := p.masterPID()
 	if alive {
 		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {

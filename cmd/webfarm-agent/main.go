@@ -1,7 +1,8 @@
 // Command webfarm-agent runs on every front: it keeps the node's HAProxy, its
 // DNAT drain chain and the failover addresses it owns in line with the
 // WebFarm, FrontNode and FailoverIP objects. `webfarm-agent cleanup` removes
-// all of that from the node.
+// all of that from the node; `webfarm-agent haproxy` becomes the HAProxy
+// master that runs beside an agent started with --haproxy-beside.
 package main
 
 import (
@@ -11,24 +12,36 @@ import (
 	"os"
 	"time"
 
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
 
 	"github.com/webfarm/webfarm/agent"
+	"github.com/webfarm/webfarm/agent/sweep"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/metrics"
 )
 
 const usage = `Usage: webfarm-agent [flags]
-       webfarm-agent cleanup [--state-dir DIR] [--haproxy-binary PATH]
+       webfarm-agent cleanup [--state-dir DIR] [--haproxy-binary PATH] [--haproxy-beside]
+       webfarm-agent haproxy [--state-dir DIR] [--haproxy-binary PATH]
+       webfarm-agent sweep --fronts SELECTOR --running SELECTOR --pod-template FILE [--namespace NS]
 
 Runs the webfarm agent of one node (normally a DaemonSet pod with host
 networking and the NET_ADMIN and NET_RAW capabilities). "cleanup" removes
 from the node everything the agent created: its HAProxy, its nat chain and
-the jump to it, the failover addresses it added, its state directory.
+the jump to it, the failover addresses it added, its state directory. "haproxy" execs
+HAProxy's master in the foreground on --state-dir, for a container of its
+own beside an agent run with --haproxy-beside: HAProxy then outlives the
+agent's container. "sweep", at helm uninstall, runs the cleanup pod of
+--pod-template on every front: the nodes --fronts selects and those the
+pods --running selects are on, each once those pods are gone from it.
 
 Flags:
 `
@@ -43,6 +56,12 @@ type flags struct {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "cleanup" {
 		os.Exit(runCleanup(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "haproxy" {
+		os.Exit(runHAProxy(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "sweep" {
+		os.Exit(runSweep(os.Args[2:]))
 	}
 	f := parseFlags(flag.CommandLine, os.Args[1:])
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
@@ -86,6 +105,7 @@ func parseFlags(fs *flag.FlagSet, args []string) flags {
 func addNodeFlags(fs *flag.FlagSet, o *agent.Options) {
 	fs.StringVar(&o.StateDir, "state-dir", agent.DefaultStateDir, "HAProxy's files and the agent's records; must outlive the agent (host /run)")
 	fs.StringVar(&o.HAProxyBinary, "haproxy-binary", "haproxy", "the haproxy executable")
+	fs.BoolVar(&o.HAProxyBeside, "haproxy-beside", false, "HAProxy runs beside the agent (`webfarm-agent haproxy` in a container of its own), not as its child: the agent installs, validates and reloads its configuration but never starts or ends it")
 }
 
 func run(ctx context.Context, f flags) error {
@@ -129,11 +149,18 @@ func run(ctx context.Context, f flags) error {
 	return mgr.Start(ctx)
 }
 
-func runCleanup(args []string) int {
-	fs := flag.NewFlagSet("cleanup", flag.ContinueOnError)
+// parseNodeFlags parses the flags of a subcommand that needs the node's
+// options only.
+func parseNodeFlags(name string, args []string) (agent.Options, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var o agent.Options
 	addNodeFlags(fs, &o)
-	if err := fs.Parse(args); err != nil {
+	return o, fs.Parse(args) == nil
+}
+
+func runCleanup(args []string) int {
+	o, ok := parseNodeFlags("cleanup", args)
+	if !ok {
 		return 2
 	}
 	if err := agent.Cleanup(context.Background(), o); err != nil {
@@ -141,6 +168,69 @@ func runCleanup(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// runHAProxy replaces this process with HAProxy's master; it returns only
+// when it could not.
+func runHAProxy(args []string) int {
+	o, ok := parseNodeFlags("haproxy", args)
+	if !ok {
+		return 2
+	}
+	o.HAProxyBeside = true
+	err := o.HAProxy().ExecBeside()
+	fmt.Fprintln(os.Stderr, "webfarm-agent haproxy:", err)
+	return 1
+}
+
+// runSweep cleans every front of a release being uninstalled.
+func runSweep(args []string) int {
+	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
+	var fronts, running, template string
+	var opts zap.Options
+	s := sweep.Sweep{Namespace: agent.DefaultNamespace}
+	fs.StringVar(&s.Namespace, "namespace", s.Namespace, "the release namespace: its pods and the cleanup pods")
+	fs.StringVar(&fronts, "fronts", "", "label selector of the fronts (the agent's nodeSelector)")
+	fs.StringVar(&running, "running", "", "label selector of the release's pods on the fronts (agent and HAProxy)")
+	fs.StringVar(&template, "pod-template", "", "YAML or JSON file of the cleanup pod; each node's copy is named and bound to it")
+	timeout := fs.Duration("timeout", 4*time.Minute, "time given to the whole sweep")
+	opts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	if err := sweepFronts(&s, fronts, running, template, *timeout); err != nil {
+		ctrl.Log.Error(err, "webfarm-agent sweep failed")
+		return 1
+	}
+	return 0
+}
+
+func sweepFronts(s *sweep.Sweep, fronts, running, template string, timeout time.Duration) error {
+	var err error
+	if s.Fronts, err = labels.Parse(fronts); err != nil {
+		return fmt.Errorf("--fronts: %w", err)
+	}
+	if s.Running, err = labels.Parse(running); err != nil || running == "" {
+		return fmt.Errorf("--running must select the release's pods: %q: %v", running, err)
+	}
+	raw, err := os.ReadFile(template)
+	if err != nil {
+		return err
+	}
+	if err := yaml.Unmarshal(raw, &s.Template); err != nil {
+		return fmt.Errorf("--pod-template %s: %w", template, err)
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return err
+	}
+	if s.Client, err = kubernetes.NewForConfig(cfg); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctrl.SetupSignalHandler(), timeout)
+	defer cancel()
+	return s.Run(logr.NewContext(ctx, ctrl.Log.WithName("sweep")))
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -48,7 +48,9 @@ func TestEnvtestHelmInstall(t *testing.T) {
 		t.Errorf("the upgrade changed the agents' shared key (%d bytes then, %d now, equal %v)", len(installed), len(upgraded), upgraded == installed)
 	}
 
-	helm(t, "uninstall", rel, "--namespace", ns, "--wait")
+	// No kubelet runs the post-delete cleanup Job here (test/cluster runs
+	// it on real nodes): without --no-hooks the uninstall would wait for it.
+	helm(t, "uninstall", rel, "--namespace", ns, "--wait", "--no-hooks")
 	for _, name := range []string{rel + "-webfarm-agent", rel + "-webfarm-controller"} {
 		err := admin.Get(ctx, client.ObjectKey{Name: name}, &rbacv1.ClusterRole{})
 		if !apierrors.IsNotFound(err) {

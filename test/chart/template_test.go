@@ -1,15 +1,20 @@
 package chart
 
 import (
+	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
 )
 
 var customValues = filepath.Join(repoRoot, "test", "chart", "testdata", "values-custom.yaml")
@@ -69,8 +74,17 @@ func TestTemplateDefaultValues(t *testing.T) {
 		"Deployment webfarm-system/webfarm-controller",
 		"PodDisruptionBudget webfarm-system/webfarm-controller",
 		"DaemonSet webfarm-system/webfarm-agent",
+		"DaemonSet webfarm-system/webfarm-haproxy",
 		"ValidatingAdmissionPolicy /webfarm-agent-own-node",
 		"ValidatingAdmissionPolicyBinding /webfarm-agent-own-node",
+		// The uninstall's cleanup: post-delete hooks.
+		"ServiceAccount webfarm-system/webfarm-agent-cleanup",
+		"ClusterRole /webfarm-agent-cleanup",
+		"ClusterRoleBinding /webfarm-agent-cleanup",
+		"Role webfarm-system/webfarm-agent-cleanup",
+		"RoleBinding webfarm-system/webfarm-agent-cleanup",
+		"ConfigMap webfarm-system/webfarm-agent-cleanup",
+		"Job webfarm-system/webfarm-agent-cleanup",
 	}
 	got := ids(objs)
 	slices.Sort(got)
@@ -80,7 +94,9 @@ func TestTemplateDefaultValues(t *testing.T) {
 	}
 
 	checkController(t, convert[appsv1.Deployment](t, find(t, objs, "Deployment", namespace, "webfarm-controller")))
-	checkAgent(t, convert[appsv1.DaemonSet](t, find(t, objs, "DaemonSet", namespace, "webfarm-agent")))
+	agent := convert[appsv1.DaemonSet](t, find(t, objs, "DaemonSet", namespace, "webfarm-agent"))
+	checkAgent(t, agent)
+	checkHAProxyBeside(t, agent, convert[appsv1.DaemonSet](t, find(t, objs, "DaemonSet", namespace, "webfarm-haproxy")))
 
 	secret := convert[corev1.Secret](t, find(t, objs, "Secret", namespace, "webfarm-peer-key"))
 	if n := len(secret.Data["authkey"]); n != 48 {
@@ -137,13 +153,17 @@ func checkAgent(t *testing.T, ds *appsv1.DaemonSet) {
 	}
 	c := pod.Containers[0]
 	sc := c.SecurityContext
-	wantCaps := []corev1.Capability{"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE"}
+	// HAProxy, beside the agent, binds the farms' ports; the agent does not.
+	wantCaps := []corev1.Capability{"NET_ADMIN", "NET_RAW"}
 	if sc == nil || sc.Privileged == nil || *sc.Privileged || sc.Capabilities == nil ||
 		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || !slices.Equal(sc.Capabilities.Add, wantCaps) {
 		t.Errorf("agent securityContext = %+v, want unprivileged, ALL dropped, only %v added", sc, wantCaps)
 	}
 	if grace := pod.TerminationGracePeriodSeconds; grace == nil || !slices.Contains(c.Args, "--shutdown-grace=10s") || *grace <= 10 {
 		t.Errorf("agent: terminationGracePeriodSeconds %v and args %q: the grace must exceed --shutdown-grace", grace, c.Args)
+	}
+	if !slices.Contains(c.Args, "--haproxy-beside") {
+		t.Errorf("agent args %q: want --haproxy-beside, HAProxy being in a DaemonSet of its own", c.Args)
 	}
 	if !slices.Contains(c.Args, "--haproxy-metrics=127.0.0.1:8404") || slices.Contains(c.Args, "--no-access-log") {
 		t.Errorf("agent args %q: want HAProxy's exporter on loopback, port 8404 (served through the agent), and the access log", c.Args)
@@ -168,6 +188,103 @@ func checkAgent(t *testing.T, ds *appsv1.DaemonSet) {
 	state := pod.Volumes[slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == "state" })]
 	if state.HostPath == nil || state.HostPath.Path != "/run/webfarm" {
 		t.Errorf("agent: state volume = %+v, want host path /run/webfarm", state)
+	}
+}
+
+// checkHAProxyBeside checks that HAProxy's own DaemonSet runs on the
+// agent's nodes, in the agent's state directory, with the least it needs.
+func checkHAProxyBeside(t *testing.T, agent, haproxy *appsv1.DaemonSet) {
+	t.Helper()
+	pod, agentPod := haproxy.Spec.Template.Spec, agent.Spec.Template.Spec
+	if !pod.HostNetwork || !reflect.DeepEqual(pod.NodeSelector, agentPod.NodeSelector) ||
+		!reflect.DeepEqual(pod.Tolerations, agentPod.Tolerations) || pod.PriorityClassName != agentPod.PriorityClassName {
+		t.Errorf("haproxy pod: hostNetwork %v, nodeSelector %v, tolerations %v, priority %q: want the host network and the agent's placement",
+			pod.HostNetwork, pod.NodeSelector, pod.Tolerations, pod.PriorityClassName)
+	}
+	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Error("haproxy pod mounts a ServiceAccount token: it needs no API")
+	}
+	c := pod.Containers[0]
+	stateDir := strings.TrimPrefix(agentPod.Containers[0].Args[slices.IndexFunc(agentPod.Containers[0].Args,
+		func(a string) bool { return strings.HasPrefix(a, "--state-dir=") })], "--state-dir=")
+	if !slices.Equal(c.Args, []string{"haproxy", "--state-dir=" + stateDir}) {
+		t.Errorf("haproxy args %q, want the haproxy subcommand on the agent's state dir %s", c.Args, stateDir)
+	}
+	if got, want := stateMount(pod, c), stateMount(agentPod, agentPod.Containers[0]); got != want {
+		t.Errorf("haproxy's state: %s; want the agent's, %s", got, want)
+	}
+	sc := c.SecurityContext
+	if sc == nil || sc.Privileged == nil || *sc.Privileged || sc.Capabilities == nil ||
+		!slices.Equal(sc.Capabilities.Add, []corev1.Capability{"NET_BIND_SERVICE"}) || *sc.ReadOnlyRootFilesystem != true {
+		t.Errorf("haproxy securityContext = %+v, want unprivileged, a read-only root, NET_BIND_SERVICE only", sc)
+	}
+}
+
+// stateMount says where a container finds the node's state: host path,
+// mount path and sub-path.
+func stateMount(p corev1.PodSpec, c corev1.Container) string {
+	m := c.VolumeMounts[slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "state" })]
+	v := p.Volumes[slices.IndexFunc(p.Volumes, func(v corev1.Volume) bool { return v.Name == "state" })]
+	return fmt.Sprintf("%s at %s (%s)", v.HostPath.Path, m.MountPath, m.SubPathExpr)
+}
+
+// TestTemplateCleanupHook: the uninstall's sweep finds the agent's nodes and
+// waits for the agent's and HAProxy's pods, and its cleanup pod reads the
+// state where the agent wrote it.
+func TestTemplateCleanupHook(t *testing.T) {
+	objs := mustHelmTemplate(t, "--set", "agent.stateDirPerNode=true")
+	agent := convert[appsv1.DaemonSet](t, find(t, objs, "DaemonSet", namespace, "webfarm-agent"))
+	haproxy := convert[appsv1.DaemonSet](t, find(t, objs, "DaemonSet", namespace, "webfarm-haproxy"))
+	cm := convert[corev1.ConfigMap](t, find(t, objs, "ConfigMap", namespace, "webfarm-agent-cleanup"))
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict([]byte(cm.Data["pod.yaml"]), &pod); err != nil {
+		t.Fatalf("the cleanup pod: %v", err)
+	}
+	c := pod.Spec.Containers[0]
+	if got, want := stateMount(pod.Spec, c), stateMount(agent.Spec.Template.Spec, agent.Spec.Template.Spec.Containers[0]); got != want {
+		t.Errorf("cleanup pod's state: %s; want the agent's, %s", got, want)
+	}
+	if !pod.Spec.HostNetwork || !slices.Equal(c.Args, []string{"cleanup", "--state-dir=/run/webfarm", "--haproxy-beside"}) {
+		t.Errorf("cleanup pod: hostNetwork %v, args %q", pod.Spec.HostNetwork, c.Args)
+	}
+	job := convert[batchv1.Job](t, find(t, objs, "Job", namespace, "webfarm-agent-cleanup"))
+	args := job.Spec.Template.Spec.Containers[0].Args
+	flag := func(name string) string {
+		i := slices.IndexFunc(args, func(a string) bool { return strings.HasPrefix(a, "--"+name+"=") })
+		if i < 0 {
+			t.Fatalf("sweep args %q lack --%s", args, name)
+		}
+		return strings.TrimPrefix(args[i], "--"+name+"=")
+	}
+	if fronts, err := labels.Parse(flag("fronts")); err != nil || !fronts.Matches(labels.Set(agent.Spec.Template.Spec.NodeSelector)) {
+		t.Errorf("--fronts=%s (%v) does not select the agent's nodes %v", flag("fronts"), err, agent.Spec.Template.Spec.NodeSelector)
+	}
+	running, err := labels.Parse(flag("running"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, l := range map[string]map[string]string{"agent": agent.Spec.Template.Labels, "HAProxy": haproxy.Spec.Template.Labels} {
+		if !running.Matches(labels.Set(l)) {
+			t.Errorf("--running=%s does not wait for the %s's pods %v", running, what, l)
+		}
+	}
+	if running.Matches(labels.Set(pod.Labels)) {
+		t.Errorf("--running=%s waits for the cleanup pods themselves", running)
+	}
+}
+
+// TestTemplateHAProxyInAgent: without haproxy.beside, the agent runs
+// HAProxy itself, with the capability to bind its ports.
+func TestTemplateHAProxyInAgent(t *testing.T) {
+	objs := mustHelmTemplate(t, "--set", "haproxy.beside=false")
+	for _, o := range objs {
+		if o.GetKind() == "DaemonSet" && o.GetName() == "webfarm-haproxy" {
+			t.Error("haproxy.beside=false renders HAProxy's DaemonSet")
+		}
+	}
+	c := convert[appsv1.DaemonSet](t, find(t, objs, "DaemonSet", namespace, "webfarm-agent")).Spec.Template.Spec.Containers[0]
+	if slices.Contains(c.Args, "--haproxy-beside") || !slices.Contains(c.SecurityContext.Capabilities.Add, "NET_BIND_SERVICE") {
+		t.Errorf("agent args %q, capabilities %v: want HAProxy run by the agent, with NET_BIND_SERVICE", c.Args, c.SecurityContext.Capabilities.Add)
 	}
 }
 
@@ -215,6 +332,8 @@ func TestTemplateCustomValues(t *testing.T) {
 		pod.Containers[0].LivenessProbe != nil || ds.Spec.UpdateStrategy.Type != appsv1.OnDeleteDaemonSetStrategyType {
 		t.Errorf("agent pod spec ignores values: %+v", pod)
 	}
+
+	checkHAProxyBeside(t, ds, convert[appsv1.DaemonSet](t, find(t, objs, "DaemonSet", namespace, "shopfarm-haproxy")))
 
 	d := convert[appsv1.Deployment](t, find(t, objs, "Deployment", namespace, "shopfarm-controller"))
 	if *d.Spec.Replicas != 3 || !slices.Contains(d.Spec.Template.Spec.Containers[0].Args, "--leader-election-id=shopfarm-leader") ||

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,47 @@ func (c *cluster) try(name string, args ...string) (string, error) {
 func inNode(node string, args ...string) (string, error) {
 	out, err := exec.Command("nsenter", append([]string{"--net=/run/netns/" + node, "--"}, args...)...).CombinedOutput()
 	return string(out), err
+}
+
+// haproxyMasters are, by node, the host pids of the HAProxy masters in the
+// node's network namespace: haproxy processes whose parent is not haproxy.
+func (c *cluster) haproxyMasters(t *testing.T) map[string][]int {
+	t.Helper()
+	masters := map[string][]int{}
+	for _, n := range c.nodes {
+		out, err := exec.Command("ip", "netns", "pids", n).Output()
+		if err != nil {
+			t.Fatalf("ip netns pids %s: %v", n, err)
+		}
+		for _, f := range strings.Fields(string(out)) {
+			pid, _ := strconv.Atoi(f)
+			if comm(pid) == "haproxy" && comm(parent(pid)) != "haproxy" {
+				masters[n] = append(masters[n], pid)
+			}
+		}
+	}
+	return masters
+}
+
+func comm(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(b))
+}
+
+// parent reads the parent's pid from /proc/<pid>/stat, after the command
+// name in parentheses; 0 when the process is gone.
+func parent(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 // eventually polls f every 250ms until it returns nil or timeout passes.

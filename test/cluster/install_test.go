@@ -42,19 +42,36 @@ func TestClusterInstall(t *testing.T) {
 	}
 }
 
-// install runs helm install with the chart's defaults, except the image
-// references (imported, never pulled) and the state directory: one per node,
+// install runs helm install with the chart's defaults (HAProxy in a
+// DaemonSet beside the agents), except the image references (imported, never pulled) and the state directory: one per node,
 // since the nodes share one host's filesystem, inside the cluster's directory,
 // which `down` removes.
+//
+// The second node becomes a front only after the install, as a node
+// labelled later would: the uninstall must clean it too.
 func install(t *testing.T, c *cluster) {
+	late := c.nodes[len(c.nodes)-1]
+	c.run(t, "kubectl", "label", "node", late, "webfarm.io/front-")
 	start := time.Now()
 	c.run(t, "helm", "install", release, "charts/webfarm", "--namespace", namespace, "--create-namespace",
 		"--set", "controller.image.tag="+imageTag, "--set", "controller.image.pullPolicy=Never",
 		"--set", "agent.image.tag="+imageTag, "--set", "agent.image.pullPolicy=Never",
+		"--set", "haproxy.image.tag="+imageTag, "--set", "haproxy.image.pullPolicy=Never",
 		"--set", "agent.stateDir="+stateDir, "--set", "agent.stateDirPerNode=true", "--wait", "--timeout", "5m")
 	c.run(t, "kubectl", "-n", namespace, "rollout", "status", "deployment/webfarm-controller", "--timeout", "3m")
 	c.run(t, "kubectl", "-n", namespace, "rollout", "status", "daemonset/webfarm-agent", "--timeout", "3m")
-	t.Logf("controller and agents Ready %s after helm install", time.Since(start).Round(time.Second))
+	c.run(t, "kubectl", "-n", namespace, "rollout", "status", "daemonset/webfarm-haproxy", "--timeout", "3m")
+	t.Logf("controller, agents and HAProxy Ready %s after helm install", time.Since(start).Round(time.Second))
+	c.run(t, "kubectl", "label", "node", late, "webfarm.io/front=true")
+	eventually(t, 3*time.Minute, "an agent and a HAProxy Ready on every front", func() error {
+		for _, ds := range []string{"webfarm-agent", "webfarm-haproxy"} {
+			out, err := c.try("kubectl", "-n", namespace, "get", "daemonset", ds, "-o", "jsonpath={.status.numberReady}")
+			if err != nil || strings.TrimSpace(out) != fmt.Sprint(len(c.nodes)) {
+				return fmt.Errorf("%s: %q Ready, %v", ds, out, err)
+			}
+		}
+		return nil
+	})
 }
 
 // sampleFarm applies config/samples, its FailoverIP on the cluster's bridge,

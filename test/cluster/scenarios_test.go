@@ -1,12 +1,15 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,7 +91,9 @@ func drain(t *testing.T, c *cluster) {
 }
 
 // upgrade moves the agent to a new image tag with helm upgrade under a steady
-// load through the failover IP: no request may fail.
+// load through the failover IP: no request may fail, every node's HAProxy
+// master is the same process after as before (it runs beside the agent), and
+// the owner hands the address off before its agent's pod is gone.
 func upgrade(t *testing.T, c *cluster) {
 	for i := range c.nodes {
 		ctr := fmt.Sprintf("/var/tmp/wfc-cluster/node%d/containerd.sock", i+1)
@@ -99,6 +104,14 @@ func upgrade(t *testing.T, c *cluster) {
 	// server-side apply over the ones helm install created.
 	c.run(t, "kubectl", "apply", "--server-side", "--force-conflicts", "-f", "charts/webfarm/crds/")
 	before := c.owner(t)
+	masters := c.haproxyMasters(t)
+	for _, n := range c.nodes {
+		if len(masters[n]) != 1 {
+			t.Errorf("%s runs HAProxy masters %v before the upgrade, want one", n, masters[n])
+		}
+	}
+	watch := c.watchHandoff(t, before)
+	logs := c.followAgentLogs(t)
 	load := testbed.StartLoad(testbed.LoadOptions{URL: "http://" + vip + "/", Rate: 20, Client: client})
 	start := time.Now()
 	_, err := c.try("helm", "upgrade", release, "charts/webfarm", "--namespace", namespace, "--reuse-values",
@@ -107,6 +120,7 @@ func upgrade(t *testing.T, c *cluster) {
 		_, err = c.try("kubectl", "-n", namespace, "rollout", "status", "daemonset/webfarm-agent", "--timeout", "5m")
 	}
 	res := load.Stop()
+	handedOff, podGone := watch.stop()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,12 +128,99 @@ func upgrade(t *testing.T, c *cluster) {
 		len(c.nodes), time.Since(start).Round(time.Second), len(res.Samples), res.Failed(), res.Gap(), before, c.owner(t))
 	if res.Failed() > 0 {
 		t.Errorf("requests failed during the upgrade: %s", strings.Join(res.Failures(start), "; "))
+		t.Logf("the agents' logs during the upgrade, access log left out (upgrade started %s):\n%s", start.UTC().Format("15:04:05.000"), logs())
 	}
 	out := c.run(t, "kubectl", "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=agent",
 		"-o", "jsonpath={range .items[*]}{.spec.containers[0].image}{\"\\n\"}{end}")
 	if strings.Count(out, ":"+upgradeTag) != len(c.nodes) {
 		t.Errorf("agents' images after the upgrade:\n%s", out)
 	}
+	if after := c.haproxyMasters(t); !maps.EqualFunc(after, masters, slices.Equal) {
+		t.Errorf("HAProxy masters by node: %v before the upgrade, %v after: HAProxy did not outlive its agent", masters, after)
+	} else {
+		t.Logf("HAProxy masters (host pids) %v, the same before and after", masters)
+	}
+	switch {
+	case handedOff.IsZero():
+		t.Errorf("%s's agent was replaced and the failover IP never left it", before)
+	case podGone.IsZero() || handedOff.After(podGone):
+		t.Errorf("%s handed the failover IP off at %s, after its agent's pod was gone (%s)",
+			before, handedOff.Sub(start).Round(time.Millisecond), podGone.Sub(start).Round(time.Millisecond))
+	default:
+		t.Logf("%s handed the failover IP off %s into the upgrade, %s before its agent's pod was gone",
+			before, handedOff.Sub(start).Round(time.Millisecond), podGone.Sub(handedOff).Round(time.Millisecond))
+	}
+}
+
+// followAgentLogs follows the logs of the agents running now, which an
+// upgrade deletes, and returns what they printed but the access log.
+func (c *cluster) followAgentLogs(t *testing.T) func() string {
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, c.kubectl, "-n", namespace, "logs", "-f", "-l", "app.kubernetes.io/component=agent",
+		"--prefix", "--tail=0", "--timestamps")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Logf("following the agents' logs: %v", err)
+		cancel()
+		return func() string { return "" }
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	return func() string {
+		cancel()
+		_ = cmd.Wait()
+		var kept []string
+		for _, l := range strings.Split(out.String(), "\n") {
+			if !strings.Contains(l, "\"GET ") {
+				kept = append(kept, l)
+			}
+		}
+		return strings.Join(kept, "\n")
+	}
+}
+
+// handoffWatch samples, while an upgrade runs, who owns the failover IP and
+// whether the agent pod of its owner before the upgrade still exists.
+type handoffWatch struct {
+	halt, done         chan struct{}
+	handedOff, podGone time.Time
+}
+
+func (c *cluster) watchHandoff(t *testing.T, owner string) *handoffWatch {
+	pod := strings.TrimSpace(c.run(t, "kubectl", "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=agent",
+		"--field-selector", "spec.nodeName="+owner, "-o", "jsonpath={.items[0].metadata.name}"))
+	w := &handoffWatch{halt: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for w.podGone.IsZero() {
+			select {
+			case <-w.halt:
+				return
+			case <-tick.C:
+			}
+			// The owner first: a hand-off and an end seen in one sample
+			// count as a hand-off before the end.
+			if o, err := c.try("kubectl", "-n", namespace, "get", "failoverip", "failover", "-o", "jsonpath={.status.owner}"); err == nil &&
+				w.handedOff.IsZero() && strings.TrimSpace(o) != owner && strings.TrimSpace(o) != "" {
+				w.handedOff = time.Now()
+			}
+			if out, err := c.try("kubectl", "-n", namespace, "get", "pod", pod, "--ignore-not-found", "-o", "name"); err == nil && strings.TrimSpace(out) == "" {
+				w.podGone = time.Now()
+			}
+		}
+	}()
+	return w
+}
+
+// stop ends the watch and returns when the owner was first seen to be
+// another node, and when its old agent pod was first seen gone.
+func (w *handoffWatch) stop() (handedOff, podGone time.Time) {
+	close(w.halt)
+	<-w.done
+	return w.handedOff, w.podGone
 }
 
 // ownerLoss cuts the owner's link, as if the node died, under load, and
@@ -165,11 +266,17 @@ func ownerLoss(t *testing.T, c *cluster) {
 }
 
 // uninstall removes the release and wants no address, nat chain, HAProxy or
-// state left on any node.
+// state left on any node, the one labelled after the install included: the
+// release's hooks name no node, the cleanup finds them when it runs.
 func uninstall(t *testing.T, c *cluster) {
+	if hooks := c.run(t, "helm", "get", "hooks", release, "--namespace", namespace); strings.Contains(hooks, "wfc-node") {
+		t.Errorf("the release's hooks name nodes: the cleanup would miss a front labelled since")
+	}
 	c.run(t, "kubectl", "-n", namespace, "delete", "daemonset", "webserver", "--wait")
 	c.run(t, "kubectl", "-n", namespace, "delete", "failoverip,webfarm", "--all", "--wait", "--timeout", "2m")
-	c.run(t, "helm", "uninstall", release, "--namespace", namespace, "--wait", "--timeout", "3m")
+	start := time.Now()
+	c.run(t, "helm", "uninstall", release, "--namespace", namespace, "--wait", "--timeout", "4m")
+	t.Logf("helm uninstall, its cleanup on every front included: %s", time.Since(start).Round(100*time.Millisecond))
 	eventually(t, 2*time.Minute, "the agents gone", func() error {
 		out, err := c.try("kubectl", "-n", namespace, "get", "pods", "-o", "name")
 		if err != nil || strings.TrimSpace(out) != "" {

@@ -98,3 +98,35 @@ tlsConfig:
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{- define "webfarm.haproxyName" -}}
+{{- printf "%s-haproxy" (include "webfarm.fullname" .) -}}
+{{- end -}}
+
+{{/*
+agentPlacement: the fronts, for every pod that runs beside the agent on
+them (the agent's and HAProxy's DaemonSets).
+*/}}
+{{- define "webfarm.agentPlacement" -}}
+{{- with .Values.agent.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.agent.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.agent.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.agent.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* cleanupHook: the annotations of every object of the uninstall cleanup. */}}
+{{- define "webfarm.cleanupHook" -}}
+helm.sh/hook: post-delete
+helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+{{- end -}}
