@@ -45,6 +45,13 @@ type failover struct {
 
 	wake        chan struct{}
 	keepaliveNs atomic.Int64
+	// tookOver wakes the heartbeats when the node starts holding an
+	// address: its voters confirm only a holder, and they answer its first
+	// claim at once, so that its proof through them starts a round trip
+	// after the take-over rather than up to a keepalive later, while the
+	// Lease renewal the controller acknowledged when it named it lasts only
+	// deadtime minus guard.
+	tookOver chan struct{}
 	// shorterKeepalive wakes the heartbeats when the keepalive shrinks: a
 	// new agent's first timer runs at the default, and its peers could
 	// not hear it before they withdraw (ownership: handshakeAllowance).
@@ -74,7 +81,7 @@ type decided struct {
 }
 
 func newFailover(a *Agent, memoryPath string) *failover {
-	f := &failover{a: a, memory: &memoryFile{path: memoryPath}, wake: make(chan struct{}, 1), shorterKeepalive: make(chan struct{}, 1)}
+	f := &failover{a: a, memory: &memoryFile{path: memoryPath}, wake: make(chan struct{}, 1), tookOver: make(chan struct{}, 1), shorterKeepalive: make(chan struct{}, 1)}
 	f.keepaliveNs.Store(int64(defaultKeepalive))
 	return f
 }
@@ -418,6 +425,9 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 			logr.FromContextOrDiscard(ctx).Error(err, "Holding the failover address", "failoverIP", key)
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error(), ObservedGeneration: generation}, true
 		}
+		if !mem.Holding {
+			signal(f.tookOver)
+		}
 	} else if mem.Holding {
 		// The controller names the next owner only once this one reports
 		// the address released: the release may wait for a quiet moment.
@@ -515,7 +525,8 @@ func vipAddress(key string, fip *webfarmv1.FailoverIP, epoch int64) (vip.Address
 
 // sendHeartbeats tells every front that may hold one of the failover IPs
 // this node may hold, every keepalive, which of them it holds and what it
-// sees. A node that holds no address also answers at once a heartbeat that
+// sees, and at once when it takes an address over. A node that holds no
+// address also answers at once a heartbeat that
 // claims one, so that the holder's proof is as old as the round trip rather
 // than up to a keepalive older (the holder then needs its Lease only when a
 // confirmation is really late); its next heartbeats go a keepalive and a
@@ -533,6 +544,7 @@ func (f *failover) sendHeartbeats(ctx context.Context) {
 		case <-timer.C():
 		case <-f.a.peers.HolderHeard():
 			echo = true
+		case <-f.tookOver:
 		case <-f.shorterKeepalive:
 			resetTimer(timer, max(0, f.keepalive()-f.a.clock.Since(last)))
 			continue

@@ -1,6 +1,7 @@
 package failoversim
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -500,20 +501,34 @@ func (a *agent) pass() {
 		}
 		a.remember(a.mem.After(d, now))
 	case d.Announce():
+		fresh := !a.mem.Holding
 		a.remember(a.mem.After(d, now))
 		a.proved(proof{now.Add(d.RecheckAfter), timing.Deadtime - timing.Guard}, timing.Keepalive)
 		a.kernel.hold(a, now.Add(d.RecheckAfter))
+		if fresh {
+			// failover.sendHeartbeats woken by a take-over: the claim goes
+			// at once, and the voters' echoes confirm it a round trip later.
+			a.scheduleBeat(0)
+		}
 	case a.mem.Holding:
 		a.kernel.release()
 		a.remember(a.mem.After(d, now))
 	default:
 		a.remember(a.mem.After(d, now))
 	}
-	a.setNeedLease(d.NeedsLease)
+	a.setNeedLease(d.NeedsLease || a.awaitsHandOff())
 	state, ok := d.State()
 	a.lastGen = generation
 	a.publish(report{some: ok, epoch: d.Epoch, state: state, generation: a.lastGen, unheard: unheard, unheardAfter: d.UnheardAfter})
 	a.scheduleRecheck(d.RecheckAfter)
+}
+
+// awaitsHandOff is the agent's: a candidate renews its Lease every
+// keepalive while another owner is asked to release, so that the renewal
+// the controller acknowledges when it names it is fresh.
+func (a *agent) awaitsHandOff() bool {
+	st := a.view.status
+	return st.ReleaseRequested && st.Owner != a.name && slices.Contains(st.Candidates, a.name)
 }
 
 // unheardFronts is failover.unheardFronts and Peers.Unheard: every other

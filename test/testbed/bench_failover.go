@@ -333,6 +333,19 @@ func (tb *Testbed) trial(ctx context.Context, system, settings, kind, address, f
 	return t
 }
 
+// probeURL is what the steady load asks for through address: HAProxy's
+// frontend on the webfarm VIP; each front's web server itself on
+// KeepalivedVIP, since HAProxy binds only the farm's failover addresses
+// (as a keepalived user would bind HAProxy to the VIP, the trial then
+// measures the same move of an address in front of a server that
+// answers).
+func probeURL(address string) string {
+	if address == KeepalivedVIP {
+		return fmt.Sprintf("http://%s:%d/", address, WebPort)
+	}
+	return "http://" + address + "/"
+}
+
 // probes are the client's steady load and ARP watcher for one address.
 type probes struct {
 	load *Load
@@ -348,7 +361,7 @@ func (tb *Testbed) startProbes(address, from string) (*probes, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &probes{arp: arp, from: from, load: StartLoad(LoadOptions{URL: "http://" + address + "/", Rate: benchRate})}
+	p := &probes{arp: arp, from: from, load: StartLoad(LoadOptions{URL: probeURL(address), Rate: benchRate})}
 	if err := waitServedBy(p.load, "", time.Time{}); err != nil {
 		p.stop(&Trial{}, time.Now())
 		return nil, err

@@ -3,6 +3,7 @@ package testbed
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -108,8 +109,17 @@ func newKeepalived(i int, fronts []*Front, s KeepalivedSettings, dir string) (*k
 }
 
 // Start starts keepalived (as BACKUP: it takes the address only if no
-// other front advertises it).
-func (k *keepalived) Start() error { return k.proc.Start() }
+// other front advertises it). The pid files of a killed one go first:
+// keepalived refuses to start ("daemon is already running") when a stale
+// one names a live process, such as an agent started since.
+func (k *keepalived) Start() error {
+	for _, name := range []string{"keepalived.pid", "vrrp.pid", "checkers.pid", "bfd.pid"} {
+		if err := os.Remove(filepath.Join(k.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return k.proc.Start()
+}
 
 // Kill kills keepalived and its VRRP child, which outlives a killed
 // parent, and removes the address it may have left on the link.

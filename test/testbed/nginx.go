@@ -40,7 +40,9 @@ http {
   access_log {{.Dir}}/access.log main;
 
   server {
-    listen {{.Address}}:{{.Port}};
+    # Every address of the front: its own, for HAProxy's servers, and
+    # keepalived's VIP when the failover bench puts it there.
+    listen {{.Port}};
     root {{.Dir}}/www;
     add_header X-Front {{.Name}} always;
 
