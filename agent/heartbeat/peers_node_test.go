@@ -57,6 +57,7 @@ func peersIn(t *testing.T, ns *netnstest.NS, node string, listen netip.AddrPort,
 		t.Fatal(err)
 	}
 	p.SetKey(key)
+	p.SetSigner(nodeKey(node))
 	return p, runPeers(t, p)
 }
 
@@ -173,6 +174,24 @@ func TestNodePeersHeartbeats(t *testing.T) {
 			if p.Node == "front3" {
 				t.Errorf("front2 heard the intruder: %+v", p)
 			}
+		}
+	})
+	t.Run("a front speaking for another", func(t *testing.T) {
+		// front3 holds the shared key and sends from front1's address, as
+		// front1, but signs with its own key: it cannot sign as front1.
+		forger, _ := peersIn(t, n.a, "front1", netip.AddrPortFrom(n.aIP, port+2), testKey)
+		forger.SetSigner(nodeKey("front3"))
+		forger.SetMembership(Membership{Fronts: map[string]netip.AddrPort{"front2": bAddr}})
+		view, stats := b.View(fip), b.Stats()
+		eventually(t, "front2 refuses the forged signature", func() bool {
+			sendOrFail(t, forger, "front2", Claim{FailoverIP: fip, SeenOwner: "front1", SeenEpoch: 1 << 40})
+			return b.Stats().BadSignature >= stats.BadSignature+3
+		})
+		if got := b.View(fip); !reflect.DeepEqual(got, view) {
+			t.Errorf("view after forged datagrams = %+v, want unchanged %+v", got, view)
+		}
+		if got := b.Stats(); got.Accepted != stats.Accepted || got.Challenged != stats.Challenged || got.Replayed != stats.Replayed {
+			t.Errorf("stats %+v after %+v: a forged datagram went past the signature check", got, stats)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package heartbeat
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"net"
 	"net/netip"
@@ -26,6 +27,7 @@ func startPeers(t *testing.T, node string, clk *clocktesting.FakeClock, key []by
 		t.Fatal(err)
 	}
 	p.SetKey(key)
+	p.SetSigner(nodeKey(node))
 	runPeers(t, p)
 	return p
 }
@@ -33,17 +35,20 @@ func startPeers(t *testing.T, node string, clk *clocktesting.FakeClock, key []by
 // testFIPs are the failover IPs every test node knows.
 var testFIPs = []string{"shop/www", "shop/api"}
 
-// meet makes every one of ps a member for the others, at its own address,
-// all knowing testFIPs.
+// meet makes every one of ps a member for the others, at its own address
+// and with its own key (nodeKey), all knowing testFIPs.
 func meet(ps ...*Peers) {
 	for _, p := range ps {
 		fronts := map[string]netip.AddrPort{}
+		keys := map[string][]ed25519.PublicKey{}
 		for _, q := range ps {
 			if q != p {
 				fronts[q.node] = q.Addr()
+				keys[q.node] = []ed25519.PublicKey{publicKey(nodeKey(q.node))}
 			}
 		}
 		p.SetMembership(Membership{Fronts: fronts, FailoverIPs: testFIPs})
+		p.SetPeerKeys(keys)
 	}
 }
 
@@ -294,6 +299,7 @@ func (r *relay) replay(t *testing.T, b []byte) {
 // from the same loopback address, so node still takes them as p's.
 func through(p *Peers, node string, r *relay) {
 	p.SetMembership(Membership{Fronts: map[string]netip.AddrPort{node: r.addr()}, FailoverIPs: testFIPs})
+	p.SetPeerKeys(map[string][]ed25519.PublicKey{node: {publicKey(nodeKey(node))}})
 }
 
 func TestPeersRefuseReplays(t *testing.T) {
@@ -303,6 +309,7 @@ func TestPeersRefuseReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.SetKey(testKey)
+	a.SetSigner(nodeKey("front1"))
 	stopA := runPeers(t, a)
 	b := startPeers(t, "front2", clk, testKey)
 	r := startRelay(t, a.Addr(), b.Addr())
@@ -347,6 +354,7 @@ func TestPeersRefuseReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted.SetKey(testKey)
+	restarted.SetSigner(nodeKey("front1"))
 	runPeers(t, restarted)
 	r2 := startRelay(t, restarted.Addr(), b.Addr())
 	through(restarted, "front2", r2)
