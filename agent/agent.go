@@ -57,6 +57,7 @@ type Agent struct {
 	vips       *vip.Manager
 	lease      *heartbeat.LeaseRenewer
 	peers      *heartbeat.Peers
+	identity   *heartbeat.Identity
 	promises   *promiseFile
 	reporter   *reporter
 	refs       *references
@@ -130,6 +131,9 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		a.log.Error(err, "Reading the peer promises")
 	}
 	a.peers.SetPromises(a.promises)
+	if err := a.setUpPeerIdentity(); err != nil {
+		return nil, fmt.Errorf("peer identity: %w", err)
+	}
 	if err := a.registerMetrics(); err != nil {
 		return nil, err
 	}
@@ -419,6 +423,7 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 		a.reporter.verify(snap.self)
 		a.peers.SetKey(a.refs.peerKey(ctx, a.opts.Namespace, a.opts.PeerSecret))
 	}
+	a.syncPeerIdentity(ctx, snap)
 	a.syncProxy(ctx, snap, full)
 	a.setServingTargets(ctx, snap)
 	rules, problems := drainRules(snap)

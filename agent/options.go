@@ -33,6 +33,9 @@ type Options struct {
 	// PeerSecret names the Secret, in Namespace, whose key "authkey"
 	// authenticates agent-to-agent heartbeats. Default webfarm-peer-key.
 	PeerSecret string
+	// PeerKeyMaxAge is the age at which the node's own peer key is rotated
+	// (heartbeat.Identity); negative never rotates it. Default 30 days.
+	PeerKeyMaxAge time.Duration
 	// FailoverHook, when set, is an executable run at every takeover and
 	// release of a failover address (see agent/vip).
 	FailoverHook string
@@ -67,6 +70,7 @@ const (
 	DefaultStateDir       = "/run/webfarm"
 	DefaultPeerPort       = 7694
 	DefaultPeerSecret     = "webfarm-peer-key"
+	DefaultPeerKeyMaxAge  = 30 * 24 * time.Hour
 	DefaultResync         = 10 * time.Second
 	DefaultStatsInterval  = time.Second
 	DefaultShutdownGrace  = 10 * time.Second
@@ -93,6 +97,7 @@ func (o Options) nodeDefaults() (Options, error) {
 	setDefault(&o.HAProxyBinary, "haproxy")
 	setDefault(&o.PeerSecret, DefaultPeerSecret)
 	setDefault(&o.PeerPort, DefaultPeerPort)
+	setDefault(&o.PeerKeyMaxAge, DefaultPeerKeyMaxAge)
 	setDefault(&o.Resync, DefaultResync)
 	setDefault(&o.StatsInterval, DefaultStatsInterval)
 	setDefault(&o.ShutdownGrace, DefaultShutdownGrace)
@@ -148,3 +153,7 @@ func (o Options) vipRecordPath() string { return filepath.Join(o.StateDir, "vip-
 // memoryPath keeps, per FailoverIP, the epoch at which the agent holds its
 // address, so that a restarted agent keeps serving it (agent/ownership.Memory).
 func (o Options) memoryPath() string { return filepath.Join(o.StateDir, "ownership.json") }
+
+// peerKeyPath keeps the node's own peer key (heartbeat.Identity). In the
+// state dir, on the host's /run: a rebooted node makes a new one.
+func (o Options) peerKeyPath() string { return filepath.Join(o.StateDir, "peer-key.json") }

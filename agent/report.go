@@ -27,6 +27,8 @@ type report struct {
 	Serving      []webfarmv1.ServingStatus
 	// UnheardFronts are the heartbeat targets unheard for a deadtime.
 	UnheardFronts []string
+	// PeerKeys are the node's own peer keys (heartbeat.Identity.Published).
+	PeerKeys []string
 }
 
 // reporter publishes the agent's report with a JSON merge patch that carries
@@ -64,6 +66,7 @@ func (r *reporter) publish(ctx context.Context) error {
 	want.FailoverIPs = append([]webfarmv1.NodeFailoverIPStatus(nil), want.FailoverIPs...)
 	want.Serving = append([]webfarmv1.ServingStatus(nil), want.Serving...)
 	want.UnheardFronts = slices.Clone(want.UnheardFronts)
+	want.PeerKeys = slices.Clone(want.PeerKeys)
 	unchanged := r.published != nil && reflect.DeepEqual(*r.published, want)
 	r.mu.Unlock()
 	if unchanged {
@@ -77,6 +80,7 @@ func (r *reporter) publish(ctx context.Context) error {
 		"serving":      want.Serving,
 		// null, not an empty list, removes the key when all are heard.
 		"unheardFronts": want.UnheardFronts,
+		"peerKeys":      want.PeerKeys,
 	}})
 	if err != nil {
 		return err
@@ -104,7 +108,7 @@ func (r *reporter) verify(self *webfarmv1.FrontNode) {
 }
 
 func reportOf(s *webfarmv1.FrontNodeStatus) report {
-	return report{Proxy: s.Proxy, Servers: s.Servers, FailoverIPs: s.FailoverIPs, ShuttingDown: s.ShuttingDown, Serving: s.Serving}
+	return report{Proxy: s.Proxy, Servers: s.Servers, FailoverIPs: s.FailoverIPs, ShuttingDown: s.ShuttingDown, Serving: s.Serving, PeerKeys: s.PeerKeys}
 }
 
 // sameReport compares two reports as the API server stores them: times to
@@ -124,6 +128,9 @@ func sameReport(a, b report) bool {
 		}
 		if len(r.Serving) == 0 {
 			r.Serving = nil
+		}
+		if len(r.PeerKeys) == 0 {
+			r.PeerKeys = nil
 		}
 		return r
 	}

@@ -128,6 +128,14 @@ func (id *Identity) Published() []string {
 	return keys
 }
 
+// PublishedIn tells whether published, a FrontNode's status.peerKeys,
+// holds the key Signer signs with: peers can verify it.
+func (id *Identity) PublishedIn(published []string) bool {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	return slices.Contains(published, id.state.Current.public())
+}
+
 // Step moves a rotation on, given the keys the node's FrontNode publishes
 // now (as this node's cache has it). It tells whether Signer or Published
 // changed. A current key older than the maximum age draws a next key,

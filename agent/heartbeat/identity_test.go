@@ -85,6 +85,9 @@ func TestIdentityRotation(t *testing.T) {
 	if !slices.Equal(id.Published(), both) {
 		t.Fatalf("after a restart, published %v, want %v", id.Published(), both)
 	}
+	if !id.PublishedIn(old) || id.PublishedIn(both[1:]) {
+		t.Fatalf("the old key signs until the switch")
+	}
 
 	// Not before this node saw both published, and then KeyRotationGrace.
 	clk.Step(time.Hour)
@@ -105,7 +108,7 @@ func TestIdentityRotation(t *testing.T) {
 	if got := id.Published(); !slices.Equal(got, both[1:]) {
 		t.Errorf("published %v after the switch, want the next key alone %v", got, both[1:])
 	}
-	if bytes.Equal(id.Signer(), signer) {
+	if bytes.Equal(id.Signer(), signer) || !id.PublishedIn(both) || id.PublishedIn(old) {
 		t.Errorf("still signing with the old key")
 	}
 	id = loadIdentity(t, path, maxAge, clk)

@@ -333,6 +333,11 @@ func (in *FrontNodeStatus) DeepCopyInto(out *FrontNodeStatus) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.PeerKeys != nil {
+		in, out := &in.PeerKeys, &out.PeerKeys
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))

@@ -36,7 +36,7 @@ func RegisterAgent() error {
 		HAProxyReloads, HAProxyRefused, HAProxySyncDuration, HAProxyUp, HAProxyFarms,
 		DrainSyncDuration, DrainSyncFailures,
 		Announcements, TakeoverWait, FailoverTransitions,
-		APIRequestDuration,
+		APIRequestDuration, PeerRoundTrip,
 	)
 }
 
