@@ -1,0 +1,53 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/webfarm/webfarm/agent/heartbeat"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// TestSyncPeerIdentity: the agent reports its key at once, and signs with
+// it only once its FrontNode publishes it; before, its peers would refuse
+// every heartbeat.
+func TestSyncPeerIdentity(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	peers, err := heartbeat.NewPeers("front1", netip.MustParseAddrPort("127.0.0.1:0"), clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- peers.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	peers.SetKey([]byte("0123456789abcdef"))
+	peers.SetMembership(heartbeat.Membership{Fronts: map[string]netip.AddrPort{"front2": netip.MustParseAddrPort("127.0.0.1:9")}})
+
+	a := &Agent{opts: Options{StateDir: t.TempDir()}, clock: clk, peers: peers, reporter: &reporter{node: "front1"}}
+	if err := a.setUpPeerIdentity(); err != nil {
+		t.Fatal(err)
+	}
+	published := a.identity.Published()
+	if got := a.reporter.current.PeerKeys; len(published) != 1 || !slices.Equal(got, published) {
+		t.Fatalf("reported peer keys %v, want the identity's %v", got, published)
+	}
+
+	self, other := front("front1", "127.0.0.1", false), front("front2", "127.0.0.1", false)
+	snap := testSnapshot("front1", []*webfarmv1.FrontNode{self, other})
+	a.syncPeerIdentity(ctx, snap)
+	if err := peers.Send([]string{"front2"}, nil); !errors.Is(err, heartbeat.ErrNoKey) {
+		t.Errorf("Send before the key is published: %v, want %v", err, heartbeat.ErrNoKey)
+	}
+	self.Status.PeerKeys = published
+	a.syncPeerIdentity(ctx, snap)
+	if err := peers.Send([]string{"front2"}, nil); err != nil {
+		t.Errorf("Send once the key is published: %v", err)
+	}
+}
