@@ -58,12 +58,15 @@ type Agent struct {
 	lease      *heartbeat.LeaseRenewer
 	peers      *heartbeat.Peers
 	identity   *heartbeat.Identity
-	promises   *promiseFile
-	reporter   *reporter
-	refs       *references
-	failover   *failover
-	serving    *servingChecks
-	obs        *observer
+	// peerKeysWritten are the peer keys last written by writePeerKeys,
+	// which the cache may not show yet; the node loop's alone.
+	peerKeysWritten []string
+	promises        *promiseFile
+	reporter        *reporter
+	refs            *references
+	failover        *failover
+	serving         *servingChecks
+	obs             *observer
 	// accessLog relays HAProxy's access log to stdout; nil when disabled.
 	accessLog *accesslog.Relay
 

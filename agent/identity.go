@@ -3,13 +3,22 @@ package agent
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/webfarm/webfarm/agent/heartbeat"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/metrics"
 )
+
+// peerKeysTimeout bounds the write of the node's peer keys.
+const peerKeysTimeout = 2 * time.Second
 
 // setUpPeerIdentity loads or makes the node's own peer key, reports its
 // public half, and times the round trips. The key signs once it is seen
@@ -42,6 +51,14 @@ func (a *Agent) syncPeerIdentity(ctx context.Context, snap *snapshot) {
 	if changed {
 		a.reporter.update(func(r *report) { r.PeerKeys = a.identity.Published() })
 	}
+	if want := a.identity.Published(); snap.self != nil && !slices.Equal(published, want) && !slices.Equal(a.peerKeysWritten, want) {
+		a.peerKeysWritten = nil
+		if err := a.writePeerKeys(ctx, want); err != nil {
+			logr.FromContextOrDiscard(ctx).Error(err, "Publishing the peer keys")
+		} else {
+			a.peerKeysWritten = want
+		}
+	}
 	if a.identity.PublishedIn(published) {
 		a.peers.SetSigner(a.identity.Signer())
 	}
@@ -52,4 +69,23 @@ func (a *Agent) syncPeerIdentity(ctx context.Context, snap *snapshot) {
 		}
 	}
 	a.peers.SetPeerKeys(keys)
+}
+
+// writePeerKeys writes the node's peer keys into its FrontNode status, alone
+// and at once: its peers hear it only from then on, while the full report
+// waits for HAProxy (runPublisher). A merge patch of that key only, so
+// that it changes nothing else of the report.
+func (a *Agent) writePeerKeys(ctx context.Context, keys []string) error {
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{"peerKeys": keys}})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, peerKeysTimeout)
+	defer cancel()
+	front := &webfarmv1.FrontNode{}
+	front.Name = a.opts.NodeName
+	if err := a.api.Status().Patch(ctx, front, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("patching the peer keys of FrontNode %s: %w", front.Name, err)
+	}
+	return nil
 }

@@ -9,14 +9,17 @@ import (
 	"time"
 
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+	"github.com/webfarm/webfarm/internal/testenv"
 )
 
-// TestSyncPeerIdentity: the agent reports its key at once, and signs with
-// it only once its FrontNode publishes it; before, its peers would refuse
-// every heartbeat.
+// TestSyncPeerIdentity: the agent writes its key into its FrontNode at
+// once, and signs with it only once its cache shows it published; before,
+// its peers would refuse every heartbeat.
 func TestSyncPeerIdentity(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	peers, err := heartbeat.NewPeers("front1", netip.MustParseAddrPort("127.0.0.1:0"), clk)
@@ -30,7 +33,9 @@ func TestSyncPeerIdentity(t *testing.T) {
 	peers.SetKey([]byte("0123456789abcdef"))
 	peers.SetMembership(heartbeat.Membership{Fronts: map[string]netip.AddrPort{"front2": netip.MustParseAddrPort("127.0.0.1:9")}})
 
-	a := &Agent{opts: Options{StateDir: t.TempDir()}, clock: clk, peers: peers, reporter: &reporter{node: "front1"}}
+	self, other := front("front1", "127.0.0.1", false), front("front2", "127.0.0.1", false)
+	api := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(self.DeepCopy()).WithStatusSubresource(self).Build()
+	a := &Agent{opts: Options{NodeName: "front1", StateDir: t.TempDir()}, clock: clk, api: api, peers: peers, reporter: &reporter{node: "front1"}}
 	if err := a.setUpPeerIdentity(); err != nil {
 		t.Fatal(err)
 	}
@@ -39,11 +44,18 @@ func TestSyncPeerIdentity(t *testing.T) {
 		t.Fatalf("reported peer keys %v, want the identity's %v", got, published)
 	}
 
-	self, other := front("front1", "127.0.0.1", false), front("front2", "127.0.0.1", false)
 	snap := testSnapshot("front1", []*webfarmv1.FrontNode{self, other})
 	a.syncPeerIdentity(ctx, snap)
 	if err := peers.Send([]string{"front2"}, nil); !errors.Is(err, heartbeat.ErrNoKey) {
 		t.Errorf("Send before the key is published: %v, want %v", err, heartbeat.ErrNoKey)
+	}
+	// Written at once, without waiting for the full report.
+	var stored webfarmv1.FrontNode
+	if err := api.Get(ctx, client.ObjectKey{Name: "front1"}, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(stored.Status.PeerKeys, published) {
+		t.Errorf("FrontNode front1 publishes %v, want %v", stored.Status.PeerKeys, published)
 	}
 	self.Status.PeerKeys = published
 	a.syncPeerIdentity(ctx, snap)
