@@ -59,7 +59,7 @@ type Agent struct {
 	peers      *heartbeat.Peers
 	identity   *heartbeat.Identity
 	// peerKeysWritten are the peer keys last written by writePeerKeys,
-	// which the cache may not show yet; the node loop's alone.
+	// which the cache may not show yet; runPeerIdentity's alone.
 	peerKeysWritten []string
 	promises        *promiseFile
 	reporter        *reporter
@@ -75,6 +75,8 @@ type Agent struct {
 	// wake is signalled when the cache changes, so that the agent acts on a
 	// change at once rather than at the next tick.
 	wake chan struct{}
+	// identityWake is wake for the peer identity (runPeerIdentity).
+	identityWake chan struct{}
 	// report is signalled when a loop changed the report, which the
 	// publisher then writes (runPublisher).
 	report chan struct{}
@@ -97,6 +99,8 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		refs:     newReferences(api),
 		wake:     make(chan struct{}, 1),
 		report:   make(chan struct{}, 1),
+
+		identityWake: make(chan struct{}, 1),
 	}
 	if a.drain, err = iptables.New(); err != nil {
 		return nil, fmt.Errorf("drain chain: %w", err)
@@ -252,7 +256,10 @@ func (a *Agent) watchCache(ctx context.Context) bool {
 	return true
 }
 
-func (a *Agent) poke() { signal(a.wake) }
+func (a *Agent) poke() {
+	signal(a.wake)
+	signal(a.identityWake)
+}
 
 // publishSoon asks the publisher to write the report, without waiting.
 func (a *Agent) publishSoon() { signal(a.report) }
@@ -308,6 +315,8 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 		close(deadFrontsDone)
 	}()
+	identityDone := make(chan struct{})
+	go func() { a.runPeerIdentity(ctx); close(identityDone) }()
 	publisherDone := make(chan struct{})
 	go func() { a.runPublisher(ctx); close(publisherDone) }()
 	if a.accessLog != nil {
@@ -322,6 +331,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	// The shutdown writes its reports itself, once no other write is under
 	// way that could land after them.
 	<-publisherDone
+	<-identityDone
 	a.shutdown(live)
 	stopLive()
 	for range 3 {
@@ -426,7 +436,6 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 		a.reporter.verify(snap.self)
 		a.peers.SetKey(a.refs.peerKey(ctx, a.opts.Namespace, a.opts.PeerSecret))
 	}
-	a.syncPeerIdentity(ctx, snap)
 	a.syncProxy(ctx, snap, full)
 	a.setServingTargets(ctx, snap)
 	rules, problems := drainRules(snap)

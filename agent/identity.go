@@ -34,6 +34,27 @@ func (a *Agent) setUpPeerIdentity() error {
 	return nil
 }
 
+// runPeerIdentity keeps the node's peer identity in line with the cluster
+// at every change of the cache and every resync, until ctx is done. Apart
+// from the node loop: a first HAProxy start must not delay the keys, which
+// the peers need before they hear this node, nor this node's view of
+// theirs.
+func (a *Agent) runPeerIdentity(ctx context.Context) {
+	resync := a.clock.NewTicker(a.opts.Resync)
+	defer resync.Stop()
+	for {
+		if snap, err := readSnapshot(ctx, a.cache, a.opts.NodeName); err == nil {
+			a.syncPeerIdentity(ctx, snap)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.identityWake:
+		case <-resync.C():
+		}
+	}
+}
+
 // syncPeerIdentity moves the rotation of the node's own key on, from what
 // its FrontNode publishes, and gives the peer heartbeats the keys every
 // other front publishes: the only keys that may sign as that front. The
