@@ -63,3 +63,53 @@ func TestSyncPeerIdentity(t *testing.T) {
 		t.Errorf("Send once the key is published: %v", err)
 	}
 }
+
+// TestSyncPeerIdentityRotates: at its maximum age the key is rotated
+// through the FrontNode: the next key is written beside the current one,
+// signs once the cache showed both for heartbeat.KeyRotationGrace, and is
+// then written alone.
+func TestSyncPeerIdentityRotates(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	peers, err := heartbeat.NewPeers("front1", netip.MustParseAddrPort("127.0.0.1:0"), clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := front("front1", "127.0.0.1", false)
+	api := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(self.DeepCopy()).WithStatusSubresource(self).Build()
+	a := &Agent{opts: Options{NodeName: "front1", StateDir: t.TempDir(), PeerKeyMaxAge: time.Hour}, clock: clk, api: api, peers: peers, reporter: &reporter{node: "front1"}}
+	if err := a.setUpPeerIdentity(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// sync shows the agent its FrontNode as the API server has it, as its
+	// cache would, and returns what it publishes.
+	sync := func() []string {
+		t.Helper()
+		if err := api.Get(ctx, client.ObjectKey{Name: "front1"}, self); err != nil {
+			t.Fatal(err)
+		}
+		a.syncPeerIdentity(ctx, testSnapshot("front1", []*webfarmv1.FrontNode{self}))
+		if err := api.Get(ctx, client.ObjectKey{Name: "front1"}, self); err != nil {
+			t.Fatal(err)
+		}
+		return self.Status.PeerKeys
+	}
+	first := sync()
+	if len(first) != 1 {
+		t.Fatalf("published %v, want one key", first)
+	}
+	clk.Step(time.Hour)
+	both := sync()
+	if len(both) != 2 || both[0] != first[0] {
+		t.Fatalf("published %v at the key's maximum age, want %v and the next key", both, first)
+	}
+	signing := func(key string) bool { return a.identity.PublishedIn([]string{key}) }
+	sync()
+	clk.Step(heartbeat.KeyRotationGrace)
+	if !signing(first[0]) {
+		t.Errorf("the next key signs before the grace ran out")
+	}
+	if got := sync(); !slices.Equal(got, both[1:]) || !signing(both[1]) {
+		t.Errorf("after the grace: published %v, want the next key alone %v, and signing with it", got, both[1:])
+	}
+}
