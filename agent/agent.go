@@ -298,6 +298,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.ready.Store(true)
 	log.Info("Agent started")
 
+	// The peers' keys first: the peer heartbeats need them.
+	identityDone := make(chan struct{})
+	go func() { a.runPeerIdentity(ctx); close(identityDone) }()
 	goDone(func(ctx context.Context) {
 		if err := a.peers.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error(err, "Peer heartbeats stopped")
@@ -315,8 +318,6 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 		close(deadFrontsDone)
 	}()
-	identityDone := make(chan struct{})
-	go func() { a.runPeerIdentity(ctx); close(identityDone) }()
 	publisherDone := make(chan struct{})
 	go func() { a.runPublisher(ctx); close(publisherDone) }()
 	if a.accessLog != nil {
