@@ -61,6 +61,20 @@ docker-push: ## Push both images.
 	$(CONTAINER_TOOL) push $(IMG_CONTROLLER)
 	$(CONTAINER_TOOL) push $(IMG_AGENT)
 
+##@ Images and cluster
+
+.PHONY: images
+images: packages ## Both images as OCI archives in _output/images/ with no daemon (mmdebstrap, hack/ociimage): the same inputs give the same digests.
+	IMG_CONTROLLER=$(IMG_CONTROLLER) IMG_AGENT=$(IMG_AGENT) hack/images.sh
+
+.PHONY: cluster
+cluster: packages control-plane node-stack ## A real cluster on this machine (2 nodes in network namespaces, images imported), left running; prints its kubeconfig. `make cluster-down` ends it.
+	hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Tear the cluster of `make cluster` down and restore the host.
+	hack/cluster.sh down
+
 ##@ Test
 
 .PHONY: test
@@ -69,6 +83,11 @@ test: packages check-generated vet test-unit test-envtest test-node test-e2e tes
 .PHONY: test-unit
 test-unit: helm ## Unit tests (chart lint and templates included): need neither root nor a control plane.
 	HELM="$$(hack/helm.sh)" go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-cluster
+test-cluster: packages control-plane node-stack helm ## helm install on a real cluster (2 nodes, real kubelets and containerd), the sample farm through its failover IP, an upgrade under load, helm uninstall; root.
+	HELM="$$(hack/helm.sh)" KUBEBUILDER_ASSETS="$$(CONTROL_PLANE_NODES=1 hack/control-plane.sh)" WEBFARM_CLUSTER=1 \
+		go test $(GO_TEST_FLAGS) -count=1 -p 1 -timeout 40m -run '^TestCluster' -v ./test/cluster/
 
 SOAK_SCHEDULES ?= 10000000
 .PHONY: soak
@@ -109,6 +128,11 @@ TRIALS ?= 10
 bench-failover: packages control-plane ## Failover gaps of keepalived (VRRP) and webfarm side by side on the testbed (TRIALS=10: about 7 min); table in _output/.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./cmd/webfarm-testbed bench-failover --trials $(TRIALS) --out _output/bench-failover.txt
 
+SOAK_DURATION ?= 30m
+.PHONY: soak-failover
+soak-failover: packages control-plane ## No false fence: the farm at its fastest settings for SOAK_DURATION (30m) under load with 2 CPU hogs; fails on any owner change, fence or two answerers.
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./cmd/webfarm-testbed soak-failover --duration $(SOAK_DURATION) --out _output/soak-failover.txt
+
 ##@ Demo
 
 KEEP ?=
@@ -127,8 +151,12 @@ helm: ## Build helm from the module proxy into bin/ (cached).
 	hack/helm.sh >/dev/null
 
 .PHONY: control-plane
-control-plane: ## Build kube-apiserver, etcd and kubectl from the module proxy (cached).
+control-plane: ## Build kube-apiserver, kubectl, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and etcd from the module proxy (cached).
 	hack/control-plane.sh >/dev/null
+
+.PHONY: node-stack
+node-stack: ## Build containerd v2, ctr, its runc shim and the CNI plugins from the module proxy (cached).
+	hack/node-stack.sh >/dev/null
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN)/.tmp go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)

@@ -20,12 +20,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/webfarm/webfarm/agent/accesslog"
+	"github.com/webfarm/webfarm/agent/checks"
 	"github.com/webfarm/webfarm/agent/deadfront"
 	"github.com/webfarm/webfarm/agent/deadman"
 	"github.com/webfarm/webfarm/agent/handoff"
 	"github.com/webfarm/webfarm/agent/haproxy"
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/iptables"
+	"github.com/webfarm/webfarm/agent/nginx"
 	"github.com/webfarm/webfarm/agent/vip"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/metrics"
@@ -66,9 +68,13 @@ type Agent struct {
 	refs            *references
 	failover        *failover
 	serving         *servingChecks
+	checks          *checks.Runner
 	obs             *observer
 	// accessLog relays HAProxy's access log to stdout; nil when disabled.
 	accessLog *accesslog.Relay
+	// nginx is the node's web server, whose Sites' vhosts the agent keeps;
+	// nil when the agent leaves it alone.
+	nginx *nginx.Process
 
 	// ready is set once the agent has its first view of the cluster.
 	ready atomic.Bool
@@ -111,12 +117,14 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.vips.Announcer = observedAnnouncer{next: vip.PacketAnnouncer{}, seen: a.obs.announced}
+	a.vips.Notified = a.notified
 	if a.accessLog, err = listenAccessLog(opts, a.proxy); err != nil {
 		return nil, err
 	}
 	if a.serving, err = newServingChecks(); err != nil {
 		return nil, err
 	}
+	a.checks = checks.NewRunner(a.clock)
 	a.lease = &heartbeat.LeaseRenewer{
 		Client: api, Namespace: opts.Namespace, Node: opts.NodeName,
 		Interval: func() time.Duration { return a.failover.leaseInterval() },
@@ -127,6 +135,9 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("peer heartbeats on UDP port %d: %w", opts.PeerPort, err)
 	}
 	a.deadFronts = &deadfront.Marker{Runtime: a.proxy}
+	if opts.NginxDir != "" {
+		a.nginx = &nginx.Process{Binary: opts.NginxBinary, Dir: opts.NginxDir}
+	}
 	a.failover = newFailover(a, opts.memoryPath())
 	a.vips.HandedOff = a.failover.poke
 	a.informers = mgr.GetCache()
@@ -143,6 +154,9 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	}
 	if err := a.registerMetrics(); err != nil {
 		return nil, err
+	}
+	if err := mgr.AddMetricsServerExtraHandler(metrics.HAProxyPath, exporterProxy{opts: opts, cache: a.cache}); err != nil {
+		return nil, fmt.Errorf("serving HAProxy's exporter: %w", err)
 	}
 	return a, mgr.Add(a)
 }
@@ -192,7 +206,7 @@ func newVIPManager(opts Options, log logr.Logger) (*vip.Manager, error) {
 	if err := gate.Setup(); err != nil {
 		return nil, fmt.Errorf("kernel gate: %w", err)
 	}
-	m := &vip.Manager{Handle: handle, Gate: gate, RecordPath: opts.vipRecordPath()}
+	m := &vip.Manager{Handle: handle, Gate: gate, RecordPath: opts.vipRecordPath(), HooksDir: opts.HooksDir, NodeName: opts.NodeName}
 	// Forwarding spares clients a lost connection during a hand-off; a
 	// node that cannot set it up still holds and releases addresses safely.
 	if m.Forwarder, err = newForwarder(); err != nil {
@@ -311,6 +325,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	// candidate anyway.
 	servingDone := make(chan struct{})
 	go func() { a.runServingChecks(ctx); close(servingDone) }()
+	healthDone := make(chan struct{})
+	go func() { a.runHealthChecks(ctx); close(healthDone) }()
 	deadFrontsDone := make(chan struct{})
 	go func() {
 		if !a.opts.ChecksOnly {
@@ -339,6 +355,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		<-done
 	}
 	<-servingDone
+	<-healthDone
 	<-deadFrontsDone
 	log.Info("Agent stopped")
 	return nil
@@ -438,7 +455,9 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 		a.peers.SetKey(a.refs.peerKey(ctx, a.opts.Namespace, a.opts.PeerSecret))
 	}
 	a.syncProxy(ctx, snap, full)
+	a.syncWebServer(ctx, snap)
 	a.setServingTargets(ctx, snap)
+	a.setCheckTargets(ctx, snap)
 	rules, problems := drainRules(snap)
 	for _, p := range problems {
 		log.Error(p, "Skipping a drain rule")

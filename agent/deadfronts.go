@@ -84,8 +84,9 @@ func deadFrontServers(snap *snapshot, view func(failoverIP string) []ownership.P
 func heardFronts(snap *snapshot, view func(failoverIP string) []ownership.Peer) map[string][]deadfront.Heard {
 	heard := map[string][]deadfront.Heard{}
 	for key, fip := range snap.failoverIPs {
+		timing, _ := ownership.TimingOf(fip)
 		for _, p := range view(key) {
-			heard[p.Node] = append(heard[p.Node], deadfront.Heard{LastHeard: p.LastHeard, Deadtime: fip.Spec.Deadtime.Duration})
+			heard[p.Node] = append(heard[p.Node], deadfront.Heard{LastHeard: p.LastHeard, Deadtime: timing.Deadtime})
 		}
 	}
 	return heard

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/ownership"
@@ -44,6 +45,10 @@ type failover struct {
 
 	wake        chan struct{}
 	keepaliveNs atomic.Int64
+	// shorterKeepalive wakes the heartbeats when the keepalive shrinks: a
+	// new agent's first timer runs at the default, and its peers could
+	// not hear it before they withdraw (ownership: handshakeAllowance).
+	shorterKeepalive chan struct{}
 	// needLease: some failover IP this node owns is not vouched for by its
 	// peers with a keepalive to spare (ownership.Decision.NeedsLease).
 	needLease atomic.Bool
@@ -57,7 +62,7 @@ type failover struct {
 }
 
 func newFailover(a *Agent, memoryPath string) *failover {
-	f := &failover{a: a, memory: &memoryFile{path: memoryPath}, wake: make(chan struct{}, 1)}
+	f := &failover{a: a, memory: &memoryFile{path: memoryPath}, wake: make(chan struct{}, 1), shorterKeepalive: make(chan struct{}, 1)}
 	f.keepaliveNs.Store(int64(defaultKeepalive))
 	return f
 }
@@ -170,8 +175,9 @@ func (f *failover) pass(ctx context.Context) {
 	var reports []webfarmv1.NodeFailoverIPStatus
 	for _, key := range f.concerned(snap) {
 		fip := snap.failoverIPs[key]
-		keepalive = min(keepalive, fip.Spec.Keepalive.Duration)
-		deadtime = max(deadtime, fip.Spec.Deadtime.Duration)
+		timing, _ := ownership.TimingOf(fip)
+		keepalive = min(keepalive, timing.Keepalive)
+		deadtime = max(deadtime, timing.Deadtime)
 		r, ok, need := f.decide(ctx, key, fip)
 		if ok {
 			reports = append(reports, r)
@@ -179,7 +185,9 @@ func (f *failover) pass(ctx context.Context) {
 		needLease = needLease || need
 	}
 	reports = f.acknowledge(snap, reports)
-	f.keepaliveNs.Store(int64(keepalive))
+	if old := f.keepaliveNs.Swap(int64(keepalive)); int64(keepalive) < old {
+		signal(f.shorterKeepalive)
+	}
 	f.setNeedLease(needLease)
 	unheard := f.unheardFronts(snap, deadtime)
 	f.a.reporter.update(func(r *report) { r.FailoverIPs, r.UnheardFronts = reports, unheard })
@@ -247,7 +255,7 @@ func (f *failover) concerned(snap *snapshot) []string {
 func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.FailoverIP) (webfarmv1.NodeFailoverIPStatus, bool, bool) {
 	now := f.a.clock.Now()
 	mem := f.memory.get(key)
-	timing := ownership.TimingOf(&fip.Spec)
+	timing, _ := ownership.TimingOf(fip)
 	promised := f.a.promises.promised(key)
 	d := ownership.Decide(ownership.Input{
 		Node:             f.a.opts.NodeName,
@@ -259,6 +267,7 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		Peers:            f.a.peers.View(key),
 		Promised:         promised,
 		Withdrawn:        f.a.promises.withdrawnFrom(key),
+		Started:          f.startedAt,
 		Now:              now,
 	})
 	if d.Action == ownership.Withdraw {
@@ -284,7 +293,7 @@ func (f *failover) withdraw(ctx context.Context, key string, fip *webfarmv1.Fail
 		f.a.lease.RenewNow()
 	}
 	state, _ := d.State()
-	r := webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason, ObservedGeneration: fip.Generation}
+	r := webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason, ObservedGeneration: timingGeneration(fip)}
 	if d.UnheardAfter > 0 {
 		r.UnheardAfter = &metav1.Duration{Duration: d.UnheardAfter}
 	}
@@ -294,10 +303,11 @@ func (f *failover) withdraw(ctx context.Context, key string, fip *webfarmv1.Fail
 // carryOut holds, keeps waiting or removes the address as d says, and
 // returns what to report.
 func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.FailoverIP, mem ownership.Memory, d ownership.Decision, now time.Time) (webfarmv1.NodeFailoverIPStatus, bool) {
-	timing := ownership.TimingOf(&fip.Spec)
+	timing, generation := ownership.TimingOf(fip)
 	addr, err := vipAddress(key, fip, d.Epoch)
 	if err != nil {
-		return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPFenced, Message: err.Error(), ObservedGeneration: fip.Generation}, true
+		return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPFenced, Reason: string(ownership.InvalidAddress),
+			Message: err.Error(), ObservedGeneration: generation}, true
 	}
 	if d.Announce() {
 		// Remembered before the address is added: from now on the
@@ -308,14 +318,18 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		}
 		// The grant is the proof of liveness: the kernel stops answering
 		// for the address when it runs out, unless a later pass renews it.
-		if err := f.a.vips.Ensure(ctx, addr, d.RecheckAfter); err != nil {
+		if err := f.a.vips.Ensure(ctx, addr, d.RecheckAfter); errors.Is(err, vip.ErrPromoting) {
+			// Its master hook runs before the address is added (spec.hooks).
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPWaiting, Message: err.Error(), ObservedGeneration: generation}, true
+		} else if err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "Holding the failover address", "failoverIP", key)
-			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error(), ObservedGeneration: fip.Generation}, true
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPHolding, Message: err.Error(), ObservedGeneration: generation}, true
 		}
 	} else if mem.Holding {
 		// The controller names the next owner only once this one reports
 		// the address released: the release may wait for a quiet moment.
 		addr.HandOff = d.Action == ownership.Release && fip.Status.ReleaseRequested && fip.Status.Owner == f.a.opts.NodeName
+		addr.Fault = d.Action == ownership.Fence
 		err := f.a.vips.Release(ctx, addr)
 		if errors.Is(err, vip.ErrReleasing) {
 			// A hand-off waits for quiet, then the address goes and the
@@ -326,7 +340,7 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		if err != nil {
 			// Never acknowledge a release that did not happen.
 			logr.FromContextOrDiscard(ctx).Error(err, "Removing the failover address", "failoverIP", key, "decision", d.String())
-			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding, ObservedGeneration: fip.Generation,
+			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: mem.HeldEpoch, State: webfarmv1.VIPHolding, ObservedGeneration: generation,
 				Message: fmt.Sprintf("must stop holding (%s) but could not remove the address: %v", d, err)}, true
 		}
 		if err := f.remember(ctx, key, mem.After(d, now)); err != nil {
@@ -336,7 +350,7 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		return unsavedGiveUp(key, mem, d, err), true
 	}
 	state, ok := d.State()
-	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Message: d.Reason, ObservedGeneration: fip.Generation}, ok
+	return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: state, Reason: string(d.Cause), Message: d.Reason, ObservedGeneration: generation}, ok
 }
 
 // lastRenewal is when the renewal of the node's Lease that fip's status
@@ -365,6 +379,14 @@ func (f *failover) remember(ctx context.Context, key string, m ownership.Memory)
 	return err
 }
 
+// timingGeneration is the generation of the timing the agent acts on for
+// fip: what its reports give as observedGeneration, which tells the
+// controller when an owner stopped using older timings.
+func timingGeneration(fip *webfarmv1.FailoverIP) int64 {
+	_, generation := ownership.TimingOf(fip)
+	return generation
+}
+
 // unsavedGiveUp is the report of a release or fence d that could not be
 // saved: not Released or Fenced, which the controller hands the address over
 // on, since a restart would not know it gave that epoch up. The next pass
@@ -382,34 +404,93 @@ func vipAddress(key string, fip *webfarmv1.FailoverIP, epoch int64) (vip.Address
 	if err != nil {
 		return vip.Address{}, fmt.Errorf("spec.address %q: %w", fip.Spec.Address, err)
 	}
-	return vip.Address{IP: ip, Interface: fip.Spec.Interface, FailoverIP: key, Epoch: epoch}, nil
+	return vip.Address{IP: ip, Interface: fip.Spec.Interface, FailoverIP: key, Epoch: epoch, Notify: notifyOf(fip), PreviousOwner: fip.Status.PreviousOwner}, nil
 }
 
 // sendHeartbeats tells every front that may hold one of the failover IPs
 // this node may hold, every keepalive, which of them it holds and what it
-// sees.
+// sees. A node that holds no address also answers at once a heartbeat that
+// claims one, so that the holder's proof is as old as the round trip rather
+// than up to a keepalive older (the holder then needs its Lease only when a
+// confirmation is really late); its next heartbeats go a keepalive and a
+// half later, unless the holder's next comes first. Holders do not answer
+// each other, so that two of them never echo each other's echoes.
 func (f *failover) sendHeartbeats(ctx context.Context) {
+	timer := f.a.clock.NewTimer(f.keepalive())
+	defer timer.Stop()
+	var last time.Time
 	for {
-		timer := f.a.clock.NewTimer(f.keepalive())
+		echo := false
 		select {
 		case <-ctx.Done():
-			timer.Stop()
 			return
 		case <-timer.C():
-		}
-		snap, err := readSnapshot(ctx, f.a.cache, f.a.opts.NodeName)
-		if err != nil {
+		case <-f.a.peers.HolderHeard():
+			echo = true
+		case <-f.shorterKeepalive:
+			resetTimer(timer, max(0, f.keepalive()-f.a.clock.Since(last)))
 			continue
 		}
-		f.a.peers.SetMembership(membership(snap, uint16(f.a.opts.PeerPort)))
-		targets, claims := f.heartbeat(snap)
-		if len(targets) == 0 {
-			continue
+		k := f.keepalive()
+		next := k
+		if echo {
+			since := f.a.clock.Since(last)
+			if since < k/echoFloor {
+				// Just sent: wait for the holder's next heartbeat all the
+				// same.
+				resetTimer(timer, k*3/2-since)
+				continue
+			}
+			next = k * 3 / 2
 		}
-		if err := f.a.peers.Send(targets, claims); err != nil {
-			logr.FromContextOrDiscard(ctx).V(1).Info("Sending peer heartbeats", "error", err.Error())
+		switch f.beat(ctx, echo) {
+		case beatSent:
+			last = f.a.clock.Now()
+			resetTimer(timer, next)
+		case beatNone:
+			if !echo {
+				resetTimer(timer, k)
+			}
 		}
 	}
+}
+
+// echoFloor: a node answers no holder within keepalive/echoFloor of its
+// last heartbeats.
+const echoFloor = 8
+
+// beatOutcome is what one round of heartbeats did.
+type beatOutcome int
+
+const (
+	beatSent beatOutcome = iota
+	// beatNone: nothing to send, or the node holds an address and the
+	// round only answered another holder.
+	beatNone
+)
+
+// beat sends one round of heartbeats; as an echo of a holder's, only from
+// a node that holds no address.
+func (f *failover) beat(ctx context.Context, echo bool) beatOutcome {
+	snap, err := readSnapshot(ctx, f.a.cache, f.a.opts.NodeName)
+	if err != nil {
+		return beatNone
+	}
+	f.a.peers.SetMembership(membership(snap, uint16(f.a.opts.PeerPort)))
+	targets, claims := f.heartbeat(snap)
+	if len(targets) == 0 || (echo && slices.ContainsFunc(claims, func(c heartbeat.Claim) bool { return c.Holding })) {
+		return beatNone
+	}
+	if err := f.a.peers.Send(targets, claims); err != nil {
+		logr.FromContextOrDiscard(ctx).V(1).Info("Sending peer heartbeats", "error", err.Error())
+	}
+	return beatSent
+}
+
+// resetTimer stops t and starts it again for d.
+func resetTimer(t clock.Timer, d time.Duration) {
+	t.Stop()
+	t.Reset(d)
 }
 
 // membership is who the peer heartbeats come from and go to: every front,
@@ -430,7 +511,7 @@ func membership(snap *snapshot, port uint16) heartbeat.Membership {
 // heartbeat returns to which nodes this node's heartbeat goes, and what it
 // says. It goes to every front that may hold an address this node may hold:
 // the owner, the previous owner, every candidate, and every front of the
-// farms that list the FailoverIP. A stale owner that is no longer a
+// farms that list the FailoverIP (every node a standalone one selects). A stale owner that is no longer a
 // candidate must hear a new owner's later epoch, and drop the address.
 func (f *failover) heartbeat(snap *snapshot) ([]string, []heartbeat.Claim) {
 	var targets []string
@@ -444,11 +525,7 @@ func (f *failover) heartbeat(snap *snapshot) ([]string, []heartbeat.Claim) {
 		})
 		targets = append(targets, st.Owner, st.PreviousOwner)
 		targets = append(targets, st.Candidates...)
-		for _, farm := range snap.farmsListing(fip) {
-			for _, front := range snap.frontsOf(farm) {
-				targets = append(targets, front.Name)
-			}
-		}
+		targets = append(targets, snap.peersOf(fip)...)
 	}
 	targets = slices.DeleteFunc(targets, func(name string) bool { return name == "" || name == snap.node || snap.fronts[name] == nil })
 	slices.Sort(targets)

@@ -92,6 +92,8 @@ type heldAddress struct {
 	GaveUp       string `json:"gaveUp,omitempty"`
 	GaveUpEpoch  int64  `json:"gaveUpEpoch,omitempty"`
 	GaveUpReason string `json:"gaveUpReason,omitempty"`
+	// GaveUpCause is, for a fence, its ownership.FenceCause.
+	GaveUpCause string `json:"gaveUpCause,omitempty"`
 }
 
 // memory is the ownership memory a saved entry brings back.
@@ -104,7 +106,10 @@ func (h heldAddress) memory() ownership.Memory {
 		m.GaveUp = ownership.Fence
 	}
 	if m.GaveUp != ownership.NotOwner {
-		m.GaveUpEpoch, m.GaveUpReason = h.GaveUpEpoch, h.GaveUpReason
+		m.GaveUpEpoch, m.GaveUpReason, m.GaveUpCause = h.GaveUpEpoch, h.GaveUpReason, ownership.FenceCause(h.GaveUpCause)
+	}
+	if m.GaveUp == ownership.Fence && m.GaveUpCause == "" {
+		m.GaveUpCause = ownership.Unrecorded
 	}
 	return m
 }
@@ -374,7 +379,7 @@ func (m *memoryFile) save() error {
 			h.Epoch, h.ProvenUntil, h.ProvenWindow = mem.HeldEpoch, p.until, p.window
 		}
 		if mem.GaveUp != ownership.NotOwner {
-			h.GaveUp, h.GaveUpEpoch, h.GaveUpReason = mem.GaveUp.String(), mem.GaveUpEpoch, mem.GaveUpReason
+			h.GaveUp, h.GaveUpEpoch, h.GaveUpReason, h.GaveUpCause = mem.GaveUp.String(), mem.GaveUpEpoch, mem.GaveUpReason, string(mem.GaveUpCause)
 		}
 		out[key] = h
 	}
@@ -406,6 +411,11 @@ func writeFileAtomic(path string, v any) error {
 	if err != nil {
 		return err
 	}
+	return writeBytesAtomic(path, data)
+}
+
+// writeBytesAtomic replaces path with data, mode 0600, never half-written.
+func writeBytesAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}

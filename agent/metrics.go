@@ -1,13 +1,22 @@
 package agent
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httputil"
+	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/webfarm/webfarm/agent/haproxy"
 	"github.com/webfarm/webfarm/agent/heartbeat"
+	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/metrics"
 )
 
@@ -57,6 +66,14 @@ func (c *peerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// MetricNames are the names of every metric the agent serves beside
+// controller-runtime's, for checks of the dashboards and alerts.
+func MetricNames() []string {
+	none := func() uint64 { return 0 }
+	return metrics.Names(append(metrics.AgentCollectors(),
+		newPeerCollector(func() heartbeat.Stats { return heartbeat.Stats{} }), accessLogCollector(none, none))...)
+}
+
 // accessLogCollector reads the relay's counts at each scrape.
 func accessLogCollector(written, dropped func() uint64) prometheus.Collector {
 	desc := prometheus.NewDesc("webfarm_access_log_lines_total",
@@ -88,4 +105,50 @@ func (t timedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	metrics.APIRequestDuration.WithLabelValues(req.Method, result).Observe(time.Since(start).Seconds())
 	return resp, err
+}
+
+// exporterProxy serves HAProxy's exporter at metrics.HAProxyPath of the
+// agent's metrics endpoint, behind the endpoint's authentication and
+// authorization: HAProxy cannot check a Kubernetes token, so its own port
+// can stay on loopback and a scraper needs the same rights as for /metrics.
+type exporterProxy struct {
+	opts  Options
+	cache client.Reader
+}
+
+func (p exporterProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	addr, err := p.exporter(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.URL.Path, pr.Out.URL.RawPath = "http", addr.String(), haproxy.MetricsPath, ""
+		pr.Out.Host = ""
+		// The scraper's token is for the agent, not for HAProxy.
+		pr.Out.Header.Del("Authorization")
+	}}
+	proxy.ServeHTTP(w, r)
+}
+
+// exporter is where HAProxy serves its exporter now: on the node's address
+// (its FrontNode's spec.address) unless configured elsewhere.
+func (p exporterProxy) exporter(ctx context.Context) (netip.AddrPort, error) {
+	var node netip.Addr
+	if p.opts.HAProxyMetrics != "off" {
+		front := &webfarmv1.FrontNode{}
+		if err := p.cache.Get(ctx, types.NamespacedName{Name: p.opts.NodeName}, front); err == nil {
+			node, _ = netip.ParseAddr(front.Spec.Address)
+		}
+	}
+	addr, err := p.opts.haproxyMetrics(node)
+	switch {
+	case err != nil:
+		return addr, err
+	case p.opts.HAProxyMetrics == "off":
+		return addr, errors.New("HAProxy's exporter is off (--haproxy-metrics=off)")
+	case !addr.IsValid():
+		return addr, fmt.Errorf("HAProxy's exporter is on node %s's address, not known yet", p.opts.NodeName)
+	}
+	return addr, nil
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/webfarm/webfarm/agent/ownership"
 	"github.com/webfarm/webfarm/agent/vip"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/metrics"
@@ -29,6 +30,9 @@ const (
 	// EventFenced: the node removed a failover address it could no longer
 	// prove it owned.
 	EventFenced = "Fenced"
+	// EventOwnerUnheard: the node, a voter of the epoch, stopped hearing
+	// its owner for deadtime and will no longer vouch for it.
+	EventOwnerUnheard = "OwnerUnheard"
 	// EventConfigurationRefused: haproxy -c refused the node's
 	// configuration; HAProxy keeps running the previous one.
 	EventConfigurationRefused = "ConfigurationRefused"
@@ -118,7 +122,7 @@ func (o *observer) announced(ip netip.Addr, err error) {
 }
 
 // reported counts and records each failover IP whose reported state
-// changed to Holding (a take-over), Released or Fenced.
+// changed to Holding (a take-over), Released, Fenced or OwnerUnheard.
 func (o *observer) reported(before, after []webfarmv1.NodeFailoverIPStatus) {
 	was := make(map[string]webfarmv1.VIPState, len(before))
 	for _, s := range before {
@@ -134,11 +138,24 @@ func (o *observer) reported(before, after []webfarmv1.NodeFailoverIPStatus) {
 		}
 		ns, name := splitKey(s.Name)
 		metrics.FailoverTransitions.WithLabelValues(ns, name, string(s.State)).Inc()
+		if s.State == webfarmv1.VIPFenced {
+			metrics.Fences.WithLabelValues(ns, name, fenceCause(s.Reason)).Inc()
+		}
 		fip := &webfarmv1.FailoverIP{}
 		if o.events != nil && o.cache.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, fip) == nil {
 			o.events.Eventf(fip, nil, kind, reason, eventAction, "%s at epoch %d on %s%s", s.State, s.Epoch, o.node, suffix(s.Message))
 		}
 	}
+}
+
+// fenceCause is the cause a fence reports, as a label of a known value.
+func fenceCause(reason string) string {
+	switch ownership.FenceCause(reason) {
+	case ownership.ProofExpired, ownership.NewerView, ownership.StatusRolledBack, ownership.Superseded,
+		ownership.InvalidAddress, ownership.Unrecorded:
+		return reason
+	}
+	return "Unknown"
 }
 
 func transitionEvent(state webfarmv1.VIPState) (reason, kind string) {
@@ -149,6 +166,8 @@ func transitionEvent(state webfarmv1.VIPState) (reason, kind string) {
 		return EventReleased, corev1.EventTypeNormal
 	case webfarmv1.VIPFenced:
 		return EventFenced, corev1.EventTypeWarning
+	case webfarmv1.VIPOwnerUnheard:
+		return EventOwnerUnheard, corev1.EventTypeWarning
 	}
 	return "", ""
 }

@@ -58,6 +58,7 @@ func TestObserverReportedTransitions(t *testing.T) {
 		{"still holding at a renewed epoch", st(webfarmv1.VIPHolding, 3), st(webfarmv1.VIPHolding, 4), ""},
 		{"release", st(webfarmv1.VIPHolding, 3), st(webfarmv1.VIPReleased, 3), "Normal Released"},
 		{"fence", st(webfarmv1.VIPHolding, 3), st(webfarmv1.VIPFenced, 3), "Warning Fenced Fenced at epoch 3 on front1: why"},
+		{"owner unheard", st(webfarmv1.VIPReleased, 3), st(webfarmv1.VIPOwnerUnheard, 3), "Warning OwnerUnheard OwnerUnheard at epoch 3 on front1: why"},
 		{"waiting", nil, st(webfarmv1.VIPWaiting, 3), ""},
 		{"gone from the report", st(webfarmv1.VIPHolding, 3), nil, ""},
 	}
@@ -221,5 +222,40 @@ func TestTimedTransport(t *testing.T) {
 	}
 	if count("2xx") != ok+1 || count("5xx") != fail+1 || count("error") != broken+1 {
 		t.Fatalf("observed 2xx %d, 5xx %d, error %d more; want one each", count("2xx")-ok, count("5xx")-fail, count("error")-broken)
+	}
+}
+
+// A fence counts once, by the cause the node reports, and a cause the
+// metric does not know counts as Unknown, so the label stays bounded.
+func TestObserverFencesByCause(t *testing.T) {
+	fenced := func(reason string) []webfarmv1.NodeFailoverIPStatus {
+		return []webfarmv1.NodeFailoverIPStatus{{Name: "shop/www", Epoch: 3, State: webfarmv1.VIPFenced, Reason: reason}}
+	}
+	holding := []webfarmv1.NodeFailoverIPStatus{{Name: "shop/www", Epoch: 3, State: webfarmv1.VIPHolding}}
+	for _, tc := range []struct {
+		name          string
+		before, after []webfarmv1.NodeFailoverIPStatus
+		cause         string
+		counted       float64
+	}{
+		{"proof expired", holding, fenced("ProofExpired"), "ProofExpired", 1},
+		{"newer view", holding, fenced("NewerView"), "NewerView", 1},
+		{"superseded", holding, fenced("Superseded"), "Superseded", 1},
+		{"status rolled back", holding, fenced("StatusRolledBack"), "StatusRolledBack", 1},
+		{"invalid address", nil, fenced("InvalidAddress"), "InvalidAddress", 1},
+		{"saved by an older agent", nil, fenced("Unrecorded"), "Unrecorded", 1},
+		{"no cause", holding, fenced(""), "Unknown", 1},
+		{"a cause the metric does not know", holding, fenced("Cosmic rays"), "Unknown", 1},
+		{"still fenced", fenced("ProofExpired"), fenced("ProofExpired"), "ProofExpired", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, _ := newTestObserver(t, clocktesting.NewFakeClock(time.Now()))
+			counter := metrics.Fences.WithLabelValues("shop", "www", tc.cause)
+			before := testutil.ToFloat64(counter)
+			o.reported(tc.before, tc.after)
+			if got := testutil.ToFloat64(counter) - before; got != tc.counted {
+				t.Errorf("counted %v fences with cause %s, want %v", got, tc.cause, tc.counted)
+			}
+		})
 	}
 }

@@ -39,6 +39,13 @@ type Options struct {
 	// FailoverHook, when set, is an executable run at every takeover and
 	// release of a failover address (see agent/vip).
 	FailoverHook string
+	// ChecksDir holds the scripts that exec health checks may name (a
+	// FailoverIP names a file here, never a path). Empty: no exec check
+	// runs, each fails saying so.
+	ChecksDir string
+	// HooksDir holds the notify hooks that FailoverIPs may name
+	// (spec.hooks). Empty: no notify hook runs.
+	HooksDir string
 	// Resync is how often the agent rewrites its node's state even when
 	// nothing changed, repairing what someone else removed. Default 10s.
 	Resync time.Duration
@@ -57,6 +64,17 @@ type Options struct {
 	// DisableAccessLog stops HAProxy's access log, which the agent otherwise
 	// writes to its stdout.
 	DisableAccessLog bool
+	// NginxDir, when set, is the directory the agent owns in nginx's
+	// configuration (included by nginx.conf inside http {}): it renders
+	// there the vhost of every Site with a webServer on this node's farms,
+	// checks nginx's whole configuration and reloads nginx. Empty: the
+	// agent leaves nginx alone.
+	NginxDir string
+	// NginxBinary is the nginx executable. Default nginx (from $PATH).
+	NginxBinary string
+	// NginxAccessLog is the file the vhosts log to. Default
+	// /var/log/nginx/access.log.
+	NginxAccessLog string
 	// ChecksOnly leaves dead fronts to HAProxy's own checks: the agent does
 	// not mark down the servers of a front whose heartbeats went silent.
 	// For nodes whose peer heartbeats do not travel the network HAProxy
@@ -75,6 +93,7 @@ const (
 	DefaultStatsInterval  = time.Second
 	DefaultShutdownGrace  = 10 * time.Second
 	DefaultHAProxyMetrics = "node:8404"
+	DefaultNginxAccessLog = "/var/log/nginx/access.log"
 )
 
 // PeerSecretKey is the key of the peer Secret that holds the shared key.
@@ -102,6 +121,11 @@ func (o Options) nodeDefaults() (Options, error) {
 	setDefault(&o.StatsInterval, DefaultStatsInterval)
 	setDefault(&o.ShutdownGrace, DefaultShutdownGrace)
 	setDefault(&o.HAProxyMetrics, DefaultHAProxyMetrics)
+	setDefault(&o.NginxBinary, "nginx")
+	setDefault(&o.NginxAccessLog, DefaultNginxAccessLog)
+	if o.NginxDir != "" && !filepath.IsAbs(o.NginxDir) {
+		return o, fmt.Errorf("nginx dir %q: must be an absolute path", o.NginxDir)
+	}
 	if _, err := o.haproxyMetrics(netip.MustParseAddr("192.0.2.1")); err != nil {
 		return o, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/webfarm/webfarm/agent/haproxy"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -23,12 +24,25 @@ type proxyState struct {
 	// farms are the farms of the configuration HAProxy runs, to read its
 	// statistics back by backend and server.
 	farms []haproxy.Farm
-	// drained are the main servers the agent put in the runtime drain state,
-	// by backend then server; a reload or restart resets them.
+	// drained are the runtime drain states of the servers as the agent
+	// knows them, by backend then server: learnt from HAProxy after a
+	// reload and on a full sync, then kept as the agent sets them. A
+	// server missing from it is set as wanted.
 	drained map[string]map[string]bool
 	// lastRefs is, per farm key, the farm's stats credentials and error
 	// pages as last read in full: used while they cannot be read.
 	lastRefs map[string]haproxy.Farm
+	// certs is, per Site key, the certificate bundle last found valid:
+	// it serves on while a renewed Secret is refused, as long as it is
+	// itself still valid.
+	certs map[string]tlsPair
+	// defaultCert is the node's default certificate, once read or made.
+	defaultCert []byte
+	// sites are the Sites HAProxy serves, by key, for the web server.
+	sites []string
+	// siteMessages are, by Site key, what the last sync could not do for
+	// a site it serves.
+	siteMessages map[string]string
 }
 
 // syncProxy renders the configuration of the farms on this node, has HAProxy
@@ -37,21 +51,36 @@ type proxyState struct {
 // the status says why.
 func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 	farms, problems := a.proxyFarms(ctx, snap)
+	farms, sites, siteProblems := a.servedSites(ctx, snap, farms)
+	problems = append(problems, siteProblems...)
 	metrics.HAProxyFarms.Set(float64(len(farms)))
 	if len(farms) == 0 {
 		a.stopProxy(ctx, snap)
 		return
 	}
 	start := a.clock.Now()
+	var err error
 	cfg := a.proxyConfig(snap, farms)
+	cfg.Sites = sites
+	if len(sites) > 0 {
+		if cfg.DefaultCertificate, err = a.defaultCertificate(); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
 	text, err := haproxy.Render(cfg)
+	if err != nil && len(cfg.Sites) > 0 {
+		var left []string
+		cfg.Sites, left = renderableSites(cfg)
+		problems = append(problems, left...)
+		text, err = haproxy.Render(cfg)
+	}
 	if err != nil {
 		a.reportProxy(func(p *webfarmv1.ProxyStatus) {
 			p.Healthy, p.Message = false, "configuration not rendered: "+err.Error()
 		})
 		return
 	}
-	reloaded, err := a.proxy.Apply(ctx, text, haproxy.ErrorFiles(cfg))
+	reloaded, err := a.proxy.Apply(ctx, text, haproxy.Files(cfg))
 	a.observeApply(snap, start, reloaded, err)
 	if err != nil {
 		var refused *haproxy.ValidationError
@@ -63,14 +92,12 @@ func (a *Agent) syncProxy(ctx context.Context, snap *snapshot, full bool) {
 		a.reportProxy(func(p *webfarmv1.ProxyStatus) { p.Healthy, p.Message = false, msg })
 		return
 	}
-	if reloaded || full || a.proxyState.drained == nil {
-		a.proxyState.drained = map[string]map[string]bool{}
-	}
 	if reloaded {
 		a.deadFronts.Forget()
 	}
 	a.proxyState.farms = farms
-	a.setDrainStates(ctx, snap, farms)
+	a.sitesServed(snap, cfg.Sites)
+	a.syncDrainStates(ctx, snap, farms, reloaded || full)
 	a.reportProxy(func(p *webfarmv1.ProxyStatus) {
 		p.ConfigHash = configHash(text)
 		if reloaded {
@@ -130,7 +157,8 @@ func (a *Agent) stopProxy(ctx context.Context, snap *snapshot) {
 		logr.FromContextOrDiscard(ctx).Error(err, "Stopping HAProxy")
 		return
 	}
-	a.proxyState.farms = nil
+	a.proxyState.farms, a.proxyState.sites = nil, nil
+	a.reporter.update(func(r *report) { r.Sites = nil })
 	a.reportProxy(func(p *webfarmv1.ProxyStatus) { *p = webfarmv1.ProxyStatus{Message: "no farm selects this node"} })
 }
 
@@ -233,11 +261,20 @@ func (a *Agent) errorPages(ctx context.Context, wf *webfarmv1.WebFarm) (map[int]
 	return pages, nil
 }
 
-// setDrainStates puts the main server of every draining front in HAProxy's
+// syncDrainStates puts the main server of every draining front in HAProxy's
 // drain state, so that new clients stop landing on it at once rather than
 // after the health check's fall time, and takes undrained ones out of it.
 // Draining is not in the configuration: a drain reloads no HAProxy.
-func (a *Agent) setDrainStates(ctx context.Context, snap *snapshot, farms []haproxy.Farm) {
+//
+// It sends only what differs from what it knows of HAProxy's states. After
+// a reload, or on a full sync (relearn), it learns them again from HAProxy:
+// a reload carries the drain states over, so a front undrained in the pass
+// that reloaded, or in a full one, would otherwise look ready while HAProxy
+// keeps it drained, and stay drained for good.
+func (a *Agent) syncDrainStates(ctx context.Context, snap *snapshot, farms []haproxy.Farm, relearn bool) {
+	if relearn || a.proxyState.drained == nil {
+		a.proxyState.drained = a.learnDrainStates(ctx)
+	}
 	for _, farm := range farms {
 		backend := haproxy.BackendName(farm.Key)
 		set := a.proxyState.drained[backend]
@@ -248,7 +285,7 @@ func (a *Agent) setDrainStates(ctx context.Context, snap *snapshot, farms []hapr
 		for _, front := range farm.Fronts {
 			server, _ := haproxy.ServerNames(front.Name)
 			draining := snap.fronts[front.Name].Spec.DrainRequested
-			if set[server] == draining {
+			if known, ok := set[server]; ok && known == draining {
 				continue
 			}
 			if err := a.proxy.SetDrain(ctx, backend, server, draining); err != nil {
@@ -258,6 +295,17 @@ func (a *Agent) setDrainStates(ctx context.Context, snap *snapshot, farms []hapr
 			set[server] = draining
 		}
 	}
+}
+
+// learnDrainStates reads the runtime drain states from HAProxy. When it
+// cannot, it knows none, and every server is set as wanted.
+func (a *Agent) learnDrainStates(ctx context.Context) map[string]map[string]bool {
+	states, err := a.proxy.DrainStates(ctx)
+	if err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Reading the drain states; setting every server's")
+		return map[string]map[string]bool{}
+	}
+	return states
 }
 
 // readStats reports the state and sessions of every server of the running
@@ -274,12 +322,22 @@ func (a *Agent) readStats(ctx context.Context) {
 		a.reportProxy(func(p *webfarmv1.ProxyStatus) { p.Healthy, p.Message = false, "runtime API: "+err.Error() })
 		return
 	}
-	servers := serverStatuses(a.proxyState.farms, stats)
+	servers := serverStatuses(a.proxyState.farms, stats, a.draining)
 	a.reporter.update(func(r *report) { r.Servers = servers })
 }
 
-// serverStatuses maps HAProxy's statistics back to farms and fronts.
-func serverStatuses(farms []haproxy.Farm, stats []haproxy.ServerStat) []webfarmv1.ServerStatus {
+// draining tells whether HAProxy's servers for front in farm's backend are
+// set to drain.
+func (a *Agent) draining(farm, front string) bool {
+	main, _ := haproxy.ServerNames(front)
+	return a.proxyState.drained[haproxy.BackendName(farm)][main]
+}
+
+// serverStatuses maps HAProxy's statistics back to farms and fronts. It
+// counts sessions only on the servers of draining fronts, where the drain's
+// end depends on them: steady traffic then changes no report, and costs no
+// API write.
+func serverStatuses(farms []haproxy.Farm, stats []haproxy.ServerStat, draining func(farm, front string) bool) []webfarmv1.ServerStatus {
 	type server struct {
 		farm, front string
 		role        webfarmv1.ServerRole
@@ -299,11 +357,35 @@ func serverStatuses(farms []haproxy.Farm, stats []haproxy.ServerStat) []webfarmv
 		if !ok {
 			continue
 		}
-		out = append(out, webfarmv1.ServerStatus{
-			Farm: s.farm, Front: s.front, Role: s.role, State: st.Status, Sessions: int32(st.Sessions),
-		})
+		server := webfarmv1.ServerStatus{Farm: s.farm, Front: s.front, Role: s.role, State: settledState(st.Status)}
+		if draining(s.farm, s.front) {
+			server.Sessions = ptr.To(int32(st.Sessions))
+		}
+		out = append(out, server)
 	}
 	return out
+}
+
+// settledState is a server's state without the check counter HAProxy adds
+// while a server rises or falls ("UP 1/3" is still UP, "DOWN 2/2" still
+// DOWN): a check that fails once on a loaded node must not change the
+// report, nor cost an API write.
+func settledState(status string) string {
+	state, counter, ok := strings.Cut(status, " ")
+	if !ok || !isCheckCounter(counter) {
+		return status
+	}
+	return state
+}
+
+// isCheckCounter tells whether s reads "n/m".
+func isCheckCounter(s string) bool {
+	n, m, ok := strings.Cut(s, "/")
+	return ok && isDigits(n) && isDigits(m)
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 func boolGauge(b bool) float64 {

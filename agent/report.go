@@ -29,6 +29,12 @@ type report struct {
 	UnheardFronts []string
 	// PeerKeys are the node's own peer keys (heartbeat.Identity.Published).
 	PeerKeys []string
+	// Sites are the Sites HAProxy serves here.
+	Sites []webfarmv1.NodeSiteStatus
+	// Checks are the health checks of standalone FailoverIPs.
+	Checks []webfarmv1.NodeChecksStatus
+	// Hooks are the last notify hook of each FailoverIP.
+	Hooks []webfarmv1.HookRun
 }
 
 // reporter publishes the agent's report with a JSON merge patch that carries
@@ -67,6 +73,9 @@ func (r *reporter) publish(ctx context.Context) error {
 	want.Serving = append([]webfarmv1.ServingStatus(nil), want.Serving...)
 	want.UnheardFronts = slices.Clone(want.UnheardFronts)
 	want.PeerKeys = slices.Clone(want.PeerKeys)
+	want.Sites = slices.Clone(want.Sites)
+	want.Checks = slices.Clone(want.Checks)
+	want.Hooks = slices.Clone(want.Hooks)
 	unchanged := r.published != nil && reflect.DeepEqual(*r.published, want)
 	r.mu.Unlock()
 	if unchanged {
@@ -81,6 +90,9 @@ func (r *reporter) publish(ctx context.Context) error {
 		// null, not an empty list, removes the key when all are heard.
 		"unheardFronts": want.UnheardFronts,
 		"peerKeys":      want.PeerKeys,
+		"sites":         want.Sites,
+		"checks":        want.Checks,
+		"hooks":         want.Hooks,
 	}})
 	if err != nil {
 		return err
@@ -108,7 +120,8 @@ func (r *reporter) verify(self *webfarmv1.FrontNode) {
 }
 
 func reportOf(s *webfarmv1.FrontNodeStatus) report {
-	return report{Proxy: s.Proxy, Servers: s.Servers, FailoverIPs: s.FailoverIPs, ShuttingDown: s.ShuttingDown, Serving: s.Serving, PeerKeys: s.PeerKeys}
+	return report{Proxy: s.Proxy, Servers: s.Servers, FailoverIPs: s.FailoverIPs, ShuttingDown: s.ShuttingDown, Serving: s.Serving, Sites: s.Sites,
+		Checks: s.Checks, Hooks: s.Hooks, PeerKeys: s.PeerKeys}
 }
 
 // sameReport compares two reports as the API server stores them: times to
@@ -132,6 +145,11 @@ func sameReport(a, b report) bool {
 		if len(r.PeerKeys) == 0 {
 			r.PeerKeys = nil
 		}
+		if len(r.Sites) == 0 {
+			r.Sites = nil
+		}
+		r.Checks = storedChecks(r.Checks)
+		r.Hooks = storedHooks(r.Hooks)
 		return r
 	}
 	return equality.Semantic.DeepEqual(norm(a), norm(b))
@@ -143,4 +161,32 @@ func storedTime(t *metav1.Time) *metav1.Time {
 		return nil
 	}
 	return &metav1.Time{Time: t.Truncate(time.Second).UTC()}
+}
+
+// storedChecks is checks as the API server stores them.
+func storedChecks(checks []webfarmv1.NodeChecksStatus) []webfarmv1.NodeChecksStatus {
+	if len(checks) == 0 {
+		return nil
+	}
+	out := make([]webfarmv1.NodeChecksStatus, len(checks))
+	for i, c := range checks {
+		out[i] = c
+		out[i].Checks = slices.Clone(c.Checks)
+		for j := range out[i].Checks {
+			out[i].Checks[j].LastTransitionTime = storedTime(out[i].Checks[j].LastTransitionTime)
+		}
+	}
+	return out
+}
+
+// storedHooks is hooks as the API server stores them.
+func storedHooks(hooks []webfarmv1.HookRun) []webfarmv1.HookRun {
+	if len(hooks) == 0 {
+		return nil
+	}
+	out := slices.Clone(hooks)
+	for i := range out {
+		out[i].FinishedTime = storedTime(out[i].FinishedTime)
+	}
+	return out
 }

@@ -130,14 +130,14 @@ func scenarioDrainCycle(h *harness) {
 
 	servers := func(main, backup int32) map[string]any {
 		return map[string]any{"servers": []webfarmv1.ServerStatus{
-			{Farm: "drain/site", Front: "dr-1", Role: webfarmv1.ServerMain, State: "DRAIN", Sessions: main},
-			{Farm: "drain/site", Front: "dr-1", Role: webfarmv1.ServerBackup, State: "UP", Sessions: backup},
+			{Farm: "drain/site", Front: "dr-1", Role: webfarmv1.ServerMain, State: "DRAIN", Sessions: &main},
+			{Farm: "drain/site", Front: "dr-1", Role: webfarmv1.ServerBackup, State: "UP", Sessions: &backup},
 		}}
 	}
 	h.patchFrontStatus("dr-1", servers(2, 1))
 	h.front("dr-1", "3 sessions left, still Draining", func(f *webfarmv1.FrontNode) error {
-		if f.Status.Sessions != 3 || f.Status.Phase != webfarmv1.FrontDraining {
-			return fmt.Errorf("sessions %d, phase %s", f.Status.Sessions, f.Status.Phase)
+		if f.Status.Sessions == nil || *f.Status.Sessions != 3 || f.Status.Phase != webfarmv1.FrontDraining {
+			return fmt.Errorf("sessions %v, phase %s", f.Status.Sessions, f.Status.Phase)
 		}
 		return nil
 	})

@@ -39,7 +39,7 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if elect, err := r.lifecycle(ctx, fip); err != nil || !elect {
 		return reconcile.Result{}, err
 	}
-	fronts, err := r.electionFronts(ctx, fip)
+	fronts, nodes, err := r.electionFronts(ctx, fip)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -66,7 +66,8 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	want := failoverIPStatus(fip.Status, fip.Generation, res, agent, now)
+	want := failoverIPStatus(fip, res, agent, now)
+	want.Nodes = finishEligibility(nodes, fronts, res.Candidates)
 	if failoverIPStatusEqual(want, stored) {
 		return reconcile.Result{}, nil
 	}
@@ -87,6 +88,9 @@ func (r *FailoverIPReconciler) writeStatus(ctx context.Context, fip *webfarmv1.F
 		log.FromContext(ctx).Info("New owner", "failoverIP", klog.KObj(fip), "owner", want.Owner, "epoch", want.Epoch, "previousOwner", want.PreviousOwner, "released", want.PreviousOwnerReleased)
 	}
 	for _, e := range electionEvents(before.Status, want, res) {
+		r.events.Eventf(fip, nil, e.kind, e.reason, actionElect, "%s", e.note)
+	}
+	for _, e := range hookEvents(before.Status.Nodes, want.Nodes) {
 		r.events.Eventf(fip, nil, e.kind, e.reason, actionElect, "%s", e.note)
 	}
 	return nil
@@ -115,8 +119,19 @@ func nextElection(in ElectionInput, res ElectionResult) time.Duration {
 }
 
 // electionFronts gathers what the election knows of the fronts of the farms
+// that list the FailoverIP, or of the nodes its nodeSelector selects, and of
+// its owner; for the latter, also why each selected node is eligible or not.
+func (r *FailoverIPReconciler) electionFronts(ctx context.Context, fip *webfarmv1.FailoverIP) ([]ElectionFront, []webfarmv1.NodeEligibility, error) {
+	if standalone(fip) {
+		return r.standaloneFronts(ctx, fip)
+	}
+	fronts, err := r.farmFronts(ctx, fip)
+	return fronts, nil, err
+}
+
+// farmFronts gathers what the election knows of the fronts of the farms
 // that list the FailoverIP, and of its owner.
-func (r *FailoverIPReconciler) electionFronts(ctx context.Context, fip *webfarmv1.FailoverIP) ([]ElectionFront, error) {
+func (r *FailoverIPReconciler) farmFronts(ctx context.Context, fip *webfarmv1.FailoverIP) ([]ElectionFront, error) {
 	farms, err := r.farmsListing(ctx, fip.Namespace, fip.Name)
 	if err != nil {
 		return nil, err

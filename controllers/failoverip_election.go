@@ -31,8 +31,8 @@ type Timing struct {
 // renewals and the controller seeing them.
 func (t Timing) fenceAfter() time.Duration { return t.Deadtime + t.Guard }
 
-// atLeast is the longer of t and o, field by field.
-func (t Timing) atLeast(o Timing) Timing {
+// AtLeast is the longer of t and o, field by field.
+func (t Timing) AtLeast(o Timing) Timing {
 	return Timing{Deadtime: max(t.Deadtime, o.Deadtime), Guard: max(t.Guard, o.Guard)}
 }
 
@@ -328,7 +328,7 @@ func (in ElectionInput) fencingTiming() Timing {
 	if in.Current.Owner != "" && in.OwnerGeneration == in.Generation {
 		return spec
 	}
-	return in.Current.Timing.atLeast(spec)
+	return in.Current.Timing.AtLeast(spec)
 }
 
 // releaseLiveOwner starts a planned hand-off away from an owner that is alive

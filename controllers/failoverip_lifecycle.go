@@ -78,7 +78,7 @@ func (r *FailoverIPReconciler) withdraw(ctx context.Context, fip *webfarmv1.Fail
 		return res, r.removeFinalizer(ctx, fip, res)
 	}
 	before := fip.Status
-	want := ownershipStatus(before, fip.Generation, ElectionResult{Ownership: res.Ownership, OwnerChanged: res.Withdrawn}, in.Now)
+	want := ownershipStatus(fip, ElectionResult{Ownership: res.Ownership, OwnerChanged: res.Withdrawn}, in.Now)
 	setCondition(&want.Conditions, withdrawalCondition(fip, w, res), fip.Generation, in.Now)
 	if failoverIPStatusEqual(want, before) {
 		return res, nil

@@ -36,24 +36,22 @@ func timingOf(t *webfarmv1.FencingTiming) Timing {
 // failoverIPStatus is the status to write after an election. owner is what
 // the owner's agent reports of the address at the current epoch (nil when
 // it reports nothing yet).
-func failoverIPStatus(cur webfarmv1.FailoverIPStatus, generation int64, res ElectionResult, owner *webfarmv1.NodeFailoverIPStatus, now time.Time) webfarmv1.FailoverIPStatus {
-	st := ownershipStatus(cur, generation, res, now)
-	setCondition(&st.Conditions, readyCondition(res, owner), generation, now)
+func failoverIPStatus(fip *webfarmv1.FailoverIP, res ElectionResult, owner *webfarmv1.NodeFailoverIPStatus, now time.Time) webfarmv1.FailoverIPStatus {
+	st := ownershipStatus(fip, res, now)
+	setCondition(&st.Conditions, readyCondition(res, owner), fip.Generation, now)
 	return st
 }
 
-// ownershipStatus is cur with the ownership and candidates of res, and the
-// transition it counts; conditions unchanged.
-func ownershipStatus(cur webfarmv1.FailoverIPStatus, generation int64, res ElectionResult, now time.Time) webfarmv1.FailoverIPStatus {
-	st := *cur.DeepCopy()
-	st.ObservedGeneration = generation
+// ownershipStatus is fip's status with the ownership and candidates of res,
+// the transition it counts, and the spec's timing for the agents to act
+// on; conditions unchanged.
+func ownershipStatus(fip *webfarmv1.FailoverIP, res ElectionResult, now time.Time) webfarmv1.FailoverIPStatus {
+	st := *fip.Status.DeepCopy()
+	st.ObservedGeneration = fip.Generation
 	st.Owner, st.Epoch = res.Owner, res.Epoch
 	st.PreviousOwner, st.PreviousOwnerReleased = res.PreviousOwner, res.PreviousOwnerReleased
 	st.ReleaseRequested = res.ReleaseRequested
-	st.FencingTiming = &webfarmv1.FencingTiming{
-		Deadtime: metav1.Duration{Duration: res.Timing.Deadtime},
-		Guard:    metav1.Duration{Duration: res.Timing.Guard},
-	}
+	publishTiming(&st, fip, res.Timing)
 	st.Candidates = res.Candidates
 	st.Voters = res.Voters
 	st.OwnerRenewal = res.OwnerRenewal
@@ -63,6 +61,19 @@ func ownershipStatus(cur webfarmv1.FailoverIPStatus, generation int64, res Elect
 		st.Transitions++
 	}
 	return st
+}
+
+// publishTiming writes the spec's timing for the agents to act on, and the
+// fencing timing: fencing, raised in the same write to cover what is
+// published, since an agent may act on it as soon as it reads it.
+func publishTiming(st *webfarmv1.FailoverIPStatus, fip *webfarmv1.FailoverIP, fencing Timing) {
+	spec := fip.Spec
+	st.Timing = &webfarmv1.AgentTiming{Keepalive: spec.Keepalive, Deadtime: spec.Deadtime, Guard: spec.Guard, Generation: fip.Generation}
+	fencing = fencing.AtLeast(Timing{Deadtime: spec.Deadtime.Duration, Guard: spec.Guard.Duration})
+	st.FencingTiming = &webfarmv1.FencingTiming{
+		Deadtime: metav1.Duration{Duration: fencing.Deadtime},
+		Guard:    metav1.Duration{Duration: fencing.Guard},
+	}
 }
 
 // readyCondition tells whether a node serves the address, and if not, what

@@ -123,7 +123,7 @@ func TestElectTimingSurvivesControllerRestart(t *testing.T) {
 	in := timingInput(Timing{}, slowTiming, 0, 0)
 	in.Generation, in.OwnerGeneration = 1, 1
 	res := Elect(in)
-	st := failoverIPStatus(webfarmv1.FailoverIPStatus{}, 1, res, nil, t0)
+	st := failoverIPStatus(fipAt(webfarmv1.FailoverIPStatus{}, 1), res, nil, t0)
 
 	// The spec is cut to 2s at generation 2 and the controller restarts:
 	// all it has is the status it wrote.
@@ -138,7 +138,7 @@ func TestElectTimingSurvivesControllerRestart(t *testing.T) {
 		t.Errorf("after a restart: owner %s, %s, requeue %v; want a kept, %s, requeue %v",
 			res.Owner, res.Reason, res.RequeueAfter, webfarmv1.ReasonAwaitingFence, slowTiming.fenceAfter()-3*time.Second)
 	}
-	if got := ownershipOf(failoverIPStatus(st, 2, res, nil, t0)).Timing; got != slowTiming {
+	if got := ownershipOf(failoverIPStatus(fipAt(st, 2), res, nil, t0)).Timing; got != slowTiming {
 		t.Errorf("status written after the cut carries %+v, want %+v until the owner reports generation 2", got, slowTiming)
 	}
 }

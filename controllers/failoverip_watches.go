@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -38,7 +39,19 @@ func (w *failoverIPWatches) forFarm(_ context.Context, farm *webfarmv1.WebFarm) 
 // forFront: a front concerns the FailoverIPs of its farms, and those it owns
 // or may hold.
 func (w *failoverIPWatches) forFront(ctx context.Context, front *webfarmv1.FrontNode) []reconcile.Request {
-	return w.forNodeInFarms(ctx, front.Name, front.Spec.Farms)
+	return append(w.forNodeInFarms(ctx, front.Name, front.Spec.Farms), selectedBy(front)...)
+}
+
+// selectedBy: the standalone FailoverIPs that select a node have it among
+// their fronts.
+func selectedBy(front *webfarmv1.FrontNode) []reconcile.Request {
+	var out []reconcile.Request
+	for _, key := range front.Spec.FailoverIPs {
+		if ns, name, ok := strings.Cut(key, "/"); ok {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
+		}
+	}
+	return out
 }
 
 // forNode: a Node's labels may match a FailoverIP's frontSelector.
@@ -70,11 +83,10 @@ func (w *failoverIPWatches) forNodeName(ctx context.Context, node string) []reco
 	if err != nil {
 		log.FromContext(ctx).Error(err, "Mapping a node to its FailoverIPs")
 	}
-	var farms []string
-	if front != nil {
-		farms = front.Spec.Farms
+	if front == nil {
+		return w.forNodeInFarms(ctx, node, nil)
 	}
-	return w.forNodeInFarms(ctx, node, farms)
+	return w.forFront(ctx, front)
 }
 
 func (w *failoverIPWatches) forNodeInFarms(ctx context.Context, node string, farmKeys []string) []reconcile.Request {
@@ -137,6 +149,9 @@ var sameAddressChanged = predicate.Funcs{
 // goes stale.
 func frontChangedForElection(old, new *webfarmv1.FrontNode) bool {
 	return !slices.Equal(old.Spec.Farms, new.Spec.Farms) ||
+		!slices.Equal(old.Spec.FailoverIPs, new.Spec.FailoverIPs) ||
+		!checksEqual(old.Status.Checks, new.Status.Checks) ||
+		!equality.Semantic.DeepEqual(old.Status.Hooks, new.Status.Hooks) ||
 		old.Spec.DrainRequested != new.Spec.DrainRequested ||
 		old.Status.ShuttingDown != new.Status.ShuttingDown ||
 		old.Status.Phase != new.Status.Phase ||
@@ -150,4 +165,11 @@ func nodeLabelsChanged(old, new *corev1.Node) bool { return !maps.Equal(old.Labe
 // servingEqual compares serving verdicts, not their messages or times.
 func servingEqual(a, b []webfarmv1.ServingStatus) bool {
 	return slices.EqualFunc(a, b, func(x, y webfarmv1.ServingStatus) bool { return x.Name == y.Name && x.Serving == y.Serving })
+}
+
+// checksEqual compares the checks' states, not their messages or times.
+func checksEqual(a, b []webfarmv1.NodeChecksStatus) bool {
+	return slices.EqualFunc(a, b, func(x, y webfarmv1.NodeChecksStatus) bool {
+		return x.Name == y.Name && x.State == y.State && slices.EqualFunc(x.Checks, y.Checks, func(p, q webfarmv1.CheckResult) bool { return p.Name == q.Name && p.State == q.State })
+	})
 }

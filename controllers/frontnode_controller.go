@@ -53,14 +53,18 @@ func (r *FrontNodeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	if err := r.List(ctx, &farms); err != nil {
 		return reconcile.Result{}, fmt.Errorf("listing WebFarms: %w", err)
 	}
-	var keys []string
-	if node != nil {
-		keys = selectingFarms(farms.Items, node.Labels)
+	var fips webfarmv1.FailoverIPList
+	if err := r.List(ctx, &fips); err != nil {
+		return reconcile.Result{}, fmt.Errorf("listing FailoverIPs: %w", err)
 	}
-	if len(keys) == 0 {
+	var sel selection
+	if node != nil {
+		sel = selection{farms: selectingFarms(farms.Items, node.Labels), failoverIPs: selectingFailoverIPs(fips.Items, node.Labels)}
+	}
+	if len(sel.farms) == 0 && len(sel.failoverIPs) == 0 {
 		return reconcile.Result{}, r.remove(ctx, req, front)
 	}
-	front, err = r.applySpec(ctx, node, front, keys)
+	front, err = r.applySpec(ctx, node, front, sel)
 	if err != nil || front == nil {
 		return reconcile.Result{}, err
 	}
@@ -80,8 +84,14 @@ func (r *FrontNodeReconciler) node(ctx context.Context, name string) (*corev1.No
 	return node, nil
 }
 
-// remove deletes the FrontNode of a Node that is gone or that no farm
-// selects any more.
+// selection is what selects a node: farms by their frontSelector, standalone
+// FailoverIPs by their nodeSelector, each as "namespace/name", sorted.
+type selection struct {
+	farms, failoverIPs []string
+}
+
+// remove deletes the FrontNode of a Node that is gone or that neither a
+// farm nor a standalone FailoverIP selects any more.
 func (r *FrontNodeReconciler) remove(ctx context.Context, req reconcile.Request, front *webfarmv1.FrontNode) error {
 	r.wakeups.forget(req)
 	r.deadtimes.forget(req.Name)
@@ -93,32 +103,33 @@ func (r *FrontNodeReconciler) remove(ctx context.Context, req reconcile.Request,
 	if err := r.Delete(ctx, front); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("deleting FrontNode %s: %w", front.Name, err)
 	}
-	log.FromContext(ctx).Info("Deleted FrontNode: its Node is gone or no WebFarm selects it", "frontNode", klog.KObj(front))
+	log.FromContext(ctx).Info("Deleted FrontNode: its Node is gone or no WebFarm or FailoverIP selects it", "frontNode", klog.KObj(front))
 	return nil
 }
 
 // applySpec creates the FrontNode or patches its spec when the Node or the
 // farms changed. It returns nil, without error, when the Node cannot be a
 // front yet (no address).
-func (r *FrontNodeReconciler) applySpec(ctx context.Context, node *corev1.Node, front *webfarmv1.FrontNode, farms []string) (*webfarmv1.FrontNode, error) {
+func (r *FrontNodeReconciler) applySpec(ctx context.Context, node *corev1.Node, front *webfarmv1.FrontNode, sel selection) (*webfarmv1.FrontNode, error) {
 	drain := r.drainRequested(node)
 	address := nodeAddress(node)
 	if address != "" {
 		r.warned.Delete(warnKey{node.Name, EventNoNodeAddress})
 	} else {
-		r.warnOnce(node, EventNoNodeAddress, "", "Node %s has no IP address: it cannot be a front of %v", node.Name, farms)
+		r.warnOnce(node, EventNoNodeAddress, "", "Node %s has no IP address: it cannot be a front of %v", node.Name, append(slices.Clone(sel.farms), sel.failoverIPs...))
 		if front == nil {
 			return nil, nil
 		}
 		address = front.Spec.Address
 	}
 	if front == nil {
-		return r.create(ctx, node, address, drain, farms)
+		return r.create(ctx, node, address, drain, sel)
 	}
-	if front.Spec.Address == address && front.Spec.DrainRequested == drain && slices.Equal(front.Spec.Farms, farms) {
+	if front.Spec.Address == address && front.Spec.DrainRequested == drain && slices.Equal(front.Spec.Farms, sel.farms) && slices.Equal(front.Spec.FailoverIPs, sel.failoverIPs) {
 		return front, nil
 	}
-	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"address": address, "drainRequested": drain, "farms": farms}})
+	// null, not an empty list, removes a key.
+	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"address": address, "drainRequested": drain, "farms": sel.farms, "failoverIPs": sel.failoverIPs}})
 	if err != nil {
 		return nil, fmt.Errorf("encoding the spec patch of FrontNode %s: %w", front.Name, err)
 	}
@@ -128,7 +139,7 @@ func (r *FrontNodeReconciler) applySpec(ctx context.Context, node *corev1.Node, 
 	return front, nil
 }
 
-func (r *FrontNodeReconciler) create(ctx context.Context, node *corev1.Node, address string, drain bool, farms []string) (*webfarmv1.FrontNode, error) {
+func (r *FrontNodeReconciler) create(ctx context.Context, node *corev1.Node, address string, drain bool, sel selection) (*webfarmv1.FrontNode, error) {
 	cookie, err := newCookie()
 	if err != nil {
 		return nil, err
@@ -136,13 +147,13 @@ func (r *FrontNodeReconciler) create(ctx context.Context, node *corev1.Node, add
 	front := &webfarmv1.FrontNode{
 		ObjectMeta: metav1.ObjectMeta{Name: node.Name},
 		Spec: webfarmv1.FrontNodeSpec{
-			NodeName: node.Name, Address: address, Cookie: cookie, DrainRequested: drain, Farms: farms,
+			NodeName: node.Name, Address: address, Cookie: cookie, DrainRequested: drain, Farms: sel.farms, FailoverIPs: sel.failoverIPs,
 		},
 	}
 	if err := r.Create(ctx, front, client.FieldOwner(ControllerName)); err != nil {
 		return nil, fmt.Errorf("creating FrontNode %s: %w", node.Name, err)
 	}
-	log.FromContext(ctx).Info("Created FrontNode", "frontNode", klog.KObj(front), "farms", farms)
+	log.FromContext(ctx).Info("Created FrontNode", "frontNode", klog.KObj(front), "farms", sel.farms, "failoverIPs", sel.failoverIPs)
 	return front, nil
 }
 
@@ -174,7 +185,7 @@ func (r *FrontNodeReconciler) warnOnce(node *corev1.Node, reason, detail, note s
 // applyStatus writes the controller's part of the FrontNode's status when it
 // changed, and wakes up when the heartbeat would turn stale.
 func (r *FrontNodeReconciler) applyStatus(ctx context.Context, node *corev1.Node, front *webfarmv1.FrontNode, farms []webfarmv1.WebFarm) error {
-	fips, err := r.failoverIPsOfFront(ctx, node, front.Spec.Farms)
+	fips, err := r.failoverIPsOfFront(ctx, node, front.Spec.Farms, front.Spec.FailoverIPs)
 	if err != nil {
 		return err
 	}
@@ -201,7 +212,7 @@ func (r *FrontNodeReconciler) applyStatus(ctx context.Context, node *corev1.Node
 		ObservedGeneration: front.Generation,
 		Phase:              phase,
 		LastHeartbeatTime:  reportedHeartbeat(was.LastHeartbeatTime, hb, phase != was.Phase),
-		Sessions:           sessions,
+		Sessions:           drainSessions(front.Spec.DrainRequested, sessions, reported),
 		Conditions:         frontConditions(was.Conditions, phase, front.Status.Proxy, front.Generation, now),
 	}
 	if want.equal(was) {

@@ -116,17 +116,18 @@ type farmProxies struct {
 }
 
 // frontSessions sums the sessions that the active proxies of every farm
-// report on front's main and backup servers. reported is true when, for every
-// farm, some active proxy reports the front's servers: only then does zero
-// mean "no session left".
+// report on front's main and backup servers (agents count them only while
+// the front drains). reported is true when, for every farm, some active
+// proxy reports a count for the front's servers: only then does zero mean
+// "no session left".
 func frontSessions(front string, farms []farmProxies) (sessions int32, reported bool) {
 	reported = true
 	for _, fp := range farms {
 		seen := false
 		for _, p := range fp.proxies {
 			for _, s := range p.Status.Servers {
-				if s.Farm == fp.farm && s.Front == front {
-					sessions += s.Sessions
+				if s.Farm == fp.farm && s.Front == front && s.Sessions != nil {
+					sessions += *s.Sessions
 					seen = true
 				}
 			}
@@ -134,6 +135,15 @@ func frontSessions(front string, farms []farmProxies) (sessions int32, reported 
 		reported = reported && seen
 	}
 	return sessions, reported
+}
+
+// drainSessions is the sessions count to show: while a drain is requested
+// and the active proxies report one; none otherwise.
+func drainSessions(drainRequested bool, sessions int32, reported bool) *int32 {
+	if !drainRequested || !reported {
+		return nil
+	}
+	return &sessions
 }
 
 // frontPhase is where a front stands: Down when its heartbeat is stale,
@@ -217,8 +227,9 @@ type controllerFrontStatus struct {
 	ObservedGeneration int64                `json:"observedGeneration"`
 	Phase              webfarmv1.FrontPhase `json:"phase"`
 	LastHeartbeatTime  *metav1.Time         `json:"lastHeartbeatTime"`
-	Sessions           int32                `json:"sessions"`
-	Conditions         []metav1.Condition   `json:"conditions"`
+	// Sessions is set while the front drains; null removes the key.
+	Sessions   *int32             `json:"sessions"`
+	Conditions []metav1.Condition `json:"conditions"`
 }
 
 func controllerStatusOf(s webfarmv1.FrontNodeStatus) controllerFrontStatus {

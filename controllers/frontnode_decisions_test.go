@@ -120,9 +120,12 @@ func TestFrontSessions(t *testing.T) {
 		return &webfarmv1.FrontNode{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: webfarmv1.FrontNodeStatus{Servers: servers}}
 	}
 	srv := func(farm, front string, role webfarmv1.ServerRole, n int32) webfarmv1.ServerStatus {
-		return webfarmv1.ServerStatus{Farm: farm, Front: front, Role: role, Sessions: n}
+		return webfarmv1.ServerStatus{Farm: farm, Front: front, Role: role, Sessions: &n}
 	}
 	owner := proxy("a", srv("web/shop", "b", webfarmv1.ServerMain, 2), srv("web/shop", "b", webfarmv1.ServerBackup, 1), srv("web/shop", "a", webfarmv1.ServerMain, 9))
+	// An agent counts no session on the servers of a front that is not
+	// draining as far as it knows.
+	uncounted := proxy("c", webfarmv1.ServerStatus{Farm: "web/shop", Front: "b", Role: webfarmv1.ServerMain, State: "UP"})
 	tests := []struct {
 		name     string
 		farms    []farmProxies
@@ -133,6 +136,7 @@ func TestFrontSessions(t *testing.T) {
 		{"no active proxy reports yet", []farmProxies{{"web/shop", nil}}, 0, false},
 		{"one farm of two unreported", []farmProxies{{"web/shop", []*webfarmv1.FrontNode{owner}}, {"web/blog", []*webfarmv1.FrontNode{owner}}}, 3, false},
 		{"no farm", nil, 0, true},
+		{"the active proxy counts none yet", []farmProxies{{"web/shop", []*webfarmv1.FrontNode{uncounted}}}, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -17,9 +18,20 @@ import (
 // reports count its sessions.
 
 // failoverIPsOfFront lists the FailoverIPs the front may hold: those its
-// farms list whose frontSelector, if any, matches the node.
-func (r *FrontNodeReconciler) failoverIPsOfFront(ctx context.Context, node *corev1.Node, farmKeys []string) ([]webfarmv1.FailoverIP, error) {
+// farms list whose frontSelector, if any, matches the node, and the
+// standalone ones that select it.
+func (r *FrontNodeReconciler) failoverIPsOfFront(ctx context.Context, node *corev1.Node, farmKeys, standaloneKeys []string) ([]webfarmv1.FailoverIP, error) {
 	var out []webfarmv1.FailoverIP
+	for _, key := range standaloneKeys {
+		ns, name, _ := strings.Cut(key, "/")
+		fip, err := r.failoverIP(ctx, ns, name)
+		if err != nil {
+			return nil, err
+		}
+		if fip != nil {
+			out = append(out, *fip)
+		}
+	}
 	for _, key := range farmKeys {
 		farm, err := r.farm(ctx, key)
 		if err != nil || farm == nil {

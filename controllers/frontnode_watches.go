@@ -53,15 +53,21 @@ func (w *frontNodeWatches) isActiveProxy(ctx context.Context, farm *webfarmv1.We
 // that serve it now (those its old selector matched).
 func (w *frontNodeWatches) forFarm(ctx context.Context, farm *webfarmv1.WebFarm) []reconcile.Request {
 	out := w.frontsOf(ctx, farmKey(farm.Namespace, farm.Name))
-	sel, err := metav1.LabelSelectorAsSelector(&farm.Spec.FrontSelector)
+	return append(out, w.nodesMatching(ctx, &farm.Spec.FrontSelector)...)
+}
+
+// nodesMatching: the Nodes a selector matches; none for an invalid one.
+func (w *frontNodeWatches) nodesMatching(ctx context.Context, selector *metav1.LabelSelector) []reconcile.Request {
+	sel, err := metav1.LabelSelectorAsSelector(selector)
 	if err != nil {
-		return out
+		return nil
 	}
 	var nodes corev1.NodeList
 	if err := w.List(ctx, &nodes, client.MatchingLabelsSelector{Selector: sel}); err != nil {
-		log.FromContext(ctx).Error(err, "Listing the Nodes of a WebFarm", "webFarm", farm.Name)
-		return out
+		log.FromContext(ctx).Error(err, "Listing the Nodes a selector matches", "selector", sel.String())
+		return nil
 	}
+	var out []reconcile.Request
 	for i := range nodes.Items {
 		out = append(out, nodeRequest(nodes.Items[i].Name)...)
 	}
@@ -69,8 +75,12 @@ func (w *frontNodeWatches) forFarm(ctx context.Context, farm *webfarmv1.WebFarm)
 }
 
 // forFailoverIP: a FailoverIP's owner is the active proxy, and its deadtime
-// judges the fronts, of the farms that list it.
+// judges the fronts, of the farms that list it; a standalone one selects
+// nodes itself.
 func (w *frontNodeWatches) forFailoverIP(ctx context.Context, fip *webfarmv1.FailoverIP) []reconcile.Request {
+	if fip.Spec.NodeSelector != nil {
+		return w.selectedBy(ctx, fip)
+	}
 	farms, err := w.farmsListing(ctx, fip.Namespace, fip.Name)
 	if err != nil {
 		log.FromContext(ctx).Error(err, "Mapping a FailoverIP to its fronts")
@@ -120,4 +130,18 @@ func farmSpecChanged(old, new *webfarmv1.WebFarm) bool { return old.Generation !
 // the active proxy.
 func failoverIPChangedForFronts(old, new *webfarmv1.FailoverIP) bool {
 	return old.Generation != new.Generation || old.Status.Owner != new.Status.Owner
+}
+
+// selectedBy: the nodes a standalone FailoverIP's selector matches, and
+// those it selected so far.
+func (w *frontNodeWatches) selectedBy(ctx context.Context, fip *webfarmv1.FailoverIP) []reconcile.Request {
+	var out []reconcile.Request
+	fronts, err := w.frontsOfFailoverIP(ctx, farmKey(fip.Namespace, fip.Name))
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Mapping a FailoverIP to its nodes")
+	}
+	for i := range fronts {
+		out = append(out, nodeRequest(fronts[i].Name)...)
+	}
+	return append(out, w.nodesMatching(ctx, fip.Spec.NodeSelector)...)
 }

@@ -16,6 +16,9 @@ import (
 const (
 	// indexFrontFarms: FrontNodes by the farms ("namespace/name") they serve.
 	indexFrontFarms = "spec.farms"
+	// indexFrontFailoverIPs: FrontNodes by the standalone FailoverIPs
+	// ("namespace/name") that select them.
+	indexFrontFailoverIPs = "spec.failoverIPs"
 	// indexFailoverIPNodes: FailoverIPs by their owner and candidates.
 	indexFailoverIPNodes = "status.nodes"
 	// indexFarmFailoverIPs: WebFarms by the FailoverIPs they list.
@@ -31,6 +34,11 @@ func addIndexes(mgr manager.Manager) error {
 		return o.(*webfarmv1.FrontNode).Spec.Farms
 	}); err != nil {
 		return fmt.Errorf("indexing FrontNodes by %s: %w", indexFrontFarms, err)
+	}
+	if err := idx.IndexField(ctx, &webfarmv1.FrontNode{}, indexFrontFailoverIPs, func(o client.Object) []string {
+		return o.(*webfarmv1.FrontNode).Spec.FailoverIPs
+	}); err != nil {
+		return fmt.Errorf("indexing FrontNodes by %s: %w", indexFrontFailoverIPs, err)
 	}
 	if err := idx.IndexField(ctx, &webfarmv1.FailoverIP{}, indexFailoverIPNodes, func(o client.Object) []string {
 		return nodesOf(o.(*webfarmv1.FailoverIP).Status)

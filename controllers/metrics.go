@@ -20,7 +20,7 @@ const collectTimeout = 5 * time.Second
 // Nothing is kept between scrapes, so a deleted object leaves no series.
 type stateCollector struct {
 	cache                           client.Reader
-	phases, sessions                *prometheus.Desc
+	phases, phase, sessions         *prometheus.Desc
 	owner, hasOwner, epoch, holders *prometheus.Desc
 }
 
@@ -32,6 +32,7 @@ func newStateCollector(cache client.Reader) *stateCollector {
 	return &stateCollector{
 		cache:    cache,
 		phases:   d("frontnodes", "FrontNodes by phase (Active, Draining, Drained, Down; Unknown before the first).", "phase"),
+		phase:    d("front_phase", "1 for the phase a front is in (Active, Draining, Drained, Down; Unknown before the first); no series for the others.", "front", "phase"),
 		sessions: d("front_sessions", "Sessions on a front as FrontNode status.sessions counts them: on its two servers, in the HAProxy of each active proxy.", "front"),
 		owner:    d("failoverip_owner", "1 for the node the controller names owner of a failover IP; no series while it has none.", append(fip, "node")...),
 		hasOwner: d("failoverip_has_owner", "1 when a failover IP has an owner in its status, else 0.", fip...),
@@ -41,7 +42,7 @@ func newStateCollector(cache client.Reader) *stateCollector {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.phases, c.sessions, c.owner, c.hasOwner, c.epoch, c.holders} {
+	for _, d := range []*prometheus.Desc{c.phases, c.phase, c.sessions, c.owner, c.hasOwner, c.epoch, c.holders} {
 		ch <- d
 	}
 }
@@ -62,7 +63,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for i := range fronts.Items {
 		f := &fronts.Items[i]
 		phases[f.Status.Phase]++
-		gauge(c.sessions, float64(f.Status.Sessions), f.Name)
+		gauge(c.phase, 1, f.Name, phaseName(f.Status.Phase))
+		if f.Status.Sessions != nil {
+			gauge(c.sessions, float64(*f.Status.Sessions), f.Name)
+		}
 		// A Down front's report is the last it wrote before it fell
 		// silent: it has fenced itself since, or will within its grant.
 		for _, r := range f.Status.FailoverIPs {
@@ -72,10 +76,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for phase, n := range phases {
-		if phase == "" {
-			phase = "Unknown"
-		}
-		gauge(c.phases, float64(n), string(phase))
+		gauge(c.phases, float64(n), phaseName(phase))
 	}
 	var fips webfarmv1.FailoverIPList
 	if err := c.cache.List(ctx, &fips); err != nil {
@@ -94,6 +95,20 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.epoch, float64(f.Status.Epoch), ns, name)
 		gauge(c.holders, float64(holders[farmKey(ns, name)]), ns, name)
 	}
+}
+
+// MetricNames are the names of every metric the controller serves beside
+// controller-runtime's, for checks of the dashboards and alerts.
+func MetricNames() []string {
+	return metrics.Names(append(metrics.ControllerCollectors(), newStateCollector(nil))...)
+}
+
+// phaseName is a front's phase as a label: Unknown before the first.
+func phaseName(p webfarmv1.FrontPhase) string {
+	if p == "" {
+		return "Unknown"
+	}
+	return string(p)
 }
 
 // countOwnerChange counts an owner the controller wrote.

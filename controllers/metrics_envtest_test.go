@@ -7,6 +7,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"k8s.io/utils/ptr"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -60,14 +61,18 @@ func TestEnvtestMetrics(t *testing.T) {
 		series("webfarm_failoverip_epoch", ns, "vip", ""):     2,
 		"webfarm_failoverip_owner_changes_total/metrics/vip/": before + 2,
 		"webfarm_frontnodes/phase=Down":                       atLeast(1),
+		"webfarm_front_phase/front=mt-a,phase=Down":           1,
+		"webfarm_front_phase/front=mt-a,phase=Active":         -1,
 	})
 
-	// The owner's HAProxy counts three sessions on mt-b; both agents
-	// report holding the address. mt-a's report counts once it is alive.
+	// The owner's HAProxy counts three sessions on mt-b, which drains;
+	// both agents report holding the address. mt-a's report counts once
+	// it is alive.
+	h.annotateDrain("mt-b", "true")
 	h.patchFrontStatus("mt-b", map[string]any{
 		"servers": []webfarmv1.ServerStatus{
-			{Farm: ns + "/site", Front: "mt-b", Role: webfarmv1.ServerMain, State: "UP", Sessions: 2},
-			{Farm: ns + "/site", Front: "mt-b", Role: webfarmv1.ServerBackup, State: "UP", Sessions: 1},
+			{Farm: ns + "/site", Front: "mt-b", Role: webfarmv1.ServerMain, State: "DRAIN", Sessions: ptr.To[int32](2)},
+			{Farm: ns + "/site", Front: "mt-b", Role: webfarmv1.ServerBackup, State: "UP", Sessions: ptr.To[int32](1)},
 		},
 		"failoverIPs": []webfarmv1.NodeFailoverIPStatus{{Name: ns + "/vip", Epoch: 2, State: webfarmv1.VIPHolding}},
 	})
@@ -80,14 +85,16 @@ func TestEnvtestMetrics(t *testing.T) {
 	h.renew("mt-a")
 	h.phase("mt-a", webfarmv1.FrontActive)
 	h.front("mt-b", "3 sessions", func(f *webfarmv1.FrontNode) error {
-		if f.Status.Sessions != 3 {
-			return fmt.Errorf("sessions %d", f.Status.Sessions)
+		if f.Status.Sessions == nil || *f.Status.Sessions != 3 {
+			return fmt.Errorf("sessions %v", f.Status.Sessions)
 		}
 		return nil
 	})
 	expectMetrics(t, "sessions and two holders", map[string]float64{
 		"webfarm_front_sessions/front=mt-b":                 3,
 		series("webfarm_failoverip_holders", ns, "vip", ""): 2,
+		"webfarm_front_phase/front=mt-a,phase=Active":       1,
+		"webfarm_front_phase/front=mt-a,phase=Down":         -1,
 	})
 }
 
@@ -130,7 +137,7 @@ func metricValue(t *testing.T, name, ns, fip, node string) float64 {
 }
 
 // lookup finds a series in the gathered registry. A key with '=' is
-// name/label=value; otherwise name/namespace/failoverip/node (node empty
+// name/label=value[,label=value]; otherwise name/namespace/failoverip/node (node empty
 // for series without it).
 func lookup(t *testing.T, key string) (float64, bool) {
 	t.Helper()
@@ -156,8 +163,10 @@ func parseKey(key string) map[string]string {
 	parts := strings.Split(key, "/")
 	want := map[string]string{"__name__": parts[0]}
 	if len(parts) == 2 {
-		label, v, _ := strings.Cut(parts[1], "=")
-		want[label] = v
+		for _, pair := range strings.Split(parts[1], ",") {
+			label, v, _ := strings.Cut(pair, "=")
+			want[label] = v
+		}
 		return want
 	}
 	want["namespace"], want["failoverip"] = parts[1], parts[2]

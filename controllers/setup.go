@@ -88,6 +88,9 @@ func Setup(mgr manager.Manager, opts Options) error {
 	if err := setupWebFarms(mgr, s); err != nil {
 		return fmt.Errorf("setting up the WebFarm controller: %w", err)
 	}
+	if err := setupSites(mgr, s); err != nil {
+		return fmt.Errorf("setting up the Site controller: %w", err)
+	}
 	return nil
 }
 

@@ -53,6 +53,9 @@ func (r *WebFarmReconciler) observe(ctx context.Context, farm *webfarmv1.WebFarm
 	}
 	obs.fronts = fronts
 	obs.names = farm.Spec.FailoverIPs
+	if obs.conflict, err = r.farmConflict(ctx, farm); err != nil {
+		return obs, err
+	}
 	for _, name := range farm.Spec.FailoverIPs {
 		fip, err := r.failoverIP(ctx, farm.Namespace, name)
 		if err != nil {
@@ -101,6 +104,7 @@ func setupWebFarms(mgr ctrl.Manager, s *shared) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("webfarm").
 		WatchesRawSource(watch(c, &webfarmv1.WebFarm{}, farmSpecChanged, byKey[*webfarmv1.WebFarm])).
+		WatchesRawSource(watch(c, &webfarmv1.WebFarm{}, farmEndpointsChanged, s.allFarms)).
 		WatchesRawSource(watch(c, &webfarmv1.FrontNode{}, frontChangedForFarm, forFrontFarms)).
 		WatchesRawSource(watch(c, &webfarmv1.FailoverIP{}, failoverIPChangedForFarm, forFailoverIP)).
 		Complete(r)

@@ -21,6 +21,8 @@ type farmObservation struct {
 	failoverIPs []*webfarmv1.FailoverIP
 	// names of spec.failoverIPs.
 	names []string
+	// conflict, when set, says why no front serves the farm (farmConflict).
+	conflict string
 }
 
 // frontCounts summarises the fronts of a farm.
@@ -78,6 +80,9 @@ func farmReady(obs farmObservation, c frontCounts) metav1.Condition {
 	}
 	if obs.selectorErr != nil {
 		return no(webfarmv1.ReasonInvalidFrontSelector, "spec.frontSelector is invalid: %v", obs.selectorErr)
+	}
+	if obs.conflict != "" {
+		return no(webfarmv1.ReasonConflict, "%s", obs.conflict)
 	}
 	if c.total == 0 {
 		return no(webfarmv1.ReasonNoFrontSelected, "No Node matches spec.frontSelector: label the front nodes or fix the selector")

@@ -3,7 +3,10 @@
 # Quick when they are already there; needs root (as on the project's machines).
 set -euo pipefail
 
-packages=(haproxy iptables nftables iproute2 arping tcpdump nginx-light curl procps keepalived prometheus)
+packages=(haproxy iptables nftables iproute2 arping tcpdump nginx-light curl procps keepalived prometheus mariadb-server mariadb-client
+  # make images and the local cluster: the agent's Debian root filesystem,
+  # the nodes' runtime, their certificates and the static pause binary.
+  mmdebstrap runc openssl util-linux gcc libc6-dev)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -16,7 +19,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packaged services are not ours to run: the tests start their own, inside
-# the testbed's namespaces only (keepalived for make bench-failover); prometheus is here for promtool.
-for s in haproxy nginx keepalived prometheus; do
+# the testbed's namespaces only (keepalived for make bench-failover, mariadbd for
+# the database trial); prometheus is here for promtool.
+for s in haproxy nginx keepalived prometheus mariadb; do
   systemctl disable --now "$s" >/dev/null 2>&1 || service "$s" stop >/dev/null 2>&1 || true
 done

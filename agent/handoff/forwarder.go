@@ -122,6 +122,10 @@ func (f *Forwarder) apply(link int, ip netip.Addr, what string, change func(s *n
 	return nil
 }
 
+// KeepMark is the mark on the packets of the connections the node still
+// has to an address it forwards (the package's KeepMark).
+func (f *Forwarder) KeepMark() uint32 { return KeepMark }
+
 // Remove deletes the forwarder's tables, and with them every forwarding.
 func (f *Forwarder) Remove() error {
 	f.mu.Lock()

@@ -53,7 +53,8 @@ func TestNodeForwarderElements(t *testing.T) {
 		}
 	}
 	got := list()
-	for _, want := range []string{"7 . " + vip4.String() + " timeout 1m", "7 . " + vip6.String() + " timeout 1m", "iif . ip daddr @forward4 dup to ip daddr device iif drop", "iif . ip6 daddr @forward6 dup to ip6 daddr device iif drop"} {
+	for _, want := range []string{"7 . " + vip4.String() + " timeout 1m", "7 . " + vip6.String() + " timeout 1m", "iif . ip daddr @forward4 dup to ip daddr device iif drop", "iif . ip6 daddr @forward6 dup to ip6 daddr device iif drop",
+		"iif . ip daddr @forward4 socket wildcard 0 meta mark set 0x00200000 accept", "iif . ip6 daddr @forward6 socket wildcard 0 meta mark set 0x00200000 accept"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("ruleset lacks %q:\n%s", want, got)
 		}

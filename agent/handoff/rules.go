@@ -38,6 +38,16 @@ const (
 	regAddr    = unix.NFT_REG32_01
 )
 
+// KeepMark is the packet mark the forwarder puts on the packets, for an
+// address it forwards, of a TCP connection the node still has to that
+// address (an established socket bound to it), instead of passing them on:
+// the node routes the marked packets to a copy of the address it keeps
+// for them (see agent/vip), so that a connection that was open when the
+// address moved ends normally rather than being reset by the next holder.
+// One bit, far from the bits kube-proxy (0x4000, 0x8000) and the common
+// CNIs use.
+const KeepMark uint32 = 0x00200000
+
 // layout is the forwarder as nftables objects.
 type layout struct {
 	ip, ip6        *nftables.Table
@@ -94,11 +104,38 @@ func (l *layout) setOf(ip netip.Addr) *nftables.Set {
 // while nobody answers; it is never delivered locally, since the address
 // is no longer the node's own, and it is never IP-forwarded, so no
 // forwarding sysctl, reverse-path filter or ICMP redirect is involved.
+//
+// Before it, the packets of connections the node still has are marked
+// with KeepMark and let through (keepRule).
 func (l *layout) rules() []*nftables.Rule {
 	return []*nftables.Rule{
+		keepRule(l.chain4, l.fwd4, ipv4OffDst, 4),
 		forwardRule(l.chain4, l.fwd4, ipv4OffTTL, ipv4OffDst, 4),
+		keepRule(l.chain6, l.fwd6, ipv6OffDst, 16),
 		forwardRule(l.chain6, l.fwd6, ipv6OffHopLimit, ipv6OffDst, 16),
 	}
+}
+
+// keepRule marks with KeepMark, and lets through, a packet for an address
+// in the set that belongs to an established socket of the node bound to
+// that address ("socket wildcard 0": a full socket with a local address;
+// a listener on the wildcard address, a handshake in progress or a
+// TIME_WAIT does not match). New connections are passed on as before.
+func keepRule(c *nftables.Chain, s *nftables.Set, dstOffset, addrLen uint32) *nftables.Rule {
+	mark := make([]byte, 4)
+	binary.NativeEndian.PutUint32(mark, KeepMark)
+	return &nftables.Rule{Table: c.Table, Chain: c, Exprs: []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyPKTTYPE, Register: regScratch},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: regScratch, Data: []byte{unix.PACKET_HOST}},
+		&expr.Meta{Key: expr.MetaKeyIIF, Register: regLink},
+		network(regAddr, dstOffset, addrLen),
+		&expr.Lookup{SourceRegister: regLink, SetName: s.Name, SetID: s.ID},
+		&expr.Socket{Key: expr.SocketKeyWildcard, Register: regScratch},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: regScratch, Data: []byte{0}},
+		&expr.Immediate{Register: regScratch, Data: mark},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: regScratch},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	}}
 }
 
 func forwardRule(c *nftables.Chain, s *nftables.Set, hopOffset, dstOffset, addrLen uint32) *nftables.Rule {

@@ -116,8 +116,12 @@ func TestRenderRefusesInjection(t *testing.T) {
 func TestRenderRefusesConflicts(t *testing.T) {
 	a, b := sampleFarm(t), sampleFarm(t)
 	b.Key = "other/webfarm"
-	if _, err := Render(Config{Farms: []Farm{a, b}, RuntimeSocket: testSocket}); err == nil || !strings.Contains(err.Error(), "spec.frontend.port 80: already used by farm default/webfarm") {
+	if _, err := Render(Config{Farms: []Farm{a, b}, RuntimeSocket: testSocket}); err == nil || !strings.Contains(err.Error(), "*:80: farms default/webfarm and other/webfarm both serve every hostname") {
 		t.Errorf("two farms on one port: err = %v", err)
+	}
+	b.Addresses = []netip.Addr{netip.MustParseAddr("192.0.2.20")}
+	if _, err := Render(Config{Farms: []Farm{a, b}, RuntimeSocket: testSocket}); err != nil {
+		t.Errorf("two farms on one port of different addresses: %v", err)
 	}
 	c := sampleFarm(t)
 	c.Fronts[1].Cookie = c.Fronts[0].Cookie
@@ -204,4 +208,51 @@ func checkResponse(t *testing.T, path string, content []byte) {
 
 func headerLength(content []byte) int {
 	return bytes.Index(content, []byte("\r\n\r\n")) + 4
+}
+
+// FuzzRenderSite: whatever a Site's key and hostnames hold, Render either
+// refuses them naming a field, or renders as many lines as a harmless site
+// does, and a crt-list line per certificate: nothing starts a directive.
+func FuzzRenderSite(f *testing.F) {
+	f.Add("default/www", "www.example.com", "*.example.org")
+	f.Add("default/www\nx", "www.example.com }\n  use_backend x", "*.a b")
+	f.Add("a/b", "a.b", "*.*.c.d")
+	farm := sampleFarm(f)
+	cert := []byte("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+	site := func(key, h1, h2 string) Config {
+		return Config{
+			Farms:              []Farm{farm},
+			Sites:              []Site{{Key: key, Farm: farm.Key, Hostnames: []string{h1, h2}, TLSPort: 443, Certificate: cert, RedirectToHTTPS: true}},
+			DefaultCertificate: cert, RuntimeSocket: testSocket,
+		}
+	}
+	want, err := Render(site("default/www", "www.example.com", "*.example.org"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	wantLines := bytes.Count(want, []byte("\n"))
+	f.Fuzz(func(t *testing.T, key, h1, h2 string) {
+		c := site(key, h1, h2)
+		cfg, err := Render(c)
+		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, "site ") || !strings.Contains(msg, "key:") && !strings.Contains(msg, "spec.hostnames[") {
+				t.Fatalf("error does not name a field: %v", err)
+			}
+			return
+		}
+		sameShape := !strings.HasPrefix(h1, "*.") && strings.HasPrefix(h2, "*.")
+		if got := bytes.Count(cfg, []byte("\n")); sameShape && got != wantLines {
+			t.Fatalf("%d lines instead of %d:\n%s", got, wantLines, cfg)
+		}
+		for path, content := range Files(c) {
+			if strings.HasSuffix(path, ".list") && bytes.Count(content, []byte("\n")) != 1 {
+				t.Fatalf("%s holds %d lines:\n%s", path, bytes.Count(content, []byte("\n")), content)
+			}
+		}
+		for _, s := range []string{key, h1, h2} {
+			if strings.ContainsAny(s, " \t\r\n#'\"\\{}$%") {
+				t.Fatalf("rendered a field holding a special character: %q", s)
+			}
+		}
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,6 +23,7 @@ import (
 	"github.com/webfarm/webfarm/agent/accesslog"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/netnstest"
+	"github.com/webfarm/webfarm/internal/testenv"
 )
 
 const (
@@ -32,7 +35,7 @@ const (
 // httplogLine is the httplog format of one request to the test farm: client,
 // accept date, frontend, backend/server, timers, status, bytes, cookies,
 // termination state, connection counts, queues, request line.
-var httplogLine = regexp.MustCompile(`^[0-9.]+:\d+ \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] farm_default_web farm_default_web/front[12](-backup)? ` +
+var httplogLine = regexp.MustCompile(`^[0-9.]+:\d+ \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] http_any_8080 farm_default_web/front[12](-backup)? ` +
 	`\d+/\d+/\d+/\d+/\d+ 200 \d+ - - [-A-Za-z]{4} \d+/\d+/\d+/\d+/\d+ \d+/\d+ "GET (/\S*) HTTP/1\.1"$`)
 
 // syncBuffer is the agent's stdout as the test reads it.
@@ -197,7 +200,7 @@ func testExporter(t *testing.T, ns *netnstest.NS, out *syncBuffer, pages int) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %v %v", metricsURL, resp.Status, err)
 	}
-	requests := sample(t, body, `haproxy_frontend_http_requests_total{proxy="farm_default_web"}`)
+	requests := sample(t, body, `haproxy_frontend_http_requests_total{proxy="http_any_8080"}`)
 	if requests < float64(3*pages) {
 		t.Errorf("the exporter counts %v requests to the farm, want at least %d", requests, 3*pages)
 	}
@@ -207,9 +210,31 @@ func testExporter(t *testing.T, ns *netnstest.NS, out *syncBuffer, pages int) {
 	if resp, err := c.Get("http://10.98.0.1:8404/"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET / on the exporter: %v %v, want 404", resp, err)
 	}
+	checkDashboardMetrics(t, body)
 	mustGet(t, c, farmBase+"/after-scrape")
 	waitLines(t, out, "the line of /after-scrape", func(paths map[string]int) bool { return paths["/after-scrape"] == 1 })
 	t.Logf("exporter: %d bytes, %v requests to the farm", len(body), requests)
+}
+
+// checkDashboardMetrics: this HAProxy exports every metric of its exporter
+// that the chart's dashboard and alerts read, as test/chart lists them.
+func checkDashboardMetrics(t *testing.T, exposition []byte) {
+	t.Helper()
+	list, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "test", "chart", "testdata", "haproxy-exporter-metrics.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := 0
+	for _, name := range strings.Split(string(list), "\n") {
+		if name = strings.TrimSpace(name); name == "" || strings.HasPrefix(name, "#") {
+			continue
+		}
+		names++
+		if !bytes.Contains(exposition, []byte("\n"+name+"{")) && !bytes.Contains(exposition, []byte("\n"+name+" ")) {
+			t.Errorf("HAProxy's exporter has no series %s, which the chart's dashboard or alerts read", name)
+		}
+	}
+	t.Logf("the exporter has the %d metrics the dashboard reads", names)
 }
 
 // sample is the value of the series named exactly by series in a Prometheus

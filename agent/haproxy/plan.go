@@ -15,6 +15,7 @@ import (
 // is safe to write into the configuration as it is.
 type farmPlan struct {
 	key, name                  string
+	addrs                      []string // failover addresses, or anyAddress
 	port, maxConn              int32
 	balance                    webfarmv1.BalanceAlgorithm
 	cookieName                 string
@@ -63,7 +64,7 @@ func planFarm(f Farm) (farmPlan, error) {
 	}
 	p := farmPlan{key: f.Key, name: BackendName(f.Key)}
 	steps := []func(*farmPlan, Farm) error{
-		planFrontend, planBackend, planHealthCheck, planTimeouts, planStats, planErrorPages, planServers,
+		planFrontend, planAddresses, planBackend, planHealthCheck, planTimeouts, planStats, planErrorPages, planServers,
 	}
 	for _, step := range steps {
 		if err := step(&p, f); err != nil {
@@ -81,6 +82,25 @@ func planFrontend(p *farmPlan, f Farm) error {
 		return err
 	}
 	return inRange("spec.frontend.maxConn", p.maxConn, 1, 1000000)
+}
+
+// planAddresses: the farm's failover addresses, sorted, or every address
+// of the node for a farm without any.
+func planAddresses(p *farmPlan, f Farm) error {
+	if len(f.Addresses) == 0 {
+		p.addrs = []string{anyAddress}
+		return nil
+	}
+	for i, a := range f.Addresses {
+		if err := checkAddress(fmt.Sprintf("addresses[%d]", i), a); err != nil {
+			return err
+		}
+		if s := a.String(); !slices.Contains(p.addrs, s) {
+			p.addrs = append(p.addrs, s)
+		}
+	}
+	slices.Sort(p.addrs)
+	return nil
 }
 
 func planBackend(p *farmPlan, f Farm) error {

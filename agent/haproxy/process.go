@@ -115,20 +115,28 @@ func (p *Process) Apply(ctx context.Context, cfg []byte, files map[string][]byte
 // does not take it, the previous files are put back, so that Dir always
 // holds what HAProxy runs.
 func (p *Process) installAndLoad(ctx context.Context, staging string, old installedFiles, running bool) error {
-	oldErrors := filepath.Join(staging, "previous-"+errorsDir)
-	if err := renameIfExists(p.path(errorsDir), oldErrors); err != nil {
-		return err
-	}
+	moved := []string{}
 	undo := func() {
-		_ = os.RemoveAll(p.path(errorsDir))
-		_ = renameIfExists(oldErrors, p.path(errorsDir))
+		for _, dir := range moved {
+			_ = os.RemoveAll(p.path(dir))
+			_ = renameIfExists(filepath.Join(staging, "previous-"+dir), p.path(dir))
+		}
 		if old.cfg == nil {
 			_ = os.Remove(p.path(ConfigFile))
 		} else {
 			_ = os.WriteFile(p.path(ConfigFile), old.cfg, 0o600)
 		}
 	}
-	err := renameIfExists(filepath.Join(staging, errorsDir), p.path(errorsDir))
+	var err error
+	for _, dir := range fileDirs {
+		if err = renameIfExists(p.path(dir), filepath.Join(staging, "previous-"+dir)); err != nil {
+			break
+		}
+		moved = append(moved, dir)
+		if err = renameIfExists(filepath.Join(staging, dir), p.path(dir)); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		err = os.Rename(filepath.Join(staging, ConfigFile), p.path(ConfigFile))
 	}
@@ -164,18 +172,20 @@ func (p *Process) installed() (installedFiles, error) {
 		return in, err
 	}
 	in.cfg, in.files = cfg, map[string][]byte{}
-	err = filepath.WalkDir(p.path(errorsDir), func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+	for _, dir := range fileDirs {
+		err = filepath.WalkDir(p.path(dir), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, err := filepath.Rel(p.Dir, path)
+			if err == nil {
+				in.files[filepath.ToSlash(rel)], err = os.ReadFile(path)
+			}
 			return err
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return in, fmt.Errorf("reading installed files of %s/: %w", dir, err)
 		}
-		rel, err := filepath.Rel(p.Dir, path)
-		if err == nil {
-			in.files[filepath.ToSlash(rel)], err = os.ReadFile(path)
-		}
-		return err
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return in, fmt.Errorf("reading installed error files: %w", err)
 	}
 	return in, nil
 }

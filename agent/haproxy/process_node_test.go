@@ -163,7 +163,7 @@ func apply(t testing.TB, p *Process, c Config) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reloaded, err := p.Apply(context.Background(), cfg, ErrorFiles(c))
+	reloaded, err := p.Apply(context.Background(), cfg, Files(c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +437,7 @@ func testReloadFailure(t *testing.T, ns *netnstest.NS, p *Process) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reloaded, err := p.Apply(context.Background(), cfg, ErrorFiles(c))
+	reloaded, err := p.Apply(context.Background(), cfg, Files(c))
 	var verr *ValidationError
 	if err == nil || errors.As(err, &verr) || reloaded {
 		t.Fatalf("Apply of a configuration that cannot bind: reloaded %v, err %v", reloaded, err)

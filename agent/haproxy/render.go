@@ -29,6 +29,10 @@ type Farm struct {
 	Spec webfarmv1.WebFarmSpec
 	// Fronts are the farm's fronts, sorted by Name (Render sorts a copy too).
 	Fronts []Front
+	// Addresses are the farm's failover addresses, where HAProxy listens
+	// (with freebind, so that a front that does not hold one is ready when
+	// it gets it); with none, it listens on every address of the node.
+	Addresses []netip.Addr
 	// Stats is nil when spec.stats is disabled; User/Password come from the
 	// Secret.
 	Stats *Credentials
@@ -45,12 +49,18 @@ type Credentials struct{ User, Password string }
 // Config is everything one node's HAProxy serves.
 type Config struct {
 	Farms []Farm
+	// Sites are the websites of the farms, routed by Host (and SNI).
+	Sites []Site
+	// DefaultCertificate is the PEM bundle an HTTPS frontend presents to a
+	// client whose SNI names none of its sites; needed with any TLS site.
+	DefaultCertificate []byte
 	// RuntimeSocket is the absolute path of the admin stats socket; use
 	// Process.RuntimeSocket so that Stats and SetDrain find it (and the
 	// server-state file beside it is the one Process.Apply writes).
 	RuntimeSocket string
 	// IPv4Only binds `0.0.0.0:<port>` only, without `[::]:<port> v6only`,
-	// for nodes whose kernel has IPv6 disabled.
+	// and leaves IPv6 failover addresses out, for nodes whose kernel has
+	// IPv6 disabled.
 	IPv4Only bool
 	// Metrics, when valid, is the node-local address where HAProxy serves
 	// its Prometheus exporter at MetricsPath. Its port must be no farm's.
@@ -98,32 +108,65 @@ func ErrorFilePath(farmKey string, code int) string {
 }
 
 // Render returns the HAProxy configuration for c. It is pure and
-// deterministic; an error names the farm and the field that cannot be used.
+// deterministic; an error names the farm or site and the field that cannot
+// be used, or the endpoint two of them claim alike.
 func Render(c Config) ([]byte, error) {
-	plans, err := planFarms(c.Farms)
+	pl, err := planConfig(c)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRuntimeSocket(c.RuntimeSocket); err != nil {
-		return nil, err
-	}
-	if err := checkObservability(c, plans); err != nil {
-		return nil, err
-	}
 	var b bytes.Buffer
-	b.Grow(estimateSize(plans))
-	writeGlobal(&b, c, plans)
+	b.Grow(estimateSize(pl.farms))
+	writeGlobal(&b, c, pl)
 	writeMetrics(&b, c.Metrics)
-	for _, p := range plans {
-		writeFarm(&b, p, c.IPv4Only, c.LogSocket != "")
+	for _, fe := range pl.frontends {
+		writeFrontend(&b, fe, c.LogSocket != "")
+	}
+	for _, p := range pl.farms {
+		writeBackend(&b, p)
+	}
+	if slices.ContainsFunc(pl.frontends, func(fe *frontendPlan) bool { return fe.defaultBackend == noSiteBackend }) {
+		writeNoSiteBackend(&b)
 	}
 	return b.Bytes(), nil
+}
+
+// configPlan is a whole Config, checked.
+type configPlan struct {
+	farms     []farmPlan
+	sites     []sitePlan
+	frontends []*frontendPlan
+}
+
+func planConfig(c Config) (configPlan, error) {
+	var pl configPlan
+	var err error
+	if pl.farms, err = planFarms(c.Farms); err != nil {
+		return pl, err
+	}
+	byKey := make(map[string]*farmPlan, len(pl.farms))
+	for i := range pl.farms {
+		byKey[pl.farms[i].key] = &pl.farms[i]
+	}
+	if pl.sites, err = planSites(c.Sites, byKey); err != nil {
+		return pl, err
+	}
+	if pl.frontends, err = planFrontends(pl.farms, pl.sites, c.IPv4Only); err != nil {
+		return pl, err
+	}
+	if slices.ContainsFunc(pl.sites, func(s sitePlan) bool { return s.tlsPort != 0 }) && len(c.DefaultCertificate) == 0 {
+		return pl, fmt.Errorf("default certificate: needed by the sites served over TLS")
+	}
+	if err := checkRuntimeSocket(c.RuntimeSocket); err != nil {
+		return pl, err
+	}
+	return pl, checkObservability(c, pl.frontends)
 }
 
 // checkObservability refuses a log socket that cannot be written unquoted,
 // and an exporter on a farm's port: HAProxy would bind both (SO_REUSEPORT)
 // and share the farm's clients with the exporter.
-func checkObservability(c Config, plans []farmPlan) error {
+func checkObservability(c Config, frontends []*frontendPlan) error {
 	if c.LogSocket != "" && (!socketPattern.MatchString(c.LogSocket) || strings.Contains(c.LogSocket, "/../")) {
 		return fmt.Errorf("log socket %q: must be an absolute path of at most 100 letters, digits, '.', '_', '-' and '/'", c.LogSocket)
 	}
@@ -133,9 +176,9 @@ func checkObservability(c Config, plans []farmPlan) error {
 	if a := c.Metrics.Addr(); a.IsUnspecified() || a.IsMulticast() || a.Zone() != "" || c.Metrics.Port() == 0 {
 		return fmt.Errorf("metrics address %s: must be a unicast node address without zone, with a port", c.Metrics)
 	}
-	for _, p := range plans {
-		if int(p.port) == int(c.Metrics.Port()) {
-			return fmt.Errorf("metrics address %s: port already used by farm %s", c.Metrics, p.key)
+	for _, fe := range frontends {
+		if int(fe.endpoint.port) == int(c.Metrics.Port()) {
+			return fmt.Errorf("metrics address %s: port already used by farm %s", c.Metrics, fe.farms[0].key)
 		}
 	}
 	return nil
@@ -169,6 +212,35 @@ func ErrorFiles(c Config) map[string][]byte {
 	return files
 }
 
+// Files returns every file the configuration of c refers to, by path
+// relative to the configuration file: the error pages (ErrorFiles), the
+// certificates of the sites served over TLS and the default one, and the
+// crt-list of each HTTPS frontend. Call it after Render succeeded.
+func Files(c Config) map[string][]byte {
+	files := ErrorFiles(c)
+	pl, err := planConfig(c)
+	if err != nil {
+		return files
+	}
+	tls := false
+	for _, fe := range pl.frontends {
+		if fe.endpoint.tls {
+			files[crtListFile(fe)] = crtList(fe)
+			tls = true
+		}
+	}
+	if !tls {
+		return files
+	}
+	files[defaultCertFile] = c.DefaultCertificate
+	for _, s := range c.Sites {
+		if s.TLSPort != 0 {
+			files[certFile(s.Key)] = s.Certificate
+		}
+	}
+	return files
+}
+
 // planFarms checks every farm and returns their plans sorted by key.
 func planFarms(farms []Farm) ([]farmPlan, error) {
 	plans := make([]farmPlan, 0, len(farms))
@@ -180,15 +252,10 @@ func planFarms(farms []Farm) ([]farmPlan, error) {
 		plans = append(plans, p)
 	}
 	slices.SortFunc(plans, func(a, b farmPlan) int { return strings.Compare(a.key, b.key) })
-	ports := map[int32]string{}
-	for i, p := range plans {
-		if i > 0 && plans[i-1].key == p.key {
-			return nil, fmt.Errorf("farm %s: listed twice", p.key)
+	for i := 1; i < len(plans); i++ {
+		if plans[i-1].key == plans[i].key {
+			return nil, fmt.Errorf("farm %s: listed twice", plans[i].key)
 		}
-		if other, taken := ports[p.port]; taken {
-			return nil, fmt.Errorf("farm %s: spec.frontend.port %d: already used by farm %s", p.key, p.port, other)
-		}
-		ports[p.port] = p.key
 	}
 	return plans, nil
 }

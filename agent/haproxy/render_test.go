@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+	"github.com/webfarm/webfarm/internal/testcerts"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -109,6 +112,7 @@ func goldenConfigs(t testing.TB) map[string]Config {
 		},
 	}
 	return map[string]Config{
+		"sites": sitesConfig(t),
 		"sample": {Farms: []Farm{sample}, RuntimeSocket: testSocket,
 			Metrics: netip.MustParseAddrPort("192.0.2.11:8404"), LogSocket: testLogSocket},
 		"defaults": {Farms: []Farm{defaults}, RuntimeSocket: testSocket},
@@ -124,13 +128,21 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			files := ErrorFiles(c)
+			files := Files(c)
+			// Keys are made at test time and never committed: the golden
+			// files hold everything but them, haproxy -c checks it all.
+			golden := maps.Clone(files)
+			maps.DeleteFunc(golden, func(path string, _ []byte) bool { return strings.HasSuffix(path, ".pem") })
 			dir := filepath.Join("testdata", name)
 			if *update {
-				writeGolden(t, dir, cfg, files)
+				writeGolden(t, dir, cfg, golden)
 			}
-			compareGolden(t, dir, cfg, files)
-			checkWithHAProxy(t, dir)
+			compareGolden(t, dir, cfg, golden)
+			full := t.TempDir()
+			if err := writeTree(full, cfg, files); err != nil {
+				t.Fatal(err)
+			}
+			checkWithHAProxy(t, full)
 		})
 	}
 }
@@ -217,5 +229,41 @@ func TestNames(t *testing.T) {
 	main, backup := ServerNames("front1")
 	if main != "front1" || backup != "front1-backup" {
 		t.Errorf("ServerNames = %q, %q", main, backup)
+	}
+}
+
+// sitesConfig is the sample farm on two failover addresses with two HTTPS
+// sites (one with a redirect and HSTS, one by wildcard), and a second farm
+// sharing its port 80 with a plain site: Host routing on a shared
+// frontend, SNI with several certificates, a default certificate.
+func sitesConfig(t testing.TB) Config {
+	t.Helper()
+	cert := func(names ...string) []byte {
+		p, err := testcerts.Valid(names...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(p.Cert, p.Key...)
+	}
+	sample := sampleFarm(t)
+	sample.Addresses = []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")}
+	shop := Farm{
+		Key:       "shop/store",
+		Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.10")},
+		Fronts:    []Front{{Name: "front1", Address: netip.MustParseAddr("192.0.2.11"), Cookie: "s1"}},
+	}
+	return Config{
+		Farms: []Farm{sample, shop},
+		Sites: []Site{
+			{Key: "default/www", Farm: sample.Key, Hostnames: []string{"www.example.com", "example.com"},
+				TLSPort: 443, Certificate: cert("www.example.com", "example.com"), RedirectToHTTPS: true,
+				HSTS: &HSTS{MaxAgeSeconds: 31536000, IncludeSubDomains: true}},
+			{Key: "default/blogs", Farm: sample.Key, Hostnames: []string{"*.blogs.example.com"},
+				TLSPort: 443, Certificate: cert("*.blogs.example.com")},
+			{Key: "shop/store", Farm: shop.Key, Hostnames: []string{"shop.example.com", "*.shop.example.com"}},
+		},
+		DefaultCertificate: cert("webfarm.invalid"),
+		RuntimeSocket:      testSocket,
+		LogSocket:          testLogSocket,
 	}
 }

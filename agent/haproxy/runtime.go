@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,6 +102,51 @@ func (p *Process) SetDrain(ctx context.Context, backend, server string, drain bo
 		state = "drain"
 	}
 	return p.setServer(ctx, backend, server, "state "+state)
+}
+
+// drainFlag is SRV_ADMF_FDRAIN in srv_admin_state: the runtime drain that
+// SetDrain sets. `show stat` hides it behind DOWN while a check fails.
+const drainFlag = 0x08
+
+// DrainStates returns, by backend then server, whether each server is in
+// the runtime drain state (SetDrain), from `show servers state`: what a
+// reload carried over, not what the caller last asked for.
+func (p *Process) DrainStates(ctx context.Context) (map[string]map[string]bool, error) {
+	out, err := command(ctx, p.RuntimeSocket(), "show servers state")
+	if err != nil {
+		return nil, err
+	}
+	return parseDrainStates(out)
+}
+
+// parseDrainStates reads `show servers state` (format version 1): a
+// version line, a header naming the columns, one server per line.
+func parseDrainStates(out string) (map[string]map[string]bool, error) {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 || lines[0] != "1" || !strings.HasPrefix(lines[1], "# ") {
+		return nil, fmt.Errorf("show servers state: unexpected answer %q", firstLine(out))
+	}
+	names := strings.Fields(strings.TrimPrefix(lines[1], "# "))
+	be, sv, admin := slices.Index(names, "be_name"), slices.Index(names, "srv_name"), slices.Index(names, "srv_admin_state")
+	if be < 0 || sv < 0 || admin < 0 {
+		return nil, fmt.Errorf("show servers state: no be_name, srv_name or srv_admin_state in %q", lines[1])
+	}
+	states := map[string]map[string]bool{}
+	for _, line := range lines[2:] {
+		f := strings.Fields(line)
+		if len(f) <= max(be, sv, admin) {
+			return nil, fmt.Errorf("show servers state: short line %q", line)
+		}
+		flags, err := strconv.Atoi(f[admin])
+		if err != nil {
+			return nil, fmt.Errorf("show servers state: %s/%s: srv_admin_state %q: %w", f[be], f[sv], f[admin], err)
+		}
+		if states[f[be]] == nil {
+			states[f[be]] = map[string]bool{}
+		}
+		states[f[be]][f[sv]] = flags&drainFlag != 0
+	}
+	return states, nil
 }
 
 // SetHealthDown marks a server down as if its check had failed fall times:

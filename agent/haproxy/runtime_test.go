@@ -142,3 +142,29 @@ func TestApplyRefusesWithoutChange(t *testing.T) {
 		}
 	}
 }
+
+// showServersState is HAProxy 2.6's answer to `show servers state`: front1
+// drained at runtime (admin state 8), front1-backup also in maintenance
+// (9), front2 ready.
+const showServersState = `1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
+2 farm_default_web 1 front1 127.0.0.1 2 8 1 1 1 1 0 2 0 0 0 0 - 9 - 0 0 - - 0
+2 farm_default_web 2 front1-backup 127.0.0.1 2 9 1 1 1 1 0 2 0 0 0 0 - 9 - 0 0 - - 0
+2 farm_default_web 3 front2 127.0.0.1 2 0 1 1 1 1 0 2 0 0 0 0 - 9 - 0 0 - - 0
+`
+
+func TestParseDrainStates(t *testing.T) {
+	got, err := parseDrainStates(showServersState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]bool{"farm_default_web": {"front1": true, "front1-backup": true, "front2": false}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("parseDrainStates = %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "Unknown command\n", "1\n# be_id srv_id\n", "1\n# be_name srv_name srv_admin_state\nfarm front1 x\n", "1\n# be_name srv_name srv_admin_state\nfarm front1\n"} {
+		if _, err := parseDrainStates(bad); err == nil {
+			t.Errorf("parseDrainStates(%q) accepted it", bad)
+		}
+	}
+}

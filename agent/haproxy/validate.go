@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -81,13 +82,18 @@ func writeTree(dir string, cfg []byte, files map[string][]byte) error {
 	return nil
 }
 
-// checkFilePaths accepts only plain relative paths under errors/, so that
+// fileDirs are the directories of Process.Dir that hold the files a
+// configuration refers to: error pages, certificates and crt-lists.
+var fileDirs = []string{errorsDir, certsDir}
+
+// checkFilePaths accepts only plain relative paths under fileDirs, so that
 // Apply never writes outside its own directory.
 func checkFilePaths(files map[string][]byte) error {
 	for path := range files {
 		clean := filepath.ToSlash(filepath.Clean(path))
-		if clean != path || !filepath.IsLocal(path) || !strings.HasPrefix(path, errorsDir+"/") {
-			return fmt.Errorf("file %q: must be a clean relative path under %s/", path, errorsDir)
+		dir, _, _ := strings.Cut(path, "/")
+		if clean != path || !filepath.IsLocal(path) || !slices.Contains(fileDirs, dir) || dir == path {
+			return fmt.Errorf("file %q: must be a clean relative path under %s/", path, strings.Join(fileDirs, "/ or "))
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"slices"
 	"strings"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -21,11 +22,11 @@ const maxGlobalMaxConn = 1000000
 // reading never slows a request.
 const logLineMax = 8192
 
-func writeGlobal(b *bytes.Buffer, c Config, plans []farmPlan) {
+func writeGlobal(b *bytes.Buffer, c Config, pl configPlan) {
 	runtimeSocket := c.RuntimeSocket
 	maxConn := int64(0)
-	for _, p := range plans {
-		maxConn += int64(p.maxConn)
+	for _, fe := range pl.frontends {
+		maxConn += fe.maxConn
 	}
 	maxConn = min(max(maxConn, minGlobalMaxConn), maxGlobalMaxConn)
 	b.WriteString("# Rendered by webfarm-agent from the WebFarms that select this node; edits are overwritten.\n")
@@ -43,6 +44,11 @@ func writeGlobal(b *bytes.Buffer, c Config, plans []farmPlan) {
 	fmt.Fprintf(b, "    mworker-max-reloads %d\n", maxReloads)
 	if c.LogSocket != "" {
 		fmt.Fprintf(b, "    log %s len %d format raw local0 info\n", c.LogSocket, logLineMax)
+	}
+	if slices.ContainsFunc(pl.frontends, func(fe *frontendPlan) bool { return fe.endpoint.tls }) {
+		fmt.Fprintf(b, "    ssl-default-bind-ciphers %s\n", tlsCiphers)
+		fmt.Fprintf(b, "    ssl-default-bind-ciphersuites %s\n", tlsCipherSuites)
+		fmt.Fprintf(b, "    ssl-default-bind-options %s\n", tlsOptions)
 	}
 	b.WriteString("\ndefaults\n")
 	b.WriteString("    mode http\n")
@@ -68,25 +74,103 @@ func writeMetrics(b *bytes.Buffer, addr netip.AddrPort) {
 	b.WriteString("    http-request deny deny_status 404\n")
 }
 
-// writeFarm writes one farm as a listen section, in the order of the
-// original haproxy.cfg.
-func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only, logged bool) {
-	fmt.Fprintf(b, "\n# WebFarm %s\nlisten %s\n", p.key, p.name)
-	// Two sockets rather than one dual-stack socket: IPv4 clients then
-	// reach HAProxy as IPv4 addresses, not IPv4-mapped IPv6 ones, and
-	// X-Forwarded-For and the web servers' logs show them as such.
-	fmt.Fprintf(b, "    bind 0.0.0.0:%d\n", p.port)
-	if !ipv4Only {
-		fmt.Fprintf(b, "    bind [::]:%d v6only\n", p.port)
+// writeFrontend writes the frontend of one address and port: every site
+// on it routed by Host to its farm's backend, the farm without sites (or
+// the only farm) for any other host.
+func writeFrontend(b *bytes.Buffer, fe *frontendPlan, logged bool) {
+	proto := "http"
+	if fe.endpoint.tls {
+		proto = "https"
+	}
+	fmt.Fprintf(b, "\n# %s (%s): %s\nfrontend %s\n", endpointString(fe.endpoint), proto, farmKeys(fe), fe.name)
+	for _, bind := range fe.binds {
+		if fe.endpoint.tls {
+			bind += fmt.Sprintf(" ssl crt %s crt-list %s alpn %s", defaultCertFile, crtListFile(fe), alpn)
+		}
+		fmt.Fprintf(b, "    bind %s\n", bind)
 	}
 	b.WriteString("    mode http\n")
 	// HAProxy answers this path itself, backends or not: the agent's
 	// serving check asks it on loopback.
 	fmt.Fprintf(b, "    monitor-uri %s\n", webfarmv1.ServingCheckPath)
 	if logged {
-		writeFarmLog(b, p)
+		writeFrontendLog(b, fe)
 	}
-	fmt.Fprintf(b, "    maxconn %d\n", p.maxConn)
+	fmt.Fprintf(b, "    maxconn %d\n", fe.maxConn)
+	fmt.Fprintf(b, "    timeout client %dms\n", fe.clientMs)
+	// The host without its port, for routing; only a name that matched a
+	// site's names is ever written back (in a redirect).
+	b.WriteString("    http-request set-var(txn.host) req.hdr(host),field(1,:),lower\n")
+	fmt.Fprintf(b, "    http-request set-header X-Forwarded-Proto %s\n", proto)
+	for _, s := range fe.sites {
+		if !fe.endpoint.tls && s.redirect != "" {
+			fmt.Fprintf(b, "    http-request redirect location %s code 301 if %s\n", s.redirect, hostACL(s))
+		}
+		if fe.endpoint.tls && s.hsts != "" {
+			fmt.Fprintf(b, "    http-response set-header Strict-Transport-Security %s if %s\n", quoteWord(s.hsts), hostACL(s))
+		}
+	}
+	if fe.errorFarm != nil {
+		for _, code := range fe.errorFarm.errorCodes {
+			fmt.Fprintf(b, "    errorfile %d %s\n", code, ErrorFilePath(fe.errorFarm.key, code))
+		}
+	}
+	// Exact names first: they win over wildcards, as in SNI and nginx.
+	for _, s := range fe.sites {
+		if len(s.exact) > 0 {
+			fmt.Fprintf(b, "    use_backend %s if { var(txn.host) -m str %s }\n", s.backend, strings.Join(s.exact, " "))
+		}
+	}
+	for _, s := range fe.sites {
+		if len(s.wild) > 0 {
+			fmt.Fprintf(b, "    use_backend %s if { var(txn.host) -m reg %s }\n", s.backend, wildRegexes(s))
+		}
+	}
+	fmt.Fprintf(b, "    default_backend %s\n", fe.defaultBackend)
+}
+
+// hostACL matches the site's names: exact or wildcard.
+func hostACL(s sitePlan) string {
+	var acls []string
+	if len(s.exact) > 0 {
+		acls = append(acls, "{ var(txn.host) -m str "+strings.Join(s.exact, " ")+" }")
+	}
+	if len(s.wild) > 0 {
+		acls = append(acls, "{ var(txn.host) -m reg "+wildRegexes(s)+" }")
+	}
+	return strings.Join(acls, " || ")
+}
+
+func wildRegexes(s sitePlan) string {
+	res := make([]string, len(s.wild))
+	for i, w := range s.wild {
+		res[i] = hostRegex(w)
+	}
+	return strings.Join(res, " ")
+}
+
+// writeFrontendLog logs every request as the original setup did (`log
+// global`, `option httplog`), except the health checks of the farms' check
+// paths, which a load balancer in front may send every second. The serving
+// check (monitor-uri) is answered before any log.
+func writeFrontendLog(b *bytes.Buffer, fe *frontendPlan) {
+	b.WriteString("    log global\n")
+	b.WriteString("    option httplog\n")
+	paths := make([]string, 0, len(fe.checkPaths))
+	for _, p := range fe.checkPaths {
+		p, _, _ = strings.Cut(p, "?")
+		if !slices.Contains(paths, p) {
+			paths = append(paths, p)
+		}
+	}
+	fmt.Fprintf(b, "    http-request set-log-level silent if { path %s }\n", strings.Join(paths, " "))
+}
+
+// writeBackend writes one farm's backend, in the order of the original
+// haproxy.cfg.
+func writeBackend(b *bytes.Buffer, p farmPlan) {
+	fmt.Fprintf(b, "\n# WebFarm %s\nbackend %s\n", p.key, p.name)
+	b.WriteString("    mode http\n")
 	fmt.Fprintf(b, "    balance %s\n", p.balance)
 	fmt.Fprintf(b, "    cookie %s insert indirect nocache\n", p.cookieName)
 	if p.forwardFor {
@@ -107,7 +191,6 @@ func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only, logged bool) {
 		b.WriteString("    option redispatch 1\n")
 	}
 	fmt.Fprintf(b, "    timeout connect %dms\n", p.connectMs)
-	fmt.Fprintf(b, "    timeout client %dms\n", p.clientMs)
 	fmt.Fprintf(b, "    timeout server %dms\n", p.srvMs)
 	fmt.Fprintf(b, "    timeout check %dms\n", p.checkTimeoutMs)
 	if p.statsAuth != "" {
@@ -131,15 +214,11 @@ func writeFarm(b *bytes.Buffer, p farmPlan, ipv4Only, logged bool) {
 	}
 }
 
-// writeFarmLog logs every request as the original setup did (`log global`,
-// `option httplog`), except the health checks of the farm's check path, which
-// a load balancer in front may send every second. The serving check
-// (monitor-uri) is answered before any log.
-func writeFarmLog(b *bytes.Buffer, p farmPlan) {
-	b.WriteString("    log global\n")
-	b.WriteString("    option httplog\n")
-	checkPath, _, _ := strings.Cut(p.checkPath, "?")
-	fmt.Fprintf(b, "    http-request set-log-level silent if { path %s }\n", checkPath)
+// writeNoSiteBackend answers hosts that no site of a shared frontend names.
+func writeNoSiteBackend(b *bytes.Buffer) {
+	fmt.Fprintf(b, "\n# Hosts that no site names, on frontends that several farms share.\nbackend %s\n", noSiteBackend)
+	b.WriteString("    mode http\n")
+	b.WriteString("    http-request deny deny_status 404\n")
 }
 
 func writeServer(b *bytes.Buffer, s serverPlan) {

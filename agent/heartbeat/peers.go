@@ -153,6 +153,9 @@ type Peers struct {
 	// changed is signalled when a peer says something new about a failover
 	// IP (see Changed).
 	changed chan struct{}
+	// holderHeard is signalled when a peer's heartbeat claims an address
+	// (see HolderHeard).
+	holderHeard chan struct{}
 }
 
 // sentAt says that every datagram numbered seq or above was sent at time or
@@ -204,7 +207,7 @@ func NewPeers(node string, listen netip.AddrPort, clk clock.Clock) (*Peers, erro
 		return nil, fmt.Errorf("binding peer heartbeats to %s: %w", listen, err)
 	}
 	p := &Peers{node: node, conn: conn, clk: clk, senders: map[string]*sender{}, members: map[string]netip.AddrPort{}, known: map[string]bool{},
-		peerKeys: map[string][]ed25519.PublicKey{}, changed: make(chan struct{}, 1)}
+		peerKeys: map[string][]ed25519.PublicKey{}, changed: make(chan struct{}, 1), holderHeard: make(chan struct{}, 1)}
 	p.nonce = randomNonce()
 	return p, nil
 }
@@ -683,6 +686,7 @@ func (p *Peers) record(s *sender, claims []Claim, now, confirmed time.Time) {
 		h.lastHeard, h.seenOwner, h.seenEpoch, h.holding, h.withdrawn = now, c.SeenOwner, c.SeenEpoch, c.Holding, c.Withdrawn
 		if c.Holding {
 			h.lastClaimed = now
+			signal(p.holderHeard)
 		}
 	}
 }
@@ -693,9 +697,17 @@ func (p *Peers) record(s *sender, claims []Claim, now, confirmed time.Time) {
 // than at its next tick.
 func (p *Peers) Changed() <-chan struct{} { return p.changed }
 
-func (p *Peers) signalChange() {
+// HolderHeard is signalled, once however many arrive before it is read,
+// when a heartbeat claiming an address arrives: a node that holds none
+// answers at once (agent failover.sendHeartbeats), so that the holder's
+// proof is as old as the round trip rather than up to a keepalive.
+func (p *Peers) HolderHeard() <-chan struct{} { return p.holderHeard }
+
+func (p *Peers) signalChange() { signal(p.changed) }
+
+func signal(ch chan struct{}) {
 	select {
-	case p.changed <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }

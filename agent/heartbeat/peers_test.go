@@ -157,6 +157,9 @@ func TestPeersExchange(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("view after a holding claim = %+v, want %+v", got, want)
 	}
+	if !signalled(b.HolderHeard()) {
+		t.Error("a holding claim arrived, but HolderHeard was not signalled")
+	}
 
 	clk.Step(time.Second)
 	t1 := clk.Now()
@@ -165,11 +168,24 @@ func TestPeersExchange(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("view after releasing = %+v, want %+v (LastClaimed stays at the last holding claim)", got, want)
 	}
+	if signalled(b.HolderHeard()) {
+		t.Error("HolderHeard signalled, but front1 claims nothing any more")
+	}
 	if v := b.View("shop/other"); len(v) != 0 {
 		t.Errorf("view of an address front1 never mentioned = %+v, want none", v)
 	}
 	if v := a.View(fip); len(v) != 0 {
 		t.Errorf("front1 heard %+v, but front2 sent nothing", v)
+	}
+}
+
+// signalled tells whether ch has a signal waiting, and takes it.
+func signalled(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

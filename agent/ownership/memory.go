@@ -11,10 +11,12 @@ type Memory struct {
 	Holding   bool
 	HeldEpoch int64
 	// GaveUp is Release or Fence once the agent removed the address at
-	// GaveUpEpoch, for GaveUpReason; NotOwner when it gave up nothing.
+	// GaveUpEpoch, for GaveUpReason (GaveUpCause for a Fence); NotOwner
+	// when it gave up nothing.
 	GaveUp       Action
 	GaveUpEpoch  int64
 	GaveUpReason string
+	GaveUpCause  FenceCause
 	// WaitingSince is when the agent started waiting for WaitingEpoch.
 	WaitingEpoch int64
 	WaitingSince time.Time
@@ -40,7 +42,7 @@ func (m Memory) After(d Decision, now time.Time) Memory {
 	case Release, Fence:
 		m.Holding, m.HeldEpoch = false, 0
 		if m.GaveUp == NotOwner || d.Epoch > m.GaveUpEpoch {
-			m.GaveUp, m.GaveUpEpoch, m.GaveUpReason = d.Action, d.Epoch, d.Reason
+			m.GaveUp, m.GaveUpEpoch, m.GaveUpReason, m.GaveUpCause = d.Action, d.Epoch, d.Reason, d.Cause
 		}
 	case NotOwner, Withdraw:
 		m.Holding, m.HeldEpoch = false, 0

@@ -134,9 +134,17 @@ type Timing struct {
 	Guard     time.Duration
 }
 
-// TimingOf reads the timings of a FailoverIP spec.
-func TimingOf(s *webfarmv1.FailoverIPSpec) Timing {
-	return Timing{Keepalive: s.Keepalive.Duration, Deadtime: s.Deadtime.Duration, Guard: s.Guard.Duration}
+// TimingOf returns the timing to act on for fip, and the generation of the
+// spec it comes from: the one the controller wrote into the status, or,
+// under an older controller that writes none, the spec's own. Acting only
+// on timings the controller managed to write lets it know every value an
+// owner may be using.
+func TimingOf(fip *webfarmv1.FailoverIP) (Timing, int64) {
+	if t := fip.Status.Timing; t != nil {
+		return Timing{Keepalive: t.Keepalive.Duration, Deadtime: t.Deadtime.Duration, Guard: t.Guard.Duration}, t.Generation
+	}
+	s := &fip.Spec
+	return Timing{Keepalive: s.Keepalive.Duration, Deadtime: s.Deadtime.Duration, Guard: s.Guard.Duration}, fip.Generation
 }
 
 // aliveWindow is how long a proof of liveness lasts: an owner that has proved
@@ -192,6 +200,11 @@ type Input struct {
 	// deadtime-guard, unless the previous owner released it. After a
 	// restart that lost the record, the agent's start. Zero if none.
 	Promised time.Time
+	// Started is when this agent process started: it confirms nothing
+	// before its peer handshakes complete, up to two keepalives later, so
+	// it withdraws from no epoch before deadtime after that. Zero: no
+	// allowance.
+	Started time.Time
 	// Withdrawn is the latest epoch at which this node withdrew its
 	// confirmation of the owner (Withdraw), as saved; 0 if none.
 	Withdrawn int64
@@ -206,6 +219,8 @@ type Decision struct {
 	// Reason says what a Wait waits for, why a Fence fenced, who owns the
 	// address instead; human-readable.
 	Reason string
+	// Cause is, for a Fence, why in one word; empty for other actions.
+	Cause FenceCause
 	// RecheckAfter is the longest the agent may go before deciding again
 	// when nothing it knows changes: for Hold, when the proof of liveness
 	// runs out; for Wait, when the wait may be over; for NotOwner, when
@@ -220,6 +235,28 @@ type Decision struct {
 	// the current one (a deadtime raised after it withdrew).
 	UnheardAfter time.Duration
 }
+
+// FenceCause says in one CamelCase word why a node fenced: the reason its
+// FrontNode reports and the label the fences metric counts by.
+type FenceCause string
+
+const (
+	// ProofExpired: neither its peers nor an acknowledged Lease renewal
+	// prove the owner alive any more.
+	ProofExpired FenceCause = "ProofExpired"
+	// NewerView: a peer reports a later epoch, or another owner.
+	NewerView FenceCause = "NewerView"
+	// StatusRolledBack: the status names an epoch older than the one held.
+	StatusRolledBack FenceCause = "StatusRolledBack"
+	// Superseded: another owner may have held the address since the epoch
+	// this node holds.
+	Superseded FenceCause = "Superseded"
+	// InvalidAddress: the address or interface of the FailoverIP cannot
+	// be held (reported by the agent, not decided here).
+	InvalidAddress FenceCause = "InvalidAddress"
+	// Unrecorded: a fence saved by an agent that did not record causes.
+	Unrecorded FenceCause = "Unrecorded"
+)
 
 // Announce tells whether the address must be on this node and announced.
 func (d Decision) Announce() bool { return d.Action == Hold }
@@ -261,11 +298,11 @@ func Decide(in Input) Decision {
 		return in.wait("epoch 0 fences nothing: waiting for the controller to write an epoch", in.Timing.Keepalive)
 	}
 	if why, stale := newerView(in); stale {
-		return in.dropOrWait(why)
+		return in.dropOrWait(NewerView, why)
 	}
 	if m := in.Memory; m.GaveUp != NotOwner && m.GaveUpEpoch >= st.Epoch {
 		reason := fmt.Sprintf("%s; holding again needs a new epoch", m.GaveUpReason)
-		return Decision{Action: m.GaveUp, Epoch: m.GaveUpEpoch, Reason: reason, RecheckAfter: in.Timing.Keepalive}
+		return Decision{Action: m.GaveUp, Epoch: m.GaveUpEpoch, Reason: reason, Cause: m.GaveUpCause, RecheckAfter: in.Timing.Keepalive}
 	}
 	holding, fence := in.heldEpoch()
 	if fence != nil {
@@ -273,7 +310,7 @@ func Decide(in Input) Decision {
 	}
 	until, why, alive := in.proveAlive()
 	if !alive {
-		return in.needingLease(in.dropOrWait(why))
+		return in.needingLease(in.dropOrWait(ProofExpired, why))
 	}
 	if holding {
 		return in.hold(until)
@@ -341,6 +378,11 @@ func (in Input) withdrawal(left time.Duration) Decision {
 	return d
 }
 
+// handshakeAllowance is how many keepalives a started agent may take to
+// complete its peer handshakes (a challenge and its answer) before it can
+// confirm anything.
+const handshakeAllowance = 2
+
 // untilWithdrawal tells whether this node is another node's voter at the
 // current epoch and, if so, how long until it may withdraw, or report a
 // withdrawal already made: once it has confirmed nothing for deadtime (its
@@ -358,6 +400,9 @@ func (in Input) untilWithdrawal() (time.Duration, bool) {
 	} else {
 		left = max(left, deadtime)
 	}
+	if !in.Started.IsZero() {
+		left = max(left, in.Started.Add(handshakeAllowance*in.Timing.Keepalive+deadtime).Sub(in.Now))
+	}
 	return left, true
 }
 
@@ -371,9 +416,9 @@ func (in Input) wait(why string, recheck time.Duration) Decision {
 
 // dropOrWait fences a node that holds the address and keeps one that does not
 // from announcing it.
-func (in Input) dropOrWait(why string) Decision {
+func (in Input) dropOrWait(cause FenceCause, why string) Decision {
 	if in.Memory.Holding {
-		return Decision{Action: Fence, Epoch: in.Memory.HeldEpoch, Reason: why, RecheckAfter: in.Timing.Keepalive}
+		return Decision{Action: Fence, Epoch: in.Memory.HeldEpoch, Reason: why, Cause: cause, RecheckAfter: in.Timing.Keepalive}
 	}
 	return in.wait(why, in.Timing.Keepalive)
 }
@@ -412,10 +457,10 @@ func (in Input) heldEpoch() (bool, *Decision) {
 		// epoch in between.
 		return true, nil
 	case m.HeldEpoch > st.Epoch:
-		return false, &Decision{Action: Fence, Epoch: m.HeldEpoch, RecheckAfter: in.Timing.Keepalive,
+		return false, &Decision{Action: Fence, Epoch: m.HeldEpoch, Cause: StatusRolledBack, RecheckAfter: in.Timing.Keepalive,
 			Reason: fmt.Sprintf("status epoch %d is older than epoch %d that we hold", st.Epoch, m.HeldEpoch)}
 	}
-	return false, &Decision{Action: Fence, Epoch: m.HeldEpoch, RecheckAfter: in.Timing.Keepalive,
+	return false, &Decision{Action: Fence, Epoch: m.HeldEpoch, Cause: Superseded, RecheckAfter: in.Timing.Keepalive,
 		Reason: fmt.Sprintf("held at epoch %d, but another owner may have held it before epoch %d", m.HeldEpoch, st.Epoch)}
 }
 
@@ -545,11 +590,13 @@ func (in Input) listenDeadtime() time.Duration {
 }
 
 // vouchedWithSpare tells whether every other voter confirms this node with
-// a keepalive to spare: the proof they give runs at least one and a half
-// keepalives more, past the next confirmation due. Below that, a lost or
-// late heartbeat would end the proof before a Lease renewal started then
-// could replace it, so the agent renews its Lease every keepalive; with a
-// window of less than that, always.
+// time to spare: the proof they give runs past the next confirmation due
+// (a keepalive after the last, which voters send as soon as they hear this
+// node's heartbeat) by half a keepalive more, or a quarter where the window
+// is too short for that (the fastest settings: window 2.5 keepalives).
+// Below that, a lost or late heartbeat would end the proof before a Lease
+// renewal started then could replace it, so the agent renews its Lease
+// every keepalive.
 //
 // Without voters the status comes from an older controller, which moves the
 // address on the Lease alone: the owner renews it every keepalive.
@@ -557,9 +604,9 @@ func (in Input) vouchedWithSpare() bool {
 	if len(in.Status.Voters) == 0 {
 		return false
 	}
-	window := in.Timing.aliveWindow()
+	window, k := in.Timing.aliveWindow(), in.Timing.Keepalive
 	until, _, ok := in.confirmedByPeers(window)
-	return ok && until.Sub(in.Now) > in.Timing.Keepalive*3/2
+	return ok && until.Sub(in.Now) > min(k*3/2, window-k*5/4)
 }
 
 // otherVoters are the voters of the epoch other than this node; the

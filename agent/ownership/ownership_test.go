@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
@@ -165,7 +167,7 @@ func TestDecide(t *testing.T) {
 		{name: "holds at an epoch later than the status", in: holder(func(in *Input) { in.Memory.HeldEpoch = 8 }), want: Fence, epoch: 8, reason: "status epoch 7 is older"},
 		{name: "gave up this epoch by fencing, lease fresh again",
 			in: holder(func(in *Input) {
-				in.Memory = Memory{GaveUp: Fence, GaveUpEpoch: 7, GaveUpReason: "could not renew its Lease"}
+				in.Memory = Memory{GaveUp: Fence, GaveUpEpoch: 7, GaveUpReason: "could not renew its Lease", GaveUpCause: ProofExpired}
 			}),
 			want: Fence, epoch: 7, reason: "holding again needs a new epoch"},
 		{name: "released this epoch, the request withdrawn",
@@ -267,6 +269,38 @@ func TestDecide(t *testing.T) {
 			}
 			if (got.Action == Wait || got.Action == Fence) && got.Reason == "" {
 				t.Errorf("%v gives no reason", got.Action)
+			}
+			if (got.Action == Fence) != (got.Cause != "") {
+				t.Errorf("%v has cause %q: every fence, and only a fence, has one", got.Action, got.Cause)
+			}
+		})
+	}
+}
+
+func TestDecideFenceCause(t *testing.T) {
+	newerEpoch := peers(with(heard("front2", 100*time.Millisecond), func(p *Peer) { p.SeenEpoch = 9 }))
+	tests := []struct {
+		name string
+		in   Input
+		want FenceCause
+	}{
+		{name: "lease stale, peers never heard", in: holder(staleLease, peers()), want: ProofExpired},
+		{name: "a peer saw a later epoch", in: holder(newerEpoch), want: NewerView},
+		{name: "holds at an epoch later than the status", in: holder(func(in *Input) { in.Memory.HeldEpoch = 8 }), want: StatusRolledBack},
+		{name: "another node owned an epoch since",
+			in: holder(func(in *Input) { in.Status.Epoch, in.Status.PreviousOwner = 9, "front2"; in.Peers = nil }), want: Superseded},
+		{name: "a fence remembered keeps its cause",
+			in:   holder(func(in *Input) { in.Memory = Memory{GaveUp: Fence, GaveUpEpoch: 7, GaveUpCause: NewerView} }),
+			want: NewerView},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Decide(tt.in)
+			if got.Action != Fence || got.Cause != tt.want {
+				t.Fatalf("Decide() = %v with cause %q, want a Fence for %q", got, got.Cause, tt.want)
+			}
+			if after := tt.in.Memory.After(got, t0); after.GaveUpCause != tt.want {
+				t.Errorf("the memory after it keeps cause %q, want %q", after.GaveUpCause, tt.want)
 			}
 		})
 	}
@@ -392,6 +426,12 @@ func TestDecideWithdrawal(t *testing.T) {
 		{name: "an epoch first seen now: a full deadtime",
 			in:   voter(time.Minute, func(in *Input) { in.Memory = Memory{ViewEpoch: 6, ViewSince: ago(time.Minute)} }),
 			want: NotOwner, recheck: 500 * time.Millisecond},
+		{name: "an agent started 2s ago: its handshakes may have taken two keepalives, so deadtime after them",
+			in:   voter(2*time.Second, func(in *Input) { in.Started = ago(2 * time.Second) }),
+			want: NotOwner, recheck: 500 * time.Millisecond},
+		{name: "an agent started deadtime and two keepalives ago withdraws",
+			in:   voter(3*time.Second, func(in *Input) { in.Started = ago(3 * time.Second) }),
+			want: Withdraw, recheck: 500 * time.Millisecond},
 		{name: "the previous owner used a longer deadtime: listen that long",
 			in:   voter(2500*time.Millisecond, func(in *Input) { in.Status.FencingDeadtime = 3 * time.Second }),
 			want: NotOwner, recheck: 500 * time.Millisecond},
@@ -471,5 +511,20 @@ func TestDecideNeedsLease(t *testing.T) {
 				t.Errorf("Decide() = %v, NeedsLease %v, want %v", got, got.NeedsLease, tt.want)
 			}
 		})
+	}
+}
+
+// TestTimingOf: agents act on the timing the controller published in the
+// status, and on the spec only under a controller that publishes none.
+func TestTimingOf(t *testing.T) {
+	d := func(v time.Duration) metav1.Duration { return metav1.Duration{Duration: v} }
+	fip := &webfarmv1.FailoverIP{ObjectMeta: metav1.ObjectMeta{Generation: 4},
+		Spec: webfarmv1.FailoverIPSpec{Keepalive: d(100 * time.Millisecond), Deadtime: d(300 * time.Millisecond), Guard: d(50 * time.Millisecond)}}
+	if got, gen := TimingOf(fip); got != (Timing{100 * time.Millisecond, 300 * time.Millisecond, 50 * time.Millisecond}) || gen != 4 {
+		t.Errorf("no published timing: TimingOf = %+v at generation %d, want the spec's at 4", got, gen)
+	}
+	fip.Status.Timing = &webfarmv1.AgentTiming{Keepalive: d(time.Second), Deadtime: d(5 * time.Second), Guard: d(time.Second), Generation: 3}
+	if got, gen := TimingOf(fip); got != (Timing{time.Second, 5 * time.Second, time.Second}) || gen != 3 {
+		t.Errorf("published timing: TimingOf = %+v at generation %d, want the status's at 3", got, gen)
 	}
 }

@@ -67,6 +67,11 @@ func (p PacketAnnouncer) Announce(ctx context.Context, link netlink.Link, ip net
 				return fmt.Errorf("announcing %s on %s: %w", ip, link.Attrs().Name, err)
 			}
 		}
+		// Stopped while this goroutine waited to run after its sleep (a
+		// busy node): the address may be gone, and must not be claimed.
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("announcing %s on %s: %w", ip, link.Attrs().Name, err)
+		}
 		for _, f := range frames {
 			if err := unix.Sendto(fd, f, 0, to); err != nil {
 				return fmt.Errorf("announcing %s on %s: sending: %w", ip, link.Attrs().Name, err)

@@ -21,6 +21,10 @@ type Forwarder interface {
 	Forward(link int, ip netip.Addr, window time.Duration) error
 	// Stop ends that at once.
 	Stop(link int, ip netip.Addr) error
+	// KeepMark is the mark it puts, instead of passing them on, on the
+	// packets of the connections the node still has to an address it
+	// forwards; 0 if it passes those on too.
+	KeepMark() uint32
 }
 
 // DefaultForwardWindow is how long a node passes on the packets of an
@@ -43,15 +47,11 @@ func (m *Manager) forwardAway(ctx context.Context, link netlink.Link, ip netip.A
 	if err == nil && !on {
 		return false
 	}
-	window := m.ForwardWindow
-	if window <= 0 {
-		window = DefaultForwardWindow
-	}
 	if err == nil {
 		err = m.forgetNeighbour(link, ip)
 	}
 	if err == nil {
-		err = m.Forwarder.Forward(link.Attrs().Index, ip, window)
+		err = m.Forwarder.Forward(link.Attrs().Index, ip, m.forwardWindow())
 	}
 	if err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Passing on the packets of a released failover address; releasing without", "address", ip)

@@ -10,11 +10,15 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/testr"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -509,18 +513,28 @@ func (w *claimWatch) since(t time.Time) []claim {
 }
 
 // TestNodeHandOffWaitsForQuiet: a planned hand-off removes the address,
-// beside the caller, once the connections to it have ended, or after
-// QuietWait; the node holds it meanwhile and Release says ErrReleasing. A
-// fence (no HandOff) removes it at once, also while a hand-off waits, and
-// a node that holds the address again stops waiting.
+// beside the caller, once no handshake to it is in flight, or after
+// QuietWait; the node holds it meanwhile and Release says ErrReleasing.
+// Open connections hold nothing: they are kept (TestNodeHandOffKeepsConnections).
+// A fence (no HandOff) removes it at once, also while a hand-off waits,
+// and a node that holds the address again stops waiting.
 func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 	lan := newHandOffLAN(t)
-	ctx := context.Background()
+	ctx := logr.NewContext(context.Background(), testr.New(t))
 	a := lan.a
 	holdPort := a.holdConnections(t)
 	a.m.QuietWait = 2 * time.Second
 	epoch := int64(0)
 	grant := time.Minute
+	// halfOpens are the half-open handshakes of the subtests, each
+	// completed once the node holds the address again, so that it holds
+	// no later wait.
+	var halfOpens []*halfOpen
+	halfOpenTo := func() *halfOpen {
+		h := lan.newHalfOpen(t, holdPort)
+		halfOpens = append(halfOpens, h)
+		return h
+	}
 	hold := func(t *testing.T, handOff bool) Address {
 		t.Helper()
 		epoch++
@@ -528,6 +542,10 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 		if err := a.m.Ensure(ctx, addr, grant); err != nil {
 			t.Fatalf("Ensure: %v", err)
 		}
+		for _, h := range halfOpens {
+			h.finish(t)
+		}
+		halfOpens = halfOpens[:0]
 		return addr
 	}
 	// releaseUntilDone calls Release, as the agent's passes do, until it
@@ -550,8 +568,9 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 	}
 
 	t.Run("fence: at once", func(t *testing.T) {
+		half := halfOpenTo()
 		addr := hold(t, false)
-		lan.dialHeld(t, holdPort)
+		half.open(t, a)
 		if err := a.m.Release(ctx, addr); err != nil {
 			t.Fatalf("Release: %v", err)
 		}
@@ -559,51 +578,56 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 			t.Error("a fence left the address on the link")
 		}
 	})
-	t.Run("hand-off: once the connection ends", func(t *testing.T) {
+	t.Run("hand-off: once the handshake ends, not the open connection", func(t *testing.T) {
+		half := halfOpenTo()
 		addr := hold(t, true)
-		conn := lan.dialHeld(t, holdPort)
+		lan.dialHeld(t, holdPort)
+		half.open(t, a)
 		if err := a.m.Release(ctx, addr); !errors.Is(err, ErrReleasing) || len(a.addrs(t)) == 0 {
-			t.Fatalf("Release with a connection in flight: %v, address on the link: %v; want ErrReleasing and the address kept", err, len(a.addrs(t)) > 0)
+			t.Fatalf("Release with a handshake in flight: %v, address on the link: %v; want ErrReleasing and the address kept", err, len(a.addrs(t)) > 0)
 		}
 		// Meanwhile the node serves, its packets already passed on to
 		// its own stack.
 		if from, err := lan.ask(time.Second); from != "A" || err != nil {
 			t.Errorf("during the hand-off's wait: answered by %q (%v), want A", from, err)
 		}
-		closed := time.Now()
-		conn.Close()
-		waitFor(t, "the address to go once the connection ended", func() bool { return len(a.addrs(t)) == 0 })
-		t.Logf("address gone %v after the connection ended", time.Since(closed).Round(time.Millisecond))
+		completed := time.Now()
+		half.finish(t)
+		waitFor(t, "the address to go once the handshake ended", func() bool { return len(a.addrs(t)) == 0 })
+		t.Logf("address gone %v after the handshake ended, a connection still open", time.Since(completed).Round(time.Millisecond))
 		releaseUntilDone(t, addr)
 	})
 	t.Run("hand-off: no longer than QuietWait", func(t *testing.T) {
+		half := halfOpenTo()
 		addr := hold(t, true)
-		lan.dialHeld(t, holdPort)
+		half.open(t, a)
 		if took := releaseUntilDone(t, addr); took < a.m.QuietWait || took > 2*a.m.QuietWait {
-			t.Errorf("released after %v with a connection open, want about QuietWait (%v)", took, a.m.QuietWait)
+			t.Errorf("released after %v with a handshake in flight, want about QuietWait (%v)", took, a.m.QuietWait)
 		}
 	})
 	t.Run("hand-off: not past the grant", func(t *testing.T) {
 		grant = 400 * time.Millisecond
 		defer func() { grant = time.Minute }()
+		half := halfOpenTo()
 		addr := hold(t, true)
 		granted := time.Now()
-		lan.dialHeld(t, holdPort)
+		half.open(t, a)
 		if err := a.m.Release(ctx, addr); !errors.Is(err, ErrReleasing) {
 			t.Fatalf("hand-off: %v, want ErrReleasing", err)
 		}
 		waitFor(t, "the address to go", func() bool { return len(a.addrs(t)) == 0 })
 		// Seen by polling: the hand-off aims at grantMargin before the end.
 		gone := time.Since(granted)
-		t.Logf("address gone %v after a grant of %v, with a connection open", gone.Round(time.Millisecond), grant)
+		t.Logf("address gone %v after a grant of %v, with a handshake in flight", gone.Round(time.Millisecond), grant)
 		if gone > a.m.QuietWait/2 {
 			t.Errorf("address gone %v after a grant of %v: the hand-off waited past it, for QuietWait (%v)", gone, grant, a.m.QuietWait)
 		}
 		releaseUntilDone(t, addr)
 	})
 	t.Run("a fence does not wait for a hand-off", func(t *testing.T) {
+		half := halfOpenTo()
 		addr := hold(t, true)
-		lan.dialHeld(t, holdPort)
+		half.open(t, a)
 		if err := a.m.Release(ctx, addr); !errors.Is(err, ErrReleasing) {
 			t.Fatalf("hand-off: %v, want ErrReleasing", err)
 		}
@@ -613,8 +637,9 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 		}
 	})
 	t.Run("holding again stops the hand-off", func(t *testing.T) {
+		half := halfOpenTo()
 		addr := hold(t, true)
-		lan.dialHeld(t, holdPort)
+		half.open(t, a)
 		if err := a.m.Release(ctx, addr); !errors.Is(err, ErrReleasing) {
 			t.Fatalf("hand-off: %v, want ErrReleasing", err)
 		}
@@ -627,11 +652,161 @@ func TestNodeHandOffWaitsForQuiet(t *testing.T) {
 		if set := a.ns.MustRun(t, "nft", "list", "set", "ip", handoff.TableName, "forward4"); strings.Contains(set, lanVIP.String()) {
 			t.Errorf("Ensure left the address forwarded:\n%s", set)
 		}
+		if kept := a.ns.MustRun(t, "ip", "addr", "show", "dev", "lo"); strings.Contains(kept, lanVIP.String()) {
+			t.Errorf("Ensure left a kept copy of the address:\n%s", kept)
+		}
+		half.finish(t)
 		addr.HandOff = false
 		if err := a.m.Release(ctx, addr); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestNodeHandOffKeepsConnections: a connection open to the VIP when a
+// planned hand-off removes it from A's link goes on, answered by A, while
+// A answers no ARP for the VIP and passes new connections on to B. The
+// hand-off does not wait for it. Then B holds the VIP and answers the new
+// connection; once A's window ends, A's kept copy goes.
+func TestNodeHandOffKeepsConnections(t *testing.T) {
+	lan := newHandOffLAN(t)
+	ctx := context.Background()
+	a := lan.a
+	// Without the kept copy the hand-off would wait for the connection:
+	// a minute, past waitFor's patience.
+	a.m.QuietWait = time.Minute
+	a.m.ForwardWindow = 3 * time.Second
+	port := a.listen(t, 0, func(c net.Conn) {
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "A:%s", line)
+		}
+	})
+	addr := Address{IP: lanVIP, Interface: "lan", FailoverIP: "shop/www", Epoch: 1, HandOff: true}
+	if err := a.m.Ensure(ctx, addr, time.Minute); err != nil {
+		t.Fatalf("A: Ensure: %v", err)
+	}
+	conn := lan.dialHeld(t, port)
+	exchange := func(what string) {
+		t.Helper()
+		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+		fmt.Fprintln(conn, what)
+		got, err := bufio.NewReader(conn).ReadString('\n')
+		if want := "A:" + what + "\n"; got != want || err != nil {
+			t.Fatalf("on the open connection: %q (%v), want %q", got, err, want)
+		}
+	}
+	exchange("before")
+
+	released := time.Now()
+	waitFor(t, "the hand-off, with a connection open", func() bool {
+		return !errors.Is(a.m.Release(ctx, addr), ErrReleasing)
+	})
+	gone := time.Now()
+	if len(a.addrs(t)) > 0 {
+		t.Fatal("released, but the address is still on A's link")
+	}
+	t.Logf("A handed off the VIP %v after the release began, one connection open", gone.Sub(released).Round(time.Millisecond))
+	exchange("after the address went")
+
+	answered := lan.askMeanwhile(lanVIP)
+	waitFor(t, "A to resolve the VIP for the new connection", func() bool {
+		return strings.Contains(a.neighbourState(t, lanVIP), "INCOMPLETE")
+	})
+	lan.claims.probe(t, 3)
+	if c := lan.claims.since(gone); len(c) > 0 {
+		t.Fatalf("after A's hand-off and before B held the VIP, %v answered for it", c)
+	}
+	exchange("while nobody answers ARP")
+
+	addr.Epoch, addr.HandOff = 2, false
+	if err := lan.b.m.Ensure(ctx, addr, time.Minute); err != nil {
+		t.Fatalf("B: Ensure: %v", err)
+	}
+	if got := <-answered; got.err != nil || got.from != "B" || got.retransmits > 0 {
+		t.Fatalf("a connection opened after the hand-off: answered by %q (%v) after %d retransmissions, want B at the first SYN", got.from, got.err, got.retransmits)
+	}
+	for _, c := range lan.claims.since(gone) {
+		if c.mac == a.mac.String() {
+			t.Errorf("A answered for the VIP at %s, after it handed it off", c.at.Format(time.StampMicro))
+		}
+	}
+	if recorded, err := a.m.record().load(); err != nil || !slices.Contains(recorded, lanVIP) {
+		t.Errorf("while A keeps a copy of the VIP, its record holds %v (%v): a restart would not know the copy", recorded, err)
+	}
+	waitFor(t, "A's kept copy to go with its window, and its record's entry", func() bool {
+		recorded, err := a.m.record().load()
+		return err == nil && !slices.Contains(recorded, lanVIP) &&
+			!strings.Contains(a.ns.MustRun(t, "ip", "addr", "show", "dev", "lo"), lanVIP.String())
+	})
+	if routes := a.ns.MustRun(t, "ip", "route", "show", "table", "all"); strings.Contains(routes, lanVIP.String()) {
+		t.Errorf("A's kept copy left a route:\n%s", routes)
+	}
+}
+
+// halfOpen is a connection from the client to the VIP whose handshake
+// never completes on the node: the client's ACKs from its local port are
+// dropped in its own namespace, so the node keeps it as a handshake in
+// flight.
+type halfOpen struct {
+	lan         *handOffLAN
+	table       string
+	local, port int
+	conn        net.Conn
+}
+
+// halfOpenPorts are the client's local ports of half-open connections,
+// one each, so that each has its own rule.
+var halfOpenPorts atomic.Int32
+
+func init() { halfOpenPorts.Store(21000) }
+
+// newHalfOpen prepares a half-open connection to port: the rule goes in
+// first, since the handshake starts at the dial.
+func (lan *handOffLAN) newHalfOpen(t *testing.T, port int) *halfOpen {
+	t.Helper()
+	h := &halfOpen{lan: lan, table: "wfhalf" + randomHex(t, 3), port: port, local: int(halfOpenPorts.Add(1))}
+	c := lan.client
+	c.MustRun(t, "nft", "add", "table", "ip", h.table)
+	c.MustRun(t, "nft", "add", "chain", "ip", h.table, "out", "{ type filter hook output priority 0 ; }")
+	c.MustRun(t, "nft", "add", "rule", "ip", h.table, "out", "ip", "daddr", lanVIP.String(), "tcp", "sport", fmt.Sprint(h.local),
+		"tcp", "flags", "&", "(syn|ack)", "==", "ack", "drop")
+	return h
+}
+
+// open dials and waits until n holds the handshake in flight.
+func (h *halfOpen) open(t *testing.T, n *lanNode) {
+	t.Helper()
+	err := h.lan.client.Do(func() (err error) {
+		d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{Port: h.local}}
+		h.conn, err = d.Dial("tcp4", netip.AddrPortFrom(lanVIP, uint16(h.port)).String())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a handshake in flight on "+n.name, func() bool {
+		k, err := n.m.inFlight(lanVIP, handshakeStates)
+		return err == nil && k > 0
+	})
+}
+
+// finish lets the handshake complete (the node must hold the VIP) and
+// closes the connection.
+func (h *halfOpen) finish(t *testing.T) {
+	t.Helper()
+	if h.conn == nil {
+		return // not open yet, or finished
+	}
+	h.lan.client.MustRun(t, "nft", "delete", "table", "ip", h.table)
+	_, _ = h.conn.Write([]byte{'x'})
+	h.conn.Close()
+	h.conn = nil
 }
 
 // addrs returns the VIP's addresses on the node's link.
@@ -671,4 +846,123 @@ func (lan *handOffLAN) dialHeld(t *testing.T, port int) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// TestNodeHandOffUnderLoad: the client opens a new connection to the VIP
+// every 10 ms (1 s allowed for each, the server thinking 5 ms before it
+// answers, so that some are always open), while A hands the VIP off to B
+// and B holds it a controller's round trip (150 ms) after A released it.
+// No request fails, and A answers no ARP for the VIP once it went.
+func TestNodeHandOffUnderLoad(t *testing.T) {
+	lan := newHandOffLAN(t)
+	ctx := context.Background()
+	const port = lanPort + 1
+	for _, n := range []*lanNode{lan.a, lan.b} {
+		n.listen(t, port, func(c net.Conn) {
+			defer c.Close()
+			if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+			fmt.Fprintln(c, n.name)
+		})
+	}
+	addr := Address{IP: lanVIP, Interface: "lan", FailoverIP: "shop/www", Epoch: 1, HandOff: true}
+	if err := lan.a.m.Ensure(ctx, addr, time.Minute); err != nil {
+		t.Fatalf("A: Ensure: %v", err)
+	}
+	load := lan.startLoad(netip.AddrPortFrom(lanVIP, port), 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+
+	waitFor(t, "A's hand-off", func() bool { return !errors.Is(lan.a.m.Release(ctx, addr), ErrReleasing) })
+	gone := time.Now()
+	time.Sleep(150 * time.Millisecond)
+	addr.Epoch, addr.HandOff = 2, false
+	if err := lan.b.m.Ensure(ctx, addr, time.Minute); err != nil {
+		t.Fatalf("B: Ensure: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	byNode, failures := load.stop()
+
+	t.Logf("answered by %v; %d failed", byNode, len(failures))
+	for _, f := range failures {
+		t.Errorf("failed request: %v", f)
+	}
+	if byNode["A"] == 0 || byNode["B"] == 0 {
+		t.Errorf("answers by node %v: the load did not span the hand-off", byNode)
+	}
+	lan.claims.probe(t, 3)
+	for _, c := range lan.claims.since(gone) {
+		if c.mac == lan.a.mac.String() {
+			t.Errorf("A answered for the VIP at %s, after it handed it off", c.at.Format(time.StampMicro))
+		}
+	}
+}
+
+// clientLoad is a steady load of new connections from the client.
+type clientLoad struct {
+	stopped chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	by      map[string]int
+	failed  []error
+}
+
+// startLoad opens a connection to to every interval, sends a line and
+// reads the answering node's name, allowing each a second.
+func (lan *handOffLAN) startLoad(to netip.AddrPort, interval time.Duration) *clientLoad {
+	l := &clientLoad{stopped: make(chan struct{}), by: map[string]int{}}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-l.stopped:
+				return
+			case <-tick.C:
+			}
+			l.wg.Add(1)
+			go func() {
+				defer l.wg.Done()
+				from, err := lan.request(to)
+				l.mu.Lock()
+				defer l.mu.Unlock()
+				if err != nil {
+					l.failed = append(l.failed, fmt.Errorf("at %s: %w", time.Now().Format(time.StampMicro), err))
+					return
+				}
+				l.by[from]++
+			}()
+		}
+	}()
+	return l
+}
+
+// stop ends the load, waits for the requests under way, and returns the
+// answers by node and the failures.
+func (l *clientLoad) stop() (map[string]int, []error) {
+	close(l.stopped)
+	l.wg.Wait()
+	return l.by, l.failed
+}
+
+// request sends one request to to on a new connection from the client.
+func (lan *handOffLAN) request(to netip.AddrPort) (string, error) {
+	var from string
+	err := lan.client.Do(func() error {
+		c, err := net.DialTimeout("tcp", to.String(), time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := fmt.Fprintln(c, "GET"); err != nil {
+			return err
+		}
+		from, err = bufio.NewReader(c).ReadString('\n')
+		return err
+	})
+	return strings.TrimSpace(from), err
 }

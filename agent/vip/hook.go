@@ -1,18 +1,16 @@
 package vip
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/webfarm/webfarm/agent/command"
 )
 
 // HookAction says why the hook runs.
@@ -70,25 +68,10 @@ func (h *Hook) Run(ctx context.Context, action HookAction, a Address, iface stri
 	if timeout <= 0 {
 		timeout = DefaultHookTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
 	args := []string{string(action), a.IP.String(), iface, a.FailoverIP, strconv.FormatInt(a.Epoch, 10)}
-	cmd := exec.CommandContext(ctx, h.Path, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	// Its own process group, so that a timeout also kills what it started.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	// A grandchild that escaped the group may hold the output pipe open.
-	cmd.WaitDelay = time.Second
-
-	err := cmd.Run()
-	logr.FromContextOrDiscard(ctx).Info("Ran failover hook", "hook", h.Path, "args", args, "output", out.String())
+	out, err := command.Run(ctx, h.Path, args, nil, timeout)
+	logr.FromContextOrDiscard(ctx).Info("Ran failover hook", "hook", h.Path, "args", args, "output", out)
 	if err != nil {
-		if ctxErr := ctx.Err(); errors.Is(ctxErr, context.DeadlineExceeded) {
-			err = fmt.Errorf("timed out after %s: %w", timeout, ctxErr)
-		}
 		return fmt.Errorf("running %s hook %s: %w", action, h.Path, err)
 	}
 	return nil

@@ -53,6 +53,13 @@ type Address struct {
 	// waiting at most QuietWait, while Release returns ErrReleasing. Never
 	// for a fence, which must be at once.
 	HandOff bool
+	// Notify names the notify hooks of the FailoverIP; nil: none.
+	Notify *Notify
+	// PreviousOwner is the owner of the previous epoch, for the hooks.
+	PreviousOwner string
+	// Fault says that a Release is a fence: the fault hook runs rather than
+	// the backup hook.
+	Fault bool
 }
 
 // Announcer tells the neighbours on link that ip now lives here.
@@ -91,6 +98,13 @@ type Manager struct {
 	Announcer Announcer
 	// Hook, when set, runs after a takeover and after a release.
 	Hook *Hook
+	// HooksDir holds the notify hooks that Address.Notify names; empty:
+	// none runs.
+	HooksDir string
+	// NodeName is passed to the notify hooks.
+	NodeName string
+	// Notified, when set, is told when a notify hook starts and ends.
+	Notified func(NotifyRun)
 	// RecordPath is the file that lists the addresses the agent added
 	// (DefaultRecordPath in the agent).
 	RecordPath string
@@ -117,9 +131,15 @@ type Manager struct {
 	// handOffs holds, per address, the planned hand-off waiting for a
 	// quiet moment to remove it.
 	handOffs map[netip.Addr]*run
+	// promotions holds, per address, the master hook that runs before the
+	// address is added (Notify.MasterFirst).
+	promotions map[netip.Addr]*run
 	// grantEnds holds, per address, when the grant given at the last
 	// Ensure runs out: a hand-off removes the address before that.
 	grantEnds map[netip.Addr]time.Time
+	// kept holds, per address handed off, the timer that drops the copy
+	// kept for the connections open to it (keepConnections).
+	kept map[netip.Addr]*time.Timer
 }
 
 // Ensure makes the node hold a for grant from now: it allows the address in
@@ -135,6 +155,11 @@ func (m *Manager) Ensure(ctx context.Context, a Address, grant time.Duration) er
 	link, err := m.link(a)
 	if err != nil {
 		return fmt.Errorf("adding %s: %w", a.IP, err)
+	}
+	if m.masterFirst(a) {
+		if err := m.promoteUnlessHeld(ctx, a, link); err != nil {
+			return err
+		}
 	}
 	added, err := m.add(link, a.IP, grant)
 	if err != nil {
@@ -205,7 +230,9 @@ func (m *Manager) Held(a Address) (bool, error) {
 // Cleanup removes every failover address the agent added, on any link, and
 // nothing else. It runs no hook: it serves `webfarm-agent cleanup`, outside
 // any ownership epoch.
-func (m *Manager) Cleanup(ctx context.Context) error { return m.RemoveAllBut(ctx, nil) }
+func (m *Manager) Cleanup(ctx context.Context) error {
+	return errors.Join(m.RemoveAllBut(ctx, nil), m.removeKeepRules())
+}
 
 // RemoveAllBut removes every failover address the agent added, on any link,
 // except the addresses in keep, and nothing else; each is revoked in the
@@ -259,6 +286,10 @@ func (m *Manager) removeFound(a netlink.Addr, ip netip.Addr) error {
 	if err := m.Handle.AddrDel(nil, &netlink.Addr{IPNet: a.IPNet, LinkIndex: a.LinkIndex}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 		return fmt.Errorf("removing %s from link %d: %w", a.IPNet, a.LinkIndex, err)
 	}
+	// A copy kept for a hand-off's connections takes its route with it.
+	if err := m.dropKept(ip); err != nil {
+		return err
+	}
 	if m.Gate != nil {
 		return m.Gate.Forget(ip)
 	}
@@ -290,9 +321,10 @@ func (m *Manager) add(link netlink.Link, ip netip.Addr, grant time.Duration) (bo
 		m.grantEnds = make(map[netip.Addr]time.Time)
 	}
 	m.grantEnds[ip] = granted.Add(grant)
-	// Held again: what reaches the node for ip is its own.
+	// Held again: what reaches the node for ip is its own, and a copy kept
+	// for the connections of a hand-off goes.
 	if m.stopHandOff(ip) || len(found) == 0 {
-		if err := m.stopForwarding(link, ip); err != nil {
+		if err := errors.Join(m.stopForwarding(link, ip), m.dropKept(ip)); err != nil {
 			return false, err
 		}
 	}
@@ -322,6 +354,11 @@ func (m *Manager) add(link netlink.Link, ip netip.Addr, grant time.Duration) (bo
 func (m *Manager) remove(ctx context.Context, link netlink.Link, ip netip.Addr) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.removeLocked(ctx, link, ip)
+}
+
+// removeLocked is remove for a caller that holds m.mu.
+func (m *Manager) removeLocked(ctx context.Context, link netlink.Link, ip netip.Addr) (bool, error) {
 	name := link.Attrs().Name
 	found, err := findAddr(m.Handle, link, ip)
 	if err != nil {
@@ -354,8 +391,11 @@ func (m *Manager) remove(ctx context.Context, link netlink.Link, ip netip.Addr) 
 	if delErr != nil {
 		return false, delErr
 	}
-	if err := m.record().remove(ip); err != nil {
-		return false, err
+	// A kept copy stays recorded until it goes (dropKept).
+	if m.kept[ip] == nil {
+		if err := m.record().remove(ip); err != nil {
+			return false, err
+		}
 	}
 	delete(m.grantEnds, ip)
 	if m.Gate != nil {

@@ -45,6 +45,14 @@ var inFlightStates = map[uint8]bool{
 	12: true, // NEW_SYN_RECV
 }
 
+// handshakeStates are those of inFlightStates that a kept copy of the
+// address does not keep (keepConnections): a handshake in progress has
+// no full socket yet, so the client's last packet of it is passed on.
+var handshakeStates = map[uint8]bool{
+	3:  true, // SYN_RECV
+	12: true, // NEW_SYN_RECV
+}
+
 // handOff removes a at a quiet moment, beside the caller: it starts a run
 // that waits, at most QuietWait, until no TCP connection to the address is
 // in flight, and removes it there and then (one pass of the caller later,
@@ -74,6 +82,16 @@ func (m *Manager) handOff(ctx context.Context, a Address, link netlink.Link) boo
 	// node's own stack, and from the moment it goes they wait for the next
 	// holder, so that only the removal is left to do at the quiet moment.
 	forwarded := m.forwardAway(ctx, link, a.IP)
+	// The connections open when the address goes are kept from now on:
+	// the wait is then only for handshakes in progress.
+	states := inFlightStates
+	if forwarded {
+		if err := m.keepConnections(a.IP); err != nil {
+			logr.FromContextOrDiscard(ctx).Error(err, "Keeping the connections of a failover address handed off; waiting for them instead", "address", a.IP)
+		} else if m.kept[a.IP] != nil {
+			states = handshakeStates
+		}
+	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r = &run{epoch: a.Epoch, cancel: cancel, done: make(chan struct{}), forwarded: forwarded}
 	if m.handOffs == nil {
@@ -84,11 +102,18 @@ func (m *Manager) handOff(ctx context.Context, a Address, link netlink.Link) boo
 	go func() {
 		defer close(r.done)
 		defer cancel()
-		if !m.removeWhenQuiet(rctx, link, a.IP, until) {
+		if !m.removeWhenQuiet(rctx, link, a.IP, until, states) {
 			return
 		}
-		// The address is gone: what is left is revoking and forgetting it.
-		if _, r.err = m.remove(rctx, link, a.IP); r.err == nil && m.HandedOff != nil {
+		// The address is gone: what is left is revoking and forgetting it,
+		// unless the hand-off was stopped meanwhile (checked under the lock
+		// that stopping takes): the node may hold the address again.
+		m.mu.Lock()
+		if rctx.Err() == nil {
+			_, r.err = m.removeLocked(rctx, link, a.IP)
+		}
+		m.mu.Unlock()
+		if r.err == nil && rctx.Err() == nil && m.HandedOff != nil {
 			m.HandedOff()
 		}
 	}()
@@ -128,19 +153,20 @@ func (m *Manager) quietUntil(ip netip.Addr) time.Time {
 // under the lock, so that no connection can start in between but by a
 // packet that comes during the removal itself. It reports false when ctx
 // ended first (the hand-off was stopped).
-func (m *Manager) removeWhenQuiet(ctx context.Context, link netlink.Link, ip netip.Addr, until time.Time) bool {
+func (m *Manager) removeWhenQuiet(ctx context.Context, link netlink.Link, ip netip.Addr, until time.Time, states map[uint8]bool) bool {
 	start := time.Now()
 	for {
-		n, removed, err := m.removeIfQuiet(link, ip, until)
+		n, removed, err := m.removeIfQuiet(link, ip, until, states)
 		if removed {
 			log := logr.FromContextOrDiscard(ctx)
 			if err != nil {
 				log.Error(err, "Looking for connections in flight to a failover address; handed it off without waiting", "address", ip)
 			}
 			// Those that started while it went are cut too: seen here.
-			after, _ := m.inFlight(ip)
+			after, _ := m.inFlight(ip, states)
+			kept, _ := m.inFlight(ip, inFlightStates)
 			log.Info("Handed off a failover address", "address", ip, "waited", time.Since(start).String(),
-				"connectionsInFlight", n, "connectionsCut", after)
+				"connectionsInFlight", n, "connectionsCut", after, "connectionsKept", kept-after)
 			return true
 		}
 		if sleep(ctx, quietPoll) != nil {
@@ -152,23 +178,24 @@ func (m *Manager) removeWhenQuiet(ctx context.Context, link netlink.Link, ip net
 // removeIfQuiet removes ip from link when no connection to it is in
 // flight, the sockets cannot be read, or until has come; it reports what
 // it saw and whether it removed the address (or tried: remove goes on).
-func (m *Manager) removeIfQuiet(link netlink.Link, ip netip.Addr, until time.Time) (n int, removed bool, err error) {
+func (m *Manager) removeIfQuiet(link netlink.Link, ip netip.Addr, until time.Time, states map[uint8]bool) (n int, removed bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err = m.inFlight(ip)
+	n, err = m.inFlight(ip, states)
 	if err == nil && n > 0 && time.Now().Before(until) {
 		return n, false, nil
 	}
 	host := &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(ip.BitLen(), ip.BitLen())}
+	// No announcement of this node's takeover may follow.
+	m.stopTakeover(ip)
 	// A failure is left to remove, which tries again and reports it.
 	_ = m.Handle.AddrDel(link, &netlink.Addr{IPNet: host})
 	return n, true, err
 }
 
-// inFlight counts the TCP connections to ip in a state of inFlightStates,
-// over both families: a dual-stack listener holds IPv4 connections as
-// IPv6 sockets.
-func (m *Manager) inFlight(ip netip.Addr) (int, error) {
+// inFlight counts the TCP connections to ip in one of states, over both
+// families: a dual-stack listener holds IPv4 connections as IPv6 sockets.
+func (m *Manager) inFlight(ip netip.Addr, states map[uint8]bool) (int, error) {
 	n := 0
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		socks, err := m.Handle.SocketDiagTCP(family)
@@ -177,7 +204,7 @@ func (m *Manager) inFlight(ip netip.Addr) (int, error) {
 		}
 		for _, s := range socks {
 			local, ok := netip.AddrFromSlice(s.ID.Source)
-			if ok && local.Unmap() == ip && inFlightStates[s.State] {
+			if ok && local.Unmap() == ip && states[s.State] {
 				n++
 			}
 		}

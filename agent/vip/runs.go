@@ -85,7 +85,7 @@ func (m *Manager) release(ctx context.Context, a Address, link netlink.Link, rem
 	if prev == nil && !removed {
 		return nil
 	}
-	if m.Hook == nil {
+	if path, _ := m.notifyPath(notifyState(HookRelease, a), a); m.Hook == nil && path == "" {
 		delete(m.runs, a.IP)
 		logReleased(ctx, a, link)
 		return nil
@@ -132,12 +132,30 @@ func (m *Manager) carryOut(ctx context.Context, action HookAction, a Address, li
 			return err
 		}
 	}
+	if action != HookTakeover || !m.promoted(a) {
+		if err := m.notify(ctx, notifyState(action, a), a, name); err != nil {
+			return err
+		}
+	}
 	if action == HookTakeover {
 		logr.FromContextOrDiscard(ctx).Info("Took over failover address", "address", a.IP, "interface", name, "failoverIP", a.FailoverIP, "epoch", a.Epoch)
 	} else {
 		logReleased(ctx, a, link)
 	}
 	return nil
+}
+
+// notifyState is the notify hook a takeover or release runs: master after
+// a takeover (unless it ran before the address was added), fault after a
+// fence, backup after any other release.
+func notifyState(action HookAction, a Address) NotifyState {
+	switch {
+	case action == HookTakeover:
+		return NotifyMaster
+	case a.Fault:
+		return NotifyFault
+	}
+	return NotifyBackup
 }
 
 func logReleased(ctx context.Context, a Address, link netlink.Link) {
@@ -150,4 +168,5 @@ func (m *Manager) stopTakeover(ip netip.Addr) {
 	if r := m.runs[ip]; r != nil && r.action == HookTakeover {
 		r.cancel()
 	}
+	m.stopPromotion(ip)
 }

@@ -9,6 +9,9 @@ import (
 // +kubebuilder:validation:XValidation:rule="duration(self.deadtime) > duration(self.keepalive)",message="deadtime must exceed keepalive",fieldPath=".deadtime"
 // +kubebuilder:validation:XValidation:rule="duration(self.deadtime) - duration(self.guard) - duration(self.keepalive) >= duration(self.keepalive)",message="deadtime minus guard must be at least twice keepalive: an owner proves itself by a heartbeat or a Lease renewal confirmed within deadtime minus guard, and the confirmation takes up to a keepalive more",fieldPath=".guard"
 // +kubebuilder:validation:XValidation:rule="has(self.interface) == has(oldSelf.interface)",message="interface is immutable: it cannot be set or removed after creation; create a new FailoverIP and delete this one",fieldPath=".interface"
+// +kubebuilder:validation:XValidation:rule="!has(self.nodeSelector) || !has(self.frontSelector)",message="a FailoverIP takes its candidates either from the WebFarms that list it (narrowed by frontSelector) or from nodeSelector, not both",fieldPath=".nodeSelector"
+// +kubebuilder:validation:XValidation:rule="!has(self.checks) || has(self.nodeSelector)",message="checks decide the candidates of a FailoverIP that stands on its own: set nodeSelector",fieldPath=".checks"
+// +kubebuilder:validation:XValidation:rule="has(self.nodeSelector) == has(oldSelf.nodeSelector)",message="nodeSelector can be neither set nor removed after creation: it decides where the address's candidates come from",fieldPath=".nodeSelector"
 type FailoverIPSpec struct {
 	// address is the floating IPv4 or IPv6 address (no prefix length). Exactly
 	// one healthy front holds it at a time. It cannot change: create a new
@@ -37,10 +40,35 @@ type FailoverIPSpec struct {
 	// +optional
 	FrontSelector *metav1.LabelSelector `json:"frontSelector,omitempty"`
 
+	// nodeSelector makes the FailoverIP stand on its own, with no WebFarm:
+	// its candidates are the nodes this selects (an empty selector selects
+	// every node) whose health checks pass. A WebFarm that lists such a
+	// FailoverIP adds no candidate to it. It can be neither set nor
+	// removed after creation; the selector itself may change.
+	// +optional
+	NodeSelector *metav1.LabelSelector `json:"nodeSelector,omitempty"`
+
+	// checks run on every selected node, each with keepalived's
+	// track_script meaning (interval, timeout, rise, fall); a node is a
+	// candidate only while all of them pass. A node whose checks are not
+	// known yet (its agent just started) is no candidate, unless it owns
+	// the address. Only with nodeSelector.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=8
+	Checks []HealthCheck `json:"checks,omitempty"`
+
+	// hooks run on this FailoverIP's transitions on each node (master,
+	// backup, fault), as keepalived's notify scripts.
+	// +optional
+	Hooks *NotifyHooks `json:"hooks,omitempty"`
+
 	// preferredNode is the node that takes the address when several could:
 	// Heartbeat's master node.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	PreferredNode string `json:"preferredNode,omitempty"`
 
 	// autoFailback gives the address back to preferredNode as soon as it is a
@@ -120,12 +148,21 @@ type FailoverIPStatus struct {
 	// +optional
 	ReleaseRequested bool `json:"releaseRequested,omitempty"`
 
+	// timing is the keepalive, deadtime and guard that the agents act on:
+	// the spec's, copied here by the controller with the generation they
+	// come from. Agents read them here rather than in the spec, so that the
+	// controller knows every value an agent may be using: one it never
+	// managed to write was never used. Empty in a status written by an older
+	// controller: then agents act on the spec.
+	// +optional
+	Timing *AgentTiming `json:"timing,omitempty"`
+
 	// fencingTiming is the longest deadtime and guard that the owner, or a
 	// previous owner it still waits for, may be using: the controller moves
 	// the address away from a silent owner only after its heartbeat has been
 	// stale for their sum, and a new owner listens for the previous one for
-	// that deadtime. A raise of the spec's values takes effect here at once;
-	// a cut only once the owner reports holding the address under the spec's
+	// that deadtime. A raise of timing takes effect here in the same write;
+	// a cut only once the owner reports holding the address under timing's
 	// current generation, since an owner cut off from the API server keeps
 	// using the values it last saw.
 	// +optional
@@ -164,11 +201,41 @@ type FailoverIPStatus struct {
 	// +optional
 	Transitions int64 `json:"transitions"`
 
+	// nodes lists, for a FailoverIP with nodeSelector, every selected node:
+	// whether it is a candidate and why, its health checks and the last
+	// notify hook it ran.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Nodes []NodeEligibility `json:"nodes,omitempty"`
+
 	// conditions: Ready (a node owns and serves the address).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// AgentTiming is the timing the agents act on, and the spec generation it
+// comes from.
+type AgentTiming struct {
+	// keepalive is the spec's keepalive.
+	// +required
+	// +kubebuilder:validation:Type=string
+	Keepalive metav1.Duration `json:"keepalive"`
+	// deadtime is the spec's deadtime.
+	// +required
+	// +kubebuilder:validation:Type=string
+	Deadtime metav1.Duration `json:"deadtime"`
+	// guard is the spec's guard.
+	// +required
+	// +kubebuilder:validation:Type=string
+	Guard metav1.Duration `json:"guard"`
+	// generation is the FailoverIP generation whose spec these values come
+	// from; an agent reports it as the observedGeneration of its decisions.
+	// +required
+	Generation int64 `json:"generation"`
 }
 
 // FencingTiming is a deadtime and guard that an owner may be using.

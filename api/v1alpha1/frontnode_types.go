@@ -90,6 +90,14 @@ type FrontNodeSpec struct {
 	// +optional
 	// +listType=set
 	Farms []string `json:"farms,omitempty"`
+
+	// failoverIPs lists the FailoverIPs with a nodeSelector, as
+	// "namespace/name", that select this node: a back-end node (a database
+	// server) has a FrontNode too, with no farms, so that its agent
+	// heartbeats, checks and holds their addresses.
+	// +optional
+	// +listType=set
+	FailoverIPs []string `json:"failoverIPs,omitempty"`
 }
 
 // FrontNodeStatus is written in two parts: phase and heartbeat by the
@@ -108,10 +116,13 @@ type FrontNodeStatus struct {
 	// +optional
 	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
 
-	// sessions counts the sessions that the active proxies hold on this front,
-	// main and backup servers together; Draining becomes Drained at zero.
+	// sessions counts, while the front drains, the sessions that the active
+	// proxies hold on it, main and backup servers together; Draining becomes
+	// Drained at zero. Absent otherwise: agents report session counts only
+	// for draining fronts, so that steady traffic costs no API write
+	// (HAProxy's exporter counts them all the time).
 	// +optional
-	Sessions int32 `json:"sessions"`
+	Sessions *int32 `json:"sessions,omitempty"`
 
 	// proxy is the state of the node's HAProxy, as its agent reports it.
 	// +optional
@@ -167,6 +178,25 @@ type FrontNodeStatus struct {
 	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9+/]{43}=$`
 	PeerKeys []string `json:"peerKeys,omitempty"`
 
+	// sites lists the Sites this node's HAProxy serves, each with the
+	// generation it serves; written by the node's agent.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Sites []NodeSiteStatus `json:"sites,omitempty"`
+	// checks reports, for each FailoverIP with health checks that selects
+	// this node, what its agent's checks find.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Checks []NodeChecksStatus `json:"checks,omitempty"`
+
+	// hooks reports, for each FailoverIP, the last notify hook the agent ran.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Hooks []HookRun `json:"hooks,omitempty"`
+
 	// conditions: Ready (the front serves), ProxyHealthy (HAProxy runs the
 	// wanted configuration).
 	// +optional
@@ -203,9 +233,10 @@ type ServerStatus struct {
 	// state as HAProxy reports it, e.g. UP, DOWN, DRAIN, MAINT.
 	// +optional
 	State string `json:"state,omitempty"`
-	// sessions is the server's current session count.
+	// sessions is the server's current session count, reported while its
+	// front drains; absent otherwise.
 	// +optional
-	Sessions int32 `json:"sessions"`
+	Sessions *int32 `json:"sessions,omitempty"`
 }
 
 // NodeFailoverIPStatus is what an agent does with one FailoverIP.
@@ -229,6 +260,12 @@ type NodeFailoverIPStatus struct {
 	// message says what the agent waits for, or why it fenced.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// reason is, for Fenced, why the node fenced in one CamelCase word:
+	// ProofExpired, NewerView, StatusRolledBack, Superseded,
+	// InvalidAddress, or Unrecorded (saved by an older agent). Alerts and
+	// the fences metric count by it.
+	// +optional
+	Reason string `json:"reason,omitempty"`
 	// unheardAfter is, for OwnerUnheard, the deadtime the node waited
 	// without a word from the owner before reporting it: the controller
 	// counts the report only when that is at least the longest deadtime the

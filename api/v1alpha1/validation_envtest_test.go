@@ -182,6 +182,14 @@ var invalidObjects = []invalidCase{
 	{"ping target with prefix", "pingTargets must be IPv4 or IPv6 addresses", failoverIP(set("pingTargets", []any{"10.0.0.1/24"}))},
 	{"five ping targets", "spec.pingTargets", failoverIP(set("pingTargets", []any{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"}))},
 	{"ping target listed twice", "spec.pingTargets", failoverIP(set("pingTargets", []any{"10.0.0.1", "10.0.0.1"}))},
+	{"both nodeSelector and frontSelector", "spec.nodeSelector", failoverIP(set("nodeSelector", map[string]any{}), set("frontSelector", map[string]any{}))},
+	{"checks without nodeSelector", "spec.checks", failoverIP(set("checks", []any{map[string]any{"name": "p", "type": "TCP", "tcp": map[string]any{"port": int64(3306)}}}))},
+	{"check type without its field", "set exactly the field named by type", failoverIP(set("nodeSelector", map[string]any{}), set("checks", []any{map[string]any{"name": "p", "type": "TCP", "http": map[string]any{"port": int64(80)}}}))},
+	{"check timeout above interval", "spec.checks[0].timeout", failoverIP(set("nodeSelector", map[string]any{}), set("checks", []any{map[string]any{"name": "p", "type": "TCP", "tcp": map[string]any{"port": int64(3306)}, "interval": "1s", "timeout": "2s"}}))},
+	{"check fall 0", "spec.checks[0].fall", failoverIP(set("nodeSelector", map[string]any{}), set("checks", []any{map[string]any{"name": "p", "type": "TCP", "tcp": map[string]any{"port": int64(3306)}, "fall": int64(0)}}))},
+	{"exec check with a path", "spec.checks[0].exec.script", failoverIP(set("nodeSelector", map[string]any{}), set("checks", []any{map[string]any{"name": "p", "type": "Exec", "exec": map[string]any{"script": "/bin/sh"}}}))},
+	{"hook with a path", "spec.hooks.master", failoverIP(set("hooks", map[string]any{"master": "../../bin/sh"}))},
+	{"mysql check without credentials", "spec.checks[0].mysql.credentialsSecretRef", failoverIP(set("nodeSelector", map[string]any{}), set("checks", []any{map[string]any{"name": "db", "type": "MySQL", "mysql": map[string]any{}}}))},
 	{"frontend port 0", "spec.frontend.port", webFarm(set("frontend.port", int64(0)))},
 	{"frontend port 70000", "spec.frontend.port", webFarm(set("frontend.port", int64(70000)))},
 	{"maxConn 0", "spec.frontend.maxConn", webFarm(set("frontend.maxConn", int64(0)))},
@@ -282,6 +290,11 @@ func loadSamples(t *testing.T) []*unstructured.Unstructured {
 	if err != nil {
 		t.Fatal(err)
 	}
+	database, err := filepath.Glob(filepath.Join(dir, "database", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, database...)
 	var objs []*unstructured.Unstructured
 	for _, f := range files {
 		if filepath.Base(f) == "kustomization.yaml" {

@@ -40,6 +40,8 @@ const (
 // WebFarmSpec declares one load-balanced site: which nodes serve it, behind
 // which failover addresses, and how the HAProxy on every front balances it.
 // +kubebuilder:validation:XValidation:rule="!has(self.failoverIPs) || self.failoverIPs.all(a, self.failoverIPs.exists_one(b, a == b))",message="failoverIPs must not list the same FailoverIP twice",fieldPath=".failoverIPs"
+// +kubebuilder:validation:XValidation:rule="!has(self.frontend) || !has(self.frontend.port) || !has(self.backend) || ((!has(self.backend.webPort) || self.frontend.port != self.backend.webPort) && (!has(self.backend.drainPort) || self.frontend.port != self.backend.drainPort))",message="frontend.port must differ from backend.webPort and backend.drainPort: HAProxy and the web server, or the drain rule, would share it",fieldPath=".frontend.port"
+// +kubebuilder:validation:XValidation:rule="!has(self.frontSelector.matchExpressions) || self.frontSelector.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="frontSelector.matchExpressions: operator must be In, NotIn, Exists or DoesNotExist",fieldPath=".frontSelector"
 type WebFarmSpec struct {
 	// frontSelector selects the Nodes that are fronts of this farm. Every
 	// selected node runs HAProxy for the farm and serves it on backend.webPort.

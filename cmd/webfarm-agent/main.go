@@ -16,10 +16,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/webfarm/webfarm/agent"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+	"github.com/webfarm/webfarm/internal/metrics"
 )
 
 const usage = `Usage: webfarm-agent [flags]
@@ -36,6 +36,7 @@ Flags:
 type flags struct {
 	agent.Options
 	metricsAddr, probeAddr string
+	metrics                metrics.Serving
 	zap                    zap.Options
 }
 
@@ -60,12 +61,18 @@ func parseFlags(fs *flag.FlagSet, args []string) flags {
 	fs.IntVar(&f.PeerPort, "peer-port", agent.DefaultPeerPort, "UDP port of agent-to-agent heartbeats")
 	fs.DurationVar(&f.PeerKeyMaxAge, "peer-key-max-age", agent.DefaultPeerKeyMaxAge, "age at which the node's own key, which signs its peer heartbeats, is rotated; negative: never")
 	fs.StringVar(&f.FailoverHook, "failover-hook", "", "absolute path of an executable run at every takeover and release of a failover address")
+	fs.StringVar(&f.ChecksDir, "checks-dir", "", "directory of the scripts that FailoverIPs' exec health checks may name")
+	fs.StringVar(&f.HooksDir, "hooks-dir", "", "directory of the notify hooks (master, backup, fault) that FailoverIPs may name")
 	fs.DurationVar(&f.ShutdownGrace, "shutdown-grace", agent.DefaultShutdownGrace, "time given to the planned hand-off of the failover addresses at shutdown")
 	fs.DurationVar(&f.Resync, "resync", agent.DefaultResync, "period of the full rewrite of the node's state")
 	fs.StringVar(&f.HAProxyMetrics, "haproxy-metrics", agent.DefaultHAProxyMetrics, "where HAProxy serves its Prometheus exporter at /metrics: node:PORT (the node's address), IP:PORT, or off")
 	fs.BoolVar(&f.DisableAccessLog, "no-access-log", false, "do not write HAProxy's access log (one httplog line per request) to stdout")
+	fs.StringVar(&f.NginxDir, "nginx-dir", "", "directory of nginx's configuration the agent owns for the Sites' vhosts (nginx.conf must include <dir>/*.conf in http {}); empty: nginx is left alone")
+	fs.StringVar(&f.NginxBinary, "nginx-binary", "nginx", "the nginx executable")
+	fs.StringVar(&f.NginxAccessLog, "nginx-access-log", agent.DefaultNginxAccessLog, "the file the Sites' vhosts log to")
 	fs.BoolVar(&f.ChecksOnly, "checks-only", false, "leave dead fronts to HAProxy's checks: do not mark down the servers of a front whose heartbeats went silent")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8083", "address of the metrics endpoint; 0 disables it")
+	f.metrics.BindFlags(fs)
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
 	addNodeFlags(fs, &f.Options)
 	f.zap.BindFlags(fs)
@@ -94,7 +101,7 @@ func run(ctx context.Context, f flags) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		Metrics:                 f.metrics.Options(f.metricsAddr),
 		HealthProbeBindAddress:  f.probeAddr,
 		GracefulShutdownTimeout: ptr(f.ShutdownGrace + 5*time.Second),
 	})

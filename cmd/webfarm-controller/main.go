@@ -11,10 +11,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/controllers"
+	"github.com/webfarm/webfarm/internal/metrics"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 )
@@ -30,12 +30,14 @@ func run() error {
 	var (
 		namespace, electionID, metricsAddr, probeAddr string
 		leaderElect                                   bool
+		metricsServing                                metrics.Serving
 	)
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.StringVar(&namespace, "namespace", controllers.DefaultNamespace, "Operator namespace: where the nodes' heartbeat Leases and the leader-election Lease live.")
 	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader, so that only one controller acts at a time.")
 	flag.StringVar(&electionID, "leader-election-id", "webfarm-controller.webfarm.io", "Name of the leader-election Lease.")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; \"0\" disables it.")
+	metricsServing.BindFlags(flag.CommandLine)
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -56,7 +58,7 @@ func run() error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   controllers.CacheOptions(namespace),
-		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+		Metrics:                 metricsServing.Options(metricsAddr),
 		HealthProbeBindAddress:  probeAddr,
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        electionID,

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/webfarm/webfarm/test/testbed"
 )
@@ -25,6 +26,11 @@ commands:
                      compare failover gaps of keepalived (VRRP) and webfarm on
                      the testbed: N trials of each kind (default 5), the table
                      printed and written to FILE (default _output/bench-failover.txt)
+  soak-failover [--duration D] [--cpu-hogs N] [--out FILE]
+                     hold the farm at its fastest settings for D (default 30m)
+                     under a steady load with N CPU-burning processes (default 2)
+                     and fail on any owner change, fence or two answerers; the
+                     figures printed and written to FILE (default _output/soak-failover.txt)
   sweep              remove the namespaces an earlier run left behind
 
 flags (up, demo):
@@ -59,7 +65,9 @@ func run(command string, args []string) error {
 	withoutAgents := fs.Bool("without-agents", false, "")
 	keep := fs.Bool("keep", false, "")
 	trials := fs.Int("trials", 5, "")
-	out := fs.String("out", "_output/bench-failover.txt", "")
+	out := fs.String("out", "", "")
+	duration := fs.Duration("duration", 30*time.Minute, "")
+	hogs := fs.Int("cpu-hogs", 2, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -77,10 +85,19 @@ func run(command string, args []string) error {
 	case "demo":
 		return demo(ctx, opts, *keep)
 	case "bench-failover":
-		return benchFailover(ctx, opts, *trials, *out)
+		return benchFailover(ctx, opts, *trials, orDefault(*out, "_output/bench-failover.txt"))
+	case "soak-failover":
+		return soakFailover(ctx, opts, *duration, *hogs, orDefault(*out, "_output/soak-failover.txt"))
 	default:
 		return flag.ErrHelp
 	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // withTestbed starts a testbed, runs fn with it, and always closes it —

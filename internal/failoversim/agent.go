@@ -91,7 +91,11 @@ type agent struct {
 	have      bool
 	view      apiState
 	keepalive time.Duration
-	recheck   int
+	// lastBeat is when the heartbeats last went; beatSeq numbers the
+	// scheduled sends, the latest alone counting.
+	lastBeat time.Time
+	beatSeq  int
+	recheck  int
 	// renewStart is when the last Lease renewal started; renewSeq names
 	// the pending next one; renewing: an attempt is in flight;
 	// renewFailed: the last one failed.
@@ -202,7 +206,8 @@ func (a *agent) start() {
 	a.keepalive = defaultKeepalive
 	a.w.api.list(agentParty(a.idx), a)
 	a.renew()
-	a.afterLocal(a.keepalive, a.heartbeatLoop)
+	a.lastBeat = time.Time{}
+	a.scheduleBeat(a.keepalive)
 	if a.w.cfg.Tick > 0 {
 		a.afterLocal(a.w.cfg.Tick, a.tickLoop)
 	}
@@ -279,10 +284,48 @@ func (a *agent) promised() time.Time {
 	return a.promFloor
 }
 
-func (a *agent) heartbeatLoop() {
-	a.sendHeartbeats()
-	a.afterLocal(a.keepalive, a.heartbeatLoop)
+// scheduleBeat sends the heartbeats after d, unless a send before then
+// schedules the next one (failover.sendHeartbeats).
+func (a *agent) scheduleBeat(d time.Duration) {
+	a.beatSeq++
+	seq := a.beatSeq
+	a.afterLocal(d, func() {
+		if a.beatSeq == seq {
+			a.beat()
+		}
+	})
 }
+
+func (a *agent) beat() {
+	a.sendHeartbeats()
+	a.lastBeat = a.clk.Now()
+	a.scheduleBeat(a.keepalive)
+}
+
+// echoHolder is failover.sendHeartbeats woken by a peer claiming an
+// address: a node that holds none sends its heartbeats at once, acking the
+// claim, so that the owner's proof is as fresh as the round trip rather
+// than up to a keepalive older; its next go a keepalive and a half later
+// unless the owner's next heartbeat comes first. Within echoFloor of its
+// last send it sends nothing now, but waits for the owner's next
+// heartbeat all the same. Holders do not echo, so that two of them never
+// echo each other.
+func (a *agent) echoHolder() {
+	if a.mem.Holding {
+		return
+	}
+	since := a.clk.Now().Sub(a.lastBeat)
+	if since < a.keepalive/echoFloorDivisor {
+		a.scheduleBeat(a.keepalive*3/2 - since)
+		return
+	}
+	a.sendHeartbeats()
+	a.lastBeat = a.clk.Now()
+	a.scheduleBeat(a.keepalive * 3 / 2)
+}
+
+// echoFloorDivisor: no echo within keepalive/8 of the last send.
+const echoFloorDivisor = 8
 
 func (a *agent) tickLoop() {
 	a.pass()
@@ -393,8 +436,13 @@ func (a *agent) setKeepalive(k time.Duration) {
 	if k == a.keepalive {
 		return
 	}
+	shorter := k < a.keepalive
 	a.keepalive = k
 	a.nextRenewal()
+	if shorter {
+		// failover.sendHeartbeats, woken by a shorter keepalive.
+		a.scheduleBeat(max(0, k-a.clk.Now().Sub(a.lastBeat)))
+	}
 }
 
 // watch is the agent's informer: a change of the FailoverIP wakes a pass.
@@ -430,14 +478,14 @@ func (a *agent) pass() {
 	unheard := a.unheardFronts()
 	a.giveUpUnknownPast()
 	a.withdrawUnknownPast()
-	timing := a.view.spec.Timing
+	timing, generation := a.view.status.timing(a.view.spec)
 	a.setKeepalive(min(defaultKeepalive, timing.Keepalive))
 	now := a.clk.Now()
 	a.w.decisions++
 	d := ownership.Decide(ownership.Input{
 		Node: a.name, Address: Address, Status: a.view.status.forAgent(), Timing: timing,
 		Memory: a.mem, LastLeaseRenewal: a.lastRenewal(now, timing.Deadtime-timing.Guard),
-		Peers: a.peerView(), Promised: a.promised(), Withdrawn: a.withdrawn, Now: now,
+		Peers: a.peerView(), Promised: a.promised(), Withdrawn: a.withdrawn, Started: a.startedAt, Now: now,
 	})
 	if d.Action != a.last.Action || d.Epoch != a.last.Epoch {
 		a.w.tracef("%s decides %s", a.name, d)
@@ -463,7 +511,7 @@ func (a *agent) pass() {
 	}
 	a.setNeedLease(d.NeedsLease)
 	state, ok := d.State()
-	a.lastGen = a.view.spec.Generation
+	a.lastGen = generation
 	a.publish(report{some: ok, epoch: d.Epoch, state: state, generation: a.lastGen, unheard: unheard, unheardAfter: d.UnheardAfter})
 	a.scheduleRecheck(d.RecheckAfter)
 }
@@ -472,7 +520,8 @@ func (a *agent) pass() {
 // front (all of them are heartbeat targets here) not heard for deadtime.
 func (a *agent) unheardFronts() string {
 	var out []string
-	now, deadtime := a.clk.Now(), a.view.spec.Timing.Deadtime
+	timing, _ := a.view.status.timing(a.view.spec)
+	now, deadtime := a.clk.Now(), timing.Deadtime
 	for i, b := range a.w.agents {
 		last := a.startedAt
 		if a.peers[i].heardAt.After(last) {

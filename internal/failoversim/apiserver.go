@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/webfarm/webfarm/agent/ownership"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/controllers"
@@ -15,11 +17,38 @@ type fipStatus struct {
 	controllers.Ownership
 	Candidates, Voters []string
 	OwnerRenewal       string
+	// AgentTiming is the timing published for the agents (status.timing)
+	// and TimingGeneration the spec generation it comes from; 0 while the
+	// controller has published none.
+	AgentTiming      ownership.Timing
+	TimingGeneration int64
 }
 
 func (s fipStatus) equal(o fipStatus) bool {
-	return s.Ownership == o.Ownership && slices.Equal(s.Candidates, o.Candidates) && slices.Equal(s.Voters, o.Voters) && s.OwnerRenewal == o.OwnerRenewal
+	return s.Ownership == o.Ownership && slices.Equal(s.Candidates, o.Candidates) && slices.Equal(s.Voters, o.Voters) && s.OwnerRenewal == o.OwnerRenewal &&
+		s.AgentTiming == o.AgentTiming && s.TimingGeneration == o.TimingGeneration
 }
+
+// timing is what ownership.TimingOf reads of a FailoverIP with this status
+// and spec: the timing the agents act on and its generation.
+func (s fipStatus) timing(spec fipSpec) (ownership.Timing, int64) {
+	fip := &webfarmv1.FailoverIP{ObjectMeta: metav1.ObjectMeta{Generation: spec.Generation}, Spec: webfarmv1.FailoverIPSpec{
+		Keepalive: duration(spec.Timing.Keepalive), Deadtime: duration(spec.Timing.Deadtime), Guard: duration(spec.Timing.Guard)}}
+	if s.TimingGeneration > 0 {
+		fip.Status.Timing = &webfarmv1.AgentTiming{Keepalive: duration(s.AgentTiming.Keepalive), Deadtime: duration(s.AgentTiming.Deadtime),
+			Guard: duration(s.AgentTiming.Guard), Generation: s.TimingGeneration}
+	}
+	return ownership.TimingOf(fip)
+}
+
+// publishTiming is the controller's publishTiming: the spec's timing for
+// the agents, and a fencing timing raised to cover it in the same write.
+func (s *fipStatus) publishTiming(spec fipSpec) {
+	s.AgentTiming, s.TimingGeneration = spec.Timing, spec.Generation
+	s.Timing = s.Timing.AtLeast(controllers.Timing{Deadtime: spec.Timing.Deadtime, Guard: spec.Timing.Guard})
+}
+
+func duration(d time.Duration) metav1.Duration { return metav1.Duration{Duration: d} }
 
 // forAgent is the status as ownership.StatusOf reads it.
 func (s fipStatus) forAgent() ownership.Status {
@@ -93,6 +122,8 @@ type apiServer struct {
 	// observers and stale are indexed by party.
 	observers []observer
 	stale     []bool
+	// leaseWrites counts each node's Lease renewals (the quiet API).
+	leaseWrites []int
 }
 
 func newAPIServer(w *World, cfg Config) *apiServer {
@@ -104,9 +135,10 @@ func newAPIServer(w *World, cfg Config) *apiServer {
 			leases: make([]lease, n),
 			fronts: make([]front, n),
 		},
-		rev:       1,
-		observers: make([]observer, 2+n),
-		stale:     make([]bool, 2+n),
+		rev:         1,
+		observers:   make([]observer, 2+n),
+		stale:       make([]bool, 2+n),
+		leaseWrites: make([]int, n),
 	}
 }
 
@@ -145,6 +177,7 @@ func (a *apiServer) notify(fipChanged bool) {
 // stands for the renewTime).
 func (a *apiServer) writeLease(node int, holder string) string {
 	a.rev++
+	a.leaseWrites[node]++
 	a.st.leases = slices.Clone(a.st.leases)
 	a.st.leases[node] = lease{rv: a.rev, holder: holder}
 	a.notify(false)

@@ -128,6 +128,7 @@ func (c *controller) reconcile() {
 		c.wakeAfter(d)
 	}
 	want := fipStatus{Ownership: res.Ownership, Candidates: res.Candidates, Voters: res.Voters, OwnerRenewal: res.OwnerRenewal}
+	want.publishTiming(c.cache.spec)
 	if want.equal(c.cache.status) {
 		return
 	}

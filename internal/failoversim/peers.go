@@ -196,6 +196,7 @@ func (a *agent) onHeartbeat(d datagram) {
 	p.heard, p.lastHeard, p.seenOwner, p.seenEpoch, p.holding, p.withdrawn = true, now, c.seenOwner, c.seenEpoch, c.holding, c.withdrawn
 	if c.holding {
 		p.claimed = now
+		a.afterLocal(0, a.echoHolder)
 	}
 }
 

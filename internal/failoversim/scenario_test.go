@@ -153,7 +153,7 @@ func TestScenarioDelayedDatagramsOnlyShortenTheProof(t *testing.T) {
 	for _, tt := range []struct {
 		lag  time.Duration
 		want string
-	}{{50 * time.Millisecond, "front1"}, {300 * time.Millisecond, "front1"}, {550 * time.Millisecond, "front2"}, {3 * time.Second, "front2"}} {
+	}{{50 * time.Millisecond, "front1"}, {550 * time.Millisecond, "front1"}, {1200 * time.Millisecond, "front2"}, {3 * time.Second, "front2"}} {
 		t.Run(fmt.Sprintf("peers reach it %v late", tt.lag), func(t *testing.T) {
 			w := cutOff(t, 3, tt.lag, cut{"API server unreachable", apiPath})
 			runUntil(t, w, w.Now()+10*time.Second, tt.want)
@@ -209,6 +209,24 @@ func TestScenarioFinding4DeadtimeLoweredWhileIsolated(t *testing.T) {
 	isolate(w, "front1", now, "isolated", everyLink)
 	lower := ownership.Timing{Keepalive: 100 * time.Millisecond, Deadtime: 400 * time.Millisecond, Guard: 100 * time.Millisecond}
 	w.At(now+time.Millisecond, "deadtime lowered to 400ms (keepalive 100ms, guard 100ms)", func() { w.api.setTiming(lower) })
+	runUntil(t, w, now+10*time.Second, "front2")
+}
+
+// Timing edits take effect safely: the deadtime is raised, the controller
+// sees the raise but its status write fails, and the deadtime is cut again
+// while the owner is isolated. Agents act only on the timing the controller
+// wrote into the status, so the owner never used the raise that the
+// controller's fencing timing does not record (random schedule 95358).
+func TestScenarioTimingRaiseNeverWritten(t *testing.T) {
+	w := scenario(t, 3, true)
+	now := w.Now()
+	var heal func()
+	w.At(now, "the controller's writes fail from now on (it still watches)", func() { heal = w.net.cut(ctrlParty, apiParty) })
+	raised := ownership.Timing{Keepalive: 500 * time.Millisecond, Deadtime: 6 * time.Second, Guard: 500 * time.Millisecond}
+	w.At(now+time.Millisecond, "deadtime raised to 6s", func() { w.api.setTiming(raised) })
+	isolate(w, "front1", now+500*time.Millisecond, "isolated", everyLink)
+	w.At(now+600*time.Millisecond, "deadtime cut back to 2s", func() { w.api.setTiming(w.cfg.Timing) })
+	w.At(now+700*time.Millisecond, "the controller's writes succeed again", func() { heal() })
 	runUntil(t, w, now+10*time.Second, "front2")
 }
 
@@ -407,6 +425,37 @@ func TestScenarioStatelessRestartReleasesNothing(t *testing.T) {
 			w.At(now+10*time.Millisecond, "front1 drained", func() { w.api.setDraining(0, true) })
 			w.At(now+100*time.Millisecond, "front1: agent restarts without its memory", func() { a.restart(false) })
 			runUntil(t, w, now+10*time.Second, "front2")
+		})
+	}
+}
+
+// A quiet API: in steady state the owner renews its Lease every
+// QuietLeaseInterval like every other front, at the CRD's defaults, at its
+// fastest settings and at the samples' slower ones. Its voters echo its
+// heartbeats as they arrive, so that its proof stays a round trip old; a
+// voter that withdrew at start-up and hears the owner again gets a new
+// epoch rather than leaving the owner on its Lease for good.
+func TestScenarioQuietLease(t *testing.T) {
+	for _, timing := range []ownership.Timing{
+		{Keepalive: 200 * time.Millisecond, Deadtime: 700 * time.Millisecond, Guard: 150 * time.Millisecond},
+		{Keepalive: 100 * time.Millisecond, Deadtime: 300 * time.Millisecond, Guard: 50 * time.Millisecond},
+		{Keepalive: 500 * time.Millisecond, Deadtime: 2 * time.Second, Guard: 500 * time.Millisecond},
+	} {
+		t.Run(fmt.Sprintf("keepalive %v deadtime %v guard %v", timing.Keepalive, timing.Deadtime, timing.Guard), func(t *testing.T) {
+			cfg := DefaultConfig(3)
+			cfg.Timing, cfg.PreferredNode, cfg.AutoFailback, cfg.Trace = timing, "front1", true, true
+			w := settle(t, NewWorld(cfg, 1))
+			w.Run(10 * time.Second)
+			before := slices.Clone(w.api.leaseWrites)
+			w.Run(70 * time.Second)
+			wantSafe(t, w)
+			wantAnswering(t, w, "front1")
+			for i, name := range cfg.Nodes {
+				// Every 10 s, and one more for the phase.
+				if n := w.api.leaseWrites[i] - before[i]; n > 7 {
+					t.Errorf("%s renewed its Lease %d times in 60 s of steady state, want at most 7", name, n)
+				}
+			}
 		})
 	}
 }

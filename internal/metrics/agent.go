@@ -62,9 +62,13 @@ var (
 			"the agent's share of a take-over (its wait for the previous owner's grant and its own promises).",
 		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2, 3, 5, 10, 30},
 	})
+	Fences = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "failover", Name: "fences_total",
+		Help: "Failover addresses this node fenced (removed without a hand-off), by cause: ProofExpired, NewerView, StatusRolledBack, Superseded, InvalidAddress, Unrecorded, or Unknown.",
+	}, []string{"namespace", "failoverip", "cause"})
 	FailoverTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "failover", Name: "transitions_total",
-		Help: "Changes of what this node reports for a failover IP, by the state entered: Holding (a take-over), Released, Fenced.",
+		Help: "Changes of what this node reports for a failover IP, by the state entered: Holding (a take-over), Released, Fenced, OwnerUnheard (a voter stopped hearing the owner).",
 	}, []string{"namespace", "failoverip", "state"})
 )
 

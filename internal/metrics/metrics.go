@@ -6,6 +6,8 @@
 package metrics
 
 import (
+	"regexp"
+
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -29,16 +31,49 @@ func Register(cs ...prometheus.Collector) error {
 // its deadline (seconds).
 var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
-// RegisterAgent registers the agent's metrics, so that the controller's
-// endpoint does not show them as zeros.
-func RegisterAgent() error {
-	return Register(
+// AgentCollectors are the agent's metrics defined here; the agent adds
+// those it reads at each scrape.
+func AgentCollectors() []prometheus.Collector {
+	return []prometheus.Collector{
 		HAProxyReloads, HAProxyRefused, HAProxySyncDuration, HAProxyUp, HAProxyFarms,
 		DrainSyncDuration, DrainSyncFailures,
-		Announcements, TakeoverWait, FailoverTransitions,
+		Announcements, TakeoverWait, FailoverTransitions, Fences,
 		APIRequestDuration, PeerRoundTrip,
-	)
+	}
 }
 
+// ControllerCollectors are the controller's metrics defined here; the
+// controller adds those it reads from its cache at each scrape.
+func ControllerCollectors() []prometheus.Collector {
+	return []prometheus.Collector{OwnerChanges}
+}
+
+// RegisterAgent registers the agent's metrics, so that the controller's
+// endpoint does not show them as zeros.
+func RegisterAgent() error { return Register(AgentCollectors()...) }
+
 // RegisterController registers the controller's metrics.
-func RegisterController() error { return Register(OwnerChanges) }
+func RegisterController() error { return Register(ControllerCollectors()...) }
+
+// fqName finds a metric's name in its description, which client_golang
+// does not expose otherwise.
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// Names returns the names of the metrics that cs describe, for checks that
+// dashboards and alerts read metrics that exist.
+func Names(cs ...prometheus.Collector) []string {
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		for _, c := range cs {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	var names []string
+	for d := range ch {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			names = append(names, m[1])
+		}
+	}
+	return names
+}

@@ -17,17 +17,8 @@ func TestAlertRules(t *testing.T) {
 	if err != nil {
 		t.Skip("promtool is not installed (hack/install-packages.sh installs Debian's prometheus)")
 	}
-	objs := mustHelmTemplate(t, "--set", "metrics.prometheusRule.enabled=true")
-	rule := find(t, objs, "PrometheusRule", namespace, "webfarm-alerts")
-	spec, err := yaml.Marshal(rule.Object["spec"])
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	rules := filepath.Join(dir, "rules.yaml")
-	if err := os.WriteFile(rules, spec, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rules := writeAlertRules(t, dir)
 	cases, err := os.ReadFile(filepath.Join(repoRoot, "test", "chart", "testdata", "alerts", "tests.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -42,4 +33,21 @@ func TestAlertRules(t *testing.T) {
 	if out, err := run(promtool, "test", "rules", tests); err != nil {
 		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}
+}
+
+// writeAlertRules writes the rules of the chart's PrometheusRule, as the
+// Prometheus Operator hands them to Prometheus, to dir/rules.yaml.
+func writeAlertRules(t *testing.T, dir string) string {
+	t.Helper()
+	objs := mustHelmTemplate(t, "--set", "metrics.prometheusRule.enabled=true")
+	rule := find(t, objs, "PrometheusRule", namespace, "webfarm-alerts")
+	spec, err := yaml.Marshal(rule.Object["spec"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rules, spec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return rules
 }

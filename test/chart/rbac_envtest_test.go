@@ -31,11 +31,7 @@ const policyDenial = "ValidatingAdmissionPolicy 'webfarm-agent-own-node' with bi
 // release namespace, with a token bound to a pod on node (none when empty).
 func impersonate(t *testing.T, cfg *rest.Config, sa, node string) client.Client {
 	t.Helper()
-	cfg = rest.CopyConfig(cfg)
-	cfg.Impersonate = rest.ImpersonationConfig{
-		UserName: "system:serviceaccount:" + namespace + ":" + sa,
-		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
-	}
+	cfg = impersonatedConfig(cfg, sa)
 	if node != "" {
 		cfg.Impersonate.Extra = map[string][]string{nodeNameExtra: {node}}
 	}
@@ -44,6 +40,17 @@ func impersonate(t *testing.T, cfg *rest.Config, sa, node string) client.Client 
 		t.Fatal(err)
 	}
 	return c
+}
+
+// impersonatedConfig returns a copy of cfg that acts as the ServiceAccount
+// sa of the release namespace.
+func impersonatedConfig(cfg *rest.Config, sa string) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + namespace + ":" + sa,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+	}
+	return cfg
 }
 
 // outcome is what the API server must answer.
@@ -257,6 +264,11 @@ func TestEnvtestControllerPermissions(t *testing.T) {
 		{authorizationv1.ResourceAttributes{Verb: "patch", Group: "webfarm.io", Resource: "frontnodes", Subresource: "status"}, true},
 		{authorizationv1.ResourceAttributes{Verb: "watch", Group: "coordination.k8s.io", Resource: "leases", Namespace: namespace}, true},
 		{authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: namespace}, true},
+		{authorizationv1.ResourceAttributes{Verb: "update", Group: "webfarm.io", Resource: "sites", Subresource: "status", Namespace: "shop"}, true},
+		// A Site's certificate, in a farm namespace only.
+		{authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: "shop"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: "blog"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "list", Resource: "secrets", Namespace: "shop"}, false},
 		// Never needed.
 		{authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: namespace}, false},
 		{authorizationv1.ResourceAttributes{Verb: "patch", Resource: "nodes"}, false},

@@ -25,6 +25,9 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"two replicas without election", []string{"controller.leaderElection.enabled=false"}, []string{"/controller/leaderElection/enabled"}},
 		{"ServiceMonitor without Service", []string{"metrics.serviceMonitor.enabled=true"}, []string{"/metrics/service/enabled"}},
 		{"log level", []string{"controller.logLevel=verbose"}, []string{"/controller/logLevel"}},
+		{"HAProxy's exporter via nothing known", []string{"agent.haproxyMetrics.via=internet"}, []string{"/agent/haproxyMetrics/via"}},
+		{"bind address not an address", []string{"agent.bindAddress=eth0"}, []string{"/agent/bindAddress"}},
+		{"metrics.secure not a boolean", []string{"metrics.secure=yes"}, []string{"/metrics/secure"}},
 		{"grace shorter than the hand-off", []string{"agent.shutdownGraceSeconds=30", "agent.terminationGracePeriodSeconds=30"},
 			[]string{"agent.terminationGracePeriodSeconds (30) must exceed agent.shutdownGraceSeconds (30)"}},
 	} {

@@ -55,10 +55,15 @@ func TestTemplateDefaultValues(t *testing.T) {
 		"ClusterRole /webfarm-agent",
 		"ClusterRoleBinding /webfarm-controller",
 		"ClusterRoleBinding /webfarm-agent",
+		"ClusterRole /webfarm-metrics-auth",
+		"ClusterRoleBinding /webfarm-metrics-auth",
+		"ClusterRole /webfarm-metrics-reader",
 		"Role webfarm-system/webfarm-controller",
+		"Role webfarm-system/webfarm-controller-farm",
 		"Role webfarm-system/webfarm-agent",
 		"Role webfarm-system/webfarm-agent-farm",
 		"RoleBinding webfarm-system/webfarm-controller",
+		"RoleBinding webfarm-system/webfarm-controller-farm",
 		"RoleBinding webfarm-system/webfarm-agent",
 		"RoleBinding webfarm-system/webfarm-agent-farm",
 		"Deployment webfarm-system/webfarm-controller",
@@ -98,7 +103,7 @@ func checkController(t *testing.T, d *appsv1.Deployment) {
 		t.Error("controller pod: runAsNonRoot is not set")
 	}
 	c := pod.Containers[0]
-	for _, arg := range []string{"--namespace=webfarm-system", "--leader-elect=true", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080"} {
+	for _, arg := range []string{"--namespace=webfarm-system", "--leader-elect=true", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080", "--metrics-secure=true"} {
 		if !slices.Contains(c.Args, arg) {
 			t.Errorf("controller args %q lack %s", c.Args, arg)
 		}
@@ -140,11 +145,21 @@ func checkAgent(t *testing.T, ds *appsv1.DaemonSet) {
 	if grace := pod.TerminationGracePeriodSeconds; grace == nil || !slices.Contains(c.Args, "--shutdown-grace=10s") || *grace <= 10 {
 		t.Errorf("agent: terminationGracePeriodSeconds %v and args %q: the grace must exceed --shutdown-grace", grace, c.Args)
 	}
-	if !slices.Contains(c.Args, "--haproxy-metrics=node:8404") || slices.Contains(c.Args, "--no-access-log") {
-		t.Errorf("agent args %q: want HAProxy's exporter on the node's address, port 8404, and the access log", c.Args)
+	if !slices.Contains(c.Args, "--haproxy-metrics=127.0.0.1:8404") || slices.Contains(c.Args, "--no-access-log") {
+		t.Errorf("agent args %q: want HAProxy's exporter on loopback, port 8404 (served through the agent), and the access log", c.Args)
 	}
-	if i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "haproxy-metrics" }); i < 0 || c.Ports[i].ContainerPort != 8404 {
-		t.Errorf("agent ports %+v: want haproxy-metrics 8404", c.Ports)
+	if slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "haproxy-metrics" }) {
+		t.Errorf("agent ports %+v: HAProxy's exporter is on loopback, no port to scrape", c.Ports)
+	}
+	// On the host network, every address would include the failover IPs.
+	for _, arg := range []string{"--metrics-bind-address=$(HOST_IP):8083", "--health-probe-bind-address=$(HOST_IP):8082", "--metrics-secure=true"} {
+		if !slices.Contains(c.Args, arg) {
+			t.Errorf("agent args %q lack %s", c.Args, arg)
+		}
+	}
+	hostIP := c.Env[slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "HOST_IP" })]
+	if hostIP.ValueFrom == nil || hostIP.ValueFrom.FieldRef == nil || hostIP.ValueFrom.FieldRef.FieldPath != "status.hostIP" {
+		t.Errorf("agent: HOST_IP = %+v, want the downward API's status.hostIP", hostIP)
 	}
 	env := c.Env[slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "NODE_NAME" })]
 	if env.ValueFrom == nil || env.ValueFrom.FieldRef == nil || env.ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
@@ -190,7 +205,7 @@ func TestTemplateCustomValues(t *testing.T) {
 	args := pod.Containers[0].Args
 	for _, arg := range []string{"--peer-secret=shopfarm-heartbeat-key", "--state-dir=/var/run/shopfarm", "--peer-port=17694",
 		"--shutdown-grace=20s", "--failover-hook=/usr/local/bin/move-ovh-failover-ip", "--resync=30s",
-		"--haproxy-metrics=node:18404", "--no-access-log"} {
+		"--haproxy-metrics=node:18404", "--no-access-log", "--metrics-secure=false", "--metrics-bind-address=[$(HOST_IP)]:18083"} {
 		if !slices.Contains(args, arg) {
 			t.Errorf("agent args %q lack %s", args, arg)
 		}

@@ -23,6 +23,8 @@ type Front struct {
 	web   *webServer
 	api   *forwarder
 	agent *Agent
+	// scrapeToken authenticates the scrapes of the agent's metrics.
+	scrapeToken string
 }
 
 func newFront(i int, root string) (*Front, error) {

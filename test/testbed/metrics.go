@@ -3,6 +3,7 @@ package testbed
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -28,25 +29,44 @@ type Metrics map[string]float64
 // every label of labels ("" when none), and whether there is one.
 func (m Metrics) Get(name string, labels ...string) (float64, bool) {
 	for series, v := range m {
-		n, rest, _ := strings.Cut(series, "{")
-		if n != name {
-			continue
-		}
-		all := true
-		for _, l := range labels {
-			all = all && strings.Contains(rest, l)
-		}
-		if all {
+		if n, rest, _ := strings.Cut(series, "{"); n == name && hasLabels(rest, labels) {
 			return v, true
 		}
 	}
 	return 0, false
 }
 
+// Sum adds up the values of every series named name whose labels include
+// every label of labels.
+func (m Metrics) Sum(name string, labels ...string) float64 {
+	var sum float64
+	for series, v := range m {
+		if n, rest, _ := strings.Cut(series, "{"); n == name && hasLabels(rest, labels) {
+			sum += v
+		}
+	}
+	return sum
+}
+
+func hasLabels(rest string, labels []string) bool {
+	for _, l := range labels {
+		if !strings.Contains(rest, l) {
+			return false
+		}
+	}
+	return true
+}
+
 // Scrape reads a Prometheus text exposition at url, from inside network
 // namespace nsName (the machine's own when empty).
 func Scrape(ctx context.Context, nsName, url string) (Metrics, error) {
-	tr := &http.Transport{}
+	return ScrapeAs(ctx, nsName, url, "")
+}
+
+// ScrapeAs is Scrape with a bearer token (none when empty). It trusts any
+// certificate: the binaries' metrics endpoints present self-signed ones.
+func ScrapeAs(ctx context.Context, nsName, url, token string) (Metrics, error) {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // self-signed, as in the chart's default
 	if nsName != "" {
 		tr.DialContext = DialInNamespace(nsName)
 	}
@@ -54,6 +74,9 @@ func Scrape(ctx context.Context, nsName, url string) (Metrics, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -81,9 +104,16 @@ func Scrape(ctx context.Context, nsName, url string) (Metrics, error) {
 	return m, sc.Err()
 }
 
-// AgentMetrics scrapes the agent of front f.
+// AgentMetricsURL is where the agent of a front serves its metrics, in
+// the front's namespace.
+const AgentMetricsURL = "https://" + AgentMetricsAddr + "/metrics"
+
+// ControllerMetricsURL is where the controller serves its metrics.
+const ControllerMetricsURL = "https://" + ControllerMetricsAddr + "/metrics"
+
+// AgentMetrics scrapes the agent of front f, as the testbed's scraper.
 func (f *Front) AgentMetrics(ctx context.Context) (Metrics, error) {
-	return Scrape(ctx, f.Namespace, "http://"+AgentMetricsAddr+"/metrics")
+	return ScrapeAs(ctx, f.Namespace, AgentMetricsURL, f.scrapeToken)
 }
 
 // HAProxyMetrics scrapes the exporter of front f's HAProxy.
@@ -91,7 +121,7 @@ func (f *Front) HAProxyMetrics(ctx context.Context) (Metrics, error) {
 	return Scrape(ctx, f.Namespace, fmt.Sprintf("http://%s:%d/metrics", f.Address, HAProxyMetricsPort))
 }
 
-// ControllerMetrics scrapes the controller.
+// ControllerMetrics scrapes the controller, as the testbed's scraper.
 func (tb *Testbed) ControllerMetrics(ctx context.Context) (Metrics, error) {
-	return Scrape(ctx, "", "http://"+ControllerMetricsAddr+"/metrics")
+	return ScrapeAs(ctx, "", ControllerMetricsURL, tb.scrapeToken)
 }

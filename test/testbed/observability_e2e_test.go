@@ -2,16 +2,31 @@ package testbed
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	neturl "net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/webfarm/webfarm/internal/promtest"
+	"github.com/webfarm/webfarm/internal/testenv"
 )
 
-// farmProxy is the sample farm's proxy in HAProxy's figures.
-const farmProxy = `proxy="farm_default_webfarm"`
+// farmProxy is the sample farm's backend in HAProxy's figures, and
+// vipFrontend the frontend of its failover address and port.
+const (
+	farmProxy   = `proxy="farm_default_webfarm"`
+	vipFrontend = `proxy="http_10.99.0.10_80"`
+)
 
 // TestE2EObservability scrapes the controller, every agent and every
 // HAProxy's exporter of a running farm, checks the figures against what
@@ -35,9 +50,22 @@ func TestE2EObservability(t *testing.T) {
 			checkAgentFigures(t, ctx, f, f.Name == owner)
 		}
 		m := mustScrape(t, func() (Metrics, error) { return tb.Front(owner).HAProxyMetrics(ctx) })
-		if v, _ := m.Get("haproxy_frontend_http_requests_total", farmProxy); v < requests {
+		if v, _ := m.Get("haproxy_frontend_http_requests_total", vipFrontend); v < requests {
 			t.Errorf("the owner's exporter counts %v requests to the farm, want at least %d", v, requests)
 		}
+	})
+	t.Run("live figures, as make demo prints them", func(t *testing.T) {
+		var out strings.Builder
+		if err := WriteLiveFigures(ctx, &out, tb); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("\n%s", out.String())
+		if !strings.Contains(out.String(), "owned by "+owner) || strings.Contains(out.String(), "not scraped") {
+			t.Errorf("the live figures do not name the owner %s or miss an agent:\n%s", owner, out.String())
+		}
+	})
+	t.Run("no scrape without credentials", func(t *testing.T) {
+		checkScrapeNeedsCredentials(t, ctx, tb, tb.Front(owner), requests)
 	})
 	changes := func() float64 {
 		m := mustScrape(t, func() (Metrics, error) { return tb.ControllerMetrics(ctx) })
@@ -54,6 +82,7 @@ func TestE2EObservability(t *testing.T) {
 		}
 	})
 
+	prom := startFarmPrometheus(t, tb)
 	before := changes()
 	crashed := time.Now()
 	if err := tb.Front(owner).Crash(); err != nil {
@@ -83,6 +112,17 @@ func TestE2EObservability(t *testing.T) {
 			t.Errorf("owner changes after a hard loss: %v, want 1", got)
 		}
 	})
+	t.Run("a real Prometheus fires WebfarmFrontDown for the lost owner", func(t *testing.T) {
+		if prom == "" {
+			t.Skip("no Prometheus (see above)")
+		}
+		promtest.WaitFor(t, 2*time.Minute, "WebfarmFrontDown firing for "+owner, func() (bool, error) {
+			firing, err := promtest.Firing(prom, "WebfarmFrontDown")
+			return slices.ContainsFunc(firing, func(a promtest.Alert) bool { return a.Labels["front"] == owner }), err
+		})
+		t.Logf("WebfarmFrontDown{front=%q} firing %v after the crash (frontDownFor 0s, scrape and evaluation every 1s)",
+			owner, time.Since(crashed).Round(time.Millisecond))
+	})
 	t.Run("the new owner's TookOver event", func(t *testing.T) {
 		var notes string
 		err := tb.WaitFor(func() (bool, error) {
@@ -101,7 +141,7 @@ func TestE2EObservability(t *testing.T) {
 // log, and none for the checks of /check.txt.
 func checkAgentAccessLog(t *testing.T, f *Front, requests int) {
 	// The web servers have no such pages: 404s, logged like any request.
-	path := regexp.MustCompile(`farm_default_webfarm farm_default_webfarm/front\d+(-backup)? [-\d/]+ \d{3} .*"GET (/observed-\d+|/check\.txt) HTTP/1\.1"`)
+	path := regexp.MustCompile(`http_10\.99\.0\.10_80 farm_default_webfarm/front\d+(-backup)? [-\d/]+ \d{3} .*"GET (/observed-\d+|/check\.txt) HTTP/1\.1"`)
 	var seen map[string]int
 	err := WaitFor(func() (bool, error) {
 		log, err := os.ReadFile(f.Agent().LogPath())
@@ -189,4 +229,105 @@ func mustScrape(t *testing.T, scrape func() (Metrics, error)) Metrics {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// checkScrapeNeedsCredentials: the controller and an agent serve their
+// metrics only over HTTPS and only to the scraper's ServiceAccount, which
+// also reads front f's HAProxy exporter through its agent.
+func checkScrapeNeedsCredentials(t *testing.T, ctx context.Context, tb *Testbed, f *Front, requests int) {
+	stranger, err := tb.ServiceAccountToken(ctx, "stranger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range []struct{ what, ns, url string }{
+		{"controller", "", ControllerMetricsURL},
+		{"agent of " + f.Name, f.Namespace, AgentMetricsURL},
+		{"HAProxy through the agent of " + f.Name, f.Namespace, AgentMetricsURL + "/haproxy"},
+	} {
+		for _, c := range []struct{ who, token, want string }{
+			{"no token", "", "401 Unauthorized"},
+			{"a ServiceAccount not bound to metrics-reader", stranger, "403 Forbidden"},
+		} {
+			if _, err := ScrapeAs(ctx, ep.ns, ep.url, c.token); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s with %s: %v, want %s", ep.what, c.who, err, c.want)
+			}
+		}
+		if _, err := Scrape(ctx, ep.ns, strings.Replace(ep.url, "https:", "http:", 1)); err == nil {
+			t.Errorf("%s answered in clear HTTP", ep.what)
+		}
+	}
+	m := mustScrape(t, func() (Metrics, error) {
+		return ScrapeAs(ctx, f.Namespace, AgentMetricsURL+"/haproxy", f.scrapeToken)
+	})
+	if v, _ := m.Get("haproxy_frontend_http_requests_total", vipFrontend); v < float64(requests) {
+		t.Errorf("HAProxy's exporter through the agent counts %v requests to the farm, want at least %d", v, requests)
+	}
+}
+
+// farmPrometheusConfig scrapes the testbed's controller as the chart's
+// ServiceMonitor does, with the scraper's token.
+const farmPrometheusConfig = `global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: [rules.yaml]
+scrape_configs:
+  - job_name: webfarm-controller
+    scheme: https
+    authorization: {credentials_file: scraper.token}
+    tls_config: {insecure_skip_verify: true}
+    static_configs: [{targets: ["` + ControllerMetricsAddr + `"]}]
+`
+
+// startFarmPrometheus runs a real Prometheus on the machine's loopback with
+// the chart's alerts, a front Down at once (frontDownFor 0s), scraping the
+// controller; it returns its URL once the controller is scraped and no
+// alert fires, or "" when there is no helm to render the rules with.
+func startFarmPrometheus(t *testing.T, tb *Testbed) string {
+	t.Helper()
+	helm := os.Getenv("HELM")
+	if helm == "" {
+		helm = filepath.Join(testenv.RepoRoot(), "bin", "helm")
+	}
+	out, err := exec.Command(helm, "template", "webfarm", filepath.Join(testenv.RepoRoot(), "charts", "webfarm"),
+		"--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.prometheusRule.frontDownFor=0s",
+		"--show-only", "templates/prometheus-rule.yaml").Output()
+	if err != nil {
+		t.Logf("no Prometheus: rendering the chart's rules with %s: %v", helm, err)
+		return ""
+	}
+	var rule struct {
+		Spec json.RawMessage `json:"spec"`
+	}
+	if err := yaml.Unmarshal(out, &rule); err != nil {
+		t.Fatal(err)
+	}
+	url := promtest.Start(t, farmPrometheusConfig, map[string][]byte{"rules.yaml": rule.Spec, "scraper.token": []byte(tb.scrapeToken)})
+	promtest.WaitFor(t, time.Minute, "Prometheus scraping the controller", func() (bool, error) {
+		targets, err := promtest.Targets(url)
+		return len(targets) == 1 && targets[0].Health == "up", err
+	})
+	// Three scrapes, so rules evaluated over the scraped farm: nothing
+	// fires in steady state.
+	promtest.WaitFor(t, time.Minute, "three scrapes of the controller", func() (bool, error) {
+		var v struct {
+			Data struct {
+				Result []json.RawMessage `json:"result"`
+			} `json:"data"`
+		}
+		resp, err := http.Get(url + "/api/v1/query?query=" + neturl.QueryEscape("min(count_over_time(webfarm_failoverip_has_owner[1m])) >= 3"))
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			return false, err
+		}
+		return len(v.Data.Result) == 1, nil
+	})
+	alerts, err := promtest.Alerts(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range alerts {
+		t.Errorf("alert %v %s in steady state", a.Labels, a.State)
+	}
+	return url
 }

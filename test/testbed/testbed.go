@@ -50,6 +50,8 @@ type Options struct {
 	Log io.Writer
 	// KeepFiles leaves the testbed's directory (logs, configs) on Close.
 	KeepFiles bool
+	// AgentArgs are added to every agent's command line.
+	AgentArgs []string
 }
 
 // Testbed is a running farm. Close removes everything it created.
@@ -62,7 +64,9 @@ type Testbed struct {
 	macs   map[string]string // MAC -> front name
 	ctl    *Controller
 	ctlAPI *forwarder // the controller's way to the API server
-	lock   *machineLock
+	// scrapeToken authenticates the scrapes of the controller's metrics.
+	scrapeToken string
+	lock        *machineLock
 
 	closeOnce sync.Once
 	closeErr  error
@@ -112,6 +116,7 @@ func Start(ctx context.Context, o Options) (tb *Testbed, err error) {
 		{"web servers", tb.startWebServers},
 		{"control plane", tb.startControlPlane},
 		{"cluster objects", tb.createObjects},
+		{"metrics scraper", tb.grantScraper},
 		{"farm processes", tb.startFarm},
 	}
 	for _, s := range steps {
@@ -262,6 +267,7 @@ func (tb *Testbed) startFarm(context.Context) error {
 	}
 	for _, f := range tb.fronts {
 		f.agent = newAgent(f, binDir)
+		f.agent.proc.argv = append(f.agent.proc.argv, tb.opts.AgentArgs...)
 		if err := f.agent.Start(); err != nil {
 			return err
 		}

@@ -71,3 +71,30 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "webfarm.agentUser" -}}
 {{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "webfarm.agentName" .) -}}
 {{- end -}}
+
+{{/* haproxyMetricsOnNode: HAProxy's exporter has a port of its own on the node's address. */}}
+{{- define "webfarm.haproxyMetricsOnNode" -}}
+{{- and .Values.agent.haproxyMetrics.enabled (eq .Values.agent.haproxyMetrics.via "node") -}}
+{{- end -}}
+
+{{/* haproxyMetricsViaAgent: the agent serves HAProxy's exporter at /metrics/haproxy. */}}
+{{- define "webfarm.haproxyMetricsViaAgent" -}}
+{{- and .Values.agent.haproxyMetrics.enabled (eq .Values.agent.haproxyMetrics.via "agent") -}}
+{{- end -}}
+
+{{/*
+scrapeAuth: how a ServiceMonitor endpoint reaches a secured metrics port:
+HTTPS, with the token of the ServiceAccount Prometheus runs as.
+*/}}
+{{- define "webfarm.scrapeAuth" -}}
+{{- if .Values.metrics.secure }}
+scheme: https
+# Bind the ServiceAccount Prometheus runs as to the metrics-reader
+# ClusterRole (value metrics.scraper.serviceAccount).
+bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+{{- with .Values.metrics.serviceMonitor.tlsConfig }}
+tlsConfig:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- end -}}
