@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"os"
 	"sync/atomic"
 	"time"
@@ -63,13 +62,16 @@ type Agent struct {
 	// peerKeysWritten are the peer keys last written by writePeerKeys,
 	// which the cache may not show yet; runPeerIdentity's alone.
 	peerKeysWritten []string
-	promises        *promiseFile
-	reporter        *reporter
-	refs            *references
-	failover        *failover
-	serving         *servingChecks
-	checks          *checks.Runner
-	obs             *observer
+	// peerAddressWarned is the FrontNode address last found to differ
+	// from where the peer heartbeats listen; runPeerIdentity's alone.
+	peerAddressWarned string
+	promises          *promiseFile
+	reporter          *reporter
+	refs              *references
+	failover          *failover
+	serving           *servingChecks
+	checks            *checks.Runner
+	obs               *observer
 	// accessLog relays HAProxy's access log to stdout; nil when disabled.
 	accessLog *accesslog.Relay
 	// nginx is the node's web server, whose Sites' vhosts the agent keeps;
@@ -130,7 +132,10 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		Interval: func() time.Duration { return a.failover.leaseInterval() },
 		Clock:    a.clock,
 	}
-	listen := netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(opts.PeerPort))
+	listen, err := opts.peerListen()
+	if err != nil {
+		return nil, err
+	}
 	if a.peers, err = heartbeat.NewPeers(opts.NodeName, listen, a.clock); err != nil {
 		return nil, fmt.Errorf("peer heartbeats on UDP port %d: %w", opts.PeerPort, err)
 	}

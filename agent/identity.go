@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -80,6 +81,7 @@ func (a *Agent) syncPeerIdentity(ctx context.Context, snap *snapshot) {
 			a.peerKeysWritten = want
 		}
 	}
+	a.checkPeerAddress(ctx, snap)
 	if a.identity.PublishedIn(published) {
 		a.peers.SetSigner(a.identity.Signer())
 	}
@@ -109,4 +111,21 @@ func (a *Agent) writePeerKeys(ctx context.Context, keys []string) error {
 		return fmt.Errorf("patching the peer keys of FrontNode %s: %w", front.Name, err)
 	}
 	return nil
+}
+
+// checkPeerAddress logs, once per address, a FrontNode that advertises an
+// address the peer heartbeats do not listen on (--peer-bind-address): its
+// peers' heartbeats cannot reach this node, which they will count unheard.
+func (a *Agent) checkPeerAddress(ctx context.Context, snap *snapshot) {
+	bound := a.peers.Addr().Addr()
+	if snap.self == nil || bound.IsUnspecified() {
+		return
+	}
+	advertised, err := netip.ParseAddr(snap.self.Spec.Address)
+	if err != nil || advertised.Unmap() == bound.Unmap() || snap.self.Spec.Address == a.peerAddressWarned {
+		return
+	}
+	a.peerAddressWarned = snap.self.Spec.Address
+	logr.FromContextOrDiscard(ctx).Error(nil, "The peer heartbeats listen on another address than the FrontNode advertises: the peers' heartbeats will not reach this node",
+		"listening", bound.String(), "advertised", advertised.String())
 }

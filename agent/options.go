@@ -33,6 +33,11 @@ type Options struct {
 	// PeerSecret names the Secret, in Namespace, whose key "authkey"
 	// authenticates agent-to-agent heartbeats. Default webfarm-peer-key.
 	PeerSecret string
+	// PeerAddress is the node's own address, the one its FrontNode
+	// advertises, where the peer heartbeats listen; empty listens on every
+	// address, the failover addresses the node holds included (for nodes
+	// whose address the agent is not told).
+	PeerAddress string
 	// PeerKeyMaxAge is the age at which the node's own peer key is rotated
 	// (heartbeat.Identity); negative never rotates it. Default 30 days.
 	PeerKeyMaxAge time.Duration
@@ -135,7 +140,23 @@ func (o Options) nodeDefaults() (Options, error) {
 	if o.PeerPort < 1 || o.PeerPort > 65535 {
 		return o, fmt.Errorf("peer port %d: must be between 1 and 65535", o.PeerPort)
 	}
+	if _, err := o.peerListen(); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// peerListen is where the peer heartbeats listen: the node's address, or
+// every address when it is not given.
+func (o Options) peerListen() (netip.AddrPort, error) {
+	if o.PeerAddress == "" {
+		return netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(o.PeerPort)), nil
+	}
+	ip, err := netip.ParseAddr(o.PeerAddress)
+	if err != nil || ip.IsUnspecified() || ip.Zone() != "" {
+		return netip.AddrPort{}, fmt.Errorf("peer address %q: must be one address of the node, or empty for every address", o.PeerAddress)
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(o.PeerPort)), nil
 }
 
 func setDefault[T comparable](field *T, value T) {
