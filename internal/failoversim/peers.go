@@ -56,6 +56,11 @@ type peerState struct {
 	holding   bool
 	withdrawn bool
 	confirmed time.Time
+
+	// recorded is the last heartbeat received from the peer, as a
+	// listener on the wire has it (forge).
+	recorded     datagram
+	hasRecording bool
 }
 
 // sentAt says that every datagram numbered seq or above was sent at time or
@@ -156,6 +161,8 @@ func (a *agent) receive(d datagram) {
 		a.onChallenge(d)
 		return
 	}
+	// What a listener on the wire could record, for replayedRecording.
+	a.peers[d.from].recorded, a.peers[d.from].hasRecording = d, true
 	a.onHeartbeat(d)
 }
 
@@ -256,28 +263,33 @@ func (a *agent) peerView() []ownership.Peer {
 	return view
 }
 
-// forgery is how a datagram made with the shared key, in the name of a
-// node, reaches an agent (finding 5).
+// forgery is how a datagram in the name of a node, made by someone who
+// holds the shared key but not that node's own key, reaches an agent
+// (finding 5).
 type forgery int
 
 const (
 	// fromGhost names a node that is no front.
 	fromGhost forgery = iota
 	// spoofedNewBoot spoofs a front's source address, with a boot nonce of
-	// its own.
+	// its own, signed with the forger's key.
 	spoofedNewBoot
 	// spoofedCurrentBoot also copies the front's current boot nonce, seen
 	// on the wire, with a sequence number forged far ahead.
 	spoofedCurrentBoot
+	// replayedRecording sends again the front's last heartbeat to this
+	// agent, recorded on the wire: signed by the front itself.
+	replayedRecording
 )
 
-// forge delivers to this agent a forged heartbeat in the name of node.
+// forge delivers to this agent a heartbeat forged in the name of node.
 // heartbeat.Peers refuses a sender that is no member (and one whose source
-// is not its member's address): only a forger that spoofs a front's source
-// reaches the replay guard, which challenges an unknown boot at the real
-// front's address, where the challenge goes unanswered, and accepts a
-// copied boot's number far ahead, which silences the real front until a
-// resync.
+// is not its member's address), then every datagram that the sender's own
+// published key does not verify: a forger who spoofs a front's source
+// cannot sign as that front, so nothing it makes reaches the replay guard.
+// What is left to it is a recording of the front's own datagrams, which
+// the replay guard refuses (a replay of the current boot) or challenges at
+// the real front (an older boot).
 func (a *agent) forge(node string, how forgery, c claim) {
 	from := -1
 	for i, b := range a.w.agents {
@@ -289,13 +301,14 @@ func (a *agent) forge(node string, how forgery, c claim) {
 		a.w.tracef("%s refuses a forged heartbeat from %s: not a member", a.name, node)
 		return
 	}
-	d := datagram{from: from, seq: 1 << 40, hasClaim: true, claim: c}
-	switch how {
-	case spoofedCurrentBoot:
-		d.boot = a.w.agents[from].inc
-	default:
-		a.w.forgedBoots--
-		d.boot = a.w.forgedBoots
+	if how != replayedRecording {
+		a.w.tracef("%s refuses a forged heartbeat from %s claiming %+v: not signed by %s's key", a.name, node, c, node)
+		return
+	}
+	d, ok := a.peers[from].recorded, a.peers[from].hasRecording
+	if !ok {
+		a.w.tracef("%s: no heartbeat of %s recorded to replay", a.name, node)
+		return
 	}
 	a.deliver(func() { a.onHeartbeat(d) })
 }

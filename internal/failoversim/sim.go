@@ -76,10 +76,8 @@ type World struct {
 	trace  strings.Builder
 	// decisions counts the calls of Decide, for the figures.
 	decisions uint64
-	// challenges numbers the peer challenges; forgedBoots the boot nonces
-	// forgers make up (negative: no process has them).
-	challenges  int
-	forgedBoots int
+	// challenges numbers the peer challenges.
+	challenges int
 }
 
 // NewWorld builds a farm whose randomness (delays, losses, clock drifts)
