@@ -29,6 +29,8 @@ type datagram struct {
 	ackSeq   uint64
 	// challenge is set on a challenge to boot toBoot.
 	challenge, toBoot int
+	// key is the sender's key that signed it (identity.go).
+	key int
 }
 
 // pendingChallenge is a challenge issued to one boot of a sender.
@@ -124,10 +126,14 @@ func (a *agent) sendHeartbeats() {
 	}
 }
 
-// send numbers d and sends it to agent i.
+// send numbers d, signs it and sends it to agent i; nothing before the
+// node signs (heartbeat.ErrNoKey).
 func (a *agent) send(i int, d datagram) {
+	if !a.signs() {
+		return
+	}
 	a.seq++
-	d.from, d.boot, d.seq = a.idx, a.inc, a.seq
+	d.from, d.boot, d.seq, d.key = a.idx, a.inc, a.seq, a.disk.key
 	b := a.w.agents[i]
 	a.w.net.datagram(agentParty(a.idx), agentParty(i), func() { b.deliver(func() { b.receive(d) }) })
 }
@@ -157,6 +163,10 @@ func (a *agent) sentTime(seq uint64) time.Time {
 }
 
 func (a *agent) receive(d datagram) {
+	if !a.verifies(d) {
+		a.w.tracef("%s refuses a datagram of %s signed by key %d: not the key it knows", a.name, a.w.agents[d.from].name, d.key)
+		return
+	}
 	if d.challenge != 0 {
 		a.onChallenge(d)
 		return
