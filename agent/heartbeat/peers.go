@@ -156,6 +156,9 @@ type Peers struct {
 	// holderHeard is signalled when a peer's heartbeat claims an address
 	// (see HolderHeard).
 	holderHeard chan struct{}
+	// answered is signalled when this node answered a challenge (see
+	// Answered).
+	answered chan struct{}
 }
 
 // sentAt says that every datagram numbered seq or above was sent at time or
@@ -176,6 +179,9 @@ type sender struct {
 	fips       map[string]*heard
 	sentSeq    uint64
 	sentAt     time.Time
+	// answeredAt is when this node last answered a challenge of the peer
+	// with a round of heartbeats (firstAnswer).
+	answeredAt time.Time
 }
 
 // heard is what one peer last said about one failover IP, by this node's
@@ -207,7 +213,7 @@ func NewPeers(node string, listen netip.AddrPort, clk clock.Clock) (*Peers, erro
 		return nil, fmt.Errorf("binding peer heartbeats to %s: %w", listen, err)
 	}
 	p := &Peers{node: node, conn: conn, clk: clk, senders: map[string]*sender{}, members: map[string]netip.AddrPort{}, known: map[string]bool{},
-		peerKeys: map[string][]ed25519.PublicKey{}, changed: make(chan struct{}, 1), holderHeard: make(chan struct{}, 1)}
+		peerKeys: map[string][]ed25519.PublicKey{}, changed: make(chan struct{}, 1), holderHeard: make(chan struct{}, 1), answered: make(chan struct{}, 1)}
 	p.nonce = randomNonce()
 	return p, nil
 }
@@ -649,7 +655,23 @@ func (p *Peers) onChallenge(m *message, from netip.AddrPort, key []byte, signer 
 	if m.To != p.node || m.ToNonce != p.nonce {
 		return
 	}
-	_, _ = p.send(from, &message{Type: msgHeartbeat, HasEcho: true, Echo: m.Challenge}, key, signer)
+	if _, err := p.send(from, &message{Type: msgHeartbeat, HasEcho: true, Echo: m.Challenge}, key, signer); err == nil && p.firstAnswer(m.Node) {
+		signal(p.answered)
+	}
+}
+
+// firstAnswer tells whether node's challenge is the first this node
+// answered in resyncEvery: a replayed challenge draws an answer, but no
+// more than one round of heartbeats a second per peer.
+func (p *Peers) firstAnswer(node string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, now := p.sender(node), p.clk.Now()
+	if !s.answeredAt.IsZero() && now.Sub(s.answeredAt) < resyncEvery {
+		return false
+	}
+	s.answeredAt = now
+	return true
 }
 
 func (p *Peers) sender(node string) *sender {
@@ -702,6 +724,14 @@ func (p *Peers) Changed() <-chan struct{} { return p.changed }
 // answers at once (agent failover.sendHeartbeats), so that the holder's
 // proof is as old as the round trip rather than up to a keepalive.
 func (p *Peers) HolderHeard() <-chan struct{} { return p.holderHeard }
+
+// Answered is signalled, once however many arrive before it is read, when
+// this node answered a challenge: a peer takes this boot from that answer
+// on, and has dropped the claims of the heartbeat it challenged. The
+// heartbeats go again at once (agent failover.sendHeartbeats), so that a
+// restarted node is heard a round trip after its first heartbeat rather
+// than a keepalive later. At most once a second per peer (firstAnswer).
+func (p *Peers) Answered() <-chan struct{} { return p.answered }
 
 func (p *Peers) signalChange() { signal(p.changed) }
 

@@ -396,3 +396,39 @@ func TestPeersRefuseReplays(t *testing.T) {
 		t.Errorf("accepted %d datagrams during the replay, want %d", got, stats.Accepted)
 	}
 }
+
+// TestPeersAnsweredAfterHandshake: a peer drops the claims of a new boot's
+// first heartbeat, which it only challenges; the node that answers the
+// challenge is told (Answered), so that its claims can go at once rather
+// than a keepalive later.
+func TestPeersAnsweredAfterHandshake(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	owner := startPeers(t, "front1", clk, testKey)
+	voter := startPeers(t, "front2", clk, testKey)
+	meet(owner, voter)
+	const fip = "shop/www"
+	holding := Claim{FailoverIP: fip, Holding: true, SeenOwner: "front1", SeenEpoch: 3}
+
+	select {
+	case <-owner.Answered():
+		t.Fatal("Answered before any challenge")
+	default:
+	}
+	if err := owner.Send(to(voter), []Claim{holding}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "front1 answers front2's challenge", func() bool { return owner.Stats().Challenges == 1 && voter.Stats().Accepted == 1 })
+	select {
+	case <-owner.Answered():
+	default:
+		t.Fatal("front1 answered a challenge and was not told")
+	}
+	if v := voter.View(fip); len(v) != 0 {
+		t.Fatalf("front2's view after the handshake = %+v, want no claim yet", v)
+	}
+	// The heartbeat that the signal sends: heard at once.
+	if err := owner.Send(to(voter), []Claim{holding}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "front2 hears front1's claim", func() bool { return len(voter.View(fip)) == 1 })
+}

@@ -53,3 +53,57 @@ func TestScenarioNewKeyHeardOnceSeen(t *testing.T) {
 		t.Errorf("at %v %v answer, want one front\n%s", w.Now(), w.answering(), w.Trace())
 	}
 }
+
+// heardClaim tells whether a has heard a claim of b's current boot since
+// from.
+func heardClaim(a, b *agent, from time.Time) bool {
+	p := a.peers[b.idx]
+	return hears(a, b) && p.heard && !p.lastHeard.Before(from)
+}
+
+// A restarted owner's first heartbeat only draws its voters' challenges,
+// and they drop its claims. Its heartbeats go again as soon as it has
+// answered, so that the voters hear its claims a few one-way delays after
+// its first heartbeat, not a keepalive later (TestE2EResilience's agent
+// restart: on a loaded machine the restart itself takes most of the
+// deadtime, and a voter that hears the owner's claims late withdraws).
+func TestScenarioRestartedOwnerHeardAfterHandshake(t *testing.T) {
+	cfg := DefaultConfig(3)
+	cfg.Gate, cfg.PreferredNode, cfg.AutoFailback, cfg.Trace = true, "front1", true, true
+	// One delay for every datagram: a bridge keeps their order, and a
+	// claim overtaking the answer to its challenge is challenged again.
+	cfg.Net = NetConfig{MinDelay: time.Millisecond, MaxDelay: time.Millisecond}
+	w := settle(t, NewWorld(cfg, 1))
+	now := w.Now()
+	owner := w.front("front1")
+	voters := []*agent{w.front("front2"), w.front("front3")}
+	w.At(now, "front1: agent crashes", owner.crash)
+	w.At(now+10*time.Millisecond, "front1: agent restarts with its memory", func() { owner.restart(true) })
+	w.Run(now + 10*time.Millisecond)
+	var firstSent time.Duration
+	for firstSent == 0 {
+		if w.Now() > now+5*time.Second {
+			t.Fatalf("the restarted owner sent nothing for 5s\n%s", w.Trace())
+		}
+		w.Run(w.Now() + time.Millisecond)
+		if !owner.lastBeat.IsZero() {
+			firstSent = w.Now()
+		}
+	}
+	since := map[*agent]time.Time{}
+	for _, v := range voters {
+		since[v] = v.clk.Now()
+	}
+	for _, v := range voters {
+		for !heardClaim(v, owner, since[v]) {
+			if w.Now() > firstSent+owner.keepalive/2 {
+				t.Fatalf("%s has not heard the restarted owner's claims half a keepalive (%v) after its first heartbeat\n%s", v.name, owner.keepalive, w.Trace())
+			}
+			w.Run(w.Now() + time.Millisecond)
+		}
+		t.Logf("%s hears the restarted owner's claims %v after its first heartbeat (keepalive %v)", v.name, w.Now()-firstSent, owner.keepalive)
+	}
+	w.Run(w.Now() + 5*time.Second)
+	wantSafe(t, w)
+	wantAnswering(t, w, "front1")
+}

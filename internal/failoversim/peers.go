@@ -63,6 +63,9 @@ type peerState struct {
 	// listener on the wire has it (forge).
 	recorded     datagram
 	hasRecording bool
+	// answeredAt is when this process last answered the peer's challenge
+	// with a round of heartbeats (onChallenge).
+	answeredAt time.Time
 }
 
 // sentAt says that every datagram numbered seq or above was sent at time or
@@ -248,12 +251,20 @@ func (a *agent) challenge(from, boot int) {
 }
 
 // onChallenge answers a challenge to this boot with an empty heartbeat that
-// echoes it.
+// echoes it, then sends the heartbeats at once (heartbeat.Peers.Answered,
+// failover.sendHeartbeats), once a second per challenger at most: the
+// challenger dropped the claims of the heartbeat it challenged.
 func (a *agent) onChallenge(d datagram) {
-	if d.toBoot != a.inc {
+	if d.toBoot != a.inc || !a.signs() {
 		return
 	}
 	a.send(d.from, datagram{hasEcho: true, echo: d.challenge})
+	p, now := &a.peers[d.from], a.clk.Now()
+	if !p.answeredAt.IsZero() && now.Sub(p.answeredAt) < resyncEvery {
+		return
+	}
+	p.answeredAt = now
+	a.afterLocal(0, a.beat)
 }
 
 // peerView is heartbeat.Peers.View: every peer that sent a claim, sorted.
