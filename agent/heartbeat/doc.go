@@ -61,7 +61,9 @@
 // of an older handshake, cannot echo a challenge drawn after it was made, so
 // it is refused — also after the receiver restarts, since its challenges are
 // new then too. A restarted sender is thus heard again one round trip after
-// its first heartbeat, and its claims from its next regular heartbeat on.
+// its first heartbeat, and its claims from the heartbeat that answering
+// signals (Answered: the agent sends at once, once a second per peer at
+// most) rather than a keepalive later.
 //
 // A sender silenced for resyncEvery while its datagrams are refused as
 // replays (say a datagram forged with its own key, numbered far ahead) is
