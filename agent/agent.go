@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"os"
 	"sync/atomic"
 	"time"
@@ -61,14 +60,21 @@ type Agent struct {
 	vips       *vip.Manager
 	lease      *heartbeat.LeaseRenewer
 	peers      *heartbeat.Peers
-	promises   *promiseFile
-	reporter   *reporter
-	refs       *references
-	failover   *failover
-	serving    *servingChecks
-	checks     *checks.Runner
-	lastOwners lastOwners
-	obs        *observer
+	identity   *heartbeat.Identity
+	// peerKeysWritten are the peer keys last written by writePeerKeys,
+	// which the cache may not show yet; runPeerIdentity's alone.
+	peerKeysWritten []string
+	// peerAddressWarned is the FrontNode address last found to differ
+	// from where the peer heartbeats listen; runPeerIdentity's alone.
+	peerAddressWarned string
+	promises          *promiseFile
+	reporter          *reporter
+	refs              *references
+	failover          *failover
+	serving           *servingChecks
+	checks            *checks.Runner
+	lastOwners        lastOwners
+	obs               *observer
 	// accessLog relays HAProxy's access log to stdout; nil when disabled.
 	accessLog *accesslog.Relay
 	// nginx is the node's web server, whose Sites' vhosts the agent keeps;
@@ -92,6 +98,8 @@ type Agent struct {
 	// wake is signalled when the cache changes, so that the agent acts on a
 	// change at once rather than at the next tick.
 	wake chan struct{}
+	// identityWake is wake for the peer identity (runPeerIdentity).
+	identityWake chan struct{}
 	// report is signalled when a loop changed the report, which the
 	// publisher then writes (runPublisher).
 	report chan struct{}
@@ -114,6 +122,8 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		refs:     newReferences(api),
 		wake:     make(chan struct{}, 1),
 		report:   make(chan struct{}, 1),
+
+		identityWake: make(chan struct{}, 1),
 	}
 	if a.drain, err = iptables.New(); err != nil {
 		return nil, fmt.Errorf("drain chain: %w", err)
@@ -137,7 +147,10 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		Interval: func() time.Duration { return a.failover.leaseInterval() },
 		Clock:    a.clock,
 	}
-	listen := netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(opts.PeerPort))
+	listen, err := opts.peerListen()
+	if err != nil {
+		return nil, err
+	}
 	if a.peers, err = heartbeat.NewPeers(opts.NodeName, listen, a.clock); err != nil {
 		return nil, fmt.Errorf("peer heartbeats on UDP port %d: %w", opts.PeerPort, err)
 	}
@@ -163,6 +176,9 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		a.log.Error(err, "Reading the peer promises")
 	}
 	a.peers.SetPromises(a.promises)
+	if err := a.setUpPeerIdentity(); err != nil {
+		return nil, fmt.Errorf("peer identity: %w", err)
+	}
 	if err := a.registerMetrics(); err != nil {
 		return nil, err
 	}
@@ -281,7 +297,10 @@ func (a *Agent) watchCache(ctx context.Context) bool {
 	return true
 }
 
-func (a *Agent) poke() { signal(a.wake) }
+func (a *Agent) poke() {
+	signal(a.wake)
+	signal(a.identityWake)
+}
 
 // publishSoon asks the publisher to write the report, without waiting.
 func (a *Agent) publishSoon() { signal(a.report) }
@@ -320,6 +339,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.ready.Store(true)
 	log.Info("Agent started")
 
+	// The peers' keys first: the peer heartbeats need them.
+	identityDone := make(chan struct{})
+	go func() { a.runPeerIdentity(ctx); close(identityDone) }()
 	goDone(func(ctx context.Context) {
 		if err := a.peers.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error(err, "Peer heartbeats stopped")
@@ -353,6 +375,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	// The shutdown writes its reports itself, once no other write is under
 	// way that could land after them.
 	<-publisherDone
+	<-identityDone
 	a.shutdown(live)
 	stopLive()
 	for range 3 {

@@ -38,7 +38,7 @@ func Cleanup(ctx context.Context, opts Options) error {
 	}
 	if len(errs) == 0 {
 		// The state goes last: it tells what to remove.
-		for _, path := range []string{opts.haproxyDir(), opts.vipRecordPath(), opts.memoryPath(), opts.promisesPath(), opts.withdrawalsPath()} {
+		for _, path := range []string{opts.haproxyDir(), opts.vipRecordPath(), opts.memoryPath(), opts.promisesPath(), opts.withdrawalsPath(), opts.peerKeyPath()} {
 			if err := os.RemoveAll(path); err != nil {
 				errs = append(errs, err)
 			}

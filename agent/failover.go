@@ -545,6 +545,10 @@ func (f *failover) sendHeartbeats(ctx context.Context) {
 		case <-f.a.peers.HolderHeard():
 			echo = true
 		case <-f.tookOver:
+		case <-f.a.peers.Answered():
+			// A peer has just taken this boot, without the claims of the
+			// heartbeat it challenged: they go now, not a keepalive later
+			// (a restarted owner's voters would count it unheard).
 		case <-f.shorterKeepalive:
 			resetTimer(timer, max(0, f.keepalive()-f.a.clock.Since(last)))
 			continue

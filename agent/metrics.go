@@ -37,7 +37,7 @@ func newPeerCollector(stats func() heartbeat.Stats) *peerCollector {
 		stats:      stats,
 		sent:       d("datagrams_sent_total", "Peer datagrams this node sent: heartbeats, challenges and their answers."),
 		recv:       d("heartbeats_accepted_total", "Peer heartbeats authenticated, from a member at its address, and new (not a replay)."),
-		rejects:    d("datagrams_rejected_total", "Peer datagrams refused, by reason: bad_mac, malformed, replayed, challenged (unproven sender, asked to resync), no_key, unknown_sender, wrong_source.", "reason"),
+		rejects:    d("datagrams_rejected_total", "Peer datagrams refused, by reason: bad_mac, version (another release's wire format), malformed, unknown_sender, wrong_source, no_sender_key (the sender publishes no key), bad_signature (not signed by the sender's own key), replayed, challenged (unproven sender, asked to resync), no_key.", "reason"),
 		challenges: d("challenges_received_total", "Resync challenges received from peers."),
 		ignored:    d("claims_ignored_total", "Claims about a failover IP this node does not know."),
 	}
@@ -61,6 +61,7 @@ func (c *peerCollector) Collect(ch chan<- prometheus.Metric) {
 	for reason, v := range map[string]uint64{
 		"bad_mac": s.Unauthenticated, "malformed": s.Malformed, "replayed": s.Replayed, "challenged": s.Challenged,
 		"no_key": s.NoKey, "unknown_sender": s.UnknownSender, "wrong_source": s.WrongSource,
+		"version": s.OldVersion, "no_sender_key": s.NoSenderKey, "bad_signature": s.BadSignature,
 	} {
 		counter(c.rejects, v, reason)
 	}

@@ -163,17 +163,20 @@ func TestObserverWarnsOncePerProblem(t *testing.T) {
 
 func TestPeerCollector(t *testing.T) {
 	c := newPeerCollector(func() heartbeat.Stats {
-		return heartbeat.Stats{Sent: 9, Accepted: 7, Unauthenticated: 2, Replayed: 1, UnknownSender: 4, IgnoredClaims: 5}
+		return heartbeat.Stats{Sent: 9, Accepted: 7, Unauthenticated: 2, Replayed: 1, UnknownSender: 4, IgnoredClaims: 5, OldVersion: 3, BadSignature: 6}
 	})
 	want := `
-# HELP webfarm_peer_datagrams_rejected_total Peer datagrams refused, by reason: bad_mac, malformed, replayed, challenged (unproven sender, asked to resync), no_key, unknown_sender, wrong_source.
+# HELP webfarm_peer_datagrams_rejected_total Peer datagrams refused, by reason: bad_mac, version (another release's wire format), malformed, unknown_sender, wrong_source, no_sender_key (the sender publishes no key), bad_signature (not signed by the sender's own key), replayed, challenged (unproven sender, asked to resync), no_key.
 # TYPE webfarm_peer_datagrams_rejected_total counter
 webfarm_peer_datagrams_rejected_total{reason="bad_mac"} 2
+webfarm_peer_datagrams_rejected_total{reason="bad_signature"} 6
 webfarm_peer_datagrams_rejected_total{reason="challenged"} 0
 webfarm_peer_datagrams_rejected_total{reason="malformed"} 0
 webfarm_peer_datagrams_rejected_total{reason="no_key"} 0
+webfarm_peer_datagrams_rejected_total{reason="no_sender_key"} 0
 webfarm_peer_datagrams_rejected_total{reason="replayed"} 1
 webfarm_peer_datagrams_rejected_total{reason="unknown_sender"} 4
+webfarm_peer_datagrams_rejected_total{reason="version"} 3
 webfarm_peer_datagrams_rejected_total{reason="wrong_source"} 0
 # HELP webfarm_peer_datagrams_sent_total Peer datagrams this node sent: heartbeats, challenges and their answers.
 # TYPE webfarm_peer_datagrams_sent_total counter
@@ -190,8 +193,8 @@ webfarm_peer_claims_ignored_total 5
 		"webfarm_peer_heartbeats_accepted_total", "webfarm_peer_claims_ignored_total"); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(c); n != 11 {
-		t.Fatalf("collected %d series, want 11", n)
+	if n := testutil.CollectAndCount(c); n != 14 {
+		t.Fatalf("collected %d series, want 14", n)
 	}
 }
 

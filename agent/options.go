@@ -41,6 +41,14 @@ type Options struct {
 	// PeerSecret names the Secret, in Namespace, whose key "authkey"
 	// authenticates agent-to-agent heartbeats. Default webfarm-peer-key.
 	PeerSecret string
+	// PeerAddress is the node's own address, the one its FrontNode
+	// advertises, where the peer heartbeats listen; empty listens on every
+	// address, the failover addresses the node holds included (for nodes
+	// whose address the agent is not told).
+	PeerAddress string
+	// PeerKeyMaxAge is the age at which the node's own peer key is rotated
+	// (heartbeat.Identity); negative never rotates it. Default 30 days.
+	PeerKeyMaxAge time.Duration
 	// FailoverHook, when set, is an executable run at every takeover and
 	// release of a failover address (see agent/vip).
 	FailoverHook string
@@ -101,6 +109,7 @@ const (
 	DefaultStateDir       = "/run/webfarm"
 	DefaultPeerPort       = 7694
 	DefaultPeerSecret     = "webfarm-peer-key"
+	DefaultPeerKeyMaxAge  = 30 * 24 * time.Hour
 	DefaultResync         = 10 * time.Second
 	DefaultStatsInterval  = time.Second
 	DefaultShutdownGrace  = 10 * time.Second
@@ -128,6 +137,7 @@ func (o Options) nodeDefaults() (Options, error) {
 	setDefault(&o.HAProxyBinary, "haproxy")
 	setDefault(&o.PeerSecret, DefaultPeerSecret)
 	setDefault(&o.PeerPort, DefaultPeerPort)
+	setDefault(&o.PeerKeyMaxAge, DefaultPeerKeyMaxAge)
 	setDefault(&o.Resync, DefaultResync)
 	setDefault(&o.StatsInterval, DefaultStatsInterval)
 	setDefault(&o.ShutdownGrace, DefaultShutdownGrace)
@@ -147,7 +157,23 @@ func (o Options) nodeDefaults() (Options, error) {
 	if o.PeerPort < 1 || o.PeerPort > 65535 {
 		return o, fmt.Errorf("peer port %d: must be between 1 and 65535", o.PeerPort)
 	}
+	if _, err := o.peerListen(); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// peerListen is where the peer heartbeats listen: the node's address, or
+// every address when it is not given.
+func (o Options) peerListen() (netip.AddrPort, error) {
+	if o.PeerAddress == "" {
+		return netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(o.PeerPort)), nil
+	}
+	ip, err := netip.ParseAddr(o.PeerAddress)
+	if err != nil || ip.IsUnspecified() || ip.Zone() != "" {
+		return netip.AddrPort{}, fmt.Errorf("peer address %q: must be one address of the node, or empty for every address", o.PeerAddress)
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(o.PeerPort)), nil
 }
 
 func setDefault[T comparable](field *T, value T) {
@@ -197,3 +223,7 @@ func (o Options) vipRecordPath() string { return filepath.Join(o.StateDir, "vip-
 // memoryPath keeps, per FailoverIP, the epoch at which the agent holds its
 // address, so that a restarted agent keeps serving it (agent/ownership.Memory).
 func (o Options) memoryPath() string { return filepath.Join(o.StateDir, "ownership.json") }
+
+// peerKeyPath keeps the node's own peer key (heartbeat.Identity). In the
+// state dir, on the host's /run: a rebooted node makes a new one.
+func (o Options) peerKeyPath() string { return filepath.Join(o.StateDir, "peer-key.json") }

@@ -32,15 +32,9 @@ func TestHAProxyMetricsAddress(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.value, func(t *testing.T) {
-			o, err := Options{NodeName: "front1", HAProxyMetrics: tc.value}.withDefaults()
-			if tc.want == "error" {
-				if err == nil {
-					t.Fatalf("accepted %q", tc.value)
-				}
+			o, ok := withDefaultsOrRefused(t, Options{NodeName: "front1", HAProxyMetrics: tc.value}, tc.want == "error")
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			got, err := o.haproxyMetrics(node)
 			if err != nil {
@@ -48,6 +42,48 @@ func TestHAProxyMetricsAddress(t *testing.T) {
 			}
 			if (tc.want == "" && got.IsValid()) || (tc.want != "" && got.String() != tc.want) {
 				t.Fatalf("haproxyMetrics(%q) = %v, want %q", tc.value, got, tc.want)
+			}
+		})
+	}
+}
+
+// withDefaultsOrRefused returns o with its defaults, and whether it was
+// accepted; it fails t when o is refused and should not be, or the reverse.
+func withDefaultsOrRefused(t *testing.T, o Options, refused bool) (Options, bool) {
+	t.Helper()
+	o, err := o.withDefaults()
+	switch {
+	case refused && err == nil:
+		t.Fatalf("accepted %+v", o)
+	case !refused && err != nil:
+		t.Fatal(err)
+	}
+	return o, err == nil
+}
+
+func TestPeerListenAddress(t *testing.T) {
+	cases := []struct {
+		value, want string // want "error" for refused
+	}{
+		{"", "[::]:7694"},
+		{"10.0.0.7", "10.0.0.7:7694"},
+		{"2001:db8::7", "[2001:db8::7]:7694"},
+		{"::ffff:10.0.0.7", "10.0.0.7:7694"},
+		{"0.0.0.0", "error"},
+		{"::", "error"},
+		{"fe80::1%eth0", "error"},
+		{"[2001:db8::7]", "error"},
+		{"$(HOST_IP)", "error"},
+		{"10.0.0.7:7694", "error"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.value, func(t *testing.T) {
+			o, ok := withDefaultsOrRefused(t, Options{NodeName: "front1", PeerAddress: tc.value}, tc.want == "error")
+			if !ok {
+				return
+			}
+			if got, _ := o.peerListen(); got.String() != tc.want {
+				t.Fatalf("peerListen() with %q = %v, want %s", tc.value, got, tc.want)
 			}
 		})
 	}

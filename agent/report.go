@@ -27,6 +27,8 @@ type report struct {
 	Serving      []webfarmv1.ServingStatus
 	// UnheardFronts are the heartbeat targets unheard for a deadtime.
 	UnheardFronts []string
+	// PeerKeys are the node's own peer keys (heartbeat.Identity.Published).
+	PeerKeys []string
 	// Sites are the Sites HAProxy serves here.
 	Sites []webfarmv1.NodeSiteStatus
 	// Checks are the health checks of standalone FailoverIPs.
@@ -72,6 +74,7 @@ func (r *reporter) publish(ctx context.Context) error {
 	want.FailoverIPs = append([]webfarmv1.NodeFailoverIPStatus(nil), want.FailoverIPs...)
 	want.Serving = append([]webfarmv1.ServingStatus(nil), want.Serving...)
 	want.UnheardFronts = slices.Clone(want.UnheardFronts)
+	want.PeerKeys = slices.Clone(want.PeerKeys)
 	want.Sites = slices.Clone(want.Sites)
 	want.Checks = slices.Clone(want.Checks)
 	want.Hooks = slices.Clone(want.Hooks)
@@ -89,6 +92,7 @@ func (r *reporter) publish(ctx context.Context) error {
 		"serving":      want.Serving,
 		// null, not an empty list, removes the key when all are heard.
 		"unheardFronts": want.UnheardFronts,
+		"peerKeys":      want.PeerKeys,
 		"sites":         want.Sites,
 		"checks":        want.Checks,
 		"hooks":         want.Hooks,
@@ -121,7 +125,7 @@ func (r *reporter) verify(self *webfarmv1.FrontNode) {
 
 func reportOf(s *webfarmv1.FrontNodeStatus) report {
 	return report{Proxy: s.Proxy, Servers: s.Servers, FailoverIPs: s.FailoverIPs, ShuttingDown: s.ShuttingDown, Serving: s.Serving, Sites: s.Sites,
-		Checks: s.Checks, Hooks: s.Hooks, Uploads: s.Uploads}
+		Checks: s.Checks, Hooks: s.Hooks, Uploads: s.Uploads, PeerKeys: s.PeerKeys}
 }
 
 // sameReport compares two reports as the API server stores them: times to
@@ -141,6 +145,9 @@ func sameReport(a, b report) bool {
 		}
 		if len(r.Serving) == 0 {
 			r.Serving = nil
+		}
+		if len(r.PeerKeys) == 0 {
+			r.PeerKeys = nil
 		}
 		if len(r.Sites) == 0 {
 			r.Sites = nil

@@ -20,7 +20,8 @@
 // different machines are never compared.
 //
 // Each heartbeat also acks the latest heartbeat its sender accepted from
-// the receiver (that boot's nonce and sequence number). The receiver knows
+// the receiver (that boot's nonce and sequence number, and how long ago it
+// arrived, which times the round trip: OnRoundTrip). The receiver knows
 // when it sent that one, so a report's Confirmed time is when the receiver
 // asked, not when the answer arrived: a delayed or replayed datagram can
 // only shorten a proof built on it. A heartbeat that confirms the
@@ -32,12 +33,16 @@
 // names; it forgets departed members and deleted failover IPs, so what it
 // keeps is bounded by the cluster and not by what senders say.
 //
-// Wire format (version 2, see wire.go): a binary message of at most
-// MaxDatagramSize bytes, so that it is never fragmented, whose last 32 bytes
-// are HMAC-SHA256, under the shared key of the peer Secret, of every byte
-// before them, compared in constant time. Names and numbers are validated
-// after authentication, and the decoder refuses any datagram it cannot read
-// whole without panicking (FuzzDecode).
+// Wire format (version 3, see wire.go): a binary message of at most
+// MaxDatagramSize bytes, so that it is never fragmented, signed by its
+// sender's own Ed25519 key (Identity), then authenticated with HMAC-SHA256
+// under the shared key of the peer Secret. A receiver checks the MAC first
+// (cheap: strangers cost little), then that the sender is a member at its
+// address, then the signature with the keys the sender publishes in its
+// FrontNode status (SetPeerKeys): a front cannot speak for another. Names
+// and numbers are validated after authentication, and the decoder refuses
+// any datagram it cannot read whole without panicking (FuzzDecode). A
+// datagram of another version is refused and counted, never parsed.
 //
 // # Replay protection
 //
@@ -56,10 +61,12 @@
 // of an older handshake, cannot echo a challenge drawn after it was made, so
 // it is refused — also after the receiver restarts, since its challenges are
 // new then too. A restarted sender is thus heard again one round trip after
-// its first heartbeat, and its claims from its next regular heartbeat on.
+// its first heartbeat, and its claims from the heartbeat that answering
+// signals (Answered: the agent sends at once, once a second per peer at
+// most) rather than a keepalive later.
 //
 // A sender silenced for resyncEvery while its datagrams are refused as
-// replays (say a datagram forged with the key, numbered far ahead) is
+// replays (say a datagram forged with its own key, numbered far ahead) is
 // challenged again on its current nonce; its answer carries its current
 // number, which the receiver adopts. Only the live boot can answer, and no
 // recording is numbered above that answer.
@@ -71,11 +78,14 @@
 //
 // What this does not stop: an attacker on the path can drop or delay
 // datagrams (not forge or replay them); a delay cannot extend a proof (the
-// ack above). Any holder of the shared key can still speak as any front.
+// ack above).
 //
 // # Keys
 //
-// Without a key of at least MinKeyLen bytes nothing is sent or accepted.
-// After SetKey changes the key, the previous one is still accepted for
-// KeyRotationGrace, while the other agents pick up the new Secret.
+// Without a shared key of at least MinKeyLen bytes and a signing key nothing
+// is sent or accepted. After SetKey changes the shared key, the previous one
+// is still accepted for KeyRotationGrace, while the other agents pick up the
+// new Secret. A node's own key rotates through its FrontNode: the next key
+// is published before it signs (Identity.Step); docs/failover-safety.md
+// ("Peer identity") tells the whole story.
 package heartbeat

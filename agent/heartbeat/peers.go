@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -29,7 +30,8 @@ const MinKeyLen = 16
 // Secret at slightly different times.
 const KeyRotationGrace = time.Minute
 
-// ErrNoKey is returned by Send while no usable key is set.
+// ErrNoKey is returned by Send while no usable shared key or no signing key
+// is set.
 var ErrNoKey = errors.New("no peer heartbeat key: sending nothing")
 
 // Claim is what this node says about one failover IP in its heartbeats.
@@ -59,9 +61,12 @@ type Stats struct {
 	Accepted uint64
 	// Unauthenticated counts datagrams whose MAC no key verifies.
 	Unauthenticated uint64
-	Malformed       uint64
-	Replayed        uint64
-	Challenged      uint64
+	// OldVersion counts datagrams of another wire version (an agent of
+	// another release), refused before anything of them is read.
+	OldVersion uint64
+	Malformed  uint64
+	Replayed   uint64
+	Challenged uint64
 	// Challenges counts challenges received, answered or not.
 	Challenges uint64
 	// NoKey counts datagrams dropped because no key was set.
@@ -72,6 +77,14 @@ type Stats struct {
 	// WrongSource counts authenticated datagrams from a member whose source
 	// address is not the member's address.
 	WrongSource uint64
+	// NoSenderKey counts datagrams from a member that publishes no peer
+	// key (SetPeerKeys): nobody can tell it from another front speaking
+	// for it.
+	NoSenderKey uint64
+	// BadSignature counts datagrams from a member whose signature none of
+	// the member's published keys verifies: another front speaking for
+	// it, or a key this node has not seen published yet.
+	BadSignature uint64
 	// IgnoredClaims counts claims about a failover IP this node does not
 	// know, which it keeps nothing of.
 	IgnoredClaims uint64
@@ -128,6 +141,9 @@ type Peers struct {
 	key        []byte
 	oldKey     []byte
 	oldKeyTill time.Time
+	signer     ed25519.PrivateKey
+	peerKeys   map[string][]ed25519.PublicKey
+	roundTrip  func(time.Duration)
 	promises   Promises
 	members    map[string]netip.AddrPort
 	known      map[string]bool
@@ -140,6 +156,9 @@ type Peers struct {
 	// holderHeard is signalled when a peer's heartbeat claims an address
 	// (see HolderHeard).
 	holderHeard chan struct{}
+	// answered is signalled when this node answered a challenge (see
+	// Answered).
+	answered chan struct{}
 }
 
 // sentAt says that every datagram numbered seq or above was sent at time or
@@ -150,12 +169,19 @@ type sentAt struct {
 }
 
 // sender is what this node knows of one member: its replay guard, when the
-// last datagram it accepted arrived, and what it said of each failover IP.
+// last datagram it accepted arrived, and what it said of each failover IP;
+// and the number and time of the last heartbeat this node sent it, which
+// its ack times.
 type sender struct {
 	guard      replayGuard
 	heardAt    time.Time
 	lastResync time.Time
 	fips       map[string]*heard
+	sentSeq    uint64
+	sentAt     time.Time
+	// answeredAt is when this node last answered a challenge of the peer
+	// with a round of heartbeats (firstAnswer).
+	answeredAt time.Time
 }
 
 // heard is what one peer last said about one failover IP, by this node's
@@ -187,7 +213,7 @@ func NewPeers(node string, listen netip.AddrPort, clk clock.Clock) (*Peers, erro
 		return nil, fmt.Errorf("binding peer heartbeats to %s: %w", listen, err)
 	}
 	p := &Peers{node: node, conn: conn, clk: clk, senders: map[string]*sender{}, members: map[string]netip.AddrPort{}, known: map[string]bool{},
-		changed: make(chan struct{}, 1), holderHeard: make(chan struct{}, 1)}
+		peerKeys: map[string][]ed25519.PublicKey{}, changed: make(chan struct{}, 1), holderHeard: make(chan struct{}, 1), answered: make(chan struct{}, 1)}
 	p.nonce = randomNonce()
 	return p, nil
 }
@@ -238,10 +264,44 @@ func (p *Peers) keys() [][]byte {
 	return [][]byte{p.key}
 }
 
-func (p *Peers) sendKey() []byte {
+// sendKeys returns the shared key and the signing key, or nils while
+// either is missing.
+func (p *Peers) sendKeys() ([]byte, ed25519.PrivateKey) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.key
+	if p.key == nil || p.signer == nil {
+		return nil, nil
+	}
+	return p.key, p.signer
+}
+
+// SetSigner sets this node's own signing key (Identity.Signer): nothing is
+// sent without one.
+func (p *Peers) SetSigner(key ed25519.PrivateKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.signer = key
+}
+
+// SetPeerKeys sets the public keys each front publishes (ParsePeerKeys of
+// its FrontNode status.peerKeys): a datagram from a member is accepted only
+// when one of its own keys signed it. Only members' keys are kept.
+func (p *Peers) SetPeerKeys(keys map[string][]ed25519.PublicKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.peerKeys = make(map[string][]ed25519.PublicKey, len(keys))
+	for node, k := range keys {
+		p.peerKeys[node] = slices.Clone(k[:min(len(k), MaxPeerKeys)])
+	}
+}
+
+// OnRoundTrip sets a function told every round trip measured to a peer:
+// from this node's heartbeat to the peer's ack of it, less the time the
+// peer kept it.
+func (p *Peers) OnRoundTrip(f func(time.Duration)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.roundTrip = f
 }
 
 // SetPromises sets where the promises of this node's confirmations are kept.
@@ -279,7 +339,7 @@ func (p *Peers) SetMembership(m Membership) {
 // promised first (SetPromises). It returns ErrNoKey while no key is set,
 // and otherwise tries every node before returning the errors.
 func (p *Peers) Send(nodes []string, claims []Claim) error {
-	key := p.sendKey()
+	key, signer := p.sendKeys()
 	if key == nil {
 		return ErrNoKey
 	}
@@ -294,34 +354,59 @@ func (p *Peers) Send(nodes []string, claims []Claim) error {
 		}
 		for _, batch := range batches {
 			m := &message{Type: msgHeartbeat, Claims: batch, HasAck: t.hasAck, AckNonce: t.ackNonce, AckSeq: t.ackSeq}
-			if err := p.send(t.addr, m, key); err != nil {
+			if t.hasAck {
+				m.AckDelay = p.clk.Since(t.heardAt)
+			}
+			at, err := p.send(t.addr, m, key, signer)
+			if err != nil {
 				errs = append(errs, err)
 				break
 			}
+			p.noteSent(t.node, m.Seq, at)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (p *Peers) send(to netip.AddrPort, m *message, key []byte) error {
-	m.Node, m.Nonce, m.Seq = p.node, p.nonce, p.seq.Add(1)
-	b, err := encode(m, key)
-	if err != nil {
-		return err
+// send numbers, signs and sends m, and returns when it handed it to the
+// socket.
+func (p *Peers) send(to netip.AddrPort, m *message, key []byte, signer ed25519.PrivateKey) (time.Time, error) {
+	if len(signer) != ed25519.PrivateKeySize {
+		return time.Time{}, ErrNoKey
 	}
+	m.Node, m.Nonce, m.Seq = p.node, p.nonce, p.seq.Add(1)
+	b, err := encode(m, key, signer)
+	if err != nil {
+		return time.Time{}, err
+	}
+	at := p.clk.Now()
 	if _, err := p.conn.WriteToUDPAddrPort(b, to); err != nil {
-		return fmt.Errorf("sending heartbeat to %s: %w", to, err)
+		return time.Time{}, fmt.Errorf("sending heartbeat to %s: %w", to, err)
 	}
 	p.sends.Add(1)
-	return nil
+	return at, nil
 }
 
-// target is where one heartbeat goes, and what it acks.
+// noteSent records the last heartbeat sent to node, whose ack times the
+// round trip; only for a node already heard, so that sending keeps nothing
+// of a node that never answered.
+func (p *Peers) noteSent(node string, seq uint64, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.senders[node]; s != nil {
+		s.sentSeq, s.sentAt = seq, at
+	}
+}
+
+// target is where one heartbeat goes, and what it acks: the heartbeat
+// accepted from it at heardAt.
 type target struct {
+	node     string
 	addr     netip.AddrPort
 	hasAck   bool
 	ackNonce nonce
 	ackSeq   uint64
+	heardAt  time.Time
 	// unvouched are the failover IPs whose claims go to this target
 	// withdrawn (promise).
 	unvouched map[string]bool
@@ -342,9 +427,9 @@ func (p *Peers) targets(nodes []string, claims []Claim) ([]target, []error) {
 			errs = append(errs, fmt.Errorf("no heartbeat address for %s: not a member", node))
 			continue
 		}
-		t := target{addr: addr}
+		t := target{node: node, addr: addr}
 		if s := p.senders[node]; s != nil && s.guard.established {
-			t.hasAck, t.ackNonce, t.ackSeq = true, s.guard.nonce, s.guard.seq
+			t.hasAck, t.ackNonce, t.ackSeq, t.heardAt = true, s.guard.nonce, s.guard.seq, s.heardAt
 			t.unvouched = promise(promised, node, claims, s)
 		}
 		targets = append(targets, t)
@@ -422,8 +507,9 @@ func (p *Peers) sentTime(seq uint64) time.Time {
 
 // batchClaims splits claims into groups that each fit one datagram.
 func batchClaims(node string, claims []Claim) ([][]Claim, error) {
-	// The header, flags, an echo, an ack, the claim count and the MAC.
-	overhead := headerMin + len(node) + 1 + NonceSize + NonceSize + 8 + 2 + macSize
+	// The header, flags, an echo, an ack, the claim count, the signature
+	// and the MAC.
+	overhead := headerMin + len(node) + 1 + NonceSize + ackSize + 2 + trailerSize
 	var batches [][]Claim
 	var batch []Claim
 	size := overhead
@@ -476,6 +562,9 @@ func (p *Peers) receive(b []byte, from netip.AddrPort) {
 	case errors.Is(err, errUnauthenticated):
 		p.count(func(s *Stats) { s.Unauthenticated++ })
 		return
+	case errors.Is(err, errVersion):
+		p.count(func(s *Stats) { s.OldVersion++ })
+		return
 	case err != nil:
 		p.count(func(s *Stats) { s.Malformed++ })
 		return
@@ -483,38 +572,51 @@ func (p *Peers) receive(b []byte, from netip.AddrPort) {
 		// Our own datagram, looped back or replayed at us.
 		return
 	}
-	if !p.bound(m.Node, from) {
+	// Membership and address first: they cost nothing, and a flood of
+	// strangers never reaches the signature check.
+	pubs, ok := p.senderKeys(m.Node, from)
+	if !ok {
 		return
 	}
+	if !signedBy(b, pubs) {
+		p.count(func(s *Stats) { s.BadSignature++ })
+		return
+	}
+	_, signer := p.sendKeys()
 	switch m.Type {
 	case msgHeartbeat:
-		p.onHeartbeat(m, from, keys[0])
+		p.onHeartbeat(m, from, keys[0], signer)
 	case msgChallenge:
-		p.onChallenge(m, from, keys[0])
+		p.onChallenge(m, from, keys[0], signer)
 	}
 }
 
-// bound tells whether node is a member sending from its own address, and
-// counts why not.
-func (p *Peers) bound(node string, from netip.AddrPort) bool {
+// senderKeys returns the published keys of node when it is a member sending
+// from its own address, and counts why not.
+func (p *Peers) senderKeys(node string, from netip.AddrPort) ([]ed25519.PublicKey, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	addr, ok := p.members[node]
 	switch {
 	case !ok:
 		p.stats.UnknownSender++
-		return false
+		return nil, false
 	case addr.Addr().Unmap() != from.Addr().Unmap():
 		p.stats.WrongSource++
-		return false
+		return nil, false
+	case len(p.peerKeys[node]) == 0:
+		p.stats.NoSenderKey++
+		return nil, false
 	}
-	return true
+	return p.peerKeys[node], true
 }
 
-func (p *Peers) onHeartbeat(m *message, from netip.AddrPort, key []byte) {
+func (p *Peers) onHeartbeat(m *message, from netip.AddrPort, key []byte, signer ed25519.PrivateKey) {
 	p.mu.Lock()
 	s := p.sender(m.Node)
 	v, ch := s.guard.admit(m.Nonce, m.Seq, m.HasEcho, m.Echo, randomNonce)
+	var rtt time.Duration
+	var timed bool
 	switch v {
 	case accept:
 		p.stats.Accepted++
@@ -523,6 +625,7 @@ func (p *Peers) onHeartbeat(m *message, from netip.AddrPort, key []byte) {
 		var confirmed time.Time
 		if m.HasAck && m.AckNonce == p.nonce {
 			confirmed = p.sentTime(m.AckSeq)
+			rtt, timed = now.Sub(s.sentAt)-m.AckDelay, m.AckSeq == s.sentSeq
 		}
 		p.record(s, m.Claims, now, confirmed)
 	case replayed:
@@ -533,22 +636,42 @@ func (p *Peers) onHeartbeat(m *message, from netip.AddrPort, key []byte) {
 	case challenge:
 		p.stats.Challenged++
 	}
+	observe := p.roundTrip
 	p.mu.Unlock()
+	if timed && rtt >= 0 && observe != nil {
+		observe(rtt)
+	}
 	if v == challenge {
 		// Best effort: the sender's next heartbeat draws the same challenge.
-		_ = p.send(from, &message{Type: msgChallenge, To: m.Node, ToNonce: m.Nonce, Challenge: ch}, key)
+		_, _ = p.send(from, &message{Type: msgChallenge, To: m.Node, ToNonce: m.Nonce, Challenge: ch}, key, signer)
 	}
 }
 
 // onChallenge answers a challenge to this boot of this node with an empty
 // heartbeat that echoes it: claims follow in the next regular heartbeat, so
 // that no claim is ever sent later than it was made.
-func (p *Peers) onChallenge(m *message, from netip.AddrPort, key []byte) {
+func (p *Peers) onChallenge(m *message, from netip.AddrPort, key []byte, signer ed25519.PrivateKey) {
 	p.count(func(s *Stats) { s.Challenges++ })
 	if m.To != p.node || m.ToNonce != p.nonce {
 		return
 	}
-	_ = p.send(from, &message{Type: msgHeartbeat, HasEcho: true, Echo: m.Challenge}, key)
+	if _, err := p.send(from, &message{Type: msgHeartbeat, HasEcho: true, Echo: m.Challenge}, key, signer); err == nil && p.firstAnswer(m.Node) {
+		signal(p.answered)
+	}
+}
+
+// firstAnswer tells whether node's challenge is the first this node
+// answered in resyncEvery: a replayed challenge draws an answer, but no
+// more than one round of heartbeats a second per peer.
+func (p *Peers) firstAnswer(node string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, now := p.sender(node), p.clk.Now()
+	if !s.answeredAt.IsZero() && now.Sub(s.answeredAt) < resyncEvery {
+		return false
+	}
+	s.answeredAt = now
+	return true
 }
 
 func (p *Peers) sender(node string) *sender {
@@ -601,6 +724,14 @@ func (p *Peers) Changed() <-chan struct{} { return p.changed }
 // answers at once (agent failover.sendHeartbeats), so that the holder's
 // proof is as old as the round trip rather than up to a keepalive.
 func (p *Peers) HolderHeard() <-chan struct{} { return p.holderHeard }
+
+// Answered is signalled, once however many arrive before it is read, when
+// this node answered a challenge: a peer takes this boot from that answer
+// on, and has dropped the claims of the heartbeat it challenged. The
+// heartbeats go again at once (agent failover.sendHeartbeats), so that a
+// restarted node is heard a round trip after its first heartbeat rather
+// than a keepalive later. At most once a second per peer (firstAnswer).
+func (p *Peers) Answered() <-chan struct{} { return p.answered }
 
 func (p *Peers) signalChange() { signal(p.changed) }
 

@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"net"
 	"net/netip"
@@ -52,11 +53,25 @@ func (w *wire) read() *message {
 	return m
 }
 
-// speaker forges the datagrams of one node, with the shared key.
+// expectNothing fails the test if Peers sends w a datagram within 50ms: it
+// answered what it should have refused.
+func (w *wire) expectNothing() {
+	w.t.Helper()
+	if err := w.conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+		w.t.Fatal(err)
+	}
+	if n, err := w.conn.Read(make([]byte, MaxDatagramSize)); err == nil {
+		w.t.Errorf("front1 answered a refused datagram with %d bytes", n)
+	}
+}
+
+// speaker forges the datagrams of one node, with the shared key, signed
+// with key: the node's own (nodeKey) when nil.
 type speaker struct {
 	node  string
 	nonce nonce
 	seq   uint64
+	key   ed25519.PrivateKey
 }
 
 func (s *speaker) heartbeat(t *testing.T, claims []Claim, edit ...func(*message)) []byte {
@@ -66,7 +81,11 @@ func (s *speaker) heartbeat(t *testing.T, claims []Claim, edit ...func(*message)
 	for _, e := range edit {
 		e(m)
 	}
-	b, err := encode(m, testKey)
+	key := s.key
+	if key == nil {
+		key = nodeKey(s.node)
+	}
+	b, err := encode(m, testKey, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +138,9 @@ func newBoundPeers(t *testing.T, front2 *wire) (*Peers, *clocktesting.FakeClock)
 	}
 	t.Cleanup(func() { p.conn.Close() })
 	p.SetKey(testKey)
+	p.SetSigner(nodeKey("front1"))
 	p.SetMembership(Membership{Fronts: map[string]netip.AddrPort{"front2": front2.addr()}, FailoverIPs: testFIPs})
+	p.SetPeerKeys(map[string][]ed25519.PublicKey{"front2": {publicKey(nodeKey("front2"))}})
 	return p, clk
 }
 
@@ -155,12 +176,7 @@ func TestPeersBindSenderToItsAddress(t *testing.T) {
 	}
 	// Nothing was answered either: a challenge to elsewhere would let one
 	// front make another send datagrams to any address.
-	if err := front2.conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := front2.conn.Read(make([]byte, MaxDatagramSize)); err == nil {
-		t.Errorf("front1 answered a refused datagram with %d bytes", n)
-	}
+	front2.expectNothing()
 }
 
 func TestPeersBoundWhatOneSenderKeeps(t *testing.T) {
@@ -294,10 +310,10 @@ func TestPeersPromiseBeforeConfirming(t *testing.T) {
 	}
 }
 
-// A front holding the key can forge a member's datagram numbered far ahead,
-// which would refuse every later datagram of that member as a replay until
-// it restarts. The member is challenged to resync instead, once it has gone
-// unheard for resyncEvery.
+// Whoever got hold of a member's own key can forge its datagram numbered
+// far ahead, which would refuse every later datagram of that member as a
+// replay until it restarts. The member is challenged to resync instead,
+// once it has gone unheard for resyncEvery.
 func TestPeersResyncAfterAForgedSequenceNumber(t *testing.T) {
 	p, clk, front2, s := heardFront2(t)
 	claim := []Claim{{FailoverIP: "shop/www", SeenOwner: "front2", SeenEpoch: 3}}

@@ -57,6 +57,7 @@ func peersIn(t *testing.T, ns *netnstest.NS, node string, listen netip.AddrPort,
 		t.Fatal(err)
 	}
 	p.SetKey(key)
+	p.SetSigner(nodeKey(node))
 	return p, runPeers(t, p)
 }
 
@@ -175,6 +176,24 @@ func TestNodePeersHeartbeats(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a front speaking for another", func(t *testing.T) {
+		// front3 holds the shared key and sends from front1's address, as
+		// front1, but signs with its own key: it cannot sign as front1.
+		forger, _ := peersIn(t, n.a, "front1", netip.AddrPortFrom(n.aIP, port+2), testKey)
+		forger.SetSigner(nodeKey("front3"))
+		forger.SetMembership(Membership{Fronts: map[string]netip.AddrPort{"front2": bAddr}})
+		view, stats := b.View(fip), b.Stats()
+		eventually(t, "front2 refuses the forged signature", func() bool {
+			sendOrFail(t, forger, "front2", Claim{FailoverIP: fip, SeenOwner: "front1", SeenEpoch: 1 << 40})
+			return b.Stats().BadSignature >= stats.BadSignature+3
+		})
+		if got := b.View(fip); !reflect.DeepEqual(got, view) {
+			t.Errorf("view after forged datagrams = %+v, want unchanged %+v", got, view)
+		}
+		if got := b.Stats(); got.Accepted != stats.Accepted || got.Challenged != stats.Challenged || got.Replayed != stats.Replayed {
+			t.Errorf("stats %+v after %+v: a forged datagram went past the signature check", got, stats)
+		}
+	})
 }
 
 func sendOrFail(t *testing.T, p *Peers, node string, claims ...Claim) {
@@ -264,4 +283,43 @@ func udpPayload(pkt []byte, src netip.Addr, port uint16) ([]byte, bool) {
 		return nil, false
 	}
 	return pkt[ihl+8:], true
+}
+
+// TestNodePeersListenOnTheirOwnAddressOnly: bound to the node's address,
+// the peer port takes no datagram sent to another address of the node, such
+// as a failover IP the node holds.
+func TestNodePeersListenOnTheirOwnAddressOnly(t *testing.T) {
+	n := newPair(t)
+	port := uint16(7694)
+	a, _ := peersIn(t, n.a, "front1", netip.AddrPortFrom(n.aIP, port), testKey)
+	bAddr := netip.AddrPortFrom(n.bIP, port)
+	b, _ := peersIn(t, n.b, "front2", bAddr, testKey)
+	meet(a, b)
+	a.SetMembership(Membership{Fronts: map[string]netip.AddrPort{"front2": bAddr}, FailoverIPs: testFIPs})
+	// As agent/vip adds a failover IP: host prefix, no prefix route.
+	held := netip.MustParseAddr("10.231.0.100")
+	n.b.MustRun(t, "ip", "addr", "add", held.String()+"/32", "dev", n.bLink, "noprefixroute")
+	// A sender front2 does not know: whatever of it front2 reads, it
+	// counts as UnknownSender, which front1's datagrams never are.
+	stranger, _ := peersIn(t, n.a, "front9", netip.AddrPortFrom(n.aIP, port+1), testKey)
+	stranger.SetMembership(Membership{Fronts: map[string]netip.AddrPort{"front2": netip.AddrPortFrom(held, port)}, FailoverIPs: testFIPs})
+	capture := captureUDP(t, n.b, n.bLink, n.aIP, port)
+	const fip = "shop/www"
+
+	before := b.Stats()
+	eventually(t, "datagrams to the held address reach front2's link", func() bool {
+		sendOrFail(t, stranger, "front2", Claim{FailoverIP: fip, Holding: true, SeenOwner: "front9", SeenEpoch: 3})
+		capture.mu.Lock()
+		defer capture.mu.Unlock()
+		return len(capture.payloads) >= 3
+	})
+	// Then front1 to front2's own address: once front2 has heard it, the
+	// socket was read past anything queued before.
+	eventually(t, "front2 hears front1 at its own address", func() bool {
+		sendOrFail(t, a, "front2", Claim{FailoverIP: fip, Holding: true, SeenOwner: "front1", SeenEpoch: 3})
+		return len(b.View(fip)) == 1
+	})
+	if got := b.Stats().UnknownSender - before.UnknownSender; got != 0 {
+		t.Errorf("front2 read %d datagrams sent to %s, an address it does not listen on", got, held)
+	}
 }

@@ -2,6 +2,7 @@ package heartbeat
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"net"
 	"net/netip"
@@ -26,6 +27,7 @@ func startPeers(t *testing.T, node string, clk *clocktesting.FakeClock, key []by
 		t.Fatal(err)
 	}
 	p.SetKey(key)
+	p.SetSigner(nodeKey(node))
 	runPeers(t, p)
 	return p
 }
@@ -33,17 +35,20 @@ func startPeers(t *testing.T, node string, clk *clocktesting.FakeClock, key []by
 // testFIPs are the failover IPs every test node knows.
 var testFIPs = []string{"shop/www", "shop/api"}
 
-// meet makes every one of ps a member for the others, at its own address,
-// all knowing testFIPs.
+// meet makes every one of ps a member for the others, at its own address
+// and with its own key (nodeKey), all knowing testFIPs.
 func meet(ps ...*Peers) {
 	for _, p := range ps {
 		fronts := map[string]netip.AddrPort{}
+		keys := map[string][]ed25519.PublicKey{}
 		for _, q := range ps {
 			if q != p {
 				fronts[q.node] = q.Addr()
+				keys[q.node] = []ed25519.PublicKey{publicKey(nodeKey(q.node))}
 			}
 		}
 		p.SetMembership(Membership{Fronts: fronts, FailoverIPs: testFIPs})
+		p.SetPeerKeys(keys)
 	}
 }
 
@@ -310,6 +315,7 @@ func (r *relay) replay(t *testing.T, b []byte) {
 // from the same loopback address, so node still takes them as p's.
 func through(p *Peers, node string, r *relay) {
 	p.SetMembership(Membership{Fronts: map[string]netip.AddrPort{node: r.addr()}, FailoverIPs: testFIPs})
+	p.SetPeerKeys(map[string][]ed25519.PublicKey{node: {publicKey(nodeKey(node))}})
 }
 
 func TestPeersRefuseReplays(t *testing.T) {
@@ -319,6 +325,7 @@ func TestPeersRefuseReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.SetKey(testKey)
+	a.SetSigner(nodeKey("front1"))
 	stopA := runPeers(t, a)
 	b := startPeers(t, "front2", clk, testKey)
 	r := startRelay(t, a.Addr(), b.Addr())
@@ -363,6 +370,7 @@ func TestPeersRefuseReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted.SetKey(testKey)
+	restarted.SetSigner(nodeKey("front1"))
 	runPeers(t, restarted)
 	r2 := startRelay(t, restarted.Addr(), b.Addr())
 	through(restarted, "front2", r2)
@@ -387,4 +395,40 @@ func TestPeersRefuseReplays(t *testing.T) {
 	if got := b.Stats().Accepted; got != stats.Accepted {
 		t.Errorf("accepted %d datagrams during the replay, want %d", got, stats.Accepted)
 	}
+}
+
+// TestPeersAnsweredAfterHandshake: a peer drops the claims of a new boot's
+// first heartbeat, which it only challenges; the node that answers the
+// challenge is told (Answered), so that its claims can go at once rather
+// than a keepalive later.
+func TestPeersAnsweredAfterHandshake(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	owner := startPeers(t, "front1", clk, testKey)
+	voter := startPeers(t, "front2", clk, testKey)
+	meet(owner, voter)
+	const fip = "shop/www"
+	holding := Claim{FailoverIP: fip, Holding: true, SeenOwner: "front1", SeenEpoch: 3}
+
+	select {
+	case <-owner.Answered():
+		t.Fatal("Answered before any challenge")
+	default:
+	}
+	if err := owner.Send(to(voter), []Claim{holding}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "front1 answers front2's challenge", func() bool { return owner.Stats().Challenges == 1 && voter.Stats().Accepted == 1 })
+	select {
+	case <-owner.Answered():
+	default:
+		t.Fatal("front1 answered a challenge and was not told")
+	}
+	if v := voter.View(fip); len(v) != 0 {
+		t.Fatalf("front2's view after the handshake = %+v, want no claim yet", v)
+	}
+	// The heartbeat that the signal sends: heard at once.
+	if err := owner.Send(to(voter), []Claim{holding}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "front2 hears front1's claim", func() bool { return len(voter.View(fip)) == 1 })
 }

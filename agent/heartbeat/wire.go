@@ -1,37 +1,48 @@
 package heartbeat
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// Wire format, version 2. All integers are big-endian; a string is a length
+// Wire format, version 3. All integers are big-endian; a string is a length
 // (one byte, or two for a failover IP name) followed by that many bytes.
 //
-//	magic "WFHB" | version 2 | type | sender node | sender nonce [16] | seq uint64
+//	magic "WFHB" | version 3 | type | sender node | sender nonce [16] | seq uint64
 //	heartbeat: flags (bit 0: echo follows, bit 1: ack follows) | [echo [16]]
-//	           | [ack nonce [16] | ack seq uint64] | count uint16 | count × claim
+//	           | [ack nonce [16] | ack seq uint64 | ack delay uint32 µs] | count uint16 | count × claim
 //	           claim: failover IP (2-byte length) | flags (bit 0: holding, bit 1: withdrawn) | seen owner | seen epoch int64
 //	challenge: target node | target nonce [16] | challenge [16]
-//	HMAC-SHA256 [32] over every byte before it
+//	Ed25519 signature [64], by the sender node's own key, over every byte before it
+//	HMAC-SHA256 [32], under the shared key, over every byte before it
 const (
 	// Version is the wire format version this package speaks. Version 2
-	// added the ack, without which no peer proof is possible.
-	Version = 2
+	// added the ack, without which no peer proof is possible; version 3
+	// the sender's signature and the ack's delay. A datagram of another
+	// version is refused whole (errVersion), before anything of it is read.
+	Version = 3
 	// MaxDatagramSize bounds every datagram, sent or accepted: small enough
 	// never to be fragmented on an Ethernet path (the size QUIC relies on).
 	MaxDatagramSize = 1200
 	// NonceSize is the size of a boot nonce and of a challenge.
 	NonceSize = 16
 
-	macSize   = sha256.Size
-	headerMin = 4 + 1 + 1 + 1 + NonceSize + 8
+	macSize = sha256.Size
+	sigSize = ed25519.SignatureSize
+	// trailerSize is the signature and the MAC that end every datagram.
+	trailerSize = sigSize + macSize
+	headerMin   = 4 + 1 + 1 + 1 + NonceSize + 8
+	// ackSize is an ack's nonce, sequence number and delay.
+	ackSize = NonceSize + 8 + 4
 	// maxNodeName is the longest Node name Kubernetes accepts.
 	maxNodeName = validation.DNS1123SubdomainMaxLength
 	// maxFailoverIPName is "namespace/name" at the longest.
@@ -60,7 +71,7 @@ const (
 )
 
 // Decoding errors. errUnauthenticated is the only one a datagram without the
-// key can cause once it has the right size and magic.
+// shared key can cause once it has the right size, magic and version.
 var (
 	errTooShort        = errors.New("datagram too short")
 	errTooLong         = errors.New("datagram too long")
@@ -81,12 +92,16 @@ type message struct {
 
 	// Heartbeat. Echo answers a challenge. Ack names the latest heartbeat
 	// the sender accepted from the receiver: the receiver's boot nonce and
-	// sequence number, so that the receiver knows when it sent it.
+	// sequence number, so that the receiver knows when it sent it, and
+	// AckDelay, how long the sender kept it before this heartbeat, so that
+	// the receiver can tell the round trip (to the microsecond, at most
+	// about 71 minutes).
 	HasEcho  bool
 	Echo     nonce
 	HasAck   bool
 	AckNonce nonce
 	AckSeq   uint64
+	AckDelay time.Duration
 	Claims   []Claim
 
 	// Challenge: Node challenges To, whose current boot nonce is ToNonce.
@@ -95,9 +110,10 @@ type message struct {
 	Challenge nonce
 }
 
-// encode returns the datagram for m, authenticated with key, or an error
-// naming what cannot be sent.
-func encode(m *message, key []byte) ([]byte, error) {
+// encode returns the datagram for m, signed by signer (the sender node's
+// own key) and authenticated with the shared key, or an error naming what
+// cannot be sent.
+func encode(m *message, key []byte, signer ed25519.PrivateKey) ([]byte, error) {
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
@@ -115,6 +131,7 @@ func encode(m *message, key []byte) ([]byte, error) {
 		b = append(b, m.ToNonce[:]...)
 		b = append(b, m.Challenge[:]...)
 	}
+	b = append(b, ed25519.Sign(signer, b)...)
 	b = appendMAC(b, key)
 	if len(b) > MaxDatagramSize {
 		return nil, fmt.Errorf("message of %d bytes exceeds %d", len(b), MaxDatagramSize)
@@ -137,6 +154,7 @@ func appendHeartbeat(b []byte, m *message) []byte {
 	if m.HasAck {
 		b = append(b, m.AckNonce[:]...)
 		b = binary.BigEndian.AppendUint64(b, m.AckSeq)
+		b = binary.BigEndian.AppendUint32(b, delayMicros(m.AckDelay))
 	}
 	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Claims)))
 	for _, c := range m.Claims {
@@ -160,6 +178,12 @@ func appendClaim(b []byte, c Claim) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(c.SeenEpoch))
 }
 
+// delayMicros is d in whole microseconds, clamped to what the wire holds; a
+// negative delay (a clock stepped back) is none.
+func delayMicros(d time.Duration) uint32 {
+	return uint32(min(max(d.Microseconds(), 0), math.MaxUint32))
+}
+
 // claimSize is the encoded size of c.
 func claimSize(c Claim) int {
 	return 2 + len(c.FailoverIP) + 1 + 1 + len(c.SeenOwner) + 8
@@ -177,23 +201,28 @@ func appendMAC(b, key []byte) []byte {
 }
 
 // decode authenticates b with the first of keys that verifies it, then
-// parses it. Garbage of any shape returns an error, never a panic.
+// parses it. Garbage of any shape returns an error, never a panic. It does
+// not check the sender's signature, whose key depends on the sender the
+// message names: signedBy does, on the same bytes.
 func decode(b []byte, keys ...[]byte) (*message, error) {
 	switch {
 	case len(b) > MaxDatagramSize:
 		return nil, errTooLong
-	case len(b) < headerMin+macSize:
+	case len(b) < 5:
 		return nil, errTooShort
 	case [4]byte(b[:4]) != magic:
 		return nil, errMagic
 	case b[4] != Version:
+		// Before the size: an older agent's datagrams are shorter.
 		return nil, fmt.Errorf("%w %d", errVersion, b[4])
+	case len(b) < headerMin+trailerSize:
+		return nil, errTooShort
 	}
-	body, sum := b[:len(b)-macSize], b[len(b)-macSize:]
-	if !authentic(body, sum, keys) {
+	signed, sum := b[:len(b)-macSize], b[len(b)-macSize:]
+	if !authentic(signed, sum, keys) {
 		return nil, errUnauthenticated
 	}
-	m, err := parse(body)
+	m, err := parse(signed[:len(signed)-sigSize])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errMalformed, err)
 	}
@@ -216,7 +245,20 @@ func authentic(body, sum []byte, keys [][]byte) bool {
 	return false
 }
 
-// parse reads an authenticated body (everything before the MAC).
+// signedBy tells whether the signature of datagram b, which decode
+// accepted, verifies with one of pubs: then b is the work of a holder of
+// that private key.
+func signedBy(b []byte, pubs []ed25519.PublicKey) bool {
+	signed, sig := b[:len(b)-trailerSize], b[len(b)-trailerSize:len(b)-macSize]
+	for _, pub := range pubs {
+		if ed25519.Verify(pub, signed, sig) {
+			return true
+		}
+	}
+	return false
+}
+
+// parse reads an authenticated body (everything before the signature).
 func parse(body []byte) (*message, error) {
 	r := reader{b: body, off: 5}
 	m := &message{Type: msgType(r.byte())}
@@ -256,6 +298,7 @@ func parseHeartbeat(r *reader, m *message) {
 	}
 	if flags&flagAck != 0 {
 		m.HasAck, m.AckNonce, m.AckSeq = true, r.nonce(), r.uint64()
+		m.AckDelay = time.Duration(r.uint32()) * time.Microsecond
 	}
 	count := int(r.uint16())
 	// Each claim takes at least 12 bytes: a count beyond what is left is a
@@ -375,6 +418,13 @@ func (r *reader) byte() byte {
 func (r *reader) uint16() uint16 {
 	if b := r.next(2); b != nil {
 		return binary.BigEndian.Uint16(b)
+	}
+	return 0
+}
+
+func (r *reader) uint32() uint32 {
+	if b := r.next(4); b != nil {
+		return binary.BigEndian.Uint32(b)
 	}
 	return 0
 }

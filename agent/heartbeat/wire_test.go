@@ -2,17 +2,36 @@ package heartbeat
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 var (
 	testKey  = []byte("0123456789abcdef-test-key")
 	otherKey = []byte("fedcba9876543210-other-key")
 )
+
+// nodeKey is the signing key of node in these tests, the same at every
+// call; nodeKey(node, "v2") another one, as after a rotation.
+func nodeKey(node string, generation ...string) ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte(strings.Join(append([]string{node}, generation...), "/")))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+func publicKey(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.PublicKey) }
+
+// seal signs b as front1 and authenticates it with testKey, whatever it
+// holds.
+func seal(b []byte) []byte {
+	b = append(bytes.Clone(b), ed25519.Sign(nodeKey("front1"), b)...)
+	return appendMAC(b, testKey)
+}
 
 func testNonce(b byte) nonce {
 	var n nonce
@@ -32,7 +51,7 @@ func sampleMessages() map[string]*message {
 			{FailoverIP: "blog/www"},
 		}},
 		"echo": {Type: msgHeartbeat, Node: "front2", Nonce: testNonce(3), Seq: 9, HasEcho: true, Echo: testNonce(9), Claims: []Claim{}},
-		"ack": {Type: msgHeartbeat, Node: "front2", Nonce: testNonce(7), Seq: 10, HasAck: true, AckNonce: testNonce(8), AckSeq: 1 << 33,
+		"ack": {Type: msgHeartbeat, Node: "front2", Nonce: testNonce(7), Seq: 10, HasAck: true, AckNonce: testNonce(8), AckSeq: 1 << 33, AckDelay: 1500 * time.Microsecond,
 			Claims: []Claim{{FailoverIP: "shop/www", SeenOwner: "front1", SeenEpoch: 7}}},
 		"echo and ack": {Type: msgHeartbeat, Node: "front2", Nonce: testNonce(3), Seq: 11, HasEcho: true, Echo: testNonce(9),
 			HasAck: true, AckNonce: testNonce(8), AckSeq: 3, Claims: []Claim{}},
@@ -43,7 +62,7 @@ func sampleMessages() map[string]*message {
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	for name, m := range sampleMessages() {
 		t.Run(name, func(t *testing.T) {
-			b, err := encode(m, testKey)
+			b, err := encode(m, testKey, nodeKey(m.Node))
 			if err != nil {
 				t.Fatalf("encode: %v", err)
 			}
@@ -54,13 +73,19 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(got, m) {
 				t.Errorf("decode(encode(m)) = %+v, want %+v", got, m)
 			}
+			if !signedBy(b, []ed25519.PublicKey{publicKey(nodeKey("other")), publicKey(nodeKey(m.Node))}) {
+				t.Errorf("the signature of %s does not verify with its key", m.Node)
+			}
+			if signedBy(b, []ed25519.PublicKey{publicKey(nodeKey("other")), publicKey(nodeKey(m.Node, "v2"))}) {
+				t.Errorf("the signature of %s verifies with other keys", m.Node)
+			}
 		})
 	}
 }
 
 func TestDecodeRefusesTampering(t *testing.T) {
 	m := sampleMessages()["claims"]
-	b, err := encode(m, testKey)
+	b, err := encode(m, testKey, nodeKey(m.Node))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,11 +113,11 @@ func TestDecodeRefusesTampering(t *testing.T) {
 // TestDecodeRefusesAuthenticatedGarbage signs malformed bodies with the right
 // key: a holder of the key cannot make the decoder accept them either.
 func TestDecodeRefusesAuthenticatedGarbage(t *testing.T) {
-	good, err := encode(sampleMessages()["claims"], testKey)
+	good, err := encode(sampleMessages()["claims"], testKey, nodeKey("front1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := good[:len(good)-macSize]
+	body := good[:len(good)-trailerSize]
 	tests := map[string][]byte{
 		"trailing byte":    append(bytes.Clone(body), 0),
 		"unknown type":     withByte(body, 5, 9),
@@ -102,7 +127,7 @@ func TestDecodeRefusesAuthenticatedGarbage(t *testing.T) {
 	}
 	for name, b := range tests {
 		t.Run(name, func(t *testing.T) {
-			_, err := decode(appendMAC(bytes.Clone(b), testKey), testKey)
+			_, err := decode(seal(b), testKey)
 			if !errors.Is(err, errMalformed) {
 				t.Errorf("decode: %v, want %v", err, errMalformed)
 			}
@@ -123,12 +148,17 @@ func withUint16At(b []byte, i int, v uint16) []byte {
 }
 
 func TestDecodeRefusesVersionAndSize(t *testing.T) {
-	b, err := encode(sampleMessages()["empty heartbeat"], testKey)
+	b, err := encode(sampleMessages()["empty heartbeat"], testKey, nodeKey("front1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := decode(appendMAC(withByte(b[:len(b)-macSize], 4, 1), testKey), testKey); !errors.Is(err, errVersion) {
+	if _, err := decode(seal(withByte(b[:len(b)-trailerSize], 4, 1)), testKey); !errors.Is(err, errVersion) {
 		t.Errorf("version 1: %v, want %v", err, errVersion)
+	}
+	// What an agent of the previous release sends: HMAC only, no signature.
+	v2 := appendMAC(withByte(b[:len(b)-trailerSize], 4, 2), testKey)
+	if _, err := decode(v2, testKey); !errors.Is(err, errVersion) {
+		t.Errorf("version 2: %v, want %v", err, errVersion)
 	}
 	if _, err := decode(make([]byte, MaxDatagramSize+1), testKey); !errors.Is(err, errTooLong) {
 		t.Errorf("oversized: %v, want %v", err, errTooLong)
@@ -151,7 +181,7 @@ func TestEncodeRefusesInvalidContent(t *testing.T) {
 	}
 	for name, m := range tests {
 		t.Run(name, func(t *testing.T) {
-			if b, err := encode(m, testKey); err == nil {
+			if b, err := encode(m, testKey, nodeKey("a")); err == nil {
 				t.Errorf("encode = %d bytes, want an error", len(b))
 			}
 		})
@@ -191,7 +221,7 @@ func TestBatchClaimsFitDatagrams(t *testing.T) {
 			var all []Claim
 			for _, batch := range batches {
 				m := &message{Type: msgHeartbeat, Node: tt.node, Seq: 1, Claims: batch}
-				if _, err := encode(m, testKey); err != nil {
+				if _, err := encode(m, testKey, nodeKey(tt.node)); err != nil {
 					t.Fatalf("batch of %d claims: %v", len(batch), err)
 				}
 				all = append(all, batch...)
@@ -208,35 +238,37 @@ func TestBatchClaimsFitDatagrams(t *testing.T) {
 // may panic, and whatever decodes must encode back to the same bytes.
 func FuzzDecode(f *testing.F) {
 	for _, m := range sampleMessages() {
-		b, err := encode(m, testKey)
+		b, err := encode(m, testKey, nodeKey(m.Node))
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(b)
-		f.Add(b[:len(b)-macSize])
+		f.Add(b[:len(b)-trailerSize])
 	}
-	f.Add([]byte("WFHB\x02"))
+	f.Add([]byte("WFHB\x03"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if _, err := decode(b, testKey); err == nil {
 			checkCanonical(t, b)
 		}
-		signed := appendMAC(bytes.Clone(b), testKey)
+		signed := seal(b)
 		if _, err := decode(signed, testKey); err == nil {
 			checkCanonical(t, signed)
 		}
 	})
 }
 
+// checkCanonical checks that b decodes to a message that encodes to the
+// same bytes, up to the signature: b's may be anyone's, or garbage.
 func checkCanonical(t *testing.T, b []byte) {
 	m, err := decode(b, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := encode(m, testKey)
+	again, err := encode(m, testKey, nodeKey(m.Node))
 	if err != nil {
 		t.Fatalf("decoded message does not encode: %v", err)
 	}
-	if !bytes.Equal(again, b) {
-		t.Fatalf("decoded message encodes to %x, want %x", again, b)
+	if body, want := again[:len(again)-trailerSize], b[:len(b)-trailerSize]; !bytes.Equal(body, want) {
+		t.Fatalf("decoded message encodes to %x, want %x", body, want)
 	}
 }

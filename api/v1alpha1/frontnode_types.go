@@ -166,6 +166,18 @@ type FrontNodeStatus struct {
 	// +kubebuilder:validation:items:MaxLength=253
 	UnheardFronts []string `json:"unheardFronts,omitempty"`
 
+	// peerKeys are the Ed25519 public keys, in standard base64, that this
+	// node's agent signs its peer heartbeats with: its peers accept a
+	// heartbeat of this node only when one of them verifies it. Two during
+	// a rotation, the next key published before it signs. Only the node's
+	// own agent writes them (the chart's own-node admission policy), so that
+	// no front can publish a key for another and speak for it.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9+/]{43}=$`
+	PeerKeys []string `json:"peerKeys,omitempty"`
+
 	// sites lists the Sites this node's HAProxy serves, each with the
 	// generation it serves; written by the node's agent.
 	// +optional

@@ -431,6 +431,11 @@ func (in *FrontNodeStatus) DeepCopyInto(out *FrontNodeStatus) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.PeerKeys != nil {
+		in, out := &in.PeerKeys, &out.PeerKeys
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Sites != nil {
 		in, out := &in.Sites, &out.Sites
 		*out = make([]NodeSiteStatus, len(*in))

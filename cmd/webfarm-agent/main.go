@@ -78,6 +78,8 @@ func parseFlags(fs *flag.FlagSet, args []string) flags {
 	fs.StringVar(&f.Namespace, "namespace", agent.DefaultNamespace, "the operator namespace: node Leases and the peer Secret")
 	fs.StringVar(&f.PeerSecret, "peer-secret", agent.DefaultPeerSecret, "Secret whose key \""+agent.PeerSecretKey+"\" authenticates agent-to-agent heartbeats")
 	fs.IntVar(&f.PeerPort, "peer-port", agent.DefaultPeerPort, "UDP port of agent-to-agent heartbeats")
+	fs.StringVar(&f.PeerAddress, "peer-bind-address", "", "the node's own address (its FrontNode's), where agent-to-agent heartbeats listen; empty: every address, the failover addresses included")
+	fs.DurationVar(&f.PeerKeyMaxAge, "peer-key-max-age", agent.DefaultPeerKeyMaxAge, "age at which the node's own key, which signs its peer heartbeats, is rotated; negative: never")
 	fs.StringVar(&f.FailoverHook, "failover-hook", "", "absolute path of an executable run at every takeover and release of a failover address")
 	fs.StringVar(&f.ChecksDir, "checks-dir", "", "directory of the scripts that FailoverIPs' exec health checks may name")
 	fs.StringVar(&f.HooksDir, "hooks-dir", "", "directory of the notify hooks (master, backup, fault) that FailoverIPs may name")

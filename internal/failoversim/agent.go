@@ -31,6 +31,8 @@ type disk struct {
 	// withdrawn is the latest epoch withdrawn from (withdrawals.json), lost
 	// with the promises.
 	withdrawn int64
+	// key is the node's own peer key (peer-key.json, identity.go).
+	key int
 }
 
 // proof is until when the node is proved alive, by a proof that lasts
@@ -111,7 +113,11 @@ type agent struct {
 	publishedOnce bool
 	// patch numbers the FrontNode patch in flight; 0 when none is.
 	patch, patches int
-	last           ownership.Decision
+	// keyWriting: a write of the node's peer key is in flight; keyWrites
+	// numbers them (identity.go).
+	keyWriting bool
+	keyWrites  int
+	last       ownership.Decision
 	// lastGen is the spec generation last decided on (ObservedGeneration).
 	lastGen int64
 
@@ -198,6 +204,8 @@ func (a *agent) start() {
 	a.up, a.paused, a.deferred = true, false, nil
 	a.inc++
 	a.startedAt = a.clk.Now()
+	a.ensureKey()
+	a.keyWriting = false
 	a.mem, a.written, a.proven = ownership.Memory{}, proof{}, proof{}
 	a.restorePromises()
 	a.leaseLast, a.have, a.published, a.patch, a.needLease, a.publishedOnce = time.Time{}, false, report{}, 0, false, false
@@ -455,6 +463,7 @@ func (a *agent) watch(s apiState) {
 		}
 		changed := !a.have || a.view.fipRV != s.fipRV
 		a.have, a.view = true, s
+		a.syncKey()
 		if changed {
 			a.pass()
 		}

@@ -93,6 +93,8 @@ type report struct {
 type front struct {
 	draining bool
 	report   report
+	// key is the node's published peer key (identity.go); 0: none.
+	key int
 }
 
 // apiState is everything an observer can list. Its slices are never

@@ -29,6 +29,8 @@ type datagram struct {
 	ackSeq   uint64
 	// challenge is set on a challenge to boot toBoot.
 	challenge, toBoot int
+	// key is the sender's key that signed it (identity.go).
+	key int
 }
 
 // pendingChallenge is a challenge issued to one boot of a sender.
@@ -56,6 +58,14 @@ type peerState struct {
 	holding   bool
 	withdrawn bool
 	confirmed time.Time
+
+	// recorded is the last heartbeat received from the peer, as a
+	// listener on the wire has it (forge).
+	recorded     datagram
+	hasRecording bool
+	// answeredAt is when this process last answered the peer's challenge
+	// with a round of heartbeats (onChallenge).
+	answeredAt time.Time
 }
 
 // sentAt says that every datagram numbered seq or above was sent at time or
@@ -119,10 +129,14 @@ func (a *agent) sendHeartbeats() {
 	}
 }
 
-// send numbers d and sends it to agent i.
+// send numbers d, signs it and sends it to agent i; nothing before the
+// node signs (heartbeat.ErrNoKey).
 func (a *agent) send(i int, d datagram) {
+	if !a.signs() {
+		return
+	}
 	a.seq++
-	d.from, d.boot, d.seq = a.idx, a.inc, a.seq
+	d.from, d.boot, d.seq, d.key = a.idx, a.inc, a.seq, a.disk.key
 	b := a.w.agents[i]
 	a.w.net.datagram(agentParty(a.idx), agentParty(i), func() { b.deliver(func() { b.receive(d) }) })
 }
@@ -152,10 +166,16 @@ func (a *agent) sentTime(seq uint64) time.Time {
 }
 
 func (a *agent) receive(d datagram) {
+	if !a.verifies(d) {
+		a.w.tracef("%s refuses a datagram of %s signed by key %d: not the key it knows", a.name, a.w.agents[d.from].name, d.key)
+		return
+	}
 	if d.challenge != 0 {
 		a.onChallenge(d)
 		return
 	}
+	// What a listener on the wire could record, for replayedRecording.
+	a.peers[d.from].recorded, a.peers[d.from].hasRecording = d, true
 	a.onHeartbeat(d)
 }
 
@@ -231,12 +251,20 @@ func (a *agent) challenge(from, boot int) {
 }
 
 // onChallenge answers a challenge to this boot with an empty heartbeat that
-// echoes it.
+// echoes it, then sends the heartbeats at once (heartbeat.Peers.Answered,
+// failover.sendHeartbeats), once a second per challenger at most: the
+// challenger dropped the claims of the heartbeat it challenged.
 func (a *agent) onChallenge(d datagram) {
-	if d.toBoot != a.inc {
+	if d.toBoot != a.inc || !a.signs() {
 		return
 	}
 	a.send(d.from, datagram{hasEcho: true, echo: d.challenge})
+	p, now := &a.peers[d.from], a.clk.Now()
+	if !p.answeredAt.IsZero() && now.Sub(p.answeredAt) < resyncEvery {
+		return
+	}
+	p.answeredAt = now
+	a.afterLocal(0, a.beat)
 }
 
 // peerView is heartbeat.Peers.View: every peer that sent a claim, sorted.
@@ -256,28 +284,33 @@ func (a *agent) peerView() []ownership.Peer {
 	return view
 }
 
-// forgery is how a datagram made with the shared key, in the name of a
-// node, reaches an agent (finding 5).
+// forgery is how a datagram in the name of a node, made by someone who
+// holds the shared key but not that node's own key, reaches an agent
+// (finding 5).
 type forgery int
 
 const (
 	// fromGhost names a node that is no front.
 	fromGhost forgery = iota
 	// spoofedNewBoot spoofs a front's source address, with a boot nonce of
-	// its own.
+	// its own, signed with the forger's key.
 	spoofedNewBoot
 	// spoofedCurrentBoot also copies the front's current boot nonce, seen
 	// on the wire, with a sequence number forged far ahead.
 	spoofedCurrentBoot
+	// replayedRecording sends again the front's last heartbeat to this
+	// agent, recorded on the wire: signed by the front itself.
+	replayedRecording
 )
 
-// forge delivers to this agent a forged heartbeat in the name of node.
+// forge delivers to this agent a heartbeat forged in the name of node.
 // heartbeat.Peers refuses a sender that is no member (and one whose source
-// is not its member's address): only a forger that spoofs a front's source
-// reaches the replay guard, which challenges an unknown boot at the real
-// front's address, where the challenge goes unanswered, and accepts a
-// copied boot's number far ahead, which silences the real front until a
-// resync.
+// is not its member's address), then every datagram that the sender's own
+// published key does not verify: a forger who spoofs a front's source
+// cannot sign as that front, so nothing it makes reaches the replay guard.
+// What is left to it is a recording of the front's own datagrams, which
+// the replay guard refuses (a replay of the current boot) or challenges at
+// the real front (an older boot).
 func (a *agent) forge(node string, how forgery, c claim) {
 	from := -1
 	for i, b := range a.w.agents {
@@ -289,13 +322,14 @@ func (a *agent) forge(node string, how forgery, c claim) {
 		a.w.tracef("%s refuses a forged heartbeat from %s: not a member", a.name, node)
 		return
 	}
-	d := datagram{from: from, seq: 1 << 40, hasClaim: true, claim: c}
-	switch how {
-	case spoofedCurrentBoot:
-		d.boot = a.w.agents[from].inc
-	default:
-		a.w.forgedBoots--
-		d.boot = a.w.forgedBoots
+	if how != replayedRecording {
+		a.w.tracef("%s refuses a forged heartbeat from %s claiming %+v: not signed by %s's key", a.name, node, c, node)
+		return
+	}
+	d, ok := a.peers[from].recorded, a.peers[from].hasRecording
+	if !ok {
+		a.w.tracef("%s: no heartbeat of %s recorded to replay", a.name, node)
+		return
 	}
 	a.deliver(func() { a.onHeartbeat(d) })
 }

@@ -76,10 +76,9 @@ type World struct {
 	trace  strings.Builder
 	// decisions counts the calls of Decide, for the figures.
 	decisions uint64
-	// challenges numbers the peer challenges; forgedBoots the boot nonces
-	// forgers make up (negative: no process has them).
-	challenges  int
-	forgedBoots int
+	// challenges numbers the peer challenges; keys the nodes' peer keys.
+	challenges int
+	keys       int
 }
 
 // NewWorld builds a farm whose randomness (delays, losses, clock drifts)
@@ -93,6 +92,7 @@ func NewWorld(cfg Config, seed uint64) *World {
 	for i, name := range cfg.Nodes {
 		w.agents = append(w.agents, newAgent(w, i, name, w.newClock()))
 	}
+	w.initKeys()
 	w.check.init(w)
 	w.at(0, "boot", func() {
 		w.ctrl.start()

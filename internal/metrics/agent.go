@@ -72,6 +72,14 @@ var (
 	}, []string{"namespace", "failoverip", "state"})
 )
 
+// The peer heartbeats.
+var PeerRoundTrip = prometheus.NewHistogram(prometheus.HistogramOpts{
+	Namespace: namespace, Subsystem: "peer", Name: "round_trip_seconds",
+	Help: "From a peer heartbeat this node sent to a peer's heartbeat that acks it, less the time the peer kept it before answering: " +
+		"the network both ways and both agents' receive paths, all peers together.",
+	Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+})
+
 // The agent's requests to the API server.
 var APIRequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 	Namespace: namespace, Subsystem: "agent", Name: "api_request_duration_seconds",

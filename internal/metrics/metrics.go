@@ -38,7 +38,7 @@ func AgentCollectors() []prometheus.Collector {
 		HAProxyReloads, HAProxyRefused, HAProxySyncDuration, HAProxyUp, HAProxyFarms,
 		DrainSyncDuration, DrainSyncFailures,
 		Announcements, TakeoverWait, FailoverTransitions, Fences,
-		APIRequestDuration,
+		APIRequestDuration, PeerRoundTrip,
 		UploadsPropagation,
 	}
 }

@@ -27,6 +27,8 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"log level", []string{"controller.logLevel=verbose"}, []string{"/controller/logLevel"}},
 		{"HAProxy's exporter via nothing known", []string{"agent.haproxyMetrics.via=internet"}, []string{"/agent/haproxyMetrics/via"}},
 		{"bind address not an address", []string{"agent.bindAddress=eth0"}, []string{"/agent/bindAddress"}},
+		{"peer bind address not an address", []string{"agent.peerBindAddress=eth0"}, []string{"/agent/peerBindAddress"}},
+		{"peer bind address with a port", []string{"agent.peerBindAddress=[$(HOST_IP)]"}, []string{"/agent/peerBindAddress"}},
 		{"metrics.secure not a boolean", []string{"metrics.secure=yes"}, []string{"/metrics/secure"}},
 		{"grace shorter than the hand-off", []string{"agent.shutdownGraceSeconds=30", "agent.terminationGracePeriodSeconds=30"},
 			[]string{"agent.terminationGracePeriodSeconds (30) must exceed agent.shutdownGraceSeconds (30)"}},

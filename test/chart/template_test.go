@@ -172,7 +172,8 @@ func checkAgent(t *testing.T, ds *appsv1.DaemonSet) {
 		t.Errorf("agent ports %+v: HAProxy's exporter is on loopback, no port to scrape", c.Ports)
 	}
 	// On the host network, every address would include the failover IPs.
-	for _, arg := range []string{"--metrics-bind-address=$(HOST_IP):8083", "--health-probe-bind-address=$(HOST_IP):8082", "--metrics-secure=true"} {
+	for _, arg := range []string{"--metrics-bind-address=$(HOST_IP):8083", "--health-probe-bind-address=$(HOST_IP):8082", "--metrics-secure=true",
+		"--peer-bind-address=$(HOST_IP)"} {
 		if !slices.Contains(c.Args, arg) {
 			t.Errorf("agent args %q lack %s", c.Args, arg)
 		}
@@ -322,7 +323,8 @@ func TestTemplateCustomValues(t *testing.T) {
 	args := pod.Containers[0].Args
 	for _, arg := range []string{"--peer-secret=shopfarm-heartbeat-key", "--state-dir=/var/run/shopfarm", "--peer-port=17694",
 		"--shutdown-grace=20s", "--failover-hook=/usr/local/bin/move-ovh-failover-ip", "--resync=30s",
-		"--haproxy-metrics=node:18404", "--no-access-log", "--metrics-secure=false", "--metrics-bind-address=[$(HOST_IP)]:18083"} {
+		"--haproxy-metrics=node:18404", "--no-access-log", "--metrics-secure=false", "--metrics-bind-address=[$(HOST_IP)]:18083",
+		"--peer-bind-address="} {
 		if !slices.Contains(args, arg) {
 			t.Errorf("agent args %q lack %s", args, arg)
 		}

@@ -85,6 +85,9 @@ func newAgent(f *Front, binDir string) *Agent {
 			"--namespace", OperatorNamespace,
 			"--kubeconfig", f.Kubeconfig(),
 			"--state-dir", f.StateDir(),
+			// As the chart does: the peer heartbeats on the front's own
+			// address, never on the failover IP it holds.
+			"--peer-bind-address", f.Address,
 			"--metrics-bind-address", AgentMetricsAddr,
 			"--health-probe-bind-address", "0",
 			"--zap-time-encoding", "rfc3339nano",

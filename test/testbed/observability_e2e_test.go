@@ -185,8 +185,17 @@ func checkAgentFigures(t *testing.T, ctx context.Context, f *Front, owner bool) 
 			t.Errorf("%s: %s = %v (present %v)", f.Name, name, v, found)
 		}
 	}
-	if v, _ := m.Get("webfarm_peer_datagrams_rejected_total", `reason="bad_mac"`); v != 0 {
-		t.Errorf("%s rejected %v peer datagrams for a bad MAC", f.Name, v)
+	for _, reason := range []string{"bad_mac", "bad_signature", "version"} {
+		if v, _ := m.Get("webfarm_peer_datagrams_rejected_total", `reason="`+reason+`"`); v != 0 {
+			t.Errorf("%s rejected %v peer datagrams (%s)", f.Name, v, reason)
+		}
+	}
+	// Every front acks its peers' heartbeats: each times round trips.
+	if n, _ := m.Get("webfarm_peer_round_trip_seconds_count"); n > 0 {
+		sum, _ := m.Get("webfarm_peer_round_trip_seconds_sum")
+		t.Logf("%s: %v peer round trips, mean %v", f.Name, n, time.Duration(sum/n*float64(time.Second)))
+	} else {
+		t.Errorf("%s timed no peer round trip", f.Name)
 	}
 	if _, found := m.Get("webfarm_agent_api_request_duration_seconds_count", `result="2xx"`); !found {
 		t.Errorf("%s: no API request observed", f.Name)

@@ -238,6 +238,8 @@ func AgentRestart(ctx context.Context, tb *Testbed) (*Result, error) {
 	tb.say("\n== The agent of %s (the owner) is killed and started again at once", owner.Name)
 	load := StartLoad(LoadOptions{URL: VIPURL("/"), Rate: 40})
 	defer load.Stop()
+	peers := tb.watchPeers(ctx, 100*time.Millisecond)
+	defer peers.Stop()
 	if err := owner.agent.KillProcess(); err != nil {
 		return r, err
 	}
@@ -249,6 +251,14 @@ func AgentRestart(ctx context.Context, tb *Testbed) (*Result, error) {
 		return r, err
 	}
 	res := load.Stop()
+	// What the peers refused, from the kill on: a restarted agent unheard
+	// for long loses its peers' votes.
+	for _, line := range peers.Stop() {
+		tb.say("   peer datagrams refused: %s", line)
+	}
+	for _, f := range res.Failures(peers.start) {
+		tb.say("   failed: %s", f)
+	}
 	return r, r.check(res.Failed() == 0, "failed requests", "%d of %d %v", res.Failed(), len(res.Samples), res.FirstErrors(3))
 }
 
