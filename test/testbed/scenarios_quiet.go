@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// quietWindow is how long QuietAPI watches steady traffic.
-const quietWindow = 30 * time.Second
+// QuietWindow is how long QuietAPI watches steady traffic.
+const QuietWindow = 30 * time.Second
 
 // quietInterval is the least interval between two API writes of one front in
 // steady state (issue 9: Lease and status together).
@@ -22,7 +22,7 @@ const quietInterval = 10 * time.Second
 // webfarm_agent_api_request_duration_seconds by method) over 30 s.
 func QuietAPI(ctx context.Context, tb *Testbed) (*Result, error) {
 	r := newResult("quiet API")
-	tb.say("\n== steady traffic for %s: how often does each front write to the API server?", quietWindow)
+	tb.say("\n== steady traffic for %s: how often does each front write to the API server?", QuietWindow)
 	if err := tb.WaitFor(func() (bool, error) { return tb.votersCaughtUp(ctx) }, readyTimeout); err != nil {
 		return r, fmt.Errorf("the farm never settled (every candidate a voter): %w", err)
 	}
@@ -37,7 +37,7 @@ func QuietAPI(ctx context.Context, tb *Testbed) (*Result, error) {
 		return r, err
 	}
 	load := StartLoad(LoadOptions{URL: VIPURL("/"), Rate: 20})
-	done := time.After(quietWindow)
+	done := time.After(QuietWindow)
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -49,13 +49,13 @@ func QuietAPI(ctx context.Context, tb *Testbed) (*Result, error) {
 	if err != nil {
 		return r, err
 	}
-	most := int(quietWindow/quietInterval) + 1
+	most := int(QuietWindow/quietInterval) + 1
 	var errs []string
 	for _, f := range tb.Fronts() {
 		n := int(after[f.Name].total() - before[f.Name].total())
 		r.Counts["writes-"+f.Name] = n
-		tb.say("   %s wrote %d times in %s (%s)", f.Name, n, quietWindow, after[f.Name].minus(before[f.Name]))
-		if err := r.check(n <= most, f.Name+" API writes in "+quietWindow.String(), "%d (at most %d)", n, most); err != nil {
+		tb.say("   %s wrote %d times in %s (%s)", f.Name, n, QuietWindow, after[f.Name].minus(before[f.Name]))
+		if err := r.check(n <= most, f.Name+" API writes in "+QuietWindow.String(), "%d (at most %d)", n, most); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
