@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/webfarm/webfarm/agent/ownership"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
@@ -153,15 +154,17 @@ type ElectionResult struct {
 //     neither through its Lease nor through its peers. Its Lease proves
 //     nothing once the controller has not seen it renewed for deadtime plus
 //     guard (the longest the owner may still be using, fencingTiming). Its
-//     peers prove nothing once one voter of the epoch reports it unheard:
-//     the owner needs every voter's confirmation, and that voter's last one
+//     peers prove nothing once enough voters of the epoch report it unheard
+//     that the others are too few to confirm it (agent/ownership/quorum.go):
+//     a confirming quorum would include a reporter, whose last confirmation
 //     ran out before it withdrew. Both together: the best candidate that
 //     is not the owner takes over at once, preferring a voter that reported
 //     the owner unheard (it evidently runs and reaches the API server).
 //     With no other voter, or no voters at all (a status from an older
 //     controller), the Lease alone decides, as it always did. Otherwise,
-//     without a report, the owner is replaced only once it has not renewed
-//     its Lease for the presence window.
+//     without enough reports, an owner that needs every other voter to
+//     vouch for it (two or three voters) is replaced by one of them once it
+//     has not renewed its Lease for the presence window.
 //  6. An owner that holds the address while some candidate is no voter (a
 //     front joined or came back since the epoch began, or the status was
 //     written by an older controller and has no voters), or while a voter
@@ -226,28 +229,37 @@ func (in ElectionInput) elect() ElectionResult {
 }
 
 // peersProveNothing tells whether the owner cannot hold the address through
-// its peers: a voter reports it unheard, or it has no other voter. Under a
+// its peers: enough voters report it unheard that those left are too few
+// to confirm it (ownership.ReportsNeeded), or it has no other voter. Under a
 // status from an older controller (no voters), the new owner keeps the
 // promise it made as a peer instead, as agents always did.
 func (in ElectionInput) peersProveNothing(owner ElectionFront) bool {
 	if len(in.Voters) == 0 {
 		return true
 	}
-	return in.unheard(owner) || !slices.ContainsFunc(in.Voters, func(v string) bool { return v != owner.Name })
+	return in.unheardBy(owner) >= ownership.ReportsNeeded(len(otherVoters(in.Voters, owner.Name)))
 }
 
-// unheard tells whether a voter of the current epoch other than the owner
-// reports the owner unheard at this epoch, after waiting at least the
-// longest deadtime the owner may use: the owner's peers prove nothing any
-// more. A voter that waited less (its view was behind a raise of the
-// deadtime) reports again once it has waited that long.
-func (in ElectionInput) unheard(owner ElectionFront) bool {
+// unheardBy counts the voters of the current epoch other than the owner
+// that report the owner unheard at this epoch, after waiting at least the
+// longest deadtime the owner may use. A voter that waited less (its view
+// was behind a raise of the deadtime) reports again once it has waited
+// that long.
+func (in ElectionInput) unheardBy(owner ElectionFront) int {
+	n := 0
 	for _, f := range in.Fronts {
 		if f.Name != owner.Name && slices.Contains(in.Voters, f.Name) && in.reportsUnheard(f) {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
+}
+
+// otherVoters are the distinct voters other than owner.
+func otherVoters(voters []string, owner string) []string {
+	others := slices.DeleteFunc(slices.Clone(voters), func(v string) bool { return v == owner })
+	slices.Sort(others)
+	return slices.Compact(others)
 }
 
 func (in ElectionInput) reportsUnheard(f ElectionFront) bool {
@@ -374,8 +386,15 @@ func (in ElectionInput) fence(cands []string, owner ElectionFront) ElectionResul
 	next := best(in, cands)
 	if len(in.Voters) > 0 {
 		// Its voters may still vouch for it, through an API outage of
-		// its own: only one of them, which keeps the promise it made by
-		// vouching, may take over (rule 3 of docs/failover-safety.md).
+		// its own. Only one of them, which keeps the promise it made by
+		// vouching, may take over (rule 3 of docs/failover-safety.md),
+		// and only where the owner needs every other voter to hold:
+		// with more voters, a quorum without the successor could still
+		// vouch, and only their reports can tell (rule 5).
+		others := otherVoters(in.Voters, owner.Name)
+		if ownership.ConfirmationsNeeded(len(others)) < len(others) {
+			return in.result(cands, in.Current, webfarmv1.ReasonAwaitingFence)
+		}
 		next = best(in, slices.DeleteFunc(slices.Clone(cands), func(c string) bool { return c == owner.Name || !slices.Contains(in.Voters, c) }))
 		if next == "" {
 			return in.result(cands, in.Current, webfarmv1.ReasonAwaitingFence)

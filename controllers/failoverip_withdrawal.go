@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/webfarm/webfarm/agent/ownership"
 )
 
 // WithdrawalInput is everything the withdrawal of a FailoverIP's ownership
@@ -65,9 +67,10 @@ type WithdrawalResult struct {
 //     epoch or later: it is gone.
 //  4. The previous owner's Lease has been silent for the presence window
 //     (and at least deadtime plus guard), and its peers prove nothing: it
-//     had no other voter, or one of them reports that it has vouched for
-//     nobody for the fencing deadtime since it saw the withdrawal epoch
-//     (OwnerUnheard at that epoch), or is marked out of service. A quiet
+//     had no other voter, or enough of them (rule 5 of Elect) report that
+//     they have vouched for nobody for the fencing deadtime since they saw
+//     the withdrawal epoch (OwnerUnheard at that epoch), or are marked out
+//     of service. A quiet
 //     Lease proves nothing sooner — a live owner renews it every
 //     QuietLeaseInterval and holds through its peers meanwhile — and
 //     neither does a long silence alone: an owner cut off from the API
@@ -109,16 +112,19 @@ func Withdraw(in WithdrawalInput) WithdrawalResult {
 
 // peersProveNothing tells whether the holder can no longer hold through
 // its peers: it had no other voter (or the status, from an older
-// controller, names none), or one reports at the withdrawal epoch that it
-// has vouched for nobody for the fencing deadtime, or is out of service.
+// controller, names none), or enough of them report at the withdrawal
+// epoch that they have vouched for nobody for the fencing deadtime, or
+// are out of service, that the others are too few to confirm it
+// (ownership.ReportsNeeded).
 func (in WithdrawalInput) peersProveNothing(epoch int64) bool {
-	if !slices.ContainsFunc(in.Voters, func(v string) bool { return v != in.Holder.Name }) {
-		return true
+	others := otherVoters(in.Voters, in.Holder.Name)
+	reports := 0
+	for _, f := range in.VoterFronts {
+		if slices.Contains(others, f.Name) && (f.OutOfService || (f.UnheardEpoch >= epoch && f.UnheardAfter >= in.fencing().Deadtime)) {
+			reports++
+		}
 	}
-	return slices.ContainsFunc(in.VoterFronts, func(f ElectionFront) bool {
-		return f.Name != in.Holder.Name && slices.Contains(in.Voters, f.Name) &&
-			(f.OutOfService || (f.UnheardEpoch >= epoch && f.UnheardAfter >= in.fencing().Deadtime))
-	})
+	return reports >= ownership.ReportsNeeded(len(others))
 }
 
 // fencing is the longest deadtime and guard the holder may use

@@ -86,6 +86,21 @@ func TestWithdraw(t *testing.T) {
 		want:        cleared("a", 4),
 		wantHow:     clearFenced,
 	}, {
+		name:        "five voters: one report leaves three that may still vouch",
+		current:     withdrawn("a", 4),
+		holder:      alive("a", time.Hour),
+		voters:      []string{"a", "b", "c", "d", "e"},
+		voterFronts: []ElectionFront{alive("b", 0), alive("c", 0), alive("d", 0), unheard(alive("e", 0), 4)},
+		want:        withdrawn("a", 4),
+	}, {
+		name:        "five voters: two reports leave too few to vouch",
+		current:     withdrawn("a", 4),
+		holder:      alive("a", time.Hour),
+		voters:      []string{"a", "b", "c", "d", "e"},
+		voterFronts: []ElectionFront{alive("b", 0), alive("c", 0), unheard(alive("d", 0), 4), outOfServiceFront(alive("e", 0))},
+		want:        cleared("a", 4),
+		wantHow:     clearFenced,
+	}, {
 		name:        "a report of the epoch before the withdrawal counts too: that voter withdrew from the owner",
 		current:     withdrawn("a", 4),
 		holder:      alive("a", time.Hour),

@@ -10,11 +10,12 @@
 //
 //   - A node holds the address only as the owner of the current epoch, and
 //     only while it can prove it is alive: its Lease was renewed within
-//     deadtime-guard, or every other voter of the epoch confirmed its
-//     ownership, not claiming the address, in a report echoing a heartbeat
-//     this node sent within deadtime-guard (counted from the sending, not
-//     the arrival). Without voters (a status from an older controller), the
-//     candidates stand for them.
+//     deadtime-guard, or enough other voters of the epoch (with this node,
+//     more than half of them and the API server: quorum.go) confirmed its ownership, not
+//     claiming the address, in reports echoing a heartbeat this node sent
+//     within deadtime-guard (counted from the sending, not the arrival).
+//     Without voters (a status from an older controller), the candidates
+//     stand for them.
 //   - A node with no other voter can prove it only through its Lease.
 //   - A voter that has not confirmed the owner for deadtime, and has known
 //     the epoch that long, withdraws: it never confirms that owner at that
@@ -481,8 +482,8 @@ func (in Input) heldEpoch() (bool, *Decision) {
 }
 
 // proveAlive tells until when this node is provably alive: through its Lease,
-// or through every other candidate confirming that none of them claims the
-// address. When it is not, it says why.
+// or through a quorum of its other voters confirming that none of them
+// claims the address. When it is not, it says why.
 func (in Input) proveAlive() (time.Time, string, bool) {
 	window := in.Timing.aliveWindow()
 	var until time.Time
@@ -501,29 +502,54 @@ func (in Input) proveAlive() (time.Time, string, bool) {
 	return time.Time{}, fmt.Sprintf("%s and %s", leaseWhy, peersWhy), false
 }
 
-// confirmedByPeers tells until when every other candidate confirms that no
-// other node holds the address: its latest report says it sees this node's
-// ownership at the current epoch and does not claim the address, and echoes
-// a heartbeat this node sent less than window ago. The proof runs from when
-// this node sent that heartbeat, not from when the report arrived, so a
-// delayed report can only shorten it; and the peer promised, by sending it,
-// not to announce the address before the proof runs out (Input.Promised).
+// confirmedByPeers tells until when enough other voters confirm that no
+// other node holds the address (ConfirmationsNeeded: with this node, more
+// than half of the voters and the API server; see quorum.go): each one's latest report
+// says it sees this node's ownership at the current epoch and does not
+// claim the address, and echoes a heartbeat this node sent less than window
+// ago. A proof runs from when this node sent that heartbeat, not from when
+// the report arrived, so a delayed report can only shorten it; and the peer
+// promised, by sending it, not to announce the address before the proof
+// runs out (Input.Promised). The quorum's proof lasts as long as its
+// shortest.
 func (in Input) confirmedByPeers(window time.Duration) (time.Time, string, bool) {
-	others := in.otherVoters()
-	if len(others) == 0 {
+	c := in.peerConfirmations(window)
+	need := ConfirmationsNeeded(c.voters)
+	if c.voters == 0 {
 		return time.Time{}, "has no other voter to confirm it", false
 	}
-	var until time.Time
+	if len(c.until) < need {
+		return time.Time{}, fmt.Sprintf("%s (%d of %d other voters confirm it, %d needed)", c.firstWhyNot, len(c.until), c.voters, need), false
+	}
+	return c.until[need-1], "", true
+}
+
+// confirmations are the other voters' confirmations of this node.
+type confirmations struct {
+	// voters is how many other voters the epoch has.
+	voters int
+	// until are the ends of the proofs the confirming ones give, latest
+	// first.
+	until []time.Time
+	// firstWhyNot says why the first voter that does not confirm does not.
+	firstWhyNot string
+}
+
+func (in Input) peerConfirmations(window time.Duration) confirmations {
+	others := in.otherVoters()
+	c := confirmations{voters: len(others)}
 	for _, name := range others {
 		p, heard := in.peer(name)
 		if why := in.unconfirmed(name, p, heard, window); why != "" {
-			return time.Time{}, why, false
+			if c.firstWhyNot == "" {
+				c.firstWhyNot = why
+			}
+			continue
 		}
-		if confirmedUntil := p.Confirmed.Add(window); until.IsZero() || confirmedUntil.Before(until) {
-			until = confirmedUntil
-		}
+		c.until = append(c.until, p.Confirmed.Add(window))
 	}
-	return until, "", true
+	slices.SortFunc(c.until, func(a, b time.Time) int { return b.Compare(a) })
+	return c
 }
 
 // unconfirmed says why p does not confirm this node's ownership now; empty
@@ -606,13 +632,16 @@ func (in Input) listenDeadtime() time.Duration {
 }
 
 // vouchedWithSpare tells whether every other voter confirms this node with
-// time to spare: the proof they give runs past the next confirmation due
+// time to spare: the proof each gives runs past the next confirmation due
 // (a keepalive after the last, which voters send as soon as they hear this
 // node's heartbeat) by half a keepalive more, or a quarter where the window
 // is too short for that (the fastest settings: window 2.5 keepalives).
-// Below that, a lost or late heartbeat would end the proof before a Lease
+// Below that, a lost or late heartbeat could end the proof before a Lease
 // renewal started then could replace it, so the agent renews its Lease
-// every keepalive.
+// every keepalive. Every voter, not just a quorum: a voter that confirms
+// nothing (dead, or gone) is left out of the next epoch only once the
+// controller sees this node's Lease fresh (rule 6 of Elect), and until then
+// the quorum has one voter fewer to spare.
 //
 // Without voters the status comes from an older controller, which moves the
 // address on the Lease alone: the owner renews it every keepalive.
@@ -621,8 +650,8 @@ func (in Input) vouchedWithSpare() bool {
 		return false
 	}
 	window, k := in.Timing.aliveWindow(), in.Timing.Keepalive
-	until, _, ok := in.confirmedByPeers(window)
-	return ok && until.Sub(in.Now) > min(k*3/2, window-k*5/4)
+	c := in.peerConfirmations(window)
+	return c.voters > 0 && len(c.until) == c.voters && c.until[c.voters-1].Sub(in.Now) > min(k*3/2, window-k*5/4)
 }
 
 // otherVoters are the voters of the epoch other than this node; the

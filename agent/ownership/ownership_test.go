@@ -320,6 +320,10 @@ func TestDecideRecheckAfter(t *testing.T) {
 		{name: "hold on peers: counted from the heartbeat they echoed, not their arrival",
 			in:   holder(staleLease, peers(with(heard("front2", 0), func(p *Peer) { p.Confirmed = ago(time.Second) }), heard("front3", 0))),
 			want: 500 * time.Millisecond},
+		{name: "hold on a quorum of peers: until the quorum's shortest proof is deadtime-guard old",
+			in: holder(staleLease, peers(heard("front2", 0), heard("front3", 200*time.Millisecond), heard("front4", time.Second)),
+				func(in *Input) { in.Status.Voters = []string{"front1", "front2", "front3", "front4"} }),
+			want: 1300 * time.Millisecond},
 		{name: "wait for a promise", in: newOwner(func(in *Input) { in.Promised = ago(1200 * time.Millisecond) }), want: 300 * time.Millisecond},
 		{name: "wait for a claim to age out", in: newOwner(waitingFor(time.Minute), func(in *Input) { in.Peers[0].LastClaimed = ago(800 * time.Millisecond) }), want: 1200 * time.Millisecond},
 		{name: "wait, listening", in: newOwner(neverHeardFront1, waitingFor(500*time.Millisecond)), want: 1500 * time.Millisecond},
@@ -479,6 +483,7 @@ func TestDecideWithdrawal(t *testing.T) {
 }
 
 func TestDecideVoters(t *testing.T) {
+	five := []string{"front1", "front2", "front3", "front4", "front5"}
 	withVoters := func(v ...string) func(*Input) { return func(in *Input) { in.Status.Voters = v } }
 	tests := []struct {
 		name   string
@@ -499,6 +504,14 @@ func TestDecideVoters(t *testing.T) {
 			want: Fence, reason: "front3 no longer vouches for epoch 7"},
 		{name: "an owner alone among the voters holds by its Lease only",
 			in: holder(staleLease, withVoters("front1")), want: Fence, reason: "has no other voter"},
+		{name: "finding 6: one dead voter of five leaves a majority that vouches",
+			in:   holder(staleLease, withVoters(five...), peers(heard("front2", 100*time.Millisecond), heard("front3", 100*time.Millisecond), heard("front4", 100*time.Millisecond))),
+			want: Hold},
+		{name: "two dead voters of five leave no majority",
+			in:   holder(staleLease, withVoters(five...), peers(heard("front2", 100*time.Millisecond), heard("front3", 100*time.Millisecond))),
+			want: Fence, reason: "2 of 4 other voters confirm it, 3 needed"},
+		{name: "three voters: the owner needs both others",
+			in: holder(staleLease, peers(heard("front2", 100*time.Millisecond))), want: Fence, reason: "1 of 2 other voters confirm it, 2 needed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -521,6 +534,8 @@ func TestDecideNeedsLease(t *testing.T) {
 		{name: "a voter unheard: renew", in: holder(peers(heard("front2", 0))), want: true},
 		{name: "a new owner waiting, not yet confirmed: renew", in: newOwner(func(in *Input) { in.Promised = ago(1200 * time.Millisecond) }), want: true},
 		{name: "a node that owns nothing: never", in: voter(0), want: false},
+		{name: "a quorum that vouches while a voter is dead: renew, so that the controller leaves it out",
+			in: holder(peers(heard("front2", 0), heard("front3", 0), heard("front4", 0)), func(in *Input) { in.Status.Voters = []string{"front1", "front2", "front3", "front4", "front5"} }), want: true},
 		{name: "a candidate that is no voter: renew, so that the controller renews the epoch with it",
 			in: holder(peers(heard("front2", 200*time.Millisecond), heard("front3", 0)), func(in *Input) { in.Status.Voters = []string{"front1", "front2"} }), want: true},
 		{name: "a status without voters (older controller) moves on the Lease alone: renew",

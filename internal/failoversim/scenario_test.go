@@ -243,11 +243,11 @@ func TestScenarioTimingRaiseNeverWritten(t *testing.T) {
 	runUntilOneOf(t, w, now+10*time.Second, "front2", "front3")
 }
 
-// Finding 6: holding through an API outage needs every other candidate to
-// answer. With many fronts, one dead candidate drops the address for the
-// whole outage, although the owner hears a majority.
+// Finding 6: holding through an API outage needed every other voter to
+// answer, so with many fronts one dead voter dropped the address for the
+// whole outage, although the owner heard a majority. A strict majority of
+// the voters now vouches (agent/ownership/quorum.go).
 func TestScenarioFinding6OneDeadCandidateDuringAPIOutage(t *testing.T) {
-	t.Skip("known finding 6: needs a majority rule in ownership.Decide (issue 9, item 1); no branch fixes it yet")
 	w := scenario(t, 7, true)
 	now := w.Now()
 	w.At(now, "API server outage", func() { w.net.cutMany(func(f, t int) bool { return f == apiParty || t == apiParty }) })

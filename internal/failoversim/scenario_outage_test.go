@@ -1,0 +1,31 @@
+package failoversim
+
+import (
+	"testing"
+	"time"
+)
+
+// The other side of the majority rule: the controller needs enough reports
+// that the voters left cannot vouch. Five fronts, the owner dies with one
+// other voter while the API server is up: the three left are enough to
+// report it unheard, and one of them takes over.
+func TestScenarioOwnerDiesWithOneOfFiveVoters(t *testing.T) {
+	w := scenario(t, 5, true)
+	now := w.Now()
+	w.At(now, "front1: power off", w.front("front1").powerOff)
+	w.At(now, "front2: power off", w.front("front2").powerOff)
+	runUntilOneOf(t, w, now+10*time.Second, "front3", "front4", "front5")
+}
+
+// Two of seven voters die during an API outage: the owner and the four
+// left are five, more than half of the seven voters and the API server,
+// and it keeps the address.
+func TestScenarioTwoDeadVotersOfSevenDuringAPIOutage(t *testing.T) {
+	w := scenario(t, 7, true)
+	now := w.Now()
+	w.At(now, "API server outage", func() { w.net.cutMany(func(f, t int) bool { return f == apiParty || t == apiParty }) })
+	for _, name := range []string{"front6", "front7"} {
+		w.At(now+time.Second, name+": power off", w.front(name).powerOff)
+	}
+	runUntil(t, w, now+30*time.Second, "front1")
+}
