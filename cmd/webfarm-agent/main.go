@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/webfarm/webfarm/agent"
+	"github.com/webfarm/webfarm/agent/priority"
 	"github.com/webfarm/webfarm/agent/sweep"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/metrics"
@@ -49,6 +50,7 @@ Flags:
 type flags struct {
 	agent.Options
 	metricsAddr, probeAddr string
+	nice                   int
 	metrics                metrics.Serving
 	zap                    zap.Options
 }
@@ -96,6 +98,7 @@ func parseFlags(fs *flag.FlagSet, args []string) flags {
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8083", "address of the metrics endpoint; 0 disables it")
 	f.metrics.BindFlags(fs)
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8082", "address of /healthz and /readyz; 0 disables them")
+	fs.IntVar(&f.nice, "nice", priority.DefaultNice, "the nice value the agent runs at, ahead of the node's workload so that its heartbeats and decisions keep their deadlines (needs CAP_SYS_NICE below 0); the programs it starts run at 0; 0 leaves the agent at the normal priority")
 	addNodeFlags(fs, &f.Options)
 	f.zap.BindFlags(fs)
 	// The kubeconfig flag is registered by controller-runtime's config package.
@@ -111,6 +114,7 @@ func addNodeFlags(fs *flag.FlagSet, o *agent.Options) {
 }
 
 func run(ctx context.Context, f flags) error {
+	raisePriority(ctx, f.nice)
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -236,3 +240,18 @@ func sweepFronts(s *sweep.Sweep, fronts, running, template string, timeout time.
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// raisePriority runs the agent at nice, or says why it cannot: the agent
+// still works at the normal priority, only its deadlines are at the mercy
+// of the node's load.
+func raisePriority(ctx context.Context, nice int) {
+	if nice == 0 {
+		return
+	}
+	log := ctrl.Log.WithName("priority")
+	if err := priority.Keep(ctx, nice, time.Second); err != nil {
+		log.Error(err, "Running at the normal priority: a busy node may delay heartbeats past the guard (grant CAP_SYS_NICE, or set --nice 0)")
+		return
+	}
+	log.Info("Running ahead of the node's workload", "nice", nice)
+}

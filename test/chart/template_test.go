@@ -154,13 +154,17 @@ func checkAgent(t *testing.T, ds *appsv1.DaemonSet) {
 	c := pod.Containers[0]
 	sc := c.SecurityContext
 	// HAProxy, beside the agent, binds the farms' ports; the agent does not.
-	wantCaps := []corev1.Capability{"NET_ADMIN", "NET_RAW"}
+	// It runs ahead of the node's workload (--nice), which takes SYS_NICE.
+	wantCaps := []corev1.Capability{"NET_ADMIN", "NET_RAW", "SYS_NICE"}
 	if sc == nil || sc.Privileged == nil || *sc.Privileged || sc.Capabilities == nil ||
 		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || !slices.Equal(sc.Capabilities.Add, wantCaps) {
 		t.Errorf("agent securityContext = %+v, want unprivileged, ALL dropped, only %v added", sc, wantCaps)
 	}
 	if grace := pod.TerminationGracePeriodSeconds; grace == nil || !slices.Contains(c.Args, "--shutdown-grace=10s") || *grace <= 10 {
 		t.Errorf("agent: terminationGracePeriodSeconds %v and args %q: the grace must exceed --shutdown-grace", grace, c.Args)
+	}
+	if !slices.Contains(c.Args, "--nice=-10") {
+		t.Errorf("agent args %q: want --nice=-10, the agent ahead of the node's workload", c.Args)
 	}
 	if !slices.Contains(c.Args, "--haproxy-beside") {
 		t.Errorf("agent args %q: want --haproxy-beside, HAProxy being in a DaemonSet of its own", c.Args)
