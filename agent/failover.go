@@ -223,7 +223,7 @@ func (f *failover) pass(ctx context.Context) time.Duration {
 			reports = append(reports, r)
 		}
 		decisions = append(decisions, d)
-		needLease = needLease || (d.NeedsLease && d.Action != ownership.Withdraw) || awaitsHandOff(fip, snap.node)
+		needLease = needLease || d.NeedsLease || awaitsHandOff(fip, snap.node)
 	}
 	reports = f.acknowledge(snap, reports)
 	if old := f.keepaliveNs.Swap(int64(keepalive)); int64(keepalive) < old {

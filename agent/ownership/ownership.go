@@ -228,8 +228,9 @@ type Decision struct {
 	// this node may have to withdraw.
 	RecheckAfter time.Duration
 	// NeedsLease: this node owns the address and its peers do not vouch
-	// for it with a keepalive to spare, so it must renew its Lease every
-	// keepalive rather than every QuietLeaseInterval.
+	// for it with a keepalive to spare, or it withdrew and may be named
+	// next (likelySuccessor), so it must renew its Lease every keepalive
+	// rather than every QuietLeaseInterval.
 	NeedsLease bool
 	// UnheardAfter is, for Withdraw, the deadtime this node has gone
 	// without confirming the owner, to report; zero while it has not gone
@@ -389,10 +390,24 @@ func (in Input) withdrawal(left time.Duration) Decision {
 	}
 	if left <= 0 {
 		d.UnheardAfter = in.listenDeadtime()
+		d.NeedsLease = in.likelySuccessor(-left)
 	} else {
 		d.RecheckAfter = min(left, in.Timing.Keepalive)
 	}
 	return d
+}
+
+// likelySuccessor tells whether this voter, which withdrew since ago, may
+// be named the next owner soon: it is a candidate, and the controller,
+// which moves the address once the owner's Lease is silent for deadtime
+// plus guard as well, would have done so by now. Until then it renews its
+// Lease every keepalive, so that the status naming it acknowledges a fresh
+// renewal: its voters confirm only a holder, so that renewal is its first
+// proof, and a stale one would cost another round through the API server
+// before it holds, while its voters, hearing no claim, withdraw from it.
+func (in Input) likelySuccessor(ago time.Duration) bool {
+	return slices.Contains(in.Status.Candidates, in.Node) &&
+		ago < in.listenDeadtime()+in.Timing.Guard+2*in.Timing.Keepalive
 }
 
 // handshakeAllowance is how many keepalives a started agent may take to
