@@ -576,7 +576,7 @@ func (in Input) unconfirmed(name string, p Peer, heard bool, window time.Duratio
 		return fmt.Sprintf("never heard %s", name)
 	case p.Withdrawn:
 		return fmt.Sprintf("%s no longer vouches for epoch %d", p.Node, p.SeenEpoch)
-	case !p.LastClaimed.IsZero() && in.Now.Sub(p.LastClaimed) < window:
+	case !p.LastClaimed.IsZero() && in.Now.Sub(p.LastClaimed) < window && !in.releasedBy(p.Node):
 		return fmt.Sprintf("%s claims %s", p.Node, in.Address)
 	case p.SeenOwner != in.Node || p.SeenEpoch != st.Epoch:
 		return fmt.Sprintf("%s reports epoch %d owned by %s", p.Node, p.SeenEpoch, orNone(p.SeenOwner))
@@ -624,13 +624,23 @@ func (in Input) pending() (time.Duration, string) {
 		}
 	}
 	for _, p := range in.Peers {
-		if p.LastClaimed.IsZero() || (st.PreviousOwnerReleased && p.Node == st.PreviousOwner) {
+		if p.LastClaimed.IsZero() || in.releasedBy(p.Node) {
 			continue
 		}
 		d := deadtime - in.Now.Sub(p.LastClaimed)
 		longer(d, fmt.Sprintf("waiting %s more for %s to stop claiming %s", short(d), p.Node, in.Address))
 	}
 	return left, why
+}
+
+// releasedBy tells whether node is the previous owner and the controller
+// recorded that it removed the address at the current epoch: its claims
+// before that say nothing about now. Without this, a planned hand-off's
+// new owner, whose voters include the front it took over from, went
+// without that voter's confirmation for a proof window after its last
+// claim, and fenced itself if its Lease proof ran out meanwhile.
+func (in Input) releasedBy(node string) bool {
+	return in.Status.PreviousOwnerReleased && node == in.Status.PreviousOwner
 }
 
 // heardRecently tells whether this node heard node within twice deadtime:
