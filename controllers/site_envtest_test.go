@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -106,6 +107,61 @@ func TestEnvtestSiteStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.site(ns, "b-second", "accepted once the other went", conditions(webfarmv1.SiteAccepted, webfarmv1.ReasonSiteAccepted))
+}
+
+// TestEnvtestSiteSecretWatched: with its namespace watched, a change of a
+// certificate's Secret reaches the Site's status at once, long before the
+// controller would read it again (siteRecheck): an expired renewal, a key
+// that does not match, and a good one again.
+func TestEnvtestSiteSecretWatched(t *testing.T) {
+	const ns = "watched"
+	h := startHarnessWatching(t, testr.NewWithOptions(t, testr.Options{Verbosity: 0}), nil, ns)
+	if siteRecheck < 10*pollTimeout {
+		t.Fatalf("siteRecheck %v is within reach of the test's wait %v: the test would not show the watch", siteRecheck, pollTimeout)
+	}
+	h.createNamespace(ns)
+	h.createFarm(ns, "web", map[string]string{"role": "web"}, "vip")
+	h.createFailoverIP(ns, "vip", "192.0.2.70", "", false)
+	h.createTLSSecret(ns, "www-tls", time.Hour, "www.example.com")
+	h.createSite(ns, "www", "web", "www-tls", "www.example.com")
+	h.createSite(ns, "other", "web", "", "other.example.com")
+	h.site(ns, "www", "a valid certificate", conditions(webfarmv1.SiteCertificateValid, webfarmv1.ReasonCertificateValid))
+
+	expired, err := testcerts.New(time.Now().Add(-48*time.Hour), time.Now().Add(-time.Minute), "www.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid, err := testcerts.Valid("www.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		what     string
+		crt, key []byte
+		want     string
+	}{
+		{"rotated to an expired certificate", expired.Cert, expired.Key, webfarmv1.ReasonCertificateExpired},
+		{"a key that is not the certificate's", valid.Cert, expired.Key, webfarmv1.ReasonKeyMismatch},
+		{"a valid renewal", valid.Cert, valid.Key, webfarmv1.ReasonCertificateValid},
+	} {
+		h.updateTLSSecret(ns, "www-tls", step.crt, step.key)
+		start := time.Now()
+		h.site(ns, "www", step.what, conditions(webfarmv1.SiteCertificateValid, step.want))
+		t.Logf("%s: in the Site's status %v after the Secret's update", step.what, time.Since(start).Round(time.Millisecond))
+	}
+	h.site(ns, "other", "a Site without TLS is left alone", conditions(webfarmv1.SiteCertificateValid, webfarmv1.ReasonNoTLS))
+}
+
+func (h *harness) updateTLSSecret(ns, name string, crt, key []byte) {
+	h.t.Helper()
+	s := &corev1.Secret{}
+	if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
+		h.t.Fatal(err)
+	}
+	s.Data = map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}
+	if err := h.c.Update(h.ctx, s); err != nil {
+		h.t.Fatalf("updating Secret %s/%s: %v", ns, name, err)
+	}
 }
 
 func (h *harness) createTLSSecret(ns, name string, validFor time.Duration, hosts ...string) {
