@@ -241,29 +241,57 @@ func TestEnvtestFarmConflict(t *testing.T) {
 	h.createFailoverIP(ns, "vip", "192.0.2.60", "", false)
 	h.createFarm(ns, "a-old", map[string]string{"role": "old"}, "vip")
 	h.createFarm(ns, "b-new", map[string]string{"role": "new"}, "vip")
-	ready := func(name, reason string, holds ...string) {
-		t.Helper()
-		eventually(t, "WebFarm "+name+" Ready reason "+reason, func() error {
-			var wf webfarmv1.WebFarm
-			if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: ns, Name: name}, &wf); err != nil {
-				return err
-			}
-			c := meta.FindStatusCondition(wf.Status.Conditions, webfarmv1.ConditionReady)
-			if c == nil || c.Reason != reason {
-				return fmt.Errorf("Ready %+v", c)
-			}
-			for _, s := range holds {
-				if !strings.Contains(c.Message, s) {
-					return fmt.Errorf("Ready message %q lacks %q", c.Message, s)
-				}
-			}
-			return nil
-		})
-	}
-	ready("b-new", webfarmv1.ReasonConflict, "WebFarm farms/b-new", "WebFarm farms/a-old", "192.0.2.60:80")
-	ready("a-old", webfarmv1.ReasonNoFrontSelected)
+	h.farmReady(ns, "b-new", webfarmv1.ReasonConflict, "WebFarm farms/b-new", "WebFarm farms/a-old", "192.0.2.60:80")
+	h.farmReady(ns, "a-old", webfarmv1.ReasonNoFrontSelected)
 	if err := h.c.Delete(h.ctx, &webfarmv1.WebFarm{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "a-old"}}); err != nil {
 		t.Fatal(err)
 	}
-	ready("b-new", webfarmv1.ReasonNoFrontSelected)
+	h.farmReady(ns, "b-new", webfarmv1.ReasonNoFrontSelected)
+}
+
+// TestEnvtestFarmConflictEveryAddress: a farm on every address of its
+// fronts and a newer one on a failover address, same port, on a shared
+// front are one socket on Linux: the newcomer gets the Conflict, naming
+// both, and the established farm does not; without the shared front, or
+// once the established farm goes, there is none.
+func TestEnvtestFarmConflictEveryAddress(t *testing.T) {
+	h := startHarness(t)
+	ns := "anyaddr"
+	h.createNamespace(ns)
+	h.createNode("anyaddr-1", "10.9.0.1", map[string]string{"all": "yes", "given": "yes"})
+	h.createFailoverIP(ns, "vip", "192.0.2.61", "", false)
+	h.createFarm(ns, "a-all", map[string]string{"all": "yes"})
+	h.farmReady(ns, "a-all", webfarmv1.ReasonNoFrontReady)
+	h.createFarm(ns, "b-given", map[string]string{"given": "yes"}, "vip")
+	h.farmReady(ns, "b-given", webfarmv1.ReasonConflict, "WebFarm anyaddr/b-given", "WebFarm anyaddr/a-all", "*@anyaddr-1:80")
+	h.farmReady(ns, "a-all", webfarmv1.ReasonNoFrontReady)
+	// Another front for the newcomer alone: still the shared one.
+	h.createNode("anyaddr-2", "10.9.0.2", map[string]string{"given": "yes"})
+	h.farmReady(ns, "b-given", webfarmv1.ReasonConflict)
+	if err := h.c.Delete(h.ctx, &webfarmv1.WebFarm{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "a-all"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.farmReady(ns, "b-given", webfarmv1.ReasonFailoverIPUnowned)
+}
+
+// farmReady waits until the WebFarm's Ready condition has reason, with a
+// message holding each of holds.
+func (h *harness) farmReady(ns, name, reason string, holds ...string) {
+	h.t.Helper()
+	eventually(h.t, "WebFarm "+name+" Ready reason "+reason, func() error {
+		var wf webfarmv1.WebFarm
+		if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: ns, Name: name}, &wf); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(wf.Status.Conditions, webfarmv1.ConditionReady)
+		if c == nil || c.Reason != reason {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		for _, s := range holds {
+			if !strings.Contains(c.Message, s) {
+				return fmt.Errorf("Ready message %q lacks %q", c.Message, s)
+			}
+		}
+		return nil
+	})
 }
