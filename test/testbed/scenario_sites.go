@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,8 +20,12 @@ import (
 	"github.com/webfarm/webfarm/internal/testcerts"
 )
 
-// secureTLSPort is the samples' www Site's spec.tls.port.
-const secureTLSPort = "443"
+const (
+	// secureTLSPort is the samples' www Site's spec.tls.port.
+	secureTLSPort = "443"
+	// sitesLoadRate is the HTTPS visitors a second across a rotation.
+	sitesLoadRate = 50
+)
 
 // SitesHTTPS: the samples' two Sites, each front's nginx serving their
 // vhosts as its agent wrote them. The scenario creates the www Secret from
@@ -37,13 +42,17 @@ func SitesHTTPS(ctx context.Context, tb *Testbed) (*Result, error) {
 		return r, err
 	}
 	s := &sitesRun{tb: tb, r: r, ca: ca, client: SiteClient(ca.Pool())}
+	start := time.Now()
 	steps := []func(context.Context) error{s.serve, s.everyFront, s.redirect, s.http2, s.rotate, s.refuse}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return r, err
 		}
 	}
-	return r, tb.WaitReady(ctx, readyTimeout)
+	err = tb.WaitReady(ctx, readyTimeout)
+	r.Figures["scenario"] = time.Since(start)
+	tb.say("   (the Sites scenario took %s)", round(time.Since(start)))
+	return r, err
 }
 
 // sitesRun is one run of SitesHTTPS: its client trusts ca, and current is
@@ -171,7 +180,7 @@ func (s *sitesRun) rotate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	load := StartLoad(LoadOptions{URL: secureURL, Rate: 50, Client: s.client})
+	load := StartLoad(LoadOptions{URL: secureURL, Rate: sitesLoadRate, Client: s.client})
 	defer load.Stop()
 	if err := waitServedBy(load, "", time.Time{}); err != nil {
 		return err
@@ -185,28 +194,31 @@ func (s *sitesRun) rotate(ctx context.Context) error {
 	}
 	took := time.Since(start)
 	s.current = next
-	// A second more of load on the new certificate.
-	if err := waitServedBy(load, "", time.Now().Add(time.Second)); err != nil {
+	// Two seconds more of load on the new certificate.
+	if err := waitOKAfter(load, time.Now(), 2*sitesLoadRate); err != nil {
 		return err
 	}
 	res := load.Stop()
 	s.r.figure("rotation", "Secret renewed to its certificate served", took)
 	s.r.Counts["rotation-requests"], s.r.Counts["rotation-failed"] = len(res.Samples), res.Failed()
 	s.tb.say("   kubectl apply of a renewed Secret under %d HTTPS visitors/s: the new certificate served %s later; %d requests, %d failed",
-		50, round(took), len(res.Samples), res.Failed())
+		sitesLoadRate, round(took), len(res.Samples), res.Failed())
 	return s.r.check(res.Failed() == 0, "failed requests across a certificate rotation", "%d of %d %v", res.Failed(), len(res.Samples), res.FirstErrors(3))
 }
 
 // refuse puts a certificate with another's key in the Secret: the Site's
-// status says so, HAProxy keeps the certificate last found valid, the
-// shop serves on; then the good pair goes back.
+// status says so, HAProxy keeps the certificate last found valid, and
+// both sites serve on throughout; then the good pair goes back.
 func (s *sitesRun) refuse(ctx context.Context) error {
 	other, err := s.ca.Issue(SecureHost, "example.com")
 	if err != nil {
 		return err
 	}
-	shop := StartLoad(LoadOptions{URL: plainURL, Rate: 20, Client: s.client})
-	defer shop.Stop()
+	loads := map[string]*Load{}
+	for _, url := range []string{secureURL, plainURL} {
+		loads[url] = StartLoad(LoadOptions{URL: url, Rate: sitesLoadRate / 2, Client: s.client})
+		defer loads[url].Stop()
+	}
 	start := time.Now()
 	if err := s.putSecret(ctx, other.Cert, s.current.Key); err != nil {
 		return err
@@ -221,16 +233,27 @@ func (s *sitesRun) refuse(ctx context.Context) error {
 		return err
 	}
 	s.r.figure("refusal-reported", "wrong key in the Secret to the Site's status", took)
+	refusedBy, err := s.waitFrontsRefuse(ctx, "does not match")
+	s.tb.say("   every front's agent read it and refused it: %s", refusedBy)
+	if err := s.r.check(err == nil, "every front refuses the wrong key", "%s %v", refusedBy, err); err != nil {
+		return err
+	}
 	served, err := s.servedCertificate(ctx)
 	kept := err == nil && served.SerialNumber.Cmp(s.current.Leaf.SerialNumber) == 0
 	s.tb.say("   HTTPS keeps the certificate last found valid: %t (%v)", kept, err)
 	if err := s.r.check(kept, "the refused certificate is never loaded", "previous certificate served: %t %v", kept, err); err != nil {
 		return err
 	}
-	res := shop.Stop()
-	s.tb.say("   %s meanwhile: %d requests, %d failed", PlainHost, len(res.Samples), res.Failed())
-	if err := s.r.check(res.Failed() == 0 && len(res.Samples) > 0, PlainHost+" serves on", "%d of %d failed", res.Failed(), len(res.Samples)); err != nil {
-		return err
+	for _, url := range []string{secureURL, plainURL} {
+		// Two seconds of each at the least.
+		if err := waitOKAfter(loads[url], start, sitesLoadRate); err != nil {
+			return err
+		}
+		res := loads[url].Stop()
+		s.tb.say("   %s meanwhile: %d requests, %d failed", url, len(res.Samples), res.Failed())
+		if err := s.r.check(res.Failed() == 0 && len(res.Samples) > 0, url+" serves on", "%d of %d failed %v", res.Failed(), len(res.Samples), res.FirstErrors(3)); err != nil {
+			return err
+		}
 	}
 	if err := s.putSecret(ctx, s.current.Cert, s.current.Key); err != nil {
 		return err
@@ -239,6 +262,29 @@ func (s *sitesRun) refuse(ctx context.Context) error {
 		return meta.IsStatusConditionTrue(st.Conditions, webfarmv1.SiteCertificateValid)
 	})
 	return err
+}
+
+// waitFrontsRefuse waits until every front reports the www Site with a
+// message holding words, and returns the first front's message.
+func (s *sitesRun) waitFrontsRefuse(ctx context.Context, words string) (string, error) {
+	key := SamplesNamespace + "/" + SecureSite
+	var msg string
+	err := WaitFor(func() (bool, error) {
+		var fronts webfarmv1.FrontNodeList
+		if err := s.tb.KubeClient().List(ctx, &fronts); err != nil {
+			return false, err
+		}
+		told := 0
+		for _, f := range fronts.Items {
+			for _, st := range f.Status.Sites {
+				if st.Name == key && strings.Contains(st.Message, words) {
+					told, msg = told+1, f.Name+": "+st.Message
+				}
+			}
+		}
+		return told == len(s.tb.fronts), nil
+	}, changeTimeout)
+	return msg, err
 }
 
 // putSecret creates or updates the www Secret.
