@@ -137,7 +137,7 @@ soak-failover: packages control-plane ## No false fence: the farm at its fastest
 
 KEEP ?=
 .PHONY: demo
-demo: packages control-plane ## Run the whole farm on this machine and narrate the five scenarios (KEEP=1 leaves it running).
+demo: packages control-plane ## Run the whole farm on this machine and narrate the six scenarios (KEEP=1 leaves it running).
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./cmd/webfarm-testbed demo $(if $(KEEP),--keep)
 
 ##@ Tools

@@ -156,7 +156,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	}
 	a.deadFronts = &deadfront.Marker{Runtime: a.proxy}
 	if opts.NginxDir != "" {
-		a.nginx = &nginx.Process{Binary: opts.NginxBinary, Dir: opts.NginxDir}
+		a.nginx = &nginx.Process{Binary: opts.NginxBinary, Dir: opts.NginxDir, MainConfig: opts.NginxConfig}
 	}
 	a.uploads = &uploads.Manager{StateDir: opts.uploadsDir(), Self: opts.NodeName, Binary: opts.RsyncBinary,
 		Propagated: func(d time.Duration) { metrics.UploadsPropagation.Observe(d.Seconds()) }}

@@ -85,6 +85,10 @@ type Options struct {
 	NginxDir string
 	// NginxBinary is the nginx executable. Default nginx (from $PATH).
 	NginxBinary string
+	// NginxConfig, when set, is nginx's main configuration file (its -c),
+	// for an nginx not started from its default one. Empty: nginx's own
+	// default.
+	NginxConfig string
 	// RsyncBinary is the rsync executable that syncs the farms' declared
 	// upload directories. Default rsync (from $PATH).
 	RsyncBinary string
@@ -147,6 +151,9 @@ func (o Options) nodeDefaults() (Options, error) {
 	setDefault(&o.NginxAccessLog, DefaultNginxAccessLog)
 	if o.NginxDir != "" && !filepath.IsAbs(o.NginxDir) {
 		return o, fmt.Errorf("nginx dir %q: must be an absolute path", o.NginxDir)
+	}
+	if o.NginxConfig != "" && !filepath.IsAbs(o.NginxConfig) {
+		return o, fmt.Errorf("nginx config %q: must be an absolute path", o.NginxConfig)
 	}
 	if _, err := o.haproxyMetrics(netip.MustParseAddr("192.0.2.1")); err != nil {
 		return o, err

@@ -60,8 +60,13 @@ func (a *Agent) servedSites(ctx context.Context, snap *snapshot, farms []haproxy
 		}
 		s, err := a.proxySite(ctx, site, snap.farms[farmOf(site)])
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("site %s served without HTTPS: %v", k, err))
-			a.proxyState.siteMessages[k] = "served without HTTPS: " + err.Error()
+			// Over HTTPS still when the certificate last found valid serves on.
+			what := "served without HTTPS"
+			if s.TLSPort != 0 {
+				what = "certificate refused"
+			}
+			problems = append(problems, fmt.Sprintf("site %s %s: %v", k, what, err))
+			a.proxyState.siteMessages[k] = what + ": " + err.Error()
 		}
 		out = append(out, s)
 	}

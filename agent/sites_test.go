@@ -106,9 +106,13 @@ func TestServedSites(t *testing.T) {
 		t.Error("a refused renewal replaced the certificate last found valid")
 	}
 	if !slices.ContainsFunc(problems, func(p string) bool {
-		return strings.Contains(p, "does not cover www.example.com") && strings.Contains(p, "last found valid serves on")
+		return strings.HasPrefix(p, "site shop/www certificate refused: ") &&
+			strings.Contains(p, "does not cover www.example.com") && strings.Contains(p, "last found valid serves on")
 	}) {
 		t.Errorf("problems %q do not tell the refused renewal", problems)
+	}
+	if msg := a.proxyState.siteMessages["shop/www"]; !strings.HasPrefix(msg, "certificate refused: ") {
+		t.Errorf("the site's message %q: want the refusal, without saying it is served without HTTPS", msg)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/webfarm/webfarm/agent/nginx"
+	"github.com/webfarm/webfarm/agent/uploads"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/sites"
 )
@@ -98,9 +99,9 @@ func (s vhostState) annotate(sites []webfarmv1.NodeSiteStatus) {
 }
 
 // webServerConfig is a vhost for each served Site that declares a web
-// server, on its farm's web port.
+// server, on its farm's web port, none serving the uploads' state.
 func webServerConfig(snap *snapshot, served []string, accessLog string) nginx.Config {
-	c := nginx.Config{CheckPaths: map[int32]string{}, AccessLog: accessLog}
+	c := nginx.Config{CheckPaths: map[int32]string{}, AccessLog: accessLog, Hidden: []string{uploads.StateDirName}}
 	for _, k := range served {
 		site := snap.sites[k]
 		if site == nil || site.Spec.WebServer == nil {

@@ -11,8 +11,8 @@ import (
 )
 
 // TestWebServerConfig: a vhost for each served Site that declares a web
-// server, on its farm's web port; none for a site left out of HAProxy or
-// without a web server.
+// server, on its farm's web port, none serving the uploads' state; none
+// for a site left out of HAProxy or without a web server.
 func TestWebServerConfig(t *testing.T) {
 	t0 := time.Now()
 	web := farmAt("web", t0)
@@ -37,6 +37,7 @@ func TestWebServerConfig(t *testing.T) {
 		},
 		CheckPaths: map[int32]string{5080: "/healthz"},
 		AccessLog:  "/var/log/nginx/access.log",
+		Hidden:     []string{".webfarm"},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("webServerConfig (-want +got):\n%s", d)

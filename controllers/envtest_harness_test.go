@@ -59,6 +59,13 @@ func startHarness(t *testing.T) *harness {
 // logger; wrap, when set, wraps the controller's transport to the API server.
 func startHarnessWith(t testing.TB, logger logr.Logger, wrap func(http.RoundTripper) http.RoundTripper) *harness {
 	t.Helper()
+	return startHarnessWatching(t, logger, wrap)
+}
+
+// startHarnessWatching is startHarnessWith with the controller watching
+// the Secrets of secretNamespaces (as --farm-namespaces does).
+func startHarnessWatching(t testing.TB, logger logr.Logger, wrap func(http.RoundTripper) http.RoundTripper, secretNamespaces ...string) *harness {
+	t.Helper()
 	// controller-runtime warns, with a stack, when a client is built before
 	// its global logger is set; the manager logs through its own.
 	ctrllog.SetLogger(logr.Discard())
@@ -79,7 +86,7 @@ func startHarnessWith(t testing.TB, logger logr.Logger, wrap func(http.RoundTrip
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:     env.Scheme,
-		Cache:      CacheOptions(h.namespace),
+		Cache:      CacheOptions(h.namespace, secretNamespaces...),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 		Logger:     logger,
@@ -88,7 +95,7 @@ func startHarnessWith(t testing.TB, logger logr.Logger, wrap func(http.RoundTrip
 		t.Fatalf("creating the manager: %v", err)
 	}
 	h.tracker = NewHeartbeatTracker(h.clock)
-	if err := Setup(mgr, Options{Namespace: h.namespace, Clock: h.clock, Tracker: h.tracker}); err != nil {
+	if err := Setup(mgr, Options{Namespace: h.namespace, Clock: h.clock, Tracker: h.tracker, SecretNamespaces: secretNamespaces}); err != nil {
 		t.Fatalf("setting up the controller: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -25,6 +25,9 @@ const (
 	indexFarmFailoverIPs = "spec.failoverIPs"
 	// indexFailoverIPAddress: FailoverIPs by their address, canonical.
 	indexFailoverIPAddress = "spec.address"
+	// indexSiteSecret: Sites by the Secret of their certificate, in their
+	// own namespace.
+	indexSiteSecret = "spec.tls.secretName"
 )
 
 func addIndexes(mgr manager.Manager) error {
@@ -54,6 +57,21 @@ func addIndexes(mgr manager.Manager) error {
 		return o.(*webfarmv1.WebFarm).Spec.FailoverIPs
 	}); err != nil {
 		return fmt.Errorf("indexing WebFarms by %s: %w", indexFarmFailoverIPs, err)
+	}
+	return nil
+}
+
+// indexSites indexes the Sites, apart from the other kinds: a cluster
+// whose CRDs predate Sites has none to index.
+func indexSites(mgr manager.Manager) error {
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &webfarmv1.Site{}, indexSiteSecret, func(o client.Object) []string {
+		if tls := o.(*webfarmv1.Site).Spec.TLS; tls != nil {
+			return []string{tls.SecretName}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("indexing Sites by %s: %w", indexSiteSecret, err)
 	}
 	return nil
 }

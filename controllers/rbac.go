@@ -1,8 +1,8 @@
 package controllers
 
 // The controller's permissions, least privilege: it reads Nodes and the
-// heartbeat Leases, reads the Secret a Site names (by name, never listed
-// or watched, in farm namespaces only) to check its certificate, owns
+// heartbeat Leases, reads the Secret a Site names (in farm namespaces
+// only, whose Secrets' metadata it watches) to check its certificate, owns
 // FrontNodes, writes only the
 // status of WebFarms, Sites and FailoverIPs and the finalizer of FailoverIPs, and sends events (events.k8s.io/v1). The Lease rule of the
 // operator namespace also covers leader election, which records its own
@@ -20,6 +20,6 @@ package controllers
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=webfarm-system
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=webfarm-system
 //
-// Secrets: only in the namespaces holding Sites, read by name: a Role of
-// its own in each (config/manager/farm_role.yaml; the chart's
-// farmNamespaces).
+// Secrets: only in the namespaces holding Sites (--farm-namespaces), read
+// by name and watched by their metadata alone: a Role of its own in each
+// (config/manager/farm_role.yaml; the chart's farmNamespaces).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -32,21 +33,39 @@ type Options struct {
 	// Tests pass their own to know when a renewal has been seen before
 	// they move a fake clock on.
 	Tracker *HeartbeatTracker
+	// SecretNamespaces are the namespaces whose Secrets the Site
+	// controller watches, by their metadata alone, so that a renewed or
+	// broken certificate reaches its Site's status at once. The cache must
+	// be built with the same namespaces. Empty: certificates are read again
+	// every siteRecheck.
+	SecretNamespaces []string
 }
 
 // CacheOptions are the manager cache options the controller needs: Leases
-// watched in the operator namespace only, managed fields dropped to save
-// memory. Pass them as manager.Options.Cache.
-func CacheOptions(namespace string) cache.Options {
+// watched in the operator namespace only, Secrets (their metadata) in
+// secretNamespaces only, where RBAC lets the controller list them, and
+// managed fields dropped to save memory. Pass them as
+// manager.Options.Cache.
+func CacheOptions(namespace string, secretNamespaces ...string) cache.Options {
 	if namespace == "" {
 		namespace = DefaultNamespace
 	}
-	return cache.Options{
+	o := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{namespace: {}}},
 		},
 	}
+	if len(secretNamespaces) > 0 {
+		secrets := map[string]cache.Config{}
+		for _, ns := range secretNamespaces {
+			if ns != "" { // "" would be every namespace
+				secrets[ns] = cache.Config{}
+			}
+		}
+		o.ByObject[&corev1.Secret{}] = cache.ByObject{Namespaces: secrets}
+	}
+	return o
 }
 
 // Setup adds the FrontNode, FailoverIP and WebFarm reconcilers, their field
@@ -88,7 +107,7 @@ func Setup(mgr manager.Manager, opts Options) error {
 	if err := setupWebFarms(mgr, s); err != nil {
 		return fmt.Errorf("setting up the WebFarm controller: %w", err)
 	}
-	if err := setupSites(mgr, s); err != nil {
+	if err := setupSites(mgr, s, opts.SecretNamespaces); err != nil {
 		return fmt.Errorf("setting up the Site controller: %w", err)
 	}
 	return nil

@@ -12,18 +12,21 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/sites"
 )
 
-// How often the certificate of an HTTPS site is read again: Secrets are
-// not watched (that would cache every Secret of the cluster), so a renewal
-// or an expiry shows within siteRecheck, and a missing or refused one,
-// which its user is likely fixing, is looked at again sooner.
+// How often the certificate of an HTTPS site is read again. Where the
+// controller watches Secrets (Options.SecretNamespaces), a change reaches
+// the status at once and the recheck only catches an expiry. Elsewhere a
+// renewal or an expiry shows within siteRecheck, and a missing or refused
+// one, which its user is likely fixing, is looked at again sooner.
 const (
 	siteRecheck        = 5 * time.Minute
 	siteRecheckRefused = 10 * time.Second
@@ -34,8 +37,11 @@ const (
 // whether its certificate can be loaded.
 type SiteReconciler struct {
 	*shared
-	// secrets reads Secrets from the API server, never through a cache.
+	// secrets reads Secrets from the API server, never through a cache:
+	// the cache holds their metadata alone.
 	secrets client.Reader
+	// watched are the namespaces whose Secrets wake the Sites naming them.
+	watched map[string]bool
 }
 
 // Reconcile writes the status of the Site req names when it changed.
@@ -61,7 +67,7 @@ func (r *SiteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	meta.SetStatusCondition(&want.Conditions, vhost)
 	result := reconcile.Result{}
 	switch {
-	case site.Spec.TLS != nil && certErr != nil:
+	case site.Spec.TLS != nil && certErr != nil && !r.watched[site.Namespace]:
 		result.RequeueAfter = siteRecheckRefused
 	case site.Spec.TLS != nil:
 		result.RequeueAfter = siteRecheck
@@ -125,6 +131,22 @@ func (r *SiteReconciler) allSites(ctx context.Context, _ client.Object) []reconc
 	return out
 }
 
+// sitesOfSecret: a Secret concerns the Sites of its namespace that name
+// it for their certificate.
+func (r *SiteReconciler) sitesOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var list webfarmv1.SiteList
+	err := r.List(ctx, &list, client.InNamespace(secret.GetNamespace()), client.MatchingFields{indexSiteSecret: secret.GetName()})
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing the Sites of a Secret", "secret", klog.KObj(secret))
+		return nil
+	}
+	out := make([]reconcile.Request, len(list.Items))
+	for i := range list.Items {
+		out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
+	}
+	return out
+}
+
 func siteSpecChanged(old, new *webfarmv1.Site) bool { return old.Generation != new.Generation }
 
 // frontSitesChanged: what a Site's status counts of a front.
@@ -149,7 +171,7 @@ func failoverAddressChanged(old, new *webfarmv1.FailoverIP) bool {
 	return old.Spec.Address != new.Spec.Address
 }
 
-func setupSites(mgr ctrl.Manager, s *shared) error {
+func setupSites(mgr ctrl.Manager, s *shared, secretNamespaces []string) error {
 	// A cluster whose CRDs predate Sites (helm upgrade leaves CRDs alone)
 	// runs everything else; the Site controller waits for a restart.
 	gk := schema.GroupKind{Group: webfarmv1.GroupVersion.Group, Kind: "Site"}
@@ -157,13 +179,24 @@ func setupSites(mgr ctrl.Manager, s *shared) error {
 		mgr.GetLogger().Info("The Site CRD is not installed: Sites are not reconciled until the controller restarts after it is")
 		return nil
 	}
-	r := &SiteReconciler{shared: s, secrets: mgr.GetAPIReader()}
+	if err := indexSites(mgr); err != nil {
+		return err
+	}
+	r := &SiteReconciler{shared: s, secrets: mgr.GetAPIReader(), watched: map[string]bool{}}
 	c := mgr.GetCache()
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("site").
 		WatchesRawSource(watch(c, &webfarmv1.Site{}, siteSpecChanged, func(ctx context.Context, o *webfarmv1.Site) []reconcile.Request { return r.allSites(ctx, o) })).
 		WatchesRawSource(watch(c, &webfarmv1.WebFarm{}, farmEndpointsChanged, func(ctx context.Context, o *webfarmv1.WebFarm) []reconcile.Request { return r.allSites(ctx, o) })).
 		WatchesRawSource(watch(c, &webfarmv1.FrontNode{}, frontSitesChanged, sitesOfFront)).
-		WatchesRawSource(watch(c, &webfarmv1.FailoverIP{}, failoverAddressChanged, func(ctx context.Context, o *webfarmv1.FailoverIP) []reconcile.Request { return r.allSites(ctx, o) })).
-		Complete(r)
+		WatchesRawSource(watch(c, &webfarmv1.FailoverIP{}, failoverAddressChanged, func(ctx context.Context, o *webfarmv1.FailoverIP) []reconcile.Request { return r.allSites(ctx, o) }))
+	if len(secretNamespaces) > 0 {
+		// Metadata only: the cache never holds a key, and any change of the
+		// Secret (a renewal by cert-manager) bumps its resourceVersion.
+		b = b.WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.sitesOfSecret))
+		for _, ns := range secretNamespaces {
+			r.watched[ns] = true
+		}
+	}
+	return b.Complete(r)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -108,6 +109,61 @@ func TestEnvtestSiteStatus(t *testing.T) {
 	h.site(ns, "b-second", "accepted once the other went", conditions(webfarmv1.SiteAccepted, webfarmv1.ReasonSiteAccepted))
 }
 
+// TestEnvtestSiteSecretWatched: with its namespace watched, a change of a
+// certificate's Secret reaches the Site's status at once, long before the
+// controller would read it again (siteRecheck): an expired renewal, a key
+// that does not match, and a good one again.
+func TestEnvtestSiteSecretWatched(t *testing.T) {
+	const ns = "watched"
+	h := startHarnessWatching(t, testr.NewWithOptions(t, testr.Options{Verbosity: 0}), nil, ns)
+	if siteRecheck < 10*pollTimeout {
+		t.Fatalf("siteRecheck %v is within reach of the test's wait %v: the test would not show the watch", siteRecheck, pollTimeout)
+	}
+	h.createNamespace(ns)
+	h.createFarm(ns, "web", map[string]string{"role": "web"}, "vip")
+	h.createFailoverIP(ns, "vip", "192.0.2.70", "", false)
+	h.createTLSSecret(ns, "www-tls", time.Hour, "www.example.com")
+	h.createSite(ns, "www", "web", "www-tls", "www.example.com")
+	h.createSite(ns, "other", "web", "", "other.example.com")
+	h.site(ns, "www", "a valid certificate", conditions(webfarmv1.SiteCertificateValid, webfarmv1.ReasonCertificateValid))
+
+	expired, err := testcerts.New(time.Now().Add(-48*time.Hour), time.Now().Add(-time.Minute), "www.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid, err := testcerts.Valid("www.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		what     string
+		crt, key []byte
+		want     string
+	}{
+		{"rotated to an expired certificate", expired.Cert, expired.Key, webfarmv1.ReasonCertificateExpired},
+		{"a key that is not the certificate's", valid.Cert, expired.Key, webfarmv1.ReasonKeyMismatch},
+		{"a valid renewal", valid.Cert, valid.Key, webfarmv1.ReasonCertificateValid},
+	} {
+		h.updateTLSSecret(ns, "www-tls", step.crt, step.key)
+		start := time.Now()
+		h.site(ns, "www", step.what, conditions(webfarmv1.SiteCertificateValid, step.want))
+		t.Logf("%s: in the Site's status %v after the Secret's update", step.what, time.Since(start).Round(time.Millisecond))
+	}
+	h.site(ns, "other", "a Site without TLS is left alone", conditions(webfarmv1.SiteCertificateValid, webfarmv1.ReasonNoTLS))
+}
+
+func (h *harness) updateTLSSecret(ns, name string, crt, key []byte) {
+	h.t.Helper()
+	s := &corev1.Secret{}
+	if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
+		h.t.Fatal(err)
+	}
+	s.Data = map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}
+	if err := h.c.Update(h.ctx, s); err != nil {
+		h.t.Fatalf("updating Secret %s/%s: %v", ns, name, err)
+	}
+}
+
 func (h *harness) createTLSSecret(ns, name string, validFor time.Duration, hosts ...string) {
 	h.t.Helper()
 	pair, err := testcerts.New(time.Now().Add(-48*time.Hour), time.Now().Add(validFor), hosts...)
@@ -185,29 +241,57 @@ func TestEnvtestFarmConflict(t *testing.T) {
 	h.createFailoverIP(ns, "vip", "192.0.2.60", "", false)
 	h.createFarm(ns, "a-old", map[string]string{"role": "old"}, "vip")
 	h.createFarm(ns, "b-new", map[string]string{"role": "new"}, "vip")
-	ready := func(name, reason string, holds ...string) {
-		t.Helper()
-		eventually(t, "WebFarm "+name+" Ready reason "+reason, func() error {
-			var wf webfarmv1.WebFarm
-			if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: ns, Name: name}, &wf); err != nil {
-				return err
-			}
-			c := meta.FindStatusCondition(wf.Status.Conditions, webfarmv1.ConditionReady)
-			if c == nil || c.Reason != reason {
-				return fmt.Errorf("Ready %+v", c)
-			}
-			for _, s := range holds {
-				if !strings.Contains(c.Message, s) {
-					return fmt.Errorf("Ready message %q lacks %q", c.Message, s)
-				}
-			}
-			return nil
-		})
-	}
-	ready("b-new", webfarmv1.ReasonConflict, "WebFarm farms/b-new", "WebFarm farms/a-old", "192.0.2.60:80")
-	ready("a-old", webfarmv1.ReasonNoFrontSelected)
+	h.farmReady(ns, "b-new", webfarmv1.ReasonConflict, "WebFarm farms/b-new", "WebFarm farms/a-old", "192.0.2.60:80")
+	h.farmReady(ns, "a-old", webfarmv1.ReasonNoFrontSelected)
 	if err := h.c.Delete(h.ctx, &webfarmv1.WebFarm{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "a-old"}}); err != nil {
 		t.Fatal(err)
 	}
-	ready("b-new", webfarmv1.ReasonNoFrontSelected)
+	h.farmReady(ns, "b-new", webfarmv1.ReasonNoFrontSelected)
+}
+
+// TestEnvtestFarmConflictEveryAddress: a farm on every address of its
+// fronts and a newer one on a failover address, same port, on a shared
+// front are one socket on Linux: the newcomer gets the Conflict, naming
+// both, and the established farm does not; without the shared front, or
+// once the established farm goes, there is none.
+func TestEnvtestFarmConflictEveryAddress(t *testing.T) {
+	h := startHarness(t)
+	ns := "anyaddr"
+	h.createNamespace(ns)
+	h.createNode("anyaddr-1", "10.9.0.1", map[string]string{"all": "yes", "given": "yes"})
+	h.createFailoverIP(ns, "vip", "192.0.2.61", "", false)
+	h.createFarm(ns, "a-all", map[string]string{"all": "yes"})
+	h.farmReady(ns, "a-all", webfarmv1.ReasonNoFrontReady)
+	h.createFarm(ns, "b-given", map[string]string{"given": "yes"}, "vip")
+	h.farmReady(ns, "b-given", webfarmv1.ReasonConflict, "WebFarm anyaddr/b-given", "WebFarm anyaddr/a-all", "*@anyaddr-1:80")
+	h.farmReady(ns, "a-all", webfarmv1.ReasonNoFrontReady)
+	// Another front for the newcomer alone: still the shared one.
+	h.createNode("anyaddr-2", "10.9.0.2", map[string]string{"given": "yes"})
+	h.farmReady(ns, "b-given", webfarmv1.ReasonConflict)
+	if err := h.c.Delete(h.ctx, &webfarmv1.WebFarm{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "a-all"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.farmReady(ns, "b-given", webfarmv1.ReasonFailoverIPUnowned)
+}
+
+// farmReady waits until the WebFarm's Ready condition has reason, with a
+// message holding each of holds.
+func (h *harness) farmReady(ns, name, reason string, holds ...string) {
+	h.t.Helper()
+	eventually(h.t, "WebFarm "+name+" Ready reason "+reason, func() error {
+		var wf webfarmv1.WebFarm
+		if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: ns, Name: name}, &wf); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(wf.Status.Conditions, webfarmv1.ConditionReady)
+		if c == nil || c.Reason != reason {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		for _, s := range holds {
+			if !strings.Contains(c.Message, s) {
+				return fmt.Errorf("Ready message %q lacks %q", c.Message, s)
+			}
+		}
+		return nil
+	})
 }

@@ -40,8 +40,20 @@ func TestNodeNginx(t *testing.T) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(root, "index.html"), []byte("static site\n"), 0o644); err != nil {
-		t.Fatal(err)
+	files := map[string]string{
+		"index.html":                      "static site\n",
+		"uploads/a.txt":                   "an upload\n",
+		".webfarm/deleted/gone.txt":       "a tombstone\n",
+		"uploads/.webfarm/replaced/b.txt": "a replaced upload\n",
+	}
+	for name, content := range files {
+		path := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	socket := filepath.Join(base, "app.sock")
 	startApp(t, socket)
@@ -54,6 +66,7 @@ func TestNodeNginx(t *testing.T) {
 		},
 		CheckPaths: map[int32]string{nodeWebPort: "/check.txt"},
 		AccessLog:  accessLog,
+		Hidden:     []string{".webfarm"},
 	}
 	apply(t, p, c)
 	client := nsHTTPClient(ns)
@@ -66,6 +79,18 @@ func TestNodeNginx(t *testing.T) {
 			t.Errorf("Host %q %s: %q, want %q", tc.host, tc.path, got, tc.want)
 		}
 	}
+	t.Run("the uploads' state is not served", func(t *testing.T) {
+		for path, want := range map[string]int{
+			"/uploads/a.txt":                   http.StatusOK,
+			"/.webfarm/deleted/gone.txt":       http.StatusForbidden,
+			"/.webfarm/":                       http.StatusForbidden,
+			"/uploads/.webfarm/replaced/b.txt": http.StatusForbidden,
+		} {
+			if got := status(t, client, "static.example.com", path); got != want {
+				t.Errorf("%s: %d, want %d", path, got, want)
+			}
+		}
+	})
 	t.Run("log: the client from X-Forwarded-For first, no checks", func(t *testing.T) {
 		testAccessLog(t, accessLog)
 	})
@@ -299,6 +324,22 @@ func body(c *http.Client, host, path string) (string, error) {
 		err = fmt.Errorf("%s", resp.Status)
 	}
 	return string(b), err
+}
+
+func status(t *testing.T, c *http.Client, host, path string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://front"+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", host, path, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func waitBody(t *testing.T, c *http.Client, host, path string) string {

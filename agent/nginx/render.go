@@ -34,6 +34,10 @@ type Config struct {
 	CheckPaths map[int32]string
 	// AccessLog is the file every vhost logs to, in the original format.
 	AccessLog string
+	// Hidden are names of directories that no vhost serves, at any depth
+	// of its tree: the uploads' state, which sits inside the synced
+	// directories and so inside the served tree.
+	Hidden []string
 }
 
 // Files in the directory: the http-level settings, a default server per
@@ -47,8 +51,8 @@ const (
 // checked again.
 var (
 	pathPattern  = regexp.MustCompile(`^/[A-Za-z0-9._/-]*$`)
-	indexPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 	sizePattern  = regexp.MustCompile(`^[0-9]{1,6}[km]?$`)
+	namePattern  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 	hostPattern  = regexp.MustCompile(`^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$`)
 	keyPattern   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 	checkPattern = regexp.MustCompile(`^/[A-Za-z0-9._~!&()*+,;=:@%/-]*$`)
@@ -66,10 +70,15 @@ func Render(c Config) (map[string][]byte, []error) {
 	if !cleanPath(c.AccessLog) {
 		return nil, []error{fmt.Errorf("access log %q: must be an absolute path of letters, digits, '.', '_', '-' and '/'", c.AccessLog)}
 	}
+	for _, h := range c.Hidden {
+		if !namePattern.MatchString(h) || h == "." || h == ".." {
+			return nil, []error{fmt.Errorf("hidden directory %q: must be a file name of letters, digits, '.', '_' and '-'", h)}
+		}
+	}
 	vhosts := slices.Clone(c.Vhosts)
 	slices.SortFunc(vhosts, func(a, b Vhost) int { return strings.Compare(a.Key, b.Key) })
 	for _, v := range vhosts {
-		text, err := renderVhost(v, c.AccessLog)
+		text, err := renderVhost(v, c.AccessLog, c.Hidden)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("site %q: %w", v.Key, err))
 			continue
@@ -119,7 +128,7 @@ func renderCommon(c Config, ports map[int32]bool) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func renderVhost(v Vhost, accessLog string) ([]byte, error) {
+func renderVhost(v Vhost, accessLog string, hidden []string) ([]byte, error) {
 	if err := checkVhost(v); err != nil {
 		return nil, err
 	}
@@ -131,6 +140,11 @@ func renderVhost(v Vhost, accessLog string) ([]byte, error) {
 	fmt.Fprintf(&b, "    access_log %s %s;\n", accessLog, logFormat)
 	if v.ClientMaxBodySize != "" {
 		fmt.Fprintf(&b, "    client_max_body_size %s;\n", v.ClientMaxBodySize)
+	}
+	// A regular expression, so that it wins over every prefix location and
+	// catches the directory wherever the synced tree sits below the root.
+	for _, h := range hidden {
+		fmt.Fprintf(&b, "    location ~ /%s(/|$) {\n        deny all;\n    }\n", regexp.QuoteMeta(h))
 	}
 	if v.Root != "" {
 		fmt.Fprintf(&b, "    root %s;\n", v.Root)
@@ -197,7 +211,7 @@ func checkVhost(v Vhost) error {
 		return err
 	}
 	for i, idx := range v.Index {
-		if !indexPattern.MatchString(idx) {
+		if !namePattern.MatchString(idx) {
 			return fmt.Errorf("spec.webServer.index[%d] %q: must be a file name of letters, digits, '.', '_' and '-'", i, idx)
 		}
 	}

@@ -22,6 +22,7 @@ var goldenConfigs = map[string]Config{
 			Root: "/srv/www/example.com", Index: []string{"index.html", "index.htm"}, ClientMaxBodySize: "1m"}},
 		CheckPaths: map[int32]string{5380: "/check.txt"},
 		AccessLog:  "/var/log/nginx/access.log",
+		Hidden:     []string{".webfarm"},
 	},
 	"proxy": {
 		Vhosts: []Vhost{
@@ -31,6 +32,7 @@ var goldenConfigs = map[string]Config{
 		},
 		CheckPaths: map[int32]string{5080: "/check.txt", 8000: "/healthz?full=1"},
 		AccessLog:  "/var/log/nginx/access.log",
+		Hidden:     []string{".webfarm"},
 	},
 }
 

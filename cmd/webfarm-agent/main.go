@@ -91,6 +91,7 @@ func parseFlags(fs *flag.FlagSet, args []string) flags {
 	fs.BoolVar(&f.DisableAccessLog, "no-access-log", false, "do not write HAProxy's access log (one httplog line per request) to stdout")
 	fs.StringVar(&f.NginxDir, "nginx-dir", "", "directory of nginx's configuration the agent owns for the Sites' vhosts (nginx.conf must include <dir>/*.conf in http {}); empty: nginx is left alone")
 	fs.StringVar(&f.NginxBinary, "nginx-binary", "nginx", "the nginx executable")
+	fs.StringVar(&f.NginxConfig, "nginx-config", "", "nginx's main configuration file, given to nginx -t and nginx -s reload as -c; empty: nginx's default")
 	fs.StringVar(&f.RsyncBinary, "rsync-binary", "rsync", "the rsync executable that syncs the farms' upload directories")
 	fs.StringVar(&f.NginxAccessLog, "nginx-access-log", agent.DefaultNginxAccessLog, "the file the Sites' vhosts log to")
 	fs.BoolVar(&f.WatchSecrets, "watch-secrets", false, "watch the Secrets of the Sites' certificates (list and watch of Secrets in the farm namespaces), so that a renewal reaches HAProxy at once rather than at the next resync")

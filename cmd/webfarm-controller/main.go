@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -31,6 +32,7 @@ func run() error {
 		namespace, electionID, metricsAddr, probeAddr string
 		leaderElect                                   bool
 		metricsServing                                metrics.Serving
+		farmNamespaces                                []string
 	)
 	// --kubeconfig is registered by controller-runtime's config package.
 	flag.StringVar(&namespace, "namespace", controllers.DefaultNamespace, "Operator namespace: where the nodes' heartbeat Leases and the leader-election Lease live.")
@@ -39,6 +41,15 @@ func run() error {
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; \"0\" disables it.")
 	metricsServing.BindFlags(flag.CommandLine)
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	flag.Func("farm-namespaces", "Comma-separated namespaces holding Sites, where the controller may list and watch Secrets: a change of a certificate's Secret reaches its Site's status at once. Empty: certificates are read again every 5 minutes.", func(v string) error {
+		// An empty name would be every namespace, which RBAC does not grant.
+		for _, ns := range strings.Split(v, ",") {
+			if ns = strings.TrimSpace(ns); ns != "" {
+				farmNamespaces = append(farmNamespaces, ns)
+			}
+		}
+		return nil
+	})
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -57,7 +68,7 @@ func run() error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Cache:                   controllers.CacheOptions(namespace),
+		Cache:                   controllers.CacheOptions(namespace, farmNamespaces...),
 		Metrics:                 metricsServing.Options(metricsAddr),
 		HealthProbeBindAddress:  probeAddr,
 		LeaderElection:          leaderElect,
@@ -69,7 +80,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := controllers.Setup(mgr, controllers.Options{Namespace: namespace}); err != nil {
+	if err := controllers.Setup(mgr, controllers.Options{Namespace: namespace, SecretNamespaces: farmNamespaces}); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

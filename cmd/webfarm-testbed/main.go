@@ -20,7 +20,7 @@ const usage = `usage: webfarm-testbed <command> [flags]
 
 commands:
   up                 start the testbed, print how to explore it, wait for Ctrl-C
-  demo [--keep]      run the five demo scenarios and print a summary table;
+  demo [--keep]      run the demo scenarios and print a summary table;
                      --keep leaves the testbed running afterwards until Ctrl-C
   bench-failover [--trials N] [--out FILE] [--webfarm-only]
                      compare failover gaps of keepalived (VRRP) and webfarm on

@@ -106,6 +106,9 @@ type Claim struct {
 	Hostnames []string
 	// farm is the key of the WebFarm the claim is for.
 	farm string
+	// nodes are the fronts of the farm, where its endpoints on a given
+	// address are bound; nil: the one node whose agent resolves.
+	nodes []string
 }
 
 // Conflict is why a claim was refused.
@@ -137,11 +140,47 @@ type grants struct {
 	tls   map[spot]bool   // whether the spot is served over TLS
 	setBy map[spot]string // the claim that opened the spot
 	names map[spot]map[string]string
+	// binds are, per front and port, the claim binding every address and
+	// the one binding a given address: on Linux the one takes the other's
+	// connections, so they never share a front's port.
+	binds map[bind]holder
+}
+
+// bind is a port of one front, bound on every address or on given ones.
+type bind struct {
+	node  string
+	port  int32
+	every bool
+}
+
+// holder is the claim that holds a bind, and its endpoint.
+type holder struct {
+	key      string
+	endpoint Endpoint
+}
+
+// binds are where e of c binds: on the front it names ("*@front1",
+// "node@front1"), or else on each front of c's farm.
+func (c Claim) binds(e Endpoint) []bind {
+	every := e.Address == AnyAddress || strings.HasPrefix(e.Address, AnyAddress+"@")
+	nodes := c.nodes
+	if _, node, ok := strings.Cut(e.Address, "@"); ok {
+		nodes = []string{node}
+	} else if nodes == nil {
+		nodes = []string{""}
+	}
+	out := make([]bind, len(nodes))
+	for i, n := range nodes {
+		out[i] = bind{node: n, port: e.Port, every: every}
+	}
+	return out
 }
 
 // Resolve grants claims oldest first (by creation, then key) and refuses,
 // whole, each claim that asks for a hostname already granted on one of its
-// endpoints, or for an endpoint already granted with the other protocol.
+// endpoints, for an endpoint already granted with the other protocol, or
+// for a port of a front bound on every address where it is already bound
+// on a given one, or the reverse.
 // The established object keeps serving; the newcomer is told why.
 func Resolve(claims []Claim) map[string]Conflict {
 	order := slices.Clone(claims)
@@ -151,7 +190,7 @@ func Resolve(claims []Claim) map[string]Conflict {
 		}
 		return strings.Compare(a.Key, b.Key)
 	})
-	g := grants{tls: map[spot]bool{}, setBy: map[spot]string{}, names: map[spot]map[string]string{}}
+	g := grants{tls: map[spot]bool{}, setBy: map[spot]string{}, names: map[spot]map[string]string{}, binds: map[bind]holder{}}
 	refused := map[string]Conflict{}
 	for _, c := range order {
 		if conflict, bad := g.conflict(c); bad {
@@ -165,6 +204,13 @@ func Resolve(claims []Claim) map[string]Conflict {
 
 func (g grants) conflict(c Claim) (Conflict, bool) {
 	for _, e := range c.Endpoints {
+		for _, b := range c.binds(e) {
+			other := b
+			other.every = !b.every
+			if h, taken := g.binds[other]; taken {
+				return Conflict{With: h.key, Endpoint: h.endpoint}, true
+			}
+		}
 		s := spot{e.Address, e.Port}
 		isTLS, open := g.tls[s]
 		if !open {
@@ -184,6 +230,11 @@ func (g grants) conflict(c Claim) (Conflict, bool) {
 
 func (g grants) grant(c Claim) {
 	for _, e := range c.Endpoints {
+		for _, b := range c.binds(e) {
+			if _, taken := g.binds[b]; !taken {
+				g.binds[b] = holder{key: c.Key, endpoint: e}
+			}
+		}
 		s := spot{e.Address, e.Port}
 		if _, open := g.tls[s]; !open {
 			g.tls[s], g.setBy[s] = e.TLS, c.Key
@@ -202,8 +253,9 @@ func (g grants) grant(c Claim) {
 //
 // fronts, when not nil, maps each farm to its fronts' node names: an
 // endpoint on every address is then one per front ("*@node"), so that two
-// farms listening on every address clash only where they share a front.
-// One node's agent passes nil.
+// farms listening on every address clash only where they share a front,
+// and so do a farm on every address and one on given addresses. One
+// node's agent passes nil.
 func Claims(farms map[string]*webfarmv1.WebFarm, sites []*webfarmv1.Site, addresses map[string]string, fronts map[string][]string) []Claim {
 	out := claims(farms, sites, addresses)
 	if fronts == nil {
@@ -211,6 +263,10 @@ func Claims(farms map[string]*webfarmv1.WebFarm, sites []*webfarmv1.Site, addres
 	}
 	for i := range out {
 		out[i].Endpoints = perFront(out[i].Endpoints, fronts[out[i].farm])
+		out[i].nodes = fronts[out[i].farm]
+		if out[i].nodes == nil {
+			out[i].nodes = []string{} // on no front
+		}
 	}
 	return out
 }

@@ -127,3 +127,65 @@ func TestClaimsNodeAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimsEveryAddressBesideGiven: a farm on every address and one on a
+// failover address, on one port, clash where they share a front, whatever
+// their hostnames (the bind on the given address takes its connections
+// from the other): the newcomer is refused.
+func TestClaimsEveryAddressBesideGiven(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	farm := func(name string, age time.Duration, port int32, fips ...string) *webfarmv1.WebFarm {
+		wf := &webfarmv1.WebFarm{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: name, CreationTimestamp: metav1.NewTime(t0.Add(age))}}
+		wf.Spec.FailoverIPs = fips
+		wf.Spec.Frontend.Port = port
+		return wf
+	}
+	site := func(name, farm string, age time.Duration, host string) *webfarmv1.Site {
+		s := &webfarmv1.Site{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: name, CreationTimestamp: metav1.NewTime(t0.Add(age))}}
+		s.Spec.WebFarmRef.Name = farm
+		s.Spec.Hostnames = []webfarmv1.Hostname{webfarmv1.Hostname(host)}
+		return s
+	}
+	addresses := map[string]string{"a/vip": "192.0.2.10"}
+	shared := map[string][]string{"a/all": {"n1", "n2"}, "a/given": {"n2", "n3"}}
+	for _, tc := range []struct {
+		name          string
+		all, given    *webfarmv1.WebFarm
+		sites         []*webfarmv1.Site
+		fronts        map[string][]string
+		refused, want string
+	}{
+		{name: "every address first, a shared front",
+			all: farm("all", 0, 80), given: farm("given", time.Minute, 80, "vip"), fronts: shared,
+			refused: "WebFarm a/given", want: "WebFarm a/all already serves *@n2:80"},
+		{name: "the given address first, a shared front",
+			all: farm("all", time.Minute, 80), given: farm("given", 0, 80, "vip"), fronts: shared,
+			refused: "WebFarm a/all", want: "WebFarm a/given already serves 192.0.2.10:80"},
+		{name: "one node (the agent)",
+			all: farm("all", 0, 80), given: farm("given", time.Minute, 80, "vip"),
+			refused: "WebFarm a/given", want: "WebFarm a/all already serves *:80"},
+		{name: "other hostnames, one socket each",
+			all: farm("all", 0, 80), given: farm("given", time.Minute, 80, "vip"), fronts: shared,
+			sites:   []*webfarmv1.Site{site("one", "all", 0, "one.example.com"), site("two", "given", time.Minute, "two.example.com")},
+			refused: "Site a/two", want: "Site a/one already serves *@n2:80"},
+		{name: "disjoint fronts",
+			all: farm("all", 0, 80), given: farm("given", time.Minute, 80, "vip"),
+			fronts: map[string][]string{"a/all": {"n1"}, "a/given": {"n2", "n3"}}},
+		{name: "other ports",
+			all: farm("all", 0, 8080), given: farm("given", time.Minute, 80, "vip"), fronts: shared},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			farms := map[string]*webfarmv1.WebFarm{"a/all": tc.all, "a/given": tc.given}
+			refused := Resolve(Claims(farms, tc.sites, addresses, tc.fronts))
+			if tc.want == "" {
+				if len(refused) > 0 {
+					t.Errorf("refused %v, want none", refused)
+				}
+				return
+			}
+			if got := refused[tc.refused]; len(refused) != 1 || got.String() != tc.want {
+				t.Errorf("refused %v, want %s: %q", refused, tc.refused, tc.want)
+			}
+		})
+	}
+}

@@ -265,10 +265,13 @@ func TestEnvtestControllerPermissions(t *testing.T) {
 		{authorizationv1.ResourceAttributes{Verb: "watch", Group: "coordination.k8s.io", Resource: "leases", Namespace: namespace}, true},
 		{authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: namespace}, true},
 		{authorizationv1.ResourceAttributes{Verb: "update", Group: "webfarm.io", Resource: "sites", Subresource: "status", Namespace: "shop"}, true},
-		// A Site's certificate, in a farm namespace only.
+		// A Site's certificate, in a farm namespace only, read and watched
+		// (the controller caches the Secrets' metadata alone).
 		{authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: "shop"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "watch", Resource: "secrets", Namespace: "shop"}, true},
 		{authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: "blog"}, false},
-		{authorizationv1.ResourceAttributes{Verb: "list", Resource: "secrets", Namespace: "shop"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "list", Resource: "secrets", Namespace: "blog"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "list", Resource: "secrets"}, false},
 		// Never needed.
 		{authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: namespace}, false},
 		{authorizationv1.ResourceAttributes{Verb: "patch", Resource: "nodes"}, false},

@@ -119,7 +119,7 @@ func checkController(t *testing.T, d *appsv1.Deployment) {
 		t.Error("controller pod: runAsNonRoot is not set")
 	}
 	c := pod.Containers[0]
-	for _, arg := range []string{"--namespace=webfarm-system", "--leader-elect=true", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080", "--metrics-secure=true"} {
+	for _, arg := range []string{"--namespace=webfarm-system", "--farm-namespaces=webfarm-system", "--leader-elect=true", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080", "--metrics-secure=true"} {
 		if !slices.Contains(c.Args, arg) {
 			t.Errorf("controller args %q lack %s", c.Args, arg)
 		}

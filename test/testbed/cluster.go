@@ -86,8 +86,9 @@ func createPeerSecret(ctx context.Context, c client.Client) error {
 // renderSamples renders config/samples with `kubectl kustomize`, as
 // `kubectl apply -k` would, and returns the manifests with the FailoverIP
 // address replaced by vip: the sample's documentation address is reachable
-// nowhere, the testbed's VIP is on its bridge.
-func renderSamples(kubectl func(...string) (string, error), vip string) ([]byte, error) {
+// nowhere, the testbed's VIP is on its bridge. The Sites are served from
+// document roots in the testbed's directory tbDir.
+func renderSamples(kubectl func(...string) (string, error), vip, tbDir string) ([]byte, error) {
 	dir := filepath.Join(testenv.RepoRoot(), "config", "samples")
 	rendered, err := kubectl("kustomize", dir)
 	if err != nil {
@@ -112,6 +113,11 @@ func renderSamples(kubectl func(...string) (string, error), vip string) ([]byte,
 			}
 			patched++
 		}
+		if obj.GetKind() == "Site" {
+			if err := serveSiteFromTestbed(&obj, tbDir); err != nil {
+				return nil, err
+			}
+		}
 		doc, err := yaml.Marshal(obj.Object)
 		if err != nil {
 			return nil, err
@@ -128,7 +134,7 @@ func renderSamples(kubectl func(...string) (string, error), vip string) ([]byte,
 // applySamples applies the rendered samples with kubectl, into
 // SamplesNamespace, and keeps the manifests next to the testbed's files.
 func applySamples(kubectl func(...string) (string, error), vip, dir string) (string, error) {
-	manifests, err := renderSamples(kubectl, vip)
+	manifests, err := renderSamples(kubectl, vip, dir)
 	if err != nil {
 		return "", err
 	}

@@ -43,6 +43,7 @@ func newController(binDir, kubeconfig, logPath string) *Controller {
 			filepath.Join(binDir, controllerBinary),
 			"--kubeconfig", kubeconfig,
 			"--namespace", OperatorNamespace,
+			"--farm-namespaces", SamplesNamespace,
 			"--leader-elect=false",
 			"--metrics-bind-address", ControllerMetricsAddr,
 			"--health-probe-bind-address", "127.0.0.1:0",
@@ -91,6 +92,12 @@ func newAgent(f *Front, binDir string) *Agent {
 			"--metrics-bind-address", AgentMetricsAddr,
 			"--health-probe-bind-address", "0",
 			"--zap-time-encoding", "rfc3339nano",
+			// The Sites' vhosts in the front's own nginx, logging where
+			// it does; their certificates' Secrets watched.
+			"--nginx-dir", f.web.vhostDir(),
+			"--nginx-config", f.web.confPath(),
+			"--nginx-access-log", f.web.AccessLogPath(),
+			"--watch-secrets",
 		},
 		log: filepath.Join(f.dir, "agent.log"),
 	}}

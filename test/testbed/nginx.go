@@ -12,8 +12,12 @@ import (
 // nginxConf is each front's web server, configured as in the original setup:
 // the client address from X-Forwarded-For first in the access log (the
 // proxy's at the end), /check.txt served but not logged. The page answers
-// with the front's name so a client can tell which front served it. Every
-// file nginx writes lives in the front's directory.
+// with the front's name, and every answer carries it in X-Front, so a
+// client can tell which front served it. It includes the vhosts the
+// front's agent writes for the Sites (--nginx-dir); once it does, their
+// default server answers hosts no site names, so the hand-written server
+// names the hosts the testbed asks by address. Every file nginx writes
+// lives in the front's directory.
 var nginxConf = template.Must(template.New("nginx.conf").Parse(`# webfarm testbed: the web server of {{.Name}}
 daemon off;
 master_process on;
@@ -38,11 +42,15 @@ http {
                   '"$request" $status $body_bytes_sent "$http_referer" '
                   '"$http_user_agent" "$remote_addr"';
   access_log {{.Dir}}/access.log main;
+  add_header X-Front {{.Name}} always;
+
+  include {{.VhostDir}}/*.conf;
 
   server {
     # Every address of the front: its own, for HAProxy's servers, and
     # keepalived's VIP when the failover bench puts it there.
     listen {{.Port}};
+    server_name "~^[0-9.]+$" localhost;
     root {{.Dir}}/www;
     add_header X-Front {{.Name}} always;
 
@@ -65,7 +73,7 @@ type webServer struct {
 
 func newWebServer(name, address, dir string) (*webServer, error) {
 	w := &webServer{name: name, address: address, dir: dir}
-	for _, d := range []string{"www", "temp"} {
+	for _, d := range []string{"www", "temp", "webfarm"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err
 		}
@@ -85,9 +93,9 @@ func newWebServer(name, address, dir string) (*webServer, error) {
 	}
 	defer conf.Close()
 	err = nginxConf.Execute(conf, struct {
-		Name, Address, Dir string
-		Port               int
-	}{name, address, dir, WebPort})
+		Name, Address, Dir, VhostDir string
+		Port                         int
+	}{name, address, dir, w.vhostDir(), WebPort})
 	if err != nil {
 		return nil, fmt.Errorf("rendering nginx.conf of %s: %w", name, err)
 	}
@@ -101,6 +109,9 @@ func newWebServer(name, address, dir string) (*webServer, error) {
 }
 
 func (w *webServer) confPath() string { return filepath.Join(w.dir, "nginx.conf") }
+
+// vhostDir is the agent's --nginx-dir: the Sites' vhosts.
+func (w *webServer) vhostDir() string { return filepath.Join(w.dir, "webfarm") }
 
 // AccessLogPath is the front's nginx access log.
 func (w *webServer) AccessLogPath() string { return filepath.Join(w.dir, "access.log") }

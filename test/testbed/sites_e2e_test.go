@@ -2,10 +2,8 @@ package testbed
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"testing"
@@ -46,7 +44,7 @@ func TestE2ESites(t *testing.T) {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(pair.Leaf)
-	browser := httpsClient(roots)
+	browser := SiteClient(roots)
 
 	// The agents read the Secret at their next resync.
 	var last string
@@ -98,7 +96,7 @@ func TestE2ESites(t *testing.T) {
 		}
 	})
 	t.Run("cookie over HTTPS", func(t *testing.T) {
-		c := httpsClient(roots)
+		c := SiteClient(roots)
 		c.Jar, _ = cookiejar.New(nil)
 		fronts := map[string]int{}
 		for range 10 {
@@ -141,23 +139,4 @@ func TestE2ESites(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-}
-
-// httpsClient is a browser in the client namespace that reaches every
-// name at the VIP, as curl --resolve does, trusting roots.
-func httpsClient(roots *x509.CertPool) *http.Client {
-	dial := DialInNamespace(ClientNS)
-	return &http.Client{
-		Timeout: 2 * time.Second,
-		Transport: &http.Transport{
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				_, port, _ := net.SplitHostPort(addr)
-				return dial(ctx, network, net.JoinHostPort(VIP, port))
-			},
-			TLSClientConfig:   &tls.Config{RootCAs: roots},
-			ForceAttemptHTTP2: true,
-			DisableKeepAlives: true,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }

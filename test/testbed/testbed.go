@@ -1,8 +1,8 @@
 // Package testbed runs the whole web farm on one machine: a real control
 // plane (kube-apiserver and etcd), the controller, and fronts that are
 // network namespaces on a shared bridge, each with nginx, a Node object and
-// webfarm-agent running a real HAProxy; a client namespace sends traffic
-// to the VIP. `webfarm-testbed` (make demo), the end-to-end tests and the
+// webfarm-agent running a real HAProxy and writing the Sites' vhosts into
+// that nginx; a client namespace sends traffic to the VIP. `webfarm-testbed` (make demo), the end-to-end tests and the
 // benchmarks all start it.
 //
 //	wf-net      bridge br0
