@@ -13,9 +13,12 @@ import (
 )
 
 // settle handles a path no event touched for the quiet period: a peer's
-// write is left alone, a local change is given the declared owner and mode
+// write or deletion is judged, a local change is given the declared owner and mode
 // and queued for every peer, a local deletion gets its tombstone.
 func (s *Syncer) settle(ctx context.Context, path string, first time.Time) {
+	if s.judgeArrivals(ctx, path) {
+		return
+	}
 	abs := filepath.Join(s.Module.Path, path)
 	st, err := os.Lstat(abs)
 	s.mu.Lock()

@@ -75,8 +75,11 @@ type Syncer struct {
 	settledAs map[string]stamp
 	// failed is when a peer last failed; it is retried Retry later.
 	failed map[string]time.Time
-	// inbox holds the peers' transfers not yet judged.
+	// inbox holds the peers' transfers not yet read.
 	inbox []Transfer
+	// incoming holds, per path, what peers did to it, judged once the
+	// path settles: rsync logs a file before it puts it in place.
+	incoming map[string][]arrival
 	// received and receivedDel are what peers wrote and deleted here, so
 	// that the watcher does not send them back.
 	received    map[string]stamp
@@ -98,6 +101,7 @@ func (s *Syncer) init() {
 		s.outbox, s.failed = map[string]map[string]time.Time{}, map[string]time.Time{}
 		s.settledAs = map[string]stamp{}
 		s.received, s.receivedDel = map[string]stamp{}, map[string]bool{}
+		s.incoming = map[string][]arrival{}
 		s.wake = make(chan struct{}, 1)
 		s.catchUp = true
 		if s.Clock == nil {
@@ -269,7 +273,7 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 	if s.Drain != nil {
 		s.Drain()
 	}
-	s.judgeInbox(ctx)
+	s.takeInbox()
 	s.mu.Lock()
 	due := s.catchUp && s.Clock.Since(s.failed[""]) >= s.Retry
 	s.mu.Unlock()

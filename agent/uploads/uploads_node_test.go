@@ -145,6 +145,11 @@ func TestNodeUploadsThreeFronts(t *testing.T) {
 		}
 		t.Logf("concurrent writes: every front on the winning versions in %v", d.Round(time.Millisecond))
 		converged(t, fronts, nil, "concurrent writes")
+		// A push that read the loser before the winner landed on its
+		// sender may still land: the receiver judges it a quiet period
+		// later. Once no front has anything left to send, nothing may
+		// move the winner again.
+		idle(t, fronts)
 		consistently(t, 10*DefaultQuiet, func() {
 			if got := tree(t, f3.dir)["race-tie.txt"]; got != digest(tieWinner) {
 				t.Fatalf("front3 left the winning version of race-tie.txt for %s", got)
@@ -334,14 +339,37 @@ func TestNodeUploadsConfinement(t *testing.T) {
 	})
 }
 
+// idle waits until no front has a change left to send or judge, and every
+// front holds the same tree, at two polls in a row: no push is in flight
+// then (a push keeps its paths queued until it ends).
+func idle(t *testing.T, fronts []*testFront) {
+	t.Helper()
+	calm := 0
+	eventually(t, 20*time.Second, "every front idle on the same tree", func() bool {
+		ref := tree(t, fronts[0].dir)
+		for _, f := range fronts {
+			if f.syncer.Status().Pending != 0 || !sameTree(ref, tree(t, f.dir)) {
+				calm = 0
+				return false
+			}
+		}
+		calm++
+		return calm >= 2
+	})
+}
+
 func allCaughtUp(t *testing.T, fronts []*testFront) {
 	t.Helper()
-	eventually(t, 20*time.Second, "every front caught up", func() bool {
+	var behind string
+	if eventuallyQuiet(t, 20*time.Second, func() bool {
 		for _, f := range fronts {
-			if !f.syncer.Status().CaughtUp {
+			if st := f.syncer.Status(); !st.CaughtUp {
+				behind = f.name + ": " + st.LastError
 				return false
 			}
 		}
 		return true
-	})
+	}) < 0 {
+		t.Fatalf("after 20s: not every front caught up; %s", behind)
+	}
 }
