@@ -167,7 +167,7 @@ func tree(t *testing.T, dir string) map[string]string {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, path)
-		if rel == metaDir {
+		if rel == MetaDir {
 			return filepath.SkipDir
 		}
 		switch {

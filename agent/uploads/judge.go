@@ -91,7 +91,7 @@ func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
 		s.judgeTombstone(ctx, path)
 		return
 	}
-	if path == metaDir || strings.HasPrefix(path, metaDir+"/") {
+	if path == MetaDir || strings.HasPrefix(path, MetaDir+"/") {
 		return
 	}
 	abs := filepath.Join(s.Module.Path, path)

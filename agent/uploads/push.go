@@ -12,13 +12,20 @@ import (
 	"time"
 )
 
-// Paths of the agent's own below a synced directory. The watcher ignores
-// them all; tmp and replaced are never synced, deleted is (the tombstones).
+// MetaDir is the agent's own directory inside every synced directory. It
+// must stay inside: the rsync daemon is chrooted to the directory, and its
+// temporary files and the versions it replaces must be on the directory's
+// filesystem, for the rename that puts a file in place to be atomic. A web
+// server that serves a synced directory should deny it (tombstones name
+// deleted paths). The watcher ignores it all; tmp and replaced are never
+// synced, deleted is (the tombstones).
+const MetaDir = ".webfarm"
+
+// Paths below MetaDir.
 const (
-	metaDir     = ".webfarm"
-	tmpDir      = metaDir + "/tmp"
-	replacedDir = metaDir + "/replaced"
-	deletedDir  = metaDir + "/deleted"
+	tmpDir      = MetaDir + "/tmp"
+	replacedDir = MetaDir + "/replaced"
+	deletedDir  = MetaDir + "/deleted"
 )
 
 // Rsync runs the rsync client of one front towards the others' daemons.

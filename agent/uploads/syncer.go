@@ -331,7 +331,7 @@ func (s *Syncer) prepare() error {
 	if err := os.MkdirAll(m.Path, m.DirMode.Perm()); err != nil {
 		return fmt.Errorf("creating %s: %w", m.Path, err)
 	}
-	for _, d := range []string{"", metaDir, tmpDir, replacedDir, deletedDir} {
+	for _, d := range []string{"", MetaDir, tmpDir, replacedDir, deletedDir} {
 		p := filepath.Join(m.Path, d)
 		if err := os.MkdirAll(p, m.DirMode.Perm()); err != nil {
 			return fmt.Errorf("creating %s: %w", p, err)

@@ -67,7 +67,7 @@ func (wt *watcher) addTree(dir string) ([]string, error) {
 // rel is path relative to the root; false for the agent's own directory.
 func (wt *watcher) rel(path string) (string, bool) {
 	rel, err := filepath.Rel(wt.root, path)
-	if err != nil || rel == metaDir || strings.HasPrefix(rel, metaDir+"/") {
+	if err != nil || rel == MetaDir || strings.HasPrefix(rel, MetaDir+"/") {
 		return "", false
 	}
 	return rel, true
