@@ -36,6 +36,10 @@ type testFront struct {
 	dir   string
 	state string
 
+	// ttl, when set, is the Syncer's TombstoneTTL, with a skew of a
+	// tenth of it.
+	ttl time.Duration
+
 	daemon *Daemon
 	router *Router
 	syncer *Syncer
@@ -121,7 +125,8 @@ func (f *testFront) start(t *testing.T, all []*testFront) {
 	cfg := f.daemonConfig(peers)
 	f.daemon = &Daemon{Command: runner(f.ns)}
 	f.router = NewRouter(cfg)
-	f.syncer = &Syncer{Module: f.module(), Rsync: f.rsync(), Drain: f.router.Drain}
+	f.syncer = &Syncer{Module: f.module(), Rsync: f.rsync(), Drain: f.router.Drain,
+		TombstoneTTL: f.ttl, ClockSkew: f.ttl / 10, StateDir: filepath.Join(f.state, "sync")}
 	f.router.Set(f.module().Name, f.syncer)
 	f.syncer.SetPeers(ps)
 	if err := f.syncer.prepare(); err != nil {

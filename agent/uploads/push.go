@@ -131,6 +131,28 @@ func (r *Rsync) Differences(ctx context.Context, root string, peer Peer, module 
 	return diff, nil
 }
 
+// Lacks lists what peer lacks of root: what a pull with deletions would
+// delete here.
+func (r *Rsync) Lacks(ctx context.Context, root string, peer Peer, module string) ([]string, error) {
+	diff, err := r.Differences(ctx, root, peer, module)
+	var lacks []string
+	for _, line := range diff {
+		// "%i %n": eleven characters of changes, a space, the name.
+		if strings.HasPrefix(line, "*deleting") && len(line) > 12 {
+			lacks = append(lacks, strings.TrimSuffix(unescapeName(line[12:]), "/"))
+		}
+	}
+	return lacks, err
+}
+
+// Probe tells whether peer's daemon lets this front into module: it lets
+// in only the fronts it syncs with.
+func (r *Rsync) Probe(ctx context.Context, root string, peer netip.Addr, module string) error {
+	_, err := r.run(ctx, root, nil, []string{"--list-only", "--password-file=" + r.PasswordFile, "--contimeout=5",
+		"--timeout=" + strconv.Itoa(max(1, int(r.Timeout/time.Second))), r.url(peer, module) + MetaDir})
+	return err
+}
+
 func (r *Rsync) run(ctx context.Context, dir string, stdin *bytes.Buffer, args []string) (string, error) {
 	cmd := command(ctx, r.Command, r.Binary, args...)
 	cmd.Dir = dir

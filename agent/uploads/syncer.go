@@ -36,6 +36,11 @@ type Status struct {
 	Conflicts int
 	// Pushed counts the paths this front sent to a peer.
 	Pushed int
+	// TombstonesCollected counts the deletions forgotten (collect.go).
+	TombstonesCollected int
+	// Dropped counts the files dropped at a catch-up after an absence
+	// longer than TombstoneTTL (collect.go).
+	Dropped int
 }
 
 // Defaults of a Syncer.
@@ -64,10 +69,21 @@ type Syncer struct {
 	// Propagated, when set, is told how long each change took to reach
 	// a peer.
 	Propagated func(time.Duration)
+	// TombstoneTTL is how long a deletion is remembered; ClockSkew the
+	// most the fronts' clocks may differ (collect.go).
+	TombstoneTTL, ClockSkew time.Duration
+	// StateDir, outside the directory, records when this front was last
+	// known in step with every peer. Without it the front counts as new
+	// at every start, and never drops a file at a catch-up.
+	StateDir string
 
-	mu      sync.Mutex
-	peers   []Peer
-	pending pending
+	mu    sync.Mutex
+	peers []Peer
+	// peersSet is false until the first SetPeers; rejoined are the peers
+	// added since, to be sent every tombstone.
+	peersSet bool
+	rejoined map[string]bool
+	pending  pending
 	// outbox holds, per peer, the settled paths it still lacks, with
 	// when each first changed.
 	outbox map[string]map[string]time.Time
@@ -87,8 +103,13 @@ type Syncer struct {
 	status      Status
 	// catchUp is set while a catch-up is due.
 	catchUp bool
-	wake    chan struct{}
-	once    sync.Once
+	// collectAt is when the tombstones are next collected and the peers
+	// next asked whether this front is still one of theirs.
+	collectAt time.Time
+	// outOfStep is set when a peer refused this front, until a catch-up.
+	outOfStep bool
+	wake      chan struct{}
+	once      sync.Once
 }
 
 type stamp struct{ mtimeNs, size int64 }
@@ -102,6 +123,7 @@ func (s *Syncer) init() {
 		s.settledAs = map[string]stamp{}
 		s.received, s.receivedDel = map[string]stamp{}, map[string]bool{}
 		s.incoming = map[string][]arrival{}
+		s.rejoined = map[string]bool{}
 		s.wake = make(chan struct{}, 1)
 		s.catchUp = true
 		if s.Clock == nil {
@@ -113,6 +135,12 @@ func (s *Syncer) init() {
 		if s.Retry <= 0 {
 			s.Retry = DefaultRetry
 		}
+		if s.TombstoneTTL <= 0 {
+			s.TombstoneTTL = DefaultTombstoneTTL
+		}
+		if s.ClockSkew <= 0 {
+			s.ClockSkew = DefaultClockSkew
+		}
 	})
 }
 
@@ -122,11 +150,20 @@ func (s *Syncer) SetPeers(peers []Peer) {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.peers = append([]Peer(nil), peers...)
+	known := map[string]bool{}
+	for _, p := range s.peers {
+		known[p.Name] = true
+	}
 	keep := map[string]bool{}
 	for _, p := range peers {
 		keep[p.Name] = true
+		// A front that comes back may have missed deletions while it
+		// was left out: it is sent every tombstone (collect.go).
+		if s.peersSet && !known[p.Name] {
+			s.rejoined[p.Name] = true
+		}
 	}
+	s.peers, s.peersSet = append([]Peer(nil), peers...), true
 	for name := range s.outbox {
 		if !keep[name] {
 			delete(s.outbox, name)
@@ -274,6 +311,7 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 		s.Drain()
 	}
 	s.takeInbox()
+	s.sendTombstones()
 	s.mu.Lock()
 	due := s.catchUp && s.Clock.Since(s.failed[""]) >= s.Retry
 	s.mu.Unlock()
@@ -291,6 +329,7 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 		s.settle(ctx, p, settled[p])
 	}
 	s.pushOutboxes(ctx)
+	s.collect(ctx)
 }
 
 // nextDue is when the next thing is due: a path settling, a peer or a
@@ -306,6 +345,8 @@ func (s *Syncer) nextDue() time.Time {
 	}
 	if s.catchUp {
 		next = earliest(next, s.failed[""].Add(s.Retry))
+	} else {
+		next = earliest(next, s.collectAt)
 	}
 	return next
 }
