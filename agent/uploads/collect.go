@@ -84,17 +84,13 @@ func (s *Syncer) probe(ctx context.Context, peers []Peer) bool {
 	return true
 }
 
-// inStepFile records, by its time, when this front was last in step.
-func (s *Syncer) inStepFile() string { return filepath.Join(s.StateDir, "in-step") }
+// inStepFile records, by its time, when this front was last in step. It
+// lives with the files it speaks of: the agent's state directory does not
+// outlive a reboot, the most common way for a front to be away.
+func (s *Syncer) inStepFile() string { return filepath.Join(s.Module.Path, inStepFile) }
 
 func (s *Syncer) markInStep(at time.Time) {
-	if s.StateDir == "" {
-		return
-	}
-	err := os.MkdirAll(s.StateDir, 0o700)
-	if err == nil {
-		err = os.WriteFile(s.inStepFile(), nil, 0o600)
-	}
+	err := os.WriteFile(s.inStepFile(), nil, 0o600)
 	if err == nil {
 		err = os.Chtimes(s.inStepFile(), at, at)
 	}
@@ -108,9 +104,6 @@ func (s *Syncer) markInStep(at time.Time) {
 // ago (less the skew). A front that never was is new: what it holds is
 // its own.
 func (s *Syncer) awayTooLong(now time.Time) bool {
-	if s.StateDir == "" {
-		return false
-	}
 	st, err := os.Stat(s.inStepFile())
 	return err == nil && now.Sub(st.ModTime()) > s.TombstoneTTL-s.ClockSkew
 }

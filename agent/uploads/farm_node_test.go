@@ -126,7 +126,7 @@ func (f *testFront) start(t *testing.T, all []*testFront) {
 	f.daemon = &Daemon{Command: runner(f.ns)}
 	f.router = NewRouter(cfg)
 	f.syncer = &Syncer{Module: f.module(), Rsync: f.rsync(), Drain: f.router.Drain,
-		TombstoneTTL: f.ttl, ClockSkew: f.ttl / 10, StateDir: filepath.Join(f.state, "sync")}
+		TombstoneTTL: f.ttl, ClockSkew: f.ttl / 10}
 	f.router.Set(f.module().Name, f.syncer)
 	f.syncer.SetPeers(ps)
 	if err := f.syncer.prepare(); err != nil {

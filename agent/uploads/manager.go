@@ -33,7 +33,7 @@ type Farm struct {
 // directory, as the farms ask.
 type Manager struct {
 	// StateDir holds a directory per farm: daemon configuration, secrets,
-	// log, and per directory when it was last in step with every peer.
+	// log.
 	StateDir string
 	// Self is this front's node name.
 	Self string
@@ -116,7 +116,7 @@ func (m *Manager) applyFarm(ctx context.Context, f Farm) error {
 			sr = nil
 		}
 		if sr == nil {
-			sr = m.startSyncer(ctx, run.router, mod, rs, filepath.Join(dir, "sync", mod.Name))
+			sr = m.startSyncer(ctx, run.router, mod, rs)
 			run.syncers[mod.Name] = sr
 		}
 		sr.s.SetPeers(f.Peers)
@@ -130,8 +130,8 @@ func (m *Manager) applyFarm(ctx context.Context, f Farm) error {
 	return nil
 }
 
-func (m *Manager) startSyncer(ctx context.Context, router *Router, mod Module, rs *Rsync, stateDir string) *syncRun {
-	s := &Syncer{Module: mod, Rsync: rs, Drain: router.Drain, Propagated: m.Propagated, StateDir: stateDir}
+func (m *Manager) startSyncer(ctx context.Context, router *Router, mod Module, rs *Rsync) *syncRun {
+	s := &Syncer{Module: mod, Rsync: rs, Drain: router.Drain, Propagated: m.Propagated}
 	router.Set(mod.Name, s)
 	ctx, cancel := context.WithCancel(ctx)
 	sr := &syncRun{module: mod, s: s, cancel: cancel, done: make(chan struct{})}

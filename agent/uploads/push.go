@@ -17,8 +17,8 @@ import (
 // temporary files and the versions it replaces must be on the directory's
 // filesystem, for the rename that puts a file in place to be atomic. A web
 // server that serves a synced directory should deny it (tombstones name
-// deleted paths). The watcher ignores it all; tmp and replaced are never
-// synced, deleted is (the tombstones).
+// deleted paths). The watcher ignores it all; tmp, replaced and in-step
+// are never synced, deleted is (the tombstones).
 const MetaDir = ".webfarm"
 
 // Paths below MetaDir.
@@ -26,6 +26,8 @@ const (
 	tmpDir      = MetaDir + "/tmp"
 	replacedDir = MetaDir + "/replaced"
 	deletedDir  = MetaDir + "/deleted"
+	// inStepFile is this front's own (collect.go): never synced.
+	inStepFile = MetaDir + "/in-step"
 )
 
 // Rsync runs the rsync client of one front towards the others' daemons.
@@ -56,7 +58,7 @@ func (r *Rsync) common(backupFor string) []string {
 		"-lptD", "--safe-links",
 		"--temp-dir=" + tmpDir,
 		"--backup", "--backup-dir=" + replacedDir + "/" + backupFor,
-		"--exclude=/" + tmpDir + "/", "--exclude=/" + replacedDir + "/",
+		"--exclude=/" + tmpDir + "/", "--exclude=/" + replacedDir + "/", "--exclude=/" + inStepFile,
 		"--password-file=" + r.PasswordFile,
 		"--contimeout=5",
 		"--timeout=" + strconv.Itoa(max(1, int(r.Timeout/time.Second))),

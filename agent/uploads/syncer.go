@@ -72,10 +72,6 @@ type Syncer struct {
 	// TombstoneTTL is how long a deletion is remembered; ClockSkew the
 	// most the fronts' clocks may differ (collect.go).
 	TombstoneTTL, ClockSkew time.Duration
-	// StateDir, outside the directory, records when this front was last
-	// known in step with every peer. Without it the front counts as new
-	// at every start, and never drops a file at a catch-up.
-	StateDir string
 
 	mu    sync.Mutex
 	peers []Peer
