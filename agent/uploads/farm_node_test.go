@@ -39,6 +39,9 @@ type testFront struct {
 	// ttl, when set, is the Syncer's TombstoneTTL, with a skew of a
 	// tenth of it.
 	ttl time.Duration
+	// extra are more modules of its daemon, no Syncer's (the bench's
+	// lsyncd targets).
+	extra []Module
 
 	daemon *Daemon
 	router *Router
@@ -100,7 +103,7 @@ func (f *testFront) module() Module {
 }
 
 func (f *testFront) daemonConfig(peers []*testFront) DaemonConfig {
-	cfg := DaemonConfig{Address: f.addr, Port: 8873, StateDir: f.state, Modules: []Module{f.module()}}
+	cfg := DaemonConfig{Address: f.addr, Port: 8873, StateDir: f.state, Modules: append([]Module{f.module()}, f.extra...)}
 	for _, p := range peers {
 		cfg.Peers = append(cfg.Peers, p.addr)
 	}
