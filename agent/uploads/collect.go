@@ -2,9 +2,11 @@ package uploads
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +28,9 @@ const (
 	// maxCollectEvery bounds the pause between two collections; an idle
 	// front wakes up for nothing else.
 	maxCollectEvery = time.Hour
+	// probeRetries, in Retry periods, is when peers that did not all
+	// answer are asked again.
+	probeRetries = 5
 )
 
 // collectEvery is the pause between two collections.
@@ -51,10 +56,15 @@ func (s *Syncer) collect(ctx context.Context) {
 	if !due {
 		return
 	}
-	switch inStep := s.probe(ctx, peers); {
-	case !inStep:
+	switch answered, refused := s.probe(ctx, peers); {
+	case refused:
 		s.mu.Lock()
-		s.outOfStep = true
+		s.outOfStep, s.collectAt = true, now.Add(probeRetries*s.Retry)
+		s.mu.Unlock()
+	case !answered:
+		// Not up yet, or on its way out of the peers: ask again soon.
+		s.mu.Lock()
+		s.collectAt = now.Add(probeRetries * s.Retry)
 		s.mu.Unlock()
 	case s.wasOutOfStep():
 		// Let in again after being left out: it may have missed
@@ -63,6 +73,13 @@ func (s *Syncer) collect(ctx context.Context) {
 		return
 	default:
 		s.markInStep(now)
+		s.mu.Lock()
+		if len(s.failed) == 0 {
+			// Every peer answers and none waits for a push: what a
+			// catch-up that left a peer out reported is over.
+			s.status.LastError = ""
+		}
+		s.mu.Unlock()
 	}
 	s.collectTombstones(ctx, now)
 }
@@ -73,15 +90,28 @@ func (s *Syncer) wasOutOfStep() bool {
 	return s.outOfStep
 }
 
-// probe tells whether every peer's daemon lets this front in.
-func (s *Syncer) probe(ctx context.Context, peers []Peer) bool {
+// probe asks every peer's daemon to let this front into the module: it
+// lets in only the fronts it syncs with. answered is true when all did;
+// refused when one turned this front away rather than not answering.
+func (s *Syncer) probe(ctx context.Context, peers []Peer) (answered, refused bool) {
+	answered = true
 	for _, p := range peers {
-		if err := s.Rsync.Probe(ctx, s.Module.Path, p.Addr, s.Module.Name); err != nil {
-			logr.FromContextOrDiscard(ctx).V(1).Info("A peer did not answer as one of the farm's", "peer", p.Name, "error", err.Error())
-			return false
+		err := s.Rsync.Probe(ctx, s.Module.Path, p.Addr, s.Module.Name)
+		if err == nil {
+			continue
 		}
+		logr.FromContextOrDiscard(ctx).V(1).Info("A peer did not let this front in", "peer", p.Name, "error", err.Error())
+		answered = false
+		refused = refused || turnedAway(err)
 	}
-	return true
+	return answered, refused
+}
+
+// turnedAway tells rsync's exit code 5: the daemon answered and refused
+// (hosts deny, auth failed), as opposed to no daemon there (10, 35).
+func turnedAway(err error) bool {
+	var exit *exec.ExitError
+	return errors.As(err, &exit) && exit.ExitCode() == 5
 }
 
 // inStepFile records, by its time, when this front was last in step. It

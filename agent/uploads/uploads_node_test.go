@@ -22,6 +22,9 @@ func TestNodeUploadsThreeFronts(t *testing.T) {
 	}
 	f1, f2, f3 := fronts[0], fronts[1], fronts[2]
 	allCaughtUp(t, fronts)
+	// The first fronts caught up while the others' daemons were not up
+	// yet: once all are, no error is left.
+	noErrors(t, fronts)
 
 	t.Run("create", func(t *testing.T) {
 		write(t, filepath.Join(f1.dir, "a.pdf"), "first upload")
@@ -356,6 +359,23 @@ func idle(t *testing.T, fronts []*testFront) {
 		calm++
 		return calm >= 2
 	})
+}
+
+// noErrors waits until no front reports an error.
+func noErrors(t *testing.T, fronts []*testFront) {
+	t.Helper()
+	var last string
+	if eventuallyQuiet(t, 20*time.Second, func() bool {
+		for _, f := range fronts {
+			if st := f.syncer.Status(); st.LastError != "" {
+				last = f.name + ": " + st.LastError
+				return false
+			}
+		}
+		return true
+	}) < 0 {
+		t.Fatalf("after 20s an error is still reported: %s", last)
+	}
 }
 
 func allCaughtUp(t *testing.T, fronts []*testFront) {
