@@ -96,7 +96,13 @@ type Syncer struct {
 	// that the watcher does not send them back.
 	received    map[string]stamp
 	receivedDel map[string]bool
-	status      Status
+	// attrOnly are the pending paths whose events all changed attributes
+	// only; enforced is each local path's stamp after the agent set its
+	// owner and mode, and when, so that the events this causes are not
+	// taken for a change.
+	attrOnly map[string]bool
+	enforced map[string]enforcement
+	status   Status
 	// catchUp is set while a catch-up is due.
 	catchUp bool
 	// collectAt is when the tombstones are next collected and the peers
@@ -119,6 +125,7 @@ func (s *Syncer) init() {
 		s.settledAs = map[string]stamp{}
 		s.received, s.receivedDel = map[string]stamp{}, map[string]bool{}
 		s.incoming = map[string][]arrival{}
+		s.attrOnly, s.enforced = map[string]bool{}, map[string]enforcement{}
 		s.rejoined = map[string]bool{}
 		s.wake = make(chan struct{}, 1)
 		s.catchUp = true
@@ -295,6 +302,13 @@ func (s *Syncer) event(ctx context.Context, w *watcher, ev fsnotify.Event) {
 	now := s.Clock.Now()
 	s.mu.Lock()
 	for _, p := range paths {
+		_, was := s.pending[p]
+		switch {
+		case ev.Op != fsnotify.Chmod:
+			delete(s.attrOnly, p)
+		case !was:
+			s.attrOnly[p] = true
+		}
 		s.pending.touch(p, now)
 	}
 	s.mu.Unlock()
@@ -324,6 +338,7 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 	for _, p := range sortedKeys(settled) {
 		s.settle(ctx, p, settled[p])
 	}
+	s.forgetEnforced()
 	s.pushOutboxes(ctx)
 	s.collect(ctx)
 }

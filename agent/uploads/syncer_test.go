@@ -2,22 +2,28 @@ package uploads
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 )
 
 // startLocalSyncer runs a Syncer without peers on a fresh directory owned
-// by the test's own user: no root, no network.
-func startLocalSyncer(t *testing.T) *Syncer {
+// by the test's own user: no root, no network. setup, when given, shapes
+// it before it runs.
+func startLocalSyncer(t *testing.T, setup ...func(*Syncer)) *Syncer {
 	t.Helper()
 	s := &Syncer{
 		Module: Module{Name: "m", Path: filepath.Join(t.TempDir(), "media"),
 			UID: int64(os.Getuid()), GID: int64(os.Getgid()), FileMode: 0o644, DirMode: 0o755},
 		Rsync: &Rsync{Self: "self"},
 		Quiet: 20 * time.Millisecond,
+	}
+	for _, f := range setup {
+		f(s)
 	}
 	ctx, cancel := context.WithCancel(testrContext(context.Background(), t, "self"))
 	done := make(chan struct{})
@@ -108,4 +114,47 @@ func tieLoser(a, b string) string {
 		return b
 	}
 	return a
+}
+
+// TestSyncerSendsATimeSetAfterTheContent: an upload whose time is set
+// after its content settled (write, then utimes, as tar or curl -R do)
+// is queued again with that time: the rule compares times, and a time
+// change alone raises only an attribute event. The peer is a closed port
+// on loopback, so that every push fails and the queue stays to be read.
+func TestSyncerSendsATimeSetAfterTheContent(t *testing.T) {
+	if _, err := exec.LookPath("rsync"); err != nil {
+		t.Skip("rsync is not installed")
+	}
+	port := closedPort(t)
+	s := startLocalSyncer(t, func(s *Syncer) {
+		s.Rsync.Port, s.Rsync.Timeout = port, time.Second
+		s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("127.0.0.1")}})
+	})
+	abs := filepath.Join(s.Module.Path, "upload.bin")
+	write(t, abs, "content first")
+	queuedAs := func() stamp {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.settledAs["upload.bin"]
+	}
+	eventually(t, 5*time.Second, "the content queued", func() bool { return queuedAs().size > 0 })
+	later := time.Now().Add(time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(abs, later, later); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the new time queued", func() bool { return queuedAs().mtimeNs == later.UnixNano() })
+}
+
+// closedPort is a loopback port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
