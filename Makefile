@@ -108,6 +108,10 @@ test-e2e: packages control-plane ## End-to-end: the local testbed (3 fronts, a c
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_E2E=1 \
 		go test $(GO_TEST_FLAGS) -count=1 -p 1 -timeout 30m -run 'E2E' ./test/...
 
+.PHONY: bench-sync
+bench-sync: packages ## Uploads: webfarm's Syncers beside lsyncd on the same three namespaces, in one run: a single change, 1 KB-1 MB files at 20/s (p50, p99), a burst of 10,000 files, idle CPU; printed side by side (root, a few minutes).
+	WEBFARM_NODE_TESTS=1 WEBFARM_BENCH_SYNC=1 go test $(GO_TEST_FLAGS) -count=1 -timeout 30m -run '^TestNodeSyncBench$$' -v ./agent/uploads/
+
 .PHONY: test-faults
 test-faults: packages control-plane ## Fault trials of the VIP owner on the testbed under load (its agent SIGKILLed/SIGSTOPped, its link down, its HAProxy dead, its API black-holed, it mute): zero instants of two answerers, root (about 2.5 min).
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" WEBFARM_E2E=1 \

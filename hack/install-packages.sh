@@ -7,8 +7,9 @@ packages=(haproxy iptables nftables iproute2 arping tcpdump nginx-light curl pro
   # make images and the local cluster: the agent's Debian root filesystem,
   # the nodes' runtime, their certificates and the static pause binary.
   mmdebstrap runc openssl util-linux gcc libc6-dev
-  # uploads: rsync as daemon and client on every front.
-  rsync)
+  # uploads: rsync as daemon and client on every front; lsyncd, the
+  # standard inotify+rsync daemon, beside it in make bench-sync.
+  rsync lsyncd)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -23,6 +24,6 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packaged services are not ours to run: the tests start their own, inside
 # the testbed's namespaces only (keepalived for make bench-failover, mariadbd for
 # the database trial); prometheus is here for promtool.
-for s in haproxy nginx keepalived prometheus mariadb rsync; do
+for s in haproxy nginx keepalived prometheus mariadb rsync lsyncd; do
   systemctl disable --now "$s" >/dev/null 2>&1 || service "$s" stop >/dev/null 2>&1 || true
 done

@@ -26,6 +26,9 @@ func (s *Syncer) runCatchUp(ctx context.Context) bool {
 	}
 	delete(s.failed, "")
 	s.catchUp, s.status.CaughtUp = false, true
+	// In step with every peer that answered: collect, and ask the
+	// peers, at once.
+	s.collectAt, s.outOfStep = now, false
 	if err == nil {
 		s.status.LastError = ""
 	}
@@ -54,6 +57,9 @@ func (s *Syncer) catchUpOnce(ctx context.Context) (bool, error) {
 		}
 	}
 	s.applyTombstones(ctx)
+	if s.awayTooLong(s.Clock.Now()) {
+		s.dropUnshared(ctx, s.onlyHere(ctx, peers))
+	}
 	matched := true
 	for _, p := range peers {
 		if err := s.Rsync.PushAll(ctx, root, p.Addr, module); err != nil {
@@ -72,6 +78,17 @@ func (s *Syncer) catchUpOnce(ctx context.Context) (bool, error) {
 	}
 	logr.FromContextOrDiscard(ctx).V(1).Info("Caught up", "directory", root, "matched", matched, "peers", len(peers))
 	return matched, errors.Join(errs...)
+}
+
+// onlyHere is what this front holds and no peer that answers does.
+func (s *Syncer) onlyHere(ctx context.Context, peers []Peer) []string {
+	var lacks [][]string
+	for _, p := range peers {
+		if l, err := s.Rsync.Lacks(ctx, s.Module.Path, p, s.Module.Name); err == nil {
+			lacks = append(lacks, l)
+		}
+	}
+	return onlyHere(lacks)
 }
 
 // applyTombstones deletes every path that a tombstone here beats.

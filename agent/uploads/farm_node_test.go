@@ -36,6 +36,13 @@ type testFront struct {
 	dir   string
 	state string
 
+	// ttl, when set, is the Syncer's TombstoneTTL, with a skew of a
+	// tenth of it.
+	ttl time.Duration
+	// extra are more modules of its daemon, no Syncer's (the bench's
+	// lsyncd targets).
+	extra []Module
+
 	daemon *Daemon
 	router *Router
 	syncer *Syncer
@@ -96,7 +103,7 @@ func (f *testFront) module() Module {
 }
 
 func (f *testFront) daemonConfig(peers []*testFront) DaemonConfig {
-	cfg := DaemonConfig{Address: f.addr, Port: 8873, StateDir: f.state, Modules: []Module{f.module()}}
+	cfg := DaemonConfig{Address: f.addr, Port: 8873, StateDir: f.state, Modules: append([]Module{f.module()}, f.extra...)}
 	for _, p := range peers {
 		cfg.Peers = append(cfg.Peers, p.addr)
 	}
@@ -121,7 +128,8 @@ func (f *testFront) start(t *testing.T, all []*testFront) {
 	cfg := f.daemonConfig(peers)
 	f.daemon = &Daemon{Command: runner(f.ns)}
 	f.router = NewRouter(cfg)
-	f.syncer = &Syncer{Module: f.module(), Rsync: f.rsync(), Drain: f.router.Drain}
+	f.syncer = &Syncer{Module: f.module(), Rsync: f.rsync(), Drain: f.router.Drain,
+		TombstoneTTL: f.ttl, ClockSkew: f.ttl / 10}
 	f.router.Set(f.module().Name, f.syncer)
 	f.syncer.SetPeers(ps)
 	if err := f.syncer.prepare(); err != nil {
@@ -167,7 +175,7 @@ func tree(t *testing.T, dir string) map[string]string {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, path)
-		if rel == metaDir {
+		if rel == MetaDir {
 			return filepath.SkipDir
 		}
 		switch {

@@ -10,33 +10,88 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// judgeInbox decides, for every path a peer wrote or deleted here, which
-// version stays (Wins). rsync keeps the version it replaced, or deleted,
-// in .webfarm/replaced/<peer>/: the better one of the two is put back.
-func (s *Syncer) judgeInbox(ctx context.Context) {
+// arrival is what a peer did to a path: written or deleted.
+type arrival struct {
+	op     Op
+	sender string
+}
+
+// takeInbox files the peers' transfers by path, to be judged when the path
+// settles (judgeArrivals): rsync's daemon logs a file before it moves the
+// version it replaces aside and renames the new one into place, and the
+// rename's event comes after.
+func (s *Syncer) takeInbox() {
 	s.mu.Lock()
-	inbox := s.inbox
-	s.inbox = nil
+	defer s.mu.Unlock()
 	byAddr := map[string]string{}
 	for _, p := range s.peers {
 		byAddr[p.Addr.String()] = p.Name
 	}
-	s.mu.Unlock()
-	for _, t := range inbox {
+	now := s.Clock.Now()
+	for _, t := range s.inbox {
 		sender, ok := byAddr[t.Peer.String()]
 		if !ok {
 			sender = t.Peer.String()
 		}
-		s.judge(ctx, t.Op, t.Path, sender)
+		s.incoming[t.Path] = append(s.incoming[t.Path], arrival{t.Op, sender})
+		s.pending.touch(t.Path, now)
 	}
+	s.inbox = nil
+}
+
+// judgeArrivals decides, for a path that settled, which version stays
+// (Wins), and reports whether a peer had a hand in it. rsync keeps the
+// version it replaced, or deleted, in .webfarm/replaced/<peer>/: the
+// better one of the two is put back. A version kept there that no arrival
+// names (its rename came after the arrival was judged) is judged too.
+func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
+	s.mu.Lock()
+	arrivals := s.incoming[path]
+	delete(s.incoming, path)
+	s.mu.Unlock()
+	named := map[string]bool{}
+	for _, a := range arrivals {
+		named[a.sender] = true
+	}
+	op := OpRecv
+	if _, err := os.Lstat(filepath.Join(s.Module.Path, path)); err != nil {
+		op = OpDel
+	}
+	for _, sender := range s.replacedBy(path) {
+		if !named[sender] {
+			arrivals = append(arrivals, arrival{op, sender})
+		}
+	}
+	for _, a := range arrivals {
+		s.judge(ctx, a.op, path, a.sender)
+	}
+	return len(arrivals) > 0
+}
+
+// replacedBy lists the peers whose transfer moved a version of path aside.
+func (s *Syncer) replacedBy(path string) []string {
+	entries, err := os.ReadDir(filepath.Join(s.Module.Path, replacedDir))
+	if err != nil {
+		return nil
+	}
+	var senders []string
+	for _, e := range entries {
+		st, err := os.Lstat(filepath.Join(s.Module.Path, replacedDir, e.Name(), path))
+		if e.IsDir() && err == nil && !st.IsDir() {
+			senders = append(senders, e.Name())
+		}
+	}
+	return senders
 }
 
 func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
 	if strings.HasPrefix(path, deletedDir+"/") {
+		// Both tombstones record a deletion: the one replaced is not kept.
+		_ = os.Remove(filepath.Join(s.Module.Path, replacedDir, sender, path))
 		s.judgeTombstone(ctx, path)
 		return
 	}
-	if path == metaDir || strings.HasPrefix(path, metaDir+"/") {
+	if path == MetaDir || strings.HasPrefix(path, MetaDir+"/") {
 		return
 	}
 	abs := filepath.Join(s.Module.Path, path)

@@ -7,17 +7,24 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
 )
 
 // settle handles a path no event touched for the quiet period: a peer's
-// write is left alone, a local change is given the declared owner and mode
+// write or deletion is judged, a local change is given the declared owner and mode
 // and queued for every peer, a local deletion gets its tombstone.
 func (s *Syncer) settle(ctx context.Context, path string, first time.Time) {
+	if s.judgeArrivals(ctx, path) {
+		return
+	}
 	abs := filepath.Join(s.Module.Path, path)
 	st, err := os.Lstat(abs)
+	if err == nil && s.ownAttributes(path, stampOf(st)) {
+		return
+	}
 	s.mu.Lock()
 	received, wasReceived := s.received[path]
 	delete(s.received, path)
@@ -29,7 +36,7 @@ func (s *Syncer) settle(ctx context.Context, path string, first time.Time) {
 	case err == nil && wasReceived && received == stampOf(st):
 		return
 	case err == nil:
-		s.enforce(ctx, abs, st)
+		s.enforce(ctx, path, abs, st)
 		if st, err = os.Lstat(abs); err == nil {
 			s.queue(path, first, stampOf(st))
 		}
@@ -49,23 +56,65 @@ func (s *Syncer) settle(ctx context.Context, path string, first time.Time) {
 	}
 }
 
-// enforce gives a local file or directory the declared owner and mode.
-// The attribute events it causes carry no change.
-func (s *Syncer) enforce(ctx context.Context, abs string, st os.FileInfo) {
+// enforce gives a local file or directory the declared owner and mode,
+// and records the path as it then is: the attribute events this causes
+// carry no change (ownAttributes).
+func (s *Syncer) enforce(ctx context.Context, path, abs string, st os.FileInfo) {
 	m := s.Module
-	if st.Mode()&os.ModeSymlink != 0 {
-		_ = os.Lchown(abs, int(m.UID), int(m.GID))
-		return
-	}
 	mode := m.FileMode.Perm()
 	if st.IsDir() {
 		mode = m.DirMode.Perm()
 	}
-	err := errors.Join(os.Lchown(abs, int(m.UID), int(m.GID)), chmodIf(abs, st, mode))
+	var err error
+	if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int64(sys.Uid) != m.UID || int64(sys.Gid) != m.GID {
+		err = os.Lchown(abs, int(m.UID), int(m.GID))
+	} else if st.Mode()&os.ModeSymlink != 0 || st.Mode().Perm() == mode {
+		return
+	}
+	if st.Mode()&os.ModeSymlink == 0 {
+		err = errors.Join(err, chmodIf(abs, st, mode))
+	}
 	if err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Setting the declared owner and mode", "path", abs)
 	}
+	s.mu.Lock()
+	s.enforced[path] = enforcement{stampOf(st), s.Clock.Now()}
+	s.mu.Unlock()
 }
+
+// enforcement is a path as enforce left it, and when.
+type enforcement struct {
+	as stamp
+	at time.Time
+}
+
+// ownAttributes tells whether every event of a settled path changed
+// attributes only, and the path's size and time are still what enforce
+// left shortly before: the agent's own chown and chmod.
+func (s *Syncer) ownAttributes(path string, now stamp) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	attrOnly := s.attrOnly[path]
+	delete(s.attrOnly, path)
+	e, ok := s.enforced[path]
+	return attrOnly && ok && e.as == now && !e.at.Before(s.Clock.Now().Add(-enforcedEvents*s.Quiet))
+}
+
+// forgetEnforced drops the enforcements whose events have all arrived.
+func (s *Syncer) forgetEnforced() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	since := s.Clock.Now().Add(-enforcedEvents * s.Quiet)
+	for p, e := range s.enforced {
+		if e.at.Before(since) {
+			delete(s.enforced, p)
+		}
+	}
+}
+
+// enforcedEvents, in quiet periods, is how long after enforce the
+// attribute events it caused may still arrive.
+const enforcedEvents = 10
 
 func chmodIf(abs string, st os.FileInfo, mode os.FileMode) error {
 	if st.Mode().Perm() == mode {

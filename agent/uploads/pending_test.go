@@ -1,6 +1,7 @@
 package uploads
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -32,5 +33,24 @@ func TestPendingSettlesAfterQuiet(t *testing.T) {
 	}
 	if !p.next(quiet).IsZero() || !p.oldest().IsZero() {
 		t.Error("an empty set has no next nor oldest")
+	}
+}
+
+func TestOnlyHere(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lacks [][]string
+		want  []string
+	}{
+		{name: "no peer answered", lacks: nil, want: nil},
+		{name: "one peer", lacks: [][]string{{"b", "a"}}, want: []string{"a", "b"}},
+		{name: "what one peer holds is shared", lacks: [][]string{{"a", "b"}, {"b"}}, want: []string{"b"}},
+		{name: "the agent's own directory is no upload", lacks: [][]string{{MetaDir, MetaDir + "/deleted/x", "c"}}, want: []string{"c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := onlyHere(tc.lacks); !slices.Equal(got, tc.want) {
+				t.Errorf("onlyHere(%v) = %v, want %v", tc.lacks, got, tc.want)
+			}
+		})
 	}
 }

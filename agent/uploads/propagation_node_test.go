@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -20,18 +21,30 @@ func TestNodeUploadsPropagation(t *testing.T) {
 		f.start(t, fronts)
 	}
 	allCaughtUp(t, fronts)
-	f1, peers := fronts[0], fronts[1:]
+	dsts := []string{fronts[1].dir, fronts[2].dir}
 
-	const rate, duration = 20, 15 * time.Second
+	latencies := loadAtRate(t, fronts[0].dir, dsts, 20, 15*time.Second)
+	t.Logf("%d uploads of 1 KB-1 MB at 20/s: propagation to both other fronts p50 %v, p99 %v, max %v",
+		len(latencies), pct(latencies, 50), pct(latencies, 99), latencies[len(latencies)-1])
+	wrote, everywhere := burst(t, fronts[0].dir, dsts, 10000)
+	t.Logf("burst of 10,000 small files: written in %v, on both other fronts %v after the first write",
+		wrote.Round(time.Millisecond), everywhere.Round(time.Millisecond))
+	converged(t, fronts, nil, "after the load (checksums of every file on every front)")
+}
+
+// loadAtRate writes 1 KB to 1 MB files into src at rate a second for d,
+// and returns, sorted, how long each took to be whole in every dst.
+func loadAtRate(t *testing.T, src string, dsts []string, rate int, d time.Duration) []time.Duration {
+	t.Helper()
 	sizes := []int{1 << 10, 10 << 10, 100 << 10, 1 << 20}
 	written := map[string]time.Time{}
 	sizeOf := map[string]int{}
 	var latencies []time.Duration
-	tick := time.NewTicker(time.Second / rate)
+	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	poll := time.NewTicker(5 * time.Millisecond)
 	defer poll.Stop()
-	end := time.Now().Add(duration)
+	end := time.Now().Add(d)
 	for i := 0; time.Now().Before(end) || len(written) > 0; {
 		select {
 		case <-tick.C:
@@ -41,12 +54,12 @@ func TestNodeUploadsPropagation(t *testing.T) {
 			name := fmt.Sprintf("up/%05d.bin", i)
 			data := make([]byte, sizes[i%len(sizes)])
 			_, _ = rand.Read(data)
-			write(t, filepath.Join(f1.dir, name), string(data))
+			write(t, filepath.Join(src, name), string(data))
 			written[name], sizeOf[name] = time.Now(), len(data)
 			i++
 		case <-poll.C:
 			for name, at := range written {
-				if arrivedEverywhere(peers, name, sizeOf[name]) {
+				if arrivedEverywhere(dsts, name, sizeOf[name]) {
 					latencies = append(latencies, time.Since(at))
 					delete(written, name)
 				}
@@ -57,31 +70,40 @@ func TestNodeUploadsPropagation(t *testing.T) {
 		}
 	}
 	slices.Sort(latencies)
-	t.Logf("%d uploads of 1 KB-1 MB at %d/s: propagation to both other fronts p50 %v, p99 %v, max %v",
-		len(latencies), rate, pct(latencies, 50), pct(latencies, 99), latencies[len(latencies)-1])
+	return latencies
+}
 
+// burst writes n small files into src/burst at once, and returns how long
+// the writes took and how long until every dst held them all.
+func burst(t *testing.T, src string, dsts []string, n int) (wrote, everywhere time.Duration) {
+	t.Helper()
 	start := time.Now()
-	for i := range 10000 {
-		write(t, filepath.Join(f1.dir, "burst", fmt.Sprintf("%05d.txt", i)), fmt.Sprintf("small file %d", i))
+	for i := range n {
+		write(t, filepath.Join(src, "burst", fmt.Sprintf("%05d.txt", i)), fmt.Sprintf("small file %d", i))
 	}
-	wrote := time.Since(start)
-	eventually(t, 5*time.Minute, "the burst on every front", func() bool {
-		for _, p := range peers {
-			entries, err := os.ReadDir(filepath.Join(p.dir, "burst"))
-			if err != nil || len(entries) < 10000 {
+	wrote = time.Since(start)
+	eventually(t, 5*time.Minute, "the burst everywhere", func() bool {
+		for _, d := range dsts {
+			entries, err := os.ReadDir(filepath.Join(d, "burst"))
+			// rsync without --temp-dir writes ".name.XXXXXX" beside.
+			done := 0
+			for _, e := range entries {
+				if !strings.HasPrefix(e.Name(), ".") {
+					done++
+				}
+			}
+			if err != nil || done < n {
 				return false
 			}
 		}
 		return true
 	})
-	t.Logf("burst of 10,000 small files: written in %v, on both other fronts %v after the first write",
-		wrote.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-	converged(t, fronts, nil, "after the load (checksums of every file on every front)")
+	return wrote, time.Since(start)
 }
 
-func arrivedEverywhere(fronts []*testFront, name string, size int) bool {
-	for _, f := range fronts {
-		st, err := os.Stat(filepath.Join(f.dir, name))
+func arrivedEverywhere(dirs []string, name string, size int) bool {
+	for _, d := range dirs {
+		st, err := os.Stat(filepath.Join(d, name))
 		if err != nil || st.Size() != int64(size) {
 			return false
 		}

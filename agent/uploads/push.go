@@ -12,13 +12,22 @@ import (
 	"time"
 )
 
-// Paths of the agent's own below a synced directory. The watcher ignores
-// them all; tmp and replaced are never synced, deleted is (the tombstones).
+// MetaDir is the agent's own directory inside every synced directory. It
+// must stay inside: the rsync daemon is chrooted to the directory, and its
+// temporary files and the versions it replaces must be on the directory's
+// filesystem, for the rename that puts a file in place to be atomic. A web
+// server that serves a synced directory should deny it (tombstones name
+// deleted paths). The watcher ignores it all; tmp, replaced and in-step
+// are never synced, deleted is (the tombstones).
+const MetaDir = ".webfarm"
+
+// Paths below MetaDir.
 const (
-	metaDir     = ".webfarm"
-	tmpDir      = metaDir + "/tmp"
-	replacedDir = metaDir + "/replaced"
-	deletedDir  = metaDir + "/deleted"
+	tmpDir      = MetaDir + "/tmp"
+	replacedDir = MetaDir + "/replaced"
+	deletedDir  = MetaDir + "/deleted"
+	// inStepFile is this front's own (collect.go): never synced.
+	inStepFile = MetaDir + "/in-step"
 )
 
 // StateDirName is the directory the agent keeps below every synced
@@ -54,7 +63,7 @@ func (r *Rsync) common(backupFor string) []string {
 		"-lptD", "--safe-links",
 		"--temp-dir=" + tmpDir,
 		"--backup", "--backup-dir=" + replacedDir + "/" + backupFor,
-		"--exclude=/" + tmpDir + "/", "--exclude=/" + replacedDir + "/",
+		"--exclude=/" + tmpDir + "/", "--exclude=/" + replacedDir + "/", "--exclude=/" + inStepFile,
 		"--password-file=" + r.PasswordFile,
 		"--contimeout=5",
 		"--timeout=" + strconv.Itoa(max(1, int(r.Timeout/time.Second))),
@@ -127,6 +136,28 @@ func (r *Rsync) Differences(ctx context.Context, root string, peer Peer, module 
 		diff = append(diff, line)
 	}
 	return diff, nil
+}
+
+// Lacks lists what peer lacks of root: what a pull with deletions would
+// delete here.
+func (r *Rsync) Lacks(ctx context.Context, root string, peer Peer, module string) ([]string, error) {
+	diff, err := r.Differences(ctx, root, peer, module)
+	var lacks []string
+	for _, line := range diff {
+		// "%i %n": eleven characters of changes, a space, the name.
+		if strings.HasPrefix(line, "*deleting") && len(line) > 12 {
+			lacks = append(lacks, strings.TrimSuffix(unescapeName(line[12:]), "/"))
+		}
+	}
+	return lacks, err
+}
+
+// Probe tells whether peer's daemon lets this front into module: it lets
+// in only the fronts it syncs with.
+func (r *Rsync) Probe(ctx context.Context, root string, peer netip.Addr, module string) error {
+	_, err := r.run(ctx, root, nil, []string{"--list-only", "--password-file=" + r.PasswordFile, "--contimeout=5",
+		"--timeout=" + strconv.Itoa(max(1, int(r.Timeout/time.Second))), r.url(peer, module) + MetaDir})
+	return err
 }
 
 func (r *Rsync) run(ctx context.Context, dir string, stdin *bytes.Buffer, args []string) (string, error) {

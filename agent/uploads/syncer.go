@@ -36,6 +36,11 @@ type Status struct {
 	Conflicts int
 	// Pushed counts the paths this front sent to a peer.
 	Pushed int
+	// TombstonesCollected counts the deletions forgotten (collect.go).
+	TombstonesCollected int
+	// Dropped counts the files dropped at a catch-up after an absence
+	// longer than TombstoneTTL (collect.go).
+	Dropped int
 }
 
 // Defaults of a Syncer.
@@ -64,10 +69,17 @@ type Syncer struct {
 	// Propagated, when set, is told how long each change took to reach
 	// a peer.
 	Propagated func(time.Duration)
+	// TombstoneTTL is how long a deletion is remembered; ClockSkew the
+	// most the fronts' clocks may differ (collect.go).
+	TombstoneTTL, ClockSkew time.Duration
 
-	mu      sync.Mutex
-	peers   []Peer
-	pending pending
+	mu    sync.Mutex
+	peers []Peer
+	// peersSet is false until the first SetPeers; rejoined are the peers
+	// added since, to be sent every tombstone.
+	peersSet bool
+	rejoined map[string]bool
+	pending  pending
 	// outbox holds, per peer, the settled paths it still lacks, with
 	// when each first changed.
 	outbox map[string]map[string]time.Time
@@ -75,17 +87,31 @@ type Syncer struct {
 	settledAs map[string]stamp
 	// failed is when a peer last failed; it is retried Retry later.
 	failed map[string]time.Time
-	// inbox holds the peers' transfers not yet judged.
+	// inbox holds the peers' transfers not yet read.
 	inbox []Transfer
+	// incoming holds, per path, what peers did to it, judged once the
+	// path settles: rsync logs a file before it puts it in place.
+	incoming map[string][]arrival
 	// received and receivedDel are what peers wrote and deleted here, so
 	// that the watcher does not send them back.
 	received    map[string]stamp
 	receivedDel map[string]bool
-	status      Status
+	// attrOnly are the pending paths whose events all changed attributes
+	// only; enforced is each local path's stamp after the agent set its
+	// owner and mode, and when, so that the events this causes are not
+	// taken for a change.
+	attrOnly map[string]bool
+	enforced map[string]enforcement
+	status   Status
 	// catchUp is set while a catch-up is due.
 	catchUp bool
-	wake    chan struct{}
-	once    sync.Once
+	// collectAt is when the tombstones are next collected and the peers
+	// next asked whether this front is still one of theirs.
+	collectAt time.Time
+	// outOfStep is set when a peer refused this front, until a catch-up.
+	outOfStep bool
+	wake      chan struct{}
+	once      sync.Once
 }
 
 type stamp struct{ mtimeNs, size int64 }
@@ -98,6 +124,9 @@ func (s *Syncer) init() {
 		s.outbox, s.failed = map[string]map[string]time.Time{}, map[string]time.Time{}
 		s.settledAs = map[string]stamp{}
 		s.received, s.receivedDel = map[string]stamp{}, map[string]bool{}
+		s.incoming = map[string][]arrival{}
+		s.attrOnly, s.enforced = map[string]bool{}, map[string]enforcement{}
+		s.rejoined = map[string]bool{}
 		s.wake = make(chan struct{}, 1)
 		s.catchUp = true
 		if s.Clock == nil {
@@ -109,6 +138,12 @@ func (s *Syncer) init() {
 		if s.Retry <= 0 {
 			s.Retry = DefaultRetry
 		}
+		if s.TombstoneTTL <= 0 {
+			s.TombstoneTTL = DefaultTombstoneTTL
+		}
+		if s.ClockSkew <= 0 {
+			s.ClockSkew = DefaultClockSkew
+		}
 	})
 }
 
@@ -118,11 +153,20 @@ func (s *Syncer) SetPeers(peers []Peer) {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.peers = append([]Peer(nil), peers...)
+	known := map[string]bool{}
+	for _, p := range s.peers {
+		known[p.Name] = true
+	}
 	keep := map[string]bool{}
 	for _, p := range peers {
 		keep[p.Name] = true
+		// A front that comes back may have missed deletions while it
+		// was left out: it is sent every tombstone (collect.go).
+		if s.peersSet && !known[p.Name] {
+			s.rejoined[p.Name] = true
+		}
 	}
+	s.peers, s.peersSet = append([]Peer(nil), peers...), true
 	for name := range s.outbox {
 		if !keep[name] {
 			delete(s.outbox, name)
@@ -258,6 +302,13 @@ func (s *Syncer) event(ctx context.Context, w *watcher, ev fsnotify.Event) {
 	now := s.Clock.Now()
 	s.mu.Lock()
 	for _, p := range paths {
+		_, was := s.pending[p]
+		switch {
+		case ev.Op != fsnotify.Chmod:
+			delete(s.attrOnly, p)
+		case !was:
+			s.attrOnly[p] = true
+		}
 		s.pending.touch(p, now)
 	}
 	s.mu.Unlock()
@@ -269,7 +320,8 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 	if s.Drain != nil {
 		s.Drain()
 	}
-	s.judgeInbox(ctx)
+	s.takeInbox()
+	s.sendTombstones()
 	s.mu.Lock()
 	due := s.catchUp && s.Clock.Since(s.failed[""]) >= s.Retry
 	s.mu.Unlock()
@@ -286,7 +338,9 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 	for _, p := range sortedKeys(settled) {
 		s.settle(ctx, p, settled[p])
 	}
+	s.forgetEnforced()
 	s.pushOutboxes(ctx)
+	s.collect(ctx)
 }
 
 // nextDue is when the next thing is due: a path settling, a peer or a
@@ -302,6 +356,8 @@ func (s *Syncer) nextDue() time.Time {
 	}
 	if s.catchUp {
 		next = earliest(next, s.failed[""].Add(s.Retry))
+	} else {
+		next = earliest(next, s.collectAt)
 	}
 	return next
 }
@@ -327,7 +383,7 @@ func (s *Syncer) prepare() error {
 	if err := os.MkdirAll(m.Path, m.DirMode.Perm()); err != nil {
 		return fmt.Errorf("creating %s: %w", m.Path, err)
 	}
-	for _, d := range []string{"", metaDir, tmpDir, replacedDir, deletedDir} {
+	for _, d := range []string{"", MetaDir, tmpDir, replacedDir, deletedDir} {
 		p := filepath.Join(m.Path, d)
 		if err := os.MkdirAll(p, m.DirMode.Perm()); err != nil {
 			return fmt.Errorf("creating %s: %w", p, err)

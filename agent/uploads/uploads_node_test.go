@@ -22,6 +22,9 @@ func TestNodeUploadsThreeFronts(t *testing.T) {
 	}
 	f1, f2, f3 := fronts[0], fronts[1], fronts[2]
 	allCaughtUp(t, fronts)
+	// The first fronts caught up while the others' daemons were not up
+	// yet: once all are, no error is left.
+	noErrors(t, fronts)
 
 	t.Run("create", func(t *testing.T) {
 		write(t, filepath.Join(f1.dir, "a.pdf"), "first upload")
@@ -145,6 +148,11 @@ func TestNodeUploadsThreeFronts(t *testing.T) {
 		}
 		t.Logf("concurrent writes: every front on the winning versions in %v", d.Round(time.Millisecond))
 		converged(t, fronts, nil, "concurrent writes")
+		// A push that read the loser before the winner landed on its
+		// sender may still land: the receiver judges it a quiet period
+		// later. Once no front has anything left to send, nothing may
+		// move the winner again.
+		idle(t, fronts)
 		consistently(t, 10*DefaultQuiet, func() {
 			if got := tree(t, f3.dir)["race-tie.txt"]; got != digest(tieWinner) {
 				t.Fatalf("front3 left the winning version of race-tie.txt for %s", got)
@@ -334,14 +342,54 @@ func TestNodeUploadsConfinement(t *testing.T) {
 	})
 }
 
-func allCaughtUp(t *testing.T, fronts []*testFront) {
+// idle waits until no front has a change left to send or judge, and every
+// front holds the same tree, at two polls in a row: no push is in flight
+// then (a push keeps its paths queued until it ends).
+func idle(t *testing.T, fronts []*testFront) {
 	t.Helper()
-	eventually(t, 20*time.Second, "every front caught up", func() bool {
+	calm := 0
+	eventually(t, 20*time.Second, "every front idle on the same tree", func() bool {
+		ref := tree(t, fronts[0].dir)
 		for _, f := range fronts {
-			if !f.syncer.Status().CaughtUp {
+			if f.syncer.Status().Pending != 0 || !sameTree(ref, tree(t, f.dir)) {
+				calm = 0
+				return false
+			}
+		}
+		calm++
+		return calm >= 2
+	})
+}
+
+// noErrors waits until no front reports an error.
+func noErrors(t *testing.T, fronts []*testFront) {
+	t.Helper()
+	var last string
+	if eventuallyQuiet(t, 20*time.Second, func() bool {
+		for _, f := range fronts {
+			if st := f.syncer.Status(); st.LastError != "" {
+				last = f.name + ": " + st.LastError
 				return false
 			}
 		}
 		return true
-	})
+	}) < 0 {
+		t.Fatalf("after 20s an error is still reported: %s", last)
+	}
+}
+
+func allCaughtUp(t *testing.T, fronts []*testFront) {
+	t.Helper()
+	var behind string
+	if eventuallyQuiet(t, 20*time.Second, func() bool {
+		for _, f := range fronts {
+			if st := f.syncer.Status(); !st.CaughtUp {
+				behind = f.name + ": " + st.LastError
+				return false
+			}
+		}
+		return true
+	}) < 0 {
+		t.Fatalf("after 20s: not every front caught up; %s", behind)
+	}
 }

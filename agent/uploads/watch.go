@@ -67,18 +67,27 @@ func (wt *watcher) addTree(dir string) ([]string, error) {
 // rel is path relative to the root; false for the agent's own directory.
 func (wt *watcher) rel(path string) (string, bool) {
 	rel, err := filepath.Rel(wt.root, path)
-	if err != nil || rel == metaDir || strings.HasPrefix(rel, metaDir+"/") {
+	if err != nil || rel == MetaDir || strings.HasPrefix(rel, MetaDir+"/") {
 		return "", false
 	}
 	return rel, true
 }
 
-// changed turns an event into the paths it changed; none for a change of
-// attributes only (the agent's own chmod and chown among them).
+// changed turns an event into the paths it changed. A change of a file's
+// attributes only (fsnotify's Chmod: a new mode, owner or time) counts: an
+// upload may set its time after its content; the Syncer leaves out its
+// own chmod and chown (enforce). A directory's do not: rsync sets their
+// times as it fills them, and they are not compared.
 func (wt *watcher) changed(ev fsnotify.Event) ([]string, error) {
 	rel, ok := wt.rel(ev.Name)
-	if !ok || rel == "." || ev.Op == fsnotify.Chmod {
+	if !ok || rel == "." {
 		return nil, nil
+	}
+	if ev.Op == fsnotify.Chmod {
+		if st, err := os.Lstat(ev.Name); err != nil || st.IsDir() {
+			return nil, nil
+		}
+		return []string{rel}, nil
 	}
 	paths := []string{rel}
 	if ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove) {

@@ -61,6 +61,14 @@ http {
     location / {
       index index.txt;
     }
+    # The upload handler: PUT writes the body to a temporary file, then
+    # renames it into the uploads directory (uploads.go).
+    location /uploads/ {
+      dav_methods PUT;
+      create_full_put_path on;
+      dav_access user:rw group:r all:r;
+      client_max_body_size 16m;
+    }
   }
 }
 `))

@@ -52,6 +52,10 @@ type Options struct {
 	KeepFiles bool
 	// AgentArgs are added to every agent's command line.
 	AgentArgs []string
+	// Uploads gives every agent a mount namespace of its own in which its
+	// front's uploads directory is at UploadsPath, as on separate
+	// machines (uploads.go).
+	Uploads bool
 }
 
 // Testbed is a running farm. Close removes everything it created.
@@ -268,6 +272,11 @@ func (tb *Testbed) startFarm(context.Context) error {
 	for _, f := range tb.fronts {
 		f.agent = newAgent(f, binDir)
 		f.agent.proc.argv = append(f.agent.proc.argv, tb.opts.AgentArgs...)
+		if tb.opts.Uploads {
+			if err := tb.mountUploads(f); err != nil {
+				return err
+			}
+		}
 		if err := f.agent.Start(); err != nil {
 			return err
 		}

@@ -1,0 +1,176 @@
+package uploads
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchSyncVar enables TestNodeSyncBench (make bench-sync).
+const BenchSyncVar = "WEBFARM_BENCH_SYNC"
+
+// lsyncdModule is where lsyncd pushes on every front: a module of the same
+// daemon, beside the Syncer's directory.
+func lsyncdModule(f *testFront) Module {
+	m := f.module()
+	m.Name, m.Path = "lsyncd", filepath.Join(filepath.Dir(f.dir), "lsyncd")
+	return m
+}
+
+// lsyncdConf pushes src to every peer's lsyncd module with Debian's
+// lsyncd, as its default.rsync does, with no delay (its default is 15 s)
+// so that its latency is the best it can be.
+func lsyncdConf(src, state, password string, peers []*testFront) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "settings { nodaemon = true, logfile = %q, statusFile = %q, insist = true }\n",
+		filepath.Join(state, "lsyncd.log"), filepath.Join(state, "lsyncd.status"))
+	for _, p := range peers {
+		fmt.Fprintf(&b, "sync { default.rsync, source = %q, target = %q, delay = 0,\n", src,
+			fmt.Sprintf("rsync://%s@%s:8873/lsyncd/", AuthUser, p.addr))
+		fmt.Fprintf(&b, "  rsync = { password_file = %q, archive = false, links = true, times = true, perms = true } }\n", password)
+	}
+	return b.String()
+}
+
+// startLsyncd runs lsyncd in f's namespace until the test ends.
+func startLsyncd(t *testing.T, f *testFront, peers []*testFront) *exec.Cmd {
+	t.Helper()
+	src := lsyncdModule(f).Path
+	conf := filepath.Join(f.state, "lsyncd.lua")
+	if err := os.WriteFile(conf, []byte(lsyncdConf(src, f.state, filepath.Join(f.state, "password"), peers)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := runner(f.ns)(context.Background(), "lsyncd", conf)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting lsyncd: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
+	return cmd
+}
+
+// TestNodeSyncBench runs the same load through webfarm's Syncers and
+// through lsyncd on the same three namespaces, one after the other, and
+// prints their figures side by side: a single change, 1 KB-1 MB files at
+// 20 uploads/s, a burst of 10,000 files, then the CPU each uses idle with
+// what they watch. Every file is checked on every front after the load.
+func TestNodeSyncBench(t *testing.T) {
+	if os.Getenv(BenchSyncVar) != "1" {
+		t.Skipf("benchmark: set %s=1 (make bench-sync)", BenchSyncVar)
+	}
+	fronts := newTestFarm(t, 3)
+	for _, f := range fronts {
+		f.extra = []Module{lsyncdModule(f)}
+		// The daemon writes as the module's owner.
+		if err := os.MkdirAll(lsyncdModule(f).Path, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(lsyncdModule(f).Path, testUID, testGID); err != nil {
+			t.Fatal(err)
+		}
+		f.start(t, fronts)
+	}
+	allCaughtUp(t, fronts)
+	lsyncd := startLsyncd(t, fronts[0], fronts[1:])
+	systems := []struct {
+		name string
+		src  string
+		dsts []string
+	}{
+		{"webfarm", fronts[0].dir, []string{fronts[1].dir, fronts[2].dir}},
+		{"lsyncd", lsyncdModule(fronts[0]).Path, []string{lsyncdModule(fronts[1]).Path, lsyncdModule(fronts[2]).Path}},
+	}
+	rows := [][]string{{"", "single change", "20/s p50", "20/s p99", "20/s max", "10,000-file burst", "idle CPU"}}
+	for _, s := range systems {
+		single := singleChange(t, s.src, s.dsts)
+		lat := loadAtRate(t, s.src, s.dsts, 20, 15*time.Second)
+		_, burstTook := burst(t, s.src, s.dsts, 10000)
+		for _, d := range s.dsts {
+			if got, want := tree(t, d), tree(t, s.src); !sameTree(got, want) {
+				t.Errorf("%s: %s differs from the source after the load (%d files, want %d)", s.name, d, len(got), len(want))
+			}
+		}
+		rows = append(rows, []string{s.name, single.String(), pct(lat, 50).String(), pct(lat, 99).String(),
+			lat[len(lat)-1].Round(time.Millisecond).String(), burstTook.Round(time.Millisecond).String(), ""})
+	}
+	self, lsy := idleCPU(t, lsyncd.Process.Pid, 20*time.Second)
+	rows[1][6] = fmt.Sprintf("%.2f%% (3 Syncers, one process)", self)
+	rows[2][6] = fmt.Sprintf("%.2f%% (lsyncd on front1)", lsy)
+	t.Logf("load average %s; %d files watched per front\n%s", loadAverage(), len(tree(t, fronts[0].dir)), table(rows))
+}
+
+// singleChange writes one file at a time, each once the last is
+// everywhere, and returns the median time until it is in every dst.
+func singleChange(t *testing.T, src string, dsts []string) time.Duration {
+	t.Helper()
+	var took []time.Duration
+	for i := range 5 {
+		name := fmt.Sprintf("single/%d.txt", i)
+		write(t, filepath.Join(src, name), name)
+		took = append(took, eventually(t, time.Minute, name+" everywhere", func() bool {
+			return arrivedEverywhere(dsts, name, len(name))
+		}))
+	}
+	slices.Sort(took)
+	return took[len(took)/2].Round(time.Millisecond)
+}
+
+// idleCPU is the CPU this process (the three Syncers) and lsyncd used
+// over d with nothing to sync, in percent of one core.
+func idleCPU(t *testing.T, lsyncdPid int, d time.Duration) (self, lsyncd float64) {
+	t.Helper()
+	s0, l0 := cpuTicks(t, os.Getpid()), cpuTicks(t, lsyncdPid)
+	start := time.Now()
+	// A window of d with nothing written: the measurement itself wakes
+	// this process once.
+	<-time.NewTimer(d).C
+	wall := time.Since(start).Seconds()
+	const hz = 100 // USER_HZ
+	return float64(cpuTicks(t, os.Getpid())-s0) / hz / wall * 100, float64(cpuTicks(t, lsyncdPid)-l0) / hz / wall * 100
+}
+
+// cpuTicks is a process's user and system time, in clock ticks.
+func cpuTicks(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command's closing parenthesis: utime and
+	// stime are the 12th and 13th.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}
+
+func loadAverage() string {
+	data, _ := os.ReadFile("/proc/loadavg")
+	return strings.Join(strings.Fields(string(data))[:3], " ")
+}
+
+// table aligns rows in columns.
+func table(rows [][]string) string {
+	width := make([]int, len(rows[0]))
+	for _, r := range rows {
+		for i, c := range r {
+			width[i] = max(width[i], len(c))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		for i, c := range r {
+			fmt.Fprintf(&b, "%-*s  ", width[i], c)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}

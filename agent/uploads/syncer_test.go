@@ -1,0 +1,160 @@
+package uploads
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// startLocalSyncer runs a Syncer without peers on a fresh directory owned
+// by the test's own user: no root, no network. setup, when given, shapes
+// it before it runs.
+func startLocalSyncer(t *testing.T, setup ...func(*Syncer)) *Syncer {
+	t.Helper()
+	s := &Syncer{
+		Module: Module{Name: "m", Path: filepath.Join(t.TempDir(), "media"),
+			UID: int64(os.Getuid()), GID: int64(os.Getgid()), FileMode: 0o644, DirMode: 0o755},
+		Rsync: &Rsync{Self: "self"},
+		Quiet: 20 * time.Millisecond,
+	}
+	for _, f := range setup {
+		f(s)
+	}
+	ctx, cancel := context.WithCancel(testrContext(context.Background(), t, "self"))
+	done := make(chan struct{})
+	s.init()
+	if err := s.prepare(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(done)
+		if err := s.Run(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	eventually(t, 5*time.Second, "caught up", func() bool { return s.Status().CaughtUp })
+	return s
+}
+
+// TestSyncerJudgesAReplacementLoggedBeforeItsRename replays what rsync's
+// daemon does when a peer's version replaces a file: it logs the transfer
+// before it moves the old version into the backup directory and renames
+// the new one into place. Judged when the log line was read, the old file
+// looked unreplaced and the peer's version stayed, even where it lost.
+func TestSyncerJudgesAReplacementLoggedBeforeItsRename(t *testing.T) {
+	base := time.Now().Add(time.Minute).Truncate(time.Second)
+	for _, tc := range []struct {
+		name             string
+		kept, incoming   string
+		keptAt, incomeAt time.Time
+		want             string
+	}{
+		{name: "older version arrives", kept: "newer here", incoming: "older peer", keptAt: base.Add(time.Second), incomeAt: base, want: "newer here"},
+		{name: "same time, smaller digest arrives", kept: tieWinner("tie a", "tie b"), incoming: tieLoser("tie a", "tie b"), keptAt: base, incomeAt: base, want: tieWinner("tie a", "tie b")},
+		{name: "newer version arrives", kept: "older here", incoming: "newer peer", keptAt: base, incomeAt: base.Add(time.Second), want: "newer peer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startLocalSyncer(t)
+			abs := filepath.Join(s.Module.Path, "race.txt")
+			writeAt(t, abs, tc.kept, tc.keptAt)
+			eventually(t, 5*time.Second, "the first version settled", func() bool { return s.Status().Pending == 0 })
+
+			peer := netip.MustParseAddr("192.0.2.7")
+			s.Received(Transfer{Op: OpRecv, Module: "m", Peer: peer, Path: "race.txt"})
+			// The Syncer judges the log line before the daemon's rename
+			// lands.
+			eventually(t, 5*time.Second, "the transfer judged", func() bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				_, pending := s.pending["race.txt"]
+				return len(s.inbox) == 0 && len(s.incoming) == 0 && !pending
+			})
+
+			backup := filepath.Join(s.Module.Path, replacedDir, peer.String(), "race.txt")
+			if err := os.MkdirAll(filepath.Dir(backup), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(abs, backup); err != nil {
+				t.Fatal(err)
+			}
+			tmp := filepath.Join(s.Module.Path, tmpDir, ".race.txt.XXXXXX")
+			writeAt(t, tmp, tc.incoming, tc.incomeAt)
+			if err := os.Rename(tmp, abs); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 5*time.Second, "the better version in place, the backup gone", func() bool {
+				data, err := os.ReadFile(abs)
+				_, berr := os.Lstat(backup)
+				return err == nil && string(data) == tc.want && os.IsNotExist(berr)
+			})
+			consistently(t, 10*s.Quiet, func() {
+				if data, _ := os.ReadFile(abs); string(data) != tc.want {
+					t.Fatalf("race.txt holds %q, want %q", data, tc.want)
+				}
+			})
+		})
+	}
+}
+
+func tieWinner(a, b string) string {
+	if fullDigest(b) > fullDigest(a) {
+		return b
+	}
+	return a
+}
+
+func tieLoser(a, b string) string {
+	if tieWinner(a, b) == a {
+		return b
+	}
+	return a
+}
+
+// TestSyncerSendsATimeSetAfterTheContent: an upload whose time is set
+// after its content settled (write, then utimes, as tar or curl -R do)
+// is queued again with that time: the rule compares times, and a time
+// change alone raises only an attribute event. The peer is a closed port
+// on loopback, so that every push fails and the queue stays to be read.
+func TestSyncerSendsATimeSetAfterTheContent(t *testing.T) {
+	if _, err := exec.LookPath("rsync"); err != nil {
+		t.Skip("rsync is not installed")
+	}
+	port := closedPort(t)
+	s := startLocalSyncer(t, func(s *Syncer) {
+		s.Rsync.Port, s.Rsync.Timeout = port, time.Second
+		s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("127.0.0.1")}})
+	})
+	abs := filepath.Join(s.Module.Path, "upload.bin")
+	write(t, abs, "content first")
+	queuedAs := func() stamp {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.settledAs["upload.bin"]
+	}
+	eventually(t, 5*time.Second, "the content queued", func() bool { return queuedAs().size > 0 })
+	later := time.Now().Add(time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(abs, later, later); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the new time queued", func() bool { return queuedAs().mtimeNs == later.UnixNano() })
+}
+
+// closedPort is a loopback port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
