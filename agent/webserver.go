@@ -101,7 +101,7 @@ func (s vhostState) annotate(sites []webfarmv1.NodeSiteStatus) {
 // webServerConfig is a vhost for each served Site that declares a web
 // server, on its farm's web port, none serving the uploads' state.
 func webServerConfig(snap *snapshot, served []string, accessLog string) nginx.Config {
-	c := nginx.Config{CheckPaths: map[int32]string{}, AccessLog: accessLog, Hidden: []string{uploads.StateDirName}}
+	c := nginx.Config{CheckPaths: map[int32]string{}, AccessLog: accessLog, Hidden: []string{uploads.MetaDir}}
 	for _, k := range served {
 		site := snap.sites[k]
 		if site == nil || site.Spec.WebServer == nil {

@@ -30,11 +30,6 @@ const (
 	inStepFile = MetaDir + "/in-step"
 )
 
-// StateDirName is the directory the agent keeps below every synced
-// directory, which is inside a site's served tree: web servers must not
-// serve it (the Sites' nginx vhosts deny it).
-const StateDirName = metaDir
-
 // Rsync runs the rsync client of one front towards the others' daemons.
 type Rsync struct {
 	// Binary is rsync; "rsync" from PATH when empty.
