@@ -10,7 +10,7 @@ import (
 	"github.com/webfarm/webfarm/test/testbed"
 )
 
-// demo runs the five demo scenarios on one testbed and prints the summary
+// demo runs the demo scenarios on one testbed and prints the summary
 // table. It stops at the first failing scenario: the later ones start from
 // the farm state an earlier one leaves.
 func demo(ctx context.Context, opts testbed.Options, keep bool) error {

@@ -17,13 +17,14 @@ type Scenario struct {
 	Run  func(ctx context.Context, tb *Testbed) (*Result, error)
 }
 
-// DemoScenarios are the five scenarios of the demo, in order.
+// DemoScenarios are the scenarios of the demo, in order.
 var DemoScenarios = []Scenario{
 	{"1. balance", Balance},
 	{"2. drain", DrainFront},
 	{"3. hard loss", HardLoss},
 	{"4. planned hand-off", PlannedHandOff},
 	{"5. stats, errors, logs", StatsErrorsLogs},
+	{"6. database", DatabaseScenario},
 }
 
 // Timeouts of the scenarios' waits: generous, since they bound failures,
