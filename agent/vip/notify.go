@@ -93,13 +93,20 @@ func (m *Manager) notify(ctx context.Context, state NotifyState, a Address, ifac
 // itself alive for a moment): nobody else was named owner in between,
 // since the epoch would have changed.
 func (m *Manager) promotedEpoch(ip netip.Addr) string {
-	m.promotedMu.Lock()
-	defer m.promotedMu.Unlock()
-	epoch, ok := m.promotedAt[ip]
+	epoch, ok := m.PromotedAt(ip)
 	if !ok {
 		return ""
 	}
 	return strconv.FormatInt(epoch, 10)
+}
+
+// PromotedAt is the epoch at which the master hook of ip last succeeded
+// in this process; ok is false when it never did.
+func (m *Manager) PromotedAt(ip netip.Addr) (epoch int64, ok bool) {
+	m.promotedMu.Lock()
+	defer m.promotedMu.Unlock()
+	epoch, ok = m.promotedAt[ip]
+	return epoch, ok
 }
 
 func (m *Manager) setPromoted(ip netip.Addr, epoch int64) {
