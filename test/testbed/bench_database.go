@@ -295,14 +295,21 @@ func (d *Database) reseed(front, primary string, semiSync bool) error {
 	if !semiSync {
 		want = ""
 	}
-	return WaitFor(func() (bool, error) {
-		status, err := r.SQL("SHOW SLAVE STATUS\\G")
-		if err != nil || !strings.Contains(status, "Slave_SQL_Running: Yes") {
+	var running, clients string
+	err = WaitFor(func() (bool, error) {
+		// Both replication threads run (SHOW SLAVE STATUS names no
+		// column under SQL's --skip-column-names).
+		if running, err = r.SQL("SHOW GLOBAL STATUS LIKE 'Slave_running'"); err != nil || running != "Slave_running\tON" {
 			return false, err
 		}
-		clients, err := p.SQL("SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'")
+		clients, err = p.SQL("SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'")
 		return strings.Contains(clients, want), err
 	}, 30*time.Second)
+	if err != nil {
+		status, _ := r.SQL("SHOW SLAVE STATUS")
+		return fmt.Errorf("reseeding %s from %s: %q, %q: %w; SHOW SLAVE STATUS: %s", front, primary, running, clients, err, status)
+	}
+	return nil
 }
 
 func (d *Database) replicate(primary string, semiSync bool) string {
