@@ -125,7 +125,7 @@ bench: packages control-plane ## Benchmarks; they print their figures.
 
 TRIALS ?= 10
 .PHONY: bench-failover
-bench-failover: packages control-plane ## Failover gaps of keepalived (VRRP) and webfarm side by side on the testbed, the fronts' VIP and the database's address (write gap, acknowledged writes lost); tables in _output/.
+bench-failover: packages control-plane ## Failover gaps of keepalived (VRRP) and webfarm side by side on the testbed, the fronts' VIP and the database's address (write gap, acknowledged writes lost); tables in _output/ (the database rows: about 5 min at TRIALS=5).
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./cmd/webfarm-testbed bench-failover --trials $(TRIALS) --out _output/bench-failover.txt
 
 SOAK_DURATION ?= 30m
