@@ -129,7 +129,7 @@ bench: packages control-plane ## Benchmarks; they print their figures.
 
 TRIALS ?= 10
 .PHONY: bench-failover
-bench-failover: packages control-plane ## Failover gaps of keepalived (VRRP) and webfarm side by side on the testbed (TRIALS=10: about 7 min); table in _output/.
+bench-failover: packages control-plane ## Failover gaps of keepalived (VRRP) and webfarm side by side on the testbed, the fronts' VIP and the database's address (write gap, acknowledged writes lost); tables in _output/ (the database rows: about 5 min at TRIALS=5).
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./cmd/webfarm-testbed bench-failover --trials $(TRIALS) --out _output/bench-failover.txt
 
 SOAK_DURATION ?= 30m
@@ -141,7 +141,7 @@ soak-failover: packages control-plane ## No false fence: the farm at its fastest
 
 KEEP ?=
 .PHONY: demo
-demo: packages control-plane ## Run the whole farm on this machine and narrate the six scenarios (KEEP=1 leaves it running).
+demo: packages control-plane ## Run the whole farm on this machine and narrate its seven scenarios, the database failover last (KEEP=1 leaves it running).
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./cmd/webfarm-testbed demo $(if $(KEEP),--keep)
 
 ##@ Tools

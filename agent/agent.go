@@ -135,6 +135,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 	}
 	a.vips.Announcer = observedAnnouncer{next: vip.PacketAnnouncer{}, seen: a.obs.announced}
 	a.vips.Notified = a.notified
+	a.lastOwners.promotedAt = a.vips.PromotedAt
 	if a.accessLog, err = listenAccessLog(opts, a.proxy); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -46,31 +47,54 @@ func (a *Agent) setCheckTargets(ctx context.Context, snap *snapshot) {
 // secretFunc reads a Secret's data.
 type secretFunc func(namespace, name string) (map[string][]byte, error)
 
-// lastOwners tells, per FailoverIP, whether this node was its last owner
-// with nobody named since (lastOwnerHere), as of the latest snapshot: the
-// MySQL check reads it at each run, so that a change does not start the
-// check over.
+// lastOwners tells, per FailoverIP, whether a fenced primary on this node
+// is the latest (here), as of the latest snapshot and of the master hooks
+// run since: this node was its last owner with nobody named since
+// (lastOwnerHere), or it owns the current epoch and its master hook
+// succeeded at that epoch (it fenced itself since, for a moment). The MySQL
+// check reads it at each run, so that a change does not start the check
+// over.
 type lastOwners struct {
 	mu   sync.Mutex
-	keys map[string]bool
+	fips map[string]ownerView
+	// promotedAt tells the epoch of the last master hook that succeeded
+	// for an address (vip.Manager.PromotedAt); nil: none.
+	promotedAt func(netip.Addr) (int64, bool)
+}
+
+// ownerView is what a snapshot says of one FailoverIP for this node.
+type ownerView struct {
+	last    bool // lastOwnerHere
+	owner   bool // this node owns the current epoch
+	epoch   int64
+	address netip.Addr
 }
 
 func (l *lastOwners) set(snap *snapshot) {
-	keys := map[string]bool{}
+	fips := map[string]ownerView{}
 	for key, fip := range snap.failoverIPs {
-		if lastOwnerHere(fip, snap.node) {
-			keys[key] = true
-		}
+		v := ownerView{last: lastOwnerHere(fip, snap.node), owner: snap.node != "" && fip.Status.Owner == snap.node, epoch: fip.Status.Epoch}
+		v.address, _ = netip.ParseAddr(fip.Spec.Address)
+		fips[key] = v
 	}
 	l.mu.Lock()
-	l.keys = keys
+	l.fips = fips
 	l.mu.Unlock()
 }
 
 func (l *lastOwners) here(fipKey string) bool {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.keys[fipKey]
+	v, promotedAt := l.fips[fipKey], l.promotedAt
+	l.mu.Unlock()
+	return v.last || (v.owner && promotedAt != nil && promotedHere(promotedAt, v))
+}
+
+// promotedHere tells whether this node's master hook succeeded at the
+// epoch it owns: the epoch would have changed had another node been named
+// since.
+func promotedHere(promotedAt func(netip.Addr) (int64, bool), v ownerView) bool {
+	epoch, ok := promotedAt(v.address)
+	return ok && epoch == v.epoch
 }
 
 // lastOwnerHere tells whether node was the last one named owner of fip and

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -84,6 +85,33 @@ func TestLastOwnerHere(t *testing.T) {
 		fip := &webfarmv1.FailoverIP{Status: tt.st}
 		if got := lastOwnerHere(fip, "back1"); got != tt.want {
 			t.Errorf("%s: lastOwnerHere = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestLastOwnersPromotedHere: the owner of the current epoch passes its
+// fenced primary only while its master hook succeeded at that epoch.
+func TestLastOwnersPromotedHere(t *testing.T) {
+	addr := netip.MustParseAddr("10.0.0.50")
+	named := &webfarmv1.FailoverIP{Spec: webfarmv1.FailoverIPSpec{Address: addr.String()},
+		Status: webfarmv1.FailoverIPStatus{Owner: "back1", Epoch: 7, PreviousOwner: "back2", LastOwner: "back2", LastOwnerEpoch: 6}}
+	other := named.DeepCopy()
+	other.Status.Owner, other.Status.Epoch = "back2", 8
+	for _, tt := range []struct {
+		name     string
+		fip      *webfarmv1.FailoverIP
+		promoted map[netip.Addr]int64
+		want     bool
+	}{
+		{"promoted here at the epoch it owns", named, map[netip.Addr]int64{addr: 7}, true},
+		{"promoted here at an earlier epoch", named, map[netip.Addr]int64{addr: 5}, false},
+		{"never promoted here", named, nil, false},
+		{"another node owns a later epoch", other, map[netip.Addr]int64{addr: 7}, false},
+	} {
+		l := lastOwners{promotedAt: func(ip netip.Addr) (int64, bool) { e, ok := tt.promoted[ip]; return e, ok }}
+		l.set(&snapshot{node: "back1", failoverIPs: map[string]*webfarmv1.FailoverIP{"db/primary": tt.fip}})
+		if got := l.here("db/primary"); got != tt.want {
+			t.Errorf("%s: here = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -43,7 +43,8 @@ type Verdict struct {
 	MaxLag       time.Duration
 	// LastOwnerHere: this node was the last one named owner of the
 	// address, and no other node has been since (status.lastOwner, with
-	// no other owner now). A read-only server that replicates from nobody
+	// no other owner now), or it owns the current epoch and its master
+	// hook succeeded at that epoch. A read-only server that replicates from nobody
 	// is then this node's own primary, fenced by its fault hook, and the
 	// master hook may make it writable again.
 	LastOwnerHere bool

@@ -227,6 +227,22 @@ func TestNodeMySQLCheckAndHooks(t *testing.T) {
 		t.Errorf("mariadb-promote on the previous owner: %v: %s", err, out)
 	}
 	expect(primary, true, true, "primary")
+
+	// Named after another node, promoted here at this epoch (7), then
+	// fenced here: writable again at the same epoch, never at another.
+	if out, err := primary.hook(t, "mariadb-fence", "fault"); err != nil {
+		t.Fatalf("mariadb-fence: %v: %s", err, out)
+	}
+	other := []string{"WEBFARM_PREVIOUS_OWNER=" + replica.ns.Name, "WEBFARM_LAST_OWNER=" + replica.ns.Name}
+	if out, err := primary.hook(t, "mariadb-promote", "master", append(other, "WEBFARM_PROMOTED_EPOCH=6")...); err == nil {
+		t.Errorf("mariadb-promote made writable a server promoted at an earlier epoch: %q", out)
+	}
+	out, err = primary.hook(t, "mariadb-promote", "master", append(other, "WEBFARM_PROMOTED_EPOCH=7")...)
+	t.Logf("mariadb-promote on the owner that fenced itself at the epoch it promoted at: %s", out)
+	if err != nil {
+		t.Errorf("mariadb-promote on the owner that fenced itself: %v: %s", err, out)
+	}
+	expect(primary, true, true, "primary")
 }
 
 func errString(err error) string {

@@ -3,6 +3,7 @@ package checks
 import (
 	"time"
 
+	"github.com/webfarm/webfarm/agent/risefall"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
@@ -18,8 +19,7 @@ type Tracker struct {
 	state   webfarmv1.CheckState
 	since   time.Time
 	message string
-	// passes and fails count the results in a row of each kind.
-	passes, fails int
+	row     risefall.Counter
 }
 
 // Result is the state of a check after hysteresis.
@@ -39,20 +39,18 @@ func (t *Tracker) Observe(err error, message string, now time.Time) (Result, boo
 	}
 	if err != nil {
 		message = err.Error()
-		t.passes, t.fails = 0, t.fails+1
-	} else {
-		t.passes, t.fails = t.passes+1, 0
 	}
+	trend := t.row.Observe(err == nil, t.Rise, t.Fall)
 	// A new message is news too, so that the report says what the check
 	// sees now (a replica promoted to primary passes all along); messages
 	// carry no figures that change from run to run.
 	news := message != t.message
 	t.message = message
 	next := t.state
-	switch {
-	case t.passes >= max(t.Rise, 1):
+	switch trend {
+	case risefall.Up:
 		next = webfarmv1.CheckPassing
-	case t.fails >= max(t.Fall, 1):
+	case risefall.Down:
 		next = webfarmv1.CheckFailing
 	}
 	changed := next != t.state

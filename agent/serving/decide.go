@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/webfarm/webfarm/agent/risefall"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
@@ -73,9 +74,9 @@ type Verdict struct {
 type Tracker struct {
 	Rise, Fall int
 
-	started  bool
-	verdict  Verdict
-	opposite int // results in a row that disagree with verdict.Serving
+	started bool
+	verdict Verdict
+	row     risefall.Counter
 }
 
 // Observe records the check of one round at now, and tells whether the
@@ -85,8 +86,8 @@ func (t *Tracker) Observe(c Check, now time.Time) (Verdict, bool) {
 		t.started = true
 		t.verdict = Verdict{Serving: true, Reason: webfarmv1.ServingReasonServing, Since: now}
 	}
+	trend := t.row.Observe(c.OK, t.Rise, t.Fall)
 	if c.OK == t.verdict.Serving {
-		t.opposite = 0
 		// Only a new reason is news: a message that varies from round to
 		// round within one reason would write the status every round.
 		if c.OK || c.Reason == t.verdict.Reason {
@@ -95,20 +96,9 @@ func (t *Tracker) Observe(c Check, now time.Time) (Verdict, bool) {
 		t.verdict.Reason, t.verdict.Message = c.Reason, c.Message
 		return t.verdict, true
 	}
-	t.opposite++
-	if t.opposite < t.needed(c.OK) {
+	if trend == risefall.Hold {
 		return t.verdict, false
 	}
-	t.opposite = 0
 	t.verdict = Verdict{Serving: c.OK, Reason: c.Reason, Message: c.Message, Since: now}
 	return t.verdict, true
-}
-
-// needed is how many results in a row it takes to turn to ok.
-func (t *Tracker) needed(ok bool) int {
-	n := t.Fall
-	if ok {
-		n = t.Rise
-	}
-	return max(n, 1)
 }

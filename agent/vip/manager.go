@@ -145,6 +145,12 @@ type Manager struct {
 	// kept holds, per address handed off, the timer that drops the copy
 	// kept for the connections open to it (keepConnections).
 	kept map[netip.Addr]*time.Timer
+
+	// promotedMu guards promotedAt, which notify writes from the runs.
+	promotedMu sync.Mutex
+	// promotedAt holds, per address, the epoch of the last master hook
+	// that succeeded in this process (WEBFARM_PROMOTED_EPOCH).
+	promotedAt map[netip.Addr]int64
 }
 
 // Ensure makes the node hold a for grant from now: it allows the address in

@@ -72,14 +72,50 @@ func (m *Manager) notify(ctx context.Context, state NotifyState, a Address, ifac
 		"WEBFARM_LAST_OWNER=" + a.LastOwner,
 		"WEBFARM_LAST_OWNER_EPOCH=" + strconv.FormatInt(a.LastOwnerEpoch, 10),
 		"WEBFARM_NODE=" + m.NodeName,
+		"WEBFARM_PROMOTED_EPOCH=" + m.promotedEpoch(a.IP),
 	}
 	out, err := command.Run(ctx, path, []string{string(state)}, env, timeout)
+	if state == NotifyMaster && err == nil {
+		m.setPromoted(a.IP, a.Epoch)
+	}
 	logr.FromContextOrDiscard(ctx).Info("Ran notify hook", "hook", path, "state", state, "failoverIP", a.FailoverIP, "epoch", a.Epoch, "error", err, "output", out)
 	if err != nil {
 		err = fmt.Errorf("%s hook %s: %w", state, filepath.Base(path), err)
 	}
 	m.notified(NotifyRun{FailoverIP: a.FailoverIP, State: state, Epoch: a.Epoch, Err: err, Output: out, Finished: time.Now()})
 	return err
+}
+
+// promotedEpoch is the epoch at which the master hook of ip last
+// succeeded in this process; "" when it never did. A master hook that finds
+// its server fenced at that same epoch knows that this node made it the
+// primary at that epoch, and fenced it itself since (it could not prove
+// itself alive for a moment): nobody else was named owner in between,
+// since the epoch would have changed.
+func (m *Manager) promotedEpoch(ip netip.Addr) string {
+	epoch, ok := m.PromotedAt(ip)
+	if !ok {
+		return ""
+	}
+	return strconv.FormatInt(epoch, 10)
+}
+
+// PromotedAt is the epoch at which the master hook of ip last succeeded
+// in this process; ok is false when it never did.
+func (m *Manager) PromotedAt(ip netip.Addr) (epoch int64, ok bool) {
+	m.promotedMu.Lock()
+	defer m.promotedMu.Unlock()
+	epoch, ok = m.promotedAt[ip]
+	return epoch, ok
+}
+
+func (m *Manager) setPromoted(ip netip.Addr, epoch int64) {
+	m.promotedMu.Lock()
+	defer m.promotedMu.Unlock()
+	if m.promotedAt == nil {
+		m.promotedAt = map[netip.Addr]int64{}
+	}
+	m.promotedAt[ip] = epoch
 }
 
 // notifyPath is the hook of state for a, and its timeout; "" when none.

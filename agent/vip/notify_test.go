@@ -33,7 +33,7 @@ func TestNotifyEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(out)
-	want := "WEBFARM_ADDRESS=10.0.0.50\nWEBFARM_EPOCH=7\nWEBFARM_FAILOVERIP=db/primary\nWEBFARM_INTERFACE=eth0\nWEBFARM_LAST_OWNER=db1\nWEBFARM_LAST_OWNER_EPOCH=6\nWEBFARM_NODE=db2\nWEBFARM_PREVIOUS_OWNER=db1\nWEBFARM_STATE=fault\n"
+	want := "WEBFARM_ADDRESS=10.0.0.50\nWEBFARM_EPOCH=7\nWEBFARM_FAILOVERIP=db/primary\nWEBFARM_INTERFACE=eth0\nWEBFARM_LAST_OWNER=db1\nWEBFARM_LAST_OWNER_EPOCH=6\nWEBFARM_NODE=db2\nWEBFARM_PREVIOUS_OWNER=db1\nWEBFARM_PROMOTED_EPOCH=\nWEBFARM_STATE=fault\n"
 	if string(got) != want {
 		t.Errorf("environment:\n%s\nwant:\n%s", got, want)
 	}
@@ -43,6 +43,39 @@ func TestNotifyEnvironment(t *testing.T) {
 	// No hook for master: nothing runs, nothing is reported.
 	if err := m.notify(context.Background(), NotifyMaster, a, "eth0"); err != nil || len(runs) != 2 {
 		t.Errorf("master without a hook: %v, %d runs", err, len(runs))
+	}
+}
+
+// TestNotifyPromotedEpoch: the hooks learn the epoch of the last master
+// hook that succeeded for their address; a failed one does not count.
+func TestNotifyPromotedEpoch(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "promoted")
+	dir := hooksDir(t, map[string]string{
+		"promote": `echo "$WEBFARM_STATE $WEBFARM_EPOCH [$WEBFARM_PROMOTED_EPOCH]" >> ` + out + `
+[ "$WEBFARM_EPOCH" != 9 ]`,
+	})
+	m := &Manager{HooksDir: dir}
+	a := Address{IP: netip.MustParseAddr("10.0.0.50"), Notify: &Notify{Master: "promote", Fault: "promote"}}
+	other := Address{IP: netip.MustParseAddr("10.0.0.51"), Epoch: 3, Notify: a.Notify}
+	for _, step := range []struct {
+		state NotifyState
+		a     Address
+		epoch int64
+	}{
+		{NotifyMaster, a, 7},     // never promoted here: empty
+		{NotifyFault, a, 7},      // promoted at 7
+		{NotifyMaster, a, 7},     // promoted at 7: the same epoch after a fence
+		{NotifyMaster, a, 9},     // fails: does not count
+		{NotifyMaster, a, 10},    // still 7
+		{NotifyMaster, other, 3}, // per address
+	} {
+		step.a.Epoch = step.epoch
+		_ = m.notify(context.Background(), step.state, step.a, "eth0")
+	}
+	got, _ := os.ReadFile(out)
+	want := "master 7 []\nfault 7 [7]\nmaster 7 [7]\nmaster 9 [7]\nmaster 10 [7]\nmaster 3 []\n"
+	if string(got) != want {
+		t.Errorf("hooks saw:\n%s\nwant:\n%s", got, want)
 	}
 }
 

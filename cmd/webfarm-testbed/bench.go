@@ -13,9 +13,9 @@ import (
 )
 
 // benchFailover runs the failover comparison on one testbed and prints its
-// table, also when it stopped early (with the trials done so far), and
-// writes it to out.
-func benchFailover(ctx context.Context, opts testbed.Options, trials int, out string, webfarmOnly bool) error {
+// tables, the fronts' and the database's, also when it stopped early (with
+// the trials done so far), and writes them to out.
+func benchFailover(ctx context.Context, opts testbed.Options, trials int, out string, only benchOnly) error {
 	if opts.WithoutFarm || opts.WithoutAgents {
 		return fmt.Errorf("bench-failover needs the farm: drop --without-farm and --without-agents")
 	}
@@ -28,15 +28,17 @@ func benchFailover(ctx context.Context, opts testbed.Options, trials int, out st
 		if err := tb.WaitReady(ctx, 90*time.Second); err != nil {
 			return err
 		}
-		bench := testbed.BenchFailover
-		if webfarmOnly {
-			bench = testbed.BenchWebfarm
-		}
-		results, err := bench(ctx, tb, trials)
 		var table strings.Builder
-		fmt.Fprintf(&table, "Failover on the testbed (%d fronts, %s), %d trials of each kind, %s, in %s\n\n",
-			len(tb.Fronts()), keepalivedVersion(tb), trials, started.UTC().Format(time.RFC3339), time.Since(started).Round(time.Second))
-		testbed.WriteTrialTable(&table, results)
+		fmt.Fprintf(&table, "Failover on the testbed (%d fronts, %s), %d trials of each kind, %s",
+			len(tb.Fronts()), keepalivedVersion(tb), trials, started.UTC().Format(time.RFC3339))
+		var err error
+		if !only.database {
+			err = benchFronts(ctx, tb, trials, only.webfarm, &table)
+		}
+		if err == nil {
+			err = benchDatabase(ctx, tb, trials, only.webfarm, &table)
+		}
+		fmt.Fprintf(&table, "\nin %s, load average %s\n", time.Since(started).Round(time.Second), loadAverage())
 		if err != nil {
 			fmt.Fprintf(&table, "\nSTOPPED EARLY: %v\n", err)
 			fmt.Printf("\n%s", tb.LogTails(30))
@@ -44,6 +46,57 @@ func benchFailover(ctx context.Context, opts testbed.Options, trials int, out st
 		fmt.Printf("\n== Failover benchmark\n%s", table.String())
 		return errors.Join(err, writeFile(out, table.String()))
 	})
+}
+
+// benchOnly narrows bench-failover: webfarm's rows only, or the database's
+// only.
+type benchOnly struct{ webfarm, database bool }
+
+// benchFronts runs the fronts' rows and writes their table.
+func benchFronts(ctx context.Context, tb *testbed.Testbed, trials int, webfarmOnly bool, table *strings.Builder) error {
+	bench := testbed.BenchFailover
+	if webfarmOnly {
+		bench = testbed.BenchWebfarm
+	}
+	results, err := bench(ctx, tb, trials)
+	fmt.Fprintf(table, "\n\nThe fronts: the VIP in front of HAProxy\n\n")
+	testbed.WriteTrialTable(table, results)
+	return err
+}
+
+// benchDatabase runs the database's rows and writes their table.
+func benchDatabase(ctx context.Context, tb *testbed.Testbed, trials int, webfarmOnly bool, table *strings.Builder) error {
+	// keepalived as a database's users run it: the default advert_int,
+	// beside a track_script every second.
+	keepalived := []testbed.KeepalivedSettings{testbed.KeepalivedDefault}
+	if webfarmOnly {
+		keepalived = nil
+	}
+	results, err := testbed.BenchDatabase(ctx, tb, trials, keepalived)
+	fmt.Fprintf(table, "\n\nThe database: MariaDB %s, primary and semi-synchronous replica, its address moved on the hard loss of the primary's node\n\n",
+		mariadbVersion(tb))
+	testbed.WriteDatabaseTable(table, results)
+	return err
+}
+
+// loadAverage is the machine's 1, 5 and 15 minute load averages.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+func mariadbVersion(tb *testbed.Testbed) string {
+	out, _ := tb.Fronts()[0].Run("mariadbd", "--version")
+	fields := strings.Fields(out)
+	for i, f := range fields {
+		if f == "Ver" && i+1 < len(fields) {
+			return fields[i+1]
+		}
+	}
+	return "(version unknown)"
 }
 
 // webfarmTrials runs n webfarm trials of one kind at one setting and

@@ -22,11 +22,13 @@ commands:
   up                 start the testbed, print how to explore it, wait for Ctrl-C
   demo [--keep]      run the demo scenarios and print a summary table;
                      --keep leaves the testbed running afterwards until Ctrl-C
-  bench-failover [--trials N] [--out FILE] [--webfarm-only]
+  bench-failover [--trials N] [--out FILE] [--webfarm-only] [--database-only]
                      compare failover gaps of keepalived (VRRP) and webfarm on
-                     the testbed: N trials of each kind (default 5), the table
+                     the testbed, for the fronts' VIP and for the database's
+                     address: N trials of each kind (default 5), the tables
                      printed and written to FILE (default _output/bench-failover.txt);
-                     --webfarm-only skips keepalived's trials
+                     --webfarm-only skips keepalived's trials, --database-only
+                     the fronts' 
   trials [--settings defaults|fastest] [--kind handoff|hardloss] [--trials N]
                      webfarm's trials of one kind at one setting, alone (default
                      5 planned hand-offs at the fastest settings), each with its
@@ -76,6 +78,7 @@ func run(command string, args []string) error {
 	settings := fs.String("settings", "fastest", "")
 	kind := fs.String("kind", "handoff", "")
 	webfarmOnly := fs.Bool("webfarm-only", false, "")
+	databaseOnly := fs.Bool("database-only", false, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,7 +96,7 @@ func run(command string, args []string) error {
 	case "demo":
 		return demo(ctx, opts, *keep)
 	case "bench-failover":
-		return benchFailover(ctx, opts, *trials, orDefault(*out, "_output/bench-failover.txt"), *webfarmOnly)
+		return benchFailover(ctx, opts, *trials, orDefault(*out, "_output/bench-failover.txt"), benchOnly{webfarm: *webfarmOnly, database: *databaseOnly})
 	case "trials":
 		return webfarmTrials(ctx, opts, *settings, *kind, *trials)
 	case "soak-failover":

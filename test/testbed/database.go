@@ -3,10 +3,12 @@ package testbed
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,8 +30,12 @@ import (
 // with the built-in MySQL check, promotes the replica with the chart's
 // mariadb-promote hook before it announces the address, and fences a
 // demoted server with mariadb-fence.
+//
+// The database addresses are apart from KeepalivedVIP, which the front
+// bench's keepalived rows move, so that no ARP cache of the client maps a
+// database address to the MAC of a front bench's holder.
 const (
-	DatabaseVIP            = "10.99.0.20"
+	DatabaseVIP            = "10.99.0.21"
 	DatabaseFailoverIPName = "database"
 	DatabaseLabel          = "webfarm.io/database"
 	databaseSecret         = "database-monitor"
@@ -38,6 +44,9 @@ const (
 // DatabaseHooksDir prepares dir as the agents' --hooks-dir: the chart's
 // hooks, with the mariadb.cnf they read beside them.
 func DatabaseHooksDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
 	src := filepath.Join(testenv.RepoRoot(), "charts", "webfarm", "files", "hooks")
 	entries, err := os.ReadDir(src)
 	if err != nil {
@@ -172,6 +181,55 @@ func (d *Database) FailoverIP(ctx context.Context) (*webfarmv1.FailoverIP, error
 	return &fip, err
 }
 
+// WaitCandidate waits until node's checks make it a candidate of the
+// database FailoverIP.
+func (d *Database) WaitCandidate(ctx context.Context, node string, timeout time.Duration) error {
+	var fip *webfarmv1.FailoverIP
+	err := WaitFor(func() (bool, error) {
+		var err error
+		if fip, err = d.FailoverIP(ctx); err != nil {
+			return false, err
+		}
+		return slices.Contains(fip.Status.Candidates, node), nil
+	}, timeout)
+	if err != nil {
+		return fmt.Errorf("%s never became a candidate: %w; nodes %+v", node, err, fip.Status.Nodes)
+	}
+	return nil
+}
+
+// deleteFailoverIP deletes the database FailoverIP and waits until no
+// front holds its address.
+func (d *Database) deleteFailoverIP(ctx context.Context) error {
+	fip := &webfarmv1.FailoverIP{ObjectMeta: metav1.ObjectMeta{Namespace: SamplesNamespace, Name: DatabaseFailoverIPName}}
+	if err := client.IgnoreNotFound(d.tb.KubeClient().Delete(ctx, fip)); err != nil {
+		return fmt.Errorf("deleting the database FailoverIP: %w", err)
+	}
+	return WaitFor(func() (bool, error) {
+		for _, f := range d.tb.fronts {
+			if held, err := f.HoldsAddress(DatabaseVIP); err != nil || held {
+				return false, err
+			}
+		}
+		return true, nil
+	}, changeTimeout)
+}
+
+// Close undoes StartDatabase on a testbed that goes on: the FailoverIP
+// and its Secret go, the nodes lose the database label, the servers stop.
+func (d *Database) Close(ctx context.Context) error {
+	errs := []error{d.deleteFailoverIP(ctx)}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SamplesNamespace, Name: databaseSecret}}
+	errs = append(errs, client.IgnoreNotFound(d.tb.KubeClient().Delete(ctx, secret)))
+	for name := range d.Servers {
+		patch := []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, DatabaseLabel))
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		errs = append(errs, d.tb.KubeClient().Patch(ctx, n, client.RawPatch("application/merge-patch+json", patch)))
+	}
+	d.Stop()
+	return errors.Join(errs...)
+}
+
 // Stop stops every server it started that still runs.
 func (d *Database) Stop() {
 	for _, m := range d.Servers {
@@ -203,13 +261,18 @@ type Write struct {
 
 var registerDial sync.Once
 
-// NewWriter prepares a writer of one row every interval.
-func NewWriter(interval time.Duration) (*Writer, error) {
+// NewWriter prepares a writer of one row every interval through
+// DatabaseVIP, from id 1.
+func NewWriter(interval time.Duration) (*Writer, error) { return NewWriterTo(DatabaseVIP, interval, 1) }
+
+// NewWriterTo prepares a writer of one row every interval through address,
+// the first with id first.
+func NewWriterTo(address string, interval time.Duration, first int64) (*Writer, error) {
 	registerDial.Do(func() {
 		dial := DialInNamespace(ClientNS)
 		mysql.RegisterDialContext("wfclient", func(ctx context.Context, addr string) (net.Conn, error) { return dial(ctx, "tcp", addr) })
 	})
-	dsn := fmt.Sprintf("%s:%s@wfclient(%s:3306)/trial?timeout=500ms&readTimeout=1s&writeTimeout=1s", mariadbtest.AppUser, mariadbtest.AppPass, DatabaseVIP)
+	dsn := fmt.Sprintf("%s:%s@wfclient(%s:3306)/trial?timeout=500ms&readTimeout=1s&writeTimeout=1s", mariadbtest.AppUser, mariadbtest.AppPass, address)
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		return nil, err
@@ -217,7 +280,7 @@ func NewWriter(interval time.Duration) (*Writer, error) {
 	// A new connection for every write: each one finds the address where
 	// it is now.
 	db.SetMaxIdleConns(0)
-	return &Writer{db: db, interval: interval, next: 1}, nil
+	return &Writer{db: db, interval: interval, next: first}, nil
 }
 
 // Run writes until ctx is done.
@@ -271,6 +334,28 @@ func (w *Writer) AckedSince(t time.Time) int {
 	return n
 }
 
+// checkMessages lists the checks' states and messages.
+func checkMessages(checks []webfarmv1.CheckResult) string {
+	var parts []string
+	for _, c := range checks {
+		parts = append(parts, c.Name+"="+string(c.State)+" ("+c.Message+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// lastFailures are the errors of the writer's last n failed writes.
+func lastFailures(w *Writer, n int) []string {
+	f := w.Failed()
+	if len(f) > n {
+		f = f[len(f)-n:]
+	}
+	var out []string
+	for _, x := range f {
+		out = append(out, x.Err.Error())
+	}
+	return out
+}
+
 // DatabaseFailover is what one hard loss of the primary showed.
 type DatabaseFailover struct {
 	SemiSync bool
@@ -284,11 +369,16 @@ type DatabaseFailover struct {
 	// new primary does not have.
 	Acked, Lost int
 	LostIDs     []int64
+	// TwoAnswerers counts the pairs of ARP claims for the address by two
+	// MACs less than half a probe interval apart (ARPWatcher.Conflicts).
+	TwoAnswerers int
+	// Timeline places the move in time, from the loss (Testbed.timeline).
+	Timeline []string
 }
 
 func (r DatabaseFailover) String() string {
-	return fmt.Sprintf("semi-sync %-5v %s -> %s: write gap %s, %d writes failed meanwhile, %d of %d acknowledged writes lost %v",
-		r.SemiSync, r.From, r.To, r.Gap.Round(time.Millisecond), r.Failed, r.Lost, r.Acked, r.LostIDs)
+	return fmt.Sprintf("semi-sync %-5v %s -> %s: write gap %s, %d writes failed meanwhile, %d of %d acknowledged writes lost %v, %d two-answerer instants",
+		r.SemiSync, r.From, r.To, r.Gap.Round(time.Millisecond), r.Failed, r.Lost, r.Acked, r.LostIDs, r.TwoAnswerers)
 }
 
 // Lost returns the acknowledged writes the server on front does not have.

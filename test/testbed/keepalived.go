@@ -33,12 +33,30 @@ func (s KeepalivedSettings) String() string {
 	return "advert_int " + strconv.FormatFloat(s.AdvertInt.Seconds(), 'f', -1, 64)
 }
 
+// vrrpInstance is one address that keepalived moves among some fronts.
+type vrrpInstance struct {
+	name     string // the vrrp_instance's name
+	address  string
+	routerID int
+	settings KeepalivedSettings
+	// scripts is added before the instance (vrrp_script blocks), inside
+	// its own directory dir; extra inside the instance (track_script,
+	// notify). Both may name {{dir}}: the front's keepalived directory.
+	scripts, extra string
+}
+
+// benchInstance is the front bench's: KeepalivedVIP on every front.
+func benchInstance(s KeepalivedSettings) vrrpInstance {
+	return vrrpInstance{name: "bench", address: KeepalivedVIP, routerID: keepalivedRouterID, settings: s}
+}
+
 // keepalivedConfig is a front's keepalived.conf as a user would write it
 // for one floating address: one VRRP instance on the front's link, every
 // front BACKUP with nopreempt (the address stays where it went, as
 // webfarm's autoFailback false), priorities by front order, and unicast
 // peers, so that the adverts go to the other fronts' addresses only.
-func keepalivedConfig(front int, fronts []*Front, s KeepalivedSettings) string {
+// Scripts run as root, the user the agents' hooks run as.
+func keepalivedConfig(front int, fronts []*Front, v vrrpInstance, dir string) string {
 	var peers []string
 	for i, f := range fronts {
 		if i != front {
@@ -46,15 +64,19 @@ func keepalivedConfig(front int, fronts []*Front, s KeepalivedSettings) string {
 		}
 	}
 	version := 2
-	if s.AdvertInt < time.Second {
+	if v.settings.AdvertInt < time.Second {
 		version = 3
 	}
-	return fmt.Sprintf(`global_defs {
+	globals := ""
+	if v.scripts != "" {
+		globals = "    script_user root\n"
+	}
+	conf := fmt.Sprintf(`global_defs {
     router_id %s
     vrrp_version %d
-}
-
-vrrp_instance bench {
+%s}
+%s
+vrrp_instance %s {
     state BACKUP
     nopreempt
     interface %s
@@ -68,32 +90,35 @@ vrrp_instance bench {
     virtual_ipaddress {
         %s/32 dev %s
     }
-}
-`, fronts[front].Name, version, frontLink, keepalivedRouterID, 200-10*front,
-		strconv.FormatFloat(s.AdvertInt.Seconds(), 'f', -1, 64),
-		fronts[front].Address, strings.Join(peers, "\n"), KeepalivedVIP, frontLink)
+%s}
+`, fronts[front].Name, version, globals, v.scripts, v.name, frontLink, v.routerID, 200-10*front,
+		strconv.FormatFloat(v.settings.AdvertInt.Seconds(), 'f', -1, 64),
+		fronts[front].Address, strings.Join(peers, "\n"), v.address, frontLink, v.extra)
+	return strings.ReplaceAll(conf, "{{dir}}", dir)
 }
 
 // keepalived is Debian's keepalived daemon inside one front's namespace,
 // with its configuration and pid files in its own directory.
 type keepalived struct {
-	front *Front
-	dir   string
-	proc  *process
+	front   *Front
+	address string
+	dir     string
+	proc    *process
 }
 
-// newKeepalived writes the front's configuration into dir.
-func newKeepalived(i int, fronts []*Front, s KeepalivedSettings, dir string) (*keepalived, error) {
+// newKeepalived writes the i-th front's configuration into a directory of
+// its own under dir.
+func newKeepalived(i int, fronts []*Front, v vrrpInstance, dir string) (*keepalived, error) {
 	f := fronts[i]
 	dir = filepath.Join(dir, f.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	conf := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(conf, []byte(keepalivedConfig(i, fronts, s)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(keepalivedConfig(i, fronts, v, dir)), 0o644); err != nil {
 		return nil, err
 	}
-	return &keepalived{front: f, dir: dir, proc: &process{
+	return &keepalived{front: f, address: v.address, dir: dir, proc: &process{
 		name: "keepalived " + f.Name,
 		ns:   f.Namespace,
 		argv: []string{"keepalived",
@@ -128,8 +153,8 @@ func (k *keepalived) Kill() error {
 	if _, kerr := killNamed(k.front.Namespace, "keepalived"); kerr != nil && err == nil {
 		err = kerr
 	}
-	if held, _ := k.front.HoldsAddress(KeepalivedVIP); held {
-		if _, derr := k.front.Run("ip", "addr", "del", KeepalivedVIP+"/32", "dev", frontLink); derr != nil && err == nil {
+	if held, _ := k.front.HoldsAddress(k.address); held {
+		if _, derr := k.front.Run("ip", "addr", "del", k.address+"/32", "dev", frontLink); derr != nil && err == nil {
 			err = derr
 		}
 	}
@@ -152,49 +177,67 @@ func killNamed(nsName, name string) (int, error) {
 	return killed, nil
 }
 
-// keepalivedFarm is keepalived on every front of a testbed.
+// keepalivedFarm is keepalived on some fronts of a testbed, for one
+// address.
 type keepalivedFarm struct {
-	tb     *Testbed
-	dir    string
-	daemon []*keepalived
+	tb      *Testbed
+	fronts  []*Front
+	address string
+	dir     string
+	daemon  []*keepalived
 }
 
-// startKeepalived starts keepalived on every front, each with its files in
-// a directory of its own under a new temporary directory, and waits until
-// exactly one front holds KeepalivedVIP. Stop kills them all.
-func (tb *Testbed) startKeepalived(s KeepalivedSettings) (kf *keepalivedFarm, err error) {
-	dir, err := os.MkdirTemp(tb.dir, "keepalived-")
+// startKeepalived starts keepalived on every front for KeepalivedVIP and
+// waits until exactly one front holds it. Stop kills them all.
+func (tb *Testbed) startKeepalived(s KeepalivedSettings) (*keepalivedFarm, error) {
+	return tb.runKeepalived(tb.fronts, benchInstance(s), func(kf *keepalivedFarm) error {
+		for _, k := range kf.daemon {
+			if err := k.Start(); err != nil {
+				return err
+			}
+		}
+		_, err := kf.waitHolder("")
+		return err
+	})
+}
+
+// runKeepalived writes the configuration of keepalived on fronts for v and
+// has start start them; when start fails, every keepalived goes.
+func (tb *Testbed) runKeepalived(fronts []*Front, v vrrpInstance, start func(*keepalivedFarm) error) (*keepalivedFarm, error) {
+	kf, err := tb.newKeepalivedFarm(fronts, v)
 	if err != nil {
 		return nil, err
 	}
-	kf = &keepalivedFarm{tb: tb, dir: dir}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, kf.Stop())
-			kf = nil
-		}
-	}()
-	for i := range tb.fronts {
-		k, err := newKeepalived(i, tb.fronts, s, dir)
-		if err != nil {
-			return kf, err
-		}
-		kf.daemon = append(kf.daemon, k)
-		if err := k.Start(); err != nil {
-			return kf, err
-		}
-	}
-	if _, err := kf.waitHolder(""); err != nil {
-		return kf, err
+	if err := start(kf); err != nil {
+		return nil, errors.Join(err, kf.Stop())
 	}
 	return kf, nil
 }
 
-// holders lists the fronts that have KeepalivedVIP on their link.
+// newKeepalivedFarm writes the configuration of keepalived on fronts for
+// v, each front's files in a directory of its own under a new temporary
+// directory, and starts none.
+func (tb *Testbed) newKeepalivedFarm(fronts []*Front, v vrrpInstance) (*keepalivedFarm, error) {
+	dir, err := os.MkdirTemp(tb.dir, "keepalived-")
+	if err != nil {
+		return nil, err
+	}
+	kf := &keepalivedFarm{tb: tb, fronts: fronts, address: v.address, dir: dir}
+	for i := range fronts {
+		k, err := newKeepalived(i, fronts, v, dir)
+		if err != nil {
+			return nil, errors.Join(err, kf.Stop())
+		}
+		kf.daemon = append(kf.daemon, k)
+	}
+	return kf, nil
+}
+
+// holders lists the fronts that have the address on their link.
 func (kf *keepalivedFarm) holders() ([]string, error) {
 	var out []string
-	for _, f := range kf.tb.fronts {
-		held, err := f.HoldsAddress(KeepalivedVIP)
+	for _, f := range kf.fronts {
+		held, err := f.HoldsAddress(kf.address)
 		if err != nil {
 			return nil, err
 		}
@@ -216,7 +259,7 @@ func (kf *keepalivedFarm) waitHolder(old string) (string, error) {
 	}, changeTimeout)
 	if err != nil {
 		return "", fmt.Errorf("keepalived: %s held by %v, want one front other than %q: %w\n%s",
-			KeepalivedVIP, holders, old, err, kf.logTails(10))
+			kf.address, holders, old, err, kf.logTails(10))
 	}
 	return holders[0], nil
 }

@@ -30,7 +30,7 @@ func TestKeepalivedConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conf := keepalivedConfig(tt.front, fronts, tt.settings)
+			conf := keepalivedConfig(tt.front, fronts, benchInstance(tt.settings), "/k")
 			for _, w := range tt.want {
 				if !strings.Contains(conf, w) {
 					t.Errorf("config lacks %q:\n%s", w, conf)

@@ -25,6 +25,7 @@ var DemoScenarios = []Scenario{
 	{"4. planned hand-off", PlannedHandOff},
 	{"5. stats, errors, logs", StatsErrorsLogs},
 	{"6. sites", SitesHTTPS},
+	{"7. database", DatabaseScenario},
 }
 
 // Timeouts of the scenarios' waits: generous, since they bound failures,

@@ -269,8 +269,14 @@ func (tb *Testbed) startFarm(context.Context) error {
 		tb.say("farm: webfarm-controller started, no agent (WithoutAgents); log %s", tb.ctl.LogPath())
 		return nil
 	}
+	// As the chart does: the example notify hooks at every agent's
+	// --hooks-dir, for a FailoverIP that names them (the database's).
+	if err := DatabaseHooksDir(tb.HooksDir()); err != nil {
+		return err
+	}
 	for _, f := range tb.fronts {
 		f.agent = newAgent(f, binDir)
+		f.agent.proc.argv = append(f.agent.proc.argv, "--hooks-dir", tb.HooksDir())
 		f.agent.proc.argv = append(f.agent.proc.argv, tb.opts.AgentArgs...)
 		if tb.opts.Uploads {
 			if err := tb.mountUploads(f); err != nil {
@@ -287,6 +293,10 @@ func (tb *Testbed) startFarm(context.Context) error {
 
 // Dir holds every file of the testbed: kubeconfigs, logs, configs.
 func (tb *Testbed) Dir() string { return tb.dir }
+
+// HooksDir is every agent's --hooks-dir: the chart's notify hooks, with
+// the client options of the MariaDB hooks beside them.
+func (tb *Testbed) HooksDir() string { return filepath.Join(tb.dir, "hooks") }
 
 // Kubeconfig is the admin kubeconfig for a person or a test in the root
 // namespace (direct to the API server, never cut).

@@ -24,11 +24,12 @@ var timelineMessages = map[string]bool{
 	"Released failover address":            true,
 	"Withdrew from vouching for the owner": true,
 	"Renewed node Lease again":             true,
+	"Ran notify hook":                      true,
 }
 
 // timelineFields are the fields of those messages worth a line.
 var timelineFields = []string{"owner", "epoch", "previousOwner", "released", "action", "after", "for", "waited",
-	"connectionsInFlight", "connectionsCut", "connectionsKept", "reason"}
+	"connectionsInFlight", "connectionsCut", "connectionsKept", "reason", "state", "error"}
 
 // logMarks are the sizes of the controller's and the agents' logs at a
 // moment: a timeline reads only what they wrote since.
