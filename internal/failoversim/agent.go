@@ -47,9 +47,12 @@ type proof struct {
 const promiseSlack = time.Second
 
 // agent models agent/failover.go around the real ownership.Decide and
-// Memory.After: a pass at every change of the FailoverIP, every Tick and at
-// RecheckAfter; Lease renewals every keepalive whose success counts from
-// the renewal's start; peer heartbeats every keepalive. The process can be
+// Memory.After: a pass at every change its informers see (FailoverIP and
+// FrontNodes), at every new word of a peer, and on time alone at the
+// earliest recheck its last decision asks for, within [minRecheck, Tick]
+// (failover.run and nextPass); Lease renewals every keepalive whose
+// success counts from the renewal's start; peer heartbeats every
+// keepalive. The process can be
 // paused (SIGSTOP: everything it would do waits), crashed and restarted
 // with or without its saved memory; the node can lose power.
 type agent struct {
@@ -98,7 +101,11 @@ type agent struct {
 	// scheduled sends, the latest alone counting.
 	lastBeat time.Time
 	beatSeq  int
-	recheck  int
+	// loopSeq names the loop's pending timer, the latest alone counting
+	// (failover.run's resetTimer); woken: a wake-up is pending, as a
+	// signal sits in a channel of one until the loop reads it.
+	loopSeq int
+	woken   bool
 	// renewStart is when the last Lease renewal started; renewSeq names
 	// the pending next one; renewing: an attempt is in flight;
 	// renewFailed: the last one failed.
@@ -217,9 +224,8 @@ func (a *agent) start() {
 	a.renew()
 	a.lastBeat = time.Time{}
 	a.scheduleBeat(a.keepalive)
-	if a.w.cfg.Tick > 0 {
-		a.afterLocal(a.w.cfg.Tick, a.tickLoop)
-	}
+	// The loop starts once the cache has synced: at the first view.
+	a.loopSeq, a.woken = 0, false
 }
 
 // restoreMemory is failover.restore, once the first view is in: the
@@ -295,12 +301,16 @@ func (a *agent) promised() time.Time {
 
 // scheduleBeat sends the heartbeats after d, unless a send before then
 // schedules the next one (failover.sendHeartbeats).
-func (a *agent) scheduleBeat(d time.Duration) {
-	a.beatSeq++
-	seq := a.beatSeq
+func (a *agent) scheduleBeat(d time.Duration) { a.resetTimer(&a.beatSeq, d, a.beat) }
+
+// resetTimer runs fn after d unless the timer named by *timer is reset
+// again before then, as clock.Timer.Reset after Stop does.
+func (a *agent) resetTimer(timer *int, d time.Duration, fn func()) {
+	*timer++
+	seq := *timer
 	a.afterLocal(d, func() {
-		if a.beatSeq == seq {
-			a.beat()
+		if *timer == seq {
+			fn()
 		}
 	})
 }
@@ -336,10 +346,36 @@ func (a *agent) echoHolder() {
 // echoFloorDivisor: no echo within keepalive/8 of the last send.
 const echoFloorDivisor = 8
 
-func (a *agent) tickLoop() {
-	a.pass()
-	a.afterLocal(a.w.cfg.Tick, a.tickLoop)
+// wake is a signal to the failover loop (failover.poke, Peers.Changed):
+// one pass soon, however many signals come before it runs.
+func (a *agent) wake() {
+	if a.woken {
+		return
+	}
+	a.woken = true
+	a.afterLocal(0, func() {
+		a.woken = false
+		a.pass()
+	})
 }
+
+// minRecheck is agent/failover.go's: the loop's shortest wait on time
+// alone.
+const minRecheck = 10 * time.Millisecond
+
+// nextPass is agent/failover.go's nextPass for the one FailoverIP: the
+// decision's recheck, within [minRecheck, Tick].
+func (a *agent) nextPass(d ownership.Decision) time.Duration {
+	next := a.w.cfg.Tick
+	if d.RecheckAfter > 0 {
+		next = min(next, d.RecheckAfter)
+	}
+	return max(next, minRecheck)
+}
+
+// armLoop is failover.run's resetTimer after a pass: the next pass on time
+// alone comes after d, unless a wake-up comes first.
+func (a *agent) armLoop(d time.Duration) { a.resetTimer(&a.loopSeq, d, a.pass) }
 
 // intervalPoll is how often the LeaseRenewer reads its interval again
 // while it waits (agent/heartbeat/lease.go).
@@ -454,19 +490,24 @@ func (a *agent) setKeepalive(k time.Duration) {
 	}
 }
 
-// watch is the agent's informer: a change of the FailoverIP wakes a pass.
+// watch is the agent's informers (FailoverIP and FrontNodes; the agent
+// does not watch Leases): every event wakes the loop (Agent.poke, through
+// the node loop). The first view is the synced cache: the loop starts
+// with a pass.
 func (a *agent) watch(s apiState) {
 	a.deliver(func() {
-		if !a.have {
+		first := !a.have
+		if first {
 			a.firstReport = a.w.api.st.fronts[a.idx].report
 			a.restoreMemory()
 		}
-		changed := !a.have || a.view.fipRV != s.fipRV
 		a.have, a.view = true, s
 		a.syncKey()
-		if changed {
+		if first {
 			a.pass()
+			return
 		}
+		a.wake()
 	})
 }
 
@@ -525,11 +566,11 @@ func (a *agent) pass() {
 	default:
 		a.remember(a.mem.After(d, now))
 	}
-	a.setNeedLease(d.NeedsLease || a.awaitsHandOff())
+	a.setNeedLease((d.NeedsLease && d.Action != ownership.Withdraw) || a.awaitsHandOff())
 	state, ok := d.State()
 	a.lastGen = generation
 	a.publish(report{some: ok, epoch: d.Epoch, state: state, generation: a.lastGen, unheard: unheard, unheardAfter: d.UnheardAfter})
-	a.scheduleRecheck(d.RecheckAfter)
+	a.armLoop(a.nextPass(d))
 }
 
 // awaitsHandOff is the agent's: a candidate renews its Lease every
@@ -570,20 +611,6 @@ func (a *agent) giveUpUnknownPast() {
 		a.mem.GaveUp, a.mem.GaveUpEpoch, a.mem.GaveUpReason = ownership.Release, e, "restarted without its memory"
 	}
 	a.save()
-}
-
-// scheduleRecheck decides again at RecheckAfter; a later pass replaces it.
-func (a *agent) scheduleRecheck(d time.Duration) {
-	a.recheck++
-	if d <= 0 {
-		return
-	}
-	seq := a.recheck
-	a.afterLocal(d, func() {
-		if a.recheck == seq {
-			a.pass()
-		}
-	})
 }
 
 // lastRenewal is failover.lastRenewal: the renewal the status acknowledges,

@@ -114,8 +114,8 @@ type observer interface {
 
 // apiServer is the API server and etcd: one revision counter, a
 // compare-and-swap on the FailoverIP's resourceVersion for status writes,
-// and a watch stream to every observer. Agents watch the FailoverIP only;
-// the controller watches everything. An observer whose stream broke lists
+// and a watch stream to every observer. Agents watch the FailoverIP and the
+// FrontNodes, not the Leases; the controller watches everything. An observer whose stream broke lists
 // again once it is connected.
 type apiServer struct {
 	w   *World
@@ -165,11 +165,11 @@ func (a *apiServer) resync() {
 	}
 }
 
-// notify sends the new state to the controller, and to the agents when the
-// FailoverIP changed.
-func (a *apiServer) notify(fipChanged bool) {
+// notify sends the new state to the controller, and to the agents when
+// what they watch changed: the FailoverIP or a FrontNode.
+func (a *apiServer) notify(watched bool) {
 	for p, o := range a.observers {
-		if o != nil && (p == ctrlParty || fipChanged) {
+		if o != nil && (p == ctrlParty || watched) {
 			a.send(p)
 		}
 	}
@@ -204,7 +204,7 @@ func (a *apiServer) patchReport(node int, r report) {
 	a.rev++
 	a.st.fronts = slices.Clone(a.st.fronts)
 	a.st.fronts[node].report = r
-	a.notify(false)
+	a.notify(true)
 }
 
 // setDraining is the drain annotation, mirrored into the FrontNode.
@@ -212,7 +212,7 @@ func (a *apiServer) setDraining(node int, draining bool) {
 	a.rev++
 	a.st.fronts = slices.Clone(a.st.fronts)
 	a.st.fronts[node].draining = draining
-	a.notify(false)
+	a.notify(true)
 }
 
 // setTiming is a user's edit of the FailoverIP's timings.

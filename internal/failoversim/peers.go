@@ -213,6 +213,10 @@ func (a *agent) onHeartbeat(d datagram) {
 	if !confirmed.IsZero() || !same {
 		p.confirmed = confirmed
 	}
+	if !same {
+		// Peers.Changed: the loop decides at once.
+		a.wake()
+	}
 	p.heard, p.lastHeard, p.seenOwner, p.seenEpoch, p.holding, p.withdrawn = true, now, c.seenOwner, c.seenEpoch, c.holding, c.withdrawn
 	if c.holding {
 		p.claimed = now

@@ -21,8 +21,8 @@ type Config struct {
 	Gate bool
 	// DriftPPM bounds every clock's rate error, in parts per million.
 	DriftPPM int64
-	// Tick is the agent's periodic pass (agent/failover.go failoverTick);
-	// zero leaves only changes and rechecks.
+	// Tick is the longest the agent's loop waits on time alone
+	// (agent/failover.go failoverTick).
 	Tick time.Duration
 	// CallTimeout bounds the controller's API calls (see
 	// docs/failover-safety.md: the liveness bound needs one).
