@@ -88,8 +88,9 @@ type agent struct {
 	// firstReport is the node's FrontNode report as the first list showed
 	// it.
 	firstReport report
-	// startedAt is when the process started: a peer never heard counts as
-	// unheard from then.
+	// startedAt is when the failover loop started, once the cache synced
+	// (failover.run): a peer never heard counts as unheard from then, and
+	// Decide's Started is it.
 	startedAt time.Time
 	// stateless: the process found no memory and has not yet given up the
 	// epoch it first sees (failover.giveUpUnknownPast).
@@ -210,7 +211,6 @@ func (a *agent) start() {
 	}
 	a.up, a.paused, a.deferred = true, false, nil
 	a.inc++
-	a.startedAt = a.clk.Now()
 	a.ensureKey()
 	a.keyWriting = false
 	a.mem, a.written, a.proven = ownership.Memory{}, proof{}, proof{}
@@ -498,6 +498,7 @@ func (a *agent) watch(s apiState) {
 	a.deliver(func() {
 		first := !a.have
 		if first {
+			a.startedAt = a.clk.Now()
 			a.firstReport = a.w.api.st.fronts[a.idx].report
 			a.restoreMemory()
 		}
