@@ -2,7 +2,6 @@ package failoversim
 
 import (
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/webfarm/webfarm/agent/heartbeat"
@@ -96,7 +95,7 @@ type agent struct {
 	// epoch it first sees (failover.giveUpUnknownPast).
 	stateless bool
 	have      bool
-	view      apiState
+	view      *apiState
 	keepalive time.Duration
 	// lastBeat is when the heartbeats last went; beatSeq numbers the
 	// scheduled sends, the latest alone counting.
@@ -107,6 +106,8 @@ type agent struct {
 	// signal sits in a channel of one until the loop reads it.
 	loopSeq int
 	woken   bool
+	// passFn and beatFn are a.pass and a.beat, bound once.
+	passFn, beatFn func()
 	// renewStart is when the last Lease renewal started; renewSeq names
 	// the pending next one; renewing: an attempt is in flight;
 	// renewFailed: the last one failed.
@@ -134,7 +135,9 @@ type agent struct {
 }
 
 func newAgent(w *World, idx int, name string, clk *driftClock) *agent {
-	return &agent{w: w, idx: idx, name: name, clk: clk}
+	a := &agent{w: w, idx: idx, name: name, clk: clk}
+	a.passFn, a.beatFn = a.pass, a.beat
+	return a
 }
 
 // proc binds fn to the current process: it is dropped if the process died,
@@ -161,7 +164,7 @@ func (a *agent) deliver(fn func()) {
 }
 
 func (a *agent) afterLocal(d time.Duration, fn func()) {
-	a.w.at(a.clk.globalAt(a.clk.Now().Add(d)), "", a.proc(fn))
+	a.w.atAgent(a.clk.globalAt(a.clk.Now().Add(d)), a, fn)
 }
 
 func (a *agent) powerOn() {
@@ -218,7 +221,7 @@ func (a *agent) start() {
 	a.leaseLast, a.have, a.published, a.patch, a.needLease, a.publishedOnce = time.Time{}, false, report{}, 0, false, false
 	a.renewing, a.renewFailed = false, false
 	a.renewals = map[string]time.Time{}
-	a.peers, a.seq, a.sent = make([]peerState, len(a.w.agents)), 0, nil
+	a.peers, a.seq, a.sent = make([]peerState, len(a.w.agents)), 0, a.sent[:0]
 	a.keepalive = defaultKeepalive
 	a.w.api.list(agentParty(a.idx), a)
 	a.renew()
@@ -301,18 +304,14 @@ func (a *agent) promised() time.Time {
 
 // scheduleBeat sends the heartbeats after d, unless a send before then
 // schedules the next one (failover.sendHeartbeats).
-func (a *agent) scheduleBeat(d time.Duration) { a.resetTimer(&a.beatSeq, d, a.beat) }
+func (a *agent) scheduleBeat(d time.Duration) { a.resetTimer(&a.beatSeq, d, a.beatFn) }
 
 // resetTimer runs fn after d unless the timer named by *timer is reset
 // again before then, as clock.Timer.Reset after Stop does.
 func (a *agent) resetTimer(timer *int, d time.Duration, fn func()) {
 	*timer++
-	seq := *timer
-	a.afterLocal(d, func() {
-		if *timer == seq {
-			fn()
-		}
-	})
+	at := max(a.clk.globalAt(a.clk.Now().Add(d)), a.w.now)
+	a.w.queue.push(at, event{fn: fn, a: a, inc: a.inc, timer: timer, tseq: *timer})
 }
 
 func (a *agent) beat() {
@@ -375,7 +374,7 @@ func (a *agent) nextPass(d ownership.Decision) time.Duration {
 
 // armLoop is failover.run's resetTimer after a pass: the next pass on time
 // alone comes after d, unless a wake-up comes first.
-func (a *agent) armLoop(d time.Duration) { a.resetTimer(&a.loopSeq, d, a.pass) }
+func (a *agent) armLoop(d time.Duration) { a.resetTimer(&a.loopSeq, d, a.passFn) }
 
 // intervalPoll is how often the LeaseRenewer reads its interval again
 // while it waits (agent/heartbeat/lease.go).
@@ -411,11 +410,11 @@ func (a *agent) wakeRenewer() {
 	if now := a.clk.Now(); at.Before(now) {
 		at = now
 	}
-	a.w.at(a.clk.globalAt(at), "", a.proc(func() {
+	a.w.atAgent(a.clk.globalAt(at), a, func() {
 		if a.renewSeq == seq {
 			a.renew()
 		}
-	}))
+	})
 }
 
 // renew is one LeaseRenewer attempt: it counts, from its start, if the
@@ -469,11 +468,11 @@ func (a *agent) nextRenewal() {
 		polls := (now.Sub(a.renewStart) + intervalPoll - 1) / intervalPoll
 		at = a.renewStart.Add(polls * intervalPoll)
 	}
-	a.w.at(a.clk.globalAt(at), "", a.proc(func() {
+	a.w.atAgent(a.clk.globalAt(at), a, func() {
 		if a.renewSeq == seq {
 			a.renew()
 		}
-	}))
+	})
 }
 
 // setKeepalive changes the pace of the heartbeats and of the renewals.
@@ -494,7 +493,7 @@ func (a *agent) setKeepalive(k time.Duration) {
 // does not watch Leases): every event wakes the loop (Agent.poke, through
 // the node loop). The first view is the synced cache: the loop starts
 // with a pass.
-func (a *agent) watch(s apiState) {
+func (a *agent) watch(s *apiState) {
 	a.deliver(func() {
 		first := !a.have
 		if first {
@@ -530,7 +529,7 @@ func (a *agent) pass() {
 	unheard := a.unheardFronts()
 	a.giveUpUnknownPast()
 	a.withdrawUnknownPast()
-	timing, generation := a.view.status.timing(a.view.spec)
+	timing, generation := a.view.agentTiming()
 	a.setKeepalive(min(defaultKeepalive, timing.Keepalive))
 	now := a.clk.Now()
 	a.w.decisions++
@@ -584,9 +583,9 @@ func (a *agent) awaitsHandOff() bool {
 
 // unheardFronts is failover.unheardFronts and Peers.Unheard: every other
 // front (all of them are heartbeat targets here) not heard for deadtime.
-func (a *agent) unheardFronts() string {
-	var out []string
-	timing, _ := a.view.status.timing(a.view.spec)
+func (a *agent) unheardFronts() uint64 {
+	var out uint64
+	timing, _ := a.view.agentTiming()
 	now, deadtime := a.clk.Now(), timing.Deadtime
 	for i, b := range a.w.agents {
 		last := a.startedAt
@@ -594,10 +593,10 @@ func (a *agent) unheardFronts() string {
 			last = a.peers[i].heardAt
 		}
 		if b != a && now.Sub(last) >= deadtime {
-			out = append(out, b.name)
+			out |= 1 << i
 		}
 	}
-	return strings.Join(out, ",")
+	return out
 }
 
 // giveUpUnknownPast is failover.giveUpUnknownPast: a process that found no

@@ -137,8 +137,19 @@ func (a *agent) send(i int, d datagram) {
 	}
 	a.seq++
 	d.from, d.boot, d.seq, d.key = a.idx, a.inc, a.seq, a.disk.key
-	b := a.w.agents[i]
-	a.w.net.datagram(agentParty(a.idx), agentParty(i), func() { b.deliver(func() { b.receive(d) }) })
+	a.w.net.datagram(agentParty(a.idx), agentParty(i), d)
+}
+
+// deliverDatagram is deliver for a datagram's arrival, with no closure
+// unless the process is paused.
+func (a *agent) deliverDatagram(d datagram) {
+	switch {
+	case !a.up:
+	case a.paused:
+		a.deferred = append(a.deferred, func() { a.receive(d) })
+	default:
+		a.receive(d)
+	}
 }
 
 // logSent is heartbeat.Peers.logSent.
