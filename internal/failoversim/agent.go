@@ -2,7 +2,6 @@ package failoversim
 
 import (
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/webfarm/webfarm/agent/heartbeat"
@@ -47,9 +46,12 @@ type proof struct {
 const promiseSlack = time.Second
 
 // agent models agent/failover.go around the real ownership.Decide and
-// Memory.After: a pass at every change of the FailoverIP, every Tick and at
-// RecheckAfter; Lease renewals every keepalive whose success counts from
-// the renewal's start; peer heartbeats every keepalive. The process can be
+// Memory.After: a pass at every change its informers see (FailoverIP and
+// FrontNodes), at every new word of a peer, and on time alone at the
+// earliest recheck its last decision asks for, within [minRecheck, Tick]
+// (failover.run and nextPass); Lease renewals every keepalive whose
+// success counts from the renewal's start; peer heartbeats every
+// keepalive. The process can be
 // paused (SIGSTOP: everything it would do waits), crashed and restarted
 // with or without its saved memory; the node can lose power.
 type agent struct {
@@ -85,20 +87,27 @@ type agent struct {
 	// firstReport is the node's FrontNode report as the first list showed
 	// it.
 	firstReport report
-	// startedAt is when the process started: a peer never heard counts as
-	// unheard from then.
+	// startedAt is when the failover loop started, once the cache synced
+	// (failover.run): a peer never heard counts as unheard from then, and
+	// Decide's Started is it.
 	startedAt time.Time
 	// stateless: the process found no memory and has not yet given up the
 	// epoch it first sees (failover.giveUpUnknownPast).
 	stateless bool
 	have      bool
-	view      apiState
+	view      *apiState
 	keepalive time.Duration
 	// lastBeat is when the heartbeats last went; beatSeq numbers the
 	// scheduled sends, the latest alone counting.
 	lastBeat time.Time
 	beatSeq  int
-	recheck  int
+	// loopSeq names the loop's pending timer, the latest alone counting
+	// (failover.run's resetTimer); woken: a wake-up is pending, as a
+	// signal sits in a channel of one until the loop reads it.
+	loopSeq int
+	woken   bool
+	// passFn and beatFn are a.pass and a.beat, bound once.
+	passFn, beatFn func()
 	// renewStart is when the last Lease renewal started; renewSeq names
 	// the pending next one; renewing: an attempt is in flight;
 	// renewFailed: the last one failed.
@@ -126,7 +135,9 @@ type agent struct {
 }
 
 func newAgent(w *World, idx int, name string, clk *driftClock) *agent {
-	return &agent{w: w, idx: idx, name: name, clk: clk}
+	a := &agent{w: w, idx: idx, name: name, clk: clk}
+	a.passFn, a.beatFn = a.pass, a.beat
+	return a
 }
 
 // proc binds fn to the current process: it is dropped if the process died,
@@ -153,7 +164,7 @@ func (a *agent) deliver(fn func()) {
 }
 
 func (a *agent) afterLocal(d time.Duration, fn func()) {
-	a.w.at(a.clk.globalAt(a.clk.Now().Add(d)), "", a.proc(fn))
+	a.w.atAgent(a.clk.globalAt(a.clk.Now().Add(d)), a, fn)
 }
 
 func (a *agent) powerOn() {
@@ -203,7 +214,6 @@ func (a *agent) start() {
 	}
 	a.up, a.paused, a.deferred = true, false, nil
 	a.inc++
-	a.startedAt = a.clk.Now()
 	a.ensureKey()
 	a.keyWriting = false
 	a.mem, a.written, a.proven = ownership.Memory{}, proof{}, proof{}
@@ -211,15 +221,14 @@ func (a *agent) start() {
 	a.leaseLast, a.have, a.published, a.patch, a.needLease, a.publishedOnce = time.Time{}, false, report{}, 0, false, false
 	a.renewing, a.renewFailed = false, false
 	a.renewals = map[string]time.Time{}
-	a.peers, a.seq, a.sent = make([]peerState, len(a.w.agents)), 0, nil
+	a.peers, a.seq, a.sent = make([]peerState, len(a.w.agents)), 0, a.sent[:0]
 	a.keepalive = defaultKeepalive
 	a.w.api.list(agentParty(a.idx), a)
 	a.renew()
 	a.lastBeat = time.Time{}
 	a.scheduleBeat(a.keepalive)
-	if a.w.cfg.Tick > 0 {
-		a.afterLocal(a.w.cfg.Tick, a.tickLoop)
-	}
+	// The loop starts once the cache has synced: at the first view.
+	a.loopSeq, a.woken = 0, false
 }
 
 // restoreMemory is failover.restore, once the first view is in: the
@@ -295,14 +304,14 @@ func (a *agent) promised() time.Time {
 
 // scheduleBeat sends the heartbeats after d, unless a send before then
 // schedules the next one (failover.sendHeartbeats).
-func (a *agent) scheduleBeat(d time.Duration) {
-	a.beatSeq++
-	seq := a.beatSeq
-	a.afterLocal(d, func() {
-		if a.beatSeq == seq {
-			a.beat()
-		}
-	})
+func (a *agent) scheduleBeat(d time.Duration) { a.resetTimer(&a.beatSeq, d, a.beatFn) }
+
+// resetTimer runs fn after d unless the timer named by *timer is reset
+// again before then, as clock.Timer.Reset after Stop does.
+func (a *agent) resetTimer(timer *int, d time.Duration, fn func()) {
+	*timer++
+	at := max(a.clk.globalAt(a.clk.Now().Add(d)), a.w.now)
+	a.w.queue.push(at, event{fn: fn, a: a, inc: a.inc, timer: timer, tseq: *timer})
 }
 
 func (a *agent) beat() {
@@ -336,10 +345,36 @@ func (a *agent) echoHolder() {
 // echoFloorDivisor: no echo within keepalive/8 of the last send.
 const echoFloorDivisor = 8
 
-func (a *agent) tickLoop() {
-	a.pass()
-	a.afterLocal(a.w.cfg.Tick, a.tickLoop)
+// wake is a signal to the failover loop (failover.poke, Peers.Changed):
+// one pass soon, however many signals come before it runs.
+func (a *agent) wake() {
+	if a.woken {
+		return
+	}
+	a.woken = true
+	a.afterLocal(0, func() {
+		a.woken = false
+		a.pass()
+	})
 }
+
+// minRecheck is agent/failover.go's: the loop's shortest wait on time
+// alone.
+const minRecheck = 10 * time.Millisecond
+
+// nextPass is agent/failover.go's nextPass for the one FailoverIP: the
+// decision's recheck, within [minRecheck, Tick].
+func (a *agent) nextPass(d ownership.Decision) time.Duration {
+	next := a.w.cfg.Tick
+	if d.RecheckAfter > 0 {
+		next = min(next, d.RecheckAfter)
+	}
+	return max(next, minRecheck)
+}
+
+// armLoop is failover.run's resetTimer after a pass: the next pass on time
+// alone comes after d, unless a wake-up comes first.
+func (a *agent) armLoop(d time.Duration) { a.resetTimer(&a.loopSeq, d, a.passFn) }
 
 // intervalPoll is how often the LeaseRenewer reads its interval again
 // while it waits (agent/heartbeat/lease.go).
@@ -375,11 +410,11 @@ func (a *agent) wakeRenewer() {
 	if now := a.clk.Now(); at.Before(now) {
 		at = now
 	}
-	a.w.at(a.clk.globalAt(at), "", a.proc(func() {
+	a.w.atAgent(a.clk.globalAt(at), a, func() {
 		if a.renewSeq == seq {
 			a.renew()
 		}
-	}))
+	})
 }
 
 // renew is one LeaseRenewer attempt: it counts, from its start, if the
@@ -433,11 +468,11 @@ func (a *agent) nextRenewal() {
 		polls := (now.Sub(a.renewStart) + intervalPoll - 1) / intervalPoll
 		at = a.renewStart.Add(polls * intervalPoll)
 	}
-	a.w.at(a.clk.globalAt(at), "", a.proc(func() {
+	a.w.atAgent(a.clk.globalAt(at), a, func() {
 		if a.renewSeq == seq {
 			a.renew()
 		}
-	}))
+	})
 }
 
 // setKeepalive changes the pace of the heartbeats and of the renewals.
@@ -454,19 +489,25 @@ func (a *agent) setKeepalive(k time.Duration) {
 	}
 }
 
-// watch is the agent's informer: a change of the FailoverIP wakes a pass.
-func (a *agent) watch(s apiState) {
+// watch is the agent's informers (FailoverIP and FrontNodes; the agent
+// does not watch Leases): every event wakes the loop (Agent.poke, through
+// the node loop). The first view is the synced cache: the loop starts
+// with a pass.
+func (a *agent) watch(s *apiState) {
 	a.deliver(func() {
-		if !a.have {
+		first := !a.have
+		if first {
+			a.startedAt = a.clk.Now()
 			a.firstReport = a.w.api.st.fronts[a.idx].report
 			a.restoreMemory()
 		}
-		changed := !a.have || a.view.fipRV != s.fipRV
 		a.have, a.view = true, s
 		a.syncKey()
-		if changed {
+		if first {
 			a.pass()
+			return
 		}
+		a.wake()
 	})
 }
 
@@ -488,7 +529,7 @@ func (a *agent) pass() {
 	unheard := a.unheardFronts()
 	a.giveUpUnknownPast()
 	a.withdrawUnknownPast()
-	timing, generation := a.view.status.timing(a.view.spec)
+	timing, generation := a.view.agentTiming()
 	a.setKeepalive(min(defaultKeepalive, timing.Keepalive))
 	now := a.clk.Now()
 	a.w.decisions++
@@ -525,11 +566,11 @@ func (a *agent) pass() {
 	default:
 		a.remember(a.mem.After(d, now))
 	}
-	a.setNeedLease(d.NeedsLease || a.awaitsHandOff())
+	a.setNeedLease((d.NeedsLease && d.Action != ownership.Withdraw) || a.awaitsHandOff())
 	state, ok := d.State()
 	a.lastGen = generation
 	a.publish(report{some: ok, epoch: d.Epoch, state: state, generation: a.lastGen, unheard: unheard, unheardAfter: d.UnheardAfter})
-	a.scheduleRecheck(d.RecheckAfter)
+	a.armLoop(a.nextPass(d))
 }
 
 // awaitsHandOff is the agent's: a candidate renews its Lease every
@@ -542,9 +583,9 @@ func (a *agent) awaitsHandOff() bool {
 
 // unheardFronts is failover.unheardFronts and Peers.Unheard: every other
 // front (all of them are heartbeat targets here) not heard for deadtime.
-func (a *agent) unheardFronts() string {
-	var out []string
-	timing, _ := a.view.status.timing(a.view.spec)
+func (a *agent) unheardFronts() uint64 {
+	var out uint64
+	timing, _ := a.view.agentTiming()
 	now, deadtime := a.clk.Now(), timing.Deadtime
 	for i, b := range a.w.agents {
 		last := a.startedAt
@@ -552,10 +593,10 @@ func (a *agent) unheardFronts() string {
 			last = a.peers[i].heardAt
 		}
 		if b != a && now.Sub(last) >= deadtime {
-			out = append(out, b.name)
+			out |= 1 << i
 		}
 	}
-	return strings.Join(out, ",")
+	return out
 }
 
 // giveUpUnknownPast is failover.giveUpUnknownPast: a process that found no
@@ -570,20 +611,6 @@ func (a *agent) giveUpUnknownPast() {
 		a.mem.GaveUp, a.mem.GaveUpEpoch, a.mem.GaveUpReason = ownership.Release, e, "restarted without its memory"
 	}
 	a.save()
-}
-
-// scheduleRecheck decides again at RecheckAfter; a later pass replaces it.
-func (a *agent) scheduleRecheck(d time.Duration) {
-	a.recheck++
-	if d <= 0 {
-		return
-	}
-	seq := a.recheck
-	a.afterLocal(d, func() {
-		if a.recheck == seq {
-			a.pass()
-		}
-	})
 }
 
 // lastRenewal is failover.lastRenewal: the renewal the status acknowledges,

@@ -84,9 +84,9 @@ type report struct {
 	generation int64
 	// unheardAfter is the deadtime waited before OwnerUnheard.
 	unheardAfter time.Duration
-	// unheard lists the fronts unheard for a deadtime (unheardFronts),
-	// comma-separated so that a report compares with ==.
-	unheard string
+	// unheard has bit i set when front i is unheard for a deadtime
+	// (unheardFronts), so that a report compares with ==.
+	unheard uint64
 }
 
 // front is the part of a FrontNode the election reads.
@@ -105,18 +105,33 @@ type apiState struct {
 	status fipStatus
 	leases []lease
 	fronts []front
+	// timed: timing and generation hold status.timing(spec), worked out
+	// once per snapshot, which every observer shares and nobody changes.
+	timed      bool
+	timing     ownership.Timing
+	generation int64
 }
 
-// observer is a party that watches the API server.
+// agentTiming is s.status.timing(s.spec), worked out once.
+func (s *apiState) agentTiming() (ownership.Timing, int64) {
+	if !s.timed {
+		s.timing, s.generation = s.status.timing(s.spec)
+		s.timed = true
+	}
+	return s.timing, s.generation
+}
+
+// observer is a party that watches the API server. A snapshot is shared by
+// every observer it goes to: they read it only.
 type observer interface {
-	watch(s apiState)
+	watch(s *apiState)
 }
 
 // apiServer is the API server and etcd: one revision counter, a
 // compare-and-swap on the FailoverIP's resourceVersion for status writes,
-// and a watch stream to every observer. Agents watch the FailoverIP only;
-// the controller watches everything. An observer whose stream broke lists
-// again once it is connected.
+// and a watch stream to every observer. Agents watch the FailoverIP and the
+// FrontNodes, not the Leases; the controller watches everything. An
+// observer whose stream broke lists again once it is connected.
 type apiServer struct {
 	w   *World
 	st  apiState
@@ -150,10 +165,26 @@ func (a *apiServer) list(party int, o observer) {
 	a.send(party)
 }
 
-func (a *apiServer) send(party int) {
-	o, s := a.observers[party], a.st
-	ok := a.w.net.stream(apiParty, party, func() { o.watch(s) }, func() { a.stale[party] = true })
-	a.stale[party] = !ok
+func (a *apiServer) send(party int) { a.sendSnapshot(party, a.snapshot()) }
+
+// snapshot is the state as it is now, for observers to share.
+func (a *apiServer) snapshot() *apiState {
+	s := new(apiState)
+	*s = a.st
+	s.timed = false
+	return s
+}
+
+// sendSnapshot sends s down party's watch stream, in order after the
+// messages before it (network.stream).
+func (a *apiServer) sendSnapshot(party int, s *apiState) {
+	n := a.w.net
+	if !n.connected(apiParty, party) {
+		a.stale[party] = true
+		return
+	}
+	a.stale[party] = false
+	n.w.queue.push(n.inOrder(apiParty, party), event{r: &watchEvent{api: a, party: party, o: a.observers[party], s: s}})
 }
 
 // resync lists again to every observer whose stream broke and is whole now.
@@ -165,12 +196,13 @@ func (a *apiServer) resync() {
 	}
 }
 
-// notify sends the new state to the controller, and to the agents when the
-// FailoverIP changed.
-func (a *apiServer) notify(fipChanged bool) {
+// notify sends the new state to the controller, and to the agents when
+// what they watch changed: the FailoverIP or a FrontNode.
+func (a *apiServer) notify(watched bool) {
+	s := a.snapshot()
 	for p, o := range a.observers {
-		if o != nil && (p == ctrlParty || fipChanged) {
-			a.send(p)
+		if o != nil && (p == ctrlParty || watched) {
+			a.sendSnapshot(p, s)
 		}
 	}
 }
@@ -204,7 +236,7 @@ func (a *apiServer) patchReport(node int, r report) {
 	a.rev++
 	a.st.fronts = slices.Clone(a.st.fronts)
 	a.st.fronts[node].report = r
-	a.notify(false)
+	a.notify(true)
 }
 
 // setDraining is the drain annotation, mirrored into the FrontNode.
@@ -212,7 +244,7 @@ func (a *apiServer) setDraining(node int, draining bool) {
 	a.rev++
 	a.st.fronts = slices.Clone(a.st.fronts)
 	a.st.fronts[node].draining = draining
-	a.notify(false)
+	a.notify(true)
 }
 
 // setTiming is a user's edit of the FailoverIP's timings.

@@ -31,17 +31,17 @@ func (c *checker) instant(w *World) {
 	if c.count > 1 {
 		c.overlap += time.Duration(w.now - c.last)
 	}
-	names := w.answering()
-	c.count, c.last = int64(len(names)), w.now
-	if len(names) > 1 && c.first < 0 {
-		c.first, c.who = w.now, strings.Join(names, " and ")
+	n := w.answeringCount()
+	c.count, c.last = int64(n), w.now
+	if n > 1 && c.first < 0 {
+		c.first, c.who = w.now, strings.Join(w.answering(), " and ")
 		w.tracef("VIOLATION: %s answer for %s together", c.who, Address)
 	}
-	if len(names) > 0 && c.calmAt >= 0 && w.now >= c.calmAt && c.answeredAt < 0 {
+	if n > 0 && c.calmAt >= 0 && w.now >= c.calmAt && c.answeredAt < 0 {
 		c.answeredAt = w.now
 	}
 	switch {
-	case len(names) == 0:
+	case n == 0:
 		c.stretch = -1
 	case c.stretch < 0:
 		c.stretch = w.now
@@ -58,12 +58,26 @@ func (w *World) answeringSince() (time.Duration, bool) {
 func (w *World) answering() []string {
 	var names []string
 	for _, a := range w.agents {
-		if a.powered && a.kernel.answering(w.cfg.Gate, w.now) {
+		if a.answers() {
 			names = append(names, a.name)
 		}
 	}
 	return names
 }
+
+// answeringCount is len(w.answering()), at every instant, without the
+// names.
+func (w *World) answeringCount() int {
+	n := 0
+	for _, a := range w.agents {
+		if a.answers() {
+			n++
+		}
+	}
+	return n
+}
+
+func (a *agent) answers() bool { return a.powered && a.kernel.answering(a.w.cfg.Gate, a.w.now) }
 
 // Violation is the first instant two nodes answered together, and which.
 func (w *World) Violation() (time.Duration, string, bool) {

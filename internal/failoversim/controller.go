@@ -2,7 +2,6 @@ package failoversim
 
 import (
 	"strconv"
-	"strings"
 	"time"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -29,6 +28,33 @@ type controller struct {
 	failures            int
 	wakeAt              time.Time
 	wakeSeq             int
+	// fronts is the last election's input fronts, reused: Elect keeps
+	// nothing of its input. named caches the names of each set of fronts
+	// (names).
+	fronts []controllers.ElectionFront
+	named  map[uint64][]string
+}
+
+// names are the fronts of the set unheard, in order; the same slice for
+// the same set, which Elect only reads.
+func (c *controller) names(unheard uint64) []string {
+	if unheard == 0 {
+		return nil
+	}
+	if n, ok := c.named[unheard]; ok {
+		return n
+	}
+	var n []string
+	for i, name := range c.w.cfg.Nodes {
+		if unheard&(1<<i) != 0 {
+			n = append(n, name)
+		}
+	}
+	if c.named == nil {
+		c.named = map[uint64][]string{}
+	}
+	c.named[unheard] = n
+	return n
 }
 
 func newController(w *World, clk *driftClock) *controller {
@@ -68,12 +94,12 @@ func (c *controller) afterLocal(d time.Duration, fn func()) {
 // watch is a watch event or a list: the informers' cache catches up, and
 // the Lease, FailoverIP and FrontNode handlers enqueue as theirs do
 // (controllers/watches.go, failoverip_watches.go).
-func (c *controller) watch(s apiState) {
+func (c *controller) watch(s *apiState) {
 	if !c.up {
 		return
 	}
 	prev := c.cache
-	c.cache = &s
+	c.cache = s
 	c.tracker.NoteDeadtime(webfarmv1.PresenceWindow(s.spec.Timing.Deadtime))
 	enqueue := prev == nil || prev.spec.Generation != s.spec.Generation
 	for i, l := range s.leases {
@@ -143,6 +169,7 @@ func (c *controller) electionInput() controllers.ElectionInput {
 		Presence:      webfarmv1.PresenceWindow(s.spec.Timing.Deadtime),
 		PreferredNode: s.spec.PreferredNode, AutoFailback: s.spec.AutoFailback,
 		Current: s.status.Ownership, Voters: s.status.Voters, Generation: s.spec.Generation,
+		Fronts: c.fronts[:0],
 	}
 	for i, name := range c.w.cfg.Nodes {
 		at, heard := c.tracker.LastAlive(name)
@@ -160,15 +187,14 @@ func (c *controller) electionInput() controllers.ElectionInput {
 		if r.some && r.state == webfarmv1.VIPHolding {
 			f.HoldingEpoch = r.epoch
 		}
-		if r.unheard != "" {
-			f.UnheardFronts = strings.Split(r.unheard, ",")
-		}
+		f.UnheardFronts = c.names(r.unheard)
 		// ownerReport and reportedGeneration.
 		if name == in.Current.Owner && r.some && r.epoch == in.Current.Epoch && r.state == webfarmv1.VIPHolding {
 			in.OwnerGeneration, in.OwnerHolding = r.generation, true
 		}
 		in.Fronts = append(in.Fronts, f)
 	}
+	c.fronts = in.Fronts
 	return in
 }
 

@@ -95,9 +95,9 @@ func (n *network) cutMany(pick func(from, to int) bool) (heal func()) {
 	}
 }
 
-// datagram sends one UDP datagram; deliver runs at its arrival, twice when
-// duplicated.
-func (n *network) datagram(from, to int, deliver func()) {
+// datagram sends one peer datagram from agent party from to agent party
+// to; it arrives once, twice when duplicated, or never.
+func (n *network) datagram(from, to int, d datagram) {
 	copies := 1
 	if n.cfg.Dup > 0 && n.w.rng.Float64() < n.cfg.Dup {
 		copies = 2
@@ -106,11 +106,39 @@ func (n *network) datagram(from, to int, deliver func()) {
 		if !n.up(from, to) || n.lost() {
 			continue
 		}
-		n.w.at(n.w.now+n.delay(from, to), "", func() {
-			if n.up(from, to) {
-				deliver()
-			}
-		})
+		f := n.w.newFlight()
+		f.n, f.from, f.to, f.d = n, from, to, d
+		n.w.queue.push(n.w.now+n.delay(from, to), event{r: f})
+	}
+}
+
+// flight is one copy of a datagram on its way.
+type flight struct {
+	n        *network
+	from, to int
+	d        datagram
+}
+
+// newFlight is a flight of those delivered, or a new one: a schedule
+// sends thousands of datagrams and keeps none.
+func (w *World) newFlight() *flight {
+	if k := len(w.flights); k > 0 {
+		f := w.flights[k-1]
+		w.flights = w.flights[:k-1]
+		return f
+	}
+	return new(flight)
+}
+
+// run hands the datagram to its receiver if the link is still up, and the
+// flight back.
+func (f *flight) run() {
+	n, d := f.n, f.d
+	up := n.up(f.from, f.to)
+	b := n.w.agents[f.to-agentParty(0)]
+	n.w.flights = append(n.w.flights, f)
+	if up {
+		b.deliverDatagram(d)
 	}
 }
 
@@ -146,19 +174,19 @@ func (n *network) inOrder(from, to int) int64 {
 	return at
 }
 
-// stream sends one message of the stream from→to, in order after the
-// previous ones. It returns false when the stream is broken now; broken
-// runs when it breaks before the message arrives.
-func (n *network) stream(from, to int, deliver, broken func()) bool {
-	if !n.connected(from, to) {
-		return false
+// watchEvent is one message of the API server's watch stream to party: a
+// snapshot for its observer, or the stream found broken on arrival.
+type watchEvent struct {
+	api   *apiServer
+	party int
+	o     observer
+	s     *apiState
+}
+
+func (e *watchEvent) run() {
+	if e.api.w.net.connected(apiParty, e.party) {
+		e.o.watch(e.s)
+	} else {
+		e.api.stale[e.party] = true
 	}
-	n.w.at(n.inOrder(from, to), "", func() {
-		if n.connected(from, to) {
-			deliver()
-		} else {
-			broken()
-		}
-	})
-	return true
 }

@@ -137,8 +137,19 @@ func (a *agent) send(i int, d datagram) {
 	}
 	a.seq++
 	d.from, d.boot, d.seq, d.key = a.idx, a.inc, a.seq, a.disk.key
-	b := a.w.agents[i]
-	a.w.net.datagram(agentParty(a.idx), agentParty(i), func() { b.deliver(func() { b.receive(d) }) })
+	a.w.net.datagram(agentParty(a.idx), agentParty(i), d)
+}
+
+// deliverDatagram is deliver for a datagram's arrival, with no closure
+// unless the process is paused.
+func (a *agent) deliverDatagram(d datagram) {
+	switch {
+	case !a.up:
+	case a.paused:
+		a.deferred = append(a.deferred, func() { a.receive(d) })
+	default:
+		a.receive(d)
+	}
 }
 
 // logSent is heartbeat.Peers.logSent.
@@ -212,6 +223,10 @@ func (a *agent) onHeartbeat(d datagram) {
 	same := p.heard && p.seenOwner == c.seenOwner && p.seenEpoch == c.seenEpoch && p.holding == c.holding && p.withdrawn == c.withdrawn
 	if !confirmed.IsZero() || !same {
 		p.confirmed = confirmed
+	}
+	if !same {
+		// Peers.Changed: the loop decides at once.
+		a.wake()
 	}
 	p.heard, p.lastHeard, p.seenOwner, p.seenEpoch, p.holding, p.withdrawn = true, now, c.seenOwner, c.seenEpoch, c.holding, c.withdrawn
 	if c.holding {

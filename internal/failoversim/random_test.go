@@ -13,8 +13,12 @@ import (
 )
 
 // schedulesEnv sets how many random schedules TestRandomSchedules runs
-// (make soak sets ten million).
-const schedulesEnv = "WEBFARM_SIM_SCHEDULES"
+// (make soak sets ten million), and firstEnv the seed of the first (1), so
+// that a soak cut short can go on where it stopped.
+const (
+	schedulesEnv = "WEBFARM_SIM_SCHEDULES"
+	firstEnv     = "WEBFARM_SIM_FIRST"
+)
 
 // replayEnv and kindsEnv replay one schedule with its trace
 // (TestReplaySchedule).
@@ -23,15 +27,17 @@ const (
 	kindsEnv  = "WEBFARM_SIM_KINDS"
 )
 
-func schedules(t *testing.T, def int) int {
+// positiveEnv is the positive number the environment variable name holds,
+// or def when it is unset.
+func positiveEnv(t *testing.T, name string, def int) int {
 	t.Helper()
-	s := os.Getenv(schedulesEnv)
+	s := os.Getenv(name)
 	if s == "" {
 		return def
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
-		t.Fatalf("%s=%q: want a positive count", schedulesEnv, s)
+		t.Fatalf("%s=%q: want a positive number", name, s)
 	}
 	return n
 }
@@ -73,8 +79,8 @@ func runSchedules(t *testing.T, base uint64, n int, kinds Kinds, max int) []Outc
 	wg.Wait()
 	ran := min(next.Load(), uint64(n))
 	took, used := time.Since(start), cpuTime()-cpu
-	t.Logf("%d schedules of %s in %v on %d cores (%v of CPU): %.0f schedules/s, %.0f per CPU-second; %d failed",
-		ran, kinds, took.Round(time.Millisecond), runtime.GOMAXPROCS(0), used.Round(time.Millisecond),
+	t.Logf("%d schedules of %s from seed %d in %v on %d cores (%v of CPU): %.0f schedules/s, %.0f per CPU-second; %d failed",
+		ran, kinds, base, took.Round(time.Millisecond), runtime.GOMAXPROCS(0), used.Round(time.Millisecond),
 		float64(ran)/took.Seconds(), float64(ran)/used.Seconds(), len(failed))
 	return failed
 }
@@ -104,9 +110,9 @@ func reportFailures(t *testing.T, kinds Kinds, failed []Outcome) {
 // drift throughout. The schedules that reach a known hole are listed in
 // knownSeeds and logged; any other failure fails the test.
 func TestRandomSchedules(t *testing.T) {
-	n := schedules(t, 100_000)
+	n, first := positiveEnv(t, schedulesEnv, 100_000), positiveEnv(t, firstEnv, 1)
 	var unknown []Outcome
-	for _, o := range runSchedules(t, 1, n, AllKinds, 20) {
+	for _, o := range runSchedules(t, uint64(first), n, AllKinds, 20) {
 		if why, ok := knownSeeds[o.Seed]; ok {
 			t.Logf("seed %d fails as known: %s (%s%s)", o.Seed, why, o.Safety, o.Liveness)
 			continue

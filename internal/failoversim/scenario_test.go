@@ -69,6 +69,12 @@ func runUntilOneOf(t *testing.T, w *World, until time.Duration, want ...string) 
 	t.Helper()
 	w.Run(until)
 	wantSafe(t, w)
+	wantOneOf(t, w, want...)
+}
+
+// wantOneOf fails the test unless exactly one of want answers now.
+func wantOneOf(t *testing.T, w *World, want ...string) {
+	t.Helper()
 	if got := w.answering(); len(got) != 1 || !slices.Contains(want, got[0]) {
 		t.Errorf("at %v %v answer, want one of %v\n%s", w.Now(), got, want, w.Trace())
 	}
@@ -114,7 +120,7 @@ func TestScenarioFinding1DeadAgentKeepsAnswering(t *testing.T) {
 					return
 				}
 				wantSafe(t, w)
-				wantAnswering(t, w, "front2")
+				wantOneOf(t, w, others(w)...)
 			})
 		}
 	}
@@ -138,7 +144,7 @@ func TestScenarioFinding2MuteOwner(t *testing.T) {
 		for _, lag := range []time.Duration{0, 50 * time.Millisecond, 550 * time.Millisecond, time.Second, 3 * time.Second} {
 			t.Run(fmt.Sprintf("%d fronts, peers reach it %v late", n, lag), func(t *testing.T) {
 				w := cutOff(t, n, lag, cut{"muted (all it sends is lost)", outgoing})
-				failsOverToFront2(t, w, w.Now())
+				failsOver(t, w, w.Now())
 			})
 		}
 	}
@@ -201,15 +207,22 @@ func cutOff(t *testing.T, n int, lag time.Duration, cuts ...cut) *World {
 	return w
 }
 
-// failsOverToFront2 runs w ten seconds on and wants front2 alone to answer
-// then, never beside another; it logs when front2 started to, from cutAt.
-func failsOverToFront2(t *testing.T, w *World, cutAt time.Duration) {
+// failsOver runs w ten seconds on and wants one front other than front1
+// alone to answer then, never beside another; it logs when that front
+// started to, from cutAt. Which voter follows is not the protocol's to say:
+// the first report of the owner unheard that the controller reads names
+// it, and the voters' withdrawals come within a message delay of each
+// other.
+func failsOver(t *testing.T, w *World, cutAt time.Duration) {
 	t.Helper()
-	runUntil(t, w, w.Now()+10*time.Second, "front2")
+	runUntilOneOf(t, w, w.Now()+10*time.Second, others(w)...)
 	if from, ok := w.answeringSince(); ok {
-		t.Logf("front2 answers %v after front1 was cut off (deadtime+guard is %v)", from-cutAt, w.cfg.Timing.Deadtime+w.cfg.Timing.Guard)
+		t.Logf("%v answers %v after front1 was cut off (deadtime+guard is %v)", w.answering(), from-cutAt, w.cfg.Timing.Deadtime+w.cfg.Timing.Guard)
 	}
 }
+
+// others names every front but front1.
+func others(w *World) []string { return w.cfg.Nodes[1:] }
 
 // Finding 4: a timing edit reaches the controller before an isolated
 // owner. The owner fences itself by the old deadtime-guard; the controller
@@ -220,7 +233,7 @@ func TestScenarioFinding4DeadtimeLoweredWhileIsolated(t *testing.T) {
 	isolate(w, "front1", now, "isolated", everyLink)
 	lower := ownership.Timing{Keepalive: 100 * time.Millisecond, Deadtime: 400 * time.Millisecond, Guard: 100 * time.Millisecond}
 	w.At(now+time.Millisecond, "deadtime lowered to 400ms (keepalive 100ms, guard 100ms)", func() { w.api.setTiming(lower) })
-	runUntil(t, w, now+10*time.Second, "front2")
+	runUntilOneOf(t, w, now+10*time.Second, others(w)...)
 }
 
 // Timing edits take effect safely: the deadtime is raised, the controller
@@ -333,7 +346,7 @@ func TestScenarioOwnerIsolated(t *testing.T) {
 	if slices.Contains(w.answering(), "front1") {
 		t.Errorf("front1 still answers %v after it was isolated\n%s", w.Now()-now, w.Trace())
 	}
-	runUntil(t, w, now+10*time.Second, "front2")
+	runUntilOneOf(t, w, now+10*time.Second, others(w)...)
 }
 
 func TestScenarioAPIOutageKeepsServing(t *testing.T) {
@@ -354,7 +367,7 @@ func TestScenarioAPIOutageKeepsServing(t *testing.T) {
 
 func TestScenarioOwnerDeafToItsPeers(t *testing.T) {
 	w := cutOff(t, 3, 0, cut{"API server unreachable", apiPath}, cut{"deaf to its peers", incomingPeers})
-	failsOverToFront2(t, w, w.Now())
+	failsOver(t, w, w.Now())
 }
 
 func TestScenarioPlannedHandOff(t *testing.T) {

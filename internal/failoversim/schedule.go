@@ -141,7 +141,9 @@ func RunRandom(seed uint64, kinds Kinds, trace bool) Outcome {
 	s.calm()
 	bound := s.bound()
 	s.w.watchFrom(s.calmAt)
-	return s.outcome(seed, bound, s.runCalm(bound))
+	o := s.outcome(seed, bound, s.runCalm(bound))
+	s.w.queue.recycle()
+	return o
 }
 
 // runCalm runs the calm phase until a node has answered without a gap for
@@ -162,7 +164,7 @@ func (s *schedule) runCalm(bound time.Duration) time.Duration {
 
 func (s *schedule) outcome(seed uint64, bound, end time.Duration) Outcome {
 	w, t := s.w, s.w.cfg.Timing
-	o := Outcome{Seed: seed, Trace: w.Trace(), events: w.seq, decisions: w.decisions, virtual: w.Now(), Summary: fmt.Sprintf("%d fronts, keepalive %v deadtime %v guard %v, calm at %v, bound %v",
+	o := Outcome{Seed: seed, Trace: w.Trace(), events: w.queue.seq, decisions: w.decisions, virtual: w.Now(), Summary: fmt.Sprintf("%d fronts, keepalive %v deadtime %v guard %v, calm at %v, bound %v",
 		len(w.agents), t.Keepalive, t.Deadtime, t.Guard, s.calmAt, bound)}
 	if at, who, bad := w.Violation(); bad {
 		o.Safety = fmt.Sprintf("%s answer together at %v (%v in all)", who, at, w.Overlap())

@@ -21,8 +21,8 @@ type Config struct {
 	Gate bool
 	// DriftPPM bounds every clock's rate error, in parts per million.
 	DriftPPM int64
-	// Tick is the agent's periodic pass (agent/failover.go failoverTick);
-	// zero leaves only changes and rechecks.
+	// Tick is the longest the agent's loop waits on time alone
+	// (agent/failover.go failoverTick).
 	Tick time.Duration
 	// CallTimeout bounds the controller's API calls (see
 	// docs/failover-safety.md: the liveness bound needs one).
@@ -54,10 +54,43 @@ func DefaultConfig(n int) Config {
 	return cfg
 }
 
+// event is one step at a global instant. Most are an agent's: a and inc
+// bind fn to one process of it, as agent.proc does, and a timer's fire
+// only while *timer is still tseq (agent.resetTimer), without a closure
+// more; a message in flight is r alone.
 type event struct {
-	at  int64
-	seq uint64
-	fn  func()
+	fn    func()
+	a     *agent
+	inc   int
+	timer *int
+	tseq  int
+	r     runner
+}
+
+// runner is a message in flight that knows what its arrival does.
+type runner interface{ run() }
+
+func (e *event) run() {
+	switch {
+	case e.r != nil:
+		e.r.run()
+	case e.a == nil:
+		e.fn()
+	case e.a.inc != e.inc:
+	case e.timer == nil:
+		e.a.deliver(e.fn)
+	case e.a.up && !e.a.paused:
+		if *e.timer == e.tseq {
+			e.fn()
+		}
+	default:
+		timer, seq, fn := e.timer, e.tseq, e.fn
+		e.a.deliver(func() {
+			if *timer == seq {
+				fn()
+			}
+		})
+	}
 }
 
 // World is one run: global time, the event queue, the parties and the
@@ -65,8 +98,7 @@ type event struct {
 type World struct {
 	cfg    Config
 	now    int64
-	seq    uint64
-	queue  []event
+	queue  eventQueue
 	rng    *rand.Rand
 	net    *network
 	api    *apiServer
@@ -79,12 +111,14 @@ type World struct {
 	// challenges numbers the peer challenges; keys the nodes' peer keys.
 	challenges int
 	keys       int
+	// flights are datagrams delivered, kept for the next ones sent.
+	flights []*flight
 }
 
 // NewWorld builds a farm whose randomness (delays, losses, clock drifts)
 // comes from seed. Nothing runs before Run.
 func NewWorld(cfg Config, seed uint64) *World {
-	w := &World{cfg: cfg, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	w := &World{cfg: cfg, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), queue: newEventQueue()}
 	parties := 2 + len(cfg.Nodes)
 	w.net = newNetwork(w, parties, cfg.Net)
 	w.api = newAPIServer(w, cfg)
@@ -120,12 +154,16 @@ func (w *World) at(t int64, what string, fn func()) {
 	if t < w.now {
 		t = w.now
 	}
-	if what != "" {
+	if what != "" && w.cfg.Trace {
 		inner := fn
 		fn = func() { w.tracef("%s", what); inner() }
 	}
-	w.seq++
-	w.push(event{at: t, seq: w.seq, fn: fn})
+	w.queue.push(t, event{fn: fn})
+}
+
+// atAgent runs fn at global time t in the current process of a (agent.proc).
+func (w *World) atAgent(t int64, a *agent, fn func()) {
+	w.queue.push(max(t, w.now), event{fn: fn, a: a, inc: a.inc})
 }
 
 func (w *World) after(d time.Duration, fn func()) { w.at(w.now+int64(d), "", fn) }
@@ -137,11 +175,11 @@ func (w *World) At(t time.Duration, what string, fn func()) { w.at(int64(t), wha
 // every instant where something happened.
 func (w *World) Run(until time.Duration) {
 	end := int64(until)
-	for len(w.queue) > 0 && w.queue[0].at <= end {
-		e := w.pop()
-		w.now = e.at
-		e.fn()
-		if len(w.queue) == 0 || w.queue[0].at > w.now {
+	for w.queue.len() > 0 && w.queue.next() <= end {
+		at, e := w.queue.pop()
+		w.now = at
+		e.run()
+		if w.queue.len() == 0 || w.queue.next() > w.now {
 			w.check.instant(w)
 		}
 	}
@@ -162,43 +200,6 @@ func (w *World) tracef(format string, args ...any) {
 
 // Trace is every traced event so far, one a line.
 func (w *World) Trace() string { return w.trace.String() }
-
-func (w *World) push(e event) {
-	w.queue = append(w.queue, e)
-	i := len(w.queue) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !w.queue[i].before(w.queue[p]) {
-			break
-		}
-		w.queue[i], w.queue[p] = w.queue[p], w.queue[i]
-		i = p
-	}
-}
-
-func (w *World) pop() event {
-	top := w.queue[0]
-	last := len(w.queue) - 1
-	w.queue[0] = w.queue[last]
-	w.queue = w.queue[:last]
-	for i := 0; ; {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < last && w.queue[l].before(w.queue[m]) {
-			m = l
-		}
-		if r < last && w.queue[r].before(w.queue[m]) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		w.queue[i], w.queue[m] = w.queue[m], w.queue[i]
-		i = m
-	}
-	return top
-}
-
-func (e event) before(o event) bool { return e.at < o.at || (e.at == o.at && e.seq < o.seq) }
 
 // front returns the named front's agent.
 func (w *World) front(name string) *agent {
