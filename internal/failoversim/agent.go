@@ -566,7 +566,7 @@ func (a *agent) pass() {
 	default:
 		a.remember(a.mem.After(d, now))
 	}
-	a.setNeedLease((d.NeedsLease && d.Action != ownership.Withdraw) || a.awaitsHandOff())
+	a.setNeedLease(d.NeedsLease || a.awaitsHandOff()) // as failover.pass: a withdrawn likely successor renews too
 	state, ok := d.State()
 	a.lastGen = generation
 	a.publish(report{some: ok, epoch: d.Epoch, state: state, generation: a.lastGen, unheard: unheard, unheardAfter: d.UnheardAfter})
