@@ -174,7 +174,11 @@ type ElectionResult struct {
 //     keepalive when it sees voters behind, or lacks a voter's
 //     confirmation (as it does from a gone one), so that the new status
 //     acknowledges a renewal that proves it alive until the new voters
-//     vouch for it.
+//     vouch for it. An owner that does not report holding the address is
+//     renewed at once: it has nothing to keep across the epoch, and the
+//     fronts that joined while it waited must be able to report it unheard
+//     (random schedule 506048: a waiting owner and its only other voter,
+//     chosen while three fronts were away, lost together, the three back).
 //
 // A front that does not serve is no candidate while another one serves, so
 // an owner that stops serving is asked to release (rule 4). When none
@@ -217,7 +221,7 @@ func (in ElectionInput) elect() ElectionResult {
 		if in.AutoFailback && in.PreferredNode != cur.Owner && slices.Contains(cands, in.PreferredNode) && !in.front(in.PreferredNode).NotServing {
 			return in.requestRelease(cands, owner, in.PreferredNode)
 		}
-		if in.votersBehind(cands) && in.leaseFresh(owner) {
+		if in.votersBehind(cands) && (in.leaseFresh(owner) || !in.OwnerHolding) {
 			return in.renew(cands, owner)
 		}
 		return in.keep(cands, owner, webfarmv1.ReasonOwned)

@@ -29,3 +29,15 @@ func TestScenarioTwoDeadVotersOfSevenDuringAPIOutage(t *testing.T) {
 	}
 	runUntil(t, w, now+30*time.Second, "front1")
 }
+
+// The soak's first finds (seeds above the 100,000 of TestRandomSchedules):
+// a waiting owner and its only other voter, chosen while other fronts were
+// away, lost together once those were back. The controller now renews a
+// waiting owner's epoch at once when fronts join, so they can report it.
+func TestSoakSeedsWaitingOwnerWithFewVoters(t *testing.T) {
+	for _, seed := range []uint64{506048, 569780, 622792, 916687} {
+		if o := RunRandom(seed, AllKinds, false); o.Failed() {
+			t.Errorf("seed %d (%s): %s%s", seed, o.Summary, o.Safety, o.Liveness)
+		}
+	}
+}
