@@ -95,54 +95,88 @@ func drain(t *testing.T, c *cluster) {
 // master is the same process after as before (it runs beside the agent), and
 // the owner hands the address off before its agent's pod is gone.
 func upgrade(t *testing.T, c *cluster) {
-	c.tagAgentImage(t, upgradeTag)
 	// The documented path for the CRDs, which Helm never upgrades from crds/:
 	// server-side apply over the ones helm install created.
 	c.run(t, "kubectl", "apply", "--server-side", "--force-conflicts", "-f", "charts/webfarm/crds/")
-	before := c.owner(t)
 	masters := c.haproxyMasters(t)
 	for _, n := range c.nodes {
 		if len(masters[n]) != 1 {
 			t.Errorf("%s runs HAProxy masters %v before the upgrade, want one", n, masters[n])
 		}
 	}
-	watch := c.watchHandoff(t, before, "agent")
-	logs := c.followAgentLogs(t)
-	load := testbed.StartLoad(testbed.LoadOptions{URL: "http://" + vip + "/", Rate: 20, Client: client})
 	start := time.Now()
-	_, err := c.try("helm", "upgrade", release, "charts/webfarm", "--namespace", namespace, "--reuse-values",
-		"--set", "agent.image.tag="+upgradeTag, "--wait", "--timeout", "5m")
-	if err == nil {
-		_, err = c.try("kubectl", "-n", namespace, "rollout", "status", "daemonset/webfarm-agent", "--timeout", "5m")
-	}
-	res := load.Stop()
-	handedOff, podGone := watch.stop()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("upgrade of %d agents: %s, %d requests, %d failed, longest gap %s, owner %s then %s",
-		len(c.nodes), time.Since(start).Round(time.Second), len(res.Samples), res.Failed(), res.Gap(), before, c.owner(t))
-	agentLogs := logs()
-	if res.Failed() > 0 {
-		t.Errorf("requests failed during the upgrade: %s", strings.Join(res.Failures(start), "; "))
-		t.Logf("the agents' logs during the upgrade, access log left out (upgrade started %s):\n%s", start.UTC().Format("15:04:05.000"), agentLogs)
-	}
+	agentLogs := c.updateUnderLoad(t, "agent", "agent.image.tag")
+	// The new agents' logs too: they judged the fronts upgraded after theirs.
+	newLogs, _ := c.try("kubectl", "-n", namespace, "logs", "-l", "app.kubernetes.io/component=agent", "--prefix", "--tail=-1",
+		fmt.Sprintf("--since=%ds", int(time.Since(start).Seconds())+1))
+	agentLogs += "\n" + newLogs
 	// An agent that restarts said it was shutting down: no peer may take
 	// its front, whose HAProxy and web server serve on, for dead.
 	if n := strings.Count(agentLogs, deadFrontMark); n > 0 {
 		t.Errorf("%d dead-front marks during the agents' upgrade:\n%s", n, grepLines(agentLogs, deadFrontMark))
-	}
-	out := c.run(t, "kubectl", "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=agent",
-		"-o", "jsonpath={range .items[*]}{.spec.containers[0].image}{\"\\n\"}{end}")
-	if strings.Count(out, ":"+upgradeTag) != len(c.nodes) {
-		t.Errorf("agents' images after the upgrade:\n%s", out)
 	}
 	if after := c.haproxyMasters(t); !maps.EqualFunc(after, masters, slices.Equal) {
 		t.Errorf("HAProxy masters by node: %v before the upgrade, %v after: HAProxy did not outlive its agent", masters, after)
 	} else {
 		t.Logf("HAProxy masters (host pids) %v, the same before and after", masters)
 	}
-	checkHandoff(t, before, "agent", start, handedOff, podGone)
+}
+
+// haproxyUpdate moves HAProxy to a new image tag with helm upgrade under a
+// steady load through the failover IP: every front's HAProxy restarts, one
+// front at a time, the next one only once the new one is Ready, and the
+// owner's preStop hook has its agent hand the address off first. No request
+// may fail.
+func haproxyUpdate(t *testing.T, c *cluster) {
+	masters := c.haproxyMasters(t)
+	agentLogs := c.updateUnderLoad(t, "haproxy", "haproxy.image.tag")
+	t.Logf("the agents on HAProxy's hand-off requests:\n%s", grepLines(agentLogs, "HAProxy beside"))
+	after := c.haproxyMasters(t)
+	for _, n := range c.nodes {
+		if len(after[n]) != 1 || slices.Equal(after[n], masters[n]) {
+			t.Errorf("%s: HAProxy masters %v before the update, %v after: want one new master", n, masters[n], after[n])
+		}
+	}
+}
+
+// updateUnderLoad moves the DaemonSet of component to upgradeTag (the agent's
+// image under another name) with helm upgrade --set value=upgradeTag, under
+// a steady load through the failover IP, and wants no request failed, every
+// pod of component Ready on the new tag, and the owner's address handed off
+// before its pod of component was gone. It returns what the agents logged
+// meanwhile, access log left out.
+func (c *cluster) updateUnderLoad(t *testing.T, component, value string) string {
+	t.Helper()
+	c.tagAgentImage(t, upgradeTag)
+	before := c.owner(t)
+	watch := c.watchHandoff(t, before, component)
+	logs := c.followAgentLogs(t)
+	load := testbed.StartLoad(testbed.LoadOptions{URL: "http://" + vip + "/", Rate: 20, Client: client})
+	start := time.Now()
+	_, err := c.try("helm", "upgrade", release, "charts/webfarm", "--namespace", namespace, "--reuse-values",
+		"--set", value+"="+upgradeTag, "--wait", "--timeout", "5m")
+	if err == nil {
+		_, err = c.try("kubectl", "-n", namespace, "rollout", "status", "daemonset/webfarm-"+component, "--timeout", "5m")
+	}
+	res := load.Stop()
+	handedOff, podGone := watch.stop()
+	agentLogs := logs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s update on %d fronts: %s, %d requests, %d failed, longest gap %s, owner %s then %s",
+		component, len(c.nodes), time.Since(start).Round(time.Second), len(res.Samples), res.Failed(), res.Gap(), before, c.owner(t))
+	if res.Failed() > 0 {
+		t.Errorf("requests failed during the %s update: %s", component, strings.Join(res.Failures(start), "; "))
+		t.Logf("the agents' logs during the update, access log left out (update started %s):\n%s", start.UTC().Format("15:04:05.000"), agentLogs)
+	}
+	out := c.run(t, "kubectl", "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component="+component,
+		"-o", `jsonpath={range .items[*]}{.spec.containers[0].image} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+	if strings.Count(out, ":"+upgradeTag+" True") != len(c.nodes) {
+		t.Errorf("%s pods' images and readiness after the update:\n%s", component, out)
+	}
+	checkHandoff(t, before, component, start, handedOff, podGone)
+	return agentLogs
 }
 
 // deadFrontMark is what an agent logs when it marks a dead front's servers
@@ -163,51 +197,6 @@ func checkHandoff(t *testing.T, owner, component string, start, handedOff, podGo
 		t.Logf("%s handed the failover IP off %s into the update, %s before its %s pod was gone",
 			owner, handedOff.Sub(start).Round(time.Millisecond), podGone.Sub(handedOff).Round(time.Millisecond), component)
 	}
-}
-
-// haproxyUpdate moves HAProxy to a new image tag with helm upgrade under a
-// steady load through the failover IP: every front's HAProxy restarts, one
-// front at a time, the next one only once the new one is Ready, and the
-// owner's preStop hook has its agent hand the address off first. No request
-// may fail.
-func haproxyUpdate(t *testing.T, c *cluster) {
-	c.tagAgentImage(t, upgradeTag)
-	before := c.owner(t)
-	masters := c.haproxyMasters(t)
-	watch := c.watchHandoff(t, before, "haproxy")
-	logs := c.followAgentLogs(t)
-	load := testbed.StartLoad(testbed.LoadOptions{URL: "http://" + vip + "/", Rate: 20, Client: client})
-	start := time.Now()
-	_, err := c.try("helm", "upgrade", release, "charts/webfarm", "--namespace", namespace, "--reuse-values",
-		"--set", "haproxy.image.tag="+upgradeTag, "--wait", "--timeout", "5m")
-	if err == nil {
-		_, err = c.try("kubectl", "-n", namespace, "rollout", "status", "daemonset/webfarm-haproxy", "--timeout", "5m")
-	}
-	res := load.Stop()
-	handedOff, podGone := watch.stop()
-	agentLogs := logs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("HAProxy image update on %d fronts: %s, %d requests, %d failed, longest gap %s, owner %s then %s",
-		len(c.nodes), time.Since(start).Round(time.Second), len(res.Samples), res.Failed(), res.Gap(), before, c.owner(t))
-	if res.Failed() > 0 {
-		t.Errorf("requests failed during the HAProxy update: %s", strings.Join(res.Failures(start), "; "))
-		t.Logf("the agents' logs during the update, access log left out (update started %s):\n%s", start.UTC().Format("15:04:05.000"), agentLogs)
-	}
-	t.Logf("the agents on the hand-off requests:\n%s", grepLines(agentLogs, "HAProxy"))
-	out := c.run(t, "kubectl", "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=haproxy",
-		"-o", `jsonpath={range .items[*]}{.spec.containers[0].image} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
-	if strings.Count(out, ":"+upgradeTag+" True") != len(c.nodes) {
-		t.Errorf("HAProxy pods' images and readiness after the update:\n%s", out)
-	}
-	after := c.haproxyMasters(t)
-	for _, n := range c.nodes {
-		if len(after[n]) != 1 || slices.Equal(after[n], masters[n]) {
-			t.Errorf("%s: HAProxy masters %v before the update, %v after: want one new master", n, masters[n], after[n])
-		}
-	}
-	checkHandoff(t, before, "haproxy", start, handedOff, podGone)
 }
 
 // tagAgentImage gives the agent's image, imported as imageTag, the tag tag
