@@ -217,9 +217,9 @@ func runHAProxyReady(args []string) int {
 	return 0
 }
 
-// haproxyReadyTimeout is below the probe's default timeout (1 s), so that
-// the probe fails with a message rather than be cut short.
-const haproxyReadyTimeout = 900 * time.Millisecond
+// haproxyReadyTimeout is below the chart's probe timeout (5 s), so that the
+// probe fails with a message rather than be cut short.
+const haproxyReadyTimeout = 4 * time.Second
 
 // runHAProxyPreStop is the preStop hook of the HAProxy beside the agent: it
 // asks the agent to hand the node's addresses off and waits until it has,
