@@ -321,6 +321,7 @@ func signal(ch chan struct{}) {
 func (a *Agent) Start(ctx context.Context) error {
 	log := a.log.WithValues("node", a.opts.NodeName)
 	ctx = logr.NewContext(ctx, log)
+	a.revokeHAProxyStopAnswer(ctx)
 	a.failover.restore(ctx)
 
 	// The liveness channels and the failover loop outlive ctx: they must run
@@ -362,6 +363,8 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 		close(deadFrontsDone)
 	}()
+	haproxyStopsDone := make(chan struct{})
+	go func() { a.runHAProxyStops(ctx); close(haproxyStopsDone) }()
 	publisherDone := make(chan struct{})
 	go func() { a.runPublisher(ctx); close(publisherDone) }()
 	if a.accessLog != nil {
@@ -377,6 +380,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	// way that could land after them.
 	<-publisherDone
 	<-identityDone
+	// Its last report must not undo the shutdown's.
+	<-haproxyStopsDone
 	a.shutdown(live)
 	stopLive()
 	for range 3 {
@@ -385,6 +390,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	<-servingDone
 	<-healthDone
 	<-deadFrontsDone
+	a.answerHAProxyStopAtExit(ctx)
 	log.Info("Agent stopped")
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/webfarm/webfarm/agent/deadman"
 	"github.com/webfarm/webfarm/agent/handoff"
 	"github.com/webfarm/webfarm/agent/iptables"
+	"github.com/webfarm/webfarm/agent/prestop"
 	"github.com/webfarm/webfarm/agent/vip"
 )
 
@@ -42,6 +43,10 @@ func Cleanup(ctx context.Context, opts Options) error {
 			if err := os.RemoveAll(path); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		// HAProxy's hand-off request and the agent's answer (package prestop).
+		if err := prestop.Withdraw(opts.StateDir); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

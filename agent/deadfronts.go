@@ -22,22 +22,23 @@ const deadFrontTick = failoverTick
 func (a *Agent) runDeadFronts(ctx context.Context) {
 	tick := a.clock.NewTicker(deadFrontTick)
 	defer tick.Stop()
+	var stops deadfront.Stops
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C():
-			a.syncDeadFronts(ctx)
+			a.syncDeadFronts(ctx, &stops)
 		}
 	}
 }
 
-func (a *Agent) syncDeadFronts(ctx context.Context) {
+func (a *Agent) syncDeadFronts(ctx context.Context, stops *deadfront.Stops) {
 	snap, err := readSnapshot(ctx, a.cache, a.opts.NodeName)
 	if err != nil {
 		return
 	}
-	dead, why := deadFrontServers(snap, a.peers.View, a.clock.Now())
+	dead, why := deadFrontServers(snap, a.peers.View, stops, a.clock.Now())
 	marked, err := a.deadFronts.Sync(ctx, dead)
 	log := logr.FromContextOrDiscard(ctx)
 	for _, front := range marked {
@@ -52,9 +53,15 @@ func (a *Agent) syncDeadFronts(ctx context.Context) {
 
 // deadFrontServers returns the servers, in this node's HAProxy, of every
 // other front that is dead at now, by front, and why each is dead. view is
-// what the peers said of a failover IP (heartbeat.Peers.View).
-func deadFrontServers(snap *snapshot, view func(failoverIP string) []ownership.Peer, now time.Time) (map[string][]deadfront.Server, map[string]string) {
+// what the peers said of a failover IP (heartbeat.Peers.View); stops
+// remembers the fronts whose agents said they were shutting down: an agent
+// restart silences a front whose web server still serves.
+func deadFrontServers(snap *snapshot, view func(failoverIP string) []ownership.Peer, stops *deadfront.Stops, now time.Time) (map[string][]deadfront.Server, map[string]string) {
 	heard := heardFronts(snap, view)
+	stopped := map[string]bool{}
+	for name, front := range snap.fronts {
+		stopped[name] = stops.Stopped(name, front.Status.ShuttingDown, heard[name], now)
+	}
 	dead, why := map[string][]deadfront.Server{}, map[string]string{}
 	for _, farm := range snap.farmKeys() {
 		backend := haproxy.BackendName(farm)
@@ -66,6 +73,7 @@ func deadFrontServers(snap *snapshot, view func(failoverIP string) []ownership.P
 				Name:     front.Name,
 				Down:     front.Status.Phase == webfarmv1.FrontDown,
 				Draining: front.Spec.DrainRequested,
+				Stopped:  stopped[front.Name],
 				Heard:    heard[front.Name],
 			}, now)
 			if !isDead {

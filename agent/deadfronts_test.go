@@ -24,8 +24,10 @@ func TestDeadFrontServers(t *testing.T) {
 		front("front4", "10.0.0.14", true, "shop/web"),              // silent, draining
 		front("front5", "10.0.0.15", false, "shop/web"),             // Down, never heard
 		front("front6", "10.0.0.16", false, "other/site"),           // silent, not in this node's farms
+		front("front7", "10.0.0.17", false, "shop/web"),             // silent, its agent shutting down
 	}, farm("shop", "web", 5080, 5081), farm("shop", "api", 6080, 6081), farm("other", "site", 7080, 7081))
 	s.fronts["front5"].Status.Phase = webfarmv1.FrontDown
+	s.fronts["front7"].Status.ShuttingDown = true
 	s.failoverIPs = map[string]*webfarmv1.FailoverIP{
 		"shop/vip": {Spec: webfarmv1.FailoverIPSpec{Deadtime: metav1.Duration{Duration: 2 * time.Second}}},
 	}
@@ -35,10 +37,10 @@ func TestDeadFrontServers(t *testing.T) {
 			t.Fatalf("view of %q", fip)
 		}
 		return []ownership.Peer{{Node: "front1", LastHeard: silent}, {Node: "front2", LastHeard: silent},
-			{Node: "front3", LastHeard: heard}, {Node: "front4", LastHeard: silent}, {Node: "front6", LastHeard: silent}}
+			{Node: "front3", LastHeard: heard}, {Node: "front4", LastHeard: silent}, {Node: "front6", LastHeard: silent}, {Node: "front7", LastHeard: silent}}
 	}
 
-	dead, why := deadFrontServers(s, view, now)
+	dead, why := deadFrontServers(s, view, &deadfront.Stops{}, now)
 	servers := func(front string, backends ...string) []deadfront.Server {
 		var out []deadfront.Server
 		for _, b := range backends {
@@ -51,7 +53,7 @@ func TestDeadFrontServers(t *testing.T) {
 		"front5": servers("front5", "farm_shop_web"),
 	}
 	if !maps.EqualFunc(dead, want, slices.Equal) {
-		t.Errorf("dead = %v, want %v (front1 is this node, front3 is heard, front4 drains, front6 serves another farm)", dead, want)
+		t.Errorf("dead = %v, want %v (front1 is this node, front3 is heard, front4 drains, front6 serves another farm, front7's agent restarts)", dead, want)
 	}
 	if why["front2"] == "" || why["front5"] != "its FrontNode is Down" {
 		t.Errorf("why = %q", why)

@@ -44,7 +44,7 @@ staging_modules() {
 build_kubernetes() {
   local work minor minor_number c
   work=$(mktemp -d)
-  trap 'rm -rf "$work"' RETURN
+  trap 'rm -rf "$work"; trap - RETURN' RETURN
   minor="v0.${K8S_VERSION#v1.}"      # v1.37.2 -> v0.37.2
   minor_number="${K8S_VERSION#v1.}"
   minor_number="${minor_number%%.*}" # v1.37.2 -> 37
@@ -74,7 +74,7 @@ build_kubernetes() {
 build_etcd() {
   local work
   work=$(mktemp -d)
-  trap 'rm -rf "$work"' RETURN
+  trap 'rm -rf "$work"; trap - RETURN' RETURN
   (
     cd "$work"
     go mod init webfarm.local/etcd >/dev/null 2>&1

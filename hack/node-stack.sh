@@ -27,7 +27,7 @@ build_module() {
   shift 5
   local work
   work=$(mktemp -d)
-  trap 'rm -rf "$work"' RETURN
+  trap 'rm -rf "$work"; trap - RETURN' RETURN
   (
     cd "$work"
     go mod init webfarm.local/node-stack >/dev/null 2>&1

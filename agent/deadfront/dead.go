@@ -14,6 +14,11 @@ type Front struct {
 	// HAProxy's checks only: a drained front whose agent is stopped may
 	// still serve the clients holding its cookie.
 	Draining bool
+	// Stopped: its agent said it was shutting down and has not been heard
+	// since (Stops). Its silence says nothing of its web server, which
+	// outlives the agent's restart: its servers follow HAProxy's checks
+	// only, as a draining front's do.
+	Stopped bool
 	// Heard is, per failover IP the front sent claims for, when its last
 	// heartbeat arrived and how long that failover IP lets it be silent.
 	Heard []Heard
@@ -31,9 +36,10 @@ type Heard struct {
 // hears is alive whatever the controller says: its Lease may only have lost
 // its way to the API server, and an API outage must not take the data path
 // down. A front never heard is dead only when the controller says so: this
-// node may just have started.
+// node may just have started. A draining front, and one whose agent stopped
+// and said so, are left to the checks.
 func Dead(f Front, now time.Time) (bool, string) {
-	if f.Draining {
+	if f.Draining || f.Stopped {
 		return false, ""
 	}
 	silent, latest := silence(f.Heard, now)

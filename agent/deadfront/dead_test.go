@@ -30,6 +30,8 @@ func TestDead(t *testing.T) {
 		{"unknown deadtime judges nothing", Front{Heard: []Heard{{ago(time.Hour), 0}}}, false},
 		{"draining and silent: the checks decide", Front{Draining: true, Heard: []Heard{{ago(time.Minute), deadtime}}}, false},
 		{"draining and Down: the checks decide", Front{Draining: true, Down: true}, false},
+		{"its agent stopped and silent: the checks decide", Front{Stopped: true, Heard: []Heard{{ago(time.Minute), deadtime}}}, false},
+		{"its agent stopped, Down: the checks decide", Front{Stopped: true, Down: true, Heard: []Heard{{ago(time.Minute), deadtime}}}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

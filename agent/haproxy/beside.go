@@ -103,3 +103,20 @@ func (p *Process) awaitEnd(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Ready tells whether HAProxy serves, for the readiness probe of its
+// container beside the agent: its master answers with a worker, and that
+// worker answers on the runtime socket.
+func (p *Process) Ready(ctx context.Context) error {
+	procs, err := p.showProc(ctx)
+	if err != nil {
+		return fmt.Errorf("master socket %s: %w", p.path(MasterSocketFile), err)
+	}
+	if len(procs.workers) == 0 {
+		return fmt.Errorf("haproxy's master has no worker")
+	}
+	if _, err := command(ctx, p.RuntimeSocket(), "show info"); err != nil {
+		return fmt.Errorf("runtime socket %s: %w", p.RuntimeSocket(), err)
+	}
+	return nil
+}

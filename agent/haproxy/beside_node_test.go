@@ -111,3 +111,31 @@ func TestNodeProcessBeside(t *testing.T) {
 		}
 	})
 }
+
+// TestNodeReadyBeside is the readiness probe of HAProxy's container: not
+// ready before its master answers, ready once its worker answers too, and
+// not ready again once it is gone.
+func TestNodeReadyBeside(t *testing.T) {
+	ns := newNamespace(t)
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		t.Skip("haproxy is not installed")
+	}
+	p := &Process{Dir: t.TempDir(), Beside: true}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.Ready(ctx); err == nil {
+		t.Fatal("ready before HAProxy started")
+	}
+	master := startBeside(t, ns, p)
+	start := time.Now()
+	if err := poll(ctx, "HAProxy ready", func() (bool, error) { return p.Ready(ctx) == nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ready %s after the master started", time.Since(start).Round(time.Millisecond))
+	if err := master.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := poll(ctx, "HAProxy not ready once stopped", func() (bool, error) { return p.Ready(ctx) != nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+}

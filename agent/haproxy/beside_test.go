@@ -66,3 +66,31 @@ func TestIdleConfigValid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReloadAlertsSayWhereTheyAre: a failed reload's error gives the
+// master's alerts from master.log when the agent started HAProxy, and
+// points at HAProxy's own container when it runs beside: there, no
+// master.log exists, and one left from before would be stale.
+func TestReloadAlertsSayWhereTheyAre(t *testing.T) {
+	log := "[NOTICE]   (7) : Reloading HAProxy\n" +
+		"[ALERT]    (7) : config : parsing [haproxy.cfg:4] : unknown keyword 'bogus' in 'global' section\n" +
+		"[ALERT]    (7) : config : Error(s) found in configuration file : haproxy.cfg\n"
+	for _, tc := range []struct {
+		name   string
+		beside bool
+		want   string
+	}{
+		{"the agent's child", false, "config : parsing [haproxy.cfg:4] : unknown keyword 'bogus' in 'global' section"},
+		{"beside the agent", true, besideAlerts},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Process{Dir: t.TempDir(), Beside: tc.beside}
+			if err := os.WriteFile(p.path(MasterLogFile), []byte(log), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if got := p.masterLogSince(0); got != tc.want {
+				t.Errorf("masterLogSince = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -324,8 +324,17 @@ func (p *Process) saveServerState(ctx context.Context) error {
 	return writeFileAtomic(p.path(ServerStateFile), []byte(state))
 }
 
-// masterLogSince returns the alerts the master printed from offset on.
+// besideAlerts says where the alerts of a master beside the agent are: its
+// stderr is its own container's, which no file of Dir holds.
+const besideAlerts = "haproxy beside the agent writes its alerts to its own container's log: " +
+	"kubectl logs the HAProxy pod on this node"
+
+// masterLogSince returns the alerts the master printed from offset on, or
+// where to read them.
 func (p *Process) masterLogSince(offset int64) string {
+	if p.Beside {
+		return besideAlerts
+	}
 	f, err := os.Open(p.path(MasterLogFile))
 	if err != nil {
 		return err.Error()

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/webfarm/webfarm/agent"
+	"github.com/webfarm/webfarm/agent/prestop"
 	"github.com/webfarm/webfarm/agent/priority"
 	"github.com/webfarm/webfarm/agent/sweep"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
@@ -32,6 +33,8 @@ import (
 const usage = `Usage: webfarm-agent [flags]
        webfarm-agent cleanup [--state-dir DIR] [--haproxy-binary PATH] [--haproxy-beside]
        webfarm-agent haproxy [--state-dir DIR] [--haproxy-binary PATH]
+       webfarm-agent haproxy-ready [--state-dir DIR]
+       webfarm-agent haproxy-prestop [--state-dir DIR] [--timeout DURATION]
        webfarm-agent sweep --fronts SELECTOR --running SELECTOR --pod-template FILE [--namespace NS]
 
 Runs the webfarm agent of one node (normally a DaemonSet pod with host
@@ -40,7 +43,9 @@ from the node everything the agent created: its HAProxy, its nat chain and
 the jump to it, the failover addresses it added, its state directory. "haproxy" execs
 HAProxy's master in the foreground on --state-dir, for a container of its
 own beside an agent run with --haproxy-beside: HAProxy then outlives the
-agent's container. "sweep", at helm uninstall, runs the cleanup pod of
+agent's container. "haproxy-ready" succeeds while that HAProxy serves (its
+readiness probe). "haproxy-prestop" (its preStop hook) asks the agent to hand
+the node's failover addresses off and waits until it has, or --timeout. "sweep", at helm uninstall, runs the cleanup pod of
 --pod-template on every front: the nodes --fronts selects and those the
 pods --running selects are on, each once those pods are gone from it.
 
@@ -61,6 +66,12 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "haproxy" {
 		os.Exit(runHAProxy(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "haproxy-ready" {
+		os.Exit(runHAProxyReady(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "haproxy-prestop" {
+		os.Exit(runHAProxyPreStop(os.Args[2:]))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "sweep" {
 		os.Exit(runSweep(os.Args[2:]))
@@ -185,9 +196,57 @@ func runHAProxy(args []string) int {
 		return 2
 	}
 	o.HAProxyBeside = true
+	// A HAProxy that starts serves again: the agent may hold addresses.
+	if err := prestop.Withdraw(o.StateDir); err != nil {
+		fmt.Fprintln(os.Stderr, "webfarm-agent haproxy: withdrawing the hand-off request:", err)
+		return 1
+	}
 	err := o.HAProxy().ExecBeside()
 	fmt.Fprintln(os.Stderr, "webfarm-agent haproxy:", err)
 	return 1
+}
+
+// runHAProxyReady is the readiness probe of the HAProxy beside the agent.
+func runHAProxyReady(args []string) int {
+	o, ok := parseNodeFlags("haproxy-ready", args)
+	if !ok {
+		return 2
+	}
+	o.HAProxyBeside = true
+	ctx, cancel := context.WithTimeout(context.Background(), haproxyReadyTimeout)
+	defer cancel()
+	if err := o.HAProxy().Ready(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "webfarm-agent haproxy-ready:", err)
+		return 1
+	}
+	return 0
+}
+
+// haproxyReadyTimeout is below the chart's probe timeout (5 s), so that the
+// probe fails with a message rather than be cut short.
+const haproxyReadyTimeout = 4 * time.Second
+
+// runHAProxyPreStop is the preStop hook of the HAProxy beside the agent: it
+// asks the agent to hand the node's addresses off and waits until it has,
+// so that HAProxy stops with no client of a failover address on it. Past
+// --timeout, or without an agent, HAProxy stops anyway.
+func runHAProxyPreStop(args []string) int {
+	fs := flag.NewFlagSet("haproxy-prestop", flag.ContinueOnError)
+	var o agent.Options
+	addNodeFlags(fs, &o)
+	timeout := fs.Duration("timeout", 20*time.Second, "longest wait for the hand-off; keep it below the pod's terminationGracePeriodSeconds")
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	start := time.Now()
+	if err := prestop.Await(ctx, o.StateDir, 100*time.Millisecond); err != nil {
+		fmt.Fprintf(os.Stderr, "webfarm-agent haproxy-prestop: HAProxy stops with the node's failover addresses not handed off: %v\n", err)
+		return 1
+	}
+	fmt.Printf("webfarm-agent haproxy-prestop: the node's failover addresses handed off in %s\n", time.Since(start).Round(time.Millisecond))
+	return 0
 }
 
 // runSweep cleans every front of a release being uninstalled.

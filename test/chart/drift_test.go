@@ -183,7 +183,7 @@ func sameContainer(t *testing.T, k, c *unstructured.Unstructured) {
 	kc, _, _ := unstructured.NestedSlice(k.Object, "spec", "template", "spec", "containers")
 	cc, _, _ := unstructured.NestedSlice(c.Object, "spec", "template", "spec", "containers")
 	km, cm := kc[0].(map[string]any), cc[0].(map[string]any)
-	for _, field := range []string{"name", "image", "args", "env", "ports", "livenessProbe", "readinessProbe", "resources", "securityContext", "volumeMounts"} {
+	for _, field := range []string{"name", "image", "args", "env", "ports", "livenessProbe", "readinessProbe", "lifecycle", "resources", "securityContext", "volumeMounts"} {
 		if fmt.Sprint(km[field]) != fmt.Sprint(cm[field]) {
 			t.Errorf("%s %s, container %s: config/default has\n  %v\nthe chart\n  %v", c.GetKind(), c.GetName(), field, km[field], cm[field])
 		}

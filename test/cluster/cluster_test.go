@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/webfarm/webfarm/internal/testenv"
+	"github.com/webfarm/webfarm/test/testbed"
 )
 
 const (
@@ -65,6 +66,15 @@ func skip(t *testing.T) {
 // nothing of it may be left on the host.
 func up(t *testing.T) *cluster {
 	t.Helper()
+	// The testbed's lock: a soak or fault trial beside this cluster would
+	// measure the cluster's load, and this test theirs.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	release, err := testbed.LockMachine(ctx, func(holder string) { t.Logf("waiting for the testbed's lock (%s)", holder) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = release() })
 	script := filepath.Join(repoRoot, "hack", "cluster.sh")
 	t.Cleanup(func() {
 		if out, err := exec.Command(script, "down").CombinedOutput(); err != nil {

@@ -12,7 +12,8 @@ import (
 // TestClusterInstall is the life of a release on a real cluster: helm install
 // with the chart's defaults but the images and a per-node state directory,
 // the sample farm serving through its failover IP (balance, drain by
-// annotation), helm upgrade to a new agent image under load, a hard loss of
+// annotation), helm upgrade to a new agent image under load, then to a new
+// HAProxy image under load, a hard loss of
 // the owner, and helm uninstall leaving nothing on any node.
 func TestClusterInstall(t *testing.T) {
 	skip(t)
@@ -29,6 +30,7 @@ func TestClusterInstall(t *testing.T) {
 		{"balance", balance, false},
 		{"drain by annotation", drain, false},
 		{"upgrade under load", upgrade, false},
+		{"HAProxy image update under load", haproxyUpdate, false},
 		{"hard loss of the owner", ownerLoss, false},
 		{"uninstall leaves nothing", uninstall, false},
 	}

@@ -95,61 +95,129 @@ func drain(t *testing.T, c *cluster) {
 // master is the same process after as before (it runs beside the agent), and
 // the owner hands the address off before its agent's pod is gone.
 func upgrade(t *testing.T, c *cluster) {
-	for i := range c.nodes {
-		ctr := fmt.Sprintf("/var/tmp/wfc-cluster/node%d/containerd.sock", i+1)
-		c.run(t, "bin/node-stack/ctr", "--address", ctr, "-n", "k8s.io", "images", "tag", "--force",
-			"ghcr.io/webfarm/webfarm-agent:"+imageTag, "ghcr.io/webfarm/webfarm-agent:"+upgradeTag)
-	}
 	// The documented path for the CRDs, which Helm never upgrades from crds/:
 	// server-side apply over the ones helm install created.
 	c.run(t, "kubectl", "apply", "--server-side", "--force-conflicts", "-f", "charts/webfarm/crds/")
-	before := c.owner(t)
 	masters := c.haproxyMasters(t)
 	for _, n := range c.nodes {
 		if len(masters[n]) != 1 {
 			t.Errorf("%s runs HAProxy masters %v before the upgrade, want one", n, masters[n])
 		}
 	}
-	watch := c.watchHandoff(t, before)
-	logs := c.followAgentLogs(t)
-	load := testbed.StartLoad(testbed.LoadOptions{URL: "http://" + vip + "/", Rate: 20, Client: client})
 	start := time.Now()
-	_, err := c.try("helm", "upgrade", release, "charts/webfarm", "--namespace", namespace, "--reuse-values",
-		"--set", "agent.image.tag="+upgradeTag, "--wait", "--timeout", "5m")
-	if err == nil {
-		_, err = c.try("kubectl", "-n", namespace, "rollout", "status", "daemonset/webfarm-agent", "--timeout", "5m")
-	}
-	res := load.Stop()
-	handedOff, podGone := watch.stop()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("upgrade of %d agents: %s, %d requests, %d failed, longest gap %s, owner %s then %s",
-		len(c.nodes), time.Since(start).Round(time.Second), len(res.Samples), res.Failed(), res.Gap(), before, c.owner(t))
-	if res.Failed() > 0 {
-		t.Errorf("requests failed during the upgrade: %s", strings.Join(res.Failures(start), "; "))
-		t.Logf("the agents' logs during the upgrade, access log left out (upgrade started %s):\n%s", start.UTC().Format("15:04:05.000"), logs())
-	}
-	out := c.run(t, "kubectl", "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=agent",
-		"-o", "jsonpath={range .items[*]}{.spec.containers[0].image}{\"\\n\"}{end}")
-	if strings.Count(out, ":"+upgradeTag) != len(c.nodes) {
-		t.Errorf("agents' images after the upgrade:\n%s", out)
+	agentLogs := c.updateUnderLoad(t, "agent", "agent.image.tag")
+	// The new agents' logs too: they judged the fronts upgraded after theirs.
+	newLogs, _ := c.try("kubectl", "-n", namespace, "logs", "-l", "app.kubernetes.io/component=agent", "--prefix", "--tail=-1",
+		fmt.Sprintf("--since=%ds", int(time.Since(start).Seconds())+1))
+	agentLogs += "\n" + newLogs
+	// An agent that restarts said it was shutting down: no peer may take
+	// its front, whose HAProxy and web server serve on, for dead.
+	if n := strings.Count(agentLogs, deadFrontMark); n > 0 {
+		t.Errorf("%d dead-front marks during the agents' upgrade:\n%s", n, grepLines(agentLogs, deadFrontMark))
 	}
 	if after := c.haproxyMasters(t); !maps.EqualFunc(after, masters, slices.Equal) {
 		t.Errorf("HAProxy masters by node: %v before the upgrade, %v after: HAProxy did not outlive its agent", masters, after)
 	} else {
 		t.Logf("HAProxy masters (host pids) %v, the same before and after", masters)
 	}
+}
+
+// haproxyUpdate moves HAProxy to a new image tag with helm upgrade under a
+// steady load through the failover IP: every front's HAProxy restarts, one
+// front at a time, the next one only once the new one is Ready, and the
+// owner's preStop hook has its agent hand the address off first. No request
+// may fail.
+func haproxyUpdate(t *testing.T, c *cluster) {
+	masters := c.haproxyMasters(t)
+	agentLogs := c.updateUnderLoad(t, "haproxy", "haproxy.image.tag")
+	t.Logf("the agents on HAProxy's hand-off requests:\n%s", grepLines(agentLogs, "HAProxy beside"))
+	after := c.haproxyMasters(t)
+	for _, n := range c.nodes {
+		if len(after[n]) != 1 || slices.Equal(after[n], masters[n]) {
+			t.Errorf("%s: HAProxy masters %v before the update, %v after: want one new master", n, masters[n], after[n])
+		}
+	}
+}
+
+// updateUnderLoad moves the DaemonSet of component to upgradeTag (the agent's
+// image under another name) with helm upgrade --set value=upgradeTag, under
+// a steady load through the failover IP, and wants no request failed, every
+// pod of component Ready on the new tag, and the owner's address handed off
+// before its pod of component was gone. It returns what the agents logged
+// meanwhile, access log left out.
+func (c *cluster) updateUnderLoad(t *testing.T, component, value string) string {
+	t.Helper()
+	c.tagAgentImage(t, upgradeTag)
+	before := c.owner(t)
+	watch := c.watchHandoff(t, before, component)
+	logs := c.followAgentLogs(t)
+	load := testbed.StartLoad(testbed.LoadOptions{URL: "http://" + vip + "/", Rate: 20, Client: client})
+	start := time.Now()
+	_, err := c.try("helm", "upgrade", release, "charts/webfarm", "--namespace", namespace, "--reuse-values",
+		"--set", value+"="+upgradeTag, "--wait", "--timeout", "5m")
+	if err == nil {
+		_, err = c.try("kubectl", "-n", namespace, "rollout", "status", "daemonset/webfarm-"+component, "--timeout", "5m")
+	}
+	res := load.Stop()
+	handedOff, podGone := watch.stop()
+	agentLogs := logs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s update on %d fronts: %s, %d requests, %d failed, longest gap %s, owner %s then %s",
+		component, len(c.nodes), time.Since(start).Round(time.Second), len(res.Samples), res.Failed(), res.Gap(), before, c.owner(t))
+	if res.Failed() > 0 {
+		t.Errorf("requests failed during the %s update: %s", component, strings.Join(res.Failures(start), "; "))
+		t.Logf("the agents' logs during the update, access log left out (update started %s):\n%s", start.UTC().Format("15:04:05.000"), agentLogs)
+	}
+	out := c.run(t, "kubectl", "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component="+component,
+		"-o", `jsonpath={range .items[*]}{.spec.containers[0].image} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+	if strings.Count(out, ":"+upgradeTag+" True") != len(c.nodes) {
+		t.Errorf("%s pods' images and readiness after the update:\n%s", component, out)
+	}
+	checkHandoff(t, before, component, start, handedOff, podGone)
+	return agentLogs
+}
+
+// deadFrontMark is what an agent logs when it marks a dead front's servers
+// down (agent/deadfronts.go).
+const deadFrontMark = "Marked a dead front's servers down"
+
+// checkHandoff wants the owner before an update to have handed the failover
+// IP off before its pod of component was gone.
+func checkHandoff(t *testing.T, owner, component string, start, handedOff, podGone time.Time) {
+	t.Helper()
 	switch {
 	case handedOff.IsZero():
-		t.Errorf("%s's agent was replaced and the failover IP never left it", before)
+		t.Errorf("%s's %s was replaced and the failover IP never left it", owner, component)
 	case podGone.IsZero() || handedOff.After(podGone):
-		t.Errorf("%s handed the failover IP off at %s, after its agent's pod was gone (%s)",
-			before, handedOff.Sub(start).Round(time.Millisecond), podGone.Sub(start).Round(time.Millisecond))
+		t.Errorf("%s handed the failover IP off at %s, after its %s pod was gone (%s)",
+			owner, handedOff.Sub(start).Round(time.Millisecond), component, podGone.Sub(start).Round(time.Millisecond))
 	default:
-		t.Logf("%s handed the failover IP off %s into the upgrade, %s before its agent's pod was gone",
-			before, handedOff.Sub(start).Round(time.Millisecond), podGone.Sub(handedOff).Round(time.Millisecond))
+		t.Logf("%s handed the failover IP off %s into the update, %s before its %s pod was gone",
+			owner, handedOff.Sub(start).Round(time.Millisecond), podGone.Sub(handedOff).Round(time.Millisecond), component)
 	}
+}
+
+// tagAgentImage gives the agent's image, imported as imageTag, the tag tag
+// too on every node.
+func (c *cluster) tagAgentImage(t *testing.T, tag string) {
+	for i := range c.nodes {
+		ctr := fmt.Sprintf("/var/tmp/wfc-cluster/node%d/containerd.sock", i+1)
+		c.run(t, "bin/node-stack/ctr", "--address", ctr, "-n", "k8s.io", "images", "tag", "--force",
+			"ghcr.io/webfarm/webfarm-agent:"+imageTag, "ghcr.io/webfarm/webfarm-agent:"+tag)
+	}
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var kept []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept, "\n")
 }
 
 // followAgentLogs follows the logs of the agents running now, which an
@@ -180,15 +248,16 @@ func (c *cluster) followAgentLogs(t *testing.T) func() string {
 	}
 }
 
-// handoffWatch samples, while an upgrade runs, who owns the failover IP and
-// whether the agent pod of its owner before the upgrade still exists.
+// handoffWatch samples, while an update runs, who owns the failover IP and
+// whether the pod of one component on its owner before the update still
+// exists.
 type handoffWatch struct {
 	halt, done         chan struct{}
 	handedOff, podGone time.Time
 }
 
-func (c *cluster) watchHandoff(t *testing.T, owner string) *handoffWatch {
-	pod := strings.TrimSpace(c.run(t, "kubectl", "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=agent",
+func (c *cluster) watchHandoff(t *testing.T, owner, component string) *handoffWatch {
+	pod := strings.TrimSpace(c.run(t, "kubectl", "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component="+component,
 		"--field-selector", "spec.nodeName="+owner, "-o", "jsonpath={.items[0].metadata.name}"))
 	w := &handoffWatch{halt: make(chan struct{}), done: make(chan struct{})}
 	go func() {

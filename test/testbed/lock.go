@@ -88,3 +88,15 @@ func lockHeldElsewhere() (bool, string, error) {
 	}
 	return false, "", nil
 }
+
+// LockMachine takes the machine's testbed lock for another user of the
+// machine's resources that must not run beside a testbed (the real cluster
+// of test/cluster), waiting while a testbed holds it, until ctx ends.
+// waiting is told once who holds it. The returned function releases it.
+func LockMachine(ctx context.Context, waiting func(holder string)) (func() error, error) {
+	l, err := acquireLock(ctx, waiting)
+	if err != nil {
+		return nil, err
+	}
+	return l.release, nil
+}
