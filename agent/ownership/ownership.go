@@ -11,9 +11,10 @@
 //   - A node holds the address only as the owner of the current epoch, and
 //     only while it can prove it is alive: its Lease was renewed within
 //     deadtime-guard, or enough other voters of the epoch (with this node,
-//     more than half of them and the API server: quorum.go) confirmed its ownership, not
-//     claiming the address, in reports echoing a heartbeat this node sent
-//     within deadtime-guard (counted from the sending, not the arrival).
+//     more than half of them and the API server: quorum.go) confirmed its
+//     ownership, not claiming the address, in reports echoing a heartbeat
+//     this node sent within deadtime-guard (counted from the sending, not
+//     the arrival).
 //     Without voters (a status from an older controller), the candidates
 //     stand for them.
 //   - A node with no other voter can prove it only through its Lease.
@@ -519,14 +520,14 @@ func (in Input) proveAlive() (time.Time, string, bool) {
 
 // confirmedByPeers tells until when enough other voters confirm that no
 // other node holds the address (ConfirmationsNeeded: with this node, more
-// than half of the voters and the API server; see quorum.go): each one's latest report
-// says it sees this node's ownership at the current epoch and does not
-// claim the address, and echoes a heartbeat this node sent less than window
-// ago. A proof runs from when this node sent that heartbeat, not from when
-// the report arrived, so a delayed report can only shorten it; and the peer
-// promised, by sending it, not to announce the address before the proof
-// runs out (Input.Promised). The quorum's proof lasts as long as its
-// shortest.
+// than half of the voters and the API server; see quorum.go): each one's
+// latest report says it sees this node's ownership at the current epoch and
+// does not claim the address, and echoes a heartbeat this node sent less
+// than window ago. A proof runs from when this node sent that heartbeat,
+// not from when the report arrived, so a delayed report can only shorten
+// it; and the peer promised, by sending it, not to announce the address
+// before the proof runs out (Input.Promised). The quorum's proof lasts
+// while that many confirmations do.
 func (in Input) confirmedByPeers(window time.Duration) (time.Time, string, bool) {
 	c := in.peerConfirmations(window)
 	need := ConfirmationsNeeded(c.voters)
