@@ -166,27 +166,8 @@ func (f *failover) run(ctx context.Context) {
 	}
 }
 
-// minRecheck bounds how soon after a pass the next one comes on time
-// alone, so that a decision due again at once cannot spin the loop.
-const minRecheck = 10 * time.Millisecond
-
-// nextPass is when the pass after one that made decisions ds comes, at
-// the latest: at the earliest recheck they ask for (a withdrawal due, a
-// wait ending, a proof running out), between minRecheck and failoverTick.
-// At the fastest settings a tick's delay was up to a third of the
-// deadtime, at each step of a move.
-func nextPass(ds []ownership.Decision) time.Duration {
-	next := failoverTick
-	for _, d := range ds {
-		if d.RecheckAfter > 0 {
-			next = min(next, d.RecheckAfter)
-		}
-	}
-	return max(next, minRecheck)
-}
-
 // pass decides for every FailoverIP that concerns this node, and returns
-// when the next pass is due on time alone (nextPass).
+// when the next pass is due on time alone (ownership.NextPass).
 func (f *failover) pass(ctx context.Context) time.Duration {
 	snap, err := readSnapshot(ctx, f.a.cache, f.a.opts.NodeName)
 	if err != nil {
@@ -235,7 +216,7 @@ func (f *failover) pass(ctx context.Context) time.Duration {
 	// Written by the publisher: a status write may wait on the API
 	// server, and decisions must not.
 	f.a.publishSoon()
-	return nextPass(decisions)
+	return ownership.NextPass(failoverTick, decisions...)
 }
 
 // unheardFronts are the fronts this node sends heartbeats to and has not

@@ -71,31 +71,3 @@ func TestAwaitsHandOff(t *testing.T) {
 		})
 	}
 }
-
-func TestNextPass(t *testing.T) {
-	at := func(ds ...time.Duration) []ownership.Decision {
-		var out []ownership.Decision
-		for _, d := range ds {
-			out = append(out, ownership.Decision{RecheckAfter: d})
-		}
-		return out
-	}
-	cases := []struct {
-		name string
-		ds   []ownership.Decision
-		want time.Duration
-	}{
-		{"no decision: a tick", nil, failoverTick},
-		{"a withdrawal due in 30ms", at(200*time.Millisecond, 30*time.Millisecond), 30 * time.Millisecond},
-		{"nothing due within a tick", at(450 * time.Millisecond), failoverTick},
-		{"due at once: not sooner than minRecheck", at(time.Millisecond), minRecheck},
-		{"no recheck asked", at(0, -time.Second), failoverTick},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := nextPass(tc.ds); got != tc.want {
-				t.Errorf("nextPass = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}

@@ -719,3 +719,24 @@ func orNone(node string) string {
 	}
 	return node
 }
+
+// MinRecheck bounds how soon after a pass an agent decides again on time
+// alone, so that a decision due again at once cannot spin its loop.
+const MinRecheck = 10 * time.Millisecond
+
+// NextPass is when an agent that made decisions ds decides again on time
+// alone, at the latest: at the earliest recheck they ask for (a withdrawal
+// due, a wait ending, a proof running out), between MinRecheck and longest.
+// The agent's loop and the simulation's both wait this, so the simulation
+// checks the schedule the agent keeps. At the fastest settings a fixed
+// 100 ms tick's delay was up to a third of the deadtime, at each step of a
+// move.
+func NextPass(longest time.Duration, ds ...Decision) time.Duration {
+	next := longest
+	for _, d := range ds {
+		if d.RecheckAfter > 0 {
+			next = min(next, d.RecheckAfter)
+		}
+	}
+	return max(next, MinRecheck)
+}

@@ -576,3 +576,32 @@ func TestTimingOf(t *testing.T) {
 		t.Errorf("published timing: TimingOf = %+v at generation %d, want the status's at 3", got, gen)
 	}
 }
+
+func TestNextPass(t *testing.T) {
+	const tick = 100 * time.Millisecond
+	at := func(ds ...time.Duration) []Decision {
+		var out []Decision
+		for _, d := range ds {
+			out = append(out, Decision{RecheckAfter: d})
+		}
+		return out
+	}
+	cases := []struct {
+		name string
+		ds   []Decision
+		want time.Duration
+	}{
+		{"no decision: a tick", nil, tick},
+		{"a withdrawal due in 30ms", at(200*time.Millisecond, 30*time.Millisecond), 30 * time.Millisecond},
+		{"nothing due within a tick", at(450 * time.Millisecond), tick},
+		{"due at once: not sooner than MinRecheck", at(time.Millisecond), MinRecheck},
+		{"no recheck asked", at(0, -time.Second), tick},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := NextPass(tick, tc.ds...); got != tc.want {
+				t.Errorf("NextPass = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -48,8 +48,8 @@ const promiseSlack = time.Second
 // agent models agent/failover.go around the real ownership.Decide and
 // Memory.After: a pass at every change its informers see (FailoverIP and
 // FrontNodes), at every new word of a peer, and on time alone at the
-// earliest recheck its last decision asks for, within [minRecheck, Tick]
-// (failover.run and nextPass); Lease renewals every keepalive whose
+// earliest recheck its last decision asks for, within [MinRecheck, Tick]
+// (failover.run and ownership.NextPass); Lease renewals every keepalive whose
 // success counts from the renewal's start; peer heartbeats every
 // keepalive. The process can be
 // paused (SIGSTOP: everything it would do waits), crashed and restarted
@@ -358,18 +358,10 @@ func (a *agent) wake() {
 	})
 }
 
-// minRecheck is agent/failover.go's: the loop's shortest wait on time
-// alone.
-const minRecheck = 10 * time.Millisecond
-
-// nextPass is agent/failover.go's nextPass for the one FailoverIP: the
-// decision's recheck, within [minRecheck, Tick].
+// nextPass is the agent's (ownership.NextPass) for the one FailoverIP:
+// the decision's recheck, within [ownership.MinRecheck, Tick].
 func (a *agent) nextPass(d ownership.Decision) time.Duration {
-	next := a.w.cfg.Tick
-	if d.RecheckAfter > 0 {
-		next = min(next, d.RecheckAfter)
-	}
-	return max(next, minRecheck)
+	return ownership.NextPass(a.w.cfg.Tick, d)
 }
 
 // armLoop is failover.run's resetTimer after a pass: the next pass on time
