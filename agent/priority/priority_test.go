@@ -79,12 +79,11 @@ func TestKeepCoversEveryThread(t *testing.T) {
 	defer cancel()
 	release := startThreads(4)
 	defer release()
-	if err := Keep(ctx, 5, time.Second); err != nil {
+	if err := Keep(ctx, 5, 20*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if off := threadsAt(t, 5); len(off) > 0 {
-		t.Fatalf("threads off: %v", off)
-	}
+	// A thread the runtime starts while Keep goes round may miss a round.
+	eventually(t, "every thread", func() []string { return threadsAt(t, 5) })
 }
 
 // A negative value is the agent's. Its children run at the normal
@@ -100,9 +99,7 @@ func TestNodeNegativeNiceKeptButNotInherited(t *testing.T) {
 	if err := Keep(ctx, DefaultNice, 20*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if off := threadsAt(t, DefaultNice); len(off) > 0 {
-		t.Fatalf("right after Keep, threads off: %v", off)
-	}
+	eventually(t, "every thread", func() []string { return threadsAt(t, DefaultNice) })
 	out, err := exec.Command("sh", "-c", "cut -d' ' -f19 /proc/self/stat").Output()
 	if err != nil {
 		t.Fatal(err)
