@@ -358,12 +358,6 @@ func (a *agent) wake() {
 	})
 }
 
-// nextPass is the agent's (ownership.NextPass) for the one FailoverIP:
-// the decision's recheck, within [ownership.MinRecheck, Tick].
-func (a *agent) nextPass(d ownership.Decision) time.Duration {
-	return ownership.NextPass(a.w.cfg.Tick, d)
-}
-
 // armLoop is failover.run's resetTimer after a pass: the next pass on time
 // alone comes after d, unless a wake-up comes first.
 func (a *agent) armLoop(d time.Duration) { a.resetTimer(&a.loopSeq, d, a.passFn) }
@@ -562,7 +556,7 @@ func (a *agent) pass() {
 	state, ok := d.State()
 	a.lastGen = generation
 	a.publish(report{some: ok, epoch: d.Epoch, state: state, generation: a.lastGen, unheard: unheard, unheardAfter: d.UnheardAfter})
-	a.armLoop(a.nextPass(d))
+	a.armLoop(ownership.NextPass(a.w.cfg.Tick, d))
 }
 
 // awaitsHandOff is the agent's: a candidate renews its Lease every
