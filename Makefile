@@ -135,7 +135,7 @@ bench-failover: packages control-plane ## Failover gaps of keepalived (VRRP) and
 
 SOAK_DURATION ?= 30m
 .PHONY: soak-failover
-soak-failover: packages control-plane ## No false fence: the farm at its fastest settings for SOAK_DURATION (30m) under load with 2 CPU hogs; fails on any owner change, fence or two answerers.
+soak-failover: packages control-plane ## No false fence: the farm at its fastest settings for SOAK_DURATION (30m) under load with 2 CPU hogs, keepalived at advert_int 0.1 beside it; fails on any owner change, fence or two answerers.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./cmd/webfarm-testbed soak-failover --duration $(SOAK_DURATION) --out _output/soak-failover.txt
 
 ##@ Demo

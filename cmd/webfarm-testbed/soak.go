@@ -24,7 +24,8 @@ func soakFailover(ctx context.Context, opts testbed.Options, d time.Duration, ho
 		report := testbed.WriteSoak(res)
 		fmt.Printf("\n== No-false-fence soak\n%s", report)
 		if err == nil && (res.FalseFences() > 0 || res.TwoAnswerers > 0) {
-			err = fmt.Errorf("%d owner changes, %d fences and %d instants of two answerers with nothing failing", res.OwnerChanges, res.Fences, res.TwoAnswerers)
+			err = fmt.Errorf("%d owner changes, %d fences and %d instants of two answerers with nothing failing (keepalived beside it: %d moves)",
+				res.OwnerChanges, res.Fences, res.TwoAnswerers, res.AnchorMoves)
 			fmt.Printf("\n%s", tb.LogTails(30))
 		}
 		return errors.Join(err, writeFile(out, report))

@@ -293,3 +293,17 @@ func (kf *keepalivedFarm) logTails(n int) string {
 	}
 	return b.String()
 }
+
+// masterEntries counts the times keepalived entered the MASTER state on
+// any front so far, from the logs of the running daemons.
+func (kf *keepalivedFarm) masterEntries() (int, error) {
+	n := 0
+	for _, k := range kf.daemon {
+		data, err := os.ReadFile(k.proc.log)
+		if err != nil {
+			return 0, err
+		}
+		n += strings.Count(string(data), "Entering MASTER STATE")
+	}
+	return n, nil
+}

@@ -2,10 +2,13 @@ package testbed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"runtime"
 	"time"
+
+	"github.com/webfarm/webfarm/agent/priority"
 )
 
 // SoakResult is what a no-false-fence soak saw: with nothing failing, the
@@ -39,6 +42,17 @@ type SoakResult struct {
 	OwnerAtEnd         string
 	LoadRate           int
 	CPUsOnThisMachine  int
+	// Anchor is keepalived on the same fronts, for KeepalivedVIP, through
+	// the same soak: with nothing failing, it must not move its address
+	// either. AnchorMoves counts its fronts entering MASTER after the
+	// first; AnchorTwoAnswerers its instants of two answerers.
+	Anchor             KeepalivedSettings
+	AnchorMoves        int
+	AnchorTwoAnswerers int
+	// LongestStall is the longest a thread at the agents' priority slept
+	// beyond its 1 ms; Stalls counts those beyond stallThreshold.
+	LongestStall time.Duration
+	Stalls       int
 }
 
 // FalseFences is how many things went wrong that nothing caused.
@@ -67,19 +81,31 @@ func SoakFailover(ctx context.Context, tb *Testbed, s WebfarmSettings, d time.Du
 		return res, err
 	}
 	defer watch.Stop()
+	anchor, err := tb.startSoakAnchor(&res)
+	if err != nil {
+		return res, err
+	}
+	defer anchor.stop()
+	probe := startStallProbe(priority.DefaultNice)
+	defer probe.Stop()
 	stopHogs := burnCPU(hogs)
 	defer stopHogs()
-	tb.say("\n== soak: %s for %s under %d requests/s, %d CPU hogs on %d CPUs; owner %s at epoch %d",
-		s, d, benchRate, hogs, res.CPUsOnThisMachine, before.owner, before.epoch)
+	tb.say("\n== soak: %s for %s under %d requests/s, %d CPU hogs on %d CPUs; owner %s at epoch %d; keepalived %s beside it",
+		s, d, benchRate, hogs, res.CPUsOnThisMachine, before.owner, before.epoch, res.Anchor)
 	load := StartLoad(LoadOptions{URL: VIPURL("/"), Rate: benchRate})
-	select {
-	case <-time.After(d):
-	case <-ctx.Done():
-	}
+	started := time.Now()
+	tb.soakProgress(ctx, d, before, load, anchor)
 	lr := load.Stop()
 	stopHogs()
 	watch.Stop()
-	after, err := tb.soakCountersPatiently(ctx)
+	res.LongestStall, res.Stalls = probe.Stop()
+	if err := anchor.finish(&res); err != nil {
+		return res, err
+	}
+	res.Duration = time.Since(started).Round(time.Second)
+	// Read even when interrupted: what a stopped soak saw is still worth
+	// printing.
+	after, err := tb.soakCountersPatiently(context.WithoutCancel(ctx))
 	if err != nil {
 		return res, err
 	}
@@ -95,6 +121,85 @@ func SoakFailover(ctx context.Context, tb *Testbed, s WebfarmSettings, d time.Du
 		res.WritesPerFrontMean += float64(res.AgentWrites[name]) / float64(len(after.writes))
 	}
 	return res, ctx.Err()
+}
+
+// soakProgress waits for d or ctx, printing every minute what the soak saw
+// so far, so that a watcher can stop a soak that already failed.
+func (tb *Testbed) soakProgress(ctx context.Context, d time.Duration, before soakCounters, load *Load, anchor *soakAnchor) {
+	end := time.After(d)
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for start := time.Now(); ; {
+		select {
+		case <-end:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now, err := tb.soakCounters(ctx)
+		if err != nil {
+			tb.say("   %s: counters unread: %v", time.Since(start).Round(time.Minute), err)
+			continue
+		}
+		lr := load.Result()
+		moves, _ := anchor.moves()
+		tb.say("   %s: owner %s at epoch %d, owner changes %d, fences %.0f, requests failed %d of %d; keepalived moves %d",
+			time.Since(start).Round(time.Minute), now.owner, now.epoch,
+			now.transitions-before.transitions, now.fences-before.fences, lr.Failed(), len(lr.Samples), moves)
+	}
+}
+
+// soakAnchorSettings are keepalived's fastest usual settings: VRRP version
+// 3 adverts every 100 ms, as webfarm's keepalive, so that its backups give
+// the master up after about 360 ms of silence, near webfarm's 300 ms
+// deadtime.
+var soakAnchorSettings = KeepalivedSettings{AdvertInt: 100 * time.Millisecond}
+
+// soakAnchor is keepalived beside the soaked farm, and what it saw.
+type soakAnchor struct {
+	farm    *keepalivedFarm
+	watch   *ARPWatcher
+	initial int // MASTER entries before the soak
+}
+
+// startSoakAnchor starts keepalived on every front with its own address
+// and waits until one front holds it.
+func (tb *Testbed) startSoakAnchor(res *SoakResult) (*soakAnchor, error) {
+	res.Anchor = soakAnchorSettings
+	farm, err := tb.startKeepalived(soakAnchorSettings)
+	if err != nil {
+		return nil, err
+	}
+	a := &soakAnchor{farm: farm}
+	if a.initial, err = farm.masterEntries(); err != nil {
+		return nil, errors.Join(err, farm.Stop())
+	}
+	if a.watch, err = tb.WatchARPFor(KeepalivedVIP); err != nil {
+		return nil, errors.Join(err, farm.Stop())
+	}
+	return a, nil
+}
+
+// moves counts keepalived's fronts entering MASTER since the soak began.
+func (a *soakAnchor) moves() (int, error) {
+	n, err := a.farm.masterEntries()
+	return n - a.initial, err
+}
+
+// finish records what keepalived did during the soak.
+func (a *soakAnchor) finish(res *SoakResult) error {
+	a.watch.Stop()
+	res.AnchorTwoAnswerers = len(a.watch.Conflicts(probeInterval / 2))
+	var err error
+	res.AnchorMoves, err = a.moves()
+	return err
+}
+
+// stop ends keepalived and its watcher; stopping twice is harmless.
+func (a *soakAnchor) stop() {
+	a.watch.Stop()
+	_ = a.farm.Stop()
 }
 
 // soakCounters are the running totals a soak compares.
@@ -165,11 +270,15 @@ func WriteSoak(r SoakResult) string {
   owner changes: %d    fences: %d    instants of two answerers: %d
   requests: %d, failed %d (longest run of failures %s) %v
   API writes per front: %v (mean %.1f, %.1f s between writes)
+keepalived at %s on the same fronts, beside it: moves %d, instants of two answerers %d
+machine stalls: a 1 ms sleep at the agents' priority overslept by up to %s, %d times beyond %s
 `, r.Settings, r.Duration, r.CPUsOnThisMachine, r.CPUHogs, r.LoadRate,
 		r.OwnerAtStart, r.EpochsFrom, r.OwnerAtEnd, r.EpochsTo,
 		r.OwnerChanges, r.Fences, r.TwoAnswerers,
 		r.Requests, r.Failed, round(r.LongestRequestGap), r.FirstFailures,
-		r.AgentWrites, r.WritesPerFrontMean, secondsBetween(r.Duration, r.WritesPerFrontMean))
+		r.AgentWrites, r.WritesPerFrontMean, secondsBetween(r.Duration, r.WritesPerFrontMean),
+		r.Anchor, r.AnchorMoves, r.AnchorTwoAnswerers,
+		round(r.LongestStall), r.Stalls, stallThreshold)
 }
 
 func secondsBetween(d time.Duration, n float64) float64 {
