@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,7 +47,8 @@ type failover struct {
 	wake        chan struct{}
 	keepaliveNs atomic.Int64
 	// tookOver wakes the heartbeats when the node starts holding an
-	// address: its voters confirm only a holder, and they answer its first
+	// address, or awaiting a proof to: its voters confirm only a claimant,
+	// and they answer its first
 	// claim at once, so that its proof through them starts a round trip
 	// after the take-over rather than up to a keepalive later, while the
 	// Lease renewal the controller acknowledged when it named it lasts only
@@ -71,6 +73,11 @@ type failover struct {
 	// timeline of a hand-off or a fence, which a pass every failoverTick
 	// would drown.
 	decided map[string]decided
+	// awaiting is, per FailoverIP, the last decision when it awaits a
+	// proof of liveness (ownership.ClaimsForProof): the heartbeats claim
+	// the address then, as a holder's do.
+	awaitingMu sync.Mutex
+	awaiting   map[string]ownership.Decision
 }
 
 // decided is what logChange compares.
@@ -308,6 +315,7 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 	}
 	d := ownership.Decide(in)
 	f.logChange(ctx, key, d, now)
+	f.noteAwaiting(key, d, in.Status)
 	if d.Action == ownership.Withdraw {
 		r, ok := f.withdraw(ctx, key, fip, d, promised)
 		f.remember(ctx, key, mem.After(d, now))
@@ -315,6 +323,36 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 	}
 	r, ok := f.carryOut(ctx, key, fip, mem, d, now, releaseGrant(in, d))
 	return r, ok, d
+}
+
+// noteAwaiting records whether d awaits a proof, for the heartbeats, and
+// sends them at once when it starts to: the voters answer a claim at once,
+// so the proof comes a round trip later rather than a keepalive.
+func (f *failover) noteAwaiting(key string, d ownership.Decision, st ownership.Status) {
+	claims := ownership.ClaimsForProof(d, st, f.a.opts.NodeName)
+	f.awaitingMu.Lock()
+	_, before := f.awaiting[key]
+	if claims {
+		if f.awaiting == nil {
+			f.awaiting = map[string]ownership.Decision{}
+		}
+		f.awaiting[key] = d
+	} else {
+		delete(f.awaiting, key)
+	}
+	f.awaitingMu.Unlock()
+	if claims && !before {
+		signal(f.tookOver)
+	}
+}
+
+// claimsForProof tells whether the heartbeats claim the address of key,
+// owned at st, though this node does not hold it (noteAwaiting).
+func (f *failover) claimsForProof(key string, st *webfarmv1.FailoverIPStatus) bool {
+	f.awaitingMu.Lock()
+	d, ok := f.awaiting[key]
+	f.awaitingMu.Unlock()
+	return ok && ownership.ClaimsForProof(d, ownership.Status{Owner: st.Owner, Epoch: st.Epoch}, f.a.opts.NodeName)
 }
 
 // releaseGrant is, for a planned release of an address this node holds,
@@ -539,9 +577,12 @@ func (f *failover) sendHeartbeats(ctx context.Context) {
 		if echo {
 			since := f.a.clock.Since(last)
 			if since < k/echoFloor {
-				// Just sent: wait for the holder's next heartbeat all the
-				// same.
-				resetTimer(timer, k*3/2-since)
+				// Just sent, before the claim came: answer it once the
+				// floor has passed. Waiting for the claimant's next
+				// heartbeat instead cost a new owner's first confirmation
+				// a keepalive, and this voter's withdrawal could come
+				// first.
+				resetTimer(timer, k/echoFloor-since)
 				continue
 			}
 			next = k * 3 / 2
@@ -558,7 +599,7 @@ func (f *failover) sendHeartbeats(ctx context.Context) {
 	}
 }
 
-// echoFloor: a node answers no holder within keepalive/echoFloor of its
+// echoFloor: a node answers no claimant within keepalive/echoFloor of its
 // last heartbeats.
 const echoFloor = 8
 
@@ -623,7 +664,7 @@ func (f *failover) heartbeat(snap *snapshot) ([]string, []heartbeat.Claim) {
 		fip := snap.failoverIPs[key]
 		st := fip.Status
 		claims = append(claims, heartbeat.Claim{
-			FailoverIP: key, Holding: f.memory.get(key).Holding, SeenOwner: st.Owner, SeenEpoch: st.Epoch,
+			FailoverIP: key, Holding: f.memory.get(key).Holding || f.claimsForProof(key, &st), SeenOwner: st.Owner, SeenEpoch: st.Epoch,
 			Withdrawn: st.Owner != snap.node && f.a.promises.withdrawnFrom(key) >= st.Epoch,
 		})
 		targets = append(targets, st.Owner, st.PreviousOwner)

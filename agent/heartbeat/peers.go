@@ -38,7 +38,9 @@ var ErrNoKey = errors.New("no peer heartbeat key: sending nothing")
 type Claim struct {
 	// FailoverIP names the FailoverIP object as namespace/name.
 	FailoverIP string
-	// Holding: this node holds the address.
+	// Holding: this node holds the address, or owns it and lacks only a
+	// proof of liveness to hold it (ownership.ClaimsForProof): its voters
+	// confirm only a claimant.
 	Holding bool
 	// SeenOwner and SeenEpoch are the owner and epoch in the FailoverIP
 	// status as this node last saw it; SeenEpoch 0 when it saw none.
@@ -48,8 +50,8 @@ type Claim struct {
 	// because this node withdrew from that epoch (ownership.Withdraw), or
 	// because the owner did not claim the address in the last heartbeat
 	// heard from it (Send sets it then): a node vouches only for an owner
-	// that holds the address, so that one that stopped holding it is
-	// withdrawn from too.
+	// that claims the address, so that one that stopped holding it, or
+	// waits for anything but a proof, is withdrawn from too.
 	Withdrawn bool
 }
 

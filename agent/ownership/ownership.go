@@ -237,6 +237,11 @@ type Decision struct {
 	// without confirming the owner, to report; zero while it has not gone
 	// the current one (a deadtime raised after it withdrew).
 	UnheardAfter time.Duration
+	// AwaitsProof: a Wait of an owner that lacks only a proof of liveness.
+	// It claims the address in its heartbeats meanwhile, as a holder does
+	// (ClaimsForProof): voters confirm only a claimant, and their
+	// confirmations are the proof it waits for.
+	AwaitsProof bool
 }
 
 // FenceCause says in one CamelCase word why a node fenced: the reason its
@@ -313,7 +318,9 @@ func Decide(in Input) Decision {
 	}
 	until, why, alive := in.proveAlive()
 	if !alive {
-		return in.needingLease(in.dropOrWait(ProofExpired, why))
+		d := in.needingLease(in.dropOrWait(ProofExpired, why))
+		d.AwaitsProof = d.Action == Wait && in.mayClaimForProof()
+		return d
 	}
 	if holding {
 		return in.hold(until)
@@ -322,6 +329,39 @@ func Decide(in Input) Decision {
 		return in.needingLease(in.wait(why, left))
 	}
 	return in.hold(until)
+}
+
+// mayClaimForProof tells whether an owner that is not proved alive, and
+// does not hold the address, may claim it in its heartbeats so that its
+// voters confirm it: nothing but the proof keeps it from announcing, and it
+// has not waited at this epoch for two listening deadtimes yet.
+//
+// Without the claim, the first proof of a new owner (or of one renewed
+// after it fenced) had to be an acknowledged Lease renewal. On a loaded
+// machine that came after the voters, hearing no claim for a deadtime, had
+// withdrawn from the epoch for good; the owner then held on its Lease
+// alone, fenced at its first late renewal, and the next epoch went the
+// same way. A claim only makes others more careful: a later owner waits
+// for it to stop (pending), and a voter that claims confirms nobody.
+//
+// The bound keeps a way out: an owner that cannot prove itself (one voter
+// dead, and its Lease renewals failing) stops claiming, its voters then
+// withdraw, and the controller moves the address, a deadtime or so later
+// than without the claim.
+func (in Input) mayClaimForProof() bool {
+	if left, _ := in.pending(); left > 0 {
+		return false
+	}
+	m := in.Memory
+	return m.WaitingEpoch != in.Status.Epoch || m.WaitingSince.IsZero() || in.Now.Sub(m.WaitingSince) < 2*in.listenDeadtime()
+}
+
+// ClaimsForProof tells whether this node, deciding d under status st, must
+// claim the address in its heartbeats though it does not hold it: d awaits
+// a proof (AwaitsProof), and st still names this node the owner at d's
+// epoch, so that a claim never outlives the ownership it was made for.
+func ClaimsForProof(d Decision, st Status, node string) bool {
+	return d.AwaitsProof && d.Action == Wait && st.Owner == node && st.Epoch == d.Epoch
 }
 
 // needingLease marks d as needing the Lease unless the peers vouch for this

@@ -605,3 +605,57 @@ func TestNextPass(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideAwaitsProof: an owner that lacks only a proof of liveness
+// claims the address so that its voters confirm it, for two listening
+// deadtimes at most; one that waits for anything else claims nothing.
+func TestDecideAwaitsProof(t *testing.T) {
+	tests := []struct {
+		name       string
+		in         Input
+		wantAction Action
+		want       bool
+	}{
+		{name: "a new owner with neither Lease nor confirmation: claims, to be confirmed", in: newOwner(noLease), wantAction: Wait, want: true},
+		{name: "a new owner whose Lease proves it: holds", in: newOwner(), wantAction: Hold, want: false},
+		{name: "the previous owner claimed the address a second ago: waits without claiming",
+			in: newOwner(noLease, lastWordClaim(time.Second)), wantAction: Wait, want: false},
+		{name: "waiting at this epoch for just under two deadtimes: still claims", in: newOwner(noLease, waitingFor(3900*time.Millisecond)), wantAction: Wait, want: true},
+		{name: "waiting at this epoch for two deadtimes: stops claiming, so that its voters withdraw",
+			in: newOwner(noLease, waitingFor(4*time.Second)), wantAction: Wait, want: false},
+		{name: "a holder whose proof ran out fences", in: holder(staleLease, peers()), wantAction: Fence, want: false},
+		{name: "a voter claims nothing", in: voter(0), wantAction: NotOwner, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Decide(tt.in)
+			if got.Action != tt.wantAction || got.AwaitsProof != tt.want {
+				t.Errorf("Decide() = %v, AwaitsProof %v; want %v, AwaitsProof %v", got, got.AwaitsProof, tt.wantAction, tt.want)
+			}
+		})
+	}
+}
+
+// TestClaimsForProof: a claim made to be proved alive never outlives the
+// ownership it was made for.
+func TestClaimsForProof(t *testing.T) {
+	awaiting := Decision{Action: Wait, Epoch: 8, AwaitsProof: true}
+	tests := []struct {
+		name string
+		d    Decision
+		st   Status
+		want bool
+	}{
+		{name: "still the owner at that epoch", d: awaiting, st: Status{Owner: "front2", Epoch: 8}, want: true},
+		{name: "another owner since", d: awaiting, st: Status{Owner: "front3", Epoch: 9}, want: false},
+		{name: "owner again at a later epoch, not decided yet", d: awaiting, st: Status{Owner: "front2", Epoch: 9}, want: false},
+		{name: "a wait for anything else", d: Decision{Action: Wait, Epoch: 8}, st: Status{Owner: "front2", Epoch: 8}, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ClaimsForProof(tt.d, tt.st, "front2"); got != tt.want {
+				t.Errorf("ClaimsForProof() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -127,6 +127,8 @@ type agent struct {
 	keyWriting bool
 	keyWrites  int
 	last       ownership.Decision
+	// awaiting: last claims the address for a proof (failover.awaiting).
+	awaiting bool
 	// lastGen is the spec generation last decided on (ObservedGeneration).
 	lastGen int64
 
@@ -217,6 +219,7 @@ func (a *agent) start() {
 	a.ensureKey()
 	a.keyWriting = false
 	a.mem, a.written, a.proven = ownership.Memory{}, proof{}, proof{}
+	a.last, a.awaiting = ownership.Decision{}, false
 	a.restorePromises()
 	a.leaseLast, a.have, a.published, a.patch, a.needLease, a.publishedOnce = time.Time{}, false, report{}, 0, false, false
 	a.renewing, a.renewFailed = false, false
@@ -325,16 +328,15 @@ func (a *agent) beat() {
 // claim, so that the owner's proof is as fresh as the round trip rather
 // than up to a keepalive older; its next go a keepalive and a half later
 // unless the owner's next heartbeat comes first. Within echoFloor of its
-// last send it sends nothing now, but waits for the owner's next
-// heartbeat all the same. Holders do not echo, so that two of them never
-// echo each other.
+// last send it answers once echoFloor has passed. Claimants do not echo,
+// so that two of them never echo each other.
 func (a *agent) echoHolder() {
-	if a.mem.Holding {
+	if a.mem.Holding || ownership.ClaimsForProof(a.last, a.view.status.forAgent(), a.name) {
 		return
 	}
 	since := a.clk.Now().Sub(a.lastBeat)
 	if since < a.keepalive/echoFloorDivisor {
-		a.scheduleBeat(a.keepalive*3/2 - since)
+		a.scheduleBeat(a.keepalive/echoFloorDivisor - since)
 		return
 	}
 	a.sendHeartbeats()
@@ -528,6 +530,13 @@ func (a *agent) pass() {
 		a.w.tracef("%s decides %s", a.name, d)
 	}
 	a.last = d
+	awaited := a.awaiting
+	a.awaiting = ownership.ClaimsForProof(d, a.view.status.forAgent(), a.name)
+	if a.awaiting && !awaited {
+		// failover.noteAwaiting: the claim goes at once.
+		a.w.tracef("%s claims the address to be proved alive at epoch %d", a.name, d.Epoch)
+		a.scheduleBeat(0)
+	}
 	switch {
 	case d.Action == ownership.Withdraw:
 		if a.withdrawn < d.Epoch {

@@ -93,7 +93,7 @@ func (a *agent) sendHeartbeats() {
 		return
 	}
 	st := a.view.status
-	c := claim{holding: a.mem.Holding, seenOwner: st.Owner, seenEpoch: st.Epoch,
+	c := claim{holding: a.mem.Holding || ownership.ClaimsForProof(a.last, st.forAgent(), a.name), seenOwner: st.Owner, seenEpoch: st.Epoch,
 		withdrawn: st.Owner != a.name && a.withdrawn >= st.Epoch}
 	a.logSent()
 	var promised time.Time

@@ -524,3 +524,34 @@ func TestScenarioDeadVoterLeftOutBeforeAnAPIOutage(t *testing.T) {
 	w.At(outage, "API server outage", func() { w.net.cutMany(func(f, t int) bool { return f == apiParty || t == apiParty }) })
 	runUntil(t, w, outage+30*time.Second, "front1")
 }
+
+// A new owner whose Lease renewals reach the API server late: its voters
+// confirm it as soon as it claims the address to be proved alive
+// (ownership.ClaimsForProof). Before that claim, voters confirmed only a
+// holder, so a new owner's first proof had to be an acknowledged Lease
+// renewal; here each one comes back older than the proof window, the
+// voters withdrew from every epoch a deadtime after it began, and the
+// address went from epoch to epoch without ever being held for long.
+func TestScenarioNewOwnerWithSlowLeaseHoldsThroughItsVoters(t *testing.T) {
+	w := scenario(t, 3, true)
+	now := w.Now()
+	lag := 1500 * time.Millisecond // each way: a round trip of twice the deadtime
+	for _, name := range []string{"front2", "front3"} {
+		p := agentParty(w.front(name).idx)
+		w.net.slow(p, apiParty, lag)
+		w.net.slow(apiParty, p, lag)
+	}
+	w.At(now, "front1 drained", func() { w.api.setDraining(0, true) })
+	// The successor learns it is named a lag after the controller wrote
+	// it; its voters' confirmations come a round trip of datagrams later.
+	runUntilOneOf(t, w, now+2*lag+time.Second, "front2", "front3")
+	if t.Failed() {
+		return
+	}
+	held := w.answering()
+	epoch := w.api.st.status.Epoch
+	runUntil(t, w, now+2*lag+20*time.Second, held[0])
+	if got := w.api.st.status.Epoch; got != epoch {
+		t.Errorf("the epoch went from %d to %d while %s held: the new owner lost its proof\n%s", epoch, got, held[0], w.Trace())
+	}
+}

@@ -20,6 +20,7 @@ type stallProbe struct {
 	over    int // oversleeps beyond stallThreshold
 	stop    chan struct{}
 	done    chan struct{}
+	once    sync.Once
 }
 
 // stallThreshold is an oversleep worth counting: a third of the fastest
@@ -64,9 +65,9 @@ func (p *stallProbe) record(late time.Duration) {
 }
 
 // Stop ends the probe and returns the longest oversleep and how many
-// exceeded stallThreshold.
+// exceeded stallThreshold; stopping twice is harmless.
 func (p *stallProbe) Stop() (longest time.Duration, over int) {
-	close(p.stop)
+	p.once.Do(func() { close(p.stop) })
 	<-p.done
 	p.mu.Lock()
 	defer p.mu.Unlock()
