@@ -328,7 +328,24 @@ func Decide(in Input) Decision {
 	if left, why := in.pending(); left > 0 {
 		return in.needingLease(in.wait(why, left))
 	}
+	if left := until.Sub(in.Now); left < in.Timing.Keepalive && in.mayClaimForProof() {
+		return in.awaitFresherProof(left)
+	}
 	return in.hold(until)
+}
+
+// awaitFresherProof is the Wait of an owner about to announce on a proof
+// that runs out in left, less than a keepalive: holding on it, new owners
+// fenced themselves 10–50 ms in, before a voter's first confirmation came
+// (the last renewal of a Lease renewed every keepalive on a loaded
+// machine, or a voter still on the previous epoch), and the address went
+// round the controller again. It claims the address instead, and holds on
+// its voters' confirmations a round trip later, or on a fresher renewal.
+func (in Input) awaitFresherProof(left time.Duration) Decision {
+	why := fmt.Sprintf("its proof of liveness lasts %s more, less than a keepalive: claiming %s to be confirmed first", short(left), in.Address)
+	d := in.needingLease(in.wait(why, left))
+	d.AwaitsProof = true
+	return d
 }
 
 // mayClaimForProof tells whether an owner that is not proved alive, and
@@ -525,9 +542,11 @@ func (in Input) heldEpoch() (bool, *Decision) {
 		return false, nil
 	case m.HeldEpoch == st.Epoch:
 		return true, nil
-	case m.HeldEpoch == st.Epoch-1 && st.PreviousOwner == in.Node:
-		// The controller renewed our own ownership: nobody else held the
-		// epoch in between.
+	case m.HeldEpoch == st.Epoch-1:
+		// The controller renewed our own ownership (the status names this
+		// node owner here): nobody else held an epoch in between. It may
+		// carry the previous owner over (renewing an owner it did not see
+		// holding yet), which the wait before holding was about.
 		return true, nil
 	case m.HeldEpoch > st.Epoch:
 		return false, &Decision{Action: Fence, Epoch: m.HeldEpoch, Cause: StatusRolledBack, RecheckAfter: in.Timing.Keepalive,

@@ -161,6 +161,8 @@ func TestDecide(t *testing.T) {
 
 		// Epochs this node holds at.
 		{name: "holds at the previous epoch, renewed to us", in: holder(func(in *Input) { in.Status.Epoch, in.Status.PreviousOwner = 8, "front1"; in.Peers = nil }), want: Hold, epoch: 8},
+		{name: "holds at the previous epoch, renewed to us with its previous owner carried over (not yet seen holding)",
+			in: holder(func(in *Input) { in.Status.Epoch, in.Status.PreviousOwner = 8, "front2"; in.Peers = nil }), want: Hold, epoch: 8},
 		{name: "holds at an older epoch that another node owned since",
 			in:   holder(func(in *Input) { in.Status.Epoch, in.Status.PreviousOwner = 9, "front2"; in.Peers = nil }),
 			want: Fence, epoch: 7, reason: "held at epoch 7"},
@@ -624,6 +626,13 @@ func TestDecideAwaitsProof(t *testing.T) {
 		{name: "waiting at this epoch for two deadtimes: stops claiming, so that its voters withdraw",
 			in: newOwner(noLease, waitingFor(4*time.Second)), wantAction: Wait, want: false},
 		{name: "a holder whose proof ran out fences", in: holder(staleLease, peers()), wantAction: Fence, want: false},
+		{name: "a new owner whose Lease proof lasts 50ms more, less than a keepalive: claims rather than holds",
+			in: newOwner(func(in *Input) { in.LastLeaseRenewal = ago(1450 * time.Millisecond) }), wantAction: Wait, want: true},
+		{name: "a new owner whose Lease proof lasts a keepalive and more: holds",
+			in: newOwner(func(in *Input) { in.LastLeaseRenewal = ago(900 * time.Millisecond) }), wantAction: Hold, want: false},
+		{name: "a short proof after two deadtimes of waiting: holds on it, as claiming no longer may",
+			in: newOwner(waitingFor(4*time.Second), func(in *Input) { in.LastLeaseRenewal = ago(1450 * time.Millisecond) }), wantAction: Hold, want: false},
+		{name: "a holder on a short proof keeps holding", in: holder(func(in *Input) { in.LastLeaseRenewal = ago(1450 * time.Millisecond); in.Peers = nil }), wantAction: Hold, want: false},
 		{name: "a voter claims nothing", in: voter(0), wantAction: NotOwner, want: false},
 	}
 	for _, tt := range tests {
