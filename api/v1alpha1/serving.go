@@ -6,11 +6,19 @@ import "time"
 // track_script meaning: every ServingCheckInterval each check runs, bounded
 // by ServingCheckTimeout; ServingFall failures in a row make a node stop
 // serving a FailoverIP, ServingRise successes in a row make it serve again.
-// Worst case, a node that stops serving is reported after
-// ServingFall × ServingCheckInterval plus one timeout.
+// Worst case, a node whose HAProxy is gone (refused) or whose link is down
+// is reported after ServingFall × ServingCheckInterval plus one timeout; one
+// whose HAProxy accepts but stays silent after ServingFall timeouts.
+//
+// The timeout is a second, not a fraction of the interval: a HAProxy that
+// merely runs behind its machine's load answers late, and every front's
+// does at once. At 200 ms, two CPU hogs and a loaded build had the checks
+// of all three fronts fail by turns, and the address went from front to
+// front 28 times in three minutes (soak-failover), while keepalived beside
+// it never moved. A client waits that long too before it gives up.
 const (
 	ServingCheckInterval = 250 * time.Millisecond
-	ServingCheckTimeout  = 200 * time.Millisecond
+	ServingCheckTimeout  = time.Second
 	ServingFall          = 3
 	ServingRise          = 2
 )
