@@ -9,6 +9,9 @@ import (
 	"github.com/webfarm/webfarm/test/testbed"
 )
 
+// soakLogs is where a failed soak leaves the testbed's logs.
+const soakLogs = "_output/soak-logs"
+
 // soakFailover holds the farm at its fastest settings for d on a loaded
 // machine and fails when anything moved, fenced or answered twice.
 func soakFailover(ctx context.Context, opts testbed.Options, d time.Duration, hogs int, out string) error {
@@ -27,6 +30,11 @@ func soakFailover(ctx context.Context, opts testbed.Options, d time.Duration, ho
 			err = fmt.Errorf("%d owner changes, %d fences and %d instants of two answerers with nothing failing (keepalived beside it: %d moves)",
 				res.OwnerChanges, res.Fences, res.TwoAnswerers, res.AnchorMoves)
 			fmt.Printf("\n%s", tb.LogTails(30))
+		}
+		if err != nil {
+			if serr := tb.SaveLogs(soakLogs); serr == nil {
+				fmt.Printf("\nthe testbed's logs are in %s\n", soakLogs)
+			}
 		}
 		return errors.Join(err, writeFile(out, report))
 	})

@@ -27,8 +27,9 @@ type SoakResult struct {
 	// (webfarm_failover_transitions_total{state="Fenced"}).
 	Fences int
 	// TwoAnswerers counts the pairs of ARP claims from two fronts less than
-	// half a probe interval apart.
-	TwoAnswerers int
+	// half a probe interval apart; TwoAnswerersSeen describes each.
+	TwoAnswerers     int
+	TwoAnswerersSeen []string
 	// Requests and Failed count the steady load's requests;
 	// LongestRequestGap is its longest run of failures, and LastFailures
 	// the first few.
@@ -112,7 +113,8 @@ func SoakFailover(ctx context.Context, tb *Testbed, s WebfarmSettings, d time.Du
 	res.OwnerAtEnd, res.EpochsTo = after.owner, after.epoch
 	res.OwnerChanges = after.transitions - before.transitions
 	res.Fences = int(after.fences - before.fences)
-	res.TwoAnswerers = len(watch.Conflicts(probeInterval / 2))
+	conflicts := watch.Conflicts(probeInterval / 2)
+	res.TwoAnswerers, res.TwoAnswerersSeen = len(conflicts), describeConflicts(conflicts)
 	res.Requests, res.Failed, res.LongestRequestGap = len(lr.Samples), lr.Failed(), lr.Gap()
 	res.FirstFailures = lr.FirstErrors(5)
 	res.AgentWrites = map[string]int{}
@@ -148,6 +150,24 @@ func (tb *Testbed) soakProgress(ctx context.Context, d time.Duration, before soa
 			time.Since(start).Round(time.Minute), now.owner, now.epoch,
 			now.transitions-before.transitions, now.fences-before.fences, lr.Failed(), len(lr.Samples), moves)
 	}
+}
+
+// describeConflicts says, for each pair of claims from two fronts, when,
+// who and how: a reply to the watcher's probe, or an announcement.
+func describeConflicts(pairs [][2]ARPEvent) []string {
+	var out []string
+	for _, p := range pairs {
+		out = append(out, fmt.Sprintf("%s %s (%s), then %s (%s) %s later",
+			p[0].Time.UTC().Format("15:04:05.000"), orMAC(p[0]), claimKind(p[0]), orMAC(p[1]), claimKind(p[1]), round(p[1].Time.Sub(p[0].Time))))
+	}
+	return out
+}
+
+func orMAC(e ARPEvent) string {
+	if e.Front == "" {
+		return e.MAC
+	}
+	return e.Front
 }
 
 // soakAnchorSettings are keepalived's fastest usual settings: VRRP version
@@ -270,6 +290,7 @@ func WriteSoak(r SoakResult) string {
   owner changes: %d    fences: %d    instants of two answerers: %d
   requests: %d, failed %d (longest run of failures %s) %v
   API writes per front: %v (mean %.1f, %.1f s between writes)
+  two answerers: %v
 keepalived at %s on the same fronts, beside it: moves %d, instants of two answerers %d
 machine stalls: a 1 ms sleep at the agents' priority overslept by up to %s, %d times beyond %s
 `, r.Settings, r.Duration, r.CPUsOnThisMachine, r.CPUHogs, r.LoadRate,
@@ -277,7 +298,7 @@ machine stalls: a 1 ms sleep at the agents' priority overslept by up to %s, %d t
 		r.OwnerChanges, r.Fences, r.TwoAnswerers,
 		r.Requests, r.Failed, round(r.LongestRequestGap), r.FirstFailures,
 		r.AgentWrites, r.WritesPerFrontMean, secondsBetween(r.Duration, r.WritesPerFrontMean),
-		r.Anchor, r.AnchorMoves, r.AnchorTwoAnswerers,
+		r.TwoAnswerersSeen, r.Anchor, r.AnchorMoves, r.AnchorTwoAnswerers,
 		round(r.LongestStall), r.Stalls, stallThreshold)
 }
 
