@@ -78,6 +78,7 @@ func leaseAgent(t *testing.T, clk *clocktesting.FakeClock, proofLeft time.Durati
 		m := a.failover.memory
 		must(t, m.set("default/a", ownership.Memory{Holding: true, HeldEpoch: 3}))
 		must(t, m.proved("default/a", clk.Now().Add(proofLeft), 1500*time.Millisecond, proofSaveStep))
+		m.waitSaves()
 	}
 	return a
 }

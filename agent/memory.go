@@ -40,8 +40,27 @@ import (
 // meantime keeps the proof only as long as the new window allows: the
 // restarted agent reports the new spec generation at once, and from then on
 // the controller fences it by the new timings.
+//
+// Nothing waits on the disk that does not have to. The heartbeats and the
+// decisions read the memory under mu, which no write of the file holds; a
+// change that a restart needs is saved before the caller goes on (set), but
+// a proof moving on is saved in the background (proved): a file that lags
+// the proof only makes a restarted agent fence sooner. On a loaded disk a
+// small write took up to 800 ms, and an owner whose heartbeats waited
+// behind the proof's save every 100 ms went unheard by its voters.
 type memoryFile struct {
 	path string
+	// write saves the file; writeFileAtomic unless a test slows it down.
+	write func(path string, v any) error
+
+	// saving orders the writes of the file: each writes a state at least as
+	// new as the one before.
+	saving sync.Mutex
+	// saveSoon wakes the background saver, started once; pendingSaves
+	// counts the saves asked of it and not yet done (waitSaves).
+	startSaver   sync.Once
+	saveSoon     chan struct{}
+	pendingSaves sync.WaitGroup
 
 	mu     sync.Mutex
 	memory map[string]ownership.Memory
@@ -55,6 +74,9 @@ type memoryFile struct {
 	// unknownPast: load found no memory to read back, so the agent cannot
 	// tell which epochs its previous process gave up (giveUpUnknownPast).
 	unknownPast bool
+	// saveErr is the error of the last background save, reported once by
+	// the next proved.
+	saveErr error
 }
 
 // proof is until when a node is proved alive, by a proof that lasts window.
@@ -182,9 +204,10 @@ func belongs(stored, live heldObject) bool {
 // mistaken for that of a later object of the same name. A held address whose
 // UID was not known yet is saved with it.
 func (m *memoryFile) bind(live map[string]heldObject) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.init()
+	return m.change(func() (bool, func()) { return m.bindLocked(live), nil })
+}
+
+func (m *memoryFile) bindLocked(live map[string]heldObject) bool {
 	changed := false
 	for key, obj := range live {
 		stored, remembered := m.objects[key]
@@ -203,34 +226,23 @@ func (m *memoryFile) bind(live map[string]heldObject) error {
 			}
 		}
 	}
-	if !changed {
-		return nil
-	}
-	return m.save()
+	return changed
 }
 
 // forget drops the memory of key if it still belongs to obj: its address is
 // no longer on this node.
 func (m *memoryFile) forget(key string, obj heldObject) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.init()
-	if m.objects[key] != obj {
-		return nil
-	}
-	mem := m.memory[key]
-	delete(m.memory, key)
-	delete(m.objects, key)
-	delete(m.provenUntil, key)
-	delete(m.written, key)
-	if !persisted(mem) {
-		return nil
-	}
-	if err := m.save(); err != nil {
-		m.memory[key], m.objects[key] = mem, obj
-		return err
-	}
-	return nil
+	return m.change(func() (bool, func()) {
+		if m.objects[key] != obj {
+			return false, nil
+		}
+		mem := m.memory[key]
+		delete(m.memory, key)
+		delete(m.objects, key)
+		delete(m.provenUntil, key)
+		delete(m.written, key)
+		return persisted(mem), func() { m.memory[key], m.objects[key] = mem, obj }
+	})
 }
 
 // held lists the addresses the node holds, with the object each belongs to.
@@ -263,39 +275,84 @@ func (m *memoryFile) get(key string) ownership.Memory {
 // what is on the link.
 func (m *memoryFile) set(key string, mem ownership.Memory) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.init()
-	old := m.memory[key]
-	if old.Holding == mem.Holding && old.HeldEpoch == mem.HeldEpoch && old.GaveUp == mem.GaveUp && old.GaveUpEpoch == mem.GaveUpEpoch {
+	if !restartNeeds(m.memory[key], mem) {
+		// The fast path, every pass: nothing to save, no wait on a save
+		// in flight.
 		m.memory[key] = mem
+		m.mu.Unlock()
 		return nil
 	}
-	next := m.memory[key]
-	m.memory[key] = mem
-	if !mem.Holding {
-		delete(m.provenUntil, key)
-		delete(m.written, key)
-	}
-	if err := m.save(); err != nil {
-		m.memory[key] = next
-		return err
-	}
-	return nil
+	m.mu.Unlock()
+	return m.change(func() (bool, func()) {
+		old := m.memory[key]
+		m.memory[key] = mem
+		if !restartNeeds(old, mem) {
+			return false, nil
+		}
+		if !mem.Holding {
+			delete(m.provenUntil, key)
+			delete(m.written, key)
+		}
+		return true, func() { m.memory[key] = old }
+	})
+}
+
+// restartNeeds tells whether going from old to mem changes what a restarted
+// agent reads back.
+func restartNeeds(old, mem ownership.Memory) bool {
+	return old.Holding != mem.Holding || old.HeldEpoch != mem.HeldEpoch || old.GaveUp != mem.GaveUp || old.GaveUpEpoch != mem.GaveUpEpoch
 }
 
 // proved records that the node is proved alive for key until until, by a
-// proof that lasts window, saving it when it moved on by every since the
-// last save or its window changed.
+// proof that lasts window, and has it saved in the background when it moved
+// on by every since the last save or its window changed. It returns the
+// error of the last background save, once.
 func (m *memoryFile) proved(key string, until time.Time, window, every time.Duration) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.init()
 	m.provenUntil[key] = proof{until: until, window: window}
-	if w := m.written[key]; until.Sub(w.until) < every && window == w.window {
-		return nil
+	w := m.written[key]
+	due := until.Sub(w.until) >= every || window != w.window
+	err := m.saveErr
+	m.saveErr = nil
+	m.mu.Unlock()
+	if due {
+		m.saveInBackground()
 	}
-	return m.save()
+	return err
 }
+
+// saveInBackground has the background saver write the file soon, once
+// however many times it is asked before it gets to it.
+func (m *memoryFile) saveInBackground() {
+	m.startSaver.Do(func() {
+		m.saveSoon = make(chan struct{}, 1)
+		go m.saver()
+	})
+	m.pendingSaves.Add(1)
+	select {
+	case m.saveSoon <- struct{}{}:
+	default:
+		m.pendingSaves.Done() // the save already asked for writes this too
+	}
+}
+
+// saver writes the file each time it is asked, for the process's life.
+func (m *memoryFile) saver() {
+	for range m.saveSoon {
+		err := m.change(func() (bool, func()) { return true, nil })
+		if err != nil {
+			m.mu.Lock()
+			m.saveErr = err
+			m.mu.Unlock()
+		}
+		m.pendingSaves.Done()
+	}
+}
+
+// waitSaves waits until the saves asked of the background saver are done.
+func (m *memoryFile) waitSaves() { m.pendingSaves.Wait() }
 
 // restoredProof is until when the previous agent process's proof for key
 // lasts under window, the current deadtime minus guard: counted from when
@@ -346,28 +403,70 @@ func (m *memoryFile) savedProofEnd() time.Time {
 // hold first. It does nothing once the file exists.
 func (m *memoryFile) giveUpUnknownPast(epochs map[string]int64) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.init()
-	if !m.unknownPast {
+	unknown := m.unknownPast
+	m.mu.Unlock()
+	if !unknown {
 		return nil
 	}
-	prev := maps.Clone(m.memory)
-	for key, epoch := range epochs {
-		mem := m.memory[key]
-		if epoch > 0 && !mem.Holding && (mem.GaveUp == ownership.NotOwner || mem.GaveUpEpoch < epoch) {
-			mem.GaveUp, mem.GaveUpEpoch, mem.GaveUpReason = ownership.Release, epoch, "agent restarted without its memory"
-			m.memory[key] = mem
+	return m.change(func() (bool, func()) {
+		if !m.unknownPast {
+			return false, nil
 		}
+		prev := maps.Clone(m.memory)
+		for key, epoch := range epochs {
+			mem := m.memory[key]
+			if epoch > 0 && !mem.Holding && (mem.GaveUp == ownership.NotOwner || mem.GaveUpEpoch < epoch) {
+				mem.GaveUp, mem.GaveUpEpoch, mem.GaveUpReason = ownership.Release, epoch, "agent restarted without its memory"
+				m.memory[key] = mem
+			}
+		}
+		m.unknownPast = false
+		return true, func() { m.memory, m.unknownPast = prev, true }
+	})
+}
+
+// change applies fn to the memory under mu and, when fn says so, saves the
+// file: after the saves before it, and outside mu, so that readers never
+// wait on the disk. A failed save undoes fn's change with the revert it
+// returned.
+func (m *memoryFile) change(fn func() (save bool, revert func())) error {
+	m.saving.Lock()
+	defer m.saving.Unlock()
+	m.mu.Lock()
+	m.init()
+	save, revert := fn()
+	var out map[string]heldAddress
+	if save {
+		out = m.saved()
 	}
-	if err := m.save(); err != nil {
-		m.memory = prev
+	m.mu.Unlock()
+	if !save {
+		return nil
+	}
+	write := m.write
+	if write == nil {
+		write = writeFileAtomic
+	}
+	if err := write(m.path, out); err != nil {
+		if revert != nil {
+			m.mu.Lock()
+			revert()
+			m.mu.Unlock()
+		}
 		return err
 	}
-	m.unknownPast = false
+	m.mu.Lock()
+	for key, h := range out {
+		if h.Epoch > 0 {
+			m.written[key] = proof{until: h.ProvenUntil, window: h.ProvenWindow}
+		}
+	}
+	m.mu.Unlock()
 	return nil
 }
 
-func (m *memoryFile) save() error {
+// saved is what the file says of the memory; m.mu held.
+func (m *memoryFile) saved() map[string]heldAddress {
 	out := map[string]heldAddress{}
 	for key, mem := range m.memory {
 		if !persisted(mem) {
@@ -383,15 +482,7 @@ func (m *memoryFile) save() error {
 		}
 		out[key] = h
 	}
-	if err := writeFileAtomic(m.path, out); err != nil {
-		return err
-	}
-	for key, h := range out {
-		if h.Epoch > 0 {
-			m.written[key] = proof{until: h.ProvenUntil, window: h.ProvenWindow}
-		}
-	}
-	return nil
+	return out
 }
 
 // holdingAny tells whether the node holds any address.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,7 +65,9 @@ func TestMemoryFileKeepsTheProofAcrossRestart(t *testing.T) {
 	m := &memoryFile{path: path}
 	must(t, m.set("default/a", ownership.Memory{Holding: true, HeldEpoch: 2}))
 	must(t, m.proved("default/a", now.Add(1500*time.Millisecond), 1500*time.Millisecond, 500*time.Millisecond))
+	m.waitSaves()
 	must(t, m.proved("default/a", now.Add(1600*time.Millisecond), 1500*time.Millisecond, 500*time.Millisecond)) // too soon to save
+	m.waitSaves()
 
 	restarted := &memoryFile{path: path}
 	must(t, restarted.load())
@@ -216,6 +219,7 @@ func TestMemoryFileRestoresTheProofUnderTheCurrentWindow(t *testing.T) {
 			m := &memoryFile{path: path}
 			must(t, m.set("default/a", ownership.Memory{Holding: true, HeldEpoch: 2}))
 			must(t, m.proved("default/a", start.Add(saved), saved, 500*time.Millisecond))
+			m.waitSaves()
 			restarted := &memoryFile{path: path}
 			must(t, restarted.load())
 			if got := restarted.restoredProof("default/a", start.Add(time.Second), tt.window); !got.Equal(tt.want) {
@@ -314,5 +318,46 @@ func TestMemoryFileWithoutRecordGivesUpTheCurrentEpochs(t *testing.T) {
 				t.Errorf("after a restart with the file ns/a = %+v, want released at 7 and nothing more", got)
 			}
 		})
+	}
+}
+
+// TestMemoryFileReadersNeverWaitOnTheDisk: while a save of the file is
+// stuck (a loaded disk took 800 ms), the heartbeats' and the decisions'
+// reads, and a proof moving on, go through; the proof is saved once the
+// disk is back.
+func TestMemoryFileReadersNeverWaitOnTheDisk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ownership.json")
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	stuck, release := make(chan struct{}), make(chan struct{})
+	m := &memoryFile{path: path}
+	must(t, m.set("default/a", ownership.Memory{Holding: true, HeldEpoch: 2}))
+	var once sync.Once
+	m.write = func(path string, v any) error {
+		once.Do(func() { close(stuck) })
+		<-release
+		return writeFileAtomic(path, v)
+	}
+	must(t, m.proved("default/a", now.Add(1500*time.Millisecond), 1500*time.Millisecond, 500*time.Millisecond))
+	<-stuck
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if got := m.get("default/a"); !got.Holding {
+			t.Errorf("get during a stuck save = %+v, want holding", got)
+		}
+		must(t, m.set("default/a", ownership.Memory{Holding: true, HeldEpoch: 2, WaitingEpoch: 2}))
+		must(t, m.proved("default/a", now.Add(2100*time.Millisecond), 1500*time.Millisecond, 500*time.Millisecond))
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("reading the memory waited on a stuck save")
+	}
+	close(release)
+	m.waitSaves()
+	restarted := &memoryFile{path: path}
+	must(t, restarted.load())
+	if got := restarted.restoredProof("default/a", now.Add(time.Second), 1500*time.Millisecond); !got.After(now.Add(1500 * time.Millisecond)) {
+		t.Errorf("restored proof = %v, want the one saved after the disk came back, past +1.5s", got.Sub(now))
 	}
 }

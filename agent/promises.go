@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/webfarm/webfarm/agent/heartbeat"
@@ -32,8 +33,21 @@ const promiseSlack = time.Second
 // reported: from then on it promises nothing at those epochs. One lock
 // orders the two, so that no confirmation leaves after a withdrawal that
 // the decision to withdraw did not see.
+//
+// A confirmation waits on the disk only when the file does not cover it
+// yet. Within half of promiseSlack of that, the file is extended in the
+// background, so that on a loaded disk (small writes took up to 800 ms)
+// the heartbeats still go out on time.
 type promiseFile struct {
 	path, withdrawalsPath string
+
+	// saving orders the writes of the promises' file (lock it before mu):
+	// each writes promises at least as long as the one before.
+	saving sync.Mutex
+	// extending: a background extension is under way; extensions counts
+	// them until done (waitExtensions).
+	extending  atomic.Bool
+	extensions sync.WaitGroup
 
 	mu sync.Mutex
 	// heard is what this process promised, or read back; written is what
@@ -110,6 +124,30 @@ func (p *promiseFile) loadWithdrawals() error {
 // this node withdrew from, or when the record was lost and the current
 // epochs are not withdrawn from yet.
 func (p *promiseFile) Promise(promised map[string]heartbeat.Promise) error {
+	if p.covered(promised) {
+		return p.promise(promised, false)
+	}
+	// The file must cover them before they leave: this waits for the disk.
+	p.saving.Lock()
+	defer p.saving.Unlock()
+	return p.promise(promised, true)
+}
+
+// covered tells whether the file already covers promised.
+func (p *promiseFile) covered(promised map[string]heartbeat.Promise) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for key, pr := range promised {
+		if pr.HeardAt.After(p.written[key]) {
+			return false
+		}
+	}
+	return true
+}
+
+// promise is Promise once the order of writes is taken care of: with save,
+// p.saving is held, and the file is written if it does not cover promised.
+func (p *promiseFile) promise(promised map[string]heartbeat.Promise, save bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.unknownPast {
@@ -119,7 +157,7 @@ func (p *promiseFile) Promise(promised map[string]heartbeat.Promise) error {
 	if next == nil {
 		next = map[string]time.Time{}
 	}
-	save := false
+	write, soon := false, false
 	heardAt := make(map[string]time.Time, len(promised))
 	for key, pr := range promised {
 		if w, ok := p.withdrawn[key]; ok && w >= pr.Epoch {
@@ -127,14 +165,20 @@ func (p *promiseFile) Promise(promised map[string]heartbeat.Promise) error {
 		}
 		heardAt[key] = pr.HeardAt
 		if pr.HeardAt.After(p.written[key]) {
-			next[key], save = pr.HeardAt.Add(promiseSlack), true
+			next[key], write = pr.HeardAt.Add(promiseSlack), true
 		}
+		soon = soon || pr.HeardAt.Add(promiseSlack/2).After(p.written[key])
 	}
-	if save {
+	if write && !save {
+		return fmt.Errorf("saving peer promises: the file moved back meanwhile")
+	}
+	if write {
 		if err := writeFileAtomic(p.path, next); err != nil {
 			return fmt.Errorf("saving peer promises: %w", err)
 		}
 		p.written = next
+	} else if soon {
+		p.extendInBackground(heardAt)
 	}
 	if p.heard == nil {
 		p.heard = map[string]time.Time{}
@@ -145,6 +189,53 @@ func (p *promiseFile) Promise(promised map[string]heartbeat.Promise) error {
 		}
 	}
 	return nil
+}
+
+// extendInBackground writes the file promiseSlack past heardAt, beside
+// the heartbeats, unless an extension is under way; p.mu held.
+func (p *promiseFile) extendInBackground(heardAt map[string]time.Time) {
+	if !p.extending.CompareAndSwap(false, true) {
+		return
+	}
+	p.extensions.Add(1)
+	go func() {
+		defer p.extensions.Done()
+		defer p.extending.Store(false)
+		p.saving.Lock()
+		defer p.saving.Unlock()
+		p.mu.Lock()
+		next := maps.Clone(p.written)
+		if next == nil {
+			next = map[string]time.Time{}
+		}
+		for key, at := range heardAt {
+			next[key] = laterOf(next[key], at.Add(promiseSlack))
+		}
+		p.mu.Unlock()
+		// A failure leaves the file as it was: the next confirmation that
+		// it does not cover saves it itself.
+		if writeFileAtomic(p.path, next) != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.written == nil {
+			p.written = map[string]time.Time{}
+		}
+		for key, at := range next {
+			p.written[key] = laterOf(p.written[key], at)
+		}
+		p.mu.Unlock()
+	}()
+}
+
+// waitExtensions waits for the background extension under way, if any.
+func (p *promiseFile) waitExtensions() { p.extensions.Wait() }
+
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // promised is the arrival time of the latest heartbeat this node echoed to

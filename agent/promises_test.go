@@ -19,6 +19,7 @@ func TestPromisesSurviveRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state", "promises.json")
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	p := &promiseFile{path: path, withdrawalsPath: filepath.Join(filepath.Dir(path), "withdrawals.json")}
+	t.Cleanup(p.waitExtensions)
 	must(t, p.load(start))
 	must(t, p.withdrawUnknownPast(nil))
 	if got := p.promised("shop/www"); !got.Equal(start) {
@@ -82,6 +83,7 @@ func TestPromisesWithdrawal(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	open := func(at time.Time) *promiseFile {
 		p := &promiseFile{path: filepath.Join(dir, "promises.json"), withdrawalsPath: filepath.Join(dir, "withdrawals.json")}
+		t.Cleanup(p.waitExtensions)
 		must(t, p.load(at))
 		return p
 	}
@@ -111,5 +113,27 @@ func TestPromisesWithdrawal(t *testing.T) {
 	}
 	if err := restarted.Promise(promiseAt(heard.Add(2*time.Second), 4)); err == nil {
 		t.Error("a restart confirmed an epoch it withdrew from")
+	}
+}
+
+// TestPromisesExtendedAhead: a confirmation within half the slack of what
+// the file covers has the file extended beside it, so that the next ones
+// never wait on the disk.
+func TestPromisesExtendedAhead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "promises.json")
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := &promiseFile{path: path}
+	t.Cleanup(p.waitExtensions)
+	must(t, p.load(start))
+	p.unknownPast = false
+	heard := start.Add(time.Minute)
+	must(t, p.Promise(promiseAt(heard, 3)))
+	near := heard.Add(promiseSlack/2 + time.Millisecond)
+	must(t, p.Promise(promiseAt(near, 3)))
+	poll(t, "a confirmation half a slack later covered, not waiting on the disk", func() bool {
+		return p.covered(promiseAt(near.Add(promiseSlack/2), 3))
+	})
+	if got := saved(t, path)["shop/www"]; !got.Equal(near.Add(promiseSlack)) {
+		t.Errorf("file says %v, want a slack past the confirmation, %v", got, near.Add(promiseSlack))
 	}
 }
