@@ -437,7 +437,7 @@ func (f *failover) carryOut(ctx context.Context, key string, fip *webfarmv1.Fail
 		}
 		// The grant is the proof of liveness: the kernel stops answering
 		// for the address when it runs out, unless a later pass renews it.
-		if err := f.a.vips.Ensure(ctx, addr, d.RecheckAfter); errors.Is(err, vip.ErrPromoting) {
+		if err := f.a.vips.EnsureUntil(ctx, addr, now.Add(d.RecheckAfter)); errors.Is(err, vip.ErrPromoting) {
 			// Its master hook runs before the address is added (spec.hooks).
 			return webfarmv1.NodeFailoverIPStatus{Name: key, Epoch: d.Epoch, State: webfarmv1.VIPWaiting, Message: err.Error(), ObservedGeneration: generation}, true
 		} else if err != nil {

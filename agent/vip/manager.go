@@ -159,6 +159,25 @@ type Manager struct {
 // the address is there and allowed; a takeover that failed is reported by
 // the next call, which starts it again.
 func (m *Manager) Ensure(ctx context.Context, a Address, grant time.Duration) error {
+	return m.EnsureUntil(ctx, a, time.Now().Add(grant))
+}
+
+// minGrant is the shortest grant a Gate takes (deadman.MinGrant).
+const minGrant = time.Millisecond
+
+// ErrProofExpired refuses to hold an address on a proof of liveness that
+// ran out before the gate could be opened.
+var ErrProofExpired = errors.New("the proof of liveness ran out before the address could be granted")
+
+// EnsureUntil is Ensure with the grant ending at until, a reading of this
+// machine's clock: the gate opens for what is left of it when it opens, and
+// not at all once it has run out (ErrProofExpired). A grant counted from
+// the decision rather than from the gate never outlasts the proof it came
+// from however long the agent waited in between: an owner whose save of
+// its memory waited 2.3 s on a loaded disk then opened its gate for a full
+// proof window, 2 s after its voters had given up on it and another front
+// held the address.
+func (m *Manager) EnsureUntil(ctx context.Context, a Address, until time.Time) error {
 	a.IP = a.IP.Unmap()
 	if err := checkFailoverIP(a.IP); err != nil {
 		return err
@@ -172,7 +191,7 @@ func (m *Manager) Ensure(ctx context.Context, a Address, grant time.Duration) er
 			return err
 		}
 	}
-	added, err := m.add(link, a.IP, grant)
+	added, err := m.add(link, a.IP, until)
 	if err != nil {
 		return err
 	}
@@ -307,10 +326,10 @@ func (m *Manager) removeFound(a netlink.Addr, ip netip.Addr) error {
 	return nil
 }
 
-// add allows ip in the gate for grant, then adds it to link unless it is
+// add allows ip in the gate until until, then adds it to link unless it is
 // there; it reports whether it added it. The node's own addresses are
 // refused before the gate hears of them: gated, they would fall silent.
-func (m *Manager) add(link netlink.Link, ip netip.Addr, grant time.Duration) (bool, error) {
+func (m *Manager) add(link netlink.Link, ip netip.Addr, until time.Time) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name := link.Attrs().Name
@@ -325,6 +344,10 @@ func (m *Manager) add(link netlink.Link, ip netip.Addr, grant time.Duration) (bo
 		return false, fmt.Errorf("adding %s: no gate to bound how long it answers", ip)
 	}
 	granted := time.Now()
+	grant := until.Sub(granted)
+	if grant < minGrant {
+		return false, fmt.Errorf("adding %s: %w", ip, ErrProofExpired)
+	}
 	if err := m.Gate.Allow(ip, grant); err != nil {
 		return false, err
 	}

@@ -347,7 +347,9 @@ func newOrderGate(t *testing.T, n *testNode) *orderGate {
 }
 
 func (g *orderGate) Allow(ip netip.Addr, grant time.Duration) error {
-	g.note(fmt.Sprintf("allow %s for %v", ip, grant), ip)
+	// What is left of the grant when the gate opens: the asked one, less
+	// the moment the call took.
+	g.note(fmt.Sprintf("allow %s for %v", ip, grant.Round(time.Second)), ip)
 	return g.gate.Allow(ip, grant)
 }
 
@@ -485,6 +487,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stayedFor polls cond every 10ms for d and fails the test if it stops
+// holding.
+func stayedFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if !cond() {
+			t.Fatalf("%s: it did not hold", what)
+		}
 	}
 }
 
@@ -651,4 +664,27 @@ echo "$WEBFARM_STATE $WEBFARM_EPOCH, master $m" >> ` + log,
 	if calls := n.hookCalls(t); len(calls) != 0 {
 		t.Errorf("failover hook calls = %q, want none: the address was never taken over", calls)
 	}
+}
+
+// TestNodeEnsureUntilAfterTheProofRanOut: a decision to hold carried out
+// after its proof ran out (the agent waited on a loaded disk meanwhile)
+// opens no gate, adds no address and announces nothing; one with time left
+// grants only what is left, and stops announcing once it runs out.
+func TestNodeEnsureUntilAfterTheProofRanOut(t *testing.T) {
+	n := newTestNode(t)
+	ctx := context.Background()
+	a := Address{IP: vip4, FailoverIP: "shop/www", Epoch: 1}
+	if err := n.m.EnsureUntil(ctx, a, time.Now().Add(-time.Millisecond)); !errors.Is(err, ErrProofExpired) {
+		t.Fatalf("EnsureUntil on a spent proof = %v, want ErrProofExpired", err)
+	}
+	if found := n.addrs(t, vip4); len(found) != 0 {
+		t.Errorf("%s added on a spent proof: %v", vip4, found)
+	}
+	// A proof with less left than the first announcement's round: the
+	// first round goes, the later ones, past the grant, do not.
+	if err := n.m.EnsureUntil(ctx, a, time.Now().Add(DefaultAnnounceInterval/2)); err != nil {
+		t.Fatalf("EnsureUntil: %v", err)
+	}
+	waitFor(t, "the first round of announcements", func() bool { return n.wire.count(vip4) >= 2 })
+	stayedFor(t, 3*DefaultAnnounceInterval, "no round after the grant ran out", func() bool { return n.wire.count(vip4) == 2 })
 }

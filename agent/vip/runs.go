@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/vishvananda/netlink"
@@ -132,7 +133,10 @@ func (m *Manager) start(ctx context.Context, action HookAction, a Address, link 
 func (m *Manager) carryOut(ctx context.Context, action HookAction, a Address, link netlink.Link, afterPromotion bool) error {
 	name := link.Attrs().Name
 	if action == HookTakeover {
-		if err := m.announcer().Announce(ctx, link, a.IP); err != nil {
+		actx, stop := m.whileGranted(ctx, a.IP)
+		err := m.announcer().Announce(actx, link, a.IP)
+		stop()
+		if err != nil {
 			return err
 		}
 	}
@@ -178,4 +182,33 @@ func (m *Manager) stopTakeover(ip netip.Addr) {
 		r.cancel()
 	}
 	m.stopPromotion(ip)
+}
+
+// whileGranted returns a context that ends with ctx, or once the gate's
+// grant of ip has run out without a renewal: an announcement goes out from
+// a packet socket, which no gate filters, and one sent after the grant
+// (its goroutine slowed down past it) would draw the clients to a node
+// that no longer answers, and claim the address beside its next holder.
+func (m *Manager) whileGranted(ctx context.Context, ip netip.Addr) (context.Context, context.CancelFunc) {
+	gctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer cancel()
+		for {
+			m.mu.Lock()
+			end := m.grantEnds[ip]
+			m.mu.Unlock()
+			left := time.Until(end)
+			if left <= 0 {
+				return
+			}
+			t := time.NewTimer(left)
+			select {
+			case <-gctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return gctx, cancel
 }
