@@ -75,16 +75,16 @@ run_step() {
   echo "$user $sys $wall" >>"$work/sum"
 }
 
-# cut prints what the step under way had cost when a signal ended it: its
+# cut_short prints what the step under way had cost when a signal ended it: its
 # compiles and links that had finished, and how many packages they were.
-cut() {
+cut_short() {
   trap - TERM INT
   [ -n "${current:-}" ] && [ -s "$work/acct.log" ] &&
     awk -v s="$current" '$1 == s { u += $4; y += $5; if ($2 == "compile" && $3 != "-") n++ }
       END { printf "%-14s %9.0f %8.0f %9.0f   (cut: %d packages compiled)\n", s, u, y, u + y, n }' "$work/acct.log"
   exit 143
 }
-trap cut TERM INT
+trap cut_short TERM INT
 
 printf '%-14s %9s %8s %9s %8s   %s\n' step user-s sys-s cpu-s wall-s load
 for s in "${steps[@]}"; do run_step "$s"; done
