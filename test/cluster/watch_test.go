@@ -7,12 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/clientcmd"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/testenv"
@@ -47,6 +49,9 @@ func (c *cluster) watchClient(t *testing.T) crclient.WithWatch {
 	if err != nil {
 		t.Fatalf("reading %s: %v", c.kubeconfig, err)
 	}
+	// Its client logs nothing the test needs; said once, it stops the
+	// warning that no logger was set.
+	crlog.SetLogger(logr.Discard())
 	cl, err := crclient.NewWithWatch(cfg, crclient.Options{Scheme: testenv.Scheme()})
 	if err != nil {
 		t.Fatalf("a client of the cluster: %v", err)
