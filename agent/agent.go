@@ -321,6 +321,7 @@ func signal(ch chan struct{}) {
 func (a *Agent) Start(ctx context.Context) error {
 	log := a.log.WithValues("node", a.opts.NodeName)
 	ctx = logr.NewContext(ctx, log)
+	defer a.markRunning(ctx)()
 	a.revokeHAProxyStopAnswer(ctx)
 	a.failover.restore(ctx)
 

@@ -93,6 +93,22 @@ func (a *Agent) syncHAProxyStop(ctx context.Context, s *haproxyStop) {
 	}
 }
 
+// markRunning tells the HAProxy beside the agent, until the returned func
+// is called or the process ends however it ends, that an agent runs which
+// will answer its hand-off request: a preStop hook stops waiting for a
+// dead one.
+func (a *Agent) markRunning(ctx context.Context) func() {
+	if !a.opts.HAProxyBeside {
+		return func() {}
+	}
+	mark, err := prestop.Running(a.opts.StateDir)
+	if err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "HAProxy's preStop hook will not see this agent run")
+		return func() {}
+	}
+	return func() { _ = mark.Close() }
+}
+
 // revokeHAProxyStopAnswer takes back the answer that the previous agent
 // left at its exit: this one may hold addresses.
 func (a *Agent) revokeHAProxyStopAnswer(ctx context.Context) {

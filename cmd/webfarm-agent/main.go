@@ -229,19 +229,21 @@ const haproxyReadyTimeout = 4 * time.Second
 // runHAProxyPreStop is the preStop hook of the HAProxy beside the agent: it
 // asks the agent to hand the node's addresses off and waits until it has,
 // so that HAProxy stops with no client of a failover address on it. Past
-// --timeout, or without an agent, HAProxy stops anyway.
+// --timeout, or once no agent has run for --agent-gone (it crashed and was
+// not restarted in time), HAProxy stops anyway.
 func runHAProxyPreStop(args []string) int {
 	fs := flag.NewFlagSet("haproxy-prestop", flag.ContinueOnError)
 	var o agent.Options
 	addNodeFlags(fs, &o)
 	timeout := fs.Duration("timeout", 20*time.Second, "longest wait for the hand-off; keep it below the pod's terminationGracePeriodSeconds")
+	gone := fs.Duration("agent-gone", 5*time.Second, "stop waiting once no agent has run on the node for this long")
 	if fs.Parse(args) != nil {
 		return 2
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	start := time.Now()
-	if err := prestop.Await(ctx, o.StateDir, 100*time.Millisecond); err != nil {
+	if err := prestop.Await(ctx, o.StateDir, 100*time.Millisecond, *gone); err != nil {
 		fmt.Fprintf(os.Stderr, "webfarm-agent haproxy-prestop: HAProxy stops with the node's failover addresses not handed off: %v\n", err)
 		return 1
 	}

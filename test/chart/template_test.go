@@ -152,6 +152,11 @@ func checkAgent(t *testing.T, ds *appsv1.DaemonSet) {
 		t.Errorf("agent updateStrategy = %+v, want one front at a time", ds.Spec.UpdateStrategy)
 	}
 	c := pod.Containers[0]
+	// The rolling update moves on once the new agent has its view of the
+	// cluster, and a while after: the next front may hand it an address.
+	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" || ds.Spec.MinReadySeconds < 1 {
+		t.Errorf("agent readiness %+v, minReadySeconds %d: want /readyz and a few seconds", p, ds.Spec.MinReadySeconds)
+	}
 	sc := c.SecurityContext
 	// HAProxy, beside the agent, binds the farms' ports; the agent does not.
 	// It runs ahead of the node's workload (--nice), which takes SYS_NICE.
@@ -208,6 +213,9 @@ func checkHAProxyBeside(t *testing.T, agent, haproxy *appsv1.DaemonSet) {
 	}
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		t.Error("haproxy pod mounts a ServiceAccount token: it needs no API")
+	}
+	if haproxy.Spec.MinReadySeconds < 1 {
+		t.Errorf("haproxy minReadySeconds %d: the next front's HAProxy would hand its addresses to one not yet back", haproxy.Spec.MinReadySeconds)
 	}
 	c := pod.Containers[0]
 	stateDir := strings.TrimPrefix(agentPod.Containers[0].Args[slices.IndexFunc(agentPod.Containers[0].Args,

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,7 +150,9 @@ func (c *cluster) updateUnderLoad(t *testing.T, component, value string) string 
 	t.Helper()
 	c.tagAgentImage(t, upgradeTag)
 	before := c.owner(t)
-	watch := c.watchHandoff(t, before, component)
+	pod := strings.TrimSpace(c.run(t, "kubectl", "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component="+component,
+		"--field-selector", "spec.nodeName="+before, "-o", "jsonpath={.items[0].metadata.name}"))
+	ev := c.watchEvents(t, component)
 	logs := c.followAgentLogs(t)
 	load := testbed.StartLoad(testbed.LoadOptions{URL: "http://" + vip + "/", Rate: 20, Client: client})
 	start := time.Now()
@@ -159,16 +162,19 @@ func (c *cluster) updateUnderLoad(t *testing.T, component, value string) string 
 		_, err = c.try("kubectl", "-n", namespace, "rollout", "status", "daemonset/webfarm-"+component, "--timeout", "5m")
 	}
 	res := load.Stop()
-	handedOff, podGone := watch.stop()
+	ev.stop()
+	handedOff, _, _ := ev.movedFrom(before)
+	podGone := ev.podDeleted(pod)
 	agentLogs := logs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s update on %d fronts: %s, %d requests, %d failed, longest gap %s, owner %s then %s",
-		component, len(c.nodes), time.Since(start).Round(time.Second), len(res.Samples), res.Failed(), res.Gap(), before, c.owner(t))
+	t.Logf("%s update on %d fronts: %s, %d requests, %d failed, longest gap %s, owners %s",
+		component, len(c.nodes), time.Since(start).Round(time.Second), len(res.Samples), res.Failed(), res.Gap(), strings.Join(ev.history(start), ", "))
 	if res.Failed() > 0 {
 		t.Errorf("requests failed during the %s update: %s", component, strings.Join(res.Failures(start), "; "))
 		t.Logf("the agents' logs during the update, access log left out (update started %s):\n%s", start.UTC().Format("15:04:05.000"), agentLogs)
+		t.Logf("what the new agents and the controller decided since:\n%s", c.decisionsSince(start))
 	}
 	out := c.run(t, "kubectl", "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component="+component,
 		"-o", `jsonpath={range .items[*]}{.spec.containers[0].image} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
@@ -248,57 +254,18 @@ func (c *cluster) followAgentLogs(t *testing.T) func() string {
 	}
 }
 
-// handoffWatch samples, while an update runs, who owns the failover IP and
-// whether the pod of one component on its owner before the update still
-// exists.
-type handoffWatch struct {
-	halt, done         chan struct{}
-	handedOff, podGone time.Time
-}
-
-func (c *cluster) watchHandoff(t *testing.T, owner, component string) *handoffWatch {
-	pod := strings.TrimSpace(c.run(t, "kubectl", "-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component="+component,
-		"--field-selector", "spec.nodeName="+owner, "-o", "jsonpath={.items[0].metadata.name}"))
-	w := &handoffWatch{halt: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for w.podGone.IsZero() {
-			select {
-			case <-w.halt:
-				return
-			case <-tick.C:
-			}
-			// The owner first: a hand-off and an end seen in one sample
-			// count as a hand-off before the end.
-			if o, err := c.try("kubectl", "-n", namespace, "get", "failoverip", "failover", "-o", "jsonpath={.status.owner}"); err == nil &&
-				w.handedOff.IsZero() && strings.TrimSpace(o) != owner && strings.TrimSpace(o) != "" {
-				w.handedOff = time.Now()
-			}
-			if out, err := c.try("kubectl", "-n", namespace, "get", "pod", pod, "--ignore-not-found", "-o", "name"); err == nil && strings.TrimSpace(out) == "" {
-				w.podGone = time.Now()
-			}
-		}
-	}()
-	return w
-}
-
-// stop ends the watch and returns when the owner was first seen to be
-// another node, and when its old agent pod was first seen gone.
-func (w *handoffWatch) stop() (handedOff, podGone time.Time) {
-	close(w.halt)
-	<-w.done
-	return w.handedOff, w.podGone
-}
-
 // ownerLoss cuts the owner's link, as if the node died, under load, and
-// wants the other node serving; then gives the link back.
+// wants the other node serving; then gives the link back, and logs what the
+// agents and the controller decided meanwhile.
 func ownerLoss(t *testing.T, c *cluster) {
-	owner := c.owner(t)
-	if owner == "" {
-		t.Fatal("no owner to lose")
-	}
+	ev := c.watchEvents(t, "")
+	eventually(t, 30*time.Second, "the watch's first owner", func() error {
+		if ev.owner() == "" {
+			return fmt.Errorf("no owner seen")
+		}
+		return nil
+	})
+	owner := ev.owner()
 	load := testbed.StartLoad(testbed.LoadOptions{URL: "http://" + vip + "/", Rate: 20, Client: client})
 	eventually(t, 10*time.Second, "load running", func() error {
 		if len(load.Result().Samples) < 20 {
@@ -310,13 +277,16 @@ func ownerLoss(t *testing.T, c *cluster) {
 		t.Fatalf("link down on %s: %v: %s", owner, err, out)
 	}
 	lost := time.Now()
-	defer c.linkUp(t, owner)
+	var up sync.Once
+	linkUp := func() { up.Do(func() { c.linkUp(t, owner) }) }
+	defer linkUp()
 	var moved time.Time
 	eventually(t, time.Minute, "another owner than "+owner, func() error {
-		if o := c.owner(t); o == owner || o == "" {
-			return fmt.Errorf("owner %q", o)
+		at, _, ok := ev.movedFrom(owner)
+		if !ok {
+			return fmt.Errorf("owner %q", ev.owner())
 		}
-		moved = time.Now()
+		moved = at
 		return nil
 	})
 	eventually(t, time.Minute, "served again after the loss of "+owner, func() error {
@@ -328,10 +298,12 @@ func ownerLoss(t *testing.T, c *cluster) {
 		}
 		return fmt.Errorf("no answer sent after the new owner")
 	})
-	t.Logf("new owner %s after %s", c.owner(t), moved.Sub(lost).Round(time.Millisecond))
 	res := load.Stop()
-	t.Logf("hard loss of the owner %s: longest gap %s, %d of %d requests failed; new owner %s",
-		owner, res.Gap(), res.Failed(), len(res.Samples), c.owner(t))
+	t.Logf("hard loss of the owner %s: new owner after %s, longest gap %s, %d of %d requests failed; owners %s",
+		owner, moved.Sub(lost).Round(time.Millisecond), res.Gap(), res.Failed(), len(res.Samples), strings.Join(ev.history(lost), ", "))
+	// The lost node's logs go through its kubelet, on the link cut.
+	linkUp()
+	t.Logf("what the agents and the controller decided from the loss (%s) on:\n%s", lost.UTC().Format("15:04:05.000"), c.decisionsSince(lost))
 }
 
 // uninstall removes the release and wants no address, nat chain, HAProxy or
@@ -387,4 +359,49 @@ func (c *cluster) linkUp(t *testing.T, node string) {
 			t.Errorf("ip %s on %s: %v: %s", strings.Join(r, " "), node, err, out)
 		}
 	}
+}
+
+// decisionMarks are what the agents and the controller log when the failover
+// protocol moves: the chain of events behind a gap.
+var decisionMarks = []string{"Decided", "Took over", "Released failover", "Handed off", "Withdrew", "New owner",
+	"Ownership withdrawn", "Shutting down", "handed off", "HAProxy beside", "fenc", "Fenc", "error"}
+
+// decisionsSince returns the protocol's lines that the agents and the
+// controller running now logged since a time, at most the last 80.
+func (c *cluster) decisionsSince(since time.Time) string {
+	secs := fmt.Sprintf("--since=%ds", int(time.Since(since).Seconds())+1)
+	var lines []string
+	for _, component := range []string{"agent", "controller"} {
+		out, err := c.try("kubectl", "-n", namespace, "logs", "-l", "app.kubernetes.io/component="+component,
+			"--prefix", "--timestamps", "--tail=-1", secs)
+		if err != nil {
+			lines = append(lines, err.Error())
+		}
+		lines = append(lines, decisions(out)...)
+	}
+	slices.SortStableFunc(lines, func(a, b string) int { return strings.Compare(stamp(a), stamp(b)) })
+	return tail(strings.Join(lines, "\n"), 80)
+}
+
+// decisions keeps the lines of logs that carry a decisionMark.
+func decisions(logs string) []string {
+	var kept []string
+	for _, l := range strings.Split(logs, "\n") {
+		for _, m := range decisionMarks {
+			if strings.Contains(l, m) {
+				kept = append(kept, l)
+				break
+			}
+		}
+	}
+	return kept
+}
+
+// stamp is the timestamp of a line of `kubectl logs --prefix --timestamps`,
+// after the pod's prefix.
+func stamp(line string) string {
+	if _, rest, ok := strings.Cut(line, "] "); ok {
+		return rest
+	}
+	return line
 }
