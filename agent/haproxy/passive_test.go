@@ -11,7 +11,8 @@ import (
 )
 
 // TestRenderPassiveHealth: what reaches HAProxy of the passive check, the
-// fronts' connect timeout and the redispatch, for each way of setting them.
+// fronts' connect timeout, the redispatch and the retries, for each way of
+// setting them.
 func TestRenderPassiveHealth(t *testing.T) {
 	off, zero := false, int32(0)
 	cases := []struct {
@@ -42,6 +43,13 @@ func TestRenderPassiveHealth(t *testing.T) {
 			nil, []string{"redispatch"}, ""},
 		{"no retries", func(s *webfarmv1.WebFarmSpec) { s.Backend.Retries = &zero },
 			[]string{"retries 0\n"}, []string{"retry-on", "l7-retry"}, ""},
+		{"uploads: a 404 retried elsewhere", func(s *webfarmv1.WebFarmSpec) { s.Uploads = media() },
+			[]string{"retry-on conn-failure empty-response 404\n", "http-request disable-l7-retry unless METH_GET\n"}, nil, ""},
+		{"uploads without redispatch: no 404 retried on the same front", func(s *webfarmv1.WebFarmSpec) {
+			s.Uploads, s.Backend.Redispatch = media(), &off
+		}, []string{"retry-on conn-failure empty-response\n"}, []string{"404"}, ""},
+		{"uploads without retries", func(s *webfarmv1.WebFarmSpec) { s.Uploads, s.Backend.Retries = media(), &zero },
+			[]string{"retries 0\n"}, []string{"retry-on", "404"}, ""},
 		{"unknown mode", func(s *webfarmv1.WebFarmSpec) { s.HealthCheck.Observe = "layer4" },
 			nil, nil, `spec.healthCheck.observe "layer4": must be None, Layer4 or Layer7`},
 		{"check timeout too short", func(s *webfarmv1.WebFarmSpec) { s.HealthCheck.Timeout = metav1.Duration{Duration: time.Millisecond} },
@@ -75,4 +83,9 @@ func TestRenderPassiveHealth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// media declares one uploads directory.
+func media() *webfarmv1.UploadsSpec {
+	return &webfarmv1.UploadsSpec{Directories: []webfarmv1.UploadDirectory{{Name: "media", Path: "/srv/www/media"}}}
 }

@@ -21,6 +21,7 @@ type farmPlan struct {
 	cookieName                 string
 	forwardFor, redispatch     bool
 	retries                    int32
+	retryNotFound              bool // a GET answered 404 is retried elsewhere
 	checkMethod, checkPath     string
 	interMs, fastInterMs       int64
 	checkTimeoutMs             int64
@@ -132,6 +133,11 @@ func planBackend(p *farmPlan, f Farm) error {
 	if be.Retries != nil {
 		p.retries = *be.Retries
 	}
+	// A file uploaded to one front reaches the others a moment later
+	// (agent/uploads): a GET that finds it missing on one is sent to
+	// another. Only with redispatch: a retry on the same front would most
+	// likely find it missing again.
+	p.retryNotFound = p.redispatch && f.Spec.Uploads != nil && len(f.Spec.Uploads.Directories) > 0
 	return inRange("spec.backend.retries", p.retries, 0, 100)
 }
 

@@ -115,7 +115,11 @@ func goldenConfigs(t testing.TB) map[string]Config {
 	// its failover address: one more frontend per port, the same sites.
 	nodeAddress := sitesConfig(t)
 	nodeAddress.Farms[1].Addresses = append(nodeAddress.Farms[1].Addresses, nodeAddress.Farms[1].Fronts[0].Address)
+	// A farm that keeps uploads in step: a GET answered 404 is retried.
+	uploads := sampleFarm(t)
+	uploads.Spec.Uploads = media()
 	return map[string]Config{
+		"uploads":      {Farms: []Farm{uploads}, RuntimeSocket: testSocket},
 		"sites":        sitesConfig(t),
 		"node-address": nodeAddress,
 		"sample": {Farms: []Farm{sample}, RuntimeSocket: testSocket,

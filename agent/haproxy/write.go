@@ -182,7 +182,15 @@ func writeBackend(b *bytes.Buffer, p farmPlan) {
 		// A front that dies while a request is on it closes the connection
 		// with no answer: a GET or HEAD is sent again, elsewhere; other
 		// methods may have taken effect and are not.
-		b.WriteString("    retry-on conn-failure empty-response\n")
+		retryOn := "conn-failure empty-response"
+		if p.retryNotFound {
+			// Uploads not yet on every front: a 404 is retried on
+			// another front, as HAProxy's documentation suggests for
+			// objects not yet replicated. A real 404 costs retries+1
+			// answers from the fronts (docs/architecture.md).
+			retryOn += " 404"
+		}
+		fmt.Fprintf(b, "    retry-on %s\n", retryOn)
 		b.WriteString("    http-request disable-l7-retry unless METH_GET\n")
 	}
 	if p.redispatch {

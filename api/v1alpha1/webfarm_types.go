@@ -157,7 +157,9 @@ type BackendSpec struct {
 	// failed, each time on another front when redispatch is set. A GET or
 	// HEAD whose front closed the connection without an answer (a front
 	// dying under it) is retried too; other methods, which may have taken
-	// effect, are not.
+	// effect, are not. On a farm with uploads and redispatch, a GET or HEAD
+	// answered 404 is retried on another front as well (an upload not there
+	// yet): a real 404 then costs retries+1 answers.
 	// +optional
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=0
