@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
 )
@@ -183,10 +184,14 @@ func (s *Syncer) accept(ctx context.Context, path, abs, sender string, v Version
 	s.received[path] = stampOf(st)
 }
 
+// queued tells whether path waits for a peer: in an outbox, or in a push
+// under way.
 func (s *Syncer) queued(path string) bool {
-	for _, box := range s.outbox {
-		if _, ok := box[path]; ok {
-			return true
+	for _, boxes := range []map[string]map[string]time.Time{s.outbox, s.sending} {
+		for _, box := range boxes {
+			if _, ok := box[path]; ok {
+				return true
+			}
 		}
 	}
 	return false

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -153,32 +152,31 @@ func (s *Syncer) queue(path string, first time.Time, as stamp) {
 	}
 }
 
-// pushOutboxes sends every peer its outbox, all peers at once, in one
-// rsync each. A peer that fails keeps its outbox and is retried later.
+// pushOutboxes starts, for every peer without one under way, a push of
+// its outbox in one rsync, and does not wait for it: the loop goes on
+// settling changes meanwhile, and the push's end wakes it to send at once
+// what settled. One push at a time per peer keeps a path's versions in
+// order; a slow peer holds up neither the others nor the settling. A peer
+// that failed keeps its outbox and is retried Retry later.
 func (s *Syncer) pushOutboxes(ctx context.Context) {
 	s.dropReplaced()
 	now := s.Clock.Now()
-	var jobs []pushJob
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, p := range s.peers {
 		box := s.outbox[p.Name]
-		if len(box) == 0 || now.Sub(s.failed[p.Name]) < s.Retry {
+		if _, busy := s.sending[p.Name]; busy || len(box) == 0 || now.Sub(s.failed[p.Name]) < s.Retry {
 			continue
 		}
-		jobs = append(jobs, pushJob{p, copyMap(box)})
-	}
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	errs := make([]error, len(jobs))
-	for i, j := range jobs {
-		wg.Add(1)
+		s.sending[p.Name], s.outbox[p.Name] = box, map[string]time.Time{}
+		s.pushes.Add(1)
 		go func() {
-			defer wg.Done()
-			errs[i] = s.Rsync.Push(ctx, s.Module.Path, j.peer.Addr, s.Module.Name, sortedKeys(j.paths))
+			defer s.pushes.Done()
+			err := s.Rsync.Push(ctx, s.Module.Path, p.Addr, s.Module.Name, sortedKeys(box))
+			s.finishPush(ctx, p, box, err)
+			s.poke()
 		}()
 	}
-	wg.Wait()
-	s.finishPushes(ctx, jobs, errs)
 }
 
 // dropReplaced takes out of the outboxes every path that is no longer what
@@ -210,32 +208,32 @@ func (s *Syncer) dropReplaced() {
 	}
 }
 
-// pushJob is one peer's outbox as sent.
-type pushJob struct {
-	peer  Peer
-	paths map[string]time.Time
-}
-
-// finishPushes empties the outboxes of what reached each peer, unless the
-// path changed again meanwhile.
-func (s *Syncer) finishPushes(ctx context.Context, jobs []pushJob, errs []error) {
+// finishPush ends the push of paths to peer. What failed goes back to the
+// peer's outbox, unless the peer left meanwhile: it catches up by itself
+// when it comes back.
+func (s *Syncer) finishPush(ctx context.Context, peer Peer, paths map[string]time.Time, err error) {
 	now := s.Clock.Now()
 	var latencies []time.Duration
 	s.mu.Lock()
-	for i, j := range jobs {
-		if errs[i] != nil {
-			s.failed[j.peer.Name] = now
-			s.status.LastError = fmt.Sprintf("pushing to %s: %v", j.peer.Name, errs[i])
-			continue
-		}
-		delete(s.failed, j.peer.Name)
-		s.status.Pushed += len(j.paths)
-		box := s.outbox[j.peer.Name]
-		for p, first := range j.paths {
-			if t, ok := box[p]; ok && t.Equal(first) {
-				delete(box, p)
+	delete(s.sending, peer.Name)
+	if err != nil {
+		s.failed[peer.Name] = now
+		s.status.LastError = fmt.Sprintf("pushing to %s: %v", peer.Name, err)
+		if box, ok := s.outbox[peer.Name]; ok {
+			for p, first := range paths {
+				if t, queued := box[p]; !queued || first.Before(t) {
+					box[p] = first
+				}
 			}
+		}
+	} else {
+		delete(s.failed, peer.Name)
+		s.status.Pushed += len(paths)
+		for _, first := range paths {
 			latencies = append(latencies, now.Sub(first))
+		}
+		if len(s.failed) == 0 {
+			s.status.LastError = ""
 		}
 	}
 	for path := range s.settledAs {
@@ -243,14 +241,9 @@ func (s *Syncer) finishPushes(ctx context.Context, jobs []pushJob, errs []error)
 			delete(s.settledAs, path)
 		}
 	}
-	if len(jobs) > 0 && len(s.failed) == 0 {
-		s.status.LastError = ""
-	}
 	s.mu.Unlock()
-	for i, j := range jobs {
-		if errs[i] != nil {
-			logr.FromContextOrDiscard(ctx).Error(errs[i], "Pushing uploads", "peer", j.peer.Name, "directory", s.Module.Path)
-		}
+	if err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Pushing uploads", "peer", peer.Name, "directory", s.Module.Path)
 	}
 	if s.Propagated != nil {
 		for _, l := range latencies {

@@ -81,8 +81,11 @@ type Syncer struct {
 	rejoined map[string]bool
 	pending  pending
 	// outbox holds, per peer, the settled paths it still lacks, with
-	// when each first changed.
-	outbox map[string]map[string]time.Time
+	// when each first changed; sending, those of the push under way to
+	// it, at most one per peer (push.go).
+	outbox, sending map[string]map[string]time.Time
+	// pushes counts the pushes under way, which Run waits for.
+	pushes sync.WaitGroup
 	// settledAs is each queued path as it settled (gone: deleted).
 	settledAs map[string]stamp
 	// failed is when a peer last failed; it is retried Retry later.
@@ -121,7 +124,7 @@ func stampOf(st os.FileInfo) stamp { return stamp{st.ModTime().UnixNano(), st.Si
 func (s *Syncer) init() {
 	s.once.Do(func() {
 		s.pending = pending{}
-		s.outbox, s.failed = map[string]map[string]time.Time{}, map[string]time.Time{}
+		s.outbox, s.sending, s.failed = map[string]map[string]time.Time{}, map[string]map[string]time.Time{}, map[string]time.Time{}
 		s.settledAs = map[string]stamp{}
 		s.received, s.receivedDel = map[string]stamp{}, map[string]bool{}
 		s.incoming = map[string][]arrival{}
@@ -212,11 +215,13 @@ func (s *Syncer) Status() Status {
 	for p := range s.pending {
 		paths[p] = true
 	}
-	for _, box := range s.outbox {
-		for p, first := range box {
-			paths[p] = true
-			if oldest.IsZero() || first.Before(oldest) {
-				oldest = first
+	for _, boxes := range []map[string]map[string]time.Time{s.outbox, s.sending} {
+		for _, box := range boxes {
+			for p, first := range box {
+				paths[p] = true
+				if oldest.IsZero() || first.Before(oldest) {
+					oldest = first
+				}
 			}
 		}
 	}
@@ -235,6 +240,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 		return err
 	}
 	defer w.close()
+	// ctx is done: the pushes under way end with their rsync.
+	defer s.pushes.Wait()
 	t := &wakeTimer{timer: s.Clock.NewTimer(time.Hour), clock: s.Clock}
 	defer t.timer.Stop()
 	for {
@@ -323,7 +330,9 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 	s.takeInbox()
 	s.sendTombstones()
 	s.mu.Lock()
-	due := s.catchUp && s.Clock.Since(s.failed[""]) >= s.Retry
+	// A catch-up waits for the pushes under way: its own transfers to a
+	// peer must not race one of them.
+	due := s.catchUp && len(s.sending) == 0 && s.Clock.Since(s.failed[""]) >= s.Retry
 	s.mu.Unlock()
 	if due && s.runCatchUp(ctx) {
 		// Watch what the catch-up wrote, and what appeared while the
@@ -344,18 +353,21 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 }
 
 // nextDue is when the next thing is due: a path settling, a peer or a
-// catch-up to retry. An idle directory has none: no wake-up at all.
+// catch-up to retry. An idle directory has none: no wake-up at all. What
+// waits for a push under way is due when it ends, which wakes the loop.
 func (s *Syncer) nextDue() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := s.pending.next(s.Quiet)
 	for name, box := range s.outbox {
-		if len(box) > 0 {
+		if _, busy := s.sending[name]; len(box) > 0 && !busy {
 			next = earliest(next, s.failed[name].Add(s.Retry))
 		}
 	}
 	if s.catchUp {
-		next = earliest(next, s.failed[""].Add(s.Retry))
+		if len(s.sending) == 0 {
+			next = earliest(next, s.failed[""].Add(s.Retry))
+		}
 	} else {
 		next = earliest(next, s.collectAt)
 	}

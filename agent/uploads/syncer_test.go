@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -157,4 +160,69 @@ func closedPort(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return port
+}
+
+// TestSyncerPushesDoNotWaitForASlowPeer: a peer whose push hangs holds up
+// neither the pushes to the other peer nor the settling of new changes,
+// and is never sent two pushes at once: what settles meanwhile goes to it
+// in its next push, right after the one under way.
+func TestSyncerPushesDoNotWaitForASlowPeer(t *testing.T) {
+	slow, fast := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	release := make(chan struct{})
+	var mu sync.Mutex
+	pushes := map[netip.Addr]int{}
+	inSlow, maxInSlow := 0, 0
+	runner := func(ctx context.Context, name string, args ...string) *exec.Cmd {
+		if slices.Contains(args, "--files-from=-") {
+			to := fast
+			if strings.Contains(args[len(args)-1], slow.String()) {
+				to = slow
+			}
+			mu.Lock()
+			pushes[to]++
+			if to == slow {
+				inSlow++
+				maxInSlow = max(maxInSlow, inSlow)
+			}
+			mu.Unlock()
+			if to == slow {
+				<-release
+				mu.Lock()
+				inSlow--
+				mu.Unlock()
+			}
+		}
+		// Every transfer and comparison succeeds with nothing to say.
+		return exec.CommandContext(ctx, "true")
+	}
+	s := startLocalSyncer(t, func(s *Syncer) {
+		s.Rsync.Command = runner
+		s.SetPeers([]Peer{{Name: "slow", Addr: slow}, {Name: "fast", Addr: fast}})
+	})
+	t.Cleanup(func() { close(release) })
+	count := func(to netip.Addr) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return pushes[to]
+	}
+
+	write(t, filepath.Join(s.Module.Path, "first.txt"), "first")
+	eventually(t, 5*time.Second, "first.txt pushed to both peers", func() bool { return count(slow) == 1 && count(fast) == 1 })
+	write(t, filepath.Join(s.Module.Path, "second.txt"), "second")
+	eventually(t, 5*time.Second, "second.txt pushed to the fast peer while the slow one hangs", func() bool { return count(fast) == 2 })
+	if n := count(slow); n != 1 {
+		t.Fatalf("the slow peer got %d pushes while its first hung, want 1", n)
+	}
+	if st := s.Status(); st.Pending != 2 {
+		t.Errorf("pending %d while the slow peer lacks both files, want 2", st.Pending)
+	}
+	release <- struct{}{}
+	eventually(t, 5*time.Second, "second.txt pushed to the slow peer next", func() bool { return count(slow) == 2 })
+	release <- struct{}{}
+	eventually(t, 5*time.Second, "nothing pending", func() bool { return s.Status().Pending == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if maxInSlow != 1 {
+		t.Errorf("the slow peer had %d pushes under way at once, want 1", maxInSlow)
+	}
 }
