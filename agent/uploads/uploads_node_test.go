@@ -380,8 +380,13 @@ func noErrors(t *testing.T, fronts []*testFront) {
 
 func allCaughtUp(t *testing.T, fronts []*testFront) {
 	t.Helper()
+	allCaughtUpWithin(t, fronts, 20*time.Second)
+}
+
+func allCaughtUpWithin(t *testing.T, fronts []*testFront, d time.Duration) {
+	t.Helper()
 	var behind string
-	if eventuallyQuiet(t, 20*time.Second, func() bool {
+	if eventuallyQuiet(t, d, func() bool {
 		for _, f := range fronts {
 			if st := f.syncer.Status(); !st.CaughtUp {
 				behind = f.name + ": " + st.LastError
@@ -390,6 +395,6 @@ func allCaughtUp(t *testing.T, fronts []*testFront) {
 		}
 		return true
 	}) < 0 {
-		t.Fatalf("after 20s: not every front caught up; %s", behind)
+		t.Fatalf("after %v: not every front caught up; %s", d, behind)
 	}
 }
