@@ -22,7 +22,8 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
 # tini: PID 1, which reaps HAProxy's detached master and forwards SIGTERM to
 # the agent alone, so that HAProxy serves until the failover IPs are handed off.
 # rsync: the daemon and client that keep a farm's upload directories in step.
-packages=haproxy,iptables,nftables,iproute2,tini,rsync
+# mariadb-client-core: the mariadb client of the chart's MariaDB notify hooks.
+packages=haproxy,iptables,nftables,iproute2,tini,rsync,mariadb-client-core
 # Documentation, manuals and translations are left out but for the licences.
 dpkgopts=(--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright'
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*')

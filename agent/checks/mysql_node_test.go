@@ -2,12 +2,14 @@ package checks
 
 import (
 	"context"
+	"database/sql"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -127,21 +129,7 @@ func TestNodeMySQLCheckAndHooks(t *testing.T) {
 	if _, err := exec.LookPath("mariadbd"); err != nil {
 		t.Skip("mariadbd not installed (hack/install-packages.sh)")
 	}
-	nsA, nsB := netnstest.New(t), netnstest.New(t)
-	if err := netnstest.Link(nsA, "dba", "10.77.0.1/24", nsB, "dbb", "10.77.0.2/24"); err != nil {
-		t.Fatal(err)
-	}
-	for _, ns := range []*netnstest.NS{nsA, nsB} {
-		ns.MustRun(t, "ip", "link", "set", "lo", "up")
-	}
-	primary, replica := startServer(t, nsA, 1), startServer(t, nsB, 2)
-	primary.sql(t, mariadbtest.Bootstrap(true))
-	replica.sql(t, mariadbtest.Replicate("10.77.0.1", true))
-	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		return primary.sql(t, "SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'") == "Rpl_semi_sync_master_clients\t1", nil
-	}); err != nil {
-		t.Fatalf("the replica never acknowledged semi-synchronously: %v", err)
-	}
+	primary, replica := startPair(t)
 	for i := 1; i <= 100; i++ {
 		primary.sql(t, "INSERT INTO trial.writes (id) VALUES ("+strconv.Itoa(i)+")")
 	}
@@ -250,4 +238,115 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestNodeMariaDBPromoteAfterLoss measures mariadb-promote as the agent
+// runs it after the hard loss of the primary: a client writes through the
+// primary's socket as fast as it is acknowledged (semi-synchronously), the
+// primary is lost as the testbed's crash loses it (killed, then its link
+// down), and the replica's master hook must apply every acknowledged write
+// before it makes the server writable. The hook's time is printed.
+func TestNodeMariaDBPromoteAfterLoss(t *testing.T) {
+	netnstest.Skip(t)
+	if _, err := exec.LookPath("mariadbd"); err != nil {
+		t.Skip("mariadbd not installed (hack/install-packages.sh)")
+	}
+	primary, replica := startPair(t)
+	w := startWrites(t, primary)
+	if err := w.waitAcked(50); err != nil {
+		t.Fatal(err)
+	}
+	primary.kill()
+	primary.ns.MustRun(t, "ip", "link", "set", "dba", "down")
+	acked := w.stop()
+	start := time.Now()
+	out, err := replica.hook(t, "mariadb-promote", "master")
+	t.Logf("mariadb-promote after %d acknowledged writes (%s): %s", acked, time.Since(start).Round(time.Millisecond), out)
+	if err != nil {
+		t.Fatalf("mariadb-promote: %v: %s", err, out)
+	}
+	if n := replica.sql(t, "SELECT COUNT(*) FROM trial.writes"); n != strconv.Itoa(acked) && !w.oneMore(n) {
+		t.Errorf("the promoted replica has %s rows of the %d acknowledged", n, acked)
+	}
+	if ro := replica.sql(t, "SELECT @@global.read_only"); ro != "0" {
+		t.Errorf("the promoted replica: read_only %s", ro)
+	}
+	if status := replica.sql(t, "SHOW SLAVE STATUS"); status != "" {
+		t.Errorf("the promoted replica still replicates: %s", status)
+	}
+}
+
+// startPair starts a primary and its semi-synchronous GTID replica, each in
+// a namespace of its own, linked as dba (10.77.0.1) and dbb (10.77.0.2).
+func startPair(t *testing.T) (primary, replica *server) {
+	t.Helper()
+	nsA, nsB := netnstest.New(t), netnstest.New(t)
+	if err := netnstest.Link(nsA, "dba", "10.77.0.1/24", nsB, "dbb", "10.77.0.2/24"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []*netnstest.NS{nsA, nsB} {
+		ns.MustRun(t, "ip", "link", "set", "lo", "up")
+	}
+	primary, replica = startServer(t, nsA, 1), startServer(t, nsB, 2)
+	primary.sql(t, mariadbtest.Bootstrap(true))
+	replica.sql(t, mariadbtest.Replicate("10.77.0.1", true))
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return primary.sql(t, "SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'") == "Rpl_semi_sync_master_clients\t1", nil
+	}); err != nil {
+		t.Fatalf("the replica never acknowledged semi-synchronously: %v", err)
+	}
+	return primary, replica
+}
+
+// writes inserts numbered rows into a server through its socket, one after
+// the other, and counts those acknowledged.
+type writes struct {
+	acked atomic.Int64
+	// inFlight is the row sent last, whose outcome the loss may hide.
+	inFlight atomic.Int64
+	cancel   func()
+	done     chan struct{}
+}
+
+func startWrites(t *testing.T, s *server) *writes {
+	t.Helper()
+	db, err := sql.Open("mysql", "root@unix("+mariadbtest.Socket(s.dir)+")/trial?timeout=5s&readTimeout=15s&writeTimeout=15s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &writes{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		defer db.Close()
+		for id := int64(1); ctx.Err() == nil; id++ {
+			w.inFlight.Store(id)
+			if _, err := db.ExecContext(ctx, "INSERT INTO writes (id) VALUES (?)", id); err != nil {
+				return
+			}
+			w.acked.Store(id)
+		}
+	}()
+	t.Cleanup(w.cancelWait)
+	return w
+}
+
+func (w *writes) cancelWait() { w.cancel(); <-w.done }
+
+func (w *writes) waitAcked(n int64) error {
+	return wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		return w.acked.Load() >= n, nil
+	})
+}
+
+// stop stops the writes and returns how many were acknowledged.
+func (w *writes) stop() int {
+	w.cancelWait()
+	return int(w.acked.Load())
+}
+
+// oneMore tells whether count is the acknowledged rows and the one in
+// flight at the loss: committed and replicated, its answer lost.
+func (w *writes) oneMore(count string) bool {
+	return count == strconv.FormatInt(w.inFlight.Load(), 10)
 }

@@ -74,11 +74,13 @@ func (m *Manager) notify(ctx context.Context, state NotifyState, a Address, ifac
 		"WEBFARM_NODE=" + m.NodeName,
 		"WEBFARM_PROMOTED_EPOCH=" + m.promotedEpoch(a.IP),
 	}
+	start := time.Now()
 	out, err := command.Run(ctx, path, []string{string(state)}, env, timeout)
 	if state == NotifyMaster && err == nil {
 		m.setPromoted(a.IP, a.Epoch)
 	}
-	logr.FromContextOrDiscard(ctx).Info("Ran notify hook", "hook", path, "state", state, "failoverIP", a.FailoverIP, "epoch", a.Epoch, "error", err, "output", out)
+	logr.FromContextOrDiscard(ctx).Info("Ran notify hook", "hook", path, "state", state, "failoverIP", a.FailoverIP, "epoch", a.Epoch,
+		"took", time.Since(start).Round(time.Millisecond).String(), "error", err, "output", out)
 	if err != nil {
 		err = fmt.Errorf("%s hook %s: %w", state, filepath.Base(path), err)
 	}

@@ -29,7 +29,7 @@ var timelineMessages = map[string]bool{
 
 // timelineFields are the fields of those messages worth a line.
 var timelineFields = []string{"owner", "epoch", "previousOwner", "released", "action", "after", "for", "waited",
-	"connectionsInFlight", "connectionsCut", "connectionsKept", "reason", "state", "error"}
+	"connectionsInFlight", "connectionsCut", "connectionsKept", "reason", "state", "took", "error"}
 
 // logMarks are the sizes of the controller's and the agents' logs at a
 // moment: a timeline reads only what they wrote since.
