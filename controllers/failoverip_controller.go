@@ -92,7 +92,7 @@ func (r *FailoverIPReconciler) writeStatus(ctx context.Context, fip *webfarmv1.F
 	for _, e := range electionEvents(before.Status, want, res) {
 		r.events.Eventf(fip, nil, e.kind, e.reason, actionElect, "%s", e.note)
 	}
-	for _, e := range hookEvents(before.Status.Nodes, want.Nodes) {
+	for _, e := range append(eligibilityEvents(before.Status.Nodes, want.Nodes), hookEvents(before.Status.Nodes, want.Nodes)...) {
 		r.events.Eventf(fip, nil, e.kind, e.reason, actionElect, "%s", e.note)
 	}
 	return nil

@@ -238,3 +238,46 @@ func hookEvents(before, after []webfarmv1.NodeEligibility) []eventSpec {
 func sameHookRun(a, b webfarmv1.HookRun) bool {
 	return a.State == b.State && a.Epoch == b.Epoch && a.Succeeded == b.Succeeded && a.Running == b.Running && a.FinishedTime.Equal(b.FinishedTime)
 }
+
+// Events of candidacy.
+const (
+	// EventNodeNotCandidate: a selected node stopped being a candidate, or
+	// the reason it is not one changed.
+	EventNodeNotCandidate = "NotCandidate"
+	// EventNodeCandidate: a selected node that was not a candidate is one.
+	EventNodeCandidate = "Candidate"
+)
+
+// eligibilityEvents tell the nodes whose candidacy changed since the status
+// before, and why, so that `kubectl describe` says why a node (say, a
+// returned old primary, fenced) stays out. A node seen for the first time
+// is told only when it is not a candidate.
+func eligibilityEvents(before, after []webfarmv1.NodeEligibility) []eventSpec {
+	var out []eventSpec
+	for _, n := range after {
+		i := slices.IndexFunc(before, func(b webfarmv1.NodeEligibility) bool { return b.Name == n.Name })
+		switch {
+		case i >= 0 && before[i].Reason == n.Reason:
+		case n.Eligible && i >= 0:
+			out = append(out, eventSpec{corev1.EventTypeNormal, EventNodeCandidate, fmt.Sprintf("Node %s is a candidate", n.Name)})
+		case !n.Eligible:
+			out = append(out, eventSpec{corev1.EventTypeWarning, EventNodeNotCandidate, fmt.Sprintf("Node %s is not a candidate: %s", n.Name, whyNot(n))})
+		}
+	}
+	return out
+}
+
+// whyNot says why n is not a candidate: its reason, with the messages of
+// its failing checks.
+func whyNot(n webfarmv1.NodeEligibility) string {
+	var failing []string
+	for _, c := range n.Checks {
+		if c.State != webfarmv1.CheckPassing {
+			failing = append(failing, fmt.Sprintf("%s %s (%s)", c.Name, c.State, c.Message))
+		}
+	}
+	if len(failing) == 0 {
+		return n.Reason
+	}
+	return n.Reason + ": " + strings.Join(failing, "; ")
+}

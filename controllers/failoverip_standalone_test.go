@@ -168,3 +168,42 @@ func TestHookEvents(t *testing.T) {
 		})
 	}
 }
+
+func TestEligibilityEvents(t *testing.T) {
+	node := func(eligible bool, reason string, checks ...webfarmv1.CheckResult) []webfarmv1.NodeEligibility {
+		return []webfarmv1.NodeEligibility{{Name: "b1", Eligible: eligible, Reason: reason, Checks: checks}}
+	}
+	fenced := webfarmv1.CheckResult{Name: "mariadb", State: webfarmv1.CheckFailing, Message: "read-only (read_only=1) and replicating from nobody: a fenced former primary"}
+	passing := webfarmv1.CheckResult{Name: "tcp", State: webfarmv1.CheckPassing, Message: "connected"}
+	for _, tt := range []struct {
+		name          string
+		before, after []webfarmv1.NodeEligibility
+		want          string
+	}{
+		{"new candidate", nil, node(true, webfarmv1.EligibleCandidate), ""},
+		{"still a candidate", node(true, webfarmv1.EligibleCandidate), node(true, webfarmv1.EligibleCandidate), ""},
+		{"returned fenced primary", nil, node(false, webfarmv1.EligibleChecksFail, passing, fenced),
+			"Warning NotCandidate Node b1 is not a candidate: ChecksFailing: mariadb Failing (read-only (read_only=1) and replicating from nobody: a fenced former primary)"},
+		{"checks fail", node(true, webfarmv1.EligibleCandidate), node(false, webfarmv1.EligibleChecksFail, fenced),
+			"Warning NotCandidate Node b1 is not a candidate: ChecksFailing: mariadb Failing (read-only (read_only=1) and replicating from nobody: a fenced former primary)"},
+		{"same reason again", node(false, webfarmv1.EligibleChecksFail, fenced), node(false, webfarmv1.EligibleChecksFail, fenced), ""},
+		{"another reason", node(false, webfarmv1.EligibleChecksUnk), node(false, webfarmv1.EligibleNotPresent),
+			"Warning NotCandidate Node b1 is not a candidate: NotPresent"},
+		{"candidate again", node(false, webfarmv1.EligibleChecksFail, fenced), node(true, webfarmv1.EligibleCandidate),
+			"Normal Candidate Node b1 is a candidate"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, e := range eligibilityEvents(tt.before, tt.after) {
+				got = append(got, e.kind+" "+e.reason+" "+e.note)
+			}
+			var want []string
+			if tt.want != "" {
+				want = []string{tt.want}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("events = %q, want %q", got, want)
+			}
+		})
+	}
+}

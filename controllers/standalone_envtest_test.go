@@ -3,10 +3,12 @@ package controllers
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -17,7 +19,8 @@ import (
 // WebFarm, on a real kube-apiserver. The nodes it selects get FrontNodes
 // listing it; a node is a candidate only once its agent reports its checks
 // passing; a failing owner is asked to release; status.nodes says why each
-// node is or is not eligible, and a hook outcome becomes an event. Agents
+// node is or is not eligible, and a node that stops being a candidate and
+// a hook outcome become events. Agents
 // are played by status patches.
 func TestEnvtestStandaloneFailoverIP(t *testing.T) {
 	h := startHarness(t)
@@ -73,6 +76,20 @@ func TestEnvtestStandaloneFailoverIP(t *testing.T) {
 	h.failoverIP(ns, "db", "handed to db-b", allOf(ownerIs("db-b", 3), func(st *webfarmv1.FailoverIPStatus) error {
 		return nodesAre(st, "db-a", webfarmv1.EligibleChecksFail, "db-b", webfarmv1.EligibleCandidate)
 	}))
+	// kubectl describe says why db-a stays out.
+	eventually(t, "a NotCandidate event for db-a's failing check", func() error {
+		var list eventsv1.EventList
+		if err := h.c.List(h.ctx, &list); err != nil {
+			return err
+		}
+		for _, e := range list.Items {
+			if e.Reason == EventNodeNotCandidate && e.Type == corev1.EventTypeWarning &&
+				strings.HasPrefix(e.Note, "Node db-a is not a candidate: ChecksFailing: ") && strings.Contains(e.Note, "connection refused") {
+				return nil
+			}
+		}
+		return fmt.Errorf("none among %d events", len(list.Items))
+	})
 
 	done := metav1.NewTime(time.Now().Truncate(time.Second))
 	h.patchFrontStatus("db-b", map[string]any{"hooks": []webfarmv1.HookRun{{
