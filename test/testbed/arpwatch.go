@@ -23,6 +23,15 @@ type ARPEvent struct {
 	Announce bool
 }
 
+// Who is the front that claimed, or its MAC when the testbed does not know
+// it.
+func (e ARPEvent) Who() string {
+	if e.Front == "" {
+		return e.MAC
+	}
+	return e.Front
+}
+
 // ARPWatcher records, from the client namespace, which MACs claim the VIP
 // (or another address) over time: tcpdump prints every ARP frame, and
 // arping asks who has the address every probeInterval, so that every front
@@ -181,10 +190,7 @@ func (w *ARPWatcher) Conflicts(window time.Duration) [][2]ARPEvent {
 func (w *ARPWatcher) Holders() []string {
 	var out []string
 	for _, e := range w.Events() {
-		name := e.Front
-		if name == "" {
-			name = e.MAC
-		}
+		name := e.Who()
 		if len(out) == 0 || out[len(out)-1] != name {
 			out = append(out, name)
 		}

@@ -158,16 +158,9 @@ func describeConflicts(pairs [][2]ARPEvent) []string {
 	var out []string
 	for _, p := range pairs {
 		out = append(out, fmt.Sprintf("%s %s (%s), then %s (%s) %s later",
-			p[0].Time.UTC().Format("15:04:05.000"), orMAC(p[0]), claimKind(p[0]), orMAC(p[1]), claimKind(p[1]), round(p[1].Time.Sub(p[0].Time))))
+			p[0].Time.UTC().Format("15:04:05.000"), p[0].Who(), claimKind(p[0]), p[1].Who(), claimKind(p[1]), round(p[1].Time.Sub(p[0].Time))))
 	}
 	return out
-}
-
-func orMAC(e ARPEvent) string {
-	if e.Front == "" {
-		return e.MAC
-	}
-	return e.Front
 }
 
 // soakAnchorSettings are keepalived's fastest usual settings: VRRP version
