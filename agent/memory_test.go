@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -328,32 +327,20 @@ func TestMemoryFileWithoutRecordGivesUpTheCurrentEpochs(t *testing.T) {
 func TestMemoryFileReadersNeverWaitOnTheDisk(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ownership.json")
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-	stuck, release := make(chan struct{}), make(chan struct{})
 	m := &memoryFile{path: path}
 	must(t, m.set("default/a", ownership.Memory{Holding: true, HeldEpoch: 2}))
-	var once sync.Once
-	m.write = func(path string, v any) error {
-		once.Do(func() { close(stuck) })
-		<-release
-		return writeFileAtomic(path, v)
-	}
+	stalled := newStalledDisk()
+	m.write = stalled.write
 	must(t, m.proved("default/a", now.Add(1500*time.Millisecond), 1500*time.Millisecond, 500*time.Millisecond))
-	<-stuck
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	<-stalled.entered
+	within(t, "reading the memory during a stalled save", func() {
 		if got := m.get("default/a"); !got.Holding {
 			t.Errorf("get during a stuck save = %+v, want holding", got)
 		}
 		must(t, m.set("default/a", ownership.Memory{Holding: true, HeldEpoch: 2, WaitingEpoch: 2}))
 		must(t, m.proved("default/a", now.Add(2100*time.Millisecond), 1500*time.Millisecond, 500*time.Millisecond))
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("reading the memory waited on a stuck save")
-	}
-	close(release)
+	})
+	close(stalled.release)
 	m.waitSaves()
 	restarted := &memoryFile{path: path}
 	must(t, restarted.load())

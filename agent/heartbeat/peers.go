@@ -106,9 +106,11 @@ type Membership struct {
 type Promises interface {
 	// Promise records, before anything is sent, per failover IP the latest
 	// arrival time of a heartbeat the coming confirmations echo, and the
-	// epoch they confirm. When it returns an error — it cannot save them,
-	// or this node withdrew from that epoch meanwhile — the confirmations
-	// are sent without their ack, which makes them prove nothing.
+	// epoch they confirm. When it returns an error — they are not saved
+	// yet, or this node withdrew from that epoch meanwhile — the
+	// confirmations are sent without their ack, which makes them prove
+	// nothing. The heartbeats wait for it: it should wait on the disk
+	// briefly at most.
 	Promise(promised map[string]Promise) error
 }
 
@@ -349,7 +351,13 @@ func (p *Peers) Send(nodes []string, claims []Claim) error {
 	if err != nil {
 		return err
 	}
-	targets, errs := p.targets(nodes, claims)
+	targets, promised, errs := p.targets(nodes, claims)
+	if len(promised) > 0 && (p.promises == nil || p.promises.Promise(promised) != nil) {
+		// Unkept promises must not be made: send no ack at all.
+		for i := range targets {
+			targets[i].hasAck = false
+		}
+	}
 	for _, t := range targets {
 		if len(t.unvouched) > 0 {
 			batches, _ = batchClaims(p.node, unvouch(claims, t.unvouched))
@@ -415,8 +423,10 @@ type target struct {
 }
 
 // targets resolves nodes, notes the time of this sending for the acks that
-// will echo it, and records the promises the acks make before returning.
-func (p *Peers) targets(nodes []string, claims []Claim) ([]target, []error) {
+// will echo it, and returns the promises the acks make, to be recorded
+// before they leave: outside the lock, which receiving takes too, for
+// recording them may wait a little on the disk.
+func (p *Peers) targets(nodes []string, claims []Claim) ([]target, map[string]Promise, []error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.logSent()
@@ -436,13 +446,7 @@ func (p *Peers) targets(nodes []string, claims []Claim) ([]target, []error) {
 		}
 		targets = append(targets, t)
 	}
-	if len(promised) > 0 && (p.promises == nil || p.promises.Promise(promised) != nil) {
-		// Unkept promises must not be made: send no ack at all.
-		for i := range targets {
-			targets[i].hasAck = false
-		}
-	}
-	return targets, errs
+	return targets, promised, errs
 }
 
 // promise notes, in promised, the failover IPs of claims that confirm

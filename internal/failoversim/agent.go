@@ -41,9 +41,13 @@ type proof struct {
 	window time.Duration
 }
 
-// promiseSlack is agent/promises.go's: how far ahead of a promise the file
-// is written.
-const promiseSlack = time.Second
+// promiseSlack and promiseWriteEvery are agent/promises.go's: how far
+// ahead of a promise the file is written, and how often a node confirming
+// an owner extends it.
+const (
+	promiseSlack      = 3 * time.Second
+	promiseWriteEvery = 500 * time.Millisecond
+)
 
 // agent models agent/failover.go around the real ownership.Decide and
 // Memory.After: a pass at every change its informers see (FailoverIP and
@@ -285,10 +289,13 @@ func (a *agent) withdraw(epoch int64) {
 	}
 }
 
-// promise is promiseFile.Promise: saved, ahead by promiseSlack, before the
-// confirmations leave.
+// promise is promiseFile.Promise on a disk that saves within
+// promiseWaitAtMost: the file is saved before the confirmations leave,
+// ahead by promiseSlack, once it covers the promise by less than
+// promiseSlack-promiseWriteEvery. (A slower disk sends the heartbeat
+// without acks, as a lost ack would.)
 func (a *agent) promise(heardAt time.Time) {
-	if heardAt.After(a.promWritten) {
+	if heardAt.Add(promiseSlack - promiseWriteEvery).After(a.promWritten) {
 		a.promWritten = heardAt.Add(promiseSlack)
 		a.disk.promised = a.promWritten
 	}
