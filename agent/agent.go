@@ -214,7 +214,10 @@ func (a *Agent) registerMetrics() error {
 	}
 	cs := []prometheus.Collector{newPeerCollector(a.peers.Stats), newUploadsCollector(a.uploads.Statuses, a.clock.Now)}
 	if a.accessLog != nil {
-		cs = append(cs, accessLogCollector(a.accessLog.Written, a.accessLog.Dropped))
+		cs = append(cs, accessLogCollector(a.accessLog))
+	}
+	if a.opts.Log != nil {
+		cs = append(cs, logCollector(a.opts.Log))
 	}
 	return metrics.Register(cs...)
 }

@@ -70,22 +70,40 @@ func (c *peerCollector) Collect(ch chan<- prometheus.Metric) {
 // MetricNames are the names of every metric the agent serves beside
 // controller-runtime's, for checks of the dashboards and alerts.
 func MetricNames() []string {
-	none := func() uint64 { return 0 }
 	return metrics.Names(append(metrics.AgentCollectors(),
-		newPeerCollector(func() heartbeat.Stats { return heartbeat.Stats{} }), accessLogCollector(none, none),
+		newPeerCollector(func() heartbeat.Stats { return heartbeat.Stats{} }), accessLogCollector(noLines{}), logCollector(noLines{}),
 		newUploadsCollector(func() map[string]uploads.Status { return nil }, time.Now))...)
 }
 
 // accessLogCollector reads the relay's counts at each scrape.
-func accessLogCollector(written, dropped func() uint64) prometheus.Collector {
-	desc := prometheus.NewDesc("webfarm_access_log_lines_total",
+func accessLogCollector(lines LineCounts) prometheus.Collector {
+	return lineCollector("webfarm_access_log_lines_total",
 		"HAProxy access-log lines the agent wrote to its stdout (written) or dropped because its queue was full (dropped); HAProxy counts the lines it could not send itself (DroppedLogs).",
-		[]string{"result"}, nil)
+		lines)
+}
+
+// logCollector reads the counts of the agent's own log queue at each
+// scrape.
+func logCollector(lines LineCounts) prometheus.Collector {
+	return lineCollector("webfarm_agent_log_lines_total",
+		"Lines of the agent's own log written to its stderr (written) or dropped because its queue was full, stderr blocking (dropped).",
+		lines)
+}
+
+// lineCollector serves a queue's written and dropped lines as one counter.
+func lineCollector(name, help string, lines LineCounts) prometheus.Collector {
+	desc := prometheus.NewDesc(name, help, []string{"result"}, nil)
 	return collectorFunc{desc: desc, collect: func(ch chan<- prometheus.Metric) {
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(written()), "written")
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(dropped()), "dropped")
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(lines.Written()), "written")
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(lines.Dropped()), "dropped")
 	}}
 }
+
+// noLines counts nothing.
+type noLines struct{}
+
+func (noLines) Written() uint64 { return 0 }
+func (noLines) Dropped() uint64 { return 0 }
 
 type collectorFunc struct {
 	desc    *prometheus.Desc

@@ -16,11 +16,21 @@ import (
 	"github.com/webfarm/webfarm/agent/haproxy"
 )
 
+// LineCounts is what a queue in front of a log wrote and dropped
+// (linequeue.Queue).
+type LineCounts interface {
+	Written() uint64
+	Dropped() uint64
+}
+
 // Options configure an agent. The zero value of each optional field takes the
 // default documented beside it.
 type Options struct {
 	// NodeName is the node this agent runs on (required).
 	NodeName string
+	// Log counts the lines of the agent's own log that its queue wrote
+	// and dropped, for webfarm_agent_log_lines_total; nil: not counted.
+	Log LineCounts
 	// Namespace is the operator namespace: the node Lease and the peer Secret
 	// live there. Default webfarm-system.
 	Namespace string

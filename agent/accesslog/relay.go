@@ -12,14 +12,15 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync/atomic"
+
+	"github.com/webfarm/webfarm/internal/linequeue"
 )
 
 // Relay defaults.
 const (
 	// DefaultQueue is how many lines wait for the writer before the relay
 	// drops new ones.
-	DefaultQueue = 4096
+	DefaultQueue = linequeue.DefaultSize
 	// receiveBuffer absorbs bursts while the relay is descheduled; HAProxy
 	// drops what does not fit.
 	receiveBuffer = 4 << 20
@@ -33,19 +34,13 @@ const (
 type Relay struct {
 	conn  *net.UnixConn
 	path  string
-	out   io.Writer
-	lines chan []byte
-
-	written, dropped atomic.Uint64
+	lines *linequeue.Queue
 }
 
 // Listen binds the unix datagram socket path, replacing a socket file that
 // an earlier agent left there, with a queue of queue lines (DefaultQueue
 // when not positive) in front of out.
 func Listen(path string, out io.Writer, queue int) (*Relay, error) {
-	if queue <= 0 {
-		queue = DefaultQueue
-	}
 	if err := removeSocket(path); err != nil {
 		return nil, err
 	}
@@ -55,7 +50,7 @@ func Listen(path string, out io.Writer, queue int) (*Relay, error) {
 	}
 	// Best effort: a smaller buffer only drops more in a burst.
 	_ = conn.SetReadBuffer(receiveBuffer)
-	return &Relay{conn: conn, path: path, out: out, lines: make(chan []byte, queue)}, nil
+	return &Relay{conn: conn, path: path, lines: linequeue.New(out, queue)}, nil
 }
 
 // removeSocket removes a socket left at path; anything else there is an
@@ -78,12 +73,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { r.conn.Close() })
 	defer stop()
 	defer os.Remove(r.path)
-	done := make(chan struct{})
-	go func() { r.write(); close(done) }()
-	err := r.read(ctx)
-	close(r.lines)
-	<-done
-	return err
+	defer r.lines.Close()
+	return r.read(ctx)
 }
 
 // read receives datagrams and queues them, dropping what the writer has no
@@ -106,27 +97,13 @@ func (r *Relay) read(ctx context.Context) error {
 		if line[n-1] != '\n' {
 			line = append(line, '\n')
 		}
-		select {
-		case r.lines <- line:
-		default:
-			r.dropped.Add(1)
-		}
-	}
-}
-
-func (r *Relay) write() {
-	for line := range r.lines {
-		if _, err := r.out.Write(line); err != nil {
-			r.dropped.Add(1)
-			continue
-		}
-		r.written.Add(1)
+		_, _ = r.lines.Write(line)
 	}
 }
 
 // Written is how many lines reached the writer.
-func (r *Relay) Written() uint64 { return r.written.Load() }
+func (r *Relay) Written() uint64 { return r.lines.Written() }
 
 // Dropped is how many lines the relay dropped: its queue was full or the
 // writer failed. Lines HAProxy could not send are counted by HAProxy.
-func (r *Relay) Dropped() uint64 { return r.dropped.Load() }
+func (r *Relay) Dropped() uint64 { return r.lines.Dropped() }

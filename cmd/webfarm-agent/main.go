@@ -27,6 +27,7 @@ import (
 	"github.com/webfarm/webfarm/agent/priority"
 	"github.com/webfarm/webfarm/agent/sweep"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+	"github.com/webfarm/webfarm/internal/linequeue"
 	"github.com/webfarm/webfarm/internal/metrics"
 )
 
@@ -77,9 +78,17 @@ func main() {
 		os.Exit(runSweep(os.Args[2:]))
 	}
 	f := parseFlags(flag.CommandLine, os.Args[1:])
+	// The log goes through a queue: a stderr that blocks (a stalled disk
+	// behind the container's log) must not stop the decisions that log.
+	logs := linequeue.New(os.Stderr, 0)
+	f.zap.DestWriter, f.Log = logs, logs
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
-	if err := run(ctrl.SetupSignalHandler(), f); err != nil {
+	err := run(ctrl.SetupSignalHandler(), f)
+	if err != nil {
 		ctrl.Log.Error(err, "webfarm-agent failed")
+	}
+	logs.Close()
+	if err != nil {
 		os.Exit(1)
 	}
 }

@@ -110,6 +110,8 @@ type schedule struct {
 	baseNet NetConfig
 	// meddled: someone else wrote a node's Lease (bound).
 	meddled bool
+	// restarted: a front's agent started again (bound).
+	restarted bool
 }
 
 // RunRandom draws the schedule of seed from kinds, runs it and checks it:
@@ -206,13 +208,17 @@ func (s *schedule) maxTiming() ownership.Timing {
 // tick; a few message delays on the way, and the clocks' drift. A Lease
 // that someone else wrote is taken back only at its node's next renewal,
 // up to QuietLeaseInterval later: until then the controller does not count
-// that node present.
+// that node present. A restarted agent keeps its promises up to
+// promiseSlack longer than it made them.
 func (s *schedule) bound() time.Duration {
 	cfg, t := s.w.cfg, s.maxTiming()
 	k := min(t.Keepalive, defaultKeepalive)
 	b := cfg.CallTimeout + time.Second + 2*k + 2*t.Deadtime + 2*t.Guard + cfg.Tick + 10*cfg.Net.MaxDelay
 	if s.meddled {
 		b += webfarmv1.QuietLeaseInterval
+	}
+	if s.restarted {
+		b += promiseSlack
 	}
 	return b + time.Duration(int64(b)*2*cfg.DriftPPM/1_000_000)
 }
@@ -267,6 +273,7 @@ func (s *schedule) fault(at time.Duration) {
 
 func (s *schedule) crash(a *agent, at, end time.Duration) {
 	w := s.w
+	s.restarted = true
 	switch s.r.IntN(3) {
 	case 0:
 		w.At(at, a.name+": power off", a.powerOff)
