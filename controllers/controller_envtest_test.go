@@ -37,6 +37,8 @@ func TestEnvtestController(t *testing.T) {
 		{"DeleteHeld", scenarioDeleteHeld},
 		{"DeleteSilentOwner", scenarioDeleteSilentOwner},
 		{"Conflict", scenarioConflict},
+		{"UninstallHeld", scenarioUninstallHeld},
+		{"UninstallSilentOwner", scenarioUninstallSilentOwner},
 		// Last: a 10s deadtime makes the controller judge its blindness
 		// over 10s from then on.
 		{"ForeignLeaseEdit", scenarioForeignLeaseEdit},
