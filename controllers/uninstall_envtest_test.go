@@ -107,6 +107,34 @@ func (h *harness) frontUnselected(node, why string) {
 		return nil
 	})
 	if gone {
-		h.t.Fatalf("FrontNode %s deleted while a FailoverIP being deleted still needs it: %s", node, why)
+		h.t.Fatalf("FrontNode %s deleted while a FailoverIP still needs its agent's report: %s", node, why)
 	}
+}
+
+// scenarioOwnerUnselected: the owner's Node loses the label that made it
+// a front. Its FrontNode stays, with no farm, while the FailoverIP names
+// it: the controller asks it to release, and its agent's report, written
+// there, hands the address over at once. The FrontNode goes once nothing
+// names the node any more.
+func scenarioOwnerUnselected(h *harness) {
+	ns := "unselected"
+	h.activePair(ns, "ul", [2]string{"ul-a", "ul-b"}, [2]string{"10.16.0.1", "10.16.0.2"}, "vip")
+	h.createFailoverIP(ns, "vip", "192.0.2.95", "ul-a", false)
+	h.failoverIP(ns, "vip", "owned by ul-a", ownerIs("ul-a", 1))
+	h.hold("ul-a", ns, "vip", 1)
+
+	h.patchNode("ul-a", "labels", map[string]any{"role": nil})
+	h.frontUnselected("ul-a", "it owns the address, and must say it released it")
+	h.failoverIP(ns, "vip", "release requested from ul-a", func(st *webfarmv1.FailoverIPStatus) error {
+		if !st.ReleaseRequested {
+			return fmt.Errorf("releaseRequested false")
+		}
+		return ownerIs("ul-a", 1)(st)
+	})
+	h.reportFailoverIP("ul-a", webfarmv1.NodeFailoverIPStatus{Name: ns + "/vip", UID: h.failoverIPUID(ns, "vip"), Epoch: 1, State: webfarmv1.VIPReleased})
+	fip := h.failoverIP(ns, "vip", "handed to ul-b at once", allOf(ownerIs("ul-b", 2), votersAre("ul-b")))
+	if !fip.Status.PreviousOwnerReleased {
+		h.t.Errorf("hand-off from an unselected owner without previousOwnerReleased: %+v", fip.Status)
+	}
+	h.frontGone("ul-a")
 }
