@@ -37,6 +37,9 @@ func TestEnvtestController(t *testing.T) {
 		{"DeleteHeld", scenarioDeleteHeld},
 		{"DeleteSilentOwner", scenarioDeleteSilentOwner},
 		{"Conflict", scenarioConflict},
+		{"UninstallHeld", scenarioUninstallHeld},
+		{"UninstallSilentOwner", scenarioUninstallSilentOwner},
+		{"OwnerUnselected", scenarioOwnerUnselected},
 		// Last: a 10s deadtime makes the controller judge its blindness
 		// over 10s from then on.
 		{"ForeignLeaseEdit", scenarioForeignLeaseEdit},

@@ -25,6 +25,9 @@ import (
 type FailoverIPReconciler struct {
 	*shared
 	wakeups *wakeups
+	// written: a reconcile right after a write reads what it wrote, not
+	// the version the cache still holds.
+	written *written[*webfarmv1.FailoverIP]
 }
 
 // Reconcile keeps the FailoverIP req names: first its lifecycle — the
@@ -34,8 +37,10 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	fip := &webfarmv1.FailoverIP{}
 	if err := r.Get(ctx, req.NamespacedName, fip); err != nil {
 		r.wakeups.forget(req)
+		r.written.forget(req.NamespacedName)
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
+	fip = r.written.fresher(fip)
 	stored := fip.Status
 	if elect, err := r.lifecycle(ctx, fip); err != nil || !elect {
 		return reconcile.Result{}, err
@@ -100,10 +105,12 @@ func (r *FailoverIPReconciler) writeStatus(ctx context.Context, fip *webfarmv1.F
 
 // updateStatus replaces fip's status with want at the resourceVersion read.
 func (r *FailoverIPReconciler) updateStatus(ctx context.Context, fip *webfarmv1.FailoverIP, want webfarmv1.FailoverIPStatus) error {
+	from := fip.ResourceVersion
 	fip.Status = want
 	if err := r.Status().Update(ctx, fip, client.FieldOwner(ControllerName)); err != nil {
 		return fmt.Errorf("updating the status of FailoverIP %s/%s: %w", fip.Namespace, fip.Name, err)
 	}
+	r.written.record(from, fip)
 	return nil
 }
 
@@ -329,7 +336,7 @@ func notServing(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) bool {
 }
 
 func setupFailoverIPs(mgr ctrl.Manager, s *shared) error {
-	r := &FailoverIPReconciler{shared: s, wakeups: newWakeups(s.clock)}
+	r := &FailoverIPReconciler{shared: s, wakeups: newWakeups(s.clock), written: newWritten[*webfarmv1.FailoverIP]()}
 	c := mgr.GetCache()
 	w := &failoverIPWatches{shared: s}
 	return ctrl.NewControllerManagedBy(mgr).

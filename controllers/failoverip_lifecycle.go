@@ -174,6 +174,7 @@ func (r *FailoverIPReconciler) ensureFinalizer(ctx context.Context, fip *webfarm
 	if err := r.Patch(ctx, fip, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}), client.FieldOwner(ControllerName)); err != nil {
 		return fmt.Errorf("adding the finalizer of FailoverIP %s/%s: %w", fip.Namespace, fip.Name, err)
 	}
+	r.written.record(before.ResourceVersion, fip)
 	return nil
 }
 
@@ -184,6 +185,7 @@ func (r *FailoverIPReconciler) removeFinalizer(ctx context.Context, fip *webfarm
 	if err := r.Patch(ctx, fip, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}), client.FieldOwner(ControllerName)); err != nil {
 		return fmt.Errorf("removing the finalizer of FailoverIP %s/%s: %w", fip.Namespace, fip.Name, err)
 	}
+	r.written.record(before.ResourceVersion, fip)
 	note := fmt.Sprintf("The address is held nowhere (%s): the FailoverIP goes", res.How)
 	r.events.Eventf(fip, nil, corev1.EventTypeNormal, EventAddressRemoved, actionWithdraw, "%s", note)
 	log.FromContext(ctx).Info("Finalized", "failoverIP", klog.KObj(fip), "how", res.How, "epoch", res.Epoch)

@@ -61,7 +61,9 @@ func (r *FrontNodeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	if node != nil {
 		sel = selection{farms: selectingFarms(farms.Items, node.Labels), failoverIPs: selectingFailoverIPs(fips.Items, node.Labels)}
 	}
-	if len(sel.farms) == 0 && len(sel.failoverIPs) == 0 {
+	// A Node that is gone takes its FrontNode along: the FailoverIPs it
+	// held move once its Lease is silent and its voters say so.
+	if len(sel.farms) == 0 && len(sel.failoverIPs) == 0 && (node == nil || front == nil || !reportsAwaited(fips.Items, req.Name)) {
 		return reconcile.Result{}, r.remove(ctx, req, front)
 	}
 	front, err = r.applySpec(ctx, node, front, sel)
@@ -90,8 +92,9 @@ type selection struct {
 	farms, failoverIPs []string
 }
 
-// remove deletes the FrontNode of a Node that is gone or that neither a
-// farm nor a standalone FailoverIP selects any more.
+// remove deletes the FrontNode of a Node that is gone, or that neither a
+// farm nor a standalone FailoverIP selects any more and whose agent no
+// FailoverIP awaits a report from.
 func (r *FrontNodeReconciler) remove(ctx context.Context, req reconcile.Request, front *webfarmv1.FrontNode) error {
 	r.wakeups.forget(req)
 	r.deadtimes.forget(req.Name)
@@ -103,7 +106,7 @@ func (r *FrontNodeReconciler) remove(ctx context.Context, req reconcile.Request,
 	if err := r.Delete(ctx, front); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("deleting FrontNode %s: %w", front.Name, err)
 	}
-	log.FromContext(ctx).Info("Deleted FrontNode: its Node is gone or no WebFarm or FailoverIP selects it", "frontNode", klog.KObj(front))
+	log.FromContext(ctx).Info("Deleted FrontNode: its Node is gone, or no WebFarm or FailoverIP selects it or awaits its report", "frontNode", klog.KObj(front))
 	return nil
 }
 

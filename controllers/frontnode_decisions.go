@@ -245,3 +245,16 @@ func controllerStatusOf(s webfarmv1.FrontNodeStatus) controllerFrontStatus {
 func (s controllerFrontStatus) equal(o controllerFrontStatus) bool {
 	return equality.Semantic.DeepEqual(s, o)
 }
+
+// reportsAwaited tells whether some FailoverIP's status names node
+// (nodesOf): its agent's reports, written in its FrontNode's status, may
+// still be needed. Without them a withdrawal is proven only by the
+// holder's silence, which a live agent never falls into, so a deleted
+// FailoverIP would wait forever. The FrontNode stays, even once no farm
+// selects the node, as when an uninstall deletes the farms and the
+// FailoverIPs together.
+func reportsAwaited(fips []webfarmv1.FailoverIP, node string) bool {
+	return slices.ContainsFunc(fips, func(fip webfarmv1.FailoverIP) bool {
+		return slices.Contains(nodesOf(fip.Status), node)
+	})
+}

@@ -181,3 +181,39 @@ func TestFrontDeadtime(t *testing.T) {
 		t.Errorf("frontDeadtime = %v, want the smallest, 1s", got)
 	}
 }
+
+// TestReportsAwaited: a FrontNode stays while a FailoverIP's status names
+// its node as one whose report may prove something: owner, candidate,
+// voter, or a previous owner whose release is not yet proven.
+func TestReportsAwaited(t *testing.T) {
+	withdrawn := webfarmv1.FailoverIPStatus{Epoch: 2, PreviousOwner: "a", Voters: []string{"a", "b"}}
+	released := withdrawn
+	released.PreviousOwnerReleased = true
+	owned := webfarmv1.FailoverIPStatus{Owner: "b", Epoch: 3, PreviousOwner: "a", Candidates: []string{"b", "c"}, Voters: []string{"b", "d"}}
+	tests := []struct {
+		name   string
+		status webfarmv1.FailoverIPStatus
+		node   string
+		want   bool
+	}{
+		{"withdrawn: its previous owner", withdrawn, "a", true},
+		{"withdrawn: a voter of its epoch", withdrawn, "b", true},
+		{"withdrawn: another node", withdrawn, "c", false},
+		{"release proven: a voter still", released, "b", true},
+		{"release proven: the previous owner, a voter", released, "a", true},
+		{"owned: the owner", owned, "b", true},
+		{"owned: a candidate", owned, "c", true},
+		{"owned: a voter", owned, "d", true},
+		{"owned: the previous owner, fenced", owned, "a", false},
+		{"never owned", webfarmv1.FailoverIPStatus{}, "a", false},
+	}
+	for _, tt := range tests {
+		fips := []webfarmv1.FailoverIP{{Status: webfarmv1.FailoverIPStatus{Owner: "z", Epoch: 1}}, {Status: tt.status}}
+		if got := reportsAwaited(fips, tt.node); got != tt.want {
+			t.Errorf("%s: reportsAwaited(%s) = %v, want %v", tt.name, tt.node, got, tt.want)
+		}
+	}
+	if reportsAwaited(nil, "a") {
+		t.Error("awaited with no FailoverIP")
+	}
+}

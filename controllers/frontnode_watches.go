@@ -76,17 +76,21 @@ func (w *frontNodeWatches) nodesMatching(ctx context.Context, selector *metav1.L
 
 // forFailoverIP: a FailoverIP's owner is the active proxy, and its deadtime
 // judges the fronts, of the farms that list it; a standalone one selects
-// nodes itself.
+// nodes itself. The fronts whose reports it awaits keep their FrontNode
+// until it no longer does (it is gone, with its farms).
 func (w *frontNodeWatches) forFailoverIP(ctx context.Context, fip *webfarmv1.FailoverIP) []reconcile.Request {
+	var out []reconcile.Request
+	for _, node := range nodesOf(fip.Status) {
+		out = append(out, nodeRequest(node)...)
+	}
 	if fip.Spec.NodeSelector != nil {
-		return w.selectedBy(ctx, fip)
+		return append(out, w.selectedBy(ctx, fip)...)
 	}
 	farms, err := w.farmsListing(ctx, fip.Namespace, fip.Name)
 	if err != nil {
 		log.FromContext(ctx).Error(err, "Mapping a FailoverIP to its fronts")
-		return nil
+		return out
 	}
-	var out []reconcile.Request
 	for i := range farms {
 		out = append(out, w.frontsOf(ctx, farmKey(farms[i].Namespace, farms[i].Name))...)
 	}
@@ -126,10 +130,11 @@ func frontServersChanged(old, new *webfarmv1.FrontNode) bool {
 
 func farmSpecChanged(old, new *webfarmv1.WebFarm) bool { return old.Generation != new.Generation }
 
-// failoverIPChangedForFronts: its spec (deadtime, selector) or its owner,
-// the active proxy.
+// failoverIPChangedForFronts: its spec (deadtime, selector), its owner,
+// the active proxy, or the fronts whose reports it awaits.
 func failoverIPChangedForFronts(old, new *webfarmv1.FailoverIP) bool {
-	return old.Generation != new.Generation || old.Status.Owner != new.Status.Owner
+	return old.Generation != new.Generation || old.Status.Owner != new.Status.Owner ||
+		!slices.Equal(nodesOf(old.Status), nodesOf(new.Status))
 }
 
 // selectedBy: the nodes a standalone FailoverIP's selector matches, and

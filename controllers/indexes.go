@@ -19,7 +19,8 @@ const (
 	// indexFrontFailoverIPs: FrontNodes by the standalone FailoverIPs
 	// ("namespace/name") that select them.
 	indexFrontFailoverIPs = "spec.failoverIPs"
-	// indexFailoverIPNodes: FailoverIPs by their owner and candidates.
+	// indexFailoverIPNodes: FailoverIPs by the nodes their status concerns
+	// (nodesOf).
 	indexFailoverIPNodes = "status.nodes"
 	// indexFarmFailoverIPs: WebFarms by the FailoverIPs they list.
 	indexFarmFailoverIPs = "spec.failoverIPs"
@@ -76,18 +77,20 @@ func indexSites(mgr manager.Manager) error {
 	return nil
 }
 
-// nodesOf are the nodes a FailoverIP's status concerns: its owner, its
-// candidates, and a previous owner that has yet to be shown to have removed
-// the address taken away from it.
+// nodesOf are, sorted, the nodes a FailoverIP's status concerns: its
+// owner, its candidates, the voters of its epoch (kept through a
+// withdrawal: their reports may prove it), and a previous owner that has
+// yet to be shown to have removed the address taken away from it.
 func nodesOf(st webfarmv1.FailoverIPStatus) []string {
-	nodes := slices.Clone(st.Candidates)
+	nodes := slices.Concat(st.Candidates, st.Voters)
 	if st.Owner != "" {
 		nodes = append(nodes, st.Owner)
 	}
 	if unproven(ownershipOf(st)) {
 		nodes = append(nodes, st.PreviousOwner)
 	}
-	return nodes
+	slices.Sort(nodes)
+	return slices.Compact(nodes)
 }
 
 // failoverIPsWithAddress lists the FailoverIPs of every namespace whose

@@ -42,14 +42,18 @@ type SiteReconciler struct {
 	secrets client.Reader
 	// watched are the namespaces whose Secrets wake the Sites naming them.
 	watched map[string]bool
+	// written: a reconcile right after a write reads what it wrote.
+	written *written[*webfarmv1.Site]
 }
 
 // Reconcile writes the status of the Site req names when it changed.
 func (r *SiteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	site := &webfarmv1.Site{}
 	if err := r.Get(ctx, req.NamespacedName, site); err != nil {
+		r.written.forget(req.NamespacedName)
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
+	site = r.written.fresher(site)
 	world, err := r.siteWorld(ctx)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -75,10 +79,12 @@ func (r *SiteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	if equality.Semantic.DeepEqual(want, site.Status) {
 		return result, nil
 	}
+	from := site.ResourceVersion
 	site.Status = want
 	if err := r.Status().Update(ctx, site, client.FieldOwner(ControllerName)); err != nil {
 		return reconcile.Result{}, fmt.Errorf("updating the status of Site %s: %w", req, err)
 	}
+	r.written.record(from, site)
 	return result, nil
 }
 
@@ -182,7 +188,7 @@ func setupSites(mgr ctrl.Manager, s *shared, secretNamespaces []string) error {
 	if err := indexSites(mgr); err != nil {
 		return err
 	}
-	r := &SiteReconciler{shared: s, secrets: mgr.GetAPIReader(), watched: map[string]bool{}}
+	r := &SiteReconciler{shared: s, secrets: mgr.GetAPIReader(), watched: map[string]bool{}, written: newWritten[*webfarmv1.Site]()}
 	c := mgr.GetCache()
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("site").

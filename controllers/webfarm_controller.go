@@ -23,14 +23,18 @@ type WebFarmReconciler struct {
 	*shared
 	// secrets reads Secrets from the API server, never through a cache.
 	secrets client.Reader
+	// written: a reconcile right after a write reads what it wrote.
+	written *written[*webfarmv1.WebFarm]
 }
 
 // Reconcile writes the status of the WebFarm req names when it changed.
 func (r *WebFarmReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	farm := &webfarmv1.WebFarm{}
 	if err := r.Get(ctx, req.NamespacedName, farm); err != nil {
+		r.written.forget(req.NamespacedName)
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
+	farm = r.written.fresher(farm)
 	if err := ensureUploadsSecret(ctx, r.Client, r.secrets, farm); err != nil {
 		return reconcile.Result{}, err
 	}
@@ -46,10 +50,12 @@ func (r *WebFarmReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	// The controller alone writes it: the whole status goes, so that zero
 	// counts show as 0 in kubectl get.
+	from := farm.ResourceVersion
 	farm.Status = want
 	if err := r.Status().Update(ctx, farm, client.FieldOwner(ControllerName)); err != nil {
 		return reconcile.Result{}, fmt.Errorf("updating the status of WebFarm %s: %w", req, err)
 	}
+	r.written.record(from, farm)
 	return reconcile.Result{RequeueAfter: recheck}, nil
 }
 
@@ -98,7 +104,7 @@ func failoverIPChangedForFarm(old, new *webfarmv1.FailoverIP) bool {
 }
 
 func setupWebFarms(mgr ctrl.Manager, s *shared) error {
-	r := &WebFarmReconciler{shared: s, secrets: mgr.GetAPIReader()}
+	r := &WebFarmReconciler{shared: s, secrets: mgr.GetAPIReader(), written: newWritten[*webfarmv1.WebFarm]()}
 	c := mgr.GetCache()
 	forFailoverIP := func(ctx context.Context, fip *webfarmv1.FailoverIP) []reconcile.Request {
 		farms, err := s.farmsListing(ctx, fip.Namespace, fip.Name)

@@ -22,7 +22,14 @@ func hooksDir(t *testing.T, scripts map[string]string) string {
 	return dir
 }
 
+// TestNotifyEnvironment: a hook gets the documented WEBFARM_ variables on
+// top of the agent's environment, which it inherits: the chart passes
+// WEBFARM_MARIADB_DEFAULTS to the MariaDB hooks that way.
 func TestNotifyEnvironment(t *testing.T) {
+	// The caller's own WEBFARM_ variables (WEBFARM_NODE_TESTS=1...) are no
+	// part of what is checked.
+	withoutWebfarmEnv(t)
+	t.Setenv("WEBFARM_MARIADB_DEFAULTS", "/etc/webfarm/mariadb.cnf")
 	out := filepath.Join(t.TempDir(), "env")
 	dir := hooksDir(t, map[string]string{"fence": `env | grep ^WEBFARM_ | sort > ` + out + "\necho fenced\n"})
 	var runs []NotifyRun
@@ -33,7 +40,7 @@ func TestNotifyEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(out)
-	want := "WEBFARM_ADDRESS=10.0.0.50\nWEBFARM_EPOCH=7\nWEBFARM_FAILOVERIP=db/primary\nWEBFARM_INTERFACE=eth0\nWEBFARM_LAST_OWNER=db1\nWEBFARM_LAST_OWNER_EPOCH=6\nWEBFARM_NODE=db2\nWEBFARM_PREVIOUS_OWNER=db1\nWEBFARM_PROMOTED_EPOCH=\nWEBFARM_STATE=fault\n"
+	want := "WEBFARM_ADDRESS=10.0.0.50\nWEBFARM_EPOCH=7\nWEBFARM_FAILOVERIP=db/primary\nWEBFARM_INTERFACE=eth0\nWEBFARM_LAST_OWNER=db1\nWEBFARM_LAST_OWNER_EPOCH=6\nWEBFARM_MARIADB_DEFAULTS=/etc/webfarm/mariadb.cnf\nWEBFARM_NODE=db2\nWEBFARM_PREVIOUS_OWNER=db1\nWEBFARM_PROMOTED_EPOCH=\nWEBFARM_STATE=fault\n"
 	if string(got) != want {
 		t.Errorf("environment:\n%s\nwant:\n%s", got, want)
 	}
@@ -43,6 +50,20 @@ func TestNotifyEnvironment(t *testing.T) {
 	// No hook for master: nothing runs, nothing is reported.
 	if err := m.notify(context.Background(), NotifyMaster, a, "eth0"); err != nil || len(runs) != 2 {
 		t.Errorf("master without a hook: %v, %d runs", err, len(runs))
+	}
+}
+
+// withoutWebfarmEnv removes the WEBFARM_ variables from the test's
+// environment until it ends.
+func withoutWebfarmEnv(t *testing.T) {
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "WEBFARM_") {
+			t.Setenv(name, "") // restored at the end of the test
+			if err := os.Unsetenv(name); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
 
