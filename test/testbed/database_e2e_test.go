@@ -18,14 +18,28 @@ import (
 // no acknowledged write may be lost; without it the loss is printed, not
 // asserted. The old primary then comes back: it must stay read-only and
 // must not take the address back. The write gap is printed.
+//
+// Both trials share one testbed: the asynchronous one goes the other way,
+// the old primary of the first back as an asynchronous replica of the new.
 func TestE2EDatabaseFailover(t *testing.T) {
-	for _, semiSync := range []bool{true, false} {
-		name := "semi-sync"
-		if !semiSync {
-			name = "async"
-		}
-		t.Run(name, func(t *testing.T) { databaseFailover(t, semiSync) })
+	tb := StartT(t, Options{Fronts: 2})
+	db, err := StartDatabase(context.Background(), tb, true)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(db.Stop)
+	waitCandidate(t, db, tb.fronts[1].Name)
+	var first DatabaseTrial
+	if !t.Run("semi-sync", func(t *testing.T) { first = databaseFailover(t, db, true) }) {
+		return
+	}
+	t.Run("async", func(t *testing.T) {
+		if err := db.reseed(first.From, first.To, false); err != nil {
+			t.Fatal(err)
+		}
+		waitCandidate(t, db, first.From)
+		databaseFailover(t, db, false)
+	})
 }
 
 // databaseTrial is the testbed of a database trial: the primary's node
@@ -65,57 +79,42 @@ func startDatabaseTrial(t *testing.T, semiSync bool) *databaseTrial {
 	return tr
 }
 
-func databaseFailover(t *testing.T, semiSync bool) {
-	tr := startDatabaseTrial(t, semiSync)
-	db, w, primary, replica := tr.db, tr.w, tr.primary, tr.replica
+// databaseFailover loses the primary's node hard while the client writes
+// (Database.hardLoss), checks the move, then brings the old primary back.
+func databaseFailover(t *testing.T, db *Database, semiSync bool) DatabaseTrial {
 	ctx := context.Background()
 	owners := watchOwners(t, db)
-
-	checkOwner(t, db, primary.Name)
-	arp, err := db.watchClaims(DatabaseVIP, primary.Name)
+	tr, err := db.hardLoss(ctx, webfarmMover{db}, semiSync)
+	for _, e := range tr.Timeline {
+		t.Logf("  %s", e)
+	}
+	t.Logf("database failover: %s", tr.DatabaseFailover)
+	t.Logf("owners: %s", strings.Join(owners(), "; "))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer arp.Stop()
-	marks := tr.tb.markLogs()
-	lost := time.Now()
-	if err := primary.Crash(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("crashed %s (the primary) at %s", primary.Name, lost.Format(time.StampMilli))
-	if err := WaitFor(func() (bool, error) { return w.AckedSince(lost) >= databaseResumed, nil }, databaseResumeTimeout); err != nil {
+	if tr.Err != "" {
 		fip, _ := db.FailoverIP(ctx)
-		t.Fatalf("writes never resumed after the loss of %s: failures %v; FailoverIP status %+v", primary.Name, lastFailures(w, 3), fip.Status)
+		t.Fatalf("after the loss of %s: %s; FailoverIP status %+v", tr.From, tr.Err, fip.Status)
 	}
-	tr.stopWriter()
-	arp.Stop()
-	res := DatabaseFailover{SemiSync: semiSync, From: primary.Name, To: replica.Name,
-		TwoAnswerers: len(arp.Conflicts(probeInterval / 2)), Timeline: tr.tb.timeline(marks, lost, arp, primary.Name)}
-	db.measure(&res, w, lost)
-	lostIDs := res.LostIDs
-	if res.Lost < 0 {
-		t.Fatalf("reading the rows of %s failed", replica.Name)
+	if tr.Lost < 0 {
+		t.Fatalf("reading the rows of %s failed", tr.To)
 	}
-	for _, e := range res.Timeline {
-		t.Logf("  %s", e)
+	if tr.TwoAnswerers > 0 {
+		t.Errorf("%d instants of two answerers for %s", tr.TwoAnswerers, DatabaseVIP)
 	}
-	t.Logf("database failover: %s", res)
-	t.Logf("owners: %s", strings.Join(owners(), "; "))
-	if res.TwoAnswerers > 0 {
-		t.Errorf("%d instants of two answerers for %s", res.TwoAnswerers, DatabaseVIP)
+	if semiSync && tr.Lost > 0 {
+		t.Errorf("semi-synchronous replication lost acknowledged writes: %v", tr.LostIDs)
 	}
-	if semiSync && len(lostIDs) > 0 {
-		t.Errorf("semi-synchronous replication lost acknowledged writes: %v", lostIDs)
+	if ro, err := db.Servers[tr.To].SQL("SELECT @@global.read_only"); err != nil || ro != "0" {
+		t.Errorf("the new primary %s: read_only %q, %v; want writable", tr.To, ro, err)
 	}
-	if ro, err := db.Servers[replica.Name].SQL("SELECT @@global.read_only"); err != nil || ro != "0" {
-		t.Errorf("the new primary %s: read_only %q, %v; want writable", replica.Name, ro, err)
-	}
-	checkOwner(t, db, replica.Name, primary.Name)
+	checkOwner(t, db, tr.To, tr.From)
 
 	// The old primary returns, as after a reboot: read-only (as every
 	// server starts), replicating from nobody. Its check fails, so it is no
 	// candidate, and without autoFailback the address stays.
-	got, err := db.OldPrimaryReturns(ctx, primary.Name, replica.Name)
+	got, err := db.OldPrimaryReturns(ctx, tr.From, tr.To)
 	t.Logf("returned %s", got)
 	if err != nil {
 		t.Error(err)
@@ -128,6 +127,7 @@ func databaseFailover(t *testing.T, semiSync bool) {
 		}
 		t.Logf("status.nodes %s: eligible %v (%s) %s; last hook: %s", n.Name, n.Eligible, n.Reason, checkMessages(n.Checks), hook)
 	}
+	return tr
 }
 
 // waitCandidate waits until node's checks make it a candidate.
@@ -197,22 +197,5 @@ func watchOwners(t *testing.T, db *Database) func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]string(nil), changes...)
-	}
-}
-
-// TestE2EDatabaseScenario runs the demo's database scenario alone, on the
-// demo's three fronts: its narrow run.
-func TestE2EDatabaseScenario(t *testing.T) {
-	tb := StartT(t, Options{})
-	ctx := context.Background()
-	if err := tb.WaitReady(ctx, readyTimeout); err != nil {
-		t.Fatal(err)
-	}
-	r, err := DatabaseScenario(ctx, tb)
-	for _, row := range r.Rows {
-		t.Logf("%s: %s (ok %v)", row.Check, row.Got, row.OK)
-	}
-	if err != nil {
-		t.Fatal(err)
 	}
 }
