@@ -154,8 +154,12 @@ type MySQLCheck struct {
 	// +kubebuilder:validation:Maximum=65535
 	Port int32 `json:"port,omitempty"`
 	// credentialsSecretRef names a Secret in the FailoverIP's namespace
-	// with the keys "username" and "password". The user needs no privilege
-	// beyond REPLICATION CLIENT (SHOW SLAVE STATUS) or SLAVE MONITOR.
+	// with the keys "username" and "password". The check reads
+	// @@global.read_only and SHOW SLAVE STATUS, which on MariaDB 10.11
+	// needs SLAVE MONITOR (REPLICATION CLIENT no longer allows it;
+	// on MySQL, REPLICATION CLIENT). The example hooks, if they log in as
+	// the same user, need READ_ONLY ADMIN, REPLICATION SLAVE ADMIN and
+	// RELOAD as well (docs/install.md).
 	// +required
 	CredentialsSecretRef LocalObjectReference `json:"credentialsSecretRef"`
 	// allowPromotableReplica makes a healthy read-only replica pass too,

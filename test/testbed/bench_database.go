@@ -281,10 +281,12 @@ func (d *Database) reseed(front, primary string, semiSync bool) error {
 	if err != nil {
 		return err
 	}
+	semi := "0"
 	if semiSync {
-		if _, err := p.SQL("SET GLOBAL rpl_semi_sync_master_enabled = 1"); err != nil {
-			return err
-		}
+		semi = "1"
+	}
+	if _, err := p.SQL("SET GLOBAL rpl_semi_sync_master_enabled = " + semi); err != nil {
+		return err
 	}
 	reset := fmt.Sprintf("STOP SLAVE; RESET SLAVE ALL; SET sql_log_bin = 0; TRUNCATE TABLE trial.writes; RESET MASTER; SET GLOBAL gtid_slave_pos = '%s';\n", pos)
 	if _, err := r.SQL(reset + d.replicate(primary, semiSync)); err != nil {

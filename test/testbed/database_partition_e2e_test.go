@@ -33,6 +33,7 @@ func TestE2EDatabasePartition(t *testing.T) {
 	primary, replica := tr.primary, tr.replica
 	checkOwner(t, tr.db, primary.Name)
 	samples := sampleWritable(t, tr)
+	watch := watchOwners(t, tr.db)
 
 	start := time.Now()
 	if err := primary.dropTraffic(replica.Address, true); err != nil {
@@ -48,6 +49,9 @@ func TestE2EDatabasePartition(t *testing.T) {
 	}
 	healed := time.Now()
 	t.Logf("healed at %s", healed.Format(time.StampMilli))
+	owners, acks := watch(primary.Name)
+	t.Logf("owners: %s", strings.Join(owners, "; "))
+	t.Logf("%s's Lease renewals acknowledged while it owned the address: %s", primary.Name, acks)
 	if err := WaitFor(func() (bool, error) { return tr.w.AckedSince(healed) >= 40, nil }, time.Minute); err != nil {
 		t.Fatalf("writes did not go on after the partition healed: failures %v", lastFailures(tr.w, 3))
 	}

@@ -104,24 +104,40 @@ tlsConfig:
 {{- end -}}
 
 {{/*
-agentPlacement: the fronts, for every pod that runs beside the agent on
-them (the agent's and HAProxy's DaemonSets).
+agentPlacement: the agent's nodes: the fronts, and the back-ends of
+standalone FailoverIPs.
 */}}
 {{- define "webfarm.agentPlacement" -}}
-{{- with .Values.agent.nodeSelector }}
+{{- include "webfarm.placement" (dict "ctx" . "nodeSelector" .Values.agent.nodeSelector) -}}
+{{- end -}}
+
+{{/*
+haproxyPlacement: the fronts alone (haproxy.nodeSelector, the agent's by
+default), with the agent's affinity, tolerations and priority.
+*/}}
+{{- define "webfarm.haproxyPlacement" -}}
+{{- include "webfarm.placement" (dict "ctx" . "nodeSelector" (.Values.haproxy.nodeSelector | default .Values.agent.nodeSelector)) -}}
+{{- end -}}
+
+{{/* placement: the agent's affinity, tolerations and priority, on the nodes
+that nodeSelector selects. */}}
+{{- define "webfarm.placement" -}}
+{{- with .ctx.Values }}
+{{- with $.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.agent.affinity }}
+{{- with .agent.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.agent.tolerations }}
+{{- with .agent.tolerations }}
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.agent.priorityClassName }}
+{{- with .agent.priorityClassName }}
 priorityClassName: {{ . }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
