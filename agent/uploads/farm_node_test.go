@@ -39,6 +39,8 @@ type testFront struct {
 	// ttl, when set, is the Syncer's TombstoneTTL, with a skew of a
 	// tenth of it.
 	ttl time.Duration
+	// quiet, when set, is the Syncer's Quiet.
+	quiet time.Duration
 	// extra are more modules of its daemon, no Syncer's (the bench's
 	// lsyncd targets).
 	extra []Module
@@ -129,7 +131,7 @@ func (f *testFront) start(t *testing.T, all []*testFront) {
 	f.daemon = &Daemon{Command: runner(f.ns)}
 	f.router = NewRouter(cfg)
 	f.syncer = &Syncer{Module: f.module(), Rsync: f.rsync(), Drain: f.router.Drain,
-		TombstoneTTL: f.ttl, ClockSkew: f.ttl / 10}
+		TombstoneTTL: f.ttl, ClockSkew: f.ttl / 10, Quiet: f.quiet}
 	f.router.Set(f.module().Name, f.syncer)
 	f.syncer.SetPeers(ps)
 	if err := f.syncer.prepare(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,13 @@ const (
 	// inStepFile is this front's own (collect.go): never synced.
 	inStepFile = MetaDir + "/in-step"
 )
+
+// transfers numbers this process's transfers, from the time it started,
+// so that a restarted agent does not name what it sets aside as a
+// transfer before the restart did.
+var transfers atomic.Int64
+
+func init() { transfers.Store(time.Now().UnixNano()) }
 
 // Rsync runs the rsync client of one front towards the others' daemons.
 type Rsync struct {
@@ -52,12 +60,15 @@ type Rsync struct {
 // common are the options of every transfer: recursive where asked, links
 // as links (never one that points out of the tree), times and modes kept,
 // temporary files out of the watched tree and the replaced versions kept
-// aside for the receiver's agent to judge (Wins).
+// aside for the receiver's agent to judge (Wins). Each transfer names what
+// it sets aside with a suffix of its own (kept.go): a second push of a
+// path before the receiver judged the first must not overwrite the
+// version the first set aside.
 func (r *Rsync) common(backupFor string) []string {
 	args := []string{
 		"-lptD", "--safe-links",
 		"--temp-dir=" + tmpDir,
-		"--backup", "--backup-dir=" + replacedDir + "/" + backupFor,
+		"--backup", "--backup-dir=" + replacedDir + "/" + backupFor, "--suffix=" + keptSuffix(transfers.Add(1)),
 		"--exclude=/" + tmpDir + "/", "--exclude=/" + replacedDir + "/", "--exclude=/" + inStepFile,
 		"--password-file=" + r.PasswordFile,
 		"--contimeout=5",

@@ -95,6 +95,9 @@ type Syncer struct {
 	// incoming holds, per path, what peers did to it, judged once the
 	// path settles: rsync logs a file before it puts it in place.
 	incoming map[string][]arrival
+	// kept lists what peers' transfers set aside (kept.go): the loop's
+	// own, read afresh at every step and after every pull.
+	kept *keptIndex
 	// received and receivedDel are what peers wrote and deleted here, so
 	// that the watcher does not send them back.
 	received    map[string]stamp
@@ -128,6 +131,7 @@ func (s *Syncer) init() {
 		s.settledAs = map[string]stamp{}
 		s.received, s.receivedDel = map[string]stamp{}, map[string]bool{}
 		s.incoming = map[string][]arrival{}
+		s.kept = newKeptIndex(s.Module.Path)
 		s.attrOnly, s.enforced = map[string]bool{}, map[string]enforcement{}
 		s.rejoined = map[string]bool{}
 		s.wake = make(chan struct{}, 1)
@@ -341,6 +345,7 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 			s.fail(err)
 		}
 	}
+	s.kept = newKeptIndex(s.Module.Path)
 	s.mu.Lock()
 	settled := s.pending.settled(s.Clock.Now(), s.Quiet)
 	s.mu.Unlock()
