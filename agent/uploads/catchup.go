@@ -49,7 +49,7 @@ func (s *Syncer) catchUpOnce(ctx context.Context) (bool, error) {
 	var errs []error
 	for _, p := range peers {
 		got, err := s.Rsync.Pull(ctx, root, p, module, s.Module)
-		s.kept = newKeptIndex(root)
+		s.kept = nil
 		for _, path := range got {
 			s.judge(ctx, OpRecv, path, p.Name)
 		}

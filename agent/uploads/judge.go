@@ -60,7 +60,7 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 	if _, err := os.Lstat(filepath.Join(s.Module.Path, path)); err != nil {
 		op = OpDel
 	}
-	for _, sender := range s.kept.replacedBy(path) {
+	for _, sender := range s.keptNow().replacedBy(path) {
 		if !named[sender] {
 			arrivals = append(arrivals, arrival{op, sender})
 		}
@@ -75,7 +75,7 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 // its tombstone and every version those transfers set aside. The best
 // one stays; the others set aside are removed.
 func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
-	kept := s.kept.versions(sender, path)
+	kept := s.keptNow().versions(sender, path)
 	if strings.HasPrefix(path, deletedDir+"/") {
 		// Both tombstones record a deletion: the one replaced is not kept.
 		removeAll(kept)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // What a peer's transfer replaces or deletes, rsync's daemon sets aside as
@@ -33,11 +34,13 @@ func keptBase(name string) string {
 
 // keptIndex lists what peers' transfers set aside, reading each
 // directory once: a burst of thousands of files into one directory must
-// not read it again for each of them. The loop reads it afresh at every
-// step and after every pull; what a transfer sets aside after that moves
-// its path away (an event), which is judged again once it settles.
+// not read it again for each of them. It is read again after keptAge
+// (Syncer.keptNow) and after every pull: a version set aside since would
+// be missed, and a path whose transfer was not logged yet taken for a
+// local change and sent back.
 type keptIndex struct {
 	root    string
+	at      time.Time
 	senders []string
 	read    bool
 	// dirs holds, per directory read, the versions set aside there by
@@ -45,8 +48,16 @@ type keptIndex struct {
 	dirs map[string]map[string][]string
 }
 
-func newKeptIndex(module string) *keptIndex {
-	return &keptIndex{root: filepath.Join(module, replacedDir), dirs: map[string]map[string][]string{}}
+// keptAge, in quiet periods, is how long a keptIndex is used.
+const keptAge = 0.25
+
+// keptNow is the keptIndex, read again if older than keptAge.
+func (s *Syncer) keptNow() *keptIndex {
+	now := s.Clock.Now()
+	if s.kept == nil || now.Sub(s.kept.at) > time.Duration(keptAge*float64(s.Quiet)) {
+		s.kept = &keptIndex{root: filepath.Join(s.Module.Path, replacedDir), at: now, dirs: map[string]map[string][]string{}}
+	}
+	return s.kept
 }
 
 // versions lists the versions of path that sender's transfers set aside:

@@ -96,7 +96,7 @@ type Syncer struct {
 	// path settles: rsync logs a file before it puts it in place.
 	incoming map[string][]arrival
 	// kept lists what peers' transfers set aside (kept.go): the loop's
-	// own, read afresh at every step and after every pull.
+	// own, read afresh at every step, after every pull and when old.
 	kept *keptIndex
 	// received and receivedDel are what peers wrote and deleted here, so
 	// that the watcher does not send them back.
@@ -131,7 +131,6 @@ func (s *Syncer) init() {
 		s.settledAs = map[string]stamp{}
 		s.received, s.receivedDel = map[string]stamp{}, map[string]bool{}
 		s.incoming = map[string][]arrival{}
-		s.kept = newKeptIndex(s.Module.Path)
 		s.attrOnly, s.enforced = map[string]bool{}, map[string]enforcement{}
 		s.rejoined = map[string]bool{}
 		s.wake = make(chan struct{}, 1)
@@ -345,7 +344,7 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 			s.fail(err)
 		}
 	}
-	s.kept = newKeptIndex(s.Module.Path)
+	s.kept = nil
 	s.mu.Lock()
 	settled := s.pending.settled(s.Clock.Now(), s.Quiet)
 	s.mu.Unlock()
