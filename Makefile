@@ -142,7 +142,7 @@ soak-failover: packages control-plane ## No false fence: the farm at its fastest
 
 KEEP ?=
 .PHONY: demo
-demo: packages control-plane ## Run the whole farm on this machine and narrate its seven scenarios, the database failover last (KEEP=1 leaves it running).
+demo: packages control-plane ## Run the whole farm on this machine and narrate its eight scenarios, the database failover and uploads last (KEEP=1 leaves it running).
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go run ./cmd/webfarm-testbed demo $(if $(KEEP),--keep)
 
 ##@ Tools

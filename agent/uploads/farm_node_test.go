@@ -39,6 +39,8 @@ type testFront struct {
 	// ttl, when set, is the Syncer's TombstoneTTL, with a skew of a
 	// tenth of it.
 	ttl time.Duration
+	// quiet, when set, is the Syncer's Quiet.
+	quiet time.Duration
 	// extra are more modules of its daemon, no Syncer's (the bench's
 	// lsyncd targets).
 	extra []Module
@@ -117,6 +119,13 @@ func (f *testFront) rsync() *Rsync {
 // start runs the front's daemon and Syncer until stop or the test's end.
 func (f *testFront) start(t *testing.T, all []*testFront) {
 	t.Helper()
+	f.serve(t, all)
+	f.run(t)
+}
+
+// serve starts the front's daemon, and makes its Syncer, not yet run.
+func (f *testFront) serve(t *testing.T, all []*testFront) {
+	t.Helper()
 	var peers []*testFront
 	var ps []Peer
 	for _, p := range all {
@@ -129,7 +138,7 @@ func (f *testFront) start(t *testing.T, all []*testFront) {
 	f.daemon = &Daemon{Command: runner(f.ns)}
 	f.router = NewRouter(cfg)
 	f.syncer = &Syncer{Module: f.module(), Rsync: f.rsync(), Drain: f.router.Drain,
-		TombstoneTTL: f.ttl, ClockSkew: f.ttl / 10}
+		TombstoneTTL: f.ttl, ClockSkew: f.ttl / 10, Quiet: f.quiet}
 	f.router.Set(f.module().Name, f.syncer)
 	f.syncer.SetPeers(ps)
 	if err := f.syncer.prepare(); err != nil {
@@ -138,6 +147,11 @@ func (f *testFront) start(t *testing.T, all []*testFront) {
 	if err := f.daemon.Apply(cfg, testPassword); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// run runs the Syncer serve made until stop or the test's end.
+func (f *testFront) run(t *testing.T) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ctx = testrContext(ctx, t, f.name)
 	f.cancel, f.done = cancel, make(chan struct{})

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,10 +42,11 @@ func (s *Syncer) takeInbox() {
 }
 
 // judgeArrivals decides, for a path that settled, which version stays
-// (Wins), and reports whether a peer had a hand in it. rsync keeps the
-// version it replaced, or deleted, in .webfarm/replaced/<peer>/: the
-// better one of the two is put back. A version kept there that no arrival
-// names (its rename came after the arrival was judged) is judged too.
+// (Wins), and reports whether a peer had a hand in it. rsync sets the
+// versions a transfer replaced, or deleted, aside (kept.go): the best of
+// them and the path's own is put back. A version set aside that no
+// arrival names (its rename came after the arrival was judged) is judged
+// too.
 func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 	s.mu.Lock()
 	arrivals := s.incoming[path]
@@ -58,7 +60,7 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 	if _, err := os.Lstat(filepath.Join(s.Module.Path, path)); err != nil {
 		op = OpDel
 	}
-	for _, sender := range s.replacedBy(path) {
+	for _, sender := range s.keptNow().replacedBy(path) {
 		if !named[sender] {
 			arrivals = append(arrivals, arrival{op, sender})
 		}
@@ -69,26 +71,14 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 	return len(arrivals) > 0
 }
 
-// replacedBy lists the peers whose transfer moved a version of path aside.
-func (s *Syncer) replacedBy(path string) []string {
-	entries, err := os.ReadDir(filepath.Join(s.Module.Path, replacedDir))
-	if err != nil {
-		return nil
-	}
-	var senders []string
-	for _, e := range entries {
-		st, err := os.Lstat(filepath.Join(s.Module.Path, replacedDir, e.Name(), path))
-		if e.IsDir() && err == nil && !st.IsDir() {
-			senders = append(senders, e.Name())
-		}
-	}
-	return senders
-}
-
+// judge weighs what sender's transfers did to path: the path as it is,
+// its tombstone and every version those transfers set aside. The best
+// one stays; the others set aside are removed.
 func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
+	kept := s.keptNow().versions(sender, path)
 	if strings.HasPrefix(path, deletedDir+"/") {
 		// Both tombstones record a deletion: the one replaced is not kept.
-		_ = os.Remove(filepath.Join(s.Module.Path, replacedDir, sender, path))
+		removeAll(kept)
 		s.judgeTombstone(ctx, path)
 		return
 	}
@@ -96,11 +86,10 @@ func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
 		return
 	}
 	abs := filepath.Join(s.Module.Path, path)
-	backup := filepath.Join(s.Module.Path, replacedDir, sender, path)
-	prev, err := os.Lstat(backup)
-	hadPrev := err == nil && !prev.IsDir()
-	logr.FromContextOrDiscard(ctx).V(1).Info("Judging", "op", op, "path", path, "from", sender, "replaced", hadPrev)
-	var incoming Version
+	logr.FromContextOrDiscard(ctx).V(1).Info("Judging", "op", op, "path", path, "from", sender, "replaced", len(kept))
+	incoming := &candidate{v: Version{MtimeNs: s.Clock.Now().UnixNano(), Deleted: true}}
+	var rivals []*candidate
+	tomb, hasTomb := s.tombstone(path)
 	switch op {
 	case OpRecv:
 		cur, err := os.Lstat(abs)
@@ -111,37 +100,43 @@ func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
 			s.remember(path, cur)
 			return
 		}
-		var against *os.FileInfo
-		if hadPrev {
-			against = &prev
-		}
-		incoming = fileVersion(abs, cur, against)
-		if tomb, ok := s.tombstone(path); ok && Wins(tomb, incoming) {
+		incoming = fileCandidate(abs, cur)
+		if hasTomb {
 			// A version older than the path's deletion: a front
 			// that missed the deletion does not bring it back.
-			s.remove(path, abs)
-			_ = os.Remove(backup)
-			return
+			rivals = append(rivals, &candidate{v: tomb})
 		}
 	case OpDel:
-		incoming = Version{MtimeNs: s.Clock.Now().UnixNano(), Deleted: true}
-		if tomb, ok := s.tombstone(path); ok {
-			incoming = tomb
+		if hasTomb {
+			incoming.v = tomb
 		}
 	}
-	if hadPrev {
-		var against *os.FileInfo
-		if cur, err := os.Lstat(abs); err == nil && op == OpRecv {
-			against = &cur
+	for _, k := range kept {
+		if st, err := os.Lstat(k); err == nil {
+			rivals = append(rivals, fileCandidate(k, st))
 		}
-		kept := fileVersion(backup, prev, against)
-		if Wins(kept, incoming) {
-			s.restore(ctx, path, abs, backup, sender)
-			return
-		}
-		_ = os.Remove(backup)
 	}
-	s.accept(ctx, path, abs, sender, incoming)
+	best := incoming
+	for _, c := range rivals {
+		if c.beats(best) {
+			best = c
+		}
+	}
+	removeAll(slices.DeleteFunc(kept, func(k string) bool { return k == best.abs }))
+	switch {
+	case best == incoming:
+		s.accept(ctx, path, abs, sender, incoming.v)
+	case best.abs == "":
+		s.remove(path, abs)
+	default:
+		s.restore(ctx, path, abs, best.abs, sender)
+	}
+}
+
+func removeAll(paths []string) {
+	for _, p := range paths {
+		_ = os.Remove(p)
+	}
 }
 
 // restore puts back the version a peer's worse one replaced, and sends it

@@ -37,16 +37,6 @@ func Wins(a, b Version) bool {
 	return a.Sum > b.Sum
 }
 
-// fileVersion is the version of the file at path; its digest is read
-// only when other, the version it is compared with, has the same time.
-func fileVersion(path string, st os.FileInfo, other *os.FileInfo) Version {
-	v := Version{MtimeNs: st.ModTime().UnixNano()}
-	if other != nil && (*other).ModTime().UnixNano() == v.MtimeNs {
-		v.Sum = digestFile(path)
-	}
-	return v
-}
-
 func digestFile(path string) string {
 	f, err := os.Open(path)
 	if err != nil {

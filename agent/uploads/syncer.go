@@ -95,6 +95,9 @@ type Syncer struct {
 	// incoming holds, per path, what peers did to it, judged once the
 	// path settles: rsync logs a file before it puts it in place.
 	incoming map[string][]arrival
+	// kept lists what peers' transfers set aside (kept.go): the loop's
+	// own, read afresh at every step, after every pull and when old.
+	kept *keptIndex
 	// received and receivedDel are what peers wrote and deleted here, so
 	// that the watcher does not send them back.
 	received    map[string]stamp
@@ -341,6 +344,7 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 			s.fail(err)
 		}
 	}
+	s.kept = nil
 	s.mu.Lock()
 	settled := s.pending.settled(s.Clock.Now(), s.Quiet)
 	s.mu.Unlock()

@@ -17,6 +17,9 @@ func demo(ctx context.Context, opts testbed.Options, keep bool) error {
 	if opts.WithoutFarm {
 		return fmt.Errorf("demo needs the farm: drop --without-farm")
 	}
+	// The uploads scenario needs each agent to see its own front's
+	// uploads directory.
+	opts.Uploads = true
 	return withTestbed(ctx, opts, func(tb *testbed.Testbed) error {
 		fmt.Println("\nWaiting for the farm to serve (every front Active, the VIP held by its owner)...")
 		if err := tb.WaitReady(ctx, 90*time.Second); err != nil {

@@ -1,5 +1,5 @@
 // Package e2e runs the farm's end-to-end scenarios on the local testbed
-// (test/testbed): the demo's seven, then the resilience checks. Tests are
+// (test/testbed): the demo's eight, then the resilience checks. Tests are
 // named TestE2E… and run as root with WEBFARM_E2E=1 (make test-e2e).
 package e2e
 
@@ -90,10 +90,10 @@ type tableLog []byte
 func (l *tableLog) Write(p []byte) (int, error) { *l = append(*l, p...); return len(p), nil }
 func (l tableLog) String() string               { return string(l) }
 
-// TestE2EDemo runs the seven scenarios of `make demo` as assertions.
+// TestE2EDemo runs the eight scenarios of `make demo` as assertions.
 func TestE2EDemo(t *testing.T) {
 	testbed.Skip(t)
-	run(t, start(t, testbed.Options{}), testbed.DemoScenarios)
+	run(t, start(t, testbed.Options{Uploads: true}), testbed.DemoScenarios)
 }
 
 // TestE2EResilience: a controller restart, an isolated owner, a

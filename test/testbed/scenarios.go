@@ -26,6 +26,7 @@ var DemoScenarios = []Scenario{
 	{"5. stats, errors, logs", StatsErrorsLogs},
 	{"6. sites", SitesHTTPS},
 	{"7. database", DatabaseScenario},
+	{"8. uploads", UploadsScenario},
 }
 
 // Timeouts of the scenarios' waits: generous, since they bound failures,

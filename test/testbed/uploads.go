@@ -47,3 +47,12 @@ func (tb *Testbed) EnableUploads() error {
 	tb.say("uploads: %s declared on WebFarm %s; each front's nginx takes PUT /uploads/ into its own directory, which its agent sees there", tb.UploadsPath(), WebFarmName)
 	return nil
 }
+
+// DisableUploads removes the declaration: the farm is back as the samples
+// declare it, the files stay where they are.
+func (tb *Testbed) DisableUploads() error {
+	if _, err := tb.Kubectl("patch", "webfarms.webfarm.io", WebFarmName, "-n", SamplesNamespace, "--type", "merge", "-p", `{"spec":{"uploads":null}}`); err != nil {
+		return fmt.Errorf("removing the uploads declaration: %w", err)
+	}
+	return nil
+}
