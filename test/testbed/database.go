@@ -144,8 +144,11 @@ func (d *Database) createFailoverIP(ctx context.Context, preferred string) error
 		Spec: webfarmv1.FailoverIPSpec{
 			Address: DatabaseVIP,
 			// A typed client sends zero durations, not the defaults.
+			// Deadtime 2s, as config/samples/database/failoverip.yaml:
+			// the server left after a loss proves itself only through
+			// acknowledged Lease renewals (docs/install.md).
 			Keepalive:     metav1.Duration{Duration: 200 * time.Millisecond},
-			Deadtime:      metav1.Duration{Duration: 700 * time.Millisecond},
+			Deadtime:      metav1.Duration{Duration: 2 * time.Second},
 			Guard:         metav1.Duration{Duration: 150 * time.Millisecond},
 			NodeSelector:  &metav1.LabelSelector{MatchLabels: map[string]string{DatabaseLabel: "true"}},
 			PreferredNode: preferred,
