@@ -16,7 +16,7 @@ import (
 // The old primary comes back read-only and does not take the address back.
 // The database is then removed, and the farm serves on every front again.
 func DatabaseScenario(ctx context.Context, tb *Testbed) (r *Result, err error) {
-	r = newResult("6. database")
+	r = newResult("7. database")
 	if len(tb.fronts) < 2 {
 		return r, fmt.Errorf("the database scenario needs 2 fronts, the testbed has %d", len(tb.fronts))
 	}
