@@ -36,6 +36,25 @@ const promiseWaitAtMost = 50 * time.Millisecond
 // yet: they go without their ack while it is written beside them.
 var errNotSavedYet = errors.New("peer promises not saved yet")
 
+// promiseFile keeps the promises this node makes to the owners it confirms
+// (heartbeat.Promises): per FailoverIP, the latest arrival time of an
+// owner's heartbeat it echoed. It saves them before the confirmations leave,
+// so that a restarted node keeps them; a node that finds no record waits as
+// if it had confirmed at its start. The times are this machine's wall
+// clock, read back on this machine only.
+//
+// It keeps, beside them, the epochs at which this node withdrew its
+// confirmation (ownership.Withdraw), saved before the withdrawal is
+// reported: from then on it promises nothing at those epochs. One lock
+// orders the two, so that no confirmation leaves after a withdrawal that
+// the decision to withdraw did not see.
+//
+// Nothing here waits on the disk under mu, and a confirmation waits for it
+// promiseWaitAtMost at most: one the file does not cover yet is refused
+// after that (its heartbeat goes without acks) while the file is written
+// in the background. The file is extended long before it runs out, so
+// that on a loaded disk (small writes took up to 1.7 s) the heartbeats
+// still go out on time and carry their acks.
 type promiseFile struct {
 	path, withdrawalsPath string
 	// write saves a file; writeFileAtomic unless a test slows it down.
