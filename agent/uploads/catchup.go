@@ -59,7 +59,7 @@ func (s *Syncer) catchUpOnce(ctx context.Context) (bool, error) {
 	}
 	s.applyTombstones(ctx)
 	if s.awayTooLong(s.Clock.Now()) {
-		s.dropUnshared(ctx, s.onlyHere(ctx, peers))
+		s.dropUnshared(ctx, s.onlyHere(ctx, s.witnesses(ctx, peers)))
 	}
 	matched := true
 	for _, p := range peers {
@@ -81,7 +81,30 @@ func (s *Syncer) catchUpOnce(ctx context.Context) (bool, error) {
 	return matched, errors.Join(errs...)
 }
 
-// onlyHere is what this front holds and no peer that answers does.
+// witnesses are the peers whose in-step record is younger than
+// TombstoneTTL (less the skew): they applied every deletion whose
+// tombstone may be collected, so what they all lack was deleted. A peer
+// away as long, or with no record (new, or from before the record), says
+// nothing: two fronts back together would each keep, and send, a deleted
+// file because the other holds it.
+func (s *Syncer) witnesses(ctx context.Context, peers []Peer) []Peer {
+	horizon := s.Clock.Now().Add(-s.TombstoneTTL + s.ClockSkew)
+	var out []Peer
+	for _, p := range peers {
+		at, err := s.Rsync.LastInStep(ctx, s.Module.Path, p.Addr, s.Module.Name)
+		if err != nil {
+			logr.FromContextOrDiscard(ctx).V(1).Info("Reading a peer's in-step record", "peer", p.Name, "error", err.Error())
+			continue
+		}
+		if at.After(horizon) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// onlyHere is what this front holds and none of peers does (of those
+// that answer).
 func (s *Syncer) onlyHere(ctx context.Context, peers []Peer) []string {
 	var lacks [][]string
 	for _, p := range peers {

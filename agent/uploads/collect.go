@@ -126,7 +126,9 @@ func (s *Syncer) markInStep(at time.Time) {
 	}
 	if err != nil {
 		s.fail(fmt.Errorf("recording that %s is in step: %w", s.Module.Path, err))
+		return
 	}
+	s.dropped = nil
 }
 
 // awayTooLong tells whether this front may have missed deletions whose
@@ -212,25 +214,39 @@ func (s *Syncer) queuedTombstone(name string) bool {
 // collected, and sending them would bring them back. A deletion seen at D
 // is collected after D+TTL by a clock at most ClockSkew off, so a path
 // whose status changed here (ctime) after now-TTL+ClockSkew changed after
-// any collected deletion, and is sent as this front's own.
+// any collected deletion, and is sent as this front's own. A version
+// dropped before is dropped again whatever its ctime: a catch-up that did
+// not match pulls again, and brings it back, new inode and all, from a
+// peer away as long that has not dropped it yet.
 func (s *Syncer) dropUnshared(ctx context.Context, onlyHere []string) {
 	horizon := s.Clock.Now().Add(-s.TombstoneTTL + s.ClockSkew)
-	var stale []string
+	stale := map[string]stamp{}
 	for _, path := range onlyHere {
 		st, err := os.Lstat(filepath.Join(s.Module.Path, path))
 		if err != nil {
 			continue
 		}
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok && time.Unix(sys.Ctim.Unix()).Before(horizon) {
-			stale = append(stale, path)
+		was, dropped := s.dropped[path]
+		again := dropped && was == stampOf(st)
+		sys, ok := st.Sys().(*syscall.Stat_t)
+		if again || (ok && time.Unix(sys.Ctim.Unix()).Before(horizon)) {
+			stale[path] = stampOf(st)
 		}
 	}
+	if s.dropped == nil {
+		s.dropped = map[string]stamp{}
+	}
 	// Deepest first: a directory goes once what it holds is gone.
-	slices.SortFunc(stale, func(a, b string) int { return strings.Compare(b, a) })
-	for _, path := range stale {
+	paths := sortedKeys(stale)
+	slices.Reverse(paths)
+	for _, path := range paths {
 		logr.FromContextOrDiscard(ctx).Info("Dropped an upload no peer holds, unchanged since before deletions are remembered",
 			"path", filepath.Join(s.Module.Path, path))
 		s.remove(path, filepath.Join(s.Module.Path, path))
+		if was, ok := s.dropped[path]; ok && was == stale[path] {
+			continue
+		}
+		s.dropped[path] = stale[path]
 		s.mu.Lock()
 		s.status.Dropped++
 		s.mu.Unlock()

@@ -18,13 +18,8 @@ func TestNodeUploadsTombstonesCollected(t *testing.T) {
 	// Long enough that front3's catch-up, slow on a loaded machine, comes
 	// well within it after w.jpg is written.
 	const ttl = 12 * time.Second
-	fronts := newTestFarm(t, 3)
-	for _, f := range fronts {
-		f.ttl = ttl
-		f.start(t, fronts)
-	}
+	fronts := startFarmWithTTL(t, 3, ttl)
 	f1, f2, f3 := fronts[0], fronts[1], fronts[2]
-	allCaughtUp(t, fronts)
 
 	t.Run("collected once every front applied it", func(t *testing.T) {
 		write(t, filepath.Join(f1.dir, "x.pdf"), "x")
@@ -106,6 +101,80 @@ func TestNodeUploadsTombstonesCollected(t *testing.T) {
 			t.Errorf("front3 dropped %d files, want 1 (y.jpg)", n)
 		}
 	})
+}
+
+// TestNodeUploadsFrontsAwayTogether: two fronts away longer than the TTL
+// come back at once, both holding a file deleted meanwhile whose tombstone
+// is collected. Neither keeps it because the other holds it: a peer away
+// as long is no witness of what was deleted (only front1, in step all
+// along, is), so the file is not brought back to front1.
+func TestNodeUploadsFrontsAwayTogether(t *testing.T) {
+	const ttl = 12 * time.Second
+	fronts := startFarmWithTTL(t, 3, ttl)
+	f1, f2, f3 := fronts[0], fronts[1], fronts[2]
+	for _, name := range []string{"y.jpg", "z.jpg"} {
+		write(t, filepath.Join(f1.dir, name), name)
+	}
+	converged(t, fronts, nil, "before the outage")
+	f2.stop()
+	f3.stop()
+	setPeers(fronts[:1])
+	if err := os.Remove(filepath.Join(f1.dir, "y.jpg")); err != nil {
+		t.Fatal(err)
+	}
+	tomb := filepath.Join(f1.dir, deletedDir, "y.jpg")
+	eventually(t, 4*ttl, "y's tombstone written on front1", func() bool {
+		_, err := os.Lstat(tomb)
+		return err == nil
+	})
+	eventually(t, 4*ttl, "y's tombstone collected on front1", func() bool {
+		_, err := os.Lstat(tomb)
+		return os.IsNotExist(err)
+	})
+
+	// Both daemons up before either Syncer catches up: each finds the
+	// other answering, with y.jpg.
+	f2.serve(t, fronts)
+	f3.serve(t, fronts)
+	f2.run(t)
+	f3.run(t)
+	setPeers(fronts)
+	allCaughtUp(t, fronts)
+	converged(t, fronts, map[string]string{"z.jpg": digest("z.jpg")}, "after front2 and front3 came back together")
+	consistently(t, 10*DefaultQuiet, func() {
+		for _, f := range fronts {
+			if _, err := os.Lstat(filepath.Join(f.dir, "y.jpg")); err == nil {
+				t.Fatalf("%s: y.jpg was resurrected", f.name)
+			}
+		}
+	})
+	if n := f2.syncer.Status().Dropped + f3.syncer.Status().Dropped; n != 2 {
+		t.Errorf("front2 and front3 dropped %d files in all, want 2 (y.jpg on each)", n)
+	}
+}
+
+// startFarmWithTTL starts n fronts that forget deletions after ttl, and
+// waits until they are caught up and each has recorded being in step. A
+// front that goes away before its first record counts as new when it is
+// back, and keeps and sends what it holds: the first probes often find a
+// peer's daemon not up yet, and the next come probeRetries later.
+func startFarmWithTTL(t *testing.T, n int, ttl time.Duration) []*testFront {
+	t.Helper()
+	fronts := newTestFarm(t, n)
+	for _, f := range fronts {
+		f.ttl = ttl
+		f.start(t, fronts)
+	}
+	allCaughtUp(t, fronts)
+	eventually(t, 20*time.Second, "every front recorded in step", func() bool {
+		for _, f := range fronts {
+			if _, err := os.Stat(f.syncer.inStepFile()); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	return fronts
 }
 
 // setPeers makes every front of up sync with the others of up.

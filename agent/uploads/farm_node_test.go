@@ -119,6 +119,13 @@ func (f *testFront) rsync() *Rsync {
 // start runs the front's daemon and Syncer until stop or the test's end.
 func (f *testFront) start(t *testing.T, all []*testFront) {
 	t.Helper()
+	f.serve(t, all)
+	f.run(t)
+}
+
+// serve starts the front's daemon, and makes its Syncer, not yet run.
+func (f *testFront) serve(t *testing.T, all []*testFront) {
+	t.Helper()
 	var peers []*testFront
 	var ps []Peer
 	for _, p := range all {
@@ -140,6 +147,11 @@ func (f *testFront) start(t *testing.T, all []*testFront) {
 	if err := f.daemon.Apply(cfg, testPassword); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// run runs the Syncer serve made until stop or the test's end.
+func (f *testFront) run(t *testing.T) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ctx = testrContext(ctx, t, f.name)
 	f.cancel, f.done = cancel, make(chan struct{})

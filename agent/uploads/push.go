@@ -161,9 +161,44 @@ func (r *Rsync) Lacks(ctx context.Context, root string, peer Peer, module string
 // Probe tells whether peer's daemon lets this front into module: it lets
 // in only the fronts it syncs with.
 func (r *Rsync) Probe(ctx context.Context, root string, peer netip.Addr, module string) error {
-	_, err := r.run(ctx, root, nil, []string{"--list-only", "--password-file=" + r.PasswordFile, "--contimeout=5",
-		"--timeout=" + strconv.Itoa(max(1, int(r.Timeout/time.Second))), r.url(peer, module) + MetaDir})
+	_, err := r.list(ctx, root, peer, module, MetaDir)
 	return err
+}
+
+// LastInStep reads when peer was last in step with all its peers (its
+// in-step record, collect.go), to the second; zero when it has none.
+func (r *Rsync) LastInStep(ctx context.Context, root string, peer netip.Addr, module string) (time.Time, error) {
+	out, err := r.list(ctx, root, peer, module, inStepFile)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 23 {
+		// rsync's "some files were not transferred": no such file.
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return listedTime(out)
+}
+
+// list lists path in peer's module.
+func (r *Rsync) list(ctx context.Context, root string, peer netip.Addr, module, path string) (string, error) {
+	return r.run(ctx, root, nil, []string{"--list-only", "--password-file=" + r.PasswordFile, "--contimeout=5",
+		"--timeout=" + strconv.Itoa(max(1, int(r.Timeout/time.Second))), r.url(peer, module) + path})
+}
+
+// listedTime is the time of the one file a --list-only listed
+// ("-rw-------  0 2026/12/02 07:15:03 in-step"), which rsync prints in
+// this host's time zone.
+func listedTime(out string) (time.Time, error) {
+	f := strings.Fields(out)
+	if len(f) < 5 {
+		return time.Time{}, fmt.Errorf("reading the listing %q: too few fields", strings.TrimSpace(out))
+	}
+	t, err := time.ParseInLocation("2006/01/02 15:04:05", f[2]+" "+f[3], time.Local)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the listing %q: %w", strings.TrimSpace(out), err)
+	}
+	return t, nil
 }
 
 func (r *Rsync) run(ctx context.Context, dir string, stdin *bytes.Buffer, args []string) (string, error) {

@@ -98,6 +98,10 @@ type Syncer struct {
 	// kept lists what peers' transfers set aside (kept.go): the loop's
 	// own, read afresh at every step, after every pull and when old.
 	kept *keptIndex
+	// dropped are the versions dropped at the catch-up of an absence
+	// longer than TombstoneTTL (collect.go), until this front is in step
+	// again: the loop's own.
+	dropped map[string]stamp
 	// received and receivedDel are what peers wrote and deleted here, so
 	// that the watcher does not send them back.
 	received    map[string]stamp
