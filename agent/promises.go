@@ -204,18 +204,6 @@ func (p *promiseFile) tryPromise(promised map[string]heartbeat.Promise) (<-chan 
 	return nil, nil
 }
 
-// covered tells whether the file already covers promised.
-func (p *promiseFile) covered(promised map[string]heartbeat.Promise) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for key, pr := range promised {
-		if pr.HeardAt.After(p.written[key]) {
-			return false
-		}
-	}
-	return true
-}
-
 // extendInBackground writes the file promiseSlack past heardAt, beside
 // the heartbeats, unless an extension is under way, and returns the end of
 // the one under way; p.mu held.

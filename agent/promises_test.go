@@ -230,3 +230,15 @@ func within(t *testing.T, what string, f func()) {
 		t.Fatalf("%s waited on a stalled disk", what)
 	}
 }
+
+// covered tells whether the file already covers promised.
+func (p *promiseFile) covered(promised map[string]heartbeat.Promise) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for key, pr := range promised {
+		if pr.HeardAt.After(p.written[key]) {
+			return false
+		}
+	}
+	return true
+}

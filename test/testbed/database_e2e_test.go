@@ -24,14 +24,7 @@ import (
 // Both trials share one testbed: the asynchronous one goes the other way,
 // the old primary of the first back as an asynchronous replica of the new.
 func TestE2EDatabaseFailover(t *testing.T) {
-	tb := StartT(t, Options{Fronts: 2})
-	keepLogsOnFailure(t, tb)
-	db, err := StartDatabase(context.Background(), tb, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Stop)
-	waitCandidate(t, db, tb.fronts[1].Name)
+	db := startDatabaseTestbed(t, true)
 	var first DatabaseTrial
 	if !t.Run("semi-sync", func(t *testing.T) { first = databaseFailover(t, db, true) }) {
 		return
@@ -43,6 +36,20 @@ func TestE2EDatabaseFailover(t *testing.T) {
 		waitCandidate(t, db, first.From)
 		databaseFailover(t, db, false)
 	})
+}
+
+// startDatabaseTestbed starts the testbed with two back-ends and the
+// database, the second front's server a replica that is a candidate.
+func startDatabaseTestbed(t *testing.T, semiSync bool) *Database {
+	tb := StartT(t, Options{Fronts: 2})
+	keepLogsOnFailure(t, tb)
+	db, err := StartDatabase(context.Background(), tb, semiSync)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Stop)
+	waitCandidate(t, db, tb.fronts[1].Name)
+	return db
 }
 
 // databaseTrial is the testbed of a database trial: the primary's node
@@ -58,15 +65,10 @@ type databaseTrial struct {
 // startDatabaseTrial starts the testbed with two back-ends, the database,
 // the replica as a candidate, and the client writing a row every 50 ms.
 func startDatabaseTrial(t *testing.T, semiSync bool) *databaseTrial {
-	tb := StartT(t, Options{Fronts: 2})
-	keepLogsOnFailure(t, tb)
-	db, err := StartDatabase(context.Background(), tb, semiSync)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Stop)
+	db := startDatabaseTestbed(t, semiSync)
+	tb := db.tb
 	tr := &databaseTrial{tb: tb, db: db, primary: tb.fronts[0], replica: tb.fronts[1]}
-	waitCandidate(t, db, tr.replica.Name)
+	var err error
 	if tr.w, err = NewWriter(50 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
