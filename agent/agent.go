@@ -30,6 +30,7 @@ import (
 	"github.com/webfarm/webfarm/agent/secretwatch"
 	"github.com/webfarm/webfarm/agent/uploads"
 	"github.com/webfarm/webfarm/agent/vip"
+	"github.com/webfarm/webfarm/agent/witness"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 	"github.com/webfarm/webfarm/internal/metrics"
 )
@@ -59,8 +60,11 @@ type Agent struct {
 	drain      *iptables.DrainChain
 	vips       *vip.Manager
 	lease      *heartbeat.LeaseRenewer
-	peers      *heartbeat.Peers
-	identity   *heartbeat.Identity
+	// witness proves an owner alive through the API server when its peers
+	// do not vouch for it (status.ownerWitness).
+	witness  *witness.Witness
+	peers    *heartbeat.Peers
+	identity *heartbeat.Identity
 	// peerKeysWritten are the peer keys last written by writePeerKeys,
 	// which the cache may not show yet; runPeerIdentity's alone.
 	peerKeysWritten []string
@@ -167,6 +171,7 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		}
 	}
 	a.failover = newFailover(a, opts.memoryPath())
+	a.witness = &witness.Witness{Client: api, Node: opts.NodeName, Clock: a.clock, Proved: a.failover.poke}
 	a.vips.HandedOff = a.failover.poke
 	a.informers = mgr.GetCache()
 	a.log = mgr.GetLogger().WithName("agent")

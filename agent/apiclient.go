@@ -22,8 +22,8 @@ import (
 const apiTimeout = 10 * time.Second
 
 // NewAPIClient returns the client through which the agent reaches the API
-// server directly (its Lease, its FrontNode status, the Secrets and
-// ConfigMaps of its farms), from cfg, the manager's configuration. Every
+// server directly (its Lease, its FrontNode status, the witnesses
+// of the FailoverIPs it owns, the Secrets and ConfigMaps of its farms), from cfg, the manager's configuration. Every
 // request it makes ends after apiTimeout at the latest, and it maps those
 // kinds without discovery, whose requests carry no context and so no
 // deadline. The manager's own configuration keeps no timeout: it would cut
@@ -47,5 +47,6 @@ func directKinds() meta.RESTMapper {
 	m.Add(corev1.SchemeGroupVersion.WithKind("Secret"), meta.RESTScopeNamespace)
 	m.Add(corev1.SchemeGroupVersion.WithKind("ConfigMap"), meta.RESTScopeNamespace)
 	m.Add(webfarmv1.GroupVersion.WithKind("FrontNode"), meta.RESTScopeRoot)
+	m.Add(webfarmv1.GroupVersion.WithKind("FailoverIP"), meta.RESTScopeNamespace)
 	return m
 }

@@ -13,10 +13,12 @@ import (
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/ownership"
 	"github.com/webfarm/webfarm/agent/vip"
+	"github.com/webfarm/webfarm/agent/witness"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
 
@@ -159,6 +161,7 @@ func (f *failover) removeLeftovers(ctx context.Context) bool {
 func (f *failover) run(ctx context.Context) {
 	f.startedAt = f.a.clock.Now()
 	go f.sendHeartbeats(ctx)
+	go f.a.witness.Run(ctx)
 	timer := f.a.clock.NewTimer(failoverTick)
 	defer timer.Stop()
 	for {
@@ -199,6 +202,7 @@ func (f *failover) pass(ctx context.Context) time.Duration {
 	}
 	keepalive, deadtime := defaultKeepalive, time.Duration(0)
 	needLease := false
+	witnesses := map[string]witness.Target{}
 	var reports []webfarmv1.NodeFailoverIPStatus
 	var decisions []ownership.Decision
 	for _, key := range f.concerned(snap) {
@@ -212,7 +216,11 @@ func (f *failover) pass(ctx context.Context) time.Duration {
 		}
 		decisions = append(decisions, d)
 		needLease = needLease || d.NeedsLease || awaitsHandOff(fip, snap.node)
+		if t, ok := f.witnessTarget(fip, d); ok {
+			witnesses[key] = t
+		}
 	}
+	f.a.witness.Set(witnesses)
 	reports = f.acknowledge(snap, reports)
 	if old := f.keepaliveNs.Swap(int64(keepalive)); int64(keepalive) < old {
 		signal(f.shorterKeepalive)
@@ -487,17 +495,34 @@ func (f *failover) extendHandOff(ctx context.Context, addr vip.Address, grant ti
 	}
 }
 
-// lastRenewal is when the renewal of the node's Lease that fip's status
-// acknowledges started, if this process made it, or, right after a
-// restart, the equivalent of the proof the previous process had for key: a
-// proof that lasts window, until the time it saved. A renewal the
-// controller has not acknowledged proves nothing: it may have moved the
-// address without seeing it. Under a status from an older controller
-// (no voters, no acknowledgements), the last renewal counts, as it did.
+// witnessTarget tells whether this node must prove itself the live owner
+// of fip through the API server, after deciding d: it owns fip and its
+// peers do not vouch for it with a keepalive to spare (d.NeedsLease).
+func (f *failover) witnessTarget(fip *webfarmv1.FailoverIP, d ownership.Decision) (witness.Target, bool) {
+	st := fip.Status
+	if !d.NeedsLease || st.Owner != f.a.opts.NodeName || st.Epoch <= 0 || d.Epoch != st.Epoch {
+		return witness.Target{}, false
+	}
+	timing, _ := ownership.TimingOf(fip)
+	return witness.Target{Name: client.ObjectKeyFromObject(fip), UID: fip.UID, Epoch: st.Epoch, Every: timing.Keepalive}, true
+}
+
+// lastRenewal is when this node's last proof of liveness through the API
+// server started: its last witness of fip (witness.Witness), or the renewal
+// of its Lease that fip's status acknowledges, if this process made them,
+// or, right after a restart, the equivalent of the proof the previous
+// process had for key: a proof that lasts window, until the time it saved.
+// A renewal the controller has not acknowledged proves nothing: it may have
+// moved the address without seeing it. Under a status from an older
+// controller (no voters, no acknowledgements), the last renewal counts, as
+// it did.
 func (f *failover) lastRenewal(key string, fip *webfarmv1.FailoverIP, now time.Time, window time.Duration) time.Time {
 	last := f.a.lease.Started(fip.Status.OwnerRenewal)
 	if len(fip.Status.Voters) == 0 {
 		last = f.a.lease.LastRenewal()
+	}
+	if w := f.a.witness.Since(key, fip.UID, fip.Status.Epoch); w.After(last) {
+		last = w
 	}
 	if until := f.memory.restoredProof(key, now, window); !until.IsZero() && until.Add(-window).After(last) {
 		return until.Add(-window)

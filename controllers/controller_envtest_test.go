@@ -31,6 +31,7 @@ func TestEnvtestController(t *testing.T) {
 		{"InvalidDrainAnnotation", scenarioInvalidDrainAnnotation},
 		{"NoCandidate", scenarioNoCandidate},
 		{"HardLoss", scenarioHardLoss},
+		{"WitnessKeepsOwner", scenarioWitnessKeepsOwner},
 		{"PlannedHandOff", scenarioPlannedHandOff},
 		{"ShutdownHandOff", scenarioShutdownHandOff},
 		{"OwnerNodeDeleted", scenarioOwnerNodeDeleted},

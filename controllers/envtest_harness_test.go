@@ -40,9 +40,11 @@ const pollTimeout = 20 * time.Second
 // a fake clock. Tests act as the user (nodes, annotations, farms) and as the
 // agents (Leases, FrontNode status).
 type harness struct {
-	t     testing.TB
-	ctx   context.Context
-	c     client.Client
+	t   testing.TB
+	ctx context.Context
+	c   client.Client
+	// cache is the controller's.
+	cache client.Reader
 	clock *testingclock.FakeClock
 	// namespace is the operator namespace, where the Leases live.
 	namespace string
@@ -94,6 +96,7 @@ func startHarnessWatching(t testing.TB, logger logr.Logger, wrap func(http.Round
 	if err != nil {
 		t.Fatalf("creating the manager: %v", err)
 	}
+	h.cache = mgr.GetCache()
 	h.tracker = NewHeartbeatTracker(h.clock)
 	if err := Setup(mgr, Options{Namespace: h.namespace, Clock: h.clock, Tracker: h.tracker, SecretNamespaces: secretNamespaces}); err != nil {
 		t.Fatalf("setting up the controller: %v", err)

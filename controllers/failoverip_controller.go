@@ -28,6 +28,8 @@ type FailoverIPReconciler struct {
 	// written: a reconcile right after a write reads what it wrote, not
 	// the version the cache still holds.
 	written *written[*webfarmv1.FailoverIP]
+	// witnesses: the owners' own proofs of liveness (status.ownerWitness).
+	witnesses *Witnesses
 }
 
 // Reconcile keeps the FailoverIP req names: first its lifecycle — the
@@ -38,6 +40,7 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err := r.Get(ctx, req.NamespacedName, fip); err != nil {
 		r.wakeups.forget(req)
 		r.written.forget(req.NamespacedName)
+		r.witnesses.Forget(req.NamespacedName)
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	fip = r.written.fresher(fip)
@@ -49,6 +52,7 @@ func (r *FailoverIPReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	r.witnesses.Witnessed(req.NamespacedName, fip.Status, fronts)
 	cur := ownershipOf(fip.Status)
 	reported, err := r.ownerReport(ctx, fip, cur)
 	if err != nil {
@@ -336,7 +340,7 @@ func notServing(front *webfarmv1.FrontNode, fip *webfarmv1.FailoverIP) bool {
 }
 
 func setupFailoverIPs(mgr ctrl.Manager, s *shared) error {
-	r := &FailoverIPReconciler{shared: s, wakeups: newWakeups(s.clock), written: newWritten[*webfarmv1.FailoverIP]()}
+	r := &FailoverIPReconciler{shared: s, wakeups: newWakeups(s.clock), written: newWritten[*webfarmv1.FailoverIP](), witnesses: NewWitnesses(s.clock)}
 	c := mgr.GetCache()
 	w := &failoverIPWatches{shared: s}
 	return ctrl.NewControllerManagedBy(mgr).

@@ -53,6 +53,10 @@ func ownershipStatus(fip *webfarmv1.FailoverIP, res ElectionResult, now time.Tim
 		// to tell that nobody else held the address since this node did.
 		st.LastOwner, st.LastOwnerEpoch = st.Owner, st.Epoch
 	}
+	if res.Epoch != st.Epoch {
+		// A witness proves its owner alive at its epoch only.
+		st.OwnerWitness = nil
+	}
 	st.Owner, st.Epoch = res.Owner, res.Epoch
 	st.PreviousOwner, st.PreviousOwnerReleased = res.PreviousOwner, res.PreviousOwnerReleased
 	st.ReleaseRequested = res.ReleaseRequested

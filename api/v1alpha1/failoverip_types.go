@@ -205,6 +205,18 @@ type FailoverIPStatus struct {
 	// +kubebuilder:validation:MaxLength=64
 	OwnerRenewal string `json:"ownerRenewal,omitempty"`
 
+	// ownerWitness is the owner's own proof of liveness through the API
+	// server, written by the owner's agent alone, by a compare-and-swap on
+	// this status (a JSON patch that tests the owner and the epoch): the
+	// API server's vote. An owner its peers do not vouch for (the one
+	// server left of two, say) counts a witness as proof from when it sent
+	// it: the controller moves the address by writing this same object, so
+	// it sees every witness that landed before a move, and waits deadtime
+	// plus guard after the last one it saw. One API round trip, where an
+	// acknowledged Lease renewal takes the controller's watch and write too.
+	// +optional
+	OwnerWitness *OwnerWitness `json:"ownerWitness,omitempty"`
+
 	// lastTransitionTime is when the owner last changed.
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
@@ -318,4 +330,21 @@ type FailoverIPList struct {
 
 func init() {
 	SchemeBuilder.Register(&FailoverIP{}, &FailoverIPList{})
+}
+
+// OwnerWitness is one proof of liveness an owner wrote itself
+// (FailoverIPStatus.OwnerWitness).
+type OwnerWitness struct {
+	// node is the owner that wrote it.
+	// +kubebuilder:validation:MaxLength=253
+	Node string `json:"node"`
+	// epoch is the epoch at which it wrote it; a witness proves nothing at
+	// another epoch.
+	// +kubebuilder:validation:Minimum=1
+	Epoch int64 `json:"epoch"`
+	// renewal names this witness, so that each one is a change the
+	// controller sees: when the owner sent it, by the owner's clock,
+	// compared only for equality.
+	// +kubebuilder:validation:MaxLength=64
+	Renewal string `json:"renewal"`
 }

@@ -135,6 +135,8 @@ type agent struct {
 	awaiting bool
 	// lastGen is the spec generation last decided on (ObservedGeneration).
 	lastGen int64
+	// witness is the agent's witness.Witness for the one FailoverIP.
+	witness witnessState
 
 	disk   disk
 	kernel kernel
@@ -228,6 +230,7 @@ func (a *agent) start() {
 	a.leaseLast, a.have, a.published, a.patch, a.needLease, a.publishedOnce = time.Time{}, false, report{}, 0, false, false
 	a.renewing, a.renewFailed = false, false
 	a.renewals = map[string]time.Time{}
+	a.witness = witnessState{}
 	a.peers, a.seq, a.sent = make([]peerState, len(a.w.agents)), 0, a.sent[:0]
 	a.keepalive = defaultKeepalive
 	a.w.api.list(agentParty(a.idx), a)
@@ -569,6 +572,7 @@ func (a *agent) pass() {
 		a.remember(a.mem.After(d, now))
 	}
 	a.setNeedLease(d.NeedsLease || a.awaitsHandOff()) // as failover.pass: a withdrawn likely successor renews too
+	a.setWitness(d, timing.Keepalive)
 	state, ok := d.State()
 	a.lastGen = generation
 	a.publish(report{some: ok, epoch: d.Epoch, state: state, generation: a.lastGen, unheard: unheard, unheardAfter: d.UnheardAfter})
@@ -622,6 +626,9 @@ func (a *agent) lastRenewal(now time.Time, window time.Duration) time.Time {
 	last, w := a.renewals[a.view.status.OwnerRenewal], a.written
 	if len(a.view.status.Voters) == 0 {
 		last = a.leaseLast
+	}
+	if p := a.witness.proof; p.epoch == a.view.status.Epoch && p.start.After(last) {
+		last = p.start
 	}
 	if w.until.IsZero() {
 		return last

@@ -22,11 +22,18 @@ type fipStatus struct {
 	// controller has published none.
 	AgentTiming      ownership.Timing
 	TimingGeneration int64
+	// Witness is the owner's last witness (status.ownerWitness); nil when
+	// none.
+	Witness *webfarmv1.OwnerWitness
 }
 
 func (s fipStatus) equal(o fipStatus) bool {
 	return s.Ownership == o.Ownership && slices.Equal(s.Candidates, o.Candidates) && slices.Equal(s.Voters, o.Voters) && s.OwnerRenewal == o.OwnerRenewal &&
-		s.AgentTiming == o.AgentTiming && s.TimingGeneration == o.TimingGeneration
+		s.AgentTiming == o.AgentTiming && s.TimingGeneration == o.TimingGeneration && sameWitness(s.Witness, o.Witness)
+}
+
+func sameWitness(a, b *webfarmv1.OwnerWitness) bool {
+	return a == b || (a != nil && b != nil && *a == *b)
 }
 
 // timing is what ownership.TimingOf reads of a FailoverIP with this status
@@ -225,6 +232,20 @@ func (a *apiServer) updateStatus(rv int64, want fipStatus) bool {
 	}
 	a.rev++
 	a.st.fipRV, a.st.status = a.rev, want
+	a.notify(true)
+	return true
+}
+
+// writeWitness is the owner's witness (agent/witness): a JSON patch that
+// lands only while the status names node owner at epoch, and changes
+// nothing else.
+func (a *apiServer) writeWitness(node string, epoch int64) bool {
+	if a.st.status.Owner != node || a.st.status.Epoch != epoch {
+		return false
+	}
+	a.rev++
+	a.st.fipRV = a.rev
+	a.st.status.Witness = &webfarmv1.OwnerWitness{Node: node, Epoch: epoch, Renewal: strconv.FormatInt(a.rev, 10)}
 	a.notify(true)
 	return true
 }

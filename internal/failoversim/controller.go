@@ -18,10 +18,11 @@ type controller struct {
 	w   *World
 	clk *driftClock
 
-	up      bool
-	inc     int
-	tracker *controllers.HeartbeatTracker
-	cache   *apiState
+	up        bool
+	inc       int
+	tracker   *controllers.HeartbeatTracker
+	witnesses *controllers.Witnesses
+	cache     *apiState
 	// queued: a reconcile is scheduled; busy: a status write is in flight;
 	// dirty: an event came while busy.
 	queued, busy, dirty bool
@@ -66,6 +67,7 @@ func (c *controller) start() {
 	c.up = true
 	c.inc++
 	c.tracker = controllers.NewHeartbeatTracker(c.clk)
+	c.witnesses = controllers.NewWitnesses(c.clk)
 	c.cache, c.queued, c.busy, c.dirty, c.failures, c.wakeSeq = nil, false, false, false, 0, 0
 	c.w.api.list(ctrlParty, c)
 }
@@ -154,6 +156,10 @@ func (c *controller) reconcile() {
 		c.wakeAfter(d)
 	}
 	want := fipStatus{Ownership: res.Ownership, Candidates: res.Candidates, Voters: res.Voters, OwnerRenewal: res.OwnerRenewal}
+	if res.Epoch == c.cache.status.Epoch {
+		// ownershipStatus: a witness proves its epoch only.
+		want.Witness = c.cache.status.Witness
+	}
 	want.publishTiming(c.cache.spec)
 	if want.equal(c.cache.status) {
 		return
@@ -194,6 +200,7 @@ func (c *controller) electionInput() controllers.ElectionInput {
 		}
 		in.Fronts = append(in.Fronts, f)
 	}
+	c.witnesses.Witnessed(fipName, webfarmv1.FailoverIPStatus{Owner: s.status.Owner, Epoch: s.status.Epoch, OwnerWitness: s.status.Witness}, in.Fronts)
 	c.fronts = in.Fronts
 	return in
 }

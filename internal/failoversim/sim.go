@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/webfarm/webfarm/agent/ownership"
 )
 
@@ -37,6 +39,9 @@ const Address = "10.0.0.100"
 
 // fipKey names the simulated FailoverIP.
 const fipKey = "default/vip"
+
+// fipName is fipKey as the controller's records name it.
+var fipName = types.NamespacedName{Namespace: "default", Name: "vip"}
 
 // DefaultConfig is a farm of n fronts at the CRD defaults.
 func DefaultConfig(n int) Config {

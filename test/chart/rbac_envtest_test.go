@@ -2,6 +2,7 @@ package chart
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -104,6 +106,45 @@ func installForRBAC(t *testing.T, c client.Client) {
 			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
 		}
 	}
+	ownedFailoverIP(t, c, "owned", "front1")
+	ownedFailoverIP(t, c, "others", "front2")
+}
+
+// ownedFailoverIP creates FailoverIP shop/name, owned by node at epoch 3.
+func ownedFailoverIP(t *testing.T, c client.Client, name, node string) {
+	t.Helper()
+	ctx := context.Background()
+	fip := &webfarmv1.FailoverIP{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name},
+		Spec: webfarmv1.FailoverIPSpec{
+			Address:   "192.0.2.10",
+			Keepalive: metav1.Duration{Duration: 500 * time.Millisecond},
+			Deadtime:  metav1.Duration{Duration: 2 * time.Second},
+			Guard:     metav1.Duration{Duration: 500 * time.Millisecond},
+		},
+	}
+	if err := c.Create(ctx, fip); apierrors.IsAlreadyExists(err) {
+		err = c.Get(ctx, client.ObjectKeyFromObject(fip), fip)
+		if err != nil {
+			t.Fatalf("reading FailoverIP %s: %v", name, err)
+		}
+	} else if err != nil {
+		t.Fatalf("creating FailoverIP %s: %v", name, err)
+	}
+	fip.Status = webfarmv1.FailoverIPStatus{Owner: node, Epoch: 3, Voters: []string{"front1", "front2"}}
+	if err := c.Status().Update(ctx, fip); err != nil {
+		t.Fatalf("writing the status of FailoverIP %s: %v", name, err)
+	}
+}
+
+// witness writes node's witness of FailoverIP shop/name at epoch, as the
+// agent does (agent/witness): a JSON patch of status.ownerWitness alone.
+func witness(c client.Client, name, node string, epoch int64) func(context.Context) error {
+	return func(ctx context.Context) error {
+		patch := fmt.Sprintf(`[{"op":"add","path":"/status/ownerWitness","value":{"node":%q,"epoch":%d,"renewal":%q}}]`, node, epoch, time.Now().Format(time.RFC3339Nano))
+		fip := &webfarmv1.FailoverIP{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}}
+		return c.Status().Patch(ctx, fip, client.RawPatch(types.JSONPatchType, []byte(patch)))
+	}
 }
 
 func frontNode(node string) *webfarmv1.FrontNode {
@@ -176,6 +217,15 @@ func TestEnvtestAgentPermissions(t *testing.T) {
 		{"renew another node's Lease", func(ctx context.Context) error { return renew(ctx, agent, "webfarm-node-front2") }, deniedByPolicy},
 		{"create a Lease of another name", func(ctx context.Context) error { return agent.Create(ctx, lease("webfarm-controller", "front1")) }, deniedByPolicy},
 		{"write with a token bound to no node", func(ctx context.Context) error { return patchStatus(ctx, unbound, "front1") }, deniedByPolicy},
+		// A FailoverIP's status: only its owner's witness, by its owner.
+		{"write its witness of a FailoverIP it owns", witness(agent, "owned", "front1", 3), allowed},
+		{"write its witness at another epoch", witness(agent, "owned", "front1", 4), deniedByPolicy},
+		{"write another node's witness", witness(agent, "owned", "front2", 3), deniedByPolicy},
+		{"write its witness of a FailoverIP another node owns", witness(agent, "others", "front1", 3), deniedByPolicy},
+		{"write a FailoverIP's owner", func(ctx context.Context) error {
+			fip := &webfarmv1.FailoverIP{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "owned"}}
+			return agent.Status().Patch(ctx, fip, client.RawPatch(types.MergePatchType, []byte(`{"status":{"owner":"front2"}}`)))
+		}, deniedByPolicy},
 		// What the agent never needs.
 		{"read a Secret of a namespace without farms", get(&corev1.Secret{}, "blog", "stats"), forbiddenRBAC},
 		{"read a ConfigMap of a namespace without farms", get(&corev1.ConfigMap{}, "blog", "error-pages"), forbiddenRBAC},
@@ -191,10 +241,6 @@ func TestEnvtestAgentPermissions(t *testing.T) {
 			l := lease("webfarm-node-front1", "front1")
 			l.Namespace = "shop"
 			return agent.Create(ctx, l)
-		}, forbiddenRBAC},
-		{"write a FailoverIP's status", func(ctx context.Context) error {
-			fip := &webfarmv1.FailoverIP{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "vip"}}
-			return agent.Status().Patch(ctx, fip, client.RawPatch(types.MergePatchType, []byte(`{"status":{"owner":"front1"}}`)))
 		}, forbiddenRBAC},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
