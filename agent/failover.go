@@ -309,17 +309,17 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 	timing, _ := ownership.TimingOf(fip)
 	promised := f.a.promises.promised(key)
 	in := ownership.Input{
-		Node:             f.a.opts.NodeName,
-		Address:          fip.Spec.Address,
-		Status:           ownership.StatusOf(&fip.Status),
-		Timing:           timing,
-		Memory:           mem,
-		LastLeaseRenewal: f.lastRenewal(key, fip, now, timing.Deadtime-timing.Guard),
-		Peers:            f.a.peers.View(key),
-		Promised:         promised,
-		Withdrawn:        f.a.promises.withdrawnFrom(key),
-		Started:          f.startedAt,
-		Now:              now,
+		Node:         f.a.opts.NodeName,
+		Address:      fip.Spec.Address,
+		Status:       ownership.StatusOf(&fip.Status),
+		Timing:       timing,
+		Memory:       mem,
+		LastAPIProof: f.lastRenewal(key, fip, now, timing.Deadtime-timing.Guard),
+		Peers:        f.a.peers.View(key),
+		Promised:     promised,
+		Withdrawn:    f.a.promises.withdrawnFrom(key),
+		Started:      f.startedAt,
+		Now:          now,
 	}
 	d := ownership.Decide(in)
 	f.logChange(ctx, key, d, now)

@@ -23,7 +23,7 @@ func TestReleaseGrant(t *testing.T) {
 			in.Memory = ownership.Memory{Holding: true, HeldEpoch: 3}
 		}
 		if renewedAgo >= 0 {
-			in.LastLeaseRenewal = now.Add(-renewedAgo)
+			in.LastAPIProof = now.Add(-renewedAgo)
 		}
 		return in
 	}

@@ -233,7 +233,7 @@ func TestMemoryFileRestoresTheProofUnderTheCurrentWindow(t *testing.T) {
 func decideAt(mem ownership.Memory, epoch int64) ownership.Decision {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	return ownership.Decide(ownership.Input{
-		Node: "n1", Address: "192.0.2.1", Memory: mem, Now: now, LastLeaseRenewal: now,
+		Node: "n1", Address: "192.0.2.1", Memory: mem, Now: now, LastAPIProof: now,
 		Status: ownership.Status{Owner: "n1", Epoch: epoch, PreviousOwner: "n2", PreviousOwnerReleased: true, Candidates: []string{"n1"}},
 		Timing: ownership.Timing{Keepalive: 500 * time.Millisecond, Deadtime: 2 * time.Second, Guard: 500 * time.Millisecond},
 	})

@@ -190,9 +190,10 @@ type Input struct {
 	// Memory is what this node remembers of the address from its previous
 	// decisions (see Memory.After).
 	Memory Memory
-	// LastLeaseRenewal is when this node's last successful Lease renewal
-	// started; zero if none succeeded yet.
-	LastLeaseRenewal time.Time
+	// LastAPIProof is when this node's latest proof of liveness through
+	// the API server started: a Lease renewal the status acknowledges, or
+	// a witness that landed (agent/witness); zero if none did yet.
+	LastAPIProof time.Time
 	// Peers are the agents this node heard from, and may include agents
 	// that are not candidates; a candidate missing here was never heard.
 	Peers []Peer
@@ -562,10 +563,10 @@ func (in Input) heldEpoch() (bool, *Decision) {
 func (in Input) proveAlive() (time.Time, string, bool) {
 	window := in.Timing.aliveWindow()
 	var until time.Time
-	leaseWhy := "has not renewed its Lease yet"
-	if !in.LastLeaseRenewal.IsZero() {
-		until = in.LastLeaseRenewal.Add(window)
-		leaseWhy = fmt.Sprintf("could not renew its Lease for %s", short(in.Now.Sub(in.LastLeaseRenewal)))
+	leaseWhy := "has no proof through the API server yet"
+	if !in.LastAPIProof.IsZero() {
+		until = in.LastAPIProof.Add(window)
+		leaseWhy = fmt.Sprintf("has had no proof through the API server for %s", short(in.Now.Sub(in.LastAPIProof)))
 	}
 	peersUntil, peersWhy, confirmed := in.confirmedByPeers(window)
 	if confirmed && peersUntil.After(until) {

@@ -34,11 +34,11 @@ func holder(edit ...func(*Input)) Input {
 		Address: "10.0.0.100",
 		Status: Status{Owner: "front1", Epoch: 7, PreviousOwner: "front2",
 			Candidates: []string{"front1", "front2", "front3"}, Voters: []string{"front1", "front2", "front3"}},
-		Timing:           timing,
-		Memory:           Memory{Holding: true, HeldEpoch: 7},
-		LastLeaseRenewal: ago(100 * time.Millisecond),
-		Peers:            []Peer{heard("front2", 100*time.Millisecond), heard("front3", 100*time.Millisecond)},
-		Now:              t0,
+		Timing:       timing,
+		Memory:       Memory{Holding: true, HeldEpoch: 7},
+		LastAPIProof: ago(100 * time.Millisecond),
+		Peers:        []Peer{heard("front2", 100*time.Millisecond), heard("front3", 100*time.Millisecond)},
+		Now:          t0,
 	}
 	for _, e := range edit {
 		e(&in)
@@ -54,8 +54,8 @@ func newOwner(edit ...func(*Input)) Input {
 		Address: "10.0.0.100",
 		Status: Status{Owner: "front2", Epoch: 8, PreviousOwner: "front1",
 			Candidates: []string{"front1", "front2", "front3"}},
-		Timing:           timing,
-		LastLeaseRenewal: ago(100 * time.Millisecond),
+		Timing:       timing,
+		LastAPIProof: ago(100 * time.Millisecond),
 		Peers: []Peer{
 			{Node: "front1", LastHeard: ago(100 * time.Millisecond), SeenOwner: "front1", SeenEpoch: 7},
 			{Node: "front3", LastHeard: ago(100 * time.Millisecond), SeenOwner: "front2", SeenEpoch: 8},
@@ -68,8 +68,8 @@ func newOwner(edit ...func(*Input)) Input {
 	return in
 }
 
-func staleLease(in *Input) { in.LastLeaseRenewal = ago(3 * time.Second) }
-func noLease(in *Input)    { in.LastLeaseRenewal = time.Time{} }
+func staleLease(in *Input) { in.LastAPIProof = ago(3 * time.Second) }
+func noLease(in *Input)    { in.LastAPIProof = time.Time{} }
 func peers(p ...Peer) func(*Input) {
 	return func(in *Input) { in.Peers = p }
 }
@@ -104,7 +104,7 @@ func TestDecide(t *testing.T) {
 		{name: "lease never renewed, every peer heard", in: holder(noLease), want: Hold, epoch: 7},
 		{name: "lease stale, a peer silent for deadtime-guard",
 			in:   holder(staleLease, peers(heard("front2", 100*time.Millisecond), heard("front3", 1500*time.Millisecond))),
-			want: Fence, epoch: 7, reason: "could not renew its Lease for 3s and has no confirmation from front3 for a heartbeat sent within 1.5s"},
+			want: Fence, epoch: 7, reason: "has had no proof through the API server for 3s and has no confirmation from front3 for a heartbeat sent within 1.5s"},
 		{name: "lease stale, a peer's report arrived just now but echoes a heartbeat sent deadtime-guard ago: a delay does not extend the proof",
 			in: holder(staleLease, peers(heard("front2", 100*time.Millisecond),
 				with(heard("front3", 0), func(p *Peer) { p.Confirmed = ago(1500 * time.Millisecond) }))),
@@ -116,7 +116,7 @@ func TestDecide(t *testing.T) {
 			in:   holder(staleLease, peers(heard("front2", 100*time.Millisecond), with(heard("front3", 0), func(p *Peer) { p.SeenEpoch = 6 }))),
 			want: Fence, epoch: 7, reason: "front3 reports epoch 6 owned by front1"},
 		{name: "lease stale, peers never heard", in: holder(staleLease, peers()), want: Fence, epoch: 7, reason: "never heard front2"},
-		{name: "lease never renewed, peers never heard", in: holder(noLease, peers()), want: Fence, epoch: 7, reason: "has not renewed its Lease yet"},
+		{name: "lease never renewed, peers never heard", in: holder(noLease, peers()), want: Fence, epoch: 7, reason: "has no proof through the API server yet"},
 		{name: "lease stale, a peer claims the address",
 			in: holder(staleLease, peers(heard("front2", 100*time.Millisecond),
 				with(heard("front3", 100*time.Millisecond), func(p *Peer) { p.LastClaimed = p.LastHeard; p.SeenEpoch, p.SeenOwner = 6, "front3" }))),
@@ -153,10 +153,10 @@ func TestDecide(t *testing.T) {
 		{name: "single candidate, lease fresh", in: holder(func(in *Input) { in.Status.Candidates = []string{"front1"}; in.Peers = nil }), want: Hold, epoch: 7},
 		{name: "single candidate losing the API",
 			in:   holder(staleLease, func(in *Input) { in.Status.Candidates, in.Status.Voters = []string{"front1"}, []string{"front1"} }),
-			want: Fence, epoch: 7, reason: "could not renew its Lease for 3s and has no other voter to confirm it"},
+			want: Fence, epoch: 7, reason: "has had no proof through the API server for 3s and has no other voter to confirm it"},
 		{name: "no candidate list at all, losing the API", in: holder(staleLease, func(in *Input) { in.Status.Candidates, in.Status.Voters = nil, nil }), want: Fence, epoch: 7},
 		{name: "lease renewed exactly deadtime-guard ago, no peers: the proof ran out",
-			in:   holder(peers(), func(in *Input) { in.LastLeaseRenewal = ago(1500 * time.Millisecond) }),
+			in:   holder(peers(), func(in *Input) { in.LastAPIProof = ago(1500 * time.Millisecond) }),
 			want: Fence, epoch: 7},
 
 		// Epochs this node holds at.
@@ -252,7 +252,7 @@ func TestDecide(t *testing.T) {
 			want: Wait, epoch: 8, reason: "front1 reports epoch 7 owned by front1"},
 		{name: "new owner, lease stale, peers silent: cannot prove it is alive",
 			in:   newOwner(staleLease, waitingFor(time.Minute), peers()),
-			want: Wait, epoch: 8, reason: "could not renew its Lease for 3s and never heard front1"},
+			want: Wait, epoch: 8, reason: "has had no proof through the API server for 3s and never heard front1"},
 		{name: "new owner, a peer saw a later epoch", in: newOwner(waitingFor(time.Minute), func(in *Input) { in.Peers[1].SeenEpoch, in.Peers[1].SeenOwner = 9, "front3" }),
 			want: Wait, epoch: 8, reason: "front3 reports epoch 9"},
 		{name: "previous owner released, a peer saw a later epoch", in: newOwner(func(in *Input) {
@@ -627,12 +627,12 @@ func TestDecideAwaitsProof(t *testing.T) {
 			in: newOwner(noLease, waitingFor(4*time.Second)), wantAction: Wait, want: false},
 		{name: "a holder whose proof ran out fences", in: holder(staleLease, peers()), wantAction: Fence, want: false},
 		{name: "a new owner whose Lease proof lasts 50ms more, less than a keepalive: claims rather than holds",
-			in: newOwner(func(in *Input) { in.LastLeaseRenewal = ago(1450 * time.Millisecond) }), wantAction: Wait, want: true},
+			in: newOwner(func(in *Input) { in.LastAPIProof = ago(1450 * time.Millisecond) }), wantAction: Wait, want: true},
 		{name: "a new owner whose Lease proof lasts a keepalive and more: holds",
-			in: newOwner(func(in *Input) { in.LastLeaseRenewal = ago(900 * time.Millisecond) }), wantAction: Hold, want: false},
+			in: newOwner(func(in *Input) { in.LastAPIProof = ago(900 * time.Millisecond) }), wantAction: Hold, want: false},
 		{name: "a short proof after two deadtimes of waiting: holds on it, as claiming no longer may",
-			in: newOwner(waitingFor(4*time.Second), func(in *Input) { in.LastLeaseRenewal = ago(1450 * time.Millisecond) }), wantAction: Hold, want: false},
-		{name: "a holder on a short proof keeps holding", in: holder(func(in *Input) { in.LastLeaseRenewal = ago(1450 * time.Millisecond); in.Peers = nil }), wantAction: Hold, want: false},
+			in: newOwner(waitingFor(4*time.Second), func(in *Input) { in.LastAPIProof = ago(1450 * time.Millisecond) }), wantAction: Hold, want: false},
+		{name: "a holder on a short proof keeps holding", in: holder(func(in *Input) { in.LastAPIProof = ago(1450 * time.Millisecond); in.Peers = nil }), wantAction: Hold, want: false},
 		{name: "a voter claims nothing", in: voter(0), wantAction: NotOwner, want: false},
 	}
 	for _, tt := range tests {

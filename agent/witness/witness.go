@@ -44,8 +44,11 @@ type Target struct {
 }
 
 // Witness writes this node's witnesses for the targets it is given, each
-// every Target.Every, one request in flight per target, and remembers when
-// the last successful one of each started.
+// every Target.Every, and remembers when the latest successful one of each
+// started. An attempt that is slow does not hold the next one back (up to
+// MaxInFlight of them): on a loaded API server one write in ten took
+// longer than a 200 ms keepalive, and a lone owner whose next witness
+// waited for it went without proof long enough to fence.
 type Witness struct {
 	// Client reaches the API server directly (no cache).
 	Client client.Client
@@ -56,10 +59,11 @@ type Witness struct {
 	// decision it may change is due at once.
 	Proved func()
 
-	mu       sync.Mutex
-	targets  map[string]Target
-	proofs   map[string]proof
-	inFlight map[string]bool
+	mu      sync.Mutex
+	targets map[string]Target
+	proofs  map[string]proof
+	// inFlight counts each target's attempts under way.
+	inFlight map[string]int
 	// tried is when the last attempt of each target started: failed or
 	// not, the next one comes Every later.
 	tried map[string]time.Time
@@ -128,6 +132,10 @@ func (w *Witness) Run(ctx context.Context) {
 // idle is how long Run waits with no target: Set wakes it anyway.
 const idle = time.Second
 
+// MaxInFlight bounds the attempts under way for one target, so that an
+// API server that hangs is not sent ever more of them.
+const MaxInFlight = 4
+
 // startDue starts the witnesses that are due and returns how long until
 // the next one is.
 func (w *Witness) startDue(ctx context.Context) time.Duration {
@@ -136,7 +144,7 @@ func (w *Witness) startDue(ctx context.Context) time.Duration {
 	defer w.mu.Unlock()
 	next := idle
 	for key, t := range w.targets {
-		if w.inFlight[key] {
+		if w.inFlight[key] >= MaxInFlight {
 			next = min(next, t.Every)
 			continue
 		}
@@ -154,15 +162,19 @@ func (w *Witness) startDue(ctx context.Context) time.Duration {
 // start writes one witness for key in the background; w.mu is held.
 func (w *Witness) start(ctx context.Context, key string, t Target, start time.Time) {
 	if w.inFlight == nil {
-		w.inFlight, w.tried = map[string]bool{}, map[string]time.Time{}
+		w.inFlight, w.tried = map[string]int{}, map[string]time.Time{}
 	}
-	w.inFlight[key], w.tried[key] = true, start
+	w.inFlight[key]++
+	w.tried[key] = start
 	go func() {
 		err := w.write(ctx, t, start)
 		w.mu.Lock()
-		delete(w.inFlight, key)
+		if w.inFlight[key]--; w.inFlight[key] == 0 {
+			delete(w.inFlight, key)
+		}
 		ok := err == nil && w.targets[key] == t
-		if ok {
+		if p, had := w.proofs[key]; ok && (!had || p.epoch != t.Epoch || p.uid != t.UID || start.After(p.start)) {
+			// A slower attempt that lands after a later one proves less.
 			if w.proofs == nil {
 				w.proofs = map[string]proof{}
 			}

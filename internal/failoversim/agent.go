@@ -533,7 +533,7 @@ func (a *agent) pass() {
 	a.w.decisions++
 	d := ownership.Decide(ownership.Input{
 		Node: a.name, Address: Address, Status: a.view.status.forAgent(), Timing: timing,
-		Memory: a.mem, LastLeaseRenewal: a.lastRenewal(now, timing.Deadtime-timing.Guard),
+		Memory: a.mem, LastAPIProof: a.lastRenewal(now, timing.Deadtime-timing.Guard),
 		Peers: a.peerView(), Promised: a.promised(), Withdrawn: a.withdrawn, Started: a.startedAt, Now: now,
 	})
 	if d.Action != a.last.Action || d.Epoch != a.last.Epoch {

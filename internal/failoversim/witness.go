@@ -5,16 +5,17 @@ import (
 
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	"github.com/webfarm/webfarm/agent/ownership"
+	"github.com/webfarm/webfarm/agent/witness"
 )
 
 // witnessState is agent/witness.Witness for the one FailoverIP: the epoch
-// it writes witnesses at (0: none), their pace, the attempt in flight, and
-// the start of the last one that landed.
+// it writes witnesses at (0: none), their pace, the attempts under way, and
+// the start of the latest one that landed.
 type witnessState struct {
 	epoch    int64
 	every    time.Duration
 	tried    time.Time
-	inFlight bool
+	inFlight int
 	seq      int
 	proof    struct {
 		epoch int64
@@ -46,11 +47,11 @@ func (a *agent) setWitness(d ownership.Decision, every time.Duration) {
 }
 
 // nextWitness schedules the next attempt, an interval after the last one
-// started, unless one is in flight or none is wanted.
+// started, unless witness.maxInFlight are under way or none is wanted.
 func (a *agent) nextWitness() {
 	ws := &a.witness
 	ws.seq++
-	if ws.inFlight || ws.epoch == 0 {
+	if ws.inFlight >= witness.MaxInFlight || ws.epoch == 0 {
 		return
 	}
 	seq := ws.seq
@@ -71,14 +72,17 @@ func (a *agent) nextWitness() {
 func (a *agent) writeWitness() {
 	ws := &a.witness
 	start, epoch, open := a.clk.Now(), ws.epoch, true
-	ws.tried, ws.inFlight = start, true
+	ws.tried = start
+	ws.inFlight++
 	finish := func(landed bool) {
 		if !open {
 			return
 		}
-		open, a.witness.inFlight = false, false
-		if landed && a.witness.epoch == epoch {
-			a.witness.proof.epoch, a.witness.proof.start = epoch, start
+		open = false
+		a.witness.inFlight--
+		p := &a.witness.proof
+		if landed && a.witness.epoch == epoch && (p.epoch != epoch || start.After(p.start)) {
+			p.epoch, p.start = epoch, start
 			a.w.tracef("%s witnessed at epoch %d", a.name, epoch)
 			a.wake()
 		}
@@ -89,4 +93,5 @@ func (a *agent) writeWitness() {
 		return a.proc(func() { finish(landed) })
 	})
 	a.afterLocal(heartbeat.AttemptTimeout(ws.every), func() { finish(false) })
+	a.nextWitness()
 }

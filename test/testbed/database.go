@@ -145,8 +145,9 @@ func (d *Database) createFailoverIP(ctx context.Context, preferred string) error
 			Address: DatabaseVIP,
 			// A typed client sends zero durations, not the defaults.
 			// Deadtime 2s, as config/samples/database/failoverip.yaml:
-			// the server left after a loss proves itself only through
-			// acknowledged Lease renewals (docs/install.md).
+			// the server left after a loss proves itself only through the
+			// API server (witnesses, acknowledged Lease renewals), whose
+			// writes took up to 1.1 s on a loaded testbed (docs/install.md).
 			Keepalive:     metav1.Duration{Duration: 200 * time.Millisecond},
 			Deadtime:      metav1.Duration{Duration: 2 * time.Second},
 			Guard:         metav1.Duration{Duration: 150 * time.Millisecond},
