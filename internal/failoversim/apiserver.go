@@ -102,6 +102,9 @@ type front struct {
 	report   report
 	// key is the node's published peer key (identity.go); 0: none.
 	key int
+	// outOfService: an operator tainted the node out of service, as
+	// docs/failover-safety.md tells them to once it is shut down.
+	outOfService bool
 }
 
 // apiState is everything an observer can list. Its slices are never
@@ -257,6 +260,15 @@ func (a *apiServer) patchReport(node int, r report) {
 	a.rev++
 	a.st.fronts = slices.Clone(a.st.fronts)
 	a.st.fronts[node].report = r
+	a.notify(true)
+}
+
+// setOutOfService is an operator's node.kubernetes.io/out-of-service
+// taint on a node known to be shut down.
+func (a *apiServer) setOutOfService(node int) {
+	a.rev++
+	a.st.fronts = slices.Clone(a.st.fronts)
+	a.st.fronts[node].outOfService = true
 	a.notify(true)
 }
 

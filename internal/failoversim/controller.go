@@ -180,7 +180,7 @@ func (c *controller) electionInput() controllers.ElectionInput {
 	for i, name := range c.w.cfg.Nodes {
 		at, heard := c.tracker.LastAlive(name)
 		f := controllers.ElectionFront{
-			Name: name, Selected: true, Draining: s.fronts[i].draining,
+			Name: name, Selected: true, Draining: s.fronts[i].draining, OutOfService: s.fronts[i].outOfService,
 			Heard: heard, LastAlive: at, LeaseVersion: c.tracker.Seen(name),
 		}
 		r := s.fronts[i].report

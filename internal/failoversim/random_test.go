@@ -50,6 +50,8 @@ func runSchedules(t *testing.T, base uint64, n int, kinds Kinds, max int) []Outc
 	var mu sync.Mutex
 	var failed []Outcome
 	var stop atomic.Bool
+	// limited counts the schedules that reached the known limit (Limit).
+	var limited atomic.Int64
 	var wg sync.WaitGroup
 	// A schedule allocates little that lives: collect less often.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
@@ -64,6 +66,9 @@ func runSchedules(t *testing.T, base uint64, n int, kinds Kinds, max int) []Outc
 					return
 				}
 				o := RunRandom(base+i, kinds, false)
+				if o.Limit != "" {
+					limited.Add(1)
+				}
 				if !o.Failed() {
 					continue
 				}
@@ -79,9 +84,9 @@ func runSchedules(t *testing.T, base uint64, n int, kinds Kinds, max int) []Outc
 	wg.Wait()
 	ran := min(next.Load(), uint64(n))
 	took, used := time.Since(start), cpuTime()-cpu
-	t.Logf("%d schedules of %s from seed %d in %v on %d cores (%v of CPU): %.0f schedules/s, %.0f per CPU-second; %d failed",
+	t.Logf("%d schedules of %s from seed %d in %v on %d cores (%v of CPU): %.0f schedules/s, %.0f per CPU-second; %d failed, %d reached the known limit of liveness (Outcome.Limit)",
 		ran, kinds, base, took.Round(time.Millisecond), runtime.GOMAXPROCS(0), used.Round(time.Millisecond),
-		float64(ran)/took.Seconds(), float64(ran)/used.Seconds(), len(failed))
+		float64(ran)/took.Seconds(), float64(ran)/used.Seconds(), len(failed), limited.Load())
 	return failed
 }
 
@@ -144,6 +149,9 @@ func TestReplaySchedule(t *testing.T) {
 	}
 	o := RunRandom(seed, kinds, true)
 	t.Logf("seed %d, %s:\n%s", seed, o.Summary, o.Trace)
+	if o.Limit != "" {
+		t.Log(o.Limit)
+	}
 	if o.Failed() {
 		t.Errorf("%s%s", o.Safety, o.Liveness)
 	}

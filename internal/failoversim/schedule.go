@@ -3,6 +3,7 @@ package failoversim
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,6 +89,12 @@ type Outcome struct {
 	// Liveness says how the healthy majority went without an owner past
 	// its bound; empty if it got one.
 	Liveness string
+	// Limit says how the schedule reached the known limit of liveness
+	// instead: the owner lost for good with so many of its epoch's other
+	// voters that too few are left to report it unheard, none of the lost
+	// ones shut down (docs/failover-safety.md, "Known limits"). Not a
+	// failure.
+	Limit string
 	// Summary describes the farm and its timings.
 	Summary           string
 	Trace             string
@@ -112,6 +119,9 @@ type schedule struct {
 	meddled bool
 	// restarted: a front's agent started again (bound).
 	restarted bool
+	// lost are the fronts broken for good in the calm phase; shutDown
+	// those of them powered off, which the operator marks out of service.
+	lost, shutDown map[int]bool
 }
 
 // RunRandom draws the schedule of seed from kinds, runs it and checks it:
@@ -180,7 +190,40 @@ func (s *schedule) outcome(seed uint64, bound, end time.Duration) Outcome {
 		o.Liveness = fmt.Sprintf("no front answers for %v from a start within the bound %v after the calm at %v (first answer at %v; stopped at %v)",
 			hold, bound, s.calmAt, first, end)
 	}
+	if why, limited := s.voterLimit(); o.Liveness != "" && limited {
+		o.Limit, o.Liveness = why+"; "+o.Liveness, ""
+	}
 	return o
+}
+
+// voterLimit tells whether the owner the status names was lost for good
+// together with so many of its epoch's other voters, none of them shut
+// down, that too few are left to report it unheard
+// (ownership.ReportsNeeded): the controller cannot tell that from those
+// fronts cut off from the API server together, still vouching for each
+// other, and the address stays where it is.
+func (s *schedule) voterLimit() (string, bool) {
+	st := s.w.api.st.status
+	owner := slices.Index(s.w.cfg.Nodes, st.Owner)
+	if owner < 0 || !s.lost[owner] {
+		return "", false
+	}
+	others, reporters := 0, 0
+	for _, v := range st.Voters {
+		i := slices.Index(s.w.cfg.Nodes, v)
+		if i == owner || i < 0 {
+			continue
+		}
+		others++
+		if !s.lost[i] || s.shutDown[i] {
+			reporters++
+		}
+	}
+	if others == 0 || reporters >= ownership.ReportsNeeded(others) {
+		return "", false
+	}
+	return fmt.Sprintf("known limit: owner %s lost for good at epoch %d with voters %v, %d of them able to report it unheard, %d needed",
+		st.Owner, st.Epoch, st.Voters, reporters, ownership.ReportsNeeded(others)), true
 }
 
 // randomTiming is a valid timing (the CRD's rules), short so that a
@@ -331,14 +374,20 @@ func (s *schedule) calm() {
 	w, r := s.w, s.r
 	n := len(w.agents)
 	broken := r.Perm(n)[:r.IntN((n-1)/2+1)]
+	s.lost, s.shutDown = map[int]bool{}, map[int]bool{}
 	w.At(s.calmAt, "calm: no more loss or delay spikes", func() {
 		w.net.cfg.Loss, w.net.cfg.Spikes = 0, false
 	})
 	for _, i := range broken {
 		a := w.agents[i]
+		s.lost[i] = true
 		switch r.IntN(4) {
 		case 0:
-			w.At(s.calmAt, a.name+": power off for good", a.powerOff)
+			s.shutDown[i] = true
+			w.At(s.calmAt, a.name+": power off for good, marked out of service", func() {
+				a.powerOff()
+				w.api.setOutOfService(i)
+			})
 		case 1:
 			w.At(s.calmAt, a.name+": agent crashes for good", a.crash)
 		case 2:
