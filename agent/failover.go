@@ -314,7 +314,7 @@ func (f *failover) decide(ctx context.Context, key string, fip *webfarmv1.Failov
 		Status:       ownership.StatusOf(&fip.Status),
 		Timing:       timing,
 		Memory:       mem,
-		LastAPIProof: f.lastRenewal(key, fip, now, timing.Deadtime-timing.Guard),
+		LastAPIProof: f.lastAPIProof(key, fip, now, timing.Deadtime-timing.Guard),
 		Peers:        f.a.peers.View(key),
 		Promised:     promised,
 		Withdrawn:    f.a.promises.withdrawnFrom(key),
@@ -507,7 +507,7 @@ func (f *failover) witnessTarget(fip *webfarmv1.FailoverIP, d ownership.Decision
 	return witness.Target{Name: client.ObjectKeyFromObject(fip), UID: fip.UID, Epoch: st.Epoch, Every: timing.Keepalive}, true
 }
 
-// lastRenewal is when this node's last proof of liveness through the API
+// lastAPIProof is when this node's last proof of liveness through the API
 // server started: its last witness of fip (witness.Witness), or the renewal
 // of its Lease that fip's status acknowledges, if this process made them,
 // or, right after a restart, the equivalent of the proof the previous
@@ -516,7 +516,7 @@ func (f *failover) witnessTarget(fip *webfarmv1.FailoverIP, d ownership.Decision
 // moved the address without seeing it. Under a status from an older
 // controller (no voters, no acknowledgements), the last renewal counts, as
 // it did.
-func (f *failover) lastRenewal(key string, fip *webfarmv1.FailoverIP, now time.Time, window time.Duration) time.Time {
+func (f *failover) lastAPIProof(key string, fip *webfarmv1.FailoverIP, now time.Time, window time.Duration) time.Time {
 	last := f.a.lease.Started(fip.Status.OwnerRenewal)
 	if len(fip.Status.Voters) == 0 {
 		last = f.a.lease.LastRenewal()

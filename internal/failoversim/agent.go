@@ -533,7 +533,7 @@ func (a *agent) pass() {
 	a.w.decisions++
 	d := ownership.Decide(ownership.Input{
 		Node: a.name, Address: Address, Status: a.view.status.forAgent(), Timing: timing,
-		Memory: a.mem, LastAPIProof: a.lastRenewal(now, timing.Deadtime-timing.Guard),
+		Memory: a.mem, LastAPIProof: a.lastAPIProof(now, timing.Deadtime-timing.Guard),
 		Peers: a.peerView(), Promised: a.promised(), Withdrawn: a.withdrawn, Started: a.startedAt, Now: now,
 	})
 	if d.Action != a.last.Action || d.Epoch != a.last.Epoch {
@@ -619,10 +619,11 @@ func (a *agent) giveUpUnknownPast() {
 	a.save()
 }
 
-// lastRenewal is failover.lastRenewal: the renewal the status acknowledges,
-// or the start of the proof the memory file holds
-// (memoryFile.restoredProof), whichever is later.
-func (a *agent) lastRenewal(now time.Time, window time.Duration) time.Time {
+// lastAPIProof is failover.lastAPIProof: the renewal the status
+// acknowledges, the witness that landed last at the status's epoch, or the
+// start of the proof the memory file holds (memoryFile.restoredProof),
+// whichever is latest.
+func (a *agent) lastAPIProof(now time.Time, window time.Duration) time.Time {
 	last, w := a.renewals[a.view.status.OwnerRenewal], a.written
 	if len(a.view.status.Voters) == 0 {
 		last = a.leaseLast
