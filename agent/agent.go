@@ -171,7 +171,10 @@ func New(mgr manager.Manager, api client.Client, opts Options) (*Agent, error) {
 		}
 	}
 	a.failover = newFailover(a, opts.memoryPath())
-	a.witness = &witness.Witness{Client: api, Node: opts.NodeName, Clock: a.clock, Proved: a.failover.poke}
+	a.witness = &witness.Witness{Client: api, Node: opts.NodeName, Clock: a.clock, Proved: a.failover.poke,
+		Written: func(result string, took time.Duration) {
+			metrics.Witnesses.WithLabelValues(result).Observe(took.Seconds())
+		}}
 	a.vips.HandedOff = a.failover.poke
 	a.informers = mgr.GetCache()
 	a.log = mgr.GetLogger().WithName("agent")

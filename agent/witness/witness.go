@@ -17,18 +17,30 @@ package witness
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/webfarm/webfarm/agent/heartbeat"
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
+)
+
+// The results an attempt reports to Witness.Written.
+const (
+	Landed = "landed"
+	// Refused: the API server answered no, most often because the status
+	// no longer names this node owner at that epoch (a test failed).
+	Refused = "refused"
+	// Failed: no answer in time, or a server error.
+	Failed = "failed"
 )
 
 // Target is a FailoverIP this node owns and must prove itself alive for.
@@ -58,6 +70,9 @@ type Witness struct {
 	// Proved, when set, is called after each successful witness: the
 	// decision it may change is due at once.
 	Proved func()
+	// Written, when set, is told how each attempt went (Landed, Refused
+	// or Failed) and how long it took.
+	Written func(result string, took time.Duration)
 
 	mu      sync.Mutex
 	targets map[string]Target
@@ -168,6 +183,9 @@ func (w *Witness) start(ctx context.Context, key string, t Target, start time.Ti
 	w.tried[key] = start
 	go func() {
 		err := w.write(ctx, t, start)
+		if w.Written != nil {
+			w.Written(result(err), w.clock().Since(start))
+		}
 		w.mu.Lock()
 		if w.inFlight[key]--; w.inFlight[key] == 0 {
 			delete(w.inFlight, key)
@@ -214,6 +232,18 @@ func (w *Witness) write(ctx context.Context, t Target, start time.Time) error {
 		return fmt.Errorf("writing the owner witness of FailoverIP %s at epoch %d: %w", t.Name, t.Epoch, err)
 	}
 	return nil
+}
+
+// result names the outcome of an attempt that returned err.
+func result(err error) string {
+	var status apierrors.APIStatus
+	switch {
+	case err == nil:
+		return Landed
+	case errors.As(err, &status) && status.Status().Code >= 400 && status.Status().Code < 500:
+		return Refused
+	}
+	return Failed
 }
 
 type patchOp struct {

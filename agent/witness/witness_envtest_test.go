@@ -2,6 +2,9 @@ package witness
 
 import (
 	"context"
+	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,8 +29,15 @@ func TestEnvtestWitness(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	results := make(chan error, 8)
 	proved := make(chan struct{}, 8)
+	var mu sync.Mutex
+	var written []string
 	w := &Witness{Client: reportingClient{Client: env.Client, results: results}, Node: "front1", Clock: clk,
-		Proved: func() { proved <- struct{}{} }}
+		Proved: func() { proved <- struct{}{} },
+		Written: func(result string, _ time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			written = append(written, result)
+		}}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(runCtx) }()
@@ -68,6 +78,21 @@ func TestEnvtestWitness(t *testing.T) {
 	mustFail(t, results)
 	if got := w.Since("shop/vip", fip.UID, 4); !got.IsZero() {
 		t.Errorf("Since at epoch 4, owned by front2 = %v, want zero", got)
+	}
+	// Written is told after the request returns: wait for the last one.
+	want := []string{Landed, Landed, Refused, Refused}
+	var got []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		mu.Lock()
+		got = slices.Clone(written)
+		mu.Unlock()
+		if len(got) >= len(want) {
+			break
+		}
+		runtime.Gosched()
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("results written %v, want %v", got, want)
 	}
 	var stored webfarmv1.FailoverIP
 	if err := env.Client.Get(ctx, key, &stored); err != nil {

@@ -66,6 +66,13 @@ var (
 		Namespace: namespace, Subsystem: "failover", Name: "fences_total",
 		Help: "Failover addresses this node fenced (removed without a hand-off), by cause: ProofExpired, NewerView, StatusRolledBack, Superseded, InvalidAddress, Unrecorded, or Unknown.",
 	}, []string{"namespace", "failoverip", "cause"})
+	Witnesses = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Subsystem: "failover", Name: "witness_duration_seconds",
+		Help: "Witnesses this node wrote as the owner of a failover IP its peers did not vouch for (status.ownerWitness), by result: " +
+			"landed, refused (the API server answered no: the status no longer names it owner at that epoch), failed (timeout or server error); " +
+			"a landed one proves the owner alive for deadtime minus guard from its send.",
+		Buckets: durationBuckets,
+	}, []string{"result"})
 	FailoverTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "failover", Name: "transitions_total",
 		Help: "Changes of what this node reports for a failover IP, by the state entered: Holding (a take-over), Released, Fenced, OwnerUnheard (a voter stopped hearing the owner).",

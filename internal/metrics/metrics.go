@@ -37,7 +37,7 @@ func AgentCollectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		HAProxyReloads, HAProxyRefused, HAProxySyncDuration, HAProxyUp, HAProxyFarms,
 		DrainSyncDuration, DrainSyncFailures,
-		Announcements, TakeoverWait, FailoverTransitions, Fences,
+		Announcements, TakeoverWait, FailoverTransitions, Fences, Witnesses,
 		APIRequestDuration, PeerRoundTrip,
 		UploadsPropagation,
 	}
