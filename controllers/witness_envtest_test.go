@@ -17,8 +17,8 @@ import (
 // after the last witness the controller saw, not after the last renewal.
 func scenarioWitnessKeepsOwner(h *harness) {
 	ns := "witness"
-	h.activePair(ns, "wt", [2]string{"wt-a", "wt-b"}, [2]string{"10.7.0.1", "10.7.0.2"}, "vip")
-	h.createFailoverIP(ns, "vip", "192.0.2.70", "wt-a", false)
+	h.activePair(ns, "wt", [2]string{"wt-a", "wt-b"}, [2]string{"10.17.0.1", "10.17.0.2"}, "vip")
+	h.createFailoverIP(ns, "vip", "192.0.2.170", "wt-a", false)
 	h.failoverIP(ns, "vip", "owned by wt-a", ownerIs("wt-a", 1))
 	h.hold("wt-a", ns, "vip", 1)
 
