@@ -40,6 +40,7 @@ func TestEnvtestController(t *testing.T) {
 		{"Conflict", scenarioConflict},
 		{"UninstallHeld", scenarioUninstallHeld},
 		{"UninstallSilentOwner", scenarioUninstallSilentOwner},
+		{"UninstallFrontNodesDeleted", scenarioUninstallFrontNodesDeleted},
 		{"OwnerUnselected", scenarioOwnerUnselected},
 		// Last: a 10s deadtime makes the controller judge its blindness
 		// over 10s from then on.

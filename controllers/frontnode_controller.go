@@ -62,8 +62,12 @@ func (r *FrontNodeReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 		sel = selection{farms: selectingFarms(farms.Items, node.Labels), failoverIPs: selectingFailoverIPs(fips.Items, node.Labels)}
 	}
 	// A Node that is gone takes its FrontNode along: the FailoverIPs it
-	// held move once its Lease is silent and its voters say so.
-	if len(sel.farms) == 0 && len(sel.failoverIPs) == 0 && (node == nil || front == nil || !reportsAwaited(fips.Items, req.Name)) {
+	// held move once its Lease is silent and its voters say so. A Node
+	// that nothing selects keeps one while a FailoverIP awaits its agent's
+	// report, and gets one again if it was deleted meanwhile: `kubectl
+	// delete webfarm --all` deletes the FrontNodes too ("webfarm" is also
+	// the category of every kind), and the report has nowhere else to go.
+	if len(sel.farms) == 0 && len(sel.failoverIPs) == 0 && (node == nil || !reportsAwaited(fips.Items, req.Name)) {
 		return reconcile.Result{}, r.remove(ctx, req, front)
 	}
 	front, err = r.applySpec(ctx, node, front, sel)
@@ -156,7 +160,11 @@ func (r *FrontNodeReconciler) create(ctx context.Context, node *corev1.Node, add
 	if err := r.Create(ctx, front, client.FieldOwner(ControllerName)); err != nil {
 		return nil, fmt.Errorf("creating FrontNode %s: %w", node.Name, err)
 	}
-	log.FromContext(ctx).Info("Created FrontNode", "frontNode", klog.KObj(front), "farms", sel.farms, "failoverIPs", sel.failoverIPs)
+	msg := "Created FrontNode"
+	if len(sel.farms) == 0 && len(sel.failoverIPs) == 0 {
+		msg = "Created FrontNode for the report a FailoverIP awaits from its agent"
+	}
+	log.FromContext(ctx).Info(msg, "frontNode", klog.KObj(front), "farms", sel.farms, "failoverIPs", sel.failoverIPs)
 	return front, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	webfarmv1 "github.com/webfarm/webfarm/api/v1alpha1"
 )
@@ -18,16 +19,7 @@ import (
 // word and never before, and then the FrontNodes go too.
 func scenarioUninstallHeld(h *harness) {
 	ns := "uninstall"
-	h.activePair(ns, "un", [2]string{"un-a", "un-b"}, [2]string{"10.13.0.1", "10.13.0.2"}, "vip")
-	owners := h.recordOwners(ns)
-	h.createFailoverIP(ns, "vip", "192.0.2.92", "un-a", false)
-	fip := h.failoverIP(ns, "vip", "owned by un-a, both fronts voters", allOf(ownerIs("un-a", 1), votersAre("un-a", "un-b")))
-	h.hold("un-a", ns, "vip", 1)
-
-	h.uninstall(ns)
-	h.failoverIP(ns, "vip", "taken away from un-a at epoch 2", withdrawnFrom("un-a", 2, webfarmv1.ReasonDeleting))
-	h.frontUnselected("un-a", "its agent must report the address gone")
-	h.frontUnselected("un-b", "a voter of the withdrawn epoch")
+	fip, owners := h.uninstallHeldPair(ns, "un", [2]string{"un-a", "un-b"}, [2]string{"10.13.0.1", "10.13.0.2"}, "192.0.2.92")
 	h.stillThere(ns, "vip", "un-a has not reported the address gone")
 
 	h.reportFailoverIP("un-a", webfarmv1.NodeFailoverIPStatus{Name: ns + "/vip", UID: fip.UID, Epoch: 2, State: webfarmv1.VIPReleased})
@@ -71,6 +63,73 @@ func scenarioUninstallSilentOwner(h *harness) {
 	h.frontGone("us-a")
 	h.frontGone("us-b")
 	owners.check(h.t)
+}
+
+// scenarioUninstallFrontNodesDeleted (issue 14, on a real cluster): the
+// uninstall deletes the FrontNodes too. `kubectl delete failoverip,webfarm
+// --all` reads "webfarm" as the category of every webfarm.io kind, so it
+// deletes the FrontNodes, where the agents report, beside the farm and the
+// FailoverIP. The FrontNodes deleted once the farm is gone, the worst
+// order, come back while the FailoverIP awaits their agents' word: the
+// holder's report, written on its new FrontNode, lets the object go, and
+// nothing before it does.
+func scenarioUninstallFrontNodesDeleted(h *harness) {
+	ns := "uninstall-fronts"
+	fip, owners := h.uninstallHeldPair(ns, "uf", [2]string{"uf-a", "uf-b"}, [2]string{"10.17.0.1", "10.17.0.2"}, "192.0.2.96")
+	deleted := map[string]types.UID{}
+	for _, node := range []string{"uf-a", "uf-b"} {
+		deleted[node] = h.deleteFrontNode(node)
+	}
+	for node, uid := range deleted {
+		h.front(node, "created again, with no farm, for its agent's report", func(f *webfarmv1.FrontNode) error {
+			if f.UID == uid {
+				return fmt.Errorf("the deleted FrontNode (deletion %v)", f.DeletionTimestamp)
+			}
+			return hasFarms()(f)
+		})
+	}
+	h.stillThere(ns, "vip", "uf-a has not reported the address gone")
+
+	h.reportFailoverIP("uf-a", webfarmv1.NodeFailoverIPStatus{Name: ns + "/vip", UID: fip.UID, Epoch: 2, State: webfarmv1.VIPReleased})
+	h.failoverIPGone(ns, "vip")
+	h.frontGone("uf-a")
+	h.frontGone("uf-b")
+	owners.check(h.t)
+}
+
+// uninstallHeldPair makes two fronts, labelled role=<role>, of a farm "site"
+// in ns, and a FailoverIP "vip" at address that nodes[0] holds, both
+// fronts its voters; then it uninstalls them, and returns once the
+// ownership was taken away at epoch 2 with both FrontNodes kept, with no
+// farm, for their agents' reports.
+func (h *harness) uninstallHeldPair(ns, role string, nodes, ips [2]string, address string) (*webfarmv1.FailoverIP, *ownerRecorder) {
+	h.t.Helper()
+	owner, voter := nodes[0], nodes[1]
+	h.activePair(ns, role, nodes, ips, "vip")
+	owners := h.recordOwners(ns)
+	h.createFailoverIP(ns, "vip", address, owner, false)
+	fip := h.failoverIP(ns, "vip", "owned by "+owner+", both fronts voters", allOf(ownerIs(owner, 1), votersAre(owner, voter)))
+	h.hold(owner, ns, "vip", 1)
+
+	h.uninstall(ns)
+	h.failoverIP(ns, "vip", "taken away from "+owner+" at epoch 2", withdrawnFrom(owner, 2, webfarmv1.ReasonDeleting))
+	h.frontUnselected(owner, "its agent must report the address gone")
+	h.frontUnselected(voter, "a voter of the withdrawn epoch")
+	return fip, owners
+}
+
+// deleteFrontNode deletes node's FrontNode, as a user may, and returns
+// the UID it had.
+func (h *harness) deleteFrontNode(node string) types.UID {
+	h.t.Helper()
+	front := &webfarmv1.FrontNode{}
+	if err := h.c.Get(h.ctx, types.NamespacedName{Name: node}, front); err != nil {
+		h.t.Fatalf("reading FrontNode %s: %v", node, err)
+	}
+	if err := h.c.Delete(h.ctx, front, client.Preconditions{UID: &front.UID}); err != nil {
+		h.t.Fatalf("deleting FrontNode %s: %v", node, err)
+	}
+	return front.UID
 }
 
 // uninstall deletes, as `kubectl delete webfarms,failoverips --all` does,

@@ -314,8 +314,13 @@ func uninstall(t *testing.T, c *cluster) {
 		t.Errorf("the release's hooks name nodes: the cleanup would miss a front labelled since")
 	}
 	c.run(t, "kubectl", "-n", namespace, "delete", "daemonset", "webserver", "--wait")
-	c.run(t, "kubectl", "-n", namespace, "delete", "failoverip,webfarm", "--all", "--wait", "--timeout", "2m")
+	// "webfarm" is also the category of every webfarm.io kind: this deletes
+	// the FrontNodes too, which the controller must make again for the
+	// agents' reports that let the FailoverIP go.
 	start := time.Now()
+	deleted := c.run(t, "kubectl", "-n", namespace, "delete", "failoverip,webfarm", "--all", "--wait", "--timeout", "2m")
+	t.Logf("kubectl delete failoverip,webfarm --all: %s\n%s", time.Since(start).Round(100*time.Millisecond), strings.TrimSpace(deleted))
+	start = time.Now()
 	c.run(t, "helm", "uninstall", release, "--namespace", namespace, "--wait", "--timeout", "4m")
 	t.Logf("helm uninstall, its cleanup on every front included: %s", time.Since(start).Round(100*time.Millisecond))
 	eventually(t, 2*time.Minute, "the agents gone", func() error {
