@@ -297,7 +297,7 @@ const FailoverIPFinalizer = "webfarm.io/failoverip"
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=fip,categories=webfarm
+// +kubebuilder:resource:shortName=fip,categories=webfarm-all
 // +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.spec.address`
 // +kubebuilder:printcolumn:name="Owner",type=string,JSONPath=`.status.owner`
 // +kubebuilder:printcolumn:name="Epoch",type=integer,JSONPath=`.status.epoch`

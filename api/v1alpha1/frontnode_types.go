@@ -318,7 +318,7 @@ const ConditionProxyHealthy = "ProxyHealthy"
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:scope=Cluster,shortName=fn,categories=webfarm
+// +kubebuilder:resource:scope=Cluster,shortName=fn,categories=webfarm-all
 // +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.spec.address`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Sessions",type=integer,JSONPath=`.status.sessions`

@@ -231,7 +231,7 @@ const (
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:categories=webfarm
+// +kubebuilder:resource:categories=webfarm-all
 // +kubebuilder:printcolumn:name="Farm",type=string,JSONPath=`.spec.webFarmRef.name`
 // +kubebuilder:printcolumn:name="Hostnames",type=string,JSONPath=`.spec.hostnames`
 // +kubebuilder:printcolumn:name="Endpoints",type=string,JSONPath=`.status.endpoints`

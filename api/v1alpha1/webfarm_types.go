@@ -393,7 +393,7 @@ const (
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=wf,categories=webfarm
+// +kubebuilder:resource:shortName=wf,categories=webfarm-all
 // +kubebuilder:printcolumn:name="Fronts",type=integer,JSONPath=`.status.frontsTotal`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.frontsReady`
 // +kubebuilder:printcolumn:name="Draining",type=integer,JSONPath=`.status.frontsDraining`

@@ -314,9 +314,9 @@ func uninstall(t *testing.T, c *cluster) {
 		t.Errorf("the release's hooks name nodes: the cleanup would miss a front labelled since")
 	}
 	c.run(t, "kubectl", "-n", namespace, "delete", "daemonset", "webserver", "--wait")
-	// "webfarm" is also the category of every webfarm.io kind: this deletes
-	// the FrontNodes too, which the controller must make again for the
-	// agents' reports that let the FailoverIP go.
+	// Until the category of every webfarm.io kind was renamed webfarm-all,
+	// "webfarm" here named it and deleted the FrontNodes too, which left the
+	// FailoverIP Terminating (controllers: UninstallFrontNodesDeleted).
 	start := time.Now()
 	deleted := c.run(t, "kubectl", "-n", namespace, "delete", "failoverip,webfarm", "--all", "--wait", "--timeout", "2m")
 	t.Logf("kubectl delete failoverip,webfarm --all: %s\n%s", time.Since(start).Round(100*time.Millisecond), strings.TrimSpace(deleted))
