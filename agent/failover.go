@@ -496,11 +496,12 @@ func (f *failover) extendHandOff(ctx context.Context, addr vip.Address, grant ti
 }
 
 // witnessTarget tells whether this node must prove itself the live owner
-// of fip through the API server, after deciding d: it owns fip and its
-// peers do not vouch for it with a keepalive to spare (d.NeedsLease).
+// of fip through the API server, after deciding d: it owns fip, its peers
+// do not vouch for it with a keepalive to spare (d.NeedsLease), and the
+// controller counts witnesses (status.ownerWitnessCounted).
 func (f *failover) witnessTarget(fip *webfarmv1.FailoverIP, d ownership.Decision) (witness.Target, bool) {
 	st := fip.Status
-	if !d.NeedsLease || st.Owner != f.a.opts.NodeName || st.Epoch <= 0 || d.Epoch != st.Epoch {
+	if !d.NeedsLease || !st.OwnerWitnessCounted || st.Owner != f.a.opts.NodeName || st.Epoch <= 0 || d.Epoch != st.Epoch {
 		return witness.Target{}, false
 	}
 	timing, _ := ownership.TimingOf(fip)
@@ -521,7 +522,7 @@ func (f *failover) lastAPIProof(key string, fip *webfarmv1.FailoverIP, now time.
 	if len(fip.Status.Voters) == 0 {
 		last = f.a.lease.LastRenewal()
 	}
-	if w := f.a.witness.Since(key, fip.UID, fip.Status.Epoch); w.After(last) {
+	if w := f.a.witness.Since(key, fip.UID, fip.Status.Epoch); fip.Status.OwnerWitnessCounted && w.After(last) {
 		last = w
 	}
 	if until := f.memory.restoredProof(key, now, window); !until.IsZero() && until.Add(-window).After(last) {

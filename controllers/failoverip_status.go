@@ -57,6 +57,7 @@ func ownershipStatus(fip *webfarmv1.FailoverIP, res ElectionResult, now time.Tim
 		// A witness proves its owner alive at its epoch only.
 		st.OwnerWitness = nil
 	}
+	st.OwnerWitnessCounted = true
 	st.Owner, st.Epoch = res.Owner, res.Epoch
 	st.PreviousOwner, st.PreviousOwnerReleased = res.PreviousOwner, res.PreviousOwnerReleased
 	st.ReleaseRequested = res.ReleaseRequested

@@ -210,9 +210,11 @@ func (w *Witness) start(ctx context.Context, key string, t Target, start time.Ti
 }
 
 // write patches the witness of t into the status, on the condition that
-// the object is still t's and names this node owner at t's epoch: the
-// API server applies a JSON patch's tests and its change in one step, and
-// fails it whole when a test fails.
+// the object is still t's, names this node owner at t's epoch, and was
+// written by a controller that counts witnesses: the API server applies a
+// JSON patch's tests and its change in one step, and fails it whole when a
+// test fails. A witness the API server did not store as written counts
+// for nothing.
 func (w *Witness) write(ctx context.Context, t Target, start time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, heartbeat.AttemptTimeout(t.Every))
 	defer cancel()
@@ -221,6 +223,7 @@ func (w *Witness) write(ctx context.Context, t Target, start time.Time) error {
 		{Op: "test", Path: "/metadata/uid", Value: t.UID},
 		{Op: "test", Path: "/status/owner", Value: w.Node},
 		{Op: "test", Path: "/status/epoch", Value: t.Epoch},
+		{Op: "test", Path: "/status/ownerWitnessCounted", Value: true},
 		{Op: "add", Path: "/status/ownerWitness", Value: wit},
 	})
 	if err != nil {
@@ -230,6 +233,11 @@ func (w *Witness) write(ctx context.Context, t Target, start time.Time) error {
 	fip.Namespace, fip.Name = t.Name.Namespace, t.Name.Name
 	if err := w.Client.Status().Patch(ctx, fip, client.RawPatch(types.JSONPatchType, patch)); err != nil {
 		return fmt.Errorf("writing the owner witness of FailoverIP %s at epoch %d: %w", t.Name, t.Epoch, err)
+	}
+	if got := fip.Status.OwnerWitness; got == nil || *got != wit {
+		// A CRD from before witnesses prunes the field: the controller
+		// would never see it.
+		return fmt.Errorf("writing the owner witness of FailoverIP %s at epoch %d: the API server stored %+v, not %+v (is the CRD older than the agent?)", t.Name, t.Epoch, got, wit)
 	}
 	return nil
 }

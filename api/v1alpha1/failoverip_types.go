@@ -217,6 +217,14 @@ type FailoverIPStatus struct {
 	// +optional
 	OwnerWitness *OwnerWitness `json:"ownerWitness,omitempty"`
 
+	// ownerWitnessCounted: the controller that wrote this status counts
+	// owner witnesses before it moves the address. An agent writes and
+	// counts witnesses only while it is set: a controller from before
+	// witnesses would move the address without them, and its status
+	// writes drop this field.
+	// +optional
+	OwnerWitnessCounted bool `json:"ownerWitnessCounted,omitempty"`
+
 	// lastTransitionTime is when the owner last changed.
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`

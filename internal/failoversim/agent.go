@@ -628,7 +628,7 @@ func (a *agent) lastAPIProof(now time.Time, window time.Duration) time.Time {
 	if len(a.view.status.Voters) == 0 {
 		last = a.leaseLast
 	}
-	if p := a.witness.proof; p.epoch == a.view.status.Epoch && p.start.After(last) {
+	if p := a.witness.proof; a.view.status.WitnessCounted && p.epoch == a.view.status.Epoch && p.start.After(last) {
 		last = p.start
 	}
 	if w.until.IsZero() {

@@ -25,11 +25,14 @@ type fipStatus struct {
 	// Witness is the owner's last witness (status.ownerWitness); nil when
 	// none.
 	Witness *webfarmv1.OwnerWitness
+	// WitnessCounted is status.ownerWitnessCounted: the controller that
+	// wrote the status counts witnesses.
+	WitnessCounted bool
 }
 
 func (s fipStatus) equal(o fipStatus) bool {
 	return s.Ownership == o.Ownership && slices.Equal(s.Candidates, o.Candidates) && slices.Equal(s.Voters, o.Voters) && s.OwnerRenewal == o.OwnerRenewal &&
-		s.AgentTiming == o.AgentTiming && s.TimingGeneration == o.TimingGeneration && sameWitness(s.Witness, o.Witness)
+		s.AgentTiming == o.AgentTiming && s.TimingGeneration == o.TimingGeneration && sameWitness(s.Witness, o.Witness) && s.WitnessCounted == o.WitnessCounted
 }
 
 func sameWitness(a, b *webfarmv1.OwnerWitness) bool {
@@ -240,10 +243,10 @@ func (a *apiServer) updateStatus(rv int64, want fipStatus) bool {
 }
 
 // writeWitness is the owner's witness (agent/witness): a JSON patch that
-// lands only while the status names node owner at epoch, and changes
-// nothing else.
+// lands only while the status names node owner at epoch and says that its
+// controller counts witnesses, and changes nothing else.
 func (a *apiServer) writeWitness(node string, epoch int64) bool {
-	if a.st.status.Owner != node || a.st.status.Epoch != epoch {
+	if a.st.status.Owner != node || a.st.status.Epoch != epoch || !a.st.status.WitnessCounted {
 		return false
 	}
 	a.rev++

@@ -155,7 +155,7 @@ func (c *controller) reconcile() {
 	if d := nextElection(in, res); d > 0 {
 		c.wakeAfter(d)
 	}
-	want := fipStatus{Ownership: res.Ownership, Candidates: res.Candidates, Voters: res.Voters, OwnerRenewal: res.OwnerRenewal}
+	want := fipStatus{Ownership: res.Ownership, Candidates: res.Candidates, Voters: res.Voters, OwnerRenewal: res.OwnerRenewal, WitnessCounted: true}
 	if res.Epoch == c.cache.status.Epoch {
 		// ownershipStatus: a witness proves its epoch only.
 		want.Witness = c.cache.status.Witness

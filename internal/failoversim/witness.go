@@ -29,7 +29,7 @@ type witnessState struct {
 func (a *agent) setWitness(d ownership.Decision, every time.Duration) {
 	st := a.view.status
 	epoch := int64(0)
-	if d.NeedsLease && st.Owner == a.name && st.Epoch > 0 && d.Epoch == st.Epoch {
+	if d.NeedsLease && st.WitnessCounted && st.Owner == a.name && st.Epoch > 0 && d.Epoch == st.Epoch {
 		epoch = st.Epoch
 	}
 	ws := &a.witness
