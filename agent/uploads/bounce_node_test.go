@@ -53,13 +53,13 @@ func TestNodeUploadsReceivedNotSentBack(t *testing.T) {
 			idle(t, fronts)
 			// The receivers' watchers have seen every write by now; give
 			// them a few quiet periods to (wrongly) send them on.
-			consistently(t, 10*DefaultQuiet, func() {})
-			for _, f := range receivers {
-				st := f.syncer.Status()
-				if sent := st.Pushed - before[f.name]; sent != 0 {
-					t.Errorf("%s sent %d paths on (conflicts %d, last error %q)", f.name, sent, st.Conflicts, st.LastError)
+			consistently(t, 10*DefaultQuiet, func() {
+				for _, f := range receivers {
+					if st := f.syncer.Status(); st.Pushed != before[f.name] {
+						t.Fatalf("%s sent %d paths on (conflicts %d, last error %q)", f.name, st.Pushed-before[f.name], st.Conflicts, st.LastError)
+					}
 				}
-			}
+			})
 		})
 	}
 }

@@ -301,6 +301,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 			case err := <-w.w.Errors:
 				s.fail(fmt.Errorf("watching %s: %w", s.Module.Path, err))
 				if errors.Is(err, fsnotify.ErrEventOverflow) {
+					// A whole catch-up: said, for it holds up the
+					// changes that follow.
+					logr.FromContextOrDiscard(ctx).Info("Lost inotify events, catching up", "directory", s.Module.Path)
 					s.RequestCatchUp()
 				}
 			case <-s.wake:
