@@ -42,6 +42,9 @@ type Status struct {
 	// Dropped counts the files dropped at a catch-up after an absence
 	// longer than TombstoneTTL (collect.go).
 	Dropped int
+	// LostEvents counts the times inotify's queue overflowed: each
+	// costs a catch-up.
+	LostEvents int
 }
 
 // Defaults of a Syncer.
@@ -283,6 +286,16 @@ func (s *Syncer) Run(ctx context.Context) error {
 	defer w.close()
 	// ctx is done: the pushes under way end with their rsync.
 	defer s.pushes.Wait()
+	// Events are taken as they come, beside the loop: a step that
+	// settles thousands of paths (whose own chown and chmod raise two
+	// events each) left the kernel's queue (16,384 events by default) to
+	// overflow, and every lost event cost a whole catch-up.
+	touched, watching := make(chan struct{}, 1), make(chan struct{})
+	go func() {
+		defer close(watching)
+		s.watch(ctx, w, touched)
+	}()
+	defer func() { <-watching }()
 	t := &wakeTimer{timer: s.Clock.NewTimer(time.Hour), clock: s.Clock}
 	defer t.timer.Stop()
 	for {
@@ -295,21 +308,46 @@ func (s *Syncer) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case ev := <-w.w.Events:
-				s.event(ctx, w, ev)
+			case <-touched:
 				t.setBefore(s.Clock.Now().Add(s.Quiet))
-			case err := <-w.w.Errors:
-				s.fail(fmt.Errorf("watching %s: %w", s.Module.Path, err))
-				if errors.Is(err, fsnotify.ErrEventOverflow) {
-					// A whole catch-up: said, for it holds up the
-					// changes that follow.
-					logr.FromContextOrDiscard(ctx).Info("Lost inotify events, catching up", "directory", s.Module.Path)
-					s.RequestCatchUp()
-				}
 			case <-s.wake:
 				stepped = true
 			case <-t.timer.C():
 				t.at, stepped = time.Time{}, true
+			}
+		}
+	}
+}
+
+// watch marks the paths the watcher's events name until ctx is done, and
+// tells the loop through touched.
+func (s *Syncer) watch(ctx context.Context, w *watcher, touched chan<- struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.w.Events:
+			if !ok {
+				return
+			}
+			s.event(ctx, w, ev)
+			select {
+			case touched <- struct{}{}:
+			default:
+			}
+		case err, ok := <-w.w.Errors:
+			if !ok {
+				return
+			}
+			s.fail(fmt.Errorf("watching %s: %w", s.Module.Path, err))
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				// A whole catch-up: said, for it holds up the changes
+				// that follow.
+				logr.FromContextOrDiscard(ctx).Info("Lost inotify events, catching up", "directory", s.Module.Path)
+				s.mu.Lock()
+				s.status.LostEvents++
+				s.mu.Unlock()
+				s.RequestCatchUp()
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package uploads
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -286,5 +287,20 @@ func TestSyncerWaitsForTheSessionsWriting(t *testing.T) {
 				t.Errorf("up.jpg pushed %d times, want it sent: %v", len(pushed), tc.wantLocal)
 			}
 		})
+	}
+}
+
+// TestSyncerKeepsUpWithABurst: 20,000 files written at once, each given
+// its mode by the Syncer (two more events), lose no inotify event. Read
+// only between steps, the events overflowed the kernel's queue while a
+// step settled the first thousands, and each overflow cost a catch-up.
+func TestSyncerKeepsUpWithABurst(t *testing.T) {
+	s := startLocalSyncer(t)
+	for i := range 20000 {
+		write(t, filepath.Join(s.Module.Path, "burst", fmt.Sprintf("%05d.txt", i)), "small")
+	}
+	eventually(t, time.Minute, "the burst settled", func() bool { return s.Status().Pending == 0 })
+	if n := s.Status().LostEvents; n != 0 {
+		t.Errorf("inotify lost events %d times", n)
 	}
 }
