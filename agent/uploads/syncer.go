@@ -137,11 +137,18 @@ type Syncer struct {
 	once      sync.Once
 }
 
-// wait is a settled path waiting for sessions' log lines.
+// wait is a settled path waiting for sessions' log lines, since when.
 type wait struct {
-	first    time.Time
-	sessions []int
+	first, since time.Time
+	sessions     []int
 }
+
+// maxWait, in quiet periods, is the longest a settled path waits for the
+// sessions that were writing: a peer's catch-up sends its whole tree in
+// one session, and a local upload must not wait for all of it. A peer's
+// file whose line comes later still is sent back, and judged there like
+// any other version.
+const maxWait = 30
 
 type stamp struct{ mtimeNs, size int64 }
 
@@ -438,8 +445,8 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 // mayBeLocal returns, of the paths that settled and those waiting, the
 // ones that can be settled now: a path a transfer names is a peer's; a
 // path none names yet waits while a session that was writing into the
-// directory when it settled goes on, for that session may log it later.
-// New sessions do not prolong the wait.
+// directory when it settled goes on, for that session may log it later,
+// for maxWait at most. New sessions do not prolong the wait.
 func (s *Syncer) mayBeLocal(settled map[string]time.Time) map[string]time.Time {
 	for path, first := range settled {
 		// A change of attributes alone is not held: the daemon logs
@@ -447,7 +454,7 @@ func (s *Syncer) mayBeLocal(settled map[string]time.Time) map[string]time.Time {
 		if _, named := s.incoming[path]; named || len(s.writing) == 0 || s.attrOnly[path] {
 			continue
 		}
-		w := wait{first: first}
+		w := wait{first: first, since: s.Clock.Now()}
 		for pid := range s.writing {
 			w.sessions = append(w.sessions, pid)
 		}
@@ -461,7 +468,8 @@ func (s *Syncer) mayBeLocal(settled map[string]time.Time) map[string]time.Time {
 			continue
 		}
 		_, named := s.incoming[path]
-		if named || !slices.ContainsFunc(w.sessions, func(pid int) bool { return s.writing[pid] }) {
+		if named || !slices.ContainsFunc(w.sessions, func(pid int) bool { return s.writing[pid] }) ||
+			s.Clock.Since(w.since) >= maxWait*s.Quiet {
 			settled[path] = w.first
 			delete(s.waiting, path)
 		}

@@ -232,8 +232,9 @@ func TestSyncerPushesDoNotWaitForASlowPeer(t *testing.T) {
 // file when its generator next reads the receiver's messages, often after
 // the file is in place and has settled. A path that settles while a
 // session writes into the directory waits for that session: logged, it
-// is the peer's and not sent; not logged by the session's end, it is
-// this front's. A session begun later does not hold it.
+// is the peer's and not sent; not logged by the session's end, or within
+// maxWait quiet periods, it is this front's. A session begun later does
+// not hold it.
 func TestSyncerWaitsForTheSessionsWriting(t *testing.T) {
 	const writer, later = 4711, 4712
 	for _, tc := range []struct {
@@ -248,6 +249,7 @@ func TestSyncerWaitsForTheSessionsWriting(t *testing.T) {
 		}, false},
 		{"the session ended without naming it: this front's", func(s *Syncer) { s.receiving(nil) }, true},
 		{"a session begun since does not hold it", func(s *Syncer) { s.receiving([]int{later}) }, true},
+		{"the session goes on past the longest wait: this front's", func(s *Syncer) {}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
