@@ -14,7 +14,7 @@ type uploadsCollector struct {
 	statuses func() map[string]uploads.Status
 	now      func() time.Time
 
-	pending, oldest, caughtUp, conflicts, pushed, collected, dropped *prometheus.Desc
+	pending, oldest, caughtUp, conflicts, pushed, collected, dropped, lost *prometheus.Desc
 }
 
 func newUploadsCollector(statuses func() map[string]uploads.Status, now func() time.Time) *uploadsCollector {
@@ -31,11 +31,12 @@ func newUploadsCollector(statuses func() map[string]uploads.Status, now func() t
 		pushed:    d("pushed_total", "Paths this front sent to a peer."),
 		collected: d("tombstones_collected_total", "Deletions forgotten: older than the tombstones' TTL, and sent to every peer."),
 		dropped:   d("dropped_total", "Files dropped at a catch-up after an absence longer than the tombstones' TTL: held by no peer, unchanged since."),
+		lost:      d("lost_events_total", "Times inotify's queue overflowed and events were lost: each costs a whole catch-up."),
 	}
 }
 
 func (c *uploadsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.pending, c.oldest, c.caughtUp, c.conflicts, c.pushed, c.collected, c.dropped} {
+	for _, d := range []*prometheus.Desc{c.pending, c.oldest, c.caughtUp, c.conflicts, c.pushed, c.collected, c.dropped, c.lost} {
 		ch <- d
 	}
 }
@@ -54,5 +55,6 @@ func (c *uploadsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.pushed, prometheus.CounterValue, float64(st.Pushed), dir)
 		ch <- prometheus.MustNewConstMetric(c.collected, prometheus.CounterValue, float64(st.TombstonesCollected), dir)
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped), dir)
+		ch <- prometheus.MustNewConstMetric(c.lost, prometheus.CounterValue, float64(st.LostEvents), dir)
 	}
 }

@@ -145,6 +145,12 @@ func seedIdleFiles(t *testing.T, fronts []*testFront) {
 			dsts = append(dsts, f.dir)
 		}
 		for _, dst := range dsts {
+			// cp into a directory that does not exist yet makes it the
+			// copy: the files landed one level up, unlike front1's, and
+			// the fronts started with twice idleFiles to exchange.
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				t.Fatal(err)
+			}
 			if out, err := exec.Command("cp", "-al", src, dst+"/").CombinedOutput(); err != nil {
 				t.Fatalf("copying the idle files to %s: %v: %s", dst, err, out)
 			}

@@ -46,8 +46,11 @@ func (c DaemonConfig) logPath() string     { return filepath.Join(c.StateDir, "r
 func (c DaemonConfig) secretsPath() string { return filepath.Join(c.StateDir, "rsyncd.secrets") }
 
 // logFormat is what the daemon logs of each file, and the transfer log
-// parser reads: operation ("recv" or "del."), module, peer address, path.
-const logFormat = "%o %m %a %n"
+// parser reads: operation ("recv" or "del."), module, peer address, the
+// item's changes, path. The changes (%i) make the daemon log every entry
+// it creates, directories too: without them it logs files only, and a
+// directory a peer created was taken for a local one and sent back.
+const logFormat = "%o %m %a %i %n"
 
 // Render is the daemon's rsyncd.conf. Every module is chrooted to its
 // directory, munges the symlinks peers send (so none points out of it),

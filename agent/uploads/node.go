@@ -1,7 +1,9 @@
 package uploads
 
 import (
+	"errors"
 	"sync"
+	"syscall"
 )
 
 // Router hands the transfers the daemon logs to the Syncer of their
@@ -11,11 +13,14 @@ type Router struct {
 	mu      sync.Mutex
 	tail    logTail
 	syncers map[string]*Syncer
+	// sessions are the daemon's sessions writing into a module, by
+	// process, from their first line until their last.
+	sessions map[int]string
 }
 
 // NewRouter reads the transfer log of the daemon of cfg.
 func NewRouter(cfg DaemonConfig) *Router {
-	return &Router{tail: logTail{path: cfg.logPath()}, syncers: map[string]*Syncer{}}
+	return &Router{tail: logTail{path: cfg.logPath()}, syncers: map[string]*Syncer{}, sessions: map[int]string{}}
 }
 
 // Set routes module's transfers to s; a nil s stops routing them.
@@ -30,19 +35,53 @@ func (r *Router) Set(module string, s *Syncer) {
 }
 
 // Drain reads what the daemon logged since the last call and hands it
-// on; a Syncer calls it before its local changes settle.
+// on; a Syncer calls it before its local changes settle. Each Syncer is
+// also told which sessions are still writing into its directory: rsync's
+// receiver passes its log lines to its sibling process, which writes them
+// when it next reads its messages, often after the file is in place.
 func (r *Router) Drain() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	trs, err := r.tail.read()
-	for _, t := range trs {
-		if s, ok := r.syncers[t.Module]; ok {
-			s.Received(t)
+	// A session whose process is gone has written all its lines: they
+	// are read below.
+	var gone []int
+	for pid := range r.sessions {
+		if !alive(pid) {
+			gone = append(gone, pid)
 		}
+	}
+	lines, err := r.tail.read()
+	for _, l := range lines {
+		switch {
+		case l.receiving != "":
+			r.sessions[l.pid] = l.receiving
+		case l.ended:
+			delete(r.sessions, l.pid)
+		case l.transfer != nil:
+			if s, ok := r.syncers[l.transfer.Module]; ok {
+				s.Received(*l.transfer)
+			}
+		}
+	}
+	for _, pid := range gone {
+		delete(r.sessions, pid)
+	}
+	open := map[string][]int{}
+	for pid, module := range r.sessions {
+		open[module] = append(open[module], pid)
+	}
+	for module, s := range r.syncers {
+		s.receiving(open[module])
 	}
 	if err != nil {
 		for _, s := range r.syncers {
 			s.fail(err)
 		}
 	}
+}
+
+// alive tells whether process pid exists.
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -112,14 +112,24 @@ func (r *Rsync) PushAll(ctx context.Context, root string, peer netip.Addr, modul
 // Pull fetches from peer's module what differs, as owner with modes, and
 // returns the paths it wrote.
 func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, module string, m Module) ([]string, error) {
-	args := append(r.common(peer.Name), "-r", "--out-format=%o %n",
+	// The item's changes (%i) list what only changed owner or mode too:
+	// a pull that re-owns files must say so, or their attribute events
+	// are taken for local changes and every file is sent back.
+	args := append(r.common(peer.Name), "-r", "--out-format=%o %i %n",
 		fmt.Sprintf("--chown=%d:%d", m.UID, m.GID),
 		fmt.Sprintf("--chmod=D%04o,F%04o", m.DirMode.Perm(), m.FileMode.Perm()),
 		r.url(peer.Addr, module), ".")
 	out, err := r.run(ctx, root, nil, args)
 	var got []string
 	for _, line := range strings.Split(out, "\n") {
-		if p, ok := strings.CutPrefix(line, "recv "); ok && p != "./" {
+		p, ok := strings.CutPrefix(line, "recv ")
+		if !ok {
+			continue
+		}
+		if len(p) > 12 && p[11] == ' ' && isItem(p[:11]) {
+			p = p[12:]
+		}
+		if p != "./" {
 			got = append(got, strings.TrimSuffix(unescapeName(p), "/"))
 		}
 	}

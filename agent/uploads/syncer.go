@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,6 +42,9 @@ type Status struct {
 	// Dropped counts the files dropped at a catch-up after an absence
 	// longer than TombstoneTTL (collect.go).
 	Dropped int
+	// LostEvents counts the times inotify's queue overflowed: each
+	// costs a catch-up.
+	LostEvents int
 }
 
 // Defaults of a Syncer.
@@ -64,7 +68,9 @@ type Syncer struct {
 	Quiet  time.Duration
 	Retry  time.Duration
 	// Drain, when set, is called before local changes settle, so that
-	// what peers sent has been given to Received first (no bounce).
+	// what peers sent has been given to Received, and the daemon's
+	// sessions writing into the directory to receiving, first (no
+	// bounce).
 	Drain func()
 	// Propagated, when set, is told how long each change took to reach
 	// a peer.
@@ -92,6 +98,13 @@ type Syncer struct {
 	failed map[string]time.Time
 	// inbox holds the peers' transfers not yet read.
 	inbox []Transfer
+	// writing are the daemon's sessions writing into the directory, as
+	// of the last read of its log (Router.Drain).
+	writing map[int]bool
+	// waiting are the settled paths no transfer named yet, each with the
+	// sessions that were writing when it settled: it is a peer's if one
+	// of them logs it, this front's once they all ended without.
+	waiting map[string]wait
 	// incoming holds, per path, what peers did to it, judged once the
 	// path settles: rsync logs a file before it puts it in place.
 	incoming map[string][]arrival
@@ -124,6 +137,19 @@ type Syncer struct {
 	once      sync.Once
 }
 
+// wait is a settled path waiting for sessions' log lines, since when.
+type wait struct {
+	first, since time.Time
+	sessions     []int
+}
+
+// maxWait, in quiet periods, is the longest a settled path waits for the
+// sessions that were writing: a peer's catch-up sends its whole tree in
+// one session, and a local upload must not wait for all of it. A peer's
+// file whose line comes later still is sent back, and judged there like
+// any other version.
+const maxWait = 30
+
 type stamp struct{ mtimeNs, size int64 }
 
 func stampOf(st os.FileInfo) stamp { return stamp{st.ModTime().UnixNano(), st.Size()} }
@@ -135,6 +161,7 @@ func (s *Syncer) init() {
 		s.settledAs = map[string]stamp{}
 		s.received, s.receivedDel = map[string]stamp{}, map[string]bool{}
 		s.incoming = map[string][]arrival{}
+		s.writing, s.waiting = map[int]bool{}, map[string]wait{}
 		s.attrOnly, s.enforced = map[string]bool{}, map[string]enforcement{}
 		s.rejoined = map[string]bool{}
 		s.wake = make(chan struct{}, 1)
@@ -195,6 +222,17 @@ func (s *Syncer) Received(t Transfer) {
 	s.poke()
 }
 
+// receiving records the daemon's sessions writing into the directory now.
+func (s *Syncer) receiving(pids []int) {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.writing)
+	for _, pid := range pids {
+		s.writing[pid] = true
+	}
+}
+
 // RequestCatchUp asks for a catch-up, as after a lost inotify event.
 func (s *Syncer) RequestCatchUp() {
 	s.init()
@@ -221,6 +259,12 @@ func (s *Syncer) Status() Status {
 	paths := map[string]bool{}
 	for p := range s.pending {
 		paths[p] = true
+	}
+	for p, w := range s.waiting {
+		paths[p] = true
+		if oldest.IsZero() || w.first.Before(oldest) {
+			oldest = w.first
+		}
 	}
 	for _, boxes := range []map[string]map[string]time.Time{s.outbox, s.sending} {
 		for _, box := range boxes {
@@ -249,6 +293,16 @@ func (s *Syncer) Run(ctx context.Context) error {
 	defer w.close()
 	// ctx is done: the pushes under way end with their rsync.
 	defer s.pushes.Wait()
+	// Events are taken as they come, beside the loop: a step that
+	// settles thousands of paths (whose own chown and chmod raise two
+	// events each) left the kernel's queue (16,384 events by default) to
+	// overflow, and every lost event cost a whole catch-up.
+	touched, watching := make(chan struct{}, 1), make(chan struct{})
+	go func() {
+		defer close(watching)
+		s.watch(ctx, w, touched)
+	}()
+	defer func() { <-watching }()
 	t := &wakeTimer{timer: s.Clock.NewTimer(time.Hour), clock: s.Clock}
 	defer t.timer.Stop()
 	for {
@@ -261,18 +315,46 @@ func (s *Syncer) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case ev := <-w.w.Events:
-				s.event(ctx, w, ev)
+			case <-touched:
 				t.setBefore(s.Clock.Now().Add(s.Quiet))
-			case err := <-w.w.Errors:
-				s.fail(fmt.Errorf("watching %s: %w", s.Module.Path, err))
-				if errors.Is(err, fsnotify.ErrEventOverflow) {
-					s.RequestCatchUp()
-				}
 			case <-s.wake:
 				stepped = true
 			case <-t.timer.C():
 				t.at, stepped = time.Time{}, true
+			}
+		}
+	}
+}
+
+// watch marks the paths the watcher's events name until ctx is done, and
+// tells the loop through touched.
+func (s *Syncer) watch(ctx context.Context, w *watcher, touched chan<- struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.w.Events:
+			if !ok {
+				return
+			}
+			s.event(ctx, w, ev)
+			select {
+			case touched <- struct{}{}:
+			default:
+			}
+		case err, ok := <-w.w.Errors:
+			if !ok {
+				return
+			}
+			s.fail(fmt.Errorf("watching %s: %w", s.Module.Path, err))
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				// A whole catch-up: said, for it holds up the changes
+				// that follow.
+				logr.FromContextOrDiscard(ctx).Info("Lost inotify events, catching up", "directory", s.Module.Path)
+				s.mu.Lock()
+				s.status.LostEvents++
+				s.mu.Unlock()
+				s.RequestCatchUp()
 			}
 		}
 	}
@@ -350,7 +432,7 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 	}
 	s.kept = nil
 	s.mu.Lock()
-	settled := s.pending.settled(s.Clock.Now(), s.Quiet)
+	settled := s.mayBeLocal(s.pending.settled(s.Clock.Now(), s.Quiet))
 	s.mu.Unlock()
 	for _, p := range sortedKeys(settled) {
 		s.settle(ctx, p, settled[p])
@@ -360,6 +442,41 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 	s.collect(ctx)
 }
 
+// mayBeLocal returns, of the paths that settled and those waiting, the
+// ones that can be settled now: a path a transfer names is a peer's; a
+// path none names yet waits while a session that was writing into the
+// directory when it settled goes on, for that session may log it later,
+// for maxWait at most. New sessions do not prolong the wait.
+func (s *Syncer) mayBeLocal(settled map[string]time.Time) map[string]time.Time {
+	for path, first := range settled {
+		// A change of attributes alone is not held: the daemon logs
+		// those itself, at once (its generator makes them).
+		if _, named := s.incoming[path]; named || len(s.writing) == 0 || s.attrOnly[path] {
+			continue
+		}
+		w := wait{first: first, since: s.Clock.Now()}
+		for pid := range s.writing {
+			w.sessions = append(w.sessions, pid)
+		}
+		s.waiting[path] = w
+		delete(settled, path)
+	}
+	for path, w := range s.waiting {
+		if _, again := s.pending[path]; again {
+			// Touched again, by an event or a transfer: it settles anew.
+			delete(s.waiting, path)
+			continue
+		}
+		_, named := s.incoming[path]
+		if named || !slices.ContainsFunc(w.sessions, func(pid int) bool { return s.writing[pid] }) ||
+			s.Clock.Since(w.since) >= maxWait*s.Quiet {
+			settled[path] = w.first
+			delete(s.waiting, path)
+		}
+	}
+	return settled
+}
+
 // nextDue is when the next thing is due: a path settling, a peer or a
 // catch-up to retry. An idle directory has none: no wake-up at all. What
 // waits for a push under way is due when it ends, which wakes the loop.
@@ -367,6 +484,10 @@ func (s *Syncer) nextDue() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := s.pending.next(s.Quiet)
+	if len(s.waiting) > 0 {
+		// The end of the sessions they wait for is read from the log.
+		next = earliest(next, s.Clock.Now().Add(s.Quiet))
+	}
 	for name, box := range s.outbox {
 		if _, busy := s.sending[name]; len(box) > 0 && !busy {
 			next = earliest(next, s.failed[name].Add(s.Retry))

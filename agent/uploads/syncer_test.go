@@ -2,6 +2,7 @@ package uploads
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -224,5 +225,84 @@ func TestSyncerPushesDoNotWaitForASlowPeer(t *testing.T) {
 	defer mu.Unlock()
 	if maxInSlow != 1 {
 		t.Errorf("the slow peer had %d pushes under way at once, want 1", maxInSlow)
+	}
+}
+
+// TestSyncerWaitsForTheSessionsWriting: rsync's daemon logs a received
+// file when its generator next reads the receiver's messages, often after
+// the file is in place and has settled. A path that settles while a
+// session writes into the directory waits for that session: logged, it
+// is the peer's and not sent; not logged by the session's end, or within
+// maxWait quiet periods, it is this front's. A session begun later does
+// not hold it.
+func TestSyncerWaitsForTheSessionsWriting(t *testing.T) {
+	const writer, later = 4711, 4712
+	for _, tc := range []struct {
+		name string
+		// then is what the daemon's log says once the path waits.
+		then      func(s *Syncer)
+		wantLocal bool
+	}{
+		{"logged after it settled: the peer's", func(s *Syncer) {
+			s.Received(Transfer{Op: OpRecv, Module: "m", Peer: netip.MustParseAddr("192.0.2.7"), Path: "up.jpg"})
+			s.receiving(nil)
+		}, false},
+		{"the session ended without naming it: this front's", func(s *Syncer) { s.receiving(nil) }, true},
+		{"a session begun since does not hold it", func(s *Syncer) { s.receiving([]int{later}) }, true},
+		{"the session goes on past the longest wait: this front's", func(s *Syncer) {}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var pushed []string
+			runner := func(ctx context.Context, name string, args ...string) *exec.Cmd {
+				if slices.Contains(args, "--files-from=-") {
+					mu.Lock()
+					pushed = append(pushed, args[len(args)-1])
+					mu.Unlock()
+				}
+				return exec.CommandContext(ctx, "true")
+			}
+			s := startLocalSyncer(t, func(s *Syncer) {
+				s.Rsync.Command = runner
+				s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("192.0.2.7")}})
+			})
+			s.receiving([]int{writer})
+			write(t, filepath.Join(s.Module.Path, "up.jpg"), "from a peer, or from here")
+			waits := func() bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				_, ok := s.waiting["up.jpg"]
+				return ok
+			}
+			eventually(t, 5*time.Second, "up.jpg waiting for the session", waits)
+			consistently(t, 10*s.Quiet, func() {
+				if !waits() {
+					t.Fatal("up.jpg left its wait while the session goes on")
+				}
+			})
+			tc.then(s)
+			s.poke()
+			eventually(t, 5*time.Second, "up.jpg settled", func() bool { return !waits() && s.Status().Pending == 0 })
+			mu.Lock()
+			defer mu.Unlock()
+			if local := len(pushed) > 0; local != tc.wantLocal {
+				t.Errorf("up.jpg pushed %d times, want it sent: %v", len(pushed), tc.wantLocal)
+			}
+		})
+	}
+}
+
+// TestSyncerKeepsUpWithABurst: 20,000 files written at once, each given
+// its mode by the Syncer (two more events), lose no inotify event. Read
+// only between steps, the events overflowed the kernel's queue while a
+// step settled the first thousands, and each overflow cost a catch-up.
+func TestSyncerKeepsUpWithABurst(t *testing.T) {
+	s := startLocalSyncer(t)
+	for i := range 20000 {
+		write(t, filepath.Join(s.Module.Path, "burst", fmt.Sprintf("%05d.txt", i)), "small")
+	}
+	eventually(t, time.Minute, "the burst settled", func() bool { return s.Status().Pending == 0 })
+	if n := s.Status().LostEvents; n != 0 {
+		t.Errorf("inotify lost events %d times", n)
 	}
 }

@@ -29,13 +29,55 @@ type Transfer struct {
 	Path   string
 }
 
-// parseTransfer reads a line of logFormat ("<date> <time> [pid] recv
-// module addr path"); ok is false for every other line of the log.
-func parseTransfer(line string) (Transfer, bool) {
-	_, rest, found := strings.Cut(line, "] ")
+// logLine is what one line of the daemon's log says: a transfer, or the
+// start or end of a session (one connection, one rsync process).
+type logLine struct {
+	pid int
+	// transfer is set on a transfer line.
+	transfer *Transfer
+	// receiving is the module a peer began to write into; ended is set
+	// on the session's last line.
+	receiving string
+	ended     bool
+}
+
+// parseLine reads a line of the daemon's log ("<date> <time> [pid] ...").
+// A session that writes into a module begins with "rsync to <module>/..."
+// and ends with its summary ("sent ...") or its error ("rsync error: ...").
+func parseLine(line string) (logLine, bool) {
+	_, rest, found := strings.Cut(line, " [")
 	if !found {
-		return Transfer{}, false
+		return logLine{}, false
 	}
+	pidText, rest, found := strings.Cut(rest, "] ")
+	if !found {
+		return logLine{}, false
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil {
+		return logLine{}, false
+	}
+	l := logLine{pid: pid}
+	switch {
+	case strings.HasPrefix(rest, "rsync to "):
+		module, _, _ := strings.Cut(strings.TrimPrefix(rest, "rsync to "), "/")
+		l.receiving = module
+	case strings.HasPrefix(rest, "sent "), strings.HasPrefix(rest, "rsync error: "):
+		l.ended = true
+	default:
+		t, ok := parseTransfer(rest)
+		if !ok {
+			return logLine{}, false
+		}
+		l.transfer = &t
+	}
+	return l, true
+}
+
+// parseTransfer reads a transfer as logFormat writes it ("recv module
+// addr >f+++++++++ path"), or as it did before the item's changes were
+// logged ("recv module addr path"): ok is false for every other line.
+func parseTransfer(rest string) (Transfer, bool) {
 	f := strings.SplitN(rest, " ", 4)
 	if len(f) != 4 {
 		return Transfer{}, false
@@ -53,12 +95,26 @@ func parseTransfer(line string) (Transfer, bool) {
 	if err != nil {
 		return Transfer{}, false
 	}
+	name := f[3]
+	// %i is eleven characters, spaces included ("*deleting  ").
+	if len(name) > 12 && name[11] == ' ' && isItem(name[:11]) {
+		name = name[12:]
+	}
 	t.Module, t.Peer = f[1], addr.Unmap()
-	t.Path = strings.TrimSuffix(unescapeName(f[3]), "/")
+	t.Path = strings.TrimSuffix(unescapeName(name), "/")
 	if t.Path == "" || t.Path == "." {
 		return Transfer{}, false
 	}
 	return t, true
+}
+
+// isItem tells rsync's itemized changes (%i): what was done (">", "c",
+// "." or "*deleting"), then the kind of entry.
+func isItem(s string) bool {
+	if s == "*deleting  " {
+		return true
+	}
+	return strings.ContainsRune("<>ch.", rune(s[0])) && strings.ContainsRune("fdLDS", rune(s[1]))
 }
 
 // unescapeName undoes rsync's escaping of unprintable bytes in logged
@@ -91,8 +147,8 @@ type logTail struct {
 	offset int64
 }
 
-// read returns the transfers logged since the last read.
-func (t *logTail) read() ([]Transfer, error) {
+// read returns what was logged since the last read.
+func (t *logTail) read() ([]logLine, error) {
 	f, err := os.Open(t.path)
 	if os.IsNotExist(err) {
 		return nil, nil
@@ -111,7 +167,7 @@ func (t *logTail) read() ([]Transfer, error) {
 	if _, err := f.Seek(t.offset, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("reading the transfer log: %w", err)
 	}
-	var out []Transfer
+	var out []logLine
 	r := bufio.NewReader(f)
 	for {
 		line, err := r.ReadString('\n')
@@ -120,8 +176,8 @@ func (t *logTail) read() ([]Transfer, error) {
 			break
 		}
 		t.offset += int64(len(line))
-		if tr, ok := parseTransfer(strings.TrimSuffix(line, "\n")); ok {
-			out = append(out, tr)
+		if l, ok := parseLine(strings.TrimSuffix(line, "\n")); ok {
+			out = append(out, l)
 		}
 	}
 	// rsyncd appends (O_APPEND): after a truncation it writes at the

@@ -5,25 +5,44 @@ import (
 	"testing"
 )
 
-func TestParseTransfer(t *testing.T) {
+func TestParseLine(t *testing.T) {
+	transfer := func(op Op, module, addr, path string) *Transfer {
+		return &Transfer{op, module, netip.MustParseAddr(addr), path}
+	}
 	for _, tc := range []struct {
 		line string
-		want Transfer
+		want logLine
 		ok   bool
 	}{
-		{"2026/12/01 21:27:16 [22282] recv mod 127.0.0.1 sub/a", Transfer{OpRecv, "mod", netip.MustParseAddr("127.0.0.1"), "sub/a"}, true},
-		{"2026/12/01 21:27:17 [22305] del. mod 10.0.0.2 b", Transfer{OpDel, "mod", netip.MustParseAddr("10.0.0.2"), "b"}, true},
-		{"2026/12/01 21:27:17 [22305] del. mod 10.0.0.2 dir/", Transfer{OpDel, "mod", netip.MustParseAddr("10.0.0.2"), "dir"}, true},
-		{"2026/12/01 21:27:17 [22305] recv mod fd00::2 with space.jpg", Transfer{OpRecv, "mod", netip.MustParseAddr("fd00::2"), "with space.jpg"}, true},
-		{`2026/12/01 21:27:17 [22305] recv mod 10.0.0.2 new\#012line`, Transfer{OpRecv, "mod", netip.MustParseAddr("10.0.0.2"), "new\nline"}, true},
-		{"2026/12/01 21:27:16 [22282] connect from UNDETERMINED (127.0.0.1)", Transfer{}, false},
-		{"2026/12/01 21:27:16 [22282] sent 72 bytes  received 220 bytes  total size 12", Transfer{}, false},
-		{"2026/12/01 21:27:16 [22282] recv mod notanaddress x", Transfer{}, false},
-		{"2026/12/01 21:27:16 [22282] recv mod 10.0.0.2 .", Transfer{}, false},
+		// As logFormat writes them, with the item's changes.
+		{"2026/12/02 10:19:43 [9637] recv mod 10.0.0.1 >f+++++++++ sub/a", logLine{pid: 9637, transfer: transfer(OpRecv, "mod", "10.0.0.1", "sub/a")}, true},
+		{"2026/12/02 10:19:43 [9637] recv mod 10.0.0.1 cd+++++++++ single/", logLine{pid: 9637, transfer: transfer(OpRecv, "mod", "10.0.0.1", "single")}, true},
+		{"2026/12/02 10:19:45 [9713] recv mod 10.0.0.1 .d..t...... single/", logLine{pid: 9713, transfer: transfer(OpRecv, "mod", "10.0.0.1", "single")}, true},
+		{"2026/12/02 10:19:45 [9713] recv mod 10.0.0.1 >f......... with space.jpg", logLine{pid: 9713, transfer: transfer(OpRecv, "mod", "10.0.0.1", "with space.jpg")}, true},
+		{"2026/12/02 10:19:45 [9713] del. mod 10.0.0.1 *deleting   b", logLine{pid: 9713, transfer: transfer(OpDel, "mod", "10.0.0.1", "b")}, true},
+		{"2026/12/02 10:19:45 [9713] del. mod 10.0.0.1 *deleting   dir/", logLine{pid: 9713, transfer: transfer(OpDel, "mod", "10.0.0.1", "dir")}, true},
+		{"2026/12/02 10:19:45 [9713] recv mod 10.0.0.1 cL+++++++++ link", logLine{pid: 9713, transfer: transfer(OpRecv, "mod", "10.0.0.1", "link")}, true},
+		{"2026/12/02 10:19:45 [9713] recv mod 10.0.0.1 .d..t...... ./", logLine{}, false},
+		// As the daemon logged them before the changes were asked for.
+		{"2026/12/01 21:27:16 [22282] recv mod 127.0.0.1 sub/a", logLine{pid: 22282, transfer: transfer(OpRecv, "mod", "127.0.0.1", "sub/a")}, true},
+		{"2026/12/01 21:27:17 [22305] del. mod 10.0.0.2 dir/", logLine{pid: 22305, transfer: transfer(OpDel, "mod", "10.0.0.2", "dir")}, true},
+		{"2026/12/01 21:27:17 [22305] recv mod fd00::2 with space.jpg", logLine{pid: 22305, transfer: transfer(OpRecv, "mod", "fd00::2", "with space.jpg")}, true},
+		{`2026/12/01 21:27:17 [22305] recv mod 10.0.0.2 new\#012line`, logLine{pid: 22305, transfer: transfer(OpRecv, "mod", "10.0.0.2", "new\nline")}, true},
+		{"2026/12/01 21:27:16 [22282] recv mod 10.0.0.2 .", logLine{}, false},
+		// Sessions: one that writes into a module begins and ends.
+		{"2026/12/02 10:16:56 [954] rsync to default.www.media/ from webfarm@UNDETERMINED (10.98.0.1)", logLine{pid: 954, receiving: "default.www.media"}, true},
+		{"2026/12/02 10:16:56 [954] sent 54 bytes  received 142 bytes  total size 12", logLine{pid: 954, ended: true}, true},
+		{"2026/12/02 10:16:56 [954] rsync error: some files/attrs were not transferred (see previous errors) (code 23) at main.c(1338) [generator=3.4.1]", logLine{pid: 954, ended: true}, true},
+		// A session that only reads, and the rest.
+		{"2026/12/02 10:16:55 [905] rsync on default.www.media/.webfarm from webfarm@UNDETERMINED (10.98.0.1)", logLine{}, false},
+		{"2026/12/01 21:27:16 [22282] connect from UNDETERMINED (127.0.0.1)", logLine{}, false},
+		{"2026/12/01 21:27:16 [22282] recv mod notanaddress x", logLine{}, false},
+		{"2026/12/01 21:27:16 recv mod 10.0.0.2 x", logLine{}, false},
 	} {
-		got, ok := parseTransfer(tc.line)
-		if ok != tc.ok || got != tc.want {
-			t.Errorf("parseTransfer(%q) = %+v, %v; want %+v, %v", tc.line, got, ok, tc.want, tc.ok)
+		got, ok := parseLine(tc.line)
+		if ok != tc.ok || got.pid != tc.want.pid || got.receiving != tc.want.receiving || got.ended != tc.want.ended ||
+			(got.transfer == nil) != (tc.want.transfer == nil) || (got.transfer != nil && *got.transfer != *tc.want.transfer) {
+			t.Errorf("parseLine(%q) = %+v (transfer %+v), %v; want %+v (transfer %+v), %v", tc.line, got, got.transfer, ok, tc.want, tc.want.transfer, tc.ok)
 		}
 	}
 }
