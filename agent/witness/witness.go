@@ -96,7 +96,11 @@ type proof struct {
 // is no longer written, and its proof is forgotten.
 func (w *Witness) Set(targets map[string]Target) {
 	w.mu.Lock()
-	changed := !maps.Equal(w.targets, targets)
+	if maps.Equal(w.targets, targets) {
+		// Every pass sets the targets; most passes change nothing.
+		w.mu.Unlock()
+		return
+	}
 	before := w.targets
 	w.targets = maps.Clone(targets)
 	for key := range w.proofs {
@@ -111,9 +115,7 @@ func (w *Witness) Set(targets map[string]Target) {
 		}
 	}
 	w.mu.Unlock()
-	if changed {
-		w.signal()
-	}
+	w.signal()
 }
 
 // Since is when the last successful witness for key at epoch started, by

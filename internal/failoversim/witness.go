@@ -47,7 +47,7 @@ func (a *agent) setWitness(d ownership.Decision, every time.Duration) {
 }
 
 // nextWitness schedules the next attempt, an interval after the last one
-// started, unless witness.maxInFlight are under way or none is wanted.
+// started, unless witness.MaxInFlight are under way or none is wanted.
 func (a *agent) nextWitness() {
 	ws := &a.witness
 	ws.seq++
