@@ -2,6 +2,7 @@ package uploads
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -122,6 +123,7 @@ func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
 			best = c
 		}
 	}
+	logr.FromContextOrDiscard(ctx).V(1).Info("Judged", "path", path, "from", sender, "incoming", incoming.v, "rivals", describeCandidates(rivals), "kept", best.abs)
 	removeAll(slices.DeleteFunc(kept, func(k string) bool { return k == best.abs }))
 	switch {
 	case best == incoming:
@@ -245,4 +247,14 @@ func (s *Syncer) tombstone(path string) (Version, bool) {
 		return Version{}, false
 	}
 	return Version{MtimeNs: st.ModTime().UnixNano(), Deleted: true}, true
+}
+
+// describeCandidates names each version judged, file and time, for the
+// log.
+func describeCandidates(cs []*candidate) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, fmt.Sprintf("%s@%d", c.abs, c.v.MtimeNs))
+	}
+	return out
 }

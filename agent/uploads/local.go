@@ -172,11 +172,34 @@ func (s *Syncer) pushOutboxes(ctx context.Context) {
 		s.pushes.Add(1)
 		go func() {
 			defer s.pushes.Done()
-			err := s.Rsync.Push(ctx, s.Module.Path, p.Addr, s.Module.Name, sortedKeys(box))
-			s.finishPush(ctx, p, box, err)
+			s.finishPush(ctx, p, box, s.push(ctx, p, box))
 			s.poke()
 		}()
 	}
+}
+
+// push sends box to peer from a snapshot of its paths. The paths left
+// out of the snapshot are taken out of box: no longer what settled here,
+// they come back by themselves (dropReplaced).
+func (s *Syncer) push(ctx context.Context, peer Peer, box map[string]time.Time) error {
+	s.mu.Lock()
+	paths := sortedKeys(box)
+	s.mu.Unlock()
+	root, left, err := s.snapshot(peer.Name, paths)
+	defer os.RemoveAll(root)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, p := range left {
+		delete(box, p)
+	}
+	send := sortedKeys(box)
+	s.mu.Unlock()
+	if len(send) == 0 {
+		return nil
+	}
+	return s.Rsync.Push(ctx, root, peer.Addr, s.Module.Name, send)
 }
 
 // dropReplaced takes out of the outboxes every path that is no longer what
@@ -244,6 +267,8 @@ func (s *Syncer) finishPush(ctx context.Context, peer Peer, paths map[string]tim
 	s.mu.Unlock()
 	if err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Pushing uploads", "peer", peer.Name, "directory", s.Module.Path)
+	} else {
+		logr.FromContextOrDiscard(ctx).V(1).Info("Pushed", "peer", peer.Name, "paths", len(paths))
 	}
 	if s.Propagated != nil {
 		for _, l := range latencies {

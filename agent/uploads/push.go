@@ -18,8 +18,8 @@ import (
 // temporary files and the versions it replaces must be on the directory's
 // filesystem, for the rename that puts a file in place to be atomic. A web
 // server that serves a synced directory should deny it (tombstones name
-// deleted paths). The watcher ignores it all; tmp, replaced and in-step
-// are never synced, deleted is (the tombstones).
+// deleted paths). The watcher ignores it all; tmp, replaced, push and
+// in-step are never synced, deleted is (the tombstones).
 const MetaDir = ".webfarm"
 
 // Paths below MetaDir.
@@ -27,6 +27,9 @@ const (
 	tmpDir      = MetaDir + "/tmp"
 	replacedDir = MetaDir + "/replaced"
 	deletedDir  = MetaDir + "/deleted"
+	// pushDir holds the snapshots pushes read from, one per peer
+	// (snapshot.go).
+	pushDir = MetaDir + "/push"
 	// inStepFile is this front's own (collect.go): never synced.
 	inStepFile = MetaDir + "/in-step"
 )
@@ -69,7 +72,7 @@ func (r *Rsync) common(backupFor string) []string {
 		"-lptD", "--safe-links",
 		"--temp-dir=" + tmpDir,
 		"--backup", "--backup-dir=" + replacedDir + "/" + backupFor, "--suffix=" + keptSuffix(transfers.Add(1)),
-		"--exclude=/" + tmpDir + "/", "--exclude=/" + replacedDir + "/", "--exclude=/" + inStepFile,
+		"--exclude=/" + tmpDir + "/", "--exclude=/" + replacedDir + "/", "--exclude=/" + pushDir + "/", "--exclude=/" + inStepFile,
 		"--password-file=" + r.PasswordFile,
 		"--contimeout=5",
 		"--timeout=" + strconv.Itoa(max(1, int(r.Timeout/time.Second))),

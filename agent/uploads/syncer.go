@@ -524,7 +524,12 @@ func (s *Syncer) prepare() error {
 	if err := os.MkdirAll(m.Path, m.DirMode.Perm()); err != nil {
 		return fmt.Errorf("creating %s: %w", m.Path, err)
 	}
-	for _, d := range []string{"", MetaDir, tmpDir, replacedDir, deletedDir} {
+	// A push's snapshot is removed when it ends; one left by a process
+	// that died goes now.
+	if err := os.RemoveAll(filepath.Join(m.Path, pushDir)); err != nil {
+		return fmt.Errorf("clearing the push snapshots: %w", err)
+	}
+	for _, d := range []string{"", MetaDir, tmpDir, replacedDir, deletedDir, pushDir} {
 		p := filepath.Join(m.Path, d)
 		if err := os.MkdirAll(p, m.DirMode.Perm()); err != nil {
 			return fmt.Errorf("creating %s: %w", p, err)
