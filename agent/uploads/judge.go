@@ -123,7 +123,9 @@ func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
 			best = c
 		}
 	}
-	logr.FromContextOrDiscard(ctx).V(1).Info("Judged", "path", path, "from", sender, "incoming", incoming.v, "rivals", describeCandidates(rivals), "kept", best.abs)
+	if log := logr.FromContextOrDiscard(ctx).V(1); log.Enabled() {
+		log.Info("Judged", "path", path, "from", sender, "incoming", incoming.v, "rivals", describeCandidates(rivals), "kept", best.abs)
+	}
 	removeAll(slices.DeleteFunc(kept, func(k string) bool { return k == best.abs }))
 	switch {
 	case best == incoming:
