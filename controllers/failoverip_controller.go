@@ -203,6 +203,7 @@ func (r *FailoverIPReconciler) electionFront(ctx context.Context, fip *webfarmv1
 		node = nil
 	}
 	f.OutOfService = outOfService(node)
+	f.OutOfServiceFor = r.tracker.OutOfServiceFor(front.Name, f.OutOfService)
 	switch {
 	case !inFarm:
 	case fip.Spec.FrontSelector == nil:

@@ -80,6 +80,20 @@ type ElectionFront struct {
 	// owner unheard: the one way to move an address whose owner died with
 	// every other voter of its epoch.
 	OutOfService bool
+	// OutOfServiceFor is how long the controller has seen that taint
+	// (HeartbeatTracker.OutOfServiceFor). It counts as a report only once
+	// seen for the fencing deadtime: its promises made before it was shut
+	// down may let the owner hold until then (random schedule 6546931:
+	// two voters powered off and tainted at once, the owner back from a
+	// power cycle on their last confirmations, and the address given to
+	// another front at the same moment).
+	OutOfServiceFor time.Duration
+}
+
+// shutDownFor tells whether f is out of service, seen so for at least
+// deadtime: whatever it promised before it was shut down has run out.
+func (f ElectionFront) shutDownFor(deadtime time.Duration) bool {
+	return f.OutOfService && f.OutOfServiceFor >= deadtime
 }
 
 // ElectionInput is everything the election of one FailoverIP depends on.
@@ -195,6 +209,7 @@ func Elect(in ElectionInput) ElectionResult {
 		// Whatever else the owner is waited for, its Lease turning silent
 		// may move the address (rule 5).
 		res = in.untilLeaseSilent(res, in.front(owner))
+		res = in.untilShutDownCounts(res)
 	}
 	if res.Owner != "" {
 		res.OwnerRenewal = in.front(res.Owner).LeaseVersion
@@ -267,7 +282,30 @@ func otherVoters(voters []string, owner string) []string {
 }
 
 func (in ElectionInput) reportsUnheard(f ElectionFront) bool {
-	return f.OutOfService || (f.UnheardEpoch == in.Current.Epoch && f.UnheardAfter >= in.Current.Timing.Deadtime)
+	return f.shutDownFor(in.Current.Timing.Deadtime) || (f.UnheardEpoch == in.Current.Epoch && f.UnheardAfter >= in.Current.Timing.Deadtime)
+}
+
+// untilShutDownCounts makes res come back when a voter seen out of service
+// starts to count as a report (shutDownFor).
+func (in ElectionInput) untilShutDownCounts(res ElectionResult) ElectionResult {
+	voters := slices.DeleteFunc(slices.Clone(in.Fronts), func(f ElectionFront) bool { return !slices.Contains(in.Voters, f.Name) })
+	if d := untilShutDownCounts(voters, in.Current.Timing.Deadtime); d > 0 && (res.RequeueAfter <= 0 || d < res.RequeueAfter) {
+		res.RequeueAfter = d
+	}
+	return res
+}
+
+// untilShutDownCounts is how long until the first of voters seen out of
+// service counts as a report (shutDownFor at deadtime); zero when none
+// is waited for.
+func untilShutDownCounts(voters []ElectionFront, deadtime time.Duration) time.Duration {
+	var next time.Duration
+	for _, f := range voters {
+		if d := deadtime - f.OutOfServiceFor; f.OutOfService && d > 0 && (next == 0 || d < next) {
+			next = d
+		}
+	}
+	return next
 }
 
 // leaseSilent tells whether the owner's Lease proves nothing any more: the

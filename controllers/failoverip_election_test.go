@@ -387,8 +387,20 @@ func TestBestSpreadsAddresses(t *testing.T) {
 	}
 }
 
+// outOfServiceFront is f tainted out of service, seen so for the deadtime:
+// its last promises have run out.
+func outOfServiceFront(f ElectionFront) ElectionFront {
+	f.OutOfService, f.OutOfServiceFor = true, testDeadtime
+	return f
+}
+
+// justOutOfService is f tainted out of service, seen so for only seen.
+func justOutOfService(f ElectionFront, seen time.Duration) ElectionFront {
+	f.OutOfService, f.OutOfServiceFor = true, seen
+	return f
+}
+
 // unheard is f reporting the owner unheard at epoch, after the deadtime.
-func outOfServiceFront(f ElectionFront) ElectionFront { f.OutOfService = true; return f }
 
 func unheard(f ElectionFront, epoch int64) ElectionFront {
 	f.UnheardEpoch, f.UnheardAfter = epoch, testDeadtime
@@ -427,6 +439,18 @@ func TestElectVoters(t *testing.T) {
 		want:       Ownership{Owner: "c", Epoch: 4, PreviousOwner: "a"},
 		wantReason: webfarmv1.ReasonOwned, wantCands: []string{"c"}, wantVoters: []string{"c"},
 		wantRequeue: presence - quiet,
+	}, {
+		// Random schedule 6546931: the owner, back from a power cycle,
+		// held on the confirmations of two voters powered off and
+		// tainted at that moment, and the address went to another front.
+		name:       "a voter marked out of service only now counts a deadtime later: its last promises may still hold",
+		current:    owned("a", 3),
+		voters:     []string{"a", "b"},
+		presence:   presence,
+		fronts:     []ElectionFront{alive("a", time.Hour), justOutOfService(alive("b", time.Hour), 500*time.Millisecond), alive("c", quiet)},
+		want:       owned("a", 3),
+		wantReason: webfarmv1.ReasonAwaitingFence, wantCands: []string{"c"}, wantVoters: []string{"a", "b"},
+		wantRequeue: testDeadtime - 500*time.Millisecond,
 	}, {
 		name:         "an out-of-service voter does not move an owner whose Lease is fresh",
 		current:      owned("a", 3),

@@ -97,7 +97,8 @@ func Withdraw(in WithdrawalInput) WithdrawalResult {
 		res.Clear, res.How = true, clearAcknowledged
 	case !in.peersProveNothing(own.Epoch):
 		// Only a voter's report can end it, and a report wakes the
-		// controller.
+		// controller; or a voter seen out of service long enough.
+		res.RequeueAfter = untilShutDownCounts(in.VoterFronts, in.fencing().Deadtime)
 	case !in.Now.Before(fencedAt):
 		res.Clear, res.How = true, clearFenced
 	default:
@@ -114,13 +115,14 @@ func Withdraw(in WithdrawalInput) WithdrawalResult {
 // its peers: it had no other voter (or the status, from an older
 // controller, names none), or enough of them report at the withdrawal
 // epoch that they have vouched for nobody for the fencing deadtime, or
-// are out of service, that the others are too few to confirm it
+// have been seen out of service that long, that the others are too few
+// to confirm it
 // (ownership.ReportsNeeded).
 func (in WithdrawalInput) peersProveNothing(epoch int64) bool {
 	others := otherVoters(in.Voters, in.Holder.Name)
 	reports := 0
 	for _, f := range in.VoterFronts {
-		if slices.Contains(others, f.Name) && (f.OutOfService || (f.UnheardEpoch >= epoch && f.UnheardAfter >= in.fencing().Deadtime)) {
+		if slices.Contains(others, f.Name) && (f.shutDownFor(in.fencing().Deadtime) || (f.UnheardEpoch >= epoch && f.UnheardAfter >= in.fencing().Deadtime)) {
 			reports++
 		}
 	}

@@ -127,6 +127,14 @@ func TestWithdraw(t *testing.T) {
 		want:        cleared("a", 4),
 		wantHow:     clearFenced,
 	}, {
+		name:        "a voter marked out of service only now may have promised just before: it counts a fencing deadtime later",
+		current:     withdrawn("a", 4),
+		holder:      alive("a", time.Hour),
+		voters:      []string{"a", "b"},
+		voterFronts: []ElectionFront{justOutOfService(alive("b", time.Hour), 0)},
+		want:        withdrawn("a", 4),
+		wantRequeue: testDeadtime,
+	}, {
 		name:        "a voter's report does not shorten the Lease's silence",
 		current:     withdrawn("a", 4),
 		holder:      alive("a", 0),

@@ -53,6 +53,9 @@ type HeartbeatTracker struct {
 	// were seen again after blindness.
 	lastAny, resumed time.Time
 	blindAfter       time.Duration
+	// taintedSince is when the tracker first saw each node's Node carry
+	// the out-of-service taint, without a break since (OutOfServiceFor).
+	taintedSince map[string]time.Time
 }
 
 // defaultBlindAfter is the silence of every Lease that means blindness when
@@ -71,7 +74,30 @@ type sighting struct {
 // NewHeartbeatTracker returns an empty tracker; nodes it has not seen yet
 // count as last alive when it was created.
 func NewHeartbeatTracker(c clock.PassiveClock) *HeartbeatTracker {
-	return &HeartbeatTracker{clock: c, origin: c.Now(), seen: map[string]sighting{}, blindAfter: defaultBlindAfter}
+	return &HeartbeatTracker{clock: c, origin: c.Now(), seen: map[string]sighting{}, blindAfter: defaultBlindAfter,
+		taintedSince: map[string]time.Time{}}
+}
+
+// OutOfServiceFor records whether node's Node carries the out-of-service
+// taint now, and returns how long the tracker has seen it carry the taint
+// without a break: zero at the first sighting, or when it does not. The
+// operator says the node is shut down, not since when: whatever it
+// promised just before may still let an owner hold, for up to a deadtime
+// (ElectionFront.OutOfServiceFor). A controller that restarts waits again.
+func (t *HeartbeatTracker) OutOfServiceFor(node string, tainted bool) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !tainted {
+		delete(t.taintedSince, node)
+		return 0
+	}
+	now := t.clock.Now()
+	since, ok := t.taintedSince[node]
+	if !ok {
+		t.taintedSince[node] = now
+		return 0
+	}
+	return now.Sub(since)
 }
 
 // Observe records that node's Lease is at version (its renewal, see

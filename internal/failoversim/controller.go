@@ -183,6 +183,7 @@ func (c *controller) electionInput() controllers.ElectionInput {
 			Name: name, Selected: true, Draining: s.fronts[i].draining, OutOfService: s.fronts[i].outOfService,
 			Heard: heard, LastAlive: at, LeaseVersion: c.tracker.Seen(name),
 		}
+		f.OutOfServiceFor = c.tracker.OutOfServiceFor(name, f.OutOfService)
 		r := s.fronts[i].report
 		if r.some && (r.state == webfarmv1.VIPReleased || r.state == webfarmv1.VIPFenced) {
 			f.ReleasedEpoch = r.epoch
