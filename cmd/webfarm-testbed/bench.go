@@ -38,7 +38,7 @@ func benchFailover(ctx context.Context, opts testbed.Options, trials int, out st
 		if err == nil {
 			err = benchDatabase(ctx, tb, trials, only.webfarm, &table)
 		}
-		fmt.Fprintf(&table, "\nin %s, load average %s\n", time.Since(started).Round(time.Second), loadAverage())
+		fmt.Fprintf(&table, "\nin %s, load average %s\n", time.Since(started).Round(time.Second), testbed.LoadAverage())
 		if err != nil {
 			fmt.Fprintf(&table, "\nSTOPPED EARLY: %v\n", err)
 			fmt.Printf("\n%s", tb.LogTails(30))
@@ -77,15 +77,6 @@ func benchDatabase(ctx context.Context, tb *testbed.Testbed, trials int, webfarm
 		mariadbVersion(tb))
 	testbed.WriteDatabaseTable(table, results)
 	return err
-}
-
-// loadAverage is the machine's 1, 5 and 15 minute load averages.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 func mariadbVersion(tb *testbed.Testbed) string {

@@ -155,7 +155,7 @@ func (c *cluster) updateUnderLoad(t *testing.T, component, value string) string 
 	ev := c.watchEvents(t, component)
 	logs := c.followAgentLogs(t)
 	load := testbed.StartLoad(testbed.LoadOptions{URL: "http://" + vip + "/", Rate: 20, Client: client})
-	start := time.Now()
+	start, loadBefore := time.Now(), testbed.LoadAverage()
 	_, err := c.try("helm", "upgrade", release, "charts/webfarm", "--namespace", namespace, "--reuse-values",
 		"--set", value+"="+upgradeTag, "--wait", "--timeout", "5m")
 	if err == nil {
@@ -169,10 +169,15 @@ func (c *cluster) updateUnderLoad(t *testing.T, component, value string) string 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s update on %d fronts: %s, %d requests, %d failed, longest gap %s, owners %s",
-		component, len(c.nodes), time.Since(start).Round(time.Second), len(res.Samples), res.Failed(), res.Gap(), strings.Join(ev.history(start), ", "))
+	loads := fmt.Sprintf("load average %s before, %s after", loadBefore, testbed.LoadAverage())
+	t.Logf("%s update on %d fronts: %s, %d requests, %d failed, longest gap %s, owners %s; %s",
+		component, len(c.nodes), time.Since(start).Round(time.Second), len(res.Samples), res.Failed(), res.Gap(), strings.Join(ev.history(start), ", "), loads)
 	if res.Failed() > 0 {
-		t.Errorf("requests failed during the %s update: %s", component, strings.Join(res.Failures(start), "; "))
+		// The figure is load-bound: each request has a 1 s timeout, and on 2
+		// cores the web servers answer late while a new pod starts beside a
+		// busy machine (docs/install.md).
+		t.Errorf("requests failed during the %s update (%s; on 2 cores none failed at a load of 4 to 6, some did at 16 to 22, answered late): %s",
+			component, loads, strings.Join(res.Failures(start), "; "))
 		t.Logf("the agents' logs during the update, access log left out (update started %s):\n%s", start.UTC().Format("15:04:05.000"), agentLogs)
 		t.Logf("what the new agents and the controller decided since:\n%s", c.decisionsSince(start))
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -224,4 +226,14 @@ func (r LoadResult) FirstErrors(n int) []string {
 		}
 	}
 	return out
+}
+
+// LoadAverage is the machine's 1, 5 and 15 minute load averages, for the
+// reports of figures that depend on them.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
