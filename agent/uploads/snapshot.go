@@ -30,6 +30,9 @@ func (s *Syncer) snapshot(peer string, paths []string) (root string, left []stri
 	if err := os.RemoveAll(root); err != nil {
 		return "", nil, fmt.Errorf("clearing the push snapshot %s: %w", root, err)
 	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return "", nil, fmt.Errorf("creating the push snapshot %s: %w", root, err)
+	}
 	s.mu.Lock()
 	settled := make(map[string]stamp, len(paths))
 	for _, p := range paths {
@@ -89,8 +92,12 @@ func (s *Syncer) link(root, path string, settled map[string]stamp, dirs map[stri
 }
 
 // mkdirs creates dir and its parents in the snapshot at root, noting each
-// in dirs.
+// in dirs; nothing when dir is noted already (a burst links thousands of
+// files into one directory).
 func (s *Syncer) mkdirs(root, dir string, dirs map[string]bool) error {
+	if dirs[dir] {
+		return nil
+	}
 	for d := dir; !dirs[d]; d = filepath.Dir(d) {
 		dirs[d] = true
 	}
