@@ -79,7 +79,12 @@ cluster-down: ## Tear the cluster of `make cluster` down and restore the host.
 ##@ Test
 
 .PHONY: test
-test: packages check-generated vet test-unit test-envtest test-node test-e2e test-faults test-faults-farm ## Everything: unit, envtest, node, end-to-end tests and fault trials.
+# One Kubernetes build serves every test: the full set (CONTROL_PLANE_NODES=1)
+# is built at the first test that needs the control plane, and envtest, the
+# testbed and the cluster all use it. The cluster runs last, once the tests
+# that measure timings on the testbed are done.
+test: export CONTROL_PLANE_NODES := 1
+test: packages check-generated vet test-unit test-envtest test-node test-e2e test-faults test-faults-farm test-cluster ## Everything: unit, envtest, node, end-to-end tests, fault trials and the chart on a real cluster.
 
 .PHONY: test-unit
 test-unit: helm ## Unit tests (chart lint and templates included): need neither root nor a control plane.
