@@ -37,7 +37,7 @@ func (s *Syncer) takeInbox() {
 			sender = t.Peer.String()
 		}
 		s.incoming[t.Path] = append(s.incoming[t.Path], arrival{t.Op, sender})
-		s.pending.touch(t.Path, now)
+		s.pending.touch(t.Path, now, false)
 	}
 	s.inbox = nil
 }
@@ -156,7 +156,7 @@ func (s *Syncer) restore(ctx context.Context, path, abs, backup, sender string) 
 	defer s.mu.Unlock()
 	s.status.Conflicts++
 	delete(s.received, path)
-	s.pending.touch(path, s.Clock.Now())
+	s.pending.touch(path, s.Clock.Now(), false)
 }
 
 // accept takes the peer's version. A local change it replaced, settled

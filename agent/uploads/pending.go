@@ -6,29 +6,45 @@ import (
 	"time"
 )
 
-// pending are the paths changed here and not yet settled: a path is
-// propagated once no event touched it for the quiet period. A writer that
-// keeps writing keeps it pending; a finished upload (close_write, or the
-// rename that ends a write-then-rename) settles one quiet period later.
+// pending are the paths changed here and not yet settled. A path whose
+// last event ended a write (close_write, or the rename that ends a
+// write-then-rename: complete) settles once no event touched it for a
+// short while, soon; any other once none did for the quiet period. A
+// writer that keeps writing keeps it pending. soon is not zero: a file's
+// time set right after its content (tar, curl -R) arrives within it, and
+// goes with the content rather than as a second, older version that
+// would lose to the first (Wins).
 type pending map[string]change
 
-type change struct{ first, last time.Time }
+type change struct {
+	first, last time.Time
+	complete    bool
+}
 
-func (p pending) touch(path string, now time.Time) {
+// touch records an event of path at now; complete when it ended a write.
+func (p pending) touch(path string, now time.Time, complete bool) {
 	c, ok := p[path]
 	if !ok {
 		c.first = now
 	}
-	c.last = now
+	c.last, c.complete = now, complete
 	p[path] = c
 }
 
-// settled removes and returns the paths untouched for quiet, sorted, with
-// when each first changed.
-func (p pending) settled(now time.Time, quiet time.Duration) map[string]time.Time {
+// due is when c settles.
+func (c change) due(quiet, soon time.Duration) time.Time {
+	if c.complete {
+		return c.last.Add(soon)
+	}
+	return c.last.Add(quiet)
+}
+
+// settled removes and returns the paths that settled by now, with when
+// each first changed.
+func (p pending) settled(now time.Time, quiet, soon time.Duration) map[string]time.Time {
 	out := map[string]time.Time{}
 	for path, c := range p {
-		if now.Sub(c.last) >= quiet {
+		if !now.Before(c.due(quiet, soon)) {
 			out[path] = c.first
 			delete(p, path)
 		}
@@ -37,10 +53,10 @@ func (p pending) settled(now time.Time, quiet time.Duration) map[string]time.Tim
 }
 
 // next is when the next path settles; zero when none is pending.
-func (p pending) next(quiet time.Duration) time.Time {
+func (p pending) next(quiet, soon time.Duration) time.Time {
 	var t time.Time
 	for _, c := range p {
-		if at := c.last.Add(quiet); t.IsZero() || at.Before(t) {
+		if at := c.due(quiet, soon); t.IsZero() || at.Before(t) {
 			t = at
 		}
 	}

@@ -8,31 +8,53 @@ import (
 
 func TestPendingSettlesAfterQuiet(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	quiet := 100 * time.Millisecond
+	quiet, soon := 100*time.Millisecond, 10*time.Millisecond
 	p := pending{}
-	p.touch("a", t0)
-	p.touch("b", t0.Add(50*time.Millisecond))
-	p.touch("a", t0.Add(80*time.Millisecond)) // still being written
+	p.touch("a", t0, false)
+	p.touch("b", t0.Add(50*time.Millisecond), false)
+	p.touch("a", t0.Add(80*time.Millisecond), false) // still being written
 
-	if got := p.settled(t0.Add(120*time.Millisecond), quiet); len(got) != 0 {
+	if got := p.settled(t0.Add(120*time.Millisecond), quiet, soon); len(got) != 0 {
 		t.Fatalf("settled too early: %v", got)
 	}
-	if next := p.next(quiet); !next.Equal(t0.Add(150 * time.Millisecond)) {
+	if next := p.next(quiet, soon); !next.Equal(t0.Add(150 * time.Millisecond)) {
 		t.Errorf("next = %v", next.Sub(t0))
 	}
-	got := p.settled(t0.Add(150*time.Millisecond), quiet)
+	got := p.settled(t0.Add(150*time.Millisecond), quiet, soon)
 	if len(got) != 1 || !got["b"].Equal(t0.Add(50*time.Millisecond)) {
 		t.Fatalf("settled = %v, want b", got)
 	}
 	if !p.oldest().Equal(t0) {
 		t.Errorf("oldest = %v, want the first write of a", p.oldest())
 	}
-	got = p.settled(t0.Add(180*time.Millisecond), quiet)
+	got = p.settled(t0.Add(180*time.Millisecond), quiet, soon)
 	if len(got) != 1 || !got["a"].Equal(t0) || len(p) != 0 {
 		t.Fatalf("settled = %v, left %v", got, p)
 	}
-	if !p.next(quiet).IsZero() || !p.oldest().IsZero() {
+	if !p.next(quiet, soon).IsZero() || !p.oldest().IsZero() {
 		t.Error("an empty set has no next nor oldest")
+	}
+}
+
+func TestPendingCompleteSettlesSoon(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	quiet, soon := 100*time.Millisecond, 10*time.Millisecond
+	p := pending{}
+	p.touch("closed", t0, false)
+	p.touch("closed", t0.Add(time.Millisecond), true) // close_write
+	p.touch("timed", t0, true)
+	p.touch("timed", t0.Add(5*time.Millisecond), false) // its time set after
+	if next := p.next(quiet, soon); !next.Equal(t0.Add(11 * time.Millisecond)) {
+		t.Errorf("next = %v, want 11ms", next.Sub(t0))
+	}
+	if got := p.settled(t0.Add(11*time.Millisecond), quiet, soon); len(got) != 1 || !got["closed"].Equal(t0) {
+		t.Fatalf("settled = %v, want closed, first changed at t0", got)
+	}
+	if got := p.settled(t0.Add(104*time.Millisecond), quiet, soon); len(got) != 0 {
+		t.Fatalf("settled = %v: an event after the write's end waits the quiet period", got)
+	}
+	if got := p.settled(t0.Add(105*time.Millisecond), quiet, soon); len(got) != 1 {
+		t.Fatalf("settled = %v, want timed", got)
 	}
 }
 

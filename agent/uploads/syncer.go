@@ -50,7 +50,7 @@ type Status struct {
 // Defaults of a Syncer.
 const (
 	// DefaultQuiet is how long a path must see no event before it is
-	// propagated: a finished write, or the rename that ends one.
+	// propagated, unless its last event ended a write (completeQuiet).
 	DefaultQuiet = 100 * time.Millisecond
 	// DefaultRetry paces the retries towards a peer that failed, and
 	// of a catch-up that did not match.
@@ -135,6 +135,9 @@ type Syncer struct {
 	outOfStep bool
 	wake      chan struct{}
 	once      sync.Once
+	// touchedDue is when the earliest path touched since the loop last
+	// looked settles.
+	touchedDue time.Time
 }
 
 // wait is a settled path waiting for sessions' log lines, since when.
@@ -142,6 +145,15 @@ type wait struct {
 	first, since time.Time
 	sessions     []int
 }
+
+// completeQuiet divides the quiet period for a path whose last event
+// ended a write (close_write, moved_to): it is complete, and goes once no
+// other event followed for that long (pending). lsyncd sends such a file
+// at once; the short wait keeps with it a time set right after.
+const completeQuiet = 10
+
+// soon is how long a complete path waits for another event.
+func (s *Syncer) soon() time.Duration { return s.Quiet / completeQuiet }
 
 // maxWait, in quiet periods, is the longest a settled path waits for the
 // sessions that were writing: a peer's catch-up sends its whole tree in
@@ -316,7 +328,13 @@ func (s *Syncer) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return nil
 			case <-touched:
-				t.setBefore(s.Clock.Now().Add(s.Quiet))
+				s.mu.Lock()
+				at := s.touchedDue
+				s.touchedDue = time.Time{}
+				s.mu.Unlock()
+				if !at.IsZero() {
+					t.setBefore(at)
+				}
 			case <-s.wake:
 				stepped = true
 			case <-t.timer.C():
@@ -333,7 +351,7 @@ func (s *Syncer) watch(ctx context.Context, w *watcher, touched chan<- struct{})
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-w.w.Events:
+		case ev, ok := <-w.events:
 			if !ok {
 				return
 			}
@@ -342,7 +360,7 @@ func (s *Syncer) watch(ctx context.Context, w *watcher, touched chan<- struct{})
 			case touched <- struct{}{}:
 			default:
 			}
-		case err, ok := <-w.w.Errors:
+		case err, ok := <-w.errors:
 			if !ok {
 				return
 			}
@@ -389,7 +407,7 @@ func (t *wakeTimer) setBefore(at time.Time) {
 	}
 }
 
-func (s *Syncer) event(ctx context.Context, w *watcher, ev fsnotify.Event) {
+func (s *Syncer) event(ctx context.Context, w *watcher, ev event) {
 	paths, err := w.changed(ev)
 	if err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Watching a new directory", "directory", s.Module.Path)
@@ -397,7 +415,7 @@ func (s *Syncer) event(ctx context.Context, w *watcher, ev fsnotify.Event) {
 	}
 	now := s.Clock.Now()
 	s.mu.Lock()
-	for _, p := range paths {
+	for i, p := range paths {
 		_, was := s.pending[p]
 		switch {
 		case ev.Op != fsnotify.Chmod:
@@ -405,7 +423,9 @@ func (s *Syncer) event(ctx context.Context, w *watcher, ev fsnotify.Event) {
 		case !was:
 			s.attrOnly[p] = true
 		}
-		s.pending.touch(p, now)
+		// What a new directory holds was found, not written now.
+		s.pending.touch(p, now, ev.complete && i == 0)
+		s.touchedDue = earliest(s.touchedDue, s.pending[p].due(s.Quiet, s.soon()))
 	}
 	s.mu.Unlock()
 }
@@ -432,7 +452,7 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 	}
 	s.kept = nil
 	s.mu.Lock()
-	settled := s.mayBeLocal(s.pending.settled(s.Clock.Now(), s.Quiet))
+	settled := s.mayBeLocal(s.pending.settled(s.Clock.Now(), s.Quiet, s.soon()))
 	s.mu.Unlock()
 	for _, p := range sortedKeys(settled) {
 		s.settle(ctx, p, settled[p])
@@ -483,7 +503,7 @@ func (s *Syncer) mayBeLocal(settled map[string]time.Time) map[string]time.Time {
 func (s *Syncer) nextDue() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := s.pending.next(s.Quiet)
+	next := s.pending.next(s.Quiet, s.soon())
 	if len(s.waiting) > 0 {
 		// The end of the sessions they wait for is read from the log.
 		next = earliest(next, s.Clock.Now().Add(s.Quiet))
