@@ -37,7 +37,7 @@ type watcher struct {
 
 // event is an inotify event; complete is set when it ends a write: a
 // file closed after writing (close_write) or renamed into place
-// (moved_to).
+// (moved_to), a directory made or renamed into place.
 type event struct {
 	fsnotify.Event
 	complete bool
@@ -168,7 +168,14 @@ func (wt *watcher) translate(wd int, mask uint32, name string) (event, bool, err
 			ev.Op |= m.op
 		}
 	}
-	ev.complete = mask&(unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO) != 0 && mask&unix.IN_ISDIR == 0
+	if mask&unix.IN_ISDIR == 0 {
+		ev.complete = mask&(unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO) != 0
+	} else {
+		// A directory is whole once made: it goes with the files
+		// written into it at once, rather than in a push of its own
+		// that the next ones below it would wait for (mayPush).
+		ev.complete = mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0
+	}
 	return ev, ev.Op != 0, nil
 }
 
