@@ -60,6 +60,13 @@ func runner(ns *netnstest.NS) Runner {
 	}
 }
 
+// startIn starts a command from a thread inside ns's network namespace:
+// the child is born there, with no nsenter in between, as an agent's
+// rsync is on its node.
+func startIn(ns *netnstest.NS) func(*exec.Cmd) error {
+	return func(cmd *exec.Cmd) error { return ns.Do(cmd.Start) }
+}
+
 // newTestFarm makes n fronts on one bridge (in a namespace of its own),
 // 10.98.0.1 and up, each with its daemon and directory; nothing runs yet.
 func newTestFarm(t *testing.T, n int) []*testFront {
@@ -113,7 +120,7 @@ func (f *testFront) daemonConfig(peers []*testFront) DaemonConfig {
 }
 
 func (f *testFront) rsync() *Rsync {
-	return &Rsync{Command: runner(f.ns), Self: f.name, PasswordFile: filepath.Join(f.state, "password"), Port: 8873, Timeout: 30 * time.Second}
+	return &Rsync{Start: startIn(f.ns), Self: f.name, PasswordFile: filepath.Join(f.state, "password"), Port: 8873, Timeout: 30 * time.Second}
 }
 
 // start runs the front's daemon and Syncer until stop or the test's end.

@@ -47,6 +47,10 @@ type Rsync struct {
 	Binary string
 	// Command runs it; exec.CommandContext when nil.
 	Command Runner
+	// Start starts a transfer's command; its Start method when nil. Tests
+	// start it from a thread inside a front's network namespace, as the
+	// agent's own threads are, rather than through one more program.
+	Start func(*exec.Cmd) error
 	// Self is this front's node name: peers keep what it replaces in a
 	// directory named after it.
 	Self string
@@ -222,7 +226,15 @@ func (r *Rsync) run(ctx context.Context, dir string, stdin *bytes.Buffer, args [
 	}
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil && !vanished(err) {
+	start := r.Start
+	if start == nil {
+		start = (*exec.Cmd).Start
+	}
+	err := start(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil && !vanished(err) {
 		return out.String(), fmt.Errorf("rsync %s: %w: %s", args[len(args)-1], err, firstLine(errOut.String()))
 	}
 	return out.String(), nil
