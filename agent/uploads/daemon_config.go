@@ -66,6 +66,8 @@ func (c DaemonConfig) Render() ([]byte, error) {
 	fmt.Fprintf(&b, "address = %s\nport = %d\n", c.Address, c.Port)
 	fmt.Fprintf(&b, "pid file = %s\nlog file = %s\n", filepath.Join(c.StateDir, "rsyncd.pid"), c.logPath())
 	fmt.Fprintf(&b, "transfer logging = yes\nlog format = %s\nreverse lookup = no\n", logFormat)
+	// Its answers go at once, not after a delayed ACK (push.go, common).
+	fmt.Fprintf(&b, "socket options = TCP_NODELAY\n")
 	allow := hostsAllow(c.Peers)
 	for _, m := range c.Modules {
 		if err := checkModule(m); err != nil {

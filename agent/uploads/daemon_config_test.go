@@ -19,7 +19,7 @@ func TestDaemonConfigRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"address = 10.0.0.1\n", "port = 8873\n", "log format = %o %m %a %i %n\n",
+		"address = 10.0.0.1\n", "port = 8873\n", "log format = %o %m %a %i %n\n", "socket options = TCP_NODELAY\n",
 		"[default.www.media]\n", "\tpath = /srv/www/media\n", "\tuse chroot = yes\n", "\tmunge symlinks = yes\n",
 		"\tuid = 33\n", "\tincoming chmod = D0755,F0644\n", "\tauth users = webfarm\n",
 		"\tsecrets file = /run/webfarm/uploads/rsyncd.secrets\n",

@@ -78,6 +78,11 @@ func (r *Rsync) common(backupFor string) []string {
 		"--backup", "--backup-dir=" + replacedDir + "/" + backupFor, "--suffix=" + keptSuffix(transfers.Add(1)),
 		"--exclude=/" + tmpDir + "/", "--exclude=/" + replacedDir + "/", "--exclude=/" + pushDir + "/", "--exclude=/" + inStepFile,
 		"--password-file=" + r.PasswordFile,
+		// rsync's protocol writes small messages and waits for the
+		// answers: with Nagle's algorithm on, most exchanges wait for a
+		// delayed ACK (40 ms). A one-file push took 175 ms, 50 ms with
+		// TCP_NODELAY on both ends (the daemon's "socket options").
+		"--sockopts=TCP_NODELAY",
 		"--contimeout=5",
 		"--timeout=" + strconv.Itoa(max(1, int(r.Timeout/time.Second))),
 	}
