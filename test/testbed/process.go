@@ -146,6 +146,31 @@ func (p *process) Exited() <-chan struct{} {
 }
 
 // LogTail returns the last n lines of the process's log, for error messages.
+// LogSize is the length of the process's log now, for LogSince.
+func (p *process) LogSize() int64 {
+	st, err := os.Stat(p.log)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// LogSince returns the first n lines written at or after offset that
+// contain match (every line when match is empty).
+func (p *process) LogSince(offset int64, match string, n int) string {
+	data, err := os.ReadFile(p.log)
+	if err != nil || offset > int64(len(data)) {
+		return ""
+	}
+	var out []string
+	for _, line := range strings.Split(string(data[offset:]), "\n") {
+		if len(out) < n && strings.Contains(line, match) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 func (p *process) LogTail(n int) string {
 	data, err := os.ReadFile(p.log)
 	if err != nil {

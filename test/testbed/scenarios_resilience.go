@@ -243,6 +243,7 @@ func AgentRestart(ctx context.Context, tb *Testbed) (*Result, error) {
 	if err := owner.agent.KillProcess(); err != nil {
 		return r, err
 	}
+	restarted, logFrom := time.Now(), owner.agent.proc.LogSize()
 	if err := owner.agent.Start(); err != nil {
 		return r, err
 	}
@@ -258,6 +259,12 @@ func AgentRestart(ctx context.Context, tb *Testbed) (*Result, error) {
 	}
 	for _, f := range res.Failures(peers.start) {
 		tb.say("   failed: %s", f)
+	}
+	if res.Failed() > 0 {
+		// The address's grant runs out unless the new agent decides
+		// again in time: where its start-up spent the time.
+		tb.say("   restarted at %s; the new agent's first lines (load average %s):\n%s", restarted.UTC().Format("15:04:05.000"),
+			LoadAverage(), owner.agent.proc.LogSince(logFrom, `"logger":"agent"`, 30))
 	}
 	return r, r.check(res.Failed() == 0, "failed requests", "%d of %d %v", res.Failed(), len(res.Samples), res.FirstErrors(3))
 }
