@@ -145,7 +145,6 @@ func (p *process) Exited() <-chan struct{} {
 	return p.exited
 }
 
-// LogTail returns the last n lines of the process's log, for error messages.
 // LogSize is the length of the process's log now, for LogSince.
 func (p *process) LogSize() int64 {
 	st, err := os.Stat(p.log)
@@ -164,13 +163,17 @@ func (p *process) LogSince(offset int64, match string, n int) string {
 	}
 	var out []string
 	for _, line := range strings.Split(string(data[offset:]), "\n") {
-		if len(out) < n && strings.Contains(line, match) {
+		if len(out) == n {
+			break
+		}
+		if strings.Contains(line, match) {
 			out = append(out, line)
 		}
 	}
 	return strings.Join(out, "\n")
 }
 
+// LogTail returns the last n lines of the process's log, for error messages.
 func (p *process) LogTail(n int) string {
 	data, err := os.ReadFile(p.log)
 	if err != nil {
