@@ -273,10 +273,15 @@ func newForwarder() (vip.Forwarder, error) {
 	return fwd, nil
 }
 
-// watchCache wakes the agent on every change of the three kinds. It retries
-// until the API server answers: an agent that starts during an outage waits
-// for it, leaving the node as it is, rather than exiting.
-func (a *Agent) watchCache(ctx context.Context) bool {
+// watchCache wakes the agent on every change of the kinds it reads (Sites
+// too: an edit waited for the next resync) and returns, per kind, whether
+// its handler has had the initial list. It retries until the API server
+// answers: an agent that starts during an outage waits for it, leaving the
+// node as it is, rather than exiting. The informers list together, not one
+// after the other: a restarted owner's address lives on its predecessor's
+// grant until the first decision, and each list waited for cost a poll
+// period of 100 ms.
+func (a *Agent) watchCache(ctx context.Context) ([]func() bool, bool) {
 	notify := toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { a.poke() },
 		UpdateFunc: func(any, any) { a.poke() },
@@ -286,27 +291,30 @@ func (a *Agent) watchCache(ctx context.Context) bool {
 		AddFunc:    a.obs.failoverIPSeen,
 		UpdateFunc: func(_, obj any) { a.obs.failoverIPSeen(obj) },
 	}
-	kinds := []client.Object{&webfarmv1.WebFarm{}, &webfarmv1.FrontNode{}, &webfarmv1.FailoverIP{}}
+	kinds := []client.Object{&webfarmv1.WebFarm{}, &webfarmv1.FrontNode{}, &webfarmv1.FailoverIP{}, &webfarmv1.Site{}}
+	var synced []func() bool
 	for len(kinds) > 0 {
-		informer, err := a.informers.GetInformer(ctx, kinds[0])
+		informer, err := a.informers.GetInformer(ctx, kinds[0], cache.BlockUntilSynced(false))
+		var reg toolscache.ResourceEventHandlerRegistration
 		if err == nil {
-			_, err = informer.AddEventHandler(notify)
+			reg, err = informer.AddEventHandler(notify)
 		}
 		if _, fip := kinds[0].(*webfarmv1.FailoverIP); err == nil && fip {
 			_, err = informer.AddEventHandler(seen)
 		}
 		if err == nil {
+			synced = append(synced, reg.HasSynced)
 			kinds = kinds[1:]
 			continue
 		}
 		logr.FromContextOrDiscard(ctx).Info("Waiting for the API server", "watching", fmt.Sprintf("%T", kinds[0]), "error", err.Error())
 		select {
 		case <-ctx.Done():
-			return false
+			return nil, false
 		case <-a.clock.After(watchRetry):
 		}
 	}
-	return true
+	return synced, true
 }
 
 func (a *Agent) poke() {
@@ -344,7 +352,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	goDone := func(fn func(context.Context)) { go func() { fn(live); done <- struct{}{} }() }
 	synced := make(chan struct{})
 	goDone(func(ctx context.Context) { a.renewLease(ctx, synced) })
-	if !a.watchCache(ctx) || !a.waitForCache(ctx) {
+	handlersSynced, watching := a.watchCache(ctx)
+	if !watching || !a.waitForCache(ctx, handlersSynced) {
 		stopLive()
 		<-done
 		return nil
@@ -454,11 +463,34 @@ func (a *Agent) ReadyCheck(*http.Request) error {
 // NeedLeaderElection is false: every node runs its own agent.
 func (a *Agent) NeedLeaderElection() bool { return false }
 
-// waitForCache waits for the first complete view of the cluster; the agent
+// waitForCache waits for the first complete view of the cluster, every
+// handler of watchCache having had its informer's initial list; the agent
 // changes nothing on the node before it has one.
-func (a *Agent) waitForCache(ctx context.Context) bool {
-	synced, ok := a.cache.(interface{ WaitForCacheSync(context.Context) bool })
-	return !ok || synced.WaitForCacheSync(ctx)
+func (a *Agent) waitForCache(ctx context.Context, synced []func() bool) bool {
+	poll := a.clock.NewTicker(cacheSyncPoll)
+	defer poll.Stop()
+	for !allTrue(synced) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-poll.C():
+		}
+	}
+	return true
+}
+
+// cacheSyncPoll paces waitForCache. client-go's own wait polls every
+// 100 ms, which can be all that is left of a restarted owner's grant at the
+// fastest timings.
+const cacheSyncPoll = 5 * time.Millisecond
+
+func allTrue(conds []func() bool) bool {
+	for _, c := range conds {
+		if !c() {
+			return false
+		}
+	}
+	return true
 }
 
 // runNodeLoop keeps HAProxy, the drain chain and the reports in line with the

@@ -160,12 +160,15 @@ func (f *failover) removeLeftovers(ctx context.Context) bool {
 // is done.
 func (f *failover) run(ctx context.Context) {
 	f.startedAt = f.a.clock.Now()
-	go f.sendHeartbeats(ctx)
 	go f.a.witness.Run(ctx)
-	timer := f.a.clock.NewTimer(failoverTick)
+	timer := f.a.clock.NewTimer(f.pass(ctx))
 	defer timer.Stop()
+	// After the first pass, which sets the keepalive and what the
+	// heartbeats claim: a restarted owner holds on its predecessor's grant
+	// until its peers confirm it again, through a handshake that starts
+	// with its first heartbeat.
+	go f.sendHeartbeats(ctx)
 	for {
-		resetTimer(timer, f.pass(ctx))
 		select {
 		case <-ctx.Done():
 			return
@@ -173,6 +176,7 @@ func (f *failover) run(ctx context.Context) {
 		case <-f.wake:
 		case <-f.a.peers.Changed():
 		}
+		resetTimer(timer, f.pass(ctx))
 	}
 }
 
@@ -578,7 +582,7 @@ func vipAddress(key string, fip *webfarmv1.FailoverIP, epoch int64) (vip.Address
 // half later, unless the holder's next comes first. Holders do not answer
 // each other, so that two of them never echo each other's echoes.
 func (f *failover) sendHeartbeats(ctx context.Context) {
-	timer := f.a.clock.NewTimer(f.keepalive())
+	timer := f.a.clock.NewTimer(0)
 	defer timer.Stop()
 	var last time.Time
 	for {
@@ -594,6 +598,7 @@ func (f *failover) sendHeartbeats(ctx context.Context) {
 			// A peer has just taken this boot, without the claims of the
 			// heartbeat it challenged: they go now, not a keepalive later
 			// (a restarted owner's voters would count it unheard).
+		case <-f.a.peers.Keyed():
 		case <-f.shorterKeepalive:
 			resetTimer(timer, max(0, f.keepalive()-f.a.clock.Since(last)))
 			continue

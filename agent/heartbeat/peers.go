@@ -163,6 +163,9 @@ type Peers struct {
 	// answered is signalled when this node answered a challenge (see
 	// Answered).
 	answered chan struct{}
+	// keyed is signalled when this node gets a key to send with (see
+	// Keyed).
+	keyed chan struct{}
 }
 
 // sentAt says that every datagram numbered seq or above was sent at time or
@@ -217,7 +220,8 @@ func NewPeers(node string, listen netip.AddrPort, clk clock.Clock) (*Peers, erro
 		return nil, fmt.Errorf("binding peer heartbeats to %s: %w", listen, err)
 	}
 	p := &Peers{node: node, conn: conn, clk: clk, senders: map[string]*sender{}, members: map[string]netip.AddrPort{}, known: map[string]bool{},
-		peerKeys: map[string][]ed25519.PublicKey{}, changed: make(chan struct{}, 1), holderHeard: make(chan struct{}, 1), answered: make(chan struct{}, 1)}
+		peerKeys: map[string][]ed25519.PublicKey{}, changed: make(chan struct{}, 1), holderHeard: make(chan struct{}, 1), answered: make(chan struct{}, 1),
+		keyed: make(chan struct{}, 1)}
 	p.nonce = randomNonce()
 	return p, nil
 }
@@ -251,6 +255,8 @@ func (p *Peers) SetKey(key []byte) {
 	}
 	if p.key != nil {
 		p.oldKey, p.oldKeyTill = p.key, p.clk.Now().Add(KeyRotationGrace)
+	} else {
+		signal(p.keyed)
 	}
 	p.key = bytes.Clone(key)
 }
@@ -738,6 +744,12 @@ func (p *Peers) HolderHeard() <-chan struct{} { return p.holderHeard }
 // restarted node is heard a round trip after its first heartbeat rather
 // than a keepalive later. At most once a second per peer (firstAnswer).
 func (p *Peers) Answered() <-chan struct{} { return p.answered }
+
+// Keyed is signalled when the node gets a key to send with after having
+// none, as at start: the agent reads the peer Secret beside its first
+// decision, and a restarted owner's first heartbeats, which start the
+// handshake its peers confirm it after, would otherwise wait a keepalive.
+func (p *Peers) Keyed() <-chan struct{} { return p.keyed }
 
 func (p *Peers) signalChange() { signal(p.changed) }
 

@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -431,4 +432,40 @@ func TestPeersAnsweredAfterHandshake(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "front2 hears front1's claim", func() bool { return len(voter.View(fip)) == 1 })
+}
+
+// TestPeersKeyedOnFirstKey: a node without a key can send nothing, and is
+// told when it gets one, so that its first heartbeats go at once; a
+// rotation, or the same key again, tells nothing.
+func TestPeersKeyedOnFirstKey(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	p := startPeers(t, "front1", clk, nil)
+	keyed := func() bool {
+		select {
+		case <-p.Keyed():
+			return true
+		default:
+			return false
+		}
+	}
+	if err := p.Send([]string{"front2"}, nil); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("Send without a key: %v, want %v", err, ErrNoKey)
+	}
+	if keyed() {
+		t.Fatal("Keyed before any key")
+	}
+	p.SetKey(testKey)
+	if !keyed() {
+		t.Fatal("not Keyed after the first key")
+	}
+	p.SetKey(testKey)
+	p.SetKey(append(bytes.Clone(testKey), 'x'))
+	if keyed() {
+		t.Fatal("Keyed again after the same key and a rotation")
+	}
+	p.SetKey(nil)
+	p.SetKey(testKey)
+	if !keyed() {
+		t.Fatal("not Keyed after a key that follows none")
+	}
 }
