@@ -352,10 +352,15 @@ func (a *Agent) Start(ctx context.Context) error {
 	goDone := func(fn func(context.Context)) { go func() { fn(live); done <- struct{}{} }() }
 	synced := make(chan struct{})
 	goDone(func(ctx context.Context) { a.renewLease(ctx, synced) })
+	// The peer key beside the first lists, not after them: a restarted
+	// owner's first heartbeats wait for it.
+	keyRead := make(chan struct{})
+	go func() { a.readPeerKey(ctx); close(keyRead) }()
 	handlersSynced, watching := a.watchCache(ctx)
 	if !watching || !a.waitForCache(ctx, handlersSynced) {
 		stopLive()
 		<-done
+		<-keyRead
 		return nil
 	}
 	close(synced)
@@ -396,6 +401,9 @@ func (a *Agent) Start(ctx context.Context) error {
 		}()
 	}
 
+	// The node loop reads the key again at each resync: after this read,
+	// so that an older key never replaces a newer one.
+	<-keyRead
 	a.runNodeLoop(ctx)
 	// The shutdown writes its reports itself, once no other write is under
 	// way that could land after them.
@@ -493,6 +501,11 @@ func allTrue(conds []func() bool) bool {
 	return true
 }
 
+// readPeerKey reads the peer Secret and sets the key of the heartbeats.
+func (a *Agent) readPeerKey(ctx context.Context) {
+	a.peers.SetKey(a.refs.peerKey(ctx, a.opts.Namespace, a.opts.PeerSecret))
+}
+
 // runNodeLoop keeps HAProxy, the drain chain and the reports in line with the
 // cluster until ctx is done: at every change, at every resync, and reads
 // HAProxy's statistics every StatsInterval.
@@ -531,7 +544,7 @@ func (a *Agent) syncNode(ctx context.Context, full bool) {
 	if full {
 		a.refs.forget()
 		a.reporter.verify(snap.self)
-		a.peers.SetKey(a.refs.peerKey(ctx, a.opts.Namespace, a.opts.PeerSecret))
+		a.readPeerKey(ctx)
 	}
 	// Uploads first: a front that has not caught up is drained below.
 	a.syncUploads(ctx, snap)
