@@ -23,7 +23,7 @@ func TestNodeUploadsPropagation(t *testing.T) {
 	allCaughtUp(t, fronts)
 	dsts := []string{fronts[1].dir, fronts[2].dir}
 
-	latencies := loadAtRate(t, fronts[0].dir, dsts, 20, 15*time.Second)
+	latencies := loadAtRate(t, fronts[0].dir, "up", dsts, 20, 15*time.Second)
 	t.Logf("%d uploads of 1 KB-1 MB at 20/s: propagation to both other fronts p50 %v, p99 %v, max %v",
 		len(latencies), pct(latencies, 50), pct(latencies, 99), latencies[len(latencies)-1])
 	wrote, everywhere := burst(t, fronts[0].dir, dsts, 10000)
@@ -32,9 +32,9 @@ func TestNodeUploadsPropagation(t *testing.T) {
 	converged(t, fronts, nil, "after the load (checksums of every file on every front)")
 }
 
-// loadAtRate writes 1 KB to 1 MB files into src at rate a second for d,
-// and returns, sorted, how long each took to be whole in every dst.
-func loadAtRate(t *testing.T, src string, dsts []string, rate int, d time.Duration) []time.Duration {
+// loadAtRate writes 1 KB to 1 MB new files into src/dir at rate a second
+// for d, and returns, sorted, how long each took to be whole in every dst.
+func loadAtRate(t *testing.T, src, dir string, dsts []string, rate int, d time.Duration) []time.Duration {
 	t.Helper()
 	sizes := []int{1 << 10, 10 << 10, 100 << 10, 1 << 20}
 	written := map[string]time.Time{}
@@ -42,7 +42,7 @@ func loadAtRate(t *testing.T, src string, dsts []string, rate int, d time.Durati
 	var latencies []time.Duration
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
-	poll := time.NewTicker(5 * time.Millisecond)
+	poll := time.NewTicker(2 * time.Millisecond)
 	defer poll.Stop()
 	end := time.Now().Add(d)
 	for i := 0; time.Now().Before(end) || len(written) > 0; {
@@ -51,7 +51,7 @@ func loadAtRate(t *testing.T, src string, dsts []string, rate int, d time.Durati
 			if time.Now().After(end) {
 				continue
 			}
-			name := fmt.Sprintf("up/%05d.bin", i)
+			name := fmt.Sprintf("%s/%05d.bin", dir, i)
 			data := make([]byte, sizes[i%len(sizes)])
 			_, _ = rand.Read(data)
 			write(t, filepath.Join(src, name), string(data))
