@@ -746,8 +746,8 @@ func (p *Peers) HolderHeard() <-chan struct{} { return p.holderHeard }
 func (p *Peers) Answered() <-chan struct{} { return p.answered }
 
 // Keyed is signalled when the node gets a key to send with after having
-// none, as at start: the agent reads the peer Secret beside its first
-// decision, and a restarted owner's first heartbeats, which start the
+// none, as at start: the agent reads the peer Secret while its informers
+// list, and a restarted owner's first heartbeats, which start the
 // handshake its peers confirm it after, would otherwise wait a keepalive.
 func (p *Peers) Keyed() <-chan struct{} { return p.keyed }
 

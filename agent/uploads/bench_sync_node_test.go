@@ -209,14 +209,11 @@ func singleChange(t *testing.T, src string, dsts []string) time.Duration {
 // it took to hold.
 func arrivalWithin(t *testing.T, within time.Duration, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("not arrived after %v", within)
-		}
-		time.Sleep(time.Millisecond)
+	d := pollUntil(within, time.Millisecond, cond)
+	if d < 0 {
+		t.Fatalf("not arrived after %v", within)
 	}
-	return time.Since(start)
+	return d
 }
 
 // idleCPU is the CPU this process (the three Syncers) and lsyncd used

@@ -273,8 +273,14 @@ func converged(t *testing.T, fronts []*testFront, want map[string]string, what s
 
 func eventuallyQuiet(t *testing.T, within time.Duration, cond func() bool) time.Duration {
 	t.Helper()
+	return pollUntil(within, 20*time.Millisecond, cond)
+}
+
+// pollUntil checks cond every period until it holds, and returns how long
+// that took, or -1 after within.
+func pollUntil(within, period time.Duration, cond func() bool) time.Duration {
 	start := time.Now()
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for !cond() {
 		if time.Since(start) > within {
