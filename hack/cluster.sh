@@ -440,15 +440,42 @@ pod_netns() {
   true
 }
 
+# ancestors lists this script's pid and those of every process above it:
+# the test or make that runs `down` is never the cluster's, whatever a
+# namespace or cgroup listing says.
+ancestors() {
+  local p=$$
+  while [ "$p" -gt 1 ]; do
+    echo "$p"
+    p=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null) || break
+    [ -n "$p" ] || break
+  done
+}
+
+# kill_pid SIGKILLs one of the cluster's processes: never pid 0 or 1 (kill
+# would read them as this process group, or every process) nor one of
+# this script's ancestors, which it logs instead.
+kill_pid() {
+  local pid=$1 spared=$2
+  case $pid in '' | *[!0-9]* | 0 | 1) return ;; esac
+  if grep -qx "$pid" <<<"$spared"; then
+    log "spared pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null)), listed as the cluster's but running this teardown: $(readlink "/proc/$pid/ns/net"), $(tr '\n' ' ' <"/proc/$pid/cgroup" 2>/dev/null)"
+    spared_any=1
+    return
+  fi
+  kill -9 "$pid" 2>/dev/null || true
+}
+
 down() {
-  local pids netns p
+  local pids netns p spared
   pids=$(cluster_pids | sort -u)
   netns=$(pod_netns "$pids")
+  spared=$(ancestors)
   # kill -9 by pid, each one ours: in our namespaces or our cgroups.
-  for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
+  for p in $pids; do kill_pid "$p" "$spared"; done
   for p in "$DIR"/pid/*; do
     [ -e "$p" ] || continue
-    kill -9 "$(cat "$p")" 2>/dev/null || true
+    kill_pid "$(cat "$p")" "$spared"
     rm -f "$p"
   done
   wait_for 30 "the cluster's processes to end" test -z "$(cluster_pids)" || true
@@ -464,6 +491,9 @@ down() {
   restore_host
   rm -rf "$DIR"
   log "down"
+  # A process that runs the teardown was listed as the cluster's: down did
+  # its work, but what put it there is a defect to find.
+  [ -z "${spared_any:-}" ]
 }
 
 IMG_CONTROLLER=${IMG_CONTROLLER:-ghcr.io/webfarm/webfarm-controller:dev}

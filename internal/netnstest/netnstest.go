@@ -26,6 +26,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// The main thread stands for the whole process in /proc: /proc/<pid>/ns/net
+// is its namespace, and `ip netns pids` reads that. Do moves the thread it
+// runs on into a namespace; were that the main thread, the process would be
+// listed as one of the namespace's, and a teardown that kills a namespace's
+// processes would kill it (a test binary was SIGKILLed so by hack/cluster.sh
+// down, its main thread dialing in wfc-client). Locked to the main goroutine
+// from init on, the main thread runs no other goroutine: Do never moves it.
+func init() { runtime.LockOSThread() }
+
 // EnabledVar is the environment variable that enables node tests.
 const EnabledVar = "WEBFARM_NODE_TESTS"
 
@@ -171,8 +180,6 @@ func (ns *NS) Do(fn func() error) error {
 		errc <- fn()
 		// Only a thread back in its own namespace may serve other goroutines;
 		// one that cannot go back stays locked and dies with this goroutine.
-		// (It must go back: if it is the main thread, `ip netns pids` would
-		// list the whole test binary as a process of the namespace.)
 		if netns.Set(origin) == nil {
 			runtime.UnlockOSThread()
 		}

@@ -14,11 +14,17 @@ import (
 // DialInNamespace dials from inside the network namespace nsName: the socket
 // is created on a thread that has entered the namespace, and keeps living
 // there when the thread goes back.
+//
+// The dial is bounded by dialTimeout, whatever ctx says: http.Transport
+// dials on a context without its request's deadline, and goes on after
+// the request gave up. A SYN to a front that was lost waits two minutes
+// for its answer, on a thread locked inside the namespace: at 20 requests
+// a second, hundreds of threads.
 func DialInNamespace(nsName string) func(ctx context.Context, network, address string) (net.Conn, error) {
 	return func(ctx context.Context, network, address string) (net.Conn, error) {
 		var conn net.Conn
 		err := ns(nsName).Do(func() error {
-			var d net.Dialer
+			d := net.Dialer{Timeout: dialTimeout}
 			var err error
 			conn, err = d.DialContext(ctx, network, address)
 			return err
@@ -26,6 +32,10 @@ func DialInNamespace(nsName string) func(ctx context.Context, network, address s
 		return conn, err
 	}
 }
+
+// dialTimeout bounds a dial from a namespace: twice the longest request
+// timeout of the testbed's clients (5 s), so that it cuts no request short.
+const dialTimeout = 10 * time.Second
 
 // ClientOptions shape an HTTP client of the client namespace.
 type ClientOptions struct {
