@@ -123,6 +123,6 @@ func (s *Syncer) applyTombstones(ctx context.Context) {
 		return
 	}
 	for _, e := range entries {
-		s.judgeTombstone(ctx, deletedDir+"/"+e.Name())
+		s.judgeTombstone(ctx, deletedDir+"/"+e.Name(), s.Rsync.Self)
 	}
 }

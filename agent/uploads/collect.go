@@ -220,7 +220,7 @@ func (s *Syncer) queuedTombstone(name string) bool {
 // peer away as long that has not dropped it yet.
 func (s *Syncer) dropUnshared(ctx context.Context, onlyHere []string) {
 	horizon := s.Clock.Now().Add(-s.TombstoneTTL + s.ClockSkew)
-	stale := map[string]stamp{}
+	stale, seen := map[string]stamp{}, map[string]os.FileInfo{}
 	for _, path := range onlyHere {
 		st, err := os.Lstat(filepath.Join(s.Module.Path, path))
 		if err != nil {
@@ -230,7 +230,7 @@ func (s *Syncer) dropUnshared(ctx context.Context, onlyHere []string) {
 		again := dropped && was == stampOf(st)
 		sys, ok := st.Sys().(*syscall.Stat_t)
 		if again || (ok && time.Unix(sys.Ctim.Unix()).Before(horizon)) {
-			stale[path] = stampOf(st)
+			stale[path], seen[path] = stampOf(st), st
 		}
 	}
 	if s.dropped == nil {
@@ -242,7 +242,7 @@ func (s *Syncer) dropUnshared(ctx context.Context, onlyHere []string) {
 	for _, path := range paths {
 		logr.FromContextOrDiscard(ctx).Info("Dropped an upload no peer holds, unchanged since before deletions are remembered",
 			"path", filepath.Join(s.Module.Path, path))
-		s.remove(path, filepath.Join(s.Module.Path, path))
+		s.remove(ctx, path, filepath.Join(s.Module.Path, path), s.Rsync.Self, seen[path])
 		if was, ok := s.dropped[path]; ok && was == stale[path] {
 			continue
 		}

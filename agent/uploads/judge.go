@@ -66,41 +66,53 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 			arrivals = append(arrivals, arrival{op, sender})
 		}
 	}
-	for _, a := range arrivals {
-		s.judge(ctx, a.op, path, a.sender)
+	for i, a := range arrivals {
+		if !s.judge(ctx, a.op, path, a.sender) {
+			// A version landed while the path was weighed: the path is
+			// judged again, with what is left to judge.
+			s.mu.Lock()
+			s.incoming[path] = append(s.incoming[path], arrivals[i+1:]...)
+			s.mu.Unlock()
+			break
+		}
 	}
 	return len(arrivals) > 0
 }
 
 // judge weighs what sender's transfers did to path: the path as it is,
 // its tombstone and every version those transfers set aside. The best
-// one stays; the others set aside are removed.
-func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
+// one stays; the others set aside are removed. It reports false when a
+// version landed at the path while it weighed: nothing of it is lost, and
+// the path is judged again (verdict.go).
+func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) bool {
 	kept := s.keptNow().versions(sender, path)
 	if strings.HasPrefix(path, deletedDir+"/") {
 		// Both tombstones record a deletion: the one replaced is not kept.
 		removeAll(kept)
-		s.judgeTombstone(ctx, path)
-		return
+		s.judgeTombstone(ctx, path, sender)
+		return true
 	}
 	if path == MetaDir || strings.HasPrefix(path, MetaDir+"/") {
-		return
+		return true
 	}
 	abs := filepath.Join(s.Module.Path, path)
 	logr.FromContextOrDiscard(ctx).V(1).Info("Judging", "op", op, "path", path, "from", sender, "replaced", len(kept))
 	incoming := &candidate{v: Version{MtimeNs: s.Clock.Now().UnixNano(), Deleted: true}}
 	var rivals []*candidate
 	tomb, hasTomb := s.tombstone(path)
+	// weighed is the path as judged: nil when it was absent.
+	var weighed os.FileInfo
 	switch op {
 	case OpRecv:
 		cur, err := os.Lstat(abs)
 		if err != nil {
-			return
+			return true
 		}
 		if cur.IsDir() {
 			s.remember(path, cur)
-			return
+			return true
 		}
+		weighed = cur
 		incoming = fileCandidate(abs, cur)
 		if hasTomb {
 			// A version older than the path's deletion: a front
@@ -127,13 +139,17 @@ func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) {
 		log.Info("Judged", "path", path, "from", sender, "incoming", incoming.v, "rivals", describeCandidates(rivals), "kept", best.abs)
 	}
 	removeAll(slices.DeleteFunc(kept, func(k string) bool { return k == best.abs }))
+	if s.beforeVerdict != nil {
+		s.beforeVerdict(path)
+	}
 	switch {
 	case best == incoming:
-		s.accept(ctx, path, abs, sender, incoming.v)
+		s.accept(ctx, path, abs, sender, incoming.v, weighed)
+		return true
 	case best.abs == "":
-		s.remove(path, abs)
+		return s.remove(ctx, path, abs, sender, weighed)
 	default:
-		s.restore(ctx, path, abs, best.abs, sender)
+		return s.restore(ctx, path, abs, best.abs, sender, weighed)
 	}
 }
 
@@ -144,25 +160,49 @@ func removeAll(paths []string) {
 }
 
 // restore puts back the version a peer's worse one replaced, and sends it
-// again as a local change: the peers may hold the loser.
-func (s *Syncer) restore(ctx context.Context, path, abs, backup, sender string) {
+// again as a local change: the peers may hold the loser. It reports false
+// when what it displaced is not the version weighed (swapIn).
+func (s *Syncer) restore(ctx context.Context, path, abs, backup, sender string, weighed os.FileInfo) bool {
 	_ = os.MkdirAll(filepath.Dir(abs), s.Module.DirMode.Perm())
-	if err := os.Rename(backup, abs); err != nil {
+	displaced, err := swapIn(backup, abs, weighed)
+	if err != nil {
 		s.fail(err)
-		return
+		return true
 	}
+	if !displaced {
+		s.rejudge(ctx, path, abs)
+		return false
+	}
+	_ = os.Remove(backup)
 	logr.FromContextOrDiscard(ctx).Info("Kept the better version of an upload", "path", abs, "lost", sender)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.status.Conflicts++
 	delete(s.received, path)
 	s.pending.touch(path, s.Clock.Now(), false)
+	return true
 }
 
-// accept takes the peer's version. A local change it replaced, settled
-// but not yet sent, lost: counted and logged, and no longer sent.
-func (s *Syncer) accept(ctx context.Context, path, abs, sender string, v Version) {
+// rejudge has path judged again: a version landed there while it was
+// weighed, and was left where the next judgment finds it.
+func (s *Syncer) rejudge(ctx context.Context, path, abs string) {
+	logr.FromContextOrDiscard(ctx).V(1).Info("A version landed while judged: judging again", "path", abs)
+	// The index may predate what the landing set aside.
+	s.kept = nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending.touch(path, s.Clock.Now(), false)
+}
+
+// accept takes the peer's version, weighed as it was. A local change it
+// replaced, settled but not yet sent, lost: counted and logged, and no
+// longer sent. A version that landed since is not taken for received: it
+// settles on its own.
+func (s *Syncer) accept(ctx context.Context, path, abs, sender string, v Version, weighed os.FileInfo) {
 	st, err := os.Lstat(abs)
+	if weighed != nil && err == nil && !sameVersion(st, weighed) {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.queued(path) {
@@ -203,19 +243,44 @@ func (s *Syncer) remember(path string, st os.FileInfo) {
 }
 
 // remove deletes a path that a deletion beat; a directory only once
-// empty (what it holds has its own tombstones).
-func (s *Syncer) remove(path, abs string) {
-	if err := os.Remove(abs); err != nil && !os.IsNotExist(err) {
-		return
+// empty (what it holds has its own tombstones). It reports false when
+// the path is not as weighed: a version landed there meanwhile.
+func (s *Syncer) remove(ctx context.Context, path, abs, sender string, weighed os.FileInfo) bool {
+	switch {
+	case weighed == nil:
+		// Absent when weighed: whatever is there now landed since.
+		if _, err := os.Lstat(abs); err == nil {
+			s.rejudge(ctx, path, abs)
+			return false
+		}
+	case weighed.IsDir():
+		if err := os.Remove(abs); err != nil && !os.IsNotExist(err) {
+			return true
+		}
+	default:
+		aside := s.keptSlot(sender, path)
+		ok, err := takeAside(abs, aside, weighed)
+		if err != nil {
+			s.fail(err)
+			return true
+		}
+		if !ok {
+			s.rejudge(ctx, path, abs)
+			return false
+		}
+		_ = os.Remove(aside)
 	}
 	s.mu.Lock()
 	s.receivedDel[path] = true
 	delete(s.received, path)
 	s.mu.Unlock()
+	return true
 }
 
-// judgeTombstone applies a received tombstone to the path it names.
-func (s *Syncer) judgeTombstone(ctx context.Context, marker string) {
+// judgeTombstone applies a received tombstone to the path it names. A
+// version that landed there meanwhile is left for the path's own
+// judgment (remove).
+func (s *Syncer) judgeTombstone(ctx context.Context, marker, sender string) {
 	path, err := url.PathUnescape(strings.TrimPrefix(marker, deletedDir+"/"))
 	if err != nil {
 		return
@@ -231,7 +296,7 @@ func (s *Syncer) judgeTombstone(ctx context.Context, marker string) {
 	}
 	if cur.IsDir() || Wins(tomb, Version{MtimeNs: cur.ModTime().UnixNano()}) {
 		logr.FromContextOrDiscard(ctx).V(1).Info("Applying a deletion", "path", abs)
-		s.remove(path, abs)
+		s.remove(ctx, path, abs, sender, cur)
 	}
 }
 

@@ -138,6 +138,10 @@ type Syncer struct {
 	// touchedDue is when the earliest path touched since the loop last
 	// looked settles.
 	touchedDue time.Time
+	// beforeVerdict, when set (tests), is called between weighing a
+	// path's versions and carrying out the verdict: where a transfer
+	// that lands meanwhile is replayed.
+	beforeVerdict func(path string)
 }
 
 // wait is a settled path waiting for sessions' log lines, since when.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -103,6 +104,86 @@ func TestSyncerJudgesAReplacementLoggedBeforeItsRename(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestSyncerKeepsAVersionThatLandsWhileJudging replays a peer's transfer
+// whose rename lands while the Syncer weighs the path: judging a tie
+// between two 100 MB versions reads both, and the daemon renames files
+// into place whenever their transfers end. The verdict, a restore by a
+// plain rename or a delete, then destroyed the newer version that landed:
+// in TestNodeUploadsThreeFronts a front kept an older 100 MB file for good
+// (about one run in eight).
+func TestSyncerKeepsAVersionThatLandsWhileJudging(t *testing.T) {
+	base := time.Now().Add(time.Minute).Truncate(time.Second)
+	for _, tc := range []struct {
+		name string
+		// arrive is the first transfer, judged: the peer's version
+		// replaces the path (set aside first, as rsync does), or deletes it.
+		arrive func(t *testing.T, abs, aside string)
+		op     Op
+	}{
+		{name: "a worse version arrives, the better one is restored", op: OpRecv, arrive: func(t *testing.T, abs, aside string) {
+			land(t, abs, aside, tieLoser("tie a", "tie b"), base)
+		}},
+		{name: "a deletion arrives and wins", op: OpDel, arrive: func(t *testing.T, abs, aside string) {
+			if err := os.Rename(abs, aside); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var armed atomic.Bool
+			var abs string
+			peer := netip.MustParseAddr("192.0.2.7")
+			newest := "newest, landed while judged"
+			s := startLocalSyncer(t, func(s *Syncer) {
+				s.beforeVerdict = func(path string) {
+					if path == "race.txt" && armed.CompareAndSwap(true, false) {
+						land(t, abs, filepath.Join(s.Module.Path, replacedDir, peer.String(), "race.txt.~2~"), newest, base.Add(time.Hour))
+					}
+				}
+			})
+			abs = filepath.Join(s.Module.Path, "race.txt")
+			writeAt(t, abs, tieWinner("tie a", "tie b"), base)
+			eventually(t, 5*time.Second, "the first version settled", func() bool { return s.Status().Pending == 0 })
+
+			aside := filepath.Join(s.Module.Path, replacedDir, peer.String(), "race.txt.~1~")
+			if err := os.MkdirAll(filepath.Dir(aside), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			tc.arrive(t, abs, aside)
+			armed.Store(true)
+			s.Received(Transfer{Op: tc.op, Module: "m", Peer: peer, Path: "race.txt"})
+			eventually(t, 5*time.Second, "the newest version in place, nothing left aside", func() bool {
+				data, err := os.ReadFile(abs)
+				left, _ := os.ReadDir(filepath.Dir(aside))
+				return err == nil && string(data) == newest && len(left) == 0
+			})
+			if armed.Load() {
+				t.Fatal("no verdict was reached: the test replayed nothing")
+			}
+			consistently(t, 10*s.Quiet, func() {
+				if data, _ := os.ReadFile(abs); string(data) != newest {
+					t.Fatalf("race.txt holds %q, want %q", data, newest)
+				}
+			})
+		})
+	}
+}
+
+// land replays a peer's transfer of content at mtime to abs as rsync's
+// daemon does it: the version there, if any, hard-linked aside first,
+// then the new one renamed into place from the temporary directory.
+func land(t *testing.T, abs, aside, content string, mtime time.Time) {
+	t.Helper()
+	if err := os.Link(abs, aside); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(filepath.Dir(abs), tmpDir, "."+filepath.Base(abs)+".XXXXXX")
+	writeAt(t, tmp, content, mtime)
+	if err := os.Rename(tmp, abs); err != nil {
+		t.Fatal(err)
 	}
 }
 

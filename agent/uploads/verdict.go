@@ -1,0 +1,99 @@
+package uploads
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// A verdict is carried out on the path as it was weighed, or not at all.
+// Judging takes time (a tie between two 100 MB versions reads both), and
+// rsync's daemon renames a peer's version into place whenever its transfer
+// ends: a restore by a plain rename once put an older version over one
+// that landed during the judgment, and that newer version was lost on
+// this front for good (TestSyncerKeepsAVersionThatLandsWhileJudging).
+// So the verdict swaps versions in one step and looks at what it
+// displaced: anything other than the version weighed is left among the
+// versions set aside, and the path is judged again.
+
+// swapIn puts the version at from in place at abs in one step, and
+// reports whether what it displaced is the version weighed (nothing, when
+// weighed is nil); that one is then at from, to be removed. Otherwise what
+// landed meanwhile is at from, or from has not moved: nothing is lost.
+func swapIn(from, abs string, weighed os.FileInfo) (bool, error) {
+	if weighed == nil {
+		err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, abs, unix.RENAME_NOREPLACE)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, unix.EEXIST):
+			return false, nil
+		case unsupported(err):
+			if _, err := os.Lstat(abs); err == nil {
+				return false, nil
+			}
+			return true, os.Rename(from, abs)
+		}
+		return false, err
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, abs, unix.RENAME_EXCHANGE)
+	switch {
+	case err == nil:
+		st, err := os.Lstat(from)
+		return err == nil && sameVersion(st, weighed), nil
+	case errors.Is(err, unix.ENOENT):
+		// Deleted since it was weighed: judged again.
+		return false, nil
+	case unsupported(err):
+		// A file system without renameat2's flags: the window is
+		// narrowed to the rename, not closed.
+		if st, err := os.Lstat(abs); err != nil || !sameVersion(st, weighed) {
+			return false, nil
+		}
+		return true, os.Rename(from, abs)
+	}
+	return false, err
+}
+
+// takeAside moves the file at abs to aside, a fresh name, and reports
+// whether it is the version weighed (or abs is gone already). What landed
+// meanwhile goes back to abs, unless yet another version did: then it
+// stays at aside, among the versions set aside. Left there as a version
+// of an absent path, it would be judged against a deletion dated now.
+func takeAside(abs, aside string, weighed os.FileInfo) (bool, error) {
+	if err := os.MkdirAll(filepath.Dir(aside), 0o700); err != nil {
+		return false, err
+	}
+	if err := os.Rename(abs, aside); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return true, nil
+		}
+		return false, err
+	}
+	if st, err := os.Lstat(aside); err == nil && sameVersion(st, weighed) {
+		return true, nil
+	}
+	if _, err := swapIn(aside, abs, nil); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// keptSlot is a fresh name among the versions of path set aside for
+// sender (kept.go).
+func (s *Syncer) keptSlot(sender, path string) string {
+	return filepath.Join(s.Module.Path, replacedDir, sender, path+keptSuffix(transfers.Add(1)))
+}
+
+// sameVersion tells whether two looks at a path saw the same version: the
+// same file, unchanged.
+func sameVersion(a, b os.FileInfo) bool {
+	return os.SameFile(a, b) && stampOf(a) == stampOf(b)
+}
+
+// unsupported tells whether renameat2 lacks a flag on this file system.
+func unsupported(err error) bool {
+	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP)
+}
