@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"unsafe"
 
 	"github.com/fsnotify/fsnotify"
@@ -50,10 +51,13 @@ func (in *inotify) start() {
 
 // event is an inotify event; complete is set when it ends a write: a
 // file closed after writing (close_write) or renamed into place
-// (moved_to), a directory made or renamed into place.
+// (moved_to), a directory made or renamed into place. writing is set
+// when a writer may still hold the file open: data written (modify) or a
+// file made by open (create, one link); gone when the name no longer
+// holds the file written (deleted, renamed away).
 type event struct {
 	fsnotify.Event
-	complete bool
+	complete, writing, gone bool
 }
 
 // watchMask are the events of a directory's watch: fsnotify's, and
@@ -166,6 +170,8 @@ func (in *inotify) translate(wd int, mask uint32, name string) (event, bool, err
 	}
 	if mask&unix.IN_ISDIR == 0 {
 		ev.complete = mask&(unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO) != 0
+		ev.writing = mask&unix.IN_MODIFY != 0 || (mask&unix.IN_CREATE != 0 && madeByOpen(ev.Name))
+		ev.gone = mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0
 	} else {
 		// A directory is whole once made: it goes with the files
 		// written into it at once, rather than in a push of its own
@@ -173,6 +179,18 @@ func (in *inotify) translate(wd int, mask uint32, name string) (event, bool, err
 		ev.complete = mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0
 	}
 	return ev, ev.Op != 0, nil
+}
+
+// madeByOpen tells whether the file just created at path was made by
+// open(2), whose writer then holds it: a regular file with one link. A
+// symlink, a hard link or a special file is whole once made.
+func madeByOpen(path string) bool {
+	st, err := os.Lstat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && sys.Nlink == 1
 }
 
 // send hands on an event or an error; false once the watcher closes.

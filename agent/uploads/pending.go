@@ -9,17 +9,26 @@ import (
 // pending are the paths changed here and not yet settled. A path whose
 // last event ended a write (close_write, or the rename that ends a
 // write-then-rename: complete) settles once no event touched it for a
-// short while, soon; any other once none did for the quiet period. A
-// writer that keeps writing keeps it pending. soon is not zero: a file's
-// time set right after its content (tar, curl -R) arrives within it, and
-// goes with the content rather than as a second, older version that
-// would lose to the first (Wins).
+// short while, soon; a file written and not closed yet (open) once its
+// writer closes it, or has been silent for openQuiet quiet periods; any
+// other once no event touched it for the quiet period. A writer that
+// keeps writing keeps it pending. soon is not zero: a file's time set
+// right after its content (tar, curl -R) arrives within it, and goes with
+// the content rather than as a second, older version that would lose to
+// the first (Wins).
 type pending map[string]change
 
 type change struct {
-	first, last time.Time
-	complete    bool
+	first, last    time.Time
+	complete, open bool
 }
+
+// openQuiet, in quiet periods, is how long a file still open for writing
+// waits for its writer to close it: 60 s by default. An upload written
+// slowly, its writer silent for more than a quiet period between two
+// writes, went half written to the peers, where readers saw it. A writer
+// that keeps a file open for longer has it sent as it is.
+const openQuiet = 600
 
 // touch records an event of path at now; complete when it ended a write.
 func (p pending) touch(path string, now time.Time, complete bool) {
@@ -31,10 +40,30 @@ func (p pending) touch(path string, now time.Time, complete bool) {
 	p[path] = c
 }
 
+// writing records whether a writer may still hold path open: it wrote,
+// or made the file; it no longer does once the write ended or the name
+// went. Other events leave it as it was.
+func (p pending) writing(path string, ev event) {
+	c, ok := p[path]
+	if !ok {
+		return
+	}
+	switch {
+	case ev.complete || ev.gone:
+		c.open = false
+	case ev.writing:
+		c.open = true
+	}
+	p[path] = c
+}
+
 // due is when c settles.
 func (c change) due(quiet, soon time.Duration) time.Time {
-	if c.complete {
+	switch {
+	case c.complete:
 		return c.last.Add(soon)
+	case c.open:
+		return c.last.Add(openQuiet * quiet)
 	}
 	return c.last.Add(quiet)
 }

@@ -76,3 +76,31 @@ func TestOnlyHere(t *testing.T) {
 		})
 	}
 }
+
+// TestPendingWaitsForAnOpenWrite: a file written and not closed waits for
+// its close, or openQuiet quiet periods of silence; an attribute change
+// meanwhile does not end the write, a deletion does.
+func TestPendingWaitsForAnOpenWrite(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	quiet, soon := 100*time.Millisecond, 2*time.Millisecond
+	p := pending{}
+	for _, path := range []string{"closed", "silent", "deleted"} {
+		p.touch(path, t0, false)
+		p.writing(path, event{writing: true})
+	}
+	p.touch("closed", t0.Add(time.Millisecond), false)
+	p.writing("closed", event{}) // its mode changed: still open
+	p.touch("deleted", t0.Add(time.Millisecond), false)
+	p.writing("deleted", event{gone: true})
+	if got := p.settled(t0.Add(10*quiet), quiet, soon); len(got) != 1 || !got["deleted"].Equal(t0) {
+		t.Fatalf("settled = %v, want deleted alone", got)
+	}
+	p.touch("closed", t0.Add(20*quiet), true)
+	p.writing("closed", event{complete: true})
+	if got := p.settled(t0.Add(20*quiet+soon), quiet, soon); len(got) != 1 || !got["closed"].Equal(t0) {
+		t.Fatalf("settled = %v, want closed alone", got)
+	}
+	if next := p.next(quiet, soon); !next.Equal(t0.Add(openQuiet * quiet)) {
+		t.Errorf("the silent writer's file settles at %v, want %v", next.Sub(t0), openQuiet*quiet)
+	}
+}

@@ -432,6 +432,9 @@ func (s *Syncer) event(ctx context.Context, w *watcher, ev event) {
 		}
 		// What a new directory holds was found, not written now.
 		s.pending.touch(p, now, ev.complete && i == 0)
+		if i == 0 {
+			s.pending.writing(p, ev)
+		}
 		s.touchedDue = earliest(s.touchedDue, s.pending[p].due(s.Quiet, s.soon()))
 	}
 	s.mu.Unlock()

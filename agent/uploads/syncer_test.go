@@ -230,6 +230,58 @@ func TestSyncerSendsATimeSetAfterTheContent(t *testing.T) {
 	eventually(t, 5*time.Second, "the new time queued", func() bool { return queuedAs().mtimeNs == later.UnixNano() })
 }
 
+// TestSyncerWaitsForAWriteToEnd: a file still open for writing is not
+// sent, however long its writer pauses, until its writer closes it; a
+// symlink, whole once made, is sent after the quiet period. An upload
+// written in two halves 500 ms apart reached the peers half written,
+// where readers saw it (as through lsyncd).
+func TestSyncerWaitsForAWriteToEnd(t *testing.T) {
+	if _, err := exec.LookPath("rsync"); err != nil {
+		t.Skip("rsync is not installed")
+	}
+	port := closedPort(t)
+	s := startLocalSyncer(t, func(s *Syncer) {
+		s.Rsync.Port, s.Rsync.Timeout = port, time.Second
+		s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("127.0.0.1")}})
+	})
+	queuedAs := func(path string) (stamp, bool) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		as, ok := s.settledAs[path]
+		return as, ok
+	}
+	f, err := os.Create(filepath.Join(s.Module.Path, "slow.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("first half, "); err != nil {
+		t.Fatal(err)
+	}
+	consistently(t, 10*s.Quiet, func() {
+		if as, ok := queuedAs("slow.bin"); ok {
+			t.Fatalf("slow.bin queued while still open for writing, as %+v", as)
+		}
+	})
+	if _, err := f.WriteString("second half"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the whole file queued", func() bool {
+		as, ok := queuedAs("slow.bin")
+		return ok && as.size == int64(len("first half, second half"))
+	})
+	if err := os.Symlink("slow.bin", filepath.Join(s.Module.Path, "link")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*s.Quiet, "the symlink queued", func() bool {
+		_, ok := queuedAs("link")
+		return ok
+	})
+}
+
 // closedPort is a loopback port nothing listens on.
 func closedPort(t *testing.T) int {
 	t.Helper()
