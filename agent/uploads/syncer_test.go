@@ -204,23 +204,14 @@ func tieLoser(a, b string) string {
 // TestSyncerSendsATimeSetAfterTheContent: an upload whose time is set
 // after its content settled (write, then utimes, as tar or curl -R do)
 // is queued again with that time: the rule compares times, and a time
-// change alone raises only an attribute event. The peer is a closed port
-// on loopback, so that every push fails and the queue stays to be read.
+// change alone raises only an attribute event.
 func TestSyncerSendsATimeSetAfterTheContent(t *testing.T) {
-	if _, err := exec.LookPath("rsync"); err != nil {
-		t.Skip("rsync is not installed")
-	}
-	port := closedPort(t)
-	s := startLocalSyncer(t, func(s *Syncer) {
-		s.Rsync.Port, s.Rsync.Timeout = port, time.Second
-		s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("127.0.0.1")}})
-	})
+	s := startSyncerWithDeadPeer(t)
 	abs := filepath.Join(s.Module.Path, "upload.bin")
 	write(t, abs, "content first")
 	queuedAs := func() stamp {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.settledAs["upload.bin"]
+		as, _ := s.queuedAs("upload.bin")
+		return as
 	}
 	eventually(t, 5*time.Second, "the content queued", func() bool { return queuedAs().size > 0 })
 	later := time.Now().Add(time.Hour).Truncate(time.Second)
@@ -230,26 +221,37 @@ func TestSyncerSendsATimeSetAfterTheContent(t *testing.T) {
 	eventually(t, 5*time.Second, "the new time queued", func() bool { return queuedAs().mtimeNs == later.UnixNano() })
 }
 
+// startSyncerWithDeadPeer runs a local Syncer whose one peer is a closed
+// port on loopback: every push fails, and what settled stays queued, to
+// be read with queuedAs.
+func startSyncerWithDeadPeer(t *testing.T) *Syncer {
+	t.Helper()
+	if _, err := exec.LookPath("rsync"); err != nil {
+		t.Skip("rsync is not installed")
+	}
+	port := closedPort(t)
+	return startLocalSyncer(t, func(s *Syncer) {
+		s.Rsync.Port, s.Rsync.Timeout = port, time.Second
+		s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("127.0.0.1")}})
+	})
+}
+
+// queuedAs is path as it settled, if it is queued for a peer.
+func (s *Syncer) queuedAs(path string) (stamp, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	as, ok := s.settledAs[path]
+	return as, ok
+}
+
 // TestSyncerWaitsForAWriteToEnd: a file still open for writing is not
 // sent, however long its writer pauses, until its writer closes it; a
 // symlink, whole once made, is sent after the quiet period. An upload
 // written in two halves 500 ms apart reached the peers half written,
 // where readers saw it (as through lsyncd).
 func TestSyncerWaitsForAWriteToEnd(t *testing.T) {
-	if _, err := exec.LookPath("rsync"); err != nil {
-		t.Skip("rsync is not installed")
-	}
-	port := closedPort(t)
-	s := startLocalSyncer(t, func(s *Syncer) {
-		s.Rsync.Port, s.Rsync.Timeout = port, time.Second
-		s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("127.0.0.1")}})
-	})
-	queuedAs := func(path string) (stamp, bool) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		as, ok := s.settledAs[path]
-		return as, ok
-	}
+	s := startSyncerWithDeadPeer(t)
+	queuedAs := s.queuedAs
 	f, err := os.Create(filepath.Join(s.Module.Path, "slow.bin"))
 	if err != nil {
 		t.Fatal(err)
