@@ -92,9 +92,14 @@ func (p pending) next(quiet, soon time.Duration) time.Time {
 	return t
 }
 
+// oldest is when the oldest change not still being written happened: a
+// long upload under way is no lag (spec.uploads.maxLag, 30 s by default).
 func (p pending) oldest() time.Time {
 	var t time.Time
 	for _, c := range p {
+		if c.open {
+			continue
+		}
 		if t.IsZero() || c.first.Before(t) {
 			t = c.first
 		}

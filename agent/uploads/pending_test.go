@@ -95,6 +95,9 @@ func TestPendingWaitsForAnOpenWrite(t *testing.T) {
 	if got := p.settled(t0.Add(10*quiet), quiet, soon); len(got) != 1 || !got["deleted"].Equal(t0) {
 		t.Fatalf("settled = %v, want deleted alone", got)
 	}
+	if !p.oldest().IsZero() {
+		t.Errorf("oldest = %v: a write under way is no lag", p.oldest().Sub(t0))
+	}
 	p.touch("closed", t0.Add(20*quiet), true)
 	p.writing("closed", event{complete: true})
 	if got := p.settled(t0.Add(20*quiet+soon), quiet, soon); len(got) != 1 || !got["closed"].Equal(t0) {
