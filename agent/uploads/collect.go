@@ -240,9 +240,12 @@ func (s *Syncer) dropUnshared(ctx context.Context, onlyHere []string) {
 	paths := sortedKeys(stale)
 	slices.Reverse(paths)
 	for _, path := range paths {
+		if !s.remove(ctx, path, filepath.Join(s.Module.Path, path), s.Rsync.Self, seen[path]) {
+			// Changed since it was found: no longer the old version.
+			continue
+		}
 		logr.FromContextOrDiscard(ctx).Info("Dropped an upload no peer holds, unchanged since before deletions are remembered",
 			"path", filepath.Join(s.Module.Path, path))
-		s.remove(ctx, path, filepath.Join(s.Module.Path, path), s.Rsync.Self, seen[path])
 		if was, ok := s.dropped[path]; ok && was == stale[path] {
 			continue
 		}

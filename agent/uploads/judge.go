@@ -2,7 +2,9 @@ package uploads
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
 )
 
 // arrival is what a peer did to a path: written or deleted.
@@ -53,6 +56,9 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 	arrivals := s.incoming[path]
 	delete(s.incoming, path)
 	s.mu.Unlock()
+	// The first logged arrivals are the transfer log's; those after
+	// them are made up from the versions set aside.
+	logged := len(arrivals)
 	named := map[string]bool{}
 	for _, a := range arrivals {
 		named[a.sender] = true
@@ -69,9 +75,10 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 	for i, a := range arrivals {
 		if !s.judge(ctx, a.op, path, a.sender) {
 			// A version landed while the path was weighed: the path is
-			// judged again, with what is left to judge.
+			// judged again, with the logged transfers left to judge
+			// (replacedBy finds the others again, as they are then).
 			s.mu.Lock()
-			s.incoming[path] = append(s.incoming[path], arrivals[i+1:]...)
+			s.incoming[path] = append(s.incoming[path], arrivals[min(i+1, logged):logged]...)
 			s.mu.Unlock()
 			break
 		}
@@ -254,11 +261,16 @@ func (s *Syncer) remove(ctx context.Context, path, abs, sender string, weighed o
 			return false
 		}
 	case weighed.IsDir():
-		if err := os.Remove(abs); err != nil && !os.IsNotExist(err) {
+		// rmdir, not remove: a file that landed there stays.
+		if err := unix.Rmdir(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return true
 		}
 	default:
-		aside := s.keptSlot(sender, path)
+		aside, err := s.keptSlot(sender, path)
+		if err != nil {
+			s.fail(err)
+			return true
+		}
 		ok, err := takeAside(abs, aside, weighed)
 		if err != nil {
 			s.fail(err)

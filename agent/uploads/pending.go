@@ -27,7 +27,8 @@ type change struct {
 // waits for its writer to close it: 60 s by default. An upload written
 // slowly, its writer silent for more than a quiet period between two
 // writes, went half written to the peers, where readers saw it. A writer
-// that keeps a file open for longer has it sent as it is.
+// silent for longer has the file sent as it is; one that keeps writing
+// keeps it pending.
 const openQuiet = 600
 
 // touch records an event of path at now; complete when it ended a write.
@@ -42,7 +43,9 @@ func (p pending) touch(path string, now time.Time, complete bool) {
 
 // writing records whether a writer may still hold path open: it wrote,
 // or made the file; it no longer does once the write ended or the name
-// went. Other events leave it as it was.
+// went. Other events leave it as it was. A write that ends dates the
+// change: a long upload is neither counted as lag (oldest) nor as a
+// propagation that took as long.
 func (p pending) writing(path string, ev event) {
 	c, ok := p[path]
 	if !ok {
@@ -50,6 +53,9 @@ func (p pending) writing(path string, ev event) {
 	}
 	switch {
 	case ev.complete || ev.gone:
+		if c.open && ev.complete {
+			c.first = c.last
+		}
 		c.open = false
 	case ev.writing:
 		c.open = true

@@ -79,7 +79,8 @@ func TestOnlyHere(t *testing.T) {
 
 // TestPendingWaitsForAnOpenWrite: a file written and not closed waits for
 // its close, or openQuiet quiet periods of silence; an attribute change
-// meanwhile does not end the write, a deletion does.
+// meanwhile does not end the write, a deletion does. A write that ends
+// dates the change.
 func TestPendingWaitsForAnOpenWrite(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	quiet, soon := 100*time.Millisecond, 2*time.Millisecond
@@ -100,8 +101,8 @@ func TestPendingWaitsForAnOpenWrite(t *testing.T) {
 	}
 	p.touch("closed", t0.Add(20*quiet), true)
 	p.writing("closed", event{complete: true})
-	if got := p.settled(t0.Add(20*quiet+soon), quiet, soon); len(got) != 1 || !got["closed"].Equal(t0) {
-		t.Fatalf("settled = %v, want closed alone", got)
+	if got := p.settled(t0.Add(20*quiet+soon), quiet, soon); len(got) != 1 || !got["closed"].Equal(t0.Add(20*quiet)) {
+		t.Fatalf("settled = %v, want closed alone, dated when its write ended", got)
 	}
 	if next := p.next(quiet, soon); !next.Equal(t0.Add(openQuiet * quiet)) {
 		t.Errorf("the silent writer's file settles at %v, want %v", next.Sub(t0), openQuiet*quiet)

@@ -50,7 +50,8 @@ type Status struct {
 // Defaults of a Syncer.
 const (
 	// DefaultQuiet is how long a path must see no event before it is
-	// propagated, unless its last event ended a write (completeQuiet).
+	// propagated, unless its last event ended a write (completeQuiet) or
+	// left a file open for writing (openQuiet).
 	DefaultQuiet = 100 * time.Millisecond
 	// DefaultRetry paces the retries towards a peer that failed, and
 	// of a catch-up that did not match.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -113,7 +114,9 @@ func TestSyncerJudgesAReplacementLoggedBeforeItsRename(t *testing.T) {
 // into place whenever their transfers end. The verdict, a restore by a
 // plain rename or a delete, then destroyed the newer version that landed:
 // in TestNodeUploadsThreeFronts a front kept an older 100 MB file for good
-// (about one run in eight).
+// (about one run in eight). Each case takes one way of carrying out a
+// verdict: a version set aside put back over the path, or where it was
+// absent, and a file taken away for a tombstone.
 func TestSyncerKeepsAVersionThatLandsWhileJudging(t *testing.T) {
 	base := time.Now().Add(time.Minute).Truncate(time.Second)
 	for _, tc := range []struct {
@@ -126,10 +129,15 @@ func TestSyncerKeepsAVersionThatLandsWhileJudging(t *testing.T) {
 		{name: "a worse version arrives, the better one is restored", op: OpRecv, arrive: func(t *testing.T, abs, aside string) {
 			land(t, abs, aside, tieLoser("tie a", "tie b"), base)
 		}},
-		{name: "a deletion arrives and wins", op: OpDel, arrive: func(t *testing.T, abs, aside string) {
+		{name: "a deletion arrives, the version it set aside wins", op: OpDel, arrive: func(t *testing.T, abs, aside string) {
 			if err := os.Rename(abs, aside); err != nil {
 				t.Fatal(err)
 			}
+		}},
+		{name: "a version arrives, a newer tombstone beats it", op: OpRecv, arrive: func(t *testing.T, abs, aside string) {
+			tomb := filepath.Join(filepath.Dir(abs), tombstoneName(filepath.Base(abs)))
+			writeAt(t, tomb, "peer\n", base.Add(time.Second))
+			land(t, abs, aside, tieLoser("tie a", "tie b"), base)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,6 +177,31 @@ func TestSyncerKeepsAVersionThatLandsWhileJudging(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestKeptSlotDirsOwnedByTheModule: the directories the agent makes among
+// the versions set aside belong to the module's owner, as whom the daemon
+// sets versions aside there; made by root with mode 0700, they failed
+// every later push of a file in them (rsync's exit code 23).
+func TestKeptSlotDirsOwnedByTheModule(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the directories away")
+	}
+	s := &Syncer{Module: Module{Path: t.TempDir(), UID: 65534, GID: 65534, DirMode: 0o755, FileMode: 0o644}}
+	slot, err := s.keptSlot("peer", "a/b/f.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir := filepath.Dir(slot); dir != s.Module.Path; dir = filepath.Dir(dir) {
+		st, err := os.Lstat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		if sys.Uid != 65534 || sys.Gid != 65534 || st.Mode().Perm() != 0o755 {
+			t.Errorf("%s: owner %d:%d, mode %v; want 65534:65534, 0755", dir, sys.Uid, sys.Gid, st.Mode().Perm())
+		}
 	}
 }
 

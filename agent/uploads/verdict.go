@@ -2,8 +2,10 @@ package uploads
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,7 +18,10 @@ import (
 // this front for good (TestSyncerKeepsAVersionThatLandsWhileJudging).
 // So the verdict swaps versions in one step and looks at what it
 // displaced: anything other than the version weighed is left among the
-// versions set aside, and the path is judged again.
+// versions set aside, and the path is judged again. One window is left:
+// rsync links the version it replaces aside, then renames its own over
+// the path; a swap between the two (microseconds, against the seconds a
+// judgment can take) puts the winner where rsync's rename then lands.
 
 // swapIn puts the version at from in place at abs in one step, and
 // reports whether what it displaced is the version weighed (nothing, when
@@ -42,6 +47,11 @@ func swapIn(from, abs string, weighed os.FileInfo) (bool, error) {
 	switch {
 	case err == nil:
 		st, err := os.Lstat(from)
+		if err == nil && st.IsDir() {
+			// A directory landed: among the versions set aside, which
+			// hold files only, it would be hidden for good.
+			return false, unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, abs, unix.RENAME_EXCHANGE)
+		}
 		return err == nil && sameVersion(st, weighed), nil
 	case errors.Is(err, unix.ENOENT):
 		// Deleted since it was weighed: judged again.
@@ -63,9 +73,6 @@ func swapIn(from, abs string, weighed os.FileInfo) (bool, error) {
 // stays at aside, among the versions set aside. Left there as a version
 // of an absent path, it would be judged against a deletion dated now.
 func takeAside(abs, aside string, weighed os.FileInfo) (bool, error) {
-	if err := os.MkdirAll(filepath.Dir(aside), 0o700); err != nil {
-		return false, err
-	}
 	if err := os.Rename(abs, aside); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return true, nil
@@ -82,9 +89,34 @@ func takeAside(abs, aside string, weighed os.FileInfo) (bool, error) {
 }
 
 // keptSlot is a fresh name among the versions of path set aside for
-// sender (kept.go).
-func (s *Syncer) keptSlot(sender, path string) string {
-	return filepath.Join(s.Module.Path, replacedDir, sender, path+keptSuffix(transfers.Add(1)))
+// sender (kept.go). Its directories are made as the daemon's own: owned
+// by the module's owner, as whom the daemon sets versions aside there too.
+func (s *Syncer) keptSlot(sender, path string) (string, error) {
+	if err := s.mkdirsOwned(filepath.Join(replacedDir, sender, filepath.Dir(path))); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.Module.Path, replacedDir, sender, path+keptSuffix(transfers.Add(1))), nil
+}
+
+// mkdirsOwned makes rel, below the module's path, and what it lacks of
+// its parents, with the module's owner and directory mode.
+func (s *Syncer) mkdirsOwned(rel string) error {
+	m := s.Module
+	dir := m.Path
+	for _, part := range strings.Split(filepath.Clean(rel), string(filepath.Separator)) {
+		dir = filepath.Join(dir, part)
+		err := os.Mkdir(dir, m.DirMode.Perm())
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(dir, int(m.UID), int(m.GID)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sameVersion tells whether two looks at a path saw the same version: the
