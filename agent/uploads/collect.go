@@ -220,7 +220,7 @@ func (s *Syncer) queuedTombstone(name string) bool {
 // peer away as long that has not dropped it yet.
 func (s *Syncer) dropUnshared(ctx context.Context, onlyHere []string) {
 	horizon := s.Clock.Now().Add(-s.TombstoneTTL + s.ClockSkew)
-	stale, seen := map[string]stamp{}, map[string]os.FileInfo{}
+	stale := map[string]os.FileInfo{}
 	for _, path := range onlyHere {
 		st, err := os.Lstat(filepath.Join(s.Module.Path, path))
 		if err != nil {
@@ -230,7 +230,7 @@ func (s *Syncer) dropUnshared(ctx context.Context, onlyHere []string) {
 		again := dropped && was == stampOf(st)
 		sys, ok := st.Sys().(*syscall.Stat_t)
 		if again || (ok && time.Unix(sys.Ctim.Unix()).Before(horizon)) {
-			stale[path], seen[path] = stampOf(st), st
+			stale[path] = st
 		}
 	}
 	if s.dropped == nil {
@@ -240,16 +240,17 @@ func (s *Syncer) dropUnshared(ctx context.Context, onlyHere []string) {
 	paths := sortedKeys(stale)
 	slices.Reverse(paths)
 	for _, path := range paths {
-		if !s.remove(ctx, path, filepath.Join(s.Module.Path, path), s.Rsync.Self, seen[path]) {
+		if !s.remove(ctx, path, filepath.Join(s.Module.Path, path), s.Rsync.Self, stale[path]) {
 			// Changed since it was found: no longer the old version.
 			continue
 		}
 		logr.FromContextOrDiscard(ctx).Info("Dropped an upload no peer holds, unchanged since before deletions are remembered",
 			"path", filepath.Join(s.Module.Path, path))
-		if was, ok := s.dropped[path]; ok && was == stale[path] {
+		as := stampOf(stale[path])
+		if was, ok := s.dropped[path]; ok && was == as {
 			continue
 		}
-		s.dropped[path] = stale[path]
+		s.dropped[path] = as
 		s.mu.Lock()
 		s.status.Dropped++
 		s.mu.Unlock()

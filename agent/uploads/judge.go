@@ -194,8 +194,6 @@ func (s *Syncer) restore(ctx context.Context, path, abs, backup, sender string, 
 // weighed, and was left where the next judgment finds it.
 func (s *Syncer) rejudge(ctx context.Context, path, abs string) {
 	logr.FromContextOrDiscard(ctx).V(1).Info("A version landed while judged: judging again", "path", abs)
-	// The index may predate what the landing set aside.
-	s.kept = nil
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pending.touch(path, s.Clock.Now(), false)
