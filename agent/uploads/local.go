@@ -172,34 +172,54 @@ func (s *Syncer) pushOutboxes(ctx context.Context) {
 		s.pushes.Add(1)
 		go func() {
 			defer s.pushes.Done()
-			s.finishPush(ctx, p, box, s.push(ctx, p, box))
+			err := s.push(ctx, p, box)
+			if err == nil {
+				s.startAhead(ctx, p)
+			}
+			s.finishPush(ctx, p, box, err)
 			s.poke()
 		}()
 	}
 }
 
-// push sends box to peer from a snapshot of its paths. The paths left
-// out of the snapshot are taken out of box: no longer what settled here,
-// they come back by themselves (dropReplaced).
+// push sends box to peer, with the push started ahead if one is ready.
+// One that fails is tried once more from the start: its connection may
+// have died while it waited (the peer's daemon restarted), which rsync
+// learns only once it is used.
 func (s *Syncer) push(ctx context.Context, peer Peer, box map[string]time.Time) error {
+	if ready := s.takeReady(peer); ready != nil {
+		err := s.pushFrom(ready, box)
+		if err == nil {
+			return nil
+		}
+		logr.FromContextOrDiscard(ctx).V(1).Info("A push started ahead failed; starting it again", "peer", peer.Name, "error", err.Error())
+	}
+	p, err := s.startPush(ctx, peer)
+	if err != nil {
+		return err
+	}
+	return s.pushFrom(p, box)
+}
+
+// pushFrom sends box through p from a snapshot of its paths, and ends p.
+// The paths left out of the snapshot are taken out of box: no longer what
+// settled here, they come back by themselves (dropReplaced).
+func (s *Syncer) pushFrom(p *startedPush, box map[string]time.Time) error {
+	defer endPush(p)
 	s.mu.Lock()
 	paths := sortedKeys(box)
 	s.mu.Unlock()
-	root, left, err := s.snapshot(peer.Name, paths)
-	defer os.RemoveAll(root)
+	left, err := s.snapshot(p.root, paths)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	for _, p := range left {
-		delete(box, p)
+	for _, path := range left {
+		delete(box, path)
 	}
 	send := sortedKeys(box)
 	s.mu.Unlock()
-	if len(send) == 0 {
-		return nil
-	}
-	return s.Rsync.Push(ctx, root, peer.Addr, s.Module.Name, send)
+	return p.send(send)
 }
 
 // dropReplaced takes out of the outboxes every path that is no longer what

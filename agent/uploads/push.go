@@ -27,8 +27,8 @@ const (
 	tmpDir      = MetaDir + "/tmp"
 	replacedDir = MetaDir + "/replaced"
 	deletedDir  = MetaDir + "/deleted"
-	// pushDir holds the snapshots pushes read from, one per peer
-	// (snapshot.go).
+	// pushDir holds the snapshots pushes read from, one per push
+	// (snapshot.go, ready.go).
 	pushDir = MetaDir + "/push"
 	// inStepFile is this front's own (collect.go): never synced.
 	inStepFile = MetaDir + "/in-step"
@@ -70,14 +70,14 @@ type Rsync struct {
 // aside for the receiver's agent to judge (Wins). Each transfer names what
 // it sets aside with a suffix of its own (kept.go): a second push of a
 // path before the receiver judged the first must not overwrite the
-// version the first set aside.
-func (r *Rsync) common(backupFor string) []string {
+// version the first set aside. passwordFile holds the farm's password.
+func (r *Rsync) common(backupFor, passwordFile string) []string {
 	args := []string{
 		"-lptD", "--safe-links",
 		"--temp-dir=" + tmpDir,
 		"--backup", "--backup-dir=" + replacedDir + "/" + backupFor, "--suffix=" + keptSuffix(transfers.Add(1)),
 		"--exclude=/" + tmpDir + "/", "--exclude=/" + replacedDir + "/", "--exclude=/" + pushDir + "/", "--exclude=/" + inStepFile,
-		"--password-file=" + r.PasswordFile,
+		"--password-file=" + passwordFile,
 		// rsync's protocol writes small messages and waits for the
 		// answers: with Nagle's algorithm on, most exchanges wait for a
 		// delayed ACK (40 ms). A one-file push took 175 ms, 50 ms with
@@ -96,28 +96,30 @@ func (r *Rsync) url(peer netip.Addr, module string) string {
 	return fmt.Sprintf("rsync://%s@%s/%s/", AuthUser, netip.AddrPortFrom(peer, uint16(r.Port)), module)
 }
 
-// pushArgs sends the paths read from stdin: each one that exists is sent
-// whole (-I: whatever its size and time, the receiver judges), each one
-// that does not is deleted on the peer.
-func (r *Rsync) pushArgs(peer netip.Addr, module string) []string {
-	return append(r.common(r.Self), "-I", "--files-from=-", "--from0", "--delete-missing-args", "--force",
-		".", r.url(peer, module))
+// pushArgs sends the paths read from stdin, relative to root: each one
+// that exists is sent whole (-I: whatever its size and time, the receiver
+// judges), each one that does not is deleted on the peer. root is named,
+// not the working directory: were it removed before rsync reads it, rsync
+// fails, where "." would be an empty directory, and every path a
+// deletion.
+func (r *Rsync) pushArgs(peer netip.Addr, module, root, passwordFile string) []string {
+	return append(r.common(r.Self, passwordFile), "-I", "--files-from=-", "--from0", "--delete-missing-args", "--force",
+		root, r.url(peer, module))
 }
 
 // Push sends paths, relative to root, to peer's module.
 func (r *Rsync) Push(ctx context.Context, root string, peer netip.Addr, module string, paths []string) error {
-	var in bytes.Buffer
-	for _, p := range paths {
-		in.WriteString(p)
-		in.WriteByte(0)
+	p, err := r.startPush(ctx, peer, module, root)
+	if err != nil {
+		return err
 	}
-	_, err := r.run(ctx, root, &in, r.pushArgs(peer, module))
-	return err
+	defer p.close()
+	return p.send(paths)
 }
 
 // PushAll sends the whole tree to peer: what differs by size or time.
 func (r *Rsync) PushAll(ctx context.Context, root string, peer netip.Addr, module string) error {
-	_, err := r.run(ctx, root, nil, append(r.common(r.Self), "-r", ".", r.url(peer, module)))
+	_, err := r.run(ctx, root, nil, append(r.common(r.Self, r.PasswordFile), "-r", ".", r.url(peer, module)))
 	return err
 }
 
@@ -127,7 +129,7 @@ func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, module string,
 	// The item's changes (%i) list what only changed owner or mode too:
 	// a pull that re-owns files must say so, or their attribute events
 	// are taken for local changes and every file is sent back.
-	args := append(r.common(peer.Name), "-r", "--out-format=%o %i %n",
+	args := append(r.common(peer.Name, r.PasswordFile), "-r", "--out-format=%o %i %n",
 		fmt.Sprintf("--chown=%d:%d", m.UID, m.GID),
 		fmt.Sprintf("--chmod=D%04o,F%04o", m.DirMode.Perm(), m.FileMode.Perm()),
 		r.url(peer.Addr, module), ".")
@@ -151,7 +153,7 @@ func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, module string,
 // Differences lists what a pull from peer would change here, deletions
 // included, other than directories' own times: empty when root matches.
 func (r *Rsync) Differences(ctx context.Context, root string, peer Peer, module string) ([]string, error) {
-	args := append(r.common(peer.Name), "-r", "--dry-run", "--delete", "--itemize-changes", r.url(peer.Addr, module), ".")
+	args := append(r.common(peer.Name, r.PasswordFile), "-r", "--dry-run", "--delete", "--itemize-changes", r.url(peer.Addr, module), ".")
 	out, err := r.run(ctx, root, nil, args)
 	if err != nil {
 		return nil, err

@@ -18,21 +18,14 @@ import (
 // concurrent writes: front2's older content under front1's newer time).
 // A hard link holds one inode: what rsync lists is what it sends.
 
-// snapshot links each path of a push to peer, as it is now, under a fresh
-// directory that mirrors the module's, and returns that directory and the
-// paths it left out: those no longer what settled here (dropReplaced; a
+// snapshot links each path of a push, as it is now, under root, an empty
+// directory made to mirror the module's, and returns the paths it left
+// out: those no longer what settled here (dropReplaced; a
 // peer's version that landed since must not go out under this front's
 // name). A path deleted here is absent from the snapshot, so that the push
 // deletes it. Directories, the paths' own and their parents, take the
 // mode and time of the module's, which rsync sends with them.
-func (s *Syncer) snapshot(peer string, paths []string) (root string, left []string, err error) {
-	root = filepath.Join(s.Module.Path, pushDir, peer)
-	if err := os.RemoveAll(root); err != nil {
-		return "", nil, fmt.Errorf("clearing the push snapshot %s: %w", root, err)
-	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return "", nil, fmt.Errorf("creating the push snapshot %s: %w", root, err)
-	}
+func (s *Syncer) snapshot(root string, paths []string) (left []string, err error) {
 	s.mu.Lock()
 	settled := make(map[string]stamp, len(paths))
 	for _, p := range paths {
@@ -45,13 +38,13 @@ func (s *Syncer) snapshot(peer string, paths []string) (root string, left []stri
 	for _, p := range paths {
 		kept, err := s.link(root, p, settled, dirs)
 		if err != nil {
-			return root, nil, err
+			return nil, err
 		}
 		if !kept {
 			left = append(left, p)
 		}
 	}
-	return root, left, s.mirrorDirs(root, dirs)
+	return left, s.mirrorDirs(root, dirs)
 }
 
 // link puts path into the snapshot at root, and tells whether it did:

@@ -40,7 +40,11 @@ func TestSnapshotHoldsWhatSettled(t *testing.T) {
 	s.settledAs["deleted.txt"], s.settledAs["gone/dir/x.txt"] = gone, gone
 	writeAt(t, live("changed.txt"), "a peer's, landed since", at.Add(time.Second))
 
-	root, left, err := s.snapshot("front2", []string{"2026/12/mine.txt", "changed.txt", "deleted.txt", "gone/dir/x.txt"})
+	root := filepath.Join(s.Module.Path, pushDir, "front2.1")
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	left, err := s.snapshot(root, []string{"2026/12/mine.txt", "changed.txt", "deleted.txt", "gone/dir/x.txt"})
 	if err != nil {
 		t.Fatal(err)
 	}

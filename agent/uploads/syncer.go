@@ -143,6 +143,8 @@ type Syncer struct {
 	// path's versions and carrying out the verdict: where a transfer
 	// that lands meanwhile is replayed.
 	beforeVerdict func(path string)
+	// ready holds the pushes started ahead (ready.go).
+	ready readyPushes
 }
 
 // wait is a settled path waiting for sessions' log lines, since when.
@@ -184,6 +186,7 @@ func (s *Syncer) init() {
 		s.writing, s.waiting = map[int]bool{}, map[string]wait{}
 		s.attrOnly, s.enforced = map[string]bool{}, map[string]enforcement{}
 		s.rejoined = map[string]bool{}
+		s.ready.byPeer, s.ready.starting = map[string]*readyPush{}, map[string]chan struct{}{}
 		s.wake = make(chan struct{}, 1)
 		s.catchUp = true
 		if s.Clock == nil {
@@ -311,7 +314,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 		return err
 	}
 	defer w.close()
-	// ctx is done: the pushes under way end with their rsync.
+	// ctx is done: the pushes under way end with their rsync, and so do
+	// those started ahead.
+	defer s.stopReady()
 	defer s.pushes.Wait()
 	// Events are taken as they come, beside the loop: a step that
 	// settles thousands of paths (whose own chown and chmod raise two
@@ -438,7 +443,26 @@ func (s *Syncer) event(ctx context.Context, w *watcher, ev event) {
 		}
 		s.touchedDue = earliest(s.touchedDue, s.pending[p].due(s.Quiet, s.soon()))
 	}
+	var ahead []Peer
+	if len(paths) > 0 {
+		ahead = s.reachablePeers(now)
+	}
 	s.mu.Unlock()
+	// A push is likely soon: its rsync connects meanwhile.
+	for _, p := range ahead {
+		s.startAhead(ctx, p)
+	}
+}
+
+// reachablePeers are the peers not waiting to be retried.
+func (s *Syncer) reachablePeers(now time.Time) []Peer {
+	var peers []Peer
+	for _, p := range s.peers {
+		if now.Sub(s.failed[p.Name]) >= s.Retry {
+			peers = append(peers, p)
+		}
+	}
+	return peers
 }
 
 // step does what is due: judge what peers sent, catch up, settle the

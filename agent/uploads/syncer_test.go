@@ -8,9 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -263,8 +260,12 @@ func startSyncerWithDeadPeer(t *testing.T) *Syncer {
 		t.Skip("rsync is not installed")
 	}
 	port := closedPort(t)
+	password := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(password, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return startLocalSyncer(t, func(s *Syncer) {
-		s.Rsync.Port, s.Rsync.Timeout = port, time.Second
+		s.Rsync.Port, s.Rsync.Timeout, s.Rsync.PasswordFile = port, time.Second, password
 		s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("127.0.0.1")}})
 	})
 }
@@ -336,43 +337,15 @@ func closedPort(t *testing.T) int {
 // and is never sent two pushes at once: what settles meanwhile goes to it
 // in its next push, right after the one under way.
 func TestSyncerPushesDoNotWaitForASlowPeer(t *testing.T) {
-	slow, fast := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
-	release := make(chan struct{})
-	var mu sync.Mutex
-	pushes := map[netip.Addr]int{}
-	inSlow, maxInSlow := 0, 0
-	runner := func(ctx context.Context, name string, args ...string) *exec.Cmd {
-		if slices.Contains(args, "--files-from=-") {
-			to := fast
-			if strings.Contains(args[len(args)-1], slow.String()) {
-				to = slow
-			}
-			mu.Lock()
-			pushes[to]++
-			if to == slow {
-				inSlow++
-				maxInSlow = max(maxInSlow, inSlow)
-			}
-			mu.Unlock()
-			if to == slow {
-				<-release
-				mu.Lock()
-				inSlow--
-				mu.Unlock()
-			}
-		}
-		// Every transfer and comparison succeeds with nothing to say.
-		return exec.CommandContext(ctx, "true")
-	}
+	const slow, fast = "192.0.2.1", "192.0.2.2"
+	rsync := newFakeRsync(t, slow)
 	s := startLocalSyncer(t, func(s *Syncer) {
-		s.Rsync.Command = runner
-		s.SetPeers([]Peer{{Name: "slow", Addr: slow}, {Name: "fast", Addr: fast}})
+		rsync.install(t, s)
+		s.SetPeers([]Peer{{Name: "slow", Addr: netip.MustParseAddr(slow)}, {Name: "fast", Addr: netip.MustParseAddr(fast)}})
 	})
-	t.Cleanup(func() { close(release) })
-	count := func(to netip.Addr) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return pushes[to]
+	count := func(to string) int {
+		n, _ := rsync.pushes(to)
+		return n
 	}
 
 	write(t, filepath.Join(s.Module.Path, "first.txt"), "first")
@@ -385,14 +358,12 @@ func TestSyncerPushesDoNotWaitForASlowPeer(t *testing.T) {
 	if st := s.Status(); st.Pending != 2 {
 		t.Errorf("pending %d while the slow peer lacks both files, want 2", st.Pending)
 	}
-	release <- struct{}{}
+	rsync.release(t)
 	eventually(t, 5*time.Second, "second.txt pushed to the slow peer next", func() bool { return count(slow) == 2 })
-	release <- struct{}{}
+	rsync.release(t)
 	eventually(t, 5*time.Second, "nothing pending", func() bool { return s.Status().Pending == 0 })
-	mu.Lock()
-	defer mu.Unlock()
-	if maxInSlow != 1 {
-		t.Errorf("the slow peer had %d pushes under way at once, want 1", maxInSlow)
+	if _, most := rsync.pushes(slow); most != 1 {
+		t.Errorf("the slow peer had %d pushes under way at once, want 1", most)
 	}
 }
 
@@ -420,18 +391,9 @@ func TestSyncerWaitsForTheSessionsWriting(t *testing.T) {
 		{"the session goes on past the longest wait: this front's", func(s *Syncer) {}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var mu sync.Mutex
-			var pushed []string
-			runner := func(ctx context.Context, name string, args ...string) *exec.Cmd {
-				if slices.Contains(args, "--files-from=-") {
-					mu.Lock()
-					pushed = append(pushed, args[len(args)-1])
-					mu.Unlock()
-				}
-				return exec.CommandContext(ctx, "true")
-			}
+			rsync := newFakeRsync(t, "")
 			s := startLocalSyncer(t, func(s *Syncer) {
-				s.Rsync.Command = runner
+				rsync.install(t, s)
 				s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("192.0.2.7")}})
 			})
 			s.receiving([]int{writer})
@@ -451,10 +413,8 @@ func TestSyncerWaitsForTheSessionsWriting(t *testing.T) {
 			tc.then(s)
 			s.poke()
 			eventually(t, 5*time.Second, "up.jpg settled", func() bool { return !waits() && s.Status().Pending == 0 })
-			mu.Lock()
-			defer mu.Unlock()
-			if local := len(pushed) > 0; local != tc.wantLocal {
-				t.Errorf("up.jpg pushed %d times, want it sent: %v", len(pushed), tc.wantLocal)
+			if pushed, _ := rsync.pushes("192.0.2.7"); (pushed > 0) != tc.wantLocal {
+				t.Errorf("up.jpg pushed %d times, want it sent: %v", pushed, tc.wantLocal)
 			}
 		})
 	}
