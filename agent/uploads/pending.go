@@ -10,8 +10,11 @@ import (
 // last event ended a write (close_write, or the rename that ends a
 // write-then-rename: complete) settles once no event touched it for a
 // short while, soon; a file written and not closed yet (open) once its
-// writer closes it, or has been silent for openQuiet quiet periods; any
-// other once no event touched it for the quiet period. A writer that
+// writer closes it, or no process holds it open for writing any more
+// (looked at once its writer has been silent for a quiet period, and
+// every quiet period after: writers.go), or it has been silent for
+// openQuiet quiet periods; any other once no event touched it for the
+// quiet period. A writer that
 // keeps writing keeps it pending. soon is not zero: a file's time set
 // right after its content (tar, curl -R) arrives within it, and goes with
 // the content rather than as a second, older version that would lose to
@@ -21,6 +24,10 @@ type pending map[string]change
 type change struct {
 	first, last    time.Time
 	complete, open bool
+	// looked is when an open file's writers were last looked for;
+	// blind is set where they cannot be (writers.go).
+	looked time.Time
+	blind  bool
 }
 
 // openQuiet, in quiet periods, is how long a file still open for writing
@@ -63,6 +70,14 @@ func (p pending) writing(path string, ev event) {
 	p[path] = c
 }
 
+// opened records that a writer holds path open (writers.go).
+func (p pending) opened(path string) {
+	if c, ok := p[path]; ok {
+		c.open = true
+		p[path] = c
+	}
+}
+
 // due is when c settles.
 func (c change) due(quiet, soon time.Duration) time.Time {
 	switch {
@@ -72,6 +87,56 @@ func (c change) due(quiet, soon time.Duration) time.Time {
 		return c.last.Add(openQuiet * quiet)
 	}
 	return c.last.Add(quiet)
+}
+
+// lookAt is when an open file's writers are next looked for: once the
+// quiet period passed since its last event, and since the last look;
+// zero when c is not open.
+func (c change) lookAt(quiet time.Duration) time.Time {
+	if !c.open || c.blind {
+		return time.Time{}
+	}
+	if c.looked.After(c.last) {
+		return c.looked.Add(quiet)
+	}
+	return c.last.Add(quiet)
+}
+
+// wake is when c next needs the loop: it settles, or is looked at.
+func (c change) wake(quiet, soon time.Duration) time.Time {
+	return earliest(c.due(quiet, soon), c.lookAt(quiet))
+}
+
+// silent returns the open paths to look at by now, each with its last
+// event.
+func (p pending) silent(now time.Time, quiet time.Duration) map[string]time.Time {
+	out := map[string]time.Time{}
+	for path, c := range p {
+		if at := c.lookAt(quiet); !at.IsZero() && !now.Before(at) {
+			out[path] = c.last
+		}
+	}
+	return out
+}
+
+// looked records what a look at path's writers at now found, unless an
+// event touched it since its last one, last: still written, it is looked
+// at again a quiet period later; not written, its write ended, as at a
+// close_write; unknown (writers.go), it waits out openQuiet.
+func (p pending) looked(path string, last, now time.Time, written, known bool) {
+	c, ok := p[path]
+	if !ok || !c.last.Equal(last) || !c.open {
+		return
+	}
+	switch {
+	case !known:
+		c.blind = true
+	case written:
+		c.looked = now
+	default:
+		c.open, c.complete, c.first = false, true, c.last
+	}
+	p[path] = c
 }
 
 // settled removes and returns the paths that settled by now, with when
@@ -87,13 +152,12 @@ func (p pending) settled(now time.Time, quiet, soon time.Duration) map[string]ti
 	return out
 }
 
-// next is when the next path settles; zero when none is pending.
+// next is when the loop is next needed for a path; zero when none is
+// pending.
 func (p pending) next(quiet, soon time.Duration) time.Time {
 	var t time.Time
 	for _, c := range p {
-		if at := c.due(quiet, soon); t.IsZero() || at.Before(t) {
-			t = at
-		}
+		t = earliest(t, c.wake(quiet, soon))
 	}
 	return t
 }

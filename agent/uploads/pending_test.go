@@ -104,7 +104,54 @@ func TestPendingWaitsForAnOpenWrite(t *testing.T) {
 	if got := p.settled(t0.Add(20*quiet+soon), quiet, soon); len(got) != 1 || !got["closed"].Equal(t0.Add(20*quiet)) {
 		t.Fatalf("settled = %v, want closed alone, dated when its write ended", got)
 	}
-	if next := p.next(quiet, soon); !next.Equal(t0.Add(openQuiet * quiet)) {
-		t.Errorf("the silent writer's file settles at %v, want %v", next.Sub(t0), openQuiet*quiet)
+	if next := p.next(quiet, soon); !next.Equal(t0.Add(quiet)) {
+		t.Errorf("the silent writer's file is next looked at %v, want %v", next.Sub(t0), quiet)
+	}
+	if got := p.settled(t0.Add(openQuiet*quiet-time.Millisecond), quiet, soon); len(got) != 0 {
+		t.Errorf("settled = %v before openQuiet, with no look", got)
+	}
+	if got := p.settled(t0.Add(openQuiet*quiet), quiet, soon); len(got) != 1 {
+		t.Errorf("settled = %v, want the silent writer's file after openQuiet", got)
+	}
+}
+
+// TestPendingLooksForWriters: a file open for writing whose writer has
+// been silent for a quiet period is looked at (writers.go), and every
+// quiet period after while it is still written; one no process writes any
+// more settles as if closed, dated then; one the kernel cannot tell of
+// waits out openQuiet; a look that an event overtook counts for nothing.
+func TestPendingLooksForWriters(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	quiet, soon := 100*time.Millisecond, 2*time.Millisecond
+	p := pending{}
+	for _, path := range []string{"written", "ended", "unknown", "overtaken"} {
+		p.touch(path, t0, false)
+		p.opened(path)
+	}
+	if got := p.silent(t0.Add(quiet-time.Millisecond), quiet); len(got) != 0 {
+		t.Fatalf("looked at %v before a quiet period of silence", got)
+	}
+	at := t0.Add(quiet)
+	if got := p.silent(at, quiet); len(got) != 4 {
+		t.Fatalf("silent = %v, want all four", got)
+	}
+	p.touch("overtaken", at, false)
+	p.looked("written", t0, at, true, true)
+	p.looked("ended", t0, at, false, true)
+	p.looked("unknown", t0, at, false, false)
+	p.looked("overtaken", t0, at, false, true)
+	got := p.settled(at.Add(soon), quiet, soon)
+	if len(got) != 1 || !got["ended"].Equal(t0) {
+		t.Fatalf("settled = %v, want ended alone, dated at its last write", got)
+	}
+	if got := p.silent(at.Add(quiet), quiet); len(got) != 2 || got["written"].IsZero() || got["overtaken"].IsZero() {
+		t.Errorf("looked at %v a quiet period later, want written and overtaken (still open)", got)
+	}
+	p.looked("written", t0, at.Add(quiet), true, true)
+	if next := p["unknown"].wake(quiet, soon); !next.Equal(t0.Add(openQuiet * quiet)) {
+		t.Errorf("a file whose writers cannot be looked for wakes at %v, want openQuiet", next.Sub(t0))
+	}
+	if next := p["written"].wake(quiet, soon); !next.Equal(at.Add(2 * quiet)) {
+		t.Errorf("a file still written is next looked at %v, want a quiet period after the last look", next.Sub(t0))
 	}
 }

@@ -426,6 +426,12 @@ func (s *Syncer) event(ctx context.Context, w *watcher, ev event) {
 		logr.FromContextOrDiscard(ctx).Error(err, "Watching a new directory", "directory", s.Module.Path)
 		s.RequestCatchUp()
 	}
+	// What a new directory holds was found, not written now: a file is
+	// whole unless a process still writes it.
+	found := make([]struct{ complete, open bool }, len(paths))
+	for i := 1; i < len(paths); i++ {
+		found[i].complete, found[i].open = foundState(filepath.Join(s.Module.Path, paths[i]))
+	}
 	now := s.Clock.Now()
 	s.mu.Lock()
 	for i, p := range paths {
@@ -436,12 +442,16 @@ func (s *Syncer) event(ctx context.Context, w *watcher, ev event) {
 		case !was:
 			s.attrOnly[p] = true
 		}
-		// What a new directory holds was found, not written now.
-		s.pending.touch(p, now, ev.complete && i == 0)
 		if i == 0 {
+			s.pending.touch(p, now, ev.complete)
 			s.pending.writing(p, ev)
+		} else {
+			s.pending.touch(p, now, found[i].complete)
+			if found[i].open {
+				s.pending.opened(p)
+			}
 		}
-		s.touchedDue = earliest(s.touchedDue, s.pending[p].due(s.Quiet, s.soon()))
+		s.touchedDue = earliest(s.touchedDue, s.pending[p].wake(s.Quiet, s.soon()))
 	}
 	var ahead []Peer
 	if len(paths) > 0 {
@@ -486,6 +496,7 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 		}
 	}
 	s.kept = nil
+	s.lookForWriters()
 	s.mu.Lock()
 	settled := s.mayBeLocal(s.pending.settled(s.Clock.Now(), s.Quiet, s.soon()))
 	s.mu.Unlock()
@@ -495,6 +506,21 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 	s.forgetEnforced()
 	s.pushOutboxes(ctx)
 	s.collect(ctx)
+}
+
+// lookForWriters looks, for each file still open for writing whose writer
+// has been silent for a quiet period, whether a process still holds it
+// open: one that none does is complete, and settles in this step.
+func (s *Syncer) lookForWriters() {
+	s.mu.Lock()
+	silent := s.pending.silent(s.Clock.Now(), s.Quiet)
+	s.mu.Unlock()
+	for path, last := range silent {
+		written, known := openForWriting(filepath.Join(s.Module.Path, path))
+		s.mu.Lock()
+		s.pending.looked(path, last, s.Clock.Now(), written, known)
+		s.mu.Unlock()
+	}
 }
 
 // mayBeLocal returns, of the paths that settled and those waiting, the
