@@ -28,7 +28,7 @@ func (s *Syncer) runCatchUp(ctx context.Context) bool {
 	s.catchUp, s.status.CaughtUp = false, true
 	// In step with every peer that answered: collect, and ask the
 	// peers, at once.
-	s.collectAt, s.outOfStep = now, false
+	s.collectAt, s.outOfStep, s.caughtUpAt = now, false, now
 	if err == nil {
 		s.status.LastError = ""
 	}

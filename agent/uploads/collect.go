@@ -40,31 +40,69 @@ func (s *Syncer) collectEvery() time.Duration { return min(s.TombstoneTTL/4, max
 // this front is still one of theirs (their daemons let in only the fronts
 // they sync with) and records the time when all say yes; a front that was
 // refused catches up once let in again, and is recorded in step only then.
-// It then removes the
-// tombstones older than TombstoneTTL that no peer still has to be sent:
+// The peers are asked beside the loop (startProbe); the step after their
+// answers acts on them, and then removes the tombstones older than
+// TombstoneTTL that no peer still has to be sent:
 // every front that was in step has them applied, and one that was away
 // for longer drops the deleted files at its catch-up (dropUnshared).
 func (s *Syncer) collect(ctx context.Context) {
 	now := s.Clock.Now()
 	s.mu.Lock()
-	due := !s.catchUp && !now.Before(s.collectAt)
+	probed := s.probed
+	s.probed = nil
+	due := !s.catchUp && !s.probing && !now.Before(s.collectAt)
 	if due {
-		s.collectAt = now.Add(s.collectEvery())
+		s.collectAt, s.probing = now.Add(s.collectEvery()), true
 	}
 	peers := append([]Peer(nil), s.peers...)
 	s.mu.Unlock()
-	if !due {
+	if probed != nil {
+		s.collectAfter(ctx, *probed)
+	}
+	if due {
+		s.startProbe(ctx, now, peers)
+	}
+}
+
+// probeResult is what the peers answered to a probe started at.
+type probeResult struct {
+	at                time.Time
+	answered, refused bool
+}
+
+// startProbe asks the peers beside the loop, and hands their answers to
+// its next step: a peer that does not answer takes --contimeout (5 s),
+// for which the local changes must not wait.
+func (s *Syncer) startProbe(ctx context.Context, at time.Time, peers []Peer) {
+	s.pushes.Add(1)
+	go func() {
+		defer s.pushes.Done()
+		answered, refused := s.probe(ctx, peers)
+		s.mu.Lock()
+		s.probing, s.probed = false, &probeResult{at: at, answered: answered, refused: refused}
+		s.mu.Unlock()
+		s.poke()
+	}()
+}
+
+// collectAfter acts on what the peers answered, unless a catch-up became
+// due or ended meanwhile: it asks them again once over.
+func (s *Syncer) collectAfter(ctx context.Context, r probeResult) {
+	s.mu.Lock()
+	stale := s.catchUp || r.at.Before(s.caughtUpAt)
+	s.mu.Unlock()
+	if stale {
 		return
 	}
-	switch answered, refused := s.probe(ctx, peers); {
-	case refused:
+	switch {
+	case r.refused:
 		s.mu.Lock()
-		s.outOfStep, s.collectAt = true, now.Add(probeRetries*s.Retry)
+		s.outOfStep, s.collectAt = true, r.at.Add(probeRetries*s.Retry)
 		s.mu.Unlock()
-	case !answered:
+	case !r.answered:
 		// Not up yet, or on its way out of the peers: ask again soon.
 		s.mu.Lock()
-		s.collectAt = now.Add(probeRetries * s.Retry)
+		s.collectAt = r.at.Add(probeRetries * s.Retry)
 		s.mu.Unlock()
 	case s.wasOutOfStep():
 		// Let in again after being left out: it may have missed
@@ -72,7 +110,7 @@ func (s *Syncer) collect(ctx context.Context) {
 		s.RequestCatchUp()
 		return
 	default:
-		s.markInStep(now)
+		s.markInStep(r.at)
 		s.mu.Lock()
 		if len(s.failed) == 0 {
 			// Every peer answers and none waits for a push: what a
@@ -81,7 +119,7 @@ func (s *Syncer) collect(ctx context.Context) {
 		}
 		s.mu.Unlock()
 	}
-	s.collectTombstones(ctx, now)
+	s.collectTombstones(ctx, r.at)
 }
 
 func (s *Syncer) wasOutOfStep() bool {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,9 @@ import (
 type fakeRsync struct {
 	log, gate string
 	gated     string
+	// probesHang makes every listing (Probe, LastInStep) hang, as
+	// towards a peer that does not answer.
+	probesHang bool
 }
 
 // fakeScript is the fake: $1 the log, $2 the destination, $3 the gate
@@ -51,6 +55,9 @@ func (f *fakeRsync) install(t *testing.T, s *Syncer) {
 }
 
 func (f *fakeRsync) command(ctx context.Context, _ string, args ...string) *exec.Cmd {
+	if f.probesHang && slices.Contains(args, "--list-only") {
+		return exec.CommandContext(ctx, "sleep", "60")
+	}
 	dst, gate := args[len(args)-1], ""
 	if f.gated != "" && strings.Contains(dst, f.gated) {
 		gate = f.gate

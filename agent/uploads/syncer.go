@@ -134,8 +134,15 @@ type Syncer struct {
 	collectAt time.Time
 	// outOfStep is set when a peer refused this front, until a catch-up.
 	outOfStep bool
-	wake      chan struct{}
-	once      sync.Once
+	// probing is set while the peers are asked whether this front is
+	// still one of theirs; probed holds their answers until the loop
+	// acts on them (collect.go).
+	probing bool
+	probed  *probeResult
+	// caughtUpAt is when the last catch-up ended.
+	caughtUpAt time.Time
+	wake       chan struct{}
+	once       sync.Once
 	// touchedDue is when the earliest path touched since the loop last
 	// looked settles.
 	touchedDue time.Time

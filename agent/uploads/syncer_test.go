@@ -367,6 +367,30 @@ func TestSyncerPushesDoNotWaitForASlowPeer(t *testing.T) {
 	}
 }
 
+// TestSyncerDoesNotWaitForAProbe: the peers are asked whether this front
+// is still one of theirs beside the loop. Asked in it, a peer that did not
+// answer held every local change for --contimeout (5 s) per peer, and
+// again every probeRetries seconds while it stayed away.
+func TestSyncerDoesNotWaitForAProbe(t *testing.T) {
+	rsync := newFakeRsync(t, "")
+	rsync.probesHang = true
+	s := startLocalSyncer(t, func(s *Syncer) {
+		rsync.install(t, s)
+		s.SetPeers([]Peer{{Name: "away", Addr: netip.MustParseAddr("192.0.2.9")}})
+	})
+	// The first probe starts with the first step after the catch-up.
+	eventually(t, 5*time.Second, "a probe under way", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.probing
+	})
+	write(t, filepath.Join(s.Module.Path, "up.jpg"), "uploaded while the peer is asked")
+	eventually(t, 2*time.Second, "up.jpg pushed while the probe hangs", func() bool {
+		n, _ := rsync.pushes("192.0.2.9")
+		return n > 0
+	})
+}
+
 // TestSyncerWaitsForTheSessionsWriting: rsync's daemon logs a received
 // file when its generator next reads the receiver's messages, often after
 // the file is in place and has settled. A path that settles while a
