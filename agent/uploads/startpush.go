@@ -163,3 +163,20 @@ func (p *startedPush) release() {
 	_ = p.password.Close()
 	_ = os.Remove(p.fifo)
 }
+
+// releasePushPipes ends what an agent that died left waiting in dir, the
+// farm's state directory: a push it started that had not yet opened its
+// password pipe blocks in open(2) for good once no writer is left (a
+// container's restart kills it; a bare process's does not). Each pipe is
+// opened for writing and closed, so that a reader waiting gets end of
+// file, and rsync exits; then it is removed. Called before this process
+// starts pushes of its own there.
+func releasePushPipes(dir string) {
+	pipes, _ := filepath.Glob(filepath.Join(dir, "push-*.password"))
+	for _, pipe := range pipes {
+		if fd, err := unix.Open(pipe, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+			_ = unix.Close(fd)
+		}
+		_ = os.Remove(pipe)
+	}
+}

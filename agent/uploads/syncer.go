@@ -91,7 +91,7 @@ type Syncer struct {
 	// when each first changed; sending, those of the push under way to
 	// it, at most one per peer (push.go).
 	outbox, sending map[string]map[string]time.Time
-	// pushes counts the pushes under way, which Run waits for.
+	// pushes counts the pushes and probes under way, which Run waits for.
 	pushes sync.WaitGroup
 	// settledAs is each queued path as it settled (gone: deleted).
 	settledAs map[string]stamp

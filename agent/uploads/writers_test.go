@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -123,4 +124,27 @@ func TestSyncerLooksForWritersInotifyMisses(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestSyncerSendsAFileTruncatedByPath: truncate(2) by path shows a
+// modify and no close_write; no writer holds the file, so it goes once
+// looked at, not after openQuiet (12 s here).
+func TestSyncerSendsAFileTruncatedByPath(t *testing.T) {
+	s := startSyncerWithDeadPeer(t)
+	if _, known := openForWriting(s.Rsync.PasswordFile); !known {
+		t.Skip("leases are not supported here")
+	}
+	path := filepath.Join(s.Module.Path, "log.txt")
+	write(t, path, "a long first version")
+	eventually(t, 5*time.Second, "log.txt queued", func() bool {
+		_, queued := s.queuedAs("log.txt")
+		return queued
+	})
+	if err := os.Truncate(path, 5); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, openQuiet*s.Quiet/4, "log.txt queued as truncated", func() bool {
+		as, queued := s.queuedAs("log.txt")
+		return queued && as.size == 5
+	})
 }
