@@ -233,18 +233,29 @@ func (r *Rsync) run(ctx context.Context, dir string, stdin *bytes.Buffer, args [
 	}
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	start := r.Start
-	if start == nil {
-		start = (*exec.Cmd).Start
-	}
-	err := start(cmd)
+	err := r.start(cmd)
 	if err == nil {
 		err = cmd.Wait()
 	}
-	if err != nil && !vanished(err) {
-		return out.String(), fmt.Errorf("rsync %s: %w: %s", args[len(args)-1], err, firstLine(errOut.String()))
+	return out.String(), failure(args[len(args)-1], err, errOut.String())
+}
+
+// start starts cmd, through Start when set.
+func (r *Rsync) start(cmd *exec.Cmd) error {
+	if r.Start != nil {
+		return r.Start(cmd)
 	}
-	return out.String(), nil
+	return cmd.Start()
+}
+
+// failure is how an rsync towards target that ended with err failed,
+// with the cause it printed on stderr; nil when it did not (exit code
+// 24 included, vanished).
+func failure(target string, err error, stderr string) error {
+	if err == nil || vanished(err) {
+		return nil
+	}
+	return fmt.Errorf("rsync %s: %w: %s", target, err, firstLine(stderr))
 }
 
 // vanished tells rsync's exit code 24: some source files vanished while

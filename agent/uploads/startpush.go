@@ -61,8 +61,8 @@ var pushFIFOs atomic.Int64
 func init() { pushFIFOs.Store(time.Now().UnixNano()) }
 
 // startPush starts a push to peer's module from root, which must exist
-// until the push ended; the caller removes it. Its password pipe is made beside the
-// password file, in the agent's private state directory.
+// until the push ended; the caller removes it. Its password pipe is made
+// beside the password file, in the agent's private state directory.
 func (r *Rsync) startPush(ctx context.Context, peer netip.Addr, module, root string) (*startedPush, error) {
 	if r.PasswordFile == "" {
 		return nil, errors.New("starting a push: no password file")
@@ -84,11 +84,7 @@ func (r *Rsync) startPush(ctx context.Context, peer netip.Addr, module, root str
 	p.cmd = command(ctx, r.Command, r.Binary, r.pushArgs(peer, module, root, p.fifo)...)
 	p.cmd.Stderr = &p.stderr
 	if p.stdin, err = p.cmd.StdinPipe(); err == nil {
-		start := r.Start
-		if start == nil {
-			start = (*exec.Cmd).Start
-		}
-		err = start(p.cmd)
+		err = r.start(p.cmd)
 	}
 	if err != nil {
 		p.release()
@@ -106,6 +102,9 @@ func (r *Rsync) startPush(ctx context.Context, peer netip.Addr, module, root str
 func (p *startedPush) send(paths []string) error {
 	p.sent = true
 	if err := p.unlock(); err != nil {
+		// Without its password, rsync would wait on the pipe for good.
+		_ = p.cmd.Process.Kill()
+		_ = p.stdin.Close()
 		return err
 	}
 	var list bytes.Buffer
@@ -117,10 +116,7 @@ func (p *startedPush) send(paths []string) error {
 	_, _ = p.stdin.Write(list.Bytes())
 	_ = p.stdin.Close()
 	<-p.exited
-	if p.err != nil && !vanished(p.err) {
-		return fmt.Errorf("rsync %s: %w: %s", p.url, p.err, firstLine(p.stderr.String()))
-	}
-	return nil
+	return failure(p.url, p.err, p.stderr.String())
 }
 
 // unlock writes the password's first line into the pipe, in one write:

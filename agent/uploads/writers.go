@@ -19,9 +19,13 @@ import (
 
 // openForWriting tells whether a process holds path, a regular file, open
 // for writing; known is false where the kernel cannot tell: leases off
-// (fs.leases-enable) or not supported by the filesystem, or path no
-// longer a regular file this process may open.
+// (fs.leases-enable) or not supported by the filesystem, or path not a
+// regular file this process may open. Nothing else is opened: opening a
+// device can act on it.
 func openForWriting(path string) (open, known bool) {
+	if st, err := os.Lstat(path); err != nil || !st.Mode().IsRegular() {
+		return false, false
+	}
 	// O_NONBLOCK: a file under another's write lease fails at once
 	// rather than waiting for the lease to be broken.
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -29,6 +33,7 @@ func openForWriting(path string) (open, known bool) {
 		return false, false
 	}
 	defer unix.Close(fd)
+	// Replaced since the Lstat.
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return false, false
@@ -54,10 +59,6 @@ func setLease(fd, kind int) error {
 // written is open; anything else, or a file the kernel cannot tell of,
 // settles after the quiet period.
 func foundState(path string) (complete, open bool) {
-	st, err := os.Lstat(path)
-	if err != nil || !st.Mode().IsRegular() {
-		return false, false
-	}
 	open, known := openForWriting(path)
 	return known && !open, known && open
 }
