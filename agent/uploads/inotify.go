@@ -31,6 +31,10 @@ type inotify struct {
 	mu    sync.Mutex
 	dirs  map[int]string
 	watch map[string]int
+	// dev is the filesystem of the first directory watched, the root;
+	// elsewhere are the watches of directories on another one.
+	dev       uint64
+	elsewhere map[int]bool
 }
 
 func newInotify() (*inotify, error) {
@@ -40,7 +44,7 @@ func newInotify() (*inotify, error) {
 	}
 	return &inotify{fd: fd, file: os.NewFile(uintptr(fd), "inotify"),
 		events: make(chan event), errors: make(chan error), done: make(chan struct{}),
-		dirs: map[int]string{}, watch: map[string]int{}}, nil
+		dirs: map[int]string{}, watch: map[string]int{}, elsewhere: map[int]bool{}}, nil
 }
 
 // start reads events until close.
@@ -54,10 +58,12 @@ func (in *inotify) start() {
 // (moved_to), a directory made or renamed into place. writing is set
 // when a writer may still hold the file open: data written (modify) or a
 // file made by open (create, one link); gone when the name no longer
-// holds the file written (deleted, renamed away).
+// holds the file written (deleted, renamed away). inPlace is set when
+// the name itself was written into (writing, or close_write), which
+// rsync's daemon never does: it writes aside and renames into place.
 type event struct {
 	fsnotify.Event
-	complete, writing, gone bool
+	complete, writing, gone, inPlace bool
 }
 
 // watchMask are the events of a directory's watch: fsnotify's, and
@@ -84,12 +90,22 @@ func (in *inotify) add(path string) error {
 	if err != nil {
 		return &fs.PathError{Op: "inotify_add_watch", Path: path, Err: err}
 	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		_, _ = unix.InotifyRmWatch(in.fd, uint32(wd))
+		return &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if old, ok := in.watch[path]; ok && old != wd {
 		delete(in.dirs, old)
+		delete(in.elsewhere, old)
+	}
+	if len(in.dirs) == 0 {
+		in.dev = st.Dev
 	}
 	in.dirs[wd], in.watch[path] = path, wd
+	in.elsewhere[wd] = st.Dev != in.dev
 	return nil
 }
 
@@ -100,6 +116,7 @@ func (in *inotify) remove(path string) {
 	if ok {
 		delete(in.watch, path)
 		delete(in.dirs, wd)
+		delete(in.elsewhere, wd)
 	}
 	in.mu.Unlock()
 	if ok {
@@ -140,8 +157,10 @@ func (in *inotify) translate(wd int, mask uint32, name string) (event, bool, err
 	}
 	in.mu.Lock()
 	dir, ok := in.dirs[wd]
+	elsewhere := in.elsewhere[wd]
 	if ok && mask&unix.IN_IGNORED != 0 {
 		delete(in.dirs, wd)
+		delete(in.elsewhere, wd)
 		if in.watch[dir] == wd {
 			delete(in.watch, dir)
 		}
@@ -172,6 +191,10 @@ func (in *inotify) translate(wd int, mask uint32, name string) (event, bool, err
 		ev.complete = mask&(unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO) != 0
 		ev.writing = mask&unix.IN_MODIFY != 0 || (mask&unix.IN_CREATE != 0 && madeByOpen(ev.Name))
 		ev.gone = mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0
+		// The daemon renames what it received into place from its
+		// temporary directory, below the root; into a directory on
+		// another filesystem it cannot, and copies into the name.
+		ev.inPlace = (ev.writing || mask&unix.IN_CLOSE_WRITE != 0) && !elsewhere
 	} else {
 		// A directory is whole once made: it goes with the files
 		// written into it at once, rather than in a push of its own

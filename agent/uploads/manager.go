@@ -51,6 +51,9 @@ type farmRun struct {
 	daemon  *Daemon
 	router  *Router
 	syncers map[string]*syncRun
+	// stopFollowing ends the Router's following of the daemon's log; nil
+	// until it follows.
+	stopFollowing func()
 }
 
 type syncRun struct {
@@ -103,6 +106,13 @@ func (m *Manager) applyFarm(ctx context.Context, f Farm) error {
 	if err := run.daemon.Apply(cfg, f.Password); err != nil {
 		return err
 	}
+	if run.stopFollowing == nil {
+		stop, err := run.router.Follow()
+		if err != nil {
+			return err
+		}
+		run.stopFollowing = stop
+	}
 	passwordFile := filepath.Join(dir, "password")
 	if err := writeFile(passwordFile, []byte(f.Password+"\n"), 0o600); err != nil {
 		return err
@@ -153,6 +163,9 @@ func (sr *syncRun) stop(router *Router) {
 }
 
 func (r *farmRun) stop() {
+	if r.stopFollowing != nil {
+		r.stopFollowing()
+	}
 	for _, sr := range r.syncers {
 		sr.stop(r.router)
 	}

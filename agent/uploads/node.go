@@ -2,8 +2,12 @@ package uploads
 
 import (
 	"errors"
+	"fmt"
+	"path/filepath"
 	"sync"
 	"syscall"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 // Router hands the transfers the daemon logs to the Syncer of their
@@ -84,4 +88,46 @@ func (r *Router) Drain() {
 func alive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Follow drains the daemon's log as it grows, until stopped: a
+// session's last line then wakes the Syncers whose changes wait for it
+// (a file renamed into place here, mayBeLocal), rather than their next
+// look, a quiet period later. The log's directory is watched, not the
+// file: the daemon makes it anew when it is removed. stop ends the
+// following and returns once it has.
+func (r *Router) Follow() (stop func(), err error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("following the transfer log: %w", err)
+	}
+	if err := w.Add(filepath.Dir(r.tail.path)); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("following the transfer log: %w", err)
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		defer w.Close()
+		for {
+			select {
+			case <-done:
+				return
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if ev.Name == r.tail.path && ev.Has(fsnotify.Write) {
+					r.Drain()
+				}
+			case _, ok := <-w.Errors:
+				// An overflow lost events, not lines: the next event or
+				// step reads them.
+				if !ok {
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }, nil
 }

@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 // pending are the paths changed here and not yet settled. A path whose
@@ -28,7 +30,16 @@ type change struct {
 	// blind is set where they cannot be (writers.go).
 	looked time.Time
 	blind  bool
+	// wrote is set by a write into the name itself; placed by a change
+	// that rsync's daemon may have made: a name renamed into place or
+	// made other than by open, removed, or found in a new directory.
+	wrote, placed bool
 }
+
+// writtenHere tells whether only a process writing here made c: the
+// name was written into, and nothing else was done to it but changes of
+// its attributes. No session of the daemon made it (mayBeLocal).
+func (c change) writtenHere() bool { return c.wrote && !c.placed }
 
 // openQuiet, in quiet periods, is how long a file still open for writing
 // waits for its writer to close it: 60 s by default. An upload written
@@ -68,6 +79,30 @@ func (p pending) writing(path string, ev event) {
 		c.open = true
 	}
 	p[path] = c
+}
+
+// made records what kind of change ev made to path (change.wrote,
+// change.placed); a change of attributes alone is neither.
+func (p pending) made(path string, ev event) {
+	c, ok := p[path]
+	if !ok {
+		return
+	}
+	switch {
+	case ev.inPlace:
+		c.wrote = true
+	case ev.Op != fsnotify.Chmod:
+		c.placed = true
+	}
+	p[path] = c
+}
+
+// found records that path was found in a new directory, not seen made.
+func (p pending) found(path string) {
+	if c, ok := p[path]; ok {
+		c.placed = true
+		p[path] = c
+	}
 }
 
 // opened records that a writer holds path open (writers.go).
@@ -139,13 +174,13 @@ func (p pending) looked(path string, last, now time.Time, written, known bool) {
 	p[path] = c
 }
 
-// settled removes and returns the paths that settled by now, with when
-// each first changed.
-func (p pending) settled(now time.Time, quiet, soon time.Duration) map[string]time.Time {
-	out := map[string]time.Time{}
+// settled removes and returns the paths that settled by now, with their
+// changes.
+func (p pending) settled(now time.Time, quiet, soon time.Duration) map[string]change {
+	out := map[string]change{}
 	for path, c := range p {
 		if !now.Before(c.due(quiet, soon)) {
-			out[path] = c.first
+			out[path] = c
 			delete(p, path)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 func TestPendingSettlesAfterQuiet(t *testing.T) {
@@ -21,14 +23,14 @@ func TestPendingSettlesAfterQuiet(t *testing.T) {
 		t.Errorf("next = %v", next.Sub(t0))
 	}
 	got := p.settled(t0.Add(150*time.Millisecond), quiet, soon)
-	if len(got) != 1 || !got["b"].Equal(t0.Add(50*time.Millisecond)) {
+	if len(got) != 1 || !got["b"].first.Equal(t0.Add(50*time.Millisecond)) {
 		t.Fatalf("settled = %v, want b", got)
 	}
 	if !p.oldest().Equal(t0) {
 		t.Errorf("oldest = %v, want the first write of a", p.oldest())
 	}
 	got = p.settled(t0.Add(180*time.Millisecond), quiet, soon)
-	if len(got) != 1 || !got["a"].Equal(t0) || len(p) != 0 {
+	if len(got) != 1 || !got["a"].first.Equal(t0) || len(p) != 0 {
 		t.Fatalf("settled = %v, left %v", got, p)
 	}
 	if !p.next(quiet, soon).IsZero() || !p.oldest().IsZero() {
@@ -47,7 +49,7 @@ func TestPendingCompleteSettlesSoon(t *testing.T) {
 	if next := p.next(quiet, soon); !next.Equal(t0.Add(11 * time.Millisecond)) {
 		t.Errorf("next = %v, want 11ms", next.Sub(t0))
 	}
-	if got := p.settled(t0.Add(11*time.Millisecond), quiet, soon); len(got) != 1 || !got["closed"].Equal(t0) {
+	if got := p.settled(t0.Add(11*time.Millisecond), quiet, soon); len(got) != 1 || !got["closed"].first.Equal(t0) {
 		t.Fatalf("settled = %v, want closed, first changed at t0", got)
 	}
 	if got := p.settled(t0.Add(104*time.Millisecond), quiet, soon); len(got) != 0 {
@@ -93,7 +95,7 @@ func TestPendingWaitsForAnOpenWrite(t *testing.T) {
 	p.writing("closed", event{}) // its mode changed: still open
 	p.touch("deleted", t0.Add(time.Millisecond), false)
 	p.writing("deleted", event{gone: true})
-	if got := p.settled(t0.Add(10*quiet), quiet, soon); len(got) != 1 || !got["deleted"].Equal(t0) {
+	if got := p.settled(t0.Add(10*quiet), quiet, soon); len(got) != 1 || !got["deleted"].first.Equal(t0) {
 		t.Fatalf("settled = %v, want deleted alone", got)
 	}
 	if !p.oldest().IsZero() {
@@ -101,7 +103,7 @@ func TestPendingWaitsForAnOpenWrite(t *testing.T) {
 	}
 	p.touch("closed", t0.Add(20*quiet), true)
 	p.writing("closed", event{complete: true})
-	if got := p.settled(t0.Add(20*quiet+soon), quiet, soon); len(got) != 1 || !got["closed"].Equal(t0.Add(20*quiet)) {
+	if got := p.settled(t0.Add(20*quiet+soon), quiet, soon); len(got) != 1 || !got["closed"].first.Equal(t0.Add(20*quiet)) {
 		t.Fatalf("settled = %v, want closed alone, dated when its write ended", got)
 	}
 	if next := p.next(quiet, soon); !next.Equal(t0.Add(quiet)) {
@@ -141,7 +143,7 @@ func TestPendingLooksForWriters(t *testing.T) {
 	p.looked("unknown", t0, at, false, false)
 	p.looked("overtaken", t0, at, false, true)
 	got := p.settled(at.Add(soon), quiet, soon)
-	if len(got) != 1 || !got["ended"].Equal(t0) {
+	if len(got) != 1 || !got["ended"].first.Equal(t0) {
 		t.Fatalf("settled = %v, want ended alone, dated at its last write", got)
 	}
 	if got := p.silent(at.Add(quiet), quiet); len(got) != 2 || got["written"].IsZero() || got["overtaken"].IsZero() {
@@ -153,5 +155,50 @@ func TestPendingLooksForWriters(t *testing.T) {
 	}
 	if next := p["written"].wake(quiet, soon); !next.Equal(at.Add(2 * quiet)) {
 		t.Errorf("a file still written is next looked at %v, want a quiet period after the last look", next.Sub(t0))
+	}
+}
+
+// TestPendingTellsWhatWasWrittenHere: only a path whose name was written
+// into, with nothing else done to it but changes of attributes, was
+// certainly not made by a session of rsync's daemon, which writes aside
+// and renames into place.
+func TestPendingTellsWhatWasWrittenHere(t *testing.T) {
+	var (
+		written   = event{Event: fsnotify.Event{Op: fsnotify.Write}, inPlace: true, writing: true}
+		closed    = event{Event: fsnotify.Event{Op: fsnotify.Write}, inPlace: true, complete: true}
+		chmod     = event{Event: fsnotify.Event{Op: fsnotify.Chmod}}
+		renamedIn = event{Event: fsnotify.Event{Op: fsnotify.Create}, complete: true}
+		removed   = event{Event: fsnotify.Event{Op: fsnotify.Remove}, gone: true}
+	)
+	for _, tc := range []struct {
+		name   string
+		events []event
+		found  bool
+		want   bool
+	}{
+		{"written and closed", []event{written, closed}, false, true},
+		{"written, then its mode set", []event{written, closed, chmod}, false, true},
+		{"renamed into place", []event{renamedIn}, false, false},
+		{"written, then replaced by a rename", []event{written, closed, renamedIn}, false, false},
+		{"renamed into place, then written", []event{renamedIn, written, closed}, false, false},
+		{"removed", []event{removed}, false, false},
+		{"its mode set alone", []event{chmod}, false, false},
+		{"found in a new directory", nil, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := pending{}
+			t0 := time.Now()
+			for _, ev := range tc.events {
+				p.touch("f", t0, ev.complete)
+				p.made("f", ev)
+			}
+			if tc.found {
+				p.touch("f", t0, true)
+				p.found("f")
+			}
+			if got := p["f"].writtenHere(); got != tc.want {
+				t.Errorf("writtenHere = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

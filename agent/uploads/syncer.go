@@ -160,6 +160,11 @@ type wait struct {
 	sessions     []int
 }
 
+// heldBy tells whether one of the sessions waited for is still writing.
+func (w wait) heldBy(writing map[int]bool) bool {
+	return slices.ContainsFunc(w.sessions, func(pid int) bool { return writing[pid] })
+}
+
 // completeQuiet divides the quiet period for a path whose last event
 // ended a write (close_write, moved_to): it is complete, and goes once no
 // other event followed for that long (pending), 2 ms by default. lsyncd
@@ -253,6 +258,8 @@ func (s *Syncer) Received(t Transfer) {
 }
 
 // receiving records the daemon's sessions writing into the directory now.
+// A path that waited for sessions all now ended settles at once: the
+// loop is woken rather than left to its next look (mayBeLocal).
 func (s *Syncer) receiving(pids []int) {
 	s.init()
 	s.mu.Lock()
@@ -260,6 +267,12 @@ func (s *Syncer) receiving(pids []int) {
 	clear(s.writing)
 	for _, pid := range pids {
 		s.writing[pid] = true
+	}
+	for _, w := range s.waiting {
+		if !w.heldBy(s.writing) {
+			s.poke()
+			return
+		}
 	}
 }
 
@@ -452,8 +465,10 @@ func (s *Syncer) event(ctx context.Context, w *watcher, ev event) {
 		if i == 0 {
 			s.pending.touch(p, now, ev.complete)
 			s.pending.writing(p, ev)
+			s.pending.made(p, ev)
 		} else {
 			s.pending.touch(p, now, found[i].complete)
+			s.pending.found(p)
 			if found[i].open {
 				s.pending.opened(p)
 			}
@@ -536,23 +551,30 @@ func (s *Syncer) lookForWriters() {
 }
 
 // mayBeLocal returns, of the paths that settled and those waiting, the
-// ones that can be settled now: a path a transfer names is a peer's; a
-// path none names yet waits while a session that was writing into the
-// directory when it settled goes on, for that session may log it later,
-// for maxWait at most. New sessions do not prolong the wait.
-func (s *Syncer) mayBeLocal(settled map[string]time.Time) map[string]time.Time {
-	for path, first := range settled {
-		// A change of attributes alone is not held: the daemon logs
-		// those itself, at once (its generator makes them).
-		if _, named := s.incoming[path]; named || len(s.writing) == 0 || s.attrOnly[path] {
+// ones that can be settled now, with when each first changed: a path a
+// transfer names is a peer's; a path written here in place is this
+// front's; any other path none names yet waits while a session that was
+// writing into the directory when it settled goes on, for that session
+// may log it later, for maxWait at most. New sessions do not prolong the
+// wait.
+func (s *Syncer) mayBeLocal(changes map[string]change) map[string]time.Time {
+	settled := map[string]time.Time{}
+	for path, c := range changes {
+		// A change of attributes alone is not held either: the daemon
+		// logs those itself, at once (its generator makes them). Nor is
+		// a write into the name: a session's end is logged 20-50 ms
+		// after its last file is in place (rsync polls its children's
+		// exit every 20 ms), and uploads here at 20/s on two fronts
+		// each waited for the other's pushes (p99 65-75 ms).
+		if _, named := s.incoming[path]; named || len(s.writing) == 0 || s.attrOnly[path] || c.writtenHere() {
+			settled[path] = c.first
 			continue
 		}
-		w := wait{first: first, since: s.Clock.Now()}
+		w := wait{first: c.first, since: s.Clock.Now()}
 		for pid := range s.writing {
 			w.sessions = append(w.sessions, pid)
 		}
 		s.waiting[path] = w
-		delete(settled, path)
 	}
 	for path, w := range s.waiting {
 		if _, again := s.pending[path]; again {
@@ -561,7 +583,7 @@ func (s *Syncer) mayBeLocal(settled map[string]time.Time) map[string]time.Time {
 			continue
 		}
 		_, named := s.incoming[path]
-		if named || !slices.ContainsFunc(w.sessions, func(pid int) bool { return s.writing[pid] }) ||
+		if named || !w.heldBy(s.writing) ||
 			s.Clock.Since(w.since) >= maxWait*s.Quiet {
 			settled[path] = w.first
 			delete(s.waiting, path)
@@ -578,7 +600,9 @@ func (s *Syncer) nextDue() time.Time {
 	defer s.mu.Unlock()
 	next := s.pending.next(s.Quiet, s.soon())
 	if len(s.waiting) > 0 {
-		// The end of the sessions they wait for is read from the log.
+		// The end of the sessions they wait for wakes the loop when the
+		// Router follows the log (Router.Follow); this look finds a
+		// session that died without its last line, and the longest wait.
 		next = earliest(next, s.Clock.Now().Add(s.Quiet))
 	}
 	for name, box := range s.outbox {

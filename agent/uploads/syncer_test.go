@@ -421,7 +421,13 @@ func TestSyncerWaitsForTheSessionsWriting(t *testing.T) {
 				s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("192.0.2.7")}})
 			})
 			s.receiving([]int{writer})
-			write(t, filepath.Join(s.Module.Path, "up.jpg"), "from a peer, or from here")
+			// As rsync's daemon writes: aside (--temp-dir), then renamed
+			// into place.
+			aside := filepath.Join(s.Module.Path, tmpDir, "up.jpg")
+			write(t, aside, "from a peer, or from here")
+			if err := os.Rename(aside, filepath.Join(s.Module.Path, "up.jpg")); err != nil {
+				t.Fatal(err)
+			}
 			waits := func() bool {
 				s.mu.Lock()
 				defer s.mu.Unlock()
@@ -441,6 +447,35 @@ func TestSyncerWaitsForTheSessionsWriting(t *testing.T) {
 				t.Errorf("up.jpg pushed %d times, want it sent: %v", pushed, tc.wantLocal)
 			}
 		})
+	}
+}
+
+// TestSyncerDoesNotHoldAFileWrittenHere: a file written into its own
+// name while a peer's session writes into the directory is this front's
+// (the daemon writes aside and renames into place): it is pushed without
+// waiting for the session to end. Held, uploads at 20/s on two fronts
+// each waited for the other's pushes, whose end rsync's daemon logs 20-50
+// ms after their last file.
+func TestSyncerDoesNotHoldAFileWrittenHere(t *testing.T) {
+	const writer = 4711
+	rsync := newFakeRsync(t, "")
+	s := startLocalSyncer(t, func(s *Syncer) {
+		rsync.install(t, s)
+		s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("192.0.2.7")}})
+	})
+	s.receiving([]int{writer})
+	write(t, filepath.Join(s.Module.Path, "up.jpg"), "written here")
+	held := false
+	eventually(t, 5*time.Second, "up.jpg pushed", func() bool {
+		s.mu.Lock()
+		_, waits := s.waiting["up.jpg"]
+		s.mu.Unlock()
+		held = held || waits
+		pushed, _ := rsync.pushes("192.0.2.7")
+		return pushed > 0
+	})
+	if held {
+		t.Error("up.jpg, written here, waited for the peer's session")
 	}
 }
 
