@@ -36,13 +36,15 @@ func lsyncdModule(f *testFront) Module {
 // lsyncd, as its default.rsync does, with no delay (its default is 15 s)
 // and TCP_NODELAY as webfarm's pushes have (without it, a one-file push
 // waits for delayed ACKs: 175 ms, not 50), so that its latency is the
-// best it can be.
+// best it can be. It deletes nothing, as lsyncd run on every front must
+// not: its start-up sync would delete what the others wrote meanwhile
+// (the bench deletes nothing).
 func lsyncdConf(src, state, password string, peers []*testFront) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "settings { nodaemon = true, logfile = %q, statusFile = %q, insist = true }\n",
 		filepath.Join(state, "lsyncd.log"), filepath.Join(state, "lsyncd.status"))
 	for _, p := range peers {
-		fmt.Fprintf(&b, "sync { default.rsync, source = %q, target = %q, delay = 0,\n", src,
+		fmt.Fprintf(&b, "sync { default.rsync, source = %q, target = %q, delay = 0, delete = false,\n", src,
 			fmt.Sprintf("rsync://%s@%s:8873/lsyncd/", AuthUser, p.addr))
 		fmt.Fprintf(&b, "  rsync = { password_file = %q, archive = false, links = true, times = true, perms = true,\n    _extra = { \"--sockopts=TCP_NODELAY\" } } }\n", password)
 	}
@@ -62,7 +64,7 @@ func startLsyncd(t *testing.T, f *testFront, peers []*testFront) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting lsyncd: %v", err)
 	}
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
+	t.Cleanup(func() { stopLsyncd(cmd) })
 	// Its start-up sends its whole tree to every target: measured while
 	// that runs, the first figures (webfarm's) shared the cores with it.
 	start, log := time.Now(), filepath.Join(f.state, "lsyncd.log")
@@ -72,6 +74,12 @@ func startLsyncd(t *testing.T, f *testFront, peers []*testFront) *exec.Cmd {
 	})
 	t.Logf("lsyncd's start-up transfers (every file to every target) ended in %v", time.Since(start).Round(time.Millisecond))
 	return cmd
+}
+
+// stopLsyncd stops an lsyncd that startLsyncd started.
+func stopLsyncd(cmd *exec.Cmd) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
 }
 
 // rateRounds of rateRound each, per system, make the 20/s figures: 900
@@ -84,10 +92,11 @@ const (
 // TestNodeSyncBench runs the same load through webfarm's Syncers and
 // through lsyncd on the same three namespaces, one after the other, and
 // prints their figures side by side: a single change, 1 KB-1 MB files at
-// 20 uploads/s, a burst of 10,000 files, then the CPU each uses idle with
-// what they watch: 100,000 files in every directory before the load, and
-// what the load wrote. Every file is checked on every front after the
-// load.
+// 20 uploads/s written on one front, then spread over the three (as the
+// VIP spreads them; lsyncd then runs on every front), a burst of 10,000
+// files, and the CPU each uses idle with what they watch: 100,000 files in
+// every directory before the load, and what the load wrote. Every file is
+// checked on every front after the load.
 func TestNodeSyncBench(t *testing.T) {
 	if os.Getenv(BenchSyncVar) != "1" {
 		t.Skipf("benchmark: set %s=1 (make bench-sync)", BenchSyncVar)
@@ -113,41 +122,79 @@ func TestNodeSyncBench(t *testing.T) {
 	lsyncd := startLsyncd(t, fronts[0], fronts[1:])
 	systems := []struct {
 		name string
-		src  string
-		dsts []string
+		// dirs are the fronts' directories, front1's first.
+		dirs []string
 	}{
-		{"webfarm", fronts[0].dir, []string{fronts[1].dir, fronts[2].dir}},
-		{"lsyncd", lsyncdModule(fronts[0]).Path, []string{lsyncdModule(fronts[1]).Path, lsyncdModule(fronts[2]).Path}},
+		{"webfarm", []string{fronts[0].dir, fronts[1].dir, fronts[2].dir}},
+		{"lsyncd", []string{lsyncdModule(fronts[0]).Path, lsyncdModule(fronts[1]).Path, lsyncdModule(fronts[2]).Path}},
 	}
-	rows := [][]string{{"", "single change", "20/s p50", "20/s p99", "20/s max", "10,000-file burst", "idle CPU"}}
-	singles := make([]time.Duration, len(systems))
+	singles, bursts := make([]time.Duration, len(systems)), make([]time.Duration, len(systems))
 	for i, s := range systems {
-		singles[i] = singleChange(t, s.src, s.dsts)
+		singles[i] = singleChange(t, s.dirs[0], s.dirs[1:])
 	}
-	// The rate's rounds take turns, so that a change of the machine's
-	// load (it is shared) weighs on both systems alike.
-	latencies := make([][]time.Duration, len(systems))
-	for r := range rateRounds {
-		for i, s := range systems {
-			latencies[i] = append(latencies[i], loadAtRate(t, s.src, fmt.Sprintf("up%d", r), s.dsts, 20, rateRound)...)
-		}
-	}
+	oneWriter := ratedRounds(t, len(systems), "up", func(i int, dir string) []time.Duration {
+		return loadAtRate(t, systems[i].dirs, 1, dir, 20, rateRound)
+	})
 	for i, s := range systems {
-		single, lat := singles[i], latencies[i]
-		slices.Sort(lat)
-		_, burstTook := burst(t, s.src, s.dsts, 10000)
-		for _, d := range s.dsts {
-			if got, want := tree(t, d), tree(t, s.src); !sameTree(got, want) {
-				t.Errorf("%s: %s differs from the source after the load (%d files, want %d)", s.name, d, len(got), len(want))
-			}
-		}
-		rows = append(rows, []string{s.name, single.String(), pct(lat, 50).String(), pct(lat, 99).String(),
-			lat[len(lat)-1].Round(time.Millisecond).String(), burstTook.Round(time.Millisecond).String(), ""})
+		_, bursts[i] = burst(t, s.dirs[0], s.dirs[1:], 10000)
+		sameEverywhere(t, s.name, s.dirs)
+	}
+	// Uploads through the VIP land on every front: lsyncd then runs on
+	// each, and sends on what the others sent it too.
+	var twoWay []*exec.Cmd
+	for i, f := range fronts[1:] {
+		others := append(slices.Clone(fronts[:i+1]), fronts[i+2:]...)
+		twoWay = append(twoWay, startLsyncd(t, f, others))
+	}
+	allWriters := ratedRounds(t, len(systems), "all", func(i int, dir string) []time.Duration {
+		return loadAtRate(t, systems[i].dirs, len(systems[i].dirs), dir, 20, rateRound)
+	})
+	for _, cmd := range twoWay {
+		stopLsyncd(cmd)
+	}
+	for _, s := range systems {
+		sameEverywhere(t, s.name, s.dirs)
 	}
 	self, lsy := idleCPU(t, lsyncd.Process.Pid, 20*time.Second)
-	rows[1][6] = fmt.Sprintf("%.2f%% (3 Syncers, one process)", self)
-	rows[2][6] = fmt.Sprintf("%.2f%% (lsyncd on front1)", lsy)
+	idle := []string{fmt.Sprintf("%.2f%% (3 Syncers, one process)", self), fmt.Sprintf("%.2f%% (lsyncd on front1)", lsy)}
+	rows := [][]string{{"", "single change", "20/s p50", "20/s p99", "20/s max", "20/s on all p50", "20/s on all p99", "10,000-file burst", "idle CPU"}}
+	for i, s := range systems {
+		one, all := oneWriter[i], allWriters[i]
+		rows = append(rows, []string{s.name, singles[i].String(),
+			pct(one, 50).String(), pct(one, 99).String(), one[len(one)-1].Round(time.Millisecond).String(),
+			pct(all, 50).String(), pct(all, 99).String(), bursts[i].Round(time.Millisecond).String(), idle[i]})
+	}
 	t.Logf("load average %s; %d files watched per front\n%s", loadAverage(), len(tree(t, fronts[0].dir)), table(rows))
+}
+
+// ratedRounds runs rateRounds rounds of load for each of n systems, the
+// systems taking turns, so that a change of the machine's load (it is
+// shared) weighs on them alike; it returns each system's latencies,
+// sorted. Each round writes below a directory of its own, named after
+// name.
+func ratedRounds(t *testing.T, n int, name string, load func(system int, dir string) []time.Duration) [][]time.Duration {
+	t.Helper()
+	latencies := make([][]time.Duration, n)
+	for r := range rateRounds {
+		for i := range n {
+			latencies[i] = append(latencies[i], load(i, fmt.Sprintf("%s%d", name, r))...)
+		}
+	}
+	for _, lat := range latencies {
+		slices.Sort(lat)
+	}
+	return latencies
+}
+
+// sameEverywhere checks that every one of dirs holds what the first does.
+func sameEverywhere(t *testing.T, system string, dirs []string) {
+	t.Helper()
+	want := tree(t, dirs[0])
+	for _, d := range dirs[1:] {
+		if got := tree(t, d); !sameTree(got, want) {
+			t.Errorf("%s: %s differs from %s after the load (%d files, want %d)", system, d, dirs[0], len(got), len(want))
+		}
+	}
 }
 
 // seedIdleFiles writes idleFiles small files into front1's directory, in

@@ -50,6 +50,8 @@ type testFront struct {
 	syncer *Syncer
 	cancel context.CancelFunc
 	done   chan struct{}
+	// stopFollowing ends the router's following of the daemon's log.
+	stopFollowing func()
 }
 
 // runner runs programs inside ns's network namespace: nsenter, not `ip
@@ -156,9 +158,15 @@ func (f *testFront) serve(t *testing.T, all []*testFront) {
 	}
 }
 
-// run runs the Syncer serve made until stop or the test's end.
+// run runs the Syncer serve made, its router following the daemon's log
+// as the Manager's does, until stop or the test's end.
 func (f *testFront) run(t *testing.T) {
 	t.Helper()
+	stopFollowing, err := f.router.Follow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.stopFollowing = stopFollowing
 	ctx, cancel := context.WithCancel(context.Background())
 	ctx = testrContext(ctx, t, f.name)
 	f.cancel, f.done = cancel, make(chan struct{})
@@ -176,6 +184,7 @@ func (f *testFront) stop() {
 	if f.cancel == nil {
 		return
 	}
+	f.stopFollowing()
 	f.cancel()
 	<-f.done
 	f.daemon.Stop()

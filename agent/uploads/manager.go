@@ -106,13 +106,6 @@ func (m *Manager) applyFarm(ctx context.Context, f Farm) error {
 	if err := run.daemon.Apply(cfg, f.Password); err != nil {
 		return err
 	}
-	if run.stopFollowing == nil {
-		stop, err := run.router.Follow()
-		if err != nil {
-			return err
-		}
-		run.stopFollowing = stop
-	}
 	passwordFile := filepath.Join(dir, "password")
 	if err := writeFile(passwordFile, []byte(f.Password+"\n"), 0o600); err != nil {
 		return err
@@ -137,6 +130,15 @@ func (m *Manager) applyFarm(ctx context.Context, f Farm) error {
 			sr.stop(run.router)
 			delete(run.syncers, name)
 		}
+	}
+	// Without it, the Syncers still read the log at each step: a failure
+	// is reported, and the next apply tries again.
+	if run.stopFollowing == nil {
+		stop, err := run.router.Follow()
+		if err != nil {
+			return err
+		}
+		run.stopFollowing = stop
 	}
 	return nil
 }

@@ -12,19 +12,21 @@ import (
 )
 
 // TestNodeUploadsPropagation measures, on three fronts, how long an upload
-// takes to reach the two others: 1 KB to 1 MB files at 20 uploads/s, then
-// a burst of 10,000 small files. The figures are printed; what is asserted
-// is that no file is lost or left different on any front.
+// takes to reach the two others: 1 KB to 1 MB files at 20 uploads/s,
+// written on every front in turn as through the VIP, so that each front
+// pushes while it receives, then a burst of 10,000 small files. The
+// figures are printed; what is asserted is that no file is lost or left
+// different on any front.
 func TestNodeUploadsPropagation(t *testing.T) {
 	fronts := newTestFarm(t, 3)
 	for _, f := range fronts {
 		f.start(t, fronts)
 	}
 	allCaughtUp(t, fronts)
-	dsts := []string{fronts[1].dir, fronts[2].dir}
+	dirs, dsts := []string{fronts[0].dir, fronts[1].dir, fronts[2].dir}, []string{fronts[1].dir, fronts[2].dir}
 
-	latencies := loadAtRate(t, fronts[0].dir, "up", dsts, 20, 15*time.Second)
-	t.Logf("%d uploads of 1 KB-1 MB at 20/s: propagation to both other fronts p50 %v, p99 %v, max %v",
+	latencies := loadAtRate(t, dirs, len(dirs), "up", 20, 15*time.Second)
+	t.Logf("%d uploads of 1 KB-1 MB at 20/s on every front: propagation to both others p50 %v, p99 %v, max %v",
 		len(latencies), pct(latencies, 50), pct(latencies, 99), latencies[len(latencies)-1])
 	wrote, everywhere := burst(t, fronts[0].dir, dsts, 10000)
 	t.Logf("burst of 10,000 small files: written in %v, on both other fronts %v after the first write",
@@ -32,13 +34,14 @@ func TestNodeUploadsPropagation(t *testing.T) {
 	converged(t, fronts, nil, "after the load (checksums of every file on every front)")
 }
 
-// loadAtRate writes 1 KB to 1 MB new files into src/dir at rate a second
-// for d, and returns, sorted, how long each took to be whole in every dst.
-func loadAtRate(t *testing.T, src, dir string, dsts []string, rate int, d time.Duration) []time.Duration {
+// loadAtRate writes 1 KB to 1 MB new files at rate a second for d, in
+// turn into dir below each of the first writers of dirs, and returns,
+// sorted, how long each took to be whole in every other of dirs.
+func loadAtRate(t *testing.T, dirs []string, writers int, dir string, rate int, d time.Duration) []time.Duration {
 	t.Helper()
 	sizes := []int{1 << 10, 10 << 10, 100 << 10, 1 << 20}
 	written := map[string]time.Time{}
-	sizeOf := map[string]int{}
+	sizeOf, writer := map[string]int{}, map[string]int{}
 	var latencies []time.Duration
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
@@ -54,12 +57,12 @@ func loadAtRate(t *testing.T, src, dir string, dsts []string, rate int, d time.D
 			name := fmt.Sprintf("%s/%05d.bin", dir, i)
 			data := make([]byte, sizes[i%len(sizes)])
 			_, _ = rand.Read(data)
-			write(t, filepath.Join(src, name), string(data))
-			written[name], sizeOf[name] = time.Now(), len(data)
+			write(t, filepath.Join(dirs[i%writers], name), string(data))
+			written[name], sizeOf[name], writer[name] = time.Now(), len(data), i%writers
 			i++
 		case <-poll.C:
 			for name, at := range written {
-				if arrivedEverywhere(dsts, name, sizeOf[name]) {
+				if arrivedEverywhere(slices.Delete(slices.Clone(dirs), writer[name], writer[name]+1), name, sizeOf[name]) {
 					latencies = append(latencies, time.Since(at))
 					delete(written, name)
 				}

@@ -3,6 +3,7 @@ package uploads
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,21 +99,31 @@ func TestNodeUploadsThreeFronts(t *testing.T) {
 	t.Run("permissions", func(t *testing.T) {
 		write(t, filepath.Join(f1.dir, "perm/private.txt"), "mode 0600 here")
 		converged(t, fronts, nil, "permissions")
-		for _, f := range fronts {
-			for _, p := range []string{"perm/private.txt", "perm"} {
-				st, err := os.Lstat(filepath.Join(f.dir, p))
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := os.FileMode(0o644)
-				if st.IsDir() {
-					want = 0o755
-				}
-				sys := st.Sys().(*syscall.Stat_t)
-				if st.Mode().Perm() != want || sys.Uid != testUID || sys.Gid != testGID {
-					t.Errorf("%s %s: mode %v owner %d:%d, want %v %d:%d", f.name, p, st.Mode().Perm(), sys.Uid, sys.Gid, want, testUID, testGID)
+		// The file goes at once, written here; its new directory may
+		// be a peer's, and settles, given its owner, once the sessions
+		// writing into front1 then have ended (mayBeLocal).
+		var wrong []string
+		if pollUntil(10*time.Second, 20*time.Millisecond, func() bool {
+			wrong = nil
+			for _, f := range fronts {
+				for _, p := range []string{"perm/private.txt", "perm"} {
+					st, err := os.Lstat(filepath.Join(f.dir, p))
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := os.FileMode(0o644)
+					if st.IsDir() {
+						want = 0o755
+					}
+					sys := st.Sys().(*syscall.Stat_t)
+					if st.Mode().Perm() != want || sys.Uid != testUID || sys.Gid != testGID {
+						wrong = append(wrong, fmt.Sprintf("%s %s: mode %v owner %d:%d, want %v %d:%d", f.name, p, st.Mode().Perm(), sys.Uid, sys.Gid, want, testUID, testGID))
+					}
 				}
 			}
+			return len(wrong) == 0
+		}) < 0 {
+			t.Errorf("after 10s: %s", strings.Join(wrong, "; "))
 		}
 	})
 	t.Run("concurrent writes", func(t *testing.T) {
