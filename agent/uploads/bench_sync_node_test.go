@@ -132,12 +132,11 @@ func TestNodeSyncBench(t *testing.T) {
 	for i, s := range systems {
 		singles[i] = singleChange(t, s.dirs[0], s.dirs[1:])
 	}
-	oneWriter := ratedRounds(t, len(systems), "up", func(i int, dir string) []time.Duration {
+	oneWriter := ratedRounds(t, len(systems), "up", func(i int, dir string) ([]time.Duration, []string) {
 		return loadAtRate(t, systems[i].dirs, 1, dir, 20, rateRound)
 	})
 	for i, s := range systems {
 		_, bursts[i] = burst(t, s.dirs[0], s.dirs[1:], 10000)
-		sameEverywhere(t, s.name, s.dirs)
 	}
 	// Uploads through the VIP land on every front: lsyncd then runs on
 	// each, and sends on what the others sent it too.
@@ -146,23 +145,33 @@ func TestNodeSyncBench(t *testing.T) {
 		others := append(slices.Clone(fronts[:i+1]), fronts[i+2:]...)
 		twoWay = append(twoWay, startLsyncd(t, f, others))
 	}
-	allWriters := ratedRounds(t, len(systems), "all", func(i int, dir string) []time.Duration {
+	allWriters := ratedRounds(t, len(systems), "all", func(i int, dir string) ([]time.Duration, []string) {
+		ownedDirs(t, systems[i].dirs, dir)
 		return loadAtRate(t, systems[i].dirs, len(systems[i].dirs), dir, 20, rateRound)
 	})
 	for _, cmd := range twoWay {
 		stopLsyncd(cmd)
 	}
-	for _, s := range systems {
-		sameEverywhere(t, s.name, s.dirs)
+	// webfarm must lose nothing; lsyncd's losses are a figure of its.
+	differ := make([][]string, len(systems))
+	for i, s := range systems {
+		differ[i] = differing(t, s.dirs)
+	}
+	if len(differ[0]) > 0 {
+		t.Errorf("webfarm: %d paths not the same on every front after the load: %v", len(differ[0]), differ[0])
 	}
 	self, lsy := idleCPU(t, lsyncd.Process.Pid, 20*time.Second)
 	idle := []string{fmt.Sprintf("%.2f%% (3 Syncers, one process)", self), fmt.Sprintf("%.2f%% (lsyncd on front1)", lsy)}
-	rows := [][]string{{"", "single change", "20/s p50", "20/s p99", "20/s max", "20/s on all p50", "20/s on all p99", "10,000-file burst", "idle CPU"}}
+	rows := [][]string{{"", "single change", "20/s p50", "20/s p99", "20/s max", "20/s on all p50", "20/s on all p99", "10,000-file burst", "idle CPU", "lost or different"}}
 	for i, s := range systems {
 		one, all := oneWriter[i], allWriters[i]
 		rows = append(rows, []string{s.name, singles[i].String(),
 			pct(one, 50).String(), pct(one, 99).String(), one[len(one)-1].Round(time.Millisecond).String(),
-			pct(all, 50).String(), pct(all, 99).String(), bursts[i].Round(time.Millisecond).String(), idle[i]})
+			pct(all, 50).String(), pct(all, 99).String(), bursts[i].Round(time.Millisecond).String(), idle[i],
+			strconv.Itoa(len(differ[i]))})
+		if len(differ[i]) > 0 {
+			t.Logf("%s: not the same on every front after the load: %v", s.name, differ[i])
+		}
 	}
 	t.Logf("load average %s; %d files watched per front\n%s", loadAverage(), len(tree(t, fronts[0].dir)), table(rows))
 }
@@ -171,13 +180,14 @@ func TestNodeSyncBench(t *testing.T) {
 // systems taking turns, so that a change of the machine's load (it is
 // shared) weighs on them alike; it returns each system's latencies,
 // sorted. Each round writes below a directory of its own, named after
-// name.
-func ratedRounds(t *testing.T, n int, name string, load func(system int, dir string) []time.Duration) [][]time.Duration {
+// name. The files a round lost show in the trees at the end (differing).
+func ratedRounds(t *testing.T, n int, name string, load func(system int, dir string) ([]time.Duration, []string)) [][]time.Duration {
 	t.Helper()
 	latencies := make([][]time.Duration, n)
 	for r := range rateRounds {
 		for i := range n {
-			latencies[i] = append(latencies[i], load(i, fmt.Sprintf("%s%d", name, r))...)
+			lat, _ := load(i, fmt.Sprintf("%s%d", name, r))
+			latencies[i] = append(latencies[i], lat...)
 		}
 	}
 	for _, lat := range latencies {
@@ -186,15 +196,43 @@ func ratedRounds(t *testing.T, n int, name string, load func(system int, dir str
 	return latencies
 }
 
-// sameEverywhere checks that every one of dirs holds what the first does.
-func sameEverywhere(t *testing.T, system string, dirs []string) {
+// ownedDirs makes dir below each of dirs, owned by their owner, as a web
+// server's upload directory is: the daemons write as that owner, and
+// lsyncd, unlike webfarm, gives nothing written on a front its owner (a
+// directory the test made as root on front1 refused every other front's
+// files).
+func ownedDirs(t *testing.T, dirs []string, dir string) {
 	t.Helper()
-	want := tree(t, dirs[0])
-	for _, d := range dirs[1:] {
-		if got := tree(t, d); !sameTree(got, want) {
-			t.Errorf("%s: %s differs from %s after the load (%d files, want %d)", system, d, dirs[0], len(got), len(want))
+	for _, d := range dirs {
+		path := filepath.Join(d, dir)
+		if err := os.Mkdir(path, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(path, testUID, testGID); err != nil {
+			t.Fatal(err)
 		}
 	}
+}
+
+// differing are the paths not the same on every one of dirs: missing on
+// one, or with other content.
+func differing(t *testing.T, dirs []string) []string {
+	t.Helper()
+	trees := make([]map[string]string, len(dirs))
+	for i, d := range dirs {
+		trees[i] = tree(t, d)
+	}
+	differ := map[string]bool{}
+	for _, tr := range trees {
+		for path, digest := range tr {
+			for _, other := range trees {
+				if other[path] != digest {
+					differ[path] = true
+				}
+			}
+		}
+	}
+	return sortedKeys(differ)
 }
 
 // seedIdleFiles writes idleFiles small files into front1's directory, in
