@@ -50,6 +50,12 @@ func loadAtRate(t *testing.T, dirs []string, writers int, dir string, rate int, 
 	defer tick.Stop()
 	poll := time.NewTicker(2 * time.Millisecond)
 	defer poll.Stop()
+	// others are, per writer, the dirs its files must reach: made once,
+	// not at every poll of every file.
+	others := make([][]string, writers)
+	for w := range others {
+		others[w] = slices.Delete(slices.Clone(dirs), w, w+1)
+	}
 	end := time.Now().Add(d)
 	for i := 0; time.Now().Before(end) || len(written) > 0; {
 		select {
@@ -65,7 +71,7 @@ func loadAtRate(t *testing.T, dirs []string, writers int, dir string, rate int, 
 			i++
 		case <-poll.C:
 			for name, at := range written {
-				if arrivedEverywhere(slices.Delete(slices.Clone(dirs), writer[name], writer[name]+1), name, sizeOf[name]) {
+				if arrivedEverywhere(others[writer[name]], name, sizeOf[name]) {
 					latencies = append(latencies, time.Since(at))
 					delete(written, name)
 				}
