@@ -133,7 +133,7 @@ func TestNodeSyncBench(t *testing.T) {
 		singles[i] = singleChange(t, s.dirs[0], s.dirs[1:])
 	}
 	oneWriter := ratedRounds(t, len(systems), "up", func(i int, dir string) ([]time.Duration, []string) {
-		return loadAtRate(t, systems[i].dirs, 1, dir, 20, rateRound)
+		return runLoad(t, systems[i].dirs, 1, dir, 20, rateRound)
 	})
 	for i, s := range systems {
 		_, bursts[i] = burst(t, s.dirs[0], s.dirs[1:], 10000)
@@ -147,7 +147,7 @@ func TestNodeSyncBench(t *testing.T) {
 	}
 	allWriters := ratedRounds(t, len(systems), "all", func(i int, dir string) ([]time.Duration, []string) {
 		ownedDirs(t, systems[i].dirs, dir)
-		return loadAtRate(t, systems[i].dirs, len(systems[i].dirs), dir, 20, rateRound)
+		return runLoad(t, systems[i].dirs, len(systems[i].dirs), dir, 20, rateRound)
 	})
 	for _, cmd := range twoWay {
 		stopLsyncd(cmd)

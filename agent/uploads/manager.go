@@ -99,7 +99,6 @@ func (m *Manager) applyFarm(ctx context.Context, f Farm) error {
 	}
 	run := m.farms[f.Key]
 	if run == nil {
-		releasePushPipes(dir)
 		run = &farmRun{daemon: &Daemon{Binary: m.Binary}, router: NewRouter(cfg), syncers: map[string]*syncRun{}}
 		m.farms[f.Key] = run
 	}

@@ -25,7 +25,7 @@ func TestNodeUploadsPropagation(t *testing.T) {
 	allCaughtUp(t, fronts)
 	dirs, dsts := []string{fronts[0].dir, fronts[1].dir, fronts[2].dir}, []string{fronts[1].dir, fronts[2].dir}
 
-	latencies, lost := loadAtRate(t, dirs, len(dirs), "up", 20, 15*time.Second)
+	latencies, lost := runLoad(t, dirs, len(dirs), "up", 20, 15*time.Second)
 	if len(lost) > 0 {
 		t.Fatalf("%d uploads not on every front %v after the last: %v", len(lost), lostAfter, lost)
 	}

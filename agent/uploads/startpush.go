@@ -9,28 +9,33 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
-	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // A push's rsync is started before its paths are known, and told them
 // once they settle: most of a small push is spent before rsync reads a
 // path. It starts, connects to the peer's daemon, greets it and asks for
-// the module, and then waits on its --password-file, a pipe of its own
-// (a FIFO) that the agent writes the farm's password into only when the
-// push is used. The daemon logs a session ("rsync to <module>") once the
-// password is in: until then, the peer does not count it among the
+// the module, and then waits on its --password-file, /dev/fd/3, the read
+// end of a pipe that the agent writes the farm's password into only when
+// the push is used. The daemon logs a session ("rsync to <module>") once
+// the password is in: until then, the peer does not count it among the
 // sessions that may be writing into the directory, which its own local
 // changes would wait for (Syncer.mayBeLocal).
+//
+// A pipe, not a FIFO in the state directory: making and removing one
+// took a millisecond of CPU on an ext4 root, for every push, and an agent
+// that dies closes its end, so that rsync reads no password and ends.
+// Opening a pipe through /dev/fd does not wait for a writer, as a FIFO's
+// open does.
 //
 // The daemon lets in a front when it asks for the module, so a push
 // started ahead outlives a change of the peer's "hosts allow" by as long
 // as it waits (readyFor, ready.go); rsync 3.5's daemon gives up on a
 // session that sent no password within 60 s.
+
+// pushPasswordFile is where a push's rsync reads its password: the pipe
+// passed as its first extra file.
+const pushPasswordFile = "/dev/fd/3"
 
 // startedPush is an rsync started towards a peer, waiting for the farm's
 // password and then the paths to send from root.
@@ -38,10 +43,8 @@ type startedPush struct {
 	root         string
 	passwordFile string
 	url          string
-	// fifo is its --password-file; password is this end, opened for
-	// reading and writing, so that neither rsync's open nor this one
-	// blocks, and the pipe lives until rsync read it.
-	fifo     string
+	// password is the pipe's end rsync reads its password from; nil once
+	// written, or closed unwritten.
 	password *os.File
 	stdin    io.WriteCloser
 	stderr   bytes.Buffer
@@ -53,35 +56,23 @@ type startedPush struct {
 	err    error
 }
 
-// pushFIFOs numbers the password pipes of this process's pushes, from the
-// time it started: a pipe left by an agent that died does not stand in
-// the way of a restarted one's.
-var pushFIFOs atomic.Int64
-
-func init() { pushFIFOs.Store(time.Now().UnixNano()) }
-
 // startPush starts a push to peer's module from root, which must exist
-// until the push ended; the caller removes it. Its password pipe is made
-// beside the password file, in the agent's private state directory.
+// until the push ended; the caller removes it.
 func (r *Rsync) startPush(ctx context.Context, peer netip.Addr, module, root string) (*startedPush, error) {
 	if r.PasswordFile == "" {
 		return nil, errors.New("starting a push: no password file")
 	}
-	p := &startedPush{
-		root: root, passwordFile: r.PasswordFile, url: r.url(peer, module),
-		fifo:   filepath.Join(filepath.Dir(r.PasswordFile), fmt.Sprintf("push-%d.password", pushFIFOs.Add(1))),
-		exited: make(chan struct{}),
-	}
-	if err := unix.Mkfifo(p.fifo, 0o600); err != nil {
-		return nil, fmt.Errorf("making the push's password pipe %s: %w", p.fifo, err)
-	}
-	password, err := os.OpenFile(p.fifo, os.O_RDWR, 0)
+	p := &startedPush{root: root, passwordFile: r.PasswordFile, url: r.url(peer, module), exited: make(chan struct{})}
+	readEnd, writeEnd, err := os.Pipe()
 	if err != nil {
-		_ = os.Remove(p.fifo)
-		return nil, fmt.Errorf("opening the push's password pipe %s: %w", p.fifo, err)
+		return nil, fmt.Errorf("making the push's password pipe: %w", err)
 	}
-	p.password = password
-	p.cmd = command(ctx, r.Command, r.Binary, r.pushArgs(peer, module, root, p.fifo)...)
+	// Only rsync holds the read end: the agent's is closed once rsync
+	// started.
+	defer readEnd.Close()
+	p.password = writeEnd
+	p.cmd = command(ctx, r.Command, r.Binary, r.pushArgs(peer, module, root, pushPasswordFile)...)
+	p.cmd.ExtraFiles = []*os.File{readEnd}
 	p.cmd.Stderr = &p.stderr
 	if p.stdin, err = p.cmd.StdinPipe(); err == nil {
 		err = r.start(p.cmd)
@@ -119,17 +110,18 @@ func (p *startedPush) send(paths []string) error {
 	return failure(p.url, p.err, p.stderr.String())
 }
 
-// unlock writes the password's first line into the pipe, in one write:
-// rsync reads it in one read.
+// unlock writes the password's first line into the pipe, in one write
+// (rsync reads it in one read), and closes it.
 func (p *startedPush) unlock() error {
 	data, err := os.ReadFile(p.passwordFile)
 	if err != nil {
 		return fmt.Errorf("reading the farm's password: %w", err)
 	}
 	line, _, _ := strings.Cut(string(data), "\n")
-	if _, err := p.password.WriteString(line + "\n"); err != nil {
-		return fmt.Errorf("writing the push's password pipe %s: %w", p.fifo, err)
-	}
+	// rsync holds the read end until it exits: a write that fails means
+	// it ended, and its own error says why.
+	_, _ = p.password.WriteString(line + "\n")
+	p.release()
 	return nil
 }
 
@@ -144,9 +136,8 @@ func (p *startedPush) ended() bool {
 	}
 }
 
-// close ends the push, and removes its pipe. A push never used is sent no
-// path: killed before its password, rsync would leave "auth failed" in
-// the peer's log.
+// close ends the push. A push never used is sent no path: its pipe
+// closed unwritten, rsync would leave "auth failed" in the peer's log.
 func (p *startedPush) close() {
 	if !p.sent {
 		_ = p.send(nil)
@@ -155,24 +146,10 @@ func (p *startedPush) close() {
 	p.release()
 }
 
+// release closes the agent's end of the password pipe, if still open.
 func (p *startedPush) release() {
-	_ = p.password.Close()
-	_ = os.Remove(p.fifo)
-}
-
-// releasePushPipes ends what an agent that died left waiting in dir, the
-// farm's state directory: a push it started that had not yet opened its
-// password pipe blocks in open(2) for good once no writer is left (a
-// container's restart kills it; a bare process's does not). Each pipe is
-// opened for writing and closed, so that a reader waiting gets end of
-// file, and rsync exits; then it is removed. Called before this process
-// starts pushes of its own there.
-func releasePushPipes(dir string) {
-	pipes, _ := filepath.Glob(filepath.Join(dir, "push-*.password"))
-	for _, pipe := range pipes {
-		if fd, err := unix.Open(pipe, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
-			_ = unix.Close(fd)
-		}
-		_ = os.Remove(pipe)
+	if p.password != nil {
+		_ = p.password.Close()
+		p.password = nil
 	}
 }
