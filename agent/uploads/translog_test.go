@@ -2,6 +2,10 @@ package uploads
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -43,6 +47,71 @@ func TestParseLine(t *testing.T) {
 		if ok != tc.ok || got.pid != tc.want.pid || got.receiving != tc.want.receiving || got.ended != tc.want.ended ||
 			(got.transfer == nil) != (tc.want.transfer == nil) || (got.transfer != nil && *got.transfer != *tc.want.transfer) {
 			t.Errorf("parseLine(%q) = %+v (transfer %+v), %v; want %+v (transfer %+v), %v", tc.line, got, got.transfer, ok, tc.want, tc.want.transfer, tc.ok)
+		}
+	}
+}
+
+// TestLogTailReadsWholeLines: each read returns the lines appended since
+// the last, whole ones only (the daemon may be writing one), from the
+// start again once the log was truncated, and a line longer than the
+// buffer kept between reads whole.
+func TestLogTailReadsWholeLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rsyncd.log")
+	tail := logTail{path: path}
+	appendLog := func(s string) {
+		t.Helper()
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paths := func() []string {
+		t.Helper()
+		lines, err := tail.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range lines {
+			if l.transfer != nil {
+				got = append(got, l.transfer.Path)
+			}
+		}
+		return got
+	}
+	recv := func(path string) string {
+		return "2026/12/02 10:19:43 [9637] recv mod 10.0.0.1 >f+++++++++ " + path + "\n"
+	}
+	long := strings.Repeat("d/", maxKeptBuffer) + "f"
+	for i, step := range []struct {
+		write string
+		// truncate empties the log before the write, as the tail does
+		// once it grew past maxLogSize.
+		truncate bool
+		want     []string
+	}{
+		{want: nil},
+		{write: recv("a") + recv("b"), want: []string{"a", "b"}},
+		{write: recv("c")[:20], want: nil},
+		{write: recv("c")[20:] + recv("d")[:30], want: []string{"c"}},
+		{write: recv("d")[30:], want: []string{"d"}},
+		{write: recv(long) + recv("e"), want: []string{long, "e"}},
+		{write: recv("f"), truncate: true, want: []string{"f"}},
+	} {
+		if step.truncate {
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if step.write != "" {
+			appendLog(step.write)
+		}
+		if got := paths(); !slices.Equal(got, step.want) {
+			t.Errorf("read %d: %q, want %q", i, got, step.want)
 		}
 	}
 }
