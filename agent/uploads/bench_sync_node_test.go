@@ -129,10 +129,14 @@ func TestNodeSyncBench(t *testing.T) {
 		{"lsyncd", []string{lsyncdModule(fronts[0]).Path, lsyncdModule(fronts[1]).Path, lsyncdModule(fronts[2]).Path}},
 	}
 	singles, bursts := make([]time.Duration, len(systems)), make([]time.Duration, len(systems))
+	var names []string
+	for _, s := range systems {
+		names = append(names, s.name)
+	}
 	for i, s := range systems {
 		singles[i] = singleChange(t, s.dirs[0], s.dirs[1:])
 	}
-	oneWriter := ratedRounds(t, len(systems), "up", func(i int, dir string) ([]time.Duration, []string) {
+	oneWriter := ratedRounds(t, names, "up", func(i int, dir string) ([]time.Duration, []string) {
 		return runLoad(t, systems[i].dirs, 1, dir, 20, rateRound)
 	})
 	for i, s := range systems {
@@ -145,7 +149,7 @@ func TestNodeSyncBench(t *testing.T) {
 		others := append(slices.Clone(fronts[:i+1]), fronts[i+2:]...)
 		twoWay = append(twoWay, startLsyncd(t, f, others))
 	}
-	allWriters := ratedRounds(t, len(systems), "all", func(i int, dir string) ([]time.Duration, []string) {
+	allWriters := ratedRounds(t, names, "all", func(i int, dir string) ([]time.Duration, []string) {
 		ownedDirs(t, systems[i].dirs, dir)
 		return runLoad(t, systems[i].dirs, len(systems[i].dirs), dir, 20, rateRound)
 	})
@@ -181,13 +185,15 @@ func TestNodeSyncBench(t *testing.T) {
 // shared) weighs on them alike; it returns each system's latencies,
 // sorted. Each round writes below a directory of its own, named after
 // name. The files a round lost show in the trees at the end (differing).
-func ratedRounds(t *testing.T, n int, name string, load func(system int, dir string) ([]time.Duration, []string)) [][]time.Duration {
+func ratedRounds(t *testing.T, systems []string, name string, load func(system int, dir string) ([]time.Duration, []string)) [][]time.Duration {
 	t.Helper()
-	latencies := make([][]time.Duration, n)
+	latencies := make([][]time.Duration, len(systems))
 	for r := range rateRounds {
-		for i := range n {
+		for i, system := range systems {
 			lat, _ := load(i, fmt.Sprintf("%s%d", name, r))
 			latencies[i] = append(latencies[i], lat...)
+			slices.Sort(lat)
+			t.Logf("%s, round %d: p50 %v, p99 %v, max %v", system, r, pct(lat, 50), pct(lat, 99), pct(lat, 100))
 		}
 	}
 	for _, lat := range latencies {

@@ -205,7 +205,7 @@ func (s *Syncer) push(ctx context.Context, peer Peer, box map[string]time.Time) 
 // The paths left out of the snapshot are taken out of box: no longer what
 // settled here, they come back by themselves (dropReplaced).
 func (s *Syncer) pushFrom(p *startedPush, box map[string]time.Time) error {
-	defer endPush(p)
+	defer s.endPush(p)
 	s.mu.Lock()
 	paths := sortedKeys(box)
 	s.mu.Unlock()

@@ -533,6 +533,29 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 	s.forgetEnforced()
 	s.pushOutboxes(ctx)
 	s.collect(ctx)
+	s.renewEmptyMaps()
+}
+
+// renewEmptyMaps replaces, once empty, the maps of paths that every step
+// or push ranges over. A Go map keeps the room it once needed, and
+// ranging over it costs that room, not what it holds: the 100,000 files
+// found at start-up, all settled, left pending a map whose ranging took a
+// quarter of the Syncers' CPU under 20 uploads/s.
+func (s *Syncer) renewEmptyMaps() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending = renewedIfEmpty(s.pending)
+	s.waiting = renewedIfEmpty(s.waiting)
+	s.settledAs = renewedIfEmpty(s.settledAs)
+	s.enforced = renewedIfEmpty(s.enforced)
+}
+
+// renewedIfEmpty returns a new map if m is empty, else m.
+func renewedIfEmpty[M ~map[K]V, K comparable, V any](m M) M {
+	if len(m) == 0 {
+		return M{}
+	}
+	return m
 }
 
 // lookForWriters looks, for each file still open for writing whose writer

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -491,5 +492,57 @@ func TestSyncerKeepsUpWithABurst(t *testing.T) {
 	eventually(t, time.Minute, "the burst settled", func() bool { return s.Status().Pending == 0 })
 	if n := s.Status().LostEvents; n != 0 {
 		t.Errorf("inotify lost events %d times", n)
+	}
+}
+
+// TestSyncerRemovesItsPushSnapshots: each push reads a snapshot of its
+// own, removed beside the next push; none is left once the Syncer
+// stopped.
+func TestSyncerRemovesItsPushSnapshots(t *testing.T) {
+	module := filepath.Join(t.TempDir(), "media")
+	rsync := newFakeRsync(t, "")
+	t.Run("pushes", func(t *testing.T) {
+		s := startLocalSyncer(t, func(s *Syncer) {
+			s.Module.Path = module
+			rsync.install(t, s)
+			s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("192.0.2.7")}})
+		})
+		for i := range 5 {
+			write(t, filepath.Join(s.Module.Path, fmt.Sprintf("up%d.jpg", i)), "written here")
+			eventually(t, 5*time.Second, "the upload pushed", func() bool {
+				pushed, _ := rsync.pushes("192.0.2.7")
+				return pushed > i
+			})
+		}
+	})
+	left, err := os.ReadDir(filepath.Join(module, pushDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Errorf("%d push snapshots left after the Syncer stopped: %s...", len(left), left[0].Name())
+	}
+}
+
+// TestSyncerRenewsItsEmptyMaps: a map keeps the room it once needed, so
+// an empty one is replaced; one that holds paths is kept as it is.
+func TestSyncerRenewsItsEmptyMaps(t *testing.T) {
+	s := &Syncer{}
+	s.init()
+	now := time.Now()
+	for i := range 1000 {
+		s.pending.touch(fmt.Sprintf("found/%d", i), now, true)
+	}
+	s.settledAs["up.jpg"] = stamp{mtimeNs: 1, size: 2}
+	emptied, kept := reflect.ValueOf(s.pending).UnsafePointer(), reflect.ValueOf(s.settledAs).UnsafePointer()
+	for p := range s.pending {
+		delete(s.pending, p)
+	}
+	s.renewEmptyMaps()
+	if reflect.ValueOf(s.pending).UnsafePointer() == emptied {
+		t.Error("pending, emptied, is still the map that held 1,000 paths")
+	}
+	if reflect.ValueOf(s.settledAs).UnsafePointer() != kept || s.settledAs["up.jpg"] != (stamp{mtimeNs: 1, size: 2}) {
+		t.Errorf("settledAs, holding a path, was replaced or lost it: %v", s.settledAs)
 	}
 }
