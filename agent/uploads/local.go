@@ -205,11 +205,12 @@ func (s *Syncer) push(ctx context.Context, peer Peer, box map[string]time.Time) 
 // The paths left out of the snapshot are taken out of box: no longer what
 // settled here, they come back by themselves (dropReplaced).
 func (s *Syncer) pushFrom(p *startedPush, box map[string]time.Time) error {
-	defer s.endPush(p)
+	defer p.close()
 	s.mu.Lock()
 	paths := sortedKeys(box)
 	s.mu.Unlock()
-	left, err := s.snapshot(p.root, paths)
+	left, linked, err := s.snapshot(p.root, paths)
+	defer unlinkSnapshot(p.root, linked)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ const (
 	tmpDir      = MetaDir + "/tmp"
 	replacedDir = MetaDir + "/replaced"
 	deletedDir  = MetaDir + "/deleted"
-	// pushDir holds the snapshots pushes read from, one per push
+	// pushDir holds the snapshots pushes read from, one per peer
 	// (snapshot.go, ready.go).
 	pushDir = MetaDir + "/push"
 	// inStepFile is this front's own (collect.go): never synced.

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -32,8 +30,7 @@ type readyPushes struct {
 	// ready or failed.
 	starting map[string]chan struct{}
 	stopped  bool
-	// running counts the starts, retirements and snapshot removals
-	// under way.
+	// running counts the starts and retirements under way.
 	running sync.WaitGroup
 }
 
@@ -43,35 +40,14 @@ type readyPush struct {
 	expiry *time.Timer
 }
 
-// pushRoots numbers this process's push snapshots.
-var pushRoots atomic.Int64
-
-// startPush starts a push to peer from a snapshot directory of its own,
-// empty until the push's paths are known (snapshot.go).
+// startPush starts a push to peer from its snapshot directory, empty
+// until the push's paths are known (snapshot.go).
 func (s *Syncer) startPush(ctx context.Context, peer Peer) (*startedPush, error) {
-	root := filepath.Join(s.Module.Path, pushDir, fmt.Sprintf("%s.%d", peer.Name, pushRoots.Add(1)))
-	if err := os.Mkdir(root, 0o700); err != nil {
+	root := s.snapshotRoot(peer.Name)
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the push snapshot %s: %w", root, err)
 	}
-	p, err := s.Rsync.startPush(ctx, peer.Addr, s.Module.Name, root)
-	if err != nil {
-		_ = os.RemoveAll(root)
-	}
-	return p, err
-}
-
-// endPush retires p if it was not used, waits for it, and removes its
-// snapshot in the background: the next push to the peer waits for the
-// end of this one, not for the removal, which took up to 30 ms on a disk
-// busy writing back (stopReady waits for it).
-func (s *Syncer) endPush(p *startedPush) {
-	p.close()
-	r := &s.ready
-	r.running.Add(1)
-	go func() {
-		defer r.running.Done()
-		_ = os.RemoveAll(p.root)
-	}()
+	return s.Rsync.startPush(ctx, peer.Addr, s.Module.Name, root)
 }
 
 // startAhead starts a push to peer, unless one is ready or starting.
@@ -102,7 +78,7 @@ func (s *Syncer) startAhead(ctx context.Context, peer Peer) {
 		}
 		r.mu.Unlock()
 		if err == nil && stopped {
-			s.endPush(p)
+			p.close()
 		}
 	}()
 }
@@ -126,7 +102,7 @@ func (s *Syncer) takeReady(peer Peer) *startedPush {
 	}
 	ready.expiry.Stop()
 	if ready.peer.Addr != peer.Addr || ready.ended() {
-		s.endPush(ready.startedPush)
+		ready.close()
 		return nil
 	}
 	return ready.startedPush
@@ -144,11 +120,11 @@ func (s *Syncer) retire(ready *readyPush) {
 	r.running.Add(1)
 	r.mu.Unlock()
 	defer r.running.Done()
-	s.endPush(ready.startedPush)
+	ready.close()
 }
 
 // stopReady ends the pushes started ahead, once the Syncer stops, and
-// waits for those still starting and for the snapshots' removal.
+// waits for those still starting.
 func (s *Syncer) stopReady() {
 	r := &s.ready
 	r.mu.Lock()
@@ -158,7 +134,7 @@ func (s *Syncer) stopReady() {
 	r.mu.Unlock()
 	for _, p := range ready {
 		p.expiry.Stop()
-		s.endPush(p.startedPush)
+		p.close()
 	}
 	r.running.Wait()
 }

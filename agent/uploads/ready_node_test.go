@@ -35,7 +35,7 @@ func TestNodePushStartedAhead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { f1.syncer.endPush(p) })
+		t.Cleanup(p.close)
 		eventually(t, 10*time.Second, "front1's push let into the module", func() bool {
 			return countLines(t, daemonLog, "rsync allowed access") > before
 		})
@@ -57,7 +57,7 @@ func TestNodePushStartedAhead(t *testing.T) {
 		before := tree(t, f2.dir)
 		failures := countLines(t, daemonLog, "auth failed")
 		p := waitingForPassword(t)
-		f1.syncer.endPush(p)
+		p.close()
 		if p.err != nil {
 			t.Errorf("the retired push ended with %v: %s", p.err, p.stderr.String())
 		}

@@ -40,16 +40,13 @@ func TestSnapshotHoldsWhatSettled(t *testing.T) {
 	s.settledAs["deleted.txt"], s.settledAs["gone/dir/x.txt"] = gone, gone
 	writeAt(t, live("changed.txt"), "a peer's, landed since", at.Add(time.Second))
 
-	root := filepath.Join(s.Module.Path, pushDir, "front2.1")
-	if err := os.Mkdir(root, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	left, err := s.snapshot(root, []string{"2026/12/mine.txt", "changed.txt", "deleted.txt", "gone/dir/x.txt"})
+	root := s.snapshotRoot("front2")
+	left, linked, err := s.snapshot(root, []string{"2026/12/mine.txt", "changed.txt", "deleted.txt", "gone/dir/x.txt"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(left, []string{"changed.txt"}) {
-		t.Errorf("left out %q, want only changed.txt", left)
+	if !slices.Equal(left, []string{"changed.txt"}) || !slices.Equal(linked, []string{"2026/12/mine.txt"}) {
+		t.Errorf("left out %q and linked %q, want changed.txt and 2026/12/mine.txt", left, linked)
 	}
 	// A peer's version of the same size renamed over the path, as rsync's
 	// daemon does, after the snapshot: the push still reads this front's.
@@ -75,5 +72,52 @@ func TestSnapshotHoldsWhatSettled(t *testing.T) {
 	st, err := os.Lstat(filepath.Join(root, "2026"))
 	if err != nil || st.Mode().Perm() != 0o750 || !st.ModTime().Equal(dirTime) {
 		t.Errorf("the snapshot's 2026 is %v, want the module's mode 0750 and time %v (%v)", st.Mode(), dirTime, err)
+	}
+}
+
+// TestSnapshotKeepsOnlyWhatThePushNeeds: a peer's snapshot directory
+// keeps its directories from one push to the next, but never one that
+// the next push does not need. Kept, a directory deleted here since would
+// go out again, made anew on the peers, and one where a file is now would
+// hold that file out of the snapshot.
+func TestSnapshotKeepsOnlyWhatThePushNeeds(t *testing.T) {
+	s := &Syncer{Module: Module{Name: "m", Path: t.TempDir(), FileMode: 0o644, DirMode: 0o755}}
+	s.init()
+	if err := s.prepare(); err != nil {
+		t.Fatal(err)
+	}
+	live := func(p string) string { return filepath.Join(s.Module.Path, p) }
+	root := s.snapshotRoot("front2")
+	// push snapshots paths, and returns what the snapshot holds before
+	// the push's files are unlinked.
+	push := func(paths ...string) map[string]string {
+		t.Helper()
+		left, linked, err := s.snapshot(root, paths)
+		if err != nil || len(left) > 0 {
+			t.Fatalf("snapshot of %q: left out %q (%v)", paths, left, err)
+		}
+		defer unlinkSnapshot(root, linked)
+		return tree(t, root)
+	}
+	write(t, live("2026/12/one.jpg"), "one")
+	write(t, live("became/a/file/x.jpg"), "x")
+	push("2026/12/one.jpg", "became/a/file/x.jpg")
+	if got := tree(t, root); !slices.Equal(sortedKeys(got), []string{"2026", "2026/12", "became", "became/a", "became/a/file"}) {
+		t.Fatalf("after the first push, the snapshot holds %v, want its directories only", sortedKeys(got))
+	}
+
+	if err := os.RemoveAll(live("2026")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(live("became/a/file")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, live("became/a/file"), "now a file")
+	s.settledAs["2026"], s.settledAs["2026/12"], s.settledAs["2026/12/one.jpg"] = gone, gone, gone
+	// What a push that failed to clear its snapshot left.
+	write(t, filepath.Join(root, "became/a/stale.jpg"), "left")
+	got := push("2026", "2026/12", "2026/12/one.jpg", "became/a/file")
+	if !slices.Equal(sortedKeys(got), []string{"became", "became/a", "became/a/file"}) || got["became/a/file"] == "dir" {
+		t.Errorf("the second snapshot held %v, want became/a/file as a file, and no 2026 nor stale.jpg", sortedKeys(got))
 	}
 }

@@ -57,7 +57,7 @@ type startedPush struct {
 }
 
 // startPush starts a push to peer's module from root, which must exist
-// until the push ended; the caller removes it.
+// until the push ended.
 func (r *Rsync) startPush(ctx context.Context, peer netip.Addr, module, root string) (*startedPush, error) {
 	if r.PasswordFile == "" {
 		return nil, errors.New("starting a push: no password file")

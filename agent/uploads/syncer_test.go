@@ -495,33 +495,31 @@ func TestSyncerKeepsUpWithABurst(t *testing.T) {
 	}
 }
 
-// TestSyncerRemovesItsPushSnapshots: each push reads a snapshot of its
-// own, removed beside the next push; none is left once the Syncer
-// stopped.
-func TestSyncerRemovesItsPushSnapshots(t *testing.T) {
-	module := filepath.Join(t.TempDir(), "media")
+// TestSyncerUnlinksWhatItPushed: once a push ended, its snapshot holds
+// none of its files, which would keep a file deleted here on the disk.
+func TestSyncerUnlinksWhatItPushed(t *testing.T) {
 	rsync := newFakeRsync(t, "")
-	t.Run("pushes", func(t *testing.T) {
-		s := startLocalSyncer(t, func(s *Syncer) {
-			s.Module.Path = module
-			rsync.install(t, s)
-			s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("192.0.2.7")}})
-		})
-		for i := range 5 {
-			write(t, filepath.Join(s.Module.Path, fmt.Sprintf("up%d.jpg", i)), "written here")
-			eventually(t, 5*time.Second, "the upload pushed", func() bool {
-				pushed, _ := rsync.pushes("192.0.2.7")
-				return pushed > i
-			})
-		}
+	s := startLocalSyncer(t, func(s *Syncer) {
+		rsync.install(t, s)
+		s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("192.0.2.7")}})
 	})
-	left, err := os.ReadDir(filepath.Join(module, pushDir))
-	if err != nil {
-		t.Fatal(err)
+	for i := range 5 {
+		write(t, filepath.Join(s.Module.Path, "2026/12", fmt.Sprintf("up%d.jpg", i)), "written here")
+		eventually(t, 5*time.Second, "the upload pushed", func() bool {
+			pushed, _ := rsync.pushes("192.0.2.7")
+			return pushed > i
+		})
 	}
-	if len(left) > 0 {
-		t.Errorf("%d push snapshots left after the Syncer stopped: %s...", len(left), left[0].Name())
-	}
+	snapshots := filepath.Join(s.Module.Path, pushDir)
+	eventually(t, 5*time.Second, "the pushed files unlinked from the snapshots", func() bool {
+		for p, kind := range tree(t, snapshots) {
+			if kind != "dir" {
+				t.Logf("%s is still in the snapshots", p)
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // TestSyncerRenewsItsEmptyMaps: a map keeps the room it once needed, so
