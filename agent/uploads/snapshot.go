@@ -101,6 +101,7 @@ func (s *Syncer) lookUp(paths []string, settled map[string]stamp) (files []strin
 	return files, dirs, left, nil
 }
 
+// addWithParents notes dir and its parents in dirs.
 func addWithParents(dirs map[string]bool, dir string) {
 	for d := dir; !dirs[d]; d = filepath.Dir(d) {
 		dirs[d] = true
