@@ -2,8 +2,11 @@ package uploads
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -26,6 +29,8 @@ func (s *Syncer) runCatchUp(ctx context.Context) bool {
 	}
 	delete(s.failed, "")
 	s.catchUp, s.status.CaughtUp = false, true
+	// The pulls set versions aside too.
+	s.sweepSoon()
 	// In step with every peer that answered: collect, and ask the
 	// peers, at once.
 	s.collectAt, s.outOfStep, s.caughtUpAt = now, false, now
@@ -48,13 +53,16 @@ func (s *Syncer) catchUpOnce(ctx context.Context) (bool, error) {
 	root, module := s.Module.Path, s.Module.Name
 	var errs []error
 	for _, p := range peers {
-		got, err := s.Rsync.Pull(ctx, root, p, module, s.Module)
+		got, err := s.pull(ctx, p)
 		s.kept = nil
 		for _, path := range got {
 			s.judge(ctx, OpRecv, path, p.Name)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("pulling from %s: %w", p.Name, err))
+		}
+		if err := s.ownSetAside(p.Name); err != nil {
+			errs = append(errs, fmt.Errorf("owning what the pull from %s set aside: %w", p.Name, err))
 		}
 	}
 	s.applyTombstones(ctx)
@@ -63,7 +71,7 @@ func (s *Syncer) catchUpOnce(ctx context.Context) (bool, error) {
 	}
 	matched := true
 	for _, p := range peers {
-		if err := s.Rsync.PushAll(ctx, root, p.Addr, module); err != nil {
+		if err := s.pushWhatDiffers(ctx, p); err != nil {
 			errs = append(errs, fmt.Errorf("pushing to %s: %w", p.Name, err))
 			continue
 		}
@@ -79,6 +87,103 @@ func (s *Syncer) catchUpOnce(ctx context.Context) (bool, error) {
 	}
 	logr.FromContextOrDiscard(ctx).V(1).Info("Caught up", "directory", root, "matched", matched, "peers", len(peers))
 	return matched, errors.Join(errs...)
+}
+
+// pullTries bounds how often a pull fetches again the files it got mixed.
+const pullTries = 3
+
+// pull fetches from peer what differs, and fetches again what came mixed
+// once that is removed. A peer's daemon lists a file, then opens it to
+// send it: a version renamed over it between the two went out with the
+// size and time of the first and the content of the second, a version
+// that existed nowhere, and that wins wherever its time is the newest
+// (TestNodeUploadsRandomTrial).
+func (s *Syncer) pull(ctx context.Context, peer Peer) ([]string, error) {
+	var got []string
+	var err error
+	paths := []string(nil)
+	for try := 0; try < pullTries; try++ {
+		pulled, pullErr := s.Rsync.Pull(ctx, s.Module.Path, peer, s.Module.Name, s.Module, paths)
+		err = errors.Join(err, pullErr)
+		for _, p := range pulled {
+			got = append(got, p.Path)
+		}
+		if paths = s.discardMixed(pulled); len(paths) == 0 {
+			return got, err
+		}
+		logr.FromContextOrDiscard(ctx).V(1).Info("Pulling again what came mixed", "peer", peer.Name, "paths", len(paths))
+	}
+	return got, errors.Join(err, fmt.Errorf("%d files came mixed %d times, first %q", len(paths), pullTries, paths[0]))
+}
+
+// discardMixed removes each file a pull wrote whose size is not the one
+// listed, if it still holds the content the pull wrote (a version a peer
+// pushed since is left), and returns their paths.
+func (s *Syncer) discardMixed(pulled []Pulled) []string {
+	var mixed []string
+	for _, p := range pulled {
+		abs := filepath.Join(s.Module.Path, p.Path)
+		st, err := os.Lstat(abs)
+		if p.MD5 == "" || err != nil || !st.Mode().IsRegular() || st.Size() == p.Size || md5File(abs) != p.MD5 {
+			continue
+		}
+		aside := filepath.Join(s.Module.Path, tmpDir, "mixed"+keptSuffix(transfers.Add(1)))
+		if ok, err := takeAside(abs, aside, st); err == nil && ok {
+			_ = os.Remove(aside)
+			mixed = append(mixed, p.Path)
+		}
+	}
+	return mixed
+}
+
+func md5File(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := md5.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// pushWhatDiffers sends peer what it lacks or holds otherwise, listed by
+// a dry run and sent from a snapshot, as every push. Read from the
+// directory, a path that a peer's version was renamed over between
+// rsync's listing and its reading went out with this front's time and
+// the peer's content, a version that existed nowhere, and that won
+// everywhere when its time was the newest (TestNodeUploadsRandomTrial).
+// A path gone since the dry run is not sent: not a deletion of this
+// front's.
+func (s *Syncer) pushWhatDiffers(ctx context.Context, peer Peer) error {
+	paths, err := s.Rsync.Unsent(ctx, s.Module.Path, peer.Addr, s.Module.Name)
+	if err != nil || len(paths) == 0 {
+		return err
+	}
+	push, err := s.startPush(ctx, peer)
+	if err != nil {
+		return err
+	}
+	defer push.close()
+	_, linked, err := s.snapshot(push.root, paths)
+	defer unlinkSnapshot(push.root, linked)
+	if err != nil {
+		return err
+	}
+	return push.send(inSnapshot(push.root, paths))
+}
+
+// inSnapshot are the paths that the snapshot at root holds.
+func inSnapshot(root string, paths []string) []string {
+	var held []string
+	for _, p := range paths {
+		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+			held = append(held, p)
+		}
+	}
+	return held
 }
 
 // witnesses are the peers whose in-step record is younger than

@@ -35,6 +35,16 @@ type inotify struct {
 	// elsewhere are the watches of directories on another one.
 	dev       uint64
 	elsewhere map[int]bool
+
+	// movedAway is the last file renamed away: the reader's own.
+	movedAway movedAway
+}
+
+// movedAway is a file renamed away, and its event's cookie, which the
+// event of its new name carries too.
+type movedAway struct {
+	cookie uint32
+	name   string
 }
 
 func newInotify() (*inotify, error) {
@@ -61,9 +71,18 @@ func (in *inotify) start() {
 // holds the file written (deleted, renamed away). inPlace is set when
 // the name itself was written into (writing, or close_write), which
 // rsync's daemon never does: it writes aside and renames into place.
+//
+// removedHere is set when a file was deleted (unlink), and movedFrom is
+// a file's former name when it was renamed from one watched directory to
+// another: both are a process's here. rsync's daemon and the agent never
+// unlink a file of the tree: they move files to and from the agent's own
+// directory, which is not watched, so the two halves of their renames
+// are never both seen.
 type event struct {
 	fsnotify.Event
 	complete, writing, gone, inPlace bool
+	removedHere                      bool
+	movedFrom                        string
 }
 
 // watchMask are the events of a directory's watch: fsnotify's, and
@@ -142,7 +161,7 @@ func (in *inotify) read() {
 			raw := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
 			name := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(raw.Len)]
 			off += unix.SizeofInotifyEvent + int(raw.Len)
-			ev, ok, err := in.translate(int(raw.Wd), raw.Mask, strings.TrimRight(string(name), "\x00"))
+			ev, ok, err := in.translate(int(raw.Wd), raw.Mask, raw.Cookie, strings.TrimRight(string(name), "\x00"))
 			if (ok || err != nil) && !in.send(ev, err) {
 				return
 			}
@@ -151,7 +170,7 @@ func (in *inotify) read() {
 }
 
 // translate makes an event of inotify's: ok is false for none.
-func (in *inotify) translate(wd int, mask uint32, name string) (event, bool, error) {
+func (in *inotify) translate(wd int, mask, cookie uint32, name string) (event, bool, error) {
 	if mask&unix.IN_Q_OVERFLOW != 0 {
 		return event{}, false, fsnotify.ErrEventOverflow
 	}
@@ -195,6 +214,8 @@ func (in *inotify) translate(wd int, mask uint32, name string) (event, bool, err
 		// temporary directory, below the root; into a directory on
 		// another filesystem it cannot, and copies into the name.
 		ev.inPlace = (ev.writing || mask&unix.IN_CLOSE_WRITE != 0) && !elsewhere
+		ev.removedHere = mask&unix.IN_DELETE != 0
+		ev.movedFrom = in.pairMove(mask, cookie, ev.Name)
 	} else {
 		// A directory is whole once made: it goes with the files
 		// written into it at once, rather than in a push of its own
@@ -202,6 +223,19 @@ func (in *inotify) translate(wd int, mask uint32, name string) (event, bool, err
 		ev.complete = mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0
 	}
 	return ev, ev.Op != 0, nil
+}
+
+// pairMove returns, for a file renamed into name, its former name if the
+// event of its leaving was the last one read; it remembers a file renamed
+// away. inotify reports both halves of a rename one after the other.
+func (in *inotify) pairMove(mask, cookie uint32, name string) string {
+	switch {
+	case mask&unix.IN_MOVED_FROM != 0:
+		in.movedAway = movedAway{cookie, name}
+	case mask&unix.IN_MOVED_TO != 0 && cookie != 0 && in.movedAway.cookie == cookie && in.movedAway.name != name:
+		return in.movedAway.name
+	}
+	return ""
 }
 
 // madeByOpen tells whether the file just created at path was made by

@@ -42,6 +42,9 @@ func (s *Syncer) takeInbox() {
 		s.incoming[t.Path] = append(s.incoming[t.Path], arrival{t.Op, sender})
 		s.pending.touch(t.Path, now, false)
 	}
+	if len(s.inbox) > 0 {
+		s.sweepSoon()
+	}
 	s.inbox = nil
 }
 
@@ -55,7 +58,12 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 	s.mu.Lock()
 	arrivals := s.incoming[path]
 	delete(s.incoming, path)
+	overwritten := s.inPlace[path]
 	s.mu.Unlock()
+	if overwritten {
+		s.dropOverwritten(path)
+		return false
+	}
 	// The first logged arrivals are the transfer log's; those after
 	// them are made up from the versions set aside.
 	logged := len(arrivals)
@@ -86,6 +94,17 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 	return len(arrivals) > 0
 }
 
+// dropOverwritten removes the versions that peers' transfers set aside
+// at path: a process here has since written into the file in place, over
+// what landed last, and every version before it is older. Judged, the
+// file would be taken for the peer's that it overwrote, and not sent.
+func (s *Syncer) dropOverwritten(path string) {
+	kept := s.keptNow()
+	for _, sender := range kept.replacedBy(path) {
+		removeAll(kept.versions(sender, path))
+	}
+}
+
 // judge weighs what sender's transfers did to path: the path as it is,
 // its tombstone and every version those transfers set aside. The best
 // one stays; the others set aside are removed. It reports false when a
@@ -94,8 +113,7 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) bool {
 	kept := s.keptNow().versions(sender, path)
 	if strings.HasPrefix(path, deletedDir+"/") {
-		// Both tombstones record a deletion: the one replaced is not kept.
-		removeAll(kept)
+		s.keepNewestTombstone(path, kept)
 		s.judgeTombstone(ctx, path, sender)
 		return true
 	}
@@ -104,60 +122,131 @@ func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) bool {
 	}
 	abs := filepath.Join(s.Module.Path, path)
 	logr.FromContextOrDiscard(ctx).V(1).Info("Judging", "op", op, "path", path, "from", sender, "replaced", len(kept))
-	incoming := &candidate{v: Version{MtimeNs: s.Clock.Now().UnixNano(), Deleted: true}}
-	var rivals []*candidate
-	tomb, hasTomb := s.tombstone(path)
-	// weighed is the path as judged: nil when it was absent.
-	var weighed os.FileInfo
-	switch op {
-	case OpRecv:
-		cur, err := os.Lstat(abs)
-		if err != nil {
-			return true
-		}
-		if cur.IsDir() {
-			s.remember(path, cur)
-			return true
-		}
-		weighed = cur
-		incoming = fileCandidate(abs, cur)
-		if hasTomb {
-			// A version older than the path's deletion: a front
-			// that missed the deletion does not bring it back.
-			rivals = append(rivals, &candidate{v: tomb})
-		}
-	case OpDel:
-		if hasTomb {
-			incoming.v = tomb
-		}
+	w, ok := s.weigh(op, path, abs, kept)
+	if !ok {
+		return true
 	}
-	for _, k := range kept {
-		if st, err := os.Lstat(k); err == nil {
-			rivals = append(rivals, fileCandidate(k, st))
-		}
-	}
-	best := incoming
-	for _, c := range rivals {
+	best := w.incoming
+	for _, c := range w.rivals {
 		if c.beats(best) {
 			best = c
 		}
 	}
 	if log := logr.FromContextOrDiscard(ctx).V(1); log.Enabled() {
-		log.Info("Judged", "path", path, "from", sender, "incoming", incoming.v, "rivals", describeCandidates(rivals), "kept", best.abs)
+		log.Info("Judged", "path", path, "from", sender, "incoming", w.incoming.v, "rivals", describeCandidates(w.rivals), "kept", best.abs)
 	}
 	removeAll(slices.DeleteFunc(kept, func(k string) bool { return k == best.abs }))
 	if s.beforeVerdict != nil {
 		s.beforeVerdict(path)
 	}
 	switch {
-	case best == incoming:
-		s.accept(ctx, path, abs, sender, incoming.v, weighed)
-		return true
+	case best == w.incoming:
+		s.accept(ctx, path, abs, sender, w.incoming.v, w.weighed)
 	case best.abs == "":
-		return s.remove(ctx, path, abs, sender, weighed)
+		if !s.remove(ctx, path, abs, sender, w.weighed) {
+			return false
+		}
 	default:
-		return s.restore(ctx, path, abs, best.abs, sender, weighed)
+		return s.restore(ctx, path, abs, best.abs, sender, w.weighed)
 	}
+	if best == w.removal {
+		s.deletedHere(path, w.removedAt)
+		s.forgetRemoval(path)
+	}
+	return true
+}
+
+// keepNewestTombstone keeps the newest of a tombstone that landed and
+// those it replaced (kept), and removes the others. A front that catches
+// up sends every tombstone it holds: an older deletion of a path that
+// replaced a newer one let a version written between the two come back.
+func (s *Syncer) keepNewestTombstone(path string, kept []string) {
+	abs := filepath.Join(s.Module.Path, path)
+	for _, k := range kept {
+		old, err := os.Lstat(k)
+		if err != nil {
+			continue
+		}
+		cur, err := os.Lstat(abs)
+		if err == nil && !old.ModTime().After(cur.ModTime()) {
+			_ = os.Remove(k)
+			continue
+		}
+		if err != nil {
+			cur = nil
+		}
+		// What it displaced is at k; what landed meanwhile stays
+		// there, for the next tombstone of the path to weigh.
+		if displaced, err := swapIn(k, abs, cur); err == nil && displaced {
+			_ = os.Remove(k)
+		}
+	}
+}
+
+// weighing is what a judgment weighs: what the peer's transfer left at
+// the path (a file, or a deletion), the versions it competes with, and
+// the path as it was weighed (nil when absent).
+type weighing struct {
+	incoming *candidate
+	rivals   []*candidate
+	weighed  os.FileInfo
+	// removal is this front's own deletion of the path, not yet
+	// settled, seen at removedAt: a version that landed after it is
+	// weighed against it.
+	removal   *candidate
+	removedAt time.Time
+}
+
+// weigh gathers what a judgment of path weighs: the path's tombstone and
+// this front's deletion against what landed, and the versions set aside
+// (kept). It reports false when there is nothing to judge.
+func (s *Syncer) weigh(op Op, path, abs string, kept []string) (weighing, bool) {
+	w := weighing{incoming: &candidate{v: Version{MtimeNs: s.Clock.Now().UnixNano(), Deleted: true}}}
+	tomb, hasTomb := s.tombstone(path)
+	w.removal, w.removedAt = s.removal(path)
+	if op == OpRecv {
+		cur, err := os.Lstat(abs)
+		switch {
+		case err == nil && cur.IsDir():
+			s.remember(path, cur)
+			return w, false
+		case err == nil:
+			w.weighed = cur
+			w.incoming = fileCandidate(abs, cur)
+		case w.removal == nil:
+			return w, false
+		default:
+			// Deleted here since it landed: weighed as this
+			// front's deletion.
+			op = OpDel
+		}
+	}
+	switch op {
+	case OpRecv:
+		if hasTomb {
+			// A version older than the path's deletion: a front
+			// that missed the deletion does not bring it back.
+			w.rivals = append(w.rivals, &candidate{v: tomb})
+		}
+		if w.removal != nil {
+			w.rivals = append(w.rivals, w.removal)
+		}
+	case OpDel:
+		if hasTomb {
+			w.incoming.v = tomb
+		}
+		// Deleted here after the peer's version landed: the
+		// deletion is this front's, to record and send.
+		if w.removal != nil && (!hasTomb || Wins(w.removal.v, tomb)) {
+			w.incoming = w.removal
+		}
+	}
+	for _, k := range kept {
+		if st, err := os.Lstat(k); err == nil {
+			w.rivals = append(w.rivals, fileCandidate(k, st))
+		}
+	}
+	return w, true
 }
 
 func removeAll(paths []string) {
@@ -166,8 +255,8 @@ func removeAll(paths []string) {
 	}
 }
 
-// restore puts back the version a peer's worse one replaced, and sends it
-// again as a local change: the peers may hold the loser. It reports false
+// restore puts back the version a peer's worse one replaced, and queues
+// it for every peer as a local change: the peers may hold the loser. It reports false
 // when what it displaced is not the version weighed (swapIn).
 func (s *Syncer) restore(ctx context.Context, path, abs, backup, sender string, weighed os.FileInfo) bool {
 	_ = os.MkdirAll(filepath.Dir(abs), s.Module.DirMode.Perm())
@@ -183,10 +272,15 @@ func (s *Syncer) restore(ctx context.Context, path, abs, backup, sender string, 
 	_ = os.Remove(backup)
 	logr.FromContextOrDiscard(ctx).Info("Kept the better version of an upload", "path", abs, "lost", sender)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.status.Conflicts++
 	delete(s.received, path)
-	s.pending.touch(path, s.Clock.Now(), false)
+	s.mu.Unlock()
+	// Queued at once: left to settle again, the path's next arrival
+	// would be judged with this version in place, taken for the peer's,
+	// and it would never be sent.
+	if st, err := os.Lstat(abs); err == nil {
+		s.queue(path, s.Clock.Now(), stampOf(st))
+	}
 	return true
 }
 
@@ -201,15 +295,22 @@ func (s *Syncer) rejudge(ctx context.Context, path, abs string) {
 
 // accept takes the peer's version, weighed as it was. A local change it
 // replaced, settled but not yet sent, lost: counted and logged, and no
-// longer sent. A version that landed since is not taken for received: it
-// settles on its own.
+// longer sent. A version that landed since, or a deletion made since, is
+// not taken for received: it settles on its own.
 func (s *Syncer) accept(ctx context.Context, path, abs, sender string, v Version, weighed os.FileInfo) {
 	st, err := os.Lstat(abs)
-	if weighed != nil && err == nil && !sameVersion(st, weighed) {
+	if weighed != nil && (err != nil || !sameVersion(st, weighed)) {
+		// Gone since, or replaced: by a process here, whose change
+		// settles on its own, or by a peer, whose transfer is judged.
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err == nil && s.queued(path) && s.settledAs[path] == stampOf(st) {
+		// The version weighed is the one this front sends (restored by
+		// an earlier verdict): it stays this front's.
+		return
+	}
 	if s.queued(path) {
 		delete(s.pending, path)
 		for _, box := range s.outbox {
@@ -226,6 +327,7 @@ func (s *Syncer) accept(ctx context.Context, path, abs, sender string, v Version
 		return
 	}
 	s.received[path] = stampOf(st)
+	delete(s.receivedDel, path)
 }
 
 // queued tells whether path waits for a peer: in an outbox, or in a push

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -16,6 +18,7 @@ import (
 // write or deletion is judged, a local change is given the declared owner and mode
 // and queued for every peer, a local deletion gets its tombstone.
 func (s *Syncer) settle(ctx context.Context, path string, first time.Time) {
+	defer s.forgetSettled(path)
 	if s.judgeArrivals(ctx, path) {
 		return
 	}
@@ -27,12 +30,17 @@ func (s *Syncer) settle(ctx context.Context, path string, first time.Time) {
 	s.mu.Lock()
 	received, wasReceived := s.received[path]
 	delete(s.received, path)
-	deleted := s.receivedDel[path]
+	// A deletion seen made here is this front's, whatever a peer
+	// deleted before it.
+	_, removedHere := s.removed[path]
+	deleted := s.receivedDel[path] && !removedHere
 	delete(s.receivedDel, path)
 	s.mu.Unlock()
 	logr.FromContextOrDiscard(ctx).V(1).Info("Settled", "path", path, "exists", err == nil, "received", wasReceived, "deleted", deleted)
 	switch {
 	case err == nil && wasReceived && received == stampOf(st):
+		return
+	case err == nil && st.Mode().IsRegular() && s.stillWritten(path, abs):
 		return
 	case err == nil:
 		s.enforce(ctx, path, abs, st)
@@ -44,14 +52,90 @@ func (s *Syncer) settle(ctx context.Context, path string, first time.Time) {
 	case deleted:
 		return
 	default:
-		if err := s.writeTombstone(path, first); err != nil {
+		s.deletedHere(path, first)
+	}
+}
+
+// stillWritten tells whether a process holds path open for writing, and
+// then has it wait, as open, for its writer to close it. inotify tells of
+// a write once the write(2) returned: a path that settled on an earlier
+// event while a process was writing a large file into its name went out
+// half written (TestNodeUploadsRandomTrial).
+func (s *Syncer) stillWritten(path, abs string) bool {
+	if written, known := openForWriting(abs); !known || !written {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending.touch(path, s.Clock.Now(), false)
+	s.pending.opened(path)
+	return true
+}
+
+// deletedHere records the deletion of path made here, seen at first, and
+// queues it, with its tombstone, for every peer.
+func (s *Syncer) deletedHere(path string, first time.Time) {
+	if err := s.writeTombstone(path, first); err != nil {
+		s.fail(err)
+		return
+	}
+	if st, err := os.Lstat(filepath.Join(s.Module.Path, tombstoneName(path))); err == nil {
+		s.queue(tombstoneName(path), first, stampOf(st))
+	}
+	s.queue(path, first, gone)
+}
+
+// recordUnsettledRemovals writes the tombstone of each file deleted here
+// whose deletion has not settled: a Syncer stopped within the quiet
+// period after a deletion (an agent restarted) forgot it, and its
+// catch-up brought the file back from the peers. The catch-up sends the
+// tombstones.
+func (s *Syncer) recordUnsettledRemovals() {
+	s.mu.Lock()
+	removed := maps.Clone(s.removed)
+	s.mu.Unlock()
+	for path, at := range removed {
+		if _, err := os.Lstat(filepath.Join(s.Module.Path, path)); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if tomb, ok := s.tombstone(path); ok && tomb.MtimeNs >= at.UnixNano() {
+			continue
+		}
+		if err := s.writeTombstone(path, at); err != nil {
 			s.fail(err)
-			return
 		}
-		if st, err := os.Lstat(filepath.Join(s.Module.Path, tombstoneName(path))); err == nil {
-			s.queue(tombstoneName(path), first, stampOf(st))
-		}
-		s.queue(path, first, gone)
+	}
+}
+
+// removal is the deletion of path by a process here, not settled yet,
+// as a version to weigh, with when it was seen; nil without one.
+func (s *Syncer) removal(path string) (*candidate, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.removed[path]
+	if !ok {
+		return nil, time.Time{}
+	}
+	return &candidate{v: Version{MtimeNs: at.UnixNano(), Deleted: true}}, at
+}
+
+// forgetRemoval drops the deletion of path by a process here: a verdict
+// recorded it.
+func (s *Syncer) forgetRemoval(path string) {
+	s.mu.Lock()
+	delete(s.removed, path)
+	s.mu.Unlock()
+}
+
+// forgetSettled drops what was noted of path's local changes (its
+// deletion, its write in place) once it settled, unless it is to be
+// judged again.
+func (s *Syncer) forgetSettled(path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, again := s.pending[path]; !again {
+		delete(s.removed, path)
+		delete(s.inPlace, path)
 	}
 }
 

@@ -117,37 +117,82 @@ func (r *Rsync) Push(ctx context.Context, root string, peer netip.Addr, module s
 	return p.send(paths)
 }
 
-// PushAll sends the whole tree to peer: what differs by size or time.
-func (r *Rsync) PushAll(ctx context.Context, root string, peer netip.Addr, module string) error {
-	_, err := r.run(ctx, root, nil, append(r.common(r.Self, r.PasswordFile), "-r", ".", r.url(peer, module)))
-	return err
+// Unsent lists what a push of the whole tree would send peer, by a dry
+// run: what it lacks, or holds with another size or time, and the
+// directories above them.
+func (r *Rsync) Unsent(ctx context.Context, root string, peer netip.Addr, module string) ([]string, error) {
+	out, err := r.run(ctx, root, nil, append(r.common(r.Self, r.PasswordFile), "-r", "--dry-run", "--out-format=%n", ".", r.url(peer, module)))
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, line := range strings.Split(out, "\n") {
+		if line != "" && line != "./" {
+			paths = append(paths, strings.TrimSuffix(unescapeName(line), "/"))
+		}
+	}
+	return paths, nil
 }
 
-// Pull fetches from peer's module what differs, as owner with modes, and
-// returns the paths it wrote.
-func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, module string, m Module) ([]string, error) {
+// Pulled is a path a pull wrote: the size its sender listed and, for a
+// file whose content came, the MD5 of that content.
+type Pulled struct {
+	Path string
+	Size int64
+	MD5  string
+}
+
+// Pull fetches from peer's module what differs (only paths, when given),
+// as owner with modes, and returns what it wrote.
+func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, module string, m Module, paths []string) ([]Pulled, error) {
 	// The item's changes (%i) list what only changed owner or mode too:
 	// a pull that re-owns files must say so, or their attribute events
-	// are taken for local changes and every file is sent back.
-	args := append(r.common(peer.Name, r.PasswordFile), "-r", "--out-format=%o %i %n",
+	// are taken for local changes and every file is sent back. The
+	// size listed (%l) and the content's checksum (%C) tell a file that
+	// came mixed (Syncer.pull).
+	args := append(r.common(peer.Name, r.PasswordFile), "--out-format=%o %i %l [%C] %n", "--checksum-choice=md5",
 		fmt.Sprintf("--chown=%d:%d", m.UID, m.GID),
-		fmt.Sprintf("--chmod=D%04o,F%04o", m.DirMode.Perm(), m.FileMode.Perm()),
-		r.url(peer.Addr, module), ".")
-	out, err := r.run(ctx, root, nil, args)
-	var got []string
+		fmt.Sprintf("--chmod=D%04o,F%04o", m.DirMode.Perm(), m.FileMode.Perm()))
+	var stdin *bytes.Buffer
+	if paths == nil {
+		args = append(args, "-r")
+	} else {
+		stdin = &bytes.Buffer{}
+		for _, p := range paths {
+			stdin.WriteString(p)
+			stdin.WriteByte(0)
+		}
+		args = append(args, "--files-from=-", "--from0")
+	}
+	out, err := r.run(ctx, root, stdin, append(args, r.url(peer.Addr, module), "."))
+	var got []Pulled
 	for _, line := range strings.Split(out, "\n") {
-		p, ok := strings.CutPrefix(line, "recv ")
-		if !ok {
-			continue
-		}
-		if len(p) > 12 && p[11] == ' ' && isItem(p[:11]) {
-			p = p[12:]
-		}
-		if p != "./" {
-			got = append(got, strings.TrimSuffix(unescapeName(p), "/"))
+		if p, ok := pulledLine(line); ok {
+			got = append(got, p)
 		}
 	}
 	return got, err
+}
+
+// pulledLine reads a line of Pull's output, "recv %i %l [%C] %n".
+func pulledLine(line string) (Pulled, bool) {
+	p, ok := strings.CutPrefix(line, "recv ")
+	if !ok || len(p) < 13 || p[11] != ' ' || !isItem(p[:11]) {
+		return Pulled{}, false
+	}
+	length, rest, ok := strings.Cut(p[12:], " [")
+	if !ok {
+		return Pulled{}, false
+	}
+	sum, name, ok := strings.Cut(rest, "] ")
+	if !ok || name == "./" {
+		return Pulled{}, false
+	}
+	size, err := strconv.ParseInt(length, 10, 64)
+	if err != nil {
+		return Pulled{}, false
+	}
+	return Pulled{Path: strings.TrimSuffix(unescapeName(name), "/"), Size: size, MD5: strings.TrimSpace(sum)}, true
 }
 
 // Differences lists what a pull from peer would change here, deletions

@@ -120,6 +120,15 @@ type Syncer struct {
 	// that the watcher does not send them back.
 	received    map[string]stamp
 	receivedDel map[string]bool
+	// removed holds the files deleted or renamed away by a process here,
+	// each with when that was seen, until the path settles: a peer's
+	// version that lands meanwhile is weighed against the deletion
+	// (judge), which otherwise, not yet recorded, would be lost to it.
+	removed map[string]time.Time
+	// inPlace holds the files last written into their own name here,
+	// not renamed into place, until they settle: whatever transfer
+	// landed before, their content is this front's (judgeArrivals).
+	inPlace map[string]bool
 	// attrOnly are the pending paths whose events all changed attributes
 	// only; enforced is each local path's stamp after the agent set its
 	// owner and mode, and when, so that the events this causes are not
@@ -132,6 +141,9 @@ type Syncer struct {
 	// collectAt is when the tombstones are next collected and the peers
 	// next asked whether this front is still one of theirs.
 	collectAt time.Time
+	// sweepAt is when the versions set aside are next looked through;
+	// zero when no transfer arrived since the last look (sweep.go).
+	sweepAt time.Time
 	// outOfStep is set when a peer refused this front, until a catch-up.
 	outOfStep bool
 	// probing is set while the peers are asked whether this front is
@@ -193,7 +205,8 @@ func (s *Syncer) init() {
 		s.pending = pending{}
 		s.outbox, s.sending, s.failed = map[string]map[string]time.Time{}, map[string]map[string]time.Time{}, map[string]time.Time{}
 		s.settledAs = map[string]stamp{}
-		s.received, s.receivedDel = map[string]stamp{}, map[string]bool{}
+		s.received, s.receivedDel, s.removed = map[string]stamp{}, map[string]bool{}, map[string]time.Time{}
+		s.inPlace = map[string]bool{}
 		s.incoming = map[string][]arrival{}
 		s.writing, s.waiting = map[int]bool{}, map[string]wait{}
 		s.attrOnly, s.enforced = map[string]bool{}, map[string]enforcement{}
@@ -359,6 +372,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		for stepped := false; !stepped; {
 			select {
 			case <-ctx.Done():
+				s.recordUnsettledRemovals()
 				return nil
 			case <-touched:
 				s.mu.Lock()
@@ -452,8 +466,12 @@ func (s *Syncer) event(ctx context.Context, w *watcher, ev event) {
 	for i := 1; i < len(paths); i++ {
 		found[i].complete, found[i].open = foundState(filepath.Join(s.Module.Path, paths[i]))
 	}
+	removed := removedHere(w, ev)
 	now := s.Clock.Now()
 	s.mu.Lock()
+	if _, seen := s.removed[removed]; removed != "" && !seen {
+		s.removed[removed] = now
+	}
 	for i, p := range paths {
 		_, was := s.pending[p]
 		switch {
@@ -463,6 +481,7 @@ func (s *Syncer) event(ctx context.Context, w *watcher, ev event) {
 			s.attrOnly[p] = true
 		}
 		if i == 0 {
+			s.noteInPlace(p, ev)
 			s.pending.touch(p, now, ev.complete)
 			s.pending.writing(p, ev)
 			s.pending.made(p, ev)
@@ -489,6 +508,33 @@ func (s *Syncer) event(ctx context.Context, w *watcher, ev event) {
 	for _, p := range ahead {
 		s.startAhead(ctx, p)
 	}
+}
+
+// noteInPlace records whether path's file was last written into its own
+// name: a write in place marks it, any other change of its content (a
+// rename into place, a deletion) clears it. Changes of attributes leave
+// it as it was.
+func (s *Syncer) noteInPlace(path string, ev event) {
+	switch {
+	case ev.inPlace:
+		s.inPlace[path] = true
+	case ev.Op != fsnotify.Chmod:
+		delete(s.inPlace, path)
+	}
+}
+
+// removedHere is the file that a process here deleted or renamed away,
+// if ev tells of one.
+func removedHere(w *watcher, ev event) string {
+	name := ev.movedFrom
+	if ev.removedHere {
+		name = ev.Name
+	}
+	if name == "" {
+		return ""
+	}
+	rel, _ := w.rel(name)
+	return rel
 }
 
 // reachablePeers are the peers not waiting to be retried.
@@ -531,6 +577,7 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 		s.settle(ctx, p, settled[p])
 	}
 	s.forgetEnforced()
+	s.sweep()
 	s.pushOutboxes(ctx)
 	s.collect(ctx)
 	s.renewEmptyMaps()
@@ -548,6 +595,8 @@ func (s *Syncer) renewEmptyMaps() {
 	s.waiting = renewedIfEmpty(s.waiting)
 	s.settledAs = renewedIfEmpty(s.settledAs)
 	s.enforced = renewedIfEmpty(s.enforced)
+	s.removed = renewedIfEmpty(s.removed)
+	s.inPlace = renewedIfEmpty(s.inPlace)
 }
 
 // renewedIfEmpty returns a new map if m is empty, else m.
@@ -642,7 +691,7 @@ func (s *Syncer) nextDue() time.Time {
 	} else {
 		next = earliest(next, s.collectAt)
 	}
-	return next
+	return earliest(next, s.sweepAt)
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -117,6 +118,30 @@ func (s *Syncer) mkdirsOwned(rel string) error {
 		}
 	}
 	return nil
+}
+
+// ownSetAside gives the module's owner each directory among the versions
+// set aside for sender that is not its: a pull runs as root, and makes
+// them as root. The daemon sets that peer's versions aside there as the
+// module's owner, and was refused every later push from it.
+func (s *Syncer) ownSetAside(sender string) error {
+	m := s.Module
+	return filepath.WalkDir(filepath.Join(m.Path, replacedDir, sender), func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && int64(st.Uid) == m.UID && int64(st.Gid) == m.GID {
+			return nil
+		}
+		return os.Lchown(path, int(m.UID), int(m.GID))
+	})
 }
 
 // sameVersion tells whether two looks at a path saw the same version: the
