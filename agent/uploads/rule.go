@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"io"
 	"os"
 )
@@ -37,13 +38,16 @@ func Wins(a, b Version) bool {
 	return a.Sum > b.Sum
 }
 
-func digestFile(path string) string {
+// digestFile is the SHA-256 of path's content, "" when unreadable.
+func digestFile(path string) string { return hashFile(path, sha256.New()) }
+
+// hashFile is the hex digest by h of path's content, "" when unreadable.
+func hashFile(path string, h hash.Hash) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
-	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return ""
 	}
