@@ -256,8 +256,9 @@ func removeAll(paths []string) {
 }
 
 // restore puts back the version a peer's worse one replaced, and queues
-// it for every peer as a local change: the peers may hold the loser. It reports false
-// when what it displaced is not the version weighed (swapIn).
+// it for every peer as a local change: the peers may hold the loser. It
+// reports false when what it displaced is not the version weighed
+// (swapIn).
 func (s *Syncer) restore(ctx context.Context, path, abs, backup, sender string, weighed os.FileInfo) bool {
 	_ = os.MkdirAll(filepath.Dir(abs), s.Module.DirMode.Perm())
 	displaced, err := swapIn(backup, abs, weighed)
