@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -122,7 +123,7 @@ func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) bool {
 	}
 	abs := filepath.Join(s.Module.Path, path)
 	logr.FromContextOrDiscard(ctx).V(1).Info("Judging", "op", op, "path", path, "from", sender, "replaced", len(kept))
-	w, ok := s.weigh(op, path, abs, kept)
+	w, ok := s.weigh(ctx, op, path, abs, kept)
 	if !ok {
 		return true
 	}
@@ -200,7 +201,7 @@ type weighing struct {
 // weigh gathers what a judgment of path weighs: the path's tombstone and
 // this front's deletion against what landed, and the versions set aside
 // (kept). It reports false when there is nothing to judge.
-func (s *Syncer) weigh(op Op, path, abs string, kept []string) (weighing, bool) {
+func (s *Syncer) weigh(ctx context.Context, op Op, path, abs string, kept []string) (weighing, bool) {
 	w := weighing{incoming: &candidate{v: Version{MtimeNs: s.Clock.Now().UnixNano(), Deleted: true}}}
 	tomb, hasTomb := s.tombstone(path)
 	w.removal, w.removedAt = s.removal(path)
@@ -208,7 +209,7 @@ func (s *Syncer) weigh(op Op, path, abs string, kept []string) (weighing, bool) 
 		cur, err := os.Lstat(abs)
 		switch {
 		case err == nil && cur.IsDir():
-			s.remember(path, cur)
+			s.rememberDir(ctx, path, abs, cur)
 			return w, false
 		case err == nil:
 			w.weighed = cur
@@ -342,6 +343,20 @@ func (s *Syncer) queued(path string) bool {
 		}
 	}
 	return false
+}
+
+// rememberDir takes a directory that a transfer named for the peer's,
+// unless the daemon did not make it: rsync's daemon writes as the
+// module's owner, and only sets the mode and times of a directory that
+// exists. One owned otherwise was made here, as a peer's file for it
+// landed, and gets the declared owner now: taken for the peer's, it kept
+// its owner, and the daemon could write nothing into it for good.
+func (s *Syncer) rememberDir(ctx context.Context, path, abs string, st os.FileInfo) {
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && (int64(sys.Uid) != s.Module.UID || int64(sys.Gid) != s.Module.GID) {
+		s.enforce(ctx, path, abs, st)
+		return
+	}
+	s.remember(path, st)
 }
 
 func (s *Syncer) remember(path string, st os.FileInfo) {
