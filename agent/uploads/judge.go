@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -352,7 +351,7 @@ func (s *Syncer) queued(path string) bool {
 // landed, and gets the declared owner now: taken for the peer's, it kept
 // its owner, and the daemon could write nothing into it for good.
 func (s *Syncer) rememberDir(ctx context.Context, path, abs string, st os.FileInfo) {
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok && (int64(sys.Uid) != s.Module.UID || int64(sys.Gid) != s.Module.GID) {
+	if !s.Module.owns(st) {
 		s.enforce(ctx, path, abs, st)
 		return
 	}

@@ -149,7 +149,7 @@ func (s *Syncer) enforce(ctx context.Context, path, abs string, st os.FileInfo) 
 		mode = m.DirMode.Perm()
 	}
 	var err error
-	if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int64(sys.Uid) != m.UID || int64(sys.Gid) != m.GID {
+	if !m.owns(st) {
 		err = os.Lchown(abs, int(m.UID), int(m.GID))
 	} else if st.Mode()&os.ModeSymlink != 0 || st.Mode().Perm() == mode {
 		return
@@ -163,6 +163,12 @@ func (s *Syncer) enforce(ctx context.Context, path, abs string, st os.FileInfo) 
 	s.mu.Lock()
 	s.enforced[path] = enforcement{stampOf(st), s.Clock.Now()}
 	s.mu.Unlock()
+}
+
+// owns tells whether st has the module's owner and group.
+func (m Module) owns(st os.FileInfo) bool {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && int64(sys.Uid) == m.UID && int64(sys.Gid) == m.GID
 }
 
 // enforcement is a path as enforce left it, and when.

@@ -157,11 +157,7 @@ func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, module string,
 	if paths == nil {
 		args = append(args, "-r")
 	} else {
-		stdin = &bytes.Buffer{}
-		for _, p := range paths {
-			stdin.WriteString(p)
-			stdin.WriteByte(0)
-		}
+		stdin = nulSeparated(paths)
 		args = append(args, "--files-from=-", "--from0")
 	}
 	out, err := r.run(ctx, root, stdin, append(args, r.url(peer.Addr, module), "."))

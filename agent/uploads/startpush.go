@@ -98,16 +98,21 @@ func (p *startedPush) send(paths []string) error {
 		_ = p.stdin.Close()
 		return err
 	}
+	// A write that fails means rsync ended: its own error says why.
+	_, _ = p.stdin.Write(nulSeparated(paths).Bytes())
+	_ = p.stdin.Close()
+	<-p.exited
+	return failure(p.url, p.err, p.stderr.String())
+}
+
+// nulSeparated is paths as rsync's --files-from reads them with --from0.
+func nulSeparated(paths []string) *bytes.Buffer {
 	var list bytes.Buffer
 	for _, path := range paths {
 		list.WriteString(path)
 		list.WriteByte(0)
 	}
-	// A write that fails means rsync ended: its own error says why.
-	_, _ = p.stdin.Write(list.Bytes())
-	_ = p.stdin.Close()
-	<-p.exited
-	return failure(p.url, p.err, p.stderr.String())
+	return &list
 }
 
 // unlock writes the password's first line into the pipe, in one write

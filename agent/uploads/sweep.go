@@ -51,9 +51,10 @@ func (s *Syncer) sweep() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range paths {
+		// The loop's next wake-up (nextDue) counts them: the sweep
+		// runs in its step.
 		if _, busy := s.pending[p]; !busy {
 			s.pending.touch(p, now, false)
-			s.touchedDue = earliest(s.touchedDue, s.pending[p].wake(s.Quiet, s.soon()))
 		}
 	}
 }

@@ -268,7 +268,7 @@ func (tr *trial) upload(i int, path string, inPlace bool) {
 	}
 	data := trialContent(tr.seed, tr.ops, size)
 	abs := filepath.Join(f.dir, path)
-	mkdirAsWebServer(t, f.dir, filepath.Dir(path))
+	mkdirAsWebServer(t, f, filepath.Dir(path))
 	var st os.FileInfo
 	var err error
 	if inPlace {
@@ -308,23 +308,13 @@ func (tr *trial) writeInPlace(i int, path string, data []byte) (os.FileInfo, err
 	return file.Stat()
 }
 
-// mkdirAsWebServer makes dir below root and its parents, owned by the
-// declared owner, as the web server that takes uploads makes them: the
-// peers' daemons write there as that owner, also where the agent is down
-// and does not give them their owner.
-func mkdirAsWebServer(t *testing.T, root, dir string) {
+// mkdirAsWebServer makes dir below f's directory and its parents, owned
+// by the declared owner, as the web server that takes uploads makes them:
+// the peers' daemons write there as that owner, also where the agent is
+// down and does not give them their owner.
+func mkdirAsWebServer(t *testing.T, f *testFront, dir string) {
 	t.Helper()
-	if dir == "." {
-		return
-	}
-	mkdirAsWebServer(t, root, filepath.Dir(dir))
-	abs := filepath.Join(root, dir)
-	if err := os.Mkdir(abs, 0o755); errors.Is(err, fs.ErrExist) {
-		return
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Lchown(abs, testUID, testGID); err != nil {
+	if err := (&Syncer{Module: f.module()}).mkdirsOwned(dir); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -355,7 +345,7 @@ func (tr *trial) delete(i int, path string) {
 // deletion of path, and to's first version, as it was under path.
 func (tr *trial) rename(i int, path, to string) {
 	f := tr.fronts[i]
-	mkdirAsWebServer(tr.t, f.dir, filepath.Dir(to))
+	mkdirAsWebServer(tr.t, f, filepath.Dir(to))
 	if !tr.takeAway(i, path, func() error { return os.Rename(filepath.Join(f.dir, path), filepath.Join(f.dir, to)) }) {
 		return
 	}

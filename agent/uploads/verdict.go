@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -137,7 +136,7 @@ func (s *Syncer) ownSetAside(sender string) error {
 		if err != nil {
 			return err
 		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok && int64(st.Uid) == m.UID && int64(st.Gid) == m.GID {
+		if m.owns(info) {
 			return nil
 		}
 		return os.Lchown(path, int(m.UID), int(m.GID))
