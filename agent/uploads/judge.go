@@ -60,8 +60,7 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 	delete(s.incoming, path)
 	overwritten := s.inPlace[path]
 	s.mu.Unlock()
-	if overwritten {
-		s.dropOverwritten(path)
+	if overwritten && s.dropOverwritten(path) {
 		return false
 	}
 	// The first logged arrivals are the transfer log's; those after
@@ -95,14 +94,36 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 }
 
 // dropOverwritten removes the versions that peers' transfers set aside
-// at path: a process here has since written into the file in place, over
-// what landed last, and every version before it is older. Judged, the
-// file would be taken for the peer's that it overwrote, and not sent.
-func (s *Syncer) dropOverwritten(path string) {
-	kept := s.keptNow()
-	for _, sender := range kept.replacedBy(path) {
-		removeAll(kept.versions(sender, path))
+// at path, and tells whether it did: a process here has since written
+// into the file in place, over what landed last, and every version before
+// it is older. Judged, the file would be taken for the peer's that it
+// overwrote, and not sent.
+//
+// It does only when the file at path beats each of them. inotify reports
+// a write under the name its file was opened by, also once a transfer
+// renamed a peer's version over that name: the writer's version is then
+// the one set aside (rsync's backup is a hard link to it), the newest,
+// and it was removed for good (TestNodeUploadsRandomTrial). Judged, it
+// is put back and sent.
+func (s *Syncer) dropOverwritten(path string) bool {
+	abs := filepath.Join(s.Module.Path, path)
+	st, err := os.Lstat(abs)
+	if err != nil {
+		return false
 	}
+	current := fileCandidate(abs, st)
+	kept := s.keptNow()
+	var older []string
+	for _, sender := range kept.replacedBy(path) {
+		for _, k := range kept.versions(sender, path) {
+			if st, err := os.Lstat(k); err == nil && fileCandidate(k, st).beats(current) {
+				return false
+			}
+			older = append(older, k)
+		}
+	}
+	removeAll(older)
+	return true
 }
 
 // judge weighs what sender's transfers did to path: the path as it is,

@@ -178,6 +178,54 @@ func TestSyncerKeepsAVersionThatLandsWhileJudging(t *testing.T) {
 	}
 }
 
+// TestSyncerKeepsAWriteInPlaceThatATransferSetAside replays a write in
+// place under way as a peer's older version lands: rsync's daemon
+// hard-links the file being written aside and renames its version over
+// the name, and inotify reports the writer's later writes and its close
+// under that name. The path looked written in place over the peer's
+// version, and the versions set aside, the writer's among them, were
+// removed: the newest write of the path was lost on every front
+// (TestNodeUploadsRandomTrial, about one run in twenty).
+func TestSyncerKeepsAWriteInPlaceThatATransferSetAside(t *testing.T) {
+	s := startLocalSyncer(t)
+	abs := filepath.Join(s.Module.Path, "race.txt")
+	writeAt(t, abs, "first version", time.Now().Add(-time.Hour))
+	eventually(t, 5*time.Second, "the first version settled", func() bool { return s.Status().Pending == 0 })
+
+	writer, err := os.OpenFile(abs, os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	if _, err := writer.WriteString("written here, "); err != nil {
+		t.Fatal(err)
+	}
+	peer := netip.MustParseAddr("192.0.2.7")
+	aside := filepath.Join(s.Module.Path, replacedDir, peer.String(), "race.txt.~1~")
+	if err := os.MkdirAll(filepath.Dir(aside), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	land(t, abs, aside, "the peer's older version", time.Now().Add(-time.Minute))
+	s.Received(Transfer{Op: OpRecv, Module: "m", Peer: peer, Path: "race.txt"})
+	if _, err := writer.WriteString("the newest version"); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := "written here, the newest version"
+	eventually(t, 5*time.Second, "the writer's version in place, nothing left aside", func() bool {
+		data, err := os.ReadFile(abs)
+		left, _ := os.ReadDir(filepath.Dir(aside))
+		return err == nil && string(data) == want && len(left) == 0
+	})
+	consistently(t, 10*s.Quiet, func() {
+		if data, _ := os.ReadFile(abs); string(data) != want {
+			t.Fatalf("race.txt holds %q, want %q", data, want)
+		}
+	})
+}
+
 // TestKeptSlotDirsOwnedByTheModule: the directories the agent makes among
 // the versions set aside belong to the module's owner, as whom the daemon
 // sets versions aside there; made by root with mode 0700, they failed
