@@ -60,7 +60,7 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 	delete(s.incoming, path)
 	overwritten := s.inPlace[path]
 	s.mu.Unlock()
-	if overwritten && s.dropOverwritten(path) {
+	if overwritten && s.dropOverwritten(ctx, path) {
 		return false
 	}
 	// The first logged arrivals are the transfer log's; those after
@@ -105,7 +105,7 @@ func (s *Syncer) judgeArrivals(ctx context.Context, path string) bool {
 // the one set aside (rsync's backup is a hard link to it), the newest,
 // and it was removed for good (TestNodeUploadsRandomTrial). Judged, it
 // is put back and sent.
-func (s *Syncer) dropOverwritten(path string) bool {
+func (s *Syncer) dropOverwritten(ctx context.Context, path string) bool {
 	abs := filepath.Join(s.Module.Path, path)
 	st, err := os.Lstat(abs)
 	if err != nil {
@@ -121,6 +121,9 @@ func (s *Syncer) dropOverwritten(path string) bool {
 			}
 			older = append(older, k)
 		}
+	}
+	if len(older) > 0 {
+		logr.FromContextOrDiscard(ctx).V(1).Info("Written in place since: dropping what was set aside", "path", path, "dropped", older)
 	}
 	removeAll(older)
 	return true
@@ -146,6 +149,14 @@ func (s *Syncer) judge(ctx context.Context, op Op, path, sender string) bool {
 	w, ok := s.weigh(ctx, op, path, abs, kept)
 	if !ok {
 		return true
+	}
+	if slices.ContainsFunc(kept, beingWritten) {
+		// A write in place was under way when a transfer set its file
+		// aside (dropOverwritten): judged now, it would be put back
+		// half written and sent, or removed as older than it will be.
+		// The path waits for its writer, as a local file does.
+		s.rejudge(ctx, path, abs)
+		return false
 	}
 	best := w.incoming
 	for _, c := range w.rivals {
@@ -268,6 +279,13 @@ func (s *Syncer) weigh(ctx context.Context, op Op, path, abs string, kept []stri
 		}
 	}
 	return w, true
+}
+
+// beingWritten tells whether a process holds the file at abs open for
+// writing, as far as the kernel can tell.
+func beingWritten(abs string) bool {
+	open, _ := openForWriting(abs)
+	return open
 }
 
 func removeAll(paths []string) {

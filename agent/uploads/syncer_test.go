@@ -185,7 +185,9 @@ func TestSyncerKeepsAVersionThatLandsWhileJudging(t *testing.T) {
 // under that name. The path looked written in place over the peer's
 // version, and the versions set aside, the writer's among them, were
 // removed: the newest write of the path was lost on every front
-// (TestNodeUploadsRandomTrial, about one run in twenty).
+// (TestNodeUploadsRandomTrial, about one run in twenty). Judged, the
+// writer's version waits for its writer: put back while written, it went
+// out half written.
 func TestSyncerKeepsAWriteInPlaceThatATransferSetAside(t *testing.T) {
 	s := startLocalSyncer(t)
 	abs := filepath.Join(s.Module.Path, "race.txt")
@@ -207,7 +209,17 @@ func TestSyncerKeepsAWriteInPlaceThatATransferSetAside(t *testing.T) {
 	}
 	land(t, abs, aside, "the peer's older version", time.Now().Add(-time.Minute))
 	s.Received(Transfer{Op: OpRecv, Module: "m", Peer: peer, Path: "race.txt"})
-	if _, err := writer.WriteString("the newest version"); err != nil {
+	if _, err := writer.WriteString("the newest "); err != nil {
+		t.Fatal(err)
+	}
+	// The writer's version is newer than the peer's, but not whole yet:
+	// put back now, it would be sent half written.
+	consistently(t, 10*s.Quiet, func() {
+		if data, _ := os.ReadFile(abs); string(data) != "the peer's older version" {
+			t.Fatalf("race.txt holds %q while its writer writes it aside, want the peer's version until it is done", data)
+		}
+	})
+	if _, err := writer.WriteString("version"); err != nil {
 		t.Fatal(err)
 	}
 	if err := writer.Close(); err != nil {
