@@ -281,13 +281,6 @@ func (s *Syncer) weigh(ctx context.Context, op Op, path, abs string, kept []stri
 	return w, true
 }
 
-// beingWritten tells whether a process holds the file at abs open for
-// writing, as far as the kernel can tell.
-func beingWritten(abs string) bool {
-	open, _ := openForWriting(abs)
-	return open
-}
-
 func removeAll(paths []string) {
 	for _, p := range paths {
 		_ = os.Remove(p)

@@ -49,6 +49,13 @@ func openForWriting(path string) (open, known bool) {
 	return false, false
 }
 
+// beingWritten tells whether a process holds the file at abs open for
+// writing, as far as the kernel can tell.
+func beingWritten(abs string) bool {
+	open, _ := openForWriting(abs)
+	return open
+}
+
 func setLease(fd, kind int) error {
 	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, kind)
 	return err

@@ -1,14 +1,9 @@
 package testbed
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -29,28 +24,21 @@ func (d decision) String() string {
 // firstDecision reads the first decision that the agent's log at path holds
 // from offset on.
 func firstDecision(path string, offset int64) (decision, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return decision{}, false
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return decision{}, false
-	}
-	s := bufio.NewScanner(f)
-	s.Buffer(make([]byte, 64*1024), 1024*1024)
-	for s.Scan() {
+	var first decision
+	found := false
+	scanLog(path, offset, func(raw []byte) bool {
 		var line struct{ Ts, Msg, Action, Reason string }
-		if json.Unmarshal(s.Bytes(), &line) != nil || line.Msg != "Decided" {
-			continue
+		if json.Unmarshal(raw, &line) != nil || line.Msg != "Decided" {
+			return true
 		}
 		at, err := time.Parse(time.RFC3339Nano, line.Ts)
 		if err != nil {
-			continue
+			return true
 		}
-		return decision{at: at, action: line.Action, reason: line.Reason}, true
-	}
-	return decision{}, false
+		first, found = decision{at: at, action: line.Action, reason: line.Reason}, true
+		return false
+	})
+	return first, found
 }
 
 // earliestGrantEnd is how soon after a kill the grant of the killed owner
@@ -70,17 +58,12 @@ func (s WebfarmSettings) earliestGrantEnd() time.Duration {
 func (tb *Testbed) restartOverran(ctx context.Context, r *Result, late time.Duration, res LoadResult, arp *ARPWatcher) error {
 	tb.say("   the new agent decided first %s after the kill, when the grant may have run out (%s at the earliest): a machine this loaded may lose the VIP for a moment; %d of %d requests failed",
 		round(late), WebfarmDefaults.earliestGrantEnd(), res.Failed(), len(res.Samples))
-	var state vipState
-	err := tb.WaitFor(func() (bool, error) {
-		var err error
-		state, err = tb.vipState(ctx)
-		return err == nil && state.owner != "" && slices.Equal(state.holders, []string{state.owner}), err
-	}, changeTimeout)
-	if err := r.check(err == nil, "one front holds the VIP afterwards", "%s %v", state, orOK(err)); err != nil {
+	holder, err := tb.waitNewHolder(ctx, "")
+	if err != nil {
+		holder = err.Error()
+	}
+	if err := r.check(err == nil, "one front holds the VIP afterwards", "%s", holder); err != nil {
 		return err
 	}
-	arp.Stop()
-	conflicts := arp.Conflicts(probeInterval / 2)
-	return r.check(len(conflicts) == 0, "never two fronts answering ARP", "%d conflicts; holders %s",
-		len(conflicts), strings.Join(arp.Holders(), " -> "))
+	return checkSingleAnswerer(r, arp)
 }

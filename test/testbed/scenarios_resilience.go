@@ -172,10 +172,7 @@ func OwnerIsolated(ctx context.Context, tb *Testbed) (*Result, error) {
 		return r, err
 	}
 	tb.say("   %s holds the VIP now", next)
-	arp.Stop()
-	conflicts := arp.Conflicts(probeInterval / 2)
-	if err := r.check(len(conflicts) == 0, "never two fronts answering ARP", "%d conflicts; holders %s",
-		len(conflicts), strings.Join(arp.Holders(), " -> ")); err != nil {
+	if err := checkSingleAnswerer(r, arp); err != nil {
 		return r, err
 	}
 	owner.RestoreAPI()
@@ -185,7 +182,17 @@ func OwnerIsolated(ctx context.Context, tb *Testbed) (*Result, error) {
 	return r, tb.WaitReady(ctx, readyTimeout)
 }
 
-// waitNewHolder waits until a front other than old owns and holds the VIP.
+// checkSingleAnswerer stops arp and checks that no two fronts ever
+// answered ARP for the VIP while it watched.
+func checkSingleAnswerer(r *Result, arp *ARPWatcher) error {
+	arp.Stop()
+	conflicts := arp.Conflicts(probeInterval / 2)
+	return r.check(len(conflicts) == 0, "never two fronts answering ARP", "%d conflicts; holders %s",
+		len(conflicts), strings.Join(arp.Holders(), " -> "))
+}
+
+// waitNewHolder waits until a front other than old (any, when empty) owns
+// and holds the VIP alone.
 func (tb *Testbed) waitNewHolder(ctx context.Context, old string) (string, error) {
 	var state vipState
 	err := tb.WaitFor(func() (bool, error) {

@@ -88,23 +88,31 @@ func (tb *Testbed) timeline(marks logMarks, since time.Time, arp *ARPWatcher, fr
 // readTimeline reads the timeline's messages from the log at path from
 // offset on; a log it cannot read gives none.
 func readTimeline(path string, offset int64, name string) []timelineEntry {
+	var out []timelineEntry
+	scanLog(path, offset, func(line []byte) bool {
+		if e, ok := parseTimelineLine(line, name); ok {
+			out = append(out, e)
+		}
+		return true
+	})
+	return out
+}
+
+// scanLog hands each line of the log at path from offset on to fn, until
+// fn returns false; a log it cannot read has no lines.
+func scanLog(path string, offset int64, fn func(line []byte) bool) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil
+		return
 	}
 	defer f.Close()
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return nil
+		return
 	}
-	var out []timelineEntry
 	s := bufio.NewScanner(f)
 	s.Buffer(make([]byte, 64*1024), 1024*1024)
-	for s.Scan() {
-		if e, ok := parseTimelineLine(s.Bytes(), name); ok {
-			out = append(out, e)
-		}
+	for s.Scan() && fn(s.Bytes()) {
 	}
-	return out
 }
 
 // parseTimelineLine reads one JSON log line (zap, rfc3339nano times) of
