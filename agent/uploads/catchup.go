@@ -2,11 +2,11 @@ package uploads
 
 import (
 	"context"
-	"crypto/md5"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/go-logr/logr"
 )
@@ -48,7 +48,7 @@ func (s *Syncer) catchUpOnce(ctx context.Context) (bool, error) {
 	s.mu.Lock()
 	peers := append([]Peer(nil), s.peers...)
 	s.mu.Unlock()
-	root, module := s.Module.Path, s.Module.Name
+	root := s.Module.Path
 	var errs []error
 	for _, p := range peers {
 		got, err := s.pull(ctx, p)
@@ -73,7 +73,7 @@ func (s *Syncer) catchUpOnce(ctx context.Context) (bool, error) {
 			errs = append(errs, fmt.Errorf("pushing to %s: %w", p.Name, err))
 			continue
 		}
-		diff, err := s.Rsync.Differences(ctx, root, p, module)
+		diff, err := s.Rsync.Differences(ctx, root, p, s.Module)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("comparing with %s: %w", p.Name, err))
 			continue
@@ -90,23 +90,34 @@ func (s *Syncer) catchUpOnce(ctx context.Context) (bool, error) {
 // pullTries bounds how often a pull fetches again the files it got mixed.
 const pullTries = 3
 
-// pull fetches from peer what differs, and fetches again what came mixed
-// once that is removed. A peer's daemon lists a file, then opens it to
-// send it: a version renamed over it between the two went out with the
-// size and time of the first and the content of the second, a version
-// that existed nowhere, and that wins wherever its time is the newest
+// pull fetches from peer what differs, into pulledDir, fetches again
+// what came mixed once that is removed, and puts what came whole in
+// place (land.go). A peer's daemon lists a file, then opens it to send
+// it: a version renamed over it between the two went out with the size
+// and time of the first and the content of the second, a version that
+// existed nowhere, and that wins wherever its time is the newest
 // (TestNodeUploadsRandomTrial).
 func (s *Syncer) pull(ctx context.Context, peer Peer) ([]string, error) {
 	var got []string
 	var err error
 	paths := []string(nil)
+	staging := filepath.Join(s.Module.Path, pulledDir)
 	for try := 0; try < pullTries; try++ {
+		if rmErr := os.RemoveAll(staging); rmErr != nil {
+			return got, errors.Join(err, rmErr)
+		}
 		pulled, pullErr := s.Rsync.Pull(ctx, s.Module.Path, peer, s.Module.Name, s.Module, paths)
 		err = errors.Join(err, pullErr)
+		paths = discardMixed(staging, pulled)
 		for _, p := range pulled {
-			got = append(got, p.Path)
+			if slices.Contains(paths, p.Path) {
+				continue
+			}
+			changed, landErr := s.land(p.Path, filepath.Join(staging, p.Path), peer.Name)
+			err = errors.Join(err, landErr)
+			got = append(got, changed...)
 		}
-		if paths = s.discardMixed(pulled); len(paths) == 0 {
+		if len(paths) == 0 {
 			return got, err
 		}
 		logr.FromContextOrDiscard(ctx).V(1).Info("Pulling again what came mixed", "peer", peer.Name, "paths", len(paths))
@@ -114,22 +125,19 @@ func (s *Syncer) pull(ctx context.Context, peer Peer) ([]string, error) {
 	return got, errors.Join(err, fmt.Errorf("%d files came mixed %d times, first %q", len(paths), pullTries, paths[0]))
 }
 
-// discardMixed removes each file a pull wrote whose size is not the one
-// listed, if it still holds the content the pull wrote (a version a peer
-// pushed since is left), and returns their paths.
-func (s *Syncer) discardMixed(pulled []Pulled) []string {
+// discardMixed removes each file a pull wrote into staging whose size is
+// not the one listed, and returns their paths.
+func discardMixed(staging string, pulled []Pulled) []string {
 	var mixed []string
 	for _, p := range pulled {
-		abs := filepath.Join(s.Module.Path, p.Path)
+		abs := filepath.Join(staging, p.Path)
 		st, err := os.Lstat(abs)
-		// MD5 is what rsync reports of the content it wrote: a check
-		// that the file is still that one, not a guard against anyone.
-		if p.MD5 == "" || err != nil || !st.Mode().IsRegular() || st.Size() == p.Size || hashFile(abs, md5.New()) != p.MD5 {
+		// Nothing else writes there: the file is the one rsync wrote,
+		// and came whole if it has the size listed.
+		if p.MD5 == "" || err != nil || !st.Mode().IsRegular() || st.Size() == p.Size {
 			continue
 		}
-		aside := filepath.Join(s.Module.Path, tmpDir, "mixed"+keptSuffix(transfers.Add(1)))
-		if ok, err := takeAside(abs, aside, st); err == nil && ok {
-			_ = os.Remove(aside)
+		if err := os.Remove(abs); err == nil {
 			mixed = append(mixed, p.Path)
 		}
 	}
@@ -162,11 +170,15 @@ func (s *Syncer) pushWhatDiffers(ctx context.Context, peer Peer) error {
 	return push.send(inSnapshot(push.root, paths))
 }
 
-// inSnapshot are the paths that the snapshot at root holds.
+// inSnapshot are the paths that the snapshot at root holds, less the
+// files a process here still writes: a catch-up's push sent a file that
+// an upload was writing in place, half written, to every peer
+// (TestNodeUploadsRandomTrial). Such a file goes once its writer closes
+// it, as every local change.
 func inSnapshot(root string, paths []string) []string {
 	var held []string
 	for _, p := range paths {
-		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+		if _, err := os.Lstat(filepath.Join(root, p)); err == nil && !beingWritten(filepath.Join(root, p)) {
 			held = append(held, p)
 		}
 	}
@@ -200,7 +212,7 @@ func (s *Syncer) witnesses(ctx context.Context, peers []Peer) []Peer {
 func (s *Syncer) onlyHere(ctx context.Context, peers []Peer) []string {
 	var lacks [][]string
 	for _, p := range peers {
-		if l, err := s.Rsync.Lacks(ctx, s.Module.Path, p, s.Module.Name); err == nil {
+		if l, err := s.Rsync.Lacks(ctx, s.Module.Path, p, s.Module); err == nil {
 			lacks = append(lacks, l)
 		}
 	}

@@ -105,3 +105,23 @@ func TestKeepNewestTombstone(t *testing.T) {
 		}
 	}
 }
+
+// TestInSnapshotLeavesFilesBeingWritten: a catch-up's push sends what the
+// snapshot holds, less a file a process still writes (a link to it in
+// the snapshot is the same file): sent, it went out half written.
+func TestInSnapshotLeavesFilesBeingWritten(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "whole.jpg"), "whole")
+	writer, err := os.Create(filepath.Join(root, "half.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	if _, known := openForWriting(filepath.Join(root, "half.jpg")); !known {
+		t.Skip("leases are not supported here (fs.leases-enable, or the filesystem)")
+	}
+	got := inSnapshot(root, []string{"whole.jpg", "half.jpg", "gone.jpg"})
+	if want := []string{"whole.jpg"}; !slices.Equal(got, want) {
+		t.Errorf("inSnapshot = %q, want %q", got, want)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,30 +23,52 @@ type arrival struct {
 	sender string
 }
 
-// takeInbox files the peers' transfers by path, to be judged when the path
-// settles (judgeArrivals): rsync's daemon logs a file before it moves the
-// version it replaces aside and renames the new one into place, and the
-// rename's event comes after.
-func (s *Syncer) takeInbox() {
+// takeInbox puts in place what peers pushed (land.go) and files their
+// transfers by path, to be judged when the path settles (judgeArrivals).
+// A transfer rsync logged before it renamed its file into the staging
+// directory is tried again at the next steps, while its session goes on.
+// A peer from before staging wrote into the tree itself: rsync's daemon
+// logs a file before it moves the version it replaces aside and renames
+// the new one into place, and the rename's event comes after.
+func (s *Syncer) takeInbox(ctx context.Context) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	inbox := append(s.unlanded, s.inbox...)
+	s.inbox, s.unlanded = nil, nil
 	byAddr := map[string]string{}
 	for _, p := range s.peers {
 		byAddr[p.Addr.String()] = p.Name
 	}
-	now := s.Clock.Now()
-	for _, t := range s.inbox {
+	staging := maps.Clone(s.staging)
+	s.mu.Unlock()
+	type filed struct {
+		path string
+		arrival
+	}
+	var arrived []filed
+	for _, t := range inbox {
 		sender, ok := byAddr[t.Peer.String()]
 		if !ok {
 			sender = t.Peer.String()
 		}
-		s.incoming[t.Path] = append(s.incoming[t.Path], arrival{t.Op, sender})
-		s.pending.touch(t.Path, now, false)
+		if t.Dest == "" {
+			arrived = append(arrived, filed{t.Path, arrival{t.Op, sender}})
+			continue
+		}
+		sender, changed := s.landTransfer(ctx, t, staging)
+		for _, path := range changed {
+			arrived = append(arrived, filed{path, arrival{OpRecv, sender}})
+		}
 	}
-	if len(s.inbox) > 0 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.Clock.Now()
+	for _, a := range arrived {
+		s.incoming[a.path] = append(s.incoming[a.path], a.arrival)
+		s.pending.touch(a.path, now, false)
+	}
+	if len(arrived) > 0 {
 		s.sweepSoon()
 	}
-	s.inbox = nil
 }
 
 // judgeArrivals decides, for a path that settled, which version stays
@@ -433,7 +456,23 @@ func (s *Syncer) remove(ctx context.Context, path, abs, sender string, weighed o
 	s.receivedDel[path] = true
 	delete(s.received, path)
 	s.mu.Unlock()
+	s.removeDeletedParent(ctx, path, sender)
 	return true
+}
+
+// removeDeletedParent applies the deletion of path's directory, which
+// path's removal may have emptied (and so on up, through remove): a peer
+// that removed a tree sends a tombstone for each file and directory,
+// judged in any order, and a directory judged before its files stayed,
+// empty, for good.
+func (s *Syncer) removeDeletedParent(ctx context.Context, path, sender string) {
+	dir := filepath.Dir(path)
+	if dir == "." {
+		return
+	}
+	if _, ok := s.tombstone(dir); ok {
+		s.judgeTombstone(ctx, tombstoneName(dir), sender)
+	}
 }
 
 // judgeTombstone applies a received tombstone to the path it names. A

@@ -107,13 +107,13 @@ type candidate struct {
 }
 
 func fileCandidate(abs string, st os.FileInfo) *candidate {
-	return &candidate{abs: abs, v: Version{MtimeNs: st.ModTime().UnixNano()}}
+	return &candidate{abs: abs, v: Version{MtimeNs: st.ModTime().UnixNano(), Size: st.Size()}}
 }
 
 // beats tells whether c wins over o (Wins); the files' digests are read
-// only when their times tie.
+// only when their times and sizes tie.
 func (c *candidate) beats(o *candidate) bool {
-	if c.v.MtimeNs == o.v.MtimeNs && c.abs != "" && o.abs != "" {
+	if c.v.MtimeNs == o.v.MtimeNs && c.v.Size == o.v.Size && c.abs != "" && o.abs != "" {
 		c.digest()
 		o.digest()
 	}

@@ -19,12 +19,16 @@ type Router struct {
 	syncers map[string]*Syncer
 	// sessions are the daemon's sessions writing into a module, by
 	// process, from their first line until their last.
-	sessions map[int]string
+	sessions map[int]session
 }
+
+// session is where one of the daemon's sessions writes: a module, and a
+// directory below it (Transfer.Dest).
+type session struct{ module, dest string }
 
 // NewRouter reads the transfer log of the daemon of cfg.
 func NewRouter(cfg DaemonConfig) *Router {
-	return &Router{tail: logTail{path: cfg.logPath()}, syncers: map[string]*Syncer{}, sessions: map[int]string{}}
+	return &Router{tail: logTail{path: cfg.logPath()}, syncers: map[string]*Syncer{}, sessions: map[int]session{}}
 }
 
 // Set routes module's transfers to s; a nil s stops routing them.
@@ -58,24 +62,33 @@ func (r *Router) Drain() {
 	for _, l := range lines {
 		switch {
 		case l.receiving != "":
-			r.sessions[l.pid] = l.receiving
+			r.sessions[l.pid] = session{l.receiving, l.dest}
 		case l.ended:
 			delete(r.sessions, l.pid)
 		case l.transfer != nil:
-			if s, ok := r.syncers[l.transfer.Module]; ok {
-				s.Received(*l.transfer)
+			t := *l.transfer
+			t.Session = l.pid
+			if in, ok := r.sessions[l.pid]; ok && in.module == t.Module {
+				t.Dest = in.dest
+			}
+			if s, ok := r.syncers[t.Module]; ok {
+				s.Received(t)
 			}
 		}
 	}
 	for _, pid := range gone {
 		delete(r.sessions, pid)
 	}
-	open := map[string][]int{}
-	for pid, module := range r.sessions {
-		open[module] = append(open[module], pid)
+	intoTree, intoStaging := map[string][]int{}, map[string][]int{}
+	for pid, in := range r.sessions {
+		if in.dest == "" {
+			intoTree[in.module] = append(intoTree[in.module], pid)
+		} else {
+			intoStaging[in.module] = append(intoStaging[in.module], pid)
+		}
 	}
 	for module, s := range r.syncers {
-		s.receiving(open[module])
+		s.receiving(intoTree[module], intoStaging[module])
 	}
 	if err != nil {
 		for _, s := range r.syncers {

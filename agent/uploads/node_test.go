@@ -2,6 +2,7 @@ package uploads
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -64,5 +65,34 @@ func TestRouterFollowsTheLog(t *testing.T) {
 	})
 	if writing() {
 		t.Error("the session still counted as writing after its last line")
+	}
+}
+
+// TestRouterTellsStagedSessions: a session that writes into a staging
+// directory hands its transfers on with that directory, and is counted
+// as staging, not as writing into the tree: nothing it writes lands in
+// the tree before the agent files its transfer, and local changes do not
+// wait for it.
+func TestRouterTellsStagedSessions(t *testing.T) {
+	cfg := DaemonConfig{StateDir: t.TempDir()}
+	r := NewRouter(cfg)
+	s := &Syncer{Module: Module{Name: "m"}}
+	s.init()
+	r.Set("m", s)
+	session := os.Getpid()
+	lines := fmt.Sprintf("2026/12/04 10:16:56 [%d] rsync to m/.webfarm/in/front2/ from webfarm@UNDETERMINED (10.98.0.2)\n"+
+		"2026/12/04 10:16:56 [%d] recv m 10.98.0.2 >f+++++++++ a/b.jpg\n", session, session)
+	if err := os.WriteFile(cfg.logPath(), []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.Drain()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := Transfer{Op: OpRecv, Module: "m", Peer: netip.MustParseAddr("10.98.0.2"), Path: "a/b.jpg", Dest: ".webfarm/in/front2", Session: session}
+	if len(s.inbox) != 1 || s.inbox[0] != want {
+		t.Errorf("inbox %+v, want %+v", s.inbox, want)
+	}
+	if len(s.writing) != 0 || !s.staging[session] {
+		t.Errorf("writing into the tree %v, staging %v; want the session staging only", s.writing, s.staging)
 	}
 }

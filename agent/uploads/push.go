@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,12 +15,11 @@ import (
 )
 
 // MetaDir is the agent's own directory inside every synced directory. It
-// must stay inside: the rsync daemon is chrooted to the directory, and its
-// temporary files and the versions it replaces must be on the directory's
-// filesystem, for the rename that puts a file in place to be atomic. A web
-// server that serves a synced directory should deny it (tombstones name
-// deleted paths). The watcher ignores it all; tmp, replaced, push and
-// in-step are never synced, deleted is (the tombstones).
+// must stay inside: the rsync daemon is chrooted to the directory, and
+// what it receives must be on the directory's filesystem, for the rename
+// that puts a file in place to be atomic. A web server that serves a
+// synced directory should deny it (tombstones name deleted paths). The
+// watcher ignores it all; only deleted (the tombstones) is synced.
 const MetaDir = ".webfarm"
 
 // Paths below MetaDir.
@@ -27,6 +27,11 @@ const (
 	tmpDir      = MetaDir + "/tmp"
 	replacedDir = MetaDir + "/replaced"
 	deletedDir  = MetaDir + "/deleted"
+	// inDir holds what peers push, in a directory per sender, and
+	// pulledDir what a catch-up pulls, until the agent puts each version
+	// in place (land.go).
+	inDir     = MetaDir + "/in"
+	pulledDir = MetaDir + "/pulled"
 	// pushDir holds the snapshots pushes read from, one per peer
 	// (snapshot.go, ready.go).
 	pushDir = MetaDir + "/push"
@@ -66,17 +71,13 @@ type Rsync struct {
 
 // common are the options of every transfer: recursive where asked, links
 // as links (never one that points out of the tree), times and modes kept,
-// temporary files out of the watched tree and the replaced versions kept
-// aside for the receiver's agent to judge (Wins). Each transfer names what
-// it sets aside with a suffix of its own (kept.go): a second push of a
-// path before the receiver judged the first must not overwrite the
-// version the first set aside. passwordFile holds the farm's password.
-func (r *Rsync) common(backupFor, passwordFile string) []string {
+// the agent's own directories left out but for the tombstones.
+// passwordFile holds the farm's password.
+func (r *Rsync) common(passwordFile string) []string {
 	args := []string{
 		"-lptD", "--safe-links",
-		"--temp-dir=" + tmpDir,
-		"--backup", "--backup-dir=" + replacedDir + "/" + backupFor, "--suffix=" + keptSuffix(transfers.Add(1)),
-		"--exclude=/" + tmpDir + "/", "--exclude=/" + replacedDir + "/", "--exclude=/" + pushDir + "/", "--exclude=/" + inStepFile,
+		"--exclude=/" + tmpDir + "/", "--exclude=/" + replacedDir + "/", "--exclude=/" + inDir + "/",
+		"--exclude=/" + pulledDir + "/", "--exclude=/" + pushDir + "/", "--exclude=/" + inStepFile,
 		"--password-file=" + passwordFile,
 		// rsync's protocol writes small messages and waits for the
 		// answers: with Nagle's algorithm on, most exchanges wait for a
@@ -92,19 +93,37 @@ func (r *Rsync) common(backupFor, passwordFile string) []string {
 	return args
 }
 
+// staged are the options of a transfer into dest, a staging directory
+// below root, rather than into the tree: rsync writes each file into the
+// agent's temporary directory and renames it there, reading the tree's
+// version of it (compare-dest) for its delta. Its rename never lands on a
+// path of the tree, where it would replace, unseen, a version written
+// there between its backup and its rename: the agent puts each version in
+// place, and sets what it displaces aside, in one step. The paths are
+// absolute, root "/" on a peer's daemon, chrooted in the directory: rsync
+// 3.5 refuses a temporary directory reached through "..".
+func staged(root string) []string {
+	return []string{"--temp-dir=" + filepath.Join(root, tmpDir), "--compare-dest=" + root}
+}
+
+// stagingFor is where a push from sender lands on its peers.
+func stagingFor(sender string) string { return inDir + "/" + sender }
+
 func (r *Rsync) url(peer netip.Addr, module string) string {
 	return fmt.Sprintf("rsync://%s@%s/%s/", AuthUser, netip.AddrPortFrom(peer, uint16(r.Port)), module)
 }
 
-// pushArgs sends the paths read from stdin, relative to root: each one
-// that exists is sent whole (-I: whatever its size and time, the receiver
-// judges), each one that does not is deleted on the peer. root is named,
-// not the working directory: were it removed before rsync reads it, rsync
-// fails, where "." would be an empty directory, and every path a
-// deletion.
+// pushArgs sends the paths read from stdin, relative to root, into this
+// front's staging directory on the peer: each one that exists is sent
+// whole (-I: whatever its size and time, the receiver judges); one that
+// does not is skipped, its deletion travels as its tombstone. root is
+// named, not the working directory: were it removed before rsync reads
+// it, rsync fails, where "." would be an empty directory.
 func (r *Rsync) pushArgs(peer netip.Addr, module, root, passwordFile string) []string {
-	return append(r.common(r.Self, passwordFile), "-I", "--files-from=-", "--from0", "--delete-missing-args", "--force",
-		root, r.url(peer, module))
+	dest := stagingFor(r.Self)
+	args := append(r.common(passwordFile), staged("/")...)
+	return append(args, "-I", "--files-from=-", "--from0", "--ignore-missing-args", "--force",
+		root, r.url(peer, module)+dest+"/")
 }
 
 // Push sends paths, relative to root, to peer's module.
@@ -121,7 +140,7 @@ func (r *Rsync) Push(ctx context.Context, root string, peer netip.Addr, module s
 // run: what it lacks, or holds with another size or time, and the
 // directories above them.
 func (r *Rsync) Unsent(ctx context.Context, root string, peer netip.Addr, module string) ([]string, error) {
-	out, err := r.run(ctx, root, nil, append(r.common(r.Self, r.PasswordFile), "-r", "--dry-run", "--out-format=%n", ".", r.url(peer, module)))
+	out, err := r.run(ctx, root, nil, append(r.common(r.PasswordFile), "-r", "--dry-run", "--out-format=%n", ".", r.url(peer, module)))
 	if err != nil {
 		return nil, err
 	}
@@ -143,16 +162,17 @@ type Pulled struct {
 }
 
 // Pull fetches from peer's module what differs (only paths, when given),
-// as owner with modes, and returns what it wrote.
+// as owner with modes, into pulledDir below root, and returns what it
+// wrote there.
 func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, module string, m Module, paths []string) ([]Pulled, error) {
 	// The item's changes (%i) list what only changed owner or mode too:
 	// a pull that re-owns files must say so, or their attribute events
 	// are taken for local changes and every file is sent back. The
 	// size listed (%l) and the content's checksum (%C) tell a file that
 	// came mixed (Syncer.pull).
-	args := append(r.common(peer.Name, r.PasswordFile), "--out-format=%o %i %l [%C] %n", "--checksum-choice=md5",
-		fmt.Sprintf("--chown=%d:%d", m.UID, m.GID),
-		fmt.Sprintf("--chmod=D%04o,F%04o", m.DirMode.Perm(), m.FileMode.Perm()))
+	args := append(r.common(r.PasswordFile), staged(root)...)
+	args = append(args, "--out-format=%o %i %l [%C] %n", "--checksum-choice=md5")
+	args = append(args, owned(m)...)
 	var stdin *bytes.Buffer
 	if paths == nil {
 		args = append(args, "-r")
@@ -160,7 +180,7 @@ func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, module string,
 		stdin = nulSeparated(paths)
 		args = append(args, "--files-from=-", "--from0")
 	}
-	out, err := r.run(ctx, root, stdin, append(args, r.url(peer.Addr, module), "."))
+	out, err := r.run(ctx, root, stdin, append(args, r.url(peer.Addr, module), pulledDir+"/"))
 	var got []Pulled
 	for _, line := range strings.Split(out, "\n") {
 		if p, ok := pulledLine(line); ok {
@@ -168,6 +188,13 @@ func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, module string,
 		}
 	}
 	return got, err
+}
+
+// owned are the options that give what a pull writes the module's owner
+// and modes.
+func owned(m Module) []string {
+	return []string{fmt.Sprintf("--chown=%d:%d", m.UID, m.GID),
+		fmt.Sprintf("--chmod=D%04o,F%04o", m.DirMode.Perm(), m.FileMode.Perm())}
 }
 
 // pulledLine reads a line of Pull's output, "recv %i %l [%C] %n".
@@ -191,10 +218,15 @@ func pulledLine(line string) (Pulled, bool) {
 	return Pulled{Path: strings.TrimSuffix(unescapeName(name), "/"), Size: size, MD5: strings.TrimSpace(sum)}, true
 }
 
-// Differences lists what a pull from peer would change here, deletions
-// included, other than directories' own times: empty when root matches.
-func (r *Rsync) Differences(ctx context.Context, root string, peer Peer, module string) ([]string, error) {
-	args := append(r.common(peer.Name, r.PasswordFile), "-r", "--dry-run", "--delete", "--itemize-changes", r.url(peer.Addr, module), ".")
+// Differences lists what a pull from peer's module m would change here,
+// deletions included, other than directories' own times: empty when root
+// matches. The peer's files are compared as the pull would write them,
+// with m's owner and modes: a peer's that have others (there before its
+// agent, and never pulled over since) matched nothing for good, and the
+// front comparing never caught up (TestNodeUploadsCatchUpReownsWithoutSending).
+func (r *Rsync) Differences(ctx context.Context, root string, peer Peer, m Module) ([]string, error) {
+	args := append(r.common(r.PasswordFile), owned(m)...)
+	args = append(args, "-r", "--dry-run", "--delete", "--itemize-changes", r.url(peer.Addr, m.Name), ".")
 	out, err := r.run(ctx, root, nil, args)
 	if err != nil {
 		return nil, err
@@ -211,8 +243,8 @@ func (r *Rsync) Differences(ctx context.Context, root string, peer Peer, module 
 
 // Lacks lists what peer lacks of root: what a pull with deletions would
 // delete here.
-func (r *Rsync) Lacks(ctx context.Context, root string, peer Peer, module string) ([]string, error) {
-	diff, err := r.Differences(ctx, root, peer, module)
+func (r *Rsync) Lacks(ctx context.Context, root string, peer Peer, m Module) ([]string, error) {
+	diff, err := r.Differences(ctx, root, peer, m)
 	var lacks []string
 	for _, line := range diff {
 		// "%i %n": eleven characters of changes, a space, the name.

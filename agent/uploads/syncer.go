@@ -99,9 +99,15 @@ type Syncer struct {
 	failed map[string]time.Time
 	// inbox holds the peers' transfers not yet read.
 	inbox []Transfer
-	// writing are the daemon's sessions writing into the directory, as
-	// of the last read of its log (Router.Drain).
-	writing map[int]bool
+	// unlanded are transfers logged before rsync renamed their file into
+	// the staging directory, tried again at the next steps: the loop's
+	// own.
+	unlanded []Transfer
+	// writing are the daemon's sessions writing into the tree itself,
+	// and staging those writing into staging directories, as of the last
+	// read of its log (Router.Drain). Only the first may have put a file
+	// in the tree that no transfer names yet (mayBeLocal).
+	writing, staging map[int]bool
 	// waiting are the settled paths no transfer named yet, each with the
 	// sessions that were writing when it settled: it is a peer's if one
 	// of them logs it, this front's once they all ended without.
@@ -208,7 +214,7 @@ func (s *Syncer) init() {
 		s.received, s.receivedDel, s.removed = map[string]stamp{}, map[string]bool{}, map[string]time.Time{}
 		s.inPlace = map[string]bool{}
 		s.incoming = map[string][]arrival{}
-		s.writing, s.waiting = map[int]bool{}, map[string]wait{}
+		s.writing, s.staging, s.waiting = map[int]bool{}, map[int]bool{}, map[string]wait{}
 		s.attrOnly, s.enforced = map[string]bool{}, map[string]enforcement{}
 		s.rejoined = map[string]bool{}
 		s.ready.byPeer, s.ready.starting = map[string]*readyPush{}, map[string]chan struct{}{}
@@ -270,16 +276,21 @@ func (s *Syncer) Received(t Transfer) {
 	s.poke()
 }
 
-// receiving records the daemon's sessions writing into the directory now.
-// A path that waited for sessions all now ended settles at once: the
-// loop is woken rather than left to its next look (mayBeLocal).
-func (s *Syncer) receiving(pids []int) {
+// receiving records the daemon's sessions writing into the directory now:
+// into the tree itself (peers from before staging), and into staging
+// directories. A path that waited for sessions all now ended settles at
+// once: the loop is woken rather than left to its next look (mayBeLocal).
+func (s *Syncer) receiving(intoTree, intoStaging []int) {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.writing)
-	for _, pid := range pids {
+	for _, pid := range intoTree {
 		s.writing[pid] = true
+	}
+	clear(s.staging)
+	for _, pid := range intoStaging {
+		s.staging[pid] = true
 	}
 	for _, w := range s.waiting {
 		if !w.heldBy(s.writing) {
@@ -554,7 +565,7 @@ func (s *Syncer) step(ctx context.Context, w *watcher) {
 	if s.Drain != nil {
 		s.Drain()
 	}
-	s.takeInbox()
+	s.takeInbox(ctx)
 	s.sendTombstones()
 	s.mu.Lock()
 	// A catch-up waits for the pushes under way: its own transfers to a
@@ -673,6 +684,9 @@ func (s *Syncer) nextDue() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := s.pending.next(s.Quiet, s.soon())
+	if len(s.unlanded) > 0 {
+		next = earliest(next, s.Clock.Now().Add(landRetry))
+	}
 	if len(s.waiting) > 0 {
 		// The end of the sessions they wait for wakes the loop when the
 		// Router follows the log (Router.Follow); this look finds a
@@ -715,12 +729,16 @@ func (s *Syncer) prepare() error {
 	if err := os.MkdirAll(m.Path, m.DirMode.Perm()); err != nil {
 		return fmt.Errorf("creating %s: %w", m.Path, err)
 	}
-	// A push's snapshot is removed when it ends; one left by a process
-	// that died goes now.
-	if err := os.RemoveAll(filepath.Join(m.Path, pushDir)); err != nil {
-		return fmt.Errorf("clearing the push snapshots: %w", err)
+	// A push's snapshot is removed when it ends, and what peers sent is
+	// put in place as it lands: what a process that died left goes now.
+	// A version staged and not put in place is fetched again by the
+	// catch-up that every start runs.
+	for _, d := range []string{pushDir, inDir, pulledDir} {
+		if err := os.RemoveAll(filepath.Join(m.Path, d)); err != nil {
+			return fmt.Errorf("clearing %s: %w", d, err)
+		}
 	}
-	for _, d := range []string{"", MetaDir, tmpDir, replacedDir, deletedDir, pushDir} {
+	for _, d := range []string{"", MetaDir, tmpDir, replacedDir, deletedDir, pushDir, inDir} {
 		p := filepath.Join(m.Path, d)
 		if err := os.MkdirAll(p, m.DirMode.Perm()); err != nil {
 			return fmt.Errorf("creating %s: %w", p, err)

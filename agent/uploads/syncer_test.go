@@ -125,7 +125,7 @@ func TestSyncerKeepsAVersionThatLandsWhileJudging(t *testing.T) {
 		op     Op
 	}{
 		{name: "a worse version arrives, the better one is restored", op: OpRecv, arrive: func(t *testing.T, abs, aside string) {
-			land(t, abs, aside, tieLoser("tie a", "tie b"), base)
+			landIntoTheTree(t, abs, aside, tieLoser("tie a", "tie b"), base)
 		}},
 		{name: "a deletion arrives, the version it set aside wins", op: OpDel, arrive: func(t *testing.T, abs, aside string) {
 			if err := os.Rename(abs, aside); err != nil {
@@ -135,7 +135,7 @@ func TestSyncerKeepsAVersionThatLandsWhileJudging(t *testing.T) {
 		{name: "a version arrives, a newer tombstone beats it", op: OpRecv, arrive: func(t *testing.T, abs, aside string) {
 			tomb := filepath.Join(filepath.Dir(abs), tombstoneName(filepath.Base(abs)))
 			writeAt(t, tomb, "peer\n", base.Add(time.Second))
-			land(t, abs, aside, tieLoser("tie a", "tie b"), base)
+			landIntoTheTree(t, abs, aside, tieLoser("tie a", "tie b"), base)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,7 +146,7 @@ func TestSyncerKeepsAVersionThatLandsWhileJudging(t *testing.T) {
 			s := startLocalSyncer(t, func(s *Syncer) {
 				s.beforeVerdict = func(path string) {
 					if path == "race.txt" && armed.CompareAndSwap(true, false) {
-						land(t, abs, filepath.Join(s.Module.Path, replacedDir, peer.String(), "race.txt.~2~"), newest, base.Add(time.Hour))
+						landIntoTheTree(t, abs, filepath.Join(s.Module.Path, replacedDir, peer.String(), "race.txt.~2~"), newest, base.Add(time.Hour))
 					}
 				}
 			})
@@ -207,7 +207,7 @@ func TestSyncerKeepsAWriteInPlaceThatATransferSetAside(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(aside), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	land(t, abs, aside, "the peer's older version", time.Now().Add(-time.Minute))
+	landIntoTheTree(t, abs, aside, "the peer's older version", time.Now().Add(-time.Minute))
 	s.Received(Transfer{Op: OpRecv, Module: "m", Peer: peer, Path: "race.txt"})
 	if _, err := writer.WriteString("the newest "); err != nil {
 		t.Fatal(err)
@@ -263,10 +263,11 @@ func TestKeptSlotDirsOwnedByTheModule(t *testing.T) {
 	}
 }
 
-// land replays a peer's transfer of content at mtime to abs as rsync's
-// daemon does it: the version there, if any, hard-linked aside first,
-// then the new one renamed into place from the temporary directory.
-func land(t *testing.T, abs, aside, content string, mtime time.Time) {
+// landIntoTheTree replays a transfer of content at mtime to abs as rsync's
+// daemon writes a push from a peer from before staging: the version
+// there, if any, hard-linked aside first, then the new one renamed into
+// place from the temporary directory.
+func landIntoTheTree(t *testing.T, abs, aside, content string, mtime time.Time) {
 	t.Helper()
 	if err := os.Link(abs, aside); err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
@@ -469,10 +470,10 @@ func TestSyncerWaitsForTheSessionsWriting(t *testing.T) {
 	}{
 		{"logged after it settled: the peer's", func(s *Syncer) {
 			s.Received(Transfer{Op: OpRecv, Module: "m", Peer: netip.MustParseAddr("192.0.2.7"), Path: "up.jpg"})
-			s.receiving(nil)
+			s.receiving(nil, nil)
 		}, false},
-		{"the session ended without naming it: this front's", func(s *Syncer) { s.receiving(nil) }, true},
-		{"a session begun since does not hold it", func(s *Syncer) { s.receiving([]int{later}) }, true},
+		{"the session ended without naming it: this front's", func(s *Syncer) { s.receiving(nil, nil) }, true},
+		{"a session begun since does not hold it", func(s *Syncer) { s.receiving([]int{later}, nil) }, true},
 		{"the session goes on past the longest wait: this front's", func(s *Syncer) {}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -481,7 +482,7 @@ func TestSyncerWaitsForTheSessionsWriting(t *testing.T) {
 				rsync.install(t, s)
 				s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("192.0.2.7")}})
 			})
-			s.receiving([]int{writer})
+			s.receiving([]int{writer}, nil)
 			// As rsync's daemon writes: aside (--temp-dir), then renamed
 			// into place.
 			aside := filepath.Join(s.Module.Path, tmpDir, "up.jpg")
@@ -524,7 +525,7 @@ func TestSyncerDoesNotHoldAFileWrittenHere(t *testing.T) {
 		rsync.install(t, s)
 		s.SetPeers([]Peer{{Name: "peer", Addr: netip.MustParseAddr("192.0.2.7")}})
 	})
-	s.receiving([]int{writer})
+	s.receiving([]int{writer}, nil)
 	write(t, filepath.Join(s.Module.Path, "up.jpg"), "written here")
 	held := false
 	eventually(t, 5*time.Second, "up.jpg pushed", func() bool {

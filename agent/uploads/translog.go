@@ -28,6 +28,12 @@ type Transfer struct {
 	Module string
 	Peer   netip.Addr
 	Path   string
+	// Dest is the directory below the module that the peer's session
+	// wrote into: its staging directory (stagingFor), or empty for a
+	// peer from before staging, which wrote into the tree itself.
+	Dest string
+	// Session is the daemon's process that logged it.
+	Session int
 }
 
 // logLine is what one line of the daemon's log says: a transfer, or the
@@ -36,10 +42,10 @@ type logLine struct {
 	pid int
 	// transfer is set on a transfer line.
 	transfer *Transfer
-	// receiving is the module a peer began to write into; ended is set
-	// on the session's last line.
-	receiving string
-	ended     bool
+	// receiving is the module a peer began to write into, dest the
+	// directory below it; ended is set on the session's last line.
+	receiving, dest string
+	ended           bool
 }
 
 // parseLine reads a line of the daemon's log ("<date> <time> [pid] ...").
@@ -61,8 +67,10 @@ func parseLine(line string) (logLine, bool) {
 	l := logLine{pid: pid}
 	switch {
 	case strings.HasPrefix(rest, "rsync to "):
-		module, _, _ := strings.Cut(strings.TrimPrefix(rest, "rsync to "), "/")
-		l.receiving = module
+		// "rsync to <module>/<dest>/ from <user>@<host> (<address>)"
+		target, _, _ := strings.Cut(strings.TrimPrefix(rest, "rsync to "), " from ")
+		module, dest, _ := strings.Cut(target, "/")
+		l.receiving, l.dest = module, strings.Trim(dest, "/")
 	case strings.HasPrefix(rest, "sent "), strings.HasPrefix(rest, "rsync error: "):
 		l.ended = true
 	default:

@@ -11,7 +11,7 @@ import (
 
 func TestParseLine(t *testing.T) {
 	transfer := func(op Op, module, addr, path string) *Transfer {
-		return &Transfer{op, module, netip.MustParseAddr(addr), path}
+		return &Transfer{Op: op, Module: module, Peer: netip.MustParseAddr(addr), Path: path}
 	}
 	for _, tc := range []struct {
 		line string
@@ -35,6 +35,7 @@ func TestParseLine(t *testing.T) {
 		{"2026/12/01 21:27:16 [22282] recv mod 10.0.0.2 .", logLine{}, false},
 		// Sessions: one that writes into a module begins and ends.
 		{"2026/12/02 10:16:56 [954] rsync to default.www.media/ from webfarm@UNDETERMINED (10.98.0.1)", logLine{pid: 954, receiving: "default.www.media"}, true},
+		{"2026/12/04 09:50:46 [954] rsync to default.www.media/.webfarm/in/front3/ from webfarm@UNDETERMINED (10.98.0.1)", logLine{pid: 954, receiving: "default.www.media", dest: ".webfarm/in/front3"}, true},
 		{"2026/12/02 10:16:56 [954] sent 54 bytes  received 142 bytes  total size 12", logLine{pid: 954, ended: true}, true},
 		{"2026/12/02 10:16:56 [954] rsync error: some files/attrs were not transferred (see previous errors) (code 23) at main.c(1338) [generator=3.4.1]", logLine{pid: 954, ended: true}, true},
 		// A session that only reads, and the rest.
@@ -44,7 +45,7 @@ func TestParseLine(t *testing.T) {
 		{"2026/12/01 21:27:16 recv mod 10.0.0.2 x", logLine{}, false},
 	} {
 		got, ok := parseLine(tc.line)
-		if ok != tc.ok || got.pid != tc.want.pid || got.receiving != tc.want.receiving || got.ended != tc.want.ended ||
+		if ok != tc.ok || got.pid != tc.want.pid || got.receiving != tc.want.receiving || got.dest != tc.want.dest || got.ended != tc.want.ended ||
 			(got.transfer == nil) != (tc.want.transfer == nil) || (got.transfer != nil && *got.transfer != *tc.want.transfer) {
 			t.Errorf("parseLine(%q) = %+v (transfer %+v), %v; want %+v (transfer %+v), %v", tc.line, got, got.transfer, ok, tc.want, tc.want.transfer, tc.ok)
 		}

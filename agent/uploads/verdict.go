@@ -12,16 +12,14 @@ import (
 
 // A verdict is carried out on the path as it was weighed, or not at all.
 // Judging takes time (a tie between two 100 MB versions reads both), and
-// rsync's daemon renames a peer's version into place whenever its transfer
-// ends: a restore by a plain rename once put an older version over one
-// that landed during the judgment, and that newer version was lost on
-// this front for good (TestSyncerKeepsAVersionThatLandsWhileJudging).
-// So the verdict swaps versions in one step and looks at what it
-// displaced: anything other than the version weighed is left among the
-// versions set aside, and the path is judged again. One window is left:
-// rsync links the version it replaces aside, then renames its own over
-// the path; a swap between the two (microseconds, against the seconds a
-// judgment can take) puts the winner where rsync's rename then lands.
+// a process here, or the daemon of a peer from before staging (land.go),
+// may put another version in place meanwhile: a restore by a plain rename
+// once put an older version over one that landed during the judgment, and
+// that newer version was lost on this front for good
+// (TestSyncerKeepsAVersionThatLandsWhileJudging). So the verdict swaps
+// versions in one step and looks at what it displaced: anything other
+// than the version weighed is left among the versions set aside, and the
+// path is judged again.
 
 // swapIn puts the version at from in place at abs in one step, and
 // reports whether what it displaced is the version weighed (nothing, when
@@ -101,8 +99,15 @@ func (s *Syncer) keptSlot(sender, path string) (string, error) {
 // mkdirsOwned makes rel, below the module's path, and what it lacks of
 // its parents, with the module's owner and directory mode.
 func (s *Syncer) mkdirsOwned(rel string) error {
+	_, err := s.makeDirsOwned(rel)
+	return err
+}
+
+// makeDirsOwned is mkdirsOwned, and returns the directories it made.
+func (s *Syncer) makeDirsOwned(rel string) ([]string, error) {
 	m := s.Module
 	dir := m.Path
+	var made []string
 	for _, part := range strings.Split(filepath.Clean(rel), string(filepath.Separator)) {
 		dir = filepath.Join(dir, part)
 		err := os.Mkdir(dir, m.DirMode.Perm())
@@ -110,13 +115,15 @@ func (s *Syncer) mkdirsOwned(rel string) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return made, err
 		}
 		if err := os.Lchown(dir, int(m.UID), int(m.GID)); err != nil {
-			return err
+			return made, err
 		}
+		rel, _ := filepath.Rel(m.Path, dir)
+		made = append(made, rel)
 	}
-	return nil
+	return made, nil
 }
 
 // ownSetAside gives the module's owner each directory among the versions
