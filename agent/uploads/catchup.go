@@ -78,6 +78,7 @@ func (s *Syncer) catchUpOnce(ctx context.Context) (bool, error) {
 			errs = append(errs, fmt.Errorf("comparing with %s: %w", p.Name, err))
 			continue
 		}
+		diff = s.reown(ctx, p, diff)
 		if len(diff) > 0 {
 			matched = false
 			errs = append(errs, fmt.Errorf("%d differences with %s, first %q", len(diff), p.Name, diff[0]))
@@ -106,14 +107,17 @@ func (s *Syncer) pull(ctx context.Context, peer Peer) ([]string, error) {
 		if rmErr := os.RemoveAll(staging); rmErr != nil {
 			return got, errors.Join(err, rmErr)
 		}
-		pulled, pullErr := s.Rsync.Pull(ctx, s.Module.Path, peer, s.Module.Name, s.Module, paths)
+		pulled, pullErr := s.Rsync.Pull(ctx, s.Module.Path, peer, s.Module, paths)
 		err = errors.Join(err, pullErr)
 		paths = discardMixed(staging, pulled)
 		for _, p := range pulled {
 			if slices.Contains(paths, p.Path) {
 				continue
 			}
-			changed, landErr := s.land(p.Path, filepath.Join(staging, p.Path), peer.Name)
+			staged := filepath.Join(staging, p.Path)
+			// Made by root: the pull compares no owners (Rsync.Pull).
+			_ = os.Lchown(staged, int(s.Module.UID), int(s.Module.GID))
+			changed, landErr := s.land(p.Path, staged, peer.Name)
 			err = errors.Join(err, landErr)
 			got = append(got, changed...)
 		}
@@ -123,6 +127,34 @@ func (s *Syncer) pull(ctx context.Context, peer Peer) ([]string, error) {
 		logr.FromContextOrDiscard(ctx).V(1).Info("Pulling again what came mixed", "peer", peer.Name, "paths", len(paths))
 	}
 	return got, errors.Join(err, fmt.Errorf("%d files came mixed %d times, first %q", len(paths), pullTries, paths[0]))
+}
+
+// reown gives the declared owner and mode to the files here that differ
+// from peer's in those alone (a front's files from before its agent), and
+// returns the rest of diff. Each is judged as the peer's write, as the
+// pull's were when rsync re-owned them: their attribute events must not
+// be taken for local changes, and every file sent to every peer. A file
+// written here since the comparison is judged as the peer's too, and
+// differs from it at the next comparison: the catch-up pulls the peer's,
+// and the rule keeps the newer.
+func (s *Syncer) reown(ctx context.Context, peer Peer, diff []string) []string {
+	paths := attributesOnly(diff)
+	if len(paths) == 0 {
+		return diff
+	}
+	m := s.Module
+	for _, path := range paths {
+		abs := filepath.Join(m.Path, path)
+		st, err := os.Lstat(abs)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if os.Lchown(abs, int(m.UID), int(m.GID)) != nil || chmodIf(abs, st, m.FileMode.Perm()) != nil {
+			continue
+		}
+		s.judge(ctx, OpRecv, path, peer.Name)
+	}
+	return slices.DeleteFunc(diff, func(line string) bool { return len(attributesOnly([]string{line})) > 0 })
 }
 
 // discardMixed removes each file a pull wrote into staging whose size is

@@ -162,17 +162,16 @@ type Pulled struct {
 }
 
 // Pull fetches from peer's module what differs (only paths, when given),
-// as owner with modes, into pulledDir below root, and returns what it
-// wrote there.
-func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, module string, m Module, paths []string) ([]Pulled, error) {
-	// The item's changes (%i) list what only changed owner or mode too:
-	// a pull that re-owns files must say so, or their attribute events
-	// are taken for local changes and every file is sent back. The
-	// size listed (%l) and the content's checksum (%C) tell a file that
-	// came mixed (Syncer.pull).
+// with m's modes, into pulledDir below root, and returns what it wrote
+// there. It compares content and times only: a file that differs in owner
+// or mode alone would be copied whole into the staging directory (every
+// file of a front whose files predate the agent's owner); the catch-up
+// re-owns those in place (Syncer.reown).
+func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, m Module, paths []string) ([]Pulled, error) {
+	// The size listed (%l) and the content's checksum (%C) tell a file
+	// that came mixed (Syncer.pull).
 	args := append(r.common(r.PasswordFile), staged(root)...)
-	args = append(args, "--out-format=%o %i %l [%C] %n", "--checksum-choice=md5")
-	args = append(args, owned(m)...)
+	args = append(args, "--no-perms", modes(m), "--out-format=%o %i %l [%C] %n", "--checksum-choice=md5")
 	var stdin *bytes.Buffer
 	if paths == nil {
 		args = append(args, "-r")
@@ -180,7 +179,7 @@ func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, module string,
 		stdin = nulSeparated(paths)
 		args = append(args, "--files-from=-", "--from0")
 	}
-	out, err := r.run(ctx, root, stdin, append(args, r.url(peer.Addr, module), pulledDir+"/"))
+	out, err := r.run(ctx, root, stdin, append(args, r.url(peer.Addr, m.Name), pulledDir+"/"))
 	var got []Pulled
 	for _, line := range strings.Split(out, "\n") {
 		if p, ok := pulledLine(line); ok {
@@ -190,11 +189,9 @@ func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, module string,
 	return got, err
 }
 
-// owned are the options that give what a pull writes the module's owner
-// and modes.
-func owned(m Module) []string {
-	return []string{fmt.Sprintf("--chown=%d:%d", m.UID, m.GID),
-		fmt.Sprintf("--chmod=D%04o,F%04o", m.DirMode.Perm(), m.FileMode.Perm())}
+// modes is the option that gives what rsync writes m's modes.
+func modes(m Module) string {
+	return fmt.Sprintf("--chmod=D%04o,F%04o", m.DirMode.Perm(), m.FileMode.Perm())
 }
 
 // pulledLine reads a line of Pull's output, "recv %i %l [%C] %n".
@@ -220,12 +217,14 @@ func pulledLine(line string) (Pulled, bool) {
 
 // Differences lists what a pull from peer's module m would change here,
 // deletions included, other than directories' own times: empty when root
-// matches. The peer's files are compared as the pull would write them,
-// with m's owner and modes: a peer's that have others (there before its
-// agent, and never pulled over since) matched nothing for good, and the
-// front comparing never caught up (TestNodeUploadsCatchUpReownsWithoutSending).
+// matches. The peer's files are compared as they are to be here, with
+// m's owner and modes: compared as they are there, a peer's that have
+// others (there before its agent) matched nothing for good, and the front
+// comparing never caught up (TestNodeUploadsCatchUpReownsWithoutSending);
+// a file here that differs in owner or mode alone is to be re-owned
+// (attributesOnly).
 func (r *Rsync) Differences(ctx context.Context, root string, peer Peer, m Module) ([]string, error) {
-	args := append(r.common(r.PasswordFile), owned(m)...)
+	args := append(r.common(r.PasswordFile), fmt.Sprintf("--chown=%d:%d", m.UID, m.GID), modes(m))
 	args = append(args, "-r", "--dry-run", "--delete", "--itemize-changes", r.url(peer.Addr, m.Name), ".")
 	out, err := r.run(ctx, root, nil, args)
 	if err != nil {
@@ -239,6 +238,20 @@ func (r *Rsync) Differences(ctx context.Context, root string, peer Peer, m Modul
 		diff = append(diff, line)
 	}
 	return diff, nil
+}
+
+// attributesOnly are the files of diff (Differences' lines) that differ
+// in owner or mode alone: "." (nothing to send), a file, no content or
+// time changed.
+func attributesOnly(diff []string) []string {
+	var paths []string
+	for _, line := range diff {
+		// "%i %n": eleven characters of changes, a space, the name.
+		if len(line) > 12 && strings.HasPrefix(line, ".f") && line[2:5] == "..." && line[11] == ' ' {
+			paths = append(paths, unescapeName(line[12:]))
+		}
+	}
+	return paths
 }
 
 // Lacks lists what peer lacks of root: what a pull with deletions would

@@ -1,6 +1,7 @@
 package uploads
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -20,5 +21,19 @@ func TestListedTime(t *testing.T) {
 		if (err == nil) != tc.ok || !got.Equal(tc.want) {
 			t.Errorf("listedTime(%q) = %v, %v; want %v, ok %v", tc.out, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+func TestAttributesOnly(t *testing.T) {
+	diff := []string{
+		".f...pog... old/a.txt",
+		".f....og... b c.txt",
+		">f+++++++++ new.txt",
+		".f..t...... touched.txt",
+		"*deleting   gone.txt",
+		"cL+++++++++ link -> x",
+	}
+	if got, want := attributesOnly(diff), []string{"old/a.txt", "b c.txt"}; !slices.Equal(got, want) {
+		t.Errorf("attributesOnly = %q, want %q", got, want)
 	}
 }

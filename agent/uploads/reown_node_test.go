@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -33,6 +34,15 @@ func TestNodeUploadsCatchUpReownsWithoutSending(t *testing.T) {
 	}
 	allCaughtUp(t, fronts)
 	idle(t, fronts)
+	for _, f := range fronts {
+		st, err := os.Lstat(filepath.Join(f.dir, "old/d0/f000.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sys := st.Sys().(*syscall.Stat_t); sys.Uid != testUID || sys.Gid != testGID || st.Mode().Perm() != 0o644 {
+			t.Errorf("%s: old/d0/f000.txt owned %d:%d, mode %v; want %d:%d, 0644", f.name, sys.Uid, sys.Gid, st.Mode().Perm(), testUID, testGID)
+		}
+	}
 	consistently(t, 10*DefaultQuiet, func() {
 		for _, f := range fronts {
 			if st := f.syncer.Status(); st.Pushed != 0 {
