@@ -61,12 +61,18 @@ func (s *Syncer) land(path, staged, sender string) ([]string, error) {
 	// Taken out of the staging directory first: the sender's next push
 	// of the path lands there, and must not replace what this one
 	// displaces.
+	parent, err := openBeneath(s.Module.Path, filepath.Dir(path))
+	if err != nil {
+		return made, fmt.Errorf("landing %s: %w", path, err)
+	}
+	defer unix.Close(parent)
 	held := filepath.Join(s.Module.Path, tmpDir, "landing"+keptSuffix(transfers.Add(1)))
 	if err := os.Rename(staged, held); err != nil {
 		return made, err
 	}
+	at := landingPlace{path: path, dir: parent, name: filepath.Base(path)}
 	for try := 0; try < maxLandTries; try++ {
-		landed, err := s.swapLanding(path, abs, held, sender)
+		landed, err := s.swapLanding(at, held, sender)
 		if err != nil {
 			_ = os.Remove(held)
 		}
@@ -78,21 +84,48 @@ func (s *Syncer) land(path, staged, sender string) ([]string, error) {
 	return changed, fmt.Errorf("landing %s: its path changed %d times while landing", path, maxLandTries)
 }
 
-// swapLanding puts held at abs: where abs is free, by a rename that
-// fails if a version appeared since; otherwise by swapping the two and
-// setting what it displaced aside for sender. It reports false when abs
-// appeared or vanished between the two looks: the caller tries again.
-func (s *Syncer) swapLanding(path, abs, held, sender string) (bool, error) {
-	err := unix.Renameat2(unix.AT_FDCWD, held, unix.AT_FDCWD, abs, unix.RENAME_NOREPLACE)
+// landingPlace is where a version lands: path, as name in the directory
+// open at dir.
+type landingPlace struct {
+	path string
+	dir  int
+	name string
+}
+
+// openBeneath opens dir, below root, refusing any symbolic link on the
+// way (openat2, RESOLVE_NO_SYMLINKS): a link that a process here made in
+// the tree would take a peer's file out of it.
+func openBeneath(root, dir string) (int, error) {
+	rootFd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: root, Err: err}
+	}
+	defer unix.Close(rootFd)
+	fd, err := unix.Openat2(rootFd, dir, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS,
+	})
+	if err != nil {
+		return -1, &fs.PathError{Op: "opening without following links", Path: dir, Err: err}
+	}
+	return fd, nil
+}
+
+// swapLanding puts held at its place: where that is free, by a rename
+// that fails if a version appeared since; otherwise by swapping the two
+// and setting what it displaced aside for sender. It reports false when
+// the place filled or emptied between the two: the caller tries again.
+func (s *Syncer) swapLanding(at landingPlace, held, sender string) (bool, error) {
+	err := unix.Renameat2(unix.AT_FDCWD, held, at.dir, at.name, unix.RENAME_NOREPLACE)
 	switch {
 	case err == nil:
 		return true, nil
 	case unsupported(err):
-		return true, s.linkAsideAndRename(path, abs, held, sender)
+		return true, s.linkAsideAndRename(at, held, sender)
 	case !errors.Is(err, unix.EEXIST):
 		return false, err
 	}
-	err = unix.Renameat2(unix.AT_FDCWD, held, unix.AT_FDCWD, abs, unix.RENAME_EXCHANGE)
+	err = unix.Renameat2(unix.AT_FDCWD, held, at.dir, at.name, unix.RENAME_EXCHANGE)
 	if errors.Is(err, unix.ENOENT) {
 		return false, nil
 	}
@@ -104,9 +137,9 @@ func (s *Syncer) swapLanding(path, abs, held, sender string) (bool, error) {
 		return false, err
 	}
 	if displaced.IsDir() {
-		return s.landOverDirectory(path, abs, held)
+		return s.landOverDirectory(at, held)
 	}
-	aside, err := s.keptSlot(sender, path)
+	aside, err := s.keptSlot(sender, at.path)
 	if err != nil {
 		return false, err
 	}
@@ -117,13 +150,13 @@ func (s *Syncer) swapLanding(path, abs, held, sender string) (bool, error) {
 // directory (swapped into held): an empty one gives way, as rsync's
 // --force did; one that holds files stays, and the peer's file is
 // dropped, for the catch-up to reconcile (both fronts hold their own).
-func (s *Syncer) landOverDirectory(path, abs, held string) (bool, error) {
+func (s *Syncer) landOverDirectory(at landingPlace, held string) (bool, error) {
 	// The directory goes back in place, the peer's file to held.
-	if err := unix.Renameat2(unix.AT_FDCWD, held, unix.AT_FDCWD, abs, unix.RENAME_EXCHANGE); err != nil {
+	if err := unix.Renameat2(unix.AT_FDCWD, held, at.dir, at.name, unix.RENAME_EXCHANGE); err != nil {
 		return false, err
 	}
-	if err := unix.Rmdir(abs); err != nil {
-		return false, fmt.Errorf("landing %s: a directory is there: %w", path, err)
+	if err := unix.Unlinkat(at.dir, at.name, unix.AT_REMOVEDIR); err != nil {
+		return false, fmt.Errorf("landing %s: a directory is there: %w", at.path, err)
 	}
 	return false, nil
 }
@@ -131,17 +164,18 @@ func (s *Syncer) landOverDirectory(path, abs, held string) (bool, error) {
 // linkAsideAndRename puts held at abs where renameat2 lacks its flags:
 // as rsync does, what is there is linked aside, then replaced. The
 // window between the two is narrowed, not closed.
-func (s *Syncer) linkAsideAndRename(path, abs, held, sender string) error {
-	if _, err := os.Lstat(abs); err == nil {
-		aside, err := s.keptSlot(sender, path)
+func (s *Syncer) linkAsideAndRename(at landingPlace, held, sender string) error {
+	var st unix.Stat_t
+	if unix.Fstatat(at.dir, at.name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+		aside, err := s.keptSlot(sender, at.path)
 		if err != nil {
 			return err
 		}
-		if err := os.Link(abs, aside); err != nil {
+		if err := unix.Linkat(at.dir, at.name, unix.AT_FDCWD, aside, 0); err != nil {
 			return err
 		}
 	}
-	return os.Rename(held, abs)
+	return unix.Renameat(unix.AT_FDCWD, held, at.dir, at.name)
 }
 
 // landDir makes the directory a peer sent, owned as the daemon would

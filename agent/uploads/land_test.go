@@ -173,3 +173,23 @@ func TestSyncerLandsAPushAndJudgesIt(t *testing.T) {
 		return string(data) == "newer, written here" && s.Status().Conflicts == 1 && len(setAsideFor(t, s, "front2", "e.jpg")) == 0
 	})
 }
+
+// TestLandRefusesALinkOutOfTheTree: a symbolic link that a process here
+// made in the tree never takes a peer's file, nor a directory made for
+// it, out of the tree.
+func TestLandRefusesALinkOutOfTheTree(t *testing.T) {
+	s := preparedSyncer(t)
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(s.Module.Path, "out")); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"out/f.jpg", "out/new/f.jpg"} {
+		staged := stage(t, s, "front2", path, "the peer's", time.Now())
+		if _, err := s.land(path, staged, "front2"); err == nil {
+			t.Errorf("landing %s through a link out of the tree: no error", path)
+		}
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("written out of the tree: %v", entries)
+	}
+}

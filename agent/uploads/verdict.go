@@ -2,6 +2,7 @@ package uploads
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -112,6 +113,11 @@ func (s *Syncer) makeDirsOwned(rel string) ([]string, error) {
 		dir = filepath.Join(dir, part)
 		err := os.Mkdir(dir, m.DirMode.Perm())
 		if errors.Is(err, fs.ErrExist) {
+			// Never through a link: made here, it could lead out of
+			// the tree.
+			if st, err := os.Lstat(dir); err != nil || !st.IsDir() {
+				return made, fmt.Errorf("making %s: not a directory (a link, or a file, is in the way)", dir)
+			}
 			continue
 		}
 		if err != nil {
