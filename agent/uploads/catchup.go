@@ -154,7 +154,10 @@ func (s *Syncer) reown(ctx context.Context, peer Peer, diff []string) []string {
 		}
 		s.judge(ctx, OpRecv, path, peer.Name)
 	}
-	return slices.DeleteFunc(diff, func(line string) bool { return len(attributesOnly([]string{line})) > 0 })
+	return slices.DeleteFunc(diff, func(line string) bool {
+		_, reowned := attributesOnlyLine(line)
+		return reowned
+	})
 }
 
 // discardMixed removes each file a pull wrote into staging whose size is
@@ -166,7 +169,7 @@ func discardMixed(staging string, pulled []Pulled) []string {
 		st, err := os.Lstat(abs)
 		// Nothing else writes there: the file is the one rsync wrote,
 		// and came whole if it has the size listed.
-		if p.MD5 == "" || err != nil || !st.Mode().IsRegular() || st.Size() == p.Size {
+		if !p.Received || err != nil || !st.Mode().IsRegular() || st.Size() == p.Size {
 			continue
 		}
 		if err := os.Remove(abs); err == nil {

@@ -16,15 +16,13 @@ func TestPulledLine(t *testing.T) {
 		want Pulled
 		ok   bool
 	}{
-		{"recv >f+++++++++ 12345 [e41121362ecd2ea9ec6f039948899942] a/x.jpg",
-			Pulled{Path: "a/x.jpg", Size: 12345, MD5: "e41121362ecd2ea9ec6f039948899942"}, true},
-		{"recv cd+++++++++ 4096 [                                ] a/", Pulled{Path: "a", Size: 4096}, true},
-		{"recv .f...p..... 7 [                                ] b c.pdf", Pulled{Path: "b c.pdf", Size: 7}, true},
-		{`recv >f+++++++++ 3 [764efa883dda1e11db47671c4a3bbd9e] new\#012line`,
-			Pulled{Path: "new\nline", Size: 3, MD5: "764efa883dda1e11db47671c4a3bbd9e"}, true},
-		{"recv cd+++++++++ 4096 [                                ] ./", Pulled{}, false},
-		{"send >f+++++++++ 3 [764efa883dda1e11db47671c4a3bbd9e] x", Pulled{}, false},
-		{"recv >f+++++++++ 3 x", Pulled{}, false},
+		{"recv >f+++++++++ 12345 a/x.jpg", Pulled{Path: "a/x.jpg", Size: 12345, Received: true}, true},
+		{"recv cd+++++++++ 4096 a/", Pulled{Path: "a", Size: 4096}, true},
+		{"recv .f...p..... 7 b c.pdf", Pulled{Path: "b c.pdf", Size: 7}, true},
+		{`recv >f+++++++++ 3 new\#012line`, Pulled{Path: "new\nline", Size: 3, Received: true}, true},
+		{"recv cd+++++++++ 4096 ./", Pulled{}, false},
+		{"send >f+++++++++ 3 x", Pulled{}, false},
+		{"recv >f+++++++++ x y", Pulled{}, false},
 	} {
 		got, ok := pulledLine(tc.line)
 		if got != tc.want || ok != tc.ok {

@@ -58,14 +58,14 @@ func (s *Syncer) land(path, staged, sender string) ([]string, error) {
 	if st.IsDir() {
 		return changed, s.landDir(path, abs, sender)
 	}
-	// Taken out of the staging directory first: the sender's next push
-	// of the path lands there, and must not replace what this one
-	// displaces.
 	parent, err := openBeneath(s.Module.Path, filepath.Dir(path))
 	if err != nil {
 		return made, fmt.Errorf("landing %s: %w", path, err)
 	}
 	defer unix.Close(parent)
+	// Taken out of the staging directory first: the sender's next push
+	// of the path lands there, and must not replace what this one
+	// displaces.
 	held := filepath.Join(s.Module.Path, tmpDir, "landing"+keptSuffix(transfers.Add(1)))
 	if err := os.Rename(staged, held); err != nil {
 		return made, err
@@ -161,7 +161,7 @@ func (s *Syncer) landOverDirectory(at landingPlace, held string) (bool, error) {
 	return false, nil
 }
 
-// linkAsideAndRename puts held at abs where renameat2 lacks its flags:
+// linkAsideAndRename puts held at its place where renameat2 lacks its flags:
 // as rsync does, what is there is linked aside, then replaced. The
 // window between the two is narrowed, not closed.
 func (s *Syncer) linkAsideAndRename(at landingPlace, held, sender string) error {

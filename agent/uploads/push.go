@@ -153,12 +153,12 @@ func (r *Rsync) Unsent(ctx context.Context, root string, peer netip.Addr, module
 	return paths, nil
 }
 
-// Pulled is a path a pull wrote: the size its sender listed and, for a
-// file whose content came, the MD5 of that content.
+// Pulled is a path a pull wrote: the size its sender listed, and whether
+// content came (rsync's item ">": received).
 type Pulled struct {
-	Path string
-	Size int64
-	MD5  string
+	Path     string
+	Size     int64
+	Received bool
 }
 
 // Pull fetches from peer's module what differs (only paths, when given),
@@ -168,10 +168,9 @@ type Pulled struct {
 // file of a front whose files predate the agent's owner); the catch-up
 // re-owns those in place (Syncer.reown).
 func (r *Rsync) Pull(ctx context.Context, root string, peer Peer, m Module, paths []string) ([]Pulled, error) {
-	// The size listed (%l) and the content's checksum (%C) tell a file
-	// that came mixed (Syncer.pull).
+	// The size listed (%l) tells a file that came mixed (Syncer.pull).
 	args := append(r.common(r.PasswordFile), staged(root)...)
-	args = append(args, "--no-perms", modes(m), "--out-format=%o %i %l [%C] %n", "--checksum-choice=md5")
+	args = append(args, "--no-perms", modes(m), "--out-format=%o %i %l %n")
 	var stdin *bytes.Buffer
 	if paths == nil {
 		args = append(args, "-r")
@@ -194,17 +193,13 @@ func modes(m Module) string {
 	return fmt.Sprintf("--chmod=D%04o,F%04o", m.DirMode.Perm(), m.FileMode.Perm())
 }
 
-// pulledLine reads a line of Pull's output, "recv %i %l [%C] %n".
+// pulledLine reads a line of Pull's output, "recv %i %l %n".
 func pulledLine(line string) (Pulled, bool) {
 	p, ok := strings.CutPrefix(line, "recv ")
 	if !ok || len(p) < 13 || p[11] != ' ' || !isItem(p[:11]) {
 		return Pulled{}, false
 	}
-	length, rest, ok := strings.Cut(p[12:], " [")
-	if !ok {
-		return Pulled{}, false
-	}
-	sum, name, ok := strings.Cut(rest, "] ")
+	length, name, ok := strings.Cut(p[12:], " ")
 	if !ok || name == "./" {
 		return Pulled{}, false
 	}
@@ -212,7 +207,7 @@ func pulledLine(line string) (Pulled, bool) {
 	if err != nil {
 		return Pulled{}, false
 	}
-	return Pulled{Path: strings.TrimSuffix(unescapeName(name), "/"), Size: size, MD5: strings.TrimSpace(sum)}, true
+	return Pulled{Path: strings.TrimSuffix(unescapeName(name), "/"), Size: size, Received: p[0] == '>'}, true
 }
 
 // Differences lists what a pull from peer's module m would change here,
@@ -241,17 +236,26 @@ func (r *Rsync) Differences(ctx context.Context, root string, peer Peer, m Modul
 }
 
 // attributesOnly are the files of diff (Differences' lines) that differ
-// in owner or mode alone: "." (nothing to send), a file, no content or
-// time changed.
+// in owner or mode alone.
 func attributesOnly(diff []string) []string {
 	var paths []string
 	for _, line := range diff {
-		// "%i %n": eleven characters of changes, a space, the name.
-		if len(line) > 12 && strings.HasPrefix(line, ".f") && line[2:5] == "..." && line[11] == ' ' {
-			paths = append(paths, unescapeName(line[12:]))
+		if path, ok := attributesOnlyLine(line); ok {
+			paths = append(paths, path)
 		}
 	}
 	return paths
+}
+
+// attributesOnlyLine reads a line of Differences ("%i %n": eleven
+// characters of changes, a space, the name) that tells a file differing
+// in owner or mode alone: "." (nothing to send), a file, no checksum,
+// size or time changed.
+func attributesOnlyLine(line string) (string, bool) {
+	if len(line) > 12 && strings.HasPrefix(line, ".f") && line[2:5] == "..." && line[11] == ' ' {
+		return unescapeName(line[12:]), true
+	}
+	return "", false
 }
 
 // Lacks lists what peer lacks of root: what a pull with deletions would
