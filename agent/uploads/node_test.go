@@ -8,16 +8,24 @@ import (
 	"time"
 )
 
-// TestRouterFollowsTheLog: the end of a session, logged by the daemon,
-// wakes a Syncer whose local change waits for it, with no step of its
-// own to read the log. Read only at each step, a session that ended held
-// the change until the next look, a quiet period later.
-func TestRouterFollowsTheLog(t *testing.T) {
+// routedSyncer is a Router for a daemon whose state is in a fresh
+// directory, and the Syncer, not running, of its module "m".
+func routedSyncer(t *testing.T) (DaemonConfig, *Router, *Syncer) {
+	t.Helper()
 	cfg := DaemonConfig{StateDir: t.TempDir()}
 	r := NewRouter(cfg)
 	s := &Syncer{Module: Module{Name: "m"}}
 	s.init()
 	r.Set("m", s)
+	return cfg, r, s
+}
+
+// TestRouterFollowsTheLog: the end of a session, logged by the daemon,
+// wakes a Syncer whose local change waits for it, with no step of its
+// own to read the log. Read only at each step, a session that ended held
+// the change until the next look, a quiet period later.
+func TestRouterFollowsTheLog(t *testing.T) {
+	cfg, r, s := routedSyncer(t)
 	stop, err := r.Follow()
 	if err != nil {
 		t.Fatal(err)
@@ -74,11 +82,7 @@ func TestRouterFollowsTheLog(t *testing.T) {
 // the tree before the agent files its transfer, and local changes do not
 // wait for it.
 func TestRouterTellsStagedSessions(t *testing.T) {
-	cfg := DaemonConfig{StateDir: t.TempDir()}
-	r := NewRouter(cfg)
-	s := &Syncer{Module: Module{Name: "m"}}
-	s.init()
-	r.Set("m", s)
+	cfg, r, s := routedSyncer(t)
 	session := os.Getpid()
 	lines := fmt.Sprintf("2026/12/04 10:16:56 [%d] rsync to m/.webfarm/in/front2/ from webfarm@UNDETERMINED (10.98.0.2)\n"+
 		"2026/12/04 10:16:56 [%d] recv m 10.98.0.2 >f+++++++++ a/b.jpg\n", session, session)
